@@ -1,0 +1,136 @@
+"""The exhaustive reference: every perfect tiling, the best loop order of each by dynamic programming.
+
+For a fixed tiling, the cost of an order only depends, for each tensor, on its innermost relevant loop
+``j`` and the set of loops above it. Building the order from the innermost loop outwards, a tensor's
+cost is fixed the moment its first relevant rank is placed, so a DP over the set of placed ranks finds
+the best of all orders exactly. Ranks of size 1 never loop and are left out. The DP runs vectorised
+over all tilings at once; the frontier's mappings are then rebuilt and re-checked with ``cost.evaluate``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from .cost import Mapping, divisors, evaluate
+from .einsum import Einsum, Tensor
+from .errors import EnumerationTooLarge
+from .results import frame, point_row, staircase
+
+DEFAULT_LIMIT = 20_000_000  # tilings x 2^ranks x ranks: a few seconds of numpy work
+
+
+def mapspace_size(problem: Einsum) -> int:
+    """Number of (tiling, order of looping ranks) pairs, an upper bound on distinct mappings."""
+    ranks = [d for d, n in problem.sizes if n > 1]
+    return math.prod(len(divisors(problem.size[d])) for d in ranks) * math.factorial(len(ranks))
+
+
+def _work(problem: Einsum) -> int:
+    ranks = [d for d, n in problem.sizes if n > 1]
+    tilings = math.prod(len(divisors(problem.size[d])) for d in ranks)
+    return tilings * (2 ** len(ranks)) * max(len(ranks), 1)
+
+
+def _window_sweep(problem: Einsum, tensor: Tensor, rank: str, t: dict, f: dict):
+    """``tile + (f_j - 1) * delta``: what one full sweep of loop ``rank`` moves (model.md)."""
+    tile = math.prod(a.extent(t) for a in tensor.axes)
+    axis = tensor.axis_of(rank)
+    ext = axis.extent(t)
+    delta = tile // ext * np.minimum(axis.coef(rank) * t[rank], ext)
+    return tile + (f[rank] - 1) * delta
+
+
+def _tilings(problem: Einsum, ranks: list[str], dtype) -> tuple[dict, dict]:
+    grids = np.meshgrid(*[np.array(divisors(problem.size[d]), dtype=dtype) for d in ranks],
+                        indexing="ij")
+    t = {d: g.ravel() for d, g in zip(ranks, grids)}
+    for d, n in problem.sizes:
+        if n == 1:
+            t[d] = np.ones(1, dtype=dtype)
+    f = {d: problem.size[d] // t[d] for d in problem.ranks}
+    return t, f
+
+
+def best_accesses(problem: Einsum, limit: int = DEFAULT_LIMIT):
+    """For every perfect tiling: (tiles, occupancy, least accesses over all loop orders)."""
+    if _work(problem) > limit:
+        raise EnumerationTooLarge(
+            f"enumerating {problem.name or problem} needs about {_work(problem):.3g} steps, over the "
+            f"limit of {limit:.3g}; use the MILP (solve_curve / pareto_frontier) or raise limit=")
+    ranks = [d for d, n in problem.sizes if n > 1]
+    bound = sum(2 * problem.tensor_size(T) for T in problem.tensors) * problem.macs
+    dtype = np.int64 if bound < 2**62 else object  # Python ints past int64: slow but exact
+    t, f = _tilings(problem, ranks, dtype)
+    n_tilings = len(next(iter(t.values()))) if ranks else 1
+    weight = {T.name: 2 if T is problem.output else 1 for T in problem.tensors}
+    occupancy = sum(math.prod(a.extent(t) for a in T.axes) for T in problem.tensors)
+    occupancy = np.broadcast_to(occupancy, (n_tilings,))
+    relevant = {T.name: [d for d in ranks if d in T.ranks] for T in problem.tensors}
+    base = sum(weight[T.name] * problem.tensor_size(T) for T in problem.tensors
+               if not relevant[T.name])
+    sweep = {(T.name, d): weight[T.name] * _window_sweep(problem, T, d, t, f)
+             for T in problem.tensors for d in relevant[T.name]}
+    full = (1 << len(ranks)) - 1
+    above = {}  # product of f over the ranks *not* in mask
+    for mask in range(full + 1):
+        above[mask] = math.prod((f[d] for i, d in enumerate(ranks) if not mask >> i & 1),
+                                start=np.ones(n_tilings, dtype=dtype))
+    best: dict[int, np.ndarray] = {0: np.full(n_tilings, base, dtype=dtype)}
+    for mask in range(full + 1):  # masks in increasing order: every subset before its supersets
+        if mask not in best:
+            continue
+        for i, d in enumerate(ranks):
+            if mask >> i & 1:
+                continue
+            new = mask | 1 << i
+            cost = best[mask].copy()
+            for T in problem.tensors:
+                rel = relevant[T.name]
+                if d in rel and not any(mask >> ranks.index(e) & 1 for e in rel):
+                    cost = cost + above[new] * sweep[(T.name, d)]
+            best[new] = cost if new not in best else np.minimum(best[new], cost)
+    accesses = best[full] - problem.tensor_size(problem.output)
+    return ranks, t, occupancy, accesses
+
+
+def best_order(problem: Einsum, tiles: dict[str, int]) -> tuple[str, ...]:
+    """An order minimising accesses for one tiling (the scalar DP with back-pointers)."""
+    mapping_ranks = [d for d, n in problem.sizes if n // tiles[d] > 1]
+    best: dict[frozenset, tuple[int, tuple[str, ...]]] = {frozenset(): (0, ())}
+    for size in range(len(mapping_ranks)):
+        for placed, (c, inner) in [(k, v) for k, v in best.items() if len(k) == size]:
+            for d in mapping_ranks:
+                if d in placed:
+                    continue
+                order = (d, *inner)
+                cand = evaluate(problem, Mapping(tuple(tiles.items()), order), check=False)
+                key = placed | {d}
+                # Score only the order so far: the full cost of the partial order is exact for
+                # tensors already fixed and a common constant for the rest.
+                if key not in best or cand.accesses < best[key][0]:
+                    best[key] = (cand.accesses, order)
+    return best[frozenset(mapping_ranks)][1]
+
+
+def enumerate_frontier(problem: Einsum, limit: int = DEFAULT_LIMIT) -> pd.DataFrame:
+    """Every breakpoint of the Orojenesis staircase, by exhaustive enumeration (the reference)."""
+    start = time.perf_counter()
+    ranks, t, occupancy, accesses = best_accesses(problem, limit)
+    points = list(zip(occupancy.tolist(), accesses.tolist()))
+    rows = []
+    for i in staircase(points):
+        tiles = {d: int(t[d][i]) if d in ranks else 1 for d in problem.ranks}
+        mapping = Mapping(tuple(tiles.items()), best_order(problem, tiles))
+        cost = evaluate(problem, mapping)
+        if (cost.occupancy, cost.accesses) != points[i]:
+            raise AssertionError(f"enumerator disagrees with cost model at {mapping}: "
+                                 f"{points[i]} vs {(cost.occupancy, cost.accesses)}")
+        rows.append(point_row(problem, mapping, cost))
+    elapsed = time.perf_counter() - start
+    for r in rows:
+        r["solve_seconds"] = elapsed / max(len(rows), 1)
+    return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed)

@@ -1,0 +1,17 @@
+"""The exceptions boundsolver raises; every user-facing failure is one of these."""
+
+
+class BoundsolverError(Exception):
+    """Base class of all boundsolver errors."""
+
+
+class EinsumError(BoundsolverError, ValueError):
+    """A problem (Einsum string, rank sizes, YAML) breaks a modelling rule."""
+
+
+class SolverError(BoundsolverError):
+    """A solver is unknown, unavailable, or returned a result that fails verification."""
+
+
+class EnumerationTooLarge(BoundsolverError):
+    """The exhaustive enumerator refuses a mapspace larger than its limit."""
