@@ -1,30 +1,37 @@
 """The exact MILP of the Orojenesis mapspace, generated from the symbolic per-axis factors.
 
-Loop orders enter through *order classes*. For a tensor T, an order matters only through its
-innermost relevant loop ``j`` (for sliding windows) and the set of irrelevant loops above ``j``
-(each multiplies T's traffic by its trip count; symbolic.py). Distinct such tuples over all
-permutations are few (3 for a GEMM, 10 undominated for a 3x3 conv), so the MILP picks one class by a
-one-hot ``order_class[c]`` and keeps, per class, disaggregated copies of the tile choices that drive
-traffic (a convex-hull formulation of the disjunction; its LP bound is far tighter than pairwise
-order binaries with AND-linearised refetch factors). Loops of one iteration are treated as real
-loops: that only over-estimates traffic, and placing them outermost is exact, so minima are
-unchanged.
+*Tiles* are integer prime exponents ``exp[d,p]`` (``t_d = prod p**exp[d,p]``); an axis that is not a
+plain rank (a sliding window, a stride) also gets a binary one-hot ``combo`` over its ranks' tiles,
+tied to the exponents.
 
-Every product of integers chosen by one-hots (a footprint, a tensor's traffic) is a one-hot
-``value[v]`` over its attainable values, linked by one integer equality per prime: the exponents of
-the chosen value equal the sum of the exponents of the chosen factors. No logarithms, no big-M.
+*Loop orders* enter through order classes. For tensor T an order matters only through its innermost
+relevant loop ``j`` (for sliding windows) and the set of irrelevant loops above ``j``, each of which
+multiplies T's traffic by its trip count (symbolic.py). Such classes are few (3 for a GEMM, 10
+undominated for a 3x3 conv); a binary one-hot ``order_class[c]`` picks one. Loops of one iteration
+count as real loops: that only over-estimates traffic, and putting them outermost is exact, so
+minima are unchanged.
+
+*Products* (a footprint, a traffic term) are one-hots ``value[v]`` over their attainable values,
+linked by one equality per prime: the exponents of the chosen value equal the sum of the exponents
+of the chosen factors. No logarithms, no big-M, all coefficients small integers.
+
+*Tightness.* With the class fixed, footprints and traffic are convex functions of the exponents (a
+geometric program); the value one-hots give its piecewise-linear relaxation, which is nearly
+integral. Every class keeps disaggregated copies (``@c``) of the exponents, combos and value
+one-hots that sum to the global ones, so the LP relaxation is the convex hull of the union of the
+per-class relaxations. Value one-hots can stay continuous: ``v`` is convex in its exponent vector,
+so at fixed integer exponents the cheapest mix is the exact value (Jensen), and both objectives and
+both capacity rows only ever want it small.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import combinations, product
-
-import numpy as np
+from itertools import product
 
 from .cost import Mapping, divisors
-from .einsum import Einsum, Tensor
+from .einsum import Axis, Einsum, Tensor
 from .errors import SolverError
 from .symbolic import Symbolic, prime_exponents
 
@@ -118,36 +125,41 @@ class Milp:
         return len(self.rows) - 1
 
 
-# A selector: (variable, tiles) pairs of which exactly `one` holds, `one` a variable or None (=1).
-Selector = list[tuple[int, dict[str, int]]]
+
+# A factor of a product: ("exp", {var: coef by prime}, values, const-by-prime) for exponent-linear
+# factors, ("sel", [(var, value)]) for one-hot selectors, ("const", value).
+Factor = tuple
 
 
 class Formulation:
     """The MILP of one Einsum; ``decode`` turns a solution vector back into a mapping."""
 
-    def __init__(self, problem: Einsum):
+    def __init__(self, problem: Einsum, classes: list[OrderClass] | None = None):
         self.problem = problem
         self.sym = Symbolic(problem)
         self.m = Milp()
         self.ranks = [d for d, n in problem.sizes if n > 1]
-        self.tile = {d: {t: self.m.var(f"tile[{d},{t}]") for t in divisors(problem.size[d])}
-                     for d in self.ranks}
-        for d in self.ranks:
-            self.m.row(f"tile_choice[{d}]", dict.fromkeys(self.tile[d].values(), 1), 1, 1)
-        self.classes = order_classes(problem, self.ranks)
+        self.primes = {d: prime_exponents(problem.size[d]) for d in self.ranks}
+        self.exp = {d: {p: self.m.var(f"exp[{d},{p}]", 0, e) for p, e in self.primes[d].items()}
+                    for d in self.ranks}
+        self.classes = classes if classes is not None else order_classes(problem, self.ranks)
         self.pick = [self.m.var(f"order_class[{','.join(c.order)}]") for c in self.classes]
         self.m.row("order_class_choice", dict.fromkeys(self.pick, 1), 1, 1)
+        self.combo = {(T.name, k): self._combo(T, k) for T in problem.tensors
+                      for k, a in enumerate(T.axes) if self._needs_combo(a)}
         self._shares: dict[int, list[int]] = {}
-        self._tile_copies: dict[tuple[str, int], Selector] = {}
         occupancy, accesses = Linear(), Linear()
-        for i, tensor in enumerate(problem.tensors):
-            axes = [self._axis_selector(tensor, k) for k in range(len(tensor.axes))]
-            occupancy.add(self._footprint(tensor, axes))
-            weight = 2 if tensor is problem.output else 1
-            for c, cls in enumerate(self.classes):
-                accesses.add(self._moved(tensor, i, c, cls, axes), weight)
+        for tensor in problem.tensors:
+            occupancy.add(self._footprint(tensor, None, self.exp, self.combo))
+        for c, cls in enumerate(self.classes):
+            exp_c = self._class_exponents(c)
+            combo_c = {key: self._class_combo(key, sel, c, exp_c) for key, sel in self.combo.items()}
+            for i, tensor in enumerate(problem.tensors):
+                weight = 2 if tensor is problem.output else 1
+                accesses.add(self._moved(tensor, i, c, cls, exp_c, combo_c), weight)
+        for v, copies in self._shares.items():
+            self.m.row(f"class_split[{self.m.names[v]}]", dict.fromkeys(copies, 1) | {v: -1}, 0, 0)
         accesses.const -= problem.tensor_size(problem.output)
-        self._share_rows()
         self.occupancy, self.accesses = occupancy, accesses
         # Both objectives are integer combinations; dividing by their gcd keeps values small.
         self.occupancy_scale = math.gcd(*occupancy.coefs.values()) or 1
@@ -175,142 +187,142 @@ class Formulation:
         lin, g = self._objective(objective)
         return (limit - lin.const) // g
 
-    # ----------------------------------------------------------------------------- selectors
-    def _axis_selector(self, tensor: Tensor, k: int) -> Selector:
-        """Variables choosing an axis's tiles; several looping ranks get a joint one-hot."""
-        ranks = [d for d in tensor.axes[k].ranks if d in self.tile]
-        if len(ranks) < 2:
-            return [(v, {d: t}) for d in ranks for t, v in self.tile[d].items()]
+    # ----------------------------------------------------------------------------- tiles
+    def _needs_combo(self, axis: Axis) -> bool:
+        live = [t for t in axis.terms if t.rank in self.exp]
+        return bool(live) and not (len(axis.terms) == 1 and axis.terms[0].coef == 1)
+
+    def _combo(self, tensor: Tensor, k: int) -> list[tuple[int, dict[str, int]]]:
+        """Binary one-hot over the tiles of a non-plain axis, tied to the rank exponents."""
+        ranks = [d for d in tensor.axes[k].ranks if d in self.exp]
         name = f"{tensor.name}.{k}"
         sel = [(self.m.var(f"combo[{name},{'x'.join(map(str, c))}]"), dict(zip(ranks, c)))
-               for c in product(*(self.tile[d] for d in ranks))]
-        self.m.row(f"axis_combo[{name}]", {v: 1 for v, _ in sel}, 1, 1)
-        for d in ranks:
-            for t, y in self.tile[d].items():
-                coefs = {v: 1 for v, tiles in sel if tiles[d] == t} | {y: -1}
-                self.m.row(f"axis_marginal[{name},{d},{t}]", coefs, 0, 0)
+               for c in product(*(divisors(self.problem.size[d]) for d in ranks))]
+        self.m.row(f"combo_choice[{name}]", {v: 1 for v, _ in sel}, 1, 1)
+        self._tie(f"combo_tiles[{name}]", sel, self.exp)
         return sel
 
-    def _copy(self, sel: Selector, c: int, label: str) -> Selector:
-        """The share of a selector inside order class ``c`` (disaggregation: sums to the class pick)."""
-        out = [(self.m.var(f"{self.m.names[v]}@{c}", integer=False), tiles) for v, tiles in sel]
-        self.m.row(f"class_share[{label}@{c}]", {v: 1 for v, _ in out} | {self.pick[c]: -1}, 0, 0)
-        for (v, _), (vc, _) in zip(sel, out):
-            self._shares.setdefault(v, []).append(vc)
+    def _tie(self, name: str, sel, exp: dict[str, dict[int, int]]) -> None:
+        """The selector's tiles carry the given exponents (one row per rank and prime)."""
+        for d in {d for _, tiles in sel for d in tiles}:
+            for p, x in exp[d].items():
+                coefs = {v: prime_exponents(tiles[d]).get(p, 0) for v, tiles in sel} | {x: -1}
+                self.m.row(f"{name}:{d},{p}", coefs, 0, 0)
+
+    def _share(self, v: int, c: int, upper: float = 1) -> int:
+        vc = self.m.var(f"{self.m.names[v]}@{c}", 0, upper, integer=False)
+        self._shares.setdefault(v, []).append(vc)
+        return vc
+
+    def _class_exponents(self, c: int) -> dict[str, dict[int, int]]:
+        out: dict[str, dict[int, int]] = {}
+        for d, by_p in self.exp.items():
+            out[d] = {}
+            for p, x in by_p.items():
+                e = self.primes[d][p]
+                out[d][p] = xc = self._share(x, c, e)
+                self.m.row(f"class_exp_bound[{d},{p}@{c}]", {xc: 1, self.pick[c]: -e}, -math.inf, 0)
         return out
 
-    def _share_rows(self) -> None:
-        """Class copies of a choice add up to at most the choice itself."""
-        for v, copies in self._shares.items():
-            self.m.row(f"class_split[{self.m.names[v]}]", dict.fromkeys(copies, 1) | {v: -1},
-                       -math.inf, 0)
+    def _class_combo(self, key, sel, c: int, exp_c):
+        share = [(self._share(v, c), tiles) for v, tiles in sel]
+        name = f"{key[0]}.{key[1]}@{c}"
+        self.m.row(f"class_combo[{name}]", {v: 1 for v, _ in share} | {self.pick[c]: -1}, 0, 0)
+        self._tie(f"class_combo_tiles[{name}]", share, exp_c)
+        return share
 
-    def _class_tile(self, d: str, c: int) -> Selector:
-        if (d, c) not in self._tile_copies:
-            sel = [(v, {d: t}) for t, v in self.tile[d].items()]
-            self._tile_copies[d, c] = self._copy(sel, c, f"tile[{d}]")
-        return self._tile_copies[d, c]
-
-    def _values(self, expr, sel: Selector) -> list[int]:
+    def _values(self, expr, sel) -> list[int]:
         ranks = sorted({d for _, tiles in sel for d in tiles})
-        arrays = {d: np.array([tiles[d] for _, tiles in sel], dtype=object) for d in ranks}
+        arrays = {d: [tiles[d] for _, tiles in sel] for d in ranks}
         return [int(v) for v in self.sym.evaluate(expr, arrays)]
 
     # ----------------------------------------------------------------------------- terms
-    def _footprint(self, tensor: Tensor, axes: list[Selector]) -> Linear:
-        """Footprint through a joint one-hot over the tensor's tiles (linear, LP-tight)."""
-        live = [(k, sel) for k, sel in enumerate(axes) if sel]
-        const = math.prod(int(self.sym.evaluate(self.sym.extent(a), {})[0])
-                          for a, sel in zip(tensor.axes, axes) if not sel)
-        if len(live) == 1:
-            k, sel = live[0]
-            vals = self._values(self.sym.extent(tensor.axes[k]), sel)
-            return Linear({v: const * x for (v, _), x in zip(sel, vals)})
+    def _axis_factor(self, tensor: Tensor, k: int, expr, exp_c, combo_c, refetch: bool) -> Factor:
+        """The factor an axis contributes: a constant, its rank's exponents, or its combo."""
+        axis = tensor.axes[k]
+        live = [d for d in axis.ranks if d in self.exp]
         if not live:
-            return Linear({}, const)
-        joint = []
-        for combo in product(*(sel for _, sel in live)):
-            tiles = {d: t for _, tl in combo for d, t in tl.items()}
-            v = self.m.var(f"tensor_tiles[{tensor.name},{'x'.join(map(str, tiles.values()))}]",
-                           integer=False)
-            joint.append((v, combo, tiles))
-        for k, sel in live:
-            for var, _ in sel:
-                members = {v: 1 for v, combo, _ in joint if any(c[0] == var for c in combo)}
-                self.m.row(f"tensor_marginal[{tensor.name},{self.m.names[var]}]",
-                           members | {var: -1}, 0, 0)
-        expr = self.sym.footprint(tensor)
-        ranks = sorted({d for _, _, t in joint for d in t})
-        arrays = {d: np.array([t[d] for _, _, t in joint], dtype=object) for d in ranks}
-        vals = [int(x) for x in self.sym.evaluate(expr, arrays)]
-        return Linear({v: x for (v, _, _), x in zip(joint, vals)})
-
-    def _moved(self, tensor: Tensor, i: int, c: int, cls: OrderClass, axes) -> Linear:
-        """Traffic of ``tensor`` if order class ``c`` is picked (0 otherwise)."""
-        factors = []
-        for d in sorted(cls.refetched[i]):
-            sel = self._class_tile(d, c)
-            factors.append([(v, self.problem.size[d] // tiles[d]) for v, tiles in sel])
-        j = cls.innermost[i]
-        for k, (axis, sel) in enumerate(zip(tensor.axes, axes)):
-            # One looping rank: refetching and sweeping the axis move the same words.
-            expr = self.sym.sweep(axis, j) if j in axis.ranks else self.sym.refetch(axis)
-            if not sel:
-                factors.append([(None, int(self.sym.evaluate(expr, {})[0]))])
-                continue
+            return ("const", int(self.sym.evaluate(expr, {})[0]))
+        if (tensor.name, k) in combo_c:
+            sel = combo_c[tensor.name, k]
             values = self._values(expr, sel)
             if len(set(values)) == 1:
-                factors.append([(None, values[0])])
-                continue
-            share = self._copy(sel, c, f"{tensor.name}.{k}") if len(
-                {d for _, t in sel for d in t}) > 1 else self._class_tile(next(iter(sel[0][1])), c)
-            factors.append(list(zip((v for v, _ in share), values)))
-        return self._product(f"moved[{tensor.name}@{c}]", factors, self.pick[c])
+                return ("const", values[0])
+            return ("sel", [(v, val) for (v, _), val in zip(sel, values)])
+        d = live[0]
+        if refetch:  # a plain axis re-walked whole moves all of its rank
+            return ("const", self.problem.size[d])
+        return ("exp", {p: {x: 1} for p, x in exp_c[d].items()}, divisors(self.problem.size[d]), {})
+
+    def _footprint(self, tensor: Tensor, c: int | None, exp_c, combo_c) -> Linear:
+        factors = [self._axis_factor(tensor, k, self.sym.extent(a), exp_c, combo_c, False)
+                   for k, a in enumerate(tensor.axes)]
+        return self._product(f"footprint[{tensor.name}]", factors, c)
+
+    def _moved(self, tensor: Tensor, i: int, c: int, cls: OrderClass, exp_c, combo_c) -> Linear:
+        """Traffic of ``tensor`` if order class ``c`` is picked (0 otherwise)."""
+        factors: list[Factor] = []
+        for d in sorted(cls.refetched[i]):
+            # f_d = N_d / t_d: exponent e(N_d)*pick - exp
+            factors.append(("exp", {p: {x: -1} for p, x in exp_c[d].items()},
+                            divisors(self.problem.size[d]),
+                            {p: e for p, e in self.primes[d].items()}))
+        j = cls.innermost[i]
+        for k, axis in enumerate(tensor.axes):
+            # One looping rank: refetching and sweeping the axis move the same words.
+            expr = self.sym.sweep(axis, j) if j in axis.ranks else self.sym.refetch(axis)
+            factors.append(self._axis_factor(tensor, k, expr, exp_c, combo_c, True))
+        return self._product(f"moved[{tensor.name}@{c}]", factors, c)
 
     # ----------------------------------------------------------------------------- products
-    def _product(self, name: str, factors: list[list[tuple[int | None, int]]],
-                 one: int | None) -> Linear:
-        """Linear expression of the product of the factors' chosen values.
+    def _product(self, name: str, factors: list[Factor], c: int | None) -> Linear:
+        """Linear expression equal to the product of the factors if class ``c`` is picked, else 0.
 
-        Each factor is (variable, value) pairs of which exactly ``one`` holds (``one`` a binary
-        variable, or None for the constant 1); a (None, v) factor is the constant v.
+        ``c=None``: the product regardless of class.
         """
-        const, live = 1, []
-        for fac in factors:
-            if fac[0][0] is None:
-                const *= fac[0][1]
-            else:
-                live.append(fac)
+        one = self.pick[c] if c is not None else None
+        const = math.prod(f[1] for f in factors if f[0] == "const")
+        live = [f for f in factors if f[0] != "const"]
         if not live:
             return Linear({one: const}) if one is not None else Linear({}, const)
-        if len(live) == 1:
-            return Linear({v: const * val for v, val in live[0]})
+        if len(live) == 1 and live[0][0] == "sel":
+            return Linear({v: const * val for v, val in live[0][1]})
         values = {1}
-        for fac in live:
-            values = {a * b for a in values for _, b in fac}
+        for f in live:
+            vals = {val for _, val in f[1]} if f[0] == "sel" else set(f[2])
+            values = {a * b for a in values for b in vals}
             if len(values) > MAX_VALUES:
                 raise SolverError(f"{name} of {self.problem.name or self.problem} has over "
                                   f"{MAX_VALUES} attainable values; the problem is too large "
                                   "for this formulation")
-        z = {v: self.m.var(f"{name}.value[{v}]") for v in sorted(values)}
-        self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1) | (
-            {one: -1} if one is not None else {}), 0 if one is not None else 1,
-            0 if one is not None else 1)
-        expo = {v: prime_exponents(v) for v in values | {b for fac in live for _, b in fac}}
-        for p in sorted({p for e in expo.values() for p in e}):
+        z = {v: self.m.var(f"{name}.value[{v}]", integer=False) for v in sorted(values)}
+        self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1) | ({one: -1} if one is not None else {}),
+                   0 if one is not None else 1, 0 if one is not None else 1)
+        expo = {v: prime_exponents(v) for v in values}
+        primes = {p for e in expo.values() for p in e}
+        for f in live:
+            if f[0] == "sel":
+                primes |= {p for _, val in f[1] for p in prime_exponents(val)}
+        for p in sorted(primes):
             coefs = {zv: expo[v].get(p, 0) for v, zv in z.items()}
-            for fac in live:
-                for var, val in fac:
-                    if expo[val].get(p, 0):
-                        coefs[var] = coefs.get(var, 0) - expo[val][p]
+            for f in live:
+                if f[0] == "sel":
+                    for var, val in f[1]:
+                        e = prime_exponents(val).get(p, 0)
+                        coefs[var] = coefs.get(var, 0) - e
+                else:
+                    for var, sign in f[1].get(p, {}).items():
+                        coefs[var] = coefs.get(var, 0) - sign
+                    if one is not None:
+                        coefs[one] = coefs.get(one, 0) - f[3].get(p, 0)
             self.m.row(f"{name}.exponent[{p}]", coefs, 0, 0)
         return Linear({zv: const * v for v, zv in z.items()})
 
     # ----------------------------------------------------------------------------- decoding
     def decode(self, x) -> Mapping:
-        """The mapping of a solution vector: chosen tiles and the picked class's loop order."""
+        """The mapping of a solution vector: tiles from the exponents, the picked class's order."""
         tiles = {d: 1 for d in self.problem.ranks}
-        for d in self.ranks:
-            tiles[d] = max(self.tile[d], key=lambda t: x[self.tile[d][t]])
+        for d, by_p in self.exp.items():
+            tiles[d] = math.prod(p ** round(x[v]) for p, v in by_p.items())
         cls = self.classes[max(range(len(self.classes)), key=lambda c: x[self.pick[c]])]
         return Mapping(tuple(tiles.items()), cls.order)

@@ -41,7 +41,7 @@ class PointSolver:
         self.time_limit = time_limit
         self.build_seconds = time.perf_counter() - start
 
-    def _run(self, objective: str, capacity: int | None, traffic: int | None):
+    def _run(self, objective: str, capacity: int | None, traffic: int | None, start=None):
         f = self.form
         inf = math.inf
         bounds = {
@@ -49,16 +49,18 @@ class PointSolver:
                              else inf),
             f.traffic_row: (-inf, f.row_bound("accesses", traffic) if traffic is not None else inf),
         }
-        return self.backend.solve(f.scaled(objective), bounds, self.time_limit)
+        return self.backend.solve(f.scaled(objective), bounds, self.time_limit, start)
 
     def min_accesses(self, capacity: int | None) -> tuple[dict, Mapping | None, Cost | None]:
         """Least accesses with occupancy <= capacity."""
         out = self._run("accesses", capacity, None)
+        self.last_x = out.x
         return self._finish(out, "accesses", lambda c: capacity is None or c.occupancy <= capacity)
 
-    def min_occupancy(self, traffic: int | None) -> tuple[dict, Mapping | None, Cost | None]:
-        """Least occupancy with accesses <= traffic."""
-        out = self._run("occupancy", None, traffic)
+    def min_occupancy(self, traffic: int | None, start=None) -> tuple[dict, Mapping | None,
+                                                                      Cost | None]:
+        """Least occupancy with accesses <= traffic; ``start`` a feasible solution vector."""
+        out = self._run("occupancy", None, traffic, start)
         return self._finish(out, "occupancy", lambda c: traffic is None or c.accesses <= traffic)
 
     def _finish(self, out, objective: str, feasible):
@@ -142,7 +144,7 @@ def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | 
             if first["status"] != Status.INFEASIBLE.value:
                 rows.append(first)  # a time limit: say so, never guess the rest
             break
-        row, _, point = ps.min_occupancy(cost.accesses)
+        row, _, point = ps.min_occupancy(cost.accesses, start=ps.last_x)
         if point is None:
             rows.append(row)
             break

@@ -45,7 +45,14 @@ class HighsBackend:
         h.setOptionValue("output_flag", False)
         for opt, val in (("mip_rel_gap", 0.0), ("mip_abs_gap", 0.0), ("random_seed", 0),
                          ("mip_feasibility_tolerance", TOLERANCE),
-                         ("primal_feasibility_tolerance", TOLERANCE), ("threads", threads)):
+                         ("primal_feasibility_tolerance", TOLERANCE), ("threads", threads),
+                         # These models are small and their LP nearly integral: presolve and
+                         # primal heuristics cost more than they save (measured, benchmarks/).
+                         ("presolve", "off"), ("mip_heuristic_run_feasibility_jump", False),
+                         ("mip_heuristic_run_rens", False), ("mip_heuristic_run_rins", False),
+                         ("mip_heuristic_run_root_reduced_cost", False),
+                         ("mip_heuristic_run_shifting", False),
+                         ("mip_heuristic_run_zi_round", False)):
             h.setOptionValue(opt, val)
         n = len(milp.names)
         inf = highspy.kHighsInf
@@ -61,7 +68,7 @@ class HighsBackend:
         self.h, self.n = h, n
 
     def solve(self, cost: dict[int, float], bounds: dict[int, tuple[float, float]],
-              time_limit: float | None) -> Outcome:
+              time_limit: float | None, start: np.ndarray | None = None) -> Outcome:
         h, hs = self.h, self._hs
         c = np.zeros(self.n)
         for i, v in cost.items():
@@ -70,9 +77,14 @@ class HighsBackend:
         for row, (lo, hi) in bounds.items():
             h.changeRowBounds(row, max(lo, -hs.kHighsInf), min(hi, hs.kHighsInf))
         h.setOptionValue("time_limit", float(time_limit) if time_limit else hs.kHighsInf)
-        start = time.perf_counter()
+        if start is not None:
+            sol = hs.HighsSolution()
+            sol.col_value = list(start)
+            sol.value_valid = True
+            h.setSolution(sol)
+        began = time.perf_counter()
         h.run()
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - began
         status = h.getModelStatus()
         info = h.getInfo()
         has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -111,7 +123,7 @@ class CbcBackend:
             self.rows.append((f"r{k}_{_safe(name)}", expr, lo, hi))
 
     def solve(self, cost: dict[int, float], bounds: dict[int, tuple[float, float]],
-              time_limit: float | None) -> Outcome:
+              time_limit: float | None, start: np.ndarray | None = None) -> Outcome:
         pulp = self._pulp
         prob = pulp.LpProblem("boundsolver", pulp.LpMinimize)
         prob += pulp.LpAffineExpression([(self.vars[i], v) for i, v in cost.items()])
