@@ -3,8 +3,8 @@
 from .cost import Cost, Mapping, algorithmic_minimum, evaluate, op_intensity
 from .einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .enumerate import enumerate_frontier
-from .solve import pareto_frontier, solve_curve
 from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
+from .solve import pareto_frontier, solve_curve
 from .workloads import bmm, conv, gbmm, gemm
 
 __version__ = "0.1.0"

@@ -102,7 +102,7 @@ def best_order(problem: Einsum, tiles: dict[str, int]) -> tuple[str, ...]:
     mapping_ranks = [d for d, n in problem.sizes if n // tiles[d] > 1]
     best: dict[frozenset, tuple[int, tuple[str, ...]]] = {frozenset(): (0, ())}
     for size in range(len(mapping_ranks)):
-        for placed, (c, inner) in [(k, v) for k, v in best.items() if len(k) == size]:
+        for placed, (_c, inner) in [(k, v) for k, v in best.items() if len(k) == size]:
             for d in mapping_ranks:
                 if d in placed:
                     continue

@@ -7,9 +7,9 @@ tied to the exponents.
 *Loop orders* enter through order classes. For tensor T an order matters only through its innermost
 relevant loop ``j`` (for sliding windows) and the set of irrelevant loops above ``j``, each of which
 multiplies T's traffic by its trip count (symbolic.py). Such classes are few (3 for a GEMM, 10
-undominated for a 3x3 conv); a binary one-hot ``order_class[c]`` picks one. Loops of one iteration
-count as real loops: that only over-estimates traffic, and putting them outermost is exact, so
-minima are unchanged.
+undominated for a 3x3 conv). One ``Formulation`` is the MILP of one class; ``solve.py`` takes the
+minimum over classes, pruning classes by bounds. Loops of one iteration count as real loops: that
+only over-estimates traffic, and putting them outermost is exact, so minima are unchanged.
 
 *Products* (a footprint, a traffic term) are one-hots ``value[v]`` over their attainable values,
 linked by one equality per prime: the exponents of the chosen value equal the sum of the exponents
@@ -17,18 +17,16 @@ of the chosen factors. No logarithms, no big-M, all coefficients small integers.
 
 *Tightness.* With the class fixed, footprints and traffic are convex functions of the exponents (a
 geometric program); the value one-hots give its piecewise-linear relaxation, which is nearly
-integral. Every class keeps disaggregated copies (``@c``) of the exponents, combos and value
-one-hots that sum to the global ones, so the LP relaxation is the convex hull of the union of the
-per-class relaxations. Value one-hots can stay continuous: ``v`` is convex in its exponent vector,
-so at fixed integer exponents the cheapest mix is the exact value (Jensen), and both objectives and
-both capacity rows only ever want it small.
+integral. The value one-hots can stay continuous: ``v`` is convex in its exponent vector, so at
+fixed integer exponents the cheapest mix is the exact value (Jensen), and both objectives and both
+capacity rows only ever want it small.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from itertools import product
+from itertools import permutations, product
 
 from .cost import Mapping, divisors
 from .einsum import Axis, Einsum, Tensor
@@ -84,6 +82,67 @@ def order_classes(problem: Einsum, ranks: list[str]) -> list[OrderClass]:
                                           for o in classes)]
 
 
+def symmetries(problem: Einsum, ranks: list[str], limit: int = 5040) -> list[tuple[dict, tuple]]:
+    """Rank renamings that map the Einsum onto itself, each with the tensor permutation it induces.
+
+    A renaming may only swap looping ranks of equal size; it must send the output to the output and
+    the inputs onto the inputs, axis for axis up to order (footprints and traffic ignore axis
+    order). Such a renaming maps every mapping to one of equal cost. Skipped (identity only) when
+    the candidates exceed ``limit``.
+    """
+    groups: dict[int, list[str]] = {}
+    for d in ranks:
+        groups.setdefault(problem.size[d], []).append(d)
+    if math.prod(math.factorial(len(g)) for g in groups.values()) > limit:
+        return [({d: d for d in ranks}, tuple(range(len(problem.tensors))))]
+
+    def signature(tensor: Tensor, sigma: dict[str, str]) -> tuple:
+        return tuple(sorted(tuple(sorted((t.coef, sigma.get(t.rank, t.rank)) for t in a.terms))
+                            for a in tensor.axes))
+
+    tensors = problem.tensors
+    found = []
+    for perms in product(*(permutations(g) for g in groups.values())):
+        sigma = {d: e for g, p in zip(groups.values(), perms) for d, e in zip(g, p)}
+        targets = [signature(T, {}) for T in tensors]
+        pi: list[int] = []
+        for i, T in enumerate(tensors):
+            sig = signature(T, sigma)
+            out = len(tensors) - 1
+            choices = [j for j in range(len(tensors)) if targets[j] == sig and j not in pi
+                       and (j == out) == (i == out)]
+            if not choices:
+                break
+            pi.append(choices[0])
+        else:
+            found.append((sigma, tuple(pi)))
+    return found
+
+
+def distinct_classes(problem: Einsum, ranks: list[str], classes: list[OrderClass]) -> list[OrderClass]:
+    """One class per orbit under the Einsum's symmetries: the others have the same optimum."""
+    def key(c: OrderClass) -> tuple:
+        return (c.innermost, c.refetched)
+
+    def image(c: OrderClass, sigma: dict, pi: tuple) -> tuple:
+        innermost: list = [None] * len(pi)
+        refetched: list = [frozenset()] * len(pi)
+        for i, j in enumerate(pi):
+            innermost[j] = sigma.get(c.innermost[i]) if c.innermost[i] else None
+            refetched[j] = frozenset(sigma[d] for d in c.refetched[i])
+        return (tuple(innermost), tuple(refetched))
+
+    maps = symmetries(problem, ranks)
+    kept: list[OrderClass] = []
+    seen: set = set()
+    for c in classes:
+        if key(c) in seen:
+            continue
+        kept.append(c)
+        seen |= {image(c, sigma, pi) for sigma, pi in maps}
+    return kept
+
+
 def _windowed(tensor: Tensor, ranks: list[str]) -> bool:
     """Whether some axis of the tensor has several looping ranks (a sliding window)."""
     return any(sum(d in ranks for d in a.ranks) >= 2 for a in tensor.axes)
@@ -124,6 +183,10 @@ class Milp:
         self.rows.append((name, {i: c for i, c in coefs.items() if c}, lower, upper))
         return len(self.rows) - 1
 
+    def relaxed(self) -> Milp:
+        """The LP relaxation: the same model with every variable continuous."""
+        return Milp(self.names, self.lower, self.upper, [False] * len(self.names), self.rows)
+
 
 
 # A factor of a product: ("exp", {var: coef by prime}, values, const-by-prime) for exponent-linear
@@ -132,33 +195,23 @@ Factor = tuple
 
 
 class Formulation:
-    """The MILP of one Einsum; ``decode`` turns a solution vector back into a mapping."""
+    """The MILP of one Einsum under one order class; ``decode`` turns a solution into a mapping."""
 
-    def __init__(self, problem: Einsum, classes: list[OrderClass] | None = None):
+    def __init__(self, problem: Einsum, cls: OrderClass, ranks: list[str] | None = None):
         self.problem = problem
+        self.cls = cls
         self.sym = Symbolic(problem)
         self.m = Milp()
-        self.ranks = [d for d, n in problem.sizes if n > 1]
+        self.ranks = ranks if ranks is not None else looping_ranks(problem)
         self.primes = {d: prime_exponents(problem.size[d]) for d in self.ranks}
         self.exp = {d: {p: self.m.var(f"exp[{d},{p}]", 0, e) for p, e in self.primes[d].items()}
                     for d in self.ranks}
-        self.classes = classes if classes is not None else order_classes(problem, self.ranks)
-        self.pick = [self.m.var(f"order_class[{','.join(c.order)}]") for c in self.classes]
-        self.m.row("order_class_choice", dict.fromkeys(self.pick, 1), 1, 1)
         self.combo = {(T.name, k): self._combo(T, k) for T in problem.tensors
                       for k, a in enumerate(T.axes) if self._needs_combo(a)}
-        self._shares: dict[int, list[int]] = {}
         occupancy, accesses = Linear(), Linear()
-        for tensor in problem.tensors:
-            occupancy.add(self._footprint(tensor, None, self.exp, self.combo))
-        for c, cls in enumerate(self.classes):
-            exp_c = self._class_exponents(c)
-            combo_c = {key: self._class_combo(key, sel, c, exp_c) for key, sel in self.combo.items()}
-            for i, tensor in enumerate(problem.tensors):
-                weight = 2 if tensor is problem.output else 1
-                accesses.add(self._moved(tensor, i, c, cls, exp_c, combo_c), weight)
-        for v, copies in self._shares.items():
-            self.m.row(f"class_split[{self.m.names[v]}]", dict.fromkeys(copies, 1) | {v: -1}, 0, 0)
+        for i, tensor in enumerate(problem.tensors):
+            occupancy.add(self._footprint(tensor))
+            accesses.add(self._moved(tensor, i), 2 if tensor is problem.output else 1)
         accesses.const -= problem.tensor_size(problem.output)
         self.occupancy, self.accesses = occupancy, accesses
         # Both objectives are integer combinations; dividing by their gcd keeps values small.
@@ -209,42 +262,20 @@ class Formulation:
                 coefs = {v: prime_exponents(tiles[d]).get(p, 0) for v, tiles in sel} | {x: -1}
                 self.m.row(f"{name}:{d},{p}", coefs, 0, 0)
 
-    def _share(self, v: int, c: int, upper: float = 1) -> int:
-        vc = self.m.var(f"{self.m.names[v]}@{c}", 0, upper, integer=False)
-        self._shares.setdefault(v, []).append(vc)
-        return vc
-
-    def _class_exponents(self, c: int) -> dict[str, dict[int, int]]:
-        out: dict[str, dict[int, int]] = {}
-        for d, by_p in self.exp.items():
-            out[d] = {}
-            for p, x in by_p.items():
-                e = self.primes[d][p]
-                out[d][p] = xc = self._share(x, c, e)
-                self.m.row(f"class_exp_bound[{d},{p}@{c}]", {xc: 1, self.pick[c]: -e}, -math.inf, 0)
-        return out
-
-    def _class_combo(self, key, sel, c: int, exp_c):
-        share = [(self._share(v, c), tiles) for v, tiles in sel]
-        name = f"{key[0]}.{key[1]}@{c}"
-        self.m.row(f"class_combo[{name}]", {v: 1 for v, _ in share} | {self.pick[c]: -1}, 0, 0)
-        self._tie(f"class_combo_tiles[{name}]", share, exp_c)
-        return share
-
     def _values(self, expr, sel) -> list[int]:
         ranks = sorted({d for _, tiles in sel for d in tiles})
         arrays = {d: [tiles[d] for _, tiles in sel] for d in ranks}
         return [int(v) for v in self.sym.evaluate(expr, arrays)]
 
     # ----------------------------------------------------------------------------- terms
-    def _axis_factor(self, tensor: Tensor, k: int, expr, exp_c, combo_c, refetch: bool) -> Factor:
+    def _axis_factor(self, tensor: Tensor, k: int, expr, refetch: bool) -> Factor:
         """The factor an axis contributes: a constant, its rank's exponents, or its combo."""
         axis = tensor.axes[k]
         live = [d for d in axis.ranks if d in self.exp]
         if not live:
             return ("const", int(self.sym.evaluate(expr, {})[0]))
-        if (tensor.name, k) in combo_c:
-            sel = combo_c[tensor.name, k]
+        if (tensor.name, k) in self.combo:
+            sel = self.combo[tensor.name, k]
             values = self._values(expr, sel)
             if len(set(values)) == 1:
                 return ("const", values[0])
@@ -252,39 +283,35 @@ class Formulation:
         d = live[0]
         if refetch:  # a plain axis re-walked whole moves all of its rank
             return ("const", self.problem.size[d])
-        return ("exp", {p: {x: 1} for p, x in exp_c[d].items()}, divisors(self.problem.size[d]), {})
+        return ("exp", {p: {x: 1} for p, x in self.exp[d].items()}, divisors(self.problem.size[d]),
+                {})
 
-    def _footprint(self, tensor: Tensor, c: int | None, exp_c, combo_c) -> Linear:
-        factors = [self._axis_factor(tensor, k, self.sym.extent(a), exp_c, combo_c, False)
+    def _footprint(self, tensor: Tensor) -> Linear:
+        factors = [self._axis_factor(tensor, k, self.sym.extent(a), False)
                    for k, a in enumerate(tensor.axes)]
-        return self._product(f"footprint[{tensor.name}]", factors, c)
+        return self._product(f"footprint[{tensor.name}]", factors)
 
-    def _moved(self, tensor: Tensor, i: int, c: int, cls: OrderClass, exp_c, combo_c) -> Linear:
-        """Traffic of ``tensor`` if order class ``c`` is picked (0 otherwise)."""
+    def _moved(self, tensor: Tensor, i: int) -> Linear:
+        """Traffic of ``tensor`` under this order class (symbolic.py's factorisation)."""
         factors: list[Factor] = []
-        for d in sorted(cls.refetched[i]):
-            # f_d = N_d / t_d: exponent e(N_d)*pick - exp
-            factors.append(("exp", {p: {x: -1} for p, x in exp_c[d].items()},
-                            divisors(self.problem.size[d]),
-                            {p: e for p, e in self.primes[d].items()}))
-        j = cls.innermost[i]
+        for d in sorted(self.cls.refetched[i]):
+            # f_d = N_d / t_d: exponent e_p(N_d) - exp[d,p]
+            factors.append(("exp", {p: {x: -1} for p, x in self.exp[d].items()},
+                            divisors(self.problem.size[d]), dict(self.primes[d])))
+        j = self.cls.innermost[i]
         for k, axis in enumerate(tensor.axes):
             # One looping rank: refetching and sweeping the axis move the same words.
             expr = self.sym.sweep(axis, j) if j in axis.ranks else self.sym.refetch(axis)
-            factors.append(self._axis_factor(tensor, k, expr, exp_c, combo_c, True))
-        return self._product(f"moved[{tensor.name}@{c}]", factors, c)
+            factors.append(self._axis_factor(tensor, k, expr, True))
+        return self._product(f"moved[{tensor.name}]", factors)
 
     # ----------------------------------------------------------------------------- products
-    def _product(self, name: str, factors: list[Factor], c: int | None) -> Linear:
-        """Linear expression equal to the product of the factors if class ``c`` is picked, else 0.
-
-        ``c=None``: the product regardless of class.
-        """
-        one = self.pick[c] if c is not None else None
+    def _product(self, name: str, factors: list[Factor]) -> Linear:
+        """Linear expression equal to the product of the factors."""
         const = math.prod(f[1] for f in factors if f[0] == "const")
         live = [f for f in factors if f[0] != "const"]
         if not live:
-            return Linear({one: const}) if one is not None else Linear({}, const)
+            return Linear({}, const)
         if len(live) == 1 and live[0][0] == "sel":
             return Linear({v: const * val for v, val in live[0][1]})
         values = {1}
@@ -296,8 +323,7 @@ class Formulation:
                                   f"{MAX_VALUES} attainable values; the problem is too large "
                                   "for this formulation")
         z = {v: self.m.var(f"{name}.value[{v}]", integer=False) for v in sorted(values)}
-        self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1) | ({one: -1} if one is not None else {}),
-                   0 if one is not None else 1, 0 if one is not None else 1)
+        self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1), 1, 1)
         expo = {v: prime_exponents(v) for v in values}
         primes = {p for e in expo.values() for p in e}
         for f in live:
@@ -305,24 +331,27 @@ class Formulation:
                 primes |= {p for _, val in f[1] for p in prime_exponents(val)}
         for p in sorted(primes):
             coefs = {zv: expo[v].get(p, 0) for v, zv in z.items()}
+            const_exp = 0
             for f in live:
                 if f[0] == "sel":
                     for var, val in f[1]:
-                        e = prime_exponents(val).get(p, 0)
-                        coefs[var] = coefs.get(var, 0) - e
+                        coefs[var] = coefs.get(var, 0) - prime_exponents(val).get(p, 0)
                 else:
                     for var, sign in f[1].get(p, {}).items():
                         coefs[var] = coefs.get(var, 0) - sign
-                    if one is not None:
-                        coefs[one] = coefs.get(one, 0) - f[3].get(p, 0)
-            self.m.row(f"{name}.exponent[{p}]", coefs, 0, 0)
+                    const_exp += f[3].get(p, 0)
+            self.m.row(f"{name}.exponent[{p}]", coefs, const_exp, const_exp)
         return Linear({zv: const * v for v, zv in z.items()})
 
     # ----------------------------------------------------------------------------- decoding
     def decode(self, x) -> Mapping:
-        """The mapping of a solution vector: tiles from the exponents, the picked class's order."""
+        """The mapping of a solution vector: tiles from the exponents, the class's order."""
         tiles = {d: 1 for d in self.problem.ranks}
         for d, by_p in self.exp.items():
             tiles[d] = math.prod(p ** round(x[v]) for p, v in by_p.items())
-        cls = self.classes[max(range(len(self.classes)), key=lambda c: x[self.pick[c]])]
-        return Mapping(tuple(tiles.items()), cls.order)
+        return Mapping(tuple(tiles.items()), self.cls.order)
+
+
+def looping_ranks(problem: Einsum) -> list[str]:
+    """Ranks that can iterate (size above one); the others never enter the model."""
+    return [d for d, n in problem.sizes if n > 1]

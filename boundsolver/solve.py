@@ -10,19 +10,57 @@ import math
 import numbers
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pandas as pd
 
 from .cost import Cost, Mapping, evaluate
 from .einsum import Einsum
 from .errors import BoundsolverError, EinsumError, SolverError
-from .formulation import Formulation
+from .formulation import Formulation, distinct_classes, looping_ranks, order_classes
 from .results import Status, frame, point_row
 from .solvers import SOLVERS, backend
 
+# Relative allowance for LP tolerances when an LP relaxation bound prunes an order class.
+RELAXATION_SLACK = 1e-7
+
+
+@dataclass(frozen=True)
+class Point:
+    """A verified mapping and its cost, found by the solve of order class ``cls``."""
+
+    mapping: Mapping
+    cost: Cost
+    cls: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One curve point: exact (``point`` set, status optimal), infeasible, or cut by a time limit."""
+
+    status: Status
+    point: Point | None
+    seconds: float
+    bound: float | None = None  # time limit only: the best proven lower bound
+
+    def row(self, problem: Einsum) -> dict:
+        row: dict = {"status": self.status.value, "solve_seconds": self.seconds}
+        if self.status is Status.OPTIMAL:
+            return row | point_row(problem, self.point.mapping, self.point.cost)
+        if self.status is Status.TIME_LIMIT:
+            row["best_bound"] = self.bound
+            row["incumbent"] = self.point.cost.accesses if self.point else None
+        return row
+
 
 class PointSolver:
-    """One problem's MILP, built once, answering the two ε-constraint questions."""
+    """The MILPs of one problem, one per order class, answering the ε-constraint questions.
+
+    The least accesses at capacity S is the least over order classes. Classes are solved in order
+    of their lower bounds, each with the incumbent as a cut-off, and a class whose bound reaches
+    the incumbent is skipped. Bounds carry over to smaller capacities (a class's least accesses
+    only grows as S shrinks), so a sweep downwards solves few classes per point.
+    """
 
     def __init__(self, problem: Einsum, solver: str = "highs", time_limit: float | None = None,
                  threads: int = 1):
@@ -31,62 +69,153 @@ class PointSolver:
                               f"{type(problem).__name__}")
         if not isinstance(solver, str) or solver.lower() not in SOLVERS:
             raise SolverError(f"unknown solver {solver!r}; choose one of: {', '.join(SOLVERS)}")
-        if time_limit is not None and not (isinstance(time_limit, numbers.Real) and time_limit > 0):
+        if time_limit is not None and (isinstance(time_limit, bool) or not (
+                isinstance(time_limit, numbers.Real) and time_limit > 0)):
             raise SolverError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
         start = time.perf_counter()
         self.problem = problem
-        self.form = Formulation(problem)
-        self.backend = backend(solver, self.form.m, threads)
         self.solver = solver.lower()
         self.time_limit = time_limit
+        self.threads = threads
+        ranks = looping_ranks(problem)
+        self.classes = distinct_classes(problem, ranks, order_classes(problem, ranks))
+        self.forms = [Formulation(problem, c, ranks) for c in self.classes]
+        self._backends: dict[int, object] = {}
+        self._relaxations: dict[int, object] = {}
+        self.known: list[Point] = []
+        # Per class: (lower bound on least accesses, the capacity up to which it holds).
+        self._lower = [(0.0, math.inf)] * len(self.classes)
         self.build_seconds = time.perf_counter() - start
 
-    def _run(self, objective: str, capacity: int | None, traffic: int | None, start=None):
-        f = self.form
-        inf = math.inf
-        bounds = {
-            f.capacity_row: (-inf, f.row_bound("occupancy", capacity) if capacity is not None
-                             else inf),
-            f.traffic_row: (-inf, f.row_bound("accesses", traffic) if traffic is not None else inf),
-        }
-        return self.backend.solve(f.scaled(objective), bounds, self.time_limit, start)
+    def lower(self, c: int, capacity: float) -> float:
+        bound, upto = self._lower[c]
+        return bound if capacity <= upto else 0.0
 
-    def min_accesses(self, capacity: int | None) -> tuple[dict, Mapping | None, Cost | None]:
-        """Least accesses with occupancy <= capacity."""
-        out = self._run("accesses", capacity, None)
-        self.last_x = out.x
-        return self._finish(out, "accesses", lambda c: capacity is None or c.occupancy <= capacity)
+    def _backend(self, c: int):
+        if c not in self._backends:
+            self._backends[c] = backend(self.solver, self.forms[c].m, self.threads)
+        return self._backends[c]
 
-    def min_occupancy(self, traffic: int | None, start=None) -> tuple[dict, Mapping | None,
-                                                                      Cost | None]:
-        """Least occupancy with accesses <= traffic; ``start`` a feasible solution vector."""
-        out = self._run("occupancy", None, traffic, start)
-        return self._finish(out, "occupancy", lambda c: traffic is None or c.accesses <= traffic)
+    def _relaxation(self, c: int, objective: str, capacity: float, traffic: float) -> float:
+        """A lower bound on ``objective`` for class ``c`` from its LP relaxation (inf: infeasible).
 
-    def _finish(self, out, objective: str, feasible):
-        row: dict = {"status": out.status.value, "solve_seconds": out.seconds}
+        Re-solved from the previous basis, so a bound costs well under a millisecond.
+        """
+        if c not in self._relaxations:
+            self._relaxations[c] = backend(self.solver, self.forms[c].m.relaxed(), self.threads)
+        out = self._relaxations[c].solve(self.forms[c].scaled(objective),
+                                         self._bounds(c, capacity, traffic), None)
         if out.status is Status.INFEASIBLE:
-            return row, None, None
-        mapping = self.form.decode(out.x) if out.x is not None else None
-        cost = evaluate(self.problem, mapping) if mapping is not None else None
+            return math.inf
+        if out.objective is None:
+            return -math.inf
+        # The MILP's optimum is an integer in scaled units; allow for the LP's tolerances.
+        value = out.objective - RELAXATION_SLACK * max(1.0, abs(out.objective))
+        return self.forms[c].unscale(objective, math.ceil(value))
+
+    def _bounds(self, c: int, capacity: float, traffic: float) -> dict:
+        f = self.forms[c]
+        return {f.capacity_row: (-math.inf, f.row_bound("occupancy", capacity)
+                                 if math.isfinite(capacity) else math.inf),
+                f.traffic_row: (-math.inf, f.row_bound("accesses", traffic)
+                                if math.isfinite(traffic) else math.inf)}
+
+    def _best_known(self, key, feasible) -> Point | None:
+        return min((p for p in self.known if feasible(p.cost)), key=key, default=None)
+
+    def min_accesses(self, capacity: float = math.inf) -> Answer:
+        """Least accesses with occupancy <= capacity."""
+        began = time.perf_counter()
+        inc = self._best_known(lambda p: (p.cost.accesses, p.cost.occupancy),
+                               lambda cost: cost.occupancy <= capacity)
+        for c in range(len(self.classes)):
+            if inc is None or self.lower(c, capacity) < inc.cost.accesses:
+                bound = self._relaxation(c, "accesses", capacity, math.inf)
+                self._lower[c] = (max(bound, self.lower(c, capacity)), capacity)
+        open_bounds: list[float] = []
+        for c in sorted(range(len(self.classes)), key=lambda c: self.lower(c, capacity)):
+            if self.lower(c, capacity) == math.inf or (
+                    inc is not None and self.lower(c, capacity) >= inc.cost.accesses):
+                continue
+            cutoff = inc.cost.accesses - 1 if inc is not None else math.inf
+            out, point = self._solve(c, "accesses", capacity, cutoff, began)
+            if out.status is Status.OPTIMAL:
+                inc = point
+                self._lower[c] = (point.cost.accesses, capacity)
+            elif out.status is Status.INFEASIBLE:
+                self._lower[c] = (cutoff + 1, capacity)
+            else:
+                open_bounds.append(self.forms[c].unscale("accesses", out.bound)
+                                   if out.bound is not None else self.lower(c, capacity))
+                if point is not None and (inc is None or point.cost.accesses < inc.cost.accesses):
+                    inc = point
+        seconds = time.perf_counter() - began
+        if inc is not None and all(b >= inc.cost.accesses for b in open_bounds):
+            return Answer(Status.OPTIMAL, inc, seconds)
+        if open_bounds:
+            best = min(open_bounds + ([inc.cost.accesses] if inc else []))
+            return Answer(Status.TIME_LIMIT, inc, seconds, math.ceil(best))
+        return Answer(Status.INFEASIBLE, None, seconds)
+
+    def min_occupancy(self, traffic: int, capacity: float = math.inf) -> Answer:
+        """Least occupancy with accesses <= traffic, where ``traffic`` is the least accesses at
+        ``capacity``: only classes whose bound there is at most ``traffic`` can attain it."""
+        began = time.perf_counter()
+        inc = self._best_known(lambda p: (p.cost.occupancy, p.cost.accesses),
+                               lambda cost: cost.accesses <= traffic)
+        candidates = []
+        for c in range(len(self.classes)):
+            if self.lower(c, capacity) > traffic:
+                continue
+            bound = self._relaxation(c, "occupancy", capacity, traffic)
+            if inc is None or bound < inc.cost.occupancy:
+                candidates.append((bound, c))
+        timed_out = False
+        for bound, c in sorted(candidates):
+            cap = inc.cost.occupancy - 1 if inc is not None else capacity
+            if bound > cap:
+                continue
+            out, point = self._solve(c, "occupancy", cap, traffic, began)
+            if out.status is Status.OPTIMAL:
+                inc = point
+            elif out.status is Status.TIME_LIMIT:
+                timed_out = True
+        seconds = time.perf_counter() - began
+        if timed_out:
+            return Answer(Status.TIME_LIMIT, inc, seconds)
+        return Answer(Status.OPTIMAL if inc else Status.INFEASIBLE, inc, seconds)
+
+    def _solve(self, c: int, objective: str, capacity: float, traffic: float,
+               began: float) -> tuple:
+        """Solve class ``c``: ``objective`` with occupancy <= capacity and accesses <= traffic;
+        the mapping is decoded and verified in integers."""
+        f = self.forms[c]
+        remaining = None
+        if self.time_limit is not None:
+            remaining = max(self.time_limit - (time.perf_counter() - began), 1e-3)
+        out = self._backend(c).solve(f.scaled(objective), self._bounds(c, capacity, traffic),
+                                     remaining)
+        if out.x is None or out.status is Status.INFEASIBLE:
+            return out, None
+        mapping = f.decode(out.x)
+        cost = evaluate(self.problem, mapping)
+        feasible = cost.occupancy <= capacity and cost.accesses <= traffic
         if out.status is Status.TIME_LIMIT:
-            if objective == "accesses":
-                row["best_bound"] = (self.form.unscale(objective, out.bound)
-                                     if out.bound is not None else math.nan)
-                row["incumbent"] = cost.accesses if cost and feasible(cost) else None
-            return row, None, None
-        claimed = self.form.unscale(objective, out.objective)
+            return out, (Point(mapping, cost, c) if feasible else None)
+        claimed = f.unscale(objective, out.objective)
         got = cost.accesses if objective == "accesses" else cost.occupancy
-        if not feasible(cost) or abs(got - claimed) > 0.5:
+        scale = f.accesses_scale if objective == "accesses" else f.occupancy_scale
+        if not feasible or abs(got - claimed) > 0.5:
             raise SolverError(
                 f"{self.solver} reported {objective} {claimed:.6g} for {self.problem.name or self.problem}"
                 f" but its mapping {mapping.describe(self.problem)} re-evaluates to occupancy "
                 f"{cost.occupancy}, accesses {cost.accesses}; refusing to report an unverified point")
-        if out.bound is not None and abs(self.form.unscale(objective, out.bound) - claimed) >= (
-                self.form.accesses_scale if objective == "accesses" else self.form.occupancy_scale):
+        if out.bound is not None and abs(f.unscale(objective, out.bound) - claimed) >= scale:
             raise SolverError(f"{self.solver} claimed optimality with a gap ({out.bound} vs "
                               f"{out.objective}, scaled units)")
-        return row | point_row(self.problem, mapping, cost), mapping, cost
+        point = Point(mapping, cost, c)
+        self.known.append(point)
+        return out, point
 
 
 def _capacity(c: object) -> int:
@@ -102,28 +231,31 @@ def solve_curve(problem: Einsum, capacities: Iterable[float], solver: str = "hig
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
-    row with status ``infeasible``. A point solved at capacity S with occupancy o also answers every
-    capacity in [o, S] exactly (the curve is a staircase), so those are not re-solved.
+    row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity) gives a row
+    with status ``time_limit``, its best bound and incumbent. A point solved at capacity S with
+    occupancy o answers every capacity in [o, S] exactly (the curve is a staircase).
     """
     if isinstance(capacities, (str, bytes)) or not isinstance(capacities, Iterable):
         raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
     caps = [_capacity(c) for c in capacities]
+    start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit)
     results: dict[int, dict] = {}
-    covered: list[tuple[int, int, dict]] = []  # (occupancy, capacity, row) exact for the interval
+    covered: list[tuple[int, int, dict]] = []  # (occupancy, capacity, row): exact on the interval
     bar = _progress(len(set(caps)), progress, problem)
     for cap in sorted(set(caps), reverse=True):
-        hit = next((r for lo, hi, r in covered if lo <= cap <= hi), None)
-        if hit is None:
-            hit, _, cost = ps.min_accesses(cap)
-            if cost is not None:
-                covered.append((cost.occupancy, cap, hit))
-        results[cap] = hit
+        row = next((r for lo, hi, r in covered if lo <= cap <= hi), None)
+        if row is None:
+            answer = ps.min_accesses(cap)
+            row = answer.row(problem)
+            if answer.status is Status.OPTIMAL:
+                covered.append((answer.point.cost.occupancy, cap, row))
+        results[cap] = row
         bar.update()
     bar.close()
     rows = [{"capacity": c} | results[c] for c in caps]
     return frame(problem, rows, capacity=True, method="milp", solver=ps.solver,
-                 build_seconds=ps.build_seconds)
+                 build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
 
 
 def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | None = None,
@@ -131,26 +263,29 @@ def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | 
     """Every breakpoint of the staircase, traced by the MILP (ε-constraint walk).
 
     From the largest capacity down: least accesses A under capacity S, then least occupancy o with
-    accesses <= A gives the breakpoint (o, A); continue with S = o - 1 until infeasible.
+    accesses <= A gives the breakpoint (o, A); continue with S = o - 1 until infeasible. Rows are
+    in increasing occupancy. A time limit ends the walk with a ``time_limit`` row.
     """
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit)
     rows: list[dict] = []
-    capacity: int | None = None
+    capacity: float = math.inf
     bar = _progress(None, progress, problem)
     while True:
-        first, _, cost = ps.min_accesses(capacity)
-        if cost is None:
-            if first["status"] != Status.INFEASIBLE.value:
-                rows.append(first)  # a time limit: say so, never guess the rest
+        first = ps.min_accesses(capacity)
+        if first.status is not Status.OPTIMAL:
+            if first.status is Status.TIME_LIMIT:
+                rows.append(first.row(problem))  # say so, never guess the rest
             break
-        row, _, point = ps.min_occupancy(cost.accesses, start=ps.last_x)
-        if point is None:
-            rows.append(row)
+        second = ps.min_occupancy(first.point.cost.accesses, capacity)
+        if second.status is not Status.OPTIMAL:
+            rows.append(Answer(Status.TIME_LIMIT, first.point, second.seconds,
+                               first.point.cost.accesses).row(problem))
             break
-        row["solve_seconds"] += first["solve_seconds"]
+        row = second.row(problem)
+        row["solve_seconds"] += first.seconds
         rows.append(row)
-        capacity = point.occupancy - 1
+        capacity = second.point.cost.occupancy - 1
         bar.update()
     bar.close()
     rows.reverse()

@@ -61,7 +61,7 @@ class HighsBackend:
         if len(ints):
             h.changeColsIntegrality(len(ints), ints,
                                     np.array([highspy.HighsVarType.kInteger] * len(ints)))
-        for name, coefs, lo, hi in milp.rows:
+        for _name, coefs, lo, hi in milp.rows:
             idx = np.array(list(coefs), dtype=np.int32)
             h.addRow(max(lo, -inf), min(hi, inf), len(idx), idx,
                      np.array(list(coefs.values()), dtype=float))

@@ -16,7 +16,6 @@ generated from these per-axis factors.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from functools import cached_property
 
