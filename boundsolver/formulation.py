@@ -202,6 +202,7 @@ class Formulation:
         self.cls = cls
         self.sym = Symbolic(problem)
         self.m = Milp()
+        self.m.var("one", 1, 1, integer=False)  # keeps a problem without looping ranks non-empty
         self.ranks = ranks if ranks is not None else looping_ranks(problem)
         self.primes = {d: prime_exponents(problem.size[d]) for d in self.ranks}
         self.exp = {d: {p: self.m.var(f"exp[{d},{p}]", 0, e) for p, e in self.primes[d].items()}
@@ -342,6 +343,14 @@ class Formulation:
                     const_exp += f[3].get(p, 0)
             self.m.row(f"{name}.exponent[{p}]", coefs, const_exp, const_exp)
         return Linear({zv: const * v for v, zv in z.items()})
+
+    def value(self, mapping: Mapping) -> tuple[int, int]:
+        """Occupancy and accesses of ``mapping``'s tiles under this class's formula, in integers."""
+        if not hasattr(self, "_formula"):
+            idle = tuple(d for d in self.problem.ranks if d not in self.cls.order)
+            order = idle + self.cls.order  # ranks that never loop: outermost, where they are free
+            self._formula = (self.sym.occupancy(), self.sym.accesses(order))
+        return tuple(int(self.sym.evaluate(e, mapping.tile)[0]) for e in self._formula)
 
     # ----------------------------------------------------------------------------- decoding
     def decode(self, x) -> Mapping:

@@ -7,9 +7,11 @@ span 1 to 1e12, and HiGHS's default 1e-4 gap has returned wrong points on GEMM 4
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,6 +108,10 @@ class CbcBackend:
     name = "cbc"
 
     def __init__(self, milp: Milp, threads: int = 1):
+        with _quiet_pulp():
+            self._build(milp, threads)
+
+    def _build(self, milp: Milp, threads: int) -> None:
         import pulp
 
         self._pulp = pulp
@@ -124,6 +130,10 @@ class CbcBackend:
 
     def solve(self, cost: dict[int, float], bounds: dict[int, tuple[float, float]],
               time_limit: float | None, start: np.ndarray | None = None) -> Outcome:
+        with _quiet_pulp():
+            return self._solve(cost, bounds, time_limit)
+
+    def _solve(self, cost, bounds, time_limit) -> Outcome:
         pulp = self._pulp
         prob = pulp.LpProblem("boundsolver", pulp.LpMinimize)
         prob += pulp.LpAffineExpression([(self.vars[i], v) for i, v in cost.items()])
@@ -155,6 +165,14 @@ class CbcBackend:
         if time_limit and prob.status == pulp.LpStatusNotSolved:
             return Outcome(Status.TIME_LIMIT, None, None, None, seconds)
         raise SolverError(f"CBC ended with status {pulp.LpStatus[prob.status]}")
+
+
+@contextlib.contextmanager
+def _quiet_pulp():
+    """PuLP 3.x announces its 4.0 API on every call; users of boundsolver cannot act on that."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"pulp(\.|$)")
+        yield
 
 
 def _safe(name: str) -> str:

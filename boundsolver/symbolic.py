@@ -32,6 +32,7 @@ class Symbolic:
         self.problem = problem
         self.t = {d: sp.Symbol(f"t_{d}", positive=True, integer=True) for d in problem.ranks}
         self.f = {d: sp.Symbol(f"f_{d}", positive=True, integer=True) for d in problem.ranks}
+        self._compiled: dict = {}
 
     def extent(self, axis: Axis) -> sp.Expr:
         return sum((term.coef * (self.t[term.rank] - 1) for term in axis.terms), sp.Integer(1))
@@ -84,7 +85,10 @@ class Symbolic:
 
     def evaluate(self, expr: sp.Expr, tiles: dict[str, np.ndarray | int]) -> np.ndarray:
         """Evaluate ``expr`` exactly on integer tile sizes (arrays broadcast)."""
-        fn = sp.lambdify(self._symbols, expr, modules=[{"Min": np.minimum}, "numpy"])
+        fn = self._compiled.get(expr)
+        if fn is None:
+            fn = self._compiled[expr] = sp.lambdify(self._symbols, expr,
+                                                    modules=[{"Min": np.minimum}, "numpy"])
         size = self.problem.size
         args = [np.asarray(tiles.get(d, 1), dtype=object) for d in self.problem.ranks]
         args += [np.asarray(size[d], dtype=object) // np.asarray(tiles.get(d, 1), dtype=object)
