@@ -7,7 +7,7 @@ import math
 
 import pandas as pd
 
-from .cost import Cost, Mapping, op_intensity
+from .cost import Cost, Mapping, algorithmic_minimum, op_intensity
 from .einsum import Einsum
 
 
@@ -56,6 +56,7 @@ def frame(problem: Einsum, rows: list[dict], capacity: bool, **attrs) -> pd.Data
     df["op_intensity"] = df["op_intensity"].astype("float64")
     df["solve_seconds"] = df["solve_seconds"].astype("float64")
     df.attrs |= {"problem": str(problem), "name": problem.name, "unit": "words",
+                 "algorithmic_minimum": algorithmic_minimum(problem),
                  "op_intensity": "(2*MACs - |O|) / accesses, ops per word (Timeloop)"} | attrs
     return df
 

@@ -149,8 +149,10 @@ class PointSolver:
             elif out.status is Status.INFEASIBLE:
                 self._lower[c] = (cutoff + 1, capacity)
             else:
-                open_bounds.append(self.forms[c].unscale("accesses", out.bound)
-                                   if out.bound is not None else self.lower(c, capacity))
+                bound = self.lower(c, capacity)
+                if out.bound is not None:
+                    bound = max(bound, self.forms[c].unscale("accesses", out.bound))
+                open_bounds.append(bound)
                 if point is not None and (inc is None or point.cost.accesses < inc.cost.accesses):
                     inc = point
         seconds = time.perf_counter() - began

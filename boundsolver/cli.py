@@ -1,0 +1,182 @@
+"""Command line: ``boundsolver curve PROBLEM [capacities] [--csv F] [--plot F]``.
+
+PROBLEM is ``gemm M K N``, ``bmm M K N H``, ``gbmm M K N H G``, ``conv --R 3 --P 16 ...``,
+``einsum "Z[m,n] += A[m,k] * B[k,n]" m=64 k=64 n=64``, a YAML file, or a name in ``problems/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .einsum import Einsum, einsum
+from .errors import BoundsolverError
+from .specs import call_workload, load_arch, load_problems
+
+POSITIONAL = {"gemm": ["M", "K", "N"], "bmm": ["M", "K", "N", "H"], "gbmm": ["M", "K", "N", "H", "G"],
+              "conv": []}
+SHOWN = ["capacity", "occupancy", "accesses", "status", "op_intensity", "loop_order", "mapping"]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="boundsolver", description=(
+        "Exact least backing-store traffic of a tensor algorithm for each buffer capacity "
+        "(Orojenesis curves), by integer programming."))
+    sub = top.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("curve", help="least accesses at given capacities, or the whole frontier",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("problem", nargs="+", help="workload and sizes, an einsum, or a YAML file/name")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--capacities", "-c", nargs="+", type=float, metavar="WORDS",
+                      help="buffer capacities in words")
+    what.add_argument("--range", nargs=3, metavar=("LO", "HI", "COUNT"),
+                      help="COUNT log-spaced capacities from LO to HI words")
+    what.add_argument("--frontier", action="store_true",
+                      help="every breakpoint of the staircase (the default)")
+    p.add_argument("--solver", default="highs", help="highs (in-process, default) or cbc")
+    p.add_argument("--time-limit", type=float, help="seconds per capacity (reported, never hidden)")
+    p.add_argument("--enumerate", action="store_true",
+                   help="use the exhaustive enumerator instead of the MILP (the reference)")
+    p.add_argument("--csv", "-o", type=Path, help="write the full table as CSV ('-': stdout)")
+    p.add_argument("--plot", type=Path, help="draw the log-log staircase to this image (png, pdf)")
+    p.add_argument("--arch", default="snowcat", help="architecture YAML or name (word size)")
+    p.add_argument("--unit", choices=["words", "bytes", "bits"], default="words",
+                   help="unit of the plot's axes")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
+    sub.add_parser("problems", help="list the named problems in problems/")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = parser().parse_known_args(argv)
+    try:
+        if args.command == "problems":
+            return _list_problems()
+        return _curve(args, extra)
+    except BoundsolverError as err:
+        print(f"boundsolver: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+
+
+def problems_from(tokens: list[str], extra: list[str]) -> list[Einsum]:
+    """The problems named on the command line (see the module docstring)."""
+    kind, rest = tokens[0], tokens[1:]
+    if kind in POSITIONAL:
+        names = POSITIONAL[kind]
+        if len(rest) > len(names):
+            raise BoundsolverError(f"{kind} takes {len(names)} sizes ({' '.join(names)}), "
+                                   f"got {len(rest)}: {' '.join(rest)}")
+        kwargs = dict(zip(names, map(_int, rest)))
+        kwargs |= _keywords(extra, f"{kind} option")
+        return [call_workload(kind, kwargs)]
+    if extra:
+        raise BoundsolverError(f"unknown options {' '.join(extra)}")
+    if kind == "einsum":
+        if not rest:
+            raise BoundsolverError('einsum needs a string, e.g. einsum "Z[m,n] += A[m,k] * '
+                                   'B[k,n]" m=64 k=64 n=64')
+        sizes = _keywords([f"--{t}" if "=" in t else t for t in rest[1:]], "rank size")
+        return [einsum(rest[0], **sizes)]
+    if rest:
+        raise BoundsolverError(f"unexpected arguments after {kind}: {' '.join(rest)}")
+    return load_problems(kind)
+
+
+def _keywords(tokens: list[str], what: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if not tok.startswith("--"):
+            raise BoundsolverError(f"expected --NAME VALUE or NAME=VALUE, got {tok!r}")
+        if "=" in tok:
+            key, value = tok[2:].split("=", 1)
+            i += 1
+        elif i + 1 < len(tokens):
+            key, value = tok[2:], tokens[i + 1]
+            i += 2
+        else:
+            raise BoundsolverError(f"{what} {tok} has no value")
+        out[key] = _int(value)
+    return out
+
+
+def _int(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise BoundsolverError(f"expected a positive integer, got {text!r}") from None
+    if not value.is_integer():
+        raise BoundsolverError(f"expected a positive integer, got {text!r}")
+    return int(value)
+
+
+def capacities(args) -> list[float] | None:
+    if args.capacities:
+        return args.capacities
+    if args.range:
+        lo, hi, count = float(args.range[0]), float(args.range[1]), _int(args.range[2])
+        if not (0 < lo < hi) or count < 2:
+            raise BoundsolverError(f"--range needs 0 < LO < HI and COUNT >= 2, got {args.range}")
+        return sorted({math.floor(v) for v in np.geomspace(lo, hi, count)})
+    return None
+
+
+def _curve(args, extra: list[str]) -> int:
+    from . import enumerate_frontier, pareto_frontier, solve_curve
+
+    problems = problems_from(args.problem, extra)
+    arch = load_arch(args.arch)
+    caps = capacities(args)
+    frames = []
+    for p in problems:
+        if args.enumerate:
+            df = enumerate_frontier(p)
+        elif caps is None:
+            df = pareto_frontier(p, args.solver, args.time_limit, progress=not args.quiet)
+        else:
+            df = solve_curve(p, caps, args.solver, args.time_limit, progress=not args.quiet)
+        frames.append(df)
+        if not args.quiet:
+            _report(p, df)
+    table = pd.concat([df.assign(problem=p.name or str(p)) for p, df in zip(problems, frames)],
+                      ignore_index=True)
+    if args.csv:
+        table.to_csv(sys.stdout if str(args.csv) == "-" else args.csv, index=False)
+    if args.plot:
+        _plot(problems, frames, args.plot, args.unit, arch.word_bits)
+    return 0 if (table["status"] != "time_limit").all() else 1
+
+
+def _report(problem: Einsum, df: pd.DataFrame) -> None:
+    shown = [c for c in SHOWN if c in df.columns]
+    seconds = df.attrs.get("seconds", df["solve_seconds"].sum())
+    title = f"{problem.name}: {problem}" if problem.name else str(problem)
+    print(f"{title}  ({len(df)} rows, {seconds:.2f} s)")
+    with pd.option_context("display.max_colwidth", 60, "display.width", 200):
+        print(df[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def _plot(problems, frames, path: Path, unit: str, word_bits: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_curve
+
+    fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
+    for p, df in zip(problems, frames):
+        plot_curve(df, ax=ax, unit=unit, word_bits=word_bits, label=p.name or str(p))
+    fig.savefig(path, dpi=200)
+    plt.close(fig)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

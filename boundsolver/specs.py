@@ -1,0 +1,163 @@
+"""Problems and architectures from YAML: our ``problems/`` files and Timeloop ``cnn-layer`` problems.
+
+A problem file holds one problem or a list under ``problems:``. Each problem has a ``name`` and
+exactly one of ``gemm``, ``bmm``, ``gbmm``, ``conv`` (keyword arguments of the workload function)
+or ``einsum`` (a string, with ``sizes``). A Timeloop problem (``problem: {shape, instance}``) is
+read as a ``cnn-layer``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import workloads
+from .einsum import Einsum, einsum
+from .errors import BoundsolverError, EinsumError
+
+WORKLOADS = {"gemm": workloads.gemm, "bmm": workloads.bmm, "gbmm": workloads.gbmm,
+             "conv": workloads.conv}
+KINDS = (*WORKLOADS, "einsum")
+REPO_DIRS = (Path.cwd(), Path(__file__).resolve().parents[1])
+
+
+class SpecError(BoundsolverError, ValueError):
+    """A YAML problem or architecture file that does not say what it must."""
+
+
+@dataclass(frozen=True)
+class Arch:
+    """The Snowcat architecture of the paper: backing store, one buffer of swept size, one MAC."""
+
+    name: str = "snowcat"
+    word_bits: int = 8
+    backing_store: str = "DRAM"
+    buffer: str = "Buffer"
+
+
+def find(ref: str | Path, folder: str) -> Path:
+    """``ref`` as a path, or a name in ``folder`` (``problems``/``arch``) with or without .yaml."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    for root in REPO_DIRS:
+        for cand in (root / folder / f"{ref}", root / folder / f"{ref}.yaml"):
+            if cand.is_file():
+                return cand
+    known = sorted({p.stem for root in REPO_DIRS for p in (root / folder).glob("*.yaml")})
+    raise SpecError(f"no file {str(ref)!r} and no {folder}/{ref}.yaml"
+                    + (f"; known: {', '.join(known)}" if known else ""))
+
+
+def _read(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML ({err})") from None
+
+
+def load_problems(ref: str | Path) -> list[Einsum]:
+    """Every problem of a YAML file (a path, or a name in ``problems/``)."""
+    path = find(ref, "problems")
+    data = _read(path)
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping with 'problems' or one problem, got "
+                        f"{type(data).__name__}")
+    if "problem" in data and isinstance(data["problem"], dict):
+        return [_timeloop(path, data["problem"])]
+    entries = data.get("problems", [data])
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(f"{path}: 'problems' must be a non-empty list")
+    return [_problem(path, i, e) for i, e in enumerate(entries, 1)]
+
+
+def load_problem(ref: str | Path) -> Einsum:
+    """The one problem of a YAML file; an error if it holds several."""
+    problems = load_problems(ref)
+    if len(problems) != 1:
+        raise SpecError(f"{ref} holds {len(problems)} problems "
+                        f"({', '.join(p.name for p in problems)}); use load_problems")
+    return problems[0]
+
+
+def _problem(path: Path, i: int, entry: object) -> Einsum:
+    where = f"{path}: problem {i}"
+    if not isinstance(entry, dict):
+        raise SpecError(f"{where} must be a mapping, got {entry!r}")
+    name = entry.get("name", "")
+    where += f" ({name!r})" if name else ""
+    kinds = [k for k in KINDS if k in entry]
+    if len(kinds) != 1:
+        raise SpecError(f"{where} needs exactly one of {', '.join(KINDS)}; "
+                        f"found {', '.join(kinds) or 'none'} (keys: {', '.join(map(str, entry))})")
+    kind = kinds[0]
+    try:
+        if kind == "einsum":
+            sizes = entry.get("sizes")
+            if not isinstance(sizes, dict):
+                raise SpecError(f"{where}: an einsum needs 'sizes', a mapping of rank sizes")
+            return einsum(str(entry["einsum"]), name, **sizes)
+        args = entry[kind]
+        if not isinstance(args, dict):
+            raise SpecError(f"{where}: '{kind}' must map argument names to values, got {args!r}")
+        return call_workload(kind, args, name)
+    except EinsumError as err:
+        raise SpecError(f"{where}: {err}") from None
+
+
+def call_workload(kind: str, args: dict, name: str = "") -> Einsum:
+    """``gemm``/``bmm``/``gbmm``/``conv`` with keyword arguments, unknown keywords named."""
+    fn = WORKLOADS[kind]
+    params = [p for p in inspect.signature(fn).parameters if p != "name"]
+    unknown = [k for k in args if k not in params]
+    if unknown:
+        raise EinsumError(f"{kind} has no argument {', '.join(map(repr, unknown))} "
+                          f"(arguments: {', '.join(params)})")
+    missing = [p for p, v in inspect.signature(fn).parameters.items()
+               if v.default is inspect.Parameter.empty and p not in args]
+    if missing:
+        raise EinsumError(f"{kind} needs {', '.join(missing)}")
+    return fn(**args, name=name)
+
+
+# Timeloop cnn-layer instance keys; M is Timeloop's name for output channels in newer configs.
+_TIMELOOP = {"R": "R", "S": "S", "P": "P", "Q": "Q", "C": "C", "K": "K", "M": "K", "N": "N",
+             "Wstride": "Wstride", "Hstride": "Hstride", "Wdilation": "Wdilation",
+             "Hdilation": "Hdilation"}
+
+
+def _timeloop(path: Path, problem: dict) -> Einsum:
+    shape = problem.get("shape")
+    shape_name = shape.get("name", "") if isinstance(shape, dict) else str(shape or "cnn-layer")
+    if "cnn" not in shape_name.lower().replace("_", "-"):
+        raise SpecError(f"{path}: only Timeloop cnn-layer problems are read (shape {shape_name!r});"
+                        " write other shapes as an einsum")
+    instance = problem.get("instance")
+    if not isinstance(instance, dict):
+        raise SpecError(f"{path}: a Timeloop problem needs 'instance' with the layer's dimensions")
+    unknown = [k for k in instance if k not in _TIMELOOP]
+    if unknown:
+        raise SpecError(f"{path}: unknown cnn-layer dimensions {', '.join(map(str, unknown))}")
+    args = {_TIMELOOP[k]: v for k, v in instance.items()}
+    try:
+        return workloads.conv(**args, name=path.stem)
+    except EinsumError as err:
+        raise SpecError(f"{path}: {err}") from None
+
+
+def load_arch(ref: str | Path = "snowcat") -> Arch:
+    """An architecture file (a path, or a name in ``arch/``); only ``word_bits`` changes results'
+    display, since the buffer's size is what the curve sweeps."""
+    path = find(ref, "arch")
+    data = _read(path)
+    if not isinstance(data, dict) or "word_bits" not in data:
+        raise SpecError(f"{path}: an architecture needs 'word_bits' (bits per word)")
+    bits = data["word_bits"]
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+        raise SpecError(f"{path}: word_bits must be a positive integer, got {bits!r}")
+    levels = data.get("levels", [])
+    names = [lv.get("name") for lv in levels if isinstance(lv, dict)]
+    return Arch(str(data.get("name", path.stem)), bits, *(names[:2] if len(names) >= 2 else ()))
