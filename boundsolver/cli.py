@@ -153,6 +153,21 @@ def _curve(args, extra: list[str]) -> int:
     return 0 if (table["status"] != "time_limit").all() else 1
 
 
+def _list_problems() -> int:
+    from .specs import REPO_DIRS
+
+    seen = set()
+    for root in REPO_DIRS:
+        for path in sorted((root / "problems").glob("*.yaml")):
+            if path.stem in seen:
+                continue
+            seen.add(path.stem)
+            names = [p.name for p in load_problems(path)]
+            print(f"{path.stem:22s} {len(names):3d}  {', '.join(names[:4])}"
+                  + (", ..." if len(names) > 4 else ""))
+    return 0
+
+
 def _report(problem: Einsum, df: pd.DataFrame) -> None:
     shown = [c for c in SHOWN if c in df.columns]
     seconds = df.attrs.get("seconds", df["solve_seconds"].sum())

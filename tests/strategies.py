@@ -62,7 +62,8 @@ def general_einsums(draw, max_macs: int = 1500):
                 axes.append(chosen[k])
                 k += 1
         inputs.append((f"T{i}", axes))
-    used = {d for _, axes in inputs for a in axes for d in ranks if d in a.replace("+", " ").replace("*", " ").split()}
+    used = {d for _, axes in inputs for a in axes
+            for d in ranks if d in a.replace("+", " ").replace("*", " ").split()}
     for d in ranks:
         if d not in used:
             inputs[draw(st.integers(0, len(inputs) - 1))][1].append(d)

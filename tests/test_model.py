@@ -1,7 +1,6 @@
 """The cost model and the enumerator against closed forms and an independent brute force."""
 
 import math
-from itertools import permutations
 
 from helpers import brute_frontier, mapspace, points
 from hypothesis import assume, given, settings
