@@ -151,7 +151,10 @@ class CbcBackend:
                                 options=[f"primalTolerance {TOLERANCE}",
                                          f"integerTolerance {TOLERANCE}"])
         start = time.perf_counter()
-        prob.solve(cmd)
+        try:
+            prob.solve(cmd)
+        except pulp.PulpSolverError as err:
+            raise SolverError(f"CBC failed to run: {err}") from None
         seconds = time.perf_counter() - start
         x = np.array([v.varValue if v.varValue is not None else 0.0 for v in self.vars])
         if prob.status == pulp.LpStatusInfeasible:
