@@ -134,3 +134,21 @@ def enumerate_frontier(problem: Einsum, limit: int = DEFAULT_LIMIT) -> pd.DataFr
     for r in rows:
         r["solve_seconds"] = elapsed / max(len(rows), 1)
     return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed)
+
+
+def mapping_cloud(problem: Einsum, limit: int = 200_000) -> pd.DataFrame:
+    """Every mapping (tiling x order of its looping ranks) as (occupancy, accesses), deduplicated."""
+    from itertools import permutations, product
+
+    if mapspace_size(problem) > limit:
+        raise EnumerationTooLarge(f"{problem.name or problem} has {mapspace_size(problem):.3g} "
+                                  f"mappings, over the cloud limit of {limit:.3g}")
+    ranks = problem.ranks
+    seen = set()
+    for tiles in product(*(divisors(problem.size[d]) for d in ranks)):
+        tile = tuple(zip(ranks, tiles))
+        looping = [d for d, t in tile if problem.size[d] // t > 1]
+        for order in permutations(looping):
+            cost = evaluate(problem, Mapping(tile, order), check=False)
+            seen.add((cost.occupancy, cost.accesses))
+    return pd.DataFrame(sorted(seen), columns=["occupancy", "accesses"])

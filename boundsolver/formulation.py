@@ -17,9 +17,10 @@ of the chosen factors. No logarithms, no big-M, all coefficients small integers.
 
 *Tightness.* With the class fixed, footprints and traffic are convex functions of the exponents (a
 geometric program); the value one-hots give its piecewise-linear relaxation, which is nearly
-integral. The value one-hots can stay continuous: ``v`` is convex in its exponent vector, so at
-fixed integer exponents the cheapest mix is the exact value (Jensen), and both objectives and both
-capacity rows only ever want it small.
+integral. The value one-hots are binary: continuous ones would be exact too (``v`` is convex in its
+exponents, so the cheapest mix at integer exponents is the exact value), but HiGHS 1.15 declared
+such models infeasible where they were not (BMM H=128 at 12 words); binary ones are also faster on
+convolutions.
 """
 
 from __future__ import annotations
@@ -323,7 +324,7 @@ class Formulation:
                 raise SolverError(f"{name} of {self.problem.name or self.problem} has over "
                                   f"{MAX_VALUES} attainable values; the problem is too large "
                                   "for this formulation")
-        z = {v: self.m.var(f"{name}.value[{v}]", integer=False) for v in sorted(values)}
+        z = {v: self.m.var(f"{name}.value[{v}]") for v in sorted(values)}
         self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1), 1, 1)
         expo = {v: prime_exponents(v) for v in values}
         primes = {p for e in expo.values() for p in e}

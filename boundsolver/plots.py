@@ -56,3 +56,85 @@ def plot_curve(curve: pd.DataFrame, ax=None, unit: str = "words", word_bits: int
     if name:
         ax.legend(frameon=False)
     return ax
+
+
+def _axes(ax, figsize=(4.5, 3.4)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def plot_op_intensity(curve: pd.DataFrame, ax=None, column: str = "op_intensity",
+                      unit: str = "words", word_bits: int = 8, label: str | None = None,
+                      x_end: float | None = None, **style):
+    """Operational intensity against buffer size (log x): the 'mesa' that flattens at the maximal
+    effectual buffer. ``column``: ``op_intensity`` (Timeloop ops/word) or ``macs_per_word``."""
+    ax = _axes(ax)
+    k = scale(unit, word_bits)
+    xs, _ = staircase_xy(curve, x_end)
+    x_col = "capacity" if "capacity" in curve.columns else "occupancy"
+    rows = curve[curve["status"] == "optimal"].sort_values(x_col)
+    ys = rows[column].astype(float).tolist()
+    ys += ys[-1:] * (len(xs) - len(ys))
+    ax.step([x * k for x in xs], [y / k for y in ys], where="post", label=label, **style)
+    ax.set_xscale("log")
+    ax.set_xlabel(f"buffer size ({unit})")
+    per = "ops" if column == "op_intensity" else "MACs"
+    ax.set_ylabel(f"operational intensity ({per}/{unit[:-1]})")
+    ax.grid(True, which="major", alpha=0.3)
+    return ax
+
+
+def plot_cloud(points: pd.DataFrame, ax=None, unit: str = "words", word_bits: int = 8,
+               label: str = "all mappings", **style):
+    """Every mapping as a point (occupancy, accesses), under a frontier."""
+    ax = _axes(ax)
+    k = scale(unit, word_bits)
+    style = {"s": 3, "color": "0.75", "alpha": 0.5, "linewidths": 0, "rasterized": True} | style
+    ax.scatter(points["occupancy"] * k, points["accesses"] * k, label=label, **style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    return ax
+
+
+def plot_pebbling(M: int, K: int, N: int, ax=None, x_range: tuple[float, float] | None = None,
+                  unit: str = "words", word_bits: int = 8, label: str = "any-schedule bound",
+                  **style):
+    """The red-blue pebbling GEMM bound max(MK+KN+MN, 2MNK/sqrt(S)+MN) over buffer sizes S."""
+    import numpy as np
+
+    from .metrics import pebbling_bound
+
+    ax = _axes(ax)
+    k = scale(unit, word_bits)
+    lo, hi = x_range if x_range else (3, 4 * (M * K + K * N + M * N))
+    s = np.geomspace(lo, hi, 200)
+    style = {"color": "tab:red", "ls": "--", "lw": 1.0} | style
+    ax.plot(s * k, pebbling_bound(M, K, N, s) * k, label=label, **style)
+    return ax
+
+
+def plot_ratio_bars(labels: list[str], ratios: list[float], ax=None,
+                    published: list[float] | None = None):
+    """Sorted bars of maximal effectual buffer / total operand size (Fig. 11), in percent."""
+    ax = _axes(ax, figsize=(7.5, 3.2))
+    order = sorted(range(len(ratios)), key=lambda i: -ratios[i])
+    ax.bar(range(len(order)), [100 * ratios[i] for i in order], color="tab:blue")
+    ax.set_xticks(range(len(order)), [labels[i] for i in order], rotation=90, fontsize=6)
+    for level in published or []:
+        ax.axhline(100 * level, color="tab:red", lw=0.7, ls=":")
+    ax.set_ylabel("max. effectual buffer /\ntotal operand size (%)")
+    ax.grid(True, axis="y", alpha=0.3)
+    return ax
+
+
+def plot_measured(points: list[tuple[str, float, float]], ax=None, **style):
+    """Measured (label, buffer, accesses) points, already in the axes' unit."""
+    ax = _axes(ax)
+    markers = "os^vD*"
+    for i, (label, x, y) in enumerate(points):
+        ax.scatter([x], [y], marker=markers[i % len(markers)], label=label, zorder=3,
+                   **({"s": 22} | style))
+    return ax

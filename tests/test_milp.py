@@ -131,8 +131,11 @@ def test_order_classes_counts():
 
 @pytest.mark.parametrize("p", [bs.gemm(4096, 4096, 4096), bs.gemm(16384, 1024, 1024),
                                bs.bmm(4096, 512, 4096, 8), bs.gbmm(4096, 128, 4096, 32, 4),
-                               bs.conv(R=3, S=3, P=16, Q=16, C=64, K=64)],
-                         ids=["gemm4096", "gemm16k", "bmm8", "gbmm32x4", "conv3x3"])
+                               bs.conv(R=3, S=3, P=16, Q=16, C=64, K=64),
+                               bs.bmm(4096, 32, 4096, 128), bs.gemm(8192, 2048, 4096)],
+                         ids=["gemm4096", "gemm16k", "bmm8", "gbmm32x4", "conv3x3",
+                              "bmm128",  # once wrongly infeasible at 12 words (HiGHS, continuous z)
+                              "gemm8192x2048x4096"])  # objective ~1.4e11: float tolerance
 def test_paper_workloads_frontier_equals_enumeration(p):
     front = bs.pareto_frontier(p)
     assert points(front) == points(bs.enumerate_frontier(p))
