@@ -49,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
                    help="unit of the plot's axes")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
     sub.add_parser("problems", help="list the named problems in problems/")
+    r = sub.add_parser("reproduce", help="every single-Einsum figure of the paper, with a table")
+    r.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
+    r.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    r.add_argument("--force-rerun", action="store_true", help="recompute and overwrite the cache")
+    r.add_argument("--quick", action="store_true", help="two problems per figure (smoke test)")
     return top
 
 
@@ -57,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "problems":
             return _list_problems()
+        if args.command == "reproduce":
+            return _reproduce(args)
         return _curve(args, extra)
     except BoundsolverError as err:
         print(f"boundsolver: error: {type(err).__name__}: {err}", file=sys.stderr)
@@ -151,6 +158,19 @@ def _curve(args, extra: list[str]) -> int:
     if args.plot:
         _plot(problems, frames, args.plot, args.unit, arch.word_bits)
     return 0 if (table["status"] != "time_limit").all() else 1
+
+
+def _reproduce(args) -> int:
+    import time
+
+    from .reproduce import run
+
+    start = time.perf_counter()
+    table = run(args.out, cache=not args.no_cache, force_rerun=args.force_rerun, quick=args.quick)
+    print((args.out / "key_numbers.md").read_text())
+    print(f"wrote {len(list(args.out.glob('*.png')))} figures to {args.out} "
+          f"in {time.perf_counter() - start:.1f} s ({len(table)} problems)")
+    return 0
 
 
 def _list_problems() -> int:
