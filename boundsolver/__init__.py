@@ -3,9 +3,11 @@
 from .cost import Cost, Mapping, algorithmic_minimum, evaluate, op_intensity
 from .einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .enumerate import enumerate_frontier
+from .batch import solve_curves
 from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
 from .solve import PointSolver, pareto_frontier, solve_curve
 from .specs import Arch, SpecError, load_arch, load_problem, load_problems
+from .metrics import effectual_ratio, max_effectual_buffer
 from .workloads import bmm, conv, gbmm, gemm
 
 __version__ = "0.1.0"
@@ -13,6 +15,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Arch", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError", "EnumerationTooLarge",
     "Mapping", "PointSolver", "SolverError", "SpecError", "Tensor", "Term", "algorithmic_minimum",
-    "bmm", "conv", "einsum", "enumerate_frontier", "evaluate", "gbmm", "gemm", "load_arch",
-    "load_problem", "load_problems", "op_intensity", "pareto_frontier", "parse", "solve_curve",
+    "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "gbmm", "gemm", "load_arch",
+    "load_problem", "load_problems", "max_effectual_buffer", "op_intensity", "pareto_frontier", "parse", "solve_curve", "solve_curves",
 ]
