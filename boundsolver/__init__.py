@@ -1,13 +1,13 @@
 """boundsolver: exact attainable data-movement bounds (Orojenesis curves) by integer programming."""
 
+from .batch import solve_curves
 from .cost import Cost, Mapping, algorithmic_minimum, evaluate, op_intensity
 from .einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .enumerate import enumerate_frontier
-from .batch import solve_curves
 from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
+from .metrics import effectual_ratio, max_effectual_buffer
 from .solve import PointSolver, pareto_frontier, solve_curve
 from .specs import Arch, SpecError, load_arch, load_problem, load_problems
-from .metrics import effectual_ratio, max_effectual_buffer
 from .workloads import bmm, conv, gbmm, gemm
 
 __version__ = "0.1.0"
@@ -16,5 +16,6 @@ __all__ = [
     "Arch", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError", "EnumerationTooLarge",
     "Mapping", "PointSolver", "SolverError", "SpecError", "Tensor", "Term", "algorithmic_minimum",
     "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "gbmm", "gemm", "load_arch",
-    "load_problem", "load_problems", "max_effectual_buffer", "op_intensity", "pareto_frontier", "parse", "solve_curve", "solve_curves",
+    "load_problem", "load_problems", "max_effectual_buffer", "op_intensity", "pareto_frontier",
+    "parse", "solve_curve", "solve_curves",
 ]

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -46,20 +47,33 @@ class Cache:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else cache_dir() / "results.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
+
+        def create(db):
+            db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never wait for writers
             db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, payload TEXT "
                        "NOT NULL, digest TEXT NOT NULL, created REAL NOT NULL)")
 
+        self._run(create)
+
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=60)
-        db.execute("PRAGMA journal_mode=WAL")
-        return db
+        return sqlite3.connect(self.path, timeout=60)
+
+    def _run(self, work, attempts: int = 100):
+        """``work(db)`` in a transaction, retried while another process holds the lock."""
+        for i in range(attempts):
+            try:
+                with closing(self._connect()) as db, db:
+                    return work(db)
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err) or i == attempts - 1:
+                    raise
+                time.sleep(0.01 * (1 + i % 10))
 
     def get(self, problem: Einsum, question: dict) -> pd.DataFrame | None:
         k = key(problem, question)
         try:
-            with self._connect() as db:
-                row = db.execute("SELECT payload, digest FROM results WHERE key = ?", (k,)).fetchone()
+            row = self._run(lambda db: db.execute(
+                "SELECT payload, digest FROM results WHERE key = ?", (k,)).fetchone())
         except sqlite3.DatabaseError:
             self._reset()
             return None
@@ -84,13 +98,12 @@ class Cache:
         payload = json.dumps({"rows": rows, "capacity": "capacity" in df.columns, "attrs": attrs},
                              default=_plain)
         digest = hashlib.sha256(payload.encode()).hexdigest()
-        with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
-                       (key(problem, question), payload, digest, time.time()))
+        self._run(lambda db: db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
+                                        (key(problem, question), payload, digest, time.time())))
 
     def delete(self, problem: Einsum, question: dict) -> None:
-        with self._connect() as db:
-            db.execute("DELETE FROM results WHERE key = ?", (key(problem, question),))
+        self._run(lambda db: db.execute("DELETE FROM results WHERE key = ?",
+                                        (key(problem, question),)))
 
     def _reset(self) -> None:
         """A file that is not a database (corrupted): move it aside and start afresh."""
