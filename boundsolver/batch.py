@@ -16,7 +16,7 @@ METHODS = ("milp", "enumerate")
 
 
 def solve_one(problem: Einsum, capacities: list[int] | None, solver: str, method: str,
-              time_limit: float | None) -> pd.DataFrame:
+              time_limit: float | None, progress: bool = False) -> pd.DataFrame:
     """One problem's frontier (``capacities=None``) or curve; runs in a worker."""
     from .enumerate import enumerate_frontier
     from .solve import pareto_frontier, solve_curve
@@ -24,8 +24,8 @@ def solve_one(problem: Einsum, capacities: list[int] | None, solver: str, method
     if method == "enumerate":
         return enumerate_frontier(problem)
     if capacities is None:
-        return pareto_frontier(problem, solver, time_limit)
-    return solve_curve(problem, capacities, solver, time_limit)
+        return pareto_frontier(problem, solver, time_limit, progress)
+    return solve_curve(problem, capacities, solver, time_limit, progress)
 
 
 def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None = None, *,

@@ -135,19 +135,15 @@ def capacities(args) -> list[float] | None:
 
 
 def _curve(args, extra: list[str]) -> int:
-    from . import enumerate_frontier, pareto_frontier, solve_curve
+    from .batch import solve_one
 
     problems = problems_from(args.problem, extra)
     arch = load_arch(args.arch)
     caps = capacities(args)
     frames = []
     for p in problems:
-        if args.enumerate:
-            df = enumerate_frontier(p)
-        elif caps is None:
-            df = pareto_frontier(p, args.solver, args.time_limit, progress=not args.quiet)
-        else:
-            df = solve_curve(p, caps, args.solver, args.time_limit, progress=not args.quiet)
+        df = solve_one(p, caps, args.solver, "enumerate" if args.enumerate else "milp",
+                       args.time_limit, progress=not args.quiet)
         frames.append(df)
         if not args.quiet:
             _report(p, df)
@@ -174,17 +170,12 @@ def _reproduce(args) -> int:
 
 
 def _list_problems() -> int:
-    from .specs import REPO_DIRS
+    from .specs import named_files
 
-    seen = set()
-    for root in REPO_DIRS:
-        for path in sorted((root / "problems").glob("*.yaml")):
-            if path.stem in seen:
-                continue
-            seen.add(path.stem)
-            names = [p.name for p in load_problems(path)]
-            print(f"{path.stem:22s} {len(names):3d}  {', '.join(names[:4])}"
-                  + (", ..." if len(names) > 4 else ""))
+    for stem, path in named_files("problems").items():
+        names = [p.name for p in load_problems(path)]
+        print(f"{stem:22s} {len(names):3d}  {', '.join(names[:4])}"
+              + (", ..." if len(names) > 4 else ""))
     return 0
 
 

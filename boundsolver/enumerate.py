@@ -140,8 +140,9 @@ def mapping_cloud(problem: Einsum, limit: int = 200_000) -> pd.DataFrame:
     """Every mapping (tiling x order of its looping ranks) as (occupancy, accesses), deduplicated."""
     from itertools import permutations, product
 
-    if mapspace_size(problem) > limit:
-        raise EnumerationTooLarge(f"{problem.name or problem} has {mapspace_size(problem):.3g} "
+    size = mapspace_size(problem)
+    if size > limit:
+        raise EnumerationTooLarge(f"{problem.name or problem} has {size:.3g} "
                                   f"mappings, over the cloud limit of {limit:.3g}")
     ranks = problem.ranks
     seen = set()

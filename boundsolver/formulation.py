@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import permutations, product
 
 from .cost import Mapping, divisors
@@ -102,14 +103,14 @@ def symmetries(problem: Einsum, ranks: list[str], limit: int = 5040) -> list[tup
                             for a in tensor.axes))
 
     tensors = problem.tensors
+    targets = [signature(T, {}) for T in tensors]
+    out = len(tensors) - 1
     found = []
     for perms in product(*(permutations(g) for g in groups.values())):
         sigma = {d: e for g, p in zip(groups.values(), perms) for d, e in zip(g, p)}
-        targets = [signature(T, {}) for T in tensors]
         pi: list[int] = []
         for i, T in enumerate(tensors):
             sig = signature(T, sigma)
-            out = len(tensors) - 1
             choices = [j for j in range(len(tensors)) if targets[j] == sig and j not in pi
                        and (j == out) == (i == out)]
             if not choices:
@@ -244,8 +245,7 @@ class Formulation:
 
     # ----------------------------------------------------------------------------- tiles
     def _needs_combo(self, axis: Axis) -> bool:
-        live = [t for t in axis.terms if t.rank in self.exp]
-        return bool(live) and not (len(axis.terms) == 1 and axis.terms[0].coef == 1)
+        return not axis.is_plain and any(d in self.exp for d in axis.ranks)
 
     def _combo(self, tensor: Tensor, k: int) -> list[tuple[int, dict[str, int]]]:
         """Binary one-hot over the tiles of a non-plain axis, tied to the rank exponents."""
@@ -326,18 +326,15 @@ class Formulation:
                                   "for this formulation")
         z = {v: self.m.var(f"{name}.value[{v}]") for v in sorted(values)}
         self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1), 1, 1)
-        expo = {v: prime_exponents(v) for v in values}
-        primes = {p for e in expo.values() for p in e}
-        for f in live:
-            if f[0] == "sel":
-                primes |= {p for _, val in f[1] for p in prime_exponents(val)}
-        for p in sorted(primes):
+        chosen = {val for f in live if f[0] == "sel" for _, val in f[1]}
+        expo = {v: prime_exponents(v) for v in values | chosen}
+        for p in sorted({p for e in expo.values() for p in e}):
             coefs = {zv: expo[v].get(p, 0) for v, zv in z.items()}
             const_exp = 0
             for f in live:
                 if f[0] == "sel":
                     for var, val in f[1]:
-                        coefs[var] = coefs.get(var, 0) - prime_exponents(val).get(p, 0)
+                        coefs[var] = coefs.get(var, 0) - expo[val].get(p, 0)
                 else:
                     for var, sign in f[1].get(p, {}).items():
                         coefs[var] = coefs.get(var, 0) - sign
@@ -345,12 +342,14 @@ class Formulation:
             self.m.row(f"{name}.exponent[{p}]", coefs, const_exp, const_exp)
         return Linear({zv: const * v for v, zv in z.items()})
 
+    @cached_property
+    def _formula(self) -> tuple:
+        idle = tuple(d for d in self.problem.ranks if d not in self.cls.order)
+        order = idle + self.cls.order  # ranks that never loop: outermost, where they are free
+        return self.sym.occupancy(), self.sym.accesses(order)
+
     def value(self, mapping: Mapping) -> tuple[int, int]:
         """Occupancy and accesses of ``mapping``'s tiles under this class's formula, in integers."""
-        if not hasattr(self, "_formula"):
-            idle = tuple(d for d in self.problem.ranks if d not in self.cls.order)
-            order = idle + self.cls.order  # ranks that never loop: outermost, where they are free
-            self._formula = (self.sym.occupancy(), self.sym.accesses(order))
         return tuple(int(self.sym.evaluate(e, mapping.tile)[0]) for e in self._formula)
 
     # ----------------------------------------------------------------------------- decoding

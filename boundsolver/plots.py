@@ -18,13 +18,23 @@ def scale(unit: str, word_bits: int) -> float:
     return 1.0 if UNITS[unit] is None else word_bits / UNITS[unit]
 
 
-def staircase_xy(curve: pd.DataFrame, x_end: float | None = None) -> tuple[list, list]:
-    """Step coordinates of a frontier (breakpoints) or of a ``solve_curve`` table (capacities)."""
+def _axes(ax, figsize=(4.5, 3.4)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def staircase_xy(curve: pd.DataFrame, x_end: float | None = None,
+                 column: str = "accesses") -> tuple[list, list]:
+    """Step coordinates of ``column`` over a frontier (breakpoints) or a ``solve_curve`` table
+    (capacities)."""
     x_col = "capacity" if "capacity" in curve.columns else "occupancy"
     if x_end is None and x_col == "occupancy" and len(curve):
         x_end = 2 * float(curve["occupancy"].max())  # show the last step, not just its corner
     rows = curve[curve["status"] == "optimal"].sort_values(x_col)
-    xs, ys = rows[x_col].astype(float).tolist(), rows["accesses"].astype(float).tolist()
+    xs, ys = rows[x_col].astype(float).tolist(), rows[column].astype(float).tolist()
     if xs and x_end is not None and x_end > xs[-1]:
         xs.append(x_end)
         ys.append(ys[-1])
@@ -38,10 +48,7 @@ def plot_curve(curve: pd.DataFrame, ax=None, unit: str = "words", word_bits: int
 
     ``minimum`` draws the algorithmic minimum (every tensor moved once) as a dotted line.
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.5, 3.4), layout="constrained")
+    ax = _axes(ax)
     k = scale(unit, word_bits)
     xs, ys = staircase_xy(curve, x_end)
     name = label if label is not None else curve.attrs.get("name") or None
@@ -58,14 +65,6 @@ def plot_curve(curve: pd.DataFrame, ax=None, unit: str = "words", word_bits: int
     return ax
 
 
-def _axes(ax, figsize=(4.5, 3.4)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize, layout="constrained")
-    return ax
-
-
 def plot_op_intensity(curve: pd.DataFrame, ax=None, column: str = "op_intensity",
                       unit: str = "words", word_bits: int = 8, label: str | None = None,
                       x_end: float | None = None, **style):
@@ -73,11 +72,7 @@ def plot_op_intensity(curve: pd.DataFrame, ax=None, column: str = "op_intensity"
     effectual buffer. ``column``: ``op_intensity`` (Timeloop ops/word) or ``macs_per_word``."""
     ax = _axes(ax)
     k = scale(unit, word_bits)
-    xs, _ = staircase_xy(curve, x_end)
-    x_col = "capacity" if "capacity" in curve.columns else "occupancy"
-    rows = curve[curve["status"] == "optimal"].sort_values(x_col)
-    ys = rows[column].astype(float).tolist()
-    ys += ys[-1:] * (len(xs) - len(ys))
+    xs, ys = staircase_xy(curve, x_end, column)
     ax.step([x * k for x in xs], [y / k for y in ys], where="post", label=label, **style)
     ax.set_xscale("log")
     ax.set_xlabel(f"buffer size ({unit})")

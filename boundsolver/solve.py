@@ -19,7 +19,7 @@ from .einsum import Einsum
 from .errors import BoundsolverError, EinsumError, SolverError
 from .formulation import Formulation, distinct_classes, looping_ranks, order_classes
 from .results import Status, frame, point_row
-from .solvers import SOLVERS, backend
+from .solvers import backend, solver_name
 
 # Relative allowance for LP tolerances when an LP relaxation bound prunes an order class.
 RELAXATION_SLACK = 1e-7
@@ -69,14 +69,12 @@ class PointSolver:
         if not isinstance(problem, Einsum):
             raise EinsumError(f"expected an Einsum (bs.gemm, bs.conv, bs.einsum, ...), got "
                               f"{type(problem).__name__}")
-        if not isinstance(solver, str) or solver.lower() not in SOLVERS:
-            raise SolverError(f"unknown solver {solver!r}; choose one of: {', '.join(SOLVERS)}")
         if time_limit is not None and (isinstance(time_limit, bool) or not (
                 isinstance(time_limit, numbers.Real) and time_limit > 0)):
             raise SolverError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
         start = time.perf_counter()
         self.problem = problem
-        self.solver = solver.lower()
+        self.solver = solver_name(solver)
         self.time_limit = time_limit
         self.threads = threads
         ranks = looping_ranks(problem)

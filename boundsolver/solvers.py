@@ -70,7 +70,7 @@ class HighsBackend:
         self.h, self.n = h, n
 
     def solve(self, cost: dict[int, float], bounds: dict[int, tuple[float, float]],
-              time_limit: float | None, start: np.ndarray | None = None) -> Outcome:
+              time_limit: float | None) -> Outcome:
         h, hs = self.h, self._hs
         c = np.zeros(self.n)
         for i, v in cost.items():
@@ -79,11 +79,6 @@ class HighsBackend:
         for row, (lo, hi) in bounds.items():
             h.changeRowBounds(row, max(lo, -hs.kHighsInf), min(hi, hs.kHighsInf))
         h.setOptionValue("time_limit", float(time_limit) if time_limit else hs.kHighsInf)
-        if start is not None:
-            sol = hs.HighsSolution()
-            sol.col_value = list(start)
-            sol.value_valid = True
-            h.setSolution(sol)
         began = time.perf_counter()
         h.run()
         seconds = time.perf_counter() - began
@@ -129,7 +124,7 @@ class CbcBackend:
             self.rows.append((f"r{k}_{_safe(name)}", expr, lo, hi))
 
     def solve(self, cost: dict[int, float], bounds: dict[int, tuple[float, float]],
-              time_limit: float | None, start: np.ndarray | None = None) -> Outcome:
+              time_limit: float | None) -> Outcome:
         with _quiet_pulp():
             return self._solve(cost, bounds, time_limit)
 
@@ -186,8 +181,13 @@ def _safe(name: str) -> str:
 SOLVERS = {"highs": HighsBackend, "cbc": CbcBackend}
 
 
-def backend(name: str, milp: Milp, threads: int = 1):
-    """Instantiate the backend called ``name`` (see ``SOLVERS``)."""
+def solver_name(name: object) -> str:
+    """``name`` as a key of ``SOLVERS``, or a clear error naming the choices."""
     if not isinstance(name, str) or name.lower() not in SOLVERS:
         raise SolverError(f"unknown solver {name!r}; choose one of: {', '.join(SOLVERS)}")
-    return SOLVERS[name.lower()](milp, threads)
+    return name.lower()
+
+
+def backend(name: str, milp: Milp, threads: int = 1):
+    """Instantiate the backend called ``name`` (see ``SOLVERS``)."""
+    return SOLVERS[solver_name(name)](milp, threads)

@@ -47,9 +47,18 @@ def find(ref: str | Path, folder: str) -> Path:
         for cand in (root / folder / f"{ref}", root / folder / f"{ref}.yaml"):
             if cand.is_file():
                 return cand
-    known = sorted({p.stem for root in REPO_DIRS for p in (root / folder).glob("*.yaml")})
+    known = list(named_files(folder))
     raise SpecError(f"no file {str(ref)!r} and no {folder}/{ref}.yaml"
                     + (f"; known: {', '.join(known)}" if known else ""))
+
+
+def named_files(folder: str) -> dict[str, Path]:
+    """The YAML files of ``folder`` by name, the working directory's shadowing the package's."""
+    files: dict[str, Path] = {}
+    for root in REPO_DIRS:
+        for path in sorted((root / folder).glob("*.yaml")):
+            files.setdefault(path.stem, path)
+    return dict(sorted(files.items()))
 
 
 def _read(path: Path) -> object:
