@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import math
 import time
+from itertools import permutations, product
 
 import numpy as np
 import pandas as pd
 
+from . import nest as nests
 from .cost import Mapping, divisors, evaluate
 from .einsum import Einsum, Tensor
 from .errors import EnumerationTooLarge
+from .nest import Mapspace, Nest, mapspace_of, tile_sizes, windowed_ranks
+from .placement import storage_groups
 from .results import frame, point_row, staircase
 
 DEFAULT_LIMIT = 20_000_000  # tilings x 2^ranks x ranks: a few seconds of numpy work
+NEST_LIMIT = 200_000  # tilings x segments, evaluated in Python: up to a minute
 
 
 def mapspace_size(problem: Einsum) -> int:
@@ -116,8 +121,16 @@ def best_order(problem: Einsum, tiles: dict[str, int]) -> tuple[str, ...]:
     return best[frozenset(mapping_ranks)][1]
 
 
-def enumerate_frontier(problem: Einsum, limit: int = DEFAULT_LIMIT) -> pd.DataFrame:
-    """Every breakpoint of the Orojenesis staircase, by exhaustive enumeration (the reference)."""
+def enumerate_frontier(problem: Einsum, limit: int = DEFAULT_LIMIT,
+                       mapspace: Mapspace | str | None = None) -> pd.DataFrame:
+    """Every breakpoint of the staircase, by exhaustive enumeration (the reference).
+
+    The Orojenesis mapspace (default) is enumerated vectorised; the extended mapspaces by
+    :func:`enumerate_nests`, for small problems.
+    """
+    mapspace = mapspace_of(mapspace)
+    if not mapspace.is_orojenesis:
+        return enumerate_nests(problem, mapspace, limit=NEST_LIMIT if limit == DEFAULT_LIMIT else limit)
     start = time.perf_counter()
     ranks, t, occupancy, accesses = best_accesses(problem, limit)
     points = list(zip(occupancy.tolist(), accesses.tolist()))
@@ -153,3 +166,88 @@ def mapping_cloud(problem: Einsum, limit: int = 200_000) -> pd.DataFrame:
             cost = evaluate(problem, Mapping(tile, order), check=False)
             seen.add((cost.occupancy, cost.accesses))
     return pd.DataFrame(sorted(seen), columns=["occupancy", "accesses"])
+
+
+# ------------------------------------------------------------------------------ extended mapspaces
+
+def _chains(n: int, imperfect: bool, k: int) -> list[tuple[int, ...]]:
+    """Tile sequences over boundaries 1..k: candidate sizes, each deeper one dividing the one above."""
+    sizes = tile_sizes(n, imperfect)
+    chains = [(t,) for t in sizes]
+    for _ in range(k - 1):
+        chains = [c + (t,) for c in chains for t in sizes if c[-1] % t == 0]
+    return chains
+
+
+def enumerate_nests(problem: Einsum, mapspace: Mapspace, limit: int = NEST_LIMIT) -> pd.DataFrame:
+    """Every breakpoint over the nests of an extended mapspace (docs/mapspaces.md), exhaustively.
+
+    For every storage grouping and every nested tiling, each segment's loop order is the best of
+    all permutations of its iterating ranks for the tensors stored right below it. Nests in which
+    such a tensor has no iterating relevant loop in that segment are skipped: the same tensor
+    stored one group higher gives the same cost and is enumerated there.
+    """
+    start = time.perf_counter()
+    imperfect = mapspace.factors == "imperfect"
+    windowed = windowed_ranks(problem)
+    ranks = [d for d, n in problem.sizes if n > 1]
+    size = problem.size
+    tensors = problem.tensors
+    work, plans = 0, []
+    for groups in storage_groups(len(tensors), mapspace.placement == "per_tensor"):
+        k = len(groups) - 1
+        chains = [_chains(size[d], imperfect and d not in windowed, k) for d in ranks]
+        count = math.prod(len(c) for c in chains) * max(k, 1)
+        work += count
+        plans.append((groups, chains))
+    if work > limit:
+        raise EnumerationTooLarge(f"enumerating the {mapspace} mapspace of {problem.name or problem} "
+                                  f"needs about {work:.3g} steps, over the limit of {limit:.3g}")
+    points: dict[tuple[int, int], Nest] = {}
+    for groups, chains in plans:
+        k = len(groups) - 1
+        storage = tuple((T.name, next(b for b, g in enumerate(groups) if i in g))
+                        for i, T in enumerate(tensors))
+        for combo in product(*chains):
+            levels = tuple(tuple((d, combo[ranks.index(d)][b] if d in ranks else 1)
+                                 for d in problem.ranks) for b in range(k))
+            nest = _best_orders(problem, groups, levels, storage, canonical=k > 1 or bool(groups[0]))
+            if nest is None:
+                continue
+            cost = nests.evaluate(problem, nest, check=False)
+            key = (cost.occupancy, cost.accesses)
+            points.setdefault(key, nest)
+    keys = list(points)
+    rows = []
+    for i in staircase(keys):
+        nest = points[keys[i]]
+        cost = nests.evaluate(problem, nest, imperfect=imperfect)
+        rows.append(point_row(problem, nest, cost))
+    elapsed = time.perf_counter() - start
+    for r in rows:
+        r["solve_seconds"] = elapsed / max(len(rows), 1)
+    return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed,
+                 mapspace=str(mapspace))
+
+
+def _best_orders(problem: Einsum, groups, levels, storage, canonical: bool) -> Nest | None:
+    """The nest with each segment ordered best for its group; None if ``canonical`` is asked for
+    and some tensor has no iterating relevant loop right above it."""
+    size = problem.size
+    orders: list[tuple[str, ...]] = [()] * len(levels)
+    for s in range(len(levels)):
+        above = size if s == 0 else dict(levels[s - 1])
+        below = dict(levels[s])
+        looping = [d for d in problem.ranks if below[d] < above[d]]
+        group = [problem.tensors[i] for i in groups[s + 1]]
+        if canonical and any(not any(d in T.ranks for d in looping) for T in group):
+            return None
+        best = None
+        for order in permutations(looping):
+            orders[s] = order
+            nest = Nest(levels, tuple(orders), storage)
+            cost = sum(nests.moved(problem, T, nest) * (2 if T is problem.output else 1) for T in group)
+            if best is None or cost < best[0]:
+                best = (cost, order)
+        orders[s] = best[1]
+    return Nest(levels, tuple(orders), storage)

@@ -55,9 +55,13 @@ class OrderClass:
                 and all(a <= b for a, b in zip(self.refetched, other.refetched)))
 
 
-def order_classes(problem: Einsum, ranks: list[str]) -> list[OrderClass]:
-    """All undominated order classes, built by placing loops from the innermost outwards."""
-    tensors = problem.tensors
+def order_classes(problem: Einsum, ranks: list[str],
+                  tensors: tuple[Tensor, ...] | None = None) -> list[OrderClass]:
+    """All undominated order classes, built by placing loops from the innermost outwards.
+
+    ``tensors``: the tensors whose traffic the order decides (default all of the problem's).
+    """
+    tensors = problem.tensors if tensors is None else tensors
     relevant = [{d for d in ranks if d in T.ranks} for T in tensors]
     windowed = [_windowed(T, ranks) for T in tensors]
     states: dict[tuple, tuple[str, ...]] = {(frozenset(), (None,) * len(tensors)): ()}
@@ -196,26 +200,20 @@ class Milp:
 Factor = tuple
 
 
-class Formulation:
-    """The MILP of one Einsum under one order class; ``decode`` turns a solution into a mapping."""
+class ProductModel:
+    """A MILP whose two objectives, occupancy and accesses, are sums of products of tile factors.
 
-    def __init__(self, problem: Einsum, cls: OrderClass, ranks: list[str] | None = None):
+    Subclasses build ``self.occupancy`` and ``self.accesses`` (``Linear``) with ``_product`` and
+    then call ``_finish``.
+    """
+
+    def __init__(self, problem: Einsum):
         self.problem = problem
-        self.cls = cls
-        self.sym = Symbolic(problem)
         self.m = Milp()
         self.m.var("one", 1, 1, integer=False)  # keeps a problem without looping ranks non-empty
-        self.ranks = ranks if ranks is not None else looping_ranks(problem)
-        self.primes = {d: prime_exponents(problem.size[d]) for d in self.ranks}
-        self.exp = {d: {p: self.m.var(f"exp[{d},{p}]", 0, e) for p, e in self.primes[d].items()}
-                    for d in self.ranks}
-        self.combo = {(T.name, k): self._combo(T, k) for T in problem.tensors
-                      for k, a in enumerate(T.axes) if self._needs_combo(a)}
-        occupancy, accesses = Linear(), Linear()
-        for i, tensor in enumerate(problem.tensors):
-            occupancy.add(self._footprint(tensor))
-            accesses.add(self._moved(tensor, i), 2 if tensor is problem.output else 1)
-        accesses.const -= problem.tensor_size(problem.output)
+
+    def _finish(self, occupancy: Linear, accesses: Linear) -> None:
+        accesses.const -= self.problem.tensor_size(self.problem.output)
         self.occupancy, self.accesses = occupancy, accesses
         # Both objectives are integer combinations; dividing by their gcd keeps values small.
         self.occupancy_scale = math.gcd(*occupancy.coefs.values()) or 1
@@ -243,6 +241,68 @@ class Formulation:
         lin, g = self._objective(objective)
         return (limit - lin.const) // g
 
+    # ----------------------------------------------------------------------------- products
+    def _tie(self, name: str, sel, exp: dict) -> None:
+        """The selector's tiles carry the given exponents (one row per tile key and prime)."""
+        for d in {d for _, tiles in sel for d in tiles}:
+            for p, x in exp[d].items():
+                coefs = {v: prime_exponents(tiles[d]).get(p, 0) for v, tiles in sel} | {x: -1}
+                self.m.row(f"{name}:{d},{p}", coefs, 0, 0)
+
+    def _product(self, name: str, factors: list[Factor]) -> Linear:
+        """Linear expression equal to the product of the factors."""
+        const = math.prod(f[1] for f in factors if f[0] == "const")
+        live = [f for f in factors if f[0] != "const"]
+        if not live:
+            return Linear({}, const)
+        if len(live) == 1 and live[0][0] == "sel":
+            return Linear({v: const * val for v, val in live[0][1]})
+        values = {1}
+        for f in live:
+            vals = {val for _, val in f[1]} if f[0] == "sel" else set(f[2])
+            values = {a * b for a in values for b in vals}
+            if len(values) > MAX_VALUES:
+                raise SolverError(f"{name} of {self.problem.name or self.problem} has over "
+                                  f"{MAX_VALUES} attainable values; the problem is too large "
+                                  "for this formulation")
+        z = {v: self.m.var(f"{name}.value[{v}]") for v in sorted(values)}
+        self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1), 1, 1)
+        chosen = {val for f in live if f[0] == "sel" for _, val in f[1]}
+        expo = {v: prime_exponents(v) for v in values | chosen}
+        for p in sorted({p for e in expo.values() for p in e}):
+            coefs = {zv: expo[v].get(p, 0) for v, zv in z.items()}
+            const_exp = 0
+            for f in live:
+                if f[0] == "sel":
+                    for var, val in f[1]:
+                        coefs[var] = coefs.get(var, 0) - expo[val].get(p, 0)
+                else:
+                    for var, sign in f[1].get(p, {}).items():
+                        coefs[var] = coefs.get(var, 0) - sign
+                    const_exp += f[3].get(p, 0)
+            self.m.row(f"{name}.exponent[{p}]", coefs, const_exp, const_exp)
+        return Linear({zv: const * v for v, zv in z.items()})
+
+
+class Formulation(ProductModel):
+    """The MILP of one Einsum under one order class; ``decode`` turns a solution into a mapping."""
+
+    def __init__(self, problem: Einsum, cls: OrderClass, ranks: list[str] | None = None):
+        super().__init__(problem)
+        self.cls = cls
+        self.sym = Symbolic(problem)
+        self.ranks = ranks if ranks is not None else looping_ranks(problem)
+        self.primes = {d: prime_exponents(problem.size[d]) for d in self.ranks}
+        self.exp = {d: {p: self.m.var(f"exp[{d},{p}]", 0, e) for p, e in self.primes[d].items()}
+                    for d in self.ranks}
+        self.combo = {(T.name, k): self._combo(T, k) for T in problem.tensors
+                      for k, a in enumerate(T.axes) if self._needs_combo(a)}
+        occupancy, accesses = Linear(), Linear()
+        for i, tensor in enumerate(problem.tensors):
+            occupancy.add(self._footprint(tensor))
+            accesses.add(self._moved(tensor, i), 2 if tensor is problem.output else 1)
+        self._finish(occupancy, accesses)
+
     # ----------------------------------------------------------------------------- tiles
     def _needs_combo(self, axis: Axis) -> bool:
         return not axis.is_plain and any(d in self.exp for d in axis.ranks)
@@ -256,13 +316,6 @@ class Formulation:
         self.m.row(f"combo_choice[{name}]", {v: 1 for v, _ in sel}, 1, 1)
         self._tie(f"combo_tiles[{name}]", sel, self.exp)
         return sel
-
-    def _tie(self, name: str, sel, exp: dict[str, dict[int, int]]) -> None:
-        """The selector's tiles carry the given exponents (one row per rank and prime)."""
-        for d in {d for _, tiles in sel for d in tiles}:
-            for p, x in exp[d].items():
-                coefs = {v: prime_exponents(tiles[d]).get(p, 0) for v, tiles in sel} | {x: -1}
-                self.m.row(f"{name}:{d},{p}", coefs, 0, 0)
 
     def _values(self, expr, sel) -> list[int]:
         ranks = sorted({d for _, tiles in sel for d in tiles})
@@ -306,41 +359,6 @@ class Formulation:
             expr = self.sym.sweep(axis, j) if j in axis.ranks else self.sym.refetch(axis)
             factors.append(self._axis_factor(tensor, k, expr, True))
         return self._product(f"moved[{tensor.name}]", factors)
-
-    # ----------------------------------------------------------------------------- products
-    def _product(self, name: str, factors: list[Factor]) -> Linear:
-        """Linear expression equal to the product of the factors."""
-        const = math.prod(f[1] for f in factors if f[0] == "const")
-        live = [f for f in factors if f[0] != "const"]
-        if not live:
-            return Linear({}, const)
-        if len(live) == 1 and live[0][0] == "sel":
-            return Linear({v: const * val for v, val in live[0][1]})
-        values = {1}
-        for f in live:
-            vals = {val for _, val in f[1]} if f[0] == "sel" else set(f[2])
-            values = {a * b for a in values for b in vals}
-            if len(values) > MAX_VALUES:
-                raise SolverError(f"{name} of {self.problem.name or self.problem} has over "
-                                  f"{MAX_VALUES} attainable values; the problem is too large "
-                                  "for this formulation")
-        z = {v: self.m.var(f"{name}.value[{v}]") for v in sorted(values)}
-        self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1), 1, 1)
-        chosen = {val for f in live if f[0] == "sel" for _, val in f[1]}
-        expo = {v: prime_exponents(v) for v in values | chosen}
-        for p in sorted({p for e in expo.values() for p in e}):
-            coefs = {zv: expo[v].get(p, 0) for v, zv in z.items()}
-            const_exp = 0
-            for f in live:
-                if f[0] == "sel":
-                    for var, val in f[1]:
-                        coefs[var] = coefs.get(var, 0) - expo[val].get(p, 0)
-                else:
-                    for var, sign in f[1].get(p, {}).items():
-                        coefs[var] = coefs.get(var, 0) - sign
-                    const_exp += f[3].get(p, 0)
-            self.m.row(f"{name}.exponent[{p}]", coefs, const_exp, const_exp)
-        return Linear({zv: const * v for v, zv in z.items()})
 
     @cached_property
     def _formula(self) -> tuple:

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from . import nest as nests
 from .cost import Cost, Mapping, evaluate
 from .einsum import Einsum
 from .errors import BoundsolverError, EinsumError, SolverError
 from .formulation import Formulation, distinct_classes, looping_ranks, order_classes
+from .nest import Mapspace, Nest, mapspace_of
+from .placement import NestFormulation, nest_classes
 from .results import Status, frame, point_row
 from .solvers import backend, solver_name
 
@@ -31,7 +34,7 @@ OBJECTIVE_RTOL = 1e-9
 class Point:
     """A verified mapping and its cost, found by the solve of order class ``cls``."""
 
-    mapping: Mapping
+    mapping: Mapping | Nest
     cost: Cost
     cls: int
 
@@ -65,7 +68,7 @@ class PointSolver:
     """
 
     def __init__(self, problem: Einsum, solver: str = "highs", time_limit: float | None = None,
-                 threads: int = 1):
+                 threads: int = 1, mapspace: Mapspace | str | None = None):
         if not isinstance(problem, Einsum):
             raise EinsumError(f"expected an Einsum (bs.gemm, bs.conv, bs.einsum, ...), got "
                               f"{type(problem).__name__}")
@@ -77,15 +80,26 @@ class PointSolver:
         self.solver = solver_name(solver)
         self.time_limit = time_limit
         self.threads = threads
+        self.mapspace = mapspace_of(mapspace)
         ranks = looping_ranks(problem)
-        self.classes = distinct_classes(problem, ranks, order_classes(problem, ranks))
-        self.forms = [Formulation(problem, c, ranks) for c in self.classes]
+        if self.mapspace.is_orojenesis:
+            self.classes = distinct_classes(problem, ranks, order_classes(problem, ranks))
+            self.forms = [Formulation(problem, c, ranks) for c in self.classes]
+        else:
+            self.classes = nest_classes(problem, ranks, self.mapspace)
+            self.forms = [NestFormulation(problem, c, self.mapspace, ranks) for c in self.classes]
         self._backends: dict[int, object] = {}
         self._relaxations: dict[int, object] = {}
         self.known: list[Point] = []
         # Per class: (lower bound on least accesses, the capacity up to which it holds).
         self._lower = [(0.0, math.inf)] * len(self.classes)
         self.build_seconds = time.perf_counter() - start
+
+    def evaluate(self, mapping: Mapping | Nest) -> Cost:
+        """The cost model of the mapspace, in Python integers."""
+        if isinstance(mapping, Nest):
+            return nests.evaluate(self.problem, mapping, imperfect=self.mapspace.factors == "imperfect")
+        return evaluate(self.problem, mapping)
 
     def lower(self, c: int, capacity: float) -> float:
         bound, upto = self._lower[c]
@@ -204,7 +218,7 @@ class PointSolver:
         if out.x is None or out.status is Status.INFEASIBLE:
             return out, None, None
         mapping = f.decode(out.x)
-        cost = evaluate(self.problem, mapping)
+        cost = self.evaluate(mapping)
         feasible = cost.occupancy <= capacity and cost.accesses <= traffic
         if out.status is Status.TIME_LIMIT:
             return out, (Point(mapping, cost, c) if feasible else None), None
@@ -238,7 +252,8 @@ def _capacity(c: object) -> int:
 
 
 def solve_curve(problem: Einsum, capacities: Iterable[float], solver: str = "highs",
-                time_limit: float | None = None, progress: bool = False) -> pd.DataFrame:
+                time_limit: float | None = None, progress: bool = False,
+                mapspace: Mapspace | str | None = None) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
@@ -250,7 +265,7 @@ def solve_curve(problem: Einsum, capacities: Iterable[float], solver: str = "hig
         raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
     caps = [_capacity(c) for c in capacities]
     start = time.perf_counter()
-    ps = PointSolver(problem, solver, time_limit)
+    ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     results: dict[int, dict] = {}
     covered: list[tuple[int, int, dict]] = []  # (occupancy, capacity, row): exact on the interval
     bar = _progress(len(set(caps)), progress, problem)
@@ -266,11 +281,12 @@ def solve_curve(problem: Einsum, capacities: Iterable[float], solver: str = "hig
     bar.close()
     rows = [{"capacity": c} | results[c] for c in caps]
     return frame(problem, rows, capacity=True, method="milp", solver=ps.solver,
+                 mapspace=str(ps.mapspace),
                  build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
 
 
 def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | None = None,
-                    progress: bool = False) -> pd.DataFrame:
+                    progress: bool = False, mapspace: Mapspace | str | None = None) -> pd.DataFrame:
     """Every breakpoint of the staircase, traced by the MILP (ε-constraint walk).
 
     From the largest capacity down: least accesses A under capacity S, then least occupancy o with
@@ -278,7 +294,7 @@ def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | 
     in increasing occupancy. A time limit ends the walk with a ``time_limit`` row.
     """
     start = time.perf_counter()
-    ps = PointSolver(problem, solver, time_limit)
+    ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     rows: list[dict] = []
     capacity: float = math.inf
     bar = _progress(None, progress, problem)
@@ -301,6 +317,7 @@ def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | 
     bar.close()
     rows.reverse()
     return frame(problem, rows, capacity=False, method="milp", solver=ps.solver,
+                 mapspace=str(ps.mapspace),
                  build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
 
 

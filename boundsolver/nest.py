@@ -1,0 +1,199 @@
+"""The extended mapspaces: per-tensor buffer placement and imperfect factorization (docs/mapspaces.md).
+
+A :class:`Nest` is one loop nest over tiles in which every tensor has its own storage point. Storage
+points split the nest into *segments*: tensors of group ``b`` (``b = 1..k``) are stored right below
+segment ``b - 1``; group 0 holds whole tensors stored above every loop. Rank ``d``'s tile at boundary
+``b`` is ``levels[b-1][d]``; segment ``s`` loops over rank ``d`` from tile ``levels[s-1][d]`` (or the
+rank size) down to ``levels[s][d]``. Loops below the deepest storage point change nothing and are
+left implicit.
+
+Tiles are nested on aligned grids: a tile of ``d`` at a deeper boundary divides the one above it,
+except that the outermost tile of a rank may leave a partial last tile (imperfect factorization).
+Partial tiles move only real data, and the number of distinct level-``b`` tiles of ``d`` is
+``ceil(N_d / levels[b-1][d])``. :func:`evaluate` is the cost model of these nests in Python integers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+from .cost import Cost, divisors
+from .einsum import Einsum, Tensor
+from .errors import BoundsolverError, EinsumError
+
+PLACEMENTS = ("uniform", "per_tensor")
+FACTORS = ("perfect", "imperfect")
+
+
+@dataclass(frozen=True)
+class Mapspace:
+    """Which mappings a curve ranges over. The default is the Orojenesis mapspace (model.md).
+
+    ``placement="per_tensor"``: every tensor's tile may sit at its own depth of the loop nest
+    (LoopTree / AccelForge). ``factors="imperfect"``: tile sizes need not divide the rank size;
+    ranks that index a sliding window keep perfect factors.
+    """
+
+    placement: str = "uniform"
+    factors: str = "perfect"
+
+    def __post_init__(self) -> None:
+        if self.placement not in PLACEMENTS:
+            raise BoundsolverError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        if self.factors not in FACTORS:
+            raise BoundsolverError(f"factors must be one of {FACTORS}, got {self.factors!r}")
+
+    @property
+    def is_orojenesis(self) -> bool:
+        return self == Mapspace()
+
+    def __str__(self) -> str:
+        return f"{self.placement}/{self.factors}"
+
+
+def mapspace_of(value: Mapspace | str | None) -> Mapspace:
+    """A Mapspace from a Mapspace, None (the default) or ``"per_tensor/imperfect"``-style text."""
+    if value is None:
+        return Mapspace()
+    if isinstance(value, Mapspace):
+        return value
+    if isinstance(value, str):
+        parts = value.split("/")
+        if len(parts) == 2:
+            return Mapspace(*parts)
+    raise BoundsolverError(f"mapspace must be a bs.Mapspace or 'placement/factors' text "
+                           f"(e.g. 'per_tensor/imperfect'), got {value!r}")
+
+
+@cache
+def tile_sizes(n: int, imperfect: bool) -> tuple[int, ...]:
+    """Candidate tile sizes of a rank of size ``n``: its divisors, or with imperfect factors every
+    smallest tile for its number of tiles, ``ceil(n / c)`` (about ``2 * sqrt(n)`` values)."""
+    if not imperfect:
+        return tuple(divisors(n))
+    return tuple(sorted({-(-n // c) for c in range(1, n + 1)}))
+
+
+def windowed_ranks(problem: Einsum) -> set[str]:
+    """Ranks that appear in an axis that is not plain: they keep perfect factors."""
+    return {d for T in problem.tensors for a in T.axes if not a.is_plain for d in a.ranks}
+
+
+@dataclass(frozen=True, slots=True)
+class Nest:
+    """Tiles at each storage boundary, the loop order of each segment, each tensor's boundary."""
+
+    levels: tuple[tuple[tuple[str, int], ...], ...]
+    orders: tuple[tuple[str, ...], ...]
+    storage: tuple[tuple[str, int], ...]
+
+    @property
+    def tiles(self) -> tuple[tuple[str, int], ...]:
+        """The tiles at the deepest storage boundary (what the MAC works through)."""
+        return self.levels[-1] if self.levels else ()
+
+    def tile(self, problem: Einsum, b: int) -> dict[str, int]:
+        """Tile of every rank at boundary ``b`` (0: the whole rank)."""
+        return problem.size if b == 0 else dict(self.levels[b - 1])
+
+    def segment(self, problem: Einsum, s: int) -> list[tuple[str, int]]:
+        """The loops of segment ``s`` that iterate: (rank, trip count), outermost first."""
+        above, below = self.tile(problem, s), self.tile(problem, s + 1)
+        loops = [(d, -(-above[d] // below[d])) for d in self.orders[s]]
+        return [(d, n) for d, n in loops if n > 1]
+
+    def loops(self, problem: Einsum) -> tuple[str, ...]:
+        return tuple(d for s in range(len(self.levels)) for d, _ in self.segment(problem, s))
+
+    def describe(self, problem: Einsum) -> str:
+        """A readable loop nest with storage points, e.g.
+        ``[B] for m in [0,4096): [A{k:4096}] for n in [0,4096): [Z{}]``."""
+        where = dict(self.storage)
+        parts = []
+        for b in range(len(self.levels) + 1):
+            if b > 0:
+                parts += [f"for {d} in [0,{n}):" for d, n in self.segment(problem, b - 1)]
+            tile = self.tile(problem, b)
+            for T in problem.tensors:
+                if where[T.name] == b:
+                    shown = ",".join(f"{d}:{tile[d]}" for d in T.ranks if tile[d] > 1)
+                    parts.append(f"[{T.name}{{{shown}}}]" if b else f"[{T.name}]")
+        return " ".join(parts)
+
+
+def check_nest(problem: Einsum, nest: Nest, imperfect: bool = True) -> None:
+    size = problem.size
+    where = dict(nest.storage)
+    if set(where) != {T.name for T in problem.tensors}:
+        raise EinsumError(f"nest must place every tensor of {problem} exactly once, got {where}")
+    k = len(nest.levels)
+    if len(nest.orders) != k or any(not 0 <= b <= k for b in where.values()):
+        raise EinsumError(f"nest with {k} levels needs {k} segment orders and boundaries in [0,{k}]")
+    windowed = windowed_ranks(problem)
+    for b, level in enumerate(nest.levels, start=1):
+        tile = dict(level)
+        if set(tile) != set(problem.ranks):
+            raise EinsumError(f"level {b} of the nest must give a tile for every rank")
+        for d, t in tile.items():
+            above = nest.tile(problem, b - 1)[d]
+            if not isinstance(t, int) or not 1 <= t <= above:
+                raise EinsumError(f"tile {t!r} of rank {d!r} at level {b} must be in [1,{above}]")
+            perfect_only = b > 1 or d in windowed or not imperfect
+            if perfect_only and above % t:
+                raise EinsumError(f"tile {t} of rank {d!r} at level {b} must divide {above}"
+                                  + (" (rank of a sliding window)" if d in windowed and b == 1 else ""))
+        order = nest.orders[b - 1]
+        if len(set(order)) != len(order) or not set(order) <= set(size):
+            raise EinsumError(f"segment {b - 1} order {order} must name distinct ranks")
+        missing = [d for d in size if d not in order and nest.tile(problem, b - 1)[d] > tile[d]]
+        if missing:
+            raise EinsumError(f"segment {b - 1} order {order} lacks ranks that iterate there: {missing}")
+
+
+def moved(problem: Einsum, tensor: Tensor, nest: Nest) -> int:
+    """Words of ``tensor`` moved between backing store and buffer (docs/mapspaces.md)."""
+    b = dict(nest.storage)[tensor.name]
+    size = problem.size
+    above = [(s, d, n) for s in range(b) for d, n in nest.segment(problem, s)]
+    relevant = [i for i, (_, d, _) in enumerate(above) if d in tensor.ranks]
+    if not relevant:
+        return problem.tensor_size(tensor)
+    i = relevant[-1]
+    sj, j, fj = above[i]
+    t = nest.tile(problem, b)
+    # Irrelevant loops above j: as many re-fetches as distinct tiles they step through.
+    deepest = {d: s for s, d, _ in above[:i]}
+    count = math.prod(-(-size[d] // nest.tile(problem, s + 1)[d])
+                      for d, s in deepest.items() if d not in tensor.ranks)
+    for axis in tensor.axes:
+        if axis.is_plain:
+            count *= size[axis.ranks[0]]  # every element of the axis, partial tiles included
+            continue
+        ext = axis.extent(t)
+        tiles = math.prod(size[d] // t[d] for d in axis.ranks if d != j)
+        if j not in axis.ranks:  # every tile of the axis fetched whole
+            count *= ext * tiles
+            continue
+        outer = size[j] // nest.tile(problem, sj)[j]  # loops of j's rank above j
+        # Consecutive tiles along a sliding axis overlap; only the new part is fetched.
+        count *= tiles * outer * (ext + (fj - 1) * min(axis.coef(j) * t[j], ext))
+    return count
+
+
+def evaluate(problem: Einsum, nest: Nest, check: bool = True, imperfect: bool = True) -> Cost:
+    """Occupancy and accesses of a nest; the output uses first-read elision (as in model.md)."""
+    if check:
+        check_nest(problem, nest, imperfect)
+    where = dict(nest.storage)
+    reads, writes = [], []
+    for tensor in problem.inputs:
+        reads.append((tensor.name, moved(problem, tensor, nest)))
+    out = problem.output
+    m_out = moved(problem, out, nest)
+    reads.append((out.name, m_out - problem.tensor_size(out)))
+    writes.append((out.name, m_out))
+    occupancy = sum(T.footprint(nest.tile(problem, where[T.name])) for T in problem.tensors)
+    accesses = sum(v for _, v in reads) + sum(v for _, v in writes)
+    return Cost(occupancy, accesses, tuple(reads), tuple(writes))
