@@ -6,6 +6,7 @@ from .einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .enumerate import enumerate_frontier
 from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
 from .metrics import effectual_ratio, max_effectual_buffer
+from .nest import Mapspace, Nest
 from .solve import PointSolver, pareto_frontier, solve_curve
 from .specs import Arch, SpecError, load_arch, load_problem, load_problems
 from .workloads import bmm, conv, gbmm, gemm
@@ -14,7 +15,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Arch", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError", "EnumerationTooLarge",
-    "Mapping", "PointSolver", "SolverError", "SpecError", "Tensor", "Term", "algorithmic_minimum",
+    "Mapping", "Mapspace", "Nest", "PointSolver", "SolverError", "SpecError", "Tensor", "Term",
+    "algorithmic_minimum",
     "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "gbmm", "gemm", "load_arch",
     "load_problem", "load_problems", "max_effectual_buffer", "op_intensity", "pareto_frontier",
     "parse", "solve_curve", "solve_curves",

@@ -177,6 +177,7 @@ class Milp:
     upper: list[float] = field(default_factory=list)
     integer: list[bool] = field(default_factory=list)
     rows: list[tuple[str, dict[int, int], float, float]] = field(default_factory=list)
+    presolve: bool = False  # ask the solver to presolve (helps the deeper nest models)
 
     def var(self, name: str, lower: float = 0, upper: float = 1, integer: bool = True) -> int:
         self.names.append(name)

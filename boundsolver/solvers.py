@@ -56,6 +56,9 @@ class HighsBackend:
                          ("mip_heuristic_run_shifting", False),
                          ("mip_heuristic_run_zi_round", False)):
             h.setOptionValue(opt, val)
+        self.presolve = milp.presolve
+        if milp.presolve:
+            h.setOptionValue("presolve", "on")
         n = len(milp.names)
         inf = highspy.kHighsInf
         h.addVars(n, np.array(milp.lower, float), np.array(milp.upper, float))
@@ -81,8 +84,15 @@ class HighsBackend:
         h.setOptionValue("time_limit", float(time_limit) if time_limit else hs.kHighsInf)
         began = time.perf_counter()
         h.run()
-        seconds = time.perf_counter() - began
         status = h.getModelStatus()
+        if status == hs.HighsModelStatus.kSolveError and self.presolve:
+            # HiGHS 1.x presolve occasionally fails on these models (a small stride-2 conv):
+            # solve that one again without it.
+            h.setOptionValue("presolve", "off")
+            h.run()
+            h.setOptionValue("presolve", "on")
+            status = h.getModelStatus()
+        seconds = time.perf_counter() - began
         info = h.getInfo()
         has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
         x = np.array(h.getSolution().col_value) if has_x else None

@@ -52,3 +52,92 @@ def touched(problem: bs.Einsum, tensor) -> int:
             values = {v + term.coef * i for v in values for i in range(problem.size[term.rank])}
         count *= len(values)
     return count
+
+
+# --------------------------------------------------------------------------- general loop nests
+
+def simulate(problem: bs.Einsum, loops, storage: dict[str, int], sizes=None) -> tuple[int, int]:
+    """(occupancy, accesses) of a general loop nest by running it, for plain-axis Einsums.
+
+    ``loops``: (rank, tile below the loop) outermost first; a rank may loop several times, tiles
+    nest on aligned grids clipped at the rank size. ``storage[T]``: how many loops sit above T's
+    buffered tile. A tile is fetched whole whenever the region it must hold changes; the output
+    is written back on every change and read back except the first time (first-read elision).
+    """
+    size = problem.size
+    depth = max(storage.values(), default=0)
+    regions: dict[str, tuple | None] = {T.name: None for T in problem.tensors}
+    moved = dict.fromkeys(regions, 0)
+
+    def tile_after(i: int, d: str) -> int:
+        return min((t for r, t in loops[:i] if r == d), default=size[d])
+
+    def visit(i: int, lo: dict[str, int]):
+        for T in problem.tensors:
+            if storage[T.name] == i:
+                region = tuple((lo[d], min(lo[d] + tile_after(i, d), size[d])) for d in T.ranks)
+                if region != regions[T.name]:
+                    regions[T.name] = region
+                    moved[T.name] += math.prod(b - a for a, b in region)
+        if i == depth:
+            return
+        d, step = loops[i]
+        start, stop = lo[d], min(lo[d] + tile_after(i, d), size[d])
+        for x in range(start, stop, step):
+            visit(i + 1, lo | {d: x})
+
+    visit(0, dict.fromkeys(size, 0))
+    occupancy = sum(math.prod(tile_after(storage[T.name], d) for d in T.ranks) for T in problem.tensors)
+    out = problem.output
+    accesses = sum(moved.values()) + moved[out.name] - problem.tensor_size(out)
+    return occupancy, accesses
+
+
+def general_nests(problem: bs.Einsum, candidates, max_loops: int = 4):
+    """Every loop nest of up to ``max_loops`` loops (tiles from ``candidates[d]``, strictly
+    shrinking and dividing per rank below its first loop) with every tensor stored at any depth."""
+    ranks = [d for d, n in problem.sizes if n > 1]
+
+    def chains(d):
+        out = [()]
+        frontier = [()]
+        while frontier:
+            nxt = []
+            for c in frontier:
+                last = c[-1] if c else problem.size[d]
+                for t in candidates[d]:
+                    if t < last and (not c or last % t == 0) and len(c) < max_loops:
+                        nxt.append(c + (t,))
+            out += nxt
+            frontier = nxt
+        return out
+
+    def interleavings(seqs):
+        seqs = [s for s in seqs if s]
+        if not seqs:
+            yield ()
+            return
+        for i, s in enumerate(seqs):
+            for rest in interleavings(seqs[:i] + [s[1:]] + seqs[i + 1:]):
+                yield (s[0],) + rest
+
+    names = [T.name for T in problem.tensors]
+    for combo in product(*(chains(d) for d in ranks)):
+        if sum(map(len, combo)) > max_loops:
+            continue
+        seqs = [[(d, t) for t in c] for d, c in zip(ranks, combo)]
+        for loops in set(interleavings(seqs)):
+            for depths in product(range(len(loops) + 1), repeat=len(names)):
+                yield loops, dict(zip(names, depths))
+
+
+def staircase_of(pairs) -> list[tuple[int, int]]:
+    best: dict[int, int] = {}
+    for occ, acc in pairs:
+        best[occ] = min(best.get(occ, math.inf), acc)
+    stairs, low = [], math.inf
+    for occ in sorted(best):
+        if best[occ] < low:
+            stairs.append((occ, best[occ]))
+            low = best[occ]
+    return stairs
