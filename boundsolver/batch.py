@@ -11,27 +11,30 @@ import pandas as pd
 from .cache import Cache
 from .einsum import Einsum
 from .errors import BoundsolverError
+from .nest import Mapspace, mapspace_of
 
 METHODS = ("milp", "enumerate")
 
 
 def solve_one(problem: Einsum, capacities: list[int] | None, solver: str, method: str,
-              time_limit: float | None, progress: bool = False) -> pd.DataFrame:
+              time_limit: float | None, progress: bool = False,
+              mapspace: Mapspace | str | None = None) -> pd.DataFrame:
     """One problem's frontier (``capacities=None``) or curve; runs in a worker."""
     from .enumerate import enumerate_frontier
     from .solve import pareto_frontier, solve_curve
 
     if method == "enumerate":
-        return enumerate_frontier(problem)
+        return enumerate_frontier(problem, mapspace=mapspace)
     if capacities is None:
-        return pareto_frontier(problem, solver, time_limit, progress)
-    return solve_curve(problem, capacities, solver, time_limit, progress)
+        return pareto_frontier(problem, solver, time_limit, progress, mapspace=mapspace)
+    return solve_curve(problem, capacities, solver, time_limit, progress, mapspace=mapspace)
 
 
 def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None = None, *,
                  solver: str = "highs", method: str = "milp", time_limit: float | None = None,
                  executor: Executor | None = None, cache: bool | Cache = True,
-                 force_rerun: bool = False, progress: bool = True) -> list[pd.DataFrame]:
+                 force_rerun: bool = False, progress: bool = True,
+                 mapspace: Mapspace | str | None = None) -> list[pd.DataFrame]:
     """Frontiers (``capacities=None``) or curves of several problems, in the given order.
 
     Work runs through ``executor`` (a local process pool by default; a Dask or Ray executor works
@@ -42,8 +45,9 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
         raise BoundsolverError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
     caps = None if capacities is None else [int(c) for c in capacities]
     store = cache if isinstance(cache, Cache) else (Cache() if cache else None)
+    space = mapspace_of(mapspace)
     question = {"capacities": caps, "solver": solver if method == "milp" else None,
-                "method": method}
+                "method": method, "mapspace": str(space)}
     results: list[pd.DataFrame | None] = [None] * len(problems)
     todo = []
     for i, p in enumerate(problems):
@@ -60,10 +64,11 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
     pool = ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) if own else executor
     try:
         if pool is None:
-            done = ((i, solve_one(problems[i], caps, solver, method, time_limit)) for i in todo)
+            done = ((i, solve_one(problems[i], caps, solver, method, time_limit, False, space))
+                    for i in todo)
         else:
-            futures = {pool.submit(solve_one, problems[i], caps, solver, method, time_limit): i
-                       for i in todo}
+            futures = {pool.submit(solve_one, problems[i], caps, solver, method, time_limit, False,
+                                   space): i for i in todo}
             done = ((futures[f], f.result()) for f in as_completed(futures))
         for i, df in done:
             results[i] = df

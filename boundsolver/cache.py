@@ -21,7 +21,7 @@ import pandas as pd
 from .einsum import Einsum
 from .results import frame
 
-MAPSPACE = "orojenesis-perfect-factors"
+MAPSPACE = "uniform/perfect"  # the default; a question naming its mapspace overrides it
 
 
 def cache_dir() -> Path:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .einsum import Einsum, einsum
 from .errors import BoundsolverError
+from .nest import Mapspace
 from .specs import call_workload, load_arch, load_problems
 
 POSITIONAL = {"gemm": ["M", "K", "N"], "bmm": ["M", "K", "N", "H"], "gbmm": ["M", "K", "N", "H", "G"],
@@ -40,6 +41,10 @@ def parser() -> argparse.ArgumentParser:
                       help="every breakpoint of the staircase (the default)")
     p.add_argument("--solver", default="highs", help="highs (in-process, default) or cbc")
     p.add_argument("--time-limit", type=float, help="seconds per capacity (reported, never hidden)")
+    p.add_argument("--placement", choices=["uniform", "per_tensor"], default="uniform",
+                   help="per_tensor: each tensor's tile at its own loop depth (docs/mapspaces.md)")
+    p.add_argument("--factors", choices=["perfect", "imperfect"], default="perfect",
+                   help="imperfect: tile sizes need not divide the rank size")
     p.add_argument("--enumerate", action="store_true",
                    help="use the exhaustive enumerator instead of the MILP (the reference)")
     p.add_argument("--csv", "-o", type=Path, help="write the full table as CSV ('-': stdout)")
@@ -143,7 +148,8 @@ def _curve(args, extra: list[str]) -> int:
     frames = []
     for p in problems:
         df = solve_one(p, caps, args.solver, "enumerate" if args.enumerate else "milp",
-                       args.time_limit, progress=not args.quiet)
+                       args.time_limit, progress=not args.quiet,
+                       mapspace=Mapspace(args.placement, args.factors))
         frames.append(df)
         if not args.quiet:
             _report(p, df)

@@ -258,6 +258,8 @@ class ProductModel:
             return Linear({}, const)
         if len(live) == 1 and live[0][0] == "sel":
             return Linear({v: const * val for v, val in live[0][1]})
+        if len(live) == 2 and all(f[0] == "sel" for f in live):
+            return self._pair(name, live[0][1], live[1][1], const)
         values = {1}
         for f in live:
             vals = {val for _, val in f[1]} if f[0] == "sel" else set(f[2])
@@ -283,6 +285,16 @@ class ProductModel:
                     const_exp += f[3].get(p, 0)
             self.m.row(f"{name}.exponent[{p}]", coefs, const_exp, const_exp)
         return Linear({zv: const * v for v, zv in z.items()})
+
+
+    def _pair(self, name: str, first, second, const: int) -> Linear:
+        """Product of two one-hot selectors: a one-hot over their pairs with both marginals."""
+        z = {(a, b): self.m.var(f"{name}.pair[{a},{b}]") for a, _ in first for b, _ in second}
+        for a, _ in first:
+            self.m.row(f"{name}.first[{a}]", {z[a, b]: 1 for b, _ in second} | {a: -1}, 0, 0)
+        for b, _ in second:
+            self.m.row(f"{name}.second[{b}]", {z[a, b]: 1 for a, _ in first} | {b: -1}, 0, 0)
+        return Linear({z[a, b]: const * u * w for a, u in first for b, w in second})
 
 
 class Formulation(ProductModel):

@@ -82,12 +82,14 @@ class NestFormulation(ProductModel):
     def __init__(self, problem: Einsum, cls: NestClass, mapspace: Mapspace,
                  ranks: list[str] | None = None):
         super().__init__(problem)
-        self.m.presolve = True  # measured: 6x faster on the per-tensor GEMM frontier
         self.cls = cls
         self.ranks = ranks if ranks is not None else looping_ranks(problem)
         windowed = windowed_ranks(problem)
         self.imperfect = {d for d in self.ranks
                           if mapspace.factors == "imperfect" and d not in windowed}
+        # Measured (benchmarks/): presolve makes the per-tensor 4096^3 GEMM frontier 6x faster
+        # and the imperfect-factor models 3-7x slower.
+        self.m.presolve = not self.imperfect
         self.k = cls.depth
         self.exp: dict[tuple[str, int], dict[int, int]] = {}
         self.pick: dict[tuple[str, int], list[tuple[int, int]]] = {}
@@ -109,6 +111,8 @@ class NestFormulation(ProductModel):
         primes = sorted({p for u in sizes for p in prime_exponents(u)})
         for b in range(1, self.k + 1):
             top = {p: max(prime_exponents(u).get(p, 0) for u in sizes) for p in primes}
+            if d in self.imperfect and self.k == 1:
+                primes = []  # nothing to nest: the one-hot alone is the tile
             self.exp[d, b] = {p: self.m.var(f"exp[{d},{b},{p}]", 0, top[p]) for p in primes}
             if d in self.imperfect:
                 sel = [(self.m.var(f"tile[{d},{b},{u}]"), {(d, b): u}) for u in sizes]
