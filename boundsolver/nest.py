@@ -109,7 +109,7 @@ class Nest:
 
     def describe(self, problem: Einsum) -> str:
         """A readable loop nest with storage points, e.g.
-        ``[B] for m in [0,4096): [A{k:4096}] for n in [0,4096): [Z{}]``."""
+        ``[B] for m in [0,4096): [A{m:1,k:4096}] for n in [0,4096): [Z{m:1,n:1}]`` (``[B]``: whole)."""
         where = dict(self.storage)
         parts = []
         for b in range(len(self.levels) + 1):
@@ -118,7 +118,7 @@ class Nest:
             tile = self.tile(problem, b)
             for T in problem.tensors:
                 if where[T.name] == b:
-                    shown = ",".join(f"{d}:{tile[d]}" for d in T.ranks if tile[d] > 1)
+                    shown = ",".join(f"{d}:{tile[d]}" for d in T.ranks)
                     parts.append(f"[{T.name}{{{shown}}}]" if b else f"[{T.name}]")
         return " ".join(parts)
 
