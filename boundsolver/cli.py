@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except BoundsolverError as err:
         print(f"boundsolver: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `--csv - | head`: the reader left, nothing is wrong
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's flush quiet
+        return 0
 
 
 def problems_from(tokens: list[str], extra: list[str]) -> list[Einsum]:

@@ -15,6 +15,16 @@ def test_curve_gemm_frontier_csv_and_plot(tmp_path):
     assert png.stat().st_size > 0
 
 
+def test_curve_per_tensor_imperfect_matches_enumeration(tmp_path):
+    csv, ref = tmp_path / "milp.csv", tmp_path / "enum.csv"
+    flags = ["--placement", "per_tensor", "--factors", "imperfect", "-q"]
+    assert main(["curve", "gemm", "6", "5", "3", *flags, "--csv", str(csv)]) == 0
+    assert main(["curve", "gemm", "6", "5", "3", *flags, "--enumerate", "--csv", str(ref)]) == 0
+    milp, enum = pd.read_csv(csv), pd.read_csv(ref)
+    assert list(milp["accesses"]) == list(enum["accesses"]) and len(milp) > 1
+    assert milp["mapping"].str.contains(r"\[Z\{").all()
+
+
 def test_curve_conv_options_and_range(capsys):
     assert main(["curve", "conv", "--R", "3", "--P", "8", "--C", "2", "--K", "4",
                  "--range", "10", "1000", "5", "--csv", "-", "-q"]) == 0
