@@ -10,11 +10,11 @@ base / richer over all capacities. All timings of one table come from one run on
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import pandas as pd
+from common import lookup, report
 
 import boundsolver as bs
 
@@ -29,11 +29,6 @@ CASES = {  # name: (problem, richer mapspace, base mapspace)
     "gemm_1000^3 per_tensor imperfect": (lambda: bs.gemm(1000, 1000, 1000), "per_tensor/imperfect",
                                          "per_tensor/perfect"),
 }
-
-
-def lookup(front: pd.DataFrame, cap: int) -> int | None:
-    fit = front[front["occupancy"] <= cap]["accesses"]
-    return int(fit.min()) if len(fit) else None
 
 
 def frontier(problem: bs.Einsum, mapspace: str) -> tuple[pd.DataFrame, float]:
@@ -66,13 +61,7 @@ def main() -> None:
     for name in args.names or CASES:
         rows.append(measure(name))
         print(f"  {name}: done", flush=True)
-    table = pd.DataFrame(rows)
-    print(f"\n{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"boundsolver {bs.__version__}")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(f"wrote {args.out}")
+    report(rows, args.out)
 
 
 if __name__ == "__main__":

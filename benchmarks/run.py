@@ -9,12 +9,11 @@ ratios within a table, not across machines.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from common import lookup, report
 
 import boundsolver as bs
 
@@ -26,11 +25,6 @@ PROBLEMS = {
     "bmm_H8_K512": lambda: bs.bmm(4096, 512, 4096, H=8),
     "gbmm_H32_G4": lambda: bs.gbmm(4096, 128, 4096, H=32, G=4),
 }
-
-
-def lookup(front: pd.DataFrame, cap: int) -> int | None:
-    fit = front[front["occupancy"] <= cap]["accesses"]
-    return int(fit.min()) if len(fit) else None
 
 
 def measure(name: str, problem: bs.Einsum, solver: str) -> dict:
@@ -67,13 +61,7 @@ def main() -> None:
     for name in args.names or PROBLEMS:
         rows.append(measure(name, PROBLEMS[name](), args.solver))
         print(f"  {name}: done", flush=True)
-    table = pd.DataFrame(rows)
-    print(f"\n{platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"boundsolver {bs.__version__}")
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(f"wrote {args.out}")
+    report(rows, args.out)
 
 
 if __name__ == "__main__":

@@ -88,15 +88,19 @@ def evaluate(problem: Einsum, mapping: Mapping, check: bool = True) -> Cost:
     if check:
         check_mapping(problem, mapping)
     t = mapping.tile
-    reads, writes = [], []
-    for tensor in problem.inputs:
-        reads.append((tensor.name, moved(problem, tensor, mapping)))
+    return assemble(problem, lambda T: moved(problem, T, mapping),
+                    sum(tensor.footprint(t) for tensor in problem.tensors))
+
+
+def assemble(problem: Einsum, moved_of, occupancy: int) -> Cost:
+    """A Cost from each tensor's moved words: inputs are read, the output is written back every
+    time and read back all but the first time (first-read elision)."""
+    reads = [(T.name, moved_of(T)) for T in problem.inputs]
     out = problem.output
-    m_out = moved(problem, out, mapping)
+    m_out = moved_of(out)
     reads.append((out.name, m_out - problem.tensor_size(out)))
-    writes.append((out.name, m_out))
-    occupancy = sum(tensor.footprint(t) for tensor in problem.tensors)
-    accesses = sum(v for _, v in reads) + sum(v for _, v in writes)
+    writes = [(out.name, m_out)]
+    accesses = sum(v for _, v in reads) + m_out
     return Cost(occupancy, accesses, tuple(reads), tuple(writes))
 
 

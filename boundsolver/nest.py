@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
-from .cost import Cost, divisors
+from .cost import Cost, assemble, divisors
 from .einsum import Einsum, Tensor
 from .errors import BoundsolverError, EinsumError
 
@@ -187,13 +187,5 @@ def evaluate(problem: Einsum, nest: Nest, check: bool = True, imperfect: bool = 
     if check:
         check_nest(problem, nest, imperfect)
     where = dict(nest.storage)
-    reads, writes = [], []
-    for tensor in problem.inputs:
-        reads.append((tensor.name, moved(problem, tensor, nest)))
-    out = problem.output
-    m_out = moved(problem, out, nest)
-    reads.append((out.name, m_out - problem.tensor_size(out)))
-    writes.append((out.name, m_out))
     occupancy = sum(T.footprint(nest.tile(problem, where[T.name])) for T in problem.tensors)
-    accesses = sum(v for _, v in reads) + sum(v for _, v in writes)
-    return Cost(occupancy, accesses, tuple(reads), tuple(writes))
+    return assemble(problem, lambda T: moved(problem, T, nest), occupancy)

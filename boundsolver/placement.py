@@ -109,10 +109,10 @@ class NestFormulation(ProductModel):
         n = self.problem.size[d]
         sizes = tile_sizes(n, d in self.imperfect)
         primes = sorted({p for u in sizes for p in prime_exponents(u)})
+        if d in self.imperfect and self.k == 1:
+            primes = []  # nothing to nest: the one-hot alone is the tile
+        top = {p: max(prime_exponents(u).get(p, 0) for u in sizes) for p in primes}
         for b in range(1, self.k + 1):
-            top = {p: max(prime_exponents(u).get(p, 0) for u in sizes) for p in primes}
-            if d in self.imperfect and self.k == 1:
-                primes = []  # nothing to nest: the one-hot alone is the tile
             self.exp[d, b] = {p: self.m.var(f"exp[{d},{b},{p}]", 0, top[p]) for p in primes}
             if d in self.imperfect:
                 sel = [(self.m.var(f"tile[{d},{b},{u}]"), {(d, b): u}) for u in sizes]

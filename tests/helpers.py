@@ -12,20 +12,14 @@ from boundsolver.cost import divisors
 def brute_frontier(problem: bs.Einsum) -> list[tuple[int, int]]:
     """The staircase by evaluating every tiling under every order of the looping ranks."""
     ranks = problem.ranks
-    points = {}
+    pairs = []
     for tiles in product(*(divisors(problem.size[d]) for d in ranks)):
         tile = dict(zip(ranks, tiles))
         looping = [d for d in ranks if problem.size[d] // tile[d] > 1]
         best = min(bs.evaluate(problem, bs.Mapping(tuple(tile.items()), order)).accesses
                    for order in permutations(looping))
-        occ = sum(t.footprint(tile) for t in problem.tensors)
-        points[occ] = min(points.get(occ, math.inf), best)
-    stairs, low = [], math.inf
-    for occ in sorted(points):
-        if points[occ] < low:
-            stairs.append((occ, points[occ]))
-            low = points[occ]
-    return stairs
+        pairs.append((sum(t.footprint(tile) for t in problem.tensors), best))
+    return staircase_of(pairs)
 
 
 def mapspace(problem: bs.Einsum) -> int:
