@@ -129,10 +129,6 @@ def _validate(e: Einsum) -> None:
                 raise EinsumError(
                     f"rank {r!r} appears more than once in tensor {t.name} of {e}: "
                     "each rank may index a tensor through one axis only")
-    input_ranks = {r for t in e.inputs for r in t.ranks}
-    for r in e.output.ranks:
-        if r not in input_ranks:
-            raise EinsumError(f"rank {r!r} appears in output {e.output.name} of {e} but in no input tensor")
     if not e.inputs:
         raise EinsumError(f"{e} has no input tensor")
     if not isinstance(e.sizes, tuple):
@@ -263,4 +259,9 @@ def parse(text: str) -> tuple[Tensor, tuple[Tensor, ...]]:
 def einsum(text: str, name: str = "", **sizes: int) -> Einsum:
     """An Einsum from a string and rank sizes, e.g. ``einsum("Z[m,n] += A[m,k] * B[k,n]", m=8, k=4, n=2)``."""
     out, ins = parse(text)
+    input_ranks = {r for t in ins for r in t.ranks}
+    for r in out.ranks:
+        if r not in input_ranks:
+            raise EinsumError(f"rank {r!r} appears in output {out.name} of {text.strip()} but in no "
+                              "input tensor")
     return Einsum(out, ins, _sizes_for(out, ins, sizes, text.strip()), name)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import nest as nests
-from .cost import Mapping, divisors, evaluate
+from .cost import Cost, Mapping, divisors, evaluate
 from .einsum import Einsum, Tensor
 from .errors import EnumerationTooLarge
 from .nest import Mapspace, Nest, mapspace_of, tile_sizes, windowed_ranks
@@ -132,9 +132,17 @@ def enumerate_frontier(problem: Einsum, limit: int = DEFAULT_LIMIT,
     if not mapspace.is_orojenesis:
         return enumerate_nests(problem, mapspace, limit=NEST_LIMIT if limit == DEFAULT_LIMIT else limit)
     start = time.perf_counter()
+    rows = [point_row(problem, mapping, cost) for mapping, cost in _frontier(problem, limit)]
+    elapsed = time.perf_counter() - start
+    for r in rows:
+        r["solve_seconds"] = elapsed / max(len(rows), 1)
+    return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed)
+
+
+def _frontier(problem: Einsum, limit: int = DEFAULT_LIMIT) -> list[tuple[Mapping, Cost]]:
     ranks, t, occupancy, accesses = best_accesses(problem, limit)
     points = list(zip(occupancy.tolist(), accesses.tolist()))
-    rows = []
+    out = []
     for i in staircase(points):
         tiles = {d: int(t[d][i]) if d in ranks else 1 for d in problem.ranks}
         mapping = Mapping(tuple(tiles.items()), best_order(problem, tiles))
@@ -142,11 +150,17 @@ def enumerate_frontier(problem: Einsum, limit: int = DEFAULT_LIMIT,
         if (cost.occupancy, cost.accesses) != points[i]:
             raise AssertionError(f"enumerator disagrees with cost model at {mapping}: "
                                  f"{points[i]} vs {(cost.occupancy, cost.accesses)}")
-        rows.append(point_row(problem, mapping, cost))
-    elapsed = time.perf_counter() - start
-    for r in rows:
-        r["solve_seconds"] = elapsed / max(len(rows), 1)
-    return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed)
+        out.append((mapping, cost))
+    return out
+
+
+def frontier_points(problem: Einsum, mapspace: Mapspace | str | None = None,
+                    limit: int = DEFAULT_LIMIT) -> list[tuple[Mapping | Nest, Cost]]:
+    """The staircase's mappings and costs, by enumeration, in increasing occupancy."""
+    mapspace = mapspace_of(mapspace)
+    if mapspace.is_orojenesis:
+        return _frontier(problem, limit)
+    return _nest_frontier(problem, mapspace, NEST_LIMIT if limit == DEFAULT_LIMIT else limit)
 
 
 def mapping_cloud(problem: Einsum, limit: int = 200_000) -> pd.DataFrame:
@@ -188,6 +202,15 @@ def enumerate_nests(problem: Einsum, mapspace: Mapspace, limit: int = NEST_LIMIT
     stored one group higher gives the same cost and is enumerated there.
     """
     start = time.perf_counter()
+    rows = [point_row(problem, nest, cost) for nest, cost in _nest_frontier(problem, mapspace, limit)]
+    elapsed = time.perf_counter() - start
+    for r in rows:
+        r["solve_seconds"] = elapsed / max(len(rows), 1)
+    return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed,
+                 mapspace=str(mapspace))
+
+
+def _nest_frontier(problem: Einsum, mapspace: Mapspace, limit: int) -> list[tuple[Nest, Cost]]:
     imperfect = mapspace.factors == "imperfect"
     windowed = windowed_ranks(problem)
     ranks = [d for d, n in problem.sizes if n > 1]
@@ -218,16 +241,8 @@ def enumerate_nests(problem: Einsum, mapspace: Mapspace, limit: int = NEST_LIMIT
             key = (cost.occupancy, cost.accesses)
             points.setdefault(key, nest)
     keys = list(points)
-    rows = []
-    for i in staircase(keys):
-        nest = points[keys[i]]
-        cost = nests.evaluate(problem, nest, imperfect=imperfect)
-        rows.append(point_row(problem, nest, cost))
-    elapsed = time.perf_counter() - start
-    for r in rows:
-        r["solve_seconds"] = elapsed / max(len(rows), 1)
-    return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed,
-                 mapspace=str(mapspace))
+    return [(points[keys[i]], nests.evaluate(problem, points[keys[i]], imperfect=imperfect))
+            for i in staircase(keys)]
 
 
 def _best_orders(problem: Einsum, groups, levels, storage, canonical: bool) -> Nest | None:

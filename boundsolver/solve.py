@@ -295,30 +295,34 @@ def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | 
     """
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
-    rows: list[dict] = []
-    capacity: float = math.inf
     bar = _progress(None, progress, problem)
+    rows = [a.row(problem) for a in walk(ps, bar.update)]
+    bar.close()
+    return frame(problem, rows, capacity=False, method="milp", solver=ps.solver,
+                 mapspace=str(ps.mapspace),
+                 build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
+
+
+def walk(ps: PointSolver, step=lambda: None) -> list[Answer]:
+    """The ε-constraint walk of :func:`pareto_frontier`: its answers in increasing occupancy, the
+    first of them a ``time_limit`` answer if a limit cut the walk."""
+    answers: list[Answer] = []
+    capacity: float = math.inf
     while True:
         first = ps.min_accesses(capacity)
         if first.status is not Status.OPTIMAL:
             if first.status is Status.TIME_LIMIT:
-                rows.append(first.row(problem))  # say so, never guess the rest
+                answers.append(first)  # say so, never guess the rest
             break
         second = ps.min_occupancy(first.point.cost.accesses, capacity)
         if second.status is not Status.OPTIMAL:
-            rows.append(Answer(Status.TIME_LIMIT, first.point, second.seconds,
-                               first.point.cost.accesses).row(problem))
+            answers.append(Answer(Status.TIME_LIMIT, first.point, second.seconds,
+                                  first.point.cost.accesses))
             break
-        row = second.row(problem)
-        row["solve_seconds"] += first.seconds
-        rows.append(row)
+        answers.append(Answer(second.status, second.point, second.seconds + first.seconds))
         capacity = second.point.cost.occupancy - 1
-        bar.update()
-    bar.close()
-    rows.reverse()
-    return frame(problem, rows, capacity=False, method="milp", solver=ps.solver,
-                 mapspace=str(ps.mapspace),
-                 build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
+        step()
+    return answers[::-1]
 
 
 def _progress(total: int | None, enabled: bool, problem: Einsum):

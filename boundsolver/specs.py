@@ -12,11 +12,13 @@ import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
+import sympy
 import yaml
 
 from . import workloads
 from .einsum import Einsum, einsum
 from .errors import BoundsolverError, EinsumError
+from .workload import Workload, workload
 
 WORKLOADS = {"gemm": workloads.gemm, "bmm": workloads.bmm, "gbmm": workloads.gbmm,
              "conv": workloads.conv}
@@ -68,13 +70,19 @@ def _read(path: Path) -> object:
         raise SpecError(f"{path}: not valid YAML ({err})") from None
 
 
-def load_problems(ref: str | Path) -> list[Einsum]:
-    """Every problem of a YAML file (a path, or a name in ``problems/``)."""
+def load_problems(ref: str | Path, **params: int) -> list[Einsum | Workload]:
+    """Every problem of a YAML file (a path, or a name in ``problems/``); a workload file gives
+    its one workload, with ``params`` (e.g. ``tokens=1024``) replacing its defaults."""
     path = find(ref, "problems")
     data = _read(path)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping with 'problems' or one problem, got "
                         f"{type(data).__name__}")
+    if "workload" in data:
+        return [_workload(path, data, params)]
+    if params:
+        raise SpecError(f"{path} takes no parameters (got {', '.join(params)}); only workload "
+                        "files declare 'params'")
     if "problem" in data and isinstance(data["problem"], dict):
         return [_timeloop(path, data["problem"])]
     entries = data.get("problems", [data])
@@ -83,13 +91,54 @@ def load_problems(ref: str | Path) -> list[Einsum]:
     return [_problem(path, i, e) for i, e in enumerate(entries, 1)]
 
 
-def load_problem(ref: str | Path) -> Einsum:
-    """The one problem of a YAML file; an error if it holds several."""
-    problems = load_problems(ref)
+def load_problem(ref: str | Path, **params: int) -> Einsum | Workload:
+    """The one problem (an Einsum or a workload) of a YAML file; an error if it holds several.
+    ``params`` set a workload's parameters, e.g. ``load_problem("gpt3_6.7b", tokens=1024)``."""
+    problems = load_problems(ref, **params)
     if len(problems) != 1:
         raise SpecError(f"{ref} holds {len(problems)} problems "
                         f"({', '.join(p.name for p in problems)}); use load_problems")
     return problems[0]
+
+
+def _workload(path: Path, data: dict, given: dict) -> Workload:
+    """``workload:`` a list of Einsum strings, ``sizes:`` rank sizes (numbers or expressions in
+    ``params:``, e.g. ``m: tokens``), optional ``name`` and ``word_bits``."""
+    defaults = data.get("params", {}) or {}
+    sizes = data.get("sizes")
+    if not isinstance(defaults, dict) or not isinstance(sizes, dict):
+        raise SpecError(f"{path}: a workload needs 'sizes' (and optionally 'params') as mappings")
+    unknown = [k for k in given if k not in defaults]
+    if unknown:
+        raise SpecError(f"{path} has no parameter {', '.join(map(repr, unknown))} "
+                        f"(parameters: {', '.join(defaults) or 'none'})")
+    params = {k: _positive(path, k, v) for k, v in (defaults | given).items()}
+    symbols = {k: sympy.Symbol(k) for k in params}
+    values = {}
+    for rank, expr in sizes.items():
+        try:
+            value = sympy.sympify(str(expr), locals=symbols).subs(params)
+        except (sympy.SympifyError, TypeError):
+            raise SpecError(f"{path}: size of rank {rank!r} is not a number or expression: "
+                            f"{expr!r}") from None
+        if not value.is_Integer:
+            raise SpecError(f"{path}: size of rank {rank!r} ({expr}) is not an integer with "
+                            f"{params}")
+        values[str(rank)] = int(value)
+    einsums = data["workload"]
+    if not isinstance(einsums, list) or not all(isinstance(e, str) for e in einsums):
+        raise SpecError(f"{path}: 'workload' must be a list of Einsum strings")
+    try:
+        return workload(einsums, str(data.get("name", path.stem)), data.get("word_bits", 8),
+                        **{k: v for k, v in values.items()})
+    except EinsumError as err:
+        raise SpecError(f"{path}: {err}") from None
+
+
+def _positive(path: Path, name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{path}: parameter {name!r} must be a positive integer, got {value!r}")
+    return value
 
 
 def _problem(path: Path, i: int, entry: object) -> Einsum:
