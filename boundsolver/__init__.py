@@ -5,19 +5,22 @@ from .cost import Cost, Mapping, algorithmic_minimum, evaluate, op_intensity
 from .einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .enumerate import enumerate_frontier
 from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
+from .fusion import Schedule, Segment
 from .metrics import effectual_ratio, max_effectual_buffer
 from .nest import Mapspace, Nest
 from .solve import PointSolver, pareto_frontier, solve_curve
 from .specs import Arch, SpecError, load_arch, load_problem, load_problems
+from .workload import Workload, workload
 from .workloads import bmm, conv, gbmm, gemm
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Arch", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError", "EnumerationTooLarge",
-    "Mapping", "Mapspace", "Nest", "PointSolver", "SolverError", "SpecError", "Tensor", "Term",
+    "Mapping", "Mapspace", "Nest", "PointSolver", "Schedule", "Segment", "SolverError", "SpecError",
+    "Tensor", "Term", "Workload",
     "algorithmic_minimum",
     "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "gbmm", "gemm", "load_arch",
     "load_problem", "load_problems", "max_effectual_buffer", "op_intensity", "pareto_frontier",
-    "parse", "solve_curve", "solve_curves",
+    "parse", "solve_curve", "solve_curves", "workload",
 ]

@@ -26,7 +26,10 @@ from .fusion import Config, Schedule, Segment
 from .nest import Mapspace, Nest, mapspace_of
 from .workload import Workload
 
-METHODS = ("milp", "enumerate")
+METHODS = ("auto", "milp", "enumerate")
+# "auto" enumerates a sub-problem whose vectorised enumeration takes this many steps or fewer
+# (milliseconds; GEMM-like sub-problems of a GPT-3 layer need about 1e4-1e5), else runs the MILP.
+AUTO_ENUMERATION = 1_000_000
 
 
 # ------------------------------------------------------------------------------------- staircases
@@ -115,7 +118,7 @@ class Curves:
     """Per-Einsum curves, each reduced shape traced once (by the MILP or by enumeration)."""
 
     mapspace: Mapspace
-    method: str = "milp"
+    method: str = "auto"
     solver: str = "highs"
     traced: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -136,7 +139,10 @@ class Curves:
         return Curve(occ, acc, tuple(expand(m, sub, names) for m, _ in points))
 
     def _trace(self, problem: Einsum) -> list[tuple[Mapping | Nest, Cost]]:
-        if self.method == "enumerate":
+        from .enumerate import _work
+
+        small = self.mapspace.is_orojenesis and _work(problem) <= AUTO_ENUMERATION
+        if self.method == "enumerate" or (self.method == "auto" and small):
             from .enumerate import frontier_points
 
             return frontier_points(problem, self.mapspace)
@@ -264,7 +270,7 @@ class Solution:
 
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
-                   method: str = "milp", solver: str = "highs", max_shared: int = 2) -> Solution:
+                   method: str = "auto", solver: str = "highs", max_shared: int = 2) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment, shortest first, and
     combined with the best cuts of the same run (``cells[(i, j)]``)."""
     if method not in METHODS:
@@ -356,3 +362,81 @@ def _beaten(best: Staircase, sh: Shape) -> bool:
 def merge(parts: list[Staircase]) -> Staircase:
     return staircase(np.concatenate([p.occ for p in parts]), np.concatenate([p.acc for p in parts]),
                      np.concatenate([p.tag for p in parts]))
+
+
+# ------------------------------------------------------------------------------------ result tables
+
+def _row(workload: Workload, sol: Solution, capacity: int, imperfect: bool) -> dict:
+    """The verified row of the breakpoint answering ``capacity``: the schedule is rebuilt and
+    re-evaluated in integers; it must reproduce the frontier's value."""
+    schedule = sol.schedule(capacity)
+    cost = fusion.evaluate(workload, schedule, imperfect=imperfect)
+    claimed = sol.value(capacity)
+    if cost.accesses != claimed or cost.occupancy > capacity:
+        raise SolverError(f"the schedule behind {claimed} accesses at capacity {capacity} of "
+                          f"{workload.name} evaluates to occupancy {cost.occupancy}, accesses "
+                          f"{cost.accesses}: {schedule.describe(workload)}")
+    ops = sum(2 * e.macs - e.tensor_size(e.output) for e in workload.einsums)
+    row = {"occupancy": cost.occupancy, "accesses": cost.accesses, "status": "optimal",
+           "op_intensity": ops / cost.accesses, "macs_per_word": workload.macs / cost.accesses,
+           "fused": schedule.fused,
+           "segments": " | ".join("+".join(s.einsums) for s in schedule.segments),
+           "schedule": schedule.describe(workload)}
+    row |= {f"reads_{n}": v for n, v in cost.reads}
+    row |= {f"writes_{n}": v for n, v in cost.writes}
+    for seg in schedule.segments:
+        for n, m in zip(seg.einsums, seg.inner):
+            row[f"mapping_{n}"] = m.describe(fusion.sub_problem(workload[n], seg.tiles))
+    return row
+
+
+def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool, mapspace,
+           capacity: bool):
+    import pandas as pd
+
+    tensors = [*workload.inputs, *workload.intermediates, *workload.outputs]
+    cols = (["capacity"] if capacity else []) + [
+        "occupancy", "accesses", "status", "op_intensity", "macs_per_word", "fused", "segments"]
+    cols += [f"reads_{t}" for t in tensors] + [f"writes_{t}" for t in (*workload.intermediates,
+                                                                       *workload.outputs)]
+    cols += [f"mapping_{n}" for n in workload.names] + ["schedule"]
+    df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+    for c in cols:
+        if c in ("capacity", "occupancy", "accesses") or c.startswith(("reads_", "writes_")):
+            df[c] = df[c].fillna(0).astype("Int64") if c.startswith(("reads_", "writes_")) \
+                else df[c].astype("Int64")
+    df.attrs |= {"problem": str(workload), "name": workload.name, "unit": "words",
+                 "word_bits": workload.word_bits, "fusion": fusion_on, "mapspace": str(mapspace),
+                 "algorithmic_minimum": workload.algorithmic_minimum if fusion_on
+                 else workload.unfused_minimum,
+                 "macs": workload.macs, "seconds": sol.seconds, "structures": sol.structures,
+                 "plans": sol.plans, "traced": sol.traced, "trace_seconds": sol.trace_seconds,
+                 "op_intensity": "sum over Einsums of (2*MACs - |O|) / accesses, ops per word"}
+    return df
+
+
+def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = "highs",
+                      mapspace: Mapspace | str | None = None, method: str = "auto",
+                      max_shared: int = 2):
+    """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
+    ms = mapspace_of(mapspace)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_shared)
+    imperfect = ms.factors == "imperfect"
+    rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
+    return _frame(workload, sol, rows, fusion_on, ms, capacity=False)
+
+
+def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = True,
+                   solver: str = "highs", mapspace: Mapspace | str | None = None,
+                   method: str = "auto", max_shared: int = 2):
+    """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
+    ms = mapspace_of(mapspace)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_shared)
+    imperfect = ms.factors == "imperfect"
+    rows = []
+    for c in capacities:
+        if sol.frontier.at(c) < 0:
+            rows.append({"capacity": c, "status": "infeasible"})
+        else:
+            rows.append({"capacity": c} | _row(workload, sol, c, imperfect))
+    return _frame(workload, sol, rows, fusion_on, ms, capacity=True)

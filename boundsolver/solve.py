@@ -23,6 +23,7 @@ from .nest import Mapspace, Nest, mapspace_of
 from .placement import NestFormulation, nest_classes
 from .results import Status, frame, point_row
 from .solvers import backend, solver_name
+from .workload import Workload
 
 # Relative allowance for LP tolerances when an LP relaxation bound prunes an order class.
 RELAXATION_SLACK = 1e-7
@@ -251,10 +252,15 @@ def _capacity(c: object) -> int:
     return int(math.floor(c))
 
 
-def solve_curve(problem: Einsum, capacities: Iterable[float], solver: str = "highs",
+def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver: str = "highs",
                 time_limit: float | None = None, progress: bool = False,
-                mapspace: Mapspace | str | None = None) -> pd.DataFrame:
+                mapspace: Mapspace | str | None = None, fusion: bool | None = None,
+                method: str = "auto") -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
+
+    For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings and
+    ``fusion=False`` runs every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum
+    curves are traced ("milp", "enumerate", or "auto": enumeration where it takes milliseconds).
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity) gives a row
@@ -264,6 +270,10 @@ def solve_curve(problem: Einsum, capacities: Iterable[float], solver: str = "hig
     if isinstance(capacities, (str, bytes)) or not isinstance(capacities, Iterable):
         raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
     caps = [_capacity(c) for c in capacities]
+    if _is_workload(problem, fusion, time_limit):
+        from .fused import workload_curve
+
+        return workload_curve(problem, caps, fusion is not False, solver, mapspace, method)
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     results: dict[int, dict] = {}
@@ -285,14 +295,23 @@ def solve_curve(problem: Einsum, capacities: Iterable[float], solver: str = "hig
                  build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
 
 
-def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | None = None,
-                    progress: bool = False, mapspace: Mapspace | str | None = None) -> pd.DataFrame:
+def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
+                    time_limit: float | None = None, progress: bool = False,
+                    mapspace: Mapspace | str | None = None, fusion: bool | None = None,
+                    method: str = "auto") -> pd.DataFrame:
     """Every breakpoint of the staircase, traced by the MILP (ε-constraint walk).
+
+    A :class:`Workload` gives its fused (``fusion=True``, the default) or unfused frontier, each
+    breakpoint with its schedule and every Einsum's mapping (see :func:`solve_curve`).
 
     From the largest capacity down: least accesses A under capacity S, then least occupancy o with
     accesses <= A gives the breakpoint (o, A); continue with S = o - 1 until infeasible. Rows are
     in increasing occupancy. A time limit ends the walk with a ``time_limit`` row.
     """
+    if _is_workload(problem, fusion, time_limit):
+        from .fused import workload_frontier
+
+        return workload_frontier(problem, fusion is not False, solver, mapspace, method)
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     bar = _progress(None, progress, problem)
@@ -301,6 +320,18 @@ def pareto_frontier(problem: Einsum, solver: str = "highs", time_limit: float | 
     return frame(problem, rows, capacity=False, method="milp", solver=ps.solver,
                  mapspace=str(ps.mapspace),
                  build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
+
+
+def _is_workload(problem, fusion, time_limit) -> bool:
+    if not isinstance(problem, Workload):
+        if fusion is not None:
+            raise BoundsolverError("fusion= applies to workloads (bs.workload, load_problem of a "
+                                   "workload file), not to a single Einsum")
+        return False
+    if time_limit is not None:
+        raise BoundsolverError("time_limit is not supported for workloads: their curves are "
+                               "always solved to optimality")
+    return True
 
 
 def walk(ps: PointSolver, step=lambda: None) -> list[Answer]:
