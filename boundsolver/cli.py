@@ -2,6 +2,8 @@
 
 PROBLEM is ``gemm M K N``, ``bmm M K N H``, ``gbmm M K N H G``, ``conv --R 3 --P 16 ...``,
 ``einsum "Z[m,n] += A[m,k] * B[k,n]" m=64 k=64 n=64``, a YAML file, or a name in ``problems/``.
+A workload file (``gpt3_6.7b``, ``ffn``, ``attention``) takes its parameters as options
+(``--tokens 1024``); ``--fusion`` adds its fused frontier to the unfused one.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .einsum import Einsum, einsum
 from .errors import BoundsolverError
 from .nest import Mapspace
 from .specs import call_workload, load_arch, load_problems
+from .workload import Workload
 
 POSITIONAL = {"gemm": ["M", "K", "N"], "bmm": ["M", "K", "N", "H"], "gbmm": ["M", "K", "N", "H", "G"],
               "conv": []}
@@ -46,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
                    help="per_tensor: each tensor's tile at its own loop depth (docs/mapspaces.md)")
     p.add_argument("--factors", choices=["perfect", "imperfect"], default="perfect",
                    help="imperfect: tile sizes need not divide the rank size")
+    p.add_argument("--fusion", action="store_true",
+                   help="for a workload: fused and unfused frontiers and their ratio "
+                        "(docs/fusion.md); without it, the unfused one")
     p.add_argument("--enumerate", action="store_true",
                    help="use the exhaustive enumerator instead of the MILP (the reference)")
     p.add_argument("--csv", "-o", type=Path, help="write the full table as CSV ('-': stdout)")
@@ -90,9 +96,9 @@ def problems_from(tokens: list[str], extra: list[str]) -> list[Einsum]:
         kwargs = dict(zip(names, map(_int, rest)))
         kwargs |= _keywords(extra, f"{kind} option")
         return [call_workload(kind, kwargs)]
-    if extra:
-        raise BoundsolverError(f"unknown options {' '.join(extra)}")
     if kind == "einsum":
+        if extra:
+            raise BoundsolverError(f"unknown options {' '.join(extra)}")
         if not rest:
             raise BoundsolverError('einsum needs a string, e.g. einsum "Z[m,n] += A[m,k] * '
                                    'B[k,n]" m=64 k=64 n=64')
@@ -100,7 +106,7 @@ def problems_from(tokens: list[str], extra: list[str]) -> list[Einsum]:
         return [einsum(rest[0], **sizes)]
     if rest:
         raise BoundsolverError(f"unexpected arguments after {kind}: {' '.join(rest)}")
-    return load_problems(kind)
+    return load_problems(kind, **_keywords(extra, "workload parameter"))
 
 
 def _keywords(tokens: list[str], what: str) -> dict[str, int]:
@@ -149,6 +155,10 @@ def _curve(args, extra: list[str]) -> int:
     problems = problems_from(args.problem, extra)
     arch = load_arch(args.arch)
     caps = capacities(args)
+    if any(isinstance(p, Workload) for p in problems):
+        return _workloads(args, problems, caps)
+    if args.fusion:
+        raise BoundsolverError("--fusion applies to workloads (e.g. gpt3_6.7b, ffn, attention)")
     frames = []
     for p in problems:
         df = solve_one(p, caps, args.solver, "enumerate" if args.enumerate else "milp",
@@ -164,6 +174,58 @@ def _curve(args, extra: list[str]) -> int:
     if args.plot:
         _plot(problems, frames, args.plot, args.unit, arch.word_bits)
     return 0 if (table["status"] != "time_limit").all() else 1
+
+
+def _workloads(args, problems, caps) -> int:
+    from .solve import pareto_frontier, solve_curve
+
+    if args.time_limit is not None:
+        raise BoundsolverError("--time-limit does not apply to workloads (always exact)")
+    method = "enumerate" if args.enumerate else "auto"
+    mapspace = Mapspace(args.placement, args.factors)
+    tables, plots = [], []
+    for w in problems:
+        runs = [True, False] if args.fusion else [False]
+        frames = {f: (pareto_frontier(w, args.solver, mapspace=mapspace, fusion=f, method=method)
+                      if caps is None else
+                      solve_curve(w, caps, args.solver, mapspace=mapspace, fusion=f, method=method))
+                  for f in runs}
+        for f, df in frames.items():
+            if not args.quiet:
+                print(f"{w.name} {'fused' if f else 'unfused'} ({len(df)} rows, "
+                      f"{df.attrs['seconds']:.2f} s, minimum {df.attrs['algorithmic_minimum']} words)")
+                shown = [c for c in ("capacity", "occupancy", "accesses", "status", "segments")
+                         if c in df.columns]
+                print(df[shown].to_string(index=False))
+            tables.append(df.assign(problem=w.name, fusion=f))
+        plots.append((w, frames))
+    table = pd.concat(tables, ignore_index=True)
+    if args.csv:
+        table.to_csv(sys.stdout if str(args.csv) == "-" else args.csv, index=False)
+    if args.plot:
+        _plot_workloads(plots, args.plot, args.unit)
+    return 0
+
+
+def _plot_workloads(plots, path: Path, unit: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_curve, plot_fusion
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.8), layout="constrained")
+    for w, frames in plots:
+        if True in frames:
+            plot_fusion(frames[True], frames[False], ax=ax, unit=unit, word_bits=w.word_bits,
+                        label=w.name if len(plots) > 1 else None)
+        else:
+            plot_curve(frames[False], ax=ax, unit=unit, word_bits=w.word_bits,
+                       label=f"{w.name} unfused")
+    fig.savefig(path, dpi=200)
+    plt.close(fig)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _reproduce(args) -> int:

@@ -133,3 +133,32 @@ def plot_measured(points: list[tuple[str, float, float]], ax=None, **style):
         ax.scatter([x], [y], marker=markers[i % len(markers)], label=label, zorder=3,
                    **({"s": 22} | style))
     return ax
+
+
+def plot_fusion(fused: pd.DataFrame, unfused: pd.DataFrame, ax=None, unit: str = "words",
+                word_bits: int = 8, label: str | None = None):
+    """Fused and unfused frontiers of a workload, log-log, with the traffic ratio
+    unfused / fused on a second axis. Returns (curve axes, ratio axes)."""
+    import numpy as np
+
+    ax = _axes(ax, figsize=(5.2, 3.6))
+    k = scale(unit, word_bits)
+    end = 2 * float(max(fused["occupancy"].max(), unfused["occupancy"].max()))
+    name = f"{label}: " if label else ""
+    plot_curve(unfused, ax=ax, unit=unit, word_bits=word_bits, label=f"{name}unfused", x_end=end)
+    plot_curve(fused, ax=ax, unit=unit, word_bits=word_bits, label=f"{name}fused", x_end=end)
+    caps = np.union1d(fused["occupancy"].astype("int64"), unfused["occupancy"].astype("int64"))
+    caps = caps[caps >= max(fused["occupancy"].min(), unfused["occupancy"].min())]
+
+    def at(df):
+        occ = df["occupancy"].astype("int64").to_numpy()
+        return df["accesses"].astype("float64").to_numpy()[np.searchsorted(occ, caps, "right") - 1]
+
+    ratio = at(unfused) / at(fused)
+    twin = ax.twinx()
+    twin.step(list(caps * k) + [end * k], list(ratio) + [ratio[-1]], where="post", color="0.35",
+              lw=0.9, ls="--", label="unfused / fused")
+    twin.set_ylabel("traffic ratio unfused / fused")
+    twin.set_ylim(bottom=0.9, top=max(1.1, ratio.max() * 1.15))
+    twin.legend(frameon=False, loc="center right")
+    return ax, twin
