@@ -18,3 +18,13 @@ def test_notebook_executes(tmp_path, monkeypatch):
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")  # committed clean
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+
+
+def test_fusion_notebook_executes(tmp_path, monkeypatch):
+    monkeypatch.setenv("BOUNDSOLVER_QUICK", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    path = NOTEBOOK.parent / "fusion.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")  # committed clean
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
