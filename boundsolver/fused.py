@@ -76,10 +76,6 @@ class Curve:
     acc: np.ndarray
     mappings: tuple
 
-    @property
-    def floor(self) -> tuple[int, int]:
-        return int(self.occ[0]), int(self.acc[-1])
-
 
 def reduced(sub: Einsum, resident: frozenset[str]) -> tuple[Einsum | None, dict[str, str], int]:
     """The sub-problem without its resident tensors, renamed ``O, A0, A1, ...`` so that Einsums of
@@ -172,13 +168,6 @@ class Plan:
     const: int
     trips: int
 
-    def value(self, capacity: int) -> int:
-        total = 0
-        for c, s in zip(self.curves, self.shifts):
-            i = int(np.searchsorted(c.occ, capacity - s, side="right")) - 1
-            total += int(c.acc[i])
-        return self.const + self.trips * total
-
     def segment(self, capacity: int) -> Segment:
         inner = [c.mappings[int(np.searchsorted(c.occ, capacity - s, side="right")) - 1]
                  for c, s in zip(self.curves, self.shifts)]
@@ -207,10 +196,9 @@ class Shape:
 
 
 def shape(workload: Workload, cfg: Config) -> Shape:
-    size = {r: n for e in workload.einsums for r, n in e.sizes}
     role = fusion.roles(workload, cfg.einsums)
     tiles = dict(cfg.shared)
-    trips = math.prod(size[r] // t for r, t in cfg.shared)
+    trips = math.prod(workload.size[r] // t for r, t in cfg.shared)
     held, const = 0, sum(workload.tensor_size(X) for X in role.exported)
     for T, q in cfg.kept:
         tile, reads, writes = fusion.kept_cost(workload, cfg.einsums, cfg.shared, T, q)
@@ -221,8 +209,7 @@ def shape(workload: Workload, cfg: Config) -> Shape:
     for k, n in enumerate(cfg.einsums):
         sub = fusion.sub_problem(workload[n], tiles)
         res = frozenset(T.name for T in sub.tensors if T.name in role.intermediates or T.name in kept)
-        live = sum(fusion.live_tile(workload, X, tiles) for X, (a, b) in role.live.items()
-                   if a <= k <= b)
+        live = fusion.live_at(workload, role, tiles, k)
         streamed = [T for T in sub.tensors if T.name not in res]
         resident.append(res)
         shifts.append(held + live)
@@ -251,6 +238,8 @@ class Solution:
     plans: int = 0
     structures: int = 0
     seconds: float = 0.0
+    traced: int = 0  # distinct per-Einsum curves traced
+    trace_seconds: float = 0.0
 
     def schedule(self, capacity: int, cell: tuple[int, int] | None = None) -> Schedule:
         cell = cell or (0, len(self.workload.einsums) - 1)
@@ -304,11 +293,8 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
                         st = p.staircase(len(provenance) - 1)
                         best = st if best is None else merge([best, st])
             cells[(i, j)] = best
-    sol = Solution(workload, cells[(0, n - 1)], provenance, cells, plans, structures)
-    sol.seconds = time.perf_counter() - began
-    sol.traced = len(curves.traced)
-    sol.trace_seconds = curves.seconds
-    return sol
+    return Solution(workload, cells[(0, n - 1)], provenance, cells, plans, structures,
+                    time.perf_counter() - began, len(curves.traced), curves.seconds)
 
 
 def _survivors(workload: Workload, loops: fusion.Loops, best: Staircase | None):
@@ -318,13 +304,11 @@ def _survivors(workload: Workload, loops: fusion.Loops, best: Staircase | None):
     if best is None or not loops.options:
         yield from loops.configs()
         return
-    size = {r: n for e in workload.einsums for r, n in e.sizes}
     tiles = dict(loops.shared)
-    trips = math.prod(size[r] // t for r, t in loops.shared)
+    trips = math.prod(workload.size[r] // t for r, t in loops.shared)
     role = fusion.roles(workload, loops.einsums)
     subs = [fusion.sub_problem(workload[n], tiles) for n in loops.einsums]
-    live = max(sum(fusion.live_tile(workload, X, tiles) for X, (a, b) in role.live.items()
-                   if a <= k <= b) for k in range(len(subs)))
+    live = max(fusion.live_at(workload, role, tiles, k) for k in range(len(subs)))
     streamed = sum(sub.tensor_size(T) for sub in subs for T in sub.tensors
                    if T.name not in role.intermediates)
     held = np.zeros(1, np.int64)
@@ -402,9 +386,10 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
     cols += [f"mapping_{n}" for n in workload.names] + ["schedule"]
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     for c in cols:
-        if c in ("capacity", "occupancy", "accesses") or c.startswith(("reads_", "writes_")):
-            df[c] = df[c].fillna(0).astype("Int64") if c.startswith(("reads_", "writes_")) \
-                else df[c].astype("Int64")
+        if c.startswith(("reads_", "writes_")):  # a tensor a schedule never moves: 0 words
+            df[c] = df[c].fillna(0).astype("Int64")
+        elif c in ("capacity", "occupancy", "accesses"):
+            df[c] = df[c].astype("Int64")
     df.attrs |= {"problem": str(workload), "name": workload.name, "unit": "words",
                  "word_bits": workload.word_bits, "fusion": fusion_on, "mapspace": str(mapspace),
                  "algorithmic_minimum": workload.algorithmic_minimum if fusion_on

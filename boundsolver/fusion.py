@@ -59,8 +59,7 @@ class Schedule:
         parts = []
         for s in self.segments:
             head = "+".join(s.einsums)
-            size = _sizes(workload)
-            loops = " ".join(f"for {r} in [0,{size[r] // t})" for r, t in s.shared)
+            loops = " ".join(f"for {r} in [0,{workload.size[r] // t})" for r, t in s.shared)
             keep = ",".join(f"{n}@{q}" for n, q in s.kept)
             head += f" | {loops}" if loops else ""
             head += f" | keep {keep}" if keep else ""
@@ -81,10 +80,6 @@ class FusedCost:
     segments: tuple[tuple[int, int], ...]  # (occupancy, accesses) of each segment
 
 
-def _sizes(workload: Workload) -> dict[str, int]:
-    return {r: n for e in workload.einsums for r, n in e.sizes}
-
-
 def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
     """The Einsum one shared iteration runs: each shared rank cut to its tile."""
     cut = {r: t for r, t in tiles.items() if r in e.size}
@@ -95,6 +90,11 @@ def live_tile(workload: Workload, X: str, tiles: dict[str, int]) -> int:
     """Words of intermediate ``X`` one shared iteration produces (and its readers read)."""
     sub = sub_problem(workload.einsums[workload.producer[X]], tiles)
     return sub.output.footprint(sub.size)
+
+
+def live_at(workload: Workload, role: Roles, tiles: dict[str, int], k: int) -> int:
+    """Words of intermediate tiles live while the segment's ``k``-th Einsum runs."""
+    return sum(live_tile(workload, X, tiles) for X, (a, b) in role.live.items() if a <= k <= b)
 
 
 @dataclass(frozen=True)
@@ -192,7 +192,7 @@ def check_segment(workload: Workload, seg: Segment) -> None:
     if not seg.einsums or any(n not in known for n in seg.einsums):
         raise EinsumError(f"segment {seg.einsums} must name Einsums of the workload")
     allowed = shared_ranks(workload, seg.einsums)
-    size = _sizes(workload)
+    size = workload.size
     for r, t in seg.shared:
         if r not in allowed:
             raise EinsumError(f"segment {'+'.join(seg.einsums)} cannot share a loop over {r!r} "
@@ -233,7 +233,7 @@ def kept_cost(workload: Workload, names: tuple[str, ...], shared: tuple[tuple[st
     """(tile, reads, writes) of a tensor kept at boundary ``q``. The tile spans the shared loops
     above it; it is moved again whenever a loop up to its innermost relevant one steps. An output
     is written every time and read back all but the first time (first-read elision)."""
-    size = _sizes(workload)
+    size = workload.size
     tiles = dict(shared)
     tensor = tensor_of(workload, names, T)
     above = tuple(r for r, _ in shared)[:q]
@@ -259,7 +259,7 @@ def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[C
 def evaluate_segment(workload: Workload, seg: Segment, imperfect: bool = False
                      ) -> tuple[int, dict[str, int], dict[str, int]]:
     """(occupancy, reads, writes) of one segment."""
-    size = _sizes(workload)
+    size = workload.size
     role = roles(workload, seg.einsums)
     trips = math.prod(size[r] // t for r, t in seg.shared)
     kept = dict(seg.kept)
@@ -272,14 +272,11 @@ def evaluate_segment(workload: Workload, seg: Segment, imperfect: bool = False
         reads[T] = reads.get(T, 0) + r
         if w:
             writes[T] = writes.get(T, 0) + w
-    live_tiles = {}
     steps = []
     for n, mapping in zip(seg.einsums, seg.inner):
         sub = sub_problem(workload[n], seg.tiles)
         cost, tiles = inner_cost(sub, mapping, imperfect)
         resident = {T.name for T in sub.tensors if T.name in role.intermediates or T.name in kept}
-        if sub.output.name in role.intermediates:
-            live_tiles[sub.output.name] = live_tile(workload, sub.output.name, seg.tiles)
         for name, v in cost.reads:
             if name not in resident:
                 reads[name] = reads.get(name, 0) + trips * v
@@ -290,8 +287,7 @@ def evaluate_segment(workload: Workload, seg: Segment, imperfect: bool = False
         steps.append(streamed)
     for X in role.exported:
         writes[X] = writes.get(X, 0) + workload.tensor_size(X)
-    peak = max(s + sum(live_tiles[X] for X, (a, b) in role.live.items() if a <= k <= b)
-               for k, s in enumerate(steps))
+    peak = max(s + live_at(workload, role, seg.tiles, k) for k, s in enumerate(steps))
     return held + peak, reads, writes
 
 
@@ -359,7 +355,7 @@ def loop_nests(workload: Workload, names: tuple[str, ...], max_shared: int = 2):
     if len(names) == 1:
         yield Loops(names, (), (), True)
         return
-    size = _sizes(workload)
+    size = workload.size
     allowed = shared_ranks(workload, names)
     role = roles(workload, names)
     moved = (*role.inputs, *role.outputs)

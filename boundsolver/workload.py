@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
-from .einsum import Einsum, einsum
+from .einsum import Einsum, einsum, parse
 from .errors import EinsumError
 
 
@@ -71,6 +71,11 @@ class Workload:
         e = self.einsums[i]
         return e.tensor_size(e.tensor(name))
 
+    @cached_property
+    def size(self) -> dict[str, int]:
+        """Every rank's size (one size per rank name throughout the workload)."""
+        return {r: n for e in self.einsums for r, n in e.sizes}
+
     @property
     def macs(self) -> int:
         return sum(e.macs for e in self.einsums)
@@ -116,8 +121,6 @@ def workload(einsums: Iterable[Einsum | str], name: str = "", word_bits: int = 8
 
 
 def _from_text(text: str, sizes: dict[str, int]) -> Einsum:
-    from .einsum import parse
-
     out, ins = parse(text)
     ranks = {r for T in (out, *ins) for r in T.ranks}
     missing = sorted(r for r in ranks if r not in sizes)
