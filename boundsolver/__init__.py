@@ -5,7 +5,7 @@ from .cost import Cost, Mapping, algorithmic_minimum, evaluate, op_intensity
 from .einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .enumerate import enumerate_frontier
 from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
-from .fusion import Schedule, Segment
+from .fusion import Leaf, Node, Schedule, Segment
 from .metrics import effectual_ratio, max_effectual_buffer
 from .nest import Mapspace, Nest
 from .solve import PointSolver, pareto_frontier, solve_curve

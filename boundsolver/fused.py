@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import fusion
-from .cost import Cost, Mapping
+from itertools import combinations
+
+from .cost import Cost, Mapping, divisors
 from .einsum import Einsum, Tensor
 from .errors import BoundsolverError, SolverError
-from .fusion import Config, Schedule, Segment
+from .fusion import Schedule
 from .nest import Mapspace, Nest, mapspace_of
 from .workload import Workload
 
@@ -155,74 +157,259 @@ def _whole(sub: Einsum) -> Mapping:
     return Mapping(sub.sizes, ())
 
 
-# ------------------------------------------------------------------------------------- segments
+# ------------------------------------------------------------------------------------ loop trees
 
-@dataclass(frozen=True)
-class Plan:
-    """A segment structure with the curves it combines: at capacity S, Einsum k gets the budget
-    ``S - shift[k]`` and traffic is ``const + trips * sum(curve_k)``."""
-
-    config: Config
-    curves: tuple[Curve, ...]
-    shifts: tuple[int, ...]
-    const: int
-    trips: int
-
-    def segment(self, capacity: int) -> Segment:
-        inner = [c.mappings[int(np.searchsorted(c.occ, capacity - s, side="right")) - 1]
-                 for c, s in zip(self.curves, self.shifts)]
-        return self.config.segment(tuple(inner))
-
-    def staircase(self, tag: int) -> Staircase | None:
-        lo = max(s + int(c.occ[0]) for c, s in zip(self.curves, self.shifts))
-        caps = np.unique(np.concatenate([c.occ + s for c, s in zip(self.curves, self.shifts)]))
-        caps = caps[caps >= lo]
-        total = sum(c.acc[np.searchsorted(c.occ, caps - s, side="right") - 1]
-                    for c, s in zip(self.curves, self.shifts))
-        return staircase(caps, self.const + self.trips * total, np.full(len(caps), tag))
+ZERO = Staircase(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
 
 
-@dataclass(frozen=True)
-class Shape:
-    """What a structure costs before any curve is traced: its constants and lower bounds."""
-
-    config: Config
-    resident: tuple[frozenset[str], ...]
-    shifts: tuple[int, ...]
-    const: int
-    trips: int
-    floor_occ: int
-    floor_acc: int
+def plus_shifted(a: Staircase, shift: int, b: Staircase, tag: int) -> Staircase:
+    """``a`` (its occupancy raised by ``shift``) then ``b``, one after the other: each has the whole
+    buffer, so values add at every capacity."""
+    a_occ = a.occ + shift
+    caps = np.union1d(a_occ, b.occ)
+    caps = caps[caps >= max(a_occ[0], b.occ[0])]
+    acc = a.acc[np.searchsorted(a_occ, caps, side="right") - 1] + b.acc[b.at(caps)]
+    return staircase(caps, acc, np.full(len(caps), tag))
 
 
-def shape(workload: Workload, cfg: Config) -> Shape:
-    role = fusion.roles(workload, cfg.einsums)
-    tiles = dict(cfg.shared)
-    trips = math.prod(workload.size[r] // t for r, t in cfg.shared)
-    held, const = 0, sum(workload.tensor_size(X) for X in role.exported)
-    for T, q in cfg.kept:
-        tile, reads, writes = fusion.kept_cost(workload, cfg.einsums, cfg.shared, T, q)
-        held += tile
-        const += reads + writes
-    kept = {T for T, _ in cfg.kept}
-    resident, shifts, floor_occ, floor_acc = [], [], 0, 0
-    for k, n in enumerate(cfg.einsums):
-        sub = fusion.sub_problem(workload[n], tiles)
-        res = frozenset(T.name for T in sub.tensors if T.name in role.intermediates or T.name in kept)
-        live = fusion.live_at(workload, role, tiles, k)
-        streamed = [T for T in sub.tensors if T.name not in res]
-        resident.append(res)
-        shifts.append(held + live)
-        floor_occ = max(floor_occ, held + live + len(streamed))
-        floor_acc += sum(sub.tensor_size(T) for T in streamed)
-    return Shape(cfg, tuple(resident), tuple(shifts), const, trips, floor_occ,
-                 const + trips * floor_acc)
+def merge(parts: list[Staircase]) -> Staircase | None:
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return staircase(np.concatenate([p.occ for p in parts]), np.concatenate([p.acc for p in parts]),
+                     np.concatenate([p.tag for p in parts]))
 
 
-def plan(workload: Workload, sh: Shape, curves: Curves) -> Plan:
-    tiles = dict(sh.config.shared)
-    cs = tuple(curves.curve(workload[n], tiles, r) for n, r in zip(sh.config.einsums, sh.resident))
-    return Plan(sh.config, cs, sh.shifts, sh.const, sh.trips)
+@dataclass
+class TreeSearch:
+    """The exact frontier over loop trees (docs/fusion.md, 'Solving'), by dynamic programming.
+
+    ``body(a..b)`` is the best way to run Einsums ``a..b`` as the children of one node: a cut into
+    consecutive children, each a leaf (its Einsum's curve under the node's tiles) or a loop node
+    over the run. What a child costs depends only on its run, the tiles above it and which tensors
+    are resident for it, and what the node stores that is live during the child (intermediates
+    crossing the child's edges, kept tensors) only raises the child's occupancy by a constant. So
+    a child's curve is shifted and added to the best curve of the children after it: exact
+    staircase arithmetic, memoised by (run, tiles, resident tensors). A loop node whose lower
+    bounds (kept tiles; kept traffic plus every streamed tensor moved once per iteration) are
+    already matched by the options seen for the same child is skipped: exact, it cannot lower
+    the curve anywhere.
+    """
+
+    workload: Workload
+    curves: Curves
+    max_depth: int = 2
+    prov: list = field(default_factory=list)
+    memo: dict = field(default_factory=dict)
+    contexts: dict = field(default_factory=dict)
+    nodes: int = 0
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        self.prov.append(("end",))  # ZERO's tag: the empty run of children
+        self.ranks = tuple(self.workload.size)
+        self.position = {r: i for i, r in enumerate(self.ranks)}
+        self._dicts: dict = {}
+        self._fp: dict = {}
+        self._edges: dict = {}
+        # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
+        # child alone uses is better kept in that child (same tile and traffic, shorter life);
+        # with the Orojenesis inner mapspace every keep is tried.
+        self.push_down = self.curves.mapspace.placement == "per_tensor"
+
+    def record(self, rec) -> int:
+        self.prov.append(rec)
+        return len(self.prov) - 1
+
+    def context(self, i: int, j: int) -> fusion.Context:
+        if (i, j) not in self.contexts:
+            self.contexts[(i, j)] = fusion.Context(self.workload, self.workload.names[i:j + 1])
+        return self.contexts[(i, j)]
+
+    def sizes(self, S: tuple) -> dict:
+        if S not in self._dicts:
+            self._dicts[S] = dict(zip(self.ranks, S))
+        return self._dicts[S]
+
+    def cut(self, S: tuple, r: str, t: int) -> tuple:
+        k = self.position[r]
+        return S[:k] + (t,) + S[k + 1:]
+
+    def fp(self, ctx: fusion.Context, T: str, S: tuple) -> int:
+        tensor = ctx.tensor(T)
+        key = (tensor, S)
+        if key not in self._fp:
+            self._fp[key] = tensor.footprint(self.sizes(S))
+        return self._fp[key]
+
+    # -- the pieces -----------------------------------------------------------------------------
+
+    def segment(self, i: int, j: int) -> Staircase:
+        """A segment root: no loop; it may keep tensors that several of its Einsums read."""
+        ctx = self.context(i, j)
+        w = self.workload
+        S = tuple(w.size[r] for r in self.ranks)
+        cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])
+                 and (len(ctx.users[T]) > 1 or not self.push_down)]
+        base = sum(2 * w.tensor_size(X) for X in ctx.exported) - sum(w.tensor_size(T) for T in ctx.written)
+        parts = []
+        for K in _subsets(cands):
+            const = base + sum(_weight(ctx, T) * w.tensor_size(T) for T in K)
+            body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
+            if body is None:
+                continue
+            parts.append(Staircase(body.occ, const + body.acc,
+                                   np.full(len(body.occ), self.record(("root", K, body)))))
+        return merge(parts)
+
+    def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
+        key = ("body", seg, a, b, S, R, K, rank, depth)
+        if key in self.memo:
+            return self.memo[key]
+        ctx = self.context(*seg)
+        tail = {b + 1: ZERO}
+        for x in range(b, a - 1, -1):
+            parts = []
+            for y in range(x, b + 1):
+                rest = tail[y + 1]
+                if rest is None:
+                    continue
+                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
+                child = self.child(seg, x, y, S, Rc, depth)
+                if child is None:
+                    continue
+                shift = sum(self.fp(ctx, T, S) for T in stored)
+                parts.append(plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest))))
+            tail[x] = merge(parts)
+        self.memo[key] = tail[a]
+        return tail[a]
+
+    def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
+        """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
+        tensors resident for that child."""
+        key = (seg, a, b, x, y, R, K, rank)
+        if key in self._edges:
+            return self._edges[key]
+        ctx = self.context(*seg)
+        inside = set(range(x, y + 1))
+        node = set(range(a, b + 1))
+        stored = []
+        for X in sorted(ctx.intermediates):
+            u = set(ctx.users[X])
+            if X in R or not u <= node or u <= inside:
+                continue
+            if min(u) <= y and max(u) >= x:
+                stored.append(X)
+        stored += [T for T in K if fusion.live_during(ctx, rank, T, node, tuple(sorted(inside)))]
+        used = {T for T, u in ctx.users.items() if inside & set(u)}
+        resident = frozenset(T for T in used if T in R or T in K or
+                             (T in ctx.intermediates and not set(ctx.users[T]) <= inside))
+        self._edges[key] = out = (tuple(stored), resident)
+        return out
+
+    def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int):
+        key = ("child", seg, x, y, S, R, depth)
+        if key in self.memo:
+            return self.memo[key]
+        if x == y:
+            out = self.leaf(x, S, R)
+        elif depth >= self.max_depth:
+            out = None
+        else:
+            ctx = self.context(*seg)
+            span = tuple(range(x, y + 1))
+            sizes = self.sizes(S)
+            ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
+            options = [(r, t) for r in ranks if fusion.loop_allowed(self.workload, ctx, span, r, sizes)
+                       for t in divisors(sizes[r])[:-1]]
+            out = None
+            for r, t in sorted(options, key=lambda o: -o[1]):
+                out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
+        self.memo[key] = out
+        return out
+
+    def leaf(self, x: int, S: tuple, R: frozenset) -> Staircase:
+        e = self.workload.einsums[x]
+        sizes = self.sizes(S)
+        c = self.curves.curve(e, sizes, R)
+        sub = fusion.sub_problem(e, sizes)
+        extra = 0 if e.output.name in R else sub.tensor_size(sub.output)  # count 2 x moved
+        tags = [self.record(("leaf", e.name, m)) for m in c.mappings]
+        return Staircase(c.occ, c.acc + extra, np.array(tags, np.int64))
+
+    def loop(self, seg, x, y, S, r, t, R, depth, best):
+        """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
+        tensors its loop does not index (they stay across iterations) or that several of its
+        Einsums use."""
+        ctx = self.context(*seg)
+        span = set(range(x, y + 1))
+        n = self.sizes(S)[r] // t
+        below = self.cut(S, r, t)
+        cands, streamed = [], {}
+        for T in sorted(ctx.moved):
+            u = tuple(i for i in ctx.users[T] if i in span)
+            if not u or T in R:
+                continue
+            streamed[T] = _weight(ctx, T) * self.fp(ctx, T, below)
+            if ctx.axes_agree(T, u) and (r not in ctx.tensor(T).ranks or len(u) > 1 or not self.push_down):
+                cands.append(T)
+        floor = sum(streamed.values())
+        parts = []
+        for K in _subsets(cands):
+            tiles = {T: self.fp(ctx, T, below) for T in K}
+            const = sum(_weight(ctx, T) * tiles[T] * (n if fusion.indexes(ctx, r, T) else 1) for T in K)
+            if best is not None:  # lower bounds: kept tiles live at once; everything else moved once
+                occ = max(sum(v for T, v in tiles.items()
+                              if fusion.live_during(ctx, r, T, span, (e,))) for e in span) if K else 0
+                acc = const + n * (floor - sum(streamed[T] for T in K))
+                i = int(best.at(occ))
+                if i >= 0 and int(best.acc[i]) <= acc:
+                    self.skipped += 1
+                    continue
+            body = self.body(seg, x, y, below, R, K, r, depth + 1)
+            if body is None:
+                continue
+            self.nodes += 1
+            tag = self.record(("loop", r, t, K, body))
+            parts.append(Staircase(body.occ, const + n * body.acc, np.full(len(body.occ), tag)))
+        return merge(parts)
+
+    # -- rebuilding the tree behind a point -----------------------------------------------------
+
+    def build(self, st: Staircase, capacity: int) -> list:
+        i = int(st.at(capacity))
+        if i < 0:
+            raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
+        rec = self.prov[int(st.tag[i])]
+        kind = rec[0]
+        if kind == "leaf":
+            return [fusion.Leaf(rec[1], rec[2])]
+        if kind == "plus":
+            _, child, shift, rest = rec
+            return self.build(child, capacity - shift) + self.build(rest, capacity)
+        if kind == "end":
+            return []
+        if kind == "loop":
+            _, r, t, K, body = rec
+            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity)))]
+        if kind == "root":
+            _, K, body = rec
+            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity)))]
+        if kind == "cut":
+            _, left, right = rec
+            return self.build(left, capacity) + self.build(right, capacity)
+        raise AssertionError(kind)
+
+
+def _weight(ctx: fusion.Context, T: str) -> int:
+    """Words of traffic per word moved: an output is written and read back (elision at the end)."""
+    return 2 if T in ctx.written else 1
+
+
+def _subsets(items: list) -> list[tuple]:
+    return [c for k in range(len(items) + 1) for c in combinations(items, k)]
 
 
 # ------------------------------------------------------------------------------------- workloads
@@ -233,119 +420,49 @@ class Solution:
 
     workload: Workload
     frontier: Staircase
-    provenance: list
-    cells: dict
-    plans: int = 0
-    structures: int = 0
+    search: TreeSearch
     seconds: float = 0.0
     traced: int = 0  # distinct per-Einsum curves traced
     trace_seconds: float = 0.0
 
-    def schedule(self, capacity: int, cell: tuple[int, int] | None = None) -> Schedule:
-        cell = cell or (0, len(self.workload.einsums) - 1)
-        st = self.cells[cell]
-        i = int(st.at(capacity))
+    @property
+    def structures(self) -> int:
+        return self.search.nodes
+
+    def schedule(self, capacity: int) -> Schedule:
+        i = int(self.frontier.at(capacity))
         if i < 0:
             raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
-        how = self.provenance[int(st.tag[i])]
-        if isinstance(how, Plan):
-            return Schedule((how.segment(capacity),))
-        i0, m, j = how
-        return Schedule(self.schedule(capacity, (i0, m)).segments
-                        + self.schedule(capacity, (m + 1, j)).segments)
+        return Schedule(tuple(self.search.build(self.frontier, int(self.frontier.occ[i]))))
 
     def value(self, capacity: int) -> int:
         return int(self.frontier.acc[self.frontier.at(capacity)])
 
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
-                   method: str = "auto", solver: str = "highs", max_shared: int = 2) -> Solution:
-    """The exact frontier: every run of Einsums is solved as a segment, shortest first, and
-    combined with the best cuts of the same run (``cells[(i, j)]``)."""
+                   method: str = "auto", solver: str = "highs", max_depth: int = 2) -> Solution:
+    """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
+    first, and combined with the best cuts of the same run into segments."""
     if method not in METHODS:
         raise BoundsolverError(f"method must be one of {METHODS}, got {method!r}")
     began = time.perf_counter()
     curves = Curves(mapspace_of(mapspace), method, solver)
-    names = workload.names
-    n = len(names)
-    provenance: list = []
+    search = TreeSearch(workload, curves, max_depth if fusion_on else 0)
+    n = len(workload.einsums)
     cells: dict[tuple[int, int], Staircase] = {}
-    plans = structures = 0
     longest = n if fusion_on else 1
     for length in range(1, n + 1):
         for i in range(n - length + 1):
             j = i + length - 1
             parts = []
             for m in range(i, j):
-                provenance.append((i, m, j))
-                parts.append(plus(cells[(i, m)], cells[(m + 1, j)], len(provenance) - 1))
-            best = merge(parts) if parts else None
+                left, right = cells[(i, m)], cells[(m + 1, j)]
+                parts.append(plus_shifted(left, 0, right, search.record(("cut", left, right))))
             if length <= longest:
-                for loops in fusion.loop_nests(workload, names[i:j + 1], max_shared):
-                    for cfg in _survivors(workload, loops, best):
-                        structures += 1
-                        sh = shape(workload, cfg)
-                        if best is not None and _beaten(best, sh):
-                            continue
-                        p = plan(workload, sh, curves)
-                        plans += 1
-                        provenance.append(p)
-                        st = p.staircase(len(provenance) - 1)
-                        best = st if best is None else merge([best, st])
-            cells[(i, j)] = best
-    return Solution(workload, cells[(0, n - 1)], provenance, cells, plans, structures,
-                    time.perf_counter() - began, len(curves.traced), curves.seconds)
-
-
-def _survivors(workload: Workload, loops: fusion.Loops, best: Staircase | None):
-    """The structures of ``loops`` whose lower bounds ``best`` does not already beat, bounded for
-    all choices of kept tensors at once: each kept tensor adds its tile to the occupancy and its
-    own traffic, and takes its streamed words (at least its size per use) out."""
-    if best is None or not loops.options:
-        yield from loops.configs()
-        return
-    tiles = dict(loops.shared)
-    trips = math.prod(workload.size[r] // t for r, t in loops.shared)
-    role = fusion.roles(workload, loops.einsums)
-    subs = [fusion.sub_problem(workload[n], tiles) for n in loops.einsums]
-    live = max(fusion.live_at(workload, role, tiles, k) for k in range(len(subs)))
-    streamed = sum(sub.tensor_size(T) for sub in subs for T in sub.tensors
-                   if T.name not in role.intermediates)
-    held = np.zeros(1, np.int64)
-    acc = np.full(1, sum(workload.tensor_size(X) for X in role.exported) + trips * streamed, np.int64)
-    for T, opts in loops.options:
-        words = trips * sum(sub.tensor_size(x) for sub in subs for x in sub.tensors if x.name == T)
-        h, a = [], []
-        for q in opts:
-            if q is None:
-                h.append(0)
-                a.append(0)
-                continue
-            tile, reads, writes = fusion.kept_cost(workload, loops.einsums, loops.shared, T, q)
-            h.append(tile)
-            a.append(reads + writes - words)
-        held = np.add.outer(held, np.array(h, np.int64)).ravel()
-        acc = np.add.outer(acc, np.array(a, np.int64)).ravel()
-    i = best.at(held + live)
-    alive = (i < 0) | (best.acc[np.maximum(i, 0)] > acc)
-    shape_ = [len(opts) for _, opts in loops.options]
-    for flat in np.flatnonzero(alive):
-        pick = np.unravel_index(flat, shape_)
-        cfg = loops.config(tuple(opts[k] for (_, opts), k in zip(loops.options, pick)))
-        if cfg is not None:
-            yield cfg
-
-
-def _beaten(best: Staircase, sh: Shape) -> bool:
-    """True when the structure cannot beat ``best`` at any capacity: from its least occupancy on,
-    ``best`` is already at or below its least traffic."""
-    i = int(best.at(sh.floor_occ))
-    return i >= 0 and int(best.acc[i]) <= sh.floor_acc
-
-
-def merge(parts: list[Staircase]) -> Staircase:
-    return staircase(np.concatenate([p.occ for p in parts]), np.concatenate([p.acc for p in parts]),
-                     np.concatenate([p.tag for p in parts]))
+                parts.append(search.segment(i, j))
+            cells[(i, j)] = merge(parts)
+    return Solution(workload, cells[(0, n - 1)], search, time.perf_counter() - began,
+                    len(curves.traced), curves.seconds)
 
 
 # ------------------------------------------------------------------------------------ result tables
@@ -364,13 +481,12 @@ def _row(workload: Workload, sol: Solution, capacity: int, imperfect: bool) -> d
     row = {"occupancy": cost.occupancy, "accesses": cost.accesses, "status": "optimal",
            "op_intensity": ops / cost.accesses, "macs_per_word": workload.macs / cost.accesses,
            "fused": schedule.fused,
-           "segments": " | ".join("+".join(s.einsums) for s in schedule.segments),
+           "segments": " | ".join("+".join(s.einsums()) for s in schedule.segments),
            "schedule": schedule.describe(workload)}
     row |= {f"reads_{n}": v for n, v in cost.reads}
     row |= {f"writes_{n}": v for n, v in cost.writes}
-    for seg in schedule.segments:
-        for n, m in zip(seg.einsums, seg.inner):
-            row[f"mapping_{n}"] = m.describe(fusion.sub_problem(workload[n], seg.tiles))
+    for n, sub, m in fusion.leaves(workload, schedule):
+        row[f"mapping_{n}"] = m.describe(sub)
     return row
 
 
@@ -395,7 +511,7 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
                  "algorithmic_minimum": workload.algorithmic_minimum if fusion_on
                  else workload.unfused_minimum,
                  "macs": workload.macs, "seconds": sol.seconds, "structures": sol.structures,
-                 "plans": sol.plans, "traced": sol.traced, "trace_seconds": sol.trace_seconds,
+                 "traced": sol.traced, "trace_seconds": sol.trace_seconds,
                  "op_intensity": "sum over Einsums of (2*MACs - |O|) / accesses, ops per word"}
     return df
 

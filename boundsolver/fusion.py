@@ -1,18 +1,31 @@
-"""Fused mappings of a workload and their cost in Python integers (docs/fusion.md).
+"""Fused mappings of a workload as loop trees, and their cost in Python integers (docs/fusion.md).
 
-A :class:`Schedule` cuts the workload into segments of consecutive Einsums. A segment runs its
-*shared loops* (one tile per shared rank, outermost first); in every iteration each of its Einsums
-runs, in order, its own mapping of the *sub-problem* (the Einsum with every shared rank cut to its
-tile). An intermediate produced and read inside a segment never touches the backing store: its
-current tile stays in the buffer from its producer to its last reader. A *kept* input is stored at
-a boundary of the shared loops and stays across Einsums and iterations; every other tensor is
-moved by its Einsum's own mapping, once per shared iteration.
+A :class:`Schedule` cuts the workload into *segments* of consecutive Einsums; tensors that pass
+between segments go through the backing store. A segment is a *loop tree*: its root
+(:class:`Node` with no loop) and every loop node hold an ordered list of children, each a
+:class:`Leaf` (one Einsum, running its own single-Einsum mapping of the *sub-problem* that the loops
+above it leave) or another loop node (one loop over a rank, with a tile). Leaves appear in the
+workload's order. Every tensor has a storage point:
+
+* an *intermediate* (written and read inside the segment) never touches the backing store. It is
+  stored at the deepest node whose subtree holds its writer and all its readers; its tile is what
+  the loops above that node leave of it. Its readers and writer see it *resident*.
+* a tensor the segment reads from or writes to the backing store is *kept* at a node that lists it
+  (then resident for that subtree), or else moved by each Einsum's own mapping (*streamed*).
+
+A node stores a tensor for one iteration of its loop, or, when its loop does not index the tensor,
+across all of them. So at a node with loop ``r`` (``n`` iterations), per invocation: a kept tensor
+moves ``tile * n`` words if ``r`` indexes it, ``tile`` otherwise; every child runs ``n`` times.
+Occupancy while a child runs is the tiles stored at its ancestors that are live then, plus the
+child's own. Outputs follow model.md's first-read elision over the whole run: an output written
+``W`` words in all is read back ``W - |T|``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import combinations, permutations, product
 
 from . import nest as nests
@@ -25,48 +38,66 @@ from .workload import Workload
 
 
 @dataclass(frozen=True)
-class Segment:
-    """Consecutive Einsums run together: shared loops ``(rank, tile)`` (outermost first), kept
-    inputs ``(tensor, boundary)`` (boundary ``q``: below the first ``q`` shared loops) and each
-    Einsum's mapping of its sub-problem."""
+class Leaf:
+    """One Einsum run by its own single-Einsum mapping of the sub-problem the loops above leave."""
 
-    einsums: tuple[str, ...]
-    shared: tuple[tuple[str, int], ...] = ()
-    kept: tuple[tuple[str, int], ...] = ()
-    inner: tuple[Mapping | Nest, ...] = ()
+    einsum: str
+    mapping: Mapping | Nest
 
-    @property
-    def order(self) -> tuple[str, ...]:
-        return tuple(r for r, _ in self.shared)
 
-    @property
-    def tiles(self) -> dict[str, int]:
-        return dict(self.shared)
+@dataclass(frozen=True)
+class Node:
+    """A loop over ``rank`` in tiles of ``tile`` (``rank=None``: a segment's root, no loop), the
+    tensors it keeps (stored here, read from or written to the backing store), and its children,
+    run in order in every iteration."""
+
+    rank: str | None = None
+    tile: int = 0
+    keep: tuple[str, ...] = ()
+    children: tuple[Node | Leaf, ...] = ()
+
+    def einsums(self) -> tuple[str, ...]:
+        return tuple(n for c in self.children for n in (c.einsums() if isinstance(c, Node)
+                                                        else (c.einsum,)))
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """A fused mapping of a whole workload: its segments in order."""
+    """A fused mapping of a whole workload: its segments (loop-tree roots) in order."""
 
-    segments: tuple[Segment, ...]
+    segments: tuple[Node, ...]
 
     @property
     def fused(self) -> bool:
-        return any(len(s.einsums) > 1 for s in self.segments)
+        return any(len(s.einsums()) > 1 for s in self.segments)
 
     def describe(self, workload: Workload) -> str:
-        """E.g. ``[Q+QK | for m in [0,64) | keep WQ@0] Q: ...; QK: ... ;; [Z] Z: ...``."""
-        parts = []
-        for s in self.segments:
-            head = "+".join(s.einsums)
-            loops = " ".join(f"for {r} in [0,{workload.size[r] // t})" for r, t in s.shared)
-            keep = ",".join(f"{n}@{q}" for n, q in s.kept)
-            head += f" | {loops}" if loops else ""
-            head += f" | keep {keep}" if keep else ""
-            subs = [sub_problem(workload[n], s.tiles) for n in s.einsums]
-            body = "; ".join(f"{n}: {m.describe(p)}" for n, m, p in zip(s.einsums, s.inner, subs))
-            parts.append(f"[{head}] {body}")
-        return " ;; ".join(parts)
+        """One line, e.g. ``{keep I; for h/1 {V: ...; K: ...; for m/64 {Q: ...}}} ;; {Z: ...}``."""
+        return " ;; ".join(_describe(workload, s, workload.size) for s in self.segments)
+
+    def tree(self, workload: Workload) -> str:
+        """The loop tree, one node or Einsum per line, with every tensor's storage point."""
+        lines: list[str] = []
+        for k, s in enumerate(self.segments):
+            lines.append(f"segment {k}: {'+'.join(s.einsums())}")
+            _tree(workload, Context(workload, s.einsums()), s, workload.size, frozenset(), 1, lines)
+        return "\n".join(lines)
+
+
+def Segment(einsums: tuple[str, ...], shared: tuple[tuple[str, int], ...] = (),
+            kept: tuple[tuple[str, int], ...] = (), inner: tuple = ()) -> Node:
+    """A chain segment: shared loops ``(rank, tile)`` outermost first, all Einsums under the
+    innermost one, ``kept`` tensors ``(name, q)`` stored below the first ``q`` shared loops."""
+    leaves: tuple[Node | Leaf, ...] = tuple(Leaf(n, m) for n, m in zip(einsums, inner))
+    if len(leaves) != len(einsums):
+        raise EinsumError(f"segment {einsums} needs one inner mapping per Einsum")
+    where: dict[int, list[str]] = {}
+    for T, q in kept:
+        where.setdefault(q, []).append(T)
+    for q in range(len(shared), 0, -1):
+        r, t = shared[q - 1]
+        leaves = (Node(r, t, tuple(where.get(q, ())), leaves),)
+    return Node(None, 0, tuple(where.get(0, ())), leaves)
 
 
 @dataclass(frozen=True)
@@ -80,170 +111,181 @@ class FusedCost:
     segments: tuple[tuple[int, int], ...]  # (occupancy, accesses) of each segment
 
 
+# ------------------------------------------------------------------------------- segment roles
+
+@dataclass(frozen=True)
+class Context:
+    """What each tensor is within one segment (its Einsums, by position in the workload)."""
+
+    workload: Workload
+    names: tuple[str, ...]
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {n: self.workload.names.index(n) for n in self.names}
+
+    @cached_property
+    def users(self) -> dict[str, tuple[int, ...]]:
+        """Workload positions of the segment's Einsums that read or write each tensor."""
+        out: dict[str, list[int]] = {}
+        for n in self.names:
+            for T in self.workload[n].tensors:
+                out.setdefault(T.name, []).append(self.index[n])
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def produced(self) -> frozenset[str]:
+        return frozenset(self.workload[n].output.name for n in self.names)
+
+    @cached_property
+    def intermediates(self) -> frozenset[str]:
+        """Written and read inside the segment: on chip, never moved."""
+        return frozenset(X for X in self.produced if len(self.users[X]) > 1)
+
+    @cached_property
+    def exported(self) -> frozenset[str]:
+        """Intermediates that an Einsum after the segment also reads: written back once."""
+        last = max(self.index.values())
+        return frozenset(X for X in self.intermediates
+                         if any(i > last for i in self.workload.consumers.get(X, ())))
+
+    @cached_property
+    def moved(self) -> frozenset[str]:
+        """Tensors read from or written to the backing store."""
+        return frozenset(T for T in self.users if T not in self.intermediates)
+
+    @cached_property
+    def written(self) -> frozenset[str]:
+        """Tensors the segment writes to the backing store (outputs and exported ones)."""
+        return frozenset(T for T in self.produced if T not in self.intermediates) | self.exported
+
+    def tensor(self, name: str) -> Tensor:
+        """The tensor as its writer (else its first reader) in the segment indexes it."""
+        w = self.workload
+        i = w.producer.get(name)
+        e = w.einsums[i] if i is not None and i in self.users[name] else w.einsums[self.users[name][0]]
+        return e.tensor(name)
+
+    def axes_agree(self, name: str, where: tuple[int, ...]) -> bool:
+        return len({self.workload.einsums[i].tensor(name).axes for i in where}) == 1
+
+
 def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
-    """The Einsum one shared iteration runs: each shared rank cut to its tile."""
-    cut = {r: t for r, t in tiles.items() if r in e.size}
+    """The Einsum one iteration of the loops above it runs: each of its ranks cut to its tile."""
+    cut = {r: tiles[r] for r in e.size if tiles[r] != e.size[r]}
     return e.with_sizes(**(e.size | cut)) if cut else e
 
 
-def live_tile(workload: Workload, X: str, tiles: dict[str, int]) -> int:
-    """Words of intermediate ``X`` one shared iteration produces (and its readers read)."""
-    sub = sub_problem(workload.einsums[workload.producer[X]], tiles)
-    return sub.output.footprint(sub.size)
+def aligned(workload: Workload, ctx: Context, X: str, r: str) -> bool:
+    """A loop over ``r`` may enclose the writer and readers of intermediate ``X`` only if one
+    iteration writes exactly the tile its readers read then: ``r`` indexes the same plain axis of
+    ``X`` in the writer and in every reader."""
+    w = workload
+    out = w.einsums[w.producer[X]].output
+    if r not in out.ranks:
+        return False
+    k = next(i for i, a in enumerate(out.axes) if r in a.ranks)
+    return all(w.einsums[i].tensor(X).axes[k] == out.axes[k] for i in ctx.users[X])
 
 
-def live_at(workload: Workload, role: Roles, tiles: dict[str, int], k: int) -> int:
-    """Words of intermediate tiles live while the segment's ``k``-th Einsum runs."""
-    return sum(live_tile(workload, X, tiles) for X, (a, b) in role.live.items() if a <= k <= b)
+def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str,
+                 sizes: dict[str, int]) -> bool:
+    """A loop over ``r`` may enclose the Einsums at positions ``span`` when each of them has ``r``
+    (no recomputation), ``r`` indexes plain axes only, and every intermediate whose writer and
+    readers all lie under the loop is aligned on ``r``."""
+    if sizes[r] < 2:
+        return False
+    es = [workload.einsums[i] for i in span]
+    if not all(r in e.size for e in es):
+        return False
+    if not all(T.axis_of(r).is_plain for e in es for T in e.tensors if r in T.ranks):
+        return False
+    inside = set(span)
+    return all(aligned(workload, ctx, X, r) for X in ctx.intermediates
+               if set(ctx.users[X]) <= inside)
 
 
-@dataclass(frozen=True)
-class Roles:
-    """What each tensor of a segment is: intermediates (stay on chip; ``exported`` ones are also
-    written back for later readers), and the inputs and outputs it moves to the backing store."""
-
-    intermediates: tuple[str, ...]
-    exported: tuple[str, ...]
-    inputs: tuple[str, ...]
-    outputs: tuple[str, ...]
-    live: dict  # intermediate -> (first, last) positions in the segment
-
-
-def roles(workload: Workload, names: tuple[str, ...]) -> Roles:
-    idx = {n: workload.names.index(n) for n in names}
-    pos = {idx[n]: k for k, n in enumerate(names)}
-    inter, exported, outputs, live = [], [], [], {}
-    for n in names:
-        X = workload[n].output.name
-        readers = [pos[i] for i in workload.consumers.get(X, ()) if i in pos]
-        if not readers:
-            outputs.append(X)
-            continue
-        inter.append(X)
-        live[X] = (pos[idx[n]], max(readers))
-        if len(readers) < len(workload.consumers[X]):
-            exported.append(X)
-    produced = {workload[n].output.name for n in names}
-    inputs = []
-    for n in names:
-        inputs += [T.name for T in workload[n].inputs if T.name not in produced and T.name not in inputs]
-    return Roles(tuple(inter), tuple(exported), tuple(inputs), tuple(outputs), live)
-
-
-def shared_ranks(workload: Workload, names: tuple[str, ...]) -> tuple[str, ...]:
-    """Ranks a segment may share loops over: a rank of every Einsum, on plain axes only, and an
-    output rank of every intermediate's producer, indexing the same axis in its readers. An Einsum
-    that reduces over a shared rank must write a segment output (kept while it accumulates)."""
-    if len(names) < 2:
-        return ()
-    es = [workload[n] for n in names]
-    role = roles(workload, names)
-    ok = []
-    for r in es[0].ranks:
-        if es[0].size[r] == 1 or not all(r in e.ranks for e in es):
-            continue
-        plain = all(T.axis_of(r).is_plain for e in es for T in e.tensors if r in T.ranks)
-        produced = all(r in e.output.ranks for e in es if e.output.name in role.intermediates)
-        aligned = all(
-            (r in a.ranks) == (r in b.ranks)
-            for X in role.intermediates for e in es if X in (T.name for T in e.inputs)
-            for a, b in zip(_producer(workload, X).output.axes, e.tensor(X).axes))
-        if plain and produced and aligned:
-            ok.append(r)
-    return tuple(ok)
-
-
-def _producer(workload: Workload, X: str) -> Einsum:
-    return workload.einsums[workload.producer[X]]
-
-
-def _users(workload: Workload, names: tuple[str, ...], T: str) -> list[Einsum]:
-    """The segment's Einsums that read or write ``T``."""
-    return [workload[n] for n in names if any(x.name == T for x in workload[n].tensors)]
-
-
-def tensor_of(workload: Workload, names: tuple[str, ...], T: str) -> Tensor:
-    return _users(workload, names, T)[0].tensor(T)
-
-
-def must_keep(workload: Workload, names: tuple[str, ...], order: tuple[str, ...], T: str) -> bool:
-    """An output whose Einsum reduces over a shared loop accumulates in the buffer across it."""
-    return T in roles(workload, names).outputs and any(
-        r not in tensor_of(workload, names, T).ranks for r in order)
-
-
-def kept_positions(workload: Workload, names: tuple[str, ...], order: tuple[str, ...],
-                   tensor: str) -> tuple[int, ...]:
-    """Boundaries where a tensor may be kept: above every shared loop or right below one that
-    indexes it. None when keeping cannot save traffic: an input read by one Einsum and indexed by
-    every shared rank (its Einsum's own mapping then reads it once anyway), an input read through
-    different axes by different Einsums, or an output indexed by every shared rank."""
-    users = _users(workload, names, tensor)
-    if len({e.tensor(tensor).axes for e in users}) != 1:
-        return ()
-    ranks = users[0].tensor(tensor).ranks
-    if len(users) == 1 and all(r in ranks for r in order):
-        return ()
-    return (0, *(i + 1 for i, r in enumerate(order) if r in ranks))
-
-
-def check_segment(workload: Workload, seg: Segment) -> None:
-    known = set(workload.names)
-    if not seg.einsums or any(n not in known for n in seg.einsums):
-        raise EinsumError(f"segment {seg.einsums} must name Einsums of the workload")
-    allowed = shared_ranks(workload, seg.einsums)
-    size = workload.size
-    for r, t in seg.shared:
-        if r not in allowed:
-            raise EinsumError(f"segment {'+'.join(seg.einsums)} cannot share a loop over {r!r} "
-                              f"(shareable: {', '.join(allowed) or 'none'})")
-        if not isinstance(t, int) or t < 1 or size[r] % t:
-            raise EinsumError(f"shared tile {t!r} of rank {r!r} must divide {size[r]}")
-    if len(set(seg.order)) != len(seg.order):
-        raise EinsumError(f"segment {seg.einsums} shares rank loops twice: {seg.order}")
-    role = roles(workload, seg.einsums)
-    kept = dict(seg.kept)
-    for T, q in seg.kept:
-        if T not in role.inputs and T not in role.outputs:
-            raise EinsumError(f"only tensors the segment moves to or from the backing store can be "
-                              f"kept, not {T!r}")
-        if len({e.tensor(T).axes for e in _users(workload, seg.einsums, T)}) != 1:
-            raise EinsumError(f"{T} is read through different axes in the segment; it cannot be kept")
-        if not isinstance(q, int) or not 0 <= q <= len(seg.shared):
-            raise EinsumError(f"kept {T} at boundary {q!r}, outside [0,{len(seg.shared)}]")
-    for T in role.outputs:
-        if must_keep(workload, seg.einsums, seg.order, T) and T not in kept:
-            raise EinsumError(f"{T} accumulates across a shared loop its Einsum reduces over; it "
-                              "must be kept")
-    if len(seg.inner) != len(seg.einsums):
-        raise EinsumError(f"segment {seg.einsums} needs one inner mapping per Einsum")
-
+# -------------------------------------------------------------------------------------- checking
 
 def check_schedule(workload: Workload, schedule: Schedule) -> None:
-    flat = [n for s in schedule.segments for n in s.einsums]
+    flat = [n for s in schedule.segments for n in s.einsums()]
     if tuple(flat) != workload.names:
         raise EinsumError(f"a schedule must cover the workload's Einsums once, in order "
                           f"({', '.join(workload.names)}); got {', '.join(flat)}")
     for s in schedule.segments:
-        check_segment(workload, s)
+        if not isinstance(s, Node) or s.rank is not None:
+            raise EinsumError("every segment of a schedule is a root Node (rank=None)")
+        ctx = Context(workload, s.einsums())
+        _check(workload, ctx, s, workload.size, frozenset())
 
 
-def kept_cost(workload: Workload, names: tuple[str, ...], shared: tuple[tuple[str, int], ...],
-              T: str, q: int) -> tuple[int, int, int]:
-    """(tile, reads, writes) of a tensor kept at boundary ``q``. The tile spans the shared loops
-    above it; it is moved again whenever a loop up to its innermost relevant one steps. An output
-    is written every time and read back all but the first time (first-read elision)."""
-    size = workload.size
-    tiles = dict(shared)
-    tensor = tensor_of(workload, names, T)
-    above = tuple(r for r, _ in shared)[:q]
-    tile = tensor.footprint({r: tiles[r] if r in above else size[r] for r in tensor.ranks})
-    relevant = [i for i, r in enumerate(above) if r in tensor.ranks]
-    moved = tile * math.prod(size[r] // tiles[r] for r in above[:relevant[-1] + 1]) if relevant \
-        else tile
-    if T in roles(workload, names).outputs:
-        return tile, moved - workload.tensor_size(T), moved
-    return tile, moved, 0
+def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
+    names = node.einsums() if isinstance(node, Node) else (node.einsum,)
+    return tuple(ctx.index[n] for n in names)
+
+
+def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+           resident: frozenset[str]) -> None:
+    span = _span(ctx, node)
+    where = f"the loop over {node.rank!r}" if node.rank else "a segment root"
+    if not node.children:
+        raise EinsumError(f"{where} has no children")
+    if node.rank is not None:
+        r, t = node.rank, node.tile
+        if r not in sizes:
+            raise EinsumError(f"{where}: no rank {r!r} in the workload")
+        if not isinstance(t, int) or t < 1 or t >= sizes[r] or sizes[r] % t:
+            raise EinsumError(f"{where}: tile {t!r} must be a proper divisor of {sizes[r]}")
+        if not loop_allowed(workload, ctx, span, r, sizes):
+            raise EinsumError(f"{where} cannot enclose {', '.join(workload.names[i] for i in span)}: "
+                              "every Einsum under it needs the rank on plain axes, and every "
+                              "intermediate written and read under it must be aligned on it")
+        sizes = sizes | {r: t}
+    for T in node.keep:
+        if T not in ctx.moved:
+            raise EinsumError(f"only tensors the segment moves to or from the backing store can be "
+                              f"kept, not {T!r}")
+        if T in resident:
+            raise EinsumError(f"{T} is kept twice on one path of the loop tree")
+        inside = tuple(i for i in ctx.users[T] if i in span)
+        if not inside:
+            raise EinsumError(f"{where} keeps {T}, which no Einsum under it uses")
+        if not ctx.axes_agree(T, inside):
+            raise EinsumError(f"{T} is read through different axes under {where}; it cannot be kept")
+    resident = resident | frozenset(node.keep)
+    for c in node.children:
+        if isinstance(c, Node):
+            if c.rank is None:
+                raise EinsumError("only a segment's root has no loop")
+            _check(workload, ctx, c, sizes, resident)
+        elif not isinstance(c, Leaf) or c.einsum not in ctx.index:
+            raise EinsumError(f"a loop tree holds Nodes and Leaves of its segment's Einsums, got {c!r}")
+
+
+# ------------------------------------------------------------------------------------ evaluation
+
+def stored_here(ctx: Context, node: Node, resident: frozenset[str]) -> list[str]:
+    """Intermediates whose writer and readers all lie under ``node`` but not under one child."""
+    span = set(_span(ctx, node))
+    kids = [set(_span(ctx, c)) for c in node.children]
+    return sorted(X for X in ctx.intermediates if X not in resident and set(ctx.users[X]) <= span
+                  and not any(set(ctx.users[X]) <= k for k in kids))
+
+
+def live_during(ctx: Context, rank: str | None, T: str, node: set[int], child: tuple[int, ...]) -> bool:
+    """Whether a tensor stored at a node (looping over ``rank``, enclosing Einsums ``node``) is live
+    while its child enclosing Einsums ``child`` runs: from the child that first uses it to the one
+    that last uses it; throughout when the loop does not index it (the tile then stays across
+    iterations)."""
+    if rank is not None and rank not in ctx.tensor(T).ranks:
+        return True
+    used = [i for i in ctx.users[T] if i in node]
+    return min(child) <= max(used) and max(child) >= min(used)
+
+
+def indexes(ctx: Context, rank: str | None, T: str) -> bool:
+    """Whether a node's loop steps through ``T`` (a root's single pass does)."""
+    return rank is None or rank in ctx.tensor(T).ranks
 
 
 def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[Cost, dict[str, int]]:
@@ -256,39 +298,54 @@ def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[C
     return cost, {T.name: T.footprint(mapping.tile) for T in sub.tensors}
 
 
-def evaluate_segment(workload: Workload, seg: Segment, imperfect: bool = False
+def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+                   resident: frozenset[str], imperfect: bool) -> tuple[int, dict[str, int]]:
+    """(peak occupancy, words moved per tensor) of one invocation of ``node``."""
+    n = 1
+    if node.rank is not None:
+        n = sizes[node.rank] // node.tile
+        sizes = sizes | {node.rank: node.tile}
+    here = [*node.keep, *stored_here(ctx, node, resident)]
+    spans = [_span(ctx, c) for c in node.children]
+    shift = [0] * len(spans)
+    moved: dict[str, int] = {}
+    for T in here:
+        tile = ctx.tensor(T).footprint(sizes)
+        node_span = {i for sp in spans for i in sp}
+        for k, sp in enumerate(spans):
+            shift[k] += tile * live_during(ctx, node.rank, T, node_span, sp)
+        if T in ctx.moved or T in ctx.exported:
+            moved[T] = tile * (n if indexes(ctx, node.rank, T) else 1)
+    inside = resident | frozenset(here)
+    peak = 0
+    for c, s in zip(node.children, shift):
+        if isinstance(c, Node):
+            occ, m = _evaluate_node(workload, ctx, c, sizes, inside, imperfect)
+        else:
+            sub = sub_problem(workload[c.einsum], sizes)
+            cost, tiles = inner_cost(sub, c.mapping, imperfect)
+            res = {T.name for T in sub.tensors if T.name in inside or T.name in ctx.intermediates}
+            occ = sum(v for x, v in tiles.items() if x not in res)
+            # an input moves what it reads, an output what it writes (elision comes at the end)
+            m = {x: v for x, v in (*cost.reads, *cost.writes) if x not in res}
+        peak = max(peak, s + occ)
+        for x, v in m.items():
+            moved[x] = moved.get(x, 0) + n * v
+    return peak, moved
+
+
+def evaluate_segment(workload: Workload, root: Node, imperfect: bool = False
                      ) -> tuple[int, dict[str, int], dict[str, int]]:
     """(occupancy, reads, writes) of one segment."""
-    size = workload.size
-    role = roles(workload, seg.einsums)
-    trips = math.prod(size[r] // t for r, t in seg.shared)
-    kept = dict(seg.kept)
-    reads: dict[str, int] = {}
-    writes: dict[str, int] = {}
-    held = 0
-    for T, q in seg.kept:
-        tile, r, w = kept_cost(workload, seg.einsums, seg.shared, T, q)
-        held += tile
-        reads[T] = reads.get(T, 0) + r
-        if w:
-            writes[T] = writes.get(T, 0) + w
-    steps = []
-    for n, mapping in zip(seg.einsums, seg.inner):
-        sub = sub_problem(workload[n], seg.tiles)
-        cost, tiles = inner_cost(sub, mapping, imperfect)
-        resident = {T.name for T in sub.tensors if T.name in role.intermediates or T.name in kept}
-        for name, v in cost.reads:
-            if name not in resident:
-                reads[name] = reads.get(name, 0) + trips * v
-        for name, v in cost.writes:
-            if name not in resident:
-                writes[name] = writes.get(name, 0) + trips * v
-        streamed = sum(v for name, v in tiles.items() if name not in resident)
-        steps.append(streamed)
-    for X in role.exported:
-        writes[X] = writes.get(X, 0) + workload.tensor_size(X)
-    peak = max(s + live_at(workload, role, seg.tiles, k) for k, s in enumerate(steps))
-    return held + peak, reads, writes
+    ctx = Context(workload, root.einsums())
+    occ, moved = _evaluate_node(workload, ctx, root, workload.size, frozenset(), imperfect)
+    reads = {T: v for T, v in moved.items() if T not in ctx.written}
+    writes = {T: v for T, v in moved.items() if T in ctx.written}
+    for T, v in writes.items():
+        back = v - workload.tensor_size(T)  # model.md: the first read of each element is elided
+        if back:
+            reads[T] = back
+    return occ, reads, writes
 
 
 def evaluate(workload: Workload, schedule: Schedule, check: bool = True,
@@ -311,65 +368,59 @@ def evaluate(workload: Workload, schedule: Schedule, check: bool = True,
                      tuple(writes.items()), tuple(per))
 
 
-# ------------------------------------------------------------------------------------ the mapspace
+# ----------------------------------------------------------------------------------- description
 
-@dataclass(frozen=True)
-class Config:
-    """A segment's fused structure without the inner mappings: shared loops and kept tensors."""
+def leaves(workload: Workload, schedule: Schedule) -> list[tuple[str, Einsum, Mapping | Nest]]:
+    """Every Einsum of a schedule with the sub-problem it runs and its mapping, in order."""
+    out: list = []
 
-    einsums: tuple[str, ...]
-    shared: tuple[tuple[str, int], ...]
-    kept: tuple[tuple[str, int], ...]
+    def walk(node: Node | Leaf, sizes: dict[str, int]) -> None:
+        if isinstance(node, Leaf):
+            out.append((node.einsum, sub_problem(workload[node.einsum], sizes), node.mapping))
+            return
+        if node.rank is not None:
+            sizes = sizes | {node.rank: node.tile}
+        for c in node.children:
+            walk(c, sizes)
 
-    def segment(self, inner: tuple) -> Segment:
-        return Segment(self.einsums, self.shared, self.kept, tuple(inner))
-
-
-@dataclass(frozen=True)
-class Loops:
-    """A segment's shared loops and, for each tensor it moves to or from the backing store, the
-    choices: ``None`` (its Einsum's mapping moves it) or a boundary where it is kept."""
-
-    einsums: tuple[str, ...]
-    shared: tuple[tuple[str, int], ...]
-    options: tuple[tuple[str, tuple[int | None, ...]], ...]
-    canonical: bool  # the shared ranks in their first order: the one used when nothing is kept
-
-    def config(self, pick: tuple[int | None, ...]) -> Config | None:
-        """The structure of one choice per tensor; None for a duplicate (nothing kept, so the
-        order of the shared loops is moot, and another order gives the same structure)."""
-        kept = tuple((T, q) for (T, _), q in zip(self.options, pick) if q is not None)
-        return Config(self.einsums, self.shared, kept) if kept or self.canonical else None
-
-    def configs(self):
-        for pick in product(*(opts for _, opts in self.options)):
-            cfg = self.config(pick)
-            if cfg is not None:
-                yield cfg
+    for s in schedule.segments:
+        walk(s, workload.size)
+    return out
 
 
-def loop_nests(workload: Workload, names: tuple[str, ...], max_shared: int = 2):
-    """Every choice of shared loops of a segment (docs/fusion.md, 'The mapspace'), at most
-    ``max_shared`` of them. A single Einsum runs unfused: no shared loops and nothing kept, so
-    fused and unfused curves differ only by fusion."""
-    if len(names) == 1:
-        yield Loops(names, (), (), True)
-        return
-    size = workload.size
-    allowed = shared_ranks(workload, names)
-    role = roles(workload, names)
-    moved = (*role.inputs, *role.outputs)
-    for k in range(min(max_shared, len(allowed)) + 1):
-        for ranks in combinations(allowed, k):
-            for order in permutations(ranks):
-                options = tuple(
-                    (T, (*(() if must_keep(workload, names, order, T) else (None,)),
-                         *kept_positions(workload, names, order, T))) for T in moved)
-                for tiles in product(*(divisors(size[r])[:-1] for r in order)):
-                    yield Loops(names, tuple(zip(order, tiles)), options, order == ranks)
+def _describe(workload: Workload, node: Node | Leaf, sizes: dict[str, int]) -> str:
+    if isinstance(node, Leaf):
+        sub = sub_problem(workload[node.einsum], sizes)
+        return f"{node.einsum}: {node.mapping.describe(sub)}"
+    head = []
+    if node.rank is not None:
+        head.append(f"for {node.rank} in [0,{sizes[node.rank] // node.tile})")
+        sizes = sizes | {node.rank: node.tile}
+    if node.keep:
+        head.append("keep " + ",".join(node.keep))
+    body = "; ".join(_describe(workload, c, sizes) for c in node.children)
+    return "{" + " ".join(head) + (" | " if head else "") + body + "}"
 
 
-def configs(workload: Workload, names: tuple[str, ...], max_shared: int = 2):
-    """Every fused structure of a segment."""
-    for loops in loop_nests(workload, names, max_shared):
-        yield from loops.configs()
+def _tree(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+          resident: frozenset[str], depth: int, lines: list[str]) -> None:
+    pad = "  " * depth
+    if node.rank is not None:
+        lines.append(f"{pad}for {node.rank} in [0,{sizes[node.rank] // node.tile}):  "
+                     f"({node.rank} tile {node.tile})")
+        sizes = sizes | {node.rank: node.tile}
+        depth += 1
+        pad = "  " * depth
+    here = [*node.keep, *stored_here(ctx, node, resident)]
+    for T in here:
+        tensor = ctx.tensor(T)
+        what = "kept" if T in node.keep else "intermediate"
+        shown = ",".join(f"{r}:{sizes[r]}" for r in tensor.ranks)
+        lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(sizes)} words")
+    inside = resident | frozenset(here)
+    for c in node.children:
+        if isinstance(c, Node):
+            _tree(workload, ctx, c, sizes, inside, depth, lines)
+        else:
+            sub = sub_problem(workload[c.einsum], sizes)
+            lines.append(f"{pad}{c.einsum}: {c.mapping.describe(sub)}")
