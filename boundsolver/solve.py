@@ -6,6 +6,7 @@ re-evaluated in Python integers by ``cost.evaluate``, must reproduce the solver'
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import time
@@ -22,13 +23,15 @@ from .formulation import Formulation, distinct_classes, looping_ranks, order_cla
 from .nest import Mapspace, Nest, mapspace_of
 from .placement import NestFormulation, nest_classes
 from .results import Status, frame, point_row
-from .solvers import backend, solver_name
+from .solvers import HighsBackend, backend, solver_name
 from .workload import Workload
 
 # Relative allowance for LP tolerances when an LP relaxation bound prunes an order class.
 RELAXATION_SLACK = 1e-7
 # Relative difference allowed between the solver's float objective and the exact integer value.
 OBJECTIVE_RTOL = 1e-9
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -120,9 +123,20 @@ class PointSolver:
         if self.solver != "highs":
             return -math.inf
         if c not in self._relaxations:
-            self._relaxations[c] = backend(self.solver, self.forms[c].m.relaxed(), self.threads)
-        out = self._relaxations[c].solve(self.forms[c].scaled(objective),
-                                         self._bounds(c, capacity, traffic), None)
+            # No CBC at the end of its ladder: a bound only prunes, and the MILP can do without.
+            self._relaxations[c] = HighsBackend(self.forms[c].m.relaxed(), self.threads,
+                                                fallback=False)
+        bounds = self._bounds(c, capacity, traffic)
+        out = self._relax(c, objective, capacity, traffic, bounds)
+        if out is not None and out.status is Status.INFEASIBLE:
+            # HiGHS 1.16 has declared infeasible an LP that is feasible only on the boundary of
+            # these rows (FFN's O[] += A0[m,d] * A1[d,c], m=32768, d=c=4096: CBC solves it). Both
+            # rows are integer on integer points: half a unit more loses none of them. An LP still
+            # infeasible then prunes the class; a feasible one gives a (valid, weaker) bound.
+            out = self._relax(c, objective, capacity, traffic,
+                              {row: (lo, hi + 0.5) for row, (lo, hi) in bounds.items()})
+        if out is None:
+            return -math.inf
         if out.status is Status.INFEASIBLE:
             return math.inf
         if out.objective is None:
@@ -130,6 +144,18 @@ class PointSolver:
         # The MILP's optimum is an integer in scaled units; allow for the LP's tolerances.
         value = out.objective - RELAXATION_SLACK * max(1.0, abs(out.objective))
         return self.forms[c].unscale(objective, math.ceil(value))
+
+    def _relax(self, c: int, objective: str, capacity: float, traffic: float, bounds: dict):
+        """The LP relaxation's outcome under ``bounds``; None if HiGHS gives no answer."""
+        try:
+            out = self._relaxations[c].solve(self.forms[c].scaled(objective), bounds, None)
+        except SolverError as err:
+            log.debug("no LP bound for %s: %s", self._question(c, objective, capacity, traffic), err)
+            return None
+        if out.failed:
+            log.debug("LP bound for %s: solved after %s",
+                      self._question(c, objective, capacity, traffic), "; ".join(out.failed))
+        return out
 
     def _bounds(self, c: int, capacity: float, traffic: float) -> dict:
         f = self.forms[c]
@@ -214,8 +240,15 @@ class PointSolver:
         remaining = None
         if self.time_limit is not None:
             remaining = max(self.time_limit - (time.perf_counter() - began), 1e-3)
-        out = self._backend(c).solve(f.scaled(objective), self._bounds(c, capacity, traffic),
-                                     remaining)
+        try:
+            out = self._backend(c).solve(f.scaled(objective), self._bounds(c, capacity, traffic),
+                                         remaining)
+        except SolverError as err:
+            raise SolverError(f"could not solve {self._question(c, objective, capacity, traffic)}"
+                              f" with {self.solver}: {err}") from err
+        if out.failed:
+            log.debug("%s: solved after %s", self._question(c, objective, capacity, traffic),
+                      "; ".join(out.failed))
         if out.x is None or out.status is Status.INFEASIBLE:
             return out, None, None
         mapping = f.decode(out.x)
@@ -242,6 +275,24 @@ class PointSolver:
         point = Point(mapping, cost, c)
         self.known.append(point)
         return out, point, formula
+
+    def _question(self, c: int, objective: str, capacity: float, traffic: float) -> str:
+        """The sub-problem of a solve in words: the Einsum, the class, the question."""
+        p = self.problem
+        sizes = ", ".join(f"{r}={n}" for r, n in p.sizes)
+        cls = self.classes[c]
+        if hasattr(cls, "groups"):
+            names = [T.name for T in p.tensors]
+            where = ", ".join(f"{names[i]} at {b}" for b, g in enumerate(cls.groups) for i in g)
+            orders = " / ".join(",".join(s.order) for s in cls.segments)
+            what = f"nest class {c} of {len(self.classes)}: storage {where}; loop orders {orders or '-'}"
+        else:
+            what = f"order class {c} of {len(self.classes)}: loop order {','.join(cls.order) or '-'}"
+        limits = [f"occupancy <= {int(capacity)}" if math.isfinite(capacity) else "",
+                  f"accesses <= {int(traffic)}" if math.isfinite(traffic) else ""]
+        limit = " and ".join(x for x in limits if x) or "no limit"
+        return (f"{p.name + ': ' if p.name else ''}{p} ({sizes}), mapspace {self.mapspace}, "
+                f"{what}; least {objective} with {limit}")
 
 
 def _capacity(c: object) -> int:

@@ -8,6 +8,8 @@ span 1 to 1e12, and HiGHS's default 1e-4 gap has returned wrong points on GEMM 4
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import math
 import re
 import time
@@ -22,6 +24,8 @@ from .results import Status
 
 TOLERANCE = 1e-9
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -32,79 +36,196 @@ class Outcome:
     objective: float | None
     bound: float | None
     seconds: float
+    # The attempts that failed before this answer, each "how: status" (HiGHS's retry ladder).
+    failed: tuple[str, ...] = ()
+
+
+class _Unsolved(Exception):
+    """One attempt of the retry ladder ended without an answer; the message is its status."""
+
+
+@functools.cache
+def _quiet_highs():
+    """A subclass of ``highspy.Highs`` that never prints, not even the banner.
+
+    highspy prints "Running HiGHS ... Copyright" when its constructor installs its callbacks
+    (``enableCallbacks``), before any option could be set on the object; this class turns the
+    output off just before that.
+    """
+    import highspy
+
+    class QuietHighs(highspy.Highs):
+        def enableCallbacks(self):
+            self.setOptionValue("output_flag", False)
+            super().enableCallbacks()
+
+    return QuietHighs
 
 
 class HighsBackend:
-    """HiGHS in-process through highspy; the model is built once and only bounds change."""
+    """HiGHS in-process through highspy; the model is built once and only bounds change.
+
+    HiGHS 1.16 sometimes ends a re-solve with a status that is no answer (``Solve error``,
+    ``Unknown``: seen on the LP relaxations of per-tensor nest classes, re-solved from the basis
+    of the previous question). ``solve`` then climbs a ladder of other ways: presolve toggled, a
+    cold start (no basis), the primal simplex, the interior point method (LPs), a fresh HiGHS
+    object, and finally CBC (``fallback``). Every answer is judged as before: only optimal,
+    infeasible and time limit count. A ``SolverError`` lists the statuses seen when all fail.
+    """
 
     name = "highs"
 
-    def __init__(self, milp: Milp, threads: int = 1):
+    def __init__(self, milp: Milp, threads: int = 1, fallback: bool = True):
         import highspy
 
         self._hs = highspy
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        self.milp, self.threads, self.fallback = milp, threads, fallback
+        self.n = len(milp.names)
+        self.is_lp = not any(milp.integer)
+        self.presolve = milp.presolve
+        self._cost = np.zeros(self.n)
+        self._row_bounds: dict[int, tuple[float, float]] = {}  # every row bound changed so far
+        self._cbc = None
+        self.h = self._build()
+
+    def _build(self):
+        """A HiGHS object holding the model, with the configured options (and no output)."""
+        hs = self._hs
+        milp, n = self.milp, self.n
+        h = _quiet_highs()()
+        h.setOptionValue("output_flag", False)  # again, should a later highspy not call the hook
         for opt, val in (("mip_rel_gap", 0.0), ("mip_abs_gap", 0.0), ("random_seed", 0),
                          ("mip_feasibility_tolerance", TOLERANCE),
-                         ("primal_feasibility_tolerance", TOLERANCE), ("threads", threads),
+                         ("primal_feasibility_tolerance", TOLERANCE), ("threads", self.threads),
                          # These models are small and their LP nearly integral: presolve and
                          # primal heuristics cost more than they save (measured, benchmarks/).
-                         ("presolve", "off"), ("mip_heuristic_run_feasibility_jump", False),
+                         ("presolve", "on" if self.presolve else "off"),
+                         ("mip_heuristic_run_feasibility_jump", False),
                          ("mip_heuristic_run_rens", False), ("mip_heuristic_run_rins", False),
                          ("mip_heuristic_run_root_reduced_cost", False),
                          ("mip_heuristic_run_shifting", False),
                          ("mip_heuristic_run_zi_round", False)):
             h.setOptionValue(opt, val)
-        self.presolve = milp.presolve
-        if milp.presolve:
-            h.setOptionValue("presolve", "on")
-        n = len(milp.names)
-        inf = highspy.kHighsInf
+        inf = hs.kHighsInf
         h.addVars(n, np.array(milp.lower, float), np.array(milp.upper, float))
         ints = np.array([i for i in range(n) if milp.integer[i]], dtype=np.int32)
         if len(ints):
             h.changeColsIntegrality(len(ints), ints,
-                                    np.array([highspy.HighsVarType.kInteger] * len(ints)))
+                                    np.array([hs.HighsVarType.kInteger] * len(ints)))
         for _name, coefs, lo, hi in milp.rows:
             idx = np.array(list(coefs), dtype=np.int32)
             h.addRow(max(lo, -inf), min(hi, inf), len(idx), idx,
                      np.array(list(coefs.values()), dtype=float))
-        self.h, self.n = h, n
+        return h
+
+    def _load(self, h) -> None:
+        """Put the current objective and every changed row bound into ``h``."""
+        inf = self._hs.kHighsInf
+        h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), self._cost)
+        for row, (lo, hi) in self._row_bounds.items():
+            h.changeRowBounds(row, max(lo, -inf), min(hi, inf))
 
     def solve(self, cost: dict[int, float], bounds: dict[int, tuple[float, float]],
               time_limit: float | None) -> Outcome:
-        h, hs = self.h, self._hs
-        c = np.zeros(self.n)
+        self._cost = np.zeros(self.n)
         for i, v in cost.items():
-            c[i] = v
-        h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), c)
-        for row, (lo, hi) in bounds.items():
-            h.changeRowBounds(row, max(lo, -hs.kHighsInf), min(hi, hs.kHighsInf))
-        h.setOptionValue("time_limit", float(time_limit) if time_limit else hs.kHighsInf)
+            self._cost[i] = v
+        self._row_bounds.update(bounds)
+        self._load(self.h)
         began = time.perf_counter()
+        failed: list[str] = []
+        for how, attempt in self._ladder():
+            remaining = None
+            if time_limit:
+                remaining = time_limit - (time.perf_counter() - began)
+                if remaining <= 0:
+                    log.debug("HiGHS: time limit reached while retrying after %s", failed)
+                    return Outcome(Status.TIME_LIMIT, None, None, None,
+                                   time.perf_counter() - began, tuple(failed))
+            try:
+                out = attempt(remaining)
+            except _Unsolved as why:
+                failed.append(f"{how}: {why}")
+                log.debug("HiGHS attempt %r ended without an answer: %s", how, why)
+                continue
+            if failed:
+                log.debug("solved by attempt %r (%s) after %s", how, out.status.value,
+                          "; ".join(failed))
+            return Outcome(out.status, out.x, out.objective, out.bound,
+                           time.perf_counter() - began, tuple(failed))
+        raise SolverError("no attempt gave an answer: " + "; ".join(failed))
+
+    def _ladder(self):
+        """(how, attempt) in the order tried; an attempt returns an Outcome or raises _Unsolved."""
+        other = "off" if self.presolve else "on"
+        yield "HiGHS", lambda t: self._attempt(self.h, t, {})
+        yield f"HiGHS, presolve {other}", lambda t: self._attempt(self.h, t, {"presolve": other})
+        yield "HiGHS, cold start", lambda t: self._attempt(self.h, t, {}, cold=True)
+        yield "HiGHS, primal simplex", lambda t: self._attempt(self.h, t, {"simplex_strategy": 4},
+                                                               cold=True)
+        if self.is_lp:
+            yield "HiGHS, interior point", lambda t: self._attempt(self.h, t, {"solver": "ipm"},
+                                                                   cold=True)
+        yield "fresh HiGHS", self._fresh
+        if self.fallback:
+            yield "CBC", self._with_cbc
+
+    def _fresh(self, time_limit: float | None) -> Outcome:
+        """A new HiGHS object, which then replaces the old one (whatever state that was in)."""
+        try:
+            h = self._build()
+            self._load(h)
+        except Exception as err:  # noqa: BLE001 - no new object: the ladder goes on
+            raise _Unsolved(f"{type(err).__name__}: {err}") from None
+        self.h = h
+        return self._attempt(h, time_limit, {})
+
+    def _with_cbc(self, time_limit: float | None) -> Outcome:
+        try:
+            if self._cbc is None:
+                self._cbc = CbcBackend(self.milp, self.threads)
+            return self._cbc.solve(dict(enumerate(self._cost)), self._row_bounds, time_limit)
+        except SolverError as err:
+            raise _Unsolved(str(err)) from None
+
+    def _run(self, h):
+        """Run HiGHS on ``h``; its model status (the seam the tests use to simulate failures)."""
         h.run()
-        status = h.getModelStatus()
-        if status == hs.HighsModelStatus.kSolveError and self.presolve:
-            # HiGHS 1.x presolve occasionally fails on these models (a small stride-2 conv):
-            # solve that one again without it.
-            h.setOptionValue("presolve", "off")
-            h.run()
-            h.setOptionValue("presolve", "on")
-            status = h.getModelStatus()
+        return h.getModelStatus()
+
+    def _attempt(self, h, time_limit: float | None, options: dict, cold: bool = False) -> Outcome:
+        """One HiGHS run with ``options`` changed for it (then restored), from no basis if cold."""
+        hs = self._hs
+        saved = {opt: h.getOptionValue(opt)[1] for opt in options}
+        for opt, val in options.items():
+            h.setOptionValue(opt, val)
+        h.setOptionValue("time_limit", float(time_limit) if time_limit else hs.kHighsInf)
+        if cold:
+            h.clearSolver()
+        began = time.perf_counter()
+        try:
+            status = self._run(h)
+        except Exception as err:  # noqa: BLE001 - any crash of one attempt: try the next
+            raise _Unsolved(f"{type(err).__name__}: {err}") from None
+        finally:
+            for opt, val in saved.items():
+                h.setOptionValue(opt, val)
         seconds = time.perf_counter() - began
         info = h.getInfo()
         has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
         x = np.array(h.getSolution().col_value) if has_x else None
         obj = info.objective_function_value if has_x else None
         bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else None
-        if status == hs.HighsModelStatus.kOptimal:
+        if status == hs.HighsModelStatus.kOptimal and has_x:
             return Outcome(Status.OPTIMAL, x, obj, bound, seconds)
         if status == hs.HighsModelStatus.kInfeasible:
             return Outcome(Status.INFEASIBLE, None, None, None, seconds)
         if status in (hs.HighsModelStatus.kTimeLimit, hs.HighsModelStatus.kInterrupt):
             return Outcome(Status.TIME_LIMIT, x, obj, bound, seconds)
-        raise SolverError(f"HiGHS ended with status {h.modelStatusToString(status)}")
+        what = h.modelStatusToString(status)
+        if status == hs.HighsModelStatus.kOptimal:
+            what += " without a feasible solution"
+        raise _Unsolved(what)
 
 
 class CbcBackend:
