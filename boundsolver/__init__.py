@@ -17,7 +17,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Arch", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError", "EnumerationTooLarge",
-    "Mapping", "Mapspace", "Nest", "PointSolver", "Schedule", "Segment", "SolverError", "SpecError",
+    "Leaf", "Mapping", "Mapspace", "Nest", "Node", "PointSolver", "Schedule", "Segment", "SolverError",
+    "SpecError",
     "Tensor", "Term", "Workload",
     "algorithmic_minimum",
     "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "gbmm", "gemm", "load_arch",

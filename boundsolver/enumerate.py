@@ -279,75 +279,10 @@ def _best_orders(problem: Einsum, groups, levels, storage, canonical: bool) -> N
 
 # -------------------------------------------------------------------------------------- workloads
 
-def _mappings(problem: Einsum):
-    """Every Orojenesis mapping of a problem: each tiling with each order of its looping ranks."""
-    for tiles in product(*(divisors(n) for _, n in problem.sizes)):
-        tile = tuple(zip(problem.ranks, tiles))
-        looping = [d for d, t in tile if problem.size[d] // t > 1]
-        for order in permutations(looping):
-            yield Mapping(tile, order)
+def enumerate_workload(workload, fusion: bool = True, mapspace=None, max_depth: int = 2,
+                       limit: int = 2_000_000, prune: bool = True):
+    """Every breakpoint of a workload's fused (or unfused) staircase by brute force over loop
+    trees (the reference for :mod:`fused`; small workloads only). See :mod:`treeref`."""
+    from .treeref import enumerate_workload as brute
 
-
-def _pareto(points: list) -> list:
-    """The (occupancy, accesses, item) points no other point matches or beats in both."""
-    return [points[i] for i in staircase([(o, a) for o, a, _ in points])]
-
-
-def enumerate_workload(workload, fusion: bool = True, limit: int = 2_000_000, prune: bool = True):
-    """Every breakpoint of a workload's fused (or unfused) staircase by brute force over schedules
-    (the reference for :mod:`fused`; Orojenesis inner mappings, small workloads only).
-
-    Each segment structure is tried with every combination of its Einsums' inner mappings, and
-    every cut of the workload with every combination of its segments' schedules, each schedule
-    costed whole by ``fusion.evaluate``. With ``prune`` (sound because a schedule's cost never
-    decreases when one part's occupancy or traffic grows) only each part's Pareto-optimal choices
-    enter the combinations. Returns a list of (occupancy, accesses, Schedule).
-    """
-    from . import fusion as fz
-
-    names = workload.names
-    n = len(names)
-    work = [0]
-
-    def count(k: int) -> None:
-        work[0] += k
-        if work[0] > limit:
-            raise EnumerationTooLarge(f"enumerating the schedules of {workload.name or workload} "
-                                      f"needs more than {limit:.3g} evaluations")
-
-    def segment_points(seg_names: tuple[str, ...]) -> list:
-        points = []
-        for cfg in fz.configs(workload, seg_names):
-            role = fz.roles(workload, seg_names)
-            kept = {T for T, _ in cfg.kept}
-            choices = []
-            for name in seg_names:
-                sub = fz.sub_problem(workload[name], cfg.segment(()).tiles)
-                resident = {T.name for T in sub.tensors if T.name in role.intermediates or T.name in kept}
-                options = []
-                for m in _mappings(sub):
-                    cost, tiles = fz.inner_cost(sub, m, imperfect=False)
-                    moved = sum(v for x, v in (*cost.reads, *cost.writes) if x not in resident)
-                    options.append((sum(v for x, v in tiles.items() if x not in resident), moved, m))
-                choices.append(_pareto(options) if prune else options)
-            count(math.prod(len(c) for c in choices))
-            for combo in product(*choices):
-                seg = cfg.segment(tuple(m for _, _, m in combo))
-                occ, reads, writes = fz.evaluate_segment(workload, seg)
-                points.append((occ, sum(reads.values()) + sum(writes.values()), seg))
-        return _pareto(points) if prune else points
-
-    cache = {}
-    out = []
-    for cuts in product((False, True), repeat=n - 1):
-        bounds = [0, *(i + 1 for i, c in enumerate(cuts) if c), n]
-        runs = [names[a:b] for a, b in zip(bounds, bounds[1:])]
-        if not fusion and any(len(r) > 1 for r in runs):
-            continue
-        parts = [cache.setdefault(r, segment_points(r)) for r in runs]
-        count(math.prod(len(p) for p in parts))
-        for combo in product(*parts):
-            schedule = fz.Schedule(tuple(seg for _, _, seg in combo))
-            cost = fz.evaluate(workload, schedule)
-            out.append((cost.occupancy, cost.accesses, schedule))
-    return _pareto(out)
+    return brute(workload, fusion, mapspace, max_depth, limit, prune)

@@ -12,15 +12,13 @@ structure whose lower bounds cannot beat the cuts already known is never solved.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
+from itertools import combinations
 
 import numpy as np
 
 from . import fusion
-from itertools import combinations
-
 from .cost import Cost, Mapping, divisors
 from .einsum import Einsum, Tensor
 from .errors import BoundsolverError, SolverError
@@ -138,8 +136,10 @@ class Curves:
 
     def _trace(self, problem: Einsum) -> list[tuple[Mapping | Nest, Cost]]:
         from .enumerate import _work
+        from .fastnest import applies
 
-        small = self.mapspace.is_orojenesis and _work(problem) <= AUTO_ENUMERATION
+        small = (self.mapspace.is_orojenesis and _work(problem) <= AUTO_ENUMERATION) or \
+            applies(problem, self.mapspace)
         if self.method == "enumerate" or (self.method == "auto" and small):
             from .enumerate import frontier_points
 
@@ -166,10 +166,17 @@ def plus_shifted(a: Staircase, shift: int, b: Staircase, tag: int) -> Staircase:
     """``a`` (its occupancy raised by ``shift``) then ``b``, one after the other: each has the whole
     buffer, so values add at every capacity."""
     a_occ = a.occ + shift
+    if len(b.occ) == 1:  # b is flat: a's steps, moved up
+        caps = np.maximum(a_occ, b.occ[0])
+        keep = np.ones(len(caps), bool)
+        keep[:-1] = caps[:-1] < caps[1:]
+        return Staircase(caps[keep], a.acc[keep] + b.acc[0], np.full(int(keep.sum()), tag))
     caps = np.union1d(a_occ, b.occ)
     caps = caps[caps >= max(a_occ[0], b.occ[0])]
     acc = a.acc[np.searchsorted(a_occ, caps, side="right") - 1] + b.acc[b.at(caps)]
-    return staircase(caps, acc, np.full(len(caps), tag))
+    keep = np.ones(len(caps), bool)  # a sum of two staircases never rises: drop its flat steps
+    keep[1:] = acc[1:] < acc[:-1]
+    return Staircase(caps[keep], acc[keep], np.full(int(keep.sum()), tag))
 
 
 def merge(parts: list[Staircase]) -> Staircase | None:
@@ -214,6 +221,9 @@ class TreeSearch:
         self._dicts: dict = {}
         self._fp: dict = {}
         self._edges: dict = {}
+        self._tensors: dict = {}
+        self._sig: dict = {}
+        self._allowed: dict = {}
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
         # with the Orojenesis inner mapspace every keep is tried.
@@ -237,12 +247,32 @@ class TreeSearch:
         k = self.position[r]
         return S[:k] + (t,) + S[k + 1:]
 
-    def fp(self, ctx: fusion.Context, T: str, S: tuple) -> int:
-        tensor = ctx.tensor(T)
-        key = (tensor, S)
+    def tensor(self, T: str, span: tuple[int, ...]) -> Tensor:
+        """``T`` as the Einsums ``span`` index it: its writer if there, else its first reader."""
+        key = (T, span)
+        if key not in self._tensors:
+            w = self.workload
+            i = w.producer.get(T)
+            at = i if i in span else next(k for k in span if any(x.name == T for x in w.einsums[k].inputs))
+            self._tensors[key] = w.einsums[at].tensor(T)
+        return self._tensors[key]
+
+    def fp(self, T: str, span: tuple[int, ...], S: tuple) -> int:
+        """Footprint of ``T`` (as ``span`` indexes it) under the tiles ``S``."""
+        key = (T, span, S)
         if key not in self._fp:
-            self._fp[key] = tensor.footprint(self.sizes(S))
+            self._fp[key] = self.tensor(T, span).footprint(self.sizes(S))
         return self._fp[key]
+
+    def signature(self, seg, x: int, y: int) -> frozenset:
+        """What the segment means to Einsums ``x..y``: which of their tensors go to the backing
+        store. With the resident set, this fixes everything a node over ``x..y`` costs, so the
+        memo is shared between segments."""
+        key = (seg, x, y)
+        if key not in self._sig:
+            ctx = self.context(*seg)
+            self._sig[key] = frozenset(T for T in ctx.moved if any(x <= i <= y for i in ctx.users[T]))
+        return self._sig[key]
 
     # -- the pieces -----------------------------------------------------------------------------
 
@@ -265,10 +295,10 @@ class TreeSearch:
         return merge(parts)
 
     def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
-        key = ("body", seg, a, b, S, R, K, rank, depth)
+        key = ("body", self.signature(seg, a, b), a, b, S, R, K, rank, depth)
         if key in self.memo:
             return self.memo[key]
-        ctx = self.context(*seg)
+        span = tuple(range(a, b + 1))
         tail = {b + 1: ZERO}
         for x in range(b, a - 1, -1):
             parts = []
@@ -280,7 +310,7 @@ class TreeSearch:
                 child = self.child(seg, x, y, S, Rc, depth)
                 if child is None:
                     continue
-                shift = sum(self.fp(ctx, T, S) for T in stored)
+                shift = sum(self.fp(T, span, S) for T in stored)
                 parts.append(plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest))))
             tail[x] = merge(parts)
         self.memo[key] = tail[a]
@@ -289,10 +319,11 @@ class TreeSearch:
     def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
         """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
         tensors resident for that child."""
-        key = (seg, a, b, x, y, R, K, rank)
+        key = (self.signature(seg, a, b), a, b, x, y, R, K, rank)
         if key in self._edges:
             return self._edges[key]
         ctx = self.context(*seg)
+        span = tuple(range(a, b + 1))
         inside = set(range(x, y + 1))
         node = set(range(a, b + 1))
         stored = []
@@ -302,15 +333,20 @@ class TreeSearch:
                 continue
             if min(u) <= y and max(u) >= x:
                 stored.append(X)
-        stored += [T for T in K if fusion.live_during(ctx, rank, T, node, tuple(sorted(inside)))]
+        stored += [T for T in K if (rank is not None and rank not in self.tensor(T, span).ranks)
+                   or self.live(ctx, T, node, x, y)]
         used = {T for T, u in ctx.users.items() if inside & set(u)}
         resident = frozenset(T for T in used if T in R or T in K or
                              (T in ctx.intermediates and not set(ctx.users[T]) <= inside))
         self._edges[key] = out = (tuple(stored), resident)
         return out
 
+    def live(self, ctx, T: str, node: set, x: int, y: int) -> bool:
+        used = [i for i in ctx.users[T] if i in node]
+        return min(used) <= y and max(used) >= x
+
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int):
-        key = ("child", seg, x, y, S, R, depth)
+        key = ("child", self.signature(seg, x, y), x, y, S, R, depth)
         if key in self.memo:
             return self.memo[key]
         if x == y:
@@ -318,11 +354,10 @@ class TreeSearch:
         elif depth >= self.max_depth:
             out = None
         else:
-            ctx = self.context(*seg)
             span = tuple(range(x, y + 1))
             sizes = self.sizes(S)
             ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
-            options = [(r, t) for r in ranks if fusion.loop_allowed(self.workload, ctx, span, r, sizes)
+            options = [(r, t) for r in ranks if sizes[r] > 1 and self.allowed(seg, span, r, sizes)
                        for t in divisors(sizes[r])[:-1]]
             out = None
             for r, t in sorted(options, key=lambda o: -o[1]):
@@ -330,14 +365,25 @@ class TreeSearch:
         self.memo[key] = out
         return out
 
+    def allowed(self, seg, span: tuple[int, ...], r: str, sizes: dict) -> bool:
+        key = (seg, span, r)
+        if key not in self._allowed:
+            self._allowed[key] = fusion.loop_allowed(self.workload, self.context(*seg), span, r,
+                                                     self.workload.size)
+        return self._allowed[key]
+
     def leaf(self, x: int, S: tuple, R: frozenset) -> Staircase:
         e = self.workload.einsums[x]
         sizes = self.sizes(S)
+        key = ("leaf", x, tuple(sizes[r] for r in e.size), R)
+        if key in self.memo:
+            return self.memo[key]
         c = self.curves.curve(e, sizes, R)
         sub = fusion.sub_problem(e, sizes)
         extra = 0 if e.output.name in R else sub.tensor_size(sub.output)  # count 2 x moved
         tags = [self.record(("leaf", e.name, m)) for m in c.mappings]
-        return Staircase(c.occ, c.acc + extra, np.array(tags, np.int64))
+        self.memo[key] = out = Staircase(c.occ, c.acc + extra, np.array(tags, np.int64))
+        return out
 
     def loop(self, seg, x, y, S, r, t, R, depth, best):
         """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
@@ -345,24 +391,27 @@ class TreeSearch:
         Einsums use."""
         ctx = self.context(*seg)
         span = set(range(x, y + 1))
+        sp = tuple(range(x, y + 1))
         n = self.sizes(S)[r] // t
         below = self.cut(S, r, t)
-        cands, streamed = [], {}
+        cands, streamed, ranks = [], {}, {}
         for T in sorted(ctx.moved):
             u = tuple(i for i in ctx.users[T] if i in span)
             if not u or T in R:
                 continue
-            streamed[T] = _weight(ctx, T) * self.fp(ctx, T, below)
-            if ctx.axes_agree(T, u) and (r not in ctx.tensor(T).ranks or len(u) > 1 or not self.push_down):
+            ranks[T] = self.tensor(T, sp).ranks
+            streamed[T] = _weight(ctx, T) * self.fp(T, sp, below)
+            if ctx.axes_agree(T, u) and (r not in ranks[T] or len(u) > 1 or not self.push_down):
                 cands.append(T)
         floor = sum(streamed.values())
         parts = []
         for K in _subsets(cands):
-            tiles = {T: self.fp(ctx, T, below) for T in K}
-            const = sum(_weight(ctx, T) * tiles[T] * (n if fusion.indexes(ctx, r, T) else 1) for T in K)
+            tiles = {T: self.fp(T, sp, below) for T in K}
+            const = sum(_weight(ctx, T) * tiles[T] * (n if r in ranks[T] else 1) for T in K)
             if best is not None:  # lower bounds: kept tiles live at once; everything else moved once
                 occ = max(sum(v for T, v in tiles.items()
-                              if fusion.live_during(ctx, r, T, span, (e,))) for e in span) if K else 0
+                              if r not in ranks[T] or self.live(ctx, T, span, e, e))
+                          for e in span) if K else 0
                 acc = const + n * (floor - sum(streamed[T] for T in K))
                 i = int(best.at(occ))
                 if i >= 0 and int(best.acc[i]) <= acc:
@@ -414,6 +463,15 @@ def _subsets(items: list) -> list[tuple]:
 
 # ------------------------------------------------------------------------------------- workloads
 
+WORKLOAD_MAPSPACE = Mapspace("per_tensor", "perfect")
+
+
+def workload_mapspace(mapspace: Mapspace | str | None) -> Mapspace:
+    """Workloads default to per-tensor placement inside each Einsum (AccelForge's semantics);
+    ``mapspace="uniform/perfect"`` gives the Orojenesis inner mapspace."""
+    return WORKLOAD_MAPSPACE if mapspace is None else mapspace_of(mapspace)
+
+
 @dataclass
 class Solution:
     """The frontier of a workload and how to rebuild the schedule behind each breakpoint."""
@@ -446,7 +504,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     if method not in METHODS:
         raise BoundsolverError(f"method must be one of {METHODS}, got {method!r}")
     began = time.perf_counter()
-    curves = Curves(mapspace_of(mapspace), method, solver)
+    curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0)
     n = len(workload.einsums)
     cells: dict[tuple[int, int], Staircase] = {}
@@ -520,7 +578,7 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
                       mapspace: Mapspace | str | None = None, method: str = "auto",
                       max_shared: int = 2):
     """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
-    ms = mapspace_of(mapspace)
+    ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_shared)
     imperfect = ms.factors == "imperfect"
     rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
@@ -531,7 +589,7 @@ def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = 
                    solver: str = "highs", mapspace: Mapspace | str | None = None,
                    method: str = "auto", max_shared: int = 2):
     """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
-    ms = mapspace_of(mapspace)
+    ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_shared)
     imperfect = ms.factors == "imperfect"
     rows = []

@@ -23,13 +23,11 @@ child's own. Outputs follow model.md's first-read elision over the whole run: an
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from itertools import combinations, permutations, product
 
 from . import nest as nests
-from .cost import Cost, Mapping, divisors
+from .cost import Cost, Mapping
 from .cost import evaluate as evaluate_mapping
 from .einsum import Einsum, Tensor
 from .errors import EinsumError
@@ -159,12 +157,28 @@ class Context:
         """Tensors the segment writes to the backing store (outputs and exported ones)."""
         return frozenset(T for T in self.produced if T not in self.intermediates) | self.exported
 
-    def tensor(self, name: str) -> Tensor:
-        """The tensor as its writer (else its first reader) in the segment indexes it."""
+    @cached_property
+    def tensors(self) -> dict[str, Tensor]:
+        """Each tensor as its writer (else its first reader) in the segment indexes it."""
         w = self.workload
-        i = w.producer.get(name)
-        e = w.einsums[i] if i is not None and i in self.users[name] else w.einsums[self.users[name][0]]
-        return e.tensor(name)
+        out = {}
+        for name, users in self.users.items():
+            i = w.producer.get(name)
+            e = w.einsums[i] if i is not None and i in users else w.einsums[users[0]]
+            out[name] = e.tensor(name)
+        return out
+
+    @cached_property
+    def ranks(self) -> dict[str, frozenset[str]]:
+        return {n: frozenset(T.ranks) for n, T in self.tensors.items()}
+
+    def tensor(self, name: str, span: tuple[int, ...] | None = None) -> Tensor:
+        """The tensor as its writer indexes it, else its first reader (among ``span`` if given:
+        a kept tensor's tile is what the Einsums under its node read)."""
+        if span is None or self.workload.producer.get(name) in span:
+            return self.tensors[name]
+        first = next(i for i in self.users[name] if i in span)
+        return self.workload.einsums[first].tensor(name)
 
     def axes_agree(self, name: str, where: tuple[int, ...]) -> bool:
         return len({self.workload.einsums[i].tensor(name).axes for i in where}) == 1
@@ -272,20 +286,21 @@ def stored_here(ctx: Context, node: Node, resident: frozenset[str]) -> list[str]
                   and not any(set(ctx.users[X]) <= k for k in kids))
 
 
-def live_during(ctx: Context, rank: str | None, T: str, node: set[int], child: tuple[int, ...]) -> bool:
+def live_during(ctx: Context, rank: str | None, T: str, node: tuple[int, ...], child: tuple[int, ...]
+                ) -> bool:
     """Whether a tensor stored at a node (looping over ``rank``, enclosing Einsums ``node``) is live
     while its child enclosing Einsums ``child`` runs: from the child that first uses it to the one
     that last uses it; throughout when the loop does not index it (the tile then stays across
     iterations)."""
-    if rank is not None and rank not in ctx.tensor(T).ranks:
+    if rank is not None and rank not in ctx.tensor(T, node).ranks:
         return True
     used = [i for i in ctx.users[T] if i in node]
     return min(child) <= max(used) and max(child) >= min(used)
 
 
-def indexes(ctx: Context, rank: str | None, T: str) -> bool:
+def indexes(ctx: Context, rank: str | None, T: str, node: tuple[int, ...]) -> bool:
     """Whether a node's loop steps through ``T`` (a root's single pass does)."""
-    return rank is None or rank in ctx.tensor(T).ranks
+    return rank is None or rank in ctx.tensor(T, node).ranks
 
 
 def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[Cost, dict[str, int]]:
@@ -309,13 +324,13 @@ def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str
     spans = [_span(ctx, c) for c in node.children]
     shift = [0] * len(spans)
     moved: dict[str, int] = {}
+    node_span = tuple(sorted(i for sp in spans for i in sp))
     for T in here:
-        tile = ctx.tensor(T).footprint(sizes)
-        node_span = {i for sp in spans for i in sp}
+        tile = ctx.tensor(T, node_span).footprint(sizes)
         for k, sp in enumerate(spans):
             shift[k] += tile * live_during(ctx, node.rank, T, node_span, sp)
         if T in ctx.moved or T in ctx.exported:
-            moved[T] = tile * (n if indexes(ctx, node.rank, T) else 1)
+            moved[T] = tile * (n if indexes(ctx, node.rank, T, node_span) else 1)
     inside = resident | frozenset(here)
     peak = 0
     for c, s in zip(node.children, shift):
@@ -413,7 +428,7 @@ def _tree(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
         pad = "  " * depth
     here = [*node.keep, *stored_here(ctx, node, resident)]
     for T in here:
-        tensor = ctx.tensor(T)
+        tensor = ctx.tensor(T, _span(ctx, node))
         what = "kept" if T in node.keep else "intermediate"
         shown = ",".join(f"{r}:{sizes[r]}" for r in tensor.ranks)
         lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(sizes)} words")
