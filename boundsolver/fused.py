@@ -282,7 +282,7 @@ class TreeSearch:
         w = self.workload
         S = tuple(w.size[r] for r in self.ranks)
         cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])
-                 and (len(ctx.users[T]) > 1 or not self.push_down)]
+                 and (len(ctx.users[T]) > 1 or not self.push_down)] if j > i else []
         base = sum(2 * w.tensor_size(X) for X in ctx.exported) - sum(w.tensor_size(T) for T in ctx.written)
         parts = []
         for K in _subsets(cands):
@@ -503,6 +503,9 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     first, and combined with the best cuts of the same run into segments."""
     if method not in METHODS:
         raise BoundsolverError(f"method must be one of {METHODS}, got {method!r}")
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
+        raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
+                               f"got {max_depth!r}")
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0)
@@ -540,7 +543,7 @@ def _row(workload: Workload, sol: Solution, capacity: int, imperfect: bool) -> d
            "op_intensity": ops / cost.accesses, "macs_per_word": workload.macs / cost.accesses,
            "fused": schedule.fused,
            "segments": " | ".join("+".join(s.einsums()) for s in schedule.segments),
-           "schedule": schedule.describe(workload)}
+           "schedule": schedule.describe(workload), "tree": schedule.tree(workload)}
     row |= {f"reads_{n}": v for n, v in cost.reads}
     row |= {f"writes_{n}": v for n, v in cost.writes}
     for n, sub, m in fusion.leaves(workload, schedule):
@@ -557,7 +560,7 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
         "occupancy", "accesses", "status", "op_intensity", "macs_per_word", "fused", "segments"]
     cols += [f"reads_{t}" for t in tensors] + [f"writes_{t}" for t in (*workload.intermediates,
                                                                        *workload.outputs)]
-    cols += [f"mapping_{n}" for n in workload.names] + ["schedule"]
+    cols += [f"mapping_{n}" for n in workload.names] + ["schedule", "tree"]
     df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
     for c in cols:
         if c.startswith(("reads_", "writes_")):  # a tensor a schedule never moves: 0 words
@@ -576,10 +579,10 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
 
 def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = "highs",
                       mapspace: Mapspace | str | None = None, method: str = "auto",
-                      max_shared: int = 2):
+                      max_depth: int = 2):
     """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
     ms = workload_mapspace(mapspace)
-    sol = solve_workload(workload, fusion_on, ms, method, solver, max_shared)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
     imperfect = ms.factors == "imperfect"
     rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
     return _frame(workload, sol, rows, fusion_on, ms, capacity=False)
@@ -587,10 +590,10 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
 
 def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = True,
                    solver: str = "highs", mapspace: Mapspace | str | None = None,
-                   method: str = "auto", max_shared: int = 2):
+                   method: str = "auto", max_depth: int = 2):
     """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
     ms = workload_mapspace(mapspace)
-    sol = solve_workload(workload, fusion_on, ms, method, solver, max_shared)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
     imperfect = ms.factors == "imperfect"
     rows = []
     for c in capacities:

@@ -306,12 +306,14 @@ def _capacity(c: object) -> int:
 def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver: str = "highs",
                 time_limit: float | None = None, progress: bool = False,
                 mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                method: str = "auto") -> pd.DataFrame:
+                method: str = "auto", max_depth: int = 2) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
-    For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings and
-    ``fusion=False`` runs every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum
-    curves are traced ("milp", "enumerate", or "auto": enumeration where it takes milliseconds).
+    For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings (loop trees
+    with up to ``max_depth`` nested loops) and ``fusion=False`` runs every Einsum alone
+    (docs/fusion.md); ``method`` says how per-Einsum curves are traced ("milp", "enumerate", or
+    "auto": enumeration where it takes milliseconds). Workloads default to per-tensor placement
+    inside each Einsum (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace).
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity) gives a row
@@ -324,7 +326,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
     if _is_workload(problem, fusion, time_limit):
         from .fused import workload_curve
 
-        return workload_curve(problem, caps, fusion is not False, solver, mapspace, method)
+        return workload_curve(problem, caps, fusion is not False, solver, mapspace, method, max_depth)
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     results: dict[int, dict] = {}
@@ -349,7 +351,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
 def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
                     time_limit: float | None = None, progress: bool = False,
                     mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                    method: str = "auto") -> pd.DataFrame:
+                    method: str = "auto", max_depth: int = 2) -> pd.DataFrame:
     """Every breakpoint of the staircase, traced by the MILP (ε-constraint walk).
 
     A :class:`Workload` gives its fused (``fusion=True``, the default) or unfused frontier, each
@@ -362,7 +364,7 @@ def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
     if _is_workload(problem, fusion, time_limit):
         from .fused import workload_frontier
 
-        return workload_frontier(problem, fusion is not False, solver, mapspace, method)
+        return workload_frontier(problem, fusion is not False, solver, mapspace, method, max_depth)
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     bar = _progress(None, progress, problem)

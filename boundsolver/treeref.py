@@ -30,10 +30,11 @@ def _subsets(items) -> list[tuple]:
     return [c for k in range(len(items) + 1) for c in combinations(items, k)]
 
 
-def _inner_mappings(sub, mapspace: Mapspace):
-    """Every mapping of a sub-problem in the inner mapspace (Orojenesis: every tiling and order;
-    otherwise the nest enumerator's staircase of the sub-problem, which is every nest that can
-    matter for a leaf whose resident tensors cost nothing)."""
+def _inner_mappings(sub, mapspace: Mapspace, resident: frozenset):
+    """The mappings of a leaf's sub-problem to try. Orojenesis: every tiling with every order.
+    Richer mapspaces: every breakpoint of the nest enumerator (enumerate._nest_frontier, not the
+    fast path the solver uses) on the sub-problem without its resident tensors, which cost nothing
+    and take no room in the leaf, so no other nest can do better for the schedule."""
     if mapspace.is_orojenesis:
         for tiles in product(*(divisors(n) for _, n in sub.sizes)):
             tile = tuple(zip(sub.ranks, tiles))
@@ -42,8 +43,13 @@ def _inner_mappings(sub, mapspace: Mapspace):
                 yield Mapping(tile, order)
         return
     from .enumerate import _nest_frontier
+    from .fused import _whole, expand, reduced
 
-    yield from (m for m, _ in _nest_frontier(sub, mapspace, 10**7))
+    red, names, _ = reduced(sub, resident)
+    if red is None:
+        yield _whole(sub)
+        return
+    yield from (expand(m, sub, names) for m, _ in _nest_frontier(red, mapspace, 10**7))
 
 
 def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict, resident: frozenset,
@@ -85,7 +91,8 @@ def segment_trees(workload: Workload, names: tuple[str, ...], max_depth: int = 2
     ctx = fusion.Context(workload, names)
     i = workload.names.index(names[0])
     j = i + len(names) - 1
-    cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])]
+    # One Einsum alone is unfused: its own mapping decides where its tensors live.
+    cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])] if j > i else []
     for K in _subsets(cands):
         for kids in _trees(workload, ctx, i, j, workload.size, frozenset(K), 0, max_depth, None):
             yield fusion.Node(None, 0, K, kids)
@@ -145,10 +152,11 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
 
     inner_cache: dict = {}
 
-    def inner(sub):
-        key = (str(sub), sub.sizes)
+    def inner(sub, resident):
+        resident = frozenset(T.name for T in sub.tensors if T.name in resident)
+        key = (str(sub), sub.sizes, resident)
         if key not in inner_cache:
-            inner_cache[key] = list(_inner_mappings(sub, ms))
+            inner_cache[key] = list(_inner_mappings(sub, ms, resident))
         return inner_cache[key]
 
     def segment_points(seg: tuple[str, ...]) -> list:
@@ -160,7 +168,8 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
             for e in seg:
                 sizes, kept = where[e]
                 sub = fusion.sub_problem(workload[e], sizes)
-                options.append(_leaf_options(ctx, sub, inner(sub), kept, imperfect, prune))
+                mappings = inner(sub, kept | ctx.intermediates)
+                options.append(_leaf_options(ctx, sub, mappings, kept, imperfect, prune))
             count(math.prod(len(o) for o in options))
             for combo in product(*options):
                 root = _with_mappings(tree, dict(zip(seg, combo)))
