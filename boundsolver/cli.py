@@ -45,13 +45,16 @@ def parser() -> argparse.ArgumentParser:
                       help="every breakpoint of the staircase (the default)")
     p.add_argument("--solver", default="highs", help="highs (in-process, default) or cbc")
     p.add_argument("--time-limit", type=float, help="seconds per capacity (reported, never hidden)")
-    p.add_argument("--placement", choices=["uniform", "per_tensor"], default="uniform",
-                   help="per_tensor: each tensor's tile at its own loop depth (docs/mapspaces.md)")
+    p.add_argument("--placement", choices=["uniform", "per_tensor"],
+                   help="per_tensor: each tensor's tile at its own loop depth (docs/mapspaces.md); "
+                        "default uniform for an Einsum, per_tensor inside a workload's Einsums")
     p.add_argument("--factors", choices=["perfect", "imperfect"], default="perfect",
                    help="imperfect: tile sizes need not divide the rank size")
     p.add_argument("--fusion", action="store_true",
                    help="for a workload: fused and unfused frontiers and their ratio "
                         "(docs/fusion.md); without it, the unfused one")
+    p.add_argument("--max-depth", type=int, default=2,
+                   help="for --fusion: loops nested in a fused loop tree (docs/fusion.md)")
     p.add_argument("--enumerate", action="store_true",
                    help="use the exhaustive enumerator instead of the MILP (the reference)")
     p.add_argument("--csv", "-o", type=Path, help="write the full table as CSV ('-': stdout)")
@@ -163,7 +166,7 @@ def _curve(args, extra: list[str]) -> int:
     for p in problems:
         df = solve_one(p, caps, args.solver, "enumerate" if args.enumerate else "milp",
                        args.time_limit, progress=not args.quiet,
-                       mapspace=Mapspace(args.placement, args.factors))
+                       mapspace=Mapspace(args.placement or "uniform", args.factors))
         frames.append(df)
         if not args.quiet:
             _report(p, df)
@@ -182,13 +185,13 @@ def _workloads(args, problems, caps) -> int:
     if args.time_limit is not None:
         raise BoundsolverError("--time-limit does not apply to workloads (always exact)")
     method = "enumerate" if args.enumerate else "auto"
-    mapspace = Mapspace(args.placement, args.factors)
+    mapspace = Mapspace(args.placement or "per_tensor", args.factors)
     tables, plots = [], []
     for w in problems:
         runs = [True, False] if args.fusion else [False]
-        frames = {f: (pareto_frontier(w, args.solver, mapspace=mapspace, fusion=f, method=method)
-                      if caps is None else
-                      solve_curve(w, caps, args.solver, mapspace=mapspace, fusion=f, method=method))
+        opts = dict(mapspace=mapspace, method=method, max_depth=args.max_depth)
+        frames = {f: (pareto_frontier(w, args.solver, fusion=f, **opts) if caps is None else
+                      solve_curve(w, caps, args.solver, fusion=f, **opts))
                   for f in runs}
         for f, df in frames.items():
             if not args.quiet:
@@ -197,6 +200,9 @@ def _workloads(args, problems, caps) -> int:
                 shown = [c for c in ("capacity", "occupancy", "accesses", "status", "segments")
                          if c in df.columns]
                 print(df[shown].to_string(index=False))
+                if f and df["status"].eq("optimal").any():
+                    print("loop tree of the least-traffic point:")
+                    print(df.loc[df["status"].eq("optimal"), "tree"].iloc[-1])
             tables.append(df.assign(problem=w.name, fusion=f))
         plots.append((w, frames))
     table = pd.concat(tables, ignore_index=True)

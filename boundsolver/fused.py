@@ -295,6 +295,11 @@ class TreeSearch:
         return merge(parts)
 
     def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
+        # The node's own loop only matters to the tensors it keeps; and a node that keeps nothing
+        # gains nothing from a child looping over the same rank across all of its run (the two
+        # loops are one loop with the inner tile).
+        same = None if K else rank
+        rank = rank if K else None
         key = ("body", self.signature(seg, a, b), a, b, S, R, K, rank, depth)
         if key in self.memo:
             return self.memo[key]
@@ -307,7 +312,7 @@ class TreeSearch:
                 if rest is None:
                     continue
                 stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
-                child = self.child(seg, x, y, S, Rc, depth)
+                child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
                 if child is None:
                     continue
                 shift = sum(self.fp(T, span, S) for T in stored)
@@ -345,8 +350,8 @@ class TreeSearch:
         used = [i for i in ctx.users[T] if i in node]
         return min(used) <= y and max(used) >= x
 
-    def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int):
-        key = ("child", self.signature(seg, x, y), x, y, S, R, depth)
+    def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
+        key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
         if key in self.memo:
             return self.memo[key]
         if x == y:
@@ -357,8 +362,8 @@ class TreeSearch:
             span = tuple(range(x, y + 1))
             sizes = self.sizes(S)
             ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
-            options = [(r, t) for r in ranks if sizes[r] > 1 and self.allowed(seg, span, r, sizes)
-                       for t in divisors(sizes[r])[:-1]]
+            options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
+                       and self.allowed(seg, span, r, sizes) for t in divisors(sizes[r])[:-1]]
             out = None
             for r, t in sorted(options, key=lambda o: -o[1]):
                 out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
