@@ -84,7 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--methods", nargs="+", default=["auto"])
-    ap.add_argument("--depth", type=int, default=2, help="max_depth of the fused loop trees")
+    ap.add_argument("--depth", type=int, default=3, help="max_depth of the fused loop trees")
     args = ap.parse_args()
     rows = []
     for name, params in QUICK if args.quick else CASES:

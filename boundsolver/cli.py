@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion", action="store_true",
                    help="for a workload: fused and unfused frontiers and their ratio "
                         "(docs/fusion.md); without it, the unfused one")
-    p.add_argument("--max-depth", type=int, default=2,
+    p.add_argument("--max-depth", type=int, default=3,
                    help="for --fusion: loops nested in a fused loop tree (docs/fusion.md)")
     p.add_argument("--enumerate", action="store_true",
                    help="use the exhaustive enumerator instead of the MILP (the reference)")

@@ -207,7 +207,8 @@ class TreeSearch:
 
     workload: Workload
     curves: Curves
-    max_depth: int = 2
+    max_depth: int = 3
+    split: bool = False  # may a rank loop at several depths of one path
     prov: list = field(default_factory=list)
     memo: dict = field(default_factory=dict)
     contexts: dict = field(default_factory=dict)
@@ -224,6 +225,8 @@ class TreeSearch:
         self._tensors: dict = {}
         self._sig: dict = {}
         self._allowed: dict = {}
+        self._moved: dict = {}
+        self._loopable: dict = {}
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
         # with the Orojenesis inner mapspace every keep is tried.
@@ -309,7 +312,7 @@ class TreeSearch:
             parts = []
             for y in range(x, b + 1):
                 rest = tail[y + 1]
-                if rest is None:
+                if rest is None or (y > x and (depth >= self.max_depth or not self.loopable(seg, x, y))):
                     continue
                 stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
                 child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
@@ -362,7 +365,9 @@ class TreeSearch:
             span = tuple(range(x, y + 1))
             sizes = self.sizes(S)
             ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
+            full = self.workload.size
             options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
+                       and (self.split or sizes[r] == full[r])
                        and self.allowed(seg, span, r, sizes) for t in divisors(sizes[r])[:-1]]
             out = None
             for r, t in sorted(options, key=lambda o: -o[1]):
@@ -370,7 +375,16 @@ class TreeSearch:
         self.memo[key] = out
         return out
 
-    def allowed(self, seg, span: tuple[int, ...], r: str, sizes: dict) -> bool:
+    def loopable(self, seg, x: int, y: int) -> bool:
+        """Whether any loop may enclose Einsums ``x..y``."""
+        key = (seg, x, y)
+        if key not in self._loopable:
+            span = tuple(range(x, y + 1))
+            ranks = {r for i in span for r in self.workload.einsums[i].size}
+            self._loopable[key] = any(self.allowed(seg, span, r, None) for r in ranks)
+        return self._loopable[key]
+
+    def allowed(self, seg, span: tuple[int, ...], r: str, sizes: dict | None) -> bool:
         key = (seg, span, r)
         if key not in self._allowed:
             self._allowed[key] = fusion.loop_allowed(self.workload, self.context(*seg), span, r,
@@ -394,29 +408,22 @@ class TreeSearch:
         """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
         tensors its loop does not index (they stay across iterations) or that several of its
         Einsums use."""
-        ctx = self.context(*seg)
-        span = set(range(x, y + 1))
         sp = tuple(range(x, y + 1))
         n = self.sizes(S)[r] // t
         below = self.cut(S, r, t)
-        cands, streamed, ranks = [], {}, {}
-        for T in sorted(ctx.moved):
-            u = tuple(i for i in ctx.users[T] if i in span)
-            if not u or T in R:
-                continue
-            ranks[T] = self.tensor(T, sp).ranks
-            streamed[T] = _weight(ctx, T) * self.fp(T, sp, below)
-            if ctx.axes_agree(T, u) and (r not in ranks[T] or len(u) > 1 or not self.push_down):
-                cands.append(T)
+        moved = self.moved_in(seg, x, y, R)
+        cands = [T for T, (w, ranks, live, agree) in moved.items()
+                 if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
+        streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
         floor = sum(streamed.values())
         parts = []
         for K in _subsets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
-            const = sum(_weight(ctx, T) * tiles[T] * (n if r in ranks[T] else 1) for T in K)
+            const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
             if best is not None:  # lower bounds: kept tiles live at once; everything else moved once
                 occ = max(sum(v for T, v in tiles.items()
-                              if r not in ranks[T] or self.live(ctx, T, span, e, e))
-                          for e in span) if K else 0
+                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+                          for e in sp) if K else 0
                 acc = const + n * (floor - sum(streamed[T] for T in K))
                 i = int(best.at(occ))
                 if i >= 0 and int(best.acc[i]) <= acc:
@@ -429,6 +436,23 @@ class TreeSearch:
             tag = self.record(("loop", r, t, K, body))
             parts.append(Staircase(body.occ, const + n * body.acc, np.full(len(body.occ), tag)))
         return merge(parts)
+
+    def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
+        """The tensors Einsums ``x..y`` move to or from the backing store and that nothing above
+        keeps: (words per word moved, ranks, which of ``x..y`` use it, read through one set of
+        axes there)."""
+        key = (self.signature(seg, x, y), x, y, R)
+        if key not in self._moved:
+            ctx = self.context(*seg)
+            sp = tuple(range(x, y + 1))
+            out = {}
+            for T in sorted(ctx.moved):
+                u = tuple(i for i in ctx.users[T] if x <= i <= y)
+                if u and T not in R:
+                    out[T] = (_weight(ctx, T), frozenset(self.tensor(T, sp).ranks), u,
+                              ctx.axes_agree(T, u))
+            self._moved[key] = out
+        return self._moved[key]
 
     # -- rebuilding the tree behind a point -----------------------------------------------------
 
@@ -503,7 +527,8 @@ class Solution:
 
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
-                   method: str = "auto", solver: str = "highs", max_depth: int = 2) -> Solution:
+                   method: str = "auto", solver: str = "highs", max_depth: int = 3,
+                   split_ranks: bool = False) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments."""
     if method not in METHODS:
@@ -513,7 +538,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
                                f"got {max_depth!r}")
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
-    search = TreeSearch(workload, curves, max_depth if fusion_on else 0)
+    search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
     n = len(workload.einsums)
     cells: dict[tuple[int, int], Staircase] = {}
     longest = n if fusion_on else 1
@@ -584,7 +609,7 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
 
 def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = "highs",
                       mapspace: Mapspace | str | None = None, method: str = "auto",
-                      max_depth: int = 2):
+                      max_depth: int = 3):
     """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
@@ -595,7 +620,7 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
 
 def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = True,
                    solver: str = "highs", mapspace: Mapspace | str | None = None,
-                   method: str = "auto", max_depth: int = 2):
+                   method: str = "auto", max_depth: int = 3):
     """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)

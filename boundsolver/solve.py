@@ -306,11 +306,11 @@ def _capacity(c: object) -> int:
 def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver: str = "highs",
                 time_limit: float | None = None, progress: bool = False,
                 mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                method: str = "auto", max_depth: int = 2) -> pd.DataFrame:
+                method: str = "auto", max_depth: int = 3) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
     For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings (loop trees
-    with up to ``max_depth`` nested loops) and ``fusion=False`` runs every Einsum alone
+    with up to ``max_depth`` nested loops, each over a different rank) and ``fusion=False`` runs every Einsum alone
     (docs/fusion.md); ``method`` says how per-Einsum curves are traced ("milp", "enumerate", or
     "auto": enumeration where it takes milliseconds). Workloads default to per-tensor placement
     inside each Einsum (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace).
@@ -351,7 +351,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
 def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
                     time_limit: float | None = None, progress: bool = False,
                     mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                    method: str = "auto", max_depth: int = 2) -> pd.DataFrame:
+                    method: str = "auto", max_depth: int = 3) -> pd.DataFrame:
     """Every breakpoint of the staircase, traced by the MILP (ε-constraint walk).
 
     A :class:`Workload` gives its fused (``fusion=True``, the default) or unfused frontier, each
