@@ -279,10 +279,10 @@ def _best_orders(problem: Einsum, groups, levels, storage, canonical: bool) -> N
 
 # -------------------------------------------------------------------------------------- workloads
 
-def enumerate_workload(workload, fusion: bool = True, mapspace=None, max_depth: int = 2,
-                       limit: int = 2_000_000, prune: bool = True):
+def enumerate_workload(workload, fusion: bool = True, mapspace=None, max_depth: int = 3,
+                       limit: int = 2_000_000, prune: bool = True, split_ranks: bool = False):
     """Every breakpoint of a workload's fused (or unfused) staircase by brute force over loop
     trees (the reference for :mod:`fused`; small workloads only). See :mod:`treeref`."""
     from .treeref import enumerate_workload as brute
 
-    return brute(workload, fusion, mapspace, max_depth, limit, prune)
+    return brute(workload, fusion, mapspace, max_depth, limit, prune, split_ranks)

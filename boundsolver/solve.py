@@ -310,10 +310,11 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
     For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings (loop trees
-    with up to ``max_depth`` nested loops, each over a different rank) and ``fusion=False`` runs every Einsum alone
-    (docs/fusion.md); ``method`` says how per-Einsum curves are traced ("milp", "enumerate", or
-    "auto": enumeration where it takes milliseconds). Workloads default to per-tensor placement
-    inside each Einsum (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace).
+    with up to ``max_depth`` nested loops, each over a different rank) and ``fusion=False`` runs
+    every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum curves are traced
+    ("milp", "enumerate", or "auto": enumeration where it takes milliseconds). Workloads default
+    to per-tensor placement inside each Einsum (``mapspace="uniform/perfect"``: the Orojenesis
+    inner mapspace).
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity) gives a row

@@ -53,7 +53,7 @@ def _inner_mappings(sub, mapspace: Mapspace, resident: frozenset):
 
 
 def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict, resident: frozenset,
-           depth: int, max_depth: int, rank: str | None):
+           depth: int, max_depth: int, rank: str | None, split: bool = True):
     """Every sequence of children for Einsums ``a..b`` under a node looping over ``rank``."""
     if a > b:
         yield ()
@@ -67,10 +67,12 @@ def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict,
             for r in sorted({r for i in span for r in workload.einsums[i].size}):
                 if not fusion.loop_allowed(workload, ctx, span, r, sizes):
                     continue
+                if not split and sizes[r] < workload.size[r]:
+                    continue
                 for t in divisors(sizes[r])[:-1]:
                     firsts.append(("loop", r, t))
         for first in firsts:
-            for rest in _trees(workload, ctx, y + 1, b, sizes, resident, depth, max_depth, rank):
+            for rest in _trees(workload, ctx, y + 1, b, sizes, resident, depth, max_depth, rank, split):
                 if first[0] == "leaf":
                     yield (fusion.Leaf(workload.names[a], None), *rest)
                     continue
@@ -82,19 +84,20 @@ def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict,
                 below = sizes | {r: t}
                 for K in _subsets(cands):
                     for kids in _trees(workload, ctx, a, y, below, resident | frozenset(K), depth + 1,
-                                       max_depth, r):
+                                       max_depth, r, split):
                         yield (fusion.Node(r, t, K, kids), *rest)
 
 
-def segment_trees(workload: Workload, names: tuple[str, ...], max_depth: int = 2):
-    """Every loop tree of one segment, leaves without their mappings."""
+def segment_trees(workload: Workload, names: tuple[str, ...], max_depth: int = 3, split: bool = False):
+    """Every loop tree of one segment, leaves without their mappings (``split``: a rank may loop
+    at several depths of one path)."""
     ctx = fusion.Context(workload, names)
     i = workload.names.index(names[0])
     j = i + len(names) - 1
     # One Einsum alone is unfused: its own mapping decides where its tensors live.
     cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])] if j > i else []
     for K in _subsets(cands):
-        for kids in _trees(workload, ctx, i, j, workload.size, frozenset(K), 0, max_depth, None):
+        for kids in _trees(workload, ctx, i, j, workload.size, frozenset(K), 0, max_depth, None, split):
             yield fusion.Node(None, 0, K, kids)
 
 
@@ -132,8 +135,8 @@ def _leaf_options(ctx: fusion.Context, sub, mappings: list, kept: frozenset, imp
     return [m for _, _, m in (_pareto(points) if prune else points)]
 
 
-def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None, max_depth: int = 2,
-                       limit: int = 2_000_000, prune: bool = True) -> list:
+def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None, max_depth: int = 3,
+                       limit: int = 2_000_000, prune: bool = True, split_ranks: bool = False) -> list:
     """Every breakpoint of a workload's fused (or unfused) staircase by brute force over schedules.
     Returns a list of (occupancy, accesses, Schedule). With ``prune`` (sound: a schedule's cost
     never decreases when one part's occupancy or traffic grows) each segment keeps only its
@@ -162,7 +165,7 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
     def segment_points(seg: tuple[str, ...]) -> list:
         points = []
         ctx = fusion.Context(workload, seg)
-        for tree in segment_trees(workload, seg, max_depth):
+        for tree in segment_trees(workload, seg, max_depth, split_ranks):
             where = _leaf_sizes(workload, tree, workload.size, frozenset(), {})
             options = []
             for e in seg:

@@ -45,8 +45,10 @@ def frontier(sol: fused.Solution) -> list[tuple[int, int]]:
     return list(zip(sol.frontier.occ.tolist(), sol.frontier.acc.tolist()))
 
 
-def reference(w: bs.Workload, fusion_on: bool, mapspace=UNIFORM, depth: int = 2) -> list[tuple[int, int]]:
-    return [(o, a) for o, a, _ in enumerate_workload(w, fusion_on, mapspace, max_depth=depth)]
+def reference(w: bs.Workload, fusion_on: bool, mapspace=UNIFORM, depth: int = 2,
+              split: bool = False) -> list[tuple[int, int]]:
+    return [(o, a) for o, a, _ in enumerate_workload(w, fusion_on, mapspace, max_depth=depth,
+                                                     split_ranks=split)]
 
 
 def value_at(points, capacity: int) -> float:
@@ -72,11 +74,19 @@ def test_dp_equals_brute_force_one_level(w, fusion_on, method):
 
 
 @settings(max_examples=10, deadline=None)
-@given(chains(sizes=(1, 2, 3)))
-def test_dp_equals_brute_force_nested_loops(w):
-    """Two nested loop levels (a rank may loop twice, a tensor may sit between them)."""
-    sol = fused.solve_workload(w, True, UNIFORM, method="enumerate", max_depth=2)
-    assert frontier(sol) == reference(w, True, depth=2)
+@given(chains(sizes=(1, 2, 3)), st.booleans())
+def test_dp_equals_brute_force_nested_loops(w, split):
+    """Two nested loop levels (a tensor may sit between them; with ``split`` a rank may loop at
+    both)."""
+    sol = fused.solve_workload(w, True, UNIFORM, method="enumerate", max_depth=2, split_ranks=split)
+    assert frontier(sol) == reference(w, True, depth=2, split=split)
+    reproduces(w, sol)
+
+
+def test_dp_equals_brute_force_three_levels():
+    w = bs.workload(CHAINS["attention"][0], m=2, p=2, e=2, f=2)
+    sol = fused.solve_workload(w, True, PER_TENSOR, max_depth=3)
+    assert frontier(sol) == reference(w, True, PER_TENSOR, depth=3)
     reproduces(w, sol)
 
 
@@ -87,8 +97,8 @@ def test_per_tensor_dp_equals_brute_force(name, size):
     """With per-tensor leaves (the default) the DP keeps only the tensors a leaf cannot hold
     itself; brute force keeps any set anywhere, and the curves agree."""
     w = bs.workload(CHAINS[name][0], **size)
-    sol = fused.solve_workload(w, True, max_depth=2)
-    assert frontier(sol) == reference(w, True, PER_TENSOR, depth=2)
+    sol = fused.solve_workload(w, True, max_depth=2, split_ranks=True)
+    assert frontier(sol) == reference(w, True, PER_TENSOR, depth=2, split=True)
     reproduces(w, sol)
 
 
@@ -153,8 +163,9 @@ def test_single_einsum_workload_is_its_curve(mapspace):
 
 @pytest.fixture(scope="module")
 def gpt3_512():
+    """Two loop levels keep the suite quick (the default three take about two minutes here)."""
     w = bs.load_problem("gpt3_6.7b", tokens=512)
-    return w, fused.solve_workload(w, True)
+    return w, fused.solve_workload(w, True, max_depth=2)
 
 
 @pytest.mark.parametrize("name", ["ffn", "attention", "gpt3_6.7b"])
