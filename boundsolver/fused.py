@@ -236,6 +236,15 @@ class TreeSearch:
         self.prov.append(rec)
         return len(self.prov) - 1
 
+    def keep(self, st: Staircase | None, recs: list) -> Staircase | None:
+        """``st`` with its local tags (indices into ``recs``) turned into provenance records, made
+        only for the alternatives that survive on the staircase."""
+        if st is None:
+            return None
+        used, local = np.unique(st.tag, return_inverse=True)
+        ids = np.array([self.record(recs[int(u)]) for u in used], np.int64)
+        return Staircase(st.occ, st.acc, ids[local])
+
     def context(self, i: int, j: int) -> fusion.Context:
         if (i, j) not in self.contexts:
             self.contexts[(i, j)] = fusion.Context(self.workload, self.workload.names[i:j + 1])
@@ -309,7 +318,7 @@ class TreeSearch:
         span = tuple(range(a, b + 1))
         tail = {b + 1: ZERO}
         for x in range(b, a - 1, -1):
-            parts = []
+            parts, recs = [], []
             for y in range(x, b + 1):
                 rest = tail[y + 1]
                 if rest is None or (y > x and (depth >= self.max_depth or not self.loopable(seg, x, y))):
@@ -319,8 +328,9 @@ class TreeSearch:
                 if child is None:
                     continue
                 shift = sum(self.fp(T, span, S) for T in stored)
-                parts.append(plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest))))
-            tail[x] = merge(parts)
+                parts.append(plus_shifted(child, shift, rest, len(recs)))
+                recs.append(("plus", child, shift, rest))
+            tail[x] = self.keep(merge(parts), recs)
         self.memo[key] = tail[a]
         return tail[a]
 
@@ -416,7 +426,7 @@ class TreeSearch:
                  if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
         streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
         floor = sum(streamed.values())
-        parts = []
+        parts, recs = [], []
         for K in _subsets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
             const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
@@ -433,9 +443,9 @@ class TreeSearch:
             if body is None:
                 continue
             self.nodes += 1
-            tag = self.record(("loop", r, t, K, body))
-            parts.append(Staircase(body.occ, const + n * body.acc, np.full(len(body.occ), tag)))
-        return merge(parts)
+            parts.append(Staircase(body.occ, const + n * body.acc, np.full(len(body.occ), len(recs))))
+            recs.append(("loop", r, t, K, body))
+        return self.keep(merge(parts), recs)
 
     def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
         """The tensors Einsums ``x..y`` move to or from the backing store and that nothing above
