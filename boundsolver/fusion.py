@@ -168,10 +168,6 @@ class Context:
             out[name] = e.tensor(name)
         return out
 
-    @cached_property
-    def ranks(self) -> dict[str, frozenset[str]]:
-        return {n: frozenset(T.ranks) for n, T in self.tensors.items()}
-
     def tensor(self, name: str, span: tuple[int, ...] | None = None) -> Tensor:
         """The tensor as its writer indexes it, else its first reader (among ``span`` if given:
         a kept tensor's tile is what the Einsums under its node read)."""
