@@ -241,9 +241,9 @@ class TreeSearch:
         only for the alternatives that survive on the staircase."""
         if st is None:
             return None
-        used, local = np.unique(st.tag, return_inverse=True)
-        ids = np.array([self.record(recs[int(u)]) for u in used], np.int64)
-        return Staircase(st.occ, st.acc, ids[local])
+        ids: dict[int, int] = {}
+        tags = [ids[t] if t in ids else ids.setdefault(t, self.record(recs[t])) for t in st.tag.tolist()]
+        return Staircase(st.occ, st.acc, np.array(tags, np.int64))
 
     def context(self, i: int, j: int) -> fusion.Context:
         if (i, j) not in self.contexts:
