@@ -1,13 +1,12 @@
 """Exact fused and unfused frontiers of a workload (docs/fusion.md, 'Solving').
 
-For one segment structure (:class:`fusion.Config`), traffic is a constant (kept inputs, exported
-intermediates) plus the shared trip count times the sum of the Einsums' streamed traffic, and
-occupancy is the kept tiles plus the largest, over the Einsums, of the live intermediate tiles and
-that Einsum's streamed tiles. So the least traffic under a budget only needs, per Einsum, the
-single-Einsum curve of its *reduced* sub-problem (resident tensors left out), which the MILP
-traces once per distinct shape. A segment's curve is exact staircase arithmetic over those curves;
-the workload's is the best cut into segments, by dynamic programming over runs of Einsums, and a
-structure whose lower bounds cannot beat the cuts already known is never solved.
+A segment is a loop tree (:mod:`fusion`). What a subtree costs depends only on its run of
+Einsums, the tiles its ancestors leave and which tensors are resident for it; what its parent
+stores while it runs only raises its occupancy. So the best way to run a run of Einsums as the
+children of one node is a dynamic program over where each child ends, in exact staircase
+arithmetic over the per-Einsum curves of the leaves' *reduced* sub-problems (resident tensors
+left out), each traced once per distinct shape by enumeration or the MILP. The workload's curve
+is the best cut into segments. Every reported point's tree is rebuilt and re-costed in integers.
 """
 
 from __future__ import annotations
@@ -58,18 +57,11 @@ def staircase(occ, acc, tag) -> Staircase:
     return Staircase(occ[keep], acc[keep], tag[keep])
 
 
-def plus(a: Staircase, b: Staircase, tag: int) -> Staircase:
-    """Both run one after the other, each with the whole buffer: values add at every capacity."""
-    caps = np.union1d(a.occ, b.occ)
-    caps = caps[caps >= max(a.occ[0], b.occ[0])]
-    return staircase(caps, a.acc[a.at(caps)] + b.acc[b.at(caps)], np.full(len(caps), tag))
-
-
 # ---------------------------------------------------------------------------- per-Einsum curves
 
 @dataclass(frozen=True)
 class Curve:
-    """One Einsum's streamed (occupancy, traffic) staircase for one shared tiling and resident set,
+    """One Einsum's streamed (occupancy, traffic) staircase for one set of tiles and resident set,
     with the mapping of its full sub-problem behind each point."""
 
     occ: np.ndarray
@@ -263,10 +255,7 @@ class TreeSearch:
         """``T`` as the Einsums ``span`` index it: its writer if there, else its first reader."""
         key = (T, span)
         if key not in self._tensors:
-            w = self.workload
-            i = w.producer.get(T)
-            at = i if i in span else next(k for k in span if any(x.name == T for x in w.einsums[k].inputs))
-            self._tensors[key] = w.einsums[at].tensor(T)
+            self._tensors[key] = fusion.indexing(self.workload, T, span)
         return self._tensors[key]
 
     def fp(self, T: str, span: tuple[int, ...], S: tuple) -> int:
@@ -293,12 +282,13 @@ class TreeSearch:
         ctx = self.context(i, j)
         w = self.workload
         S = tuple(w.size[r] for r in self.ranks)
-        cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])
-                 and (len(ctx.users[T]) > 1 or not self.push_down)] if j > i else []
+        moved = self.moved_in((i, j), i, j, frozenset())
+        cands = [T for T, (_, _, u, agree) in moved.items()
+                 if agree and (len(u) > 1 or not self.push_down)] if j > i else []
         base = sum(2 * w.tensor_size(X) for X in ctx.exported) - sum(w.tensor_size(T) for T in ctx.written)
         parts = []
-        for K in _subsets(cands):
-            const = base + sum(_weight(ctx, T) * w.tensor_size(T) for T in K)
+        for K in subsets(cands):
+            const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
             body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
             if body is None:
                 continue
@@ -341,27 +331,18 @@ class TreeSearch:
         if key in self._edges:
             return self._edges[key]
         ctx = self.context(*seg)
-        span = tuple(range(a, b + 1))
-        inside = set(range(x, y + 1))
-        node = set(range(a, b + 1))
-        stored = []
-        for X in sorted(ctx.intermediates):
-            u = set(ctx.users[X])
-            if X in R or not u <= node or u <= inside:
-                continue
-            if min(u) <= y and max(u) >= x:
-                stored.append(X)
-        stored += [T for T in K if (rank is not None and rank not in self.tensor(T, span).ranks)
-                   or self.live(ctx, T, node, x, y)]
+        node, child = tuple(range(a, b + 1)), tuple(range(x, y + 1))
+        inside = set(child)
+        # Intermediates whose writer and readers all lie under the node but not under this child
+        # (the others are resident from above, or stored inside the child).
+        stored = [X for X in sorted(ctx.intermediates) if X not in R and set(ctx.users[X]) <= set(node)
+                  and not set(ctx.users[X]) <= inside and fusion.live_during(ctx, None, X, node, child)]
+        stored += [T for T in K if fusion.live_during(ctx, rank, T, node, child)]
         used = {T for T, u in ctx.users.items() if inside & set(u)}
         resident = frozenset(T for T in used if T in R or T in K or
                              (T in ctx.intermediates and not set(ctx.users[T]) <= inside))
         self._edges[key] = out = (tuple(stored), resident)
         return out
-
-    def live(self, ctx, T: str, node: set, x: int, y: int) -> bool:
-        used = [i for i in ctx.users[T] if i in node]
-        return min(used) <= y and max(used) >= x
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
         key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
@@ -378,7 +359,7 @@ class TreeSearch:
             full = self.workload.size
             options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
                        and (self.split or sizes[r] == full[r])
-                       and self.allowed(seg, span, r, sizes) for t in divisors(sizes[r])[:-1]]
+                       and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
             out = None
             for r, t in sorted(options, key=lambda o: -o[1]):
                 out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
@@ -391,10 +372,12 @@ class TreeSearch:
         if key not in self._loopable:
             span = tuple(range(x, y + 1))
             ranks = {r for i in span for r in self.workload.einsums[i].size}
-            self._loopable[key] = any(self.allowed(seg, span, r, None) for r in ranks)
+            self._loopable[key] = any(self.allowed(seg, span, r) for r in ranks)
         return self._loopable[key]
 
-    def allowed(self, seg, span: tuple[int, ...], r: str, sizes: dict | None) -> bool:
+    def allowed(self, seg, span: tuple[int, ...], r: str) -> bool:
+        """Whether a loop over ``r`` may enclose Einsums ``span`` (sizes aside: a rank of size 1
+        never loops)."""
         key = (seg, span, r)
         if key not in self._allowed:
             self._allowed[key] = fusion.loop_allowed(self.workload, self.context(*seg), span, r,
@@ -427,7 +410,7 @@ class TreeSearch:
         streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
         floor = sum(streamed.values())
         parts, recs = [], []
-        for K in _subsets(cands):
+        for K in subsets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
             const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
             if best is not None:  # lower bounds: kept tiles live at once; everything else moved once
@@ -496,7 +479,8 @@ def _weight(ctx: fusion.Context, T: str) -> int:
     return 2 if T in ctx.written else 1
 
 
-def _subsets(items: list) -> list[tuple]:
+def subsets(items: list) -> list[tuple]:
+    """Every subset of ``items`` (as tuples in their order), smallest first."""
     return [c for k in range(len(items) + 1) for c in combinations(items, k)]
 
 

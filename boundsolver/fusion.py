@@ -157,27 +157,22 @@ class Context:
         """Tensors the segment writes to the backing store (outputs and exported ones)."""
         return frozenset(T for T in self.produced if T not in self.intermediates) | self.exported
 
-    @cached_property
-    def tensors(self) -> dict[str, Tensor]:
-        """Each tensor as its writer (else its first reader) in the segment indexes it."""
-        w = self.workload
-        out = {}
-        for name, users in self.users.items():
-            i = w.producer.get(name)
-            e = w.einsums[i] if i is not None and i in users else w.einsums[users[0]]
-            out[name] = e.tensor(name)
-        return out
-
     def tensor(self, name: str, span: tuple[int, ...] | None = None) -> Tensor:
-        """The tensor as its writer indexes it, else its first reader (among ``span`` if given:
-        a kept tensor's tile is what the Einsums under its node read)."""
-        if span is None or self.workload.producer.get(name) in span:
-            return self.tensors[name]
-        first = next(i for i in self.users[name] if i in span)
-        return self.workload.einsums[first].tensor(name)
+        """The tensor as the segment's Einsums (or those at positions ``span``: a kept tensor's
+        tile is what the Einsums under its node read) index it."""
+        return indexing(self.workload, name, self.users[name] if span is None else span)
 
     def axes_agree(self, name: str, where: tuple[int, ...]) -> bool:
         return len({self.workload.einsums[i].tensor(name).axes for i in where}) == 1
+
+
+def indexing(workload: Workload, name: str, span: tuple[int, ...]) -> Tensor:
+    """``name`` as the Einsums at positions ``span`` index it: its writer if among them, else the
+    first of them that reads it."""
+    i = workload.producer.get(name)
+    if i not in span:
+        i = next(k for k in span if any(T.name == name for T in workload.einsums[k].inputs))
+    return workload.einsums[i].tensor(name)
 
 
 def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:

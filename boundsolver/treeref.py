@@ -10,11 +10,12 @@ leaf, and costs each schedule with :func:`fusion.evaluate`. Small workloads only
 from __future__ import annotations
 
 import math
-from itertools import combinations, permutations, product
+from itertools import permutations, product
 
 from . import fusion
 from .cost import Mapping, divisors
 from .errors import EnumerationTooLarge
+from .fused import subsets
 from .nest import Mapspace, mapspace_of
 from .results import staircase
 from .workload import Workload
@@ -23,11 +24,6 @@ from .workload import Workload
 def _pareto(points: list) -> list:
     """The (occupancy, accesses, item) points no other point matches or beats in both."""
     return [points[i] for i in staircase([(o, a) for o, a, _ in points])]
-
-
-def _subsets(items) -> list[tuple]:
-    items = list(items)
-    return [c for k in range(len(items) + 1) for c in combinations(items, k)]
 
 
 def _inner_mappings(sub, mapspace: Mapspace, resident: frozenset):
@@ -82,7 +78,7 @@ def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict,
                          and any(i in span for i in ctx.users[T])
                          and ctx.axes_agree(T, tuple(i for i in ctx.users[T] if i in span))]
                 below = sizes | {r: t}
-                for K in _subsets(cands):
+                for K in subsets(cands):
                     for kids in _trees(workload, ctx, a, y, below, resident | frozenset(K), depth + 1,
                                        max_depth, r, split):
                         yield (fusion.Node(r, t, K, kids), *rest)
@@ -96,7 +92,7 @@ def segment_trees(workload: Workload, names: tuple[str, ...], max_depth: int = 3
     j = i + len(names) - 1
     # One Einsum alone is unfused: its own mapping decides where its tensors live.
     cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])] if j > i else []
-    for K in _subsets(cands):
+    for K in subsets(cands):
         for kids in _trees(workload, ctx, i, j, workload.size, frozenset(K), 0, max_depth, None, split):
             yield fusion.Node(None, 0, K, kids)
 
