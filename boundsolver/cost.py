@@ -114,6 +114,31 @@ def op_intensity(problem: Einsum, accesses: float) -> float:
     return (2 * problem.macs - problem.tensor_size(problem.output)) / accesses
 
 
+INT64_MAX = 2**63 - 1
+
+
+def smallest_buffer_traffic(problem: Einsum) -> int:
+    """Least accesses with every tile a single element (the smallest buffer: one word a
+    tensor), over all loop orders: the largest traffic on the curve."""
+    from .enumerate import best_order  # the order DP lives with the enumerator
+
+    tiles = dict.fromkeys(problem.ranks, 1)
+    return evaluate(problem, Mapping(tuple(tiles.items()), best_order(problem, tiles))).accesses
+
+
+def check_size(problem: Einsum) -> None:
+    """Refuse, before any solve, a problem whose traffic does not fit in a signed 64-bit
+    integer: the solvers and the vectorised enumerators compute in int64 and float64, and
+    past this limit no tolerance scaling keeps their comparisons exact."""
+    top = smallest_buffer_traffic(problem)
+    if top > INT64_MAX:
+        raise EinsumError(
+            f"{problem.name or problem} is too large to solve exactly: its traffic at the "
+            f"smallest buffer is {top:,} words (about 2^{top.bit_length() - 1}), over the signed "
+            f"64-bit limit of {INT64_MAX:,}; exact curves need sizes whose traffic fits in "
+            "int64 (e.g. a GEMM needs 2*M*K*N + M*N < 2^63)")
+
+
 def divisors(n: int) -> list[int]:
     small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
     return sorted(set(small + [n // d for d in small]))

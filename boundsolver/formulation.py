@@ -36,6 +36,7 @@ from .errors import SolverError
 from .symbolic import Symbolic, prime_exponents
 
 MAX_VALUES = 20_000  # attainable values of one product before the formulation refuses
+INTEGRALITY = 1e-9  # the integrality tolerance the backends use (solvers.TOLERANCE)
 
 
 @dataclass(frozen=True)
@@ -238,9 +239,33 @@ class ProductModel:
         return value * g + lin.const
 
     def row_bound(self, objective: str, limit: int) -> float:
-        """Upper bound of the scaled row that keeps ``objective <= limit`` (exact on integers)."""
+        """Upper bound of the scaled row that keeps ``objective <= limit`` (exact on integers).
+
+        Past 2**53 a float cannot hold every integer: the bound is rounded up, never down, so
+        the row never cuts off a point that meets the limit (what it lets in is cut off exactly,
+        see ``no_good``)."""
         lin, g = self._objective(objective)
-        return (limit - lin.const) // g
+        bound = (limit - lin.const) // g
+        as_float = float(bound)
+        return as_float if as_float >= bound else math.nextafter(as_float, math.inf)
+
+    def float_error(self, objective: str) -> float:
+        """How far, in scaled units, the solver's floating-point view of ``objective`` may stray
+        from its exact value: every binary may sit up to the integrality tolerance off 0 or 1
+        and every coefficient carries a rounding error. Below one half, the solver's comparisons
+        of this objective are exact; above, ``solve.py`` proves optima by a further solve."""
+        total = sum(abs(c) for c in self.scaled(objective).values())
+        return total * (2 * INTEGRALITY + 2.0**-52)
+
+    def no_good(self, objective: str, x) -> tuple[dict[int, int], float]:
+        """A row excluding every solution whose ``objective`` value the solution ``x`` chose.
+
+        ``objective`` is a sum of products, each a one-hot over its values: the binaries at one
+        in ``x`` fix the value, so ``sum(chosen) <= len(chosen) - 1`` removes exactly the
+        points with that combination (which all have the same value)."""
+        lin, _ = self._objective(objective)
+        chosen = [i for i in lin.coefs if x[i] > 0.5]
+        return dict.fromkeys(chosen, 1), len(chosen) - 1
 
     # ----------------------------------------------------------------------------- products
     def _tie(self, name: str, sel, exp: dict) -> None:

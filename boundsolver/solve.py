@@ -16,20 +16,23 @@ from dataclasses import dataclass
 import pandas as pd
 
 from . import nest as nests
-from .cost import Cost, Mapping, evaluate
+from .cost import Cost, Mapping, check_size, evaluate
 from .einsum import Einsum
 from .errors import BoundsolverError, EinsumError, SolverError
 from .formulation import Formulation, distinct_classes, looping_ranks, order_classes
 from .nest import Mapspace, Nest, mapspace_of
 from .placement import NestFormulation, nest_classes
 from .results import Status, frame, point_row
-from .solvers import HighsBackend, backend, solver_name
+from .solvers import HighsBackend, Outcome, backend, solver_name
 from .workload import Workload
 
 # Relative allowance for LP tolerances when an LP relaxation bound prunes an order class.
 RELAXATION_SLACK = 1e-7
 # Relative difference allowed between the solver's float objective and the exact integer value.
 OBJECTIVE_RTOL = 1e-9
+# Solutions cut off (no_good) in one question before giving up: each is a distinct combination
+# of values that meets a limit only within the solver's tolerances, and there are few.
+MAX_CUTS = 100
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,7 @@ class PointSolver:
                 isinstance(time_limit, numbers.Real) and time_limit > 0)):
             raise SolverError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
         start = time.perf_counter()
+        check_size(problem)
         self.problem = problem
         self.solver = solver_name(solver)
         self.time_limit = time_limit
@@ -235,48 +239,91 @@ class PointSolver:
     def _solve(self, c: int, objective: str, capacity: float, traffic: float,
                began: float) -> tuple:
         """Solve class ``c``: ``objective`` with occupancy <= capacity and accesses <= traffic;
-        the mapping is decoded and verified in integers."""
+        returns (outcome, verified point or None, its exact objective value or None).
+
+        The solver works in floating point; every decision is made on the decoded mapping in
+        integers. A solution that meets a limit only within the solver's tolerances is cut off
+        (``no_good``) and the class solved again. Where the objective is too large for the
+        solver to compare exactly (``float_error``), an optimum is proved by asking for any
+        point at least one unit better: the solver's "infeasible" is then the proof, since a
+        point that meets the limits exactly meets them within any tolerance.
+        """
+        f = self.forms[c]
+        limits = {"occupancy": capacity, "accesses": traffic}
+        prove = f.float_error(objective) >= 0.5
+        cuts: list = []
+        best: tuple | None = None  # (outcome, point, value): a candidate being proved optimal
+        for _ in range(MAX_CUTS):
+            out = self._run(c, None if best else objective, limits, cuts, began)
+            if out.status is Status.INFEASIBLE or out.x is None:
+                if best is not None and out.status is Status.INFEASIBLE:
+                    return best
+                if best is not None:  # time limit while proving: the candidate is an incumbent
+                    return Outcome(Status.TIME_LIMIT, None, None, None, out.seconds), best[1], None
+                return out, None, None
+            mapping = f.decode(out.x)
+            cost = self.evaluate(mapping)
+            formula = dict(zip(("occupancy", "accesses"), f.value(mapping)))
+            if cost.occupancy > formula["occupancy"] or cost.accesses > formula["accesses"]:
+                raise SolverError(
+                    f"the mapping {mapping.describe(self.problem)} of {self._question(c, objective, capacity, traffic)}"
+                    f" costs occupancy {cost.occupancy}, accesses {cost.accesses} under the cost "
+                    f"model, above its class formula {formula}; refusing to report it")
+            over = [o for o in ("occupancy", "accesses") if formula[o] > limits[o]]
+            if over:  # within the solver's tolerances only
+                cuts.append(f.no_good(over[0], out.x))
+                continue
+            point = Point(mapping, cost, c)
+            value = formula[objective]
+            if out.status is Status.TIME_LIMIT:
+                return out, point, None
+            if best is not None or prove:
+                self.known.append(point)
+                best = (out, point, value)
+                limits[objective] = value - 1
+                continue
+            self._check_claim(c, objective, out, value)
+            self.known.append(point)
+            return out, point, value
+        raise SolverError(f"{self.solver} kept returning points that break the limits of "
+                          f"{self._question(c, objective, capacity, traffic)} (only within its "
+                          f"tolerances) after {MAX_CUTS} cuts; no exact answer")
+
+    def _run(self, c: int, objective: str | None, limits: dict, cuts: list, began: float):
+        """One backend solve of class ``c``: minimise ``objective`` (None: any feasible point)."""
         f = self.forms[c]
         remaining = None
         if self.time_limit is not None:
             remaining = max(self.time_limit - (time.perf_counter() - began), 1e-3)
+        goal = f.scaled(objective) if objective else {}
+        what = objective or "any point"
         try:
-            out = self._backend(c).solve(f.scaled(objective), self._bounds(c, capacity, traffic),
-                                         remaining)
+            out = self._backend(c).solve(goal, self._bounds(c, limits["occupancy"],
+                                                            limits["accesses"]), remaining, cuts)
         except SolverError as err:
-            raise SolverError(f"could not solve {self._question(c, objective, capacity, traffic)}"
+            raise SolverError(f"could not solve {self._question(c, what, **limits)}"
                               f" with {self.solver}: {err}") from err
         if out.failed:
-            log.debug("%s: solved after %s", self._question(c, objective, capacity, traffic),
+            log.debug("%s: solved after %s", self._question(c, what, **limits),
                       "; ".join(out.failed))
-        if out.x is None or out.status is Status.INFEASIBLE:
-            return out, None, None
-        mapping = f.decode(out.x)
-        cost = self.evaluate(mapping)
-        feasible = cost.occupancy <= capacity and cost.accesses <= traffic
-        if out.status is Status.TIME_LIMIT:
-            return out, (Point(mapping, cost, c) if feasible else None), None
+        return out
+
+    def _check_claim(self, c: int, objective: str, out, value: int) -> None:
+        """The solver's objective and bound must match the exact value (the objective is small
+        enough for floating point to compare it exactly: ``float_error`` below one half)."""
+        f = self.forms[c]
         claimed = f.unscale(objective, out.objective)
-        # The class's formula counts loops of one iteration as real loops, so the true cost of
-        # the decoded mapping may be lower than the class's value but never higher (docstring).
-        formula = f.value(mapping)[0 if objective == "occupancy" else 1]
-        got = cost.accesses if objective == "accesses" else cost.occupancy
         scale = f.accesses_scale if objective == "accesses" else f.occupancy_scale
-        # The solver computes in floating point: its objective may be off by its tolerances.
-        if not feasible or abs(formula - claimed) > 0.5 + OBJECTIVE_RTOL * abs(formula) or got > formula:
+        if abs(value - claimed) > 0.5 * scale + OBJECTIVE_RTOL * abs(value):
             raise SolverError(
-                f"{self.solver} reported {objective} {claimed:.6g} for {self.problem.name or self.problem}"
-                f" but its mapping {mapping.describe(self.problem)} evaluates to {formula} under "
-                f"its order class and to occupancy {cost.occupancy}, accesses {cost.accesses} "
-                "under the cost model; refusing to report an unverified point")
+                f"{self.solver} reported {objective} {claimed:.6g} for "
+                f"{self.problem.name or self.problem} but its mapping evaluates to {value} under "
+                "its order class; refusing to report an unverified point")
         if out.bound is not None and abs(f.unscale(objective, out.bound) - claimed) >= scale:
             raise SolverError(f"{self.solver} claimed optimality with a gap ({out.bound} vs "
                               f"{out.objective}, scaled units)")
-        point = Point(mapping, cost, c)
-        self.known.append(point)
-        return out, point, formula
 
-    def _question(self, c: int, objective: str, capacity: float, traffic: float) -> str:
+    def _question(self, c: int, objective: str, occupancy: float, accesses: float) -> str:
         """The sub-problem of a solve in words: the Einsum, the class, the question."""
         p = self.problem
         sizes = ", ".join(f"{r}={n}" for r, n in p.sizes)
@@ -288,11 +335,12 @@ class PointSolver:
             what = f"nest class {c} of {len(self.classes)}: storage {where}; loop orders {orders or '-'}"
         else:
             what = f"order class {c} of {len(self.classes)}: loop order {','.join(cls.order) or '-'}"
-        limits = [f"occupancy <= {int(capacity)}" if math.isfinite(capacity) else "",
-                  f"accesses <= {int(traffic)}" if math.isfinite(traffic) else ""]
+        limits = [f"occupancy <= {int(occupancy)}" if math.isfinite(occupancy) else "",
+                  f"accesses <= {int(accesses)}" if math.isfinite(accesses) else ""]
         limit = " and ".join(x for x in limits if x) or "no limit"
+        goal = objective if objective == "any point" else f"least {objective}"
         return (f"{p.name + ': ' if p.name else ''}{p} ({sizes}), mapspace {self.mapspace}, "
-                f"{what}; least {objective} with {limit}")
+                f"{what}; {goal} with {limit}")
 
 
 def _capacity(c: object) -> int:

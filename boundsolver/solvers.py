@@ -8,6 +8,7 @@ span 1 to 1e12, and HiGHS's default 1e-4 gap has returned wrong points on GEMM 4
 from __future__ import annotations
 
 import contextlib
+import decimal
 import functools
 import logging
 import math
@@ -15,14 +16,15 @@ import re
 import time
 import warnings
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from .errors import SolverError
-from .formulation import Milp
+from .formulation import INTEGRALITY, Milp
 from .results import Status
 
-TOLERANCE = 1e-9
+TOLERANCE = INTEGRALITY
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,66 @@ class Outcome:
     seconds: float
     # The attempts that failed before this answer, each "how: status" (HiGHS's retry ladder).
     failed: tuple[str, ...] = ()
+
+
+SCALE_BITS = 20  # rows and objectives reach a solver with coefficients below 2**SCALE_BITS
+
+
+class Scaled:
+    """The model as a solver sees it: each row and the objective divided by a power of two so
+    their coefficients stay below ``2**SCALE_BITS``, and every inequality rounded outwards.
+
+    The model's rows hold integers up to about 2**63 (traffic of large problems); a solver
+    computing in float64 with absolute tolerances of 1e-9 declares such rows infeasible when
+    they are not (HiGHS and CBC both did, on GEMM 1062882x390625x823543). Dividing by a power
+    of two loses no bit; where a coefficient still cannot be held exactly (past 2**53, or past
+    ``digits`` significant decimal digits for a solver read from a text file) it is rounded
+    towards zero and the bound away from it, so a row admits every point that meets it
+    exactly. What else it admits, ``solve.py`` cuts off in integers.
+    """
+
+    def __init__(self, milp: Milp, digits: int | None = None):
+        self.digits = digits
+        self.shift = [_shift(coefs.values()) for _name, coefs, _lo, _hi in milp.rows]
+        self.rows = []
+        for (name, coefs, lo, hi), k in zip(milp.rows, self.shift):
+            exact = lo == hi
+            if exact and k:
+                raise SolverError(f"equality row {name} has coefficients too large to scale")
+            self.rows.append((name, {i: self.value(c, k, up=c < 0) for i, c in coefs.items()},
+                              *self.bounds(len(self.rows), lo, hi)))
+
+    def value(self, v, k: int, up: bool) -> float:
+        """``v / 2**k`` as a float (with ``digits``: a decimal), rounded up or down."""
+        if not math.isfinite(v):
+            return v
+        q = Fraction(v) / (1 << k)
+        if self.digits is not None:
+            with decimal.localcontext() as ctx:
+                ctx.prec = self.digits
+                ctx.rounding = decimal.ROUND_CEILING if up else decimal.ROUND_FLOOR
+                q = Fraction(decimal.Decimal(q.numerator) / decimal.Decimal(q.denominator))
+        f = float(q)
+        if up and f < q:
+            f = math.nextafter(f, math.inf)
+        elif not up and f > q:
+            f = math.nextafter(f, -math.inf)
+        return f
+
+    def bounds(self, row: int, lo: float, hi: float) -> tuple[float, float]:
+        k = self.shift[row]
+        return self.value(lo, k, up=False), self.value(hi, k, up=True)
+
+    @staticmethod
+    def objective(cost: dict[int, float]) -> tuple[dict[int, float], int]:
+        """The objective divided by ``2**k`` (returned): values stay near ``2**SCALE_BITS``."""
+        k = _shift(cost.values())
+        return {i: math.ldexp(float(v), -k) for i, v in cost.items()}, k
+
+
+def _shift(coefs) -> int:
+    top = max((abs(c) for c in coefs), default=0)
+    return max(0, int(top).bit_length() - SCALE_BITS)
 
 
 class _Unsolved(Exception):
@@ -83,8 +145,11 @@ class HighsBackend:
         self.n = len(milp.names)
         self.is_lp = not any(milp.integer)
         self.presolve = milp.presolve
+        self.view = Scaled(milp)
         self._cost = np.zeros(self.n)
+        self._cost_shift = 0
         self._row_bounds: dict[int, tuple[float, float]] = {}  # every row bound changed so far
+        self._cuts: tuple = ()  # the current solve's extra rows
         self._cbc = None
         self.h = self._build()
 
@@ -112,26 +177,44 @@ class HighsBackend:
         if len(ints):
             h.changeColsIntegrality(len(ints), ints,
                                     np.array([hs.HighsVarType.kInteger] * len(ints)))
-        for _name, coefs, lo, hi in milp.rows:
+        for _name, coefs, lo, hi in self.view.rows:
             idx = np.array(list(coefs), dtype=np.int32)
             h.addRow(max(lo, -inf), min(hi, inf), len(idx), idx,
                      np.array(list(coefs.values()), dtype=float))
         return h
 
     def _load(self, h) -> None:
-        """Put the current objective and every changed row bound into ``h``."""
+        """Put the current objective, every changed row bound and this solve's cuts into ``h``."""
         inf = self._hs.kHighsInf
         h.changeColsCost(self.n, np.arange(self.n, dtype=np.int32), self._cost)
         for row, (lo, hi) in self._row_bounds.items():
+            lo, hi = self.view.bounds(row, lo, hi)
             h.changeRowBounds(row, max(lo, -inf), min(hi, inf))
+        for coefs, hi in self._cuts:
+            idx = np.array(list(coefs), dtype=np.int32)
+            h.addRow(-inf, hi, len(idx), idx, np.array(list(coefs.values()), dtype=float))
 
     def solve(self, cost: dict[int, float], bounds: dict[int, tuple[float, float]],
-              time_limit: float | None) -> Outcome:
+              time_limit: float | None, cuts: tuple = ()) -> Outcome:
+        """Minimise ``cost`` under the changed row ``bounds`` and, for this solve only, the
+        extra rows ``cuts`` (each ``(coefficients, upper bound)``)."""
         self._cost = np.zeros(self.n)
-        for i, v in cost.items():
+        scaled, self._cost_shift = Scaled.objective(cost)
+        for i, v in scaled.items():
             self._cost[i] = v
         self._row_bounds.update(bounds)
+        self._cuts = tuple(cuts)
         self._load(self.h)
+        try:
+            return self._solve(time_limit)
+        finally:
+            if self._cuts:
+                base = len(self.milp.rows)
+                self.h.deleteRows(len(self._cuts), np.arange(base, base + len(self._cuts),
+                                                             dtype=np.int32))
+                self._cuts = ()
+
+    def _solve(self, time_limit: float | None) -> Outcome:
         began = time.perf_counter()
         failed: list[str] = []
         for how, attempt in self._ladder():
@@ -184,7 +267,8 @@ class HighsBackend:
         try:
             if self._cbc is None:
                 self._cbc = CbcBackend(self.milp, self.threads)
-            return self._cbc.solve(dict(enumerate(self._cost)), self._row_bounds, time_limit)
+            cost = {i: math.ldexp(v, self._cost_shift) for i, v in enumerate(self._cost)}
+            return self._cbc.solve(cost, self._row_bounds, time_limit, self._cuts)
         except SolverError as err:
             raise _Unsolved(str(err)) from None
 
@@ -214,8 +298,10 @@ class HighsBackend:
         info = h.getInfo()
         has_x = info.primal_solution_status == 2  # kSolutionStatusFeasible
         x = np.array(h.getSolution().col_value) if has_x else None
-        obj = info.objective_function_value if has_x else None
-        bound = info.mip_dual_bound if math.isfinite(info.mip_dual_bound) else None
+        # Back to the caller's units (the objective was divided by 2**shift: exact).
+        obj = math.ldexp(info.objective_function_value, self._cost_shift) if has_x else None
+        bound = (math.ldexp(info.mip_dual_bound, self._cost_shift)
+                 if math.isfinite(info.mip_dual_bound) else None)
         if status == hs.HighsModelStatus.kOptimal and has_x:
             return Outcome(Status.OPTIMAL, x, obj, bound, seconds)
         if status == hs.HighsModelStatus.kInfeasible:
@@ -249,22 +335,29 @@ class CbcBackend:
         self.vars = [pulp.LpVariable(f"x{i}_{_safe(milp.names[i])}", lo, hi,
                                      cat=pulp.LpInteger if milp.integer[i] else pulp.LpContinuous)
                      for i, (lo, hi) in enumerate(zip(milp.lower, milp.upper))]
+        # PuLP writes numbers with 13 significant digits ("% .12e" in its MPS writer).
+        self.view = Scaled(milp, digits=13)
         self.rows = []
-        for k, (name, coefs, lo, hi) in enumerate(milp.rows):
+        for k, (name, coefs, lo, hi) in enumerate(self.view.rows):
             expr = pulp.LpAffineExpression([(self.vars[i], c) for i, c in coefs.items()])
             self.rows.append((f"r{k}_{_safe(name)}", expr, lo, hi))
 
     def solve(self, cost: dict[int, float], bounds: dict[int, tuple[float, float]],
-              time_limit: float | None) -> Outcome:
+              time_limit: float | None, cuts: tuple = ()) -> Outcome:
         with _quiet_pulp():
-            return self._solve(cost, bounds, time_limit)
+            return self._solve(cost, bounds, time_limit, cuts)
 
-    def _solve(self, cost, bounds, time_limit) -> Outcome:
+    def _solve(self, cost, bounds, time_limit, cuts) -> Outcome:
         pulp = self._pulp
         prob = pulp.LpProblem("boundsolver", pulp.LpMinimize)
+        cost, shift = Scaled.objective(cost)
         prob += pulp.LpAffineExpression([(self.vars[i], v) for i, v in cost.items()])
+        for k, (coefs, hi) in enumerate(cuts):
+            expr = pulp.LpAffineExpression([(self.vars[i], c) for i, c in coefs.items()])
+            prob += pulp.LpConstraint(expr, pulp.LpConstraintLE, f"cut{k}", hi)
         for k, (name, expr, lo, hi) in enumerate(self.rows):
-            lo, hi = bounds.get(k, (lo, hi))
+            if k in bounds:
+                lo, hi = self.view.bounds(k, *bounds[k])
             if lo == hi:
                 prob += pulp.LpConstraint(expr, pulp.LpConstraintEQ, name, lo)
                 continue
@@ -286,11 +379,11 @@ class CbcBackend:
         if prob.status == pulp.LpStatusInfeasible:
             return Outcome(Status.INFEASIBLE, None, None, None, seconds)
         if prob.status == pulp.LpStatusOptimal and prob.sol_status == pulp.LpSolutionOptimal:
-            obj = float(pulp.value(prob.objective) or 0.0)
+            obj = math.ldexp(float(pulp.value(prob.objective) or 0.0), shift)
             return Outcome(Status.OPTIMAL, x, obj, obj, seconds)
         if prob.sol_status == pulp.LpSolutionIntegerFeasible:
-            return Outcome(Status.TIME_LIMIT, x, float(pulp.value(prob.objective) or 0.0), None,
-                           seconds)
+            obj = math.ldexp(float(pulp.value(prob.objective) or 0.0), shift)
+            return Outcome(Status.TIME_LIMIT, x, obj, None, seconds)
         if time_limit and prob.status == pulp.LpStatusNotSolved:
             return Outcome(Status.TIME_LIMIT, None, None, None, seconds)
         raise SolverError(f"CBC ended with status {pulp.LpStatus[prob.status]}")

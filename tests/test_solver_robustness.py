@@ -157,7 +157,7 @@ def test_frontier_exact_when_every_first_attempt_fails(monkeypatch, mapspace):
 def test_error_names_the_subproblem_when_every_attempt_fails(monkeypatch, mapspace):
     _failing(monkeypatch, lambda i: FAIL[i % 3])
 
-    def cbc_fails(self, cost, bounds, time_limit):
+    def cbc_fails(self, cost, bounds, time_limit, cuts=()):
         raise bs.SolverError("CBC ended with status Not Solved")
 
     monkeypatch.setattr(CbcBackend, "solve", cbc_fails)
