@@ -13,21 +13,20 @@ from .einsum import Einsum
 from .errors import BoundsolverError
 from .nest import Mapspace, mapspace_of
 
-METHODS = ("milp", "enumerate")
+METHODS = ("milp", "enumerate", "auto")
 
 
 def solve_one(problem: Einsum, capacities: list[int] | None, solver: str, method: str,
               time_limit: float | None, progress: bool = False,
               mapspace: Mapspace | str | None = None) -> pd.DataFrame:
     """One problem's frontier (``capacities=None``) or curve; runs in a worker."""
-    from .enumerate import enumerate_frontier
     from .solve import pareto_frontier, solve_curve
 
-    if method == "enumerate":
-        return enumerate_frontier(problem, mapspace=mapspace)
     if capacities is None:
-        return pareto_frontier(problem, solver, time_limit, progress, mapspace=mapspace)
-    return solve_curve(problem, capacities, solver, time_limit, progress, mapspace=mapspace)
+        return pareto_frontier(problem, solver, time_limit, progress, mapspace=mapspace,
+                               method=method)
+    return solve_curve(problem, capacities, solver, time_limit, progress, mapspace=mapspace,
+                       method=method)
 
 
 def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None = None, *,

@@ -9,6 +9,7 @@ A workload file (``gpt3_6.7b``, ``ffn``, ``attention``) takes its parameters as 
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
@@ -55,8 +56,13 @@ def parser() -> argparse.ArgumentParser:
                         "(docs/fusion.md); without it, the unfused one")
     p.add_argument("--max-depth", type=int, default=3,
                    help="for --fusion: loops nested in a fused loop tree (docs/fusion.md)")
-    p.add_argument("--enumerate", action="store_true",
-                   help="use the exhaustive enumerator instead of the MILP (the reference)")
+    p.add_argument("--method", choices=["milp", "enumerate", "auto"],
+                   help="how curves are traced: milp (default for an Einsum), enumerate (the "
+                        "exhaustive reference) or auto (enumeration where it is cheap; default "
+                        "for a workload's Einsums)")
+    p.add_argument("--enumerate", action="store_true", help="the same as --method enumerate")
+    p.add_argument("--verbose", "-v", action="count", default=0,
+                   help="log what the solvers do (-v: retries and cuts, -vv: every solve)")
     p.add_argument("--csv", "-o", type=Path, help="write the full table as CSV ('-': stdout)")
     p.add_argument("--plot", type=Path, help="draw the log-log staircase to this image (png, pdf)")
     p.add_argument("--arch", default="snowcat", help="architecture YAML or name (word size)")
@@ -74,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = parser().parse_known_args(argv)
+    _logging(getattr(args, "verbose", 0))
     try:
         if args.command == "problems":
             return _list_problems()
@@ -86,6 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `--csv - | head`: the reader left, nothing is wrong
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's flush quiet
         return 0
+
+
+def _logging(verbose: int) -> None:
+    """Solvers say nothing unless asked: -v logs retries and cut-off points, -vv every solve."""
+    if not verbose:
+        return
+    log = logging.getLogger("boundsolver")
+    if not any(getattr(h, "cli", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler.cli = True
+        log.addHandler(handler)
+    log.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
 def problems_from(tokens: list[str], extra: list[str]) -> list[Einsum]:
@@ -164,7 +184,7 @@ def _curve(args, extra: list[str]) -> int:
         raise BoundsolverError("--fusion applies to workloads (e.g. gpt3_6.7b, ffn, attention)")
     frames = []
     for p in problems:
-        df = solve_one(p, caps, args.solver, "enumerate" if args.enumerate else "milp",
+        df = solve_one(p, caps, args.solver, _method(args) or "milp",
                        args.time_limit, progress=not args.quiet,
                        mapspace=Mapspace(args.placement or "uniform", args.factors))
         frames.append(df)
@@ -179,12 +199,18 @@ def _curve(args, extra: list[str]) -> int:
     return 0 if (table["status"] != "time_limit").all() else 1
 
 
+def _method(args) -> str | None:
+    if args.enumerate and args.method not in (None, "enumerate"):
+        raise BoundsolverError(f"--enumerate and --method {args.method} disagree")
+    return "enumerate" if args.enumerate else args.method
+
+
 def _workloads(args, problems, caps) -> int:
     from .solve import pareto_frontier, solve_curve
 
     if args.time_limit is not None:
         raise BoundsolverError("--time-limit does not apply to workloads (always exact)")
-    method = "enumerate" if args.enumerate else "auto"
+    method = _method(args) or "auto"
     mapspace = Mapspace(args.placement or "per_tensor", args.factors)
     tables, plots = [], []
     for w in problems:

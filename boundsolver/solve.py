@@ -271,6 +271,10 @@ class PointSolver:
                     f"model, above its class formula {formula}; refusing to report it")
             over = [o for o in ("occupancy", "accesses") if formula[o] > limits[o]]
             if over:  # within the solver's tolerances only
+                log.info("%s: cut off %s, which meets the %s limit only within the solver's "
+                         "tolerances (%d > %d)", self._question(c, objective, capacity, traffic),
+                         mapping.describe(self.problem), over[0], formula[over[0]],
+                         limits[over[0]])
                 cuts.append(f.no_good(over[0], out.x))
                 continue
             point = Point(mapping, cost, c)
@@ -278,6 +282,9 @@ class PointSolver:
             if out.status is Status.TIME_LIMIT:
                 return out, point, None
             if best is not None or prove:
+                log.info("%s: %s %d found; asking for any point below it (the objective is "
+                         "too large for the solver to compare exactly)",
+                         self._question(c, objective, capacity, traffic), objective, value)
                 self.known.append(point)
                 best = (out, point, value)
                 limits[objective] = value - 1
@@ -354,15 +361,19 @@ def _capacity(c: object) -> int:
 def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver: str = "highs",
                 time_limit: float | None = None, progress: bool = False,
                 mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                method: str = "auto", max_depth: int = 3) -> pd.DataFrame:
+                method: str | None = None, max_depth: int = 3) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
+
+    ``method``: "milp" (the default for an Einsum: one integer program per question),
+    "enumerate" (the exhaustive reference, vectorised) or "auto" (enumeration where its
+    estimated work is small, else the MILP; the default for workloads). Every point of either
+    is rebuilt as a mapping and re-costed in Python integers.
 
     For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings (loop trees
     with up to ``max_depth`` nested loops, each over a different rank) and ``fusion=False`` runs
-    every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum curves are traced
-    ("milp", "enumerate", or "auto": enumeration where it takes milliseconds). Workloads default
-    to per-tensor placement inside each Einsum (``mapspace="uniform/perfect"``: the Orojenesis
-    inner mapspace).
+    every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum curves are traced.
+    Workloads default to per-tensor placement inside each Einsum (``mapspace="uniform/perfect"``:
+    the Orojenesis inner mapspace).
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity) gives a row
@@ -375,7 +386,10 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
     if _is_workload(problem, fusion, time_limit):
         from .fused import workload_curve
 
-        return workload_curve(problem, caps, fusion is not False, solver, mapspace, method, max_depth)
+        return workload_curve(problem, caps, fusion is not False, solver, mapspace,
+                              method or "auto", max_depth)
+    if choose_method(problem, mapspace, method) == "enumerate":
+        return _enumerated(problem, mapspace, caps)
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     results: dict[int, dict] = {}
@@ -400,7 +414,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
 def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
                     time_limit: float | None = None, progress: bool = False,
                     mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                    method: str = "auto", max_depth: int = 3) -> pd.DataFrame:
+                    method: str | None = None, max_depth: int = 3) -> pd.DataFrame:
     """Every breakpoint of the staircase, traced by the MILP (ε-constraint walk).
 
     A :class:`Workload` gives its fused (``fusion=True``, the default) or unfused frontier, each
@@ -413,7 +427,10 @@ def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
     if _is_workload(problem, fusion, time_limit):
         from .fused import workload_frontier
 
-        return workload_frontier(problem, fusion is not False, solver, mapspace, method, max_depth)
+        return workload_frontier(problem, fusion is not False, solver, mapspace,
+                                 method or "auto", max_depth)
+    if choose_method(problem, mapspace, method) == "enumerate":
+        return _enumerated(problem, mapspace)
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     bar = _progress(None, progress, problem)
@@ -422,6 +439,52 @@ def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
     return frame(problem, rows, capacity=False, method="milp", solver=ps.solver,
                  mapspace=str(ps.mapspace),
                  build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
+
+
+METHODS = ("milp", "enumerate", "auto")
+# Estimated enumeration steps (enumerate._work: tilings x 2^ranks x ranks) that "auto" hands to
+# the enumerator: about a second of numpy work, where the MILP needs one solve per breakpoint.
+AUTO_ENUMERATION = 20_000_000
+
+
+def choose_method(problem: Einsum, mapspace, method: str | None) -> str:
+    """"milp" or "enumerate" for one Einsum: ``method``, or for "auto" the enumerator where it
+    covers the mapspace within ``AUTO_ENUMERATION`` estimated steps."""
+    method = "milp" if method is None else method
+    if method not in METHODS:
+        raise BoundsolverError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method != "auto":
+        return method
+    from . import fastnest
+    from .enumerate import _work
+
+    space = mapspace_of(mapspace)
+    if space.is_orojenesis:
+        return "enumerate" if _work(problem) <= AUTO_ENUMERATION else "milp"
+    return "enumerate" if fastnest.applies(problem, space) else "milp"
+
+
+def _enumerated(problem: Einsum, mapspace, caps: list[int] | None = None) -> pd.DataFrame:
+    """The frontier by enumeration, or with ``caps`` its value at each capacity (a staircase
+    answers every capacity: the last breakpoint at or below it)."""
+    from .enumerate import frontier_points
+
+    check_size(problem)
+    space = mapspace_of(mapspace)
+    start = time.perf_counter()
+    points = frontier_points(problem, space)
+    elapsed = time.perf_counter() - start
+    attrs = dict(method="enumeration", mapspace=str(space), seconds=elapsed)
+    if caps is None:
+        rows = [point_row(problem, m, c) | {"solve_seconds": elapsed / len(points)}
+                for m, c in points]
+        return frame(problem, rows, capacity=False, **attrs)
+    rows = []
+    for cap in caps:
+        fit = [(m, c) for m, c in points if c.occupancy <= cap]
+        row = point_row(problem, *fit[-1]) if fit else {"status": Status.INFEASIBLE.value}
+        rows.append({"capacity": cap, "solve_seconds": elapsed / len(caps)} | row)
+    return frame(problem, rows, capacity=True, **attrs)
 
 
 def _is_workload(problem, fusion, time_limit) -> bool:
