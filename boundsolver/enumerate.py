@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import cache
 from itertools import permutations, product
 
 import numpy as np
@@ -126,18 +127,19 @@ def enumerate_frontier(problem: Einsum, limit: int = DEFAULT_LIMIT,
                        mapspace: Mapspace | str | None = None) -> pd.DataFrame:
     """Every breakpoint of the staircase, by exhaustive enumeration (the reference).
 
-    The Orojenesis mapspace (default) is enumerated vectorised; the extended mapspaces by
-    :func:`enumerate_nests`, for small problems.
+    The Orojenesis mapspace (default) is enumerated vectorised; the extended mapspaces by the
+    vectorised class enumeration of fastnest.py, or where it refuses by the nest enumerator
+    (:func:`enumerate_nests`, small problems); see :func:`frontier_points` for ``limit``.
     """
     mapspace = mapspace_of(mapspace)
-    if not mapspace.is_orojenesis:
-        return enumerate_nests(problem, mapspace, limit=NEST_LIMIT if limit == DEFAULT_LIMIT else limit)
     start = time.perf_counter()
-    rows = [point_row(problem, mapping, cost) for mapping, cost in _frontier(problem, limit)]
+    rows = [point_row(problem, mapping, cost)
+            for mapping, cost in frontier_points(problem, mapspace, limit)]
     elapsed = time.perf_counter() - start
     for r in rows:
         r["solve_seconds"] = elapsed / max(len(rows), 1)
-    return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed)
+    extra = {} if mapspace.is_orojenesis else {"mapspace": str(mapspace)}
+    return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed, **extra)
 
 
 def _frontier(problem: Einsum, limit: int = DEFAULT_LIMIT) -> list[tuple[Mapping, Cost]]:
@@ -159,16 +161,20 @@ def frontier_points(problem: Einsum, mapspace: Mapspace | str | None = None,
                     limit: int = DEFAULT_LIMIT) -> list[tuple[Mapping | Nest, Cost]]:
     """The staircase's mappings and costs, by enumeration, in increasing occupancy.
 
-    ``per_tensor/perfect`` on plain axes takes the vectorised class enumeration of fastnest.py
-    (milliseconds for GEMM-sized problems); other extended mapspaces the nest enumerator below.
+    The extended mapspaces take the vectorised class enumeration of fastnest.py (milliseconds
+    for GEMMs and convolutions); where it refuses (int64 overflow, too much work) the nest
+    enumerator below. An explicit ``limit`` bounds the mapspace in the nest enumerator's steps
+    whichever enumerator runs, so that callers choosing small problems by it (the tests' MILP
+    references) keep choosing the same ones.
     """
     mapspace = mapspace_of(mapspace)
     if mapspace.is_orojenesis:
         return _frontier(problem, limit)
-    if fastnest.applies(problem, mapspace):
-        points = fastnest.frontier(problem)
-        if points is not None:
-            return points
+    if limit != DEFAULT_LIMIT:
+        _check_nest_work(problem, mapspace, limit)
+    points = fastnest.frontier(problem, mapspace)
+    if points is not None:
+        return points
     return _nest_frontier(problem, mapspace, NEST_LIMIT if limit == DEFAULT_LIMIT else limit)
 
 
@@ -217,6 +223,31 @@ def enumerate_nests(problem: Einsum, mapspace: Mapspace, limit: int = NEST_LIMIT
         r["solve_seconds"] = elapsed / max(len(rows), 1)
     return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed,
                  mapspace=str(mapspace))
+
+
+@cache
+def _chain_count(n: int, imperfect: bool, k: int) -> int:
+    """``len(_chains(n, imperfect, k))`` without listing them."""
+    sizes = tile_sizes(n, imperfect)
+    ends = dict.fromkeys(sizes, 1)
+    for _ in range(k - 1):
+        ends = {t: sum(c for u, c in ends.items() if u % t == 0) for t in sizes}
+    return sum(ends.values())
+
+
+def _check_nest_work(problem: Einsum, mapspace: Mapspace, limit: int) -> None:
+    """Raises where the nest enumerator would refuse ``limit`` (its count of steps)."""
+    imperfect = mapspace.factors == "imperfect"
+    windowed = windowed_ranks(problem)
+    ranks = [d for d, n in problem.sizes if n > 1]
+    work = 0
+    for groups in storage_groups(len(problem.tensors), mapspace.placement == "per_tensor"):
+        k = len(groups) - 1
+        work += math.prod(_chain_count(problem.size[d], imperfect and d not in windowed, k)
+                          for d in ranks) * max(k, 1)
+    if work > limit:
+        raise EnumerationTooLarge(f"enumerating the {mapspace} mapspace of {problem.name or problem} "
+                                  f"needs about {work:.3g} steps, over the limit of {limit:.3g}")
 
 
 def _nest_frontier(problem: Einsum, mapspace: Mapspace, limit: int) -> list[tuple[Nest, Cost]]:

@@ -20,7 +20,7 @@ import numpy as np
 from . import fusion
 from .cost import Cost, Mapping, divisors
 from .einsum import Einsum, Tensor
-from .errors import BoundsolverError, SolverError
+from .errors import BoundsolverError, EnumerationTooLarge, SolverError
 from .fusion import Schedule
 from .nest import Mapspace, Nest, mapspace_of
 from .workload import Workload
@@ -135,7 +135,11 @@ class Curves:
         if self.method == "enumerate" or (self.method == "auto" and small):
             from .enumerate import frontier_points
 
-            return frontier_points(problem, self.mapspace)
+            try:
+                return frontier_points(problem, self.mapspace)
+            except EnumerationTooLarge:
+                if self.method == "enumerate":
+                    raise
         from .results import Status
         from .solve import PointSolver, walk
 

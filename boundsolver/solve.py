@@ -18,7 +18,7 @@ import pandas as pd
 from . import nest as nests
 from .cost import Cost, Mapping, check_size, evaluate
 from .einsum import Einsum
-from .errors import BoundsolverError, EinsumError, SolverError
+from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
 from .formulation import Formulation, distinct_classes, looping_ranks, order_classes
 from .nest import Mapspace, Nest, mapspace_of
 from .placement import NestFormulation, nest_classes
@@ -389,7 +389,9 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
         return workload_curve(problem, caps, fusion is not False, solver, mapspace,
                               method or "auto", max_depth)
     if choose_method(problem, mapspace, method) == "enumerate":
-        return _enumerated(problem, mapspace, caps)
+        frame_ = _enumerated(problem, mapspace, caps, method == "auto")
+        if frame_ is not None:
+            return frame_
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     results: dict[int, dict] = {}
@@ -430,7 +432,9 @@ def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
         return workload_frontier(problem, fusion is not False, solver, mapspace,
                                  method or "auto", max_depth)
     if choose_method(problem, mapspace, method) == "enumerate":
-        return _enumerated(problem, mapspace)
+        frame_ = _enumerated(problem, mapspace, None, method == "auto")
+        if frame_ is not None:
+            return frame_
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     bar = _progress(None, progress, problem)
@@ -461,18 +465,26 @@ def choose_method(problem: Einsum, mapspace, method: str | None) -> str:
     space = mapspace_of(mapspace)
     if space.is_orojenesis:
         return "enumerate" if _work(problem) <= AUTO_ENUMERATION else "milp"
+    # fastnest bounds its own work (and the caller falls back to the MILP where it refuses).
     return "enumerate" if fastnest.applies(problem, space) else "milp"
 
 
-def _enumerated(problem: Einsum, mapspace, caps: list[int] | None = None) -> pd.DataFrame:
+def _enumerated(problem: Einsum, mapspace, caps: list[int] | None,
+                optional: bool) -> pd.DataFrame | None:
     """The frontier by enumeration, or with ``caps`` its value at each capacity (a staircase
-    answers every capacity: the last breakpoint at or below it)."""
+    answers every capacity: the last breakpoint at or below it). ``optional`` ("auto"): None
+    where the enumerator refuses the problem as too large, so that the MILP takes it."""
     from .enumerate import frontier_points
 
     check_size(problem)
     space = mapspace_of(mapspace)
     start = time.perf_counter()
-    points = frontier_points(problem, space)
+    try:
+        points = frontier_points(problem, space)
+    except EnumerationTooLarge:
+        if optional:
+            return None
+        raise
     elapsed = time.perf_counter() - start
     attrs = dict(method="enumeration", mapspace=str(space), seconds=elapsed)
     if caps is None:

@@ -145,9 +145,9 @@ def test_gemm_4096_reaches_the_minimum_at_accelforges_buffer():
     assert all(lookup(stairs, o) <= a for o, a in uniform)
 
 
-def test_other_mapspaces_and_windows_keep_the_nest_enumerator():
+def test_fast_path_covers_windows_and_imperfect_factors():
     conv = bs.conv(R=2, P=3, C=2, K=2)
-    assert not fastnest.applies(conv, PER_TENSOR)
-    assert not fastnest.applies(bs.gemm(4, 4, 4), Mapspace("per_tensor", "imperfect"))
-    assert not fastnest.applies(bs.gemm(4, 4, 4), Mapspace())
+    assert fastnest.applies(conv, PER_TENSOR)
+    assert fastnest.applies(bs.gemm(4, 4, 4), Mapspace("per_tensor", "imperfect"))
+    assert not fastnest.applies(bs.gemm(4, 4, 4), Mapspace())  # enumerate._frontier's
     assert staircase(frontier_points(conv, PER_TENSOR)) == staircase(_nest_frontier(conv, PER_TENSOR, 10**6))
