@@ -1,5 +1,7 @@
 """boundsolver: exact attainable data-movement bounds (Orojenesis curves) by integer programming."""
 
+from . import arch
+from .arch import Arch, ArchError, Level
 from .batch import solve_curves
 from .cost import Cost, Mapping, algorithmic_minimum, evaluate, op_intensity
 from .einsum import Axis, Einsum, Tensor, Term, einsum, parse
@@ -9,14 +11,14 @@ from .fusion import Leaf, Node, Schedule, Segment
 from .metrics import effectual_ratio, max_effectual_buffer
 from .nest import Mapspace, Nest
 from .solve import PointSolver, pareto_frontier, solve_curve
-from .specs import Arch, SpecError, load_arch, load_problem, load_problems
+from .specs import SpecError, load_arch, load_problem, load_problems
 from .workload import Workload, workload
 from .workloads import bmm, conv, gbmm, gemm
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Arch", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError", "EnumerationTooLarge",
+    "Arch", "ArchError", "Axis", "Level", "BoundsolverError", "Cost", "Einsum", "EinsumError", "EnumerationTooLarge",
     "Leaf", "Mapping", "Mapspace", "Nest", "Node", "PointSolver", "Schedule", "Segment", "SolverError",
     "SpecError",
     "Tensor", "Term", "Workload",

@@ -9,13 +9,13 @@ read as a ``cnn-layer``.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
 from pathlib import Path
 
 import sympy
 import yaml
 
 from . import workloads
+from .arch import Arch, ArchError, arch_from_dict
 from .einsum import Einsum, einsum
 from .errors import BoundsolverError, EinsumError
 from .workload import Workload, workload
@@ -28,16 +28,6 @@ REPO_DIRS = (Path.cwd(), Path(__file__).resolve().parents[1])
 
 class SpecError(BoundsolverError, ValueError):
     """A YAML problem or architecture file that does not say what it must."""
-
-
-@dataclass(frozen=True)
-class Arch:
-    """The Snowcat architecture of the paper: backing store, one buffer of swept size, one MAC."""
-
-    name: str = "snowcat"
-    word_bits: int = 8
-    backing_store: str = "DRAM"
-    buffer: str = "Buffer"
 
 
 def find(ref: str | Path, folder: str) -> Path:
@@ -206,16 +196,11 @@ def _timeloop(path: Path, problem: dict) -> Einsum:
         raise SpecError(f"{path}: {err}") from None
 
 
-def load_arch(ref: str | Path = "snowcat") -> Arch:
-    """An architecture file (a path, or a name in ``arch/``); only ``word_bits`` changes results'
-    display, since the buffer's size is what the curve sweeps."""
+def load_arch(ref: str | Path = "snowcat", **sizes: int) -> Arch:
+    """An architecture file (a path, or a name in ``arch/``), its named capacities filled from
+    ``sizes`` (e.g. ``load_arch("three_level", L1=4096)``); see :mod:`boundsolver.arch`."""
     path = find(ref, "arch")
-    data = _read(path)
-    if not isinstance(data, dict) or "word_bits" not in data:
-        raise SpecError(f"{path}: an architecture needs 'word_bits' (bits per word)")
-    bits = data["word_bits"]
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
-        raise SpecError(f"{path}: word_bits must be a positive integer, got {bits!r}")
-    levels = data.get("levels", [])
-    names = [lv.get("name") for lv in levels if isinstance(lv, dict)]
-    return Arch(str(data.get("name", path.stem)), bits, *(names[:2] if len(names) >= 2 else ()))
+    try:
+        return arch_from_dict(_read(path), str(path), sizes)
+    except ArchError as err:
+        raise SpecError(str(err)) from None
