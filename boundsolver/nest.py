@@ -110,14 +110,14 @@ class Nest:
     def describe(self, problem: Einsum) -> str:
         """A readable loop nest with storage points, e.g.
         ``[B] for m in [0,4096): [A{m:1,k:4096}] for n in [0,4096): [Z{m:1,n:1}]`` (``[B]``: whole)."""
-        where = dict(self.storage)
+        stored = set(self.storage)  # a tensor of a hierarchy is stored at several boundaries
         parts = []
         for b in range(len(self.levels) + 1):
             if b > 0:
                 parts += [f"for {d} in [0,{n}):" for d, n in self.segment(problem, b - 1)]
             tile = self.tile(problem, b)
             for T in problem.tensors:
-                if where[T.name] == b:
+                if (T.name, b) in stored:
                     shown = ",".join(f"{d}:{tile[d]}" for d in T.ranks)
                     parts.append(f"[{T.name}{{{shown}}}]" if b else f"[{T.name}]")
         return " ".join(parts)
@@ -154,7 +154,13 @@ def check_nest(problem: Einsum, nest: Nest, imperfect: bool = True) -> None:
 
 def moved(problem: Einsum, tensor: Tensor, nest: Nest) -> int:
     """Words of ``tensor`` moved between backing store and buffer (docs/mapspaces.md)."""
-    b = dict(nest.storage)[tensor.name]
+    return moved_at(problem, tensor, nest, dict(nest.storage)[tensor.name])
+
+
+def moved_at(problem: Einsum, tensor: Tensor, nest: Nest, b: int) -> int:
+    """Words of ``tensor`` filled into its copy stored at boundary ``b``: how often that tile
+    changes over the loops above ``b``, whichever level supplies it (so one rule serves the
+    backing store's boundary and every inner level of a hierarchy)."""
     size = problem.size
     above = [(s, d, n) for s in range(b) for d, n in nest.segment(problem, s)]
     relevant = [i for i, (_, d, _) in enumerate(above) if d in tensor.ranks]
@@ -189,3 +195,49 @@ def evaluate(problem: Einsum, nest: Nest, check: bool = True, imperfect: bool = 
     where = dict(nest.storage)
     occupancy = sum(T.footprint(nest.tile(problem, where[T.name])) for T in problem.tensors)
     return assemble(problem, lambda T: moved(problem, T, nest), occupancy)
+
+
+# ------------------------------------------------------------------------------ hierarchies
+
+@dataclass(frozen=True)
+class LevelCost:
+    """A nest's cost on a hierarchy of on-chip levels, outermost first (boundary ``b`` = level
+    ``b``): each level's occupancy (words per instance), the words moved into it from the
+    nearest outer level keeping each tensor, and the backing store's traffic."""
+
+    occupancy: tuple[int, ...]
+    accesses: tuple[int, ...]
+    dram: int
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """The lexicographic objective: backing-store traffic, then each level's inwards."""
+        return (self.dram, *self.accesses[1:])
+
+
+def storage_points(nest: Nest, name: str) -> list[int]:
+    """The boundaries at which tensor ``name`` is stored, outermost first."""
+    return sorted(b for n, b in nest.storage if n == name)
+
+
+def evaluate_levels(problem: Einsum, nest: Nest) -> LevelCost:
+    """Per-level occupancy and traffic of a nest whose tensors may be stored at several
+    boundaries, one per level keeping them (a hierarchy). Each stored copy is filled
+    ``moved_at`` times; the output's copies are written back as often and read back all but
+    the first time (first-read elision at every boundary, as at the backing store's). A
+    tensor's outermost copy is the one the backing store fills."""
+    k = len(nest.levels)
+    occupancy, accesses, dram = [0] * k, [0] * k, 0
+    for T in problem.tensors:
+        points = storage_points(nest, T.name)
+        if not points or points[0] < 1:
+            raise EinsumError(f"a hierarchy's nest stores every tensor at boundaries 1..{k}; "
+                              f"{T.name} is stored at {points or 'none'}")
+        for i, b in enumerate(points):
+            m = moved_at(problem, T, nest, b)
+            words = 2 * m - problem.tensor_size(T) if T is problem.output else m
+            occupancy[b - 1] += T.footprint(nest.tile(problem, b))
+            accesses[b - 1] += words
+            if i == 0:
+                dram += words
+    return LevelCost(tuple(occupancy), tuple(accesses), dram)

@@ -361,8 +361,12 @@ def _capacity(c: object) -> int:
 def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver: str = "highs",
                 time_limit: float | None = None, progress: bool = False,
                 mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                method: str | None = None, max_depth: int = 3) -> pd.DataFrame:
+                method: str | None = None, max_depth: int = 3, arch=None) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
+
+    ``arch`` (an :class:`Arch` or a name in ``arch/``): a hierarchy of several levels gives the
+    exact joint bound over the swept level's capacity (hierarchy.py; rows carry
+    ``occupancy_<level>`` and ``accesses_<level>``); the paper's one-buffer machine changes nothing.
 
     ``method``: "milp" (the default for an Einsum: one integer program per question),
     "enumerate" (the exhaustive reference, vectorised) or "auto" (enumeration where its
@@ -383,6 +387,9 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
     if isinstance(capacities, (str, bytes)) or not isinstance(capacities, Iterable):
         raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
     caps = [_capacity(c) for c in capacities]
+    hierarchy = _hierarchy(problem, arch, method, mapspace)
+    if hierarchy is not None:
+        return hierarchy.solve(problem, _arch(arch), caps)
     if _is_workload(problem, fusion, time_limit):
         from .fused import workload_curve
 
@@ -416,7 +423,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
 def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
                     time_limit: float | None = None, progress: bool = False,
                     mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                    method: str | None = None, max_depth: int = 3) -> pd.DataFrame:
+                    method: str | None = None, max_depth: int = 3, arch=None) -> pd.DataFrame:
     """Every breakpoint of the staircase, traced by the MILP (ε-constraint walk).
 
     A :class:`Workload` gives its fused (``fusion=True``, the default) or unfused frontier, each
@@ -426,6 +433,9 @@ def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
     accesses <= A gives the breakpoint (o, A); continue with S = o - 1 until infeasible. Rows are
     in increasing occupancy. A time limit ends the walk with a ``time_limit`` row.
     """
+    hierarchy = _hierarchy(problem, arch, method, mapspace)
+    if hierarchy is not None:
+        return hierarchy.solve(problem, _arch(arch))
     if _is_workload(problem, fusion, time_limit):
         from .fused import workload_frontier
 
@@ -497,6 +507,32 @@ def _enumerated(problem: Einsum, mapspace, caps: list[int] | None,
         row = point_row(problem, *fit[-1]) if fit else {"status": Status.INFEASIBLE.value}
         rows.append({"capacity": cap, "solve_seconds": elapsed / len(caps)} | row)
     return frame(problem, rows, capacity=True, **attrs)
+
+
+def _arch(arch):
+    from .arch import Arch
+    from .specs import load_arch
+
+    return arch if isinstance(arch, Arch) or arch is None else load_arch(arch)
+
+
+def _hierarchy(problem, arch, method, mapspace):
+    """The hierarchy module where ``arch`` has more than one buffer level (or bypass, or
+    fanout); None for the paper's machine, whose curves are today's, bit for bit."""
+    arch = _arch(arch)
+    if arch is None or arch.is_single_buffer:
+        return None
+    if isinstance(problem, Workload):
+        raise BoundsolverError(f"workloads on a multi-level architecture ({arch.name}) are not "
+                               "solved yet; give one Einsum, or a single-buffer arch")
+    if method == "milp" or mapspace_of(mapspace) != Mapspace():
+        raise BoundsolverError(
+            f"{arch.name} has several levels: its joint bound is computed by exhaustive "
+            "enumeration so far (method='enumerate' or 'auto', uniform/perfect, small problems);"
+            " the multi-level MILP is not built yet")
+    from . import hierarchy
+
+    return hierarchy
 
 
 def _is_workload(problem, fusion, time_limit) -> bool:
