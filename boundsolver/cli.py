@@ -65,7 +65,11 @@ def parser() -> argparse.ArgumentParser:
                    help="log what the solvers do (-v: retries and cuts, -vv: every solve)")
     p.add_argument("--csv", "-o", type=Path, help="write the full table as CSV ('-': stdout)")
     p.add_argument("--plot", type=Path, help="draw the log-log staircase to this image (png, pdf)")
-    p.add_argument("--arch", default="snowcat", help="architecture YAML or name (word size)")
+    p.add_argument("--arch", default="snowcat",
+                   help="architecture YAML or name in arch/: its word size; with several buffer "
+                        "levels (three_level), the exact joint bound over the swept level")
+    p.add_argument("--level-size", action="append", metavar="NAME=WORDS",
+                   help="a named capacity of the arch file (e.g. L1=8192); repeatable")
     p.add_argument("--unit", choices=["words", "bytes", "bits"], default="words",
                    help="unit of the plot's axes")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
@@ -176,7 +180,7 @@ def _curve(args, extra: list[str]) -> int:
     from .batch import solve_one
 
     problems = problems_from(args.problem, extra)
-    arch = load_arch(args.arch)
+    arch = load_arch(args.arch, **dict(_level_size(x) for x in args.level_size or []))
     caps = capacities(args)
     if any(isinstance(p, Workload) for p in problems):
         return _workloads(args, problems, caps)
@@ -184,9 +188,16 @@ def _curve(args, extra: list[str]) -> int:
         raise BoundsolverError("--fusion applies to workloads (e.g. gpt3_6.7b, ffn, attention)")
     frames = []
     for p in problems:
-        df = solve_one(p, caps, args.solver, _method(args) or "milp",
-                       args.time_limit, progress=not args.quiet,
-                       mapspace=Mapspace(args.placement or "uniform", args.factors))
+        if not arch.is_single_buffer:  # a hierarchy: its joint bound (hierarchy.py)
+            from .solve import pareto_frontier, solve_curve
+
+            method = _method(args) or "enumerate"
+            df = (pareto_frontier(p, arch=arch, method=method) if caps is None else
+                  solve_curve(p, caps, arch=arch, method=method))
+        else:
+            df = solve_one(p, caps, args.solver, _method(args) or "milp",
+                           args.time_limit, progress=not args.quiet,
+                           mapspace=Mapspace(args.placement or "uniform", args.factors))
         frames.append(df)
         if not args.quiet:
             _report(p, df)
@@ -283,9 +294,16 @@ def _list_problems() -> int:
     return 0
 
 
+def _level_size(text: str) -> tuple[str, int]:
+    name, _, words = text.partition("=")
+    return name, _int(words)
+
+
 def _report(problem: Einsum, df: pd.DataFrame) -> None:
+    levels = [c for c in df.columns if c.startswith(("occupancy_", "accesses_"))]
     shown = [c for c in SHOWN if c in df.columns]
-    seconds = df.attrs.get("seconds", df["solve_seconds"].sum())
+    shown = shown[:-2] + levels + shown[-2:] if levels else shown
+    seconds = df.attrs["seconds"] if "seconds" in df.attrs else df["solve_seconds"].sum()
     title = f"{problem.name}: {problem}" if problem.name else str(problem)
     print(f"{title}  ({len(df)} rows, {seconds:.2f} s)")
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):

@@ -88,3 +88,15 @@ def test_bypass_and_refusals():
         assert "multi-level MILP is not built yet" in str(err)
     else:
         raise AssertionError("expected a refusal")
+
+
+def test_cli_arch_with_levels(capsys):
+    from boundsolver.cli import main
+
+    argv = ["curve", "gemm", "8", "8", "4", "--arch", "three_level", "--level-size", "L1=8"]
+    assert main([*argv, "-q", "--csv", "-", "--capacities", "14"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = dict(zip(out[0].split(","), out[1].split(",")))
+    assert (row["accesses"], row["accesses_L1"]) == ("224", "672")
+    assert main(["curve", "gemm", "8", "8", "4", "--arch", "a100", "-q"]) == 2
+    assert "spatial fanout" in capsys.readouterr().err
