@@ -191,7 +191,7 @@ def _curve(args, extra: list[str]) -> int:
         if not arch.is_single_buffer:  # a hierarchy: its joint bound (hierarchy.py)
             from .solve import pareto_frontier, solve_curve
 
-            method = _method(args) or "enumerate"
+            method = _method(args) or "auto"
             df = (pareto_frontier(p, arch=arch, method=method) if caps is None else
                   solve_curve(p, caps, arch=arch, method=method))
         else:

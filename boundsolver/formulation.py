@@ -203,34 +203,47 @@ Factor = tuple
 
 
 class ProductModel:
-    """A MILP whose two objectives, occupancy and accesses, are sums of products of tile factors.
+    """A MILP whose objectives are sums of products of tile factors, each with one bounded row.
 
-    Subclasses build ``self.occupancy`` and ``self.accesses`` (``Linear``) with ``_product`` and
-    then call ``_finish``.
+    Subclasses build their objectives (``Linear``) with ``_product`` and then call ``_finish``
+    (the two objectives "occupancy" and "accesses" of one buffer) or ``_finish_named`` (any
+    named ones, e.g. ``occupancy:L2``, ``accesses:L1``, ``dram`` of a hierarchy). Every
+    objective can be minimised and every one bounded above through its row.
     """
 
     def __init__(self, problem: Einsum):
         self.problem = problem
         self.m = Milp()
         self.m.var("one", 1, 1, integer=False)  # keeps a problem without looping ranks non-empty
+        self.objectives: dict[str, Linear] = {}
+        self.scales: dict[str, int] = {}
+        self.rows: dict[str, int] = {}
 
     def _finish(self, occupancy: Linear, accesses: Linear) -> None:
         accesses.const -= self.problem.tensor_size(self.problem.output)
+        self._finish_named({"occupancy": occupancy, "accesses": accesses},
+                           {"occupancy": "capacity", "accesses": "traffic_cap"})
         self.occupancy, self.accesses = occupancy, accesses
-        # Both objectives are integer combinations; dividing by their gcd keeps values small.
-        self.occupancy_scale = math.gcd(*occupancy.coefs.values()) or 1
-        self.accesses_scale = math.gcd(*accesses.coefs.values()) or 1
-        self.capacity_row = self.m.row("capacity", self.scaled("occupancy"), -math.inf, math.inf)
-        self.traffic_row = self.m.row("traffic_cap", self.scaled("accesses"), -math.inf, math.inf)
+        self.occupancy_scale = self.scales["occupancy"]
+        self.accesses_scale = self.scales["accesses"]
+        self.capacity_row = self.rows["occupancy"]
+        self.traffic_row = self.rows["accesses"]
+
+    def _finish_named(self, objectives: dict[str, Linear], row_names: dict | None = None) -> None:
+        """Record the objectives and give each a row (unbounded until a question bounds it)."""
+        for name, lin in objectives.items():
+            self.objectives[name] = lin
+            # Every objective is an integer combination; dividing by its gcd keeps values small.
+            self.scales[name] = math.gcd(*lin.coefs.values()) or 1
+            row = (row_names or {}).get(name, f"bound[{name}]")
+            self.rows[name] = self.m.row(row, self.scaled(name), -math.inf, math.inf)
 
     # ----------------------------------------------------------------------------- objectives
     def _objective(self, objective: str) -> tuple[Linear, int]:
-        if objective == "occupancy":
-            return self.occupancy, self.occupancy_scale
-        return self.accesses, self.accesses_scale
+        return self.objectives[objective], self.scales[objective]
 
     def scaled(self, objective: str) -> dict[int, int]:
-        """Coefficients of ``objective`` ("occupancy" or "accesses") divided by their gcd."""
+        """Coefficients of ``objective`` (e.g. "occupancy", "accesses") divided by their gcd."""
         lin, g = self._objective(objective)
         return {i: c // g for i, c in lin.coefs.items()}
 

@@ -10,8 +10,9 @@ level's occupancy as the curve's x axis.
 
 Unlike reading the one-buffer curve at each level's capacity (the Orojenesis paper's reading,
 valid but possibly loose), one mapping has to attain every level's value at once. This module
-enumerates every such nest (small problems only) and is the reference that the multi-level MILP
-will be checked against. Spatial fanout (``instances > 1``) is not modelled yet and is refused.
+enumerates every such nest (small problems only), the reference; ``levels.py`` is the exact MILP
+of the same bound for problems of any size (``method="milp"``; "auto" enumerates where that is
+small). Spatial fanout (``instances > 1``) is not modelled yet and is refused.
 """
 
 from __future__ import annotations
@@ -101,8 +102,23 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT) -> list[tup
     return out
 
 
+def work(problem: Einsum, arch: Arch, limit: int = LIMIT) -> int:
+    """The nests ``nests`` would evaluate, counted up to just past ``limit`` (cheap)."""
+    k = len(arch.on_chip)
+    ranks = list(problem.ranks)
+    total = 0
+    for combo in product(*(_chains(problem.size[d], k) for d in ranks)):
+        tops = [problem.size] + [{d: combo[i][b] for i, d in enumerate(ranks)} for b in range(k)]
+        total += math.prod(math.factorial(sum(tops[s][d] > tops[s + 1][d] for d in ranks))
+                           for s in range(k))
+        if total > limit:
+            break
+    return total
+
+
 def frame(problem: Einsum, arch: Arch, points: list[tuple[Nest, LevelCost]],
-          capacities: list[int] | None = None, seconds: float = 0.0) -> pd.DataFrame:
+          capacities: list[int] | None = None, seconds: float = 0.0,
+          method: str = "enumeration", solver: str | None = None) -> pd.DataFrame:
     """Rows in words: ``occupancy`` (the swept level's), ``accesses`` (the backing store's),
     ``occupancy_<level>`` and ``accesses_<level>`` (into that level from its parent) for every
     on-chip level, and the mapping as a readable multi-level nest."""
@@ -131,14 +147,53 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple[Nest, LevelCost]],
             df[c] = df[c].astype("Int64")
     df.attrs |= {"problem": str(problem), "name": problem.name, "unit": "words",
                  "arch": arch.name, "levels": [lv.name for lv in arch.levels],
-                 "method": "enumeration", "seconds": seconds,
+                 "method": method, "seconds": seconds,
                  "objective": "lexicographic: backing-store traffic, then each level inwards"}
+    if solver is not None:
+        df.attrs["solver"] = solver
     return df
 
 
+METHODS = ("milp", "enumerate", "auto")
+
+
 def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
-          limit: int = LIMIT) -> pd.DataFrame:
-    """The joint frontier (``capacities=None``) or its value at each capacity of the swept level."""
+          limit: int = LIMIT, method: str | None = None, solver: str = "highs") -> pd.DataFrame:
+    """The joint frontier (``capacities=None``) or its value at each capacity of the swept level.
+
+    ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
+    enumeration where it evaluates at most ``limit`` nests, else the MILP)."""
+    method = "auto" if method is None else method
+    if method not in METHODS:
+        raise ArchError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    check(problem, arch)
+    if method == "auto":
+        method = "enumerate" if work(problem, arch, limit) <= limit else "milp"
     began = time.perf_counter()
-    points = frontier_points(problem, arch, limit)
-    return frame(problem, arch, points, capacities, time.perf_counter() - began)
+    if method == "enumerate":
+        points = frontier_points(problem, arch, limit)
+        return frame(problem, arch, points, capacities, time.perf_counter() - began)
+    from .levels import LevelSolver
+
+    ls = LevelSolver(problem, arch, solver)
+    points = [(p.nest, p.cost) for p in milp_points(ls, capacities)]
+    return frame(problem, arch, points, capacities, time.perf_counter() - began, "milp", ls.solver)
+
+
+def milp_points(ls, capacities: list[int] | None = None) -> list:
+    """The MILP's staircase points (``LevelSolver.walk``), or with ``capacities`` the points
+    answering them: a point solved at capacity S with swept occupancy o answers all of [o, S]."""
+    if capacities is None or ls.swept is None:
+        return ls.walk()
+    found: dict[int, object] = {}
+    covered: list[tuple[int, int]] = []
+    for cap in sorted(set(capacities), reverse=True):
+        if any(lo <= cap <= hi for lo, hi in covered):
+            continue
+        point = ls.joint(cap)
+        if point is None:
+            break  # smaller capacities are infeasible too
+        occ = point.values[ls.swept]
+        found[occ] = point
+        covered.append((occ, cap))
+    return [found[o] for o in sorted(found)]

@@ -211,8 +211,10 @@ class LevelCost:
 
     @property
     def key(self) -> tuple[int, ...]:
-        """The lexicographic objective: backing-store traffic, then each level's inwards."""
-        return (self.dram, *self.accesses[1:])
+        """The lexicographic objective: backing-store traffic, then the traffic into each level
+        from the outermost inwards (into the first level it repeats the backing store's unless
+        that level is bypassed by some tensor; either way it is then well defined)."""
+        return (self.dram, *self.accesses)
 
 
 def storage_points(nest: Nest, name: str) -> list[int]:

@@ -83,19 +83,7 @@ class NestFormulation(ProductModel):
                  ranks: list[str] | None = None):
         super().__init__(problem)
         self.cls = cls
-        self.ranks = ranks if ranks is not None else looping_ranks(problem)
-        windowed = windowed_ranks(problem)
-        self.imperfect = {d for d in self.ranks
-                          if mapspace.factors == "imperfect" and d not in windowed}
-        # Measured (benchmarks/): presolve makes the per-tensor 4096^3 GEMM frontier 6x faster
-        # and the imperfect-factor models 3-7x slower.
-        self.m.presolve = not self.imperfect
-        self.k = cls.depth
-        self.exp: dict[tuple[str, int], dict[int, int]] = {}
-        self.pick: dict[tuple[str, int], list[tuple[int, int]]] = {}
-        for d in self.ranks:
-            self._tiles(d)
-        self._combos: dict[tuple, list] = {}
+        self._setup(cls.depth, mapspace, ranks)
         occupancy, accesses = Linear(), Linear()
         for i, tensor in enumerate(problem.tensors):
             b, pos = cls.group_of(i)
@@ -104,6 +92,23 @@ class NestFormulation(ProductModel):
         self._finish(occupancy, accesses)
 
     # ----------------------------------------------------------------------------- tiles
+    def _setup(self, k: int, mapspace: Mapspace, ranks: list[str] | None) -> None:
+        """Tile variables of every looping rank at boundaries 1..k (shared with hierarchies)."""
+        problem = self.problem
+        self.ranks = ranks if ranks is not None else looping_ranks(problem)
+        windowed = windowed_ranks(problem)
+        self.imperfect = {d for d in self.ranks
+                          if mapspace.factors == "imperfect" and d not in windowed}
+        # Measured (benchmarks/): presolve makes the per-tensor 4096^3 GEMM frontier 6x faster
+        # and the imperfect-factor models 3-7x slower.
+        self.m.presolve = not self.imperfect
+        self.k = k
+        self.exp: dict[tuple[str, int], dict[int, int]] = {}
+        self.pick: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for d in self.ranks:
+            self._tiles(d)
+        self._combos: dict[tuple, list] = {}
+
     def _tiles(self, d: str) -> None:
         """Variables of rank ``d``'s tile at each boundary 1..k, deeper tiles dividing outer ones."""
         n = self.problem.size[d]

@@ -82,12 +82,9 @@ def test_bypass_and_refusals():
             assert message in str(err)
         else:
             raise AssertionError("expected a refusal")
-    try:
-        bs.pareto_frontier(p, arch="three_level", method="milp")
-    except bs.BoundsolverError as err:
-        assert "multi-level MILP is not built yet" in str(err)
-    else:
-        raise AssertionError("expected a refusal")
+    milp = bs.pareto_frontier(p, arch=three(4, keeps_l1=("output",)), method="milp")
+    decided = ["occupancy", "accesses", "accesses_L2", "accesses_L1"]  # LevelCost.key
+    assert milp[decided].equals(front[decided])
 
 
 def test_cli_arch_with_levels(capsys):

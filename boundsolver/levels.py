@@ -1,0 +1,516 @@
+"""The exact MILP of a hierarchy's joint bound (temporal levels, perfect factors).
+
+A mapping onto on-chip levels 1..L is a :class:`~boundsolver.nest.Nest` with boundary ``b`` =
+level ``b``; segment ``s`` (loops between boundaries ``s`` and ``s + 1``) runs in its own order and
+every tensor is stored at each level that keeps it. ``nest.moved_at`` fills T's copy at ``b`` once
+per change of its tile over the loops above ``b``: with ``j`` T's innermost *iterating* relevant
+loop above ``b`` and ``s_j`` its segment,
+
+    moved_at(T, b) = F(T, s_j + 1),   F(T, g) = |T| x prod_{e not in T} count(e, g - 1 + a_e)
+                                       (sliding axes: placement.py's sweep with j's tile at g - 1)
+
+where ``a_e`` says whether e's loop in segment ``g - 1`` lies above ``j``, and ``F(T, 0) = |T|`` (no
+relevant loop above ``b``: T's tile at ``b`` is the whole tensor). This is placement.py's traffic
+of a tensor of group ``g``, with T's tiles at ``b`` equal to those at ``g`` (no relevant loop
+iterates in segments ``g..b-1``). ``F`` does not depend on ``b``: a copy below an outer copy with
+the same tiles is filled as often (the pinned case); with bypass ``s_j`` may lie above the nearest
+outer level keeping T, so the choice below ranges over every boundary, not only that level.
+
+**The encoding.** A class fixes an order class (formulation.py) per segment, over the tensors kept
+at or below it. For each stored copy (T, b) a binary one-hot ``y[g]``, ``g = 0..b``, chooses where
+its ``j`` sits; choosing ``g`` pins T's tiles (``exp[d,g] = exp[d,b]``, ``= N_d`` for ``g = 0``,
+through ``exp[d,g] - exp[d,b] <= top (1 - sum_{g' <= g} y[g'])``, small coefficients) and the
+copy's traffic is ``F(T, g)``: per ``g`` a value one-hot summing to ``y[g]``, its exponents equal
+to the factors' exponents multiplied by ``y[g]`` (products of a binary and a bounded integer,
+linearised exactly: McCormick rows are exact at integer points).
+
+**Why the least value over classes and choices is exact.** (1) Every feasible choice
+over-estimates: pins hold, so no relevant loop iterates in segments ``g..b-1``, i.e. ``g >= s_j + 1``
+(or ``g = 0`` and nothing relevant iterates); for ``g > s_j + 1``, ``F(T, g) >= |T| prod count(e, g - 1)
+>= |T| prod count(e, s_j + 1) >= F(T, s_j + 1)`` (counts grow inwards); for ``g = s_j + 1``, the
+class's innermost relevant loop may be a loop that runs once, which is below the real ``j`` and
+only adds refetching loops. (2) Some class and choice is exact for every copy at once: order each
+segment with its loops of one iteration outermost (its order class, or one dominating it, is
+enumerated) and choose ``g = s_j + 1`` per copy. Occupancies are exact (tiles only). So for any
+limits, the solver's least formula value equals the least true value; and a point minimising a
+lexicographic vector of formulas that are each at least the true value has true value equal to
+it (the first differing component would make the true vector lexicographically smaller). Every
+point is re-costed by ``nest.evaluate_levels`` in integers, and a mismatch is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from itertools import product
+
+from .arch import Arch
+from .cost import check_size
+from .einsum import Einsum, Tensor
+from .errors import SolverError
+from .formulation import MAX_VALUES, Factor, Linear, OrderClass, ProductModel, looping_ranks, order_classes
+from .nest import LevelCost, Mapspace, Nest, evaluate_levels
+from .placement import NestFormulation
+from .results import Status
+from .solve import MAX_CUTS, OBJECTIVE_RTOL, RELAXATION_SLACK
+from .solvers import HighsBackend, backend, solver_name
+from .symbolic import prime_exponents
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LevelClass:
+    """Per segment: the tensors (indices) whose traffic its order may decide, and their class."""
+
+    tensors: tuple[tuple[int, ...], ...]
+    segments: tuple[OrderClass, ...]
+
+
+def kept(problem: Einsum, arch: Arch) -> list[list[int]]:
+    """Per tensor, the boundaries (on-chip levels, 1 = outermost) that store it."""
+    return [[b for b, lv in enumerate(arch.on_chip, start=1) if lv.keeps_tensor(problem, T)]
+            for T in problem.tensors]
+
+
+def level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list[LevelClass]:
+    """Every combination of undominated order classes of the segments. Segment ``s`` matters only
+    to copies whose innermost relevant loop lies in it: tensors kept at some level below it."""
+    where = kept(problem, arch)
+    groups = tuple(tuple(i for i, bs in enumerate(where) if bs and bs[-1] > s)
+                   for s in range(len(arch.on_chip)))
+    options = [order_classes(problem, ranks, tuple(problem.tensors[i] for i in g)) for g in groups]
+    return [LevelClass(groups, segs) for segs in product(*options)]
+
+
+def objective_names(arch: Arch) -> list[str]:
+    names = [lv.name for lv in arch.on_chip]
+    return (["dram"] + [f"accesses:{n}" for n in names] + [f"occupancy:{n}" for n in names])
+
+
+def named_values(arch: Arch, cost: LevelCost) -> dict[str, int]:
+    """A LevelCost under the objectives' names."""
+    out = {"dram": cost.dram}
+    for lv, occ, acc in zip(arch.on_chip, cost.occupancy, cost.accesses):
+        out[f"occupancy:{lv.name}"] = occ
+        out[f"accesses:{lv.name}"] = acc
+    return out
+
+
+class LevelFormulation(NestFormulation):
+    """The MILP of one :class:`LevelClass`: tiles per level, a choice per stored copy, and the
+    objectives ``dram``, ``accesses:<level>`` and ``occupancy:<level>``."""
+
+    def __init__(self, problem: Einsum, arch: Arch, cls: LevelClass, ranks: list[str]):
+        ProductModel.__init__(self, problem)
+        self.arch, self.cls = arch, cls
+        self._setup(len(arch.on_chip), Mapspace(), ranks)
+        self.stored = kept(problem, arch)
+        self._gates: dict[tuple[int, int], int] = {}
+        self.choice: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        names = [lv.name for lv in arch.on_chip]
+        occ = {n: Linear() for n in names}
+        acc = {n: Linear() for n in names}
+        dram = Linear()
+        for i, T in enumerate(problem.tensors):
+            for b in self.stored[i]:
+                occ[names[b - 1]].add(self._footprint(T, b))
+                words = self._copy(i, T, b)
+                if T is problem.output:  # written back as often, read back all but once
+                    words = Linear().add(words, 2)
+                    words.const -= problem.tensor_size(T)
+                acc[names[b - 1]].add(words)
+                if b == self.stored[i][0]:
+                    dram.add(words)
+        self._finish_named({"dram": dram} | {f"accesses:{n}": acc[n] for n in names}
+                           | {f"occupancy:{n}": occ[n] for n in names})
+
+    # ----------------------------------------------------------------------------- choices
+    def _copy(self, i: int, T: Tensor, b: int) -> Linear:
+        """Traffic of T's copy at ``b``: ``F(T, g)`` for the chosen ``g``, with its pins."""
+        ys = [(g, self.m.var(f"where[{T.name},{b},{g}]")) for g in range(b + 1)]
+        self.m.row(f"where_choice[{T.name},{b}]", {y: 1 for _, y in ys}, 1, 1)
+        self.choice[i, b] = ys
+        for d in dict.fromkeys(T.ranks):
+            if d not in self.ranks:
+                continue
+            top = prime_exponents(self.problem.size[d])
+            for g in range(b):
+                for p, x in self.exp[d, b].items():
+                    coefs = {y: top[p] for h, y in ys if h <= g} | {x: -1}
+                    if g == 0:  # the whole tensor: exp[d,b] >= top * y[0]
+                        self.m.row(f"pin[{T.name},{b},{g},{d},{p}]", coefs, -math.inf, 0)
+                    else:  # exp[d,g] - exp[d,b] <= top * (1 - sum_{h <= g} y[h])
+                        coefs[self.exp[d, g][p]] = 1
+                        self.m.row(f"pin[{T.name},{b},{g},{d},{p}]", coefs, -math.inf, top[p])
+        options = [(y, self._option(i, T, b, g)) for g, y in ys]
+        return self._chosen(f"moved[{T.name},{b}]", options)
+
+    def _option(self, i: int, T: Tensor, b: int, g: int) -> list[Factor]:
+        """The factors of ``F(T, g)``, T's tiles read at ``b`` (equal to ``g``'s when chosen)."""
+        if g == 0:
+            return [("const", self.problem.tensor_size(T))]
+        oc = self.cls.segments[g - 1]
+        pos = self.cls.tensors[g - 1].index(i)
+        factors: list[Factor] = [self._count(e, g if e in oc.refetched[pos] else g - 1)
+                                 for e in self.ranks if e not in T.ranks]
+        j = oc.innermost[pos]
+        for axis in T.axes:
+            if axis.is_plain:
+                factors.append(("const", self.problem.size[axis.ranks[0]]))
+            elif j in axis.ranks:
+                extra = ((j, g - 1),) if g > 1 else ()
+                factors.append(self._axis(axis, b, self._sweep(axis, j), extra))
+            else:
+                factors.append(self._axis(axis, b, self._refetch(axis)))
+        return factors
+
+    def _gate(self, y: int, x: int) -> int:
+        """A variable equal to ``y * x`` (y binary, x an integer in [0, U]) at integer points."""
+        if (y, x) not in self._gates:
+            top = self.m.upper[x]
+            u = self.m.var(f"gate[{y},{x}]", 0, top, integer=False)
+            self.m.row(f"gate_y[{u}]", {u: 1, y: -top}, -math.inf, 0)
+            self.m.row(f"gate_x[{u}]", {u: 1, x: -1}, -math.inf, 0)
+            self.m.row(f"gate_both[{u}]", {x: 1, u: -1, y: top}, -math.inf, top)
+            self._gates[y, x] = u
+        return self._gates[y, x]
+
+    def _chosen(self, name: str, options: list[tuple[int, list[Factor]]]) -> Linear:
+        """``sum_g y[g] * prod(factors of g)``: per option a value one-hot summing to ``y[g]``
+        whose exponents equal the option's factors' exponents gated by ``y[g]``."""
+        out = Linear()
+        for y, factors in options:
+            const = math.prod(f[1] for f in factors if f[0] == "const")
+            live = [f for f in factors if f[0] != "const"]
+            values = {const}
+            for f in live:
+                vals = {val for _, val in f[1]} if f[0] == "sel" else set(f[2])
+                values = {a * v for a in values for v in vals}
+                if len(values) > MAX_VALUES:
+                    raise SolverError(f"{name} of {self.problem.name or self.problem} has over "
+                                      f"{MAX_VALUES} attainable values; the problem is too large "
+                                      "for this formulation")
+            z = {v: self.m.var(f"{name}.{y}.value[{v}]") for v in sorted(values)}
+            self.m.row(f"{name}.{y}.choice", dict.fromkeys(z.values(), 1) | {y: -1}, 0, 0)
+            rows: dict[int, dict[int, int]] = {}
+
+            def add(p: int, var: int, c: int, rows=rows) -> None:
+                if c:
+                    row = rows.setdefault(p, {})
+                    row[var] = row.get(var, 0) + c
+
+            for v, zv in z.items():
+                for p, e in prime_exponents(v).items():
+                    add(p, zv, e)
+            for p, e in prime_exponents(const).items():
+                add(p, y, -e)
+            for f in live:
+                if f[0] == "sel":
+                    gated = [(self._gate(y, var), val) for var, val in f[1]]
+                    self.m.row(f"{name}.{y}.sel", dict.fromkeys((w for w, _ in gated), 1) | {y: -1},
+                               0, 0)
+                    for w, val in gated:
+                        for p, e in prime_exponents(val).items():
+                            add(p, w, -e)
+                else:
+                    for p, by_var in f[1].items():
+                        for var, c in by_var.items():
+                            add(p, self._gate(y, var), -c)
+                    for p, e in f[3].items():
+                        add(p, y, -e)
+            for p, coefs in sorted(rows.items()):
+                self.m.row(f"{name}.{y}.exponent[{p}]", coefs, 0, 0)
+            out.add(Linear({zv: v for v, zv in z.items()}))
+        return out
+
+    # ----------------------------------------------------------------------------- decoding
+    def decode(self, x) -> tuple[Nest, dict[tuple[int, int], int]]:
+        """The nest of a solution (tiles per level, each segment's class order, every copy) and
+        each copy's chosen ``g``."""
+        levels = []
+        for b in range(1, self.k + 1):
+            tiles = {d: 1 for d in self.problem.ranks}
+            for d in self.ranks:
+                tiles[d] = math.prod(p ** round(x[v]) for p, v in self.exp[d, b].items())
+            levels.append(tuple(tiles.items()))
+        storage = tuple((T.name, b) for i, T in enumerate(self.problem.tensors)
+                        for b in self.stored[i])
+        nest = Nest(tuple(levels), tuple(c.order for c in self.cls.segments), storage)
+        chosen = {key: next(g for g, y in ys if x[y] > 0.5) for key, ys in self.choice.items()}
+        return nest, chosen
+
+    def value(self, nest: Nest, chosen: dict) -> dict[str, int]:
+        """Every objective of ``nest`` under this class's formulas and ``chosen``, in integers."""
+        p = self.problem
+        names = [lv.name for lv in self.arch.on_chip]
+        out = dict.fromkeys(self.objectives, 0)
+        for i, T in enumerate(p.tensors):
+            for b in self.stored[i]:
+                g = chosen[i, b]
+                pinned = p.size if g == 0 else nest.tile(p, g)
+                if any(pinned[d] != nest.tile(p, b)[d] for d in T.ranks):
+                    raise SolverError(f"a solution of {p} breaks the pin of {T.name} at level "
+                                      f"{b} to boundary {g}; refusing it")
+                m = self._option_value(nest, i, T, b, g)
+                words = 2 * m - p.tensor_size(T) if T is p.output else m
+                out[f"occupancy:{names[b - 1]}"] += T.footprint(nest.tile(p, b))
+                out[f"accesses:{names[b - 1]}"] += words
+                if b == self.stored[i][0]:
+                    out["dram"] += words
+        return out
+
+    def _option_value(self, nest: Nest, i: int, T: Tensor, b: int, g: int) -> int:
+        p, size = self.problem, self.problem.size
+        if g == 0:
+            return p.tensor_size(T)
+        oc = self.cls.segments[g - 1]
+        pos = self.cls.tensors[g - 1].index(i)
+        t = nest.tile(p, b)
+        m = 1
+        for e in self.ranks:
+            if e not in T.ranks:
+                m *= -(-size[e] // nest.tile(p, g if e in oc.refetched[pos] else g - 1)[e])
+        j = oc.innermost[pos]
+        for a in T.axes:
+            if a.is_plain:
+                m *= size[a.ranks[0]]
+            elif j in a.ranks:
+                m *= self._sweep(a, j)(t, nest.tile(p, g - 1)[j])
+            else:
+                m *= self._refetch(a)(t, None)
+        return m
+
+
+@dataclass(frozen=True)
+class LevelPoint:
+    """A verified nest, its exact cost and the solve (class) that found it."""
+
+    nest: Nest
+    cost: LevelCost
+    values: dict
+    cls: int
+
+
+class LevelSolver:
+    """The MILPs of one problem on one hierarchy, one per :class:`LevelClass`, answering "least
+    ``objective`` with these objectives at most these limits" exactly (``minimise``), the
+    lexicographic joint bound at a capacity of the swept level (``joint``) and its staircase
+    (``walk``). As ``solve.PointSolver``: classes are solved in order of their lower bounds (LP
+    relaxations, and earlier answers under looser limits), skipped when a bound reaches the
+    incumbent; every point is re-costed in integers; solutions that meet a limit only within
+    the solver's tolerances are cut off; large objectives are proved by a further solve."""
+
+    def __init__(self, problem: Einsum, arch: Arch, solver: str = "highs", threads: int = 1):
+        from .hierarchy import check
+
+        check(problem, arch)
+        check_size(problem)
+        start = time.perf_counter()
+        self.problem, self.arch = problem, arch
+        self.solver = solver_name(solver)
+        self.threads = threads
+        ranks = looping_ranks(problem)
+        self.classes = level_classes(problem, arch, ranks)
+        self.forms = [LevelFormulation(problem, arch, c, ranks) for c in self.classes]
+        names = [lv.name for lv in arch.on_chip]
+        self.key = ["dram"] + [f"accesses:{n}" for n in names]  # LevelCost.key's order
+        self.swept = next((f"occupancy:{lv.name}" for lv in arch.on_chip if lv.sweep), None)
+        self.fixed = {f"occupancy:{lv.name}": lv.capacity for lv in arch.on_chip
+                      if lv.capacity is not None}
+        self.known: list[LevelPoint] = []
+        self._lower: list[list] = [[] for _ in self.classes]  # (objective, limits, bound)
+        self._backends: dict[int, object] = {}
+        self._relaxations: dict[int, object] = {}
+        self.build_seconds = time.perf_counter() - start
+
+    # ----------------------------------------------------------------------------- bounds
+    def lower(self, c: int, objective: str, limits: dict) -> float:
+        """The best bound known on class ``c``'s least ``objective`` under ``limits``: one
+        found under looser limits holds (fewer points, a larger minimum). inf where a bound on
+        another objective, found under looser limits, exceeds that objective's limit (after the
+        least DRAM traffic, only the classes that can attain it are searched further)."""
+        best = -math.inf
+        for o, lim, bound in self._lower[c]:
+            if all(limits.get(n, math.inf) <= v for n, v in lim.items()):
+                if o == objective:
+                    best = max(best, bound)
+                elif bound > limits.get(o, math.inf):
+                    return math.inf
+        return best
+
+    def _record(self, c: int, objective: str, limits: dict, bound: float) -> None:
+        self._lower[c] = [e for e in self._lower[c][-30:]
+                          if not (e[0] == objective and e[1] == limits)]
+        self._lower[c].append((objective, dict(limits), bound))
+
+    def _row_bounds(self, c: int, limits: dict) -> dict:
+        f = self.forms[c]
+        return {row: (-math.inf, f.row_bound(n, limits[n])
+                      if math.isfinite(limits.get(n, math.inf)) else math.inf)
+                for n, row in f.rows.items()}
+
+    def _relaxation(self, c: int, objective: str, limits: dict) -> float:
+        """A lower bound from class ``c``'s LP relaxation (inf: infeasible); HiGHS only."""
+        if self.solver != "highs":
+            return -math.inf
+        if c not in self._relaxations:
+            self._relaxations[c] = HighsBackend(self.forms[c].m.relaxed(), self.threads,
+                                                fallback=False)
+        f, bounds = self.forms[c], self._row_bounds(c, limits)
+        out = self._relax(c, objective, bounds)
+        if out is not None and out.status is Status.INFEASIBLE:
+            # Rows are integer on integer points: half a unit more loses none (see solve.py).
+            out = self._relax(c, objective, {r: (lo, hi + 0.5) for r, (lo, hi) in bounds.items()})
+        if out is None or out.objective is None and out.status is not Status.INFEASIBLE:
+            return -math.inf
+        if out.status is Status.INFEASIBLE:
+            return math.inf
+        value = out.objective - RELAXATION_SLACK * max(1.0, abs(out.objective))
+        return f.unscale(objective, math.ceil(value))
+
+    def _relax(self, c: int, objective: str, bounds: dict):
+        try:
+            return self._relaxations[c].solve(self.forms[c].scaled(objective), bounds, None)
+        except SolverError as err:
+            log.debug("no LP bound for class %d: %s", c, err)
+            return None
+
+    # ----------------------------------------------------------------------------- questions
+    def minimise(self, objective: str, limits: dict) -> LevelPoint | None:
+        """A verified point of least ``objective`` with every named objective at most its limit
+        (the fixed levels' capacities always apply); None if there is none."""
+        limits = self.fixed | limits
+        fits = [p for p in self.known if all(p.values[n] <= v for n, v in limits.items())]
+        inc = min(fits, key=lambda p: p.values[objective], default=None)
+
+        def best() -> float:
+            return inc.values[objective] if inc is not None else math.inf
+
+        lows = {}
+        for c in range(len(self.classes)):
+            lows[c] = self.lower(c, objective, limits)
+            if lows[c] < best():
+                lows[c] = max(lows[c], self._relaxation(c, objective, limits))
+                self._record(c, objective, limits, lows[c])
+        for c in sorted(lows, key=lows.get):
+            if lows[c] >= best():
+                continue
+            cutoff = best() - 1
+            found = self._solve(c, objective, limits | {objective: min(
+                cutoff, limits.get(objective, math.inf))})
+            if found is None:
+                self._record(c, objective, limits, cutoff + 1)
+            else:
+                point, value = found
+                self._record(c, objective, limits, value)
+                if point.values[objective] < best():
+                    inc = point
+        return inc
+
+    def joint(self, capacity: float = math.inf) -> LevelPoint | None:
+        """The lexicographic joint bound with the swept level at most ``capacity``: least DRAM
+        traffic, then least traffic into each level inwards; among the points attaining it, one
+        of least swept occupancy (its staircase point)."""
+        limits = {self.swept: capacity} if self.swept else {}
+        point = None
+        for name in self.key:
+            point = self.minimise(name, limits)
+            if point is None:
+                return None
+            limits[name] = point.values[name]
+        if self.swept:
+            point = self.minimise(self.swept, limits)
+            if point is None:
+                raise SolverError(f"{self.problem}: the point of least {self.key[-1]} vanished "
+                                  "when its occupancy was minimised")
+        return point
+
+    def walk(self) -> list[LevelPoint]:
+        """The staircase over the swept level's occupancy, in increasing occupancy."""
+        points, capacity = [], math.inf
+        while True:
+            point = self.joint(capacity)
+            if point is None:
+                break
+            points.append(point)
+            if self.swept is None:
+                break
+            capacity = point.values[self.swept] - 1
+        return points[::-1]
+
+    # ----------------------------------------------------------------------------- one class
+    def _solve(self, c: int, objective: str, limits: dict):
+        """Class ``c``'s least ``objective`` under ``limits``: (verified point, its formula
+        value), or None if infeasible. Decisions are made in integers (see solve.PointSolver)."""
+        f = self.forms[c]
+        limits = dict(limits)
+        prove = f.float_error(objective) >= 0.5
+        cuts: list = []
+        best = None
+        for _ in range(MAX_CUTS):
+            out = self._run(c, None if best else objective, limits, cuts)
+            if out.status is Status.INFEASIBLE:
+                return best
+            if out.status is not Status.OPTIMAL or out.x is None:
+                raise SolverError(f"{self.solver} gave no answer ({out.status.value}) to "
+                                  f"{self._question(c, objective, limits)}")
+            nest, chosen = f.decode(out.x)
+            cost = evaluate_levels(self.problem, nest)
+            exact = named_values(self.arch, cost)
+            formula = f.value(nest, chosen)
+            if any(exact[n] > formula[n] for n in formula):
+                raise SolverError(f"the nest {nest.describe(self.problem)} of "
+                                  f"{self._question(c, objective, limits)} costs {exact}, above "
+                                  f"its class formula {formula}; refusing to report it")
+            over = [n for n, v in limits.items() if formula[n] > v]
+            if over:  # within the solver's tolerances only
+                log.info("%s: cut off a point meeting the %s limit only within tolerances",
+                         self._question(c, objective, limits), over[0])
+                cuts.append(f.no_good(over[0], out.x))
+                continue
+            point = LevelPoint(nest, cost, exact, c)
+            self.known.append(point)
+            value = formula[objective]
+            if best is not None or prove:
+                best = (point, value)
+                limits[objective] = value - 1
+                continue
+            self._check_claim(c, objective, out, value)
+            return point, value
+        raise SolverError(f"{self.solver} kept returning points that break the limits of "
+                          f"{self._question(c, objective, limits)} (only within its tolerances) "
+                          f"after {MAX_CUTS} cuts; no exact answer")
+
+    def _run(self, c: int, objective: str | None, limits: dict, cuts: list):
+        if c not in self._backends:
+            self._backends[c] = backend(self.solver, self.forms[c].m, self.threads)
+        goal = self.forms[c].scaled(objective) if objective else {}
+        try:
+            return self._backends[c].solve(goal, self._row_bounds(c, limits), None, cuts)
+        except SolverError as err:
+            raise SolverError(f"could not solve {self._question(c, objective or 'any point', limits)}"
+                              f" with {self.solver}: {err}") from err
+
+    def _check_claim(self, c: int, objective: str, out, value: int) -> None:
+        f = self.forms[c]
+        claimed, scale = f.unscale(objective, out.objective), f.scales[objective]
+        if abs(value - claimed) > 0.5 * scale + OBJECTIVE_RTOL * abs(value):
+            raise SolverError(f"{self.solver} reported {objective} {claimed:.6g} for "
+                              f"{self._question(c, objective, {})} but its nest evaluates to "
+                              f"{value} under its class; refusing to report an unverified point")
+        if out.bound is not None and abs(f.unscale(objective, out.bound) - claimed) >= scale:
+            raise SolverError(f"{self.solver} claimed optimality with a gap ({out.bound} vs "
+                              f"{out.objective}, scaled units)")
+
+    def _question(self, c: int, objective: str, limits: dict) -> str:
+        p = self.problem
+        sizes = ", ".join(f"{r}={n}" for r, n in p.sizes)
+        orders = " / ".join(",".join(s.order) for s in self.classes[c].segments)
+        limit = " and ".join(f"{n} <= {int(v)}" for n, v in limits.items()
+                             if math.isfinite(v)) or "no limit"
+        return (f"{p.name + ': ' if p.name else ''}{p} ({sizes}) on {self.arch.name}, class "
+                f"{c} of {len(self.classes)} (segment orders {orders}); least {objective} "
+                f"with {limit}")
