@@ -456,9 +456,11 @@ def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
 
 
 METHODS = ("milp", "enumerate", "auto")
-# Estimated enumeration steps (enumerate._work: tilings x 2^ranks x ranks) that "auto" hands to
-# the enumerator: about a second of numpy work, where the MILP needs one solve per breakpoint.
-AUTO_ENUMERATION = 20_000_000
+# Estimated enumeration steps (enumerate._work: tilings x 2^ranks x ranks) up to which "auto"
+# (and method="enumerate") enumerates the Orojenesis mapspace: about 15 s of numpy work and a
+# few hundred MB, still faster than the MILP's 16 capacities there (benchmarks/scaling.py:
+# GEMM 55440^3, 4.1e7 steps, 14 s against 28 s).
+AUTO_ENUMERATION = 50_000_000
 
 
 def choose_method(problem: Einsum, mapspace, method: str | None) -> str:
@@ -490,7 +492,8 @@ def _enumerated(problem: Einsum, mapspace, caps: list[int] | None,
     space = mapspace_of(mapspace)
     start = time.perf_counter()
     try:
-        points = frontier_points(problem, space)
+        points = frontier_points(problem, space, limit=AUTO_ENUMERATION) if space.is_orojenesis \
+            else frontier_points(problem, space)
     except EnumerationTooLarge:
         if optional:
             return None
