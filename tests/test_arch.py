@@ -18,6 +18,10 @@ def test_shipped_architectures():
     a100 = load_arch("a100")
     assert a100.word_bits == 32 and a100.levels[2].instances == 108
     assert a100.levels[2].capacity == 164 * 1024 // 4
+    simba = load_arch("simba")
+    assert [lv.name for lv in simba.on_chip][:2] == ["GlobalBuffer", "InputBuffer"]
+    assert simba.swept.keeps == ("input", "output") and simba.levels[-1].instances == 1024
+    assert simba.levels[4].word_bits == 24
     h100 = load_arch("h100")
     assert h100.levels[2].capacity == 228 * 1024 // 4 and h100.levels[3].instances == 132
 
