@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_right
 from itertools import permutations, product
 
 import pandas as pd
@@ -27,9 +28,11 @@ from .arch import Arch, ArchError
 from .cost import divisors, op_intensity
 from .einsum import Einsum
 from .errors import EnumerationTooLarge
-from .nest import LevelCost, Nest, evaluate_levels
+from .nest import Copies, LevelCost, Nest, evaluate_levels, moved_at
 
 LIMIT = 300_000  # nests evaluated in Python: about half a minute
+PER_TENSOR_LIMIT = 3_000_000  # per-tensor search nodes (see per_tensor_points): about a minute
+PLACEMENTS = ("uniform", "per_tensor")
 
 
 def check(problem: Einsum, arch: Arch) -> None:
@@ -102,6 +105,243 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT) -> list[tup
     return out
 
 
+def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
+                      ) -> list[tuple[Nest, LevelCost, Copies]]:
+    """The staircase (as :func:`frontier_points`) over **per-tensor placement within each level**:
+    every copy (tensor T, level l keeping T) sits at its own boundary ``b(T, l)`` of a nest with
+    any number K >= 1 of boundaries, ``b(T, l)`` non-decreasing inwards, copies of different
+    tensors unconstrained (:class:`~boundsolver.nest.Copies`; perfect factors, one loop per rank
+    per segment, every order). Uniform nests are among them, so this is at or below
+    :func:`frontier_points` everywhere.
+
+    A depth-first search builds the nest a boundary at a time, outermost first: the tiles at
+    boundary b, the copies stored there, then the order of segment b - 1; a copy's fills depend
+    only on the loops above it, so each copy is costed (``nest.moved_at`` on the prefix) when it
+    is placed, and a partial nest over a fixed capacity is cut (occupancy only grows). It visits
+    only *canonical* nests:
+
+    1. every boundary stores a copy;
+    2. every copy at a boundary b >= 2 has a rank of its tensor iterating in segment b - 1;
+    3. a rank used by no copy at boundaries >= b does not iterate in segment b - 1 or below;
+    4. each segment's order is the first permutation (itertools order) of its *signature*: for
+       each tensor stored right below it, its innermost relevant loop there and the set of
+       irrelevant loops of the segment above that loop.
+
+    **Every skipped nest N is matched or beaten (no level's occupancy or traffic higher, so no
+    key higher at any capacity) by a visited one.** ``moved_at``'s count for a copy at boundary c
+    depends on the loops above c only through its innermost relevant loop j (its rank, trips,
+    segment s_j, and the tile there) and, per irrelevant rank e with loops above j, the tile
+    below the deepest segment holding one (the distinct e-tiles stepped through); the footprint
+    only on the copy's tile. Rewrite N in four steps:
+
+    (a) *Empty boundary b* (stores nothing): if b = K, drop it and segment K - 1 (loops below
+        the deepest copy change nothing). Else merge segments b - 1 and b into one, each rank
+        once at its last occurrence (trips multiplied), removing boundary b. Copies above are
+        untouched; tiles at the other boundaries are kept. For a copy below whose j lies deeper,
+        nothing changes (e's deepest tile is the same tile whichever of the two segments held
+        e). If j lies in the merged segment, j's rank is the same, and every irrelevant e counted
+        after the merge was counted before with the same or a larger tile count (an e that also
+        loops after j is no longer counted at all); on a sliding axis the merged j loop of
+        ``f' = f_o f`` trips under ``outer / f_o`` outer tiles fetches
+        ``outer (ext/f_o + (f - 1/f_o) step) <= outer (ext + (f - 1) step)`` as ``step <= ext``.
+        So every count is at most N's.
+    (b) *A copy at c >= 2 with no relevant loop in segment c - 1*: move it up to the boundary
+        right below the segment holding its j (boundary 1 if it has none): its relevant tiles,
+        hence footprint, and every loop above j are the same, so its cost is equal; the copies of
+        its tensor move up together and stay ordered (an outer copy's j is at or above an inner
+        one's). Repeat (a) and (b) until neither applies (each step lowers K or lifts a copy).
+    (c) *A rank d used by no copy at boundaries >= b but iterating in segment b - 1 or below*:
+        keep d's tile from boundary b - 1 down. Copies above b are untouched; for the others d is
+        irrelevant and its loops only multiply counts, so removing them lowers or keeps every
+        count. Boundaries keep their copies and (2) keeps holding (it names relevant ranks).
+    (d) *Orders*: after (a)-(c) every copy at c >= 2 has its j in segment c - 1, so segment s's
+        order matters only to the copies right below it, and to them only through the signature
+        of (4); the first permutation of the same signature costs exactly the same.
+    The result is visited, and its cost vector is at most N's in every component (the output's
+    ``2m - |Z|`` grows with m).
+
+    Refuses (``EnumerationTooLarge``) past ``limit`` search nodes; small problems only."""
+    check(problem, arch)
+    tensors = problem.tensors
+    ranks = list(problem.ranks)
+    names = tuple(lv.name for lv in arch.on_chip)
+    nl = len(names)
+    caps = [lv.capacity for lv in arch.on_chip]
+    fixed = [i for i, c in enumerate(caps) if c is not None]
+    swept = next((b for b, lv in enumerate(arch.on_chip) if lv.sweep), None)
+    keeps = [[lv for lv, level in enumerate(arch.on_chip, start=1)
+              if level.keeps_tensor(problem, T)] for T in tensors]
+    uses = [frozenset(T.ranks) for T in tensors]
+    total = [problem.tensor_size(T) for T in tensors]
+    out_i = next(i for i, T in enumerate(tensors) if T is problem.output)
+    reps: dict[tuple, list[tuple[str, ...]]] = {}
+
+    def orders(looping: tuple[str, ...], here: tuple[int, ...]) -> list[tuple[str, ...]]:
+        key = (looping, here)
+        if key not in reps:
+            seen: dict[tuple, tuple[str, ...]] = {}
+            for order in permutations(looping):
+                sig = []
+                for t in here:
+                    idx = [i for i, d in enumerate(order) if d in uses[t]]
+                    last = idx[-1] if idx else -1
+                    sig.append((order[last] if idx else None,
+                                frozenset(order[:last + 1]) - uses[t]))
+                seen.setdefault(tuple(sig), order)
+            reps[key] = list(seen.values())
+        return reps[key]
+
+    plain = [all(a.is_plain for a in T.axes) for T in tensors]
+    size = dict(problem.size)
+    flat: list[tuple[int, str]] = []  # the loops so far, outermost first: (segment, rank)
+    tiles_at: list[dict[str, int]] = [size]  # the tile at each boundary so far (0: whole)
+
+    def fills(t: int) -> int:
+        """``moved_at`` of tensor ``t`` (plain axes) right below the loops so far, in short:
+        |T| times, per irrelevant rank looping above its innermost relevant loop, the number
+        of tiles below the deepest such loop (the final points are re-costed by moved_at)."""
+        rel = uses[t]
+        i = len(flat) - 1
+        while i >= 0 and flat[i][1] not in rel:
+            i -= 1
+        deepest: dict[str, int] = {}
+        for s, d in flat[:i]:
+            if d not in rel:
+                deepest[d] = s
+        count = total[t]
+        for d, s in deepest.items():
+            count *= size[d] // tiles_at[s + 1][d]
+        return count
+
+    best: dict[int, tuple] = {}
+    levels: list[tuple[tuple[str, int], ...]] = []
+    segs: list[tuple[str, ...]] = []
+    storage: list[tuple[str, int]] = []
+    where: list[int] = []
+    occ, acc = [0] * nl, [0] * nl
+    nodes = 0
+
+    xs: list[int] = []  # the staircase so far: occupancies, increasing, keys strictly falling
+    keys: list[tuple[int, ...]] = []
+
+    def leaf(dram: int) -> None:
+        x = occ[swept] if swept is not None else 0
+        key = (dram, *acc)
+        i = bisect_right(xs, x)
+        if i and keys[i - 1] <= key:
+            return  # matched at this or a smaller occupancy
+        best[x] = (key, tuple(levels), tuple(segs), tuple(storage), tuple(where))
+        j = i
+        while j < len(xs) and keys[j] >= key:
+            j += 1
+        if i and xs[i - 1] == x:
+            i -= 1
+        xs[i:j], keys[i:j] = [x], [key]
+
+    def hopeless(placed: tuple[int, ...], dram: int) -> bool:
+        """No completion can enter the staircase: lower bounds on its occupancy of the swept
+        level (a word per copy still to place) and its key (a copy is filled at least once with
+        the whole tensor, its traffic at least |T|) are already matched."""
+        if not xs:
+            return False
+        x, lo, extra = occ[swept] if swept is not None else 0, list(acc), dram
+        for t, n in enumerate(placed):
+            for lv in keeps[t][n:]:
+                lo[lv - 1] += total[t]
+                x += lv - 1 == swept
+            extra += total[t] if n == 0 else 0
+        i = bisect_right(xs, x)
+        return bool(i) and keys[i - 1] <= (extra, *lo)
+
+    def dfs(b: int, above: dict[str, int], placed: tuple[int, ...], dram: int) -> None:
+        nonlocal nodes
+        left = [t for t in range(len(tensors)) if placed[t] < len(keeps[t])]
+        if not left:
+            leaf(dram)
+            return
+        if hopeless(placed, dram):
+            return
+        live = set().union(*(uses[t] for t in left))
+        choices = [divisors(above[d]) if d in live else [above[d]] for d in ranks]
+        for combo in product(*choices):
+            tile = dict(zip(ranks, combo))
+            looping = tuple(d for d in ranks if tile[d] < above[d])
+            if b >= 2 and not looping:
+                continue
+            ok = [t for t in left if b == 1 or uses[t] & set(looping)]
+            if not ok:
+                continue
+            foot = {t: tensors[t].footprint(tile) for t in ok}
+            frozen = tuple(tile.items())
+            for counts in product(*(range(len(keeps[t]) - placed[t] + 1) for t in ok)):
+                here = tuple(t for t, n in zip(ok, counts) if n)
+                if not here:
+                    continue
+                # occupancy does not depend on the order: cut over-full levels first
+                add = [0] * nl
+                for t, n in zip(ok, counts):
+                    for lv in keeps[t][placed[t]:placed[t] + n]:
+                        add[lv - 1] += foot[t] if n else 0
+                if any(occ[i] + add[i] > caps[i] for i in fixed):
+                    continue
+                now = list(placed)
+                for t, n in zip(ok, counts):
+                    now[t] += n
+                for order in orders(looping, here):
+                    nodes += 1
+                    if nodes > limit:
+                        raise EnumerationTooLarge(
+                            f"enumerating per-tensor placements of {problem.name or problem} on "
+                            f"{arch.name} needs over {limit:,} search nodes; only small problems")
+                    levels.append(frozen)
+                    segs.append(order)
+                    flat.extend((b - 1, d) for d in order)
+                    tiles_at.append(tile)
+                    nest = None
+                    gain, mark = dram, len(storage)
+                    delta = []
+                    for t, n in zip(ok, counts):
+                        if not n:
+                            continue
+                        if plain[t]:
+                            m = fills(t)
+                        else:
+                            nest = nest or Nest(tuple(levels), tuple(segs), ())
+                            m = moved_at(problem, tensors[t], nest, b)
+                        words = 2 * m - total[t] if t == out_i else m
+                        for i, lv in enumerate(keeps[t][placed[t]:placed[t] + n]):
+                            if placed[t] == 0 and i == 0:
+                                gain += words
+                            storage.append((tensors[t].name, b))
+                            where.append(lv)
+                            delta.append((lv - 1, foot[t], words))
+                    for i, f, w in delta:
+                        occ[i] += f
+                        acc[i] += w
+                    dfs(b + 1, tile, tuple(now), gain)
+                    for i, f, w in delta:
+                        occ[i] -= f
+                        acc[i] -= w
+                    del storage[mark:], where[mark:], flat[len(flat) - len(order):]
+                    tiles_at.pop()
+                    levels.pop()
+                    segs.pop()
+
+    dfs(1, dict(problem.size), (0,) * len(tensors), 0)
+    out, record = [], None
+    for x in sorted(best):
+        key, lv, sg, st, wh = best[x]
+        if record is None or key < record:
+            nest, copies = Nest(lv, sg, st), Copies(wh, names)
+            cost = evaluate_levels(problem, nest, copies)
+            if cost.key != key or (swept is not None and cost.occupancy[swept] != x):
+                raise AssertionError(f"per-tensor search costed {nest.describe(problem, copies)} "
+                                     f"as {key} at {x}, evaluate_levels says {cost}")
+            out.append((nest, cost, copies))
+            record = key
+    return out
+
+
 def work(problem: Einsum, arch: Arch, limit: int = LIMIT) -> int:
     """The nests ``nests`` would evaluate, counted up to just past ``limit`` (cheap)."""
     k = len(arch.on_chip)
@@ -116,7 +356,7 @@ def work(problem: Einsum, arch: Arch, limit: int = LIMIT) -> int:
     return total
 
 
-def frame(problem: Einsum, arch: Arch, points: list[tuple[Nest, LevelCost]],
+def frame(problem: Einsum, arch: Arch, points: list[tuple],
           capacities: list[int] | None = None, seconds: float = 0.0,
           method: str = "enumeration", solver: str | None = None) -> pd.DataFrame:
     """Rows in words: ``occupancy`` (the swept level's), ``accesses`` (the backing store's),
@@ -124,22 +364,24 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple[Nest, LevelCost]],
     on-chip level, and the mapping as a readable multi-level nest."""
     swept = next((b for b, lv in enumerate(arch.on_chip) if lv.sweep), None)
 
-    def row(nest: Nest, cost: LevelCost) -> dict:
+    names = tuple(lv.name for lv in arch.on_chip)
+
+    def row(nest: Nest, cost: LevelCost, copies: Copies | None = None) -> dict:
         r = {"occupancy": cost.occupancy[swept] if swept is not None else None,
              "accesses": cost.dram, "status": "optimal",
              "op_intensity": op_intensity(problem, cost.dram)}
         for lv, occ, acc in zip(arch.on_chip, cost.occupancy, cost.accesses):
             r[f"occupancy_{lv.name}"] = occ
             r[f"accesses_{lv.name}"] = acc
-        r["mapping"] = nest.describe(problem)
+        r["mapping"] = nest.describe(problem, copies or Copies.uniform(nest, names))
         return r
 
     if capacities is None:
-        rows = [row(n, c) for n, c in points]
+        rows = [row(*p) for p in points]
     else:
         rows = []
         for cap in capacities:
-            fit = [(n, c) for n, c in points if swept is None or c.occupancy[swept] <= cap]
+            fit = [p for p in points if swept is None or p[1].occupancy[swept] <= cap]
             rows.append({"capacity": cap} | (row(*fit[-1]) if fit else {"status": "infeasible"}))
     df = pd.DataFrame(rows)
     for c in df.columns:
@@ -158,15 +400,32 @@ METHODS = ("milp", "enumerate", "auto")
 
 
 def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
-          limit: int = LIMIT, method: str | None = None, solver: str = "highs") -> pd.DataFrame:
+          limit: int | None = None, method: str | None = None, solver: str = "highs",
+          placement: str = "uniform") -> pd.DataFrame:
     """The joint frontier (``capacities=None``) or its value at each capacity of the swept level.
 
     ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
-    enumeration where it evaluates at most ``limit`` nests, else the MILP)."""
+    enumeration where it evaluates at most ``limit`` nests, else the MILP).
+    ``placement="per_tensor"``: each copy at its own boundary within its level
+    (:func:`per_tensor_points`); enumerated only (the MILP is uniform-per-level)."""
     method = "auto" if method is None else method
     if method not in METHODS:
         raise ArchError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if placement not in PLACEMENTS:
+        raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     check(problem, arch)
+    if placement == "per_tensor":
+        if method == "milp":
+            raise ArchError(
+                f"{arch.name} has several levels: per-tensor placement within each level is "
+                "enumerated only (method='enumerate', small problems); the multi-level MILP "
+                "covers uniform placement (richer inner mapspaces are not modelled by it yet)")
+        began = time.perf_counter()
+        points = per_tensor_points(problem, arch, PER_TENSOR_LIMIT if limit is None else limit)
+        df = frame(problem, arch, points, capacities, time.perf_counter() - began)
+        df.attrs["mapspace"] = "per_tensor/perfect"
+        return df
+    limit = LIMIT if limit is None else limit
     if method == "auto":
         method = "enumerate" if work(problem, arch, limit) <= limit else "milp"
     began = time.perf_counter()

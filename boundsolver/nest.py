@@ -107,9 +107,14 @@ class Nest:
     def loops(self, problem: Einsum) -> tuple[str, ...]:
         return tuple(d for s in range(len(self.levels)) for d, _ in self.segment(problem, s))
 
-    def describe(self, problem: Einsum) -> str:
+    def describe(self, problem: Einsum, copies: Copies | None = None) -> str:
         """A readable loop nest with storage points, e.g.
-        ``[B] for m in [0,4096): [A{m:1,k:4096}] for n in [0,4096): [Z{m:1,n:1}]`` (``[B]``: whole)."""
+        ``[B] for m in [0,4096): [A{m:1,k:4096}] for n in [0,4096): [Z{m:1,n:1}]`` (``[B]``: whole).
+        With ``copies`` (a hierarchy nest), each copy names its level: ``[A@L2{m:1,k:16}]``."""
+        tag = {}
+        if copies is not None:
+            for (name, b), lv in zip(self.storage, copies.level):
+                tag.setdefault((name, b), []).append(copies.names[lv - 1])
         stored = set(self.storage)  # a tensor of a hierarchy is stored at several boundaries
         parts = []
         for b in range(len(self.levels) + 1):
@@ -119,7 +124,9 @@ class Nest:
             for T in problem.tensors:
                 if (T.name, b) in stored:
                     shown = ",".join(f"{d}:{tile[d]}" for d in T.ranks)
-                    parts.append(f"[{T.name}{{{shown}}}]" if b else f"[{T.name}]")
+                    for at in tag.get((T.name, b), [""]):
+                        name = f"{T.name}@{at}" if at else T.name
+                        parts.append(f"[{name}{{{shown}}}]" if b else f"[{name}]")
         return " ".join(parts)
 
 
@@ -199,11 +206,33 @@ def evaluate(problem: Einsum, nest: Nest, check: bool = True, imperfect: bool = 
 
 # ------------------------------------------------------------------------------ hierarchies
 
+@dataclass(frozen=True, slots=True)
+class Copies:
+    """Which on-chip level each stored copy of a hierarchy nest belongs to.
+
+    ``level[i]`` is the on-chip level (1: the outermost after the backing store) of the copy
+    ``nest.storage[i] = (tensor, boundary)``; ``names`` are every on-chip level's name, outermost
+    first (``len(names)`` levels, one perhaps holding nothing). A tensor has at most one copy per
+    level, and its copies' boundaries never decrease inwards (an inner copy is never above an
+    outer one); copies of different tensors are unconstrained (per-tensor placement within each
+    level). Without it (``copies=None``) boundary ``b`` is level ``b``: uniform placement, one
+    boundary per level, as the MILP (levels.py) and the uniform enumerator build them."""
+
+    level: tuple[int, ...]
+    names: tuple[str, ...]
+
+    @classmethod
+    def uniform(cls, nest: Nest, names: tuple[str, ...]) -> Copies:
+        """Boundary ``b`` is level ``b`` (a nest with one boundary per on-chip level)."""
+        return cls(tuple(b for _, b in nest.storage), tuple(names))
+
+
 @dataclass(frozen=True)
 class LevelCost:
-    """A nest's cost on a hierarchy of on-chip levels, outermost first (boundary ``b`` = level
-    ``b``): each level's occupancy (words per instance), the words moved into it from the
-    nearest outer level keeping each tensor, and the backing store's traffic."""
+    """A nest's cost on a hierarchy of on-chip levels, outermost first: each level's occupancy
+    (words per instance: the footprints of the copies it holds), the words moved into its copies
+    from the nearest outer copy of each tensor (the backing store for the outermost), and the
+    backing store's traffic."""
 
     occupancy: tuple[int, ...]
     accesses: tuple[int, ...]
@@ -217,29 +246,49 @@ class LevelCost:
         return (self.dram, *self.accesses)
 
 
-def storage_points(nest: Nest, name: str) -> list[int]:
-    """The boundaries at which tensor ``name`` is stored, outermost first."""
-    return sorted(b for n, b in nest.storage if n == name)
+def _copies(nest: Nest, copies: Copies | None) -> tuple[tuple[int, ...], int]:
+    """Each copy's level, parallel to ``nest.storage``, and the number of levels."""
+    if copies is None:
+        return tuple(b for _, b in nest.storage), len(nest.levels)
+    if len(copies.level) != len(nest.storage):
+        raise EinsumError(f"copies give {len(copies.level)} levels for {len(nest.storage)} "
+                          "stored copies; give one level per entry of nest.storage")
+    return copies.level, len(copies.names)
 
 
-def evaluate_levels(problem: Einsum, nest: Nest) -> LevelCost:
+def storage_points(nest: Nest, name: str, copies: Copies | None = None) -> list[int]:
+    """The boundaries at which tensor ``name`` is stored, its outermost level's copy first."""
+    level, _ = _copies(nest, copies)
+    return [b for _, b in sorted((lv, b) for (n, b), lv in zip(nest.storage, level) if n == name)]
+
+
+def evaluate_levels(problem: Einsum, nest: Nest, copies: Copies | None = None) -> LevelCost:
     """Per-level occupancy and traffic of a nest whose tensors may be stored at several
-    boundaries, one per level keeping them (a hierarchy). Each stored copy is filled
-    ``moved_at`` times; the output's copies are written back as often and read back all but
-    the first time (first-read elision at every boundary, as at the backing store's). A
-    tensor's outermost copy is the one the backing store fills."""
-    k = len(nest.levels)
+    boundaries, one copy per level keeping them (a hierarchy). ``copies`` says which level each
+    copy belongs to (None: boundary ``b`` is level ``b``). A level's occupancy is the footprint of
+    its copies' tiles; each copy is filled ``moved_at`` its boundary times; the output's copies
+    are written back as often and read back all but the first time (first-read elision at every
+    boundary, as at the backing store's). A tensor's outermost copy is the one the backing
+    store fills."""
+    level, k = _copies(nest, copies)
+    depth = len(nest.levels)
     occupancy, accesses, dram = [0] * k, [0] * k, 0
     for T in problem.tensors:
-        points = storage_points(nest, T.name)
-        if not points or points[0] < 1:
-            raise EinsumError(f"a hierarchy's nest stores every tensor at boundaries 1..{k}; "
-                              f"{T.name} is stored at {points or 'none'}")
-        for i, b in enumerate(points):
+        mine = sorted((lv, b) for (n, b), lv in zip(nest.storage, level) if n == T.name)
+        if not mine or mine[0][1] < 1:
+            raise EinsumError(f"a hierarchy's nest stores every tensor at boundaries 1..{depth}; "
+                              f"{T.name} is stored at {[b for _, b in mine] or 'none'}")
+        if any(not 1 <= lv <= k for lv, _ in mine) or len({lv for lv, _ in mine}) < len(mine):
+            raise EinsumError(f"{T.name}'s copies must sit at distinct levels in 1..{k}, got "
+                              f"{[lv for lv, _ in mine]}")
+        if any(b > depth for _, b in mine) or any(b1 > b2 for (_, b1), (_, b2) in zip(mine, mine[1:])):
+            raise EinsumError(f"{T.name}'s copies must sit at boundaries in 1..{depth}, never "
+                              f"above an outer level's copy; got {mine} (level, boundary)")
+        for i, (lv, b) in enumerate(mine):
             m = moved_at(problem, T, nest, b)
             words = 2 * m - problem.tensor_size(T) if T is problem.output else m
-            occupancy[b - 1] += T.footprint(nest.tile(problem, b))
-            accesses[b - 1] += words
+            occupancy[lv - 1] += T.footprint(nest.tile(problem, b))
+            accesses[lv - 1] += words
             if i == 0:
                 dram += words
     return LevelCost(tuple(occupancy), tuple(accesses), dram)

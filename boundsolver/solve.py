@@ -389,7 +389,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
     caps = [_capacity(c) for c in capacities]
     hierarchy = _hierarchy(problem, arch, method, mapspace)
     if hierarchy is not None:
-        return hierarchy.solve(problem, _arch(arch), caps, method=method, solver=solver)
+        return hierarchy(problem, _arch(arch), caps, method=method, solver=solver)
     if _is_workload(problem, fusion, time_limit):
         from .fused import workload_curve
 
@@ -435,7 +435,7 @@ def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
     """
     hierarchy = _hierarchy(problem, arch, method, mapspace)
     if hierarchy is not None:
-        return hierarchy.solve(problem, _arch(arch), method=method, solver=solver)
+        return hierarchy(problem, _arch(arch), method=method, solver=solver)
     if _is_workload(problem, fusion, time_limit):
         from .fused import workload_frontier
 
@@ -520,23 +520,30 @@ def _arch(arch):
 
 
 def _hierarchy(problem, arch, method, mapspace):
-    """The hierarchy module where ``arch`` has more than one buffer level (or bypass, or
-    fanout); None for the paper's machine, whose curves are today's, bit for bit. Its joint
-    bound is enumerated (small problems) or solved by the multi-level MILP (levels.py)."""
+    """hierarchy.solve with the mapspace's placement where ``arch`` has more than one buffer
+    level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
+    for bit. Its joint bound is enumerated (small problems) or solved by the multi-level MILP
+    (levels.py);
+    ``mapspace="per_tensor/perfect"`` places each copy at its own depth within its level
+    (hierarchy.per_tensor_points, enumerated only: the MILP refuses it)."""
     arch = _arch(arch)
     if arch is None or arch.is_single_buffer:
         return None
     if isinstance(problem, Workload):
         raise BoundsolverError(f"workloads on a multi-level architecture ({arch.name}) are not "
                                "solved yet; give one Einsum, or a single-buffer arch")
-    if mapspace_of(mapspace) != Mapspace():
+    space = mapspace_of(mapspace)
+    if space.factors != "perfect":
         raise BoundsolverError(
-            f"{arch.name} has several levels: its joint bound covers the uniform/perfect "
-            "mapspace (one loop nest, perfect factors, every tensor at each level keeping it); "
-            "richer inner mapspaces are not modelled on hierarchies yet")
+            f"{arch.name} has several levels: its joint bound covers perfect factors (uniform "
+            "or per_tensor placement within each level); richer inner mapspaces are not "
+            "modelled on hierarchies yet")
+    from functools import partial
+
     from . import hierarchy
 
-    return hierarchy
+    # per_tensor: each copy at its own depth within its level (enumerated only, so far).
+    return partial(hierarchy.solve, placement=space.placement)
 
 
 def _is_workload(problem, fusion, time_limit) -> bool:
