@@ -191,9 +191,9 @@ def _curve(args, extra: list[str]) -> int:
         if not arch.is_single_buffer:  # a hierarchy: its joint bound (hierarchy.py)
             from .solve import pareto_frontier, solve_curve
 
-            method = _method(args) or "auto"
-            df = (pareto_frontier(p, arch=arch, method=method) if caps is None else
-                  solve_curve(p, caps, arch=arch, method=method))
+            opts = dict(arch=arch, method=_method(args) or "auto", solver=args.solver,
+                        mapspace=Mapspace(args.placement or "uniform", args.factors))
+            df = pareto_frontier(p, **opts) if caps is None else solve_curve(p, caps, **opts)
         else:
             df = solve_one(p, caps, args.solver, _method(args) or "milp",
                            args.time_limit, progress=not args.quiet,

@@ -97,3 +97,8 @@ def test_cli_arch_with_levels(capsys):
     assert (row["accesses"], row["accesses_L1"]) == ("224", "672")
     assert main(["curve", "gemm", "8", "8", "4", "--arch", "a100", "-q"]) == 2
     assert "spatial fanout" in capsys.readouterr().err
+    # Per-tensor placement within levels reaches the cli too: never above the uniform one.
+    assert main([*argv, "--placement", "per_tensor", "-q", "--csv", "-", "--capacities", "14"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    per_tensor = dict(zip(out[0].split(","), out[1].split(",")))
+    assert int(per_tensor["accesses"]) <= 224
