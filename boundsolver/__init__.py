@@ -1,6 +1,5 @@
 """boundsolver: exact attainable data-movement bounds (Orojenesis curves) by integer programming."""
 
-from . import arch
 from .arch import Arch, ArchError, Level
 from .batch import solve_curves
 from .cost import Cost, Mapping, algorithmic_minimum, evaluate, op_intensity
@@ -18,7 +17,8 @@ from .workloads import bmm, conv, gbmm, gemm
 __version__ = "0.1.0"
 
 __all__ = [
-    "Arch", "ArchError", "Axis", "Level", "BoundsolverError", "Cost", "Einsum", "EinsumError", "EnumerationTooLarge",
+    "Arch", "ArchError", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError",
+    "EnumerationTooLarge", "Level",
     "Leaf", "Mapping", "Mapspace", "Nest", "Node", "PointSolver", "Schedule", "Segment", "SolverError",
     "SpecError",
     "Tensor", "Term", "Workload",

@@ -288,6 +288,18 @@ class ProductModel:
                 coefs = {v: prime_exponents(tiles[d]).get(p, 0) for v, tiles in sel} | {x: -1}
                 self.m.row(f"{name}:{d},{p}", coefs, 0, 0)
 
+    def _attainable(self, name: str, live: list[Factor], start: int = 1) -> set[int]:
+        """Every value ``start`` times the product of the factors can take (MAX_VALUES at most)."""
+        values = {start}
+        for f in live:
+            vals = {val for _, val in f[1]} if f[0] == "sel" else set(f[2])
+            values = {a * b for a in values for b in vals}
+            if len(values) > MAX_VALUES:
+                raise SolverError(f"{name} of {self.problem.name or self.problem} has over "
+                                  f"{MAX_VALUES} attainable values; the problem is too large "
+                                  "for this formulation")
+        return values
+
     def _product(self, name: str, factors: list[Factor]) -> Linear:
         """Linear expression equal to the product of the factors."""
         const = math.prod(f[1] for f in factors if f[0] == "const")
@@ -298,14 +310,7 @@ class ProductModel:
             return Linear({v: const * val for v, val in live[0][1]})
         if len(live) == 2 and all(f[0] == "sel" for f in live):
             return self._pair(name, live[0][1], live[1][1], const)
-        values = {1}
-        for f in live:
-            vals = {val for _, val in f[1]} if f[0] == "sel" else set(f[2])
-            values = {a * b for a in values for b in vals}
-            if len(values) > MAX_VALUES:
-                raise SolverError(f"{name} of {self.problem.name or self.problem} has over "
-                                  f"{MAX_VALUES} attainable values; the problem is too large "
-                                  "for this formulation")
+        values = self._attainable(name, live)
         z = {v: self.m.var(f"{name}.value[{v}]") for v in sorted(values)}
         self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1), 1, 1)
         chosen = {val for f in live if f[0] == "sel" for _, val in f[1]}

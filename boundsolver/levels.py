@@ -50,11 +50,11 @@ from .arch import Arch
 from .cost import check_size
 from .einsum import Einsum, Tensor
 from .errors import SolverError
-from .formulation import MAX_VALUES, Factor, Linear, OrderClass, ProductModel, looping_ranks, order_classes
+from .formulation import Factor, Linear, OrderClass, ProductModel, looping_ranks, order_classes
 from .nest import LevelCost, Mapspace, Nest, evaluate_levels
 from .placement import NestFormulation
 from .results import Status
-from .solve import MAX_CUTS, OBJECTIVE_RTOL, RELAXATION_SLACK
+from .solve import MAX_CUTS, RELAXATION_SLACK, check_claim
 from .solvers import HighsBackend, backend, solver_name
 from .symbolic import prime_exponents
 
@@ -152,20 +152,8 @@ class LevelFormulation(NestFormulation):
         """The factors of ``F(T, g)``, T's tiles read at ``b`` (equal to ``g``'s when chosen)."""
         if g == 0:
             return [("const", self.problem.tensor_size(T))]
-        oc = self.cls.segments[g - 1]
-        pos = self.cls.tensors[g - 1].index(i)
-        factors: list[Factor] = [self._count(e, g if e in oc.refetched[pos] else g - 1)
-                                 for e in self.ranks if e not in T.ranks]
-        j = oc.innermost[pos]
-        for axis in T.axes:
-            if axis.is_plain:
-                factors.append(("const", self.problem.size[axis.ranks[0]]))
-            elif j in axis.ranks:
-                extra = ((j, g - 1),) if g > 1 else ()
-                factors.append(self._axis(axis, b, self._sweep(axis, j), extra))
-            else:
-                factors.append(self._axis(axis, b, self._refetch(axis)))
-        return factors
+        return self._traffic_factors(T, self.cls.segments[g - 1],
+                                     self.cls.tensors[g - 1].index(i), g, b)
 
     def _gate(self, y: int, x: int) -> int:
         """A variable equal to ``y * x`` (y binary, x an integer in [0, U]) at integer points."""
@@ -185,14 +173,7 @@ class LevelFormulation(NestFormulation):
         for y, factors in options:
             const = math.prod(f[1] for f in factors if f[0] == "const")
             live = [f for f in factors if f[0] != "const"]
-            values = {const}
-            for f in live:
-                vals = {val for _, val in f[1]} if f[0] == "sel" else set(f[2])
-                values = {a * v for a in values for v in vals}
-                if len(values) > MAX_VALUES:
-                    raise SolverError(f"{name} of {self.problem.name or self.problem} has over "
-                                      f"{MAX_VALUES} attainable values; the problem is too large "
-                                      "for this formulation")
+            values = self._attainable(name, live, const)
             z = {v: self.m.var(f"{name}.{y}.value[{v}]") for v in sorted(values)}
             self.m.row(f"{name}.{y}.choice", dict.fromkeys(z.values(), 1) | {y: -1}, 0, 0)
             rows: dict[int, dict[int, int]] = {}
@@ -495,15 +476,8 @@ class LevelSolver:
                               f" with {self.solver}: {err}") from err
 
     def _check_claim(self, c: int, objective: str, out, value: int) -> None:
-        f = self.forms[c]
-        claimed, scale = f.unscale(objective, out.objective), f.scales[objective]
-        if abs(value - claimed) > 0.5 * scale + OBJECTIVE_RTOL * abs(value):
-            raise SolverError(f"{self.solver} reported {objective} {claimed:.6g} for "
-                              f"{self._question(c, objective, {})} but its nest evaluates to "
-                              f"{value} under its class; refusing to report an unverified point")
-        if out.bound is not None and abs(f.unscale(objective, out.bound) - claimed) >= scale:
-            raise SolverError(f"{self.solver} claimed optimality with a gap ({out.bound} vs "
-                              f"{out.objective}, scaled units)")
+        check_claim(self.forms[c], objective, out, value, self.solver,
+                    f"the nest of {self._question(c, objective, {})} under its class")
 
     def _question(self, c: int, objective: str, limits: dict) -> str:
         p = self.problem

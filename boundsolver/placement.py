@@ -186,19 +186,27 @@ class NestFormulation(ProductModel):
     def _moved(self, tensor: Tensor, b: int, pos: int) -> Linear:
         if b == 0:  # stored whole above every loop: fetched once
             return Linear({}, self.problem.tensor_size(tensor))
-        oc = self.cls.segments[b - 1]
-        factors: list[Factor] = [self._count(e, b if e in oc.refetched[pos] else b - 1)
+        factors = self._traffic_factors(tensor, self.cls.segments[b - 1], pos, b, b)
+        return self._product(f"moved[{tensor.name}]", factors)
+
+    def _traffic_factors(self, tensor: Tensor, oc: OrderClass, pos: int, g: int,
+                         b: int) -> list[Factor]:
+        """The factors of a copy's fills when its innermost relevant loop lies in segment
+        ``g - 1`` (order class ``oc``, the tensor at ``pos`` of its group): the counts of the
+        ranks it does not use, then its axes' words, their tiles read at boundary ``b`` (a
+        hierarchy's copy pinned to ``g`` reads them at its own boundary)."""
+        factors: list[Factor] = [self._count(e, g if e in oc.refetched[pos] else g - 1)
                                  for e in self.ranks if e not in tensor.ranks]
         j = oc.innermost[pos]
         for axis in tensor.axes:
             if axis.is_plain:
                 factors.append(("const", self.problem.size[axis.ranks[0]]))
             elif j in axis.ranks:
-                extra = ((j, b - 1),) if b > 1 else ()
+                extra = ((j, g - 1),) if g > 1 else ()
                 factors.append(self._axis(axis, b, self._sweep(axis, j), extra))
             else:
                 factors.append(self._axis(axis, b, self._refetch(axis)))
-        return self._product(f"moved[{tensor.name}]", factors)
+        return factors
 
     def _refetch(self, axis: Axis):
         size = self.problem.size

@@ -265,8 +265,9 @@ class PointSolver:
             cost = self.evaluate(mapping)
             formula = dict(zip(("occupancy", "accesses"), f.value(mapping)))
             if cost.occupancy > formula["occupancy"] or cost.accesses > formula["accesses"]:
+                question = self._question(c, objective, capacity, traffic)
                 raise SolverError(
-                    f"the mapping {mapping.describe(self.problem)} of {self._question(c, objective, capacity, traffic)}"
+                    f"the mapping {mapping.describe(self.problem)} of {question}"
                     f" costs occupancy {cost.occupancy}, accesses {cost.accesses} under the cost "
                     f"model, above its class formula {formula}; refusing to report it")
             over = [o for o in ("occupancy", "accesses") if formula[o] > limits[o]]
@@ -316,19 +317,8 @@ class PointSolver:
         return out
 
     def _check_claim(self, c: int, objective: str, out, value: int) -> None:
-        """The solver's objective and bound must match the exact value (the objective is small
-        enough for floating point to compare it exactly: ``float_error`` below one half)."""
-        f = self.forms[c]
-        claimed = f.unscale(objective, out.objective)
-        scale = f.accesses_scale if objective == "accesses" else f.occupancy_scale
-        if abs(value - claimed) > 0.5 * scale + OBJECTIVE_RTOL * abs(value):
-            raise SolverError(
-                f"{self.solver} reported {objective} {claimed:.6g} for "
-                f"{self.problem.name or self.problem} but its mapping evaluates to {value} under "
-                "its order class; refusing to report an unverified point")
-        if out.bound is not None and abs(f.unscale(objective, out.bound) - claimed) >= scale:
-            raise SolverError(f"{self.solver} claimed optimality with a gap ({out.bound} vs "
-                              f"{out.objective}, scaled units)")
+        check_claim(self.forms[c], objective, out, value, self.solver,
+                    f"{self.problem.name or self.problem}'s mapping under its order class")
 
     def _question(self, c: int, objective: str, occupancy: float, accesses: float) -> str:
         """The sub-problem of a solve in words: the Einsum, the class, the question."""
@@ -348,6 +338,19 @@ class PointSolver:
         goal = objective if objective == "any point" else f"least {objective}"
         return (f"{p.name + ': ' if p.name else ''}{p} ({sizes}), mapspace {self.mapspace}, "
                 f"{what}; {goal} with {limit}")
+
+
+def check_claim(form, objective: str, out, value: int, solver: str, what: str) -> None:
+    """The solver's objective and bound must match the exact ``value`` of ``what`` (the
+    objective is small enough for floating point to compare it exactly: ``float_error`` below
+    one half; larger ones are proved by a further solve instead)."""
+    claimed, scale = form.unscale(objective, out.objective), form.scales[objective]
+    if abs(value - claimed) > 0.5 * scale + OBJECTIVE_RTOL * abs(value):
+        raise SolverError(f"{solver} reported {objective} {claimed:.6g} but {what} evaluates to "
+                          f"{value}; refusing to report an unverified point")
+    if out.bound is not None and abs(form.unscale(objective, out.bound) - claimed) >= scale:
+        raise SolverError(f"{solver} claimed optimality with a gap ({out.bound} vs "
+                          f"{out.objective}, scaled units)")
 
 
 def _capacity(c: object) -> int:

@@ -135,3 +135,19 @@ def staircase_of(pairs) -> list[tuple[int, int]]:
             stairs.append((occ, best[occ]))
             low = best[occ]
     return stairs
+
+
+def check_nest_points(problem: bs.Einsum, mapspace, pairs) -> None:
+    """Every point is a legal nest of the mapspace whose re-evaluation in integers reproduces
+    it; occupancy strictly up and accesses strictly down (a staircase)."""
+    from boundsolver import nest as nests
+
+    imperfect = mapspace.factors == "imperfect"
+    for nest, cost in pairs:
+        if mapspace.placement == "uniform":
+            assert len(nest.levels) == 1 and {b for _, b in nest.storage} == {1}
+        again = nests.evaluate(problem, nest, check=True, imperfect=imperfect)
+        assert (again.occupancy, again.accesses) == (cost.occupancy, cost.accesses)
+    occ = [c.occupancy for _, c in pairs]
+    acc = [c.accesses for _, c in pairs]
+    assert occ == sorted(set(occ)) and acc == sorted(set(acc), reverse=True)

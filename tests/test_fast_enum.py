@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import check_nest_points as check_points
 from helpers import lookup
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,7 +14,6 @@ from strategies import convs, general_einsums
 
 import boundsolver as bs
 from boundsolver import fastnest
-from boundsolver import nest as nests
 from boundsolver.einsum import Einsum
 from boundsolver.enumerate import _chains, _frontier, _nest_frontier, frontier_points
 from boundsolver.nest import Mapspace, windowed_ranks
@@ -57,19 +57,6 @@ def problems(draw, budget: int):
 
 def stairs(pairs) -> list[tuple[int, int]]:
     return [(c.occupancy, c.accesses) for _, c in pairs]
-
-
-def check_points(problem: Einsum, mapspace: Mapspace, pairs) -> None:
-    """Every point is a legal nest of the mapspace whose re-evaluation reproduces it."""
-    imperfect = mapspace.factors == "imperfect"
-    for nest, cost in pairs:
-        if mapspace.placement == "uniform":
-            assert len(nest.levels) == 1 and {b for _, b in nest.storage} == {1}
-        again = nests.evaluate(problem, nest, check=True, imperfect=imperfect)
-        assert (again.occupancy, again.accesses) == (cost.occupancy, cost.accesses)
-    occ = [c.occupancy for _, c in pairs]
-    acc = [c.accesses for _, c in pairs]
-    assert occ == sorted(set(occ)) and acc == sorted(set(acc), reverse=True)
 
 
 @settings(max_examples=100, deadline=None)

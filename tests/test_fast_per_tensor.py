@@ -6,13 +6,12 @@ import math
 import time
 
 import pytest
-from helpers import lookup, points
+from helpers import check_nest_points, lookup, points
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import boundsolver as bs
 from boundsolver import fastnest
-from boundsolver import nest as nests
 from boundsolver.einsum import Axis, Einsum, Tensor, Term
 from boundsolver.enumerate import _chains, _nest_frontier, frontier_points
 from boundsolver.nest import Mapspace
@@ -68,22 +67,12 @@ def staircase(pairs) -> list[tuple[int, int]]:
     return [(c.occupancy, c.accesses) for _, c in pairs]
 
 
-def check_points(problem: Einsum, pairs) -> None:
-    """Every point is a legal nest whose re-evaluation reproduces it; occupancy up, accesses down."""
-    for nest, cost in pairs:
-        again = nests.evaluate(problem, nest, check=True, imperfect=False)
-        assert (again.occupancy, again.accesses) == (cost.occupancy, cost.accesses)
-    occ = [c.occupancy for _, c in pairs]
-    acc = [c.accesses for _, c in pairs]
-    assert occ == sorted(set(occ)) and acc == sorted(set(acc), reverse=True)
-
-
 @settings(max_examples=60, deadline=None)
 @given(plain_einsums(budget=5000))
 def test_fast_frontier_equals_the_nest_enumerator(problem):
     fast = fastnest.frontier(problem)
     assert fast is not None
-    check_points(problem, fast)
+    check_nest_points(problem, PER_TENSOR, fast)
     assert staircase(fast) == staircase(_nest_frontier(problem, PER_TENSOR, 10**6))
 
 
@@ -104,7 +93,7 @@ MID = [bs.gemm(256, 64, 128), bs.gemm(8, 512, 2048),
 @pytest.mark.parametrize("problem", MID, ids=lambda p: f"{p}{[n for _, n in p.sizes]}")
 def test_fast_frontier_equals_the_milp(problem):
     fast = frontier_points(problem, "per_tensor/perfect")
-    check_points(problem, fast)
+    check_nest_points(problem, PER_TENSOR, fast)
     assert staircase(fast) == points(bs.pareto_frontier(problem, mapspace="per_tensor/perfect"))
 
 
@@ -113,7 +102,7 @@ def test_merged_ranks_split_back_exactly(monkeypatch):
     by prime (6 = 2 * 3, 2); in blocks of 5 combinations the staircase is the same."""
     problem = plain(("m", "h", "e"), [("m", "d"), ("h", "e", "d")], {"m": 3, "d": 2, "h": 2, "e": 6})
     fast = fastnest.frontier(problem)
-    check_points(problem, fast)
+    check_nest_points(problem, PER_TENSOR, fast)
     assert staircase(fast) == staircase(_nest_frontier(problem, PER_TENSOR, 10**6))
     monkeypatch.setattr(fastnest, "CHUNK", 5)
     assert staircase(fastnest.frontier(problem)) == staircase(fast)
@@ -127,7 +116,7 @@ def test_large_gemms_are_fast_and_exact_at_the_ends():
         start = time.perf_counter()
         fast = frontier_points(problem, "per_tensor/perfect")
         assert time.perf_counter() - start < 2.0  # about 10 ms; generous on a loaded machine
-        check_points(problem, fast)
+        check_nest_points(problem, PER_TENSOR, fast)
         assert fast[-1][1].accesses == sum(problem.tensor_size(T) for T in problem.tensors)
         assert fast[0][1].occupancy == 3
 
