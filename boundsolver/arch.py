@@ -83,6 +83,38 @@ class Arch:
         return next((lv for lv in self.levels if lv.sweep), None)
 
     @property
+    def fanouts(self) -> tuple[int, ...]:
+        """Per on-chip level, how many instances each instance of the level above feeds:
+        ``instances`` over the level above's (the backing store has one)."""
+        out, above = [], 1
+        for lv in self.on_chip:
+            if lv.instances % above:
+                raise ArchError(f"{self.name}: level {lv.name!r} has {lv.instances} instances, "
+                                f"not a multiple of the {above} of the level above; each "
+                                "instance must feed a whole number of inner instances")
+            out.append(lv.instances // above)
+            above = lv.instances
+        return tuple(out)
+
+    @property
+    def multicast(self) -> tuple[bool, ...]:
+        """Per on-chip level, whether its parent multicasts data several instances share."""
+        return tuple(lv.multicast for lv in self.on_chip)
+
+    def splits(self, problem, level: int) -> list[str]:
+        """The ranks of ``problem`` that on-chip level ``level`` (1 = outermost) may split across
+        its instances: its ``spatial_ranks`` (any rank if unset) except sliding-window ranks."""
+        from .nest import windowed_ranks
+
+        lv = self.on_chip[level - 1]
+        if self.fanouts[level - 1] == 1:
+            return []
+        allowed = lv.spatial_ranks
+        windowed = windowed_ranks(problem)
+        return [d for d in problem.ranks if (allowed is None or d in allowed)
+                and d not in windowed and problem.size[d] > 1]
+
+    @property
     def is_single_buffer(self) -> bool:
         """Backing store and one buffer that keeps everything, no fanout: the paper's machine,
         where every curve of the package applies unchanged."""

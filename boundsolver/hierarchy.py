@@ -12,7 +12,8 @@ Unlike reading the one-buffer curve at each level's capacity (the Orojenesis pap
 valid but possibly loose), one mapping has to attain every level's value at once. This module
 enumerates every such nest (small problems only), the reference; ``levels.py`` is the exact MILP
 of the same bound for problems of any size (``method="milp"``; "auto" enumerates where that is
-small). Spatial fanout (``instances > 1``) is not modelled yet and is refused.
+small). Spatial fanout (``instances > 1``): ``Nest.spatial`` splits ranks across a level's
+instances, costed by ``nest.evaluate_levels`` (docs/hierarchy.md, "Spatial fanout").
 """
 
 from __future__ import annotations
@@ -36,11 +37,8 @@ PLACEMENTS = ("uniform", "per_tensor")
 
 
 def check(problem: Einsum, arch: Arch) -> None:
-    """Refuse what the hierarchy model does not cover yet, naming the level."""
-    for lv in arch.on_chip:
-        if lv.instances > 1:
-            raise ArchError(f"level {lv.name!r} of {arch.name} has {lv.instances} instances: "
-                            "spatial fanout is not modelled yet (temporal hierarchies only)")
+    """Refuse what the hierarchy model does not cover, naming the level."""
+    _ = arch.fanouts  # raises unless instances nest: each instance feeds a whole number of inner ones
     for T in problem.tensors:
         if not any(lv.keeps_tensor(problem, T) for lv in arch.on_chip):
             raise ArchError(f"no on-chip level of {arch.name} keeps {T.name}; every tensor needs "
@@ -55,25 +53,55 @@ def _chains(n: int, k: int) -> list[tuple[int, ...]]:
     return chains
 
 
+def fanout_choices(problem: Einsum, arch: Arch) -> list[tuple[tuple[tuple[str, int], ...], ...]]:
+    """Every assignment of spatial factors to the levels with fanout: per level, factors of
+    the ranks it may split (each dividing the rank), their product at most its fanout.
+    ``[()]`` on a temporal hierarchy (no fanout)."""
+    fan = arch.fanouts
+    if all(f == 1 for f in fan):
+        return [()]
+    per_level = []
+    for b, f in enumerate(fan, start=1):
+        options = [()]
+        for d in arch.splits(problem, b):
+            options = [o + ((d, s),) for o in options for s in divisors(problem.size[d])
+                       if math.prod(v for _, v in o) * s <= f]
+        per_level.append([tuple((d, s) for d, s in o if s > 1) for o in options])
+    return list(product(*per_level))
+
+
 def nests(problem: Einsum, arch: Arch, limit: int = LIMIT):
-    """Every nest of ``problem`` on ``arch``'s on-chip levels (perfect factors)."""
+    """Every nest of ``problem`` on ``arch``'s on-chip levels (perfect factors; with fanout,
+    global tiles and every spatial split keeping each instance's tile whole)."""
     k = len(arch.on_chip)
     ranks = list(problem.ranks)
     storage = tuple((T.name, b) for T in problem.tensors
                     for b, lv in enumerate(arch.on_chip, start=1) if lv.keeps_tensor(problem, T))
     chains = [_chains(problem.size[d], k) for d in ranks]
+    splits = fanout_choices(problem, arch)
     work = 0
     for combo in product(*chains):
         levels = [{d: combo[i][b] for i, d in enumerate(ranks)} for b in range(k)]
         tops = [problem.size] + levels
         looping = [[d for d in ranks if tops[s][d] > levels[s][d]] for s in range(k)]
-        work += math.prod(math.factorial(len(x)) for x in looping)
+        fitting = [sp for sp in splits if _whole(sp, levels[-1])]
+        work += math.prod(math.factorial(len(x)) for x in looping) * len(fitting)
         if work > limit:
             raise EnumerationTooLarge(f"enumerating {problem.name or problem} on {arch.name} "
                                       f"needs over {limit:,} nests; only small problems")
         frozen = tuple(tuple(lv.items()) for lv in levels)
-        for orders in product(*(permutations(x) for x in looping)):
-            yield Nest(frozen, tuple(orders), storage)
+        for sp in fitting:
+            for orders in product(*(permutations(x) for x in looping)):
+                yield Nest(frozen, tuple(orders), storage, sp)
+
+
+def _whole(spatial: tuple, inner: dict[str, int]) -> bool:
+    """Every rank's fanouts together divide its innermost global tile."""
+    cover: dict[str, int] = {}
+    for level in spatial:
+        for d, s in level:
+            cover[d] = cover.get(d, 1) * s
+    return all(inner[d] % c == 0 for d, c in cover.items())
 
 
 def fits(cost: LevelCost, arch: Arch) -> bool:
@@ -89,8 +117,9 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT) -> list[tup
     check(problem, arch)
     swept = next((b for b, lv in enumerate(arch.on_chip) if lv.sweep), None)
     best: dict[int, tuple[tuple[int, ...], Nest, LevelCost]] = {}
+    multicast = arch.multicast
     for nest in nests(problem, arch, limit):
-        cost = evaluate_levels(problem, nest)
+        cost = evaluate_levels(problem, nest, multicast=multicast)
         if not fits(cost, arch):
             continue
         x = cost.occupancy[swept] if swept is not None else 0
@@ -162,6 +191,9 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
 
     Refuses (``EnumerationTooLarge``) past ``limit`` search nodes; small problems only."""
     check(problem, arch)
+    if any(f > 1 for f in arch.fanouts):
+        raise ArchError(f"{arch.name} has spatial fanout: per-tensor placement within levels "
+                        "is modelled for temporal hierarchies only (use placement='uniform')")
     tensors = problem.tensors
     ranks = list(problem.ranks)
     names = tuple(lv.name for lv in arch.on_chip)
@@ -347,10 +379,11 @@ def work(problem: Einsum, arch: Arch, limit: int = LIMIT) -> int:
     k = len(arch.on_chip)
     ranks = list(problem.ranks)
     total = 0
+    splits = len(fanout_choices(problem, arch))
     for combo in product(*(_chains(problem.size[d], k) for d in ranks)):
         tops = [problem.size] + [{d: combo[i][b] for i, d in enumerate(ranks)} for b in range(k)]
-        total += math.prod(math.factorial(sum(tops[s][d] > tops[s + 1][d] for d in ranks))
-                           for s in range(k))
+        total += splits * math.prod(math.factorial(sum(tops[s][d] > tops[s + 1][d] for d in ranks))
+                                    for s in range(k))
         if total > limit:
             break
     return total

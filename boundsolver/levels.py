@@ -47,11 +47,11 @@ from dataclasses import dataclass
 from itertools import product
 
 from .arch import Arch
-from .cost import check_size
+from .cost import check_size, divisors
 from .einsum import Einsum, Tensor
 from .errors import SolverError
 from .formulation import Factor, Linear, OrderClass, ProductModel, looping_ranks, order_classes
-from .nest import LevelCost, Mapspace, Nest, evaluate_levels
+from .nest import LevelCost, Mapspace, Nest, evaluate_levels, replicas
 from .placement import NestFormulation
 from .results import Status
 from .solve import MAX_CUTS, RELAXATION_SLACK, check_claim
@@ -108,6 +108,8 @@ class LevelFormulation(NestFormulation):
         self.arch, self.cls = arch, cls
         self._setup(len(arch.on_chip), Mapspace(), ranks)
         self.stored = kept(problem, arch)
+        self.sp: dict[tuple[str, int], dict[int, int]] = {}
+        self._fanout()
         self._gates: dict[tuple[int, int], int] = {}
         self.choice: dict[tuple[int, int], list[tuple[int, int]]] = {}
         names = [lv.name for lv in arch.on_chip]
@@ -117,19 +119,87 @@ class LevelFormulation(NestFormulation):
         for i, T in enumerate(problem.tensors):
             for b in self.stored[i]:
                 occ[names[b - 1]].add(self._footprint(T, b))
-                words = self._copy(i, T, b)
+                above, unicast = self._replication(i, T, b)
+                words = self._copy(i, T, b, above + unicast)
                 if T is problem.output:  # written back as often, read back all but once
-                    words = Linear().add(words, 2)
-                    words.const -= problem.tensor_size(T)
+                    reads = self._copy(i, T, b, above, "reads") if unicast else words
+                    words = Linear().add(words).add(reads)
+                    rep = self._product(f"replicas[{T.name},{b}]", above)
+                    words.add(rep, -problem.tensor_size(T))
                 acc[names[b - 1]].add(words)
                 if b == self.stored[i][0]:
                     dram.add(words)
         self._finish_named({"dram": dram} | {f"accesses:{n}": acc[n] for n in names}
                            | {f"occupancy:{n}": occ[n] for n in names})
 
+    # ----------------------------------------------------------------------------- fanout
+    def _fanout(self) -> None:
+        """Spatial factors of each level with fanout (prime exponents per split rank), their
+        product at most the fanout (a value one-hot over the products it may take), and every
+        instance's innermost tile whole: the global tiles (``exp``) stay the temporal nest."""
+        fan = self.arch.fanouts
+        for b, f in enumerate(fan, start=1):
+            split = [d for d in self.arch.splits(self.problem, b) if d in self.ranks]
+            if not split:
+                continue
+            for d in split:
+                top = prime_exponents(self.problem.size[d])
+                self.sp[d, b] = {p: self.m.var(f"spatial[{d},{b},{p}]", 0, e)
+                                 for p, e in top.items()}
+            values = {1}
+            for d in split:
+                values = {v * s for v in values for s in divisors(self.problem.size[d])
+                          if v * s <= f}
+            z = {v: self.m.var(f"fanout[{b}].value[{v}]") for v in sorted(values)}
+            self.m.row(f"fanout[{b}].choice", dict.fromkeys(z.values(), 1), 1, 1)
+            for p in sorted({p for d in split for p in self.sp[d, b]}):
+                coefs = {zv: prime_exponents(v).get(p, 0) for v, zv in z.items()}
+                for d in split:
+                    if p in self.sp[d, b]:
+                        coefs[self.sp[d, b][p]] = -1
+                self.m.row(f"fanout[{b}].exponent[{p}]", coefs, 0, 0)
+        for d in self.ranks:
+            for p, x in self.exp[d, self.k].items():
+                coefs = {v[p]: 1 for (e, _), v in self.sp.items() if e == d and p in v}
+                if coefs:
+                    self.m.row(f"whole[{d},{p}]", coefs | {x: -1}, -math.inf, 0)
+
+    def _tile(self, d: str, b: int) -> Factor:
+        """One instance's tile: the global tile's exponents less every fanout's at or above."""
+        factor = super()._tile(d, b)
+        splits = [v for (e, level), v in self.sp.items() if e == d and level <= b]
+        if factor[0] != "exp" or not splits:
+            return factor
+        exps = {p: dict(by) for p, by in factor[1].items()}
+        for v in splits:
+            for p, x in v.items():
+                exps.setdefault(p, {})[x] = -1
+        return ("exp", exps, factor[2], factor[3])
+
+    def _replication(self, i: int, T: Tensor, b: int) -> tuple[list[Factor], list[Factor]]:
+        """The factors of ``nest.replicas``: fanouts of ranks T does not use at or above its
+        source copy, and those below it whose parent does not multicast."""
+        stored = self.stored[i]
+        source = stored[stored.index(b) - 1] if stored.index(b) else 0
+        above: list[Factor] = []
+        unicast: list[Factor] = []
+        for (d, level), v in sorted(self.sp.items()):
+            if d in T.ranks or level > b:
+                continue
+            if level > source and self.arch.on_chip[level - 1].multicast:
+                continue
+            values = [s for s in divisors(self.problem.size[d]) if s <= self.arch.fanouts[level - 1]]
+            (above if level <= source else unicast).append(
+                ("exp", {p: {x: 1} for p, x in v.items()}, values, {}))
+        return above, unicast
+
     # ----------------------------------------------------------------------------- choices
-    def _copy(self, i: int, T: Tensor, b: int) -> Linear:
+    def _copy(self, i: int, T: Tensor, b: int, rep: list[Factor], tag: str = "moved") -> Linear:
         """Traffic of T's copy at ``b``: ``F(T, g)`` for the chosen ``g``, with its pins."""
+        if (i, b) in self.choice:  # a second product over the same choice (the output's reads)
+            ys = self.choice[i, b]
+            return self._chosen(f"{tag}[{T.name},{b}]",
+                                [(y, self._option(i, T, b, g) + rep) for g, y in ys])
         ys = [(g, self.m.var(f"where[{T.name},{b},{g}]")) for g in range(b + 1)]
         self.m.row(f"where_choice[{T.name},{b}]", {y: 1 for _, y in ys}, 1, 1)
         self.choice[i, b] = ys
@@ -145,8 +215,8 @@ class LevelFormulation(NestFormulation):
                     else:  # exp[d,g] - exp[d,b] <= top * (1 - sum_{h <= g} y[h])
                         coefs[self.exp[d, g][p]] = 1
                         self.m.row(f"pin[{T.name},{b},{g},{d},{p}]", coefs, -math.inf, top[p])
-        options = [(y, self._option(i, T, b, g)) for g, y in ys]
-        return self._chosen(f"moved[{T.name},{b}]", options)
+        options = [(y, self._option(i, T, b, g) + rep) for g, y in ys]
+        return self._chosen(f"{tag}[{T.name},{b}]", options)
 
     def _option(self, i: int, T: Tensor, b: int, g: int) -> list[Factor]:
         """The factors of ``F(T, g)``, T's tiles read at ``b`` (equal to ``g``'s when chosen)."""
@@ -219,7 +289,13 @@ class LevelFormulation(NestFormulation):
             levels.append(tuple(tiles.items()))
         storage = tuple((T.name, b) for i, T in enumerate(self.problem.tensors)
                         for b in self.stored[i])
-        nest = Nest(tuple(levels), tuple(c.order for c in self.cls.segments), storage)
+        spatial = ()
+        if self.sp:
+            spatial = tuple(tuple((d, s) for d in self.problem.ranks if (d, b) in self.sp
+                                  and (s := math.prod(p ** round(x[v]) for p, v
+                                                      in self.sp[d, b].items())) > 1)
+                            for b in range(1, self.k + 1))
+        nest = Nest(tuple(levels), tuple(c.order for c in self.cls.segments), storage, spatial)
         chosen = {key: next(g for g, y in ys if x[y] > 0.5) for key, ys in self.choice.items()}
         return nest, chosen
 
@@ -236,8 +312,14 @@ class LevelFormulation(NestFormulation):
                     raise SolverError(f"a solution of {p} breaks the pin of {T.name} at level "
                                       f"{b} to boundary {g}; refusing it")
                 m = self._option_value(nest, i, T, b, g)
-                words = 2 * m - p.tensor_size(T) if T is p.output else m
-                out[f"occupancy:{names[b - 1]}"] += T.footprint(nest.tile(p, b))
+                k = self.stored[i].index(b)
+                above, unicast = replicas(T, nest, self.stored[i][k - 1] if k else 0, b,
+                                          self.arch.multicast)
+                if T is p.output:
+                    words = above * (m * unicast + m - p.tensor_size(T))
+                else:
+                    words = above * unicast * m
+                out[f"occupancy:{names[b - 1]}"] += T.footprint(nest.instance_tile(p, b))
                 out[f"accesses:{names[b - 1]}"] += words
                 if b == self.stored[i][0]:
                     out["dram"] += words
@@ -439,7 +521,7 @@ class LevelSolver:
                 raise SolverError(f"{self.solver} gave no answer ({out.status.value}) to "
                                   f"{self._question(c, objective, limits)}")
             nest, chosen = f.decode(out.x)
-            cost = evaluate_levels(self.problem, nest)
+            cost = evaluate_levels(self.problem, nest, multicast=self.arch.multicast)
             exact = named_values(self.arch, cost)
             formula = f.value(nest, chosen)
             if any(exact[n] > formula[n] for n in formula):

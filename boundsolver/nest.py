@@ -83,11 +83,18 @@ def windowed_ranks(problem: Einsum) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class Nest:
-    """Tiles at each storage boundary, the loop order of each segment, each tensor's boundary."""
+    """Tiles at each storage boundary, the loop order of each segment, each tensor's boundary.
+
+    ``spatial`` (hierarchies with fanout, docs/hierarchy.md): per boundary ``b``, the factors
+    ``(rank, s)`` by which level ``b``'s instances split the tile, a parallel loop at the bottom
+    of segment ``b - 1``; ``()``: no fanout. ``levels`` then hold *global* tiles, the extent
+    every instance of level ``b`` covers together (so the temporal loops and ``moved_at`` read
+    them unchanged); one instance holds :meth:`instance_tile`."""
 
     levels: tuple[tuple[tuple[str, int], ...], ...]
     orders: tuple[tuple[str, ...], ...]
     storage: tuple[tuple[str, int], ...]
+    spatial: tuple[tuple[tuple[str, int], ...], ...] = ()
 
     @property
     def tiles(self) -> tuple[tuple[str, int], ...]:
@@ -97,6 +104,19 @@ class Nest:
     def tile(self, problem: Einsum, b: int) -> dict[str, int]:
         """Tile of every rank at boundary ``b`` (0: the whole rank)."""
         return problem.size if b == 0 else dict(self.levels[b - 1])
+
+    def fanout(self, b: int) -> dict[str, int]:
+        """The spatial factors of level ``b``'s fanout (boundary ``b``; empty without)."""
+        return dict(self.spatial[b - 1]) if self.spatial and b >= 1 else {}
+
+    def instance_tile(self, problem: Einsum, b: int) -> dict[str, int]:
+        """The tile one instance of boundary ``b``'s level holds: the global tile divided by
+        every fanout at or above ``b``."""
+        tile = dict(self.tile(problem, b))
+        for level in range(1, b + 1):
+            for d, s in self.fanout(level).items():
+                tile[d] //= s
+        return tile
 
     def segment(self, problem: Einsum, s: int) -> list[tuple[str, int]]:
         """The loops of segment ``s`` that iterate: (rank, trip count), outermost first."""
@@ -120,7 +140,8 @@ class Nest:
         for b in range(len(self.levels) + 1):
             if b > 0:
                 parts += [f"for {d} in [0,{n}):" for d, n in self.segment(problem, b - 1)]
-            tile = self.tile(problem, b)
+                parts += [f"parfor {d} in [0,{n}):" for d, n in self.fanout(b).items() if n > 1]
+            tile = self.instance_tile(problem, b)
             for T in problem.tensors:
                 if (T.name, b) in stored:
                     shown = ",".join(f"{d}:{tile[d]}" for d in T.ranks)
@@ -262,16 +283,84 @@ def storage_points(nest: Nest, name: str, copies: Copies | None = None) -> list[
     return [b for _, b in sorted((lv, b) for (n, b), lv in zip(nest.storage, level) if n == name)]
 
 
-def evaluate_levels(problem: Einsum, nest: Nest, copies: Copies | None = None) -> LevelCost:
+def replicas(tensor: Tensor, nest: Nest, source: int, b: int,
+             multicast: tuple[bool, ...] | None = None) -> tuple[int, int]:
+    """How often a copy's traffic repeats across instances beyond the distinct data
+    (docs/hierarchy.md, "Spatial fanout"), for the copy at boundary ``b`` filled from
+    ``tensor``'s copy at ``source`` (0: the backing store), as two factors over the fanouts
+    that split ranks the tensor does not use: those at or above ``source`` replicate the source
+    (each replica fills its own subtree); those in ``(source, b]`` whose parent does not
+    multicast deliver the same data to each instance separately (a multicast parent delivers
+    it, and reduces partial sums, once)."""
+    above = unicast = 1
+    for level in range(1, b + 1):
+        mc = multicast is None or multicast[level - 1]
+        for d, s in nest.fanout(level).items():
+            if d in tensor.ranks:
+                continue
+            if level <= source:
+                above *= s
+            elif not mc:
+                unicast *= s
+    return above, unicast
+
+
+def copy_words(problem: Einsum, tensor: Tensor, nest: Nest, source: int, b: int,
+               multicast: tuple[bool, ...] | None = None) -> int:
+    """Words between a copy at boundary ``b`` and its source copy at ``source``: its fills
+    (``moved_at`` over the global tiles) times its :func:`replicas`. The output's copies are
+    written back as often; they are read back all but the first time, and an instance that
+    shares a partial-sum tile with others under a non-multicast parent is one of several
+    writers but only one of them needs to read the running sum back (the others start from
+    zero), so its reads repeat only across the source's replicas."""
+    m = moved_at(problem, tensor, nest, b)
+    above, unicast = replicas(tensor, nest, source, b, multicast)
+    if tensor is problem.output:
+        return above * (m * unicast + m - problem.tensor_size(tensor))
+    return above * unicast * m
+
+
+def check_spatial(problem: Einsum, nest: Nest) -> None:
+    """A fanout gives one factor per boundary and keeps every instance's tile whole."""
+    if not nest.spatial:
+        return
+    if len(nest.spatial) != len(nest.levels):
+        raise EinsumError(f"a nest with {len(nest.levels)} boundaries needs as many spatial "
+                          f"entries (or none), got {len(nest.spatial)}")
+    windowed = windowed_ranks(problem)
+    for b in range(1, len(nest.levels) + 1):
+        for d, s in nest.fanout(b).items():
+            if d not in problem.size or not isinstance(s, int) or s < 1:
+                raise EinsumError(f"spatial factor {s!r} of rank {d!r} at level {b} must be a "
+                                  "positive whole number of a rank of the problem")
+            if d in windowed and s > 1:
+                raise EinsumError(f"rank {d!r} indexes a sliding window: spatial fanout does not "
+                                  "split it (not modelled)")
+    inner = nest.instance_tile(problem, len(nest.levels))
+    cover = {d: math.prod(nest.fanout(b).get(d, 1) for b in range(1, len(nest.levels) + 1))
+             for d in problem.size}
+    bad = [d for d in problem.size if inner[d] * cover[d] != nest.tile(problem, len(nest.levels))[d]]
+    if bad:
+        raise EinsumError(f"the fanouts of {', '.join(bad)} do not divide their innermost "
+                          "global tile: every instance must hold a whole tile")
+
+
+def evaluate_levels(problem: Einsum, nest: Nest, copies: Copies | None = None,
+                    multicast: tuple[bool, ...] | None = None) -> LevelCost:
     """Per-level occupancy and traffic of a nest whose tensors may be stored at several
     boundaries, one copy per level keeping them (a hierarchy). ``copies`` says which level each
     copy belongs to (None: boundary ``b`` is level ``b``). A level's occupancy is the footprint of
-    its copies' tiles; each copy is filled ``moved_at`` its boundary times; the output's copies
-    are written back as often and read back all but the first time (first-read elision at every
-    boundary, as at the backing store's). A tensor's outermost copy is the one the backing
-    store fills."""
+    its copies' tiles (one instance's); each copy moves :func:`copy_words`: filled ``moved_at``
+    its boundary times over the global tiles, repeated across instances (``multicast[l - 1]``:
+    whether level ``l``'s parent multicasts; None: all do); the output's copies are written back
+    as often and read back all but the first time (first-read elision at every boundary, as at
+    the backing store's). A tensor's outermost copy is the one the backing store fills."""
     level, k = _copies(nest, copies)
     depth = len(nest.levels)
+    if nest.spatial and copies is not None and copies.level != tuple(b for _, b in nest.storage):
+        raise EinsumError("spatial fanout is modelled with one boundary per level (uniform "
+                          "placement within levels); these copies place a level at several")
+    check_spatial(problem, nest)
     occupancy, accesses, dram = [0] * k, [0] * k, 0
     for T in problem.tensors:
         mine = sorted((lv, b) for (n, b), lv in zip(nest.storage, level) if n == T.name)
@@ -285,9 +374,8 @@ def evaluate_levels(problem: Einsum, nest: Nest, copies: Copies | None = None) -
             raise EinsumError(f"{T.name}'s copies must sit at boundaries in 1..{depth}, never "
                               f"above an outer level's copy; got {mine} (level, boundary)")
         for i, (lv, b) in enumerate(mine):
-            m = moved_at(problem, T, nest, b)
-            words = 2 * m - problem.tensor_size(T) if T is problem.output else m
-            occupancy[lv - 1] += T.footprint(nest.tile(problem, b))
+            words = copy_words(problem, T, nest, mine[i - 1][1] if i else 0, b, multicast)
+            occupancy[lv - 1] += T.footprint(nest.instance_tile(problem, b))
             accesses[lv - 1] += words
             if i == 0:
                 dram += words

@@ -73,7 +73,9 @@ def test_bypass_and_refusals():
     assert front["occupancy_L1"].max() <= 4
     ref = points(bs.enumerate_frontier(p))
     assert all(d >= lookup(ref, o) for o, d in zip(front["occupancy"], front["accesses"]))
-    for arch, message in ((bs.load_arch("a100"), "spatial fanout is not modelled yet"),
+    uneven = Arch("x", 8, (Level("DRAM"), Level("L2", sweep=True, instances=2),
+                           Level("L1", 8, instances=3)))
+    for arch, message in ((uneven, "not a multiple of the 2"),
                           (Arch("x", 8, (Level("DRAM"), Level("L2", sweep=True, keeps=("output",)),
                                          Level("L1", 8, keeps=("output",)))), "keeps A")):
         try:
@@ -95,7 +97,8 @@ def test_cli_arch_with_levels(capsys):
     out = capsys.readouterr().out.splitlines()
     row = dict(zip(out[0].split(","), out[1].split(",")))
     assert (row["accesses"], row["accesses_L1"]) == ("224", "672")
-    assert main(["curve", "gemm", "8", "8", "4", "--arch", "a100", "-q"]) == 2
+    assert main(["curve", "gemm", "8", "8", "4", "--arch", "a100", "--placement", "per_tensor",
+                 "-q"]) == 2
     assert "spatial fanout" in capsys.readouterr().err
     # Per-tensor placement within levels reaches the cli too: never above the uniform one.
     assert main([*argv, "--placement", "per_tensor", "-q", "--csv", "-", "--capacities", "14"]) == 0

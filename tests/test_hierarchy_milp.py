@@ -68,9 +68,28 @@ def test_four_levels_gemm(m, k, n, l2, l1, keeps_l2, keeps_l1):
     same(p, arch)
 
 
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from([2, 4]), st.sampled_from([2, 4]), st.sampled_from([2, 4, 6]),
+       st.integers(2, 8), st.sampled_from([1, 2]), st.sampled_from([2, 4]),
+       st.sampled_from([None, ("k",), ("m", "n")]), st.booleans(), st.booleans(),
+       st.sampled_from(KEEPS), st.sampled_from(["highs", "cbc"]))
+def test_spatial_fanout(m, k, n, l1, outer, inner, ranks, mc2, mc1, keeps_l1, solver):
+    """Fanout at either level (L2 ``outer`` instances, L1 ``outer * inner``), multicast or not,
+    splits restricted to some ranks or not, with bypass, both solvers."""
+    p = bs.gemm(m, k, n)
+    arch = Arch("sp", 8, (Level("DRAM"),
+                          Level("L2", sweep=True, instances=outer, multicast=mc2),
+                          Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
+                                spatial_ranks=ranks, multicast=mc1)))
+    assume(covered(p, arch))
+    same(p, arch, solver)
+
+
 @pytest.mark.parametrize("problem,arch", [
     (bs.conv(R=3, P=4, C=2, K=2), three(6)),
     (bs.conv(R=2, P=4, C=2, K=2), three(5, keeps_l1=("inputs",))),
+    (bs.conv(R=2, P=4, C=2, K=2), Arch("sp", 8, (Level("DRAM"), Level("L2", sweep=True),
+                                                 Level("L1", 4, instances=4, multicast=False)))),
 ])
 def test_convs(problem, arch):
     same(problem, arch)
@@ -98,6 +117,6 @@ def test_auto_and_refusals():
     auto = bs.pareto_frontier(p, arch=three(8))
     assert auto.attrs["method"] == "enumeration"  # small: enumerated, as before
     with pytest.raises(bs.BoundsolverError, match="spatial fanout"):
-        bs.pareto_frontier(p, arch="a100", method="milp")
+        bs.pareto_frontier(p, arch="a100", method="enumerate", mapspace="per_tensor/perfect")
     with pytest.raises(bs.BoundsolverError, match="richer inner mapspaces"):
         bs.pareto_frontier(p, arch=three(8), method="milp", mapspace="per_tensor/perfect")
