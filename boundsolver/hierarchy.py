@@ -414,8 +414,11 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple],
     else:
         rows = []
         for cap in capacities:
+            # the least key among the points that fit (on a staircase: the last of them)
             fit = [p for p in points if swept is None or p[1].occupancy[swept] <= cap]
-            rows.append({"capacity": cap} | (row(*fit[-1]) if fit else {"status": "infeasible"}))
+            best = min(fit, key=lambda p: (p[1].key, -p[1].occupancy[swept] if swept is not None
+                                           else 0), default=None)
+            rows.append({"capacity": cap} | (row(*best) if best else {"status": "infeasible"}))
     df = pd.DataFrame(rows)
     for c in df.columns:
         if c == "capacity" or c.startswith(("occupancy", "accesses")):
@@ -474,7 +477,9 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
 
 def milp_points(ls, capacities: list[int] | None = None) -> list:
     """The MILP's staircase points (``LevelSolver.walk``), or with ``capacities`` the points
-    answering them: a point solved at capacity S with swept occupancy o answers all of [o, S]."""
+    answering them: a point solved at capacity S with swept occupancy o answers all of [o, S]
+    (the least value is non-increasing in S and the point fits every capacity from o). Its
+    occupancy is not minimised (a solve per class saved), so o may lie above the staircase's."""
     if capacities is None or ls.swept is None:
         return ls.walk()
     found: dict[int, object] = {}
@@ -482,7 +487,7 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
     for cap in sorted(set(capacities), reverse=True):
         if any(lo <= cap <= hi for lo, hi in covered):
             continue
-        point = ls.joint(cap)
+        point = ls.joint(cap, least_occupancy=False)
         if point is None:
             break  # smaller capacities are infeasible too
         occ = point.values[ls.swept]

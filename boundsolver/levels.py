@@ -442,49 +442,96 @@ class LevelSolver:
             return None
 
     # ----------------------------------------------------------------------------- questions
-    def minimise(self, objective: str, limits: dict) -> LevelPoint | None:
+    def depth(self, name: str) -> int:
+        """How many segments (outermost first) objective ``name``'s formula depends on: the
+        traffic into level b reads segments 0..b-1 (a copy at b chooses g <= b), the backing
+        store's that into each tensor's outermost copy, occupancies none (tiles only)."""
+        if name == "dram":
+            return max(b[0] for b in self.forms[0].stored if b)
+        if name.startswith("accesses:"):
+            return 1 + [lv.name for lv in self.arch.on_chip].index(name.split(":", 1)[1])
+        return 0
+
+    def groups(self, objective: str, limits: dict) -> list[list[int]]:
+        """Classes that pose the same question: equal orders on the segments the objective and
+        the limited objectives read. Their feasible tiles are the same (other segments' orders
+        constrain nothing: every copy may choose its own boundary, g = b, unpinned), so one
+        representative's answer is every member's."""
+        n = max([self.depth(objective)] + [self.depth(k) for k in limits])
+        out: dict[tuple, list[int]] = {}
+        for c, cls in enumerate(self.classes):
+            out.setdefault(tuple(s.order for s in cls.segments[:n]), []).append(c)
+        return list(out.values())
+
+    def floor(self, b: int, limits: dict) -> float:
+        """A lower bound on the traffic into level ``b`` (1 = outermost) once the traffic into
+        level ``b - 1`` is fixed at its least value ``limits[accesses:<b-1>]``: where both
+        levels keep the same tensors, every copy at ``b`` moves at least as much as the copy at
+        ``b - 1`` it is filled from (fills only grow inwards, and so does the repetition across
+        instances: nest.replicas), so the traffic into ``b`` is at least that into ``b - 1``."""
+        names = [lv.name for lv in self.arch.on_chip]
+        if b < 2 or f"accesses:{names[b - 2]}" not in limits:
+            return -math.inf
+        stored = self.forms[0].stored
+        if any((b in s) != (b - 1 in s) for s in stored):
+            return -math.inf
+        return limits[f"accesses:{names[b - 2]}"]
+
+    def minimise(self, objective: str, limits: dict, floor: float = -math.inf
+                 ) -> LevelPoint | None:
         """A verified point of least ``objective`` with every named objective at most its limit
-        (the fixed levels' capacities always apply); None if there is none."""
+        (the fixed levels' capacities always apply); None if there is none. ``floor``: a lower
+        bound on the answer known to the caller (a point attaining it ends the search)."""
         limits = self.fixed | limits
         fits = [p for p in self.known if all(p.values[n] <= v for n, v in limits.items())]
         inc = min(fits, key=lambda p: p.values[objective], default=None)
+        if inc is not None and inc.values[objective] <= floor:
+            return inc
 
         def best() -> float:
             return inc.values[objective] if inc is not None else math.inf
 
+        def record(group: list[int], bound: float) -> None:
+            for member in group:
+                self._record(member, objective, limits, bound)
+
         lows = {}
-        for c in range(len(self.classes)):
-            lows[c] = self.lower(c, objective, limits)
-            if lows[c] < best():
-                lows[c] = max(lows[c], self._relaxation(c, objective, limits))
-                self._record(c, objective, limits, lows[c])
-        for c in sorted(lows, key=lows.get):
-            if lows[c] >= best():
+        groups = self.groups(objective, limits)
+        for g, group in enumerate(groups):
+            lows[g] = max([floor] + [self.lower(c, objective, limits) for c in group])
+            if lows[g] < best():
+                lows[g] = max(lows[g], self._relaxation(group[0], objective, limits))
+                record(group, lows[g])
+        for g in sorted(lows, key=lows.get):
+            if lows[g] >= best():
                 continue
             cutoff = best() - 1
-            found = self._solve(c, objective, limits | {objective: min(
+            found = self._solve(groups[g][0], objective, limits | {objective: min(
                 cutoff, limits.get(objective, math.inf))})
             if found is None:
-                self._record(c, objective, limits, cutoff + 1)
+                record(groups[g], cutoff + 1)
             else:
                 point, value = found
-                self._record(c, objective, limits, value)
+                record(groups[g], value)
                 if point.values[objective] < best():
                     inc = point
         return inc
 
-    def joint(self, capacity: float = math.inf) -> LevelPoint | None:
+    def joint(self, capacity: float = math.inf, least_occupancy: bool = True
+              ) -> LevelPoint | None:
         """The lexicographic joint bound with the swept level at most ``capacity``: least DRAM
         traffic, then least traffic into each level inwards; among the points attaining it, one
-        of least swept occupancy (its staircase point)."""
+        of least swept occupancy (its staircase point), or with ``least_occupancy=False`` any
+        (the bound at one capacity needs no staircase point; that last stage costs a solve per
+        class)."""
         limits = {self.swept: capacity} if self.swept else {}
         point = None
-        for name in self.key:
-            point = self.minimise(name, limits)
+        for b, name in enumerate(self.key):  # b: the level the traffic enters (0: backing store)
+            point = self.minimise(name, limits, self.floor(b, limits))
             if point is None:
                 return None
             limits[name] = point.values[name]
-        if self.swept:
+        if self.swept and least_occupancy:
             point = self.minimise(self.swept, limits)
             if point is None:
                 raise SolverError(f"{self.problem}: the point of least {self.key[-1]} vanished "

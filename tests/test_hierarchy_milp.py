@@ -101,8 +101,12 @@ def test_the_worked_example_and_curves():
     caps = [6, 14, 30, 56, 500]
     ref = hierarchy.solve(p, arch, caps, method="enumerate")
     got = bs.solve_curve(p, caps, arch=arch, method="milp")
-    cols = ["capacity", "occupancy", "accesses", "accesses_L2", "accesses_L1", "status"]
+    cols = ["capacity", "accesses", "accesses_L2", "accesses_L1", "status"]
     assert got[cols].astype(str).values.tolist() == ref[cols].astype(str).values.tolist()
+    # the MILP's mapping need not have the staircase's least occupancy, but it fits
+    fits = got.dropna(subset=["occupancy"])
+    assert (fits["occupancy"] <= fits["capacity"]).all()
+    assert (fits["occupancy"] >= ref.dropna(subset=["occupancy"])["occupancy"]).all()
     assert got.loc[got.capacity == 14, ["accesses", "accesses_L1"]].values.tolist() == [[224, 672]]
 
 
