@@ -494,3 +494,81 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
         found[occ] = point
         covered.append((occ, cap))
     return [found[o] for o in sorted(found)]
+
+
+def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
+                   method: str | None = None, solver: str = "highs",
+                   placement: str = "uniform") -> pd.DataFrame:
+    """A workload's joint bound on a hierarchy, its Einsums run one after another (unfused):
+    each has every level to itself, so at a capacity the traffic across every boundary is the
+    sum of the Einsums' and each level's occupancy the largest of theirs. The lexicographic
+    objective survives the sum: a sum of independent terms is least in its first component only
+    if every term is, and so on inwards. Without ``capacities``, the staircase of the sum over
+    the union of the Einsums' breakpoints. Identical Einsums are solved once."""
+    began = time.perf_counter()
+    solved: dict = {}
+    for e in workload.einsums:
+        key = (str(e), e.sizes)
+        if key not in solved:
+            solved[key] = solve(e, arch, capacities, method=method, solver=solver,
+                                placement=placement)
+    frames = [solved[str(e), e.sizes] for e in workload.einsums]
+    names = [e.name or f"E{i}" for i, e in enumerate(workload.einsums)]
+    swept = next((lv.name for lv in arch.on_chip if lv.sweep), None)
+    if capacities is not None:
+        rows = [_sum_rows([f.iloc[i] for f in frames], names, arch) | {"capacity": cap}
+                for i, cap in enumerate(capacities)]
+    else:
+        xs = sorted({int(x) for f in frames for x in f["occupancy"].dropna()}) or [0]
+        rows, record = [], None
+        for x in xs:
+            picked = [_least_at(f, x, arch) for f in frames]
+            if any(p is None for p in picked):
+                continue
+            row = _sum_rows(picked, names, arch)
+            key = tuple(row[c] for c in _key_columns(arch))
+            if record is None or key < record:
+                rows.append(row)
+                record = key
+    df = pd.DataFrame(rows)
+    first = ["capacity"] if capacities is not None else []
+    df = df[first + [c for c in df.columns if c not in first]]
+    for c in df.columns:
+        if c == "capacity" or c.startswith(("occupancy", "accesses")):
+            df[c] = df[c].astype("Int64")
+    df.attrs |= {"problem": workload.name or "workload", "name": workload.name, "unit": "words",
+                 "arch": arch.name, "levels": [lv.name for lv in arch.levels], "fusion": False,
+                 "method": frames[0].attrs.get("method") if frames else method,
+                 "seconds": time.perf_counter() - began, "swept": swept,
+                 "objective": "lexicographic: backing-store traffic, then each level inwards; "
+                              "Einsums unfused (each alone on the hierarchy)"}
+    return df
+
+
+def _key_columns(arch: Arch) -> list[str]:
+    return ["accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+
+
+def _least_at(front: pd.DataFrame, x: int, arch: Arch):
+    """The row of least key among a staircase's points that fit occupancy ``x``."""
+    fit = front[front["occupancy"].fillna(0) <= x] if "occupancy" in front else front
+    if fit.empty:
+        return None
+    cols = _key_columns(arch)
+    return min((r for _, r in fit.iterrows()), key=lambda r: tuple(int(r[c]) for c in cols))
+
+
+def _sum_rows(rows: list, names: list[str], arch: Arch) -> dict:
+    """One row of the unfused workload from each Einsum's row at the same capacity."""
+    if any(r.get("status") == "infeasible" for r in rows):
+        return {"status": "infeasible"}
+    out: dict = {"status": "optimal"}
+    occ = [c for c in rows[0].index if c.startswith("occupancy")]
+    acc = [c for c in rows[0].index if c.startswith("accesses")]
+    for c in occ:
+        values = [r[c] for r in rows if pd.notna(r[c])]
+        out[c] = max(int(v) for v in values) if values else None
+    for c in acc:
+        out[c] = sum(int(r[c]) for r in rows)
+    out["mapping"] = " ; ".join(f"{n}: {r['mapping']}" for n, r in zip(names, rows))
+    return out

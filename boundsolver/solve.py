@@ -390,7 +390,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
     if isinstance(capacities, (str, bytes)) or not isinstance(capacities, Iterable):
         raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
     caps = [_capacity(c) for c in capacities]
-    hierarchy = _hierarchy(problem, arch, method, mapspace)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
         return hierarchy(problem, _arch(arch), caps, method=method, solver=solver)
     if _is_workload(problem, fusion, time_limit):
@@ -436,7 +436,7 @@ def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
     accesses <= A gives the breakpoint (o, A); continue with S = o - 1 until infeasible. Rows are
     in increasing occupancy. A time limit ends the walk with a ``time_limit`` row.
     """
-    hierarchy = _hierarchy(problem, arch, method, mapspace)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
         return hierarchy(problem, _arch(arch), method=method, solver=solver)
     if _is_workload(problem, fusion, time_limit):
@@ -522,19 +522,17 @@ def _arch(arch):
     return arch if isinstance(arch, Arch) or arch is None else load_arch(arch)
 
 
-def _hierarchy(problem, arch, method, mapspace):
+def _hierarchy(problem, arch, method, mapspace, fusion=None):
     """hierarchy.solve with the mapspace's placement where ``arch`` has more than one buffer
     level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
     for bit. Its joint bound is enumerated (small problems) or solved by the multi-level MILP
     (levels.py);
     ``mapspace="per_tensor/perfect"`` places each copy at its own depth within its level
-    (hierarchy.per_tensor_points, enumerated only: the MILP refuses it)."""
+    (hierarchy.per_tensor_points, enumerated only: the MILP refuses it). A workload runs its
+    Einsums one after another (``fusion=False``; fused mappings on hierarchies are refused)."""
     arch = _arch(arch)
     if arch is None or arch.is_single_buffer:
         return None
-    if isinstance(problem, Workload):
-        raise BoundsolverError(f"workloads on a multi-level architecture ({arch.name}) are not "
-                               "solved yet; give one Einsum, or a single-buffer arch")
     space = mapspace_of(mapspace)
     if space.factors != "perfect":
         raise BoundsolverError(
@@ -545,6 +543,12 @@ def _hierarchy(problem, arch, method, mapspace):
 
     from . import hierarchy
 
+    if isinstance(problem, Workload):
+        if fusion:
+            raise BoundsolverError(
+                f"fused mappings on a multi-level architecture ({arch.name}) are not modelled "
+                "yet; pass fusion=False (each Einsum alone on the hierarchy, summed)")
+        return partial(hierarchy.solve_workload, placement=space.placement)
     # per_tensor: each copy at its own depth within its level (enumerated only, so far).
     return partial(hierarchy.solve, placement=space.placement)
 

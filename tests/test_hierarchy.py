@@ -105,3 +105,28 @@ def test_cli_arch_with_levels(capsys):
     out = capsys.readouterr().out.splitlines()
     per_tensor = dict(zip(out[0].split(","), out[1].split(",")))
     assert int(per_tensor["accesses"]) <= 224
+
+
+def test_workload_on_a_hierarchy_sums_its_einsums():
+    """Unfused: each Einsum alone on the hierarchy; traffic sums, occupancy is the largest, and
+    the frontier's every point is the curve at its occupancy. Fusion is refused, clearly."""
+    w = bs.workload(["Y[m,n] += X[m,k] * W1[k,n]", "Z[m,p] += Y[m,n] * W2[n,p]"],
+                    m=4, k=4, n=2, p=4)
+    arch = Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", 4, instances=2)))
+    caps = [3, 6, 10, 40]
+    got = bs.solve_curve(w, caps, arch=arch)
+    alone = [bs.solve_curve(e, caps, arch=arch) for e in w.einsums]
+    for c in ("accesses", "accesses_L2", "accesses_L1"):
+        assert got[c].tolist() == [sum(int(a[c][i]) for a in alone) for i in range(len(caps))]
+    assert got["occupancy_L1"].tolist() == [max(int(a["occupancy_L1"][i]) for a in alone)
+                                            for i in range(len(caps))]
+    front = bs.pareto_frontier(w, arch=arch)
+    again = bs.solve_curve(w, front["occupancy"].tolist(), arch=arch)
+    key = ["accesses", "accesses_L2", "accesses_L1"]
+    assert again[key].values.tolist() == front[key].values.tolist()
+    try:
+        bs.solve_curve(w, caps, arch=arch, fusion=True)
+    except bs.BoundsolverError as err:
+        assert "fusion=False" in str(err)
+    else:
+        raise AssertionError("expected a refusal")
