@@ -1,4 +1,4 @@
-"""The exact MILP of a hierarchy's joint bound (temporal levels, perfect factors).
+"""The exact MILP of a hierarchy's joint bound (perfect factors, spatial fanout).
 
 A mapping onto on-chip levels 1..L is a :class:`~boundsolver.nest.Nest` with boundary ``b`` =
 level ``b``; segment ``s`` (loops between boundaries ``s`` and ``s + 1``) runs in its own order and
@@ -36,6 +36,18 @@ limits, the solver's least formula value equals the least true value; and a poin
 lexicographic vector of formulas that are each at least the true value has true value equal to
 it (the first differing component would make the true vector lexicographically smaller). Every
 point is re-costed by ``nest.evaluate_levels`` in integers, and a mismatch is an error.
+
+**Spatial fanout** (docs/hierarchy.md). The tiles above are *global* (all instances of a level
+together), so the temporal argument is unchanged. Each level with fanout has prime exponents per
+rank it may split (their product a value one-hot at most the fanout); an instance's tile is the
+global one less every fanout at or above it (footprints, capacities); a copy's traffic gains the
+factors ``nest.replicas`` counts, which do not depend on the class or the choice.
+
+**Solving less.** Classes that agree on the segments an objective and its limits read pose the
+same question (other segments constrain no tile), so one of them is solved for all
+(``LevelSolver.groups``); and once the traffic into a level is fixed, a level inside it that keeps
+the same tensors moves at least as much (``LevelSolver.floor``), so a point attaining that ends
+its stage.
 """
 
 from __future__ import annotations
@@ -49,7 +61,7 @@ from itertools import product
 from .arch import Arch
 from .cost import check_size, divisors
 from .einsum import Einsum, Tensor
-from .errors import SolverError
+from .errors import BoundsolverError, SolverError
 from .formulation import Factor, Linear, OrderClass, ProductModel, looping_ranks, order_classes
 from .nest import LevelCost, Mapspace, Nest, evaluate_levels, replicas
 from .placement import NestFormulation
@@ -464,18 +476,44 @@ class LevelSolver:
         return list(out.values())
 
     def floor(self, b: int, limits: dict) -> float:
-        """A lower bound on the traffic into level ``b`` (1 = outermost) once the traffic into
-        level ``b - 1`` is fixed at its least value ``limits[accesses:<b-1>]``: where both
+        """A lower bound on the traffic into level ``b`` (1 = outermost; 0: the backing store's,
+        see :meth:`_one_buffer_floor`) once the traffic into level ``b - 1`` is fixed at its least
+        value ``limits[accesses:<b-1>]``: where both
         levels keep the same tensors, every copy at ``b`` moves at least as much as the copy at
         ``b - 1`` it is filled from (fills only grow inwards, and so does the repetition across
         instances: nest.replicas), so the traffic into ``b`` is at least that into ``b - 1``."""
         names = [lv.name for lv in self.arch.on_chip]
+        if b == 0:
+            return self._one_buffer_floor(limits)
         if b < 2 or f"accesses:{names[b - 2]}" not in limits:
             return -math.inf
         stored = self.forms[0].stored
         if any((b in s) != (b - 1 in s) for s in stored):
             return -math.inf
         return limits[f"accesses:{names[b - 2]}"]
+
+    def _one_buffer_floor(self, limits: dict) -> float:
+        """The backing store's traffic is at least the one-buffer (Orojenesis) curve at the
+        outermost level's capacity when that level keeps every tensor in one instance: the
+        nest's loops above it and its tiles are an Orojenesis mapping of that occupancy with the
+        same traffic (docs/hierarchy.md). The curve is enumerated once (fast)."""
+        first = self.arch.on_chip[0]
+        name = f"occupancy:{first.name}"
+        cap = limits.get(name, self.fixed.get(name))
+        if (self.arch.fanouts[0] != 1 or cap is None
+                or any(not s or s[0] != 1 for s in self.forms[0].stored)):
+            return -math.inf
+        if not hasattr(self, "_curve"):
+            from .solve import pareto_frontier
+
+            try:
+                front = pareto_frontier(self.problem, method="auto")
+                self._curve = list(zip(front["occupancy"].astype(int), front["accesses"].astype(int)))
+            except BoundsolverError as err:  # a floor only saves solves: never fail for it
+                log.debug("no one-buffer floor for %s: %s", self.problem, err)
+                self._curve = []
+        fit = [a for o, a in self._curve if o <= cap]
+        return min(fit) if fit else -math.inf
 
     def minimise(self, objective: str, limits: dict, floor: float = -math.inf
                  ) -> LevelPoint | None:
