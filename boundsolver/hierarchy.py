@@ -484,8 +484,17 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
         return ls.walk()
     found: dict[int, object] = {}
     covered: list[tuple[int, int]] = []
+    above = None  # the key at the smallest capacity solved so far
     for cap in sorted(set(capacities), reverse=True):
         if any(lo <= cap <= hi for lo, hi in covered):
+            continue
+        # a point met on the way that fits and attains the key above is optimal here too
+        fit = [p for p in ls.known if all(p.values[n] <= v for n, v in ls.fixed.items())
+               and p.values[ls.swept] <= cap]
+        known = min(fit, key=lambda p: p.cost.key, default=None)
+        if above is not None and known is not None and known.cost.key == above:
+            found[known.values[ls.swept]] = known
+            covered.append((known.values[ls.swept], cap))
             continue
         point = ls.joint(cap, least_occupancy=False)
         if point is None:
@@ -493,6 +502,7 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
         occ = point.values[ls.swept]
         found[occ] = point
         covered.append((occ, cap))
+        above = point.cost.key
     return [found[o] for o in sorted(found)]
 
 

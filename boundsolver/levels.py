@@ -560,8 +560,9 @@ class LevelSolver:
         """The lexicographic joint bound with the swept level at most ``capacity``: least DRAM
         traffic, then least traffic into each level inwards; among the points attaining it, one
         of least swept occupancy (its staircase point), or with ``least_occupancy=False`` any
-        (the bound at one capacity needs no staircase point; that last stage costs a solve per
-        class)."""
+        (the bound at one capacity needs no staircase point, and that last stage costs a solve
+        per class; measured on GEMM 4096^3 on a100, a least occupancy within the class that
+        found the point saved no time either)."""
         limits = {self.swept: capacity} if self.swept else {}
         point = None
         for b, name in enumerate(self.key):  # b: the level the traffic enters (0: backing store)
