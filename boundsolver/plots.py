@@ -162,3 +162,21 @@ def plot_fusion(fused: pd.DataFrame, unfused: pd.DataFrame, ax=None, unit: str =
     twin.set_ylim(bottom=0.9, top=max(1.1, ratio.max() * 1.15))
     twin.legend(frameon=False, loc="center right")
     return ax, twin
+
+
+def plot_samples(samples: pd.DataFrame, ax=None, x: str = "occupancy", y: str = "accesses",
+                 jitter: float = 0.0, seed: int = 0, label: str | None = None, **style):
+    """Sampled mappings (``sampling.sample``) as points, log-log. ``jitter`` spreads each point
+    by up to that many octaves along x, so mappings sampled at one capacity (same x) show how
+    they spread in y instead of hiding each other on one vertical line."""
+    import numpy as np
+
+    ax = _axes(ax)
+    xs = samples[x].astype(float).to_numpy()
+    if jitter:
+        xs = xs * 2.0 ** np.random.default_rng(seed).uniform(-jitter, jitter, len(xs))
+    style = {"s": 4, "alpha": 0.35, "linewidths": 0, "rasterized": True} | style
+    ax.scatter(xs, samples[y].astype(float), label=label, **style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    return ax

@@ -71,7 +71,10 @@ def test_reproduce_quick_writes_figures_and_tables(tmp_path):
     table = run(tmp_path, cache=Cache(tmp_path / "c.sqlite"), progress=False, quick=True)
     pngs = {p.stem for p in tmp_path.glob("*.png")}
     assert {"fig01_gemm", "fig10_gemms", "fig11_gemms", "fig12_convs", "fig13_bmm_heads",
-            "fig14_gbmm_groups", "fig24a_gemm4096"} <= pngs
+            "fig14_gbmm_groups", "fig24a_gemm4096", "fig24b_simba", "fig_gpu_levels"} <= pngs
+    simba = pd.read_csv(tmp_path / "fig24b_simba.csv")  # run() checks no sample beats our bound
+    assert (simba["min_sampled_dram"] >= simba["our_bound"]).all()
+    assert (simba["below_per_tensor_at_total_words"] == 0).all()
     assert (tmp_path / "key_numbers.md").read_text().startswith("| figure")
     cube = table[table["problem"] == "gemm_2048x2048x2048"].iloc[0]
     assert cube.max_effectual_buffer == 2048 * 2048 + 2 * 2048  # model.md closed form
