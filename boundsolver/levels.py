@@ -60,7 +60,7 @@ from itertools import product
 
 from .arch import Arch
 from .cost import check_size, divisors
-from .einsum import Einsum, Tensor
+from .einsum import Einsum, Tensor, einsum
 from .errors import BoundsolverError, SolverError
 from .formulation import Factor, Linear, OrderClass, ProductModel, looping_ranks, order_classes
 from .nest import LevelCost, Mapspace, Nest, evaluate_levels, replicas
@@ -359,6 +359,15 @@ class LevelFormulation(NestFormulation):
         return m
 
 
+def _as_input(problem: Einsum) -> Einsum:
+    """``problem`` with its output read as an input (counted by its fills, no write-back) and
+    a fresh one-word output: its one-buffer traffic is the original's inputs plus the output's
+    fills, plus 2 words (the new output and its one-word operand), in 2 more words of buffer."""
+    text = " * ".join(str(T) for T in (*problem.inputs, problem.output))
+    u, y, v = "u_", "Y_", "U_"
+    return einsum(f"{y}[{u}] += {text} * {v}[{u}]", **dict(problem.sizes), **{u: 1})
+
+
 @dataclass(frozen=True)
 class LevelPoint:
     """A verified nest, its exact cost and the solve (class) that found it."""
@@ -396,6 +405,8 @@ class LevelSolver:
         self.fixed = {f"occupancy:{lv.name}": lv.capacity for lv in arch.on_chip
                       if lv.capacity is not None}
         self.known: list[LevelPoint] = []
+        self._floors: dict = {}
+        self._curves: dict = {}
         self._lower: list[list] = [[] for _ in self.classes]  # (objective, limits, bound)
         self._backends: dict[int, object] = {}
         self._relaxations: dict[int, object] = {}
@@ -476,6 +487,17 @@ class LevelSolver:
         return list(out.values())
 
     def floor(self, b: int, limits: dict) -> float:
+        """The best of :meth:`monotone_floor` and, for a level of fixed capacity,
+        :meth:`instance_floor`."""
+        best = self.monotone_floor(b, limits)
+        if b >= 1:
+            lv = self.arch.on_chip[b - 1]
+            cap = lv.capacity if lv.capacity is not None else limits.get(f"occupancy:{lv.name}")
+            if cap is not None and lv.capacity is not None:
+                best = max(best, self.instance_floor(b, cap))
+        return best
+
+    def monotone_floor(self, b: int, limits: dict) -> float:
         """A lower bound on the traffic into level ``b`` (1 = outermost; 0: the backing store's,
         see :meth:`_one_buffer_floor`) once the traffic into level ``b - 1`` is fixed at its least
         value ``limits[accesses:<b-1>]``: where both
@@ -491,6 +513,79 @@ class LevelSolver:
         if any((b in s) != (b - 1 in s) for s in stored):
             return -math.inf
         return limits[f"accesses:{names[b - 2]}"]
+
+    def instance_floor(self, b: int, capacity: float) -> float:
+        """A lower bound on the traffic into level ``b`` that holds at any limits: per instance.
+
+        Where level ``b`` keeps every tensor and no parent between a copy there and its source
+        multicasts, the traffic into ``b`` is the sum over its instances of what each moves
+        (``nest.replicas``), and each instance runs a one-buffer mapping of its own slice of the
+        problem (the rank sizes divided by the splits at or above ``b``) in ``capacity`` words
+        (several loops of a rank above one boundary only add fills). So it is at least, over
+        every split ``s`` the fanouts allow, ``prod(s)`` times the one-buffer curve of the slice
+        at ``capacity``. The output is the one exception: where ``s`` splits a rank the output
+        does not use, its instances share partial sums, of which our rule reads back one, so
+        the slice's curve is taken with the output counted as its fills only (an input). The
+        curves are enumerated once per split (small problems, else no floor)."""
+        key = (b, capacity)
+        if key not in self._floors:
+            self._floors[key] = self._instance_floor(b, capacity)
+        return self._floors[key]
+
+    def _instance_floor(self, b: int, capacity: float) -> float:
+        from .enumerate import frontier_points
+        from .errors import EnumerationTooLarge
+
+        stored, fan = self.forms[0].stored, self.arch.fanouts
+        if not math.isfinite(capacity) or any(b not in s for s in stored):
+            return -math.inf
+        for s in stored:
+            source = s[s.index(b) - 1] if s.index(b) else 0
+            if any(fan[lv - 1] > 1 and self.arch.on_chip[lv - 1].multicast
+                   for lv in range(source + 1, b + 1)):
+                return -math.inf
+        splits = [{}]
+        for lv in range(1, b + 1):
+            options = [{}]
+            for d in self.arch.splits(self.problem, lv):
+                options = [o | {d: v} for o in options for v in divisors(self.problem.size[d])
+                           if math.prod(o.values()) * v <= fan[lv - 1]]
+            splits = [{d: a.get(d, 1) * o.get(d, 1) for d in a.keys() | o.keys()}
+                      for a in splits for o in options]
+        splits = list({tuple(sorted(s.items())): s for s in splits
+                       if all(self.problem.size[d] % v == 0 for d, v in s.items())}.values())
+        if len(splits) > 200:
+            return -math.inf
+        out_ranks = set(self.problem.output.ranks)
+        ranked = []
+        for split in splits:  # no slice moves less than its tensors once: order by that
+            sub = self.problem.with_sizes(**{d: n // split.get(d, 1)
+                                             for d, n in self.problem.sizes})
+            n = math.prod(split.values())
+            ranked.append((n * sum(sub.tensor_size(T) for T in sub.tensors), n, split, sub))
+        ranked.sort(key=lambda e: e[0])
+        best = math.inf
+        try:
+            for least, n, split, sub in ranked:
+                if least >= best:
+                    break
+                reduced = any(v > 1 and d not in out_ranks for d, v in split.items())
+                best = min(best, n * self._curve_at(sub, capacity, reduced, frontier_points))
+        except EnumerationTooLarge:
+            return -math.inf
+        return best
+
+    def _curve_at(self, sub: Einsum, capacity: float, reduced: bool, frontier_points) -> float:
+        """The one-buffer curve of a slice at ``capacity`` (inf if nothing fits), each slice's
+        staircase enumerated once; ``reduced``: with its output read as an input
+        (:func:`_as_input`, read back to the slice's terms)."""
+        key = (sub.sizes, reduced)
+        if key not in self._curves:
+            problem = _as_input(sub) if reduced else sub
+            self._curves[key] = [(c.occupancy, c.accesses) for _, c in frontier_points(problem)]
+        extra = 2 if reduced else 0
+        fit = [a for o, a in self._curves[key] if o <= capacity + extra]
+        return min(fit) - extra if fit else math.inf
 
     def _one_buffer_floor(self, limits: dict) -> float:
         """The backing store's traffic is at least the one-buffer (Orojenesis) curve at the
@@ -566,6 +661,8 @@ class LevelSolver:
         limits = {self.swept: capacity} if self.swept else {}
         point = None
         for b, name in enumerate(self.key):  # b: the level the traffic enters (0: backing store)
+            if point is not None and b >= 2:
+                self._mirror(point, b)
             point = self.minimise(name, limits, self.floor(b, limits))
             if point is None:
                 return None
@@ -576,6 +673,27 @@ class LevelSolver:
                 raise SolverError(f"{self.problem}: the point of least {self.key[-1]} vanished "
                                   "when its occupancy was minimised")
         return point
+
+    def _mirror(self, point: LevelPoint, b: int) -> None:
+        """A candidate for the stage of level ``b``: ``point`` with level ``b`` holding the
+        same tiles as level ``b - 1`` (the loops between them move below it), which moves into
+        ``b`` exactly what ``b - 1`` receives where both keep the same tensors: often the
+        stage's floor, ending it without a solve. Kept (re-costed) only if it fits."""
+        stored = self.forms[0].stored
+        if self.arch.fanouts[b - 1] != 1 or any((b in s) != (b - 1 in s) for s in stored):
+            return
+        nest = point.nest
+        levels, orders = list(nest.levels), list(nest.orders)
+        levels[b - 1] = levels[b - 2]  # boundary b takes boundary b - 1's tiles
+        moved = orders[b - 1]  # segment b - 1 (between them) runs no loop any more
+        orders[b - 1] = ()
+        if b < len(orders):  # its loops run, outermost, in the segment below b
+            orders[b] = tuple(moved) + tuple(d for d in orders[b] if d not in moved)
+        mirror = Nest(tuple(levels), tuple(orders), nest.storage, nest.spatial)
+        cost = evaluate_levels(self.problem, mirror, multicast=self.arch.multicast)
+        values = named_values(self.arch, cost)
+        if all(values[n] <= v for n, v in self.fixed.items()):
+            self.known.append(LevelPoint(mirror, cost, values, point.cls))
 
     def walk(self) -> list[LevelPoint]:
         """The staircase over the swept level's occupancy, in increasing occupancy."""

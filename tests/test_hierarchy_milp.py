@@ -124,3 +124,25 @@ def test_auto_and_refusals():
         bs.pareto_frontier(p, arch="a100", method="enumerate", mapspace="per_tensor/perfect")
     with pytest.raises(bs.BoundsolverError, match="richer inner mapspaces"):
         bs.pareto_frontier(p, arch=three(8), method="milp", mapspace="per_tensor/perfect")
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from([2, 4]), st.sampled_from([2, 4]), st.sampled_from([2, 4, 6]),
+       st.integers(3, 10), st.sampled_from([2, 4]), st.sampled_from([None, ("k",), ("m", "n")]))
+def test_instance_floor_is_below_every_mapping(m, k, n, l1, fan, ranks):
+    """LevelSolver.instance_floor (which ends a stage when attained) never exceeds the least
+    traffic into the level over every mapping that fits it, by brute force."""
+    from boundsolver.levels import LevelSolver
+    from boundsolver.nest import evaluate_levels
+
+    p = bs.gemm(m, k, n)
+    arch = Arch("f", 8, (Level("DRAM"), Level("L2", sweep=True),
+                         Level("L1", l1, instances=fan, spatial_ranks=ranks, multicast=False)))
+    floor = LevelSolver(p, arch).instance_floor(2, l1)
+    costs = [evaluate_levels(p, nest, multicast=arch.multicast)
+             for nest in hierarchy.nests(p, arch)]
+    least = min((c.accesses[1] for c in costs if c.occupancy[1] <= l1), default=None)
+    if least is None:
+        assert floor == float("inf") or floor == -float("inf")
+    else:
+        assert floor <= least
