@@ -398,7 +398,9 @@ class LevelSolver:
         self.threads = threads
         ranks = looping_ranks(problem)
         self.classes = level_classes(problem, arch, ranks)
-        self.forms = [LevelFormulation(problem, arch, c, ranks) for c in self.classes]
+        self.ranks = ranks
+        self.stored = kept(problem, arch)
+        self._forms: dict[int, LevelFormulation] = {}  # built on first use (a conv has 1,000)
         names = [lv.name for lv in arch.on_chip]
         self.key = ["dram"] + [f"accesses:{n}" for n in names]  # LevelCost.key's order
         self.swept = next((f"occupancy:{lv.name}" for lv in arch.on_chip if lv.sweep), None)
@@ -411,6 +413,13 @@ class LevelSolver:
         self._backends: dict[int, object] = {}
         self._relaxations: dict[int, object] = {}
         self.build_seconds = time.perf_counter() - start
+
+    def form(self, c: int) -> LevelFormulation:
+        """Class ``c``'s MILP, built when first needed: grouped classes and pruned ones never
+        are."""
+        if c not in self._forms:
+            self._forms[c] = LevelFormulation(self.problem, self.arch, self.classes[c], self.ranks)
+        return self._forms[c]
 
     # ----------------------------------------------------------------------------- bounds
     def lower(self, c: int, objective: str, limits: dict) -> float:
@@ -433,7 +442,7 @@ class LevelSolver:
         self._lower[c].append((objective, dict(limits), bound))
 
     def _row_bounds(self, c: int, limits: dict) -> dict:
-        f = self.forms[c]
+        f = self.form(c)
         return {row: (-math.inf, f.row_bound(n, limits[n])
                       if math.isfinite(limits.get(n, math.inf)) else math.inf)
                 for n, row in f.rows.items()}
@@ -443,9 +452,9 @@ class LevelSolver:
         if self.solver != "highs":
             return -math.inf
         if c not in self._relaxations:
-            self._relaxations[c] = HighsBackend(self.forms[c].m.relaxed(), self.threads,
+            self._relaxations[c] = HighsBackend(self.form(c).m.relaxed(), self.threads,
                                                 fallback=False)
-        f, bounds = self.forms[c], self._row_bounds(c, limits)
+        f, bounds = self.form(c), self._row_bounds(c, limits)
         out = self._relax(c, objective, bounds)
         if out is not None and out.status is Status.INFEASIBLE:
             # Rows are integer on integer points: half a unit more loses none (see solve.py).
@@ -459,7 +468,7 @@ class LevelSolver:
 
     def _relax(self, c: int, objective: str, bounds: dict):
         try:
-            return self._relaxations[c].solve(self.forms[c].scaled(objective), bounds, None)
+            return self._relaxations[c].solve(self.form(c).scaled(objective), bounds, None)
         except SolverError as err:
             log.debug("no LP bound for class %d: %s", c, err)
             return None
@@ -470,7 +479,7 @@ class LevelSolver:
         traffic into level b reads segments 0..b-1 (a copy at b chooses g <= b), the backing
         store's that into each tensor's outermost copy, occupancies none (tiles only)."""
         if name == "dram":
-            return max(b[0] for b in self.forms[0].stored if b)
+            return max(b[0] for b in self.stored if b)
         if name.startswith("accesses:"):
             return 1 + [lv.name for lv in self.arch.on_chip].index(name.split(":", 1)[1])
         return 0
@@ -509,7 +518,7 @@ class LevelSolver:
             return self._one_buffer_floor(limits)
         if b < 2 or f"accesses:{names[b - 2]}" not in limits:
             return -math.inf
-        stored = self.forms[0].stored
+        stored = self.stored
         if any((b in s) != (b - 1 in s) for s in stored):
             return -math.inf
         return limits[f"accesses:{names[b - 2]}"]
@@ -536,7 +545,7 @@ class LevelSolver:
         from .enumerate import frontier_points
         from .errors import EnumerationTooLarge
 
-        stored, fan = self.forms[0].stored, self.arch.fanouts
+        stored, fan = self.stored, self.arch.fanouts
         if not math.isfinite(capacity) or any(b not in s for s in stored):
             return -math.inf
         for s in stored:
@@ -596,7 +605,7 @@ class LevelSolver:
         name = f"occupancy:{first.name}"
         cap = limits.get(name, self.fixed.get(name))
         if (self.arch.fanouts[0] != 1 or cap is None
-                or any(not s or s[0] != 1 for s in self.forms[0].stored)):
+                or any(not s or s[0] != 1 for s in self.stored)):
             return -math.inf
         if not hasattr(self, "_curve"):
             from .solve import pareto_frontier
@@ -628,16 +637,8 @@ class LevelSolver:
             for member in group:
                 self._record(member, objective, limits, bound)
 
-        lows = {}
-        groups = self.groups(objective, limits)
-        for g, group in enumerate(groups):
-            lows[g] = max([floor] + [self.lower(c, objective, limits) for c in group])
-            if lows[g] < best():
-                lows[g] = max(lows[g], self._relaxation(group[0], objective, limits))
-                record(group, lows[g])
-        for g in sorted(lows, key=lows.get):
-            if lows[g] >= best():
-                continue
+        def attempt(g: int) -> None:
+            nonlocal inc
             cutoff = best() - 1
             found = self._solve(groups[g][0], objective, limits | {objective: min(
                 cutoff, limits.get(objective, math.inf))})
@@ -648,6 +649,24 @@ class LevelSolver:
                 record(groups[g], value)
                 if point.values[objective] < best():
                     inc = point
+
+        groups = self.groups(objective, limits)
+        lows = {g: max([floor] + [self.lower(c, objective, limits) for c in group])
+                for g, group in enumerate(groups)}
+        if inc is None and math.isfinite(floor) and min(lows.values()) < math.inf:
+            # a floor to reach: one solve first, which often attains it (no relaxations then)
+            first = min(lows, key=lows.get)
+            attempt(first)
+            lows[first] = math.inf
+            if inc is not None and inc.values[objective] <= floor:
+                return inc
+        for g, group in enumerate(groups):
+            if lows[g] < best():
+                lows[g] = max(lows[g], self._relaxation(group[0], objective, limits))
+                record(group, lows[g])
+        for g in sorted(lows, key=lows.get):
+            if lows[g] < best():
+                attempt(g)
         return inc
 
     def joint(self, capacity: float = math.inf, least_occupancy: bool = True
@@ -679,7 +698,7 @@ class LevelSolver:
         same tiles as level ``b - 1`` (the loops between them move below it), which moves into
         ``b`` exactly what ``b - 1`` receives where both keep the same tensors: often the
         stage's floor, ending it without a solve. Kept (re-costed) only if it fits."""
-        stored = self.forms[0].stored
+        stored = self.stored
         if self.arch.fanouts[b - 1] != 1 or any((b in s) != (b - 1 in s) for s in stored):
             return
         nest = point.nest
@@ -712,7 +731,7 @@ class LevelSolver:
     def _solve(self, c: int, objective: str, limits: dict):
         """Class ``c``'s least ``objective`` under ``limits``: (verified point, its formula
         value), or None if infeasible. Decisions are made in integers (see solve.PointSolver)."""
-        f = self.forms[c]
+        f = self.form(c)
         limits = dict(limits)
         prove = f.float_error(objective) >= 0.5
         cuts: list = []
@@ -753,8 +772,8 @@ class LevelSolver:
 
     def _run(self, c: int, objective: str | None, limits: dict, cuts: list):
         if c not in self._backends:
-            self._backends[c] = backend(self.solver, self.forms[c].m, self.threads)
-        goal = self.forms[c].scaled(objective) if objective else {}
+            self._backends[c] = backend(self.solver, self.form(c).m, self.threads)
+        goal = self.form(c).scaled(objective) if objective else {}
         try:
             return self._backends[c].solve(goal, self._row_bounds(c, limits), None, cuts)
         except SolverError as err:
@@ -762,7 +781,7 @@ class LevelSolver:
                               f" with {self.solver}: {err}") from err
 
     def _check_claim(self, c: int, objective: str, out, value: int) -> None:
-        check_claim(self.forms[c], objective, out, value, self.solver,
+        check_claim(self.form(c), objective, out, value, self.solver,
                     f"the nest of {self._question(c, objective, {})} under its class")
 
     def _question(self, c: int, objective: str, limits: dict) -> str:
