@@ -496,9 +496,12 @@ class LevelSolver:
         return list(out.values())
 
     def floor(self, b: int, limits: dict) -> float:
-        """The best of :meth:`monotone_floor` and, for a level of fixed capacity,
-        :meth:`instance_floor`."""
-        best = self.monotone_floor(b, limits)
+        """The best of :meth:`monotone_floor`, for a level of fixed capacity
+        :meth:`instance_floor`, and every word of each tensor the level keeps entering it once
+        (``b = 0``: the algorithmic minimum), which tiny levels such as registers often attain."""
+        once = sum(self.problem.tensor_size(T) for i, T in enumerate(self.problem.tensors)
+                   if b == 0 or b in self.stored[i])
+        best = max(once, self.monotone_floor(b, limits))
         if b >= 1:
             lv = self.arch.on_chip[b - 1]
             cap = lv.capacity if lv.capacity is not None else limits.get(f"occupancy:{lv.name}")
@@ -653,7 +656,7 @@ class LevelSolver:
         groups = self.groups(objective, limits)
         lows = {g: max([floor] + [self.lower(c, objective, limits) for c in group])
                 for g, group in enumerate(groups)}
-        if inc is None and math.isfinite(floor) and min(lows.values()) < math.inf:
+        if math.isfinite(floor) and min(lows.values()) < best():
             # a floor to reach: one solve first, which often attains it (no relaxations then)
             first = min(lows, key=lows.get)
             attempt(first)
