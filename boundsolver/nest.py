@@ -237,10 +237,16 @@ class Copies:
     level, and its copies' boundaries never decrease inwards (an inner copy is never above an
     outer one); copies of different tensors are unconstrained (per-tensor placement within each
     level). Without it (``copies=None``) boundary ``b`` is level ``b``: uniform placement, one
-    boundary per level, as the MILP (levels.py) and the uniform enumerator build them."""
+    boundary per level, as the MILP (levels.py) and the uniform enumerator build them.
+
+    ``fanout_at`` (with spatial fanout): per level, the boundary right below its fanout loop
+    (``nest.spatial`` is indexed by boundary): every copy of an outer level sits above it and
+    every copy of this level or an inner one at or below it. None: level ``l``'s fanout is at
+    boundary ``l`` (uniform placement)."""
 
     level: tuple[int, ...]
     names: tuple[str, ...]
+    fanout_at: tuple[int, ...] | None = None
 
     @classmethod
     def uniform(cls, nest: Nest, names: tuple[str, ...]) -> Copies:
@@ -284,18 +290,21 @@ def storage_points(nest: Nest, name: str, copies: Copies | None = None) -> list[
 
 
 def replicas(tensor: Tensor, nest: Nest, source: int, b: int,
-             multicast: tuple[bool, ...] | None = None) -> tuple[int, int]:
+             multicast: tuple[bool, ...] | None = None,
+             fanouts: list[dict[str, int]] | None = None) -> tuple[int, int]:
     """How often a copy's traffic repeats across instances beyond the distinct data
-    (docs/hierarchy.md, "Spatial fanout"), for the copy at boundary ``b`` filled from
-    ``tensor``'s copy at ``source`` (0: the backing store), as two factors over the fanouts
-    that split ranks the tensor does not use: those at or above ``source`` replicate the source
-    (each replica fills its own subtree); those in ``(source, b]`` whose parent does not
-    multicast deliver the same data to each instance separately (a multicast parent delivers
-    it, and reduces partial sums, once)."""
+    (docs/hierarchy.md, "Spatial fanout"), for the copy of level ``b`` filled from
+    ``tensor``'s copy of level ``source`` (0: the backing store), as two factors over the
+    fanouts that split ranks the tensor does not use: those of levels at or above ``source``
+    replicate the source (each replica fills its own subtree); those of levels in
+    ``(source, b]`` whose parent does not multicast deliver the same data to each instance
+    separately (a multicast parent delivers it, and reduces partial sums, once). ``fanouts``:
+    each level's splits (default: ``nest.fanout(level)``, uniform placement)."""
     above = unicast = 1
     for level in range(1, b + 1):
         mc = multicast is None or multicast[level - 1]
-        for d, s in nest.fanout(level).items():
+        split = fanouts[level - 1] if fanouts is not None else nest.fanout(level)
+        for d, s in split.items():
             if d in tensor.ranks:
                 continue
             if level <= source:
@@ -306,18 +315,49 @@ def replicas(tensor: Tensor, nest: Nest, source: int, b: int,
 
 
 def copy_words(problem: Einsum, tensor: Tensor, nest: Nest, source: int, b: int,
-               multicast: tuple[bool, ...] | None = None) -> int:
-    """Words between a copy at boundary ``b`` and its source copy at ``source``: its fills
-    (``moved_at`` over the global tiles) times its :func:`replicas`. The output's copies are
+               multicast: tuple[bool, ...] | None = None, boundary: int | None = None,
+               fanouts: list[dict[str, int]] | None = None) -> int:
+    """Words between a copy of level ``b`` and its source copy of level ``source``: its fills
+    (``moved_at`` at its ``boundary``, default ``b``, over the global tiles) times its
+    :func:`replicas`. The output's copies are
     written back as often; they are read back all but the first time, and an instance that
     shares a partial-sum tile with others under a non-multicast parent is one of several
     writers but only one of them needs to read the running sum back (the others start from
     zero), so its reads repeat only across the source's replicas."""
-    m = moved_at(problem, tensor, nest, b)
-    above, unicast = replicas(tensor, nest, source, b, multicast)
+    m = moved_at(problem, tensor, nest, b if boundary is None else boundary)
+    above, unicast = replicas(tensor, nest, source, b, multicast, fanouts)
     if tensor is problem.output:
         return above * (m * unicast + m - problem.tensor_size(tensor))
     return above * unicast * m
+
+
+def _fanouts(nest: Nest, copies: Copies | None, level: tuple[int, ...], k: int
+             ) -> list[dict[str, int]]:
+    """Each level's splits, from where ``copies.fanout_at`` puts its fanout loop (uniform:
+    level ``l``'s at boundary ``l``), after checking that no copy sits on the wrong side of a
+    fanout and that every split belongs to a level."""
+    if copies is None or not nest.spatial:
+        return [nest.fanout(lv) for lv in range(1, k + 1)]
+    at = copies.fanout_at
+    if at is None or len(at) != k:
+        raise EinsumError(f"a nest with spatial fanout and per-tensor copies needs "
+                          f"Copies.fanout_at: one boundary per level ({k}), got {at}")
+    claimed = {b for b, lv in zip(at, range(1, k + 1)) if nest.fanout(b)}
+    stray = [b for b in range(1, len(nest.levels) + 1) if nest.fanout(b) and b not in claimed]
+    if stray or len({at[lv - 1] for lv in range(1, k + 1) if nest.fanout(at[lv - 1])}) < len(
+            [lv for lv in range(1, k + 1) if nest.fanout(at[lv - 1])]):
+        raise EinsumError(f"every spatial split must be one level's fanout (fanout_at={at}); "
+                          f"boundaries {stray or 'shared'} are not")
+    for lv in range(1, k + 1):
+        if not nest.fanout(at[lv - 1]):
+            continue
+        wrong = [(lv2, b) for (_, b), lv2 in zip(nest.storage, level)
+                 if (lv2 < lv and b >= at[lv - 1]) or (lv2 >= lv and b < at[lv - 1])]
+        if wrong:
+            raise EinsumError(f"level {lv}'s fanout sits above boundary {at[lv - 1]}: copies of "
+                              f"outer levels must sit above it and its own and inner ones below; "
+                              f"copies (level, boundary) {wrong} do not")
+    return [nest.fanout(at[lv - 1]) if nest.fanout(at[lv - 1]) else {} for lv in range(1, k + 1)]
 
 
 def check_spatial(problem: Einsum, nest: Nest) -> None:
@@ -357,10 +397,8 @@ def evaluate_levels(problem: Einsum, nest: Nest, copies: Copies | None = None,
     the backing store's). A tensor's outermost copy is the one the backing store fills."""
     level, k = _copies(nest, copies)
     depth = len(nest.levels)
-    if nest.spatial and copies is not None and copies.level != tuple(b for _, b in nest.storage):
-        raise EinsumError("spatial fanout is modelled with one boundary per level (uniform "
-                          "placement within levels); these copies place a level at several")
     check_spatial(problem, nest)
+    fanouts = _fanouts(nest, copies, level, k)
     occupancy, accesses, dram = [0] * k, [0] * k, 0
     for T in problem.tensors:
         mine = sorted((lv, b) for (n, b), lv in zip(nest.storage, level) if n == T.name)
@@ -374,7 +412,8 @@ def evaluate_levels(problem: Einsum, nest: Nest, copies: Copies | None = None,
             raise EinsumError(f"{T.name}'s copies must sit at boundaries in 1..{depth}, never "
                               f"above an outer level's copy; got {mine} (level, boundary)")
         for i, (lv, b) in enumerate(mine):
-            words = copy_words(problem, T, nest, mine[i - 1][1] if i else 0, b, multicast)
+            words = copy_words(problem, T, nest, mine[i - 1][0] if i else 0, lv, multicast, b,
+                               fanouts)
             occupancy[lv - 1] += T.footprint(nest.instance_tile(problem, b))
             accesses[lv - 1] += words
             if i == 0:

@@ -85,3 +85,63 @@ def simulate_levels(problem, nest, multicast=None, spatial=None) -> LevelCost:
             if i == 0:
                 dram += words
     return LevelCost(tuple(occupancy), tuple(accesses), dram)
+
+
+def simulate_copies(problem, nest, levels_of_copies, n_levels, fanout_at, multicast=None
+                    ) -> LevelCost:
+    """As :func:`simulate_levels` for per-tensor placement within levels: copy ``i`` of
+    ``nest.storage`` belongs to level ``levels_of_copies[i]`` and sits at its own boundary;
+    ``nest.spatial`` is indexed by boundary, and level ``l``'s fanout loop sits right above
+    boundary ``fanout_at[l - 1]``. An instance of level ``l`` is its coordinates at the
+    fanouts of levels ``1..l``; a copy's source is its tensor's copy at the nearest outer level
+    (0: the backing store); deliveries and read-backs are counted as in simulate_levels."""
+    size, ranks = problem.size, problem.ranks
+    K = len(nest.levels)
+    mc = tuple(multicast) if multicast is not None else (True,) * n_levels
+    tops = [size] + [dict(lv) for lv in nest.levels]
+    fan = [None] + [{d: dict(nest.spatial[b - 1] if nest.spatial else ()).get(d, 1) for d in ranks}
+                    for b in range(1, K + 1)]
+    owner = {fanout_at[lv - 1]: lv for lv in range(1, n_levels + 1)
+             if any(v > 1 for v in fan[fanout_at[lv - 1]].values())}
+    tile, spread = [dict(size)], dict.fromkeys(ranks, 1)
+    for b in range(1, K + 1):
+        spread = {d: spread[d] * fan[b][d] for d in ranks}
+        tile.append({d: tops[b][d] // spread[d] for d in ranks})
+    loops = [(s, d, tops[s][d] // tops[s + 1][d]) for s in range(K) for d in nest.orders[s]]
+    chains: dict[str, list[tuple[int, int]]] = {}
+    for (name, b), lv in zip(nest.storage, levels_of_copies):
+        chains.setdefault(name, []).append((lv, b))
+    occupancy, accesses, dram = [0] * n_levels, [0] * n_levels, 0
+    for T in problem.tensors:
+        chain = sorted(chains[T.name])
+        for i, (lv, c) in enumerate(chain):
+            p = chain[i - 1][0] if i else 0
+            positions = [q for q in range(1, c + 1) if q in owner]
+            coords = [list(product(*(range(fan[q][d]) for d in ranks))) for q in positions]
+            above = [(s, d, n) for s, d, n in loops if s < c]
+            held, deliveries, reads, seen = {}, set(), set(), set()
+            for step in product(*(range(n) for _, _, n in above)):
+                index = {(s, d): v for (s, d, _), v in zip(above, step)}
+                for x in product(*coords):
+                    sigma = dict(zip(positions, x))
+                    at = tuple(sum(index.get((q - 1, d), 0) * fan[q][d] * tile[q][d]
+                                   + (sigma[q][j] * tile[q][d] if q in sigma else 0)
+                                   for q in range(1, c + 1))
+                               for j, d in enumerate(ranks) if d in T.ranks)
+                    if held.get(x) == at:
+                        continue
+                    held[x] = at
+                    source = tuple(sigma[q] for q in positions if owner[q] <= p)
+                    unicast = tuple(sigma[q] for q in positions
+                                    if p < owner[q] <= lv and not mc[owner[q] - 1])
+                    deliveries.add((step, source, unicast, at))
+                    reads.add((step, source, at))
+                    seen.add((source, at))
+            footprint = math.prod(tile[c][d] for d in T.ranks)
+            fills = len(deliveries) * footprint
+            words = fills + (len(reads) - len(seen)) * footprint if T is problem.output else fills
+            occupancy[lv - 1] += footprint
+            accesses[lv - 1] += words
+            if i == 0:
+                dram += words
+    return LevelCost(tuple(occupancy), tuple(accesses), dram)

@@ -125,3 +125,69 @@ def test_no_spatial_matches_evaluator(case):
 def test_spatial_matches_evaluator(case):
     p, nest, flags = case
     assert evaluate_levels(p, nest, multicast=flags) == simulate_levels(p, nest, flags)
+
+
+@st.composite
+def per_tensor_nests(draw, fanout: int = 4, max_macs: int = 64):
+    """Per-tensor placement within two levels with fanout: K boundaries, level 2's fanout loop
+    right above boundary ``pos`` (level 1's above boundary 1); every level-1 copy above ``pos``,
+    every level-2 copy at or below it, each tensor kept by a random nonempty set of levels."""
+    text = draw(st.sampled_from(["Z[m,n] += A[m,k] * B[k,n]", "Z[h,m,n] += A[m,k] * B[h,k,n]"]))
+    names = sorted(set(re.findall(r"[a-z]", text)))
+    sizes = [draw(st.sampled_from([1, 2, 4])) for _ in names]
+    while math.prod(sizes) > max_macs:
+        sizes[sizes.index(max(sizes))] //= 2
+    p = bs.einsum(text, **dict(zip(names, sizes)))
+    ranks, K = p.ranks, draw(st.integers(2, 4))
+    pos = draw(st.integers(2, K))
+    tops = [p.size]
+    for _ in range(K):
+        tops.append({d: draw(st.sampled_from(divisors(tops[-1][d]))) for d in ranks})
+    spatial, spread = [()] * K, dict.fromkeys(ranks, 1)
+    for b in (1, pos):
+        level, budget = [], fanout
+        for d in ranks:
+            f = draw(st.sampled_from([f for f in divisors(tops[K][d] // spread[d]) if f <= budget]))
+            if f > 1:
+                level.append((d, f))
+                spread[d] *= f
+                budget //= f
+        spatial[b - 1] = tuple(level)
+    storage, where = [], []
+    for T in p.tensors:
+        for lv in sorted(draw(st.sets(st.integers(1, 2), min_size=1))):
+            lo, hi = (1, pos - 1) if lv == 1 else (pos, K)
+            storage.append((T.name, draw(st.integers(lo, hi))))
+            where.append(lv)
+    orders = tuple(tuple(draw(st.permutations(ranks))) for _ in range(K))
+    flags = tuple(draw(st.lists(st.booleans(), min_size=2, max_size=2)))
+    nest = Nest(tuple(tuple(t.items()) for t in tops[1:]), orders, tuple(storage), tuple(spatial))
+    return p, nest, tuple(where), (1, pos), flags
+
+
+@needs_spatial
+@settings(max_examples=60, deadline=None)
+@given(per_tensor_nests())
+def test_per_tensor_copies_with_fanout_match_the_simulator(case):
+    """Per-tensor placement and spatial fanout on one nest (nest.Copies.fanout_at)."""
+    from boundsolver.nest import Copies
+    from spatial_sim import simulate_copies
+
+    p, nest, where, at, flags = case
+    copies = Copies(where, ("L2", "L1"), at)
+    assert evaluate_levels(p, nest, copies, multicast=flags) == simulate_copies(
+        p, nest, where, 2, at, flags)
+
+
+def test_uniform_copies_with_fanout_agree_both_ways():
+    """The worked example through Copies (fanout_at = each level's own boundary) and through
+    both simulators: one model, whichever way it is described."""
+    from boundsolver.nest import Copies
+    from spatial_sim import simulate_copies
+
+    nest = make_nest(LEVELS, ORDERS, KEEP_ALL, SPLIT)
+    where = tuple(b for _, b in KEEP_ALL)
+    for mc in (True, False):
+        flags = (True, mc)
+        got = evaluate_levels(P, nest, Copies(where, ("L2", "L1"), (1, 2)), multicast=flags)
+        assert got == simulate_copies(P, nest, where, 2, (1, 2), flags) == WORKED[mc]
