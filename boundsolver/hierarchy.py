@@ -189,12 +189,26 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
     The result is visited, and its cost vector is at most N's in every component (the output's
     ``2m - |Z|`` grows with m).
 
+    **Fanout** (``nest.Copies.fanout_at``). Each level with fanout puts its loop right above a
+    boundary, below every copy of the outer levels, and the search puts it right above the first
+    boundary holding a copy of that level or an inner one: a fanout above no copy moves down to
+    the next copy without changing any count (the global nest, hence every ``moved_at``, and the
+    instance tiles below are the same), after which (a) removes the empty boundary. Its splits
+    range over the ranks the remaining copies use (splitting another only repeats traffic) and
+    keep every instance's tile whole. Copies right below a fanout are exempt from (2), since
+    they cannot move up past it; and as their innermost relevant loop may then lie in a higher
+    segment, (4) is dropped with fanout: every order of every segment is visited.
+
     Refuses (``EnumerationTooLarge``) past ``limit`` search nodes; small problems only."""
     check(problem, arch)
-    if any(f > 1 for f in arch.fanouts):
-        raise ArchError(f"{arch.name} has spatial fanout: per-tensor placement within levels "
-                        "is modelled for temporal hierarchies only (use placement='uniform')")
     tensors = problem.tensors
+    fanned = [lv for lv, f in enumerate(arch.fanouts, start=1) if f > 1]
+    idle = [arch.on_chip[lv - 1].name for lv in fanned
+            if not any(arch.on_chip[lv - 1].keeps_tensor(problem, T) for T in tensors)]
+    if idle:
+        raise ArchError(f"{arch.name}: level(s) {', '.join(idle)} have fanout but keep no tensor "
+                        "of this problem; the per-tensor search needs each fanout below a copy")
+    multicast = arch.multicast
     ranks = list(problem.ranks)
     names = tuple(lv.name for lv in arch.on_chip)
     nl = len(names)
@@ -209,6 +223,8 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
     reps: dict[tuple, list[tuple[str, ...]]] = {}
 
     def orders(looping: tuple[str, ...], here: tuple[int, ...]) -> list[tuple[str, ...]]:
+        if fanned:  # a copy right below a fanout may have its j higher up: every order
+            return list(permutations(looping))
         key = (looping, here)
         if key not in reps:
             seen: dict[tuple, tuple[str, ...]] = {}
@@ -245,6 +261,34 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
             count *= size[d] // tiles_at[s + 1][d]
         return count
 
+    fans: list[tuple[int, int, dict[str, int]]] = []  # placed fanouts: (level, boundary, split)
+
+    def splits(lv: int, tile: dict[str, int], spread: dict[str, int], live: set[str]):
+        """Level ``lv``'s splits of the ranks remaining copies use (splitting another only
+        repeats traffic), each instance's tile whole."""
+        options = [{}]
+        for d in arch.splits(problem, lv):
+            if d not in live:
+                continue
+            options = [o | {d: v} for o in options for v in divisors(tile[d] // spread[d])
+                       if math.prod(o.values()) * v <= arch.fanouts[lv - 1]]
+        return [{d: v for d, v in o.items() if v > 1} for o in options]
+
+    def repeat(t: int, source: int, lv: int) -> tuple[int, int]:
+        """``nest.replicas`` over the fanouts placed so far."""
+        above = unicast = 1
+        for flv, _, split in fans:
+            if flv > lv:
+                continue
+            for d, v in split.items():
+                if d in uses[t]:
+                    continue
+                if flv <= source:
+                    above *= v
+                elif not multicast[flv - 1]:
+                    unicast *= v
+        return above, unicast
+
     best: dict[int, tuple] = {}
     levels: list[tuple[tuple[str, int], ...]] = []
     segs: list[tuple[str, ...]] = []
@@ -262,7 +306,7 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
         i = bisect_right(xs, x)
         if i and keys[i - 1] <= key:
             return  # matched at this or a smaller occupancy
-        best[x] = (key, tuple(levels), tuple(segs), tuple(storage), tuple(where))
+        best[x] = (key, tuple(levels), tuple(segs), tuple(storage), tuple(where), tuple(fans))
         j = i
         while j < len(xs) and keys[j] >= key:
             j += 1
@@ -285,8 +329,8 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
         i = bisect_right(xs, x)
         return bool(i) and keys[i - 1] <= (extra, *lo)
 
-    def dfs(b: int, above: dict[str, int], placed: tuple[int, ...], dram: int) -> None:
-        nonlocal nodes
+    def dfs(b: int, above: dict[str, int], placed: tuple[int, ...], dram: int,
+            spread: dict[str, int]) -> None:
         left = [t for t in range(len(tensors)) if placed[t] < len(keeps[t])]
         if not left:
             leaf(dram)
@@ -294,78 +338,113 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
         if hopeless(placed, dram):
             return
         live = set().union(*(uses[t] for t in left))
-        choices = [divisors(above[d]) if d in live else [above[d]] for d in ranks]
+        choices = [[v for v in divisors(above[d]) if v % spread[d] == 0] if d in live
+                   else [above[d]] for d in ranks]
+        nxt = fanned[len(fans)] if len(fans) < len(fanned) else None
+        ready = nxt is not None and all(
+            placed[t] >= sum(lv < nxt for lv in keeps[t]) for t in range(len(tensors)))
         for combo in product(*choices):
             tile = dict(zip(ranks, combo))
             looping = tuple(d for d in ranks if tile[d] < above[d])
-            if b >= 2 and not looping:
-                continue
-            ok = [t for t in left if b == 1 or uses[t] & set(looping)]
-            if not ok:
-                continue
-            foot = {t: tensors[t].footprint(tile) for t in ok}
-            frozen = tuple(tile.items())
-            for counts in product(*(range(len(keeps[t]) - placed[t] + 1) for t in ok)):
-                here = tuple(t for t, n in zip(ok, counts) if n)
-                if not here:
-                    continue
-                # occupancy does not depend on the order: cut over-full levels first
-                add = [0] * nl
-                for t, n in zip(ok, counts):
-                    for lv in keeps[t][placed[t]:placed[t] + n]:
-                        add[lv - 1] += foot[t] if n else 0
-                if any(occ[i] + add[i] > caps[i] for i in fixed):
-                    continue
-                now = list(placed)
-                for t, n in zip(ok, counts):
-                    now[t] += n
-                for order in orders(looping, here):
-                    nodes += 1
-                    if nodes > limit:
-                        raise EnumerationTooLarge(
-                            f"enumerating per-tensor placements of {problem.name or problem} on "
-                            f"{arch.name} needs over {limit:,} search nodes; only small problems")
-                    levels.append(frozen)
-                    segs.append(order)
-                    flat.extend((b - 1, d) for d in order)
-                    tiles_at.append(tile)
-                    nest = None
-                    gain, mark = dram, len(storage)
-                    delta = []
-                    for t, n in zip(ok, counts):
-                        if not n:
-                            continue
-                        if plain[t]:
-                            m = fills(t)
-                        else:
-                            nest = nest or Nest(tuple(levels), tuple(segs), ())
-                            m = moved_at(problem, tensors[t], nest, b)
-                        words = 2 * m - total[t] if t == out_i else m
-                        for i, lv in enumerate(keeps[t][placed[t]:placed[t] + n]):
-                            if placed[t] == 0 and i == 0:
-                                gain += words
-                            storage.append((tensors[t].name, b))
-                            where.append(lv)
-                            delta.append((lv - 1, foot[t], words))
-                    for i, f, w in delta:
-                        occ[i] += f
-                        acc[i] += w
-                    dfs(b + 1, tile, tuple(now), gain)
-                    for i, f, w in delta:
-                        occ[i] -= f
-                        acc[i] -= w
-                    del storage[mark:], where[mark:], flat[len(flat) - len(order):]
-                    tiles_at.pop()
-                    levels.pop()
-                    segs.pop()
+            # The next level with fanout may put its loop right above b (then a copy of it or
+            # an inner level sits at b: a fanout above no copy moves down to the first one
+            # without changing any count).
+            for split in [None] + (splits(nxt, tile, spread, live) if ready else []):
+                if split is not None:
+                    fans.append((nxt, b, split))
+                now_spread = {d: spread[d] * (split or {}).get(d, 1) for d in ranks}
+                after = fanned[len(fans)] if len(fans) < len(fanned) else nl + 1
+                place(b, above, placed, dram, tile, looping, left, live, now_spread,
+                      after, split is not None)
+                if split is not None:
+                    fans.pop()
 
-    dfs(1, dict(problem.size), (0,) * len(tensors), 0)
+    def place(b, above, placed, dram, tile, looping, left, live, spread, after, fanout):
+        """The copies stored at ``b`` (levels below ``after``, the next unplaced fanout; with a
+        fanout at ``b``, at least one of its level or inner), then each segment order."""
+        nonlocal nodes
+        if b >= 2 and not looping and not fanout:
+            return
+        ok = [t for t in left if b == 1 or uses[t] & set(looping) or fanout]
+        if not ok:
+            return
+        inst = {d: tile[d] // spread[d] for d in ranks}
+        foot = {t: tensors[t].footprint(inst) for t in ok}
+        frozen = tuple(tile.items())
+        limits = [sum(lv < after for lv in keeps[t][placed[t]:]) for t in ok]
+        for counts in product(*(range(n + 1) for n in limits)):
+            here = tuple(t for t, n in zip(ok, counts) if n)
+            if not here:
+                continue
+            if fanout and not any(keeps[t][placed[t] + n - 1] >= fans[-1][0]
+                                  for t, n in zip(ok, counts) if n):
+                continue
+            # occupancy does not depend on the order: cut over-full levels first
+            add = [0] * nl
+            for t, n in zip(ok, counts):
+                for lv in keeps[t][placed[t]:placed[t] + n]:
+                    add[lv - 1] += foot[t] if n else 0
+            if any(occ[i] + add[i] > caps[i] for i in fixed):
+                continue
+            now = list(placed)
+            for t, n in zip(ok, counts):
+                now[t] += n
+            for order in orders(looping, here):
+                nodes += 1
+                if nodes > limit:
+                    raise EnumerationTooLarge(
+                        f"enumerating per-tensor placements of {problem.name or problem} on "
+                        f"{arch.name} needs over {limit:,} search nodes; only small problems")
+                levels.append(frozen)
+                segs.append(order)
+                flat.extend((b - 1, d) for d in order)
+                tiles_at.append(tile)
+                nest = None
+                gain, mark = dram, len(storage)
+                delta = []
+                for t, n in zip(ok, counts):
+                    if not n:
+                        continue
+                    if plain[t]:
+                        m = fills(t)
+                    else:
+                        nest = nest or Nest(tuple(levels), tuple(segs), ())
+                        m = moved_at(problem, tensors[t], nest, b)
+                    for i, lv in enumerate(keeps[t][placed[t]:placed[t] + n]):
+                        k = placed[t] + i
+                        up, uni = repeat(t, keeps[t][k - 1] if k else 0, lv)
+                        words = (up * (m * uni + m - total[t]) if t == out_i
+                                 else up * uni * m)
+                        if placed[t] == 0 and i == 0:
+                            gain += words
+                        storage.append((tensors[t].name, b))
+                        where.append(lv)
+                        delta.append((lv - 1, foot[t], words))
+                for i, f, w in delta:
+                    occ[i] += f
+                    acc[i] += w
+                dfs(b + 1, tile, tuple(now), gain, spread)
+                for i, f, w in delta:
+                    occ[i] -= f
+                    acc[i] -= w
+                del storage[mark:], where[mark:], flat[len(flat) - len(order):]
+                tiles_at.pop()
+                levels.pop()
+                segs.pop()
+
+    dfs(1, dict(problem.size), (0,) * len(tensors), 0, dict.fromkeys(ranks, 1))
     out, record = [], None
     for x in sorted(best):
-        key, lv, sg, st, wh = best[x]
+        key, lv, sg, st, wh, fs = best[x]
         if record is None or key < record:
-            nest, copies = Nest(lv, sg, st), Copies(wh, names)
-            cost = evaluate_levels(problem, nest, copies)
+            spatial = ()
+            if fanned:
+                at = {b: split for _, b, split in fs}
+                spatial = tuple(tuple(at.get(b, {}).items()) for b in range(1, len(lv) + 1))
+            where_fan = tuple(next((b for f, b, _ in fs if f == level), 0)
+                              for level in range(1, nl + 1)) if fanned else None
+            nest, copies = Nest(lv, sg, st, spatial), Copies(wh, names, where_fan)
+            cost = evaluate_levels(problem, nest, copies, multicast)
             if cost.key != key or (swept is not None and cost.occupancy[swept] != x):
                 raise AssertionError(f"per-tensor search costed {nest.describe(problem, copies)} "
                                      f"as {key} at {x}, evaluate_levels says {cost}")

@@ -240,9 +240,9 @@ class Copies:
     boundary per level, as the MILP (levels.py) and the uniform enumerator build them.
 
     ``fanout_at`` (with spatial fanout): per level, the boundary right below its fanout loop
-    (``nest.spatial`` is indexed by boundary): every copy of an outer level sits above it and
-    every copy of this level or an inner one at or below it. None: level ``l``'s fanout is at
-    boundary ``l`` (uniform placement)."""
+    (``nest.spatial`` is indexed by boundary; 0: the level has none): every copy of an outer
+    level sits above it and every copy of this level or an inner one at or below it. None: level
+    ``l``'s fanout is at boundary ``l`` (uniform placement)."""
 
     level: tuple[int, ...]
     names: tuple[str, ...]
@@ -342,14 +342,14 @@ def _fanouts(nest: Nest, copies: Copies | None, level: tuple[int, ...], k: int
     if at is None or len(at) != k:
         raise EinsumError(f"a nest with spatial fanout and per-tensor copies needs "
                           f"Copies.fanout_at: one boundary per level ({k}), got {at}")
-    claimed = {b for b, lv in zip(at, range(1, k + 1)) if nest.fanout(b)}
+    claimed = {b for b in at if b and nest.fanout(b)}
     stray = [b for b in range(1, len(nest.levels) + 1) if nest.fanout(b) and b not in claimed]
-    if stray or len({at[lv - 1] for lv in range(1, k + 1) if nest.fanout(at[lv - 1])}) < len(
-            [lv for lv in range(1, k + 1) if nest.fanout(at[lv - 1])]):
+    used = [b for b in at if b and nest.fanout(b)]
+    if stray or len(set(used)) < len(used):
         raise EinsumError(f"every spatial split must be one level's fanout (fanout_at={at}); "
                           f"boundaries {stray or 'shared'} are not")
     for lv in range(1, k + 1):
-        if not nest.fanout(at[lv - 1]):
+        if not at[lv - 1] or not nest.fanout(at[lv - 1]):
             continue
         wrong = [(lv2, b) for (_, b), lv2 in zip(nest.storage, level)
                  if (lv2 < lv and b >= at[lv - 1]) or (lv2 >= lv and b < at[lv - 1])]
@@ -357,7 +357,7 @@ def _fanouts(nest: Nest, copies: Copies | None, level: tuple[int, ...], k: int
             raise EinsumError(f"level {lv}'s fanout sits above boundary {at[lv - 1]}: copies of "
                               f"outer levels must sit above it and its own and inner ones below; "
                               f"copies (level, boundary) {wrong} do not")
-    return [nest.fanout(at[lv - 1]) if nest.fanout(at[lv - 1]) else {} for lv in range(1, k + 1)]
+    return [nest.fanout(at[lv - 1]) if at[lv - 1] else {} for lv in range(1, k + 1)]
 
 
 def check_spatial(problem: Einsum, nest: Nest) -> None:

@@ -97,9 +97,9 @@ def test_cli_arch_with_levels(capsys):
     out = capsys.readouterr().out.splitlines()
     row = dict(zip(out[0].split(","), out[1].split(",")))
     assert (row["accesses"], row["accesses_L1"]) == ("224", "672")
-    assert main(["curve", "gemm", "8", "8", "4", "--arch", "a100", "--placement", "per_tensor",
+    assert main(["curve", "gemm", "8", "8", "4", "--arch", "a100", "--level-size", "NOPE=4",
                  "-q"]) == 2
-    assert "spatial fanout" in capsys.readouterr().err
+    assert "no level's capacity is named 'NOPE'" in capsys.readouterr().err
     # Per-tensor placement within levels reaches the cli too: never above the uniform one
     # (GEMM 4x4x4 at L2 = 4: 112 words against uniform placement's 144, docs/hierarchy.md).
     small = ["curve", "gemm", "4", "4", "4", "--arch", "three_level", "--level-size", "L1=8",

@@ -120,8 +120,11 @@ def test_auto_and_refusals():
     p = bs.gemm(4, 4, 4)
     auto = bs.pareto_frontier(p, arch=three(8))
     assert auto.attrs["method"] == "enumeration"  # small: enumerated, as before
-    with pytest.raises(bs.BoundsolverError, match="spatial fanout"):
-        bs.pareto_frontier(p, arch="a100", method="enumerate", mapspace="per_tensor/perfect")
+    idle = Arch("i", 8, (Level("DRAM"), Level("L2", sweep=True),
+                         Level("X", 4, instances=2, keeps=("nothing",)),
+                         Level("L1", 8, instances=2)))
+    with pytest.raises(bs.BoundsolverError, match="have fanout but keep no tensor"):
+        bs.pareto_frontier(p, arch=idle, method="enumerate", mapspace="per_tensor/perfect")
     with pytest.raises(bs.BoundsolverError, match="richer inner mapspaces"):
         bs.pareto_frontier(p, arch=three(8), method="milp", mapspace="per_tensor/perfect")
 
