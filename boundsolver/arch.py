@@ -12,8 +12,10 @@ Which tensors a level keeps is said by name or by role: ``all``, ``inputs``, ``o
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import BoundsolverError
 
@@ -82,7 +84,7 @@ class Arch:
     def swept(self) -> Level | None:
         return next((lv for lv in self.levels if lv.sweep), None)
 
-    @property
+    @cached_property
     def fanouts(self) -> tuple[int, ...]:
         """Per on-chip level, how many instances each instance of the level above feeds:
         ``instances`` over the level above's (the backing store has one)."""
@@ -114,12 +116,36 @@ class Arch:
         return [d for d in problem.ranks if (allowed is None or d in allowed)
                 and d not in windowed and problem.size[d] > 1]
 
+    def split_options(self, problem, level: int, extent: dict[str, int] | None = None,
+                      ranks=None) -> list[dict[str, int]]:
+        """Every way on-chip level ``level`` may split ``ranks`` (default: :meth:`splits`)
+        across its instances: factors dividing ``extent`` (default: the rank sizes), their
+        product at most its fanout; factors of 1 left out (``{}``: no split)."""
+        fan = self.fanouts[level - 1]
+        extent = problem.size if extent is None else extent
+        options: list[dict[str, int]] = [{}]
+        for d in self.splits(problem, level) if ranks is None else ranks:
+            options = [o | {d: v} for o in options for v in _divisors(extent[d])
+                       if math.prod(o.values()) * v <= fan]
+        return [{d: v for d, v in o.items() if v > 1} for o in options]
+
+    @property
+    def swept_index(self) -> int | None:
+        """The index of the swept level among :attr:`on_chip` (None: no level is swept)."""
+        return next((i for i, lv in enumerate(self.on_chip) if lv.sweep), None)
+
     @property
     def is_single_buffer(self) -> bool:
         """Backing store and one buffer that keeps everything, no fanout: the paper's machine,
         where every curve of the package applies unchanged."""
         return (len(self.levels) == 2 and self.levels[1].keeps == ("all",)
                 and self.levels[1].instances == 1)
+
+
+def _divisors(n: int) -> list[int]:
+    from .cost import divisors
+
+    return divisors(n)
 
 
 def arch_from_dict(data: object, where: str, sizes: dict | None = None) -> Arch:

@@ -57,16 +57,10 @@ def fanout_choices(problem: Einsum, arch: Arch) -> list[tuple[tuple[tuple[str, i
     """Every assignment of spatial factors to the levels with fanout: per level, factors of
     the ranks it may split (each dividing the rank), their product at most its fanout.
     ``[()]`` on a temporal hierarchy (no fanout)."""
-    fan = arch.fanouts
-    if all(f == 1 for f in fan):
+    if all(f == 1 for f in arch.fanouts):
         return [()]
-    per_level = []
-    for b, f in enumerate(fan, start=1):
-        options = [()]
-        for d in arch.splits(problem, b):
-            options = [o + ((d, s),) for o in options for s in divisors(problem.size[d])
-                       if math.prod(v for _, v in o) * s <= f]
-        per_level.append([tuple((d, s) for d, s in o if s > 1) for o in options])
+    per_level = [[tuple(o.items()) for o in arch.split_options(problem, b)]
+                 for b in range(1, len(arch.on_chip) + 1)]
     return list(product(*per_level))
 
 
@@ -115,7 +109,7 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT) -> list[tup
     lexicographically below that of every point of smaller or equal occupancy. Without a
     swept level, the one lexicographically least point."""
     check(problem, arch)
-    swept = next((b for b, lv in enumerate(arch.on_chip) if lv.sweep), None)
+    swept = arch.swept_index
     best: dict[int, tuple[tuple[int, ...], Nest, LevelCost]] = {}
     multicast = arch.multicast
     for nest in nests(problem, arch, limit):
@@ -214,7 +208,7 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
     nl = len(names)
     caps = [lv.capacity for lv in arch.on_chip]
     fixed = [i for i, c in enumerate(caps) if c is not None]
-    swept = next((b for b, lv in enumerate(arch.on_chip) if lv.sweep), None)
+    swept = arch.swept_index
     keeps = [[lv for lv, level in enumerate(arch.on_chip, start=1)
               if level.keeps_tensor(problem, T)] for T in tensors]
     uses = [frozenset(T.ranks) for T in tensors]
@@ -263,16 +257,13 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
 
     fans: list[tuple[int, int, dict[str, int]]] = []  # placed fanouts: (level, boundary, split)
 
+    may_split = {lv: arch.splits(problem, lv) for lv in fanned}
+
     def splits(lv: int, tile: dict[str, int], spread: dict[str, int], live: set[str]):
         """Level ``lv``'s splits of the ranks remaining copies use (splitting another only
         repeats traffic), each instance's tile whole."""
-        options = [{}]
-        for d in arch.splits(problem, lv):
-            if d not in live:
-                continue
-            options = [o | {d: v} for o in options for v in divisors(tile[d] // spread[d])
-                       if math.prod(o.values()) * v <= arch.fanouts[lv - 1]]
-        return [{d: v for d, v in o.items() if v > 1} for o in options]
+        return arch.split_options(problem, lv, {d: tile[d] // spread[d] for d in ranks},
+                                  [d for d in may_split[lv] if d in live])
 
     def repeat(t: int, source: int, lv: int) -> tuple[int, int]:
         """``nest.replicas`` over the fanouts placed so far."""
@@ -474,19 +465,11 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple],
     """Rows in words: ``occupancy`` (the swept level's), ``accesses`` (the backing store's),
     ``occupancy_<level>`` and ``accesses_<level>`` (into that level from its parent) for every
     on-chip level, and the mapping as a readable multi-level nest."""
-    swept = next((b for b, lv in enumerate(arch.on_chip) if lv.sweep), None)
-
-    names = tuple(lv.name for lv in arch.on_chip)
+    swept = arch.swept_index
 
     def row(nest: Nest, cost: LevelCost, copies: Copies | None = None) -> dict:
-        r = {"occupancy": cost.occupancy[swept] if swept is not None else None,
-             "accesses": cost.dram, "status": "optimal",
-             "op_intensity": op_intensity(problem, cost.dram)}
-        for lv, occ, acc in zip(arch.on_chip, cost.occupancy, cost.accesses):
-            r[f"occupancy_{lv.name}"] = occ
-            r[f"accesses_{lv.name}"] = acc
-        r["mapping"] = nest.describe(problem, copies or Copies.uniform(nest, names))
-        return r
+        return level_row(problem, arch, nest, cost, copies, status="optimal",
+                         op_intensity=op_intensity(problem, cost.dram))
 
     if capacities is None:
         rows = [row(*p) for p in points]
@@ -509,6 +492,22 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple],
     if solver is not None:
         df.attrs["solver"] = solver
     return df
+
+
+def level_row(problem: Einsum, arch: Arch, nest: Nest, cost: LevelCost,
+              copies: Copies | None = None, **extra) -> dict:
+    """One row of a hierarchy table (words): ``occupancy`` (the swept level's), ``accesses``
+    (the backing store's), ``extra`` columns, then ``occupancy_<level>`` and ``accesses_<level>``
+    per on-chip level and the mapping as a multi-level nest."""
+    swept = arch.swept_index
+    r = {"occupancy": cost.occupancy[swept] if swept is not None else None,
+         "accesses": cost.dram} | extra
+    for lv, occ, acc in zip(arch.on_chip, cost.occupancy, cost.accesses):
+        r[f"occupancy_{lv.name}"] = occ
+        r[f"accesses_{lv.name}"] = acc
+    names = tuple(lv.name for lv in arch.on_chip)
+    r["mapping"] = nest.describe(problem, copies or Copies.uniform(nest, names))
+    return r
 
 
 METHODS = ("milp", "enumerate", "auto")
@@ -596,12 +595,13 @@ def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
     the union of the Einsums' breakpoints. Identical Einsums are solved once."""
     began = time.perf_counter()
     solved: dict = {}
+    frames = []
     for e in workload.einsums:
         key = (str(e), e.sizes)
         if key not in solved:
             solved[key] = solve(e, arch, capacities, method=method, solver=solver,
                                 placement=placement)
-    frames = [solved[str(e), e.sizes] for e in workload.einsums]
+        frames.append(solved[key])
     names = [e.name or f"E{i}" for i, e in enumerate(workload.einsums)]
     swept = next((lv.name for lv in arch.on_chip if lv.sweep), None)
     if capacities is not None:

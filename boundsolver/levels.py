@@ -149,8 +149,7 @@ class LevelFormulation(NestFormulation):
         """Spatial factors of each level with fanout (prime exponents per split rank), their
         product at most the fanout (a value one-hot over the products it may take), and every
         instance's innermost tile whole: the global tiles (``exp``) stay the temporal nest."""
-        fan = self.arch.fanouts
-        for b, f in enumerate(fan, start=1):
+        for b in range(1, len(self.arch.on_chip) + 1):
             split = [d for d in self.arch.splits(self.problem, b) if d in self.ranks]
             if not split:
                 continue
@@ -158,10 +157,8 @@ class LevelFormulation(NestFormulation):
                 top = prime_exponents(self.problem.size[d])
                 self.sp[d, b] = {p: self.m.var(f"spatial[{d},{b},{p}]", 0, e)
                                  for p, e in top.items()}
-            values = {1}
-            for d in split:
-                values = {v * s for v in values for s in divisors(self.problem.size[d])
-                          if v * s <= f}
+            values = {math.prod(o.values())
+                      for o in self.arch.split_options(self.problem, b, ranks=split)}
             z = {v: self.m.var(f"fanout[{b}].value[{v}]") for v in sorted(values)}
             self.m.row(f"fanout[{b}].choice", dict.fromkeys(z.values(), 1), 1, 1)
             for p in sorted({p for d in split for p in self.sp[d, b]}):
@@ -558,12 +555,8 @@ class LevelSolver:
                 return -math.inf
         splits = [{}]
         for lv in range(1, b + 1):
-            options = [{}]
-            for d in self.arch.splits(self.problem, lv):
-                options = [o | {d: v} for o in options for v in divisors(self.problem.size[d])
-                           if math.prod(o.values()) * v <= fan[lv - 1]]
             splits = [{d: a.get(d, 1) * o.get(d, 1) for d in a.keys() | o.keys()}
-                      for a in splits for o in options]
+                      for a in splits for o in self.arch.split_options(self.problem, lv)]
         splits = list({tuple(sorted(s.items())): s for s in splits
                        if all(self.problem.size[d] % v == 0 for d, v in s.items())}.values())
         if len(splits) > 200:

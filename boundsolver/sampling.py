@@ -37,8 +37,9 @@ import pandas as pd
 from .arch import Arch
 from .einsum import Einsum
 from .errors import BoundsolverError
-from .hierarchy import check, fits
-from .nest import Copies, LevelCost, Nest, evaluate_levels
+from .hierarchy import check, fits, level_row
+from .nest import LevelCost, Nest, evaluate_levels
+from .symbolic import prime_exponents
 
 
 class SamplingError(BoundsolverError):
@@ -69,13 +70,7 @@ class _Plan:
 
 def _primes(n: int) -> tuple[int, ...]:
     """Prime factors of ``n`` with multiplicity."""
-    out, p = [], 2
-    while p * p <= n:
-        while n % p == 0:
-            out.append(p)
-            n //= p
-        p += 1
-    return tuple(out + ([n] if n > 1 else []))
+    return tuple(p for p, e in prime_exponents(n).items() for _ in range(e))
 
 
 def _plan(problem: Einsum, arch: Arch, capacity: int | None) -> _Plan:
@@ -192,7 +187,7 @@ def sample_nests(problem: Einsum, arch: Arch, count: int, capacity: int | None =
     plan = _plan(problem, arch, capacity)
     rng = random.Random(seed)
     tries = 20 * count + 100 if tries is None else tries
-    swept = next((i for i, lv in enumerate(arch.on_chip) if lv.sweep), None)
+    swept = arch.swept_index
     found, seen, overflow, repeats, proposals = [], set(), 0, 0, 0
     while len(found) < count and proposals < tries:
         proposals += 1
@@ -237,12 +232,7 @@ def sample(problem: Einsum, arch: Arch, count: int, capacity: int | None = None,
 
 def _row(problem: Einsum, arch: Arch, nest: Nest, cost: LevelCost) -> dict:
     """One table row (the columns of hierarchy.frame, plus total on-chip words)."""
-    swept = next((i for i, lv in enumerate(arch.on_chip) if lv.sweep), None)
-    row = {"occupancy": cost.occupancy[swept] if swept is not None else None,
-           "accesses": cost.dram}
-    for lv, occ, acc in zip(arch.on_chip, cost.occupancy, cost.accesses):
-        row[f"occupancy_{lv.name}"] = occ
-        row[f"accesses_{lv.name}"] = acc
+    row = level_row(problem, arch, nest, cost)
+    mapping = row.pop("mapping")
     row["total_words"] = sum(o * lv.instances for lv, o in zip(arch.on_chip, cost.occupancy))
-    row["mapping"] = nest.describe(problem, Copies.uniform(nest, tuple(lv.name for lv in arch.on_chip)))
-    return row
+    return row | {"mapping": mapping}

@@ -126,12 +126,14 @@ def general_nests(problem: bs.Einsum, candidates, max_loops: int = 4):
 
 
 def staircase_of(pairs) -> list[tuple[int, int]]:
-    best: dict[int, int] = {}
+    """The staircase of (occupancy, value) pairs: each point's value strictly below every
+    smaller occupancy's (values compare as numbers or, for hierarchies, as key tuples)."""
+    best: dict = {}
     for occ, acc in pairs:
-        best[occ] = min(best.get(occ, math.inf), acc)
-    stairs, low = [], math.inf
+        best[occ] = min(best[occ], acc) if occ in best else acc
+    stairs, low = [], None
     for occ in sorted(best):
-        if best[occ] < low:
+        if low is None or best[occ] < low:
             stairs.append((occ, best[occ]))
             low = best[occ]
     return stairs

@@ -5,18 +5,16 @@ real three-level mappings (benchmarks/data)."""
 
 from __future__ import annotations
 
-import math
 from itertools import permutations, product
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import lookup, points
+from helpers import lookup, points, staircase_of
 
 import boundsolver as bs
 from boundsolver import hierarchy
 from boundsolver.arch import Arch, Level
-from boundsolver.cost import divisors
 from boundsolver.errors import EnumerationTooLarge
 from boundsolver.nest import Copies, Nest, evaluate_levels
 
@@ -34,40 +32,48 @@ def per_tensor(p, arch, caps=None):
     return bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", method="enumerate")
 
 
-def brute(p, arch) -> list[tuple[int, tuple[int, ...]]]:
-    """Every per-tensor nest with up to one boundary per copy, every tile chain, every order of
-    every segment and every placement (no canonical reductions): the staircase of keys."""
-    ranks = list(p.ranks)
-    names = tuple(lv.name for lv in arch.on_chip)
+def brute(p, arch, kmax: int | None = None) -> list[tuple[int, tuple[int, ...]]]:
+    """Every per-tensor nest with up to one boundary per copy (or ``kmax``), every tile chain,
+    every order of every segment and every placement, and with fanout every position and split
+    of each level's fanout (no canonical reductions; evaluate_levels refuses copies on the wrong
+    side of a fanout): the staircase of keys."""
+    ranks, names = list(p.ranks), tuple(lv.name for lv in arch.on_chip)
     copies = [(T.name, lv) for T in p.tensors
               for lv, level in enumerate(arch.on_chip, start=1) if level.keeps_tensor(p, T)]
-    best: dict[int, tuple] = {}
-    for k in range(1, len(copies) + 1):
+    fanned = [lv for lv, f in enumerate(arch.fanouts, start=1) if f > 1]
+    splits = list(product(*(arch.split_options(p, lv) for lv in fanned)))
+    pairs = []
+    for k in range(1, (kmax or len(copies)) + 1):
         for combo in product(*(hierarchy._chains(p.size[d], k) for d in ranks)):
             levels = [{d: combo[i][b] for i, d in enumerate(ranks)} for b in range(k)]
             tops = [p.size] + levels
             looping = [[d for d in ranks if tops[s][d] > levels[s][d]] for s in range(k)]
             frozen = tuple(tuple(lv.items()) for lv in levels)
-            for orders in product(*(permutations(x) for x in looping)):
-                for where in product(range(1, k + 1), repeat=len(copies)):
-                    by = {}
-                    for (n, lv), b in zip(copies, where):
-                        by.setdefault(n, []).append(b)
-                    if any(bs_ != sorted(bs_) for bs_ in by.values()):
-                        continue
-                    nest = Nest(frozen, tuple(orders), tuple((n, b) for (n, _), b in zip(copies, where)))
-                    cost = evaluate_levels(p, nest, Copies(tuple(lv for _, lv in copies), names))
-                    if not hierarchy.fits(cost, arch):
-                        continue
-                    x = cost.occupancy[0]
-                    if x not in best or cost.key < best[x]:
-                        best[x] = cost.key
-    out, record = [], None
-    for x in sorted(best):
-        if record is None or best[x] < record:
-            out.append((x, best[x]))
-            record = best[x]
-    return out
+            for orders, where, pos in product(product(*(permutations(x) for x in looping)),
+                                              product(range(1, k + 1), repeat=len(copies)),
+                                              product(range(1, k + 1), repeat=len(fanned))):
+                by = {}
+                for (n, _), b in zip(copies, where):
+                    by.setdefault(n, []).append(b)
+                if any(bs_ != sorted(bs_) for bs_ in by.values()) or len(set(pos)) < len(pos):
+                    continue
+                storage = tuple((n, b) for (n, _), b in zip(copies, where))
+                at = tuple(dict(zip(fanned, pos)).get(lv, 0) for lv in range(1, len(names) + 1))
+                for split in splits:
+                    spatial = () if not fanned else tuple(
+                        tuple(dict(zip(pos, split)).get(b, {}).items()) for b in range(1, k + 1))
+                    nest = Nest(frozen, tuple(orders), storage, spatial)
+                    copy_levels = Copies(tuple(lv for _, lv in copies), names,
+                                         at if fanned else None)
+                    try:
+                        cost = evaluate_levels(p, nest, copy_levels, arch.multicast)
+                    except bs.EinsumError:
+                        if not fanned:
+                            raise
+                        continue  # a copy on the wrong side of a fanout, or a partial tile
+                    if hierarchy.fits(cost, arch):
+                        pairs.append((cost.occupancy[0], cost.key))
+    return staircase_of(pairs)
 
 
 @pytest.mark.parametrize("p,arch", [(bs.gemm(2, 2, 2), three(2, keeps_l1=("output",)))])
@@ -151,55 +157,6 @@ def test_at_or_below_every_accelforge_mapping():
     assert not below
 
 
-def brute_with_fanout(p, arch, kmax: int) -> list[tuple[int, tuple[int, ...]]]:
-    """Every per-tensor nest with up to ``kmax`` boundaries, every tile chain, order and
-    placement, and every position and split of each level's fanout (no canonical reductions;
-    evaluate_levels refuses copies on the wrong side of a fanout): the staircase of keys."""
-    ranks, names = list(p.ranks), tuple(lv.name for lv in arch.on_chip)
-    copies = [(T.name, lv) for T in p.tensors
-              for lv, level in enumerate(arch.on_chip, start=1) if level.keeps_tensor(p, T)]
-    fanned = [lv for lv, f in enumerate(arch.fanouts, start=1) if f > 1]
-    best: dict[int, tuple] = {}
-    for k in range(1, kmax + 1):
-        for combo in product(*(hierarchy._chains(p.size[d], k) for d in ranks)):
-            levels = [{d: combo[i][b] for i, d in enumerate(ranks)} for b in range(k)]
-            tops = [p.size] + levels
-            looping = [[d for d in ranks if tops[s][d] > levels[s][d]] for s in range(k)]
-            frozen = tuple(tuple(lv.items()) for lv in levels)
-            for orders, where, pos in product(product(*(permutations(x) for x in looping)),
-                                              product(range(1, k + 1), repeat=len(copies)),
-                                              product(range(1, k + 1), repeat=len(fanned))):
-                if len(set(pos)) < len(pos):
-                    continue
-                options = []
-                for lv in fanned:
-                    o = [{}]
-                    for d in arch.splits(p, lv):
-                        o = [x | {d: v} for x in o for v in divisors(p.size[d])
-                             if math.prod(x.values()) * v <= arch.fanouts[lv - 1]]
-                    options.append(o)
-                for split in product(*options):
-                    at = dict(zip(pos, split))
-                    nest = Nest(frozen, tuple(orders), tuple((n, b) for (n, _), b in zip(copies, where)),
-                                tuple(tuple((d, v) for d, v in at.get(b, {}).items() if v > 1)
-                                      for b in range(1, k + 1)))
-                    fan_at = tuple(dict(zip(fanned, pos)).get(lv, 0) for lv in range(1, len(names) + 1))
-                    try:
-                        cost = evaluate_levels(p, nest, Copies(tuple(lv for _, lv in copies), names,
-                                                               fan_at), arch.multicast)
-                    except bs.EinsumError:
-                        continue  # a copy on the wrong side of a fanout, or a partial tile
-                    if hierarchy.fits(cost, arch):
-                        x = cost.occupancy[0]
-                        best[x] = min(best.get(x, cost.key), cost.key)
-    out, record = [], None
-    for x in sorted(best):
-        if record is None or best[x] < record:
-            out.append((x, best[x]))
-            record = best[x]
-    return out
-
-
 def test_search_with_fanout_equals_brute_force():
     """Per-tensor placement with a fanout below L2 (unicast): the search's reductions (a fanout
     right above the first copy of its level, every order) lose nothing. Also passed, too slow to
@@ -209,7 +166,7 @@ def test_search_with_fanout_equals_brute_force():
     arch = Arch("f", 8, (Level("DRAM"), Level("L2", sweep=True),
                          Level("L1", 1, keeps=("output",), instances=2, multicast=False)))
     got = [(c.occupancy[0], c.key) for _, c, _ in hierarchy.per_tensor_points(p, arch)]
-    assert got == brute_with_fanout(p, arch, 4)
+    assert got == brute(p, arch, 4)
 
 
 @pytest.mark.parametrize("multicast,name", [(True, "4x4x4_L1_8"), (False, "4x4x4_L1_8_unicast")])

@@ -9,11 +9,11 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spatial_sim import simulate_levels
+from spatial_sim import simulate_copies, simulate_levels
 
 import boundsolver as bs
 from boundsolver.cost import divisors
-from boundsolver.nest import LevelCost, Nest, evaluate_levels
+from boundsolver.nest import Copies, LevelCost, Nest, evaluate_levels
 
 HAS_SPATIAL = "spatial" in Nest.__dataclass_fields__
 needs_spatial = pytest.mark.skipif(not HAS_SPATIAL, reason="Nest has no spatial field yet")
@@ -78,32 +78,49 @@ def test_worked_example_evaluated(multicast):
         assert evaluate_levels(P, nest) == WORKED[True]
 
 
+def draw_problem(draw, sizes, max_macs: int) -> bs.Einsum:
+    """A GEMM, or a 4-rank Einsum with a batch rank one input ignores, of at most
+    ``max_macs`` multiply-adds."""
+    text = draw(st.sampled_from(["Z[m,n] += A[m,k] * B[k,n]", "Z[h,m,n] += A[m,k] * B[h,k,n]"]))
+    names = sorted(set(re.findall(r"[a-z]", text)))
+    dims = [draw(st.sampled_from(sizes)) for _ in names]
+    while math.prod(dims) > max_macs:
+        dims[dims.index(max(dims))] //= 2
+    return bs.einsum(text, **dict(zip(names, dims)))
+
+
+def draw_tiles(draw, p, k: int) -> list[dict[str, int]]:
+    """Global tiles at boundaries 0..k, each dividing the one above."""
+    tops = [p.size]
+    for _ in range(k):
+        tops.append({d: draw(st.sampled_from(divisors(tops[-1][d]))) for d in p.ranks})
+    return tops
+
+
+def draw_split(draw, ranks, inner: dict[str, int], spread: dict[str, int], fanout: int):
+    """One fanout's factors, at most ``fanout`` instances, every rank's splits so far
+    (``spread``, updated) dividing its innermost global tile."""
+    level, budget = [], fanout
+    for d in ranks:
+        f = draw(st.sampled_from([f for f in divisors(inner[d] // spread[d]) if f <= budget]))
+        if f > 1:
+            level.append((d, f))
+            spread[d] *= f
+            budget //= f
+    return tuple(level)
+
+
 @st.composite
 def nests(draw, spatial: bool, fanout: int = 4, max_macs: int = 128):
     """A small GEMM (or a 4-rank Einsum with a batch rank one input ignores), 2-3 on-chip levels,
     divisor chains of global tiles, spatial factors that keep every per-instance tile whole (their
     product per rank divides the innermost global tile) and at most ``fanout`` instances per
     parent, random orders, keep sets and multicast flags."""
-    text = draw(st.sampled_from(["Z[m,n] += A[m,k] * B[k,n]", "Z[h,m,n] += A[m,k] * B[h,k,n]"]))
-    names = sorted(set(re.findall(r"[a-z]", text)))
-    sizes = [draw(st.sampled_from([1, 2, 4, 6, 8])) for _ in names]
-    while math.prod(sizes) > max_macs:
-        sizes[sizes.index(max(sizes))] //= 2
-    p = bs.einsum(text, **dict(zip(names, sizes)))
+    p = draw_problem(draw, [1, 2, 4, 6, 8], max_macs)
     ranks, L = p.ranks, draw(st.integers(2, 3))
-    tops = [p.size]
-    for _ in range(L):
-        tops.append({d: draw(st.sampled_from(divisors(tops[-1][d]))) for d in ranks})
-    fans, spread = [], dict.fromkeys(ranks, 1)
-    for _ in range(L if spatial else 0):
-        level, budget = [], fanout
-        for d in ranks:
-            f = draw(st.sampled_from([f for f in divisors(tops[L][d] // spread[d]) if f <= budget]))
-            if f > 1:
-                level.append((d, f))
-                spread[d] *= f
-                budget //= f
-        fans.append(tuple(level))
+    tops = draw_tiles(draw, p, L)
+    spread = dict.fromkeys(ranks, 1)
+    fans = [draw_split(draw, ranks, tops[L], spread, fanout) for _ in range(L if spatial else 0)]
     orders = tuple(tuple(draw(st.permutations(ranks))) for _ in range(L))
     storage = tuple((T.name, b) for T in p.tensors
                     for b in sorted(draw(st.sets(st.integers(1, L), min_size=1))))
@@ -132,27 +149,13 @@ def per_tensor_nests(draw, fanout: int = 4, max_macs: int = 64):
     """Per-tensor placement within two levels with fanout: K boundaries, level 2's fanout loop
     right above boundary ``pos`` (level 1's above boundary 1); every level-1 copy above ``pos``,
     every level-2 copy at or below it, each tensor kept by a random nonempty set of levels."""
-    text = draw(st.sampled_from(["Z[m,n] += A[m,k] * B[k,n]", "Z[h,m,n] += A[m,k] * B[h,k,n]"]))
-    names = sorted(set(re.findall(r"[a-z]", text)))
-    sizes = [draw(st.sampled_from([1, 2, 4])) for _ in names]
-    while math.prod(sizes) > max_macs:
-        sizes[sizes.index(max(sizes))] //= 2
-    p = bs.einsum(text, **dict(zip(names, sizes)))
+    p = draw_problem(draw, [1, 2, 4], max_macs)
     ranks, K = p.ranks, draw(st.integers(2, 4))
     pos = draw(st.integers(2, K))
-    tops = [p.size]
-    for _ in range(K):
-        tops.append({d: draw(st.sampled_from(divisors(tops[-1][d]))) for d in ranks})
+    tops = draw_tiles(draw, p, K)
     spatial, spread = [()] * K, dict.fromkeys(ranks, 1)
     for b in (1, pos):
-        level, budget = [], fanout
-        for d in ranks:
-            f = draw(st.sampled_from([f for f in divisors(tops[K][d] // spread[d]) if f <= budget]))
-            if f > 1:
-                level.append((d, f))
-                spread[d] *= f
-                budget //= f
-        spatial[b - 1] = tuple(level)
+        spatial[b - 1] = draw_split(draw, ranks, tops[K], spread, fanout)
     storage, where = [], []
     for T in p.tensors:
         for lv in sorted(draw(st.sets(st.integers(1, 2), min_size=1))):
@@ -170,9 +173,6 @@ def per_tensor_nests(draw, fanout: int = 4, max_macs: int = 64):
 @given(per_tensor_nests())
 def test_per_tensor_copies_with_fanout_match_the_simulator(case):
     """Per-tensor placement and spatial fanout on one nest (nest.Copies.fanout_at)."""
-    from boundsolver.nest import Copies
-    from spatial_sim import simulate_copies
-
     p, nest, where, at, flags = case
     copies = Copies(where, ("L2", "L1"), at)
     assert evaluate_levels(p, nest, copies, multicast=flags) == simulate_copies(
@@ -182,9 +182,6 @@ def test_per_tensor_copies_with_fanout_match_the_simulator(case):
 def test_uniform_copies_with_fanout_agree_both_ways():
     """The worked example through Copies (fanout_at = each level's own boundary) and through
     both simulators: one model, whichever way it is described."""
-    from boundsolver.nest import Copies
-    from spatial_sim import simulate_copies
-
     nest = make_nest(LEVELS, ORDERS, KEEP_ALL, SPLIT)
     where = tuple(b for _, b in KEEP_ALL)
     for mc in (True, False):
