@@ -2,12 +2,14 @@
 
 import math
 
+import reference_model
 from helpers import brute_frontier, mapspace, points
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import convs, einsums, gemms
 
 import boundsolver as bs
+from boundsolver.cost import evaluate_levels
 from boundsolver.symbolic import Symbolic
 
 
@@ -35,6 +37,58 @@ def test_sliding_window_delta_by_hand():
     # stride 4 > window: no overlap, every step fetches a whole window (the hole is not fetched).
     s = bs.einsum("O[p] += I[4*p+r] * W[r]", p=4, r=3)
     assert dict(bs.evaluate(s, bs.Mapping((("p", 1), ("r", 3)), ("p",))).reads)["I"] == 4 * 3
+
+
+@st.composite
+def mappings(draw, problems=einsums):
+    """A problem (of every kind, sliding windows included) and a random Orojenesis mapping of
+    it: a divisor tile per rank, every looping rank in the outer order, and perhaps some ranks
+    that do not loop."""
+    p = draw(problems)
+    tiles = {d: draw(st.sampled_from(bs.cost.divisors(n))) for d, n in p.sizes}
+    looping = [d for d, n in p.sizes if n // tiles[d] > 1]
+    idle = [d for d in draw(st.lists(st.sampled_from(p.ranks), unique=True)) if d not in looping]
+    order = draw(st.permutations(looping + idle))
+    return p, tiles, tuple(order)
+
+
+def as_reference(cost: bs.Cost) -> tuple:
+    return cost.occupancy, cost.accesses, dict(cost.reads), dict(cost.writes)
+
+
+@settings(max_examples=300)
+@given(mappings())
+def test_evaluate_equals_the_closed_form(case):
+    """cost.evaluate (a Mapping costed as a one-boundary nest by the one core) is model.md's
+    closed form, written independently in tests/reference_model.py."""
+    p, tiles, order = case
+    cost = bs.evaluate(p, bs.Mapping(tuple(tiles.items()), order))
+    assert as_reference(cost) == reference_model.cost(p, tiles, order)
+    assert [name for name, _ in cost.reads] == [T.name for T in p.tensors]
+    assert [name for name, _ in cost.writes] == [p.output.name]
+
+
+@settings(max_examples=300)
+@given(mappings(st.one_of(convs(), einsums)), st.data())
+def test_partial_orders_score_as_the_closed_form(case, data):
+    """The order search (enumerate.best_order) scores orders that leave out looping ranks
+    (check=False): the core sweeps only what the loops present visit, which is the closed form
+    over the loops present (with the whole output's first read elided)."""
+    p, tiles, order = case
+    kept = tuple(d for d in order if data.draw(st.booleans()))
+    cost = bs.evaluate(p, bs.Mapping(tuple(tiles.items()), kept), check=False)
+    assert as_reference(cost) == reference_model.cost(p, tiles, kept)
+
+
+@given(mappings())
+def test_a_mapping_is_its_one_boundary_nest(case):
+    p, tiles, order = case
+    mapping = bs.Mapping(tuple(tiles.items()), order)
+    nest = mapping.nest(p)
+    assert bs.evaluate(p, nest) == bs.evaluate(p, mapping)
+    level = evaluate_levels(p, nest)
+    cost = bs.evaluate(p, mapping)
+    assert level == bs.cost.LevelCost((cost.occupancy,), (cost.accesses,), cost.accesses)
 
 
 @given(gemms())
