@@ -704,15 +704,15 @@ def evaluate(problem: Einsum, mapping: Mapping | Nest, check: bool = True,
                 raise EinsumError("one buffer has no spatial fanout: cost a nest with fanout "
                                   "on a hierarchy (evaluate_levels)")
             nest = Nest(nest.levels, nest.orders, nest.storage)
-    return _cost(traffic(problem, nest, _one_buffer(len(nest.storage))))
+    return _cost(problem, traffic(problem, nest, _one_buffer(len(nest.storage))))
 
 
-def _cost(result: Traffic) -> Cost:
+def _cost(problem: Einsum, result: Traffic) -> Cost:
     """The one-buffer view: the backing store's reads of every tensor (inputs, then the output)
     and writes of the output, from each tensor's outermost copy."""
     first = [c for c in result.copies if c.source == 0]
     reads = tuple((c.tensor, c.reads) for c in first)
-    writes = tuple((c.tensor, c.writes) for c in first[-1:])
+    writes = tuple((c.tensor, c.writes) for c in first if c.tensor == problem.output.name)
     accesses = sum(v for _, v in reads) + sum(v for _, v in writes)
     return Cost(result.occupancy[0], accesses, reads, writes)
 

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import reference_model
 from helpers import brute_frontier, mapspace, points
 from hypothesis import assume, given, settings
@@ -138,3 +139,22 @@ def test_published_gemm_4096_maximal_effectual_buffer():
     assert last.occupancy == 16_785_408
     assert last.accesses == 3 * 4096 ** 2
     assert math.isclose(last.occupancy / (3 * 4096 ** 2), 1 / 3, rel_tol=1e-3)
+
+
+def test_one_core_three_views():
+    """A per-tensor one-buffer nest (B whole at boundary 0) is one level of the core; a hierarchy
+    keeps every tensor below the backing store, and one buffer has no fanout."""
+    p = bs.gemm(4, 4, 4)
+    tiles = (("m", 1), ("k", 4), ("n", 1))
+    nest = bs.Nest((tiles,), (("m", "n"),), (("A", 1), ("B", 0), ("Z", 1)))
+    cost = bs.evaluate(p, nest)
+    core = bs.cost.traffic(p, nest, bs.cost.Copies((1, 1, 1), ("buffer",)))
+    assert cost.occupancy == core.occupancy[0] == 4 + 16 + 1
+    assert dict(cost.reads) == {c.tensor: c.reads for c in core.copies} == {"A": 16, "B": 16, "Z": 0}
+    assert dict(cost.writes) == {"Z": 16}
+    with pytest.raises(bs.EinsumError, match="hierarchy's nest"):
+        evaluate_levels(p, nest)
+    fanned = bs.Nest((tiles,), (("m", "n"),), (("A", 1), ("B", 1), ("Z", 1)), ((("m", 1),),))
+    assert bs.evaluate(p, fanned) == bs.evaluate(p, bs.Mapping(tiles, ("m", "n")))
+    with pytest.raises(bs.EinsumError, match="no spatial fanout"):
+        bs.evaluate(p, bs.Nest(fanned.levels, fanned.orders, fanned.storage, ((("k", 2),),)))
