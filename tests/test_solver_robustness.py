@@ -23,8 +23,8 @@ import boundsolver as bs
 from boundsolver import solvers
 from boundsolver.einsum import Einsum, Tensor
 from boundsolver.enumerate import enumerate_frontier
-from boundsolver.results import Status
 from boundsolver.points import PointSolver
+from boundsolver.results import Status
 from boundsolver.solvers import CbcBackend, HighsBackend
 
 PER_TENSOR = "per_tensor/perfect"
