@@ -23,6 +23,7 @@ from .einsum import Einsum, Tensor
 from .errors import BoundsolverError, EnumerationTooLarge, SolverError
 from .fusion import Schedule
 from .nest import Mapspace, Nest, mapspace_of
+from .points import PointSolver, walk
 from .workload import Workload
 
 METHODS = ("auto", "milp", "enumerate")
@@ -141,7 +142,6 @@ class Curves:
                 if self.method == "enumerate":
                     raise
         from .results import Status
-        from .solve import PointSolver, walk
 
         answers = walk(PointSolver(problem, self.solver, mapspace=self.mapspace))
         if any(a.status is not Status.OPTIMAL for a in answers):

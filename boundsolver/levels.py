@@ -65,10 +65,8 @@ from .errors import BoundsolverError, SolverError
 from .formulation import Factor, Linear, OrderClass, ProductModel, looping_ranks, order_classes
 from .nest import LevelCost, Mapspace, Nest, evaluate_levels, replicas
 from .placement import NestFormulation
-from .results import Status
-from .solve import MAX_CUTS, RELAXATION_SLACK, check_claim
-from .solvers import HighsBackend, backend, solver_name
 from .symbolic import prime_exponents
+from .tracer import ClassSolver
 
 log = logging.getLogger(__name__)
 
@@ -375,14 +373,18 @@ class LevelPoint:
     cls: int
 
 
-class LevelSolver:
+class LevelSolver(ClassSolver):
     """The MILPs of one problem on one hierarchy, one per :class:`LevelClass`, answering "least
     ``objective`` with these objectives at most these limits" exactly (``minimise``), the
     lexicographic joint bound at a capacity of the swept level (``joint``) and its staircase
-    (``walk``). As ``solve.PointSolver``: classes are solved in order of their lower bounds (LP
-    relaxations, and earlier answers under looser limits), skipped when a bound reaches the
-    incumbent; every point is re-costed in integers; solutions that meet a limit only within
-    the solver's tolerances are cut off; large objectives are proved by a further solve."""
+    (``walk``). The tracer (tracer.py, as for ``points.PointSolver``) solves each class:
+    classes are solved in order of their lower bounds (LP relaxations, and earlier answers under
+    looser limits), skipped when a bound reaches the incumbent; every point is re-costed in
+    integers; solutions that meet a limit only within the solver's tolerances are cut off; large
+    objectives are proved by a further solve. Every question is answered (no time limit)."""
+
+    partial = False
+    kept_bounds = 30  # questions under many limits: keep the latest few per class
 
     def __init__(self, problem: Einsum, arch: Arch, solver: str = "highs", threads: int = 1):
         from .hierarchy import check
@@ -390,85 +392,23 @@ class LevelSolver:
         check(problem, arch)
         check_size(problem)
         start = time.perf_counter()
-        self.problem, self.arch = problem, arch
-        self.solver = solver_name(solver)
-        self.threads = threads
+        self.arch = arch
         ranks = looping_ranks(problem)
-        self.classes = level_classes(problem, arch, ranks)
+        super().__init__(problem, level_classes(problem, arch, ranks), solver, threads)
         self.ranks = ranks
         self.stored = kept(problem, arch)
-        self._forms: dict[int, LevelFormulation] = {}  # built on first use (a conv has 1,000)
         names = [lv.name for lv in arch.on_chip]
         self.key = ["dram"] + [f"accesses:{n}" for n in names]  # LevelCost.key's order
         self.swept = next((f"occupancy:{lv.name}" for lv in arch.on_chip if lv.sweep), None)
         self.fixed = {f"occupancy:{lv.name}": lv.capacity for lv in arch.on_chip
                       if lv.capacity is not None}
-        self.known: list[LevelPoint] = []
         self._floors: dict = {}
         self._curves: dict = {}
-        self._lower: list[list] = [[] for _ in self.classes]  # (objective, limits, bound)
-        self._backends: dict[int, object] = {}
-        self._relaxations: dict[int, object] = {}
         self.build_seconds = time.perf_counter() - start
 
-    def form(self, c: int) -> LevelFormulation:
-        """Class ``c``'s MILP, built when first needed: grouped classes and pruned ones never
-        are."""
-        if c not in self._forms:
-            self._forms[c] = LevelFormulation(self.problem, self.arch, self.classes[c], self.ranks)
-        return self._forms[c]
-
-    # ----------------------------------------------------------------------------- bounds
-    def lower(self, c: int, objective: str, limits: dict) -> float:
-        """The best bound known on class ``c``'s least ``objective`` under ``limits``: one
-        found under looser limits holds (fewer points, a larger minimum). inf where a bound on
-        another objective, found under looser limits, exceeds that objective's limit (after the
-        least DRAM traffic, only the classes that can attain it are searched further)."""
-        best = -math.inf
-        for o, lim, bound in self._lower[c]:
-            if all(limits.get(n, math.inf) <= v for n, v in lim.items()):
-                if o == objective:
-                    best = max(best, bound)
-                elif bound > limits.get(o, math.inf):
-                    return math.inf
-        return best
-
-    def _record(self, c: int, objective: str, limits: dict, bound: float) -> None:
-        self._lower[c] = [e for e in self._lower[c][-30:]
-                          if not (e[0] == objective and e[1] == limits)]
-        self._lower[c].append((objective, dict(limits), bound))
-
-    def _row_bounds(self, c: int, limits: dict) -> dict:
-        f = self.form(c)
-        return {row: (-math.inf, f.row_bound(n, limits[n])
-                      if math.isfinite(limits.get(n, math.inf)) else math.inf)
-                for n, row in f.rows.items()}
-
-    def _relaxation(self, c: int, objective: str, limits: dict) -> float:
-        """A lower bound from class ``c``'s LP relaxation (inf: infeasible); HiGHS only."""
-        if self.solver != "highs":
-            return -math.inf
-        if c not in self._relaxations:
-            self._relaxations[c] = HighsBackend(self.form(c).m.relaxed(), self.threads,
-                                                fallback=False)
-        f, bounds = self.form(c), self._row_bounds(c, limits)
-        out = self._relax(c, objective, bounds)
-        if out is not None and out.status is Status.INFEASIBLE:
-            # Rows are integer on integer points: half a unit more loses none (see solve.py).
-            out = self._relax(c, objective, {r: (lo, hi + 0.5) for r, (lo, hi) in bounds.items()})
-        if out is None or out.objective is None and out.status is not Status.INFEASIBLE:
-            return -math.inf
-        if out.status is Status.INFEASIBLE:
-            return math.inf
-        value = out.objective - RELAXATION_SLACK * max(1.0, abs(out.objective))
-        return f.unscale(objective, math.ceil(value))
-
-    def _relax(self, c: int, objective: str, bounds: dict):
-        try:
-            return self._relaxations[c].solve(self.form(c).scaled(objective), bounds, None)
-        except SolverError as err:
-            log.debug("no LP bound for class %d: %s", c, err)
-            return None
+    def _make_form(self, c: int) -> LevelFormulation:
+        """Built when first needed (a conv has 1,000 classes): grouped and pruned ones never are."""
+        return LevelFormulation(self.problem, self.arch, self.classes[c], self.ranks)
 
     # ----------------------------------------------------------------------------- questions
     def depth(self, name: str) -> int:
@@ -604,10 +544,10 @@ class LevelSolver:
                 or any(not s or s[0] != 1 for s in self.stored)):
             return -math.inf
         if not hasattr(self, "_curve"):
-            from .solve import pareto_frontier
+            from .points import frontier
 
             try:
-                front = pareto_frontier(self.problem, method="auto")
+                front = frontier(self.problem, method="auto")
                 self._curve = list(zip(front["occupancy"].astype(int), front["accesses"].astype(int)))
             except BoundsolverError as err:  # a floor only saves solves: never fail for it
                 log.debug("no one-buffer floor for %s: %s", self.problem, err)
@@ -636,12 +576,11 @@ class LevelSolver:
         def attempt(g: int) -> None:
             nonlocal inc
             cutoff = best() - 1
-            found = self._solve(groups[g][0], objective, limits | {objective: min(
+            _, point, value = self._solve(groups[g][0], objective, limits | {objective: min(
                 cutoff, limits.get(objective, math.inf))})
-            if found is None:
+            if point is None:
                 record(groups[g], cutoff + 1)
             else:
-                point, value = found
                 record(groups[g], value)
                 if point.values[objective] < best():
                     inc = point
@@ -723,62 +662,18 @@ class LevelSolver:
             capacity = point.values[self.swept] - 1
         return points[::-1]
 
-    # ----------------------------------------------------------------------------- one class
-    def _solve(self, c: int, objective: str, limits: dict):
-        """Class ``c``'s least ``objective`` under ``limits``: (verified point, its formula
-        value), or None if infeasible. Decisions are made in integers (see solve.PointSolver)."""
-        f = self.form(c)
-        limits = dict(limits)
-        prove = f.float_error(objective) >= 0.5
-        cuts: list = []
-        best = None
-        for _ in range(MAX_CUTS):
-            out = self._run(c, None if best else objective, limits, cuts)
-            if out.status is Status.INFEASIBLE:
-                return best
-            if out.status is not Status.OPTIMAL or out.x is None:
-                raise SolverError(f"{self.solver} gave no answer ({out.status.value}) to "
-                                  f"{self._question(c, objective, limits)}")
-            nest, chosen = f.decode(out.x)
-            cost = evaluate_levels(self.problem, nest, multicast=self.arch.multicast)
-            exact = named_values(self.arch, cost)
-            formula = f.value(nest, chosen)
-            if any(exact[n] > formula[n] for n in formula):
-                raise SolverError(f"the nest {nest.describe(self.problem)} of "
-                                  f"{self._question(c, objective, limits)} costs {exact}, above "
-                                  f"its class formula {formula}; refusing to report it")
-            over = [n for n, v in limits.items() if formula[n] > v]
-            if over:  # within the solver's tolerances only
-                log.info("%s: cut off a point meeting the %s limit only within tolerances",
-                         self._question(c, objective, limits), over[0])
-                cuts.append(f.no_good(over[0], out.x))
-                continue
-            point = LevelPoint(nest, cost, exact, c)
-            self.known.append(point)
-            value = formula[objective]
-            if best is not None or prove:
-                best = (point, value)
-                limits[objective] = value - 1
-                continue
-            self._check_claim(c, objective, out, value)
-            return point, value
-        raise SolverError(f"{self.solver} kept returning points that break the limits of "
-                          f"{self._question(c, objective, limits)} (only within its tolerances) "
-                          f"after {MAX_CUTS} cuts; no exact answer")
+    # ----------------------------------------------------------------------------- the tracer's hooks
+    def _costed(self, c: int, x) -> tuple:
+        nest, chosen = self.form(c).decode(x)
+        cost = evaluate_levels(self.problem, nest, multicast=self.arch.multicast)
+        exact = named_values(self.arch, cost)
+        return LevelPoint(nest, cost, exact, c), exact, self.form(c).value(nest, chosen)
 
-    def _run(self, c: int, objective: str | None, limits: dict, cuts: list):
-        if c not in self._backends:
-            self._backends[c] = backend(self.solver, self.form(c).m, self.threads)
-        goal = self.form(c).scaled(objective) if objective else {}
-        try:
-            return self._backends[c].solve(goal, self._row_bounds(c, limits), None, cuts)
-        except SolverError as err:
-            raise SolverError(f"could not solve {self._question(c, objective or 'any point', limits)}"
-                              f" with {self.solver}: {err}") from err
+    def _describe(self, point: LevelPoint) -> str:
+        return f"nest {point.nest.describe(self.problem)}"
 
-    def _check_claim(self, c: int, objective: str, out, value: int) -> None:
-        check_claim(self.form(c), objective, out, value, self.solver,
-                    f"the nest of {self._question(c, objective, {})} under its class")
+    def _subject(self, c: int, objective: str) -> str:
+        return f"the nest of {self._question(c, objective, {})} under its class"
 
     def _question(self, c: int, objective: str, limits: dict) -> str:
         p = self.problem

@@ -23,8 +23,8 @@ import boundsolver as bs
 from boundsolver import solvers
 from boundsolver.einsum import Einsum, Tensor
 from boundsolver.enumerate import enumerate_frontier
+from boundsolver.points import PointSolver
 from boundsolver.results import Status
-from boundsolver.solve import PointSolver
 from boundsolver.solvers import CbcBackend, HighsBackend
 
 PER_TENSOR = "per_tensor/perfect"
@@ -83,9 +83,10 @@ def test_lp_bound_on_a_boundary_is_not_infeasible():
     problem = resident_output("O[m] += A0[m,d] * A1[d,c]", m=32768, d=4096, c=4096)
     ps = PointSolver(problem, mapspace=PER_TENSOR)
     traffic = 150994945
-    bounds = [ps._relaxation(c, "occupancy", math.inf, traffic) for c in range(len(ps.classes))]
+    limits = {"occupancy": math.inf, "accesses": traffic}
+    bounds = [ps._relaxation(c, "occupancy", limits) for c in range(len(ps.classes))]
     boundary = next(c for c in range(len(ps.classes)) if "storage A0 at 1, A1 at 1, O at 2; loop orders "
-                    "c,d,m / c,d,m;" in ps._question(c, "occupancy", math.inf, traffic))
+                    "c,d,m / c,d,m;" in ps._question(c, "occupancy", limits))
     assert bounds[boundary] < math.inf
     answer = ps.min_occupancy(traffic)
     assert answer.status is Status.OPTIMAL and answer.point.cost.occupancy == 4098  # CBC's too
