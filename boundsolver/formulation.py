@@ -1,19 +1,46 @@
-"""The exact MILP of the Orojenesis mapspace, generated from the symbolic per-axis factors.
+"""The one MILP generator: the exact MILP of one class of loop nests, for every mapspace.
 
-*Tiles* are integer prime exponents ``exp[d,p]`` (``t_d = prod p**exp[d,p]``); an axis that is not a
-plain rank (a sliding window, a stride) also gets a binary one-hot ``combo`` over its ranks' tiles,
-tied to the exponents.
+A mapping is a loop nest with storage boundaries (docs/mapspaces.md): every looping rank has a
+tile at each boundary ``1..k``, each segment of loops runs in its own order, and each tensor is
+stored at one boundary (``0``: whole, above every loop). A *nest class* (:class:`NestClass`) fixes
+which tensors share which boundary and, per segment, an order class; :class:`NestFormulation` is
+the MILP of one class. The mapspaces are sets of classes and constraints on that one MILP:
 
-*Loop orders* enter through order classes. For tensor T an order matters only through its innermost
-relevant loop ``j`` (for sliding windows) and the set of irrelevant loops above ``j``, each of which
-multiplies T's traffic by its trip count (symbolic.py). Such classes are few (3 for a GEMM, 10
-undominated for a 3x3 conv). One ``Formulation`` is the MILP of one class; ``solve.py`` takes the
-minimum over classes, pruning classes by bounds. Loops of one iteration count as real loops: that
-only over-estimates traffic, and putting them outermost is exact, so minima are unchanged.
+* **Orojenesis** (model.md; :class:`Formulation`): one boundary holding every tensor, perfect
+  factors. Its classes are ``((), all tensors)`` with one order class each; ``decode`` gives the
+  ``cost.Mapping`` the one-boundary nest stands for. This is the hot path of every curve: with
+  one boundary and perfect factors the generator emits only the exponents, the joint tiles of
+  sliding axes and the products below (no count, nesting or choice variables).
+* **Per-tensor placement**: every grouping of the tensors into boundaries (:func:`storage_groups`).
+* **Imperfect factors**: a rank's tile at each boundary is a one-hot over ``ceil(N/c)`` sizes.
+* **Multi-level hierarchies** (levels.py's ``LevelFormulation``, a subclass): one boundary per
+  level, a tensor stored at several, and a choice per copy of where its innermost relevant loop
+  sits.
+
+*Order classes.* For tensor T a segment's order matters only through T's innermost relevant loop
+``j`` (for sliding windows) and the set of irrelevant loops above ``j``, each of which multiplies
+T's traffic by its trip count (symbolic.py). Such classes are few (3 for a GEMM, 10 undominated
+for a 3x3 conv). ``solve.py`` takes the minimum over classes, pruning classes by bounds. Loops of
+one iteration count as real loops: that only over-estimates traffic, and putting them outermost
+is exact, so minima are unchanged.
+
+*Tiles* of a perfect rank are integer prime exponents per boundary (``t = prod p**exp[p]``),
+nested by divisibility; an imperfect rank picks each boundary's tile from a binary one-hot, its
+exponents tied to it so that deeper tiles still divide the outer one. An axis that is not a plain
+rank (a sliding window, a stride) gets a binary one-hot over its ranks' joint tiles, tied to the
+exponents.
+
+*Terms.* Within a class every term is a product of tile factors: the footprint of a tensor of
+group ``s`` is its tile at boundary ``s``; the traffic of one with plain axes is
+``|T| * prod_e count(e, s-1+a_e)`` over the ranks ``e`` it does not use, where
+``count(e, b) = ceil(N_e / tile(e, b))`` (``count(e, 0) = 1``) and ``a_e`` says whether ``e``'s
+loop in segment ``s-1`` lies above the tensor's innermost relevant loop (sliding axes:
+symbolic.py's sweep, one level up). With one boundary this is model.md's formula.
 
 *Products* (a footprint, a traffic term) are one-hots ``value[v]`` over their attainable values,
 linked by one equality per prime: the exponents of the chosen value equal the sum of the exponents
-of the chosen factors. No logarithms, no big-M, all coefficients small integers.
+of the chosen factors; a product of exactly two one-hot factors is a one-hot over their pairs. No
+logarithms, no big-M, all coefficients small integers.
 
 *Tightness.* With the class fixed, footprints and traffic are convex functions of the exponents (a
 geometric program); the value one-hots give its piecewise-linear relaxation, which is nearly
@@ -33,7 +60,8 @@ from itertools import permutations, product
 from .cost import Mapping, divisors
 from .einsum import Axis, Einsum, Tensor
 from .errors import SolverError
-from .symbolic import Symbolic, prime_exponents
+from .nest import Mapspace, Nest, tile_sizes, windowed_ranks
+from .symbolic import prime_exponents
 
 MAX_VALUES = 20_000  # attainable values of one product before the formulation refuses
 INTEGRALITY = 1e-9  # the integrality tolerance the backends use (solvers.TOLERANCE)
@@ -283,7 +311,7 @@ class ProductModel:
     # ----------------------------------------------------------------------------- products
     def _tie(self, name: str, sel, exp: dict) -> None:
         """The selector's tiles carry the given exponents (one row per tile key and prime)."""
-        for d in {d for _, tiles in sel for d in tiles}:
+        for d in dict.fromkeys(d for _, tiles in sel for d in tiles):  # a fixed order of rows
             for p, x in exp[d].items():
                 coefs = {v: prime_exponents(tiles[d]).get(p, 0) for v, tiles in sel} | {x: -1}
                 self.m.row(f"{name}:{d},{p}", coefs, 0, 0)
@@ -340,99 +368,289 @@ class ProductModel:
         return Linear({z[a, b]: const * u * w for a, u in first for b, w in second})
 
 
-class Formulation(ProductModel):
-    """The MILP of one Einsum under one order class; ``decode`` turns a solution into a mapping."""
+@dataclass(frozen=True)
+class NestClass:
+    """Storage groups (tensor indices; group 0 stored whole) and each segment's order class."""
 
-    def __init__(self, problem: Einsum, cls: OrderClass, ranks: list[str] | None = None):
+    groups: tuple[tuple[int, ...], ...]
+    segments: tuple[OrderClass, ...]
+
+    @property
+    def depth(self) -> int:
+        return len(self.segments)
+
+    def group_of(self, i: int) -> tuple[int, int]:
+        """(boundary, position in its group) of tensor ``i``."""
+        return next((b, g.index(i)) for b, g in enumerate(self.groups) if i in g)
+
+
+def storage_groups(n: int, per_tensor: bool):
+    """Every way to give ``n`` tensors storage boundaries: group 0 (whole) and groups 1..k."""
+    if not per_tensor:
+        yield ((), tuple(range(n)))
+        return
+    for level in product(range(n + 1), repeat=n):
+        used = sorted(set(level) - {0})
+        if used != list(range(1, len(used) + 1)):
+            continue
+        yield tuple(tuple(i for i in range(n) if level[i] == b) for b in range(len(used) + 1))
+
+
+def nest_classes(problem: Einsum, ranks: list[str], mapspace: Mapspace) -> list[NestClass]:
+    """Every class of the mapspace: each storage grouping, each segment's undominated order
+    class over the group below it (uniform placement: the Orojenesis classes, ``uniform_class``)."""
+    tensors = problem.tensors
+    per_group: dict[tuple[int, ...], list[OrderClass]] = {}
+    classes = []
+    for groups in storage_groups(len(tensors), mapspace.placement == "per_tensor"):
+        options = []
+        for g in groups[1:]:
+            if g not in per_group:
+                per_group[g] = order_classes(problem, ranks, tuple(tensors[i] for i in g))
+            options.append(per_group[g])
+        classes += [NestClass(groups, segs) for segs in product(*options)]
+    return classes
+
+
+class NestFormulation(ProductModel):
+    """The MILP of one nest class; ``decode`` turns a solution into a :class:`Nest`."""
+
+    def __init__(self, problem: Einsum, cls: NestClass, mapspace: Mapspace,
+                 ranks: list[str] | None = None):
         super().__init__(problem)
         self.cls = cls
-        self.sym = Symbolic(problem)
-        self.ranks = ranks if ranks is not None else looping_ranks(problem)
-        self.primes = {d: prime_exponents(problem.size[d]) for d in self.ranks}
-        self.exp = {d: {p: self.m.var(f"exp[{d},{p}]", 0, e) for p, e in self.primes[d].items()}
-                    for d in self.ranks}
-        self.combo = {(T.name, k): self._combo(T, k) for T in problem.tensors
-                      for k, a in enumerate(T.axes) if self._needs_combo(a)}
+        self._setup(cls.depth, mapspace, ranks)
+        if mapspace.is_orojenesis:
+            # The Orojenesis models are small and their LP nearly integral: presolve costs more
+            # than it saves there (measured, benchmarks/; solvers.HighsBackend).
+            self.m.presolve = False
+        # Tile variables before products: the joint tiles of every stored sliding axis.
+        for i, tensor in enumerate(problem.tensors):
+            b = cls.group_of(i)[0]
+            for axis in tensor.axes:
+                if b and not axis.is_plain and (keys := self._keys(axis, b)):
+                    self._combo(keys)
         occupancy, accesses = Linear(), Linear()
         for i, tensor in enumerate(problem.tensors):
-            occupancy.add(self._footprint(tensor))
-            accesses.add(self._moved(tensor, i), 2 if tensor is problem.output else 1)
+            b, pos = cls.group_of(i)
+            occupancy.add(self._footprint(tensor, b))
+            accesses.add(self._moved(tensor, b, pos), 2 if tensor is problem.output else 1)
         self._finish(occupancy, accesses)
 
     # ----------------------------------------------------------------------------- tiles
-    def _needs_combo(self, axis: Axis) -> bool:
-        return not axis.is_plain and any(d in self.exp for d in axis.ranks)
+    def _setup(self, k: int, mapspace: Mapspace, ranks: list[str] | None) -> None:
+        """Tile variables of every looping rank at boundaries 1..k (shared with hierarchies)."""
+        problem = self.problem
+        self.ranks = ranks if ranks is not None else looping_ranks(problem)
+        windowed = windowed_ranks(problem)
+        self.imperfect = {d for d in self.ranks
+                          if mapspace.factors == "imperfect" and d not in windowed}
+        # Measured (benchmarks/): presolve makes the per-tensor 4096^3 GEMM frontier 6x faster
+        # and the imperfect-factor models 3-7x slower.
+        self.m.presolve = not self.imperfect
+        self.k = k
+        self.exp: dict[tuple[str, int], dict[int, int]] = {}
+        self.pick: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        for d in self.ranks:
+            self._tiles(d)
+        self._combos: dict[tuple, list] = {}
 
-    def _combo(self, tensor: Tensor, k: int) -> list[tuple[int, dict[str, int]]]:
-        """Binary one-hot over the tiles of a non-plain axis, tied to the rank exponents."""
-        ranks = [d for d in tensor.axes[k].ranks if d in self.exp]
-        name = f"{tensor.name}.{k}"
-        sel = [(self.m.var(f"combo[{name},{'x'.join(map(str, c))}]"), dict(zip(ranks, c)))
-               for c in product(*(divisors(self.problem.size[d]) for d in ranks))]
-        self.m.row(f"combo_choice[{name}]", {v: 1 for v, _ in sel}, 1, 1)
-        self._tie(f"combo_tiles[{name}]", sel, self.exp)
-        return sel
+    def _tiles(self, d: str) -> None:
+        """Variables of rank ``d``'s tile at each boundary 1..k, deeper tiles dividing outer ones."""
+        n = self.problem.size[d]
+        sizes = tile_sizes(n, d in self.imperfect)
+        primes = sorted({p for u in sizes for p in prime_exponents(u)})
+        if d in self.imperfect and self.k == 1:
+            primes = []  # nothing to nest: the one-hot alone is the tile
+        top = {p: max(prime_exponents(u).get(p, 0) for u in sizes) for p in primes}
+        for b in range(1, self.k + 1):
+            self.exp[d, b] = {p: self.m.var(f"exp[{d},{b},{p}]", 0, top[p]) for p in primes}
+            if d in self.imperfect:
+                sel = [(self.m.var(f"tile[{d},{b},{u}]"), {(d, b): u}) for u in sizes]
+                self.m.row(f"tile_choice[{d},{b}]", {v: 1 for v, _ in sel}, 1, 1)
+                self._tie(f"tile_tie[{d},{b}]", sel, self.exp)
+                self.pick[d, b] = [(v, t[d, b]) for v, t in sel]
+            if b > 1:  # aligned grids: a deeper tile divides the one above
+                for p in primes:
+                    self.m.row(f"nested[{d},{b},{p}]",
+                               {self.exp[d, b][p]: 1, self.exp[d, b - 1][p]: -1}, -math.inf, 0)
 
-    def _values(self, expr, sel) -> list[int]:
-        ranks = sorted({d for _, tiles in sel for d in tiles})
-        arrays = {d: [tiles[d] for _, tiles in sel] for d in ranks}
-        return [int(v) for v in self.sym.evaluate(expr, arrays)]
+    def _tile(self, d: str, b: int) -> Factor:
+        n = self.problem.size[d]
+        if b == 0 or d not in self.ranks:
+            return ("const", n)
+        if d in self.imperfect:
+            return ("sel", self.pick[d, b])
+        return ("exp", {p: {x: 1} for p, x in self.exp[d, b].items()}, divisors(n), {})
+
+    def _count(self, d: str, b: int) -> Factor:
+        """Number of distinct level-``b`` tiles of rank ``d``: ``ceil(N_d / tile)``."""
+        n = self.problem.size[d]
+        if b == 0 or d not in self.ranks:
+            return ("const", 1)
+        if d in self.imperfect:
+            return ("sel", [(v, -(-n // u)) for v, u in self.pick[d, b]])
+        return ("exp", {p: {x: -1} for p, x in self.exp[d, b].items()}, divisors(n),
+                prime_exponents(n))
+
+    def _combo(self, keys: tuple[tuple[str, int], ...]) -> list[tuple[int, dict]]:
+        """Binary one-hot over joint tiles of perfect (rank, boundary) keys, tied to exponents."""
+        if keys not in self._combos:
+            choices = [divisors(self.problem.size[d]) for d, _ in keys]
+            sel = []
+            for c in product(*choices):
+                tiles = dict(zip(keys, c))
+                if any((d, b - 1) in tiles and tiles[d, b - 1] % t for (d, b), t in tiles.items()):
+                    continue  # violates nesting
+                name = ",".join(f"{d}{b}={t}" for (d, b), t in tiles.items())
+                sel.append((self.m.var(f"combo[{name}]"), tiles))
+            tag = ";".join(f"{d}{b}" for d, b in keys)
+            self.m.row(f"combo_choice[{tag}]", {v: 1 for v, _ in sel}, 1, 1)
+            self._tie(f"combo_tie[{tag}]", sel, self.exp)
+            self._combos[keys] = sel
+        return self._combos[keys]
+
+    def _keys(self, axis: Axis, b: int) -> tuple[tuple[str, int], ...]:
+        """The (rank, boundary) tiles a sliding axis reads at boundary ``b``."""
+        return tuple((d, b) for d in axis.ranks if d in self.ranks)
+
+    def _axis(self, axis: Axis, b: int, value, extra: tuple = ()) -> Factor:
+        """A sliding axis's factor: ``value(tiles)`` over the joint tiles of its ranks."""
+        keys = self._keys(axis, b) + extra
+        if not keys or b == 0:
+            return ("const", value(self.problem.size, self.problem.size[axis.ranks[0]]))
+        size = self.problem.size
+        out = []
+        for v, tiles in self._combo(keys):
+            t = size | {d: tiles[d, b] for d, _ in keys if (d, b) in tiles}
+            above = tiles.get(extra[0], size[extra[0][0]]) if extra else None
+            out.append((v, value(t, above)))
+        if len({val for _, val in out}) == 1:  # e.g. a window swept whole (a 1x1 conv's p+r)
+            return ("const", out[0][1])
+        return ("sel", out)
 
     # ----------------------------------------------------------------------------- terms
-    def _axis_factor(self, tensor: Tensor, k: int, expr, refetch: bool) -> Factor:
-        """The factor an axis contributes: a constant, its rank's exponents, or its combo."""
-        axis = tensor.axes[k]
-        live = [d for d in axis.ranks if d in self.exp]
-        if not live:
-            return ("const", int(self.sym.evaluate(expr, {})[0]))
-        if (tensor.name, k) in self.combo:
-            sel = self.combo[tensor.name, k]
-            values = self._values(expr, sel)
-            if len(set(values)) == 1:
-                return ("const", values[0])
-            return ("sel", [(v, val) for (v, _), val in zip(sel, values)])
-        d = live[0]
-        if refetch:  # a plain axis re-walked whole moves all of its rank
-            return ("const", self.problem.size[d])
-        return ("exp", {p: {x: 1} for p, x in self.exp[d].items()}, divisors(self.problem.size[d]),
-                {})
-
-    def _footprint(self, tensor: Tensor) -> Linear:
-        factors = [self._axis_factor(tensor, k, self.sym.extent(a), False)
-                   for k, a in enumerate(tensor.axes)]
+    def _footprint(self, tensor: Tensor, b: int) -> Linear:
+        factors = [self._tile(a.ranks[0], b) if a.is_plain else
+                   self._axis(a, b, lambda t, _, a=a: a.extent(t)) for a in tensor.axes]
         return self._product(f"footprint[{tensor.name}]", factors)
 
-    def _moved(self, tensor: Tensor, i: int) -> Linear:
-        """Traffic of ``tensor`` under this order class (symbolic.py's factorisation)."""
-        factors: list[Factor] = []
-        for d in sorted(self.cls.refetched[i]):
-            # f_d = N_d / t_d: exponent e_p(N_d) - exp[d,p]
-            factors.append(("exp", {p: {x: -1} for p, x in self.exp[d].items()},
-                            divisors(self.problem.size[d]), dict(self.primes[d])))
-        j = self.cls.innermost[i]
-        for k, axis in enumerate(tensor.axes):
-            # One looping rank: refetching and sweeping the axis move the same words.
-            expr = self.sym.sweep(axis, j) if j in axis.ranks else self.sym.refetch(axis)
-            factors.append(self._axis_factor(tensor, k, expr, True))
+    def _moved(self, tensor: Tensor, b: int, pos: int) -> Linear:
+        if b == 0:  # stored whole above every loop: fetched once
+            return Linear({}, self.problem.tensor_size(tensor))
+        factors = self._traffic_factors(tensor, self.cls.segments[b - 1], pos, b, b)
         return self._product(f"moved[{tensor.name}]", factors)
 
+    def _traffic_factors(self, tensor: Tensor, oc: OrderClass, pos: int, g: int,
+                         b: int) -> list[Factor]:
+        """The factors of a copy's fills when its innermost relevant loop lies in segment
+        ``g - 1`` (order class ``oc``, the tensor at ``pos`` of its group): the counts of the
+        ranks it does not use, then its axes' words, their tiles read at boundary ``b`` (a
+        hierarchy's copy pinned to ``g`` reads them at its own boundary)."""
+        factors: list[Factor] = [self._count(e, g if e in oc.refetched[pos] else g - 1)
+                                 for e in self.ranks if e not in tensor.ranks]
+        j = oc.innermost[pos]
+        for axis in tensor.axes:
+            if axis.is_plain:
+                factors.append(("const", self.problem.size[axis.ranks[0]]))
+            elif j in axis.ranks:
+                extra = ((j, g - 1),) if g > 1 else ()
+                factors.append(self._axis(axis, b, self._sweep(axis, j), extra))
+            else:
+                factors.append(self._axis(axis, b, self._refetch(axis)))
+        return factors
+
+    def _refetch(self, axis: Axis):
+        size = self.problem.size
+        return lambda t, _: axis.extent(t) * math.prod(size[d] // t[d] for d in axis.ranks)
+
+    def _sweep(self, axis: Axis, j: str):
+        """Loops of ``j``'s rank above ``j`` re-fetch; ``j`` slides (model.md's delta)."""
+        size = self.problem.size
+
+        def value(t, above):
+            above = size[j] if above is None else above
+            ext = axis.extent(t)
+            others = math.prod(size[d] // t[d] for d in axis.ranks if d != j)
+            return others * (size[j] // above) * (ext + (above // t[j] - 1) * min(axis.coef(j) * t[j], ext))
+        return value
+
+    # ----------------------------------------------------------------------------- decoding
+    def decode(self, x) -> Nest:
+        """The nest of a solution vector: tiles per level, each segment's class order."""
+        levels = []
+        for b in range(1, self.k + 1):
+            tiles = {d: 1 for d in self.problem.ranks}
+            for d in self.ranks:
+                if d in self.imperfect:
+                    tiles[d] = next(u for v, u in self.pick[d, b] if x[v] > 0.5)
+                else:
+                    tiles[d] = math.prod(p ** round(x[v]) for p, v in self.exp[d, b].items())
+            levels.append(tuple(tiles.items()))
+        storage = tuple((T.name, self.cls.group_of(i)[0]) for i, T in enumerate(self.problem.tensors))
+        return Nest(tuple(levels), tuple(c.order for c in self.cls.segments), storage)
+
     @cached_property
-    def _formula(self) -> tuple:
-        idle = tuple(d for d in self.problem.ranks if d not in self.cls.order)
-        order = idle + self.cls.order  # ranks that never loop: outermost, where they are free
-        return self.sym.occupancy(), self.sym.accesses(order)
+    def _terms(self) -> list:
+        return [(self.cls.group_of(i), T) for i, T in enumerate(self.problem.tensors)]
+
+    def value(self, nest: Nest) -> tuple[int, int]:
+        """Occupancy and accesses of ``nest``'s tiles under this class's formula, in integers."""
+        size = self.problem.size
+        occupancy = accesses = 0
+        for (b, pos), T in self._terms:
+            t = nest.tile(self.problem, b)
+            occupancy += T.footprint(t)
+            if b == 0:
+                m = self.problem.tensor_size(T)
+            else:
+                oc = self.cls.segments[b - 1]
+                m = 1
+                for e in self.ranks:
+                    if e not in T.ranks:
+                        level = b if e in oc.refetched[pos] else b - 1
+                        m *= -(-size[e] // nest.tile(self.problem, level)[e])
+                j = oc.innermost[pos]
+                for a in T.axes:
+                    if a.is_plain:
+                        m *= size[a.ranks[0]]
+                    elif j in a.ranks:
+                        m *= self._sweep(a, j)(t, nest.tile(self.problem, b - 1)[j])
+                    else:
+                        m *= self._refetch(a)(t, None)
+            accesses += 2 * m - self.problem.tensor_size(T) if T is self.problem.output else m
+        return occupancy, accesses
+
+
+class Formulation(NestFormulation):
+    """The Orojenesis mapspace's MILP of one order class: the nest MILP of the class with one
+    boundary holding every tensor, perfect factors and ``cls`` as its one segment's order.
+    ``decode`` gives the ``cost.Mapping`` (tiles, order) the one-boundary nest stands for, and
+    ``value`` costs such a mapping under the class's formula (model.md's, loops of one
+    iteration counted where the class puts them)."""
+
+    def __init__(self, problem: Einsum, cls: OrderClass, ranks: list[str] | None = None):
+        self.order_class = cls
+        super().__init__(problem, uniform_class(problem, cls), Mapspace(), ranks)
+
+    def decode(self, x) -> Mapping:
+        """The mapping of a solution vector: tiles from the exponents, the class's order."""
+        return Mapping(super().decode(x).levels[0], self.order_class.order)
 
     def value(self, mapping: Mapping) -> tuple[int, int]:
         """Occupancy and accesses of ``mapping``'s tiles under this class's formula, in integers."""
-        return tuple(int(self.sym.evaluate(e, mapping.tile)[0]) for e in self._formula)
+        return super().value(self.nest_of(mapping))
 
-    # ----------------------------------------------------------------------------- decoding
-    def decode(self, x) -> Mapping:
-        """The mapping of a solution vector: tiles from the exponents, the class's order."""
-        tiles = {d: 1 for d in self.problem.ranks}
-        for d, by_p in self.exp.items():
-            tiles[d] = math.prod(p ** round(x[v]) for p, v in by_p.items())
-        return Mapping(tuple(tiles.items()), self.cls.order)
+    def nest_of(self, mapping: Mapping) -> Nest:
+        """The one-boundary nest of ``mapping``, every tensor stored at the boundary."""
+        return Nest((mapping.tiles,), (self.order_class.order,),
+                    tuple((T.name, 1) for T in self.problem.tensors))
+
+
+def uniform_class(problem: Einsum, cls: OrderClass) -> NestClass:
+    """The nest class of the Orojenesis mapspace with order class ``cls``: one group of every
+    tensor at boundary 1, nothing stored whole."""
+    return NestClass(((), tuple(range(len(problem.tensors)))), (cls,))
 
 
 def looping_ranks(problem: Einsum) -> list[str]:
