@@ -23,8 +23,8 @@ import pandas as pd
 from common import lookup, report
 
 import boundsolver as bs
-from boundsolver import hierarchy
-from boundsolver.arch import Arch, Level
+from boundsolver.curves import joint
+from boundsolver.model.arch import Arch, Level
 
 DATA = Path(__file__).parent / "data"
 
@@ -66,7 +66,7 @@ def main() -> None:
             "joint uniform-per-level (hierarchy.py)":
                 lambda: bs.pareto_frontier(p, arch=arch, method="enumerate"),
             "joint per-tensor (hierarchy.per_tensor_points)":
-                lambda: hierarchy.solve(p, arch, limit=args.per_tensor_limit,
+                lambda: joint.solve(p, arch, limit=args.per_tensor_limit,
                                         method="enumerate", placement="per_tensor"),
             "one-buffer uniform/perfect": lambda: bs.pareto_frontier(p, method="enumerate"),
             "one-buffer per_tensor/perfect":

@@ -18,7 +18,7 @@ import numpy as np
 from common import report
 
 import boundsolver as bs
-from boundsolver.arch import Arch, Level
+from boundsolver.model.arch import Arch, Level
 
 
 def arch(levels: int) -> Arch:

@@ -26,9 +26,9 @@ import numpy as np
 from common import report
 
 import boundsolver as bs
-from boundsolver.enumerate import DEFAULT_LIMIT, _work, frontier_points
-from boundsolver.nest import mapspace_of, tile_sizes, windowed_ranks
-from boundsolver.solve import choose_method
+from boundsolver.reference.enumerate import DEFAULT_LIMIT, _work, frontier_points
+from boundsolver.model.mapspace import mapspace_of, tile_sizes, windowed_ranks
+from boundsolver.curves.solve import choose_method
 
 UNIFORM = "uniform/perfect"
 CASES = {  # name: (problem, mapspace, slow: MILP frontier over a minute before this work)

@@ -38,8 +38,8 @@ import pandas as pd
 from common import lookup, report
 
 import boundsolver as bs
-from boundsolver.arch import Arch, Level
-from boundsolver.nest import Nest, check_nest, check_spatial, copy_words, replicas
+from boundsolver.model.arch import Arch, Level
+from boundsolver.model.cost import Nest, check_nest, check_spatial, copy_words, replicas
 
 DATA = Path(__file__).parent / "data"
 CASES = [((4, 4, 4), 8, True), ((4, 4, 4), 8, False), ((8, 4, 4), 8, True), ((8, 8, 8), 16, True),
@@ -111,7 +111,7 @@ def to_text(p: bs.Einsum, nest: Nest) -> str:
 
 
 def write_nests() -> None:
-    from boundsolver.hierarchy import frontier_points
+    from boundsolver.reference.hierarchy import frontier_points
     p = bs.gemm(4, 4, 4)
     worked = Nest(((("m", 4), ("k", 4), ("n", 4)), (("m", 1), ("k", 2), ("n", 4))),
                   (("m", "k", "n"), ("k", "m")), tuple((T, b) for T in "ABZ" for b in (1, 2)),

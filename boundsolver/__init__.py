@@ -1,18 +1,19 @@
 """boundsolver: exact attainable data-movement bounds (Orojenesis curves) by integer programming."""
 
-from .arch import Arch, ArchError, Level
-from .batch import solve_curves
-from .cost import Cost, Mapping, algorithmic_minimum, evaluate, op_intensity
-from .einsum import Axis, Einsum, Tensor, Term, einsum, parse
-from .enumerate import enumerate_frontier
+from .curves.batch import solve_curves
+from .curves.solve import PointSolver, pareto_frontier, solve_curve
 from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
-from .fusion import Leaf, Node, Schedule, Segment
-from .metrics import effectual_ratio, max_effectual_buffer
-from .nest import Mapspace, Nest
-from .solve import PointSolver, pareto_frontier, solve_curve
-from .specs import SpecError, load_arch, load_problem, load_problems
-from .workload import Workload, workload
-from .workloads import bmm, conv, gbmm, gemm
+from .io.specs import SpecError, load_arch, load_problem, load_problems
+from .model.arch import Arch, ArchError, Level
+from .model.cost import Cost, Mapping, Nest, algorithmic_minimum, evaluate, op_intensity
+from .model.einsum import Axis, Einsum, Tensor, Term, einsum, parse
+from .model.fusion import Leaf, Node, Schedule, Segment
+from .model.mapspace import Mapspace
+from .model.workload import Workload, workload
+from .model.workloads import bmm, conv, gbmm, gemm
+from .reference.enumerate import enumerate_frontier
+from .report import plots
+from .report.metrics import effectual_ratio, max_effectual_buffer
 
 __version__ = "0.1.0"
 
@@ -25,5 +26,5 @@ __all__ = [
     "algorithmic_minimum",
     "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "gbmm", "gemm", "load_arch",
     "load_problem", "load_problems", "max_effectual_buffer", "op_intensity", "pareto_frontier",
-    "parse", "solve_curve", "solve_curves", "workload",
+    "parse", "plots", "solve_curve", "solve_curves", "workload",
 ]

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .einsum import Einsum, einsum
 from .errors import BoundsolverError
-from .nest import Mapspace
-from .specs import call_workload, load_arch, load_problems
-from .workload import Workload
+from .io.specs import call_workload, load_arch, load_problems
+from .model.einsum import Einsum, einsum
+from .model.mapspace import Mapspace
+from .model.workload import Workload
 
 POSITIONAL = {"gemm": ["M", "K", "N"], "bmm": ["M", "K", "N", "H"], "gbmm": ["M", "K", "N", "H", "G"],
               "conv": []}
@@ -177,7 +177,7 @@ def capacities(args) -> list[float] | None:
 
 
 def _curve(args, extra: list[str]) -> int:
-    from .batch import solve_one
+    from .curves.batch import solve_one
 
     problems = problems_from(args.problem, extra)
     arch = load_arch(args.arch, **dict(_level_size(x) for x in args.level_size or []))
@@ -189,7 +189,7 @@ def _curve(args, extra: list[str]) -> int:
     frames = []
     for p in problems:
         if not arch.is_single_buffer:  # a hierarchy: its joint bound (hierarchy.py)
-            from .solve import pareto_frontier, solve_curve
+            from .curves.solve import pareto_frontier, solve_curve
 
             opts = dict(arch=arch, method=_method(args) or "auto", solver=args.solver,
                         mapspace=Mapspace(args.placement or "uniform", args.factors))
@@ -217,7 +217,7 @@ def _method(args) -> str | None:
 
 
 def _workloads(args, problems, caps) -> int:
-    from .solve import pareto_frontier, solve_curve
+    from .curves.solve import pareto_frontier, solve_curve
 
     if args.time_limit is not None:
         raise BoundsolverError("--time-limit does not apply to workloads (always exact)")
@@ -256,7 +256,7 @@ def _plot_workloads(plots, path: Path, unit: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import plot_curve, plot_fusion
+    from .report.plots import plot_curve, plot_fusion
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8), layout="constrained")
     for w, frames in plots:
@@ -274,7 +274,7 @@ def _plot_workloads(plots, path: Path, unit: str) -> None:
 def _reproduce(args) -> int:
     import time
 
-    from .reproduce import run
+    from .report.reproduce import run
 
     start = time.perf_counter()
     table = run(args.out, cache=not args.no_cache, force_rerun=args.force_rerun, quick=args.quick)
@@ -285,7 +285,7 @@ def _reproduce(args) -> int:
 
 
 def _list_problems() -> int:
-    from .specs import named_files
+    from .io.specs import named_files
 
     for stem, path in named_files("problems").items():
         names = [p.name for p in load_problems(path)]
@@ -316,7 +316,7 @@ def _plot(problems, frames, path: Path, unit: str, word_bits: int) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import plot_curve
+    from .report.plots import plot_curve
 
     fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
     for p, df in zip(problems, frames):

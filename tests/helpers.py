@@ -6,7 +6,7 @@ import math
 from itertools import permutations, product
 
 import boundsolver as bs
-from boundsolver.cost import divisors
+from boundsolver.model.mapspace import divisors
 
 
 def brute_frontier(problem: bs.Einsum) -> list[tuple[int, int]]:
@@ -142,7 +142,7 @@ def staircase_of(pairs) -> list[tuple[int, int]]:
 def check_nest_points(problem: bs.Einsum, mapspace, pairs) -> None:
     """Every point is a legal nest of the mapspace whose re-evaluation in integers reproduces
     it; occupancy strictly up and accesses strictly down (a staircase)."""
-    from boundsolver import nest as nests
+    from boundsolver.model import cost as nests
 
     imperfect = mapspace.factors == "imperfect"
     for nest, cost in pairs:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from boundsolver.einsum import Einsum, Tensor
+from boundsolver.model.einsum import Einsum, Tensor
 
 
 def moved(problem: Einsum, tensor: Tensor, tiles: dict[str, int], order: tuple[str, ...]) -> int:

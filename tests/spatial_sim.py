@@ -1,4 +1,4 @@
-"""An independent reference for ``nest.evaluate_levels`` with spatial fanout: it runs the loop nest
+"""An independent reference for ``cost.evaluate_levels`` with spatial fanout: it runs the loop nest
 instance by instance and counts fills, instead of multiplying closed-form factors.
 
 Uniform placement (boundary ``b`` is on-chip level ``b``), plain-axis Einsums only. The nest,
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from itertools import product
 
-from boundsolver.nest import LevelCost
+from boundsolver.model.cost import LevelCost
 
 
 def simulate_levels(problem, nest, multicast=None, spatial=None) -> LevelCost:

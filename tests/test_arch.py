@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import boundsolver as bs
-from boundsolver.specs import SpecError, load_arch
+from boundsolver.io.specs import SpecError, load_arch
 
 
 def test_shipped_architectures():
@@ -29,11 +29,11 @@ def test_shipped_architectures():
 def test_keeps_by_name_and_role():
     p = bs.conv(R=3, S=3, P=8, Q=8, C=4, K=4)
     names = {T.name: T for T in p.tensors}
-    lv = bs.arch.Level("GLB", 100, keeps=("input", "output"))
+    lv = bs.Level("GLB", 100, keeps=("input", "output"))
     assert [T.name for T in p.tensors if lv.keeps_tensor(p, T)] == [p.inputs[0].name, p.output.name]
-    assert bs.arch.Level("W", 10, keeps=("weight",)).keeps_tensor(p, p.inputs[1])
-    assert bs.arch.Level("X", 10, keeps=(p.inputs[1].name,)).keeps_tensor(p, names[p.inputs[1].name])
-    assert not bs.arch.Level("X", 10, keeps=("output",)).keeps_tensor(p, p.inputs[0])
+    assert bs.Level("W", 10, keeps=("weight",)).keeps_tensor(p, p.inputs[1])
+    assert bs.Level("X", 10, keeps=(p.inputs[1].name,)).keeps_tensor(p, names[p.inputs[1].name])
+    assert not bs.Level("X", 10, keeps=("output",)).keeps_tensor(p, p.inputs[0])
 
 
 @pytest.mark.parametrize("text,message", [

@@ -8,9 +8,9 @@ import pytest
 from helpers import points
 
 import boundsolver as bs
-from boundsolver.batch import solve_curves
-from boundsolver.cache import Cache
-from boundsolver.metrics import effectual_ratio, max_effectual_buffer
+from boundsolver.curves.batch import solve_curves
+from boundsolver.curves.cache import Cache
+from boundsolver.report.metrics import effectual_ratio, max_effectual_buffer
 
 PROBLEMS = [bs.gemm(8, 4, 2), bs.conv(R=3, P=4, C=2, K=2), bs.gbmm(4, 2, 4, 4, 2)]
 
@@ -66,7 +66,7 @@ def test_metrics_on_known_gemms():
 
 
 def test_reproduce_quick_writes_figures_and_tables(tmp_path):
-    from boundsolver.reproduce import run
+    from boundsolver.report.reproduce import run
 
     table = run(tmp_path, cache=Cache(tmp_path / "c.sqlite"), progress=False, quick=True)
     pngs = {p.stem for p in tmp_path.glob("*.png")}

@@ -3,7 +3,7 @@ import pytest
 
 import boundsolver as bs
 from boundsolver.cli import main
-from boundsolver.specs import SpecError, load_arch, load_problem, load_problems
+from boundsolver.io.specs import SpecError, load_arch, load_problem, load_problems
 
 
 def test_curve_gemm_frontier_csv_and_plot(tmp_path):

@@ -13,11 +13,10 @@ from hypothesis import strategies as st
 from strategies import convs, general_einsums
 
 import boundsolver as bs
-from boundsolver import fastnest
-from boundsolver.einsum import Einsum
-from boundsolver.enumerate import _chains, _frontier, _nest_frontier, frontier_points
-from boundsolver.nest import Mapspace, windowed_ranks
-from boundsolver.placement import storage_groups
+from boundsolver.model.einsum import Einsum
+from boundsolver.model.mapspace import Mapspace, storage_groups, windowed_ranks
+from boundsolver.reference import fastnest
+from boundsolver.reference.enumerate import _chains, _frontier, _nest_frontier, frontier_points
 
 PER_TENSOR = Mapspace("per_tensor", "perfect")
 NESTS = [Mapspace(p, f) for p in ("uniform", "per_tensor") for f in ("perfect", "imperfect")]

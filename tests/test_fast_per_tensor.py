@@ -11,11 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import boundsolver as bs
-from boundsolver import fastnest
-from boundsolver.einsum import Axis, Einsum, Tensor, Term
-from boundsolver.enumerate import _chains, _nest_frontier, frontier_points
-from boundsolver.nest import Mapspace
-from boundsolver.placement import storage_groups
+from boundsolver.model.einsum import Axis, Einsum, Tensor, Term
+from boundsolver.model.mapspace import Mapspace, storage_groups
+from boundsolver.reference import fastnest
+from boundsolver.reference.enumerate import _chains, _nest_frontier, frontier_points
 
 PER_TENSOR = Mapspace("per_tensor", "perfect")
 SIZES = st.sampled_from([1, 2, 3, 4, 6, 8])

@@ -15,17 +15,17 @@ from hypothesis import strategies as st
 from strategies import einsums
 
 import boundsolver as bs
-from boundsolver.cost import Mapping, divisors
-from boundsolver.formulation import (
-    Formulation,
-    NestFormulation,
+from boundsolver.milp.formulation import Formulation, NestFormulation
+from boundsolver.model.cost import Mapping
+from boundsolver.model.mapspace import (
+    Mapspace,
     distinct_classes,
+    divisors,
     looping_ranks,
     order_classes,
     uniform_class,
 )
-from boundsolver.nest import Mapspace
-from boundsolver.symbolic import Symbolic
+from boundsolver.model.symbolic import Symbolic
 
 
 def _classes(p):

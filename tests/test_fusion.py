@@ -11,12 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import boundsolver as bs
-from boundsolver import fused, fusion
-from boundsolver.cost import Mapping
-from boundsolver.enumerate import enumerate_workload
+from boundsolver.curves import fused
 from boundsolver.errors import EinsumError
-from boundsolver.fusion import Leaf, Node, Schedule
-from boundsolver.specs import SpecError
+from boundsolver.io.specs import SpecError
+from boundsolver.model import fusion
+from boundsolver.model.cost import Mapping
+from boundsolver.model.fusion import Leaf, Node, Schedule
+from boundsolver.reference.enumerate import enumerate_workload
 
 DATA = Path(__file__).parent / "data"
 CHAINS = {

@@ -3,13 +3,12 @@ one-buffer curve, which it must equal where the inner level is unconstrained and
 
 from __future__ import annotations
 
+from helpers import lookup, points
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from helpers import lookup, points
 
 import boundsolver as bs
-from boundsolver import hierarchy
-from boundsolver.arch import Arch, Level
+from boundsolver.model.arch import Arch, Level
 
 
 def three(l1: int, keeps_l1=("all",)) -> Arch:

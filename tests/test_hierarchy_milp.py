@@ -8,8 +8,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import boundsolver as bs
-from boundsolver import hierarchy
-from boundsolver.arch import Arch, Level
+from boundsolver.curves import joint
+from boundsolver.model.arch import Arch, Level
+from boundsolver.reference import hierarchy
 
 KEEPS = [("all",), ("inputs",), ("output",), ("input", "output"), ("weight", "output"),
          ("input", "weight")]
@@ -36,7 +37,7 @@ def columns(problem, arch) -> list[str]:
 
 
 def same(problem, arch, solver="highs"):
-    ref = hierarchy.solve(problem, arch, method="enumerate")
+    ref = joint.solve(problem, arch, method="enumerate")
     got = bs.pareto_frontier(problem, arch=arch, method="milp", solver=solver)
     cols = columns(problem, arch)
     assert got.attrs["method"] == "milp"
@@ -99,7 +100,7 @@ def test_the_worked_example_and_curves():
     """docs/hierarchy.md's mappings that do not compose, by the MILP; solve_curve's staircase."""
     p, arch = bs.gemm(8, 8, 4), three(8)
     caps = [6, 14, 30, 56, 500]
-    ref = hierarchy.solve(p, arch, caps, method="enumerate")
+    ref = joint.solve(p, arch, caps, method="enumerate")
     got = bs.solve_curve(p, caps, arch=arch, method="milp")
     cols = ["capacity", "accesses", "accesses_L2", "accesses_L1", "status"]
     assert got[cols].astype(str).values.tolist() == ref[cols].astype(str).values.tolist()
@@ -135,8 +136,8 @@ def test_auto_and_refusals():
 def test_instance_floor_is_below_every_mapping(m, k, n, l1, fan, ranks):
     """LevelSolver.instance_floor (which ends a stage when attained) never exceeds the least
     traffic into the level over every mapping that fits it, by brute force."""
-    from boundsolver.levels import LevelSolver
-    from boundsolver.nest import evaluate_levels
+    from boundsolver.curves.joint import LevelSolver
+    from boundsolver.model.cost import evaluate_levels
 
     p = bs.gemm(m, k, n)
     arch = Arch("f", 8, (Level("DRAM"), Level("L2", sweep=True),

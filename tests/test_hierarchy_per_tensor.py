@@ -13,10 +13,10 @@ import pytest
 from helpers import lookup, points, staircase_of
 
 import boundsolver as bs
-from boundsolver import hierarchy
-from boundsolver.arch import Arch, Level
 from boundsolver.errors import EnumerationTooLarge
-from boundsolver.nest import Copies, Nest, evaluate_levels
+from boundsolver.model.arch import Arch, Level
+from boundsolver.model.cost import Copies, Nest, evaluate_levels
+from boundsolver.reference import hierarchy
 
 DATA = Path(__file__).parents[1] / "benchmarks" / "data"
 

@@ -12,7 +12,7 @@ from helpers import lookup, points
 
 import boundsolver as bs
 from boundsolver.cli import main
-from boundsolver.cost import INT64_MAX
+from boundsolver.model.cost import INT64_MAX
 
 
 def gemm_ends(M: int, K: int, N: int) -> tuple[tuple[int, int], tuple[int, int]]:

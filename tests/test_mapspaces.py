@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from strategies import general_einsums
 
 import boundsolver as bs
-from boundsolver import nest as nests
-from boundsolver.cost import divisors
-from boundsolver.enumerate import enumerate_frontier
-from boundsolver.nest import Mapspace, Nest, tile_sizes
+from boundsolver.model import cost as nests
+from boundsolver.model.cost import Nest
+from boundsolver.model.mapspace import Mapspace, divisors, tile_sizes
+from boundsolver.reference.enumerate import enumerate_frontier
 
 EXTENDED = ["per_tensor/perfect", "uniform/imperfect", "per_tensor/imperfect"]
 TINY = st.sampled_from([1, 2, 3, 4, 5, 6])

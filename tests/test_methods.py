@@ -9,7 +9,7 @@ from helpers import points
 
 import boundsolver as bs
 from boundsolver.cli import main
-from boundsolver.points import AUTO_ENUMERATION, choose_method
+from boundsolver.curves.points import AUTO_ENUMERATION, choose_method
 
 CASES = [(bs.gemm(12, 18, 8), None), (bs.conv(R=3, S=3, P=4, Q=4, C=4, K=8), None),
          (bs.gemm(16, 12, 10), "per_tensor/perfect")]

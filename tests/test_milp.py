@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from strategies import bmms, convs, einsums, gbmms, gemms, general_einsums
 
 import boundsolver as bs
-from boundsolver.formulation import distinct_classes, looping_ranks, order_classes
+from boundsolver.model.mapspace import distinct_classes, looping_ranks, order_classes
 
 
 def check_rows(p, frame):

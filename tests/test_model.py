@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from strategies import convs, einsums, gemms
 
 import boundsolver as bs
-from boundsolver.cost import evaluate_levels
-from boundsolver.symbolic import Symbolic
+from boundsolver.model.cost import Copies, LevelCost, evaluate_levels, traffic
+from boundsolver.model.mapspace import divisors
+from boundsolver.model.symbolic import Symbolic
 
 
 def test_gemm_by_hand():
@@ -46,7 +47,7 @@ def mappings(draw, problems=einsums):
     it: a divisor tile per rank, every looping rank in the outer order, and perhaps some ranks
     that do not loop."""
     p = draw(problems)
-    tiles = {d: draw(st.sampled_from(bs.cost.divisors(n))) for d, n in p.sizes}
+    tiles = {d: draw(st.sampled_from(divisors(n))) for d, n in p.sizes}
     looping = [d for d, n in p.sizes if n // tiles[d] > 1]
     idle = [d for d in draw(st.lists(st.sampled_from(p.ranks), unique=True)) if d not in looping]
     order = draw(st.permutations(looping + idle))
@@ -89,7 +90,7 @@ def test_a_mapping_is_its_one_boundary_nest(case):
     assert bs.evaluate(p, nest) == bs.evaluate(p, mapping)
     level = evaluate_levels(p, nest)
     cost = bs.evaluate(p, mapping)
-    assert level == bs.cost.LevelCost((cost.occupancy,), (cost.accesses,), cost.accesses)
+    assert level == LevelCost((cost.occupancy,), (cost.accesses,), cost.accesses)
 
 
 @given(gemms())
@@ -122,7 +123,7 @@ def test_enumerator_equals_brute_force_over_all_orders(p):
 def test_symbolic_traffic_never_under_the_model(p, data):
     """Counting loops of one iteration as real loops can only over-estimate (formulation.py)."""
     ranks = p.ranks
-    tiles = {d: data.draw(st.sampled_from(bs.cost.divisors(p.size[d]))) for d in ranks}
+    tiles = {d: data.draw(st.sampled_from(divisors(p.size[d]))) for d in ranks}
     order = data.draw(st.permutations(ranks))
     exact = bs.evaluate(p, bs.Mapping(tuple(tiles.items()), tuple(order))).accesses
     sym = Symbolic(p)
@@ -148,7 +149,7 @@ def test_one_core_three_views():
     tiles = (("m", 1), ("k", 4), ("n", 1))
     nest = bs.Nest((tiles,), (("m", "n"),), (("A", 1), ("B", 0), ("Z", 1)))
     cost = bs.evaluate(p, nest)
-    core = bs.cost.traffic(p, nest, bs.cost.Copies((1, 1, 1), ("buffer",)))
+    core = traffic(p, nest, Copies((1, 1, 1), ("buffer",)))
     assert cost.occupancy == core.occupancy[0] == 4 + 16 + 1
     assert dict(cost.reads) == {c.tensor: c.reads for c in core.copies} == {"A": 16, "B": 16, "Z": 0}
     assert dict(cost.writes) == {"Z": 16}

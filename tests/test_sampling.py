@@ -8,10 +8,10 @@ import math
 import pytest
 
 import boundsolver as bs
-from boundsolver import hierarchy
-from boundsolver.arch import Arch, Level
-from boundsolver.nest import Copies, evaluate_levels
-from boundsolver.sampling import SamplingError, sample, sample_nests
+from boundsolver.model.arch import Arch, Level
+from boundsolver.model.cost import Copies, evaluate_levels
+from boundsolver.reference import hierarchy
+from boundsolver.reference.sampling import SamplingError, sample, sample_nests
 
 SMALL = [  # GEMM 8x8x4 fits the enumerator; fanout at both levels, multicast or not, bypass
     Arch("sp", 8, (Level("DRAM"), Level("L2", sweep=True, instances=2, multicast=False),
@@ -73,7 +73,7 @@ def test_deterministic_refusals_and_too_few():
 
 def test_fig24b_check_refuses_a_sample_below_the_bound():
     """reproduce's Fig. 24b guard: a cloud at or above the bound passes, one below raises."""
-    from boundsolver.reproduce import _check_above
+    from boundsolver.report.reproduce import _check_above
 
     problem, arch = bs.gemm(4, 4, 2), SMALL[1]
     bound = bs.solve_curve(problem, [10], arch=arch, method="enumerate")

@@ -20,12 +20,12 @@ import pytest
 from helpers import points
 
 import boundsolver as bs
-from boundsolver import solvers
-from boundsolver.einsum import Einsum, Tensor
-from boundsolver.enumerate import enumerate_frontier
-from boundsolver.points import PointSolver
-from boundsolver.results import Status
-from boundsolver.solvers import CbcBackend, HighsBackend
+from boundsolver.curves.points import PointSolver
+from boundsolver.milp import solvers
+from boundsolver.milp.solvers import CbcBackend, HighsBackend
+from boundsolver.model.einsum import Einsum, Tensor
+from boundsolver.model.results import Status
+from boundsolver.reference.enumerate import enumerate_frontier
 
 PER_TENSOR = "per_tensor/perfect"
 FAIL = [highspy.HighsModelStatus.kUnknown, highspy.HighsModelStatus.kSolveError,
@@ -119,7 +119,7 @@ def test_retry_after_unknown_and_solve_error(monkeypatch, caplog):
     cost = form.scaled("accesses")
     reference = HighsBackend(form.m).solve(cost, {}, None)
     calls = _failing(monkeypatch, lambda i: FAIL[i] if i < 2 else None)
-    with caplog.at_level(logging.DEBUG, logger="boundsolver.solvers"):
+    with caplog.at_level(logging.DEBUG, logger="boundsolver.milp.solvers"):
         out = HighsBackend(form.m).solve(cost, {}, None)
     assert len(calls) == 3
     assert out.status is Status.OPTIMAL and out.objective == reference.objective

@@ -1,4 +1,4 @@
-"""Spatial fanout in hierarchy nests: ``nest.evaluate_levels`` (closed form) against
+"""Spatial fanout in hierarchy nests: ``cost.evaluate_levels`` (closed form) against
 ``spatial_sim.simulate_levels``, which runs the nest instance by instance (tests/spatial_sim.py)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from spatial_sim import simulate_copies, simulate_levels
 
 import boundsolver as bs
-from boundsolver.cost import divisors
-from boundsolver.nest import Copies, LevelCost, Nest, evaluate_levels
+from boundsolver.model.cost import Copies, LevelCost, Nest, evaluate_levels
+from boundsolver.model.mapspace import divisors
 
 HAS_SPATIAL = "spatial" in Nest.__dataclass_fields__
 needs_spatial = pytest.mark.skipif(not HAS_SPATIAL, reason="Nest has no spatial field yet")

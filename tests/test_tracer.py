@@ -1,47 +1,20 @@
-"""The tracer (tracer.py): one class-solving loop for one buffer (points.PointSolver) and for
-hierarchies (levels.LevelSolver), below every module that routes questions to them."""
+"""The tracer (milp/tracer.py): one class-solving loop for one buffer (points.PointSolver) and for
+hierarchies (joint.LevelSolver); that it sits below its users is test_layout.py's check."""
 
 from __future__ import annotations
 
-import ast
 import math
-from pathlib import Path
 
 import pytest
 
 import boundsolver as bs
-from boundsolver import solvers
-from boundsolver.arch import Arch, Level
-from boundsolver.levels import LevelSolver
-from boundsolver.points import PointSolver
-from boundsolver.results import Status
-from boundsolver.solvers import Outcome
-from boundsolver.tracer import ClassSolver
-
-PACKAGE = Path(bs.__file__).parent
-# What the tracer may build on: the model and the MILP layers.
-BELOW_TRACER = {"einsum", "cost", "nest", "formulation", "placement", "solvers", "results",
-                "symbolic", "errors"}
-
-
-def imports(module: str) -> list[tuple[str, bool]]:
-    """(imported module of the package, at the top level?) for every import in ``module``."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
-    top = {id(node) for node in tree.body}
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            names = [node.module] if node.module else [a.name for a in node.names]
-            out += [(name.split(".")[0], id(node) in top) for name in names]
-    return out
-
-
-def test_the_tracer_sits_below_every_user():
-    assert {m for m, _ in imports("tracer")} <= BELOW_TRACER
-    for module in ("points", "levels", "fused", "hierarchy", "tracer"):
-        assert "solve" not in {m for m, _ in imports(module)}, module
-    assert ("points", True) in imports("fused")  # no import loop left to defer
-    assert ("fused", True) in imports("solve")
+from boundsolver.curves.joint import LevelSolver
+from boundsolver.curves.points import PointSolver
+from boundsolver.milp import solvers
+from boundsolver.milp.solvers import Outcome
+from boundsolver.milp.tracer import ClassSolver
+from boundsolver.model.arch import Arch, Level
+from boundsolver.model.results import Status
 
 
 @pytest.mark.parametrize("cls", [PointSolver, LevelSolver])

@@ -1,0 +1,81 @@
+"""Many curves at once, in parallel through any ``concurrent.futures.Executor``, with the cache."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+
+import pandas as pd
+
+from ..errors import BoundsolverError
+from ..model.einsum import Einsum
+from ..model.mapspace import Mapspace, mapspace_of
+from .cache import Cache
+
+METHODS = ("milp", "enumerate", "auto")
+
+
+def solve_one(problem: Einsum, capacities: list[int] | None, solver: str, method: str,
+              time_limit: float | None, progress: bool = False,
+              mapspace: Mapspace | str | None = None) -> pd.DataFrame:
+    """One problem's frontier (``capacities=None``) or curve; runs in a worker."""
+    from .solve import pareto_frontier, solve_curve
+
+    if capacities is None:
+        return pareto_frontier(problem, solver, time_limit, progress, mapspace=mapspace,
+                               method=method)
+    return solve_curve(problem, capacities, solver, time_limit, progress, mapspace=mapspace,
+                       method=method)
+
+
+def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None = None, *,
+                 solver: str = "highs", method: str = "milp", time_limit: float | None = None,
+                 executor: Executor | None = None, cache: bool | Cache = True,
+                 force_rerun: bool = False, progress: bool = True,
+                 mapspace: Mapspace | str | None = None) -> list[pd.DataFrame]:
+    """Frontiers (``capacities=None``) or curves of several problems, in the given order.
+
+    Work runs through ``executor`` (a local process pool by default; a Dask or Ray executor works
+    unchanged). Finished exact results go to the cache (``cache=False`` to bypass it,
+    ``force_rerun=True`` to recompute and overwrite); time-limited ones are never cached.
+    """
+    if method not in METHODS:
+        raise BoundsolverError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    caps = None if capacities is None else [int(c) for c in capacities]
+    store = cache if isinstance(cache, Cache) else (Cache() if cache else None)
+    space = mapspace_of(mapspace)
+    question = {"capacities": caps, "solver": solver if method == "milp" else None,
+                "method": method, "mapspace": str(space)}
+    results: list[pd.DataFrame | None] = [None] * len(problems)
+    todo = []
+    for i, p in enumerate(problems):
+        hit = store.get(p, question) if store is not None and not force_rerun else None
+        if hit is not None:
+            results[i] = hit
+        else:
+            todo.append(i)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(problems), initial=len(problems) - len(todo), disable=not progress,
+               desc="curves", unit="problem", leave=False)
+    own = executor is None and len(todo) > 1
+    pool = ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) if own else executor
+    try:
+        if pool is None:
+            done = ((i, solve_one(problems[i], caps, solver, method, time_limit, False, space))
+                    for i in todo)
+        else:
+            futures = {pool.submit(solve_one, problems[i], caps, solver, method, time_limit, False,
+                                   space): i for i in todo}
+            done = ((futures[f], f.result()) for f in as_completed(futures))
+        for i, df in done:
+            results[i] = df
+            if store is not None and (df["status"] == "optimal").all():
+                store.put(problems[i], question, df)
+            bar.update()
+    finally:
+        if own:
+            pool.shutdown()
+        bar.close()
+    return results

@@ -1,0 +1,590 @@
+"""Exact fused and unfused frontiers of a workload (docs/fusion.md, 'Solving').
+
+A segment is a loop tree (:mod:`fusion`). What a subtree costs depends only on its run of
+Einsums, the tiles its ancestors leave and which tensors are resident for it; what its parent
+stores while it runs only raises its occupancy. So the best way to run a run of Einsums as the
+children of one node is a dynamic program over where each child ends, in exact staircase
+arithmetic over the per-Einsum curves of the leaves' *reduced* sub-problems (resident tensors
+left out), each traced once per distinct shape by enumeration or the MILP. The workload's curve
+is the best cut into segments. Every reported point's tree is rebuilt and re-costed in integers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
+from ..model import fusion
+from ..model.cost import Cost, Mapping, Nest
+from ..model.einsum import Einsum, Tensor
+from ..model.fusion import Schedule, expand, reduced, subsets, whole_mapping
+from ..model.mapspace import Mapspace, divisors, mapspace_of
+from ..model.workload import Workload
+from .points import PointSolver, walk
+
+METHODS = ("auto", "milp", "enumerate")
+# "auto" enumerates a sub-problem whose vectorised enumeration takes this many steps or fewer
+# (milliseconds; GEMM-like sub-problems of a GPT-3 layer need about 1e4-1e5), else runs the MILP.
+AUTO_ENUMERATION = 1_000_000
+
+
+# ------------------------------------------------------------------------------------- staircases
+
+@dataclass(frozen=True)
+class Staircase:
+    """Breakpoints (occupancy ascending, accesses strictly descending) and what attains each."""
+
+    occ: np.ndarray
+    acc: np.ndarray
+    tag: np.ndarray  # an index into the owner's list of provenances
+
+    def at(self, capacity) -> np.ndarray:
+        """Index of the breakpoint that answers each capacity (-1: infeasible)."""
+        return np.searchsorted(self.occ, capacity, side="right") - 1
+
+
+def staircase(occ, acc, tag) -> Staircase:
+    """The Pareto staircase of arbitrary points."""
+    occ, acc, tag = (np.asarray(x, dtype=np.int64) for x in (occ, acc, tag))
+    order = np.lexsort((acc, occ))
+    occ, acc, tag = occ[order], acc[order], tag[order]
+    best = np.minimum.accumulate(acc)
+    keep = np.ones(len(acc), dtype=bool)
+    keep[1:] = acc[1:] < best[:-1]
+    return Staircase(occ[keep], acc[keep], tag[keep])
+
+
+# ---------------------------------------------------------------------------- per-Einsum curves
+
+@dataclass(frozen=True)
+class Curve:
+    """One Einsum's streamed (occupancy, traffic) staircase for one set of tiles and resident set,
+    with the mapping of its full sub-problem behind each point."""
+
+    occ: np.ndarray
+    acc: np.ndarray
+    mappings: tuple
+
+
+@dataclass
+class Curves:
+    """Per-Einsum curves, each reduced shape traced once (by the MILP or by enumeration)."""
+
+    mapspace: Mapspace
+    method: str = "auto"
+    solver: str = "highs"
+    traced: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def curve(self, e: Einsum, tiles: dict[str, int], resident: frozenset[str]) -> Curve:
+        sub = fusion.sub_problem(e, tiles)
+        red, names, dummies = reduced(sub, resident)
+        if red is None:
+            return Curve(np.zeros(1, np.int64), np.zeros(1, np.int64), (whole_mapping(sub),))
+        key = (str(red), red.sizes)
+        if key not in self.traced:
+            began = time.perf_counter()
+            self.traced[key] = self._trace(red)
+            self.seconds += time.perf_counter() - began
+        points = self.traced[key]
+        occ = np.array([c.occupancy - dummies for _, c in points], dtype=np.int64)
+        acc = np.array([c.accesses - dummies for _, c in points], dtype=np.int64)
+        return Curve(occ, acc, tuple(expand(m, sub, names) for m, _ in points))
+
+    def _trace(self, problem: Einsum) -> list[tuple[Mapping | Nest, Cost]]:
+        from ..reference.enumerate import _work
+        from ..reference.fastnest import applies
+
+        small = (self.mapspace.is_orojenesis and _work(problem) <= AUTO_ENUMERATION) or \
+            applies(problem, self.mapspace)
+        if self.method == "enumerate" or (self.method == "auto" and small):
+            from ..reference.enumerate import frontier_points
+
+            try:
+                return frontier_points(problem, self.mapspace)
+            except EnumerationTooLarge:
+                if self.method == "enumerate":
+                    raise
+        from ..model.results import Status
+
+        answers = walk(PointSolver(problem, self.solver, mapspace=self.mapspace))
+        if any(a.status is not Status.OPTIMAL for a in answers):
+            raise SolverError(f"the frontier of {problem} did not solve to optimality")
+        return [(a.point.mapping, a.point.cost) for a in answers]
+
+
+# ------------------------------------------------------------------------------------ loop trees
+
+ZERO = Staircase(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
+
+
+def plus_shifted(a: Staircase, shift: int, b: Staircase, tag: int) -> Staircase:
+    """``a`` (its occupancy raised by ``shift``) then ``b``, one after the other: each has the whole
+    buffer, so values add at every capacity."""
+    a_occ = a.occ + shift
+    if len(b.occ) == 1:  # b is flat: a's steps, moved up
+        caps = np.maximum(a_occ, b.occ[0])
+        keep = np.ones(len(caps), bool)
+        keep[:-1] = caps[:-1] < caps[1:]
+        return Staircase(caps[keep], a.acc[keep] + b.acc[0], np.full(int(keep.sum()), tag))
+    caps = np.union1d(a_occ, b.occ)
+    caps = caps[caps >= max(a_occ[0], b.occ[0])]
+    acc = a.acc[np.searchsorted(a_occ, caps, side="right") - 1] + b.acc[b.at(caps)]
+    keep = np.ones(len(caps), bool)  # a sum of two staircases never rises: drop its flat steps
+    keep[1:] = acc[1:] < acc[:-1]
+    return Staircase(caps[keep], acc[keep], np.full(int(keep.sum()), tag))
+
+
+def merge(parts: list[Staircase]) -> Staircase | None:
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return staircase(np.concatenate([p.occ for p in parts]), np.concatenate([p.acc for p in parts]),
+                     np.concatenate([p.tag for p in parts]))
+
+
+@dataclass
+class TreeSearch:
+    """The exact frontier over loop trees (docs/fusion.md, 'Solving'), by dynamic programming.
+
+    ``body(a..b)`` is the best way to run Einsums ``a..b`` as the children of one node: a cut into
+    consecutive children, each a leaf (its Einsum's curve under the node's tiles) or a loop node
+    over the run. What a child costs depends only on its run, the tiles above it and which tensors
+    are resident for it, and what the node stores that is live during the child (intermediates
+    crossing the child's edges, kept tensors) only raises the child's occupancy by a constant. So
+    a child's curve is shifted and added to the best curve of the children after it: exact
+    staircase arithmetic, memoised by (run, tiles, resident tensors). A loop node whose lower
+    bounds (kept tiles; kept traffic plus every streamed tensor moved once per iteration) are
+    already matched by the options seen for the same child is skipped: exact, it cannot lower
+    the curve anywhere.
+    """
+
+    workload: Workload
+    curves: Curves
+    max_depth: int = 3
+    split: bool = False  # may a rank loop at several depths of one path
+    prov: list = field(default_factory=list)
+    memo: dict = field(default_factory=dict)
+    contexts: dict = field(default_factory=dict)
+    nodes: int = 0
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        self.prov.append(("end",))  # ZERO's tag: the empty run of children
+        self.ranks = tuple(self.workload.size)
+        self.position = {r: i for i, r in enumerate(self.ranks)}
+        self._dicts: dict = {}
+        self._fp: dict = {}
+        self._edges: dict = {}
+        self._tensors: dict = {}
+        self._sig: dict = {}
+        self._allowed: dict = {}
+        self._moved: dict = {}
+        self._loopable: dict = {}
+        # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
+        # child alone uses is better kept in that child (same tile and traffic, shorter life);
+        # with the Orojenesis inner mapspace every keep is tried.
+        self.push_down = self.curves.mapspace.placement == "per_tensor"
+
+    def record(self, rec) -> int:
+        self.prov.append(rec)
+        return len(self.prov) - 1
+
+    def keep(self, st: Staircase | None, recs: list) -> Staircase | None:
+        """``st`` with its local tags (indices into ``recs``) turned into provenance records, made
+        only for the alternatives that survive on the staircase."""
+        if st is None:
+            return None
+        ids: dict[int, int] = {}
+        tags = [ids[t] if t in ids else ids.setdefault(t, self.record(recs[t])) for t in st.tag.tolist()]
+        return Staircase(st.occ, st.acc, np.array(tags, np.int64))
+
+    def context(self, i: int, j: int) -> fusion.Context:
+        if (i, j) not in self.contexts:
+            self.contexts[(i, j)] = fusion.Context(self.workload, self.workload.names[i:j + 1])
+        return self.contexts[(i, j)]
+
+    def sizes(self, S: tuple) -> dict:
+        if S not in self._dicts:
+            self._dicts[S] = dict(zip(self.ranks, S))
+        return self._dicts[S]
+
+    def cut(self, S: tuple, r: str, t: int) -> tuple:
+        k = self.position[r]
+        return S[:k] + (t,) + S[k + 1:]
+
+    def tensor(self, T: str, span: tuple[int, ...]) -> Tensor:
+        """``T`` as the Einsums ``span`` index it: its writer if there, else its first reader."""
+        key = (T, span)
+        if key not in self._tensors:
+            self._tensors[key] = fusion.indexing(self.workload, T, span)
+        return self._tensors[key]
+
+    def fp(self, T: str, span: tuple[int, ...], S: tuple) -> int:
+        """Footprint of ``T`` (as ``span`` indexes it) under the tiles ``S``."""
+        key = (T, span, S)
+        if key not in self._fp:
+            self._fp[key] = self.tensor(T, span).footprint(self.sizes(S))
+        return self._fp[key]
+
+    def signature(self, seg, x: int, y: int) -> frozenset:
+        """What the segment means to Einsums ``x..y``: which of their tensors go to the backing
+        store. With the resident set, this fixes everything a node over ``x..y`` costs, so the
+        memo is shared between segments."""
+        key = (seg, x, y)
+        if key not in self._sig:
+            ctx = self.context(*seg)
+            self._sig[key] = frozenset(T for T in ctx.moved if any(x <= i <= y for i in ctx.users[T]))
+        return self._sig[key]
+
+    # -- the pieces -----------------------------------------------------------------------------
+
+    def segment(self, i: int, j: int) -> Staircase:
+        """A segment root: no loop; it may keep tensors that several of its Einsums read."""
+        ctx = self.context(i, j)
+        w = self.workload
+        S = tuple(w.size[r] for r in self.ranks)
+        moved = self.moved_in((i, j), i, j, frozenset())
+        cands = [T for T, (_, _, u, agree) in moved.items()
+                 if agree and (len(u) > 1 or not self.push_down)] if j > i else []
+        base = sum(2 * w.tensor_size(X) for X in ctx.exported) - sum(w.tensor_size(T) for T in ctx.written)
+        parts = []
+        for K in subsets(cands):
+            const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
+            body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
+            if body is None:
+                continue
+            parts.append(Staircase(body.occ, const + body.acc,
+                                   np.full(len(body.occ), self.record(("root", K, body)))))
+        return merge(parts)
+
+    def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
+        # The node's own loop only matters to the tensors it keeps; and a node that keeps nothing
+        # gains nothing from a child looping over the same rank across all of its run (the two
+        # loops are one loop with the inner tile).
+        same = None if K else rank
+        rank = rank if K else None
+        key = ("body", self.signature(seg, a, b), a, b, S, R, K, rank, depth)
+        if key in self.memo:
+            return self.memo[key]
+        span = tuple(range(a, b + 1))
+        tail = {b + 1: ZERO}
+        for x in range(b, a - 1, -1):
+            parts, recs = [], []
+            for y in range(x, b + 1):
+                rest = tail[y + 1]
+                if rest is None or (y > x and (depth >= self.max_depth or not self.loopable(seg, x, y))):
+                    continue
+                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
+                child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
+                if child is None:
+                    continue
+                shift = sum(self.fp(T, span, S) for T in stored)
+                parts.append(plus_shifted(child, shift, rest, len(recs)))
+                recs.append(("plus", child, shift, rest))
+            tail[x] = self.keep(merge(parts), recs)
+        self.memo[key] = tail[a]
+        return tail[a]
+
+    def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
+        """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
+        tensors resident for that child."""
+        key = (self.signature(seg, a, b), a, b, x, y, R, K, rank)
+        if key in self._edges:
+            return self._edges[key]
+        ctx = self.context(*seg)
+        node, child = tuple(range(a, b + 1)), tuple(range(x, y + 1))
+        inside = set(child)
+        # Intermediates whose writer and readers all lie under the node but not under this child
+        # (the others are resident from above, or stored inside the child).
+        stored = [X for X in sorted(ctx.intermediates) if X not in R and set(ctx.users[X]) <= set(node)
+                  and not set(ctx.users[X]) <= inside and fusion.live_during(ctx, None, X, node, child)]
+        stored += [T for T in K if fusion.live_during(ctx, rank, T, node, child)]
+        used = {T for T, u in ctx.users.items() if inside & set(u)}
+        resident = frozenset(T for T in used if T in R or T in K or
+                             (T in ctx.intermediates and not set(ctx.users[T]) <= inside))
+        self._edges[key] = out = (tuple(stored), resident)
+        return out
+
+    def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
+        key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
+        if key in self.memo:
+            return self.memo[key]
+        if x == y:
+            out = self.leaf(x, S, R)
+        elif depth >= self.max_depth:
+            out = None
+        else:
+            span = tuple(range(x, y + 1))
+            sizes = self.sizes(S)
+            ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
+            full = self.workload.size
+            options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
+                       and (self.split or sizes[r] == full[r])
+                       and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
+            out = None
+            for r, t in sorted(options, key=lambda o: -o[1]):
+                out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
+        self.memo[key] = out
+        return out
+
+    def loopable(self, seg, x: int, y: int) -> bool:
+        """Whether any loop may enclose Einsums ``x..y``."""
+        key = (seg, x, y)
+        if key not in self._loopable:
+            span = tuple(range(x, y + 1))
+            ranks = {r for i in span for r in self.workload.einsums[i].size}
+            self._loopable[key] = any(self.allowed(seg, span, r) for r in ranks)
+        return self._loopable[key]
+
+    def allowed(self, seg, span: tuple[int, ...], r: str) -> bool:
+        """Whether a loop over ``r`` may enclose Einsums ``span`` (sizes aside: a rank of size 1
+        never loops)."""
+        key = (seg, span, r)
+        if key not in self._allowed:
+            self._allowed[key] = fusion.loop_allowed(self.workload, self.context(*seg), span, r,
+                                                     self.workload.size)
+        return self._allowed[key]
+
+    def leaf(self, x: int, S: tuple, R: frozenset) -> Staircase:
+        e = self.workload.einsums[x]
+        sizes = self.sizes(S)
+        key = ("leaf", x, tuple(sizes[r] for r in e.size), R)
+        if key in self.memo:
+            return self.memo[key]
+        c = self.curves.curve(e, sizes, R)
+        sub = fusion.sub_problem(e, sizes)
+        extra = 0 if e.output.name in R else sub.tensor_size(sub.output)  # count 2 x moved
+        tags = [self.record(("leaf", e.name, m)) for m in c.mappings]
+        self.memo[key] = out = Staircase(c.occ, c.acc + extra, np.array(tags, np.int64))
+        return out
+
+    def loop(self, seg, x, y, S, r, t, R, depth, best):
+        """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
+        tensors its loop does not index (they stay across iterations) or that several of its
+        Einsums use."""
+        sp = tuple(range(x, y + 1))
+        n = self.sizes(S)[r] // t
+        below = self.cut(S, r, t)
+        moved = self.moved_in(seg, x, y, R)
+        cands = [T for T, (w, ranks, live, agree) in moved.items()
+                 if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
+        streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
+        floor = sum(streamed.values())
+        parts, recs = [], []
+        for K in subsets(cands):
+            tiles = {T: self.fp(T, sp, below) for T in K}
+            const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
+            if best is not None:  # lower bounds: kept tiles live at once; everything else moved once
+                occ = max(sum(v for T, v in tiles.items()
+                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+                          for e in sp) if K else 0
+                acc = const + n * (floor - sum(streamed[T] for T in K))
+                i = int(best.at(occ))
+                if i >= 0 and int(best.acc[i]) <= acc:
+                    self.skipped += 1
+                    continue
+            body = self.body(seg, x, y, below, R, K, r, depth + 1)
+            if body is None:
+                continue
+            self.nodes += 1
+            parts.append(Staircase(body.occ, const + n * body.acc, np.full(len(body.occ), len(recs))))
+            recs.append(("loop", r, t, K, body))
+        return self.keep(merge(parts), recs)
+
+    def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
+        """The tensors Einsums ``x..y`` move to or from the backing store and that nothing above
+        keeps: (words per word moved, ranks, which of ``x..y`` use it, read through one set of
+        axes there)."""
+        key = (self.signature(seg, x, y), x, y, R)
+        if key not in self._moved:
+            ctx = self.context(*seg)
+            sp = tuple(range(x, y + 1))
+            out = {}
+            for T in sorted(ctx.moved):
+                u = tuple(i for i in ctx.users[T] if x <= i <= y)
+                if u and T not in R:
+                    out[T] = (_weight(ctx, T), frozenset(self.tensor(T, sp).ranks), u,
+                              ctx.axes_agree(T, u))
+            self._moved[key] = out
+        return self._moved[key]
+
+    # -- rebuilding the tree behind a point -----------------------------------------------------
+
+    def build(self, st: Staircase, capacity: int) -> list:
+        i = int(st.at(capacity))
+        if i < 0:
+            raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
+        rec = self.prov[int(st.tag[i])]
+        kind = rec[0]
+        if kind == "leaf":
+            return [fusion.Leaf(rec[1], rec[2])]
+        if kind == "plus":
+            _, child, shift, rest = rec
+            return self.build(child, capacity - shift) + self.build(rest, capacity)
+        if kind == "end":
+            return []
+        if kind == "loop":
+            _, r, t, K, body = rec
+            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity)))]
+        if kind == "root":
+            _, K, body = rec
+            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity)))]
+        if kind == "cut":
+            _, left, right = rec
+            return self.build(left, capacity) + self.build(right, capacity)
+        raise AssertionError(kind)
+
+
+def _weight(ctx: fusion.Context, T: str) -> int:
+    """Words of traffic per word moved: an output is written and read back (elision at the end)."""
+    return 2 if T in ctx.written else 1
+
+
+# ------------------------------------------------------------------------------------- workloads
+
+WORKLOAD_MAPSPACE = Mapspace("per_tensor", "perfect")
+
+
+def workload_mapspace(mapspace: Mapspace | str | None) -> Mapspace:
+    """Workloads default to per-tensor placement inside each Einsum (AccelForge's semantics);
+    ``mapspace="uniform/perfect"`` gives the Orojenesis inner mapspace."""
+    return WORKLOAD_MAPSPACE if mapspace is None else mapspace_of(mapspace)
+
+
+@dataclass
+class Solution:
+    """The frontier of a workload and how to rebuild the schedule behind each breakpoint."""
+
+    workload: Workload
+    frontier: Staircase
+    search: TreeSearch
+    seconds: float = 0.0
+    traced: int = 0  # distinct per-Einsum curves traced
+    trace_seconds: float = 0.0
+
+    @property
+    def structures(self) -> int:
+        return self.search.nodes
+
+    def schedule(self, capacity: int) -> Schedule:
+        i = int(self.frontier.at(capacity))
+        if i < 0:
+            raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
+        return Schedule(tuple(self.search.build(self.frontier, int(self.frontier.occ[i]))))
+
+    def value(self, capacity: int) -> int:
+        return int(self.frontier.acc[self.frontier.at(capacity)])
+
+
+def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
+                   method: str = "auto", solver: str = "highs", max_depth: int = 3,
+                   split_ranks: bool = False) -> Solution:
+    """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
+    first, and combined with the best cuts of the same run into segments."""
+    if method not in METHODS:
+        raise BoundsolverError(f"method must be one of {METHODS}, got {method!r}")
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
+        raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
+                               f"got {max_depth!r}")
+    began = time.perf_counter()
+    curves = Curves(workload_mapspace(mapspace), method, solver)
+    search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
+    n = len(workload.einsums)
+    cells: dict[tuple[int, int], Staircase] = {}
+    longest = n if fusion_on else 1
+    for length in range(1, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            parts = []
+            for m in range(i, j):
+                left, right = cells[(i, m)], cells[(m + 1, j)]
+                parts.append(plus_shifted(left, 0, right, search.record(("cut", left, right))))
+            if length <= longest:
+                parts.append(search.segment(i, j))
+            cells[(i, j)] = merge(parts)
+    return Solution(workload, cells[(0, n - 1)], search, time.perf_counter() - began,
+                    len(curves.traced), curves.seconds)
+
+
+# ------------------------------------------------------------------------------------ result tables
+
+def _row(workload: Workload, sol: Solution, capacity: int, imperfect: bool) -> dict:
+    """The verified row of the breakpoint answering ``capacity``: the schedule is rebuilt and
+    re-evaluated in integers; it must reproduce the frontier's value."""
+    schedule = sol.schedule(capacity)
+    cost = fusion.evaluate(workload, schedule, imperfect=imperfect)
+    claimed = sol.value(capacity)
+    if cost.accesses != claimed or cost.occupancy > capacity:
+        raise SolverError(f"the schedule behind {claimed} accesses at capacity {capacity} of "
+                          f"{workload.name} evaluates to occupancy {cost.occupancy}, accesses "
+                          f"{cost.accesses}: {schedule.describe(workload)}")
+    ops = sum(2 * e.macs - e.tensor_size(e.output) for e in workload.einsums)
+    row = {"occupancy": cost.occupancy, "accesses": cost.accesses, "status": "optimal",
+           "op_intensity": ops / cost.accesses, "macs_per_word": workload.macs / cost.accesses,
+           "fused": schedule.fused,
+           "segments": " | ".join("+".join(s.einsums()) for s in schedule.segments),
+           "schedule": schedule.describe(workload), "tree": schedule.tree(workload)}
+    row |= {f"reads_{n}": v for n, v in cost.reads}
+    row |= {f"writes_{n}": v for n, v in cost.writes}
+    for n, sub, m in fusion.leaves(workload, schedule):
+        row[f"mapping_{n}"] = m.describe(sub)
+    return row
+
+
+def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool, mapspace,
+           capacity: bool):
+    import pandas as pd
+
+    tensors = [*workload.inputs, *workload.intermediates, *workload.outputs]
+    cols = (["capacity"] if capacity else []) + [
+        "occupancy", "accesses", "status", "op_intensity", "macs_per_word", "fused", "segments"]
+    cols += [f"reads_{t}" for t in tensors] + [f"writes_{t}" for t in (*workload.intermediates,
+                                                                       *workload.outputs)]
+    cols += [f"mapping_{n}" for n in workload.names] + ["schedule", "tree"]
+    df = pd.DataFrame([{c: r.get(c) for c in cols} for r in rows], columns=cols)
+    for c in cols:
+        if c.startswith(("reads_", "writes_")):  # a tensor a schedule never moves: 0 words
+            df[c] = df[c].fillna(0).astype("Int64")
+        elif c in ("capacity", "occupancy", "accesses"):
+            df[c] = df[c].astype("Int64")
+    df.attrs |= {"problem": str(workload), "name": workload.name, "unit": "words",
+                 "word_bits": workload.word_bits, "fusion": fusion_on, "mapspace": str(mapspace),
+                 "algorithmic_minimum": workload.algorithmic_minimum if fusion_on
+                 else workload.unfused_minimum,
+                 "macs": workload.macs, "seconds": sol.seconds, "structures": sol.structures,
+                 "traced": sol.traced, "trace_seconds": sol.trace_seconds,
+                 "op_intensity": "sum over Einsums of (2*MACs - |O|) / accesses, ops per word"}
+    return df
+
+
+def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = "highs",
+                      mapspace: Mapspace | str | None = None, method: str = "auto",
+                      max_depth: int = 3):
+    """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
+    ms = workload_mapspace(mapspace)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
+    imperfect = ms.factors == "imperfect"
+    rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
+    return _frame(workload, sol, rows, fusion_on, ms, capacity=False)
+
+
+def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = True,
+                   solver: str = "highs", mapspace: Mapspace | str | None = None,
+                   method: str = "auto", max_depth: int = 3):
+    """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
+    ms = workload_mapspace(mapspace)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
+    imperfect = ms.factors == "imperfect"
+    rows = []
+    for c in capacities:
+        if sol.frontier.at(c) < 0:
+            rows.append({"capacity": c, "status": "infeasible"})
+        else:
+            rows.append({"capacity": c} | _row(workload, sol, c, imperfect))
+    return _frame(workload, sol, rows, fusion_on, ms, capacity=True)

@@ -1,0 +1,565 @@
+"""The joint bound on a memory hierarchy: least backing-store traffic, then least traffic into
+each level inwards, that one mapping attains with every level's capacity respected
+(docs/hierarchy.md).
+
+:class:`LevelSolver` answers it by the MILP (levels.py's classes, the tracer's loop, floors from
+one-buffer curves and per-instance slices); :func:`solve` routes between it and the enumerators
+of hierarchy.py and builds the table; :func:`solve_workload` sums unfused Einsums.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..errors import BoundsolverError, SolverError
+from ..milp.levels import LevelFormulation, kept, level_classes, named_values
+from ..milp.tracer import ClassSolver
+from ..model.arch import Arch, ArchError
+from ..model.cost import Copies, LevelCost, Nest, check_size, evaluate_levels, op_intensity
+from ..model.einsum import Einsum, einsum
+from ..model.mapspace import looping_ranks
+from ..model.results import level_row
+from ..reference.hierarchy import (
+    LIMIT,
+    PER_TENSOR_LIMIT,
+    PLACEMENTS,
+    check,
+    frontier_points,
+    per_tensor_points,
+    work,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _as_input(problem: Einsum) -> Einsum:
+    """``problem`` with its output read as an input (counted by its fills, no write-back) and
+    a fresh one-word output: its one-buffer traffic is the original's inputs plus the output's
+    fills, plus 2 words (the new output and its one-word operand), in 2 more words of buffer."""
+    text = " * ".join(str(T) for T in (*problem.inputs, problem.output))
+    u, y, v = "u_", "Y_", "U_"
+    return einsum(f"{y}[{u}] += {text} * {v}[{u}]", **dict(problem.sizes), **{u: 1})
+
+
+
+@dataclass(frozen=True)
+class LevelPoint:
+    """A verified nest, its exact cost and the solve (class) that found it."""
+
+    nest: Nest
+    cost: LevelCost
+    values: dict
+    cls: int
+
+
+
+class LevelSolver(ClassSolver):
+    """The MILPs of one problem on one hierarchy, one per :class:`LevelClass`, answering "least
+    ``objective`` with these objectives at most these limits" exactly (``minimise``), the
+    lexicographic joint bound at a capacity of the swept level (``joint``) and its staircase
+    (``walk``). The tracer (tracer.py, as for ``points.PointSolver``) solves each class:
+    classes are solved in order of their lower bounds (LP relaxations, and earlier answers under
+    looser limits), skipped when a bound reaches the incumbent; every point is re-costed in
+    integers; solutions that meet a limit only within the solver's tolerances are cut off; large
+    objectives are proved by a further solve. Every question is answered (no time limit)."""
+
+    partial = False
+    kept_bounds = 30  # questions under many limits: keep the latest few per class
+
+    def __init__(self, problem: Einsum, arch: Arch, solver: str = "highs", threads: int = 1):
+        from ..reference.hierarchy import check
+
+        check(problem, arch)
+        check_size(problem)
+        start = time.perf_counter()
+        self.arch = arch
+        ranks = looping_ranks(problem)
+        super().__init__(problem, level_classes(problem, arch, ranks), solver, threads)
+        self.ranks = ranks
+        self.stored = kept(problem, arch)
+        names = [lv.name for lv in arch.on_chip]
+        self.key = ["dram"] + [f"accesses:{n}" for n in names]  # LevelCost.key's order
+        self.swept = next((f"occupancy:{lv.name}" for lv in arch.on_chip if lv.sweep), None)
+        self.fixed = {f"occupancy:{lv.name}": lv.capacity for lv in arch.on_chip
+                      if lv.capacity is not None}
+        self._floors: dict = {}
+        self._curves: dict = {}
+        self.build_seconds = time.perf_counter() - start
+
+    def _make_form(self, c: int) -> LevelFormulation:
+        """Built when first needed (a conv has 1,000 classes): grouped and pruned ones never are."""
+        return LevelFormulation(self.problem, self.arch, self.classes[c], self.ranks)
+
+    # ----------------------------------------------------------------------------- questions
+    def depth(self, name: str) -> int:
+        """How many segments (outermost first) objective ``name``'s formula depends on: the
+        traffic into level b reads segments 0..b-1 (a copy at b chooses g <= b), the backing
+        store's that into each tensor's outermost copy, occupancies none (tiles only)."""
+        if name == "dram":
+            return max(b[0] for b in self.stored if b)
+        if name.startswith("accesses:"):
+            return 1 + [lv.name for lv in self.arch.on_chip].index(name.split(":", 1)[1])
+        return 0
+
+    def groups(self, objective: str, limits: dict) -> list[list[int]]:
+        """Classes that pose the same question: equal orders on the segments the objective and
+        the limited objectives read. Their feasible tiles are the same (other segments' orders
+        constrain nothing: every copy may choose its own boundary, g = b, unpinned), so one
+        representative's answer is every member's."""
+        n = max([self.depth(objective)] + [self.depth(k) for k in limits])
+        out: dict[tuple, list[int]] = {}
+        for c, cls in enumerate(self.classes):
+            out.setdefault(tuple(s.order for s in cls.segments[:n]), []).append(c)
+        return list(out.values())
+
+    def floor(self, b: int, limits: dict) -> float:
+        """The best of :meth:`monotone_floor`, for a level of fixed capacity
+        :meth:`instance_floor`, and every word of each tensor the level keeps entering it once
+        (``b = 0``: the algorithmic minimum), which tiny levels such as registers often attain."""
+        once = sum(self.problem.tensor_size(T) for i, T in enumerate(self.problem.tensors)
+                   if b == 0 or b in self.stored[i])
+        best = max(once, self.monotone_floor(b, limits))
+        if b >= 1:
+            lv = self.arch.on_chip[b - 1]
+            cap = lv.capacity if lv.capacity is not None else limits.get(f"occupancy:{lv.name}")
+            if cap is not None and lv.capacity is not None:
+                best = max(best, self.instance_floor(b, cap))
+        return best
+
+    def monotone_floor(self, b: int, limits: dict) -> float:
+        """A lower bound on the traffic into level ``b`` (1 = outermost; 0: the backing store's,
+        see :meth:`_one_buffer_floor`) once the traffic into level ``b - 1`` is fixed at its least
+        value ``limits[accesses:<b-1>]``: where both
+        levels keep the same tensors, every copy at ``b`` moves at least as much as the copy at
+        ``b - 1`` it is filled from (fills only grow inwards, and so does the repetition across
+        instances: nest.replicas), so the traffic into ``b`` is at least that into ``b - 1``."""
+        names = [lv.name for lv in self.arch.on_chip]
+        if b == 0:
+            return self._one_buffer_floor(limits)
+        if b < 2 or f"accesses:{names[b - 2]}" not in limits:
+            return -math.inf
+        stored = self.stored
+        if any((b in s) != (b - 1 in s) for s in stored):
+            return -math.inf
+        return limits[f"accesses:{names[b - 2]}"]
+
+    def instance_floor(self, b: int, capacity: float) -> float:
+        """A lower bound on the traffic into level ``b`` that holds at any limits: per instance.
+
+        Where level ``b`` keeps every tensor and no parent between a copy there and its source
+        multicasts, the traffic into ``b`` is the sum over its instances of what each moves
+        (``nest.replicas``), and each instance runs a one-buffer mapping of its own slice of the
+        problem (the rank sizes divided by the splits at or above ``b``) in ``capacity`` words
+        (several loops of a rank above one boundary only add fills). So it is at least, over
+        every split ``s`` the fanouts allow, ``prod(s)`` times the one-buffer curve of the slice
+        at ``capacity``. The output is the one exception: where ``s`` splits a rank the output
+        does not use, its instances share partial sums, of which our rule reads back one, so
+        the slice's curve is taken with the output counted as its fills only (an input). The
+        curves are enumerated once per split (small problems, else no floor)."""
+        key = (b, capacity)
+        if key not in self._floors:
+            self._floors[key] = self._instance_floor(b, capacity)
+        return self._floors[key]
+
+    def _instance_floor(self, b: int, capacity: float) -> float:
+        from ..errors import EnumerationTooLarge
+        from ..reference.enumerate import frontier_points
+
+        stored, fan = self.stored, self.arch.fanouts
+        if not math.isfinite(capacity) or any(b not in s for s in stored):
+            return -math.inf
+        for s in stored:
+            source = s[s.index(b) - 1] if s.index(b) else 0
+            if any(fan[lv - 1] > 1 and self.arch.on_chip[lv - 1].multicast
+                   for lv in range(source + 1, b + 1)):
+                return -math.inf
+        splits = [{}]
+        for lv in range(1, b + 1):
+            splits = [{d: a.get(d, 1) * o.get(d, 1) for d in a.keys() | o.keys()}
+                      for a in splits for o in self.arch.split_options(self.problem, lv)]
+        splits = list({tuple(sorted(s.items())): s for s in splits
+                       if all(self.problem.size[d] % v == 0 for d, v in s.items())}.values())
+        if len(splits) > 200:
+            return -math.inf
+        out_ranks = set(self.problem.output.ranks)
+        ranked = []
+        for split in splits:  # no slice moves less than its tensors once: order by that
+            sub = self.problem.with_sizes(**{d: n // split.get(d, 1)
+                                             for d, n in self.problem.sizes})
+            n = math.prod(split.values())
+            ranked.append((n * sum(sub.tensor_size(T) for T in sub.tensors), n, split, sub))
+        ranked.sort(key=lambda e: e[0])
+        best = math.inf
+        try:
+            for least, n, split, sub in ranked:
+                if least >= best:
+                    break
+                reduced = any(v > 1 and d not in out_ranks for d, v in split.items())
+                best = min(best, n * self._curve_at(sub, capacity, reduced, frontier_points))
+        except EnumerationTooLarge:
+            return -math.inf
+        return best
+
+    def _curve_at(self, sub: Einsum, capacity: float, reduced: bool, frontier_points) -> float:
+        """The one-buffer curve of a slice at ``capacity`` (inf if nothing fits), each slice's
+        staircase enumerated once; ``reduced``: with its output read as an input
+        (:func:`_as_input`, read back to the slice's terms)."""
+        key = (sub.sizes, reduced)
+        if key not in self._curves:
+            problem = _as_input(sub) if reduced else sub
+            self._curves[key] = [(c.occupancy, c.accesses) for _, c in frontier_points(problem)]
+        extra = 2 if reduced else 0
+        fit = [a for o, a in self._curves[key] if o <= capacity + extra]
+        return min(fit) - extra if fit else math.inf
+
+    def _one_buffer_floor(self, limits: dict) -> float:
+        """The backing store's traffic is at least the one-buffer (Orojenesis) curve at the
+        outermost level's capacity when that level keeps every tensor in one instance: the
+        nest's loops above it and its tiles are an Orojenesis mapping of that occupancy with the
+        same traffic (docs/hierarchy.md). The curve is enumerated once (fast)."""
+        first = self.arch.on_chip[0]
+        name = f"occupancy:{first.name}"
+        cap = limits.get(name, self.fixed.get(name))
+        if (self.arch.fanouts[0] != 1 or cap is None
+                or any(not s or s[0] != 1 for s in self.stored)):
+            return -math.inf
+        if not hasattr(self, "_curve"):
+            from .points import frontier
+
+            try:
+                front = frontier(self.problem, method="auto")
+                self._curve = list(zip(front["occupancy"].astype(int), front["accesses"].astype(int)))
+            except BoundsolverError as err:  # a floor only saves solves: never fail for it
+                log.debug("no one-buffer floor for %s: %s", self.problem, err)
+                self._curve = []
+        fit = [a for o, a in self._curve if o <= cap]
+        return min(fit) if fit else -math.inf
+
+    def minimise(self, objective: str, limits: dict, floor: float = -math.inf
+                 ) -> LevelPoint | None:
+        """A verified point of least ``objective`` with every named objective at most its limit
+        (the fixed levels' capacities always apply); None if there is none. ``floor``: a lower
+        bound on the answer known to the caller (a point attaining it ends the search)."""
+        limits = self.fixed | limits
+        fits = [p for p in self.known if all(p.values[n] <= v for n, v in limits.items())]
+        inc = min(fits, key=lambda p: p.values[objective], default=None)
+        if inc is not None and inc.values[objective] <= floor:
+            return inc
+
+        def best() -> float:
+            return inc.values[objective] if inc is not None else math.inf
+
+        def record(group: list[int], bound: float) -> None:
+            for member in group:
+                self._record(member, objective, limits, bound)
+
+        def attempt(g: int) -> None:
+            nonlocal inc
+            cutoff = best() - 1
+            _, point, value = self._solve(groups[g][0], objective, limits | {objective: min(
+                cutoff, limits.get(objective, math.inf))})
+            if point is None:
+                record(groups[g], cutoff + 1)
+            else:
+                record(groups[g], value)
+                if point.values[objective] < best():
+                    inc = point
+
+        groups = self.groups(objective, limits)
+        lows = {g: max([floor] + [self.lower(c, objective, limits) for c in group])
+                for g, group in enumerate(groups)}
+        if math.isfinite(floor) and min(lows.values()) < best():
+            # a floor to reach: one solve first, which often attains it (no relaxations then)
+            first = min(lows, key=lows.get)
+            attempt(first)
+            lows[first] = math.inf
+            if inc is not None and inc.values[objective] <= floor:
+                return inc
+        for g, group in enumerate(groups):
+            if lows[g] < best():
+                lows[g] = max(lows[g], self._relaxation(group[0], objective, limits))
+                record(group, lows[g])
+        for g in sorted(lows, key=lows.get):
+            if lows[g] < best():
+                attempt(g)
+        return inc
+
+    def joint(self, capacity: float = math.inf, least_occupancy: bool = True
+              ) -> LevelPoint | None:
+        """The lexicographic joint bound with the swept level at most ``capacity``: least DRAM
+        traffic, then least traffic into each level inwards; among the points attaining it, one
+        of least swept occupancy (its staircase point), or with ``least_occupancy=False`` any
+        (the bound at one capacity needs no staircase point, and that last stage costs a solve
+        per class; measured on GEMM 4096^3 on a100, a least occupancy within the class that
+        found the point saved no time either)."""
+        limits = {self.swept: capacity} if self.swept else {}
+        point = None
+        for b, name in enumerate(self.key):  # b: the level the traffic enters (0: backing store)
+            if point is not None and b >= 2:
+                self._mirror(point, b)
+            point = self.minimise(name, limits, self.floor(b, limits))
+            if point is None:
+                return None
+            limits[name] = point.values[name]
+        if self.swept and least_occupancy:
+            point = self.minimise(self.swept, limits)
+            if point is None:
+                raise SolverError(f"{self.problem}: the point of least {self.key[-1]} vanished "
+                                  "when its occupancy was minimised")
+        return point
+
+    def _mirror(self, point: LevelPoint, b: int) -> None:
+        """A candidate for the stage of level ``b``: ``point`` with level ``b`` holding the
+        same tiles as level ``b - 1`` (the loops between them move below it), which moves into
+        ``b`` exactly what ``b - 1`` receives where both keep the same tensors: often the
+        stage's floor, ending it without a solve. Kept (re-costed) only if it fits."""
+        stored = self.stored
+        if self.arch.fanouts[b - 1] != 1 or any((b in s) != (b - 1 in s) for s in stored):
+            return
+        nest = point.nest
+        levels, orders = list(nest.levels), list(nest.orders)
+        levels[b - 1] = levels[b - 2]  # boundary b takes boundary b - 1's tiles
+        moved = orders[b - 1]  # segment b - 1 (between them) runs no loop any more
+        orders[b - 1] = ()
+        if b < len(orders):  # its loops run, outermost, in the segment below b
+            orders[b] = tuple(moved) + tuple(d for d in orders[b] if d not in moved)
+        mirror = Nest(tuple(levels), tuple(orders), nest.storage, nest.spatial)
+        cost = evaluate_levels(self.problem, mirror, multicast=self.arch.multicast)
+        values = named_values(self.arch, cost)
+        if all(values[n] <= v for n, v in self.fixed.items()):
+            self.known.append(LevelPoint(mirror, cost, values, point.cls))
+
+    def walk(self) -> list[LevelPoint]:
+        """The staircase over the swept level's occupancy, in increasing occupancy."""
+        points, capacity = [], math.inf
+        while True:
+            point = self.joint(capacity)
+            if point is None:
+                break
+            points.append(point)
+            if self.swept is None:
+                break
+            capacity = point.values[self.swept] - 1
+        return points[::-1]
+
+    # ----------------------------------------------------------------------------- the tracer's hooks
+    def _costed(self, c: int, x) -> tuple:
+        nest, chosen = self.form(c).decode(x)
+        cost = evaluate_levels(self.problem, nest, multicast=self.arch.multicast)
+        exact = named_values(self.arch, cost)
+        return LevelPoint(nest, cost, exact, c), exact, self.form(c).value(nest, chosen)
+
+    def _describe(self, point: LevelPoint) -> str:
+        return f"nest {point.nest.describe(self.problem)}"
+
+    def _subject(self, c: int, objective: str) -> str:
+        return f"the nest of {self._question(c, objective, {})} under its class"
+
+    def _question(self, c: int, objective: str, limits: dict) -> str:
+        p = self.problem
+        sizes = ", ".join(f"{r}={n}" for r, n in p.sizes)
+        orders = " / ".join(",".join(s.order) for s in self.classes[c].segments)
+        limit = " and ".join(f"{n} <= {int(v)}" for n, v in limits.items()
+                             if math.isfinite(v)) or "no limit"
+        return (f"{p.name + ': ' if p.name else ''}{p} ({sizes}) on {self.arch.name}, class "
+                f"{c} of {len(self.classes)} (segment orders {orders}); least {objective} "
+                f"with {limit}")
+
+
+def frame(problem: Einsum, arch: Arch, points: list[tuple],
+          capacities: list[int] | None = None, seconds: float = 0.0,
+          method: str = "enumeration", solver: str | None = None) -> pd.DataFrame:
+    """Rows in words: ``occupancy`` (the swept level's), ``accesses`` (the backing store's),
+    ``occupancy_<level>`` and ``accesses_<level>`` (into that level from its parent) for every
+    on-chip level, and the mapping as a readable multi-level nest."""
+    swept = arch.swept_index
+
+    def row(nest: Nest, cost: LevelCost, copies: Copies | None = None) -> dict:
+        return level_row(problem, arch, nest, cost, copies, status="optimal",
+                         op_intensity=op_intensity(problem, cost.dram))
+
+    if capacities is None:
+        rows = [row(*p) for p in points]
+    else:
+        rows = []
+        for cap in capacities:
+            # the least key among the points that fit (on a staircase: the last of them)
+            fit = [p for p in points if swept is None or p[1].occupancy[swept] <= cap]
+            best = min(fit, key=lambda p: (p[1].key, -p[1].occupancy[swept] if swept is not None
+                                           else 0), default=None)
+            rows.append({"capacity": cap} | (row(*best) if best else {"status": "infeasible"}))
+    df = pd.DataFrame(rows)
+    for c in df.columns:
+        if c == "capacity" or c.startswith(("occupancy", "accesses")):
+            df[c] = df[c].astype("Int64")
+    df.attrs |= {"problem": str(problem), "name": problem.name, "unit": "words",
+                 "arch": arch.name, "levels": [lv.name for lv in arch.levels],
+                 "method": method, "seconds": seconds,
+                 "objective": "lexicographic: backing-store traffic, then each level inwards"}
+    if solver is not None:
+        df.attrs["solver"] = solver
+    return df
+
+
+
+METHODS = ("milp", "enumerate", "auto")
+
+
+
+def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
+          limit: int | None = None, method: str | None = None, solver: str = "highs",
+          placement: str = "uniform") -> pd.DataFrame:
+    """The joint frontier (``capacities=None``) or its value at each capacity of the swept level.
+
+    ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
+    enumeration where it evaluates at most ``limit`` nests, else the MILP).
+    ``placement="per_tensor"``: each copy at its own boundary within its level
+    (:func:`per_tensor_points`); enumerated only (the MILP is uniform-per-level)."""
+    method = "auto" if method is None else method
+    if method not in METHODS:
+        raise ArchError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if placement not in PLACEMENTS:
+        raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    check(problem, arch)
+    if placement == "per_tensor":
+        if method == "milp":
+            raise ArchError(
+                f"{arch.name} has several levels: per-tensor placement within each level is "
+                "enumerated only (method='enumerate', small problems); the multi-level MILP "
+                "covers uniform placement (richer inner mapspaces are not modelled by it yet)")
+        began = time.perf_counter()
+        points = per_tensor_points(problem, arch, PER_TENSOR_LIMIT if limit is None else limit)
+        df = frame(problem, arch, points, capacities, time.perf_counter() - began)
+        df.attrs["mapspace"] = "per_tensor/perfect"
+        return df
+    limit = LIMIT if limit is None else limit
+    if method == "auto":
+        method = "enumerate" if work(problem, arch, limit) <= limit else "milp"
+    began = time.perf_counter()
+    if method == "enumerate":
+        points = frontier_points(problem, arch, limit)
+        return frame(problem, arch, points, capacities, time.perf_counter() - began)
+
+    ls = LevelSolver(problem, arch, solver)
+    points = [(p.nest, p.cost) for p in milp_points(ls, capacities)]
+    return frame(problem, arch, points, capacities, time.perf_counter() - began, "milp", ls.solver)
+
+
+
+def milp_points(ls, capacities: list[int] | None = None) -> list:
+    """The MILP's staircase points (``LevelSolver.walk``), or with ``capacities`` the points
+    answering them: a point solved at capacity S with swept occupancy o answers all of [o, S]
+    (the least value is non-increasing in S and the point fits every capacity from o). Its
+    occupancy is not minimised (a solve per class saved), so o may lie above the staircase's."""
+    if capacities is None or ls.swept is None:
+        return ls.walk()
+    found: dict[int, object] = {}
+    covered: list[tuple[int, int]] = []
+    above = None  # the key at the smallest capacity solved so far
+    for cap in sorted(set(capacities), reverse=True):
+        if any(lo <= cap <= hi for lo, hi in covered):
+            continue
+        # a point met on the way that fits and attains the key above is optimal here too
+        fit = [p for p in ls.known if all(p.values[n] <= v for n, v in ls.fixed.items())
+               and p.values[ls.swept] <= cap]
+        known = min(fit, key=lambda p: p.cost.key, default=None)
+        if above is not None and known is not None and known.cost.key == above:
+            found[known.values[ls.swept]] = known
+            covered.append((known.values[ls.swept], cap))
+            continue
+        point = ls.joint(cap, least_occupancy=False)
+        if point is None:
+            break  # smaller capacities are infeasible too
+        occ = point.values[ls.swept]
+        found[occ] = point
+        covered.append((occ, cap))
+        above = point.cost.key
+    return [found[o] for o in sorted(found)]
+
+
+
+def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
+                   method: str | None = None, solver: str = "highs",
+                   placement: str = "uniform") -> pd.DataFrame:
+    """A workload's joint bound on a hierarchy, its Einsums run one after another (unfused):
+    each has every level to itself, so at a capacity the traffic across every boundary is the
+    sum of the Einsums' and each level's occupancy the largest of theirs. The lexicographic
+    objective survives the sum: a sum of independent terms is least in its first component only
+    if every term is, and so on inwards. Without ``capacities``, the staircase of the sum over
+    the union of the Einsums' breakpoints. Identical Einsums are solved once."""
+    began = time.perf_counter()
+    solved: dict = {}
+    frames = []
+    for e in workload.einsums:
+        key = (str(e), e.sizes)
+        if key not in solved:
+            solved[key] = solve(e, arch, capacities, method=method, solver=solver,
+                                placement=placement)
+        frames.append(solved[key])
+    names = [e.name or f"E{i}" for i, e in enumerate(workload.einsums)]
+    swept = next((lv.name for lv in arch.on_chip if lv.sweep), None)
+    if capacities is not None:
+        rows = [_sum_rows([f.iloc[i] for f in frames], names, arch) | {"capacity": cap}
+                for i, cap in enumerate(capacities)]
+    else:
+        xs = sorted({int(x) for f in frames for x in f["occupancy"].dropna()}) or [0]
+        rows, record = [], None
+        for x in xs:
+            picked = [_least_at(f, x, arch) for f in frames]
+            if any(p is None for p in picked):
+                continue
+            row = _sum_rows(picked, names, arch)
+            key = tuple(row[c] for c in _key_columns(arch))
+            if record is None or key < record:
+                rows.append(row)
+                record = key
+    df = pd.DataFrame(rows)
+    first = ["capacity"] if capacities is not None else []
+    df = df[first + [c for c in df.columns if c not in first]]
+    for c in df.columns:
+        if c == "capacity" or c.startswith(("occupancy", "accesses")):
+            df[c] = df[c].astype("Int64")
+    df.attrs |= {"problem": workload.name or "workload", "name": workload.name, "unit": "words",
+                 "arch": arch.name, "levels": [lv.name for lv in arch.levels], "fusion": False,
+                 "method": frames[0].attrs.get("method") if frames else method,
+                 "seconds": time.perf_counter() - began, "swept": swept,
+                 "objective": "lexicographic: backing-store traffic, then each level inwards; "
+                              "Einsums unfused (each alone on the hierarchy)"}
+    return df
+
+
+
+def _key_columns(arch: Arch) -> list[str]:
+    return ["accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+
+
+
+def _least_at(front: pd.DataFrame, x: int, arch: Arch):
+    """The row of least key among a staircase's points that fit occupancy ``x``."""
+    fit = front[front["occupancy"].fillna(0) <= x] if "occupancy" in front else front
+    if fit.empty:
+        return None
+    cols = _key_columns(arch)
+    return min((r for _, r in fit.iterrows()), key=lambda r: tuple(int(r[c]) for c in cols))
+
+
+
+def _sum_rows(rows: list, names: list[str], arch: Arch) -> dict:
+    """One row of the unfused workload from each Einsum's row at the same capacity."""
+    if any(r.get("status") == "infeasible" for r in rows):
+        return {"status": "infeasible"}
+    out: dict = {"status": "optimal"}
+    occ = [c for c in rows[0].index if c.startswith("occupancy")]
+    acc = [c for c in rows[0].index if c.startswith("accesses")]
+    for c in occ:
+        values = [r[c] for r in rows if pd.notna(r[c])]
+        out[c] = max(int(v) for v in values) if values else None
+    for c in acc:
+        out[c] = sum(int(r[c]) for r in rows)
+    out["mapping"] = " ; ".join(f"{n}: {r['mapping']}" for n, r in zip(names, rows))
+    return out

@@ -1,0 +1,2 @@
+"""Reading the field's files into model objects: YAML problems and architectures, Timeloop
+problem files."""

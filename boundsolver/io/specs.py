@@ -1,0 +1,206 @@
+"""Problems and architectures from YAML: our ``problems/`` files and Timeloop ``cnn-layer`` problems.
+
+A problem file holds one problem or a list under ``problems:``. Each problem has a ``name`` and
+exactly one of ``gemm``, ``bmm``, ``gbmm``, ``conv`` (keyword arguments of the workload function)
+or ``einsum`` (a string, with ``sizes``). A Timeloop problem (``problem: {shape, instance}``) is
+read as a ``cnn-layer``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import sympy
+import yaml
+
+from ..errors import BoundsolverError, EinsumError
+from ..model import workloads
+from ..model.arch import Arch, ArchError, arch_from_dict
+from ..model.einsum import Einsum, einsum
+from ..model.workload import Workload, workload
+
+WORKLOADS = {"gemm": workloads.gemm, "bmm": workloads.bmm, "gbmm": workloads.gbmm,
+             "conv": workloads.conv}
+KINDS = (*WORKLOADS, "einsum")
+REPO_DIRS = (Path.cwd(), Path(__file__).resolve().parents[2])
+
+
+class SpecError(BoundsolverError, ValueError):
+    """A YAML problem or architecture file that does not say what it must."""
+
+
+def find(ref: str | Path, folder: str) -> Path:
+    """``ref`` as a path, or a name in ``folder`` (``problems``/``arch``) with or without .yaml."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    for root in REPO_DIRS:
+        for cand in (root / folder / f"{ref}", root / folder / f"{ref}.yaml"):
+            if cand.is_file():
+                return cand
+    known = list(named_files(folder))
+    raise SpecError(f"no file {str(ref)!r} and no {folder}/{ref}.yaml"
+                    + (f"; known: {', '.join(known)}" if known else ""))
+
+
+def named_files(folder: str) -> dict[str, Path]:
+    """The YAML files of ``folder`` by name, the working directory's shadowing the package's."""
+    files: dict[str, Path] = {}
+    for root in REPO_DIRS:
+        for path in sorted((root / folder).glob("*.yaml")):
+            files.setdefault(path.stem, path)
+    return dict(sorted(files.items()))
+
+
+def _read(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML ({err})") from None
+
+
+def load_problems(ref: str | Path, **params: int) -> list[Einsum | Workload]:
+    """Every problem of a YAML file (a path, or a name in ``problems/``); a workload file gives
+    its one workload, with ``params`` (e.g. ``tokens=1024``) replacing its defaults."""
+    path = find(ref, "problems")
+    data = _read(path)
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping with 'problems' or one problem, got "
+                        f"{type(data).__name__}")
+    if "workload" in data:
+        return [_workload(path, data, params)]
+    if params:
+        raise SpecError(f"{path} takes no parameters (got {', '.join(params)}); only workload "
+                        "files declare 'params'")
+    if "problem" in data and isinstance(data["problem"], dict):
+        return [_timeloop(path, data["problem"])]
+    entries = data.get("problems", [data])
+    if not isinstance(entries, list) or not entries:
+        raise SpecError(f"{path}: 'problems' must be a non-empty list")
+    return [_problem(path, i, e) for i, e in enumerate(entries, 1)]
+
+
+def load_problem(ref: str | Path, **params: int) -> Einsum | Workload:
+    """The one problem (an Einsum or a workload) of a YAML file; an error if it holds several.
+    ``params`` set a workload's parameters, e.g. ``load_problem("gpt3_6.7b", tokens=1024)``."""
+    problems = load_problems(ref, **params)
+    if len(problems) != 1:
+        raise SpecError(f"{ref} holds {len(problems)} problems "
+                        f"({', '.join(p.name for p in problems)}); use load_problems")
+    return problems[0]
+
+
+def _workload(path: Path, data: dict, given: dict) -> Workload:
+    """``workload:`` a list of Einsum strings, ``sizes:`` rank sizes (numbers or expressions in
+    ``params:``, e.g. ``m: tokens``), optional ``name`` and ``word_bits``."""
+    defaults = data.get("params", {}) or {}
+    sizes = data.get("sizes")
+    if not isinstance(defaults, dict) or not isinstance(sizes, dict):
+        raise SpecError(f"{path}: a workload needs 'sizes' (and optionally 'params') as mappings")
+    unknown = [k for k in given if k not in defaults]
+    if unknown:
+        raise SpecError(f"{path} has no parameter {', '.join(map(repr, unknown))} "
+                        f"(parameters: {', '.join(defaults) or 'none'})")
+    params = {k: _positive(path, k, v) for k, v in (defaults | given).items()}
+    symbols = {k: sympy.Symbol(k) for k in params}
+    values = {}
+    for rank, expr in sizes.items():
+        try:
+            value = sympy.sympify(str(expr), locals=symbols).subs(params)
+        except (sympy.SympifyError, TypeError):
+            raise SpecError(f"{path}: size of rank {rank!r} is not a number or expression: "
+                            f"{expr!r}") from None
+        if not value.is_Integer:
+            raise SpecError(f"{path}: size of rank {rank!r} ({expr}) is not an integer with "
+                            f"{params}")
+        values[str(rank)] = int(value)
+    einsums = data["workload"]
+    if not isinstance(einsums, list) or not all(isinstance(e, str) for e in einsums):
+        raise SpecError(f"{path}: 'workload' must be a list of Einsum strings")
+    try:
+        return workload(einsums, str(data.get("name", path.stem)), data.get("word_bits", 8),
+                        **{k: v for k, v in values.items()})
+    except EinsumError as err:
+        raise SpecError(f"{path}: {err}") from None
+
+
+def _positive(path: Path, name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SpecError(f"{path}: parameter {name!r} must be a positive integer, got {value!r}")
+    return value
+
+
+def _problem(path: Path, i: int, entry: object) -> Einsum:
+    where = f"{path}: problem {i}"
+    if not isinstance(entry, dict):
+        raise SpecError(f"{where} must be a mapping, got {entry!r}")
+    name = entry.get("name", "")
+    where += f" ({name!r})" if name else ""
+    kinds = [k for k in KINDS if k in entry]
+    if len(kinds) != 1:
+        raise SpecError(f"{where} needs exactly one of {', '.join(KINDS)}; "
+                        f"found {', '.join(kinds) or 'none'} (keys: {', '.join(map(str, entry))})")
+    kind = kinds[0]
+    try:
+        if kind == "einsum":
+            sizes = entry.get("sizes")
+            if not isinstance(sizes, dict):
+                raise SpecError(f"{where}: an einsum needs 'sizes', a mapping of rank sizes")
+            return einsum(str(entry["einsum"]), name, **sizes)
+        args = entry[kind]
+        if not isinstance(args, dict):
+            raise SpecError(f"{where}: '{kind}' must map argument names to values, got {args!r}")
+        return call_workload(kind, args, name)
+    except EinsumError as err:
+        raise SpecError(f"{where}: {err}") from None
+
+
+def call_workload(kind: str, args: dict, name: str = "") -> Einsum:
+    """``gemm``/``bmm``/``gbmm``/``conv`` with keyword arguments, unknown keywords named."""
+    fn = WORKLOADS[kind]
+    params = [p for p in inspect.signature(fn).parameters if p != "name"]
+    unknown = [k for k in args if k not in params]
+    if unknown:
+        raise EinsumError(f"{kind} has no argument {', '.join(map(repr, unknown))} "
+                          f"(arguments: {', '.join(params)})")
+    missing = [p for p, v in inspect.signature(fn).parameters.items()
+               if v.default is inspect.Parameter.empty and p not in args]
+    if missing:
+        raise EinsumError(f"{kind} needs {', '.join(missing)}")
+    return fn(**args, name=name)
+
+
+# Timeloop cnn-layer instance keys; M is Timeloop's name for output channels in newer configs.
+_TIMELOOP = {"R": "R", "S": "S", "P": "P", "Q": "Q", "C": "C", "K": "K", "M": "K", "N": "N",
+             "Wstride": "Wstride", "Hstride": "Hstride", "Wdilation": "Wdilation",
+             "Hdilation": "Hdilation"}
+
+
+def _timeloop(path: Path, problem: dict) -> Einsum:
+    shape = problem.get("shape")
+    shape_name = shape.get("name", "") if isinstance(shape, dict) else str(shape or "cnn-layer")
+    if "cnn" not in shape_name.lower().replace("_", "-"):
+        raise SpecError(f"{path}: only Timeloop cnn-layer problems are read (shape {shape_name!r});"
+                        " write other shapes as an einsum")
+    instance = problem.get("instance")
+    if not isinstance(instance, dict):
+        raise SpecError(f"{path}: a Timeloop problem needs 'instance' with the layer's dimensions")
+    unknown = [k for k in instance if k not in _TIMELOOP]
+    if unknown:
+        raise SpecError(f"{path}: unknown cnn-layer dimensions {', '.join(map(str, unknown))}")
+    args = {_TIMELOOP[k]: v for k, v in instance.items()}
+    try:
+        return workloads.conv(**args, name=path.stem)
+    except EinsumError as err:
+        raise SpecError(f"{path}: {err}") from None
+
+
+def load_arch(ref: str | Path = "snowcat", **sizes: int) -> Arch:
+    """An architecture file (a path, or a name in ``arch/``), its named capacities filled from
+    ``sizes`` (e.g. ``load_arch("three_level", L1=4096)``); see :mod:`boundsolver.model.arch`."""
+    path = find(ref, "arch")
+    try:
+        return arch_from_dict(_read(path), str(path), sizes)
+    except ArchError as err:
+        raise SpecError(str(err)) from None

@@ -1,0 +1,475 @@
+"""Fused mappings of a workload as loop trees, and their cost in Python integers (docs/fusion.md).
+
+A :class:`Schedule` cuts the workload into *segments* of consecutive Einsums; tensors that pass
+between segments go through the backing store. A segment is a *loop tree*: its root
+(:class:`Node` with no loop) and every loop node hold an ordered list of children, each a
+:class:`Leaf` (one Einsum, running its own single-Einsum mapping of the *sub-problem* that the loops
+above it leave) or another loop node (one loop over a rank, with a tile). Leaves appear in the
+workload's order. Every tensor has a storage point:
+
+* an *intermediate* (written and read inside the segment) never touches the backing store. It is
+  stored at the deepest node whose subtree holds its writer and all its readers; its tile is what
+  the loops above that node leave of it. Its readers and writer see it *resident*.
+* a tensor the segment reads from or writes to the backing store is *kept* at a node that lists it
+  (then resident for that subtree), or else moved by each Einsum's own mapping (*streamed*).
+
+A node stores a tensor for one iteration of its loop, or, when its loop does not index the tensor,
+across all of them. So at a node with loop ``r`` (``n`` iterations), per invocation: a kept tensor
+moves ``tile * n`` words if ``r`` indexes it, ``tile`` otherwise; every child runs ``n`` times.
+Occupancy while a child runs is the tiles stored at its ancestors that are live then, plus the
+child's own. Outputs follow model.md's first-read elision over the whole run: an output written
+``W`` words in all is read back ``W - |T|``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import combinations
+
+from ..errors import EinsumError
+from .cost import Cost, Mapping, Nest
+from .cost import evaluate as evaluate_mapping
+from .einsum import Einsum, Tensor
+from .workload import Workload
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One Einsum run by its own single-Einsum mapping of the sub-problem the loops above leave."""
+
+    einsum: str
+    mapping: Mapping | Nest
+
+
+@dataclass(frozen=True)
+class Node:
+    """A loop over ``rank`` in tiles of ``tile`` (``rank=None``: a segment's root, no loop), the
+    tensors it keeps (stored here, read from or written to the backing store), and its children,
+    run in order in every iteration."""
+
+    rank: str | None = None
+    tile: int = 0
+    keep: tuple[str, ...] = ()
+    children: tuple[Node | Leaf, ...] = ()
+
+    def einsums(self) -> tuple[str, ...]:
+        return tuple(n for c in self.children for n in (c.einsums() if isinstance(c, Node)
+                                                        else (c.einsum,)))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A fused mapping of a whole workload: its segments (loop-tree roots) in order."""
+
+    segments: tuple[Node, ...]
+
+    @property
+    def fused(self) -> bool:
+        return any(len(s.einsums()) > 1 for s in self.segments)
+
+    def describe(self, workload: Workload) -> str:
+        """One line, e.g. ``{keep I; for h/1 {V: ...; K: ...; for m/64 {Q: ...}}} ;; {Z: ...}``."""
+        return " ;; ".join(_describe(workload, s, workload.size) for s in self.segments)
+
+    def tree(self, workload: Workload) -> str:
+        """The loop tree, one node or Einsum per line, with every tensor's storage point."""
+        lines: list[str] = []
+        for k, s in enumerate(self.segments):
+            lines.append(f"segment {k}: {'+'.join(s.einsums())}")
+            _tree(workload, Context(workload, s.einsums()), s, workload.size, frozenset(), 1, lines)
+        return "\n".join(lines)
+
+
+def Segment(einsums: tuple[str, ...], shared: tuple[tuple[str, int], ...] = (),
+            kept: tuple[tuple[str, int], ...] = (), inner: tuple = ()) -> Node:
+    """A chain segment: shared loops ``(rank, tile)`` outermost first, all Einsums under the
+    innermost one, ``kept`` tensors ``(name, q)`` stored below the first ``q`` shared loops."""
+    leaves: tuple[Node | Leaf, ...] = tuple(Leaf(n, m) for n, m in zip(einsums, inner))
+    if len(leaves) != len(einsums):
+        raise EinsumError(f"segment {einsums} needs one inner mapping per Einsum")
+    where: dict[int, list[str]] = {}
+    for T, q in kept:
+        where.setdefault(q, []).append(T)
+    for q in range(len(shared), 0, -1):
+        r, t = shared[q - 1]
+        leaves = (Node(r, t, tuple(where.get(q, ())), leaves),)
+    return Node(None, 0, tuple(where.get(0, ())), leaves)
+
+
+@dataclass(frozen=True)
+class FusedCost:
+    """Occupancy (the most ever live) and backing-store traffic of a schedule, in words."""
+
+    occupancy: int
+    accesses: int
+    reads: tuple[tuple[str, int], ...]
+    writes: tuple[tuple[str, int], ...]
+    segments: tuple[tuple[int, int], ...]  # (occupancy, accesses) of each segment
+
+
+# ------------------------------------------------------------------------------- segment roles
+
+@dataclass(frozen=True)
+class Context:
+    """What each tensor is within one segment (its Einsums, by position in the workload)."""
+
+    workload: Workload
+    names: tuple[str, ...]
+
+    @cached_property
+    def index(self) -> dict[str, int]:
+        return {n: self.workload.names.index(n) for n in self.names}
+
+    @cached_property
+    def users(self) -> dict[str, tuple[int, ...]]:
+        """Workload positions of the segment's Einsums that read or write each tensor."""
+        out: dict[str, list[int]] = {}
+        for n in self.names:
+            for T in self.workload[n].tensors:
+                out.setdefault(T.name, []).append(self.index[n])
+        return {k: tuple(v) for k, v in out.items()}
+
+    @cached_property
+    def produced(self) -> frozenset[str]:
+        return frozenset(self.workload[n].output.name for n in self.names)
+
+    @cached_property
+    def intermediates(self) -> frozenset[str]:
+        """Written and read inside the segment: on chip, never moved."""
+        return frozenset(X for X in self.produced if len(self.users[X]) > 1)
+
+    @cached_property
+    def exported(self) -> frozenset[str]:
+        """Intermediates that an Einsum after the segment also reads: written back once."""
+        last = max(self.index.values())
+        return frozenset(X for X in self.intermediates
+                         if any(i > last for i in self.workload.consumers.get(X, ())))
+
+    @cached_property
+    def moved(self) -> frozenset[str]:
+        """Tensors read from or written to the backing store."""
+        return frozenset(T for T in self.users if T not in self.intermediates)
+
+    @cached_property
+    def written(self) -> frozenset[str]:
+        """Tensors the segment writes to the backing store (outputs and exported ones)."""
+        return frozenset(T for T in self.produced if T not in self.intermediates) | self.exported
+
+    def tensor(self, name: str, span: tuple[int, ...] | None = None) -> Tensor:
+        """The tensor as the segment's Einsums (or those at positions ``span``: a kept tensor's
+        tile is what the Einsums under its node read) index it."""
+        return indexing(self.workload, name, self.users[name] if span is None else span)
+
+    def axes_agree(self, name: str, where: tuple[int, ...]) -> bool:
+        return len({self.workload.einsums[i].tensor(name).axes for i in where}) == 1
+
+
+def indexing(workload: Workload, name: str, span: tuple[int, ...]) -> Tensor:
+    """``name`` as the Einsums at positions ``span`` index it: its writer if among them, else the
+    first of them that reads it."""
+    i = workload.producer.get(name)
+    if i not in span:
+        i = next(k for k in span if any(T.name == name for T in workload.einsums[k].inputs))
+    return workload.einsums[i].tensor(name)
+
+
+def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
+    """The Einsum one iteration of the loops above it runs: each of its ranks cut to its tile."""
+    cut = {r: tiles[r] for r in e.size if tiles[r] != e.size[r]}
+    return e.with_sizes(**(e.size | cut)) if cut else e
+
+
+def aligned(workload: Workload, ctx: Context, X: str, r: str) -> bool:
+    """A loop over ``r`` may enclose the writer and readers of intermediate ``X`` only if one
+    iteration writes exactly the tile its readers read then: ``r`` indexes the same plain axis of
+    ``X`` in the writer and in every reader."""
+    w = workload
+    out = w.einsums[w.producer[X]].output
+    if r not in out.ranks:
+        return False
+    k = next(i for i, a in enumerate(out.axes) if r in a.ranks)
+    return all(w.einsums[i].tensor(X).axes[k] == out.axes[k] for i in ctx.users[X])
+
+
+def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str,
+                 sizes: dict[str, int]) -> bool:
+    """A loop over ``r`` may enclose the Einsums at positions ``span`` when each of them has ``r``
+    (no recomputation), ``r`` indexes plain axes only, and every intermediate whose writer and
+    readers all lie under the loop is aligned on ``r``."""
+    if sizes[r] < 2:
+        return False
+    es = [workload.einsums[i] for i in span]
+    if not all(r in e.size for e in es):
+        return False
+    if not all(T.axis_of(r).is_plain for e in es for T in e.tensors if r in T.ranks):
+        return False
+    inside = set(span)
+    return all(aligned(workload, ctx, X, r) for X in ctx.intermediates
+               if set(ctx.users[X]) <= inside)
+
+
+# -------------------------------------------------------------------------------------- checking
+
+def check_schedule(workload: Workload, schedule: Schedule) -> None:
+    flat = [n for s in schedule.segments for n in s.einsums()]
+    if tuple(flat) != workload.names:
+        raise EinsumError(f"a schedule must cover the workload's Einsums once, in order "
+                          f"({', '.join(workload.names)}); got {', '.join(flat)}")
+    for s in schedule.segments:
+        if not isinstance(s, Node) or s.rank is not None:
+            raise EinsumError("every segment of a schedule is a root Node (rank=None)")
+        ctx = Context(workload, s.einsums())
+        _check(workload, ctx, s, workload.size, frozenset())
+
+
+def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
+    names = node.einsums() if isinstance(node, Node) else (node.einsum,)
+    return tuple(ctx.index[n] for n in names)
+
+
+def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+           resident: frozenset[str]) -> None:
+    span = _span(ctx, node)
+    where = f"the loop over {node.rank!r}" if node.rank else "a segment root"
+    if not node.children:
+        raise EinsumError(f"{where} has no children")
+    if node.rank is not None:
+        r, t = node.rank, node.tile
+        if r not in sizes:
+            raise EinsumError(f"{where}: no rank {r!r} in the workload")
+        if not isinstance(t, int) or t < 1 or t >= sizes[r] or sizes[r] % t:
+            raise EinsumError(f"{where}: tile {t!r} must be a proper divisor of {sizes[r]}")
+        if not loop_allowed(workload, ctx, span, r, sizes):
+            raise EinsumError(f"{where} cannot enclose {', '.join(workload.names[i] for i in span)}: "
+                              "every Einsum under it needs the rank on plain axes, and every "
+                              "intermediate written and read under it must be aligned on it")
+        sizes = sizes | {r: t}
+    for T in node.keep:
+        if T not in ctx.moved:
+            raise EinsumError(f"only tensors the segment moves to or from the backing store can be "
+                              f"kept, not {T!r}")
+        if T in resident:
+            raise EinsumError(f"{T} is kept twice on one path of the loop tree")
+        inside = tuple(i for i in ctx.users[T] if i in span)
+        if not inside:
+            raise EinsumError(f"{where} keeps {T}, which no Einsum under it uses")
+        if not ctx.axes_agree(T, inside):
+            raise EinsumError(f"{T} is read through different axes under {where}; it cannot be kept")
+    resident = resident | frozenset(node.keep)
+    for c in node.children:
+        if isinstance(c, Node):
+            if c.rank is None:
+                raise EinsumError("only a segment's root has no loop")
+            _check(workload, ctx, c, sizes, resident)
+        elif not isinstance(c, Leaf) or c.einsum not in ctx.index:
+            raise EinsumError(f"a loop tree holds Nodes and Leaves of its segment's Einsums, got {c!r}")
+
+
+# ------------------------------------------------------------------------------------ evaluation
+
+def stored_here(ctx: Context, node: Node, resident: frozenset[str]) -> list[str]:
+    """Intermediates whose writer and readers all lie under ``node`` but not under one child."""
+    span = set(_span(ctx, node))
+    kids = [set(_span(ctx, c)) for c in node.children]
+    return sorted(X for X in ctx.intermediates if X not in resident and set(ctx.users[X]) <= span
+                  and not any(set(ctx.users[X]) <= k for k in kids))
+
+
+def live_during(ctx: Context, rank: str | None, T: str, node: tuple[int, ...], child: tuple[int, ...]
+                ) -> bool:
+    """Whether a tensor stored at a node (looping over ``rank``, enclosing Einsums ``node``) is live
+    while its child enclosing Einsums ``child`` runs: from the child that first uses it to the one
+    that last uses it; throughout when the loop does not index it (the tile then stays across
+    iterations)."""
+    if rank is not None and rank not in ctx.tensor(T, node).ranks:
+        return True
+    used = [i for i in ctx.users[T] if i in node]
+    return min(child) <= max(used) and max(child) >= min(used)
+
+
+def indexes(ctx: Context, rank: str | None, T: str, node: tuple[int, ...]) -> bool:
+    """Whether a node's loop steps through ``T`` (a root's single pass does)."""
+    return rank is None or rank in ctx.tensor(T, node).ranks
+
+
+def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[Cost, dict[str, int]]:
+    """The sub-problem's cost under its own mapping and each tensor's buffered tile."""
+    if isinstance(mapping, Nest):
+        cost = evaluate_mapping(sub, mapping, imperfect=imperfect)
+        where = dict(mapping.storage)
+        return cost, {T.name: T.footprint(mapping.tile(sub, where[T.name])) for T in sub.tensors}
+    cost = evaluate_mapping(sub, mapping)
+    return cost, {T.name: T.footprint(mapping.tile) for T in sub.tensors}
+
+
+def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+                   resident: frozenset[str], imperfect: bool) -> tuple[int, dict[str, int]]:
+    """(peak occupancy, words moved per tensor) of one invocation of ``node``."""
+    n = 1
+    if node.rank is not None:
+        n = sizes[node.rank] // node.tile
+        sizes = sizes | {node.rank: node.tile}
+    here = [*node.keep, *stored_here(ctx, node, resident)]
+    spans = [_span(ctx, c) for c in node.children]
+    shift = [0] * len(spans)
+    moved: dict[str, int] = {}
+    node_span = tuple(sorted(i for sp in spans for i in sp))
+    for T in here:
+        tile = ctx.tensor(T, node_span).footprint(sizes)
+        for k, sp in enumerate(spans):
+            shift[k] += tile * live_during(ctx, node.rank, T, node_span, sp)
+        if T in ctx.moved or T in ctx.exported:
+            moved[T] = tile * (n if indexes(ctx, node.rank, T, node_span) else 1)
+    inside = resident | frozenset(here)
+    peak = 0
+    for c, s in zip(node.children, shift):
+        if isinstance(c, Node):
+            occ, m = _evaluate_node(workload, ctx, c, sizes, inside, imperfect)
+        else:
+            sub = sub_problem(workload[c.einsum], sizes)
+            cost, tiles = inner_cost(sub, c.mapping, imperfect)
+            res = {T.name for T in sub.tensors if T.name in inside or T.name in ctx.intermediates}
+            occ = sum(v for x, v in tiles.items() if x not in res)
+            # an input moves what it reads, an output what it writes (elision comes at the end)
+            m = {x: v for x, v in (*cost.reads, *cost.writes) if x not in res}
+        peak = max(peak, s + occ)
+        for x, v in m.items():
+            moved[x] = moved.get(x, 0) + n * v
+    return peak, moved
+
+
+def evaluate_segment(workload: Workload, root: Node, imperfect: bool = False
+                     ) -> tuple[int, dict[str, int], dict[str, int]]:
+    """(occupancy, reads, writes) of one segment."""
+    ctx = Context(workload, root.einsums())
+    occ, moved = _evaluate_node(workload, ctx, root, workload.size, frozenset(), imperfect)
+    reads = {T: v for T, v in moved.items() if T not in ctx.written}
+    writes = {T: v for T, v in moved.items() if T in ctx.written}
+    for T, v in writes.items():
+        back = v - workload.tensor_size(T)  # model.md: the first read of each element is elided
+        if back:
+            reads[T] = back
+    return occ, reads, writes
+
+
+def evaluate(workload: Workload, schedule: Schedule, check: bool = True,
+             imperfect: bool = False) -> FusedCost:
+    """Occupancy and accesses of a fused mapping: segments run one after another, each with the
+    whole buffer, so occupancy is the largest of theirs and traffic their sum."""
+    if check:
+        check_schedule(workload, schedule)
+    reads: dict[str, int] = {}
+    writes: dict[str, int] = {}
+    per = []
+    for seg in schedule.segments:
+        occ, r, w = evaluate_segment(workload, seg, imperfect)
+        for name, v in r.items():
+            reads[name] = reads.get(name, 0) + v
+        for name, v in w.items():
+            writes[name] = writes.get(name, 0) + v
+        per.append((occ, sum(r.values()) + sum(w.values())))
+    return FusedCost(max(o for o, _ in per), sum(a for _, a in per), tuple(reads.items()),
+                     tuple(writes.items()), tuple(per))
+
+
+# ----------------------------------------------------------------------------------- description
+
+def leaves(workload: Workload, schedule: Schedule) -> list[tuple[str, Einsum, Mapping | Nest]]:
+    """Every Einsum of a schedule with the sub-problem it runs and its mapping, in order."""
+    out: list = []
+
+    def walk(node: Node | Leaf, sizes: dict[str, int]) -> None:
+        if isinstance(node, Leaf):
+            out.append((node.einsum, sub_problem(workload[node.einsum], sizes), node.mapping))
+            return
+        if node.rank is not None:
+            sizes = sizes | {node.rank: node.tile}
+        for c in node.children:
+            walk(c, sizes)
+
+    for s in schedule.segments:
+        walk(s, workload.size)
+    return out
+
+
+def _describe(workload: Workload, node: Node | Leaf, sizes: dict[str, int]) -> str:
+    if isinstance(node, Leaf):
+        sub = sub_problem(workload[node.einsum], sizes)
+        return f"{node.einsum}: {node.mapping.describe(sub)}"
+    head = []
+    if node.rank is not None:
+        head.append(f"for {node.rank} in [0,{sizes[node.rank] // node.tile})")
+        sizes = sizes | {node.rank: node.tile}
+    if node.keep:
+        head.append("keep " + ",".join(node.keep))
+    body = "; ".join(_describe(workload, c, sizes) for c in node.children)
+    return "{" + " ".join(head) + (" | " if head else "") + body + "}"
+
+
+def _tree(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+          resident: frozenset[str], depth: int, lines: list[str]) -> None:
+    pad = "  " * depth
+    if node.rank is not None:
+        lines.append(f"{pad}for {node.rank} in [0,{sizes[node.rank] // node.tile}):  "
+                     f"({node.rank} tile {node.tile})")
+        sizes = sizes | {node.rank: node.tile}
+        depth += 1
+        pad = "  " * depth
+    here = [*node.keep, *stored_here(ctx, node, resident)]
+    for T in here:
+        tensor = ctx.tensor(T, _span(ctx, node))
+        what = "kept" if T in node.keep else "intermediate"
+        shown = ",".join(f"{r}:{sizes[r]}" for r in tensor.ranks)
+        lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(sizes)} words")
+    inside = resident | frozenset(here)
+    for c in node.children:
+        if isinstance(c, Node):
+            _tree(workload, ctx, c, sizes, inside, depth, lines)
+        else:
+            sub = sub_problem(workload[c.einsum], sizes)
+            lines.append(f"{pad}{c.einsum}: {c.mapping.describe(sub)}")
+
+
+def reduced(sub: Einsum, resident: frozenset[str]) -> tuple[Einsum | None, dict[str, str], int]:
+    """The sub-problem without its resident tensors, renamed ``O, A0, A1, ...`` so that Einsums of
+    one shape share a cache entry, and without ranks no remaining tensor uses (their tile is best
+    whole). A resident output, or the lack of any input, becomes a scalar stand-in: one word of
+    occupancy and one access, subtracted afterwards. None when nothing streams."""
+    keep = [T for T in sub.inputs if T.name not in resident]
+    out_resident = sub.output.name in resident
+    if not keep and out_resident:
+        return None, {}, 0
+    names = {f"A{i}": T.name for i, T in enumerate(keep)}
+    ins = [Tensor(f"A{i}", T.axes) for i, T in enumerate(keep)] or [Tensor("A0", ())]
+    out = Tensor("O", () if out_resident else sub.output.axes)
+    if not out_resident:
+        names["O"] = sub.output.name
+    used = {r for T in (out, *ins) for r in T.ranks}
+    dummies = int(out_resident) + int(not keep)
+    return Einsum(out, tuple(ins), tuple((r, n) for r, n in sub.sizes if r in used), "reduced"), \
+        names, dummies
+
+
+
+def expand(mapping: Mapping | Nest, sub: Einsum, names: dict[str, str]) -> Mapping | Nest:
+    """A reduced problem's mapping as a mapping of the full sub-problem (left-out ranks whole,
+    resident tensors stored whole at the top, where they cost nothing)."""
+    if isinstance(mapping, Mapping):
+        t = mapping.tile
+        return Mapping(tuple((r, t.get(r, n)) for r, n in sub.sizes), mapping.order)
+    levels = tuple(tuple((r, dict(lv).get(r, n)) for r, n in sub.sizes) for lv in mapping.levels)
+    where = {names[x]: b for x, b in mapping.storage if x in names}
+    storage = tuple((T.name, where.get(T.name, 0)) for T in sub.tensors)
+    return Nest(levels, mapping.orders, storage)
+
+
+
+def whole_mapping(sub: Einsum) -> Mapping:
+    return Mapping(sub.sizes, ())
+
+
+
+def subsets(items: list) -> list[tuple]:
+    """Every subset of ``items`` (as tuples in their order), smallest first."""
+    return [c for k in range(len(items) + 1) for c in combinations(items, k)]

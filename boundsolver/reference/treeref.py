@@ -1,0 +1,192 @@
+"""The brute-force reference for fused workloads: every loop tree, costed whole (docs/fusion.md).
+
+It shares nothing with the dynamic program of :mod:`fused` but the cost model: it generates every
+cut into segments, every loop tree of each segment (any runs of consecutive Einsums under a loop,
+any rank the model allows, every tile, loops nested up to ``max_depth`` deep, and *any* set of
+kept tensors at every node, not only the ones the solver considers), every inner mapping of every
+leaf, and costs each schedule with :func:`fusion.evaluate`. Small workloads only.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import permutations, product
+
+from ..errors import EnumerationTooLarge
+from ..model import fusion
+from ..model.cost import Mapping
+from ..model.fusion import subsets
+from ..model.mapspace import Mapspace, divisors, mapspace_of
+from ..model.results import staircase
+from ..model.workload import Workload
+
+
+def _pareto(points: list) -> list:
+    """The (occupancy, accesses, item) points no other point matches or beats in both."""
+    return [points[i] for i in staircase([(o, a) for o, a, _ in points])]
+
+
+def _inner_mappings(sub, mapspace: Mapspace, resident: frozenset):
+    """The mappings of a leaf's sub-problem to try. Orojenesis: every tiling with every order.
+    Richer mapspaces: every breakpoint of the nest enumerator (enumerate._nest_frontier, not the
+    fast path the solver uses) on the sub-problem without its resident tensors, which cost nothing
+    and take no room in the leaf, so no other nest can do better for the schedule."""
+    if mapspace.is_orojenesis:
+        for tiles in product(*(divisors(n) for _, n in sub.sizes)):
+            tile = tuple(zip(sub.ranks, tiles))
+            looping = [d for d, t in tile if sub.size[d] // t > 1]
+            for order in permutations(looping):
+                yield Mapping(tile, order)
+        return
+    from ..model.fusion import expand, reduced, whole_mapping
+    from .enumerate import _nest_frontier
+
+    red, names, _ = reduced(sub, resident)
+    if red is None:
+        yield whole_mapping(sub)
+        return
+    yield from (expand(m, sub, names) for m, _ in _nest_frontier(red, mapspace, 10**7))
+
+
+def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict, resident: frozenset,
+           depth: int, max_depth: int, rank: str | None, split: bool = True):
+    """Every sequence of children for Einsums ``a..b`` under a node looping over ``rank``."""
+    if a > b:
+        yield ()
+        return
+    for y in range(a, b + 1):
+        firsts = []
+        if a == y:
+            firsts.append(("leaf", a))
+        elif depth < max_depth:
+            span = tuple(range(a, y + 1))
+            for r in sorted({r for i in span for r in workload.einsums[i].size}):
+                if not fusion.loop_allowed(workload, ctx, span, r, sizes):
+                    continue
+                if not split and sizes[r] < workload.size[r]:
+                    continue
+                for t in divisors(sizes[r])[:-1]:
+                    firsts.append(("loop", r, t))
+        for first in firsts:
+            for rest in _trees(workload, ctx, y + 1, b, sizes, resident, depth, max_depth, rank, split):
+                if first[0] == "leaf":
+                    yield (fusion.Leaf(workload.names[a], None), *rest)
+                    continue
+                _, r, t = first
+                span = set(range(a, y + 1))
+                cands = [T for T in sorted(ctx.moved) if T not in resident
+                         and any(i in span for i in ctx.users[T])
+                         and ctx.axes_agree(T, tuple(i for i in ctx.users[T] if i in span))]
+                below = sizes | {r: t}
+                for K in subsets(cands):
+                    for kids in _trees(workload, ctx, a, y, below, resident | frozenset(K), depth + 1,
+                                       max_depth, r, split):
+                        yield (fusion.Node(r, t, K, kids), *rest)
+
+
+def segment_trees(workload: Workload, names: tuple[str, ...], max_depth: int = 3, split: bool = False):
+    """Every loop tree of one segment, leaves without their mappings (``split``: a rank may loop
+    at several depths of one path)."""
+    ctx = fusion.Context(workload, names)
+    i = workload.names.index(names[0])
+    j = i + len(names) - 1
+    # One Einsum alone is unfused: its own mapping decides where its tensors live.
+    cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])] if j > i else []
+    for K in subsets(cands):
+        for kids in _trees(workload, ctx, i, j, workload.size, frozenset(K), 0, max_depth, None, split):
+            yield fusion.Node(None, 0, K, kids)
+
+
+def _with_mappings(node, choices: dict):
+    if isinstance(node, fusion.Leaf):
+        return fusion.Leaf(node.einsum, choices[node.einsum])
+    return fusion.Node(node.rank, node.tile, node.keep, tuple(_with_mappings(c, choices)
+                                                              for c in node.children))
+
+
+def _leaf_sizes(workload: Workload, node, sizes: dict, kept: frozenset, out: dict) -> dict:
+    """Each leaf's tiles and the tensors kept above it."""
+    if isinstance(node, fusion.Leaf):
+        out[node.einsum] = (sizes, kept)
+        return out
+    if node.rank is not None:
+        sizes = sizes | {node.rank: node.tile}
+    for c in node.children:
+        _leaf_sizes(workload, c, sizes, kept | frozenset(node.keep), out)
+    return out
+
+
+def _leaf_options(ctx: fusion.Context, sub, mappings: list, kept: frozenset, imperfect: bool,
+                  prune: bool) -> list:
+    """A leaf's mappings; with ``prune`` only those Pareto-optimal in what the leaf adds to its
+    schedule: the tiles it streams and the words it moves (outputs count twice)."""
+    resident = kept | ctx.intermediates
+    points = []
+    for m in mappings:
+        cost, tiles = fusion.inner_cost(sub, m, imperfect)
+        occ = sum(v for x, v in tiles.items() if x not in resident)
+        moved = dict(cost.reads) | dict(cost.writes)
+        acc = sum(v * (2 if x in ctx.written else 1) for x, v in moved.items() if x not in resident)
+        points.append((occ, acc, m))
+    return [m for _, _, m in (_pareto(points) if prune else points)]
+
+
+def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None, max_depth: int = 3,
+                       limit: int = 2_000_000, prune: bool = True, split_ranks: bool = False) -> list:
+    """Every breakpoint of a workload's fused (or unfused) staircase by brute force over schedules.
+    Returns a list of (occupancy, accesses, Schedule). With ``prune`` (sound: a schedule's cost
+    never decreases when one part's occupancy or traffic grows) each segment keeps only its
+    Pareto-optimal schedules before segments are combined."""
+    ms = mapspace_of(mapspace)
+    imperfect = ms.factors == "imperfect"
+    names = workload.names
+    n = len(names)
+    work = [0]
+
+    def count(k: int) -> None:
+        work[0] += k
+        if work[0] > limit:
+            raise EnumerationTooLarge(f"enumerating the schedules of {workload.name or workload} "
+                                      f"needs more than {limit:.3g} evaluations")
+
+    inner_cache: dict = {}
+
+    def inner(sub, resident):
+        resident = frozenset(T.name for T in sub.tensors if T.name in resident)
+        key = (str(sub), sub.sizes, resident)
+        if key not in inner_cache:
+            inner_cache[key] = list(_inner_mappings(sub, ms, resident))
+        return inner_cache[key]
+
+    def segment_points(seg: tuple[str, ...]) -> list:
+        points = []
+        ctx = fusion.Context(workload, seg)
+        for tree in segment_trees(workload, seg, max_depth, split_ranks):
+            where = _leaf_sizes(workload, tree, workload.size, frozenset(), {})
+            options = []
+            for e in seg:
+                sizes, kept = where[e]
+                sub = fusion.sub_problem(workload[e], sizes)
+                mappings = inner(sub, kept | ctx.intermediates)
+                options.append(_leaf_options(ctx, sub, mappings, kept, imperfect, prune))
+            count(math.prod(len(o) for o in options))
+            for combo in product(*options):
+                root = _with_mappings(tree, dict(zip(seg, combo)))
+                occ, reads, writes = fusion.evaluate_segment(workload, root, imperfect)
+                points.append((occ, sum(reads.values()) + sum(writes.values()), root))
+        return _pareto(points) if prune else points
+
+    cache: dict = {}
+    out = []
+    for cuts in product((False, True), repeat=n - 1):
+        bounds = [0, *(i + 1 for i, c in enumerate(cuts) if c), n]
+        runs = [names[a:b] for a, b in zip(bounds, bounds[1:])]
+        if not fusion_on and any(len(r) > 1 for r in runs):
+            continue
+        parts = [cache.setdefault(r, segment_points(r)) for r in runs]
+        count(math.prod(len(p) for p in parts))
+        for combo in product(*parts):
+            schedule = fusion.Schedule(tuple(root for _, _, root in combo))
+            cost = fusion.evaluate(workload, schedule, imperfect=imperfect)
+            out.append((cost.occupancy, cost.accesses, schedule))
+    return _pareto(out)

@@ -1,0 +1,1 @@
+"""Presentation: metrics, plots and the paper figures (``boundsolver reproduce``)."""
