@@ -159,3 +159,16 @@ def test_one_core_three_views():
     assert bs.evaluate(p, fanned) == bs.evaluate(p, bs.Mapping(tiles, ("m", "n")))
     with pytest.raises(bs.EinsumError, match="no spatial fanout"):
         bs.evaluate(p, bs.Nest(fanned.levels, fanned.orders, fanned.storage, ((("k", 2),),)))
+
+
+def test_docs_model_worked_examples():
+    """docs/model.md's worked examples, counted there by hand from the rules."""
+    gemm = bs.gemm(4, 4, 4)
+    cost = bs.evaluate(gemm, bs.Mapping((("m", 2), ("k", 4), ("n", 1)), ("n", "m")))
+    assert (cost.occupancy, cost.accesses) == (14, 96)
+    assert dict(cost.reads) == {"A": 64, "B": 16, "Z": 0} and dict(cost.writes) == {"Z": 16}
+    conv = bs.einsum("O[p] += I[p+r] * W[r]", p=8, r=3)
+    cost = bs.evaluate(conv, bs.Mapping((("p", 2), ("r", 3)), ("p",)))
+    assert (cost.occupancy, cost.accesses) == (9, 21) == (9, bs.algorithmic_minimum(conv))
+    ones = bs.Mapping((("m", 1), ("k", 1), ("n", 1)), ("m", "n", "k"))
+    assert bs.evaluate(gemm, ones).accesses == 2 * 4 * 4 * 4 + 4 * 4
