@@ -28,7 +28,7 @@ not used here: the tests keep it (tests/reference_model.py) as the independent r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import NamedTuple
 
@@ -409,15 +409,9 @@ def _size(problem: Einsum) -> dict[str, int]:
 
 class _Walk:
     """A nest's tiles at every boundary and its iterating loops, outermost first, computed once
-    for all the copies costed on it (``upto``: only the boundaries ``0..upto``).
+    for all the copies costed on it (``upto``: only the boundaries ``0..upto``)."""
 
-    ``reach[b]``: how much of each rank the loops above boundary ``b`` sweep; None where that is
-    every rank whole, as in every well-formed nest. A nest whose segment shrinks a rank's tile
-    without a loop over it sweeps only the tiles its loops visit, and its copies are costed over
-    that part: the loop-order search (:func:`best_order`) scores partial orders so, which
-    is model.md's closed form with the missing loops left out."""
-
-    __slots__ = ("size", "tiles", "loops", "ends", "reach")
+    __slots__ = ("size", "tiles", "loops", "ends")
 
     def __init__(self, problem: Einsum, nest: Nest, upto: int | None = None):
         self.size = size = _size(problem)
@@ -425,7 +419,6 @@ class _Walk:
         self.tiles = tiles = [size]
         self.loops = loops = []  # (segment, rank, trips)
         self.ends = ends = [0]  # loops[:ends[b]] are the loops above boundary b
-        clipped = False
         for s in range(depth):
             above, below = tiles[s], dict(nest.levels[s])
             tiles.append(below)
@@ -433,20 +426,7 @@ class _Walk:
                 n = -(-above[d] // below[d])
                 if n > 1:
                     loops.append((s, d, n))
-            if not clipped:
-                shrunk = sum(1 for d, t in below.items() if t < above[d])
-                clipped = shrunk > len(loops) - ends[-1]
             ends.append(len(loops))
-        self.reach = None
-        if clipped:
-            self.reach = reach = [size]
-            for s in range(depth):
-                looped = {d for _, d, _ in loops[ends[s]:ends[s + 1]]}
-                above, now = tiles[s], dict(reach[s])
-                for d, t in tiles[s + 1].items():
-                    if t < above[d] and d not in looped:
-                        now[d] = reach[s][d] // above[d] * t  # the tiles visited, no more
-                reach.append(now)
 
     def fills(self, shape: _Shape, b: int) -> int:
         """Words of a tensor filled into its copy at boundary ``b`` (see :func:`moved_at`)."""
@@ -455,8 +435,7 @@ class _Walk:
         i = self.ends[b] - 1
         while i >= 0 and loops[i][1] not in ranks:
             i -= 1
-        reach = self.reach
-        size = self.size if reach is None else reach[b]
+        size = self.size
         if i < 0:
             return shape.footprint(size)  # the whole tensor (as swept), once
         sj, j, fj = loops[i]
@@ -464,14 +443,9 @@ class _Walk:
         t = tiles[b]
         # Irrelevant loops above j: as many re-fetches as distinct tiles they step through.
         deepest = {d: s for s, d, _ in loops[:i]}
-        if reach is None:
-            count = math.prod(-(-size[d] // tiles[s + 1][d])
-                              for d, s in deepest.items() if d not in ranks)
-            outer = size[j] // tiles[sj][j]  # loops of j's rank above j
-        else:
-            count = math.prod(-(-reach[s + 1][d] // tiles[s + 1][d])
-                              for d, s in deepest.items() if d not in ranks)
-            outer = reach[sj][j] // tiles[sj][j]
+        count = math.prod(-(-size[d] // tiles[s + 1][d])
+                          for d, s in deepest.items() if d not in ranks)
+        outer = size[j] // tiles[sj][j]  # loops of j's rank above j
         for plain, terms in shape.axes:
             if plain is not None:
                 count *= size[plain]  # every element of the axis, partial tiles included
@@ -712,19 +686,25 @@ def check_size(problem: Einsum) -> None:
 
 
 def best_order(problem: Einsum, tiles: dict[str, int]) -> tuple[str, ...]:
-    """An order minimising accesses for one tiling (the scalar DP with back-pointers)."""
+    """An order minimising accesses for one tiling: a DP over the set of innermost loops placed
+    so far, with back-pointers. A partial order is scored as the nest of the sub-problem in
+    which only its loops iterate (every other rank held at its tile): the tensors it already
+    fixes (those it has a relevant loop for) cost the same up to one factor common to every order
+    of that set, the product of the loops still to come above; the others cost a constant. So the
+    order of a set that scores least is the best completion of it."""
     mapping_ranks = [d for d, n in problem.sizes if n // tiles[d] > 1]
+    mapping_tiles = tuple(tiles.items())
     best: dict[frozenset, tuple[int, tuple[str, ...]]] = {frozenset(): (0, ())}
     for size in range(len(mapping_ranks)):
         for placed, (_c, inner) in [(k, v) for k, v in best.items() if len(k) == size]:
             for d in mapping_ranks:
                 if d in placed:
                     continue
-                order = (d, *inner)
-                cand = evaluate(problem, Mapping(tuple(tiles.items()), order), check=False)
                 key = placed | {d}
-                # Score only the order so far: the full cost of the partial order is exact for
-                # tensors already fixed and a common constant for the rest.
+                sub = replace(problem, sizes=tuple((r, n if r in key else tiles[r])
+                                                   for r, n in problem.sizes))
+                order = (d, *inner)
+                cand = evaluate(sub, Mapping(mapping_tiles, order), check=False)
                 if key not in best or cand.accesses < best[key][0]:
                     best[key] = (cand.accesses, order)
     return best[frozenset(mapping_ranks)][1]
