@@ -243,15 +243,23 @@ def walk(ps: PointSolver, step=lambda: None) -> list[Answer]:
 
 
 # ------------------------------------------------------------------------------------ one Einsum
+def _by_enumeration(problem: Einsum, mapspace, caps: list[int] | None, method: str | None
+                    ) -> pd.DataFrame | None:
+    """The enumerator's table where the method picks it (None: the MILP's turn, also where
+    "auto" finds the enumerator refusing the problem as too large)."""
+    if choose_method(problem, mapspace, method) != "enumerate":
+        return None
+    return enumerated(problem, mapspace, caps, method == "auto")
+
+
 def curve(problem: Einsum, caps: list[int], solver: str = "highs",
           time_limit: float | None = None, progress: bool = False,
           mapspace: Mapspace | str | None = None, method: str | None = None) -> pd.DataFrame:
     """Least accesses at each capacity (whole words), one row per capacity in the given order:
     one Einsum, one buffer (``solve.solve_curve`` for an Einsum on the paper's machine)."""
-    if choose_method(problem, mapspace, method) == "enumerate":
-        frame_ = enumerated(problem, mapspace, caps, method == "auto")
-        if frame_ is not None:
-            return frame_
+    by_enumeration = _by_enumeration(problem, mapspace, caps, method)
+    if by_enumeration is not None:
+        return by_enumeration
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     results: dict[int, dict] = {}
@@ -278,10 +286,9 @@ def frontier(problem: Einsum, solver: str = "highs", time_limit: float | None = 
              method: str | None = None) -> pd.DataFrame:
     """Every breakpoint of one Einsum's staircase on one buffer, in increasing occupancy
     (``solve.pareto_frontier`` for an Einsum on the paper's machine)."""
-    if choose_method(problem, mapspace, method) == "enumerate":
-        frame_ = enumerated(problem, mapspace, None, method == "auto")
-        if frame_ is not None:
-            return frame_
+    by_enumeration = _by_enumeration(problem, mapspace, None, method)
+    if by_enumeration is not None:
+        return by_enumeration
     start = time.perf_counter()
     ps = PointSolver(problem, solver, time_limit, mapspace=mapspace)
     bar = _progress(None, progress, problem)
