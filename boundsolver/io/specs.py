@@ -3,7 +3,8 @@
 A problem file holds one problem or a list under ``problems:``. Each problem has a ``name`` and
 exactly one of ``gemm``, ``bmm``, ``gbmm``, ``conv`` (keyword arguments of the workload function)
 or ``einsum`` (a string, with ``sizes``). A Timeloop problem (``problem: {shape, instance}``) is
-read as a ``cnn-layer``.
+read as a ``cnn-layer``. An AccelForge workload (``workload: {rank_sizes, bits_per_value,
+einsums}``, Jinja variables as parameters) is read by :mod:`boundsolver.io.accelforge`.
 """
 
 from __future__ import annotations
@@ -53,21 +54,37 @@ def named_files(folder: str) -> dict[str, Path]:
     return dict(sorted(files.items()))
 
 
-def _read(path: Path) -> object:
+def _read(path: Path, text: str | None = None) -> object:
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text() if text is None else text)
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML ({err})") from None
 
 
 def load_problems(ref: str | Path, **params: int) -> list[Einsum | Workload]:
     """Every problem of a YAML file (a path, or a name in ``problems/``); a workload file gives
-    its one workload, with ``params`` (e.g. ``tokens=1024``) replacing its defaults."""
+    its one workload, with ``params`` (e.g. ``tokens=1024``) replacing its defaults. An
+    AccelForge workload gives its Einsum (one) or workload (several), ``params`` setting its
+    Jinja variables (e.g. ``N_TOKENS=512``)."""
+    from . import accelforge
+
     path = find(ref, "problems")
-    data = _read(path)
+    text = path.read_text()
+    if accelforge.has_jinja(text):
+        data = _read(path, accelforge.render(path, text, params, SpecError))
+        if not accelforge.is_accelforge(data):
+            raise SpecError(f"{path}: Jinja templates are read only in AccelForge workload files "
+                            "(workload: {einsums: ...})")
+        return [accelforge.load(path, data, SpecError)]
+    data = _read(path, text)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping with 'problems' or one problem, got "
                         f"{type(data).__name__}")
+    if accelforge.is_accelforge(data):
+        if params:
+            raise SpecError(f"{path} has no Jinja variable {', '.join(map(repr, params))} "
+                            "(variables: none)")
+        return [accelforge.load(path, data, SpecError)]
     if "workload" in data:
         return [_workload(path, data, params)]
     if params:
