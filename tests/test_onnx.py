@@ -314,3 +314,35 @@ def test_pooling_and_reductions_are_passes():
     assert w.macs == 0 and {lay.kind for lay in w.layers} == {"reduction"}
     assert sizes(w["pool"]) == {"x": 4 * 64, "m": 4 * 16}
     assert sizes(w["mean"]) == {"m": 4 * 16, "y": 4}
+
+
+def test_more_shapes_of_the_same_ops():
+    """Gemm with transA and a bias, MatMul with a 1-D operand, Mul(x, x), a SAME-padded conv
+    (auto_pad), Flatten into a Gemm; a tensor read twice through different dims is an error."""
+    nodes = [helper.make_node("Gemm", ["a", "b", "c"], ["g"], name="gemm", transA=1),
+             helper.make_node("MatMul", ["g", "v"], ["mv"], name="matvec"),
+             helper.make_node("Mul", ["mv", "mv"], ["sq"], name="square")]
+    m = model(nodes, [io("a", [5, 3])], [io("sq", [3])],
+              [weight("b", [5, 4]), weight("c", [4]), weight("v", [4])])
+    w = bs.from_onnx(m)
+    assert (w.layer("gemm").macs, w.layer("matvec").macs, w.layer("square").macs) == (60, 12, 0)
+    assert sizes(w["gemm"]) == {"a": 15, "b": 20, "c": 4, "g": 12}
+    assert sizes(w["square"]) == {"mv": 3, "sq": 3}
+    assert frontier(w["gemm"]) == frontier(bs.einsum("Z[m,n] += A[k,m] * B[k,n] * C[n]",
+                                                     m=3, k=5, n=4))
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="same", kernel_shape=[3, 3],
+                              strides=[2, 2], auto_pad="SAME_UPPER"),
+             helper.make_node("Flatten", ["c"], ["f"], name="flat", axis=1),
+             helper.make_node("Gemm", ["f", "fc"], ["y"], name="fc", transB=1)]
+    m = model(nodes, [io("x", [1, 2, 7, 7])], [io("y", [1, 10])],
+              [weight("w", [4, 2, 3, 3]), weight("fc", [10, 64])])
+    w = bs.from_onnx(m)
+    assert w.layer("same").macs == 4 * 4 * 4 * 2 * 9 and w.layer("fc").macs == 64 * 10
+    assert sizes(w["same"])["x_padded"] == 2 * 9 * 9       # (4-1)*2 + 3 = 9: one zero each side
+    assert w.layer("same").padding_words == 2 * (81 - 49)
+    assert w.renamed == (("flat", "Flatten"),)
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], name="t"),
+             helper.make_node("MatMul", ["x", "xt"], ["y"], name="gram")]
+    m = model(nodes, [io("x", [3, 4])], [io("y", [3, 3])], [])
+    with pytest.raises(bs.OnnxError, match=r"node 'gram' \(MatMul\): reads tensor x twice"):
+        bs.from_onnx(m)

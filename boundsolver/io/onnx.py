@@ -537,7 +537,7 @@ class _Ctx:
         out = _Operand(v.base, groups, groups, tuple(out_dims))
         ename = _clean(self.name + suffix, self.st.einsum_names, "einsum")
         self.st.pending.append(_Pending(ename, self.name, self.node.op_type, kind, macs, out,
-                                        _dedupe(inputs), padding_words))
+                                        _dedupe(inputs, self.where), padding_words))
         return out
 
 
@@ -549,15 +549,22 @@ def _ix(group, letter: str) -> _Index:
     return _Index(letter, tuple(group))
 
 
-def _dedupe(ops: list[_Operand]) -> list[_Operand]:
-    """One operand per tensor (``Mul(x, x)`` reads x once)."""
-    seen: set[str] = set()
-    out = []
+def _dedupe(ops: list[_Operand], where: str) -> list[_Operand]:
+    """One operand per tensor: ``Mul(x, x)`` reads x once. A tensor read through two different
+    index patterns (``MatMul(x, Transpose(x))``) has no Einsum (tensor names are unique in one)."""
+    seen: dict[str, _Operand] = {}
     for o in ops:
-        if o.name not in seen:
-            seen.add(o.name)
-            out.append(o)
-    return out
+        if o.name in seen and _pattern(seen[o.name]) != _pattern(o):
+            raise OnnxError(f"{where}: reads tensor {o.name} twice through different dims; an "
+                            "Einsum reads each tensor once")
+        seen.setdefault(o.name, o)
+    return list(seen.values())
+
+
+def _pattern(op: _Operand) -> tuple:
+    return tuple(tuple(id(ix) for ix in ax if ix.group) if not isinstance(ax, _Win) else
+                 tuple((c, id(ix)) for c, ix in ax.terms) for ax in op.axes) + (
+        tuple(tuple(id(d) for d in g) for g in op.view),)
 
 
 # ----------------------------------------------------------------------------------- renamings
