@@ -346,3 +346,45 @@ def test_more_shapes_of_the_same_ops():
     m = model(nodes, [io("x", [3, 4])], [io("y", [3, 3])], [])
     with pytest.raises(bs.OnnxError, match=r"node 'gram' \(MatMul\): reads tensor x twice"):
         bs.from_onnx(m)
+
+
+def test_mul_add_normalisation_node_by_node():
+    """An RMSNorm as an exporter writes it (opset 18: ReduceMean's axes are an input)."""
+    S, D = 8, 16
+    nodes = [helper.make_node("Pow", ["x", "two"], ["sq"], name="pow"),
+             helper.make_node("ReduceMean", ["sq", "last"], ["ms"], name="mean", keepdims=1),
+             helper.make_node("Add", ["ms", "eps"], ["mse"], name="add_eps"),
+             helper.make_node("Sqrt", ["mse"], ["rms"], name="sqrt"),
+             helper.make_node("Div", ["x", "rms"], ["xn"], name="div"),
+             helper.make_node("Mul", ["xn", "gamma"], ["y"], name="scale")]
+    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two"), ints("last", [-1]),
+             numpy_helper.from_array(np.array(1e-6, np.float32), "eps"), weight("gamma", [D])]
+    m = model(nodes, [io("x", [S, D])], [io("y", [S, D])], inits,
+              opset=[helper.make_opsetid("", 18)])
+    w = bs.from_onnx(m)
+    assert w.macs == 0
+    assert [lay.kind for lay in w.layers] == ["pass", "reduction", "pass", "pass", "pass", "pass"]
+    assert sizes(w["mean"]) == {"sq": S * D, "ms": S}
+    assert sizes(w["add_eps"]) == {"ms": S, "mse": S}           # eps is an immediate
+    assert sizes(w["div"]) == {"x": S * D, "rms": S, "xn": S * D}
+    assert sizes(w["scale"]) == {"xn": S * D, "gamma": D, "y": S * D}
+    assert w.intermediates == ("sq", "ms", "mse", "rms", "xn")
+
+
+def test_shape_computations_are_folded_and_listed():
+    """A Reshape whose target comes from Shape -> Gather -> Concat (an older torch export):
+    those nodes compute shapes only, so they are folded (listed in skipped), not unsupported."""
+    nodes = [helper.make_node("Shape", ["x"], ["shp"], name="shape"),
+             helper.make_node("Gather", ["shp", "zero"], ["b"], name="batch", axis=0),
+             helper.make_node("Unsqueeze", ["b", "axes0"], ["b1"], name="unsq"),
+             helper.make_node("Concat", ["b1", "minus1"], ["target"], name="cat", axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["flat"], name="flatten"),
+             helper.make_node("MatMul", ["flat", "w"], ["y"], name="fc")]
+    inits = [ints("zero", 0), ints("axes0", [0]), ints("minus1", [-1]), weight("w", [12, 5])]
+    m = model(nodes, [io("x", [2, 3, 4])], [io("y", [2, 5])], inits)
+    w = bs.from_onnx(m)
+    assert w.names == ("fc",) and w.macs == 2 * 12 * 5
+    assert [(s.node, s.reason.split(":")[0]) for s in w.skipped] == [
+        ("shape", "folded"), ("batch", "folded"), ("unsq", "folded"), ("cat", "folded")]
+    assert w.renamed == (("flatten", "Reshape"),)
+    assert sizes(w["fc"]) == {"x": 24, "w": 60, "y": 10}

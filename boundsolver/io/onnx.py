@@ -276,8 +276,9 @@ def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
             shape = shapes[value.name]
             if all(isinstance(d, int) and d > 0 for d in shape):
                 _base(st, value.name, shape, constant=value.name in st.constants)
-    for node in graph.node:
-        _node(onnx, node, st, shapes, opset)
+    folded = _folded(graph)
+    for j, node in enumerate(graph.node):
+        _node(onnx, node, st, shapes, opset, j in folded)
     if not st.pending:
         raise OnnxError("the model has no node that reads or writes data (nothing to bound)")
     return _finish(st, name or graph.name or "onnx", word_bits or _bits(onnx, graph))
@@ -424,8 +425,23 @@ def _supported(node) -> bool:
     return node.op_type in SUPPORTED and node.domain in ("", "ai.onnx")
 
 
+def _folded(graph) -> set[int]:
+    """Indices of the nodes that compute only constants or shapes: Constant, Shape, and any node
+    (of any op type: Gather, Concat on shapes) whose inputs are all such values or initializers."""
+    known = {i.name for i in graph.initializer}
+    out = set()
+    for j, node in enumerate(graph.node):
+        ins = [i for i in node.input if i]
+        if node.op_type in FOLDED or (ins and all(i in known for i in ins)):
+            out.add(j)
+            known |= {o for o in node.output if o}
+    return out
+
+
 def _check_supported(graph, skip: bool) -> None:
-    bad = [(_node_name(n), n.op_type) for n in graph.node if not _supported(n)]
+    folded = _folded(graph)
+    bad = [(_node_name(n), n.op_type) for j, n in enumerate(graph.node)
+           if j not in folded and not _supported(n)]
     if bad and not skip:
         listed = "; ".join(f"{name!r} ({op})" for name, op in bad)
         raise OnnxError(f"{len(bad)} unsupported node(s): {listed}. Supported op types: "
@@ -433,9 +449,16 @@ def _check_supported(graph, skip: bool) -> None:
                         "them out (their outputs are then read from DRAM; the result lists them)")
 
 
-def _node(onnx, node, st: _State, shapes, opset) -> None:
+def _node(onnx, node, st: _State, shapes, opset, folded: bool) -> None:
     op, nname = node.op_type, _node_name(node)
-    inputs = [i for i in node.input if i]
+    if folded:
+        st.skipped.append(Skipped(nname, op, "folded: it computes constants or shapes only"))
+        for out in node.output:
+            shape = shapes.get(out)
+            if out and shape is not None and all(isinstance(d, int) and d > 0 for d in shape):
+                st.constants[out] = math.prod(shape)     # a layer that reads it reads a weight
+                _base(st, out, shape, constant=True)
+        return
     if not _supported(node):
         st.skipped.append(Skipped(nname, op, "unsupported op type: left out, its outputs read "
                                              "from DRAM"))
@@ -444,16 +467,6 @@ def _node(onnx, node, st: _State, shapes, opset) -> None:
         for out in node.output:
             if out and out in shapes:    # else a reader says the shape is unknown
                 _base(st, out, _concrete(node, shapes, out))
-        return
-    if op in FOLDED or (inputs and all(i in st.constants for i in inputs)):
-        st.skipped.append(Skipped(nname, op, "folded: it computes constants or shapes only"))
-        for out in node.output:
-            shape = shapes.get(out)
-            if out and shape is not None and all(isinstance(d, int) and d > 0 for d in shape):
-                st.constants[out] = math.prod(shape)
-                _base(st, out, shape, constant=True)
-            elif out:
-                st.constants[out] = 1
         return
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     ctx = _Ctx(node, nname, st, shapes, attrs, opset)
