@@ -895,16 +895,19 @@ def _normalise(ctx: _Ctx) -> None:
 def _finish(st: _State, name: str, word_bits: int) -> OnnxWorkload:
     """Expand every index into one rank per leaf dim, name the ranks, build the Einsums.
 
-    A rank reuses the name its tensor's writer gave that axis (so fused loops can run over it),
-    unless another rank of the same Einsum has it; else a fresh name from the index's letter."""
-    labels: dict[int, str] = {}
+    A rank takes the name its tensor's writer gave that axis, else the name of its dim's class
+    (the dims one index ties together anywhere: Q's and K's head dims), unless another rank of
+    the same Einsum has it; else a fresh name from the index's letter. So writer and readers
+    share rank names wherever they can, and fused loops can run over them (docs/fusion.md)."""
+    labels: dict[int, str] = {}       # id(leaf dim) or id(its class) -> rank name
     used: set[str] = set()
     einsums, layers = [], []
     for p in st.pending:
         names: dict[tuple[int, int], str] = {}
-        for op in p.inputs:
-            for leaf, key in _leaf_keys(op, p):
-                lab = labels.get(id(leaf))
+        keys = [lk for op in (*p.inputs, p.output) for lk in _leaf_keys(op, p)]
+        for by_class in (False, True):
+            for leaf, key in keys:
+                lab = labels.get(id(leaf.cls) if by_class else id(leaf))
                 if key not in names and lab and lab not in names.values():
                     names[key] = lab
         sizes: dict[str, int] = {}
@@ -983,6 +986,7 @@ def _tensor(op: _Operand, p: _Pending, names, labels, used, sizes) -> Tensor:
             continue
         for leaf, axis in zip(leaves, plain(ax)):
             labels.setdefault(id(leaf), axis.terms[0].rank)
+            labels.setdefault(id(leaf.cls), axis.terms[0].rank)
             where[id(leaf)] = axis
     stored = _leaves([d for g in op.layout for d in g])
     missing = [d.size for d in stored if id(d) not in where]
