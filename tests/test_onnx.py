@@ -141,6 +141,7 @@ def test_chain_links_producers_to_consumers_and_fuses():
     assert set(w.intermediates) >= {"c1", "c2", "r2", "c3", "ds", "s"}
     # a reader reuses its writer's rank names, so loops can be fused over them
     assert w["relu1"].output.ranks == w["conv1"].output.ranks
+    assert w["down"].output.ranks == w["conv3"].output.ranks == w["add"].output.ranks
     fused = bs.pareto_frontier(w, fusion=True)
     unfused = bs.pareto_frontier(w, fusion=False)
     assert fused.accesses.min() < unfused.accesses.min()
@@ -197,6 +198,12 @@ def test_transformer_macs_sizes_and_renamings():
     assert [a.extent(w["proj_q"].size) for a in w["proj_q"].output.axes] == [S, H, dh]
     # QKᵀ's two token ranks get different names though both come from x's token axis
     assert len(set(w["qk"].output.ranks)) == 3
+    # writers and readers share rank names: Q, K, V are written with one head rank, and QKᵀ
+    # and AV read K and V through the names their projections wrote (fusable over heads)
+    head = w["proj_q"].output.ranks[1]
+    assert w["proj_k"].output.ranks[1] == w["proj_v"].output.ranks[1] == head
+    assert w["qk"].tensor("kp").ranks[1] == w["av"].tensor("vp").ranks[1] == head
+    assert w["softmax"].output.ranks == w["qk"].output.ranks
 
 
 def test_transformer_frontiers_equal_hand_built():
