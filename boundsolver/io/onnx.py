@@ -392,10 +392,10 @@ def _concrete(node, shapes, value: str) -> tuple[int, ...]:
     return tuple(s)
 
 
-def _base(st: _State, value: str, shape, constant=False, groups=None) -> _Value:
-    """A stored tensor named after ``value``: one dim per ONNX dim of size > 1 (a size-1 dim has
-    no rank, so broadcasting and Squeeze/Unsqueeze need none)."""
-    tname = _clean(value, st.taken, "t")
+def _base(st: _State, value: str, shape, constant=False, groups=None, label="") -> _Value:
+    """A stored tensor named after ``value`` (or ``label``): one dim per ONNX dim of size > 1 (a
+    size-1 dim has no rank, so broadcasting and Squeeze/Unsqueeze need none)."""
+    tname = _clean(label or value, st.taken, "t")
     if groups is None:
         groups = tuple(() if n == 1 else (_Dim(n),) for n in shape)
     v = _Value(tname, groups, tuple(shape), constant)
@@ -546,7 +546,8 @@ class _Ctx:
         groups = tuple(tuple(_Dim(d.size) for d in _leaves(_concat(ax))) for ax in out_dims)
         for ax, g in zip(out_dims, groups):
             _unify(_concat(ax), g, self.where)
-        v = _base(self.st, value + suffix, sizes, groups=groups)
+        key = f"{value}\0{suffix}" if suffix else value   # a key no exporter writes
+        v = _base(self.st, key, sizes, groups=groups, label=value + suffix)
         out = _Operand(v.base, groups, groups, tuple(out_dims))
         ename = _clean(self.name + suffix, self.st.einsum_names, "einsum")
         self.st.pending.append(_Pending(ename, self.name, self.node.op_type, kind, macs, out,
@@ -744,8 +745,12 @@ def _conv(ctx: _Ctx, pooling: bool) -> None:
         g, cin, k = _channels(xs[1], groups, cout)
         chan_in, chan_out, cin = (*g, *cin), (*g, *k), cin
     spans = [(o - 1) * s + (kk - 1) * d + 1 for o, kk, s, d in zip(os[2:], kernel, strides, dil)]
-    windows = [_Win(tuple((c, ix) for c, ix in ((s, qq), (d, rr)) if ix.group))
-               for s, d, qq, rr in zip(strides, dil, q, r)]
+    windows: list[object] = [_Win(tuple((c, ix) for c, ix in ((s, qq), (d, rr)) if ix.group))
+                             for s, d, qq, rr in zip(strides, dil, q, r)]
+    for j in range(nsp):  # a 1-wide, stride-1, unpadded window is the input's own dim
+        if kernel[j] == 1 and strides[j] == 1 and pads[j] == (0, 0):
+            q[j].group = x.groups[2 + j]
+            windows[j] = (q[j],)
     inp, pad_words = _window_input(ctx, x, [(n,), chan_in, *windows], spans, pads)
     inputs = [inp]
     if not pooling:
@@ -797,13 +802,14 @@ def _window_input(ctx: _Ctx, x: _Value, axes, spans, pads) -> tuple[_Operand, in
     It is read from DRAM: a workload gives a tensor one shape, so it cannot be the input itself."""
     xs = x.shape
     if all(pb == 0 and span == size for (pb, _), span, size in zip(pads, spans, xs[2:])):
-        for grp in x.groups[2:]:
-            if len(_leaves(grp)) > 1:
+        for ax, grp in zip(axes[2:], x.groups[2:]):
+            if isinstance(ax, _Win) and len(_leaves(grp)) > 1:
                 raise OnnxError(f"{ctx.where}: a spatial dim of the input was merged from "
                                 "several dims by a Reshape; a window cannot slide over it")
         return ctx.read(0, axes), 0
-    for ax, grp in zip(axes[:2], x.groups[:2]):
-        _unify(grp, _concat(ax), ctx.where)
+    for ax, grp in zip(axes, x.groups):
+        if not isinstance(ax, _Win):
+            _unify(grp, _concat(ax), ctx.where)
     real = math.prod(max(0, min(size, span - pb) - max(0, -pb))
                      for (pb, _), span, size in zip(pads, spans, xs[2:]))
     pad_words = xs[0] * xs[1] * (math.prod(spans) - real)
@@ -916,8 +922,9 @@ def _finish(st: _State, name: str, word_bits: int) -> OnnxWorkload:
         order = list(dict.fromkeys(r for t in (*inputs, output) for r in t.ranks))
         einsums.append(Einsum(output, inputs, tuple((r, sizes[r]) for r in order), p.name))
         layers.append(Layer(p.name, p.node, p.op_type, p.kind, p.macs, p.padding_words))
-    tensors = tuple((k, v.base) for k, v in st.values.items() if not v.constant or
-                    any(t.name == v.base for e in einsums for t in e.tensors))
+    read = {t.name for e in einsums for t in e.tensors}
+    tensors = tuple((k, v.base) for k, v in st.values.items()
+                    if "\0" not in k and (not v.constant or v.base in read))
     return OnnxWorkload(tuple(einsums), name, word_bits, tuple(layers), tuple(st.renamed),
                         tuple(st.skipped), tensors)
 
