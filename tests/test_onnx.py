@@ -395,3 +395,15 @@ def test_shape_computations_are_folded_and_listed():
         ("shape", "folded"), ("batch", "folded"), ("unsq", "folded"), ("cat", "folded")]
     assert w.renamed == (("flatten", "Reshape"),)
     assert sizes(w["fc"]) == {"x": 24, "w": 60, "y": 10}
+
+
+def test_grouped_query_attention_broadcast_equals_gbmm():
+    """K shared by the R query heads of each of G groups: a size-1 dim broadcast by MatMul is a
+    rank K does not have, as in bs.gbmm."""
+    G, R, S, E = 2, 2, 4, 4
+    nodes = [helper.make_node("MatMul", ["q", "kt"], ["s"], name="qk_gqa")]
+    m = model(nodes, [io("q", [G, R, S, E]), io("kt", [G, 1, E, S])], [io("s", [G, R, S, S])], [])
+    w = bs.from_onnx(m)
+    assert w.macs == G * R * S * S * E
+    assert sizes(w["qk_gqa"]) == {"q": G * R * S * E, "kt": G * E * S, "s": G * R * S * S}
+    assert frontier(w["qk_gqa"]) == frontier(bs.gbmm(S, E, S, G * R, G))
