@@ -26,6 +26,10 @@ from .model.workload import Workload
 
 POSITIONAL = {"gemm": ["M", "K", "N"], "bmm": ["M", "K", "N", "H"], "gbmm": ["M", "K", "N", "H", "G"],
               "conv": []}
+NETWORK_DOC = """Per-layer bounds of an ONNX model: one row per layer (op, shape, MACs, tensor sizes,
+algorithmic minimum, maximal effectual buffer, traffic and operational intensity at each
+capacity), identical layers solved once, and the network's curve unfused (every layer alone
+with the whole buffer) and, with --fusion, fused (slow on big networks)."""
 SHOWN = ["capacity", "occupancy", "accesses", "status", "op_intensity", "loop_order", "mapping"]
 
 
@@ -73,6 +77,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", choices=["words", "bytes", "bits"], default="words",
                    help="unit of the plot's axes")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
+    n = sub.add_parser("network", help="per-layer bounds of an ONNX model and the network's curve",
+                       description=NETWORK_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    n.add_argument("model", type=Path, help="an ONNX file")
+    n.add_argument("--capacities", "-c", default="1024,16384,262144,4194304",
+                   help="comma-separated buffer capacities in words (default %(default)s)")
+    n.add_argument("--dims", default="", metavar="NAME=N,...",
+                   help="fix symbolic dimensions, e.g. batch=1,seq=512")
+    n.add_argument("--skip-unsupported", action="store_true",
+                   help="leave unsupported nodes out (listed) instead of refusing the model")
+    n.add_argument("--fusion", action="store_true",
+                   help="also the fused network curve (slow on big networks)")
+    n.add_argument("--mapspace", default=None,
+                   help="inner mapspace, e.g. uniform/perfect (default per_tensor/perfect)")
+    n.add_argument("--method", choices=["milp", "enumerate", "auto"], default="auto",
+                   help="how each layer's frontier is traced (default auto)")
+    n.add_argument("--solver", default="highs", help="highs (default) or cbc")
+    n.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    n.add_argument("--csv", "-o", type=Path,
+                   help="write the per-layer table as CSV, and the network curve to <stem>_curve.csv")
+    n.add_argument("--plot", type=Path, help="draw the network curve to this image (png, pdf)")
+    n.add_argument("--unit", choices=["words", "bytes", "bits"], default="words",
+                   help="unit of the plot's axes")
+    n.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
     sub.add_parser("problems", help="list the named problems in problems/")
     r = sub.add_parser("reproduce", help="every single-Einsum figure of the paper, with a table")
     r.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
@@ -90,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             return _list_problems()
         if args.command == "reproduce":
             return _reproduce(args)
+        if args.command == "network":
+            if extra:
+                raise BoundsolverError(f"unknown options {' '.join(extra)}")
+            return _network(args)
         return _curve(args, extra)
     except BoundsolverError as err:
         print(f"boundsolver: error: {type(err).__name__}: {err}", file=sys.stderr)
@@ -269,6 +300,52 @@ def _plot_workloads(plots, path: Path, unit: str) -> None:
     fig.savefig(path, dpi=200)
     plt.close(fig)
     print(f"wrote {path}", file=sys.stderr)
+
+
+def _network(args) -> int:
+    from .io.onnx import from_onnx
+    from .report.network import network_curves, network_table
+
+    caps = [_int(c) for c in args.capacities.split(",") if c.strip()]
+    if not caps or min(caps) <= 0:
+        raise BoundsolverError(f"--capacities needs positive integers, got {args.capacities!r}")
+    dims = _keywords([f"--{d.strip()}" for d in args.dims.split(",") if d.strip()], "dimension")
+    if not args.model.is_file():
+        raise BoundsolverError(f"no such file: {args.model}")
+    w = from_onnx(args.model, skip_unsupported=args.skip_unsupported, **dims)
+    mapspace = args.mapspace or None
+    table = network_table(w, caps, mapspace=mapspace, method=args.method, solver=args.solver,
+                          cache=not args.no_cache, progress=not args.quiet)
+    curves = network_curves(w, caps, args.fusion, mapspace=mapspace, method=args.method,
+                            solver=args.solver)
+    curve = pd.DataFrame({"capacity": caps})
+    for f, df in curves.items():
+        name = "fused" if f else "unfused"
+        curve[f"accesses_{name}"] = df["accesses"].to_numpy() if "accesses" in df else np.nan
+        curve[f"op_intensity_{name}"] = (df["op_intensity"].to_numpy() if "op_intensity" in df
+                                         else np.nan)
+    if not args.quiet:
+        for s in w.skipped:
+            print(f"skipped {s.node} ({s.op_type}): {s.reason}")
+        shown = ["layer", "op_type", "shape", "macs", "algorithmic_minimum",
+                 "max_effectual_buffer", *[c for c in table.columns if c.startswith("accesses_at_")]]
+        with pd.option_context("display.max_colwidth", 40, "display.width", 250,
+                               "display.max_rows", None):
+            print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"{w.name}: {len(table)} layers ({table.attrs['distinct']} distinct, solved in "
+              f"{table.attrs['seconds']:.2f} s), {w.macs} MACs, "
+              f"algorithmic minimum {w.algorithmic_minimum} words (whole network), "
+              f"{w.unfused_minimum} words (layers alone)")
+        print(curve.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+        path = args.csv.with_name(f"{args.csv.stem}_curve.csv")
+        curve.to_csv(path, index=False)
+        print(f"wrote {args.csv} and {path}", file=sys.stderr)
+    if args.plot:
+        _plot_workloads([(w, {f: df for f, df in sorted(curves.items(), reverse=True)})],
+                        args.plot, args.unit)
+    return 0
 
 
 def _reproduce(args) -> int:
