@@ -316,8 +316,8 @@ def _network(args) -> int:
     mapspace = args.mapspace or None
     table = network_table(w, caps, mapspace=mapspace, method=args.method, solver=args.solver,
                           cache=not args.no_cache, progress=not args.quiet)
-    curves = network_curves(w, caps, args.fusion, mapspace=mapspace, method=args.method,
-                            solver=args.solver)
+    curves = network_curves(w, caps, args.fusion, table=table, mapspace=mapspace,
+                            method=args.method, solver=args.solver)
     curve = pd.DataFrame({"capacity": caps})
     for f, df in curves.items():
         name = "fused" if f else "unfused"
@@ -343,9 +343,25 @@ def _network(args) -> int:
         curve.to_csv(path, index=False)
         print(f"wrote {args.csv} and {path}", file=sys.stderr)
     if args.plot:
-        _plot_workloads([(w, {f: df for f, df in sorted(curves.items(), reverse=True)})],
-                        args.plot, args.unit)
+        _plot_network(w, curves, args.plot, args.unit)
     return 0
+
+
+def _plot_network(w, curves: dict, path: Path, unit: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .report.plots import plot_curve
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.8), layout="constrained")
+    for f, df in curves.items():
+        plot_curve(df, ax=ax, unit=unit, word_bits=w.word_bits, marker="o", ms=3,
+                   label=f"{w.name} {'fused' if f else 'unfused'}")
+    fig.savefig(path, dpi=200)
+    plt.close(fig)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _reproduce(args) -> int:

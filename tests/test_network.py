@@ -104,8 +104,14 @@ def test_traffic_equals_layers_built_by_hand(table):
 
 
 def test_unfused_curve_is_the_sum_of_the_layers(workload, table):
-    curves = network_curves(workload, CAPS)
-    unfused = curves[False]
+    unfused = bs.solve_curve(workload, CAPS, fusion=False)  # the workload's own unfused curve
+    ours = network_curves(workload, CAPS, table=table)[False]
+    assert list(ours["status"]) == list(unfused["status"])
+    ok = unfused["status"] == "optimal"
+    assert (ours.loc[ok, "accesses"] == unfused.loc[ok, "accesses"]).all()
+    assert np.allclose(ours.loc[ok, "op_intensity"], unfused.loc[ok, "op_intensity"])
+    fused = network_curves(workload, CAPS, fusion=True, table=table)[True]
+    assert (fused.loc[ok, "accesses"] <= ours.loc[ok, "accesses"]).all()
     for c, status, acc in zip(CAPS, unfused["status"], unfused["accesses"]):
         layers = table[f"accesses_at_{c}"]
         if status == "infeasible":
