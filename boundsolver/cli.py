@@ -304,7 +304,7 @@ def _plot_workloads(plots, path: Path, unit: str) -> None:
 
 def _network(args) -> int:
     from .io.onnx import from_onnx
-    from .report.network import network_curves, network_table
+    from .report.network import network_curves, network_frontier, network_table
 
     caps = [_int(c) for c in args.capacities.split(",") if c.strip()]
     if not caps or min(caps) <= 0:
@@ -316,8 +316,13 @@ def _network(args) -> int:
     mapspace = args.mapspace or None
     table = network_table(w, caps, mapspace=mapspace, method=args.method, solver=args.solver,
                           cache=not args.no_cache, progress=not args.quiet)
+    fused = None
+    if args.fusion:  # every breakpoint (for the plot), read at the capacities for the table
+        from .curves.solve import pareto_frontier
+
+        fused = pareto_frontier(w, args.solver, fusion=True, mapspace=mapspace, method=args.method)
     curves = network_curves(w, caps, args.fusion, table=table, mapspace=mapspace,
-                            method=args.method, solver=args.solver)
+                            method=args.method, solver=args.solver, fused_frontier=fused)
     curve = pd.DataFrame({"capacity": caps})
     for f, df in curves.items():
         name = "fused" if f else "unfused"
@@ -343,22 +348,26 @@ def _network(args) -> int:
         curve.to_csv(path, index=False)
         print(f"wrote {args.csv} and {path}", file=sys.stderr)
     if args.plot:
-        _plot_network(w, curves, args.plot, args.unit)
+        _plot_network(w, network_frontier(table), fused, args.plot, args.unit)
     return 0
 
 
-def _plot_network(w, curves: dict, path: Path, unit: str) -> None:
+def _plot_network(w, unfused: pd.DataFrame, fused: pd.DataFrame | None, path: Path,
+                  unit: str) -> None:
+    """The unfused and fused staircases, every breakpoint of each."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report.plots import plot_curve
+    from .report.plots import plot_curve, plot_fusion
 
     fig, ax = plt.subplots(figsize=(5.6, 3.8), layout="constrained")
-    for f, df in curves.items():
-        plot_curve(df, ax=ax, unit=unit, word_bits=w.word_bits, marker="o", ms=3,
-                   label=f"{w.name} {'fused' if f else 'unfused'}")
+    unfused.attrs["algorithmic_minimum"] = w.unfused_minimum
+    if fused is not None:
+        plot_fusion(fused, unfused, ax=ax, unit=unit, word_bits=w.word_bits, label=w.name)
+    else:
+        plot_curve(unfused, ax=ax, unit=unit, word_bits=w.word_bits, label=f"{w.name} unfused")
     fig.savefig(path, dpi=200)
     plt.close(fig)
     print(f"wrote {path}", file=sys.stderr)

@@ -12,7 +12,7 @@ import pytest
 import boundsolver as bs
 from boundsolver.cli import main
 from boundsolver.curves import batch
-from boundsolver.report.network import canonical, network_curves, network_table
+from boundsolver.report.network import canonical, network_curves, network_frontier, network_table
 
 onnx = pytest.importorskip("onnx")
 np = pytest.importorskip("numpy")
@@ -110,7 +110,15 @@ def test_unfused_curve_is_the_sum_of_the_layers(workload, table):
     ok = unfused["status"] == "optimal"
     assert (ours.loc[ok, "accesses"] == unfused.loc[ok, "accesses"]).all()
     assert np.allclose(ours.loc[ok, "op_intensity"], unfused.loc[ok, "op_intensity"])
+    front = network_frontier(table)  # the unfused staircase, every breakpoint
+    whole = bs.pareto_frontier(workload, fusion=False)
+    assert list(front["occupancy"]) == list(whole["occupancy"])
+    assert list(front["accesses"]) == list(whole["accesses"])
     fused = network_curves(workload, CAPS, fusion=True, table=table)[True]
+    read = network_curves(workload, CAPS, fusion=True, table=table,
+                          fused_frontier=bs.pareto_frontier(workload, fusion=True))[True]
+    assert list(read["status"]) == list(fused["status"])
+    assert (read.loc[ok, "accesses"] == fused.loc[ok, "accesses"]).all()
     assert (fused.loc[ok, "accesses"] <= ours.loc[ok, "accesses"]).all()
     for c, status, acc in zip(CAPS, unfused["status"], unfused["accesses"]):
         layers = table[f"accesses_at_{c}"]
