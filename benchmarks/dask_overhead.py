@@ -14,8 +14,9 @@ every layer takes under a second and start-up dominates) three ways, every time 
 * ``dask``: a ``distributed.LocalCluster`` of ``--workers`` worker processes (one thread each),
   through ``Client.get_executor()``.
 
-Per way: ``startup_s`` (starting the pool or cluster, and shutting it down), ``solve_s`` (the
-``solve_curves`` call), ``total_s``, ``speedup`` (serial total / total), ``overhead`` (total /
+Per way: ``startup_s`` (starting the pool or cluster, and shutting it down; a process pool
+starts its processes at the first submit, inside ``solve_s``), ``solve_s`` (the ``solve_curves``
+call), ``total_s``, ``speedup`` (serial total / total), ``overhead`` (total /
 process-pool total: what Dask costs over a plain pool) and ``same_frames`` (every frame equal to
 the serial one, timing columns aside). All timings of one table come from one run on one machine.
 """
