@@ -36,9 +36,15 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
                  mapspace: Mapspace | str | None = None) -> list[pd.DataFrame]:
     """Frontiers (``capacities=None``) or curves of several problems, in the given order.
 
-    Work runs through ``executor`` (a local process pool by default; a Dask or Ray executor works
-    unchanged). Finished exact results go to the cache (``cache=False`` to bypass it,
-    ``force_rerun=True`` to recompute and overwrite); time-limited ones are never cached.
+    Work runs through ``executor``: a local process pool by default, or any
+    ``concurrent.futures.Executor``, e.g. Dask's ``distributed.Client(...).get_executor()``. Each
+    task is ``solve_one`` (a module-level function, pickled by reference: workers import
+    boundsolver) with one problem, its question and the mapspace as arguments; it returns the
+    problem's frame. Workers never touch the cache: this process reads it before submitting and
+    writes each finished exact result as it arrives, so a remote cluster needs no shared disk.
+    ``cache=False`` bypasses it, ``force_rerun=True`` recomputes and overwrites; time-limited
+    results are never cached. If a task fails, the tasks not yet started are cancelled and the
+    error is raised here.
     """
     if method not in METHODS:
         raise BoundsolverError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
@@ -61,6 +67,7 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
                desc="curves", unit="problem", leave=False)
     own = executor is None and len(todo) > 1
     pool = ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) if own else executor
+    futures: dict = {}
     try:
         if pool is None:
             done = ((i, solve_one(problems[i], caps, solver, method, time_limit, False, space))
@@ -74,8 +81,12 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
             if store is not None and (df["status"] == "optimal").all():
                 store.put(problems[i], question, df)
             bar.update()
+    except BaseException:
+        for f in futures:  # a failure or an interrupt: stop what has not started
+            f.cancel()
+        raise
     finally:
         if own:
-            pool.shutdown()
+            pool.shutdown(cancel_futures=True)
         bar.close()
     return results

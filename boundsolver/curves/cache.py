@@ -3,7 +3,13 @@
 Entries are keyed by the problem (its Einsum and sizes), the question asked (frontier or
 capacities), the mapspace, the solver and the package version. Each payload is stored with its
 SHA-256; an entry that fails the check or does not parse is deleted and recomputed, never returned.
-SQLite's locking serialises concurrent writers.
+
+Several processes may use one cache file at once (parallel ``solve_curves`` runs, scripts, pool
+workers): the file is in WAL mode (readers never wait for a writer), every operation is one short
+transaction whose connection waits up to ``timeout`` seconds for another writer's lock, and an
+operation that still finds the file locked is retried. Two writers of one key leave one complete
+entry (the last one). The file must be on a local disk: SQLite's WAL needs shared memory between
+the processes, so it cannot be shared across machines (network file systems).
 """
 
 from __future__ import annotations
@@ -44,8 +50,10 @@ def key(problem: Einsum, question: dict) -> str:
 class Cache:
     """``get``/``put`` of result frames; ``path`` defaults to ``cache_dir()/results.sqlite``."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, timeout: float = 60.0,
+                 attempts: int = 100):
         self.path = Path(path) if path is not None else cache_dir() / "results.sqlite"
+        self.timeout, self.attempts = timeout, attempts  # how long to wait for another writer
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
         def create(db):
@@ -56,16 +64,16 @@ class Cache:
         self._run(create)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
+        return sqlite3.connect(self.path, timeout=self.timeout)
 
-    def _run(self, work, attempts: int = 100):
+    def _run(self, work):
         """``work(db)`` in a transaction, retried while another process holds the lock."""
-        for i in range(attempts):
+        for i in range(self.attempts):
             try:
                 with closing(self._connect()) as db, db:
                     return work(db)
             except sqlite3.OperationalError as err:
-                if "locked" not in str(err) and "busy" not in str(err) or i == attempts - 1:
+                if "locked" not in str(err) and "busy" not in str(err) or i == self.attempts - 1:
                     raise
                 time.sleep(0.01 * (1 + i % 10))
 
@@ -74,6 +82,11 @@ class Cache:
         try:
             row = self._run(lambda db: db.execute(
                 "SELECT payload, digest FROM results WHERE key = ?", (k,)).fetchone())
+        except sqlite3.OperationalError as err:
+            if "no such table" not in str(err):
+                raise  # locked past every retry, unreadable directory, ...: not corruption
+            self._reset()  # an empty file: create the table again
+            return None
         except sqlite3.DatabaseError:
             self._reset()
             return None
@@ -106,9 +119,22 @@ class Cache:
                                         (key(problem, question),)))
 
     def _reset(self) -> None:
-        """A file that is not a database (corrupted): move it aside and start afresh."""
-        self.path.replace(self.path.with_suffix(f".corrupt-{int(time.time())}"))
-        self.__init__(self.path)
+        """A file that is not a database (corrupted): move it aside and start afresh.
+
+        Another process may have done so already (and started a new file): move the file only
+        while it is still unreadable.
+        """
+        try:
+            self._run(lambda db: db.execute("SELECT count(*) FROM results").fetchone())
+            return  # readable again: someone else replaced it
+        except sqlite3.OperationalError:
+            pass  # no table (an empty file)
+        except sqlite3.DatabaseError:
+            try:
+                self.path.replace(self.path.with_suffix(f".corrupt-{time.time_ns()}"))
+            except FileNotFoundError:
+                pass
+        self.__init__(self.path, timeout=self.timeout, attempts=self.attempts)
 
 
 def _plain(value):
