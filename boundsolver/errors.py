@@ -9,6 +9,11 @@ class EinsumError(BoundsolverError, ValueError):
     """A problem (Einsum string, rank sizes, YAML) breaks a modelling rule."""
 
 
+class SpecError(BoundsolverError, ValueError):
+    """A YAML problem or architecture file (or an imported model) that does not say what it
+    must; the loaders of io/ raise it."""
+
+
 class SolverError(BoundsolverError):
     """A solver is unknown, unavailable, or returned a result that fails verification."""
 

@@ -49,7 +49,7 @@ import operator
 import re
 from pathlib import Path
 
-from ..errors import EinsumError
+from ..errors import EinsumError, SpecError
 from ..model.einsum import Einsum, einsum
 from ..model.workload import Workload, workload
 
@@ -79,12 +79,12 @@ _SET = re.compile(rf"^set\s+(?P<name>{_IDENT})\s*=\s*(?P<value>.+)$", re.S)
 _DEFAULT = re.compile(rf"^(?P<name>{_IDENT})\s*\|\s*default\s*\((?P<value>.*)\)$", re.S)
 
 
-def render(path: Path, text: str, params: dict[str, int], error: type[Exception]) -> str:
+def render(path: Path, text: str, params: dict[str, int]) -> str:
     """``text`` with its Jinja tags replaced from ``params``; every parameter must be a variable
     the template reads or sets."""
     for k, v in params.items():
         if isinstance(v, bool) or not isinstance(v, int):
-            raise error(f"{path}: Jinja variable {k!r} must be an integer, got {v!r}")
+            raise SpecError(f"{path}: Jinja variable {k!r} must be an integer, got {v!r}")
     env = dict(params)
     names: set[str] = set()
     out, pos = [], 0
@@ -96,13 +96,13 @@ def render(path: Path, text: str, params: dict[str, int], error: type[Exception]
         if m.group("expr") is not None:
             expr = m.group("expr").strip()
             names |= _names(expr)
-            out.append(str(_jinja_value(expr, env, where, error)))
+            out.append(str(_jinja_value(expr, env, where)))
         elif m.group("stmt") is not None:
             stmt = m.group("stmt").strip()
             s = _SET.match(stmt)
             if not s:
                 word = stmt.split()[0] if stmt.split() else ""
-                raise error(f"{where}: Jinja tag {{% {stmt} %}} is not supported (only "
+                raise SpecError(f"{where}: Jinja tag {{% {stmt} %}} is not supported (only "
                             f"{{% set X = X | default(V) %}}, {{% set X = V %}} and {{{{ X }}}}; "
                             f"'{word}' needs Jinja: expand the file by hand)")
             name, value = s.group("name"), s.group("value").strip()
@@ -111,18 +111,18 @@ def render(path: Path, text: str, params: dict[str, int], error: type[Exception]
             if d and d.group("name") == name:
                 if name not in env:
                     names |= _names(d.group("value"))
-                    env[name] = _jinja_value(d.group("value").strip(), env, where, error)
+                    env[name] = _jinja_value(d.group("value").strip(), env, where)
             else:
                 names |= _names(value)
-                env[name] = _jinja_value(value, env, where, error)
+                env[name] = _jinja_value(value, env, where)
     rest = text[pos:]
     for tag in ("{{", "{%", "{#"):
         if tag in rest:
             line = text.count("\n", 0, pos + rest.index(tag)) + 1
-            raise error(f"{path}, line {line}: unclosed Jinja tag {tag!r}")
+            raise SpecError(f"{path}, line {line}: unclosed Jinja tag {tag!r}")
     unknown = [k for k in params if k not in names]
     if unknown:
-        raise error(f"{path} has no Jinja variable {', '.join(map(repr, unknown))} "
+        raise SpecError(f"{path} has no Jinja variable {', '.join(map(repr, unknown))} "
                     f"(variables: {', '.join(sorted(names)) or 'none'})")
     return "".join(out) + rest
 
@@ -131,18 +131,18 @@ def _names(expr: str) -> set[str]:
     return set(re.findall(_IDENT, expr))
 
 
-def _jinja_value(expr: str, env: dict[str, int], where: str, error: type[Exception]) -> int:
+def _jinja_value(expr: str, env: dict[str, int], where: str) -> int:
     if "|" in expr:
-        raise error(f"{where}: Jinja filter in {{{{ {expr} }}}} is not supported (only "
+        raise SpecError(f"{where}: Jinja filter in {{{{ {expr} }}}} is not supported (only "
                     "X | default(V) in a set)")
     try:
         return arith(expr, env)
     except NameError as err:
         name = str(err)
-        raise error(f"{where}: Jinja variable {name!r} is not given and has no default: pass "
+        raise SpecError(f"{where}: Jinja variable {name!r} is not given and has no default: pass "
                     f"it, e.g. load_problem(path, {name}=...)") from None
     except ValueError as err:
-        raise error(f"{where}: {{{{ {expr} }}}} is not an integer expression ({err})") from None
+        raise SpecError(f"{where}: {{{{ {expr} }}}} is not an integer expression ({err})") from None
 
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
@@ -230,39 +230,39 @@ def _axes(terms: list[tuple[str, int]], sizes: dict[str, int] | None) -> str:
     return "+".join(v if c == 1 else f"{c}*{v}" for v, c in terms)
 
 
-def load(path: Path, data: dict, error: type[Exception]) -> Einsum | Workload:
+def load(path: Path, data: dict) -> Einsum | Workload:
     """The Einsum (one) or Workload (several) of an AccelForge spec already read from YAML."""
     unknown = [k for k in data if k not in SPEC_KEYS]
     if unknown:
-        raise error(f"{path}: unknown top-level key {', '.join(map(repr, unknown))} of an "
+        raise SpecError(f"{path}: unknown top-level key {', '.join(map(repr, unknown))} of an "
                     f"AccelForge spec (keys: {', '.join(sorted(SPEC_KEYS))})")
     wl = data["workload"]
     where = f"{path}: workload"
     unknown = [k for k in wl if k not in WORKLOAD_KEYS]
     if unknown:
-        raise error(f"{where}: unknown key {', '.join(map(repr, unknown))} (keys: "
+        raise SpecError(f"{where}: unknown key {', '.join(map(repr, unknown))} (keys: "
                     f"{', '.join(sorted(WORKLOAD_KEYS))})")
-    _instances(wl, where, error)
-    sizes = _rank_sizes(wl.get("rank_sizes"), f"{where}.rank_sizes", error)
+    _instances(wl, where)
+    sizes = _rank_sizes(wl.get("rank_sizes"), f"{where}.rank_sizes")
     shape = wl.get("iteration_space_shape") or {}
     if not isinstance(shape, dict):
-        raise error(f"{where}.iteration_space_shape must map rank variables to ISL bounds, e.g. "
+        raise SpecError(f"{where}.iteration_space_shape must map rank variables to ISL bounds, e.g. "
                     f"{{m: '0 <= m < 128'}}, got {shape!r}")
     for var in shape:
         if not isinstance(var, str) or not re.fullmatch(_IDENT, var) or var[0].isupper():
-            raise error(f"{where}.iteration_space_shape: key {var!r} must be a rank variable "
+            raise SpecError(f"{where}.iteration_space_shape: key {var!r} must be a rank variable "
                         "(lower case, e.g. m); rank names (upper case) are sized in rank_sizes")
     bits = wl.get("bits_per_value")
     if bits is not None and not isinstance(bits, dict):
-        raise error(f"{where}.bits_per_value must map tensor sets to bits, e.g. {{All: 8}}, "
+        raise SpecError(f"{where}.bits_per_value must map tensor sets to bits, e.g. {{All: 8}}, "
                     f"got {bits!r}")
     widths: dict[str, str] = {}
     for key, value in (bits or {}).items():
-        widths.setdefault(str(_bits(value, f"{where}.bits_per_value[{key}]", error)),
+        widths.setdefault(str(_bits(value, f"{where}.bits_per_value[{key}]")),
                           f"bits_per_value[{key}]")
     entries = wl.get("einsums")
     if not isinstance(entries, list) or not entries:
-        raise error(f"{where}.einsums must be a non-empty list of Einsums")
+        raise SpecError(f"{where}.einsums must be a non-empty list of Einsums")
     flat: list[object] = []
     stack = list(reversed(entries))
     while stack:
@@ -273,25 +273,24 @@ def load(path: Path, data: dict, error: type[Exception]) -> Einsum | Workload:
             flat.append(e)
     built: list[Einsum] = []
     for i, entry in enumerate(flat):
-        name, accesses, local_shape, local_sizes = _entry(path, i, entry, error)
+        name, accesses, local_shape, local_sizes = _entry(path, i, entry)
         ewhere = f"{path}: einsum {name!r}"
         if name in [e.name for e in built]:
-            raise error(f"{ewhere}: two Einsums are named {name!r}")
+            raise SpecError(f"{ewhere}: two Einsums are named {name!r}")
         for a in accesses:
             if a.bits is not None:
-                b = _bits(a.bits, f"{ewhere}: tensor {a.name}: bits_per_value", error)
+                b = _bits(a.bits, f"{ewhere}: tensor {a.name}: bits_per_value")
                 widths.setdefault(str(b), f"{name}'s {a.name}")
             elif bits is None:
-                raise error(f"{ewhere}: tensor {a.name} has no bits_per_value (AccelForge needs "
+                raise SpecError(f"{ewhere}: tensor {a.name} has no bits_per_value (AccelForge needs "
                             "every tensor's, e.g. workload.bits_per_value: {All: 8})")
-        text, rank_sizes = _einsum(ewhere, accesses, sizes | local_sizes, shape, local_shape,
-                                   error)
+        text, rank_sizes = _einsum(ewhere, accesses, sizes | local_sizes, shape, local_shape)
         try:
             built.append(einsum(text, name, **rank_sizes))
         except EinsumError as err:
-            raise error(f"{ewhere} ({text}): {err}") from None
+            raise SpecError(f"{ewhere} ({text}): {err}") from None
     if len(widths) > 1:
-        raise error(f"{where}: bits_per_value gives tensors different widths ("
+        raise SpecError(f"{where}: bits_per_value gives tensors different widths ("
                     + ", ".join(f"{b} in {src}" for b, src in widths.items())
                     + "); boundsolver counts traffic in words of one width")
     word_bits = int(next(iter(widths)))
@@ -300,150 +299,149 @@ def load(path: Path, data: dict, error: type[Exception]) -> Einsum | Workload:
     try:
         return workload(built, path.stem, word_bits)
     except EinsumError as err:
-        raise error(f"{path}: {err}") from None
+        raise SpecError(f"{path}: {err}") from None
 
 
-def _instances(d: dict, where: str, error: type[Exception]) -> None:
+def _instances(d: dict, where: str) -> None:
     n = d.get("n_instances", 1)
     if n != 1:
-        raise error(f"{where}: n_instances {n!r} is not supported (boundsolver bounds one "
+        raise SpecError(f"{where}: n_instances {n!r} is not supported (boundsolver bounds one "
                     "instance; multiply its traffic)")
 
 
-def _bits(value: object, where: str, error: type[Exception]) -> int:
+def _bits(value: object, where: str) -> int:
     try:
         b = arith(value)
     except (NameError, ValueError) as err:
-        raise error(f"{where}: {value!r} is not a number of bits ({err})") from None
+        raise SpecError(f"{where}: {value!r} is not a number of bits ({err})") from None
     if b < 1:
-        raise error(f"{where}: bits per value must be positive, got {b}")
+        raise SpecError(f"{where}: bits per value must be positive, got {b}")
     return b
 
 
-def _rank_sizes(sizes: object, where: str, error: type[Exception]) -> dict[str, int]:
+def _rank_sizes(sizes: object, where: str) -> dict[str, int]:
     if sizes is None:
         return {}
     if not isinstance(sizes, dict):
-        raise error(f"{where} must map rank names to sizes, got {sizes!r}")
+        raise SpecError(f"{where} must map rank names to sizes, got {sizes!r}")
     out = {}
     for rank, value in sizes.items():
         if not isinstance(rank, str) or not re.fullmatch(_IDENT, rank) or rank[0].islower():
-            raise error(f"{where}: {rank!r} is not a rank name: ranks are upper case (M); "
+            raise SpecError(f"{where}: {rank!r} is not a rank name: ranks are upper case (M); "
                         "rank variables (m) are sized by the ranks they index or by "
                         "iteration_space_shape")
         try:
             n = arith(value)
         except (NameError, ValueError) as err:
-            raise error(f"{where}.{rank}: {value!r} is not an integer ({err})") from None
+            raise SpecError(f"{where}.{rank}: {value!r} is not an integer ({err})") from None
         if n < 1:
-            raise error(f"{where}.{rank}: size must be positive, got {n}")
+            raise SpecError(f"{where}.{rank}: size must be positive, got {n}")
         out[rank] = n
     return out
 
 
-def _entry(path: Path, i: int, entry: object, error: type[Exception]
+def _entry(path: Path, i: int, entry: object
            ) -> tuple[str, list[_Access], list[str], dict[str, int]]:
     """(name, accesses, iteration_space_shape list, rank_sizes) of einsums[i]."""
     where = f"{path}: einsums[{i}]"
     if isinstance(entry, str):
         entry = {"einsum": entry}
     if not isinstance(entry, dict):
-        raise error(f"{where} must be an Einsum string or a mapping, got {entry!r}")
+        raise SpecError(f"{where} must be an Einsum string or a mapping, got {entry!r}")
     unknown = [k for k in entry if k not in EINSUM_KEYS]
     if unknown:
-        raise error(f"{where}: unknown key {', '.join(map(repr, unknown))} (keys: "
+        raise SpecError(f"{where}: unknown key {', '.join(map(repr, unknown))} (keys: "
                     f"{', '.join(sorted(EINSUM_KEYS))})")
     given = entry.get("tensor_accesses", [])
     if not isinstance(given, list) or not all(isinstance(a, dict) for a in given):
-        raise error(f"{where}.tensor_accesses must be a list of mappings")
+        raise SpecError(f"{where}.tensor_accesses must be a list of mappings")
     if "einsum" in entry:
         text = entry["einsum"]
         if not isinstance(text, str):
-            raise error(f"{where}.einsum must be a string, got {text!r}")
-        name, accesses = _parse_string(text, where, error)
+            raise SpecError(f"{where}.einsum must be a string, got {text!r}")
+        name, accesses = _parse_string(text, where)
         where = f"{path}: einsum {name!r}"  # AccelForge names it after its output, as here
         by_name = {a.name: a for a in accesses}
         for ta in given:
             if ta.get("name") not in by_name:
-                raise error(f"{where}.tensor_accesses: tensor {ta.get('name')!r} is not in "
+                raise SpecError(f"{where}.tensor_accesses: tensor {ta.get('name')!r} is not in "
                             f"{text!r}")
             extra = [k for k in ta if k not in ("name", "bits_per_value", "persistent",
                                                  "backing_storage_size_scale")]
             if extra:
-                raise error(f"{where}.tensor_accesses[{ta['name']}]: {', '.join(extra)} is "
+                raise SpecError(f"{where}.tensor_accesses[{ta['name']}]: {', '.join(extra)} is "
                             f"already set by the Einsum string")
             if "bits_per_value" in ta:
                 by_name[ta["name"]].bits = ta["bits_per_value"]
     else:
         name = entry.get("name")
         if not isinstance(name, str) or not name:
-            raise error(f"{where} needs 'name' (or an 'einsum' string)")
+            raise SpecError(f"{where} needs 'name' (or an 'einsum' string)")
         where = f"{path}: einsum {name!r}"
         if not given:
-            raise error(f"{where} needs 'tensor_accesses' (or an 'einsum' string)")
-        accesses = [_access(ta, f"{where}.tensor_accesses[{j}]", error)
+            raise SpecError(f"{where} needs 'tensor_accesses' (or an 'einsum' string)")
+        accesses = [_access(ta, f"{where}.tensor_accesses[{j}]")
                     for j, ta in enumerate(given)]
     if name == "Total":
-        raise error(f"{where}: the Einsum name 'Total' is reserved by AccelForge")
+        raise SpecError(f"{where}: the Einsum name 'Total' is reserved by AccelForge")
     if entry.get("is_copy_operation") and len([a for a in accesses if not a.output]) != 1:
-        raise error(f"{where}: a copy operation reads exactly one tensor")
-    _instances(entry, where, error)
+        raise SpecError(f"{where}: a copy operation reads exactly one tensor")
+    _instances(entry, where)
     local_shape = entry.get("iteration_space_shape") or []
     if isinstance(local_shape, str):
         local_shape = [local_shape]
     if not isinstance(local_shape, list) or not all(isinstance(s, str) for s in local_shape):
-        raise error(f"{where}.iteration_space_shape must be a list of ISL bounds, e.g. "
+        raise SpecError(f"{where}.iteration_space_shape must be a list of ISL bounds, e.g. "
                     f"['0 <= r < 3'], got {local_shape!r}")
     return name, accesses, local_shape, _rank_sizes(entry.get("rank_sizes"),
-                                                    f"{where}.rank_sizes", error)
+                                                    f"{where}.rank_sizes")
 
 
 _TENSOR = re.compile(r"([A-Za-z_]\w*)\s*\[([^\]]*)\]")
 
 
-def _parse_string(text: str, where: str, error: type[Exception]) -> tuple[str, list[_Access]]:
+def _parse_string(text: str, where: str) -> tuple[str, list[_Access]]:
     """``"Z[m, n] = A[m, k] * B[k, n]"`` (AccelForge's notation; ``+=`` accepted too)."""
     lhs, eq, rhs = text.partition("+=") if "+=" in text else text.partition("=")
     if not eq or "=" in rhs:
-        raise error(f"{where}: Einsum {text!r} needs exactly one '=' between the output and "
+        raise SpecError(f"{where}: Einsum {text!r} needs exactly one '=' between the output and "
                     "its inputs")
     out = _TENSOR.fullmatch(lhs.strip())
     if not out:
-        raise error(f"{where}: Einsum {text!r}: the left of '=' must be one tensor, NAME[...]")
+        raise SpecError(f"{where}: Einsum {text!r}: the left of '=' must be one tensor, NAME[...]")
     name = out.group(1)
     where = f"{where.rsplit(': einsums[', 1)[0]}: einsum {name!r}"
     inputs = list(_TENSOR.finditer(rhs))
     if not inputs:
-        raise error(f"{where}: Einsum {text!r} reads no tensor (inputs are NAME[...])")
+        raise SpecError(f"{where}: Einsum {text!r} reads no tensor (inputs are NAME[...])")
     left = _TENSOR.sub(" ", rhs)
     stray = (re.search(r"[\[\]]", left)  # an unclosed or stray bracket first
              or re.search(r"\b[A-Za-z_]\w*\b(?!\s*\()|[^\s\w()*+\-/.]", left))
     if stray:
-        raise error(f"{where}: Einsum {text!r}: unexpected {stray.group(0)!r} on the right of "
+        raise SpecError(f"{where}: Einsum {text!r}: unexpected {stray.group(0)!r} on the right of "
                     "'=' (inputs are NAME[...], joined by operators)")
     accesses: list[_Access] = []
     for m in inputs:
-        a = _Access(m.group(1), False, _projection(m.group(2), f"{where}: {m.group(0)}", error),
+        a = _Access(m.group(1), False, _projection(m.group(2), f"{where}: {m.group(0)}"),
                     None)
         old = next((b for b in accesses if b.name == a.name), None)
         if old is None:
             accesses.append(a)
         elif old.projection != a.projection:
-            raise error(f"{where}: tensor {a.name} is read at two different indices "
+            raise SpecError(f"{where}: tensor {a.name} is read at two different indices "
                         f"({old} and {a})")
     if name in [a.name for a in accesses]:
-        raise error(f"{where}: tensor {name} is both read and written")
-    accesses.append(_Access(name, True, _projection(out.group(2), f"{where}: {out.group(0)}",
-                                                    error), None))
+        raise SpecError(f"{where}: tensor {name} is both read and written")
+    accesses.append(_Access(name, True, _projection(out.group(2), f"{where}: {out.group(0)}"), None))
     return name, accesses
 
 
-def _projection(text: str, where: str, error: type[Exception]
+def _projection(text: str, where: str
                 ) -> dict[str, list[tuple[str, int]]]:
     """``"b, M: p, H: 2*p + r"`` → {rank: [(variable, coef), ...]}."""
     parts = [p.strip() for p in text.split(",")]
     if not text.strip() or not all(parts):
-        raise error(f"{where}: empty projection entry")
+        raise SpecError(f"{where}: empty projection entry")
     items: list[tuple[str, str]] = []
     for part in parts:
         if ":" in part:
@@ -451,26 +449,26 @@ def _projection(text: str, where: str, error: type[Exception]
             items.append((rank.strip(), expr.strip()))
         else:
             items.append(("", part))
-    return _projection_items(items, where, error)
+    return _projection_items(items, where)
 
 
-def _projection_items(items: list[tuple[str, object]], where: str, error: type[Exception]
+def _projection_items(items: list[tuple[str, object]], where: str
                       ) -> dict[str, list[tuple[str, int]]]:
     out: dict[str, list[tuple[str, int]]] = {}
     for rank, expr in items:
         if not rank:  # shorthand: the variable indexes the rank of its upper-case name
             if not isinstance(expr, str) or not re.fullmatch(_IDENT, expr):
-                raise error(f"{where}: {expr!r} is not a rank variable (write RANK: expression "
+                raise SpecError(f"{where}: {expr!r} is not a rank variable (write RANK: expression "
                             "for an expression)")
             if expr[0].isupper():
-                raise error(f"{where}: {expr!r}: rank variables are lower case (m); rank names "
+                raise SpecError(f"{where}: {expr!r}: rank variables are lower case (m); rank names "
                             f"are upper case (M): write {expr.lower()} or {expr}: <variable>")
             rank = expr.upper()
         if not re.fullmatch(_IDENT, rank) or rank[0].islower():
-            raise error(f"{where}: {rank!r} is not a rank name: ranks are upper case (M: m)")
+            raise SpecError(f"{where}: {rank!r} is not a rank name: ranks are upper case (M: m)")
         if rank in out:
-            raise error(f"{where}: rank {rank} is indexed twice")
-        out[rank] = _affine(expr, f"{where}: {rank}", error)
+            raise SpecError(f"{where}: rank {rank} is indexed twice")
+        out[rank] = _affine(expr, f"{where}: {rank}")
     return out
 
 
@@ -478,42 +476,42 @@ _TERM = re.compile(rf"^(?:(?P<c1>\d+)\s*\*\s*(?P<v1>{_IDENT})|(?P<v2>{_IDENT})"
                    rf"(?:\s*\*\s*(?P<c2>\d+))?|(?P<k>\d+))$")
 
 
-def _affine(expr: object, where: str, error: type[Exception]) -> list[tuple[str, int]]:
+def _affine(expr: object, where: str) -> list[tuple[str, int]]:
     """``2*p + r`` → [("p", 2), ("r", 1)]: rank variables with positive coefficients."""
     if isinstance(expr, bool) or not isinstance(expr, (str, int)):
-        raise error(f"{where}: projection {expr!r} is not an expression")
+        raise SpecError(f"{where}: projection {expr!r} is not an expression")
     text = str(expr)
     if "-" in text:
-        raise error(f"{where}: projection {text!r}: subtraction (an offset window) is not "
+        raise SpecError(f"{where}: projection {text!r}: subtraction (an offset window) is not "
                     "supported; write sums of rank variables with positive coefficients")
     terms: dict[str, int] = {}
     for raw in text.split("+"):
         m = _TERM.match(raw.strip())
         if not m:
-            raise error(f"{where}: projection {text!r}: {raw.strip()!r} is not a term "
+            raise SpecError(f"{where}: projection {text!r}: {raw.strip()!r} is not a term "
                         "(variable, or coefficient * variable)")
         if m.group("k") is not None:
-            raise error(f"{where}: projection {text!r}: a constant offset ({m.group('k')}) is not "
+            raise SpecError(f"{where}: projection {text!r}: a constant offset ({m.group('k')}) is not "
                         "supported")
         var = m.group("v1") or m.group("v2")
         coef = int(m.group("c1") or m.group("c2") or 1)
         if var[0].isupper():
-            raise error(f"{where}: projection {text!r}: {var!r} is upper case, a rank name; "
+            raise SpecError(f"{where}: projection {text!r}: {var!r} is upper case, a rank name; "
                         "index with rank variables (lower case)")
         if coef < 1:
-            raise error(f"{where}: projection {text!r}: coefficients must be positive")
+            raise SpecError(f"{where}: projection {text!r}: coefficients must be positive")
         terms[var] = terms.get(var, 0) + coef
     return list(terms.items())
 
 
-def _access(ta: dict, where: str, error: type[Exception]) -> _Access:
+def _access(ta: dict, where: str) -> _Access:
     unknown = [k for k in ta if k not in ACCESS_KEYS]
     if unknown:
-        raise error(f"{where}: unknown key {', '.join(map(repr, unknown))} (keys: "
+        raise SpecError(f"{where}: unknown key {', '.join(map(repr, unknown))} (keys: "
                     f"{', '.join(sorted(ACCESS_KEYS))})")
     name = ta.get("name")
     if not isinstance(name, str) or not name:
-        raise error(f"{where} needs a tensor 'name'")
+        raise SpecError(f"{where} needs a tensor 'name'")
     where = f"{where} ({name})"
     proj = ta.get("projection")
     if isinstance(proj, list):
@@ -522,23 +520,23 @@ def _access(ta: dict, where: str, error: type[Exception]) -> _Access:
         items = [(str(k), v) for k, v in proj.items()]
         for k, _ in items:
             if not k:
-                raise error(f"{where}: empty rank name in projection")
+                raise SpecError(f"{where}: empty rank name in projection")
     else:
-        raise error(f"{where}.projection must be a list of rank variables or a mapping of "
+        raise SpecError(f"{where}.projection must be a list of rank variables or a mapping of "
                     f"ranks to expressions, got {proj!r}")
     if not items:
-        raise error(f"{where}.projection is empty")
+        raise SpecError(f"{where}.projection is empty")
     output = ta.get("output", False)
     if not isinstance(output, bool):
-        raise error(f"{where}.output must be true or false, got {output!r}")
-    return _Access(name, output, _projection_items(items, f"{where}.projection", error),
+        raise SpecError(f"{where}.output must be true or false, got {output!r}")
+    return _Access(name, output, _projection_items(items, f"{where}.projection"),
                    ta.get("bits_per_value"))
 
 
 _CMP = re.compile(r"(<=|>=|==|<|>|=)")
 
 
-def _bounds(isl: str, where: str, error: type[Exception]
+def _bounds(isl: str, where: str
             ) -> list[tuple[str, int | None, int | None]]:
     """``"0 <= m < 128"`` → [(m, 0, 128)]: per-variable bounds [lo, hi), None if absent."""
     out = []
@@ -546,7 +544,7 @@ def _bounds(isl: str, where: str, error: type[Exception]
         pieces = _CMP.split(conj)
         operands, ops = [p.strip() for p in pieces[::2]], pieces[1::2]
         if not ops or not all(operands):
-            raise error(f"{where}: {isl!r} is not a bound like '0 <= m < 128'")
+            raise SpecError(f"{where}: {isl!r} is not a bound like '0 <= m < 128'")
         for a, op, b in zip(operands, ops, operands[1:]):
             av, bv = re.fullmatch(_IDENT, a), re.fullmatch(_IDENT, b)
             if av and not bv:
@@ -555,12 +553,12 @@ def _bounds(isl: str, where: str, error: type[Exception]
                 var, k = b, a
                 rel = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
             else:
-                raise error(f"{where}: {isl!r}: '{a} {op} {b}' must bound one rank variable by a "
+                raise SpecError(f"{where}: {isl!r}: '{a} {op} {b}' must bound one rank variable by a "
                             "number (boundsolver's iteration spaces are boxes)")
             try:
                 n = arith(k)
             except (NameError, ValueError) as err:
-                raise error(f"{where}: {isl!r}: {k!r} is not an integer ({err})") from None
+                raise SpecError(f"{where}: {isl!r}: {k!r} is not an integer ({err})") from None
             lo = n if rel in (">=", "=", "==") else n + 1 if rel == ">" else None
             hi = n if rel == "<" else n + 1 if rel in ("<=", "=", "==") else None
             out.append((var, lo, hi))
@@ -568,15 +566,15 @@ def _bounds(isl: str, where: str, error: type[Exception]
 
 
 def _einsum(where: str, accesses: list[_Access], sizes: dict[str, int], shape: dict,
-            local_shape: list[str], error: type[Exception]) -> tuple[str, dict[str, int]]:
+            local_shape: list[str]) -> tuple[str, dict[str, int]]:
     """Our Einsum string and the rank variables' sizes, from AccelForge's bounds."""
     outputs = [a for a in accesses if a.output]
     inputs = [a for a in accesses if not a.output]
     if len(outputs) != 1:
-        raise error(f"{where}: boundsolver's Einsums write exactly one tensor; this one writes "
+        raise SpecError(f"{where}: boundsolver's Einsums write exactly one tensor; this one writes "
                     f"{', '.join(a.name for a in outputs) or 'none'}")
     if not inputs:
-        raise error(f"{where}: reads no tensor")
+        raise SpecError(f"{where}: reads no tensor")
     variables: list[str] = []
     for a in accesses:
         variables += [v for terms in a.projection.values() for v, _ in terms
@@ -594,11 +592,11 @@ def _einsum(where: str, accesses: list[_Access], sizes: dict[str, int], shape: d
     isl += [("iteration_space_shape", s) for s in local_shape]
     for key, text in isl:
         if not isinstance(text, str):
-            raise error(f"{where}: {key}: {text!r} is not an ISL bound like '0 <= m < 128'")
-        for v, low, high in _bounds(text, f"{where}: {key}", error):
+            raise SpecError(f"{where}: {key}: {text!r} is not an ISL bound like '0 <= m < 128'")
+        for v, low, high in _bounds(text, f"{where}: {key}"):
             if v not in lo:
                 if key == "iteration_space_shape":
-                    raise error(f"{where}: {key}: {text!r} bounds {v!r}, which no tensor of "
+                    raise SpecError(f"{where}: {key}: {text!r} bounds {v!r}, which no tensor of "
                                 f"this Einsum uses (rank variables: {', '.join(variables)})")
                 continue
             if low is not None:
@@ -608,17 +606,17 @@ def _einsum(where: str, accesses: list[_Access], sizes: dict[str, int], shape: d
     out: dict[str, int] = {}
     for v in variables:
         if not hi[v] or not lo[v]:
-            raise error(f"{where}: rank variable {v!r} has no size: it indexes no sized rank "
+            raise SpecError(f"{where}: rank variable {v!r} has no size: it indexes no sized rank "
                         f"alone (give the rank it indexes a size in rank_sizes, e.g. "
                         f"{v.upper()}: 128) and iteration_space_shape gives it no "
                         f"{'upper' if not hi[v] else 'lower'} bound")
         low = max(lo[v])
         if low[0] != 0:
-            raise error(f"{where}: rank variable {v!r} starts at {low[0]} ({low[1]}); "
+            raise SpecError(f"{where}: rank variable {v!r} starts at {low[0]} ({low[1]}); "
                         "boundsolver's rank variables run from 0")
         high = min(hi[v])
         if high[0] < 1:
-            raise error(f"{where}: rank variable {v!r} has no values ({high[1]})")
+            raise SpecError(f"{where}: rank variable {v!r} has no values ({high[1]})")
         out[v] = high[0]
     for a in accesses:
         for rank, terms in a.projection.items():
@@ -626,7 +624,7 @@ def _einsum(where: str, accesses: list[_Access], sizes: dict[str, int], shape: d
                 need = sum(c * (out[v] - 1) for v, c in terms) + 1
                 if need > sizes[rank]:
                     expr = "+".join(f"{c}*{v}" if c > 1 else v for v, c in terms)
-                    raise error(f"{where}: tensor {a.name}'s rank {rank} (size {sizes[rank]}) "
+                    raise SpecError(f"{where}: tensor {a.name}'s rank {rank} (size {sizes[rank]}) "
                                 f"is indexed by {expr}, which reaches {need - 1}: AccelForge "
                                 "skips the iterations outside the rank (padding), so the "
                                 "iteration space is not a box, which boundsolver needs; give "

@@ -24,9 +24,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import SpecError
 from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.workload import Workload
-from .specs import SpecError
 
 
 class OnnxError(SpecError):

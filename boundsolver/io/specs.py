@@ -15,7 +15,7 @@ from pathlib import Path
 import sympy
 import yaml
 
-from ..errors import BoundsolverError, EinsumError
+from ..errors import EinsumError, SpecError
 from ..model import workloads
 from ..model.arch import Arch, ArchError, arch_from_dict
 from ..model.einsum import Einsum, einsum
@@ -25,10 +25,6 @@ WORKLOADS = {"gemm": workloads.gemm, "bmm": workloads.bmm, "gbmm": workloads.gbm
              "conv": workloads.conv}
 KINDS = (*WORKLOADS, "einsum")
 REPO_DIRS = (Path.cwd(), Path(__file__).resolve().parents[2])
-
-
-class SpecError(BoundsolverError, ValueError):
-    """A YAML problem or architecture file that does not say what it must."""
 
 
 def find(ref: str | Path, folder: str) -> Path:
@@ -71,11 +67,11 @@ def load_problems(ref: str | Path, **params: int) -> list[Einsum | Workload]:
     path = find(ref, "problems")
     text = path.read_text()
     if accelforge.has_jinja(text):
-        data = _read(path, accelforge.render(path, text, params, SpecError))
+        data = _read(path, accelforge.render(path, text, params))
         if not accelforge.is_accelforge(data):
             raise SpecError(f"{path}: Jinja templates are read only in AccelForge workload files "
                             "(workload: {einsums: ...})")
-        return [accelforge.load(path, data, SpecError)]
+        return [accelforge.load(path, data)]
     data = _read(path, text)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping with 'problems' or one problem, got "
@@ -84,7 +80,7 @@ def load_problems(ref: str | Path, **params: int) -> list[Einsum | Workload]:
         if params:
             raise SpecError(f"{path} has no Jinja variable {', '.join(map(repr, params))} "
                             "(variables: none)")
-        return [accelforge.load(path, data, SpecError)]
+        return [accelforge.load(path, data)]
     if "workload" in data:
         return [_workload(path, data, params)]
     if params:
