@@ -361,14 +361,10 @@ class LevelSolver(ClassSolver):
         return f"the nest of {self._question(c, objective, {})} under its class"
 
     def _question(self, c: int, objective: str, limits: dict) -> str:
-        p = self.problem
-        sizes = ", ".join(f"{r}={n}" for r, n in p.sizes)
         orders = " / ".join(",".join(s.order) for s in self.classes[c].segments)
-        limit = " and ".join(f"{n} <= {int(v)}" for n, v in limits.items()
-                             if math.isfinite(v)) or "no limit"
-        return (f"{p.name + ': ' if p.name else ''}{p} ({sizes}) on {self.arch.name}, class "
-                f"{c} of {len(self.classes)} (segment orders {orders}); least {objective} "
-                f"with {limit}")
+        return (f"{self._problem_words()} on {self.arch.name}, class {c} of {len(self.classes)} "
+                f"(segment orders {orders}); least {objective} with "
+                f"{self._limit_words(limits, limits)}")
 
 
 def frame(problem: Einsum, arch: Arch, points: list[tuple],

@@ -197,24 +197,17 @@ class PointSolver(ClassSolver):
 
     def _question(self, c: int, objective: str, limits: dict) -> str:
         """The sub-problem of a solve in words: the Einsum, the class, the question."""
-        p = self.problem
-        sizes = ", ".join(f"{r}={n}" for r, n in p.sizes)
         cls = self.classes[c]
         if hasattr(cls, "groups"):
-            names = [T.name for T in p.tensors]
+            names = [T.name for T in self.problem.tensors]
             where = ", ".join(f"{names[i]} at {b}" for b, g in enumerate(cls.groups) for i in g)
             orders = " / ".join(",".join(s.order) for s in cls.segments)
             what = f"nest class {c} of {len(self.classes)}: storage {where}; loop orders {orders or '-'}"
         else:
             what = f"order class {c} of {len(self.classes)}: loop order {','.join(cls.order) or '-'}"
-        occupancy = limits.get("occupancy", math.inf)
-        accesses = limits.get("accesses", math.inf)
-        parts = [f"occupancy <= {int(occupancy)}" if math.isfinite(occupancy) else "",
-                 f"accesses <= {int(accesses)}" if math.isfinite(accesses) else ""]
-        limit = " and ".join(x for x in parts if x) or "no limit"
+        limit = self._limit_words(limits, ("occupancy", "accesses"))
         goal = objective if objective == "any point" else f"least {objective}"
-        return (f"{p.name + ': ' if p.name else ''}{p} ({sizes}), mapspace {self.mapspace}, "
-                f"{what}; {goal} with {limit}")
+        return f"{self._problem_words()}, mapspace {self.mapspace}, {what}; {goal} with {limit}"
 
 
 def walk(ps: PointSolver, step=lambda: None) -> list[Answer]:

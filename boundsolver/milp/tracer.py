@@ -115,8 +115,22 @@ class ClassSolver:
         raise NotImplementedError
 
     def _question(self, c: int, objective: str, limits: dict) -> str:
-        """The sub-problem in words: the problem, the class, the question."""
+        """The sub-problem in words: the problem, the class, the question (built from
+        :meth:`_problem_words` and :meth:`_limit_words`)."""
         raise NotImplementedError
+
+    def _problem_words(self) -> str:
+        """The problem as errors name it: its name, its Einsum and its rank sizes."""
+        p = self.problem
+        sizes = ", ".join(f"{r}={n}" for r, n in p.sizes)
+        return f"{p.name + ': ' if p.name else ''}{p} ({sizes})"
+
+    @staticmethod
+    def _limit_words(limits: dict, names) -> str:
+        """The finite limits among ``names`` (in that order) in words, or "no limit"."""
+        parts = [f"{n} <= {int(limits[n])}" for n in names
+                 if n in limits and math.isfinite(limits[n])]
+        return " and ".join(parts) or "no limit"
 
     # ----------------------------------------------------------------------------- forms, backends
     def form(self, c: int):
