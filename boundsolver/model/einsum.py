@@ -8,6 +8,7 @@ axis is an affine sum of ranks with positive integer coefficients: ``m`` is a pl
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 
@@ -136,10 +137,47 @@ def _validate(e: Einsum) -> None:
     _sizes_for(e.output, e.inputs, dict(e.sizes), str(e))
 
 
-def _check_size(rank: str, n: object, where: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise EinsumError(f"size of rank {rank!r} must be a positive integer, got {n!r} (in {where})")
+FLOAT_EXACT = 2**53  # past this a float no longer holds every integer: 1e30 is not 10**30
+
+
+def whole(value: object) -> int | None:
+    """``value`` as a Python int if it is an integer of any kind (int, numpy integers, any
+    ``numbers.Integral``) or a float/Decimal/Fraction that is integral and exactly
+    representable (``1e3``, ``4096.0``); None otherwise (booleans, 2.5, 1e30, NaN, text).
+    Sizes never pass through float: a float above 2**53 may already be a different integer."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        try:
+            n = int(value)
+        except (ValueError, OverflowError):  # NaN, infinities
+            return None
+        if n == value and (not isinstance(value, float) or abs(n) <= FLOAT_EXACT):
+            return n
+    return None
+
+
+def positive_int(value: object, what: str, error: type[Exception] = EinsumError) -> int:
+    """``value`` as a positive Python int (see :func:`whole`), else ``error`` naming ``what``."""
+    n = whole(value)
+    if n is None or n < 1:
+        hint = (" (a float past 2**53 is not exact: write it as an integer)"
+                if isinstance(value, float) and n is None and value == value
+                and abs(value) > FLOAT_EXACT and float(value).is_integer() else "")
+        raise error(f"{what} must be a positive integer, got {shown(value)}{hint}")
     return n
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: error messages echo input, never all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}...({len(text):,} characters)"
+
+
+def _check_size(rank: str, n: object, where: str) -> int:
+    return positive_int(n, f"size of rank {rank!r} (in {where})")
 
 
 def _sizes_for(output: Tensor, inputs: tuple[Tensor, ...], sizes: dict[str, object],
