@@ -24,13 +24,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SpecError
+from ..errors import OnnxError
 from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.workload import Workload
-
-
-class OnnxError(SpecError):
-    """An ONNX model boundsolver cannot read exactly; the message names the node and its op type."""
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,11 @@ import numbers
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..errors import BoundsolverError
+from ..errors import ArchError  # noqa: F401 - also importable from here, as before
 
 ROLES = ("all", "inputs", "output", "input", "weight")
 LEVEL_KEYS = {"name", "role", "capacity", "keeps", "instances", "spatial_ranks", "multicast",
               "word_bits", "note"}
-
-
-class ArchError(BoundsolverError, ValueError):
-    """An architecture (file or object) that does not say what it must."""
 
 
 @dataclass(frozen=True)
