@@ -13,11 +13,11 @@ Which tensors a level keeps is said by name or by role: ``all``, ``inputs``, ``o
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from functools import cached_property
 
 from ..errors import ArchError  # noqa: F401 - also importable from here, as before
+from .einsum import positive_int
 
 ROLES = ("all", "inputs", "output", "input", "weight")
 LEVEL_KEYS = {"name", "role", "capacity", "keeps", "instances", "spatial_ranks", "multicast",
@@ -38,8 +38,28 @@ class Level:
     multicast: bool = True
     word_bits: int | None = None
 
+    def __post_init__(self) -> None:
+        """An API-built level is checked as a file's is (sizes normalised to Python ints)."""
+        at = f"level {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise ArchError(f"a level's name must be a non-empty string, got {self.name!r}")
+        for key in ("capacity", "word_bits"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, positive_int(getattr(self, key), f"{at}: {key}",
+                                                           ArchError))
+        object.__setattr__(self, "instances", positive_int(self.instances, f"{at}: instances",
+                                                           ArchError))
+        if isinstance(self.keeps, str) or not all(isinstance(k, str) for k in self.keeps) \
+                or not self.keeps:
+            raise ArchError(f"{at}: keeps must be a non-empty tuple of tensor names or roles "
+                            f"({', '.join(ROLES)}), got {self.keeps!r}")
+        object.__setattr__(self, "keeps", tuple(self.keeps))
+
     def keeps_tensor(self, problem, tensor) -> bool:
-        """Whether this level holds ``tensor`` of ``problem`` (an Einsum)."""
+        """Whether this level holds ``tensor`` of ``problem`` (an Einsum). A name in ``keeps``
+        that is neither a role nor a tensor of ``problem`` is an error: a misspelt tensor would
+        otherwise make the level silently hold nothing."""
+        self.check_keeps(problem)
         inputs = list(problem.inputs)
         for k in self.keeps:
             if k == "all" or k == tensor.name:
@@ -53,6 +73,16 @@ class Level:
             if k == "weight" and len(inputs) > 1 and tensor is inputs[1]:
                 return True
         return False
+
+
+    def check_keeps(self, problem) -> None:
+        """Refuse a ``keeps`` entry that names no role and no tensor of ``problem``."""
+        names = [T.name for T in problem.tensors]
+        unknown = [k for k in self.keeps if k not in ROLES and k not in names]
+        if unknown:
+            raise ArchError(f"level {self.name!r} keeps {', '.join(map(repr, unknown))}, which "
+                            f"is no tensor of {problem.name or problem} (tensors: "
+                            f"{', '.join(names)}) and no role ({', '.join(ROLES)})")
 
 
 @dataclass(frozen=True)
@@ -227,7 +257,4 @@ def _level(raw: object, i: int, where: str, params: dict) -> Level:
 
 
 def _positive(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value) \
-            or value < 1:
-        raise ArchError(f"{what} must be a positive whole number, got {value!r}")
-    return int(value)
+    return positive_int(value, what, ArchError)
