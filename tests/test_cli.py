@@ -43,11 +43,11 @@ def test_curve_einsum_and_named_problem(capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["gemm", "4", "4", "4", "4"], "gemm takes 3 sizes"),
-    (["gemm", "4", "x", "4"], "expected a positive integer, got 'x'"),
+    (["gemm", "4", "x", "4"], "expected a positive integer for K, got 'x'"),
     (["conv", "--Z", "3"], "conv has no argument 'Z'"),
     (["gemm", "4", "4"], "gemm needs N"),
-    (["nofile"], "no file 'nofile'"),
-    (["gemm", "4", "4", "4", "-c", "0"], "capacity must be a positive number"),
+    (["nofile"], "unknown problem 'nofile' (kinds: gemm, bmm, gbmm, conv, einsum"),
+    (["gemm", "4", "4", "4", "-c", "0"], "expected a capacity: a positive whole number of words, got '0'"),
     (["gemm", "4", "4", "4", "--solver", "gurobi"], "unknown solver 'gurobi'"),
     (["einsum", "Z[m,n] += A[m,k] * B[k,n", "m=2", "k=2", "n=2"], "expected ',' or ']'"),
 ])
