@@ -1,8 +1,18 @@
 """The exceptions boundsolver raises; every user-facing failure is one of these."""
 
 
+MAX_MESSAGE = 10_000  # characters: a message echoes input, and input can be huge
+
+
 class BoundsolverError(Exception):
-    """Base class of all boundsolver errors."""
+    """Base class of all boundsolver errors. Its text is cut to ``MAX_MESSAGE`` characters: a
+    message that echoes a hostile input (a YAML bomb, a megabyte of einsum) stays readable."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if len(text) <= MAX_MESSAGE:
+            return text
+        return f"{text[:MAX_MESSAGE // 2]} ... ({len(text):,} characters) ... {text[-200:]}"
 
 
 class EinsumError(BoundsolverError, ValueError):
