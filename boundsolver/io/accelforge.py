@@ -91,6 +91,10 @@ def render(path: Path, text: str, params: dict[str, int]) -> str:
     for m in _TAG.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         where = f"{path}, line {line}"
+        _check_closed(path, text, pos, m.start())
+        inner = m.group("expr") if m.group("expr") is not None else m.group("stmt")
+        if inner is not None and any(t in inner for t in ("{{", "{%", "{#")):
+            _check_closed(path, text, m.start(), m.start() + 2)  # this tag ran into the next
         out.append(text[pos:m.start()])
         pos = m.end()
         if m.group("expr") is not None:
@@ -125,6 +129,19 @@ def render(path: Path, text: str, params: dict[str, int]) -> str:
         raise SpecError(f"{path} has no Jinja variable {', '.join(map(repr, unknown))} "
                     f"(variables: {', '.join(sorted(names)) or 'none'})")
     return "".join(out) + rest
+
+
+def _check_closed(path: Path, text: str, start: int, end: int) -> None:
+    """An opening tag between ``start`` and ``end`` (before the next complete tag, or inside
+    one) was never closed: say so and where, not what the misparse would say next."""
+    found = [(text.find(tag, start, end), tag) for tag in ("{{", "{%", "{#")]
+    found = sorted((i, tag) for i, tag in found if i >= 0)
+    if found:
+        i, tag = found[0]
+        close = {"{{": "}}", "{%": "%}", "{#": "#}"}[tag]
+        line = text.count("\n", 0, i) + 1
+        raise SpecError(f"{path}, line {line}: malformed Jinja template: the tag {tag!r} opened "
+                        f"here is not closed by {close!r} before the next tag")
 
 
 def _names(expr: str) -> set[str]:
