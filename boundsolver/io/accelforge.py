@@ -50,7 +50,7 @@ import re
 from pathlib import Path
 
 from ..errors import EinsumError, SpecError
-from ..model.einsum import Einsum, einsum
+from ..model.einsum import Einsum, einsum, shown, whole
 from ..model.workload import Workload, workload
 
 SPEC_KEYS = {"workload", "renames", "variables", "arch", "mapping", "config", "mapper", "model"}
@@ -83,9 +83,9 @@ def render(path: Path, text: str, params: dict[str, int]) -> str:
     """``text`` with its Jinja tags replaced from ``params``; every parameter must be a variable
     the template reads or sets."""
     for k, v in params.items():
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise SpecError(f"{path}: Jinja variable {k!r} must be an integer, got {v!r}")
-    env = dict(params)
+        if whole(v) is None:
+            raise SpecError(f"{path}: Jinja variable {k!r} must be an integer, got {shown(v)}")
+    env = {k: whole(v) for k, v in params.items()}
     names: set[str] = set()
     out, pos = [], 0
     for m in _TAG.finditer(text):
@@ -169,12 +169,13 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 def arith(expr: object, env: dict[str, int] | None = None) -> int:
     """An integer or integer arithmetic (``+ - * / // % **``, parentheses, names in ``env``),
     evaluated without ``eval``. Raises NameError (the name) or ValueError."""
-    if isinstance(expr, bool):
-        raise ValueError(f"{expr!r} is not an integer")
-    if isinstance(expr, int):
-        return expr
     if not isinstance(expr, str):
-        raise ValueError(f"{expr!r} is not an integer")
+        n = whole(expr)  # numpy integers and exact integral floats (1.0e+3) too
+        if n is None:
+            raise ValueError(f"{shown(expr)} is not an integer")
+        return n
+    if len(expr) > 1000:
+        raise ValueError(f"{shown(expr)} is too long for an integer expression")
     try:
         tree = ast.parse(expr.strip(), mode="eval").body
     except SyntaxError:
@@ -195,8 +196,8 @@ def _arith(node: ast.AST, env: dict[str, int], expr: str) -> int:
     if isinstance(node, ast.BinOp):
         a, b = _arith(node.left, env, expr), _arith(node.right, env, expr)
         if isinstance(node.op, ast.Pow):
-            if not 0 <= b <= 256:
-                raise ValueError(f"exponent {b} out of range in {expr!r}")
+            if not 0 <= b <= 256 or abs(a).bit_length() * b > 4096:
+                raise ValueError(f"{shown(a, 40)} ** {b} out of range in {shown(expr)}")
             return a ** b
         if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and b == 0:
             raise ValueError(f"division by zero in {expr!r}")
