@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..errors import ArchError  # noqa: F401 - also importable from here, as before
-from .einsum import positive_int
+from .einsum import positive_int, shown
+
+INT64_MAX = 2**63 - 1
 
 ROLES = ("all", "inputs", "output", "input", "weight")
 LEVEL_KEYS = {"name", "role", "capacity", "keeps", "instances", "spatial_ranks", "multicast",
@@ -47,6 +49,9 @@ class Level:
             if getattr(self, key) is not None:
                 object.__setattr__(self, key, positive_int(getattr(self, key), f"{at}: {key}",
                                                            ArchError))
+        if self.capacity is not None and self.capacity > INT64_MAX:
+            raise ArchError(f"{at}: capacity {self.capacity:,} words is over the signed 64-bit "
+                            f"limit ({INT64_MAX:,}) the solvers count in")
         object.__setattr__(self, "instances", positive_int(self.instances, f"{at}: instances",
                                                            ArchError))
         if isinstance(self.keeps, str) or not all(isinstance(k, str) for k in self.keeps) \
@@ -92,6 +97,15 @@ class Arch:
     name: str = "snowcat"
     word_bits: int = 8
     levels: tuple[Level, ...] = (Level("DRAM"), Level("Buffer", sweep=True))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "word_bits", positive_int(self.word_bits,
+                                                           f"{self.name}: word_bits", ArchError))
+        if isinstance(self.levels, (str, bytes)) or not all(isinstance(lv, Level)
+                                                            for lv in self.levels):
+            raise ArchError(f"{self.name}: levels must be a sequence of bs.Level, got "
+                            f"{shown(self.levels)}")
+        object.__setattr__(self, "levels", tuple(self.levels))
 
     @property
     def backing_store(self) -> str:
@@ -251,9 +265,12 @@ def _level(raw: object, i: int, where: str, params: dict) -> Level:
     if not isinstance(multicast, bool):
         raise ArchError(f"{at}: multicast must be true or false, got {multicast!r}")
     bits = raw.get("word_bits")
-    return Level(name, capacity, sweep, tuple(keeps), instances,
-                 tuple(spatial) if spatial is not None else None, multicast,
-                 _positive(bits, f"{at}: word_bits") if bits is not None else None)
+    try:
+        return Level(name, capacity, sweep, tuple(keeps), instances,
+                     tuple(spatial) if spatial is not None else None, multicast,
+                     _positive(bits, f"{at}: word_bits") if bits is not None else None)
+    except ArchError as err:
+        raise ArchError(f"{where}: {err}") if not str(err).startswith(where) else err from None
 
 
 def _positive(value: object, what: str) -> int:

@@ -257,19 +257,21 @@ class _Parser:
         k, v, pos = self.peek()
         if k == "int":
             self.i += 1
-            if int(v) < 1:
-                self.fail(pos, "axis coefficients must be positive integers")
             self.take("op", "*", what="'*' after a coefficient")
-            return Term(self.take("name", what="a rank name"), int(v))
+            return Term(self.take("name", what="a rank name"), self.coefficient(v, pos))
         rank = self.take("name", what="a rank name or coefficient")
         if self.peek()[1] == "*" and self.i + 1 < len(self.tokens) and self.tokens[self.i + 1][0] == "int":
             self.i += 1
             _, c, cpos = self.peek()
             self.i += 1
-            if int(c) < 1:
-                self.fail(cpos, "axis coefficients must be positive integers")
-            return Term(rank, int(c))
+            return Term(rank, self.coefficient(c, cpos))
         return Term(rank)
+
+    def coefficient(self, text: str, pos: int) -> int:
+        """A stride or dilation: a positive integer that fits in int64 (the solvers' limit)."""
+        if len(text) > 18 or int(text) < 1:
+            self.fail(pos, "axis coefficients must be positive integers below 10**18")
+        return int(text)
 
     def einsum(self) -> tuple[Tensor, tuple[Tensor, ...]]:
         out = self.tensor()
