@@ -549,11 +549,9 @@ def _network(args) -> int:
         raise BoundsolverError(f"no such file: {args.model}")
     opts = solve_kwargs(args, None)
     cache = cache_of(args)
-    if args.force_rerun:
-        raise BoundsolverError("--force-rerun does not apply to network (its layers are read "
-                               "from the cache or solved; use --no-cache or a fresh --cache-dir)")
     w = from_onnx(args.model, skip_unsupported=args.skip_unsupported, **dims)
-    table = network_table(w, caps, cache=cache, progress=not args.quiet, **opts)
+    table = network_table(w, caps, cache=cache, force_rerun=args.force_rerun,
+                          progress=not args.quiet, **opts)
     fused = None
     if args.fusion:  # every breakpoint (for the plot), read at the capacities for the table
         from .curves.solve import pareto_frontier
