@@ -54,7 +54,8 @@ class _Once(argparse._StoreAction):
     def __call__(self, parser, namespace, values, option_string=None):
         given = namespace.__dict__.setdefault("_given", set())
         if self.dest in given:
-            raise BoundsolverError(f"{option_string} given twice; give each option once")
+            raise BoundsolverError(f"{'/'.join(self.option_strings)} given twice; give each "
+                                   "option once")
         given.add(self.dest)
         setattr(namespace, self.dest, values)
 
