@@ -500,8 +500,10 @@ def _workloads(args, problems, caps, arch) -> int:
         frames = {f: _solve(w, caps, fusion=f, **opts, **(depth if f else {})) for f in runs}
         for f, df in frames.items():
             if not args.quiet:
-                print(f"{w.name} {'fused' if f else 'unfused'} ({len(df)} rows, "
-                      f"{df.attrs['seconds']:.2f} s, minimum {df.attrs['algorithmic_minimum']} words)")
+                facts = [f"{len(df)} rows"] + [text.format(df.attrs[key]) for key, text in (
+                    ("seconds", "{:.2f} s"), ("algorithmic_minimum", "minimum {} words"))
+                    if key in df.attrs]
+                print(f"{w.name} {'fused' if f else 'unfused'} ({', '.join(facts)})")
                 shown_cols = [c for c in ("capacity", "occupancy", "accesses", "status",
                                           "segments") if c in df.columns]
                 print(df[shown_cols].to_string(index=False))
