@@ -34,6 +34,9 @@ def test_keeps_by_name_and_role():
     assert bs.Level("W", 10, keeps=("weight",)).keeps_tensor(p, p.inputs[1])
     assert bs.Level("X", 10, keeps=(p.inputs[1].name,)).keeps_tensor(p, names[p.inputs[1].name])
     assert not bs.Level("X", 10, keeps=("output",)).keeps_tensor(p, p.inputs[0])
+    assert not any(bs.Level("F", 10, keeps=("none",)).keeps_tensor(p, T) for T in p.tensors)
+    with pytest.raises(bs.ArchError, match="level 'T' keeps 'Wt', which is no tensor"):
+        bs.Level("T", 10, keeps=("Wt",)).keeps_tensor(p, p.inputs[1])
 
 
 @pytest.mark.parametrize("text,message", [

@@ -7,7 +7,9 @@ share) and optionally its own word size. ``arch/snowcat.yaml`` is the paper's tw
 backing store, one swept buffer, one MAC.
 
 Which tensors a level keeps is said by name or by role: ``all``, ``inputs``, ``output``, ``input``
-(the first operand: activations in a conv, A in a GEMM) and ``weight`` (the second: W, B).
+(the first operand: activations in a conv, A in a GEMM) and ``weight`` (the second: W, B);
+``none`` keeps nothing (a level only for its fanout). A name that is neither a role nor a
+tensor of the problem is an error when the arch meets the problem.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .einsum import positive_int, shown
 
 INT64_MAX = 2**63 - 1
 
-ROLES = ("all", "inputs", "output", "input", "weight")
+ROLES = ("all", "inputs", "output", "input", "weight", "none")
 LEVEL_KEYS = {"name", "role", "capacity", "keeps", "instances", "spatial_ranks", "multicast",
               "word_bits", "note"}
 
