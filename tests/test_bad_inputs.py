@@ -83,6 +83,17 @@ def test_api_sizes_accept_any_integer(value, expected):
     assert bs.workload(["Z[m] += A[m]"], "w", value, m=value).word_bits == expected
 
 
+def test_numpy_tiles_cost_as_python_ints():
+    p = bs.gemm(4, 4, 4)
+    ref = bs.evaluate(p, bs.Mapping((("m", 2), ("k", 4), ("n", 1)), ("n", "m")))
+    got = bs.evaluate(p, bs.Mapping((("m", np.int64(2)), ("k", np.uint8(4)), ("n", 1.0)),
+                                    ("n", "m")))
+    assert got == ref and all(type(v) is int for _, v in bs.Mapping((("m", np.int32(2)),),
+                                                                    ()).tiles)
+    with pytest.raises(bs.EinsumError, match="tile 2.5 of rank 'm' must be a positive integer"):
+        bs.evaluate(p, bs.Mapping((("m", 2.5), ("k", 4), ("n", 4)), ("m",)))
+
+
 @pytest.mark.parametrize("value", [2.5, 1e30, float("nan"), float("inf"), "8", None, True, -1, 0])
 def test_api_sizes_refuse_non_integers(value):
     with pytest.raises(bs.EinsumError, match="must be a positive integer"):
