@@ -7,7 +7,6 @@ from an installed wheel.
 """
 
 import fnmatch
-import sys
 from pathlib import Path
 
 import pytest
@@ -86,8 +85,7 @@ def test_cli_reads_packaged_files_from_any_folder(decoys, capsys):
 def test_every_data_file_is_declared_package_data():
     """A YAML file added under boundsolver/data must match pyproject's package-data, or a wheel
     would leave it out while the source tree (and the other tests) still find it."""
-    tomllib = pytest.importorskip("tomllib") if sys.version_info >= (3, 11) else pytest.skip(
-        "tomllib needs Python 3.11")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     patterns = config["package-data"]["boundsolver"]
     files = [p.relative_to(DATA.parent).as_posix() for p in DATA.rglob("*") if p.is_file()
