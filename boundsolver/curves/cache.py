@@ -322,7 +322,7 @@ def _kind(err: BaseException) -> str:
     """``busy`` (another writer: retry), ``unwritable`` (read only from now on: permissions, a
     full disk, an unreadable folder) or ``corrupt``: anything else, which ``Cache._replace``
     confirms by checking the file before moving it aside."""
-    if isinstance(err, _NotACache):
+    if isinstance(err, (_NotACache, FileNotFoundError)):  # not a cache, or just moved aside
         return "corrupt"
     if not isinstance(err, sqlite3.Error):
         return "unwritable"  # OSError: mkdir under a file, permissions

@@ -73,7 +73,7 @@ def named_files(folder: str) -> dict[str, Path]:
 
 @functools.cache
 def _packaged(folder: str) -> tuple[tuple[str, Path], ...]:
-    root = resources.files("boundsolver").joinpath("data", folder)
+    root = resources.files("boundsolver").joinpath("data").joinpath(folder)
     names = sorted(e.name for e in root.iterdir() if e.name.endswith(".yaml") and e.is_file())
     return tuple((name.removesuffix(".yaml"), _real(root.joinpath(name))) for name in names)
 
