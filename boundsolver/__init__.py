@@ -16,7 +16,7 @@ from .reference.enumerate import enumerate_frontier
 from .report import plots
 from .report.metrics import effectual_ratio, max_effectual_buffer
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Arch", "ArchError", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError",

@@ -1,7 +1,7 @@
 """Command line: ``boundsolver curve PROBLEM [capacities] [--csv F] [--plot F]``.
 
 PROBLEM is ``gemm M K N``, ``bmm M K N H``, ``gbmm M K N H G``, ``conv --R 3 --P 16 ...``,
-``einsum "Z[m,n] += A[m,k] * B[k,n]" m=64 k=64 n=64``, a YAML file, or a name in ``problems/``.
+``einsum "Z[m,n] += A[m,k] * B[k,n]" m=64 k=64 n=64``, a YAML path, or a packaged name.
 A workload file (``gpt3_6.7b``, ``ffn``, ``attention``) takes its parameters as options
 (``--tokens 1024``); ``--fusion`` adds its fused frontier to the unfused one.
 """
@@ -70,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", "-o", type=Path, help="write the full table as CSV ('-': stdout)")
     p.add_argument("--plot", type=Path, help="draw the log-log staircase to this image (png, pdf)")
     p.add_argument("--arch", default="snowcat",
-                   help="architecture YAML or name in arch/: its word size; with several buffer "
+                   help="architecture YAML path or packaged name: its word size; with several buffer "
                         "levels (three_level), the exact joint bound over the swept level")
     p.add_argument("--level-size", action="append", metavar="NAME=WORDS",
                    help="a named capacity of the arch file (e.g. L1=8192); repeatable")
@@ -100,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("--unit", choices=["words", "bytes", "bits"], default="words",
                    help="unit of the plot's axes")
     n.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
-    sub.add_parser("problems", help="list the named problems in problems/")
+    sub.add_parser("problems", help="list the packaged problems")
     r = sub.add_parser("reproduce", help="every single-Einsum figure of the paper, with a table")
     r.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
     r.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")

@@ -20,3 +20,8 @@ class SolverError(BoundsolverError):
 
 class EnumerationTooLarge(BoundsolverError):
     """The exhaustive enumerator refuses a mapspace larger than its limit."""
+
+
+class CacheWarning(UserWarning):
+    """The results cache could not be used as is (a damaged file moved aside, an unwritable
+    cache); the run goes on and its answers are unaffected."""
