@@ -17,12 +17,27 @@ generated from these per-axis factors.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import sympy as sp
 
+from ..errors import BoundsolverError, EinsumError
+from .cost import Mapping, Nest
 from .einsum import Axis, Einsum, Tensor
+from .mapspace import (
+    Mapspace,
+    NestClass,
+    OrderClass,
+    distinct_classes,
+    looping_ranks,
+    mapspace_of,
+    nest_classes,
+    order_classes,
+    uniform_class,
+    windowed_ranks,
+)
 
 
 class Symbolic:
@@ -110,3 +125,344 @@ def prime_exponents(n: int) -> dict[int, int]:
         out[n] = out.get(n, 0) + 1
     return out
 
+
+
+# ------------------------------------------------------------------------- the front door
+
+SIZES = ("symbols", "numbers")
+
+
+def _positive(name: str) -> sp.Symbol:
+    return sp.Symbol(name, positive=True, integer=True)
+
+
+@dataclass(frozen=True)
+class TensorExpressions:
+    """One tensor's terms under a class: the boundary it is stored at (0: whole, above every
+    loop), its tile's footprint, the words filled into the buffer, and the backing store's reads
+    and writes of it (the output: written on every fill, read back all but the first time)."""
+
+    tensor: str
+    boundary: int
+    footprint: sp.Expr
+    fills: sp.Expr
+    reads: sp.Expr
+    writes: sp.Expr
+
+
+@dataclass(frozen=True)
+class ClassExpressions:
+    """The occupancy and accesses one class's MILP minimises, as sympy expressions in tile sizes.
+
+    ``tiles`` maps each looping rank's tile at each boundary (``(rank, b)``, ``b = 1..depth``) to
+    its symbol: ``t_m`` with one boundary, ``t_m1``, ``t_m2``... with several (``t_m1`` the
+    outermost). ``sizes`` maps each looping rank to its size symbol (``M`` for rank ``m``); empty
+    when the sizes were written as numbers. Ranks of size one never loop and do not appear.
+    Counts are ``N/t`` for perfect factors and ``ceiling(N/t)`` for imperfect ones; loops of one
+    iteration count where the class puts them (formulation.py: the least value over classes is
+    the model's)."""
+
+    problem: Einsum
+    mapspace: Mapspace
+    nest: NestClass
+    tensors: tuple[TensorExpressions, ...]
+    occupancy: sp.Expr
+    accesses: sp.Expr
+    tiles: tuple[tuple[tuple[str, int], sp.Symbol], ...]
+    sizes: tuple[tuple[str, sp.Symbol], ...]
+
+    @property
+    def order_class(self) -> OrderClass | None:
+        """The Orojenesis order class (one boundary holding every tensor), else None."""
+        groups = self.nest.groups
+        return self.nest.segments[0] if len(groups) == 2 and not groups[0] else None
+
+    @property
+    def orders(self) -> tuple[tuple[str, ...], ...]:
+        """One loop order per segment (outermost first) that realises the class."""
+        return tuple(c.order for c in self.nest.segments)
+
+    def tensor(self, name: str) -> TensorExpressions:
+        for t in self.tensors:
+            if t.tensor == name:
+                return t
+        raise EinsumError(f"no tensor named {name!r} in {self.problem}")
+
+    def evaluate(self, tiles: Mapping | Nest | dict) -> dict[str, int]:
+        """Every expression at integer tiles, exactly: ``occupancy``, ``accesses`` and
+        ``footprint[T]``, ``fills[T]``, ``reads[T]``, ``writes[T]`` per tensor. ``tiles``: a
+        Mapping or a Nest of this depth, ``{rank: tile}`` (one boundary) or
+        ``{(rank, b): tile}``."""
+        subs = {sym: sp.Integer(v) for sym, v in self._tile_values(tiles).items()}
+        subs |= {sym: sp.Integer(self.problem.size[d]) for d, sym in self.sizes}
+        out = {"occupancy": self.occupancy, "accesses": self.accesses}
+        for t in self.tensors:
+            for what in ("footprint", "fills", "reads", "writes"):
+                out[f"{what}[{t.tensor}]"] = getattr(t, what)
+        return {k: _integer(e.xreplace(subs), k) for k, e in out.items()}
+
+    def _tile_values(self, tiles) -> dict[sp.Symbol, int]:
+        depth = self.nest.depth
+        if isinstance(tiles, Mapping):
+            tiles = {(d, 1): t for d, t in tiles.tiles}
+        elif isinstance(tiles, Nest):
+            tiles = {(d, b): t for b, level in enumerate(tiles.levels, 1) for d, t in level}
+        elif isinstance(tiles, dict) and depth == 1:
+            tiles = {k if isinstance(k, tuple) else (k, 1): v for k, v in tiles.items()}
+        if not isinstance(tiles, dict):
+            raise EinsumError(f"tiles must be a Mapping, a Nest or a dict, got {type(tiles).__name__}")
+        missing = [f"{d}@{b}" for (d, b), _ in self.tiles if (d, b) not in tiles]
+        if missing:
+            raise EinsumError(f"no tile given for {', '.join(missing)} (depth {depth} class of "
+                              f"{self.problem})")
+        for (d, b), _ in self.tiles:
+            v = tiles[d, b]
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= self.problem.size[d]:
+                raise EinsumError(f"tile of rank {d!r} at boundary {b} must be an integer in "
+                                  f"1..{self.problem.size[d]}, got {v!r}")
+        return {sym: tiles[key] for key, sym in self.tiles}
+
+    def _rows(self) -> list[tuple]:
+        return [(t.tensor, t.boundary, t.footprint, t.fills, t.reads, t.writes) for t in self.tensors]
+
+    def _title(self) -> str:
+        where = ", ".join(f"{d}={n}" for d, n in self.problem.sizes)
+        orders = " | ".join(" ".join(o) for o in self.orders)
+        return f"{self.problem.name or self.problem} ({where}), {self.mapspace}, loops {orders}"
+
+    def __str__(self) -> str:
+        head = ("tensor", "stored", "footprint", "fills", "reads", "writes")
+        rows = [head] + [tuple(map(str, r)) for r in self._rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        return "\n".join([self._title(), *lines, f"occupancy = {self.occupancy}",
+                          f"accesses  = {self.accesses}"])
+
+    def _latex_table(self) -> str:
+        head = r"\text{tensor} & \text{stored} & \text{footprint} & \text{fills} & \text{reads} & \text{writes}"
+        body = [rf"\text{{{name}}} & {b} & " + " & ".join(sp.latex(e) for e in exprs)
+                for name, b, *exprs in self._rows()]
+        title = self._title().replace("_", r"\_")
+        return (rf"\text{{{title}}}\\ \begin{{array}}{{llllll}} {head} \\ \hline "
+                + r" \\ ".join(body) + r" \end{array}\\ "
+                + rf"\text{{occupancy}} = {sp.latex(self.occupancy)}\\ "
+                + rf"\text{{accesses}} = {sp.latex(self.accesses)}")
+
+    def _repr_latex_(self) -> str:
+        return rf"$\begin{{gathered}}{self._latex_table()}\end{{gathered}}$"
+
+
+@dataclass(frozen=True)
+class Expressions:
+    """The expressions of every class a mapspace's MILP solves for an Einsum, in its order."""
+
+    problem: Einsum
+    mapspace: Mapspace
+    classes: tuple[ClassExpressions, ...]
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def __iter__(self):
+        return iter(self.classes)
+
+    def __getitem__(self, i: int) -> ClassExpressions:
+        return self.classes[i]
+
+    def __str__(self) -> str:
+        return "\n\n".join(f"class {i}: {c}" for i, c in enumerate(self.classes))
+
+    def _repr_latex_(self) -> str:
+        parts = [rf"\text{{class {i}: }}{c._latex_table()}" for i, c in enumerate(self.classes)]
+        return r"$\begin{gathered}" + r"\\[1ex] ".join(parts) + r"\end{gathered}$"
+
+
+def expressions(problem: Einsum, order=None, *, mapspace: Mapspace | str | None = None,
+                sizes: str = "symbols") -> ClassExpressions | Expressions:
+    """The footprint and traffic expressions, in tile sizes, that the MILP of a class minimises.
+
+    ``order`` picks the class: a loop order naming every looping rank (``("n", "m", "k")`` or
+    ``"n m k"``; the Orojenesis mapspace only), an :class:`OrderClass` or a :class:`NestClass`
+    (what ``model.mapspace`` builds and the MILP solves). Without it, every class the mapspace's
+    MILP solves is listed (:class:`Expressions`). ``sizes="numbers"`` writes rank sizes as numbers
+    instead of symbols. The expressions are the ones the MILP's value one-hots take at every
+    attainable tile (tests/test_symbolic.py checks each value)."""
+    if not isinstance(problem, Einsum):
+        raise EinsumError(f"expected an Einsum (bs.gemm, bs.conv, bs.einsum, ...), got "
+                          f"{type(problem).__name__}")
+    if sizes not in SIZES:
+        raise BoundsolverError(f"sizes must be one of {SIZES}, got {sizes!r}")
+    space = mapspace_of(mapspace)
+    ranks = looping_ranks(problem)
+    if order is None:
+        if space.is_orojenesis:
+            classes = [uniform_class(problem, c)
+                       for c in distinct_classes(problem, ranks, order_classes(problem, ranks))]
+        else:
+            classes = nest_classes(problem, ranks, space)
+        return Expressions(problem, space, tuple(_Builder(problem, c, space, sizes).build()
+                                                 for c in classes))
+    return _Builder(problem, _nest_class(problem, order, space, ranks), space, sizes).build()
+
+
+def _nest_class(problem: Einsum, order, space: Mapspace, ranks: list[str]) -> NestClass:
+    """The nest class ``order`` names (see :func:`expressions`)."""
+    if isinstance(order, NestClass):
+        _check_nest_class(problem, order, space)
+        return order
+    if isinstance(order, OrderClass):
+        cls = order
+    elif space.placement == "per_tensor":
+        raise BoundsolverError("with per_tensor placement a loop order does not fix the class "
+                               "(where each tensor is stored): pass a NestClass, e.g. one of "
+                               "bs.expressions(problem, mapspace=...)")
+    else:
+        cls = class_of_order(problem, _order(problem, order, ranks), ranks)
+    if len(cls.innermost) != len(problem.tensors) or set(cls.order) != set(ranks):
+        raise BoundsolverError(f"order class {cls.order} is not one of {problem}'s (looping "
+                               f"ranks {', '.join(ranks)})")
+    return uniform_class(problem, cls)
+
+
+def _check_nest_class(problem: Einsum, cls: NestClass, space: Mapspace) -> None:
+    n = len(problem.tensors)
+    if sorted(i for g in cls.groups for i in g) != list(range(n)) or len(cls.groups) != cls.depth + 1:
+        raise BoundsolverError(f"nest class {cls} does not group {problem}'s {n} tensors")
+    if space.placement == "uniform" and (cls.depth != 1 or cls.groups[0]):
+        raise BoundsolverError("a nest class with several boundaries or tensors stored whole "
+                               "needs mapspace='per_tensor/...'")
+
+
+def _order(problem: Einsum, order, ranks: list[str]) -> tuple[str, ...]:
+    """A loop order from a tuple or list of rank names, or text (``"n m k"``, ``"n,m,k"``,
+    ``"nmk"`` when every rank is one letter). It must name every looping rank once."""
+    if isinstance(order, str):
+        words = order.replace(",", " ").split()
+        if len(words) == 1 and words[0] not in problem.ranks:
+            words = list(words[0])
+        order = words
+    if not isinstance(order, (tuple, list)) or not all(isinstance(d, str) for d in order):
+        raise BoundsolverError(f"order must be a loop order (rank names, outermost first), an "
+                               f"OrderClass or a NestClass, got {order!r}")
+    unknown = [d for d in order if d not in problem.ranks]
+    if unknown or len(set(order)) != len(order):
+        raise EinsumError(f"loop order {tuple(order)} must name distinct ranks of {problem} "
+                          f"(ranks: {', '.join(problem.ranks)})")
+    missing = [d for d in ranks if d not in order]
+    if missing:
+        raise EinsumError(f"loop order {tuple(order)} lacks the looping ranks {', '.join(missing)}")
+    return tuple(d for d in order if d in ranks)
+
+
+def class_of_order(problem: Einsum, order: tuple[str, ...], ranks: list[str]) -> OrderClass:
+    """The order class of a full loop order over ``ranks`` (outermost first): per tensor its
+    innermost relevant loop (kept where a sliding window needs it) and the irrelevant loops
+    above that loop (mapspace.order_classes' key)."""
+    innermost, refetched = [], []
+    for T in problem.tensors:
+        rel = [d for d in order if d in T.ranks]
+        windowed = any(sum(d in ranks for d in a.ranks) >= 2 for a in T.axes)
+        j = rel[-1] if rel else None
+        innermost.append(j if windowed else None)
+        above = order[:order.index(j)] if j else ()
+        refetched.append(frozenset(d for d in above if d not in T.ranks))
+    return OrderClass(tuple(order), tuple(innermost), tuple(refetched))
+
+
+class _Builder:
+    """The class's terms as sympy expressions: formulation.py's factors, written symbolically."""
+
+    def __init__(self, problem: Einsum, cls: NestClass, space: Mapspace, sizes: str):
+        self.problem, self.cls, self.space = problem, cls, space
+        self.ranks = looping_ranks(problem)
+        windowed = windowed_ranks(problem)
+        self.imperfect = {d for d in self.ranks if space.factors == "imperfect" and d not in windowed}
+        k = cls.depth
+        self.t = {(d, b): _positive(_tile_name(d, b, k)) for d in self.ranks for b in range(1, k + 1)}
+        names = _size_names(self.ranks)
+        self.n = {d: _positive(names[d]) if sizes == "symbols" else sp.Integer(problem.size[d])
+                  for d in self.ranks}
+        self.symbolic_sizes = sizes == "symbols"
+
+    def size(self, d: str) -> sp.Expr:
+        return self.n.get(d, sp.Integer(1))  # a rank that never loops has size one
+
+    def tile(self, d: str, b: int) -> sp.Expr:
+        return self.size(d) if b == 0 or d not in self.ranks else self.t[d, b]
+
+    def count(self, d: str, b: int) -> sp.Expr:
+        """Number of distinct boundary-``b`` tiles of rank ``d``."""
+        if b == 0 or d not in self.ranks:
+            return sp.Integer(1)
+        q = self.size(d) / self.tile(d, b)
+        return sp.ceiling(q) if d in self.imperfect else q
+
+    def extent(self, axis: Axis, b: int) -> sp.Expr:
+        return sum((t.coef * (self.tile(t.rank, b) - 1) for t in axis.terms), sp.Integer(1))
+
+    def footprint(self, tensor: Tensor, b: int) -> sp.Expr:
+        return sp.Mul(*(self.extent(a, b) for a in tensor.axes))
+
+    def fills(self, tensor: Tensor, b: int, pos: int) -> sp.Expr:
+        """docs/mapspaces.md's moved_T of a tensor stored at boundary ``b`` (0: whole, once)."""
+        if b == 0:
+            return self.footprint(tensor, 0)
+        oc = self.cls.segments[b - 1]
+        out = sp.Mul(*(self.count(e, b if e in oc.refetched[pos] else b - 1)
+                       for e in self.ranks if e not in tensor.ranks))
+        j = oc.innermost[pos]
+        for axis in tensor.axes:
+            if axis.is_plain:
+                out *= self.size(axis.ranks[0])
+            elif j in axis.ranks:
+                out *= self.sweep(axis, j, b)
+            else:
+                out *= self.extent(axis, b) * sp.Mul(*(self.size(d) / self.tile(d, b)
+                                                       for d in axis.ranks))
+        return out
+
+    def sweep(self, axis: Axis, j: str, b: int) -> sp.Expr:
+        """A sliding axis swept by ``j``: loops of ``j``'s rank above the segment re-fetch it,
+        consecutive tiles of ``j`` overlap (model.md's delta)."""
+        above, tile, ext = self.tile(j, b - 1), self.tile(j, b), self.extent(axis, b)
+        others = sp.Mul(*(self.size(d) / self.tile(d, b) for d in axis.ranks if d != j))
+        window = sp.Min(axis.coef(j) * tile, ext)
+        return others * (self.size(j) / above) * (ext + (above / tile - 1) * window)
+
+    def build(self) -> ClassExpressions:
+        p = self.problem
+        terms = []
+        for i, T in enumerate(p.tensors):
+            b, pos = self.cls.group_of(i)
+            fills = self.fills(T, b, pos)
+            if T is p.output:
+                reads, writes = fills - self.footprint(T, 0), fills
+            else:
+                reads, writes = fills, sp.Integer(0)
+            terms.append(TensorExpressions(T.name, b, self.footprint(T, b), fills, reads, writes))
+        occupancy = sp.Add(*(t.footprint for t in terms))
+        accesses = sp.Add(*(t.reads + t.writes for t in terms))
+        sizes = tuple(self.n.items()) if self.symbolic_sizes else ()
+        return ClassExpressions(p, self.space, self.cls, tuple(terms), occupancy, accesses,
+                                tuple(self.t.items()), sizes)
+
+
+def _tile_name(d: str, b: int, depth: int) -> str:
+    if depth == 1:
+        return f"t_{d}"
+    return f"t_{d}_{b}" if d[-1].isdigit() else f"t_{d}{b}"
+
+
+def _size_names(ranks: list[str]) -> dict[str, str]:
+    """``M`` for rank ``m`` where that names no other rank's size, else ``N_m``."""
+    upper = {d: d.upper() for d in ranks}
+    if len(set(upper.values())) == len(ranks) and not any(u.startswith("t_") for u in upper.values()):
+        return upper
+    return {d: f"N_{d}" for d in ranks}
+
+
+def _integer(value: sp.Expr, what: str) -> int:
+    if not value.is_Integer:
+        raise EinsumError(f"{what} is not an integer at these tiles ({value}): a perfect-factor "
+                          "tile must divide its rank")
+    return int(value)
