@@ -1,0 +1,314 @@
+"""The symbolic front door (``bs.expressions``) and the MILP it describes.
+
+Three views of one class at one tile assignment must agree: the sympy expressions with the tiles
+substituted, the MILP's own value (every non-value variable set from the tiles, each value
+one-hot set to the one value its rows admit, every row checked, the objective read off), and
+``cost.evaluate`` of the decoded mapping (never above the class formula, equal to it where every
+loop of the nest iterates). This is checked at every attainable tile assignment of every class.
+The closed forms below are written from model.md's rules by hand, not from the code.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from itertools import product
+
+import pytest
+import sympy as sp
+
+import boundsolver as bs
+from boundsolver.milp.formulation import Formulation, NestFormulation
+from boundsolver.model.mapspace import (
+    Mapspace,
+    distinct_classes,
+    looping_ranks,
+    nest_classes,
+    order_classes,
+    tile_sizes,
+    uniform_class,
+    windowed_ranks,
+)
+from boundsolver.model.symbolic import prime_exponents
+
+M, K, N, P, R = sp.symbols("M K N P R", positive=True, integer=True)
+t_m, t_k, t_n, t_p, t_r = sp.symbols("t_m t_k t_n t_p t_r", positive=True, integer=True)
+
+
+# ----------------------------------------------------------------------------- closed forms
+
+def test_gemm_class_is_model_md_formula():
+    """model.md: A's innermost relevant loop is m with n above it (irrelevant): M*K * N/t_n;
+    B's is n with k above (relevant): K*N once; Z's is m with k above (irrelevant): M*N*K/t_k
+    written, all but |Z| read back."""
+    e = bs.expressions(bs.gemm(4, 4, 4), ("k", "n", "m"))
+    assert e.occupancy == t_m * t_k + t_k * t_n + t_m * t_n
+    assert e.tensor("A").fills == M * K * N / t_n
+    assert e.tensor("B").fills == K * N
+    assert e.tensor("Z").writes == M * N * K / t_k
+    assert e.tensor("Z").reads == M * N * K / t_k - M * N
+    assert e.accesses == M * K * N / t_n + K * N + 2 * M * N * K / t_k - M * N
+    # model.md's worked example: tiles m:2, k:4, n:1 -> 96 accesses at 14 words.
+    got = e.evaluate({"m": 2, "k": 4, "n": 1})
+    assert (got["occupancy"], got["accesses"]) == (14, 96)
+    assert (got["fills[A]"], got["fills[B]"], got["fills[Z]"]) == (64, 16, 16)
+
+
+def test_strided_conv_sweep_is_model_md_delta():
+    """``O[p] += I[2p + r] * W[r]`` with r looping above p: I's extent is 2(t_p - 1) + t_r, each
+    of the R/t_r sweeps fetches one tile and then min(2 t_p, extent) new words per step of p."""
+    e = bs.expressions(bs.conv(R=3, P=8, Wstride=2), "r p")
+    ext = 2 * (t_p - 1) + t_r
+    assert e.tensor("I").footprint == ext
+    want = R / t_r * (ext + (P / t_p - 1) * sp.Min(2 * t_p, ext))
+    assert sp.simplify(e.tensor("I").fills - want) == 0
+    assert e.tensor("W").fills == R  # no relevant loop above r's tile of W: once
+    assert e.tensor("O").writes == P * R / t_r
+    # model.md's 1-D example (stride 1, P = 8, R = 3, tiles p:2, r:3): 21 accesses at 9 words.
+    plain = bs.expressions(bs.conv(R=3, P=8), "r p").evaluate({"p": 2, "r": 3})
+    assert (plain["occupancy"], plain["accesses"], plain["fills[I]"]) == (9, 21, 10)
+
+
+def test_imperfect_counts_are_ceilings_and_windows_stay_perfect():
+    e = bs.expressions(bs.gemm(6, 4, 5), "n m k", mapspace="uniform/imperfect")
+    assert e.tensor("A").fills == M * K * sp.ceiling(N / t_n)
+    conv = bs.expressions(bs.conv(R=3, P=8, K=5, Wstride=2), "k r p", mapspace="uniform/imperfect")
+    assert conv.tensor("I").fills.atoms(sp.ceiling) == {sp.ceiling(K / t_k)}  # r, p: perfect
+
+
+def test_numbers_instead_of_size_symbols():
+    e = bs.expressions(bs.gemm(8, 4, 2), ("k", "n", "m"), sizes="numbers")
+    assert e.tensor("A").fills == 64 / t_n and e.sizes == ()
+    assert e.accesses.free_symbols == {t_n, t_k}
+
+
+def test_per_tensor_nest_uses_a_tile_per_boundary():
+    """A stored at boundary 3, B at 2, Z at 1 (docs/mapspaces.md's 4-word example's shape)."""
+    p = bs.gemm(4, 4, 4)
+    classes = bs.expressions(p, mapspace="per_tensor/perfect")
+    deep = [c for c in classes if [t.boundary for t in c.tensors] == [3, 2, 1]]
+    assert deep
+    t_m1, t_k2, t_n2 = sp.symbols("t_m1 t_k2 t_n2", positive=True, integer=True)
+    assert deep[0].tensor("B").footprint == t_k2 * t_n2
+    whole = [c for c in classes if c.tensor("B").boundary == 0][0]
+    assert whole.tensor("B").fills == K * N and whole.tensor("B").footprint == K * N
+
+
+def test_lists_the_classes_the_milp_solves():
+    p = bs.conv(R=3, P=4, C=2, K=2, Wstride=2)
+    ranks = looping_ranks(p)
+    got = bs.expressions(p)
+    want = distinct_classes(p, ranks, order_classes(p, ranks))
+    assert [c.order_class for c in got] == want
+    per = bs.expressions(bs.gemm(2, 3, 4), mapspace="per_tensor/imperfect")
+    assert [c.nest for c in per] == nest_classes(bs.gemm(2, 3, 4), ["m", "k", "n"],
+                                                 Mapspace("per_tensor", "imperfect"))
+    assert len(per) == 37
+
+
+def test_readable_text_and_latex():
+    e = bs.expressions(bs.gemm(4, 4, 4), "k n m")
+    text = str(e)
+    assert "K*M*N/t_n" in text and "occupancy = " in text and "accesses  = " in text
+    latex = e._repr_latex_()
+    assert latex.startswith("$") and latex.endswith("$") and r"\frac{K M N}{t_{n}}" in latex
+    both = bs.expressions(bs.gemm(4, 4, 4))
+    assert str(both).count("occupancy = ") == len(both) == 2
+    assert both._repr_latex_().count(r"\begin{array}") == 2
+
+
+@pytest.mark.parametrize("order, mapspace, match", [
+    (("m", "k"), None, "lacks the looping ranks n"),
+    (("m", "k", "x", "n"), None, "distinct ranks"),
+    (("m", "m", "k", "n"), None, "distinct ranks"),
+    (42, None, "loop order"),
+    ("n m k", "per_tensor/perfect", "pass a NestClass"),
+    ("n m k", "tiled/perfect", "placement must be one of"),
+])
+def test_bad_orders_are_refused(order, mapspace, match):
+    with pytest.raises(bs.BoundsolverError, match=match):
+        bs.expressions(bs.gemm(4, 4, 4), order, mapspace=mapspace)
+
+
+def test_other_bad_input_is_refused():
+    p = bs.gemm(4, 4, 4)
+    with pytest.raises(bs.BoundsolverError, match="sizes must be one of"):
+        bs.expressions(p, sizes="letters")
+    with pytest.raises(bs.EinsumError, match="expected an Einsum"):
+        bs.expressions("Z[m,n] += A[m,k] * B[k,n]")
+    deep = bs.expressions(p, mapspace="per_tensor/perfect")[-1].nest
+    with pytest.raises(bs.BoundsolverError, match="needs mapspace='per_tensor"):
+        bs.expressions(p, deep)
+    other = order_classes(bs.bmm(2, 2, 2, H=2), ["h", "m", "k", "n"])[0]
+    with pytest.raises(bs.BoundsolverError, match="not one of"):
+        bs.expressions(p, other)
+    e = bs.expressions(p, "n m k")
+    with pytest.raises(bs.EinsumError, match="no tile given for k@1"):
+        e.evaluate({"m": 2, "n": 2})
+    with pytest.raises(bs.EinsumError, match="must be an integer in 1..4"):
+        e.evaluate({"m": 2, "n": 2, "k": 8})
+    with pytest.raises(bs.EinsumError, match="not an integer"):
+        e.evaluate({"m": 3, "n": 2, "k": 1})  # 3 does not divide 4: no perfect tile
+
+
+# ------------------------------------------------------------ the MILP's values, every tile
+
+class _Recording:
+    """Keeps each product's linear expression (one per footprint and traffic term) by name."""
+
+    def _footprint(self, tensor, b):
+        lin = super()._footprint(tensor, b)
+        self.__dict__.setdefault("terms", {})[f"footprint[{tensor.name}]"] = lin
+        return lin
+
+    def _moved(self, tensor, b, pos):
+        lin = super()._moved(tensor, b, pos)
+        self.__dict__.setdefault("terms", {})[f"fills[{tensor.name}]"] = lin
+        return lin
+
+
+class RecordingFormulation(_Recording, Formulation):
+    pass
+
+
+class RecordingNest(_Recording, NestFormulation):
+    pass
+
+
+_VALUE = re.compile(r"^(.*)\.value\[(\d+)\]$")
+_PAIR = re.compile(r"\.pair\[(\d+),(\d+)\]$")
+
+
+def _row_holds(row, x) -> bool:
+    _, coefs, lo, hi = row
+    total = sum(c * x[i] for i, c in coefs.items())
+    return lo <= total <= hi
+
+
+def milp_point(form, tiles: dict) -> list[int]:
+    """The MILP's solution at these tiles: tile variables from the tiles, pairs from their
+    selectors, each value one-hot at the one value whose rows hold (asserted unique), every row
+    of the model checked."""
+    m = form.m
+    x: list = [None] * len(m.names)
+    x[0] = 1
+    for (d, b), exps in form.exp.items():
+        for p, v in exps.items():
+            x[v] = prime_exponents(tiles[d, b]).get(p, 0)
+    for (d, b), sel in form.pick.items():
+        for v, u in sel:
+            x[v] = int(u == tiles[d, b])
+    for keys, sel in form._combos.items():
+        for v, t in sel:
+            x[v] = int(all(t[k] == tiles[k] for k in keys))
+    for i, name in enumerate(m.names):
+        if pair := _PAIR.search(name):
+            x[i] = x[int(pair[1])] * x[int(pair[2])]
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(m.names):
+        if value := _VALUE.match(name):
+            groups.setdefault(value[1], []).append(i)
+    own: dict[str, list] = {}  # a product's rows: its choice and one exponent row per prime
+    for row in m.rows:
+        own.setdefault(row[0].rsplit(".", 1)[0], []).append(row)
+    for prefix, members in groups.items():
+        rows = own[prefix]
+        fits = []
+        for chosen in members:
+            for i in members:
+                x[i] = int(i == chosen)
+            if all(_row_holds(r, x) for r in rows):
+                fits.append(chosen)
+        assert len(fits) == 1, [m.names[i] for i in fits]
+        for i in members:
+            x[i] = int(i == fits[0])
+    assert None not in x, [m.names[i] for i, v in enumerate(x) if v is None]
+    bad = [r[0] for r in m.rows if not _row_holds(r, x)]
+    assert not bad, bad
+    return x
+
+
+def _value(lin, x) -> int:
+    return lin.const + sum(c * x[i] for i, c in lin.coefs.items())
+
+
+def _chains(problem, d, depth, imperfect):
+    """Every tile chain of rank d the MILP admits: each from the candidate sizes, each deeper
+    tile dividing the one above."""
+    sizes = tile_sizes(problem.size[d], imperfect)
+    chains = [(u,) for u in sizes]
+    for _ in range(depth - 1):
+        chains = [c + (u,) for c in chains for u in sizes if c[-1] % u == 0]
+    return chains
+
+
+def _all_tiles(problem, ranks, depth, space):
+    windowed = windowed_ranks(problem)
+    per_rank = [_chains(problem, d, depth, space.factors == "imperfect" and d not in windowed)
+                for d in ranks]
+    for choice in product(*per_rank):
+        yield {(d, b): c[b - 1] for d, c in zip(ranks, choice) for b in range(1, depth + 1)}
+
+
+def _iterates(problem, ranks, tiles, depth) -> bool:
+    """Whether every loop of the nest runs more than once."""
+    above = problem.size
+    for b in range(1, depth + 1):
+        if any(-(-above[d] // tiles[d, b]) < 2 for d in ranks):
+            return False
+        above = {d: tiles[d, b] for d in ranks}
+    return True
+
+
+def check_every_tile(problem, space) -> tuple[int, int]:
+    """Expressions == MILP value >= cost.evaluate (equal where every loop iterates), at every
+    tile of every class of ``space`` (uniform: every undominated order class, not only the
+    distinct ones the MILP solves). Returns (assignments checked, of them exact)."""
+    ranks = looping_ranks(problem)
+    if space.is_orojenesis:
+        classes = [(uniform_class(problem, c), RecordingFormulation(problem, c, ranks))
+                   for c in order_classes(problem, ranks)]
+    else:
+        classes = [(c, RecordingNest(problem, c, space, ranks))
+                   for c in nest_classes(problem, ranks, space)]
+    checked = exact = 0
+    for cls, form in classes:
+        sym = bs.expressions(problem, cls, mapspace=space)
+        for tiles in _all_tiles(problem, ranks, cls.depth, space):
+            full = {(d, b): tiles.get((d, b), 1) for d in problem.ranks for b in range(1, cls.depth + 1)}
+            want = sym.evaluate(full)
+            x = milp_point(form, tiles)
+            for name, lin in form.terms.items():
+                assert _value(lin, x) == want[name], (cls, tiles, name)
+            assert _value(form.occupancy, x) == want["occupancy"]
+            assert _value(form.accesses, x) == want["accesses"]
+            mapping = form.decode(x)
+            cost = (bs.evaluate(problem, mapping) if isinstance(mapping, bs.Mapping) else
+                    bs.evaluate(problem, mapping, imperfect=space.factors == "imperfect"))
+            assert cost.occupancy == want["occupancy"]
+            assert cost.accesses <= want["accesses"]
+            checked += 1
+            if _iterates(problem, ranks, tiles, cls.depth):
+                exact += 1
+                assert cost.accesses == want["accesses"], (cls, tiles)
+                reads, writes = dict(cost.reads), dict(cost.writes)
+                for T in problem.tensors:
+                    assert reads[T.name] == want[f"reads[{T.name}]"]
+                    assert writes.get(T.name, 0) == want[f"writes[{T.name}]"]
+    return checked, exact
+
+
+@pytest.mark.parametrize("problem, mapspace", [
+    (bs.gemm(4, 6, 8), "uniform/perfect"),
+    (bs.bmm(2, 3, 4, H=2), "uniform/perfect"),
+    (bs.conv(R=3, P=4, C=2, K=2, Wstride=2), "uniform/perfect"),
+    (bs.conv(R=2, S=2, P=2, Q=4, C=2, Hstride=2, Wdilation=2), "uniform/perfect"),
+    (bs.gemm(5, 6, 7), "uniform/imperfect"),
+    (bs.conv(R=3, P=4, C=3, K=5, Wstride=2), "uniform/imperfect"),
+    (bs.gemm(2, 4, 3), "per_tensor/perfect"),
+    (bs.conv(R=2, P=4, C=2, Wstride=2), "per_tensor/perfect"),
+    (bs.gemm(3, 4, 2), "per_tensor/imperfect"),
+])
+def test_expressions_are_the_milp_values_at_every_tile(problem, mapspace):
+    checked, exact = check_every_tile(problem, Mapspace(*mapspace.split("/")))
+    assert checked and exact  # the equality with cost.evaluate was exercised
