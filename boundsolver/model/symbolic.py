@@ -1,19 +1,27 @@
-"""Symbolic (sympy) tile-size expressions of an Einsum: footprints and traffic per tensor.
+"""Symbolic (sympy) tile-size expressions of an Einsum: the front door to what the MILP minimises.
 
-Symbols ``t_d`` (buffer tile) and ``f_d`` (outer loop bound, ``N_d / t_d``) are kept independent so
-that every expression is a polynomial (with ``Min``) and evaluates exactly on integers.
+:func:`expressions` (``bs.expressions``) writes, for a class of the mapspace (an order class of
+the Orojenesis mapspace, a nest class of the per-tensor ones), every tensor's footprint, fills,
+reads and writes and the total occupancy and accesses, in tile symbols ``t_d`` (``t_d1``,
+``t_d2``... per boundary in deeper nests) and size symbols (``M`` for rank ``m``) or numbers.
+They are docs/mapspaces.md's class formulas, the same products of tile factors that
+milp/formulation.py encodes as value one-hots; tests/test_symbolic.py checks, at every
+attainable tile of every class of several problems, that the expressions, the MILP's own value
+and ``cost.evaluate`` of the decoded mapping agree. The generator still builds its factors
+numerically, not from these expressions (benchmarks/symbolic.py times both builds).
 
-With ``j`` the innermost outer loop relevant to tensor T (model.md), the traffic of T factorises by axis:
+:class:`Symbolic` is the older per-order view the model tests use: symbols ``t_d`` (buffer tile)
+and ``f_d`` (outer loop bound, ``N_d / t_d``) kept independent, a full loop order instead of a
+class. With ``j`` the innermost outer loop relevant to tensor T (model.md), the traffic of T
+factorises by axis:
 
     moved_T = prod(f_d, d irrelevant to T and above j)
               * prod(refetch(b), axes b not containing j) * sweep(a, j),   a the axis of j
 
 where ``refetch(b) = extent(b) * prod(f_d, d in b)`` (every tile of the axis fetched whole) and
 ``sweep(a, j) = prod(f_d, d in a, d != j) * (extent(a) + (f_j - 1) * Min(coef_j * t_j, extent(a)))``
-(consecutive tiles of a sliding window overlap). For a plain axis both equal ``N_d``. The MILP is
-generated from these per-axis factors.
+(consecutive tiles of a sliding window overlap). For a plain axis both equal ``N_d``.
 """
-
 from __future__ import annotations
 
 from collections.abc import Iterable
