@@ -147,6 +147,10 @@ def test_other_bad_input_is_refused():
         e.evaluate({"m": 2, "n": 2})
     with pytest.raises(bs.EinsumError, match="must be an integer in 1..4"):
         e.evaluate({"m": 2, "n": 2, "k": 8})
+    with pytest.raises(bs.EinsumError, match=r"tiles \[\('x', 1\)\] name no rank"):
+        e.evaluate({"m": 2, "n": 2, "k": 1, "x": 1})
+    with pytest.raises(bs.EinsumError, match="no rank"):
+        bs.expressions(p, mapspace="per_tensor/perfect")[-1].evaluate({("m", 4): 1})
     with pytest.raises(bs.EinsumError, match="not an integer"):
         e.evaluate({"m": 3, "n": 2, "k": 1})  # 3 does not divide 4: no perfect tile
 

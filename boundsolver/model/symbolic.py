@@ -219,6 +219,11 @@ class ClassExpressions:
             tiles = {k if isinstance(k, tuple) else (k, 1): v for k, v in tiles.items()}
         if not isinstance(tiles, dict):
             raise EinsumError(f"tiles must be a Mapping, a Nest or a dict, got {type(tiles).__name__}")
+        unknown = [k for k in tiles if not (isinstance(k, tuple) and len(k) == 2
+                                            and k[0] in self.problem.ranks and 1 <= k[1] <= depth)]
+        if unknown:
+            raise EinsumError(f"tiles {unknown} name no rank of {self.problem} at a boundary "
+                              f"1..{depth}")
         missing = [f"{d}@{b}" for (d, b), _ in self.tiles if (d, b) not in tiles]
         if missing:
             raise EinsumError(f"no tile given for {', '.join(missing)} (depth {depth} class of "
