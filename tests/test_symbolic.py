@@ -162,12 +162,12 @@ class _Recording:
 
     def _footprint(self, tensor, b):
         lin = super()._footprint(tensor, b)
-        self.__dict__.setdefault("terms", {})[f"footprint[{tensor.name}]"] = lin
+        self.__dict__.setdefault("products", {})[f"footprint[{tensor.name}]"] = lin
         return lin
 
     def _moved(self, tensor, b, pos):
         lin = super()._moved(tensor, b, pos)
-        self.__dict__.setdefault("terms", {})[f"fills[{tensor.name}]"] = lin
+        self.__dict__.setdefault("products", {})[f"fills[{tensor.name}]"] = lin
         return lin
 
 
@@ -282,7 +282,7 @@ def check_every_tile(problem, space) -> tuple[int, int]:
             full = {(d, b): tiles.get((d, b), 1) for d in problem.ranks for b in range(1, cls.depth + 1)}
             want = sym.evaluate(full)
             x = milp_point(form, tiles)
-            for name, lin in form.terms.items():
+            for name, lin in form.products.items():
                 assert _value(lin, x) == want[name], (cls, tiles, name)
             assert _value(form.occupancy, x) == want["occupancy"]
             assert _value(form.accesses, x) == want["accesses"]

@@ -4,11 +4,13 @@
 the Orojenesis mapspace, a nest class of the per-tensor ones), every tensor's footprint, fills,
 reads and writes and the total occupancy and accesses, in tile symbols ``t_d`` (``t_d1``,
 ``t_d2``... per boundary in deeper nests) and size symbols (``M`` for rank ``m``) or numbers.
-They are docs/mapspaces.md's class formulas, the same products of tile factors that
-milp/formulation.py encodes as value one-hots; tests/test_symbolic.py checks, at every
-attainable tile of every class of several problems, that the expressions, the MILP's own value
-and ``cost.evaluate`` of the decoded mapping agree. The generator still builds its factors
-numerically, not from these expressions (benchmarks/symbolic.py times both builds).
+They are docs/mapspaces.md's class formulas. :class:`Terms` writes each footprint and traffic
+product factor by factor (:class:`SymFactor`: a tile, a count, a constant, a sliding window);
+:func:`expressions` multiplies the factors out, and milp/formulation.py builds the MILP from the
+same factors (hierarchies too), encoding each as a value one-hot (a window by its exact value at
+each joint tile). tests/test_symbolic.py checks, at every attainable tile of every class of
+several problems, that the expressions, the MILP's own value and ``cost.evaluate`` of the
+decoded mapping agree.
 
 :class:`Symbolic` is the older per-order view the model tests use: symbols ``t_d`` (buffer tile)
 and ``f_d`` (outer loop bound, ``N_d / t_d``) kept independent, a full loop order instead of a
@@ -24,9 +26,11 @@ where ``refetch(b) = extent(b) * prod(f_d, d in b)`` (every tile of the axis fet
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
+from fractions import Fraction
+from functools import cached_property, lru_cache
 
 import numpy as np
 import sympy as sp
@@ -382,20 +386,35 @@ def class_of_order(problem: Einsum, order: tuple[str, ...], ranks: list[str]) ->
     return OrderClass(tuple(order), tuple(innermost), tuple(refetched))
 
 
-class _Builder:
-    """The class's terms as sympy expressions: formulation.py's factors, written symbolically."""
+@dataclass(frozen=True)
+class SymFactor:
+    """One factor of a footprint or traffic product, as the MILP encodes it: ``const`` (no tile
+    in it), the ``tile`` or the ``count`` (number of tiles) of one (rank, boundary), or a
+    ``window``: a sliding axis's extent, sweep or re-fetch over the joint tiles ``keys``."""
 
-    def __init__(self, problem: Einsum, cls: NestClass, space: Mapspace, sizes: str):
-        self.problem, self.cls, self.space = problem, cls, space
-        self.ranks = looping_ranks(problem)
-        windowed = windowed_ranks(problem)
-        self.imperfect = {d for d in self.ranks if space.factors == "imperfect" and d not in windowed}
-        k = cls.depth
-        self.t = {(d, b): _positive(_tile_name(d, b, k)) for d in self.ranks for b in range(1, k + 1)}
+    kind: str
+    expr: sp.Expr
+    keys: tuple[tuple[str, int], ...] = ()
+
+
+class Terms:
+    """The footprint and traffic products of an Einsum's tensors, factor by factor, in tile
+    symbols: docs/mapspaces.md's class formulas. milp/formulation.py encodes each factor;
+    :func:`expressions` multiplies them out.
+
+    ``ranks``: the looping ranks (others have size one); ``imperfect``: the ranks whose tiles
+    need not divide their size (counts ``ceiling(N/t)``); ``depth``: the number of boundaries
+    (names the symbols); ``symbolic_sizes``: sizes as symbols instead of numbers."""
+
+    def __init__(self, problem: Einsum, ranks: list[str], imperfect: set[str], depth: int,
+                 symbolic_sizes: bool = False):
+        self.problem, self.ranks, self.imperfect = problem, list(ranks), set(imperfect)
+        self.t = {(d, b): _positive(_tile_name(d, b, depth))
+                  for d in self.ranks for b in range(1, depth + 1)}
         names = _size_names(self.ranks)
-        self.n = {d: _positive(names[d]) if sizes == "symbols" else sp.Integer(problem.size[d])
+        self.n = {d: _positive(names[d]) if symbolic_sizes else sp.Integer(problem.size[d])
                   for d in self.ranks}
-        self.symbolic_sizes = sizes == "symbols"
+        self._memo: dict = {}  # classes share most factors: each is built and valued once
 
     def size(self, d: str) -> sp.Expr:
         return self.n.get(d, sp.Integer(1))  # a rank that never loops has size one
@@ -403,61 +422,169 @@ class _Builder:
     def tile(self, d: str, b: int) -> sp.Expr:
         return self.size(d) if b == 0 or d not in self.ranks else self.t[d, b]
 
-    def count(self, d: str, b: int) -> sp.Expr:
+    def count(self, d: str, b: int) -> SymFactor:
         """Number of distinct boundary-``b`` tiles of rank ``d``."""
         if b == 0 or d not in self.ranks:
-            return sp.Integer(1)
+            return SymFactor("const", sp.Integer(1))
         q = self.size(d) / self.tile(d, b)
-        return sp.ceiling(q) if d in self.imperfect else q
+        return SymFactor("count", sp.ceiling(q) if d in self.imperfect else q, ((d, b),))
 
     def extent(self, axis: Axis, b: int) -> sp.Expr:
         return sum((t.coef * (self.tile(t.rank, b) - 1) for t in axis.terms), sp.Integer(1))
 
-    def footprint(self, tensor: Tensor, b: int) -> sp.Expr:
-        return sp.Mul(*(self.extent(a, b) for a in tensor.axes))
+    def whole(self, tensor: Tensor) -> sp.Expr:
+        return sp.Mul(*(self.extent(a, 0) for a in tensor.axes))
 
-    def fills(self, tensor: Tensor, b: int, pos: int) -> sp.Expr:
-        """docs/mapspaces.md's moved_T of a tensor stored at boundary ``b`` (0: whole, once)."""
-        if b == 0:
-            return self.footprint(tensor, 0)
-        oc = self.cls.segments[b - 1]
-        out = sp.Mul(*(self.count(e, b if e in oc.refetched[pos] else b - 1)
-                       for e in self.ranks if e not in tensor.ranks))
-        j = oc.innermost[pos]
-        for axis in tensor.axes:
-            if axis.is_plain:
-                out *= self.size(axis.ranks[0])
-            elif j in axis.ranks:
-                out *= self.sweep(axis, j, b)
+    def _window(self, expr: sp.Expr, keys: tuple[tuple[str, int], ...], b: int) -> SymFactor:
+        return SymFactor("window", expr, keys) if keys and b else SymFactor("const", expr)
+
+    def keys(self, axis: Axis, b: int) -> tuple[tuple[str, int], ...]:
+        """The (rank, boundary) tiles a sliding axis reads at boundary ``b``."""
+        return tuple((d, b) for d in axis.ranks if d in self.ranks)
+
+    def footprint(self, tensor: Tensor, b: int) -> list[SymFactor]:
+        """The tile of ``tensor`` at boundary ``b``: one factor per axis."""
+        key = ("footprint", tensor, b)
+        if key not in self._memo:
+            self._memo[key] = self._footprint(tensor, b)
+        return self._memo[key]
+
+    def _footprint(self, tensor: Tensor, b: int) -> list[SymFactor]:
+        out = []
+        for a in tensor.axes:
+            d = a.ranks[0]
+            if not a.is_plain:
+                out.append(self._window(self.extent(a, b), self.keys(a, b), b))
+            elif b == 0 or d not in self.ranks:
+                out.append(SymFactor("const", self.size(d)))
             else:
-                out *= self.extent(axis, b) * sp.Mul(*(self.size(d) / self.tile(d, b)
-                                                       for d in axis.ranks))
+                out.append(SymFactor("tile", self.tile(d, b), ((d, b),)))
         return out
 
-    def sweep(self, axis: Axis, j: str, b: int) -> sp.Expr:
-        """A sliding axis swept by ``j``: loops of ``j``'s rank above the segment re-fetch it,
-        consecutive tiles of ``j`` overlap (model.md's delta)."""
-        above, tile, ext = self.tile(j, b - 1), self.tile(j, b), self.extent(axis, b)
+    def traffic(self, tensor: Tensor, oc: OrderClass, pos: int, g: int, b: int) -> list[SymFactor]:
+        """docs/mapspaces.md's moved_T when T's innermost relevant loop lies in segment ``g - 1``
+        (order class ``oc``, T at ``pos`` of its group): the counts of the ranks it does not use
+        (a loop above that loop in the segment re-fetches, one below does not), then its axes'
+        words, its tiles read at boundary ``b`` (a hierarchy's copy pinned to ``g`` reads them at
+        its own boundary; one buffer: ``g = b``)."""
+        key = ("traffic", tensor, oc.innermost[pos], oc.refetched[pos], g, b)
+        if key not in self._memo:
+            self._memo[key] = self._traffic(tensor, oc.innermost[pos], oc.refetched[pos], g, b)
+        return self._memo[key]
+
+    def _traffic(self, tensor: Tensor, j: str | None, refetched: frozenset, g: int,
+                 b: int) -> list[SymFactor]:
+        out = [self.count(e, g if e in refetched else g - 1)
+               for e in self.ranks if e not in tensor.ranks]
+        for axis in tensor.axes:
+            if axis.is_plain:
+                out.append(SymFactor("const", self.size(axis.ranks[0])))
+            elif j in axis.ranks:
+                extra = ((j, g - 1),) if g > 1 else ()
+                out.append(self._window(self.sweep(axis, j, g, b), self.keys(axis, b) + extra, b))
+            else:
+                words = self.extent(axis, b) * sp.Mul(*(self.size(d) / self.tile(d, b)
+                                                        for d in axis.ranks))
+                out.append(self._window(words, self.keys(axis, b), b))
+        return out
+
+    def values(self, factor: SymFactor, choices: list[dict]) -> list[int]:
+        """A window factor's exact value at each joint tile choice (``{(rank, b): tile}``)."""
+        points = tuple(tuple(tiles[k] for k in factor.keys) for tiles in choices)
+        key = ("values", factor, points)
+        if key not in self._memo:
+            symbols = tuple(self.t[k] for k in factor.keys)
+            fn = _compiled(factor.expr, symbols)
+            out = []
+            for point in points:
+                value = Fraction(fn(*point))
+                if value.denominator != 1:
+                    raise EinsumError(f"{factor.expr} is not an integer at {dict(zip(symbols, point))}")
+                out.append(int(value))
+            self._memo[key] = out
+        return self._memo[key]
+
+    def sweep(self, axis: Axis, j: str, g: int, b: int) -> sp.Expr:
+        """A sliding axis swept by ``j``: loops of ``j``'s rank above segment ``g - 1`` re-fetch
+        it, consecutive tiles of ``j`` overlap (model.md's delta)."""
+        above, tile, ext = self.tile(j, g - 1), self.tile(j, b), self.extent(axis, b)
         others = sp.Mul(*(self.size(d) / self.tile(d, b) for d in axis.ranks if d != j))
         window = sp.Min(axis.coef(j) * tile, ext)
         return others * (self.size(j) / above) * (ext + (above / tile - 1) * window)
 
+
+@lru_cache(maxsize=64)
+def terms_of(problem: Einsum, ranks: tuple[str, ...], imperfect: frozenset[str], depth: int) -> Terms:
+    """The (numeric) Terms of a problem, shared by every class's formulation."""
+    return Terms(problem, list(ranks), set(imperfect), depth)
+
+
+@lru_cache(maxsize=4096)
+def _compiled(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]):
+    """``expr`` as a Python function of ``symbols`` computing exactly on ints and Fractions.
+
+    Not ``sympy.lambdify``: it prints rationals as float divisions and its printers cost a
+    tenth of a second to import, more than a whole formulation build of a convolution."""
+    at = {s: i for i, s in enumerate(symbols)}
+    fn = _closure(expr, at)
+    return lambda *values: fn(values)
+
+
+def _closure(expr: sp.Expr, at: dict):
+    if expr.is_Symbol:
+        i = at[expr]
+        return lambda v: v[i]
+    if expr.is_Rational:
+        c = int(expr) if expr.is_Integer else Fraction(int(expr.p), int(expr.q))
+        return lambda v: c
+    parts = [_closure(a, at) for a in expr.args]
+    if expr.is_Add:
+        return lambda v: sum(f(v) for f in parts)
+    if expr.is_Mul:
+        return lambda v: math.prod(f(v) for f in parts)
+    if expr.is_Pow and expr.exp.is_Integer:
+        base, e = parts[0], int(expr.exp)
+        return lambda v: Fraction(base(v)) ** e
+    known = {sp.Min: min, sp.Max: max, sp.ceiling: lambda q: -(-q.numerator // q.denominator),
+             sp.floor: lambda q: q.numerator // q.denominator}
+    if expr.func in known:
+        op = known[expr.func]
+        return lambda v: op(*(Fraction(f(v)) for f in parts))
+    raise BoundsolverError(f"cannot evaluate {expr} exactly (unexpected {expr.func.__name__})")
+
+
+class _Builder:
+    """A class's terms multiplied out (:class:`ClassExpressions`)."""
+
+    def __init__(self, problem: Einsum, cls: NestClass, space: Mapspace, sizes: str):
+        self.problem, self.cls, self.space = problem, cls, space
+        ranks = looping_ranks(problem)
+        windowed = windowed_ranks(problem)
+        imperfect = {d for d in ranks if space.factors == "imperfect" and d not in windowed}
+        self.terms = Terms(problem, ranks, imperfect, cls.depth, sizes == "symbols")
+        self.symbolic_sizes = sizes == "symbols"
+
     def build(self) -> ClassExpressions:
-        p = self.problem
-        terms = []
+        p, terms = self.problem, self.terms
+        out = []
         for i, T in enumerate(p.tensors):
             b, pos = self.cls.group_of(i)
-            fills = self.fills(T, b, pos)
+            footprint = sp.Mul(*(f.expr for f in terms.footprint(T, b)))
+            if b == 0:
+                fills = terms.whole(T)
+            else:
+                oc = self.cls.segments[b - 1]
+                fills = sp.Mul(*(f.expr for f in terms.traffic(T, oc, pos, b, b)))
             if T is p.output:
-                reads, writes = fills - self.footprint(T, 0), fills
+                reads, writes = fills - terms.whole(T), fills
             else:
                 reads, writes = fills, sp.Integer(0)
-            terms.append(TensorExpressions(T.name, b, self.footprint(T, b), fills, reads, writes))
-        occupancy = sp.Add(*(t.footprint for t in terms))
-        accesses = sp.Add(*(t.reads + t.writes for t in terms))
-        sizes = tuple(self.n.items()) if self.symbolic_sizes else ()
-        return ClassExpressions(p, self.space, self.cls, tuple(terms), occupancy, accesses,
-                                tuple(self.t.items()), sizes)
+            out.append(TensorExpressions(T.name, b, footprint, fills, reads, writes))
+        occupancy = sp.Add(*(t.footprint for t in out))
+        accesses = sp.Add(*(t.reads + t.writes for t in out))
+        sizes = tuple(terms.n.items()) if self.symbolic_sizes else ()
+        return ClassExpressions(p, self.space, self.cls, tuple(out), occupancy, accesses,
+                                tuple(terms.t.items()), sizes)
 
 
 def _tile_name(d: str, b: int, depth: int) -> str:
