@@ -1,13 +1,13 @@
-"""What the symbolic front door costs next to the MILP it describes.
+"""What the symbolic model costs: building the MILPs from it, and writing it out.
 
-    python benchmarks/symbolic.py [--out benchmarks/results/symbolic.csv] [--frontier]
+    python benchmarks/symbolic.py [--out benchmarks/results/symbolic.csv] [--frontier] [cases...]
 
-Per problem and mapspace: the classes the MILP solves, the time to build their formulations
-(milp/formulation.py, numeric factors), the time to write the same classes as sympy expressions
-(``bs.expressions``; the first time for this problem, then the best of three, when sympy's
-cache holds every subexpression), and with ``--frontier`` the MILP's whole Pareto frontier
-(``method="milp"``). Formulation build times are the best of three; all numbers of one table come from one
-run on one machine.
+Per problem and mapspace: the classes the MILP solves; the time to build their formulations the
+first time in this process (milp/formulation.py, its factors from model/symbolic.py's Terms,
+which are then cached per problem) and the best of three later builds; the time to write every
+class out as sympy expressions (``bs.expressions``, best of three); with ``--frontier`` the
+MILP's whole Pareto frontier (``method="milp"``). All numbers of one table come from one run on
+one machine.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from boundsolver.model.mapspace import (
     nest_classes,
     order_classes,
 )
+from boundsolver.model.symbolic import terms_of
 
 CASES = {
     "gemm_4096^3": (lambda: bs.gemm(4096, 4096, 4096), "uniform/perfect"),
@@ -59,9 +60,10 @@ def best_of(runs: int, fn) -> float:
 def measure(name: str, frontier: bool) -> dict:
     make, mapspace = CASES[name]
     problem, space = make(), mapspace_of(mapspace)
+    terms_of.cache_clear()
+    first = best_of(1, lambda: formulations(problem, space))
     row = {"case": name, "mapspace": mapspace, "classes": len(formulations(problem, space)),
-           "expressions_first_s": best_of(1, lambda: bs.expressions(problem, mapspace=space)),
-           "formulations_s": best_of(3, lambda: formulations(problem, space)),
+           "build_first_s": first, "build_best_s": best_of(3, lambda: formulations(problem, space)),
            "expressions_s": best_of(3, lambda: bs.expressions(problem, mapspace=space))}
     if frontier:
         t0 = time.perf_counter()
@@ -79,7 +81,7 @@ def main() -> None:
     unknown = [n for n in args.names if n not in CASES]
     if unknown:
         parser.error(f"unknown cases {unknown}; choose from {list(CASES)}")
-    bs.expressions(bs.gemm(2, 2, 2))  # sympy's first use pays its caches once
+    formulations(bs.conv(R=3, P=4, C=2), mapspace_of(None))  # first use of sympy: its caches
     report([measure(n, args.frontier) for n in args.names or list(CASES)], args.out)
 
 
