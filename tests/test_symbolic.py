@@ -22,6 +22,7 @@ from boundsolver.milp.formulation import Formulation, NestFormulation
 from boundsolver.model.mapspace import (
     Mapspace,
     distinct_classes,
+    divisors,
     looping_ranks,
     nest_classes,
     order_classes,
@@ -316,3 +317,110 @@ def check_every_tile(problem, space) -> tuple[int, int]:
 def test_expressions_are_the_milp_values_at_every_tile(problem, mapspace):
     checked, exact = check_every_tile(problem, Mapspace(*mapspace.split("/")))
     assert checked and exact  # the equality with cost.evaluate was exercised
+
+
+# ----------------------------------------------------------------------------- hierarchies
+
+FANOUT = bs.Arch("fanout", 8, (bs.Level("DRAM"), bs.Level("L2", sweep=True, keeps=("A", "Z")),
+                               bs.Level("L1", capacity=64, instances=4, multicast=False)))
+
+
+def _nested_tiles(problem, ranks, depth, rnd):
+    tiles = []
+    above = dict(problem.size)
+    for _ in range(depth):
+        level = {d: 1 if d not in ranks else above[d] if rnd.random() < 0.4 else  # pins hold often
+                 rnd.choice(divisors(above[d])) for d in problem.ranks}
+        tiles.append(level)
+        above = level
+    return tiles
+
+
+def _spatial(problem, arch, tiles, rnd):
+    """Fanout factors per level whose product per rank divides its innermost tile."""
+    k = len(arch.on_chip)
+    for _ in range(50):
+        split = [rnd.choice(arch.split_options(problem, b)) if arch.fanouts[b - 1] > 1 else {}
+                 for b in range(1, k + 1)]
+        if all(tiles[-1][d] % math.prod(s.get(d, 1) for s in split) == 0 for d in problem.ranks):
+            return split
+    return [{} for _ in range(k)]
+
+
+@pytest.mark.parametrize("problem, arch", [
+    (bs.gemm(8, 12, 6), bs.load_arch("three_level")),
+    (bs.conv(R=3, P=8, C=4, K=4, Wstride=2), bs.load_arch("three_level")),
+    (bs.gemm(8, 4, 6), FANOUT),
+    (bs.conv(R=3, P=4, C=4, K=4, Wstride=2), bs.load_arch("simba")),
+])
+def test_level_expressions_are_the_hierarchy_formulas(problem, arch):
+    """Each level's expressions, at random nests, fanouts and every pin-consistent choice, equal
+    milp/levels.py's numeric restatement of its objectives (``LevelFormulation.value``, which
+    counts replicas with ``cost.replicas``)."""
+    import random
+
+    from boundsolver.milp.levels import LevelFormulation, kept, level_classes
+
+    rnd = random.Random(7)
+    ranks = looping_ranks(problem)
+    classes = level_classes(problem, arch, ranks)
+    stored = kept(problem, arch)
+    names = [lv.name for lv in arch.on_chip]
+    k = len(names)
+    checked = 0
+    for cls in rnd.sample(classes, min(4, len(classes))):
+        form = LevelFormulation(problem, arch, cls, ranks)
+        levels = bs.expressions(problem, cls, arch=arch)
+        assert [e.level for e in levels] == names
+        for _ in range(6):
+            tiles = _nested_tiles(problem, ranks, k, rnd)
+            split = _spatial(problem, arch, tiles, rnd)
+            spatial = tuple(tuple((d, s) for d, s in sp_.items() if s > 1) for sp_ in split)
+            nest = bs.Nest(tuple(tuple(t.items()) for t in tiles), tuple(c.order for c in cls.segments),
+                           tuple((T.name, b) for i, T in enumerate(problem.tensors) for b in stored[i]),
+                           spatial if any(spatial) else ())
+            chosen = {}
+            for i, T in enumerate(problem.tensors):
+                for b in stored[i]:
+                    at = [problem.size] + tiles
+                    ok = [g for g in range(b + 1) if all(at[g][d] == at[b][d] for d in T.ranks)]
+                    chosen[i, b] = rnd.choice(ok)
+            want = form.value(nest, chosen)
+            for b, e in enumerate(levels, start=1):
+                pick = {T.name: chosen[i, b] for i, T in enumerate(problem.tensors) if b in stored[i]}
+                got = e.evaluate(nest, pick)
+                assert got["occupancy"] == want[f"occupancy:{e.level}"], (cls, nest, e.level)
+                assert got["accesses"] == want[f"accesses:{e.level}"], (cls, nest, e.level, pick)
+                checked += 1
+    assert checked
+
+
+def test_level_expressions_show_replicas_and_instance_tiles():
+    """L1 has 4 instances under a parent that does not multicast: a rank Z does not use (k)
+    split across them multiplies Z's words (each instance writes its own partial sums), and
+    every instance holds its share of a split tile."""
+    e = bs.expressions(bs.gemm(8, 4, 6), bs.expressions(bs.gemm(8, 4, 6), arch=FANOUT)[0].cls,
+                       arch=FANOUT, level="L1")
+    s_k2, s_m2, t_m2, t_k2 = sp.symbols("s_k2 s_m2 t_m2 t_k2", positive=True, integer=True)
+    assert e.copy("A").footprint == t_m2 * t_k2 / (s_m2 * s_k2)
+    assert e.copy("B").source == "DRAM" and e.copy("Z").source == "L2"
+    words = dict(e.copy("Z").words)
+    assert words[0] == s_k2 * M * N + M * N - M * N  # whole, written by every k-instance once
+    assert "Piecewise" in str(e.accesses) and "g_Z" in str(e.accesses)
+    assert r"\begin{array}" in e._repr_latex_()
+
+
+def test_hierarchy_input_is_checked():
+    p = bs.gemm(8, 4, 6)
+    with pytest.raises(bs.BoundsolverError, match="pass arch= too"):
+        bs.expressions(p, level="L1")
+    with pytest.raises(bs.BoundsolverError, match="arch must be a bs.Arch"):
+        bs.expressions(p, arch="three_level")
+    with pytest.raises(bs.BoundsolverError, match="no on-chip level 'L3'.*L2, L1"):
+        bs.expressions(p, arch=FANOUT, level="L3")
+    with pytest.raises(bs.BoundsolverError, match="uniform placement with perfect factors"):
+        bs.expressions(p, arch=FANOUT, mapspace="per_tensor/perfect")
+    with pytest.raises(bs.BoundsolverError, match="one of its LevelClasses"):
+        bs.expressions(p, ("m", "k", "n"), arch=FANOUT)
+    one = bs.expressions(p, ("m", "k", "n"), arch=bs.Arch())  # one buffer: the model above
+    assert one.tensor("Z").writes == bs.expressions(p, ("m", "k", "n")).tensor("Z").writes

@@ -36,13 +36,17 @@ import numpy as np
 import sympy as sp
 
 from ..errors import BoundsolverError, EinsumError
+from .arch import Arch
 from .cost import Mapping, Nest
 from .einsum import Axis, Einsum, Tensor
 from .mapspace import (
+    LevelClass,
     Mapspace,
     NestClass,
     OrderClass,
     distinct_classes,
+    kept,
+    level_classes,
     looping_ranks,
     mapspace_of,
     nest_classes,
@@ -295,7 +299,8 @@ class Expressions:
 
 
 def expressions(problem: Einsum, order=None, *, mapspace: Mapspace | str | None = None,
-                sizes: str = "symbols") -> ClassExpressions | Expressions:
+                sizes: str = "symbols", arch: Arch | None = None,
+                level: str | None = None) -> ClassExpressions | LevelExpressions | Expressions:
     """The footprint and traffic expressions, in tile sizes, that the MILP of a class minimises.
 
     ``order`` picks the class: a loop order naming every looping rank (``("n", "m", "k")`` or
@@ -303,7 +308,13 @@ def expressions(problem: Einsum, order=None, *, mapspace: Mapspace | str | None 
     (what ``model.mapspace`` builds and the MILP solves). Without it, every class the mapspace's
     MILP solves is listed (:class:`Expressions`). ``sizes="numbers"`` writes rank sizes as numbers
     instead of symbols. The expressions are the ones the MILP's value one-hots take at every
-    attainable tile (tests/test_symbolic.py checks each value)."""
+    attainable tile (tests/test_symbolic.py checks each value).
+
+    ``arch`` (a :class:`~boundsolver.Arch`, e.g. ``bs.load_arch("simba")``) with several on-chip
+    levels gives each level's occupancy and the words moved into it under a
+    :class:`~boundsolver.model.mapspace.LevelClass` (``order``; default every class the hierarchy
+    MILP solves), for ``level`` (a level's name; default every on-chip level):
+    :class:`LevelExpressions`. A one-buffer ``arch`` is the model above."""
     if not isinstance(problem, Einsum):
         raise EinsumError(f"expected an Einsum (bs.gemm, bs.conv, bs.einsum, ...), got "
                           f"{type(problem).__name__}")
@@ -311,6 +322,8 @@ def expressions(problem: Einsum, order=None, *, mapspace: Mapspace | str | None 
         raise BoundsolverError(f"sizes must be one of {SIZES}, got {sizes!r}")
     space = mapspace_of(mapspace)
     ranks = looping_ranks(problem)
+    if _hierarchy(arch, level):
+        return _level_expressions(problem, order, space, sizes, arch, level)
     if order is None:
         if space.is_orojenesis:
             classes = [uniform_class(problem, c)
@@ -320,6 +333,22 @@ def expressions(problem: Einsum, order=None, *, mapspace: Mapspace | str | None 
         return Expressions(problem, space, tuple(_Builder(problem, c, space, sizes).build()
                                                  for c in classes))
     return _Builder(problem, _nest_class(problem, order, space, ranks), space, sizes).build()
+
+
+def _hierarchy(arch, level) -> bool:
+    """Whether ``arch`` is a hierarchy (several on-chip levels); refuses what does not fit."""
+    if arch is None:
+        if level is not None:
+            raise BoundsolverError(f"level={level!r} names a level of a hierarchy: pass arch= too")
+        return False
+    if not isinstance(arch, Arch):
+        raise BoundsolverError(f"arch must be a bs.Arch (bs.load_arch(name) reads one), got "
+                               f"{type(arch).__name__}")
+    names = [lv.name for lv in arch.on_chip]
+    if level is not None and level not in names:
+        raise BoundsolverError(f"{arch.name} has no on-chip level {level!r} (levels: "
+                               f"{', '.join(names)})")
+    return not arch.is_single_buffer
 
 
 def _nest_class(problem: Einsum, order, space: Mapspace, ranks: list[str]) -> NestClass:
@@ -585,6 +614,205 @@ class _Builder:
         sizes = tuple(terms.n.items()) if self.symbolic_sizes else ()
         return ClassExpressions(p, self.space, self.cls, tuple(out), occupancy, accesses,
                                 tuple(terms.t.items()), sizes)
+
+
+# ------------------------------------------------------------------------------ hierarchies
+
+@dataclass(frozen=True)
+class CopyExpressions:
+    """One tensor's copy in a hierarchy level (milp/levels.py): one instance's footprint and the
+    words moved into the copy from ``source`` (the nearest outer level keeping the tensor, or
+    the backing store), per choice ``g`` of where its innermost relevant loop sits: in segment
+    ``g - 1`` (the copy's tiles then equal those at boundary ``g``), or ``g = 0``: no relevant
+    loop above it, the whole tensor moved once. Replicas across instances are included."""
+
+    tensor: str
+    source: str
+    footprint: sp.Expr
+    words: tuple[tuple[int, sp.Expr], ...]
+
+
+@dataclass(frozen=True)
+class LevelExpressions:
+    """One on-chip level of a hierarchy under one :class:`LevelClass`: its occupancy (one
+    instance) and the words moved into it, which the hierarchy MILP bounds and minimises.
+
+    Tiles are global (all instances of a level together): ``t_m2`` is rank m's tile at level 2
+    (1 outermost); ``s_m2`` the factor by which level 2's fanout splits m (instance tile
+    ``t_m2 / (s_m1 * s_m2)``). ``accesses`` picks each copy's option by its choice symbol ``g_T``
+    (a ``Piecewise``); ``sizes`` as in :class:`ClassExpressions`."""
+
+    problem: Einsum
+    arch: Arch
+    level: str
+    cls: LevelClass
+    copies: tuple[CopyExpressions, ...]
+    occupancy: sp.Expr
+    accesses: sp.Expr
+    tiles: tuple[tuple[tuple[str, int], sp.Symbol], ...]
+    spatial: tuple[tuple[tuple[str, int], sp.Symbol], ...]
+    sizes: tuple[tuple[str, sp.Symbol], ...]
+
+    @property
+    def orders(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(c.order for c in self.cls.segments)
+
+    def copy(self, name: str) -> CopyExpressions:
+        for c in self.copies:
+            if c.tensor == name:
+                return c
+        raise EinsumError(f"level {self.level} of {self.arch.name} keeps no tensor {name!r}")
+
+    def evaluate(self, nest: Nest, chosen: dict[str, int]) -> dict[str, int]:
+        """Every expression at a hierarchy nest (``Nest``: global tiles per level, fanout
+        factors) and each copy's choice ``g`` (``{tensor: g}``): ``occupancy``, ``accesses``,
+        ``footprint[T]`` and ``words[T]``."""
+        if not isinstance(nest, Nest) or len(nest.levels) != len(self.arch.on_chip):
+            raise EinsumError(f"expected a Nest with {len(self.arch.on_chip)} levels of tiles")
+        subs = {sym: sp.Integer(dict(nest.levels[b - 1])[d]) for (d, b), sym in self.tiles}
+        subs |= {sym: sp.Integer(nest.fanout(b).get(d, 1)) for (d, b), sym in self.spatial}
+        subs |= {sym: sp.Integer(self.problem.size[d]) for d, sym in self.sizes}
+        out = {"occupancy": _integer(self.occupancy.xreplace(subs), "occupancy")}
+        accesses = 0
+        for c in self.copies:
+            options = dict(c.words)
+            g = chosen.get(c.tensor)
+            if g not in options:
+                raise EinsumError(f"choose where {c.tensor}'s innermost relevant loop sits: g in "
+                                  f"{sorted(options)}, got {g!r}")
+            out[f"footprint[{c.tensor}]"] = _integer(c.footprint.xreplace(subs), c.tensor)
+            out[f"words[{c.tensor}]"] = _integer(options[g].xreplace(subs), c.tensor)
+            accesses += out[f"words[{c.tensor}]"]
+        out["accesses"] = accesses
+        return out
+
+    def _title(self) -> str:
+        where = ", ".join(f"{d}={n}" for d, n in self.problem.sizes)
+        orders = " | ".join(" ".join(o) for o in self.orders)
+        return (f"{self.problem.name or self.problem} ({where}) on {self.arch.name}, level "
+                f"{self.level}, loops {orders}")
+
+    def __str__(self) -> str:
+        head = ("tensor", "from", "footprint", "g", "words")
+        rows = [head]
+        for c in self.copies:
+            for n, (g, w) in enumerate(c.words):
+                rows.append((c.tensor, c.source, str(c.footprint)) if n == 0 else ("", "", ""))
+                rows[-1] += (str(g), str(w))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        return "\n".join([self._title(), *lines, f"occupancy = {self.occupancy}",
+                          f"accesses  = {self.accesses}"])
+
+    def _latex_table(self) -> str:
+        head = r"\text{tensor} & \text{from} & \text{footprint} & g & \text{words}"
+        body = []
+        for c in self.copies:
+            for n, (g, w) in enumerate(c.words):
+                first = (rf"\text{{{c.tensor}}} & \text{{{c.source}}} & {sp.latex(c.footprint)}"
+                         if n == 0 else " & & ")
+                body.append(rf"{first} & {g} & {sp.latex(w)}")
+        title = self._title().replace("_", r"\_")
+        return (rf"\text{{{title}}}\\ \begin{{array}}{{lllll}} {head} \\ \hline "
+                + r" \\ ".join(body) + r" \end{array}\\ "
+                + rf"\text{{occupancy}} = {sp.latex(self.occupancy)}")
+
+    def _repr_latex_(self) -> str:
+        return rf"$\begin{{gathered}}{self._latex_table()}\end{{gathered}}$"
+
+
+def _level_expressions(problem: Einsum, order, space: Mapspace, sizes: str, arch: Arch,
+                       level: str | None) -> LevelExpressions | Expressions:
+    if not space.is_orojenesis:
+        raise BoundsolverError(f"{arch.name} has several levels: its expressions, like its joint "
+                               "bound's MILP, cover uniform placement with perfect factors, not "
+                               f"{space}")
+    ranks = looping_ranks(problem)
+    classes = level_classes(problem, arch, ranks)
+    if order is not None:
+        if not isinstance(order, LevelClass) or order.tensors != classes[0].tensors or len(
+                order.segments) != len(arch.on_chip):
+            raise BoundsolverError(f"on {arch.name}, order must be one of its LevelClasses "
+                                   "(bs.expressions(problem, arch=arch) lists them), got "
+                                   f"{order!r}")
+        classes = [order]
+    names = [lv.name for lv in arch.on_chip]
+    levels = [names.index(level) + 1] if level is not None else range(1, len(names) + 1)
+    out = tuple(_LevelBuilder(problem, arch, c, sizes).build(b) for c in classes for b in levels)
+    return out[0] if len(out) == 1 else Expressions(problem, space, out)
+
+
+class _LevelBuilder:
+    """milp/levels.py's objectives of one level, from the same Terms as the MILP."""
+
+    def __init__(self, problem: Einsum, arch: Arch, cls: LevelClass, sizes: str):
+        self.problem, self.arch, self.cls = problem, arch, cls
+        self.ranks = looping_ranks(problem)
+        k = len(arch.on_chip)
+        self.terms = Terms(problem, self.ranks, set(), k, sizes == "symbols")
+        self.sizes = tuple(self.terms.n.items()) if sizes == "symbols" else ()
+        self.spatial = {(d, b): _positive(_tile_name(d, b, 2).replace("t_", "s_", 1))
+                        for b in range(1, k + 1) for d in arch.splits(problem, b) if d in self.ranks}
+        self.stored = kept(problem, arch)
+
+    def footprint(self, tensor: Tensor, b: int) -> sp.Expr:
+        """One instance's tile: the global tile over every fanout at or above ``b``."""
+        out = sp.Integer(1)
+        for f in self.terms.footprint(tensor, b):
+            if f.kind == "tile":
+                d = f.keys[0][0]
+                out *= f.expr / sp.Mul(*(s for (e, h), s in self.spatial.items() if e == d and h <= b))
+            else:
+                out *= f.expr
+        return out
+
+    def replicas(self, tensor: Tensor, source: int, b: int) -> tuple[sp.Expr, sp.Expr]:
+        """``cost.replicas``: fanouts of ranks the tensor does not use at or above its source
+        copy, and those below it whose parent does not multicast."""
+        above = unicast = sp.Integer(1)
+        for (d, h), s in self.spatial.items():
+            if d in tensor.ranks or h > b:
+                continue
+            if h <= source:
+                above *= s
+            elif not self.arch.on_chip[h - 1].multicast:
+                unicast *= s
+        return above, unicast
+
+    def words(self, i: int, tensor: Tensor, b: int, g: int) -> sp.Expr:
+        """Fills of the copy when its innermost relevant loop lies in segment ``g - 1``."""
+        if g == 0:
+            return self.terms.whole(tensor)
+        pos = self.cls.tensors[g - 1].index(i)
+        return sp.Mul(*(f.expr for f in self.terms.traffic(tensor, self.cls.segments[g - 1],
+                                                           pos, g, b)))
+
+    def build(self, b: int) -> LevelExpressions:
+        p, names = self.problem, [lv.name for lv in self.arch.on_chip]
+        copies, occupancy, accesses = [], sp.Integer(0), sp.Integer(0)
+        for i, T in enumerate(p.tensors):
+            if b not in self.stored[i]:
+                continue
+            k = self.stored[i].index(b)
+            source = self.stored[i][k - 1] if k else 0
+            above, unicast = self.replicas(T, source, b)
+            options = []
+            for g in range(b + 1):
+                fills = self.words(i, T, b, g)
+                words = above * unicast * fills
+                if T is p.output:  # written back as often, read back all but once
+                    words += above * fills - above * self.terms.whole(T)
+                options.append((g, words))
+            footprint = self.footprint(T, b)
+            copies.append(CopyExpressions(T.name, names[source - 1] if source else
+                                          self.arch.backing_store, footprint, tuple(options)))
+            occupancy += footprint
+            choice = sp.Symbol(f"g_{T.name}", integer=True, nonnegative=True)
+            accesses += sp.Piecewise(*((w, sp.Eq(choice, g)) for g, w in options[:-1]),
+                                     (options[-1][1], True))
+        return LevelExpressions(p, self.arch, names[b - 1], self.cls, tuple(copies), occupancy,
+                                accesses, tuple(self.terms.t.items()), tuple(self.spatial.items()),
+                                self.sizes)
 
 
 def _tile_name(d: str, b: int, depth: int) -> str:
