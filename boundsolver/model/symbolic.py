@@ -260,7 +260,8 @@ class ClassExpressions:
                           f"accesses  = {self.accesses}"])
 
     def _latex_table(self) -> str:
-        head = r"\text{tensor} & \text{stored} & \text{footprint} & \text{fills} & \text{reads} & \text{writes}"
+        head = " & ".join(rf"\text{{{h}}}"
+                          for h in ("tensor", "stored", "footprint", "fills", "reads", "writes"))
         body = [rf"\text{{{name}}} & {b} & " + " & ".join(sp.latex(e) for e in exprs)
                 for name, b, *exprs in self._rows()]
         title = self._title().replace("_", r"\_")
