@@ -276,11 +276,12 @@ class ClassExpressions:
 
 @dataclass(frozen=True)
 class Expressions:
-    """The expressions of every class a mapspace's MILP solves for an Einsum, in its order."""
+    """The expressions of every class a mapspace's MILP solves for an Einsum, in its order (on a
+    hierarchy: every class and level asked, :class:`LevelExpressions`)."""
 
     problem: Einsum
     mapspace: Mapspace
-    classes: tuple[ClassExpressions, ...]
+    classes: tuple[ClassExpressions | LevelExpressions, ...]
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -288,7 +289,7 @@ class Expressions:
     def __iter__(self):
         return iter(self.classes)
 
-    def __getitem__(self, i: int) -> ClassExpressions:
+    def __getitem__(self, i: int) -> ClassExpressions | LevelExpressions:
         return self.classes[i]
 
     def __str__(self) -> str:
