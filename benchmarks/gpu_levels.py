@@ -1,4 +1,4 @@
-"""Benchmark: GEMM 4096^3 on the GPU hierarchies (arch/a100.yaml, arch/h100.yaml), 32 L2 capacities.
+"""Benchmark: GEMM 4096^3 on the GPU hierarchies (packaged archs a100, h100), 32 L2 capacities.
 
     python benchmarks/gpu_levels.py [--archs a100 h100] [--count 32] [--out benchmarks/results/gpu_levels.csv]
 

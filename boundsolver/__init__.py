@@ -10,23 +10,24 @@ from .model.cost import Cost, Mapping, Nest, algorithmic_minimum, evaluate, op_i
 from .model.einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .model.fusion import Leaf, Node, Schedule, Segment
 from .model.mapspace import Mapspace
+from .model.symbolic import ClassExpressions, Expressions, expressions
 from .model.workload import Workload, workload
 from .model.workloads import bmm, conv, gbmm, gemm
 from .reference.enumerate import enumerate_frontier
 from .report import plots
 from .report.metrics import effectual_ratio, max_effectual_buffer
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "Arch", "ArchError", "Axis", "BoundsolverError", "Cost", "Einsum", "EinsumError",
-    "EnumerationTooLarge", "Level",
+    "Arch", "ArchError", "Axis", "BoundsolverError", "ClassExpressions", "Cost", "Einsum", "EinsumError",
+    "EnumerationTooLarge", "Expressions", "Level",
     "Leaf", "Mapping", "Mapspace", "Nest", "Node", "OnnxError", "OnnxWorkload", "PointSolver",
     "Schedule", "Segment", "SolverError",
     "SpecError",
     "Tensor", "Term", "Workload",
     "algorithmic_minimum",
-    "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "from_onnx", "gbmm", "gemm",
+    "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "expressions", "from_onnx", "gbmm", "gemm",
     "load_arch",
     "load_problem", "load_problems", "max_effectual_buffer", "op_intensity", "pareto_frontier",
     "parse", "plots", "solve_curve", "solve_curves", "workload",

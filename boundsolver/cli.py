@@ -1,7 +1,7 @@
 """Command line: ``boundsolver curve PROBLEM [capacities] [--csv F] [--plot F]``.
 
 PROBLEM is ``gemm M K N``, ``bmm M K N H``, ``gbmm M K N H G``, ``conv --R 3 --P 16 ...``,
-``einsum "Z[m,n] += A[m,k] * B[k,n]" m=64 k=64 n=64``, a YAML file, or a name in ``problems/``.
+``einsum "Z[m,n] += A[m,k] * B[k,n]" m=64 k=64 n=64``, a YAML path, or a packaged name.
 A workload file (``gpt3_6.7b``, ``ffn``, ``attention``) takes its parameters as options
 (``--tokens 1024``); ``--fusion`` adds its fused frontier to the unfused one.
 
@@ -74,7 +74,8 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     p = _subparser(sub, "curve", help="least accesses at given capacities, or the whole frontier",
                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("problem", nargs="+", help="workload and sizes, an einsum, or a YAML file/name")
+    p.add_argument("problem", nargs="+", help="workload and sizes, an einsum, or a YAML path or "
+                                               "packaged name")
     what = _capacity_options(p, "")
     what.add_argument("--frontier", action="store_true",
                       help="every breakpoint of the staircase (the default)")
@@ -92,8 +93,8 @@ def parser() -> argparse.ArgumentParser:
                    help="log what the solvers do (-v: retries and cuts, -vv: every solve)")
     _output_options(p, "write the full table as CSV ('-': stdout)",
                     "draw the log-log staircase to this image (png, pdf, svg, ...)")
-    p.add_argument("--arch", help="architecture YAML or name in arch/ (default snowcat): its word "
-                                  "size; with several buffer levels (three_level), the exact "
+    p.add_argument("--arch", help="architecture YAML path or packaged name (default snowcat): its "
+                                  "word size; with several buffer levels (three_level), the exact "
                                   "joint bound over the swept level")
     p.add_argument("--level-size", action="append", metavar="NAME=WORDS",
                    help="a named capacity of the arch file (e.g. L1=8192); repeatable, once "
@@ -112,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
     _cache_options(n, "every layer")
     _output_options(n, "write the per-layer table as CSV, and the network curve to "
                        "<stem>_curve.csv", "draw the network curve to this image (png, pdf, ...)")
-    _subparser(sub, "problems", help="list the named problems in problems/")
+    _subparser(sub, "problems", help="list the packaged problems")
     r = _subparser(sub, "reproduce", help="every single-Einsum figure of the paper, with a table "
                                           "(the paper's capacities and mapspaces)")
     r.add_argument("--out", type=Path, default=Path("figures"), help="output folder")

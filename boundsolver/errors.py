@@ -43,3 +43,8 @@ class EnumerationTooLarge(BoundsolverError):
 
 class SamplingError(BoundsolverError):
     """Too few valid mappings were found (or none can exist)."""
+
+
+class CacheWarning(UserWarning):
+    """The results cache could not be used as is (a damaged file moved aside, an unwritable
+    cache); the run goes on and its answers are unaffected."""

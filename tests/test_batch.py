@@ -10,6 +10,7 @@ from helpers import points
 import boundsolver as bs
 from boundsolver.curves.batch import solve_curves
 from boundsolver.curves.cache import Cache
+from boundsolver.errors import CacheWarning
 from boundsolver.report.metrics import effectual_ratio, max_effectual_buffer
 
 PROBLEMS = [bs.gemm(8, 4, 2), bs.conv(R=3, P=4, C=2, K=2), bs.gbmm(4, 2, 4, 4, 2)]
@@ -35,15 +36,17 @@ def test_cache_hit_is_identical_and_marked(tmp_path):
 def test_corrupted_entries_are_recomputed_never_returned(tmp_path):
     path = tmp_path / "c.sqlite"
     store = Cache(path)
-    solve_curves(PROBLEMS[:1], cache=store, progress=False)
+    solve_curves(PROBLEMS[:1], cache=store, progress=False, method="milp")
+    question = {"capacities": None, "solver": "highs", "method": "milp"}
+    assert store.get(PROBLEMS[0], question) is not None  # the entry the run stored
     with sqlite3.connect(path) as db:  # flip a number inside the stored payload
         db.execute("UPDATE results SET payload = replace(payload, '\"accesses\": 1', "
                    "'\"accesses\": 7')")
-    question = {"capacities": None, "solver": "highs", "method": "milp"}
     assert store.get(PROBLEMS[0], question) is None  # digest mismatch: dropped
     path.write_bytes(b"not a database at all")
-    assert store.get(PROBLEMS[0], question) is None  # unreadable file: moved aside
-    again = solve_curves(PROBLEMS[:1], cache=store, progress=False)[0]
+    with pytest.warns(CacheWarning, match="moved it to"):
+        assert store.get(PROBLEMS[0], question) is None  # unreadable file: moved aside
+    again = solve_curves(PROBLEMS[:1], cache=store, progress=False, method="milp")[0]
     assert points(again) == points(bs.enumerate_frontier(PROBLEMS[0]))
 
 

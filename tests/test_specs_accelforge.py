@@ -61,7 +61,7 @@ def test_rank_variables_are_our_ranks_and_ranks_only_size_them():
     assert w.size["m"] == w.size["p"] == 64 and w.size["b"] == 1
     # the copy I = I_in stays an Einsum, one compute per element, as AccelForge counts it
     assert str(w["I"]) == "I[b,m,d] += I_in[b,m,d]" and w.inputs[0] == "I_in"
-    # the same layer as problems/gpt3_6.7b.yaml (which starts at I) plus the copy
+    # the same layer as the packaged gpt3_6.7b (which starts at I) plus the copy
     ours = bs.load_problem("gpt3_6.7b", tokens=64)
     assert w.macs == ours.macs + w["I"].macs
     assert w.algorithmic_minimum == ours.algorithmic_minimum

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 
@@ -68,7 +69,8 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
     bar = tqdm(total=len(problems), initial=len(problems) - len(todo), disable=not progress,
                desc="curves", unit="problem", leave=False)
     own = executor is None and len(todo) > 1
-    pool = ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) if own else executor
+    pool = ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1),
+                               initializer=_ignore_interrupts) if own else executor
     futures: dict = {}
     try:
         if pool is None:
@@ -84,11 +86,34 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
                 store.put(problems[i], question, df)
             bar.update()
     except BaseException:
-        for f in futures:  # a failure or an interrupt: stop what has not started
+        for f in futures:  # a failure or an interrupt (Ctrl-C): stop what has not started
             f.cancel()
-        raise
-    finally:
         if own:
-            pool.shutdown(cancel_futures=True)
+            _stop(pool)  # and what runs: its results are not wanted
+        raise
+    else:
+        if own:
+            pool.shutdown()
+    finally:
         bar.close()
     return results
+
+
+def _ignore_interrupts() -> None:
+    """Pool workers leave Ctrl-C (sent to the whole process group) to the parent, which stops
+    them; a worker dying of it mid-task could leave the pool's bookkeeping waiting forever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Shut ``pool`` down without waiting for running work: its workers are terminated, so an
+    interrupted run returns at once and leaves no process behind."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        w.join(timeout=5)
+        if w.is_alive():
+            w.kill()
+            w.join(timeout=5)

@@ -55,7 +55,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver:
                 method: str | None = None, max_depth: int = 3, arch=None) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
-    ``arch`` (an :class:`Arch` or a name in ``arch/``): a hierarchy of several levels gives the
+    ``arch`` (an :class:`Arch`, a packaged name or a YAML path): a hierarchy of several levels gives the
     exact joint bound over the swept level's capacity (hierarchy.py; rows carry
     ``occupancy_<level>`` and ``accesses_<level>``); the paper's one-buffer machine changes nothing.
 

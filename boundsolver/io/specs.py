@@ -1,4 +1,4 @@
-"""Problems and architectures from YAML: our ``problems/`` files and Timeloop ``cnn-layer`` problems.
+"""Problems and architectures from YAML: our packaged problems and Timeloop ``cnn-layer`` problems.
 
 A problem file holds one problem or a list under ``problems:``. Each problem has a ``name`` and
 exactly one of ``gemm``, ``bmm``, ``gbmm``, ``conv`` (keyword arguments of the workload function)
@@ -9,7 +9,12 @@ einsums}``, Jinja variables as parameters) is read by :mod:`boundsolver.io.accel
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import inspect
+import os
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -23,30 +28,58 @@ from ..model.workload import Workload, workload
 WORKLOADS = {"gemm": workloads.gemm, "bmm": workloads.bmm, "gbmm": workloads.gbmm,
              "conv": workloads.conv}
 KINDS = (*WORKLOADS, "einsum")
-REPO_DIRS = (Path.cwd(), Path(__file__).resolve().parents[2])
+FOLDERS = ("arch", "problems")  # boundsolver/data/<folder>/<name>.yaml, shipped in the wheel
+_FILES = contextlib.ExitStack()  # keeps packaged files extracted (zip installs) until exit
+atexit.register(_FILES.close)
 
 
 def find(ref: str | Path, folder: str) -> Path:
-    """``ref`` as a path, or a name in ``folder`` (``problems``/``arch``) with or without .yaml."""
-    path = Path(ref)
-    if path.is_file():
-        return path
-    for root in REPO_DIRS:
-        for cand in (root / folder / f"{ref}", root / folder / f"{ref}.yaml"):
-            if cand.is_file():
-                return cand
-    known = list(named_files(folder))
-    raise SpecError(f"no file {str(ref)!r} and no {folder}/{ref}.yaml"
-                    + (f"; known: {', '.join(known)}" if known else ""))
+    """A problem or arch file: ``ref`` names a packaged file (``snowcat``, ``fig12_convs``) or is
+    a path.
+
+    A name resolves only to the package's own ``data/<folder>`` (never to a file of the working
+    directory, which would silently change answers depending on where a command runs). ``ref``
+    is a path when it is a ``Path``, contains a ``/`` or ends with ``.yaml``/``.yml``, or, failing
+    a packaged name, exists as a file.
+    """
+    text = str(ref)
+    if isinstance(ref, Path) or "/" in text or os.sep in text or text.endswith((".yaml", ".yml")):
+        path = Path(ref)
+        if path.is_file():
+            return path
+        stem = Path(text).stem
+        packaged = stem in named_files(folder)
+        raise SpecError(f"no file {text!r}" + (f"; the packaged {_NOUN[folder]} is named {stem!r}"
+                                               if packaged else ""))
+    files = named_files(folder)
+    if text in files:
+        return files[text]
+    if Path(text).is_file():
+        return Path(text)
+    raise SpecError(f"unknown {_NOUN[folder]} {text!r}: not a packaged name, and no file {text!r}"
+                    f" here; packaged: {', '.join(files)}")
+
+
+_NOUN = {"arch": "architecture", "problems": "problem"}
 
 
 def named_files(folder: str) -> dict[str, Path]:
-    """The YAML files of ``folder`` by name, the working directory's shadowing the package's."""
-    files: dict[str, Path] = {}
-    for root in REPO_DIRS:
-        for path in sorted((root / folder).glob("*.yaml")):
-            files.setdefault(path.stem, path)
-    return dict(sorted(files.items()))
+    """The packaged YAML files of ``folder`` (``arch`` or ``problems``) by name."""
+    if folder not in FOLDERS:
+        raise ValueError(f"no packaged folder {folder!r}; folders: {', '.join(FOLDERS)}")
+    return dict(_packaged(folder))
+
+
+@functools.cache
+def _packaged(folder: str) -> tuple[tuple[str, Path], ...]:
+    root = resources.files("boundsolver").joinpath("data").joinpath(folder)
+    names = sorted(e.name for e in root.iterdir() if e.name.endswith(".yaml") and e.is_file())
+    return tuple((name.removesuffix(".yaml"), _real(root.joinpath(name))) for name in names)
+
+
+def _real(entry) -> Path:
+    """A file system path for a packaged file (itself on a normal install; extracted from a zip)."""
+    return entry if isinstance(entry, Path) else Path(_FILES.enter_context(resources.as_file(entry)))
 
 
 MAX_YAML_NODES = 100_000  # after aliases are expanded: problem and arch files hold hundreds
@@ -87,7 +120,7 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
 
 
 def load_problems(ref: str | Path, **params: int) -> list[Einsum | Workload]:
-    """Every problem of a YAML file (a path, or a name in ``problems/``); a workload file gives
+    """Every problem of a YAML file (a path, or a packaged name); a workload file gives
     its one workload, with ``params`` (e.g. ``tokens=1024``) replacing its defaults. An
     AccelForge workload gives its Einsum (one) or workload (several), ``params`` setting its
     Jinja variables (e.g. ``N_TOKENS=512``)."""
@@ -247,7 +280,7 @@ def _timeloop(path: Path, problem: dict) -> Einsum:
 
 
 def load_arch(ref: str | Path = "snowcat", **sizes: int) -> Arch:
-    """An architecture file (a path, or a name in ``arch/``), its named capacities filled from
+    """An architecture file (a path, or a packaged name), its named capacities filled from
     ``sizes`` (e.g. ``load_arch("three_level", L1=4096)``); see :mod:`boundsolver.model.arch`."""
     path = find(ref, "arch")
     try:

@@ -35,7 +35,12 @@ group ``s`` is its tile at boundary ``s``; the traffic of one with plain axes is
 ``|T| * prod_e count(e, s-1+a_e)`` over the ranks ``e`` it does not use, where
 ``count(e, b) = ceil(N_e / tile(e, b))`` (``count(e, 0) = 1``) and ``a_e`` says whether ``e``'s
 loop in segment ``s-1`` lies above the tensor's innermost relevant loop (sliding axes:
-symbolic.py's sweep, one level up). With one boundary this is model.md's formula.
+symbolic.py's sweep, one level up). With one boundary this is model.md's formula. The factors
+come from model/symbolic.py's ``Terms``, as sympy expressions (a tile, a count, a constant, or a
+sliding window's extent, sweep or re-fetch over its joint tiles); the generator encodes each one,
+a window by its exact value at each joint tile, so the MILP is built from the expressions
+``bs.expressions`` shows. ``value`` restates the formulas numerically, a second derivation that
+every decoded point is checked against.
 
 *Products* (a footprint, a traffic term) are one-hots ``value[v]`` over their attainable values,
 linked by one equality per prime: the exponents of the chosen value equal the sum of the exponents
@@ -70,7 +75,7 @@ from ..model.mapspace import (
     uniform_class,
     windowed_ranks,
 )
-from ..model.symbolic import prime_exponents
+from ..model.symbolic import SymFactor, prime_exponents, terms_of
 
 MAX_VALUES = 20_000  # attainable values of one product before the formulation refuses
 INTEGRALITY = 1e-9  # the integrality tolerance the backends use (solvers.TOLERANCE)
@@ -276,7 +281,7 @@ class NestFormulation(ProductModel):
         for i, tensor in enumerate(problem.tensors):
             b = cls.group_of(i)[0]
             for axis in tensor.axes:
-                if b and not axis.is_plain and (keys := self._keys(axis, b)):
+                if b and not axis.is_plain and (keys := self.terms.keys(axis, b)):
                     self._combo(keys)
         occupancy, accesses = Linear(), Linear()
         for i, tensor in enumerate(problem.tensors):
@@ -302,6 +307,8 @@ class NestFormulation(ProductModel):
         for d in self.ranks:
             self._tiles(d)
         self._combos: dict[tuple, list] = {}
+        # what each product multiplies (model/symbolic.py), shared by the problem's classes
+        self.terms = terms_of(problem, tuple(self.ranks), frozenset(self.imperfect), k)
 
     def _tiles(self, d: str) -> None:
         """Variables of rank ``d``'s tile at each boundary 1..k, deeper tiles dividing outer ones."""
@@ -348,8 +355,10 @@ class NestFormulation(ProductModel):
             sel = []
             for c in product(*choices):
                 tiles = dict(zip(keys, c))
-                if any((d, b - 1) in tiles and tiles[d, b - 1] % t for (d, b), t in tiles.items()):
-                    continue  # violates nesting
+                if any(e == d and h < b and u % t
+                       for (d, b), t in tiles.items() for (e, h), u in tiles.items()):
+                    continue  # violates nesting (any two boundaries: a hierarchy's pinned copy
+                    # reads j's tile at g - 1 < b - 1; the exponents rule such entries out)
                 name = ",".join(f"{d}{b}={t}" for (d, b), t in tiles.items())
                 sel.append((self.m.var(f"combo[{name}]"), tiles))
             tag = ";".join(f"{d}{b}" for d, b in keys)
@@ -358,29 +367,23 @@ class NestFormulation(ProductModel):
             self._combos[keys] = sel
         return self._combos[keys]
 
-    def _keys(self, axis: Axis, b: int) -> tuple[tuple[str, int], ...]:
-        """The (rank, boundary) tiles a sliding axis reads at boundary ``b``."""
-        return tuple((d, b) for d in axis.ranks if d in self.ranks)
-
-    def _axis(self, axis: Axis, b: int, value, extra: tuple = ()) -> Factor:
-        """A sliding axis's factor: ``value(tiles)`` over the joint tiles of its ranks."""
-        keys = self._keys(axis, b) + extra
-        if not keys or b == 0:
-            return ("const", value(self.problem.size, self.problem.size[axis.ranks[0]]))
-        size = self.problem.size
-        out = []
-        for v, tiles in self._combo(keys):
-            t = size | {d: tiles[d, b] for d, _ in keys if (d, b) in tiles}
-            above = tiles.get(extra[0], size[extra[0][0]]) if extra else None
-            out.append((v, value(t, above)))
-        if len({val for _, val in out}) == 1:  # e.g. a window swept whole (a 1x1 conv's p+r)
-            return ("const", out[0][1])
-        return ("sel", out)
+    def _factor(self, term: SymFactor) -> Factor:
+        """The encoding of one factor of a symbolic product (model/symbolic.py's Terms)."""
+        if term.kind == "const":
+            return ("const", int(term.expr))
+        if term.kind == "tile":
+            return self._tile(*term.keys[0])
+        if term.kind == "count":
+            return self._count(*term.keys[0])
+        sel = self._combo(term.keys)  # a sliding window: its value at each joint tile
+        values = self.terms.values(term, [tiles for _, tiles in sel])
+        if len(set(values)) == 1:  # e.g. a window swept whole (a 1x1 conv's p+r)
+            return ("const", values[0])
+        return ("sel", [(v, val) for (v, _), val in zip(sel, values)])
 
     # ----------------------------------------------------------------------------- terms
     def _footprint(self, tensor: Tensor, b: int) -> Linear:
-        factors = [self._tile(a.ranks[0], b) if a.is_plain else
-                   self._axis(a, b, lambda t, _, a=a: a.extent(t)) for a in tensor.axes]
+        factors = [self._factor(f) for f in self.terms.footprint(tensor, b)]
         return self._product(f"footprint[{tensor.name}]", factors)
 
     def _moved(self, tensor: Tensor, b: int, pos: int) -> Linear:
@@ -392,21 +395,8 @@ class NestFormulation(ProductModel):
     def _traffic_factors(self, tensor: Tensor, oc: OrderClass, pos: int, g: int,
                          b: int) -> list[Factor]:
         """The factors of a copy's fills when its innermost relevant loop lies in segment
-        ``g - 1`` (order class ``oc``, the tensor at ``pos`` of its group): the counts of the
-        ranks it does not use, then its axes' words, their tiles read at boundary ``b`` (a
-        hierarchy's copy pinned to ``g`` reads them at its own boundary)."""
-        factors: list[Factor] = [self._count(e, g if e in oc.refetched[pos] else g - 1)
-                                 for e in self.ranks if e not in tensor.ranks]
-        j = oc.innermost[pos]
-        for axis in tensor.axes:
-            if axis.is_plain:
-                factors.append(("const", self.problem.size[axis.ranks[0]]))
-            elif j in axis.ranks:
-                extra = ((j, g - 1),) if g > 1 else ()
-                factors.append(self._axis(axis, b, self._sweep(axis, j), extra))
-            else:
-                factors.append(self._axis(axis, b, self._refetch(axis)))
-        return factors
+        ``g - 1`` (symbolic.py's ``Terms.traffic``, each factor encoded)."""
+        return [self._factor(f) for f in self.terms.traffic(tensor, oc, pos, g, b)]
 
     def _refetch(self, axis: Axis):
         size = self.problem.size

@@ -53,40 +53,20 @@ its stage.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from itertools import product
 
 from ..errors import SolverError
 from ..model.arch import Arch
 from ..model.cost import LevelCost, Nest, replicas
 from ..model.einsum import Einsum, Tensor
-from ..model.mapspace import Mapspace, OrderClass, divisors, order_classes
+from ..model.mapspace import (  # LevelClass, kept and level_classes live with the other classes
+    LevelClass,
+    Mapspace,
+    divisors,
+    kept,
+    level_classes,  # noqa: F401 (joint.py and the tests import it from here)
+)
 from ..model.symbolic import prime_exponents
 from .formulation import Factor, Linear, NestFormulation, ProductModel
-
-
-@dataclass(frozen=True)
-class LevelClass:
-    """Per segment: the tensors (indices) whose traffic its order may decide, and their class."""
-
-    tensors: tuple[tuple[int, ...], ...]
-    segments: tuple[OrderClass, ...]
-
-
-def kept(problem: Einsum, arch: Arch) -> list[list[int]]:
-    """Per tensor, the boundaries (on-chip levels, 1 = outermost) that store it."""
-    return [[b for b, lv in enumerate(arch.on_chip, start=1) if lv.keeps_tensor(problem, T)]
-            for T in problem.tensors]
-
-
-def level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list[LevelClass]:
-    """Every combination of undominated order classes of the segments. Segment ``s`` matters only
-    to copies whose innermost relevant loop lies in it: tensors kept at some level below it."""
-    where = kept(problem, arch)
-    groups = tuple(tuple(i for i, bs in enumerate(where) if bs and bs[-1] > s)
-                   for s in range(len(arch.on_chip)))
-    options = [order_classes(problem, ranks, tuple(problem.tensors[i] for i in g)) for g in groups]
-    return [LevelClass(groups, segs) for segs in product(*options)]
 
 
 def objective_names(arch: Arch) -> list[str]:

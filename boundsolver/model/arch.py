@@ -3,7 +3,7 @@
 Each level has a capacity in words (a number, a parameter of the file, or ``sweep``: the
 curve's x axis), the tensors it keeps (the others bypass it), its spatial fanout (``instances``,
 the ranks that may be split across them, and whether a parent multicasts data several instances
-share) and optionally its own word size. ``arch/snowcat.yaml`` is the paper's two-level machine:
+share) and optionally its own word size. The packaged ``snowcat`` is the paper's two-level machine:
 backing store, one swept buffer, one MAC.
 
 Which tensors a level keeps is said by name or by role: ``all``, ``inputs``, ``output``, ``input``

@@ -16,8 +16,13 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import permutations, product
 
+from typing import TYPE_CHECKING
+
 from ..errors import BoundsolverError, EnumerationTooLarge
 from .einsum import Einsum, Tensor
+
+if TYPE_CHECKING:
+    from .arch import Arch
 
 PLACEMENTS = ("uniform", "per_tensor")
 MAX_IMPERFECT_SIZE = 10**12  # about 2 million tile sizes for one rank
@@ -284,3 +289,27 @@ def uniform_class(problem: Einsum, cls: OrderClass) -> NestClass:
 def looping_ranks(problem: Einsum) -> list[str]:
     """Ranks that can iterate (size above one); the others never enter the model."""
     return [d for d, n in problem.sizes if n > 1]
+
+
+@dataclass(frozen=True)
+class LevelClass:
+    """Per segment: the tensors (indices) whose traffic its order may decide, and their class."""
+
+    tensors: tuple[tuple[int, ...], ...]
+    segments: tuple[OrderClass, ...]
+
+
+def kept(problem: Einsum, arch: Arch) -> list[list[int]]:
+    """Per tensor, the boundaries (on-chip levels, 1 = outermost) that store it."""
+    return [[b for b, lv in enumerate(arch.on_chip, start=1) if lv.keeps_tensor(problem, T)]
+            for T in problem.tensors]
+
+
+def level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list[LevelClass]:
+    """Every combination of undominated order classes of the segments. Segment ``s`` matters only
+    to copies whose innermost relevant loop lies in it: tensors kept at some level below it."""
+    where = kept(problem, arch)
+    groups = tuple(tuple(i for i, bs in enumerate(where) if bs and bs[-1] > s)
+                   for s in range(len(arch.on_chip)))
+    options = [order_classes(problem, ranks, tuple(problem.tensors[i] for i in g)) for g in groups]
+    return [LevelClass(groups, segs) for segs in product(*options)]

@@ -1,6 +1,6 @@
 """Every single-Einsum figure of the Orojenesis paper, with a table of the key numbers.
 
-``run(out_dir)`` solves all problems of ``problems/`` (in parallel, cached), draws Fig. 1, 10-14
+``run(out_dir)`` solves the packaged problems of the figures (in parallel, cached), draws Fig. 1, 10-14
 and 24a as PNG and PDF, and writes ``key_numbers.csv`` and ``key_numbers.md``. Then two figures
 on hierarchies: Fig. 24b (random Simba mappings against our exact Simba bound and the one-buffer
 curves; ``fig24b_simba.csv``) and the GPUs' exact DRAM and L2->SMEM bounds over L2 capacity

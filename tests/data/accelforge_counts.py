@@ -7,7 +7,7 @@ Regenerate (AccelForge 1.0.467 in its own venv, see ../shared/tools/accelforge.s
     bash /work/shared/tools/accelforge.sh python tests/data/accelforge_counts.py
 
 The YAML files other than features.yaml and strided.yaml (hand-written) and
-problems/accelforge_gemm.yaml are AccelForge's own examples (examples/workloads/, MIT licence,
+boundsolver/data/problems/accelforge_gemm.yaml are AccelForge's own examples (examples/workloads/, MIT licence,
 tests/data/accelforge/LICENSE), copied unchanged.
 """
 
@@ -29,7 +29,7 @@ CASES = [  # (file, Jinja parameters)
     ("features.yaml", {}),
     ("features.yaml", {"P": 4}),
     ("strided.yaml", {}),
-    ("../../../problems/accelforge_gemm.yaml", {"M": 1024}),
+    ("../../../boundsolver/data/problems/accelforge_gemm.yaml", {"M": 1024}),
 ]
 
 
