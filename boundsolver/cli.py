@@ -453,11 +453,12 @@ def _curve(args, extra: list[str]) -> int:
         return _workloads(args, problems, caps, arch)
     if args.fusion:
         raise BoundsolverError("--fusion applies to workloads (e.g. gpt3_6.7b, ffn, attention)")
-    if arch.is_single_buffer:
+    if arch.is_single_buffer and arch.swept is not None:
         frames = _einsums(args, problems, caps)
-    else:  # a hierarchy: its joint bound (hierarchy.py)
+    else:  # a hierarchy (its joint bound, hierarchy.py) or a fixed buffer: the API's answer
         _refuse(args, ["time_limit", "no_cache", "force_rerun", "cache_dir"],
-                f"to a hierarchy ({arch.name}): its joint bound is always exact and not cached")
+                f"to {'a hierarchy' if not arch.is_single_buffer else 'a fixed buffer'} "
+                f"({arch.name}): its bound is always exact and not cached")
         frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, "uniform/perfect"))
                   for p in problems]
     if not args.quiet:
