@@ -4,33 +4,67 @@ PROBLEM is ``gemm M K N``, ``bmm M K N H``, ``gbmm M K N H G``, ``conv --R 3 --P
 ``einsum "Z[m,n] += A[m,k] * B[k,n]" m=64 k=64 n=64``, a YAML path, or a packaged name.
 A workload file (``gpt3_6.7b``, ``ffn``, ``attention``) takes its parameters as options
 (``--tokens 1024``); ``--fusion`` adds its fused frontier to the unfused one.
+
+``curve``, ``network`` and ``reproduce`` share their option names and syntax: capacities
+(``-c 1024 4096`` or ``-c 1024,4096``, ``--range LO HI COUNT``), the mapspace (``--mapspace
+per_tensor/imperfect``, or ``--placement``/``--factors``), ``--method``/``--solver`` and the
+cache (``--no-cache``, ``--force-rerun``, ``--cache-dir``). Sizes and capacities are read as
+exact integers (``1e3`` is 1000; ``2.5`` and ``1e30`` as a float are not sizes), an option given
+twice is refused, and output paths are checked before anything is solved.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import math
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .curves.batch import METHODS
 from .errors import BoundsolverError
 from .io.specs import call_workload, load_arch, load_problems
-from .model.einsum import Einsum, einsum
-from .model.mapspace import Mapspace
+from .model.einsum import Einsum, einsum, shown
+from .model.mapspace import FACTORS, PLACEMENTS, Mapspace, mapspace_of
 from .model.workload import Workload
 
 POSITIONAL = {"gemm": ["M", "K", "N"], "bmm": ["M", "K", "N", "H"], "gbmm": ["M", "K", "N", "H", "G"],
               "conv": []}
+KINDS = (*POSITIONAL, "einsum")
 NETWORK_DOC = """Per-layer bounds of an ONNX model: one row per layer (op, shape, MACs, tensor sizes,
 algorithmic minimum, maximal effectual buffer, traffic and operational intensity at each
 capacity), identical layers solved once, and the network's curve unfused (every layer alone
 with the whole buffer) and, with --fusion, fused (slow on big networks)."""
 SHOWN = ["capacity", "occupancy", "accesses", "status", "op_intensity", "loop_order", "mapping"]
+INT64_MAX = 2**63 - 1  # the solvers count in int64: a larger capacity cannot be asked
+MAX_CAPACITIES = 10_000  # one solve (or staircase read) each: more is a typo, not a curve
+MAX_DIGITS = 100  # longer numbers are refused as text, before any arithmetic on them
+NETWORK_CAPACITIES = "1024,16384,262144,4194304"
+
+
+class _Once(argparse._StoreAction):
+    """``store``, but an option given twice is an error (argparse keeps the last silently)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given", set())
+        if self.dest in given:
+            raise BoundsolverError(f"{'/'.join(self.option_strings)} given twice; give each "
+                                   "option once")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+def _subparser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, **kwargs)
+    p.register("action", None, _Once)
+    p.register("action", "store", _Once)
+    return p
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,88 +72,109 @@ def parser() -> argparse.ArgumentParser:
         "Exact least backing-store traffic of a tensor algorithm for each buffer capacity "
         "(Orojenesis curves), by integer programming."))
     sub = top.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("curve", help="least accesses at given capacities, or the whole frontier",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("problem", nargs="+", help="workload and sizes, an einsum, or a YAML file/name")
-    what = p.add_mutually_exclusive_group()
-    what.add_argument("--capacities", "-c", nargs="+", type=float, metavar="WORDS",
-                      help="buffer capacities in words")
-    what.add_argument("--range", nargs=3, metavar=("LO", "HI", "COUNT"),
-                      help="COUNT log-spaced capacities from LO to HI words")
+    p = _subparser(sub, "curve", help="least accesses at given capacities, or the whole frontier",
+                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("problem", nargs="+", help="workload and sizes, an einsum, or a YAML path or "
+                                               "packaged name")
+    what = _capacity_options(p, "")
     what.add_argument("--frontier", action="store_true",
                       help="every breakpoint of the staircase (the default)")
-    p.add_argument("--solver", default="highs", help="highs (in-process, default) or cbc")
-    p.add_argument("--time-limit", type=float, help="seconds per capacity (reported, never hidden)")
-    p.add_argument("--placement", choices=["uniform", "per_tensor"],
-                   help="per_tensor: each tensor's tile at its own loop depth (docs/mapspaces.md); "
-                        "default uniform for an Einsum, per_tensor inside a workload's Einsums")
-    p.add_argument("--factors", choices=["perfect", "imperfect"], default="perfect",
-                   help="imperfect: tile sizes need not divide the rank size")
+    _solve_options(p, "uniform for an Einsum, per_tensor/perfect inside a workload's Einsums")
+    p.add_argument("--enumerate", action="store_true", help="the same as --method enumerate")
+    p.add_argument("--time-limit", help="seconds per capacity (reported, never hidden); "
+                                        "single Einsums on one buffer only")
     p.add_argument("--fusion", action="store_true",
                    help="for a workload: fused and unfused frontiers and their ratio "
                         "(docs/fusion.md); without it, the unfused one")
-    p.add_argument("--max-depth", type=int, default=3,
-                   help="for --fusion: loops nested in a fused loop tree (docs/fusion.md)")
-    p.add_argument("--method", choices=["milp", "enumerate", "auto"],
-                   help="how curves are traced: milp (default for an Einsum), enumerate (the "
-                        "exhaustive reference) or auto (enumeration where it is cheap; default "
-                        "for a workload's Einsums)")
-    p.add_argument("--enumerate", action="store_true", help="the same as --method enumerate")
+    p.add_argument("--max-depth", help="with --fusion: loops nested in a fused loop tree "
+                                       "(default 3; docs/fusion.md)")
+    _cache_options(p, "single Einsums on one buffer")
     p.add_argument("--verbose", "-v", action="count", default=0,
                    help="log what the solvers do (-v: retries and cuts, -vv: every solve)")
-    p.add_argument("--csv", "-o", type=Path, help="write the full table as CSV ('-': stdout)")
-    p.add_argument("--plot", type=Path, help="draw the log-log staircase to this image (png, pdf)")
-    p.add_argument("--arch", default="snowcat",
-                   help="architecture YAML path or packaged name: its word size; with several buffer "
-                        "levels (three_level), the exact joint bound over the swept level")
+    _output_options(p, "write the full table as CSV ('-': stdout)",
+                    "draw the log-log staircase to this image (png, pdf, svg, ...)")
+    p.add_argument("--arch", help="architecture YAML path or packaged name (default snowcat): its "
+                                  "word size; with several buffer levels (three_level), the exact "
+                                  "joint bound over the swept level")
     p.add_argument("--level-size", action="append", metavar="NAME=WORDS",
-                   help="a named capacity of the arch file (e.g. L1=8192); repeatable")
-    p.add_argument("--unit", choices=["words", "bytes", "bits"], default="words",
-                   help="unit of the plot's axes")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
-    n = sub.add_parser("network", help="per-layer bounds of an ONNX model and the network's curve",
-                       description=NETWORK_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+                   help="a named capacity of the arch file (e.g. L1=8192); repeatable, once "
+                        "per name")
+    n = _subparser(sub, "network", help="per-layer bounds of an ONNX model and the network's curve",
+                   description=NETWORK_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     n.add_argument("model", type=Path, help="an ONNX file")
-    n.add_argument("--capacities", "-c", default="1024,16384,262144,4194304",
-                   help="comma-separated buffer capacities in words (default %(default)s)")
+    _capacity_options(n, f" (default {NETWORK_CAPACITIES})")
     n.add_argument("--dims", default="", metavar="NAME=N,...",
                    help="fix symbolic dimensions, e.g. batch=1,seq=512")
     n.add_argument("--skip-unsupported", action="store_true",
                    help="leave unsupported nodes out (listed) instead of refusing the model")
     n.add_argument("--fusion", action="store_true",
                    help="also the fused network curve (slow on big networks)")
-    n.add_argument("--mapspace", default=None,
-                   help="inner mapspace, e.g. uniform/perfect (default per_tensor/perfect)")
-    n.add_argument("--method", choices=["milp", "enumerate", "auto"], default="auto",
-                   help="how each layer's frontier is traced (default auto)")
-    n.add_argument("--solver", default="highs", help="highs (default) or cbc")
-    n.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    n.add_argument("--csv", "-o", type=Path,
-                   help="write the per-layer table as CSV, and the network curve to <stem>_curve.csv")
-    n.add_argument("--plot", type=Path, help="draw the network curve to this image (png, pdf)")
-    n.add_argument("--unit", choices=["words", "bytes", "bits"], default="words",
-                   help="unit of the plot's axes")
-    n.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
-    sub.add_parser("problems", help="list the packaged problems")
-    r = sub.add_parser("reproduce", help="every single-Einsum figure of the paper, with a table")
+    _solve_options(n, "per_tensor/perfect")
+    _cache_options(n, "every layer")
+    _output_options(n, "write the per-layer table as CSV, and the network curve to "
+                       "<stem>_curve.csv", "draw the network curve to this image (png, pdf, ...)")
+    _subparser(sub, "problems", help="list the packaged problems")
+    r = _subparser(sub, "reproduce", help="every single-Einsum figure of the paper, with a table "
+                                          "(the paper's capacities and mapspaces)")
     r.add_argument("--out", type=Path, default=Path("figures"), help="output folder")
-    r.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    r.add_argument("--force-rerun", action="store_true", help="recompute and overwrite the cache")
+    _cache_options(r, "every figure's problems")
     r.add_argument("--quick", action="store_true", help="two problems per figure (smoke test)")
     return top
 
 
+def _capacity_options(p, default: str):
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--capacities", "-c", nargs="+", metavar="WORDS",
+                      help="buffer capacities in words: -c 1024 4096 or -c 1024,4096" + default)
+    what.add_argument("--range", nargs=3, metavar=("LO", "HI", "COUNT"),
+                      help=f"COUNT log-spaced capacities from LO to HI words (at most "
+                           f"{MAX_CAPACITIES:,})")
+    return what
+
+
+def _solve_options(p, default_mapspace: str) -> None:
+    p.add_argument("--mapspace", metavar="PLACEMENT/FACTORS",
+                   help=f"placement ({', '.join(PLACEMENTS)}) and factors ({', '.join(FACTORS)}), "
+                        f"e.g. per_tensor/imperfect (docs/mapspaces.md); default "
+                        f"{default_mapspace}")
+    p.add_argument("--placement", choices=PLACEMENTS, help="the placement half of --mapspace")
+    p.add_argument("--factors", choices=FACTORS, help="the factors half of --mapspace "
+                                                      "(default perfect)")
+    p.add_argument("--method", choices=METHODS,
+                   help="how curves are traced (default: the library's): milp (integer "
+                        "programs), enumerate (the exhaustive reference) or auto (enumeration "
+                        "where it is cheap); every method is exact")
+    p.add_argument("--solver", help="MILP solver: highs (in-process, default) or cbc")
+
+
+def _cache_options(p, scope: str) -> None:
+    p.add_argument("--no-cache", action="store_true",
+                   help=f"neither read nor write the result cache ({scope})")
+    p.add_argument("--force-rerun", action="store_true",
+                   help="recompute and overwrite cached results")
+    p.add_argument("--cache-dir", type=Path,
+                   help="cache folder (default $BOUNDSOLVER_CACHE_DIR or the user cache folder)")
+
+
+def _output_options(p, csv: str, plot: str) -> None:
+    p.add_argument("--csv", "-o", type=Path, help=csv)
+    p.add_argument("--plot", type=Path, help=plot)
+    p.add_argument("--unit", choices=["words", "bytes", "bits"],
+                   help="unit of the plot's axes (default words)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no table")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args, extra = parser().parse_known_args(argv)
-    _logging(getattr(args, "verbose", 0))
     try:
+        args, extra = parser().parse_known_args(argv)
+        _logging(getattr(args, "verbose", 0))
         if args.command == "problems":
             return _list_problems()
+        if args.command != "curve" and extra:
+            raise BoundsolverError(f"unknown options {' '.join(extra)}")
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "network":
-            if extra:
-                raise BoundsolverError(f"unknown options {' '.join(extra)}")
             return _network(args)
         return _curve(args, extra)
     except BoundsolverError as err:
@@ -143,31 +198,37 @@ def _logging(verbose: int) -> None:
     log.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
 
 
-def problems_from(tokens: list[str], extra: list[str]) -> list[Einsum]:
-    """The problems named on the command line (see the module docstring)."""
-    kind, rest = tokens[0], tokens[1:]
-    if kind in POSITIONAL:
-        names = POSITIONAL[kind]
-        if len(rest) > len(names):
-            raise BoundsolverError(f"{kind} takes {len(names)} sizes ({' '.join(names)}), "
-                                   f"got {len(rest)}: {' '.join(rest)}")
-        kwargs = dict(zip(names, map(_int, rest)))
-        kwargs |= _keywords(extra, f"{kind} option")
-        return [call_workload(kind, kwargs)]
-    if kind == "einsum":
-        if extra:
-            raise BoundsolverError(f"unknown options {' '.join(extra)}")
-        if not rest:
-            raise BoundsolverError('einsum needs a string, e.g. einsum "Z[m,n] += A[m,k] * '
-                                   'B[k,n]" m=64 k=64 n=64')
-        sizes = _keywords([f"--{t}" if "=" in t else t for t in rest[1:]], "rank size")
-        return [einsum(rest[0], **sizes)]
-    if rest:
-        raise BoundsolverError(f"unexpected arguments after {kind}: {' '.join(rest)}")
-    return load_problems(kind, **_keywords(extra, "workload parameter"))
+# ------------------------------------------------------------------------------- reading numbers
+
+def integer(text: str, what: str = "a positive integer") -> int:
+    """``text`` as an exact positive integer: ``4096``, ``1e3``, ``4096.0`` (never through a
+    float, so ``9007199254740993`` stays itself); ``2.5``, ``nan``, ``0`` and ``-1`` refused."""
+    if not isinstance(text, str) or len(text.strip()) > MAX_DIGITS:
+        raise BoundsolverError(f"expected {what}, got {shown(text)} (at most {MAX_DIGITS} "
+                               "characters)")
+    try:
+        value = Decimal(text.strip().replace("_", ""))
+    except InvalidOperation:
+        raise BoundsolverError(f"expected {what}, got {text!r}") from None
+    if not value.is_finite() or value.adjusted() >= MAX_DIGITS:
+        raise BoundsolverError(f"expected {what}, got {text!r}")
+    if value != value.to_integral_value() or value < 1:
+        raise BoundsolverError(f"expected {what}, got {text!r}")
+    return int(value)
 
 
-def _keywords(tokens: list[str], what: str) -> dict[str, int]:
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise BoundsolverError(f"--time-limit needs a positive number of seconds, got {text!r}")
+    return value
+
+
+def keywords(tokens: list[str], what: str) -> dict[str, int]:
+    """``--NAME VALUE`` / ``--NAME=VALUE`` pairs as integers; a name given twice is an error."""
     out: dict[str, int] = {}
     i = 0
     while i < len(tokens):
@@ -182,92 +243,272 @@ def _keywords(tokens: list[str], what: str) -> dict[str, int]:
             i += 2
         else:
             raise BoundsolverError(f"{what} {tok} has no value")
-        out[key] = _int(value)
+        if key in out:
+            raise BoundsolverError(f"{what} {key!r} given twice ({out[key]} and {value}); "
+                                   "give each once")
+        out[key] = integer(value, f"a positive integer for {what} {key!r}")
     return out
 
 
-def _int(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        raise BoundsolverError(f"expected a positive integer, got {text!r}") from None
-    if not value.is_integer():
-        raise BoundsolverError(f"expected a positive integer, got {text!r}")
-    return int(value)
+def _depth(text: str) -> int:
+    if text.strip() == "0":
+        return 0
+    return integer(text, "--max-depth: a whole number of loops, 0 or more")
 
 
-def capacities(args) -> list[float] | None:
-    if args.capacities:
-        return args.capacities
+def capacity(text: str) -> int:
+    words = integer(text, "a capacity: a positive whole number of words")
+    if words > INT64_MAX:
+        raise BoundsolverError(
+            f"capacity {text} is over the signed 64-bit limit ({INT64_MAX:,} words); a capacity "
+            "at or above a problem's largest useful buffer (its tensors' total size) answers the "
+            "same as that buffer, so ask for that one")
+    return words
+
+
+def capacities(args, default: str | None = None) -> list[int] | None:
+    """The capacities asked for (-c or --range), else ``default`` (None: the frontier)."""
     if args.range:
-        lo, hi, count = float(args.range[0]), float(args.range[1]), _int(args.range[2])
-        if not (0 < lo < hi) or count < 2:
-            raise BoundsolverError(f"--range needs 0 < LO < HI and COUNT >= 2, got {args.range}")
-        return sorted({math.floor(v) for v in np.geomspace(lo, hi, count)})
-    return None
+        lo, hi, count = capacity(args.range[0]), capacity(args.range[1]), integer(args.range[2])
+        if not lo < hi or count < 2:
+            raise BoundsolverError(f"--range needs LO < HI and COUNT >= 2, got "
+                                   f"{' '.join(args.range)}")
+        if count > MAX_CAPACITIES:
+            raise BoundsolverError(f"--range COUNT {count:,} is over the limit of "
+                                   f"{MAX_CAPACITIES:,} capacities (use the frontier: every "
+                                   "breakpoint, which answers every capacity)")
+        inner = np.geomspace(lo, hi, count)[1:-1]
+        return sorted({lo, hi, *(min(max(math.floor(v), lo), hi) for v in inner)})
+    texts = args.capacities or ([default] if default else None)
+    if texts is None:
+        return None
+    caps = [capacity(t) for item in texts for t in item.split(",") if t.strip()]
+    if not caps:
+        raise BoundsolverError(f"--capacities names no capacity: {' '.join(texts)!r}")
+    if len(caps) > MAX_CAPACITIES:
+        raise BoundsolverError(f"{len(caps):,} capacities are over the limit of "
+                               f"{MAX_CAPACITIES:,}")
+    return caps
 
+
+# ------------------------------------------------------------------------------- shared options
+
+def mapspace(args, default: str | None) -> Mapspace | None:
+    """--mapspace, or --placement/--factors (which must agree with it); None: the library's
+    default for the problem."""
+    if args.mapspace is not None:
+        space = mapspace_of(args.mapspace)
+        for key in ("placement", "factors"):
+            given = getattr(args, key)
+            if given is not None and given != getattr(space, key):
+                raise BoundsolverError(f"--{key} {given} disagrees with --mapspace {args.mapspace}")
+        return space
+    if args.placement is None and args.factors is None:
+        return None if default is None else mapspace_of(default)
+    placement = args.placement or (default or "uniform/perfect").split("/")[0]
+    return Mapspace(placement, args.factors or "perfect")
+
+
+def method(args) -> str | None:
+    if getattr(args, "enumerate", False):
+        if args.method not in (None, "enumerate"):
+            raise BoundsolverError(f"--enumerate and --method {args.method} disagree")
+        return "enumerate"
+    return args.method
+
+
+def solve_kwargs(args, default_mapspace: str | None) -> dict:
+    """The options every solve takes, leaving out what was not given (the library's defaults
+    apply, so the command line never restates them)."""
+    out = {"mapspace": mapspace(args, default_mapspace), "method": method(args),
+           "solver": args.solver}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def cache_of(args):
+    """False (--no-cache), a Cache in --cache-dir, or True (the default cache)."""
+    if args.no_cache:
+        if args.cache_dir is not None or args.force_rerun:
+            raise BoundsolverError("--no-cache contradicts --cache-dir and --force-rerun")
+        return False
+    if args.cache_dir is None:
+        return True
+    from .curves.cache import Cache
+
+    if args.cache_dir.exists() and not args.cache_dir.is_dir():
+        raise BoundsolverError(f"--cache-dir {args.cache_dir} is not a folder")
+    return Cache(args.cache_dir / "results.sqlite")
+
+
+def _refuse(args, names: list[str], why: str) -> None:
+    """Options that do not apply are refused, never silently ignored."""
+    given = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n, None) not in
+             (None, False, 0, [])]
+    if given:
+        raise BoundsolverError(f"{' and '.join(given)} {'does' if len(given) == 1 else 'do'} "
+                               f"not apply {why}")
+
+
+def check_outputs(args, extra_csv: bool = False) -> None:
+    """Before any solve: the CSV and plot paths can be written, the plot's format is known (a
+    failure after an hour's solve would lose the results)."""
+    if args.unit is not None and args.plot is None:
+        raise BoundsolverError("--unit applies to --plot (the unit of its axes)")
+    paths = []
+    if args.csv is not None and str(args.csv) != "-":
+        paths.append(("--csv", args.csv))
+        if extra_csv:
+            paths.append(("--csv", args.csv.with_name(f"{args.csv.stem}_curve.csv")))
+    if args.plot is not None:
+        paths.append(("--plot", args.plot))
+        formats = _plot_formats()
+        suffix = args.plot.suffix.lower().lstrip(".")
+        if suffix not in formats:
+            raise BoundsolverError(f"--plot {shown(str(args.plot))}: unknown image format "
+                                   f"{suffix or '(no extension)'!r}; use one of "
+                                   f"{', '.join(sorted(formats))}")
+    for flag, path in paths:
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            raise BoundsolverError(f"{flag} {path} is a folder; name a file")
+        if not folder.is_dir():
+            raise BoundsolverError(f"{flag} {path}: no folder {folder} (create it first)")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise BoundsolverError(f"{flag} {path}: not writable")
+
+
+def _plot_formats() -> set[str]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    return set(FigureCanvasAgg(Figure()).get_supported_filetypes())
+
+
+# ------------------------------------------------------------------------------------ problems
+
+def problems_from(tokens: list[str], extra: list[str]) -> list[Einsum]:
+    """The problems named on the command line (see the module docstring)."""
+    kind, rest = tokens[0], tokens[1:]
+    if kind in POSITIONAL:
+        names = POSITIONAL[kind]
+        if len(rest) > len(names):
+            raise BoundsolverError(f"{kind} takes {len(names)} sizes ({' '.join(names)}), "
+                                   f"got {len(rest)}: {' '.join(rest)}")
+        kwargs = {k: integer(v, f"a positive integer for {k}") for k, v in zip(names, rest)}
+        opts = keywords(extra, f"{kind} option")
+        twice = [k for k in opts if k in kwargs]
+        if twice:
+            raise BoundsolverError(f"{kind}: {', '.join(twice)} given both as a size and as "
+                                   "an option")
+        return [call_workload(kind, kwargs | opts)]
+    if kind == "einsum":
+        if extra:
+            raise BoundsolverError(f"unknown options {' '.join(extra)}")
+        if not rest:
+            raise BoundsolverError('einsum needs a string, e.g. einsum "Z[m,n] += A[m,k] * '
+                                   'B[k,n]" m=64 k=64 n=64')
+        sizes = keywords([f"--{t}" if "=" in t else t for t in rest[1:]], "rank size")
+        return [einsum(rest[0], **sizes)]
+    _known_problem(kind, rest)
+    if rest:
+        raise BoundsolverError(f"unexpected arguments after {kind}: {' '.join(rest)} (a YAML "
+                               "problem takes its parameters as options, e.g. --tokens 1024)")
+    return load_problems(kind, **keywords(extra, "workload parameter"))
+
+
+def _known_problem(kind: str, rest: list[str]) -> None:
+    """A word that is no kind, no file and no named problem: say so, with the nearest name."""
+    from .errors import SpecError
+    from .io.specs import find, named_files
+
+    try:
+        find(kind, "problems")
+        return
+    except SpecError:
+        pass
+    try:
+        named = list(named_files("problems"))
+    except (OSError, SpecError):
+        named = []
+    close = difflib.get_close_matches(kind, [*KINDS, *named], n=1)
+    raise BoundsolverError(
+        f"unknown problem {shown(kind)}" + (f"; did you mean {close[0]}?" if close else "")
+        + f" (kinds: {', '.join(KINDS)}; or a YAML file, or a named problem: "
+        + (", ".join(named) or "none") + ")")
+
+
+# ------------------------------------------------------------------------------------- commands
 
 def _curve(args, extra: list[str]) -> int:
-    from .curves.batch import solve_one
-
+    check_outputs(args)
     problems = problems_from(args.problem, extra)
-    arch = load_arch(args.arch, **dict(_level_size(x) for x in args.level_size or []))
+    arch = load_arch(args.arch or "snowcat",
+                     **_level_sizes(args.level_size or []))
     caps = capacities(args)
+    if args.time_limit is not None:
+        args.time_limit = seconds(args.time_limit)
+    if args.max_depth is not None and not args.fusion:
+        raise BoundsolverError("--max-depth applies to --fusion (the depth of fused loop trees)")
     if any(isinstance(p, Workload) for p in problems):
-        return _workloads(args, problems, caps)
+        return _workloads(args, problems, caps, arch)
     if args.fusion:
         raise BoundsolverError("--fusion applies to workloads (e.g. gpt3_6.7b, ffn, attention)")
-    frames = []
-    for p in problems:
-        if not arch.is_single_buffer:  # a hierarchy: its joint bound (hierarchy.py)
-            from .curves.solve import pareto_frontier, solve_curve
-
-            opts = dict(arch=arch, method=_method(args) or "auto", solver=args.solver,
-                        mapspace=Mapspace(args.placement or "uniform", args.factors))
-            df = pareto_frontier(p, **opts) if caps is None else solve_curve(p, caps, **opts)
-        else:
-            df = solve_one(p, caps, args.solver, _method(args) or "milp",
-                           args.time_limit, progress=not args.quiet,
-                           mapspace=Mapspace(args.placement or "uniform", args.factors))
-        frames.append(df)
-        if not args.quiet:
+    if arch.is_single_buffer and arch.swept is not None:
+        frames = _einsums(args, problems, caps)
+    else:  # a hierarchy (its joint bound, hierarchy.py) or a fixed buffer: the API's answer
+        _refuse(args, ["time_limit", "no_cache", "force_rerun", "cache_dir"],
+                f"to {'a hierarchy' if not arch.is_single_buffer else 'a fixed buffer'} "
+                f"({arch.name}): its bound is always exact and not cached")
+        frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, "uniform/perfect"))
+                  for p in problems]
+    if not args.quiet:
+        for p, df in zip(problems, frames):
             _report(p, df)
     table = pd.concat([df.assign(problem=p.name or str(p)) for p, df in zip(problems, frames)],
                       ignore_index=True)
     if args.csv:
         table.to_csv(sys.stdout if str(args.csv) == "-" else args.csv, index=False)
     if args.plot:
-        _plot(problems, frames, args.plot, args.unit, arch.word_bits)
+        _plot(problems, frames, args.plot, args.unit or "words", arch.word_bits)
     return 0 if (table["status"] != "time_limit").all() else 1
 
 
-def _method(args) -> str | None:
-    if args.enumerate and args.method not in (None, "enumerate"):
-        raise BoundsolverError(f"--enumerate and --method {args.method} disagree")
-    return "enumerate" if args.enumerate else args.method
-
-
-def _workloads(args, problems, caps) -> int:
+def _solve(problem, caps, **kwargs) -> pd.DataFrame:
     from .curves.solve import pareto_frontier, solve_curve
 
-    if args.time_limit is not None:
-        raise BoundsolverError("--time-limit does not apply to workloads (always exact)")
-    method = _method(args) or "auto"
-    mapspace = Mapspace(args.placement or "per_tensor", args.factors)
+    return pareto_frontier(problem, **kwargs) if caps is None else \
+        solve_curve(problem, caps, **kwargs)
+
+
+def _einsums(args, problems, caps) -> list[pd.DataFrame]:
+    """Single Einsums on one buffer, through solve_curves and its cache."""
+    from .curves.batch import solve_curves
+
+    opts = solve_kwargs(args, "uniform/perfect")
+    return solve_curves(problems, caps, time_limit=args.time_limit, cache=cache_of(args),
+                        force_rerun=args.force_rerun, progress=not args.quiet, **opts)
+
+
+def _workloads(args, problems, caps, arch) -> int:
+    _refuse(args, ["time_limit"], "to workloads (always exact)")
+    _refuse(args, ["no_cache", "force_rerun", "cache_dir"], "to workloads (not cached)")
+    opts = solve_kwargs(args, "per_tensor/perfect")
+    if args.arch is not None:
+        opts["arch"] = arch
     tables, plots = [], []
     for w in problems:
         runs = [True, False] if args.fusion else [False]
-        opts = dict(mapspace=mapspace, method=method, max_depth=args.max_depth)
-        frames = {f: (pareto_frontier(w, args.solver, fusion=f, **opts) if caps is None else
-                      solve_curve(w, caps, args.solver, fusion=f, **opts))
-                  for f in runs}
+        depth = {} if args.max_depth is None else {"max_depth": _depth(args.max_depth)}
+        frames = {f: _solve(w, caps, fusion=f, **opts, **(depth if f else {})) for f in runs}
         for f, df in frames.items():
             if not args.quiet:
-                print(f"{w.name} {'fused' if f else 'unfused'} ({len(df)} rows, "
-                      f"{df.attrs['seconds']:.2f} s, minimum {df.attrs['algorithmic_minimum']} words)")
-                shown = [c for c in ("capacity", "occupancy", "accesses", "status", "segments")
-                         if c in df.columns]
-                print(df[shown].to_string(index=False))
+                facts = [f"{len(df)} rows"] + [text.format(df.attrs[key]) for key, text in (
+                    ("seconds", "{:.2f} s"), ("algorithmic_minimum", "minimum {} words"))
+                    if key in df.attrs]
+                print(f"{w.name} {'fused' if f else 'unfused'} ({', '.join(facts)})")
+                shown_cols = [c for c in ("capacity", "occupancy", "accesses", "status",
+                                          "segments") if c in df.columns]
+                print(df[shown_cols].to_string(index=False))
                 if f and df["status"].eq("optimal").any():
                     print("loop tree of the least-traffic point:")
                     print(df.loc[df["status"].eq("optimal"), "tree"].iloc[-1])
@@ -277,7 +518,7 @@ def _workloads(args, problems, caps) -> int:
     if args.csv:
         table.to_csv(sys.stdout if str(args.csv) == "-" else args.csv, index=False)
     if args.plot:
-        _plot_workloads(plots, args.plot, args.unit)
+        _plot_workloads(plots, args.plot, args.unit or "words")
     return 0
 
 
@@ -306,23 +547,22 @@ def _network(args) -> int:
     from .io.onnx import from_onnx
     from .report.network import network_curves, network_frontier, network_table
 
-    caps = [_int(c) for c in args.capacities.split(",") if c.strip()]
-    if not caps or min(caps) <= 0:
-        raise BoundsolverError(f"--capacities needs positive integers, got {args.capacities!r}")
-    dims = _keywords([f"--{d.strip()}" for d in args.dims.split(",") if d.strip()], "dimension")
+    check_outputs(args, extra_csv=bool(args.csv) and str(args.csv) != "-")
+    caps = capacities(args, NETWORK_CAPACITIES)
+    dims = keywords([f"--{d.strip()}" for d in args.dims.split(",") if d.strip()], "dimension")
     if not args.model.is_file():
         raise BoundsolverError(f"no such file: {args.model}")
+    opts = solve_kwargs(args, None)
+    cache = cache_of(args)
     w = from_onnx(args.model, skip_unsupported=args.skip_unsupported, **dims)
-    mapspace = args.mapspace or None
-    table = network_table(w, caps, mapspace=mapspace, method=args.method, solver=args.solver,
-                          cache=not args.no_cache, progress=not args.quiet)
+    table = network_table(w, caps, cache=cache, force_rerun=args.force_rerun,
+                          progress=not args.quiet, **opts)
     fused = None
     if args.fusion:  # every breakpoint (for the plot), read at the capacities for the table
         from .curves.solve import pareto_frontier
 
-        fused = pareto_frontier(w, args.solver, fusion=True, mapspace=mapspace, method=args.method)
-    curves = network_curves(w, caps, args.fusion, table=table, mapspace=mapspace,
-                            method=args.method, solver=args.solver, fused_frontier=fused)
+        fused = pareto_frontier(w, fusion=True, **opts)
+    curves = network_curves(w, caps, args.fusion, table=table, fused_frontier=fused, **opts)
     curve = pd.DataFrame({"capacity": caps})
     for f, df in curves.items():
         name = "fused" if f else "unfused"
@@ -332,23 +572,27 @@ def _network(args) -> int:
     if not args.quiet:
         for s in w.skipped:
             print(f"skipped {s.node} ({s.op_type}): {s.reason}")
-        shown = ["layer", "op_type", "shape", "macs", "algorithmic_minimum",
-                 "max_effectual_buffer", *[c for c in table.columns if c.startswith("accesses_at_")]]
+        shown_cols = ["layer", "op_type", "shape", "macs", "algorithmic_minimum",
+                      "max_effectual_buffer",
+                      *[c for c in table.columns if c.startswith("accesses_at_")]]
         with pd.option_context("display.max_colwidth", 40, "display.width", 250,
                                "display.max_rows", None):
-            print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            print(table[shown_cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         print(f"{w.name}: {len(table)} layers ({table.attrs['distinct']} distinct, solved in "
               f"{table.attrs['seconds']:.2f} s), {w.macs} MACs, "
               f"algorithmic minimum {w.algorithmic_minimum} words (whole network), "
               f"{w.unfused_minimum} words (layers alone)")
         print(curve.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.csv:
-        table.to_csv(args.csv, index=False)
-        path = args.csv.with_name(f"{args.csv.stem}_curve.csv")
-        curve.to_csv(path, index=False)
-        print(f"wrote {args.csv} and {path}", file=sys.stderr)
+        if str(args.csv) == "-":
+            table.to_csv(sys.stdout, index=False)
+        else:
+            table.to_csv(args.csv, index=False)
+            path = args.csv.with_name(f"{args.csv.stem}_curve.csv")
+            curve.to_csv(path, index=False)
+            print(f"wrote {args.csv} and {path}", file=sys.stderr)
     if args.plot:
-        _plot_network(w, network_frontier(table), fused, args.plot, args.unit)
+        _plot_network(w, network_frontier(table), fused, args.plot, args.unit or "words")
     return 0
 
 
@@ -378,8 +622,10 @@ def _reproduce(args) -> int:
 
     from .report.reproduce import run
 
+    if args.out.exists() and not args.out.is_dir():
+        raise BoundsolverError(f"--out {args.out} is a file; name a folder")
     start = time.perf_counter()
-    table = run(args.out, cache=not args.no_cache, force_rerun=args.force_rerun, quick=args.quick)
+    table = run(args.out, cache=cache_of(args), force_rerun=args.force_rerun, quick=args.quick)
     print((args.out / "key_numbers.md").read_text())
     print(f"wrote {len(list(args.out.glob('*.png')))} figures to {args.out} "
           f"in {time.perf_counter() - start:.1f} s ({len(table)} problems)")
@@ -396,20 +642,27 @@ def _list_problems() -> int:
     return 0
 
 
-def _level_size(text: str) -> tuple[str, int]:
-    name, _, words = text.partition("=")
-    return name, _int(words)
+def _level_sizes(texts: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for text in texts:
+        name, eq, words = text.partition("=")
+        if not eq or not name:
+            raise BoundsolverError(f"--level-size needs NAME=WORDS, got {text!r}")
+        if name in out:
+            raise BoundsolverError(f"--level-size {name} given twice; give each level once")
+        out[name] = capacity(words)
+    return out
 
 
 def _report(problem: Einsum, df: pd.DataFrame) -> None:
     levels = [c for c in df.columns if c.startswith(("occupancy_", "accesses_"))]
-    shown = [c for c in SHOWN if c in df.columns]
-    shown = shown[:-2] + levels + shown[-2:] if levels else shown
-    seconds = df.attrs["seconds"] if "seconds" in df.attrs else df["solve_seconds"].sum()
+    cols = [c for c in SHOWN if c in df.columns]
+    cols = cols[:-2] + levels + cols[-2:] if levels else cols
+    secs = df.attrs["seconds"] if "seconds" in df.attrs else df["solve_seconds"].sum()
     title = f"{problem.name}: {problem}" if problem.name else str(problem)
-    print(f"{title}  ({len(df)} rows, {seconds:.2f} s)")
+    print(f"{title}  ({len(df)} rows, {secs:.2f} s)")
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-        print(df[shown].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 def _plot(problems, frames, path: Path, unit: str, word_bits: int) -> None:

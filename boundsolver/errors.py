@@ -1,8 +1,18 @@
 """The exceptions boundsolver raises; every user-facing failure is one of these."""
 
 
+MAX_MESSAGE = 10_000  # characters: a message echoes input, and input can be huge
+
+
 class BoundsolverError(Exception):
-    """Base class of all boundsolver errors."""
+    """Base class of all boundsolver errors. Its text is cut to ``MAX_MESSAGE`` characters: a
+    message that echoes a hostile input (a YAML bomb, a megabyte of einsum) stays readable."""
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if len(text) <= MAX_MESSAGE:
+            return text
+        return f"{text[:MAX_MESSAGE // 2]} ... ({len(text):,} characters) ... {text[-200:]}"
 
 
 class EinsumError(BoundsolverError, ValueError):
@@ -14,12 +24,25 @@ class SpecError(BoundsolverError, ValueError):
     must; the loaders of io/ raise it."""
 
 
+class ArchError(BoundsolverError, ValueError):
+    """An architecture (file or object) that does not say what it must, or that does not fit
+    the problem it meets (a level keeping a tensor the problem lacks)."""
+
+
+class OnnxError(SpecError):
+    """An ONNX model boundsolver cannot read exactly; the message names the node and its op type."""
+
+
 class SolverError(BoundsolverError):
     """A solver is unknown, unavailable, or returned a result that fails verification."""
 
 
 class EnumerationTooLarge(BoundsolverError):
     """The exhaustive enumerator refuses a mapspace larger than its limit."""
+
+
+class SamplingError(BoundsolverError):
+    """Too few valid mappings were found (or none can exist)."""
 
 
 class CacheWarning(UserWarning):

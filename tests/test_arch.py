@@ -34,19 +34,22 @@ def test_keeps_by_name_and_role():
     assert bs.Level("W", 10, keeps=("weight",)).keeps_tensor(p, p.inputs[1])
     assert bs.Level("X", 10, keeps=(p.inputs[1].name,)).keeps_tensor(p, names[p.inputs[1].name])
     assert not bs.Level("X", 10, keeps=("output",)).keeps_tensor(p, p.inputs[0])
+    assert not any(bs.Level("F", 10, keeps=("none",)).keeps_tensor(p, T) for T in p.tensors)
+    with pytest.raises(bs.ArchError, match="level 'T' keeps 'Wt', which is no tensor"):
+        bs.Level("T", 10, keeps=("Wt",)).keeps_tensor(p, p.inputs[1])
 
 
 @pytest.mark.parametrize("text,message", [
     ("word_bits: 8\nlevels: [{name: DRAM}]\n", "at least a backing store and one buffer"),
     ("word_bits: 8\nlevels: [{name: DRAM}, {name: L1}]\n", "level 'L1': capacity is required"),
     ("word_bits: 8\nlevels: [{name: DRAM}, {name: L1, capacity: -3}]\n",
-     "level 'L1': capacity must be a positive whole number"),
+     "level 'L1': capacity must be a positive integer"),
     ("word_bits: 8\nlevels: [{name: DRAM}, {name: L1, capacity: X}]\n",
      "level 'L1': capacity names the parameter 'X', which is not given"),
     ("word_bits: 8\nlevels: [{name: DRAM}, {name: L1, capacity: sweep, size: 3}]\n",
      "level 'L1': unknown key 'size'"),
     ("word_bits: 8\nlevels: [{name: DRAM}, {name: L1, capacity: 8, instances: 0}]\n",
-     "level 'L1': instances must be a positive whole number"),
+     "level 'L1': instances must be a positive integer"),
     ("word_bits: 8\nlevels: [{name: DRAM}, {name: L1, capacity: sweep}, {name: L1, capacity: 4}]\n",
      "level names must be distinct"),
     ("word_bits: 8\nlevels: [{name: DRAM, capacity: 5}, {name: L1, capacity: 4}]\n",

@@ -43,11 +43,11 @@ def test_curve_einsum_and_named_problem(capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["gemm", "4", "4", "4", "4"], "gemm takes 3 sizes"),
-    (["gemm", "4", "x", "4"], "expected a positive integer, got 'x'"),
+    (["gemm", "4", "x", "4"], "expected a positive integer for K, got 'x'"),
     (["conv", "--Z", "3"], "conv has no argument 'Z'"),
     (["gemm", "4", "4"], "gemm needs N"),
-    (["nofile"], "no file 'nofile'"),
-    (["gemm", "4", "4", "4", "-c", "0"], "capacity must be a positive number"),
+    (["nofile"], "unknown problem 'nofile' (kinds: gemm, bmm, gbmm, conv, einsum"),
+    (["gemm", "4", "4", "4", "-c", "0"], "expected a capacity: a positive whole number of words, got '0'"),
     (["gemm", "4", "4", "4", "--solver", "gurobi"], "unknown solver 'gurobi'"),
     (["einsum", "Z[m,n] += A[m,k] * B[k,n", "m=2", "k=2", "n=2"], "expected ',' or ']'"),
 ])
@@ -72,3 +72,21 @@ def test_yaml_problems_and_arch(tmp_path):
     bad.write_text("name: a\nlevels: []\n")
     with pytest.raises(SpecError, match="needs 'word_bits'"):
         load_arch(bad)
+
+
+def test_curve_cache_options(tmp_path, capsys):
+    """curve reads and writes the cache as network and reproduce do (--cache-dir, --force-rerun,
+    --no-cache), and the answer does not depend on where it came from."""
+    folder = tmp_path / "cache"
+    argv = ["curve", "gemm", "8", "4", "2", "-q", "--csv", "-"]
+    assert main([*argv, "--cache-dir", str(folder)]) == 0
+    first = capsys.readouterr().out
+    assert (folder / "results.sqlite").is_file()
+    assert main([*argv, "--cache-dir", str(folder), "--force-rerun"]) == 0
+    assert main([*argv, "--cache-dir", str(folder)]) == 0
+    assert main([*argv, "--no-cache"]) == 0
+    runs = capsys.readouterr().out.split("occupancy,")[1:]
+    strip = [[row.split(",")[:3] for row in run.splitlines()[1:]] for run in [first, *runs]]
+    assert len(strip) == 4 and all(s == strip[0] for s in strip)
+    ref = bs.enumerate_frontier(bs.gemm(8, 4, 2))
+    assert [int(r[1]) for r in strip[0]] == list(ref["accesses"])

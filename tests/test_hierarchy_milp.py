@@ -122,7 +122,7 @@ def test_auto_and_refusals():
     auto = bs.pareto_frontier(p, arch=three(8))
     assert auto.attrs["method"] == "enumeration"  # small: enumerated, as before
     idle = Arch("i", 8, (Level("DRAM"), Level("L2", sweep=True),
-                         Level("X", 4, instances=2, keeps=("nothing",)),
+                         Level("X", 4, instances=2, keeps=("none",)),
                          Level("L1", 8, instances=2)))
     with pytest.raises(bs.BoundsolverError, match="have fanout but keep no tensor"):
         bs.pareto_frontier(p, arch=idle, method="enumerate", mapspace="per_tensor/perfect")

@@ -49,7 +49,9 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
     """
     if method not in METHODS:
         raise BoundsolverError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
-    caps = None if capacities is None else [int(c) for c in capacities]
+    from .solve import _capacity  # the same checks as solve_curve's (NaN, 0.5, 2**70)
+
+    caps = None if capacities is None else [_capacity(c) for c in capacities]
     store = cache if isinstance(cache, Cache) else (Cache() if cache else None)
     space = mapspace_of(mapspace)
     question = {"capacities": caps, "solver": solver if method == "milp" else None,

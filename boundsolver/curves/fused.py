@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
 from ..model import fusion
-from ..model.cost import Cost, Mapping, Nest
+from ..model.cost import Cost, Mapping, Nest, check_size
 from ..model.einsum import Einsum, Tensor
 from ..model.fusion import Schedule, expand, reduced, subsets, whole_mapping
 from ..model.mapspace import Mapspace, divisors, mapspace_of
@@ -492,6 +492,8 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
                                f"got {max_depth!r}")
+    for e in workload.einsums:  # before any factorising, naming the Einsum (not "reduced")
+        check_size(e)
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)

@@ -41,6 +41,11 @@ def _capacity(c: object) -> int:
         raise BoundsolverError(f"capacity must be a positive number of words, got {c!r}")
     if c < 1:
         raise BoundsolverError(f"capacity {c!r} is below one word")
+    if c > 2**63 - 1:  # the solvers and the frames count in int64
+        raise BoundsolverError(
+            f"capacity {c:,} is over the signed 64-bit limit ({2**63 - 1:,} words); a capacity "
+            "at or above a problem's largest useful buffer (its tensors' total size) answers the "
+            "same as that buffer, so ask for that one")
     return int(math.floor(c))
 
 

@@ -50,7 +50,7 @@ import re
 from pathlib import Path
 
 from ..errors import EinsumError, SpecError
-from ..model.einsum import Einsum, einsum
+from ..model.einsum import Einsum, einsum, shown, whole
 from ..model.workload import Workload, workload
 
 SPEC_KEYS = {"workload", "renames", "variables", "arch", "mapping", "config", "mapper", "model"}
@@ -83,14 +83,18 @@ def render(path: Path, text: str, params: dict[str, int]) -> str:
     """``text`` with its Jinja tags replaced from ``params``; every parameter must be a variable
     the template reads or sets."""
     for k, v in params.items():
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise SpecError(f"{path}: Jinja variable {k!r} must be an integer, got {v!r}")
-    env = dict(params)
+        if whole(v) is None:
+            raise SpecError(f"{path}: Jinja variable {k!r} must be an integer, got {shown(v)}")
+    env = {k: whole(v) for k, v in params.items()}
     names: set[str] = set()
     out, pos = [], 0
     for m in _TAG.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
         where = f"{path}, line {line}"
+        _check_closed(path, text, pos, m.start())
+        inner = m.group("expr") if m.group("expr") is not None else m.group("stmt")
+        if inner is not None and any(t in inner for t in ("{{", "{%", "{#")):
+            _check_closed(path, text, m.start(), m.start() + 2)  # this tag ran into the next
         out.append(text[pos:m.start()])
         pos = m.end()
         if m.group("expr") is not None:
@@ -127,6 +131,19 @@ def render(path: Path, text: str, params: dict[str, int]) -> str:
     return "".join(out) + rest
 
 
+def _check_closed(path: Path, text: str, start: int, end: int) -> None:
+    """An opening tag between ``start`` and ``end`` (before the next complete tag, or inside
+    one) was never closed: say so and where, not what the misparse would say next."""
+    found = [(text.find(tag, start, end), tag) for tag in ("{{", "{%", "{#")]
+    found = sorted((i, tag) for i, tag in found if i >= 0)
+    if found:
+        i, tag = found[0]
+        close = {"{{": "}}", "{%": "%}", "{#": "#}"}[tag]
+        line = text.count("\n", 0, i) + 1
+        raise SpecError(f"{path}, line {line}: malformed Jinja template: the tag {tag!r} opened "
+                        f"here is not closed by {close!r} before the next tag")
+
+
 def _names(expr: str) -> set[str]:
     return set(re.findall(_IDENT, expr))
 
@@ -152,12 +169,13 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 def arith(expr: object, env: dict[str, int] | None = None) -> int:
     """An integer or integer arithmetic (``+ - * / // % **``, parentheses, names in ``env``),
     evaluated without ``eval``. Raises NameError (the name) or ValueError."""
-    if isinstance(expr, bool):
-        raise ValueError(f"{expr!r} is not an integer")
-    if isinstance(expr, int):
-        return expr
     if not isinstance(expr, str):
-        raise ValueError(f"{expr!r} is not an integer")
+        n = whole(expr)  # numpy integers and exact integral floats (1.0e+3) too
+        if n is None:
+            raise ValueError(f"{shown(expr)} is not an integer")
+        return n
+    if len(expr) > 1000:
+        raise ValueError(f"{shown(expr)} is too long for an integer expression")
     try:
         tree = ast.parse(expr.strip(), mode="eval").body
     except SyntaxError:
@@ -178,8 +196,8 @@ def _arith(node: ast.AST, env: dict[str, int], expr: str) -> int:
     if isinstance(node, ast.BinOp):
         a, b = _arith(node.left, env, expr), _arith(node.right, env, expr)
         if isinstance(node.op, ast.Pow):
-            if not 0 <= b <= 256:
-                raise ValueError(f"exponent {b} out of range in {expr!r}")
+            if not 0 <= b <= 256 or abs(a).bit_length() * b > 4096:
+                raise ValueError(f"{shown(a, 40)} ** {b} out of range in {shown(expr)}")
             return a ** b
         if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and b == 0:
             raise ValueError(f"division by zero in {expr!r}")

@@ -24,13 +24,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SpecError
-from ..model.einsum import Axis, Einsum, Tensor, Term
+from ..errors import OnnxError
+from ..model.cost import INT64_MAX
+from ..model.einsum import Axis, Einsum, Tensor, Term, positive_int
 from ..model.workload import Workload
-
-
-class OnnxError(SpecError):
-    """An ONNX model boundsolver cannot read exactly; the message names the node and its op type."""
 
 
 @dataclass(frozen=True)
@@ -306,9 +303,11 @@ def _load(onnx, model):
 
 def _fix_dims(proto, dims: dict[str, int]) -> None:
     """Replace the symbolic dims named in ``dims`` by their values, everywhere they appear."""
+    dims = {k: positive_int(v, f"dimension {k!r}", OnnxError) for k, v in dims.items()}
     for k, v in dims.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise OnnxError(f"dimension {k!r} must be a positive integer, got {v!r}")
+        if v > INT64_MAX:  # an ONNX dim is an int64 (protobuf raises a bare ValueError)
+            raise OnnxError(f"dimension {k!r} = {v:,} is over ONNX's signed 64-bit limit "
+                            f"({INT64_MAX:,})")
     found: set[str] = set()
     g = proto.graph
     for vi in [*g.input, *g.output, *g.value_info]:
@@ -383,6 +382,9 @@ def _concrete(node, shapes, value: str) -> tuple[int, ...]:
     s = shapes.get(value)
     if s is None:
         raise OnnxError(f"{_where(node)}: shape inference gave no shape for {value!r}")
+    if any(isinstance(d, int) and d == 0 for d in s):
+        raise OnnxError(f"{_where(node)}: value {value!r} has a zero dimension (shape "
+                        f"{list(s)}): an empty tensor has nothing to bound")
     if not all(isinstance(d, int) and d > 0 for d in s):
         sym = [d for d in s if isinstance(d, str)]
         hint = (f"; fix it with from_onnx(..., {', '.join(f'{d}=N' for d in sym)})" if sym else

@@ -17,13 +17,12 @@ import os
 from importlib import resources
 from pathlib import Path
 
-import sympy
 import yaml
 
 from ..errors import EinsumError, SpecError
 from ..model import workloads
 from ..model.arch import Arch, ArchError, arch_from_dict
-from ..model.einsum import Einsum, einsum
+from ..model.einsum import Einsum, einsum, positive_int, shown, whole
 from ..model.workload import Workload, workload
 
 WORKLOADS = {"gemm": workloads.gemm, "bmm": workloads.bmm, "gbmm": workloads.gbmm,
@@ -83,11 +82,41 @@ def _real(entry) -> Path:
     return entry if isinstance(entry, Path) else Path(_FILES.enter_context(resources.as_file(entry)))
 
 
+MAX_YAML_NODES = 100_000  # after aliases are expanded: problem and arch files hold hundreds
+
+
 def _read(path: Path, text: str | None = None) -> object:
+    """Safe YAML, refusing a document whose aliases expand it past ``MAX_YAML_NODES`` nodes (a
+    few hundred bytes of nested anchors, "billion laughs", would otherwise be built and echoed)."""
+    loader = yaml.SafeLoader(path.read_text() if text is None else text)
     try:
-        return yaml.safe_load(path.read_text() if text is None else text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_NODES:
+            raise SpecError(f"{path}: YAML aliases (&anchor, *alias) expand it past "
+                            f"{MAX_YAML_NODES:,} nodes; write the values out")
+        return loader.construct_document(node)
     except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML ({err})") from None
+        raise SpecError(f"{path}: not valid YAML ({shown(str(err), 500)})") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes of the document with every alias expanded, each shared node counted once (memo)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = MAX_YAML_NODES + 1  # a recursive alias expands without end
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(n, memo) for n in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = size = min(size, 10 * MAX_YAML_NODES)
+    return size
 
 
 def load_problems(ref: str | Path, **params: int) -> list[Einsum | Workload]:
@@ -149,18 +178,8 @@ def _workload(path: Path, data: dict, given: dict) -> Workload:
         raise SpecError(f"{path} has no parameter {', '.join(map(repr, unknown))} "
                         f"(parameters: {', '.join(defaults) or 'none'})")
     params = {k: _positive(path, k, v) for k, v in (defaults | given).items()}
-    symbols = {k: sympy.Symbol(k) for k in params}
-    values = {}
-    for rank, expr in sizes.items():
-        try:
-            value = sympy.sympify(str(expr), locals=symbols).subs(params)
-        except (sympy.SympifyError, TypeError):
-            raise SpecError(f"{path}: size of rank {rank!r} is not a number or expression: "
-                            f"{expr!r}") from None
-        if not value.is_Integer:
-            raise SpecError(f"{path}: size of rank {rank!r} ({expr}) is not an integer with "
-                            f"{params}")
-        values[str(rank)] = int(value)
+    values = {str(rank): _size_expression(path, rank, expr, params)
+              for rank, expr in sizes.items()}
     einsums = data["workload"]
     if not isinstance(einsums, list) or not all(isinstance(e, str) for e in einsums):
         raise SpecError(f"{path}: 'workload' must be a list of Einsum strings")
@@ -171,10 +190,28 @@ def _workload(path: Path, data: dict, given: dict) -> Workload:
         raise SpecError(f"{path}: {err}") from None
 
 
+def _size_expression(path: Path, rank: object, expr: object, params: dict[str, int]) -> int:
+    """A rank size: an integer, or integer arithmetic on the parameters (``tokens``,
+    ``tokens // 2``), evaluated by accelforge.arith's whitelist of integer operations (sympify
+    would ``eval`` the text: a file could run code)."""
+    from .accelforge import arith
+
+    value = whole(expr)
+    if value is not None:
+        return value
+    try:
+        return arith(expr, params)
+    except NameError as err:
+        raise SpecError(f"{path}: size of rank {rank!r} ({shown(expr)}) names {str(err)!r}, "
+                        f"which is no parameter (parameters: {', '.join(params) or 'none'})"
+                        ) from None
+    except ValueError as err:
+        raise SpecError(f"{path}: size of rank {rank!r} is not an integer or integer arithmetic "
+                        f"on the parameters: {shown(expr)} ({shown(str(err), 200)})") from None
+
+
 def _positive(path: Path, name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SpecError(f"{path}: parameter {name!r} must be a positive integer, got {value!r}")
-    return value
+    return positive_int(value, f"{path}: parameter {name!r}", SpecError)
 
 
 def _problem(path: Path, i: int, entry: object) -> Einsum:

@@ -7,25 +7,25 @@ share) and optionally its own word size. The packaged ``snowcat`` is the paper's
 backing store, one swept buffer, one MAC.
 
 Which tensors a level keeps is said by name or by role: ``all``, ``inputs``, ``output``, ``input``
-(the first operand: activations in a conv, A in a GEMM) and ``weight`` (the second: W, B).
+(the first operand: activations in a conv, A in a GEMM) and ``weight`` (the second: W, B);
+``none`` keeps nothing (a level only for its fanout). A name that is neither a role nor a
+tensor of the problem is an error when the arch meets the problem.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..errors import BoundsolverError
+from ..errors import ArchError  # noqa: F401 - also importable from here, as before
+from .einsum import positive_int, shown
 
-ROLES = ("all", "inputs", "output", "input", "weight")
+INT64_MAX = 2**63 - 1
+
+ROLES = ("all", "inputs", "output", "input", "weight", "none")
 LEVEL_KEYS = {"name", "role", "capacity", "keeps", "instances", "spatial_ranks", "multicast",
               "word_bits", "note"}
-
-
-class ArchError(BoundsolverError, ValueError):
-    """An architecture (file or object) that does not say what it must."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,31 @@ class Level:
     multicast: bool = True
     word_bits: int | None = None
 
+    def __post_init__(self) -> None:
+        """An API-built level is checked as a file's is (sizes normalised to Python ints)."""
+        at = f"level {self.name!r}"
+        if not isinstance(self.name, str) or not self.name:
+            raise ArchError(f"a level's name must be a non-empty string, got {self.name!r}")
+        for key in ("capacity", "word_bits"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, positive_int(getattr(self, key), f"{at}: {key}",
+                                                           ArchError))
+        if self.capacity is not None and self.capacity > INT64_MAX:
+            raise ArchError(f"{at}: capacity {self.capacity:,} words is over the signed 64-bit "
+                            f"limit ({INT64_MAX:,}) the solvers count in")
+        object.__setattr__(self, "instances", positive_int(self.instances, f"{at}: instances",
+                                                           ArchError))
+        if isinstance(self.keeps, str) or not all(isinstance(k, str) for k in self.keeps) \
+                or not self.keeps:
+            raise ArchError(f"{at}: keeps must be a non-empty tuple of tensor names or roles "
+                            f"({', '.join(ROLES)}), got {self.keeps!r}")
+        object.__setattr__(self, "keeps", tuple(self.keeps))
+
     def keeps_tensor(self, problem, tensor) -> bool:
-        """Whether this level holds ``tensor`` of ``problem`` (an Einsum)."""
+        """Whether this level holds ``tensor`` of ``problem`` (an Einsum). A name in ``keeps``
+        that is neither a role nor a tensor of ``problem`` is an error: a misspelt tensor would
+        otherwise make the level silently hold nothing."""
+        self.check_keeps(problem)
         inputs = list(problem.inputs)
         for k in self.keeps:
             if k == "all" or k == tensor.name:
@@ -59,6 +82,16 @@ class Level:
         return False
 
 
+    def check_keeps(self, problem) -> None:
+        """Refuse a ``keeps`` entry that names no role and no tensor of ``problem``."""
+        names = [T.name for T in problem.tensors]
+        unknown = [k for k in self.keeps if k not in ROLES and k not in names]
+        if unknown:
+            raise ArchError(f"level {self.name!r} keeps {', '.join(map(repr, unknown))}, which "
+                            f"is no tensor of {problem.name or problem} (tensors: "
+                            f"{', '.join(names)}) and no role ({', '.join(ROLES)})")
+
+
 @dataclass(frozen=True)
 class Arch:
     """A chain of levels, the backing store first. ``word_bits`` is the default word size."""
@@ -66,6 +99,15 @@ class Arch:
     name: str = "snowcat"
     word_bits: int = 8
     levels: tuple[Level, ...] = (Level("DRAM"), Level("Buffer", sweep=True))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "word_bits", positive_int(self.word_bits,
+                                                           f"{self.name}: word_bits", ArchError))
+        if isinstance(self.levels, (str, bytes)) or not all(isinstance(lv, Level)
+                                                            for lv in self.levels):
+            raise ArchError(f"{self.name}: levels must be a sequence of bs.Level, got "
+                            f"{shown(self.levels)}")
+        object.__setattr__(self, "levels", tuple(self.levels))
 
     @property
     def backing_store(self) -> str:
@@ -225,13 +267,13 @@ def _level(raw: object, i: int, where: str, params: dict) -> Level:
     if not isinstance(multicast, bool):
         raise ArchError(f"{at}: multicast must be true or false, got {multicast!r}")
     bits = raw.get("word_bits")
-    return Level(name, capacity, sweep, tuple(keeps), instances,
-                 tuple(spatial) if spatial is not None else None, multicast,
-                 _positive(bits, f"{at}: word_bits") if bits is not None else None)
+    try:
+        return Level(name, capacity, sweep, tuple(keeps), instances,
+                     tuple(spatial) if spatial is not None else None, multicast,
+                     _positive(bits, f"{at}: word_bits") if bits is not None else None)
+    except ArchError as err:
+        raise ArchError(f"{where}: {err}") if not str(err).startswith(where) else err from None
 
 
 def _positive(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value) \
-            or value < 1:
-        raise ArchError(f"{what} must be a positive whole number, got {value!r}")
-    return int(value)
+    return positive_int(value, what, ArchError)

@@ -33,13 +33,25 @@ from functools import cache
 from typing import NamedTuple
 
 from ..errors import EinsumError
-from .einsum import Einsum, Tensor
+from .einsum import Einsum, Tensor, whole
 from .mapspace import windowed_ranks
 
 # ------------------------------------------------------------------------------------ mapspaces
 
 
 # ------------------------------------------------------------------------------------- mappings
+
+def _int_tiles(tiles):
+    """Tile sizes of any integer type (numpy's too) as Python ints: costs are exact integer
+    arithmetic, which int64 would overflow silently. Anything else is left for the checks to
+    name (check_mapping, check_nest)."""
+    try:
+        if all(type(v) is int for _, v in tiles):
+            return tiles
+        return tuple((d, v if whole(v) is None else whole(v)) for d, v in tiles)
+    except (TypeError, ValueError):
+        return tiles
+
 
 @dataclass(frozen=True, slots=True)
 class Mapping:
@@ -50,6 +62,9 @@ class Mapping:
 
     tiles: tuple[tuple[str, int], ...]
     order: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tiles", _int_tiles(self.tiles))
 
     @property
     def tile(self) -> dict[str, int]:
@@ -98,6 +113,10 @@ class Nest:
     orders: tuple[tuple[str, ...], ...]
     storage: tuple[tuple[str, int], ...]
     spatial: tuple[tuple[tuple[str, int], ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not all(type(v) is int for level in self.levels for _, v in level):
+            object.__setattr__(self, "levels", tuple(_int_tiles(lv) for lv in self.levels))
 
     @property
     def tiles(self) -> tuple[tuple[str, int], ...]:
@@ -247,7 +266,9 @@ def check_mapping(problem: Einsum, mapping: Mapping) -> None:
     for d, n in problem.sizes:
         if d not in t:
             raise EinsumError(f"mapping has no tile size for rank {d!r}")
-        if not isinstance(t[d], int) or t[d] < 1 or n % t[d]:
+        if not isinstance(t[d], int) or t[d] < 1:
+            raise EinsumError(f"tile {t[d]!r} of rank {d!r} must be a positive integer")
+        if n % t[d]:
             raise EinsumError(f"tile {t[d]!r} of rank {d!r} does not divide its size {n}")
     extra = set(t) - set(problem.ranks)
     if extra:

@@ -8,6 +8,7 @@ axis is an affine sum of ranks with positive integer coefficients: ``m`` is a pl
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
 
@@ -136,10 +137,47 @@ def _validate(e: Einsum) -> None:
     _sizes_for(e.output, e.inputs, dict(e.sizes), str(e))
 
 
-def _check_size(rank: str, n: object, where: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise EinsumError(f"size of rank {rank!r} must be a positive integer, got {n!r} (in {where})")
+FLOAT_EXACT = 2**53  # past this a float no longer holds every integer: 1e30 is not 10**30
+
+
+def whole(value: object) -> int | None:
+    """``value`` as a Python int if it is an integer of any kind (int, numpy integers, any
+    ``numbers.Integral``) or a float/Decimal/Fraction that is integral and exactly
+    representable (``1e3``, ``4096.0``); None otherwise (booleans, 2.5, 1e30, NaN, text).
+    Sizes never pass through float: a float above 2**53 may already be a different integer."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        try:
+            n = int(value)
+        except (ValueError, OverflowError):  # NaN, infinities
+            return None
+        if n == value and (not isinstance(value, float) or abs(n) <= FLOAT_EXACT):
+            return n
+    return None
+
+
+def positive_int(value: object, what: str, error: type[Exception] = EinsumError) -> int:
+    """``value`` as a positive Python int (see :func:`whole`), else ``error`` naming ``what``."""
+    n = whole(value)
+    if n is None or n < 1:
+        hint = (" (a float past 2**53 is not exact: write it as an integer)"
+                if isinstance(value, float) and n is None and value == value
+                and abs(value) > FLOAT_EXACT and float(value).is_integer() else "")
+        raise error(f"{what} must be a positive integer, got {shown(value)}{hint}")
     return n
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: error messages echo input, never all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}...({len(text):,} characters)"
+
+
+def _check_size(rank: str, n: object, where: str) -> int:
+    return positive_int(n, f"size of rank {rank!r} (in {where})")
 
 
 def _sizes_for(output: Tensor, inputs: tuple[Tensor, ...], sizes: dict[str, object],
@@ -219,19 +257,21 @@ class _Parser:
         k, v, pos = self.peek()
         if k == "int":
             self.i += 1
-            if int(v) < 1:
-                self.fail(pos, "axis coefficients must be positive integers")
             self.take("op", "*", what="'*' after a coefficient")
-            return Term(self.take("name", what="a rank name"), int(v))
+            return Term(self.take("name", what="a rank name"), self.coefficient(v, pos))
         rank = self.take("name", what="a rank name or coefficient")
         if self.peek()[1] == "*" and self.i + 1 < len(self.tokens) and self.tokens[self.i + 1][0] == "int":
             self.i += 1
             _, c, cpos = self.peek()
             self.i += 1
-            if int(c) < 1:
-                self.fail(cpos, "axis coefficients must be positive integers")
-            return Term(rank, int(c))
+            return Term(rank, self.coefficient(c, cpos))
         return Term(rank)
+
+    def coefficient(self, text: str, pos: int) -> int:
+        """A stride or dilation: a positive integer that fits in int64 (the solvers' limit)."""
+        if len(text) > 18 or int(text) < 1:
+            self.fail(pos, "axis coefficients must be positive integers below 10**18")
+        return int(text)
 
     def einsum(self) -> tuple[Tensor, tuple[Tensor, ...]]:
         out = self.tensor()

@@ -18,13 +18,14 @@ from itertools import permutations, product
 
 from typing import TYPE_CHECKING
 
-from ..errors import BoundsolverError
+from ..errors import BoundsolverError, EnumerationTooLarge
 from .einsum import Einsum, Tensor
 
 if TYPE_CHECKING:
     from .arch import Arch
 
 PLACEMENTS = ("uniform", "per_tensor")
+MAX_IMPERFECT_SIZE = 10**12  # about 2 million tile sizes for one rank
 
 
 
@@ -75,8 +76,17 @@ def mapspace_of(value: Mapspace | str | None) -> Mapspace:
 
 
 def divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
+    """The divisors of ``n``, ascending, from its prime factorisation (sympy's ``factorint``:
+    Pollard rho and friends, so a prime near 2**63 takes milliseconds, not trial division's
+    hours)."""
+    return list(_divisors(int(n)))
+
+
+@cache
+def _divisors(n: int) -> tuple[int, ...]:
+    import sympy
+
+    return tuple(int(d) for d in sympy.divisors(n))
 
 
 
@@ -86,7 +96,13 @@ def tile_sizes(n: int, imperfect: bool) -> tuple[int, ...]:
     smallest tile for its number of tiles, ``ceil(n / c)`` (about ``2 * sqrt(n)`` values)."""
     if not imperfect:
         return tuple(divisors(n))
-    return tuple(sorted({-(-n // c) for c in range(1, n + 1)}))
+    if n > MAX_IMPERFECT_SIZE:
+        raise EnumerationTooLarge(
+            f"a rank of size {n:,} has about {2 * math.isqrt(n):,} imperfect tile sizes; "
+            f"imperfect factors are limited to ranks of size {MAX_IMPERFECT_SIZE:,} or less "
+            "(perfect factors have no such limit)")
+    k = math.isqrt(n)  # past c = k, ceil(n / c) steps down by at most 1: every smaller value
+    return tuple(sorted({-(-n // c) for c in range(1, k + 1)} | set(range(1, -(-n // (k + 1)) + 1))))
 
 
 

@@ -129,17 +129,9 @@ class Symbolic:
 
 
 def prime_exponents(n: int) -> dict[int, int]:
-    """Prime factorisation of a positive integer."""
-    out: dict[int, int] = {}
-    p = 2
-    while p * p <= n:
-        while n % p == 0:
-            out[p] = out.get(p, 0) + 1
-            n //= p
-        p += 1
-    if n > 1:
-        out[n] = out.get(n, 0) + 1
-    return out
+    """Prime factorisation of a positive integer, by sympy's ``factorint`` (Pollard rho, p-1 and
+    friends: fast for any size within int64, where trial division took hours on a large prime)."""
+    return {int(p): int(e) for p, e in sp.factorint(int(n)).items()}
 
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..errors import EinsumError
-from .einsum import Einsum, einsum, parse
+from .einsum import Einsum, einsum, parse, positive_int
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,7 @@ def workload(einsums: Iterable[Einsum | str], name: str = "", word_bits: int = 8
     unused = [r for r in sizes if r not in used]
     if unused:
         raise EinsumError(f"sizes given for ranks no Einsum uses: {', '.join(unused)}")
-    if isinstance(word_bits, bool) or not isinstance(word_bits, int) or word_bits < 1:
-        raise EinsumError(f"word_bits must be a positive integer, got {word_bits!r}")
-    return Workload(tuple(built), name, word_bits)
+    return Workload(tuple(built), name, positive_int(word_bits, "word_bits"))
 
 
 def _from_text(text: str, sizes: dict[str, int]) -> Einsum:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import EinsumError
-from .einsum import Einsum, einsum
+from .einsum import Einsum, einsum, positive_int
 
 
 def gemm(M: int, K: int, N: int, name: str = "") -> Einsum:
@@ -22,9 +22,7 @@ def gbmm(M: int, K: int, N: int, H: int, G: int = 1, name: str = "") -> Einsum:
 
     ``Z[g,j,m,n] += A[g,j,m,k] * B[g,k,n]`` with ``g < G`` and ``j < H/G``; MACs = H*M*K*N.
     """
-    for label, v in (("H", H), ("G", G)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise EinsumError(f"gbmm: {label} must be a positive integer, got {v!r}")
+    H, G = positive_int(H, "gbmm: H"), positive_int(G, "gbmm: G")
     if H % G:
         raise EinsumError(f"gbmm: H={H} heads cannot be split into G={G} equal groups (G must divide H)")
     return einsum("Z[g,j,m,n] += A[g,j,m,k] * B[g,k,n]", name or f"gbmm_h{H}_g{G}_{M}x{K}x{N}",
@@ -39,9 +37,8 @@ def conv(R: int = 1, S: int = 1, P: int = 1, Q: int = 1, C: int = 1, K: int = 1,
     ``O[n,k,q,p] += I[n,c, Hstride*q + Hdilation*s, Wstride*p + Wdilation*r] * W[c,k,r,s]``
     """
     coefs = {"Wstride": Wstride, "Hstride": Hstride, "Wdilation": Wdilation, "Hdilation": Hdilation}
-    for label, v in coefs.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise EinsumError(f"conv: {label} must be a positive integer, got {v!r}")
+    Wstride, Hstride, Wdilation, Hdilation = (positive_int(v, f"conv: {label}")
+                                              for label, v in coefs.items())
     text = (f"O[n,k,q,p] += I[n,c,{Hstride}*q+{Hdilation}*s,{Wstride}*p+{Wdilation}*r]"
             " * W[c,k,r,s]")
     label = name or (f"conv_R{R}S{S}P{P}Q{Q}C{C}K{K}N{N}"

@@ -26,11 +26,10 @@ from ..errors import EnumerationTooLarge
 from ..model.arch import Arch, ArchError
 from ..model.cost import Copies, LevelCost, Nest, evaluate_levels, moved_at
 from ..model.einsum import Einsum
-from ..model.mapspace import divisors
+from ..model.mapspace import PLACEMENTS, divisors  # noqa: F401 - joint.py reads it from here
 
 LIMIT = 300_000  # nests evaluated in Python: about half a minute
 PER_TENSOR_LIMIT = 3_000_000  # per-tensor search nodes (see per_tensor_points): about a minute
-PLACEMENTS = ("uniform", "per_tensor")
 
 
 def check(problem: Einsum, arch: Arch) -> None:

@@ -34,17 +34,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import BoundsolverError
+from ..errors import SamplingError
 from ..model.arch import Arch
 from ..model.cost import LevelCost, Nest, evaluate_levels
 from ..model.einsum import Einsum
 from ..model.results import level_row
 from ..model.symbolic import prime_exponents
 from .hierarchy import check, fits
-
-
-class SamplingError(BoundsolverError):
-    """Too few valid mappings were found (or none can exist)."""
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,8 @@ def _cap_label(c: float) -> str:
 def network_table(workload: Workload, capacities: Sequence[float] = (), *,
                   mapspace: Mapspace | str | None = None, method: str = "auto",
                   solver: str = "highs", cache: bool | Cache = True, executor=None,
-                  parallel: bool = False, progress: bool = True) -> pd.DataFrame:
+                  parallel: bool = False, progress: bool = True,
+                  force_rerun: bool = False) -> pd.DataFrame:
     """One row per layer of ``workload`` (an :class:`OnnxWorkload`, or any workload).
 
     Columns: ``layer``, ``node``, ``op_type``, ``kind``, ``einsum``, ``shape`` (rank sizes),
@@ -76,9 +77,9 @@ def network_table(workload: Workload, capacities: Sequence[float] = (), *,
     Operational intensity is (2·MACs − |O|) / accesses with the layer's true MACs (0 for a pass).
 
     Each distinct layer's frontier is traced once (``mapspace`` defaults to the workloads'
-    per-tensor placement, so the unfused network curve is the sum of these rows); ``cache`` as
-    in ``solve_curves``; serially by default, or in a process pool (``parallel=True``, or any
-    ``executor``). ``table.attrs``: ``distinct``, ``solves``, ``seconds``, ``layer_seconds``.
+    per-tensor placement, so the unfused network curve is the sum of these rows); ``cache`` and
+    ``force_rerun`` as in ``solve_curves``; serially by default, or in a process pool
+    (``parallel=True``, or any ``executor``). ``table.attrs``: ``distinct``, ``solves``, ``seconds``, ``layer_seconds``.
     """
     space = workload_mapspace(mapspace)
     caps = [int(c) for c in capacities]
@@ -94,7 +95,7 @@ def network_table(workload: Workload, capacities: Sequence[float] = (), *,
     distinct = sorted(set(first))
     began = time.perf_counter()
     seconds: dict[int, float] = {}
-    opts = dict(solver=solver, method=method, cache=cache, mapspace=space)
+    opts = dict(solver=solver, method=method, cache=cache, mapspace=space, force_rerun=force_rerun)
     if parallel or executor is not None:
         frames = solve_curves([canon[i] for i in distinct], None, executor=executor,
                               progress=progress, **opts)
