@@ -433,3 +433,15 @@ def test_hostile_command_lines(argv, message, capsys):
     with deadline(30):
         rc, _, err = cli([*argv, "-q"] if argv[0] != "reproduce" else argv, capsys)
     assert rc == 2 and message in err and err.count("\n") == 1
+
+
+def test_evaluate_refuses_what_is_not_a_mapping():
+    with pytest.raises(bs.EinsumError, match="Mapping or a Nest"):
+        bs.evaluate(bs.gemm(4, 4, 4), "junk")
+    with pytest.raises(bs.EinsumError, match="one Einsum"):
+        bs.evaluate("junk", bs.Mapping({"m": 1, "k": 1, "n": 1}, ("m", "k", "n")))
+
+
+def test_a_directory_is_named_as_one(tmp_path):
+    with pytest.raises(bs.SpecError, match="is a directory"):
+        bs.load_problem(str(tmp_path))

@@ -49,8 +49,9 @@ def find(ref: str | Path, folder: str) -> Path:
             return path
         stem = Path(text).stem
         packaged = stem in named_files(folder)
-        raise SpecError(f"no file {text!r}" + (f"; the packaged {_NOUN[folder]} is named {stem!r}"
-                                               if packaged else ""))
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise SpecError(f"no file {text!r} ({what})"
+                        + (f"; the packaged {_NOUN[folder]} is named {stem!r}" if packaged else ""))
     files = named_files(folder)
     if text in files:
         return files[text]

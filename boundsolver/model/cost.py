@@ -625,10 +625,15 @@ def evaluate(problem: Einsum, mapping: Mapping | Nest, check: bool = True,
     Orojenesis mapspace) or a :class:`Nest` with one copy per tensor, at its own boundary
     (``imperfect``: whether the nest's outermost tiles may leave partial tiles). The one level
     of :func:`traffic` holds every copy; the output uses first-read elision (model.md)."""
+    if not isinstance(problem, Einsum):
+        raise EinsumError(f"evaluate costs one Einsum, got {type(problem).__name__}")
     if isinstance(mapping, Mapping):
         if check:
             check_mapping(problem, mapping)
         nest = mapping.nest(problem)
+    elif not isinstance(mapping, Nest):
+        raise EinsumError(f"evaluate takes a Mapping or a Nest, got {type(mapping).__name__} "
+                          f"{str(mapping)[:80]!r}")
     else:
         nest = mapping
         if check:
