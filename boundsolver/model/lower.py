@@ -1,0 +1,361 @@
+"""Any-schedule lower bounds: words that *every* schedule of an Einsum must move across the
+boundary of a buffer of S words, tiled or not (recomputation excluded). docs/lower_bounds.md
+gives the derivation; this module follows it step by step.
+
+Two arguments, each sound on its own; the floor is their maximum:
+
+* **compulsory**: every input element some MAC really uses is read at least once, every output
+  element some MAC updates is written at least once (its first read is free, as in the cost
+  model). Strided windows with holes count only the elements they touch.
+* **segment** (Hong-Kung, Irony-Toledo-Tiskin): cut any schedule after every T-th transfer. In one
+  segment the MACs' input elements were resident at its start or read in it (<= S + T words),
+  and all elements of all tensors they touch number <= 2S + T (an output element not resident at
+  the start must be resident at the end or written in the segment). A set V of iterations with
+  projection sizes under those budgets has |V| <= F(S, T), a Shearer/Finner (discrete HBL with
+  loop-bound caps) bound evaluated in closed form for a *fractional cover*; any cover is sound,
+  a numerically optimised one is tight. So the schedule has > MACs / F - 1 full segments and
+  moves at least T * (ceil(MACs / F) - 1) words, for every T >= 1.
+
+Sliding windows (``s*p + l*r``) are not coordinate projections; every injective change of
+coordinates that makes a window a coordinate is tried (``_systems``), and each tensor keeps only
+the coordinates its index determines (a coarser projection is never larger, so the bound stays
+sound). Imports nothing of the package but ``errors`` and the Einsum model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import BoundsolverError
+from .einsum import Axis, Einsum, Tensor
+
+# Relative slack on every floating-point F before it is floored to an integer: the closed form
+# is a handful of logs and products of doubles (relative error ~1e-15 each), so 1e-9 covers it.
+_SLACK = 1e-9
+# More coordinate systems than this are not tried (random Einsums with many windows): fewer
+# systems only loosen the bound, never break it.
+_MAX_SYSTEMS = 32
+
+
+# ----------------------------------------------------------------------------- compulsory traffic
+
+def distinct_values(axis: Axis, size: dict[str, int]) -> int:
+    """How many distinct values ``axis`` takes over the iteration box (holes excluded)."""
+    reach = np.ones(1, dtype=bool)
+    for term in axis.terms:
+        n, c = size[term.rank], term.coef
+        new = np.zeros(len(reach) + c * (n - 1), dtype=bool)
+        for i in range(n):
+            new[c * i:c * i + len(reach)] |= reach
+        reach = new
+    return int(reach.sum())
+
+
+def touched(problem: Einsum, tensor: Tensor) -> int:
+    """Words of ``tensor`` some iteration really reads or updates. Its axes use disjoint ranks, so
+    the touched set is the product of the axes' value sets."""
+    return math.prod(distinct_values(a, problem.size) for a in tensor.axes)
+
+
+def compulsory(problem: Einsum) -> int:
+    """Every touched input word read once, every touched output word written once."""
+    return sum(touched(problem, t) for t in problem.tensors)
+
+
+# ------------------------------------------------------------------------------ coordinate systems
+
+@dataclass(frozen=True)
+class System:
+    """An injective linear change of iteration coordinates y = L x (``forms`` are L's rows) and,
+    per tensor (inputs then the output), the coordinates its index determines."""
+
+    forms: tuple[tuple[int, ...], ...]
+    members: tuple[tuple[int, ...], ...]   # members[j]: coordinates tensor j determines
+    log_caps: tuple[float, ...]            # log of the distinct values of each coordinate
+    inflate: tuple[float, ...] = ()        # per tensor: log of the factor its projection grows by
+
+
+def _form(axis: Axis, ranks: tuple[str, ...]) -> tuple[int, ...]:
+    return tuple(axis.coef(r) if r in axis.ranks else 0 for r in ranks)
+
+
+def _rank(rows: list[tuple[int, ...]]) -> int:
+    """Rank over the rationals, exactly (Gaussian elimination on Fractions)."""
+    m = [[Fraction(v) for v in r] for r in rows]
+    rank, cols = 0, len(m[0]) if m else 0
+    for c in range(cols):
+        piv = next((i for i in range(rank, len(m)) if m[i][c] != 0), None)
+        if piv is None:
+            continue
+        m[rank], m[piv] = m[piv], m[rank]
+        for i in range(len(m)):
+            if i != rank and m[i][c] != 0:
+                f = m[i][c] / m[rank][c]
+                m[i] = [a - f * b for a, b in zip(m[i], m[rank])]
+        rank += 1
+    return rank
+
+
+def _determines(tensor_forms: list[tuple[int, ...]], form: tuple[int, ...]) -> bool:
+    """Whether ``form`` is a rational combination of the tensor's axis forms (then the tensor's
+    index fixes the coordinate's value)."""
+    return _rank(tensor_forms + [form]) == _rank(tensor_forms)
+
+
+def _form_axis(form: tuple[int, ...], ranks: tuple[str, ...]) -> Axis:
+    from .einsum import Term
+    return Axis(tuple(Term(r, c) for r, c in zip(ranks, form) if c))
+
+
+@lru_cache(maxsize=256)
+def systems(problem: Einsum) -> tuple[System, ...]:
+    """The original coordinates, and every choice of replacing, for some windows, one of the
+    window's ranks by the window itself (kept when the rows stay independent: then L is
+    injective on Z^d, so |L V| = |V|)."""
+    ranks = problem.ranks
+    d = len(ranks)
+    windows = sorted({_form(a, ranks) for t in problem.tensors for a in t.axes if len(a.terms) > 1})
+    tensor_forms = [[_form(a, ranks) for a in t.axes] for t in problem.tensors]
+    options = [[None] + [i for i in range(d) if w[i]] for w in windows]
+    out: list[System] = []
+    for choice in itertools.product(*options):
+        if len(out) >= _MAX_SYSTEMS:
+            break
+        picked = [i for i in choice if i is not None]
+        if len(set(picked)) < len(picked):
+            continue
+        rows = [tuple(int(i == k) for k in range(d)) for i in range(d)]
+        for w, i in zip(windows, choice):
+            if i is not None:
+                rows[i] = w
+        if _rank(rows) < d:
+            continue
+        members = tuple(tuple(i for i, f in enumerate(rows) if _determines(tf, f))
+                        for tf in tensor_forms)
+        caps = tuple(math.log(distinct_values(_form_axis(f, ranks), problem.size)) for f in rows)
+        out.append(System(tuple(rows), members, caps, (0.0,) * len(problem.tensors)))
+    return tuple(out[:1] + _inflated(problem) + out[1:])
+
+
+def _inflated(problem: Einsum) -> list[System]:
+    """Original coordinates, each window of each tensor either dropped or *inflated*: the
+    tensor's index plus the values of all the window's ranks but its largest p fix p too (p's
+    coefficient is nonzero), so |pi_{K u G}(V)| <= |phi_j(V)| * prod_{r in G - p} N_r: the
+    tensor covers all of G at log-cost sum log N_r more (the convolution's sqrt(R*S) factor)."""
+    ranks, size = problem.ranks, problem.size
+    d = len(ranks)
+    wins = [(j, a) for j, t in enumerate(problem.tensors) for a in t.axes if len(a.terms) > 1]
+    if not wins or len(wins) > 5:
+        return []
+    caps = tuple(math.log(size[r]) for r in ranks)
+    out = []
+    for choice in itertools.product((False, True), repeat=len(wins)):
+        if not any(choice):
+            continue  # all dropped: the original system already covers it
+        members = [set() for _ in problem.tensors]
+        inflate = [0.0] * len(problem.tensors)
+        for j, t in enumerate(problem.tensors):
+            for a in t.axes:
+                if len(a.terms) == 1:
+                    members[j].add(ranks.index(a.terms[0].rank))
+        for (j, a), keep in zip(wins, choice):
+            if keep:
+                members[j] |= {ranks.index(r) for r in a.ranks}
+                inflate[j] += sum(math.log(size[r]) for r in a.ranks) - max(
+                    math.log(size[r]) for r in a.ranks)
+        rows = tuple(tuple(int(i == k) for k in range(d)) for i in range(d))
+        out.append(System(rows, tuple(tuple(sorted(m)) for m in members), caps, tuple(inflate)))
+    return out
+
+
+# ------------------------------------------------------------------------------- covers and F
+
+@dataclass(frozen=True)
+class Covers:
+    """Fractional covers of one system: weights ``s`` (covers x tensors) and cap weights ``u``
+    (covers x coordinates), every coordinate covered with total weight >= 1. ``inputs`` marks
+    which tensors are inputs (the rest: the output)."""
+
+    s: np.ndarray
+    u: np.ndarray
+    log_caps: np.ndarray
+    inputs: np.ndarray
+    inflate: np.ndarray
+
+    def log_bound(self, b_in: np.ndarray, b_all: np.ndarray) -> np.ndarray:
+        """log of max prod (x_j * inflate_j)^s_j * prod cap_i^u_i over x >= 0 with sum of inputs' x <= b_in and
+        sum of all x <= b_all (weighted AM-GM inside the inputs, then the best split between the
+        inputs and the output in closed form). Shape (covers, budgets); any cover is an upper
+        bound on log |V| (Shearer's lemma in its fractional form)."""
+        s_in = self.s[:, self.inputs]
+        sig = s_in.sum(axis=1)[:, None]
+        s_out = self.s[:, ~self.inputs].sum(axis=1)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ent = np.where(s_in > 0, s_in * np.log(s_in / np.where(sig > 0, sig, 1)), 0).sum(axis=1)
+            b1, b2 = np.asarray(b_in, float)[None, :], np.asarray(b_all, float)[None, :]
+            share = np.where(sig + s_out > 0, sig / (sig + s_out), 1)
+            x = np.minimum(b1, b2 * share)
+            val = np.where(sig > 0, sig * np.log(x), 0) + np.where(
+                s_out > 0, s_out * np.log(np.maximum(b2 - x, 1e-300)), 0)
+        return ent[:, None] + val + (self.u @ self.log_caps + self.s @ self.inflate)[:, None]
+
+
+def _fix(system: System, s: np.ndarray) -> np.ndarray:
+    """The cheapest cap weights that complete tensor weights ``s`` to a cover (a hair above, so
+    float rounding never leaves a coordinate covered by less than 1)."""
+    cover = np.zeros(len(system.forms))
+    for j, mem in enumerate(system.members):
+        for i in mem:
+            cover[i] += s[j]
+    return np.maximum(0.0, 1.0 - cover) + 1e-12
+
+
+def _central_weights(system: System, budget: float, use: np.ndarray) -> np.ndarray | None:
+    """Tensor weights of a near-optimal cover at total budget ``budget``: the multipliers of the
+    continuous relaxation max sum(z) s.t. sum_j exp(a_j . z) <= budget, 0 <= z <= log cap,
+    solved by a log-barrier Newton method (only tensors in ``use`` count against the budget).
+    None when the budget leaves no interior. The weights need not be optimal: _fix completes any
+    weights to a valid cover, and log_bound evaluates it exactly."""
+    free = [i for i, c in enumerate(system.log_caps) if c > 0]
+    n = np.array([system.log_caps[i] for i in free])
+    m = len(free)
+    J = len(system.members)
+    A = np.zeros((J, m))
+    for j, mem in enumerate(system.members):
+        for k, i in enumerate(free):
+            A[j, k] = i in mem
+    A = A[use]
+    off = -np.array(system.inflate)[use]
+    L = math.log(budget)
+    def lse(z):
+        v = A @ z + off
+        top = v.max()
+        e = np.exp(v - top)
+        return top + math.log(e.sum()), e / e.sum()
+
+    if m == 0 or lse(np.zeros(m))[0] >= L - 1e-9:
+        return None
+    z = np.minimum(n / 2, (L - lse(np.zeros(m))[0]) / (2 * m))
+
+    def phi(z, t):
+        h, _ = lse(z)
+        if h >= L or (z <= 0).any() or (z >= n).any():
+            return math.inf
+        return -t * z.sum() - math.log(L - h) - np.log(z).sum() - np.log(n - z).sum()
+
+    t = 1.0
+    for _ in range(12):
+        for _ in range(30):
+            h, p = lse(z)
+            g_h = A.T @ p
+            H_h = A.T @ (np.diag(p) - np.outer(p, p)) @ A
+            gap = L - h
+            grad = -t + g_h / gap - 1 / z + 1 / (n - z)
+            hess = H_h / gap + np.outer(g_h, g_h) / gap**2 + np.diag(1 / z**2 + 1 / (n - z)**2)
+            try:
+                dz = -np.linalg.solve(hess, grad)
+            except np.linalg.LinAlgError:
+                break
+            dec = -grad @ dz
+            if dec < 1e-12:
+                break
+            step, f0 = 1.0, phi(z, t)
+            while phi(z + step * dz, t) > f0 - 0.25 * step * dec and step > 1e-12:
+                step /= 2
+            z = z + step * dz
+        if (2 * m + 1) / t < 1e-7:
+            break
+        t *= 16
+    h, p = lse(z)
+    weights = np.zeros(J)
+    weights[use] = p / (t * (L - h))
+    return weights
+
+
+@lru_cache(maxsize=256)
+def covers(problem: Einsum, inputs_only: bool = False) -> tuple[Covers, ...]:
+    """Candidate covers per coordinate system: the central-path cover at budgets from the number
+    of tensors up to the total of all tensors (factor 2^(1/2) apart), and the all-caps cover
+    (F = MACs). ``inputs_only``: the output's projection is left out of the budget (weight 0)."""
+    out = []
+    J = len(problem.tensors)
+    is_in = np.array([True] * len(problem.inputs) + [False])
+    use = is_in.copy() if inputs_only else np.ones(J, dtype=bool)
+    top = 2 * sum(problem.tensor_size(t) for t in problem.tensors) + 2
+    for system in systems(problem):
+        use_s = use & np.array([len(m) > 0 for m in system.members])
+        rows = [np.zeros(J)]
+        if use_s.any():
+            b = float(max(use_s.sum(), 2)) * 1.5
+            while b < top:
+                w = _central_weights(system, b, use_s)
+                if w is not None:
+                    rows.append(w)
+                b *= math.sqrt(2)
+        s = np.array(rows)
+        u = np.array([_fix(system, r) for r in s])
+        out.append(Covers(s, u, np.array(system.log_caps), is_in, np.array(system.inflate)))
+    return tuple(out)
+
+
+def max_macs(problem: Einsum, b_in, b_all, inputs_only: bool = False) -> np.ndarray:
+    """Integer upper bounds on the MACs a segment can run, per budget pair (b_in, b_all): the
+    least over all candidate covers, floored after the _SLACK margin, never above MACs."""
+    b_in, b_all = np.atleast_1d(b_in), np.atleast_1d(b_all)
+    best = np.full(len(b_in), math.log(problem.macs))
+    for c in covers(problem, inputs_only):
+        best = np.minimum(best, c.log_bound(b_in, b_all).min(axis=0))
+    return np.minimum(np.floor(np.exp(best) * (1 + _SLACK)), problem.macs).astype(np.int64)
+
+
+def _t_grid(top: int) -> np.ndarray:
+    grid = set(range(1, 65))
+    x = 64.0
+    while x < top:
+        grid.add(int(x))
+        x *= 2 ** (1 / 16)
+    grid.add(int(top))
+    return np.array(sorted(grid), dtype=np.int64)
+
+
+def segment(problem: Einsum, capacity: int, inputs_only: bool = False) -> tuple[int, int]:
+    """(bound, T): the best segment bound T * (ceil(MACs / F) - 1) over a grid of T (any T is
+    sound; the grid is dense, 16 per octave). ``inputs_only`` budgets the inputs alone
+    (S + T words), for Einsums whose output need not persist (fused chains)."""
+    S = int(capacity)
+    top = 2 * sum(problem.tensor_size(t) for t in problem.tensors) + 4 * S
+    T = _t_grid(top)
+    inf = np.full(len(T), np.inf)
+    F = max_macs(problem, S + T, inf if inputs_only else 2 * S + T, inputs_only)
+    best, arg = 0, 0
+    M = problem.macs
+    for t, f in zip(T.tolist(), F.tolist()):
+        if f <= 0:
+            continue  # no MAC fits a segment this short: skipping a T is always sound
+        v = t * (-(-M // f) - 1)
+        if v > best:
+            best, arg = v, t
+    return best, arg
+
+
+def floor(problem: Einsum, capacity: int) -> tuple[int | None, str, int, int]:
+    """(lower bound, argument, compulsory, segment) at one capacity; None below the number of
+    tensors (a MAC needs one word of each in the buffer at once: no schedule exists)."""
+    if capacity < len(problem.tensors):
+        return None, "no schedule fits", compulsory(problem), 0
+    comp = compulsory(problem)
+    seg, _ = segment(problem, capacity)
+    return max(comp, seg), ("segment" if seg > comp else "compulsory"), comp, seg
+
+
+def check_capacity(c: object) -> int:
+    import numbers
+    if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c < 1:
+        raise BoundsolverError(f"capacity must be a positive number of words (at least 1), got {c!r}")
+    return int(math.floor(c))
