@@ -31,6 +31,7 @@ from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from ..errors import BoundsolverError
 from .einsum import Axis, Einsum, Tensor
@@ -344,14 +345,40 @@ def segment(problem: Einsum, capacity: int, inputs_only: bool = False) -> tuple[
     return best, arg
 
 
-def floor(problem: Einsum, capacity: int) -> tuple[int | None, str, int, int]:
-    """(lower bound, argument, compulsory, segment) at one capacity; None below the number of
-    tensors (a MAC needs one word of each in the buffer at once: no schedule exists)."""
-    if capacity < len(problem.tensors):
-        return None, "no schedule fits", compulsory(problem), 0
+def floor(problem: Einsum, capacity: int) -> tuple:
+    """(lower bound, argument, compulsory, segment, T) at one capacity; the bound is None below
+    the number of tensors (a MAC needs one word of each in the buffer at once: no schedule)."""
     comp = compulsory(problem)
-    seg, _ = segment(problem, capacity)
-    return max(comp, seg), ("segment" if seg > comp else "compulsory"), comp, seg
+    if capacity < len(problem.tensors):
+        return None, "no schedule fits", comp, 0, 0
+    seg, T = segment(problem, capacity)
+    return max(comp, seg), ("segment" if seg > comp else "compulsory"), comp, seg, T
+
+
+def workload_floor(w, capacity: int) -> tuple:
+    """The floor of a workload whose intermediates may stay on chip (docs/lower_bounds.md):
+    every workload input word some Einsum touches is read once (the most any one reader
+    touches: a lower bound on their union), every output word written once; and for an Einsum
+    whose inputs are all workload inputs, its segment argument (its input words in a segment
+    are resident at the start or read in it, whatever else runs; its output words are budgeted
+    only if the output is a workload output, which must persist: an intermediate may be
+    consumed and dropped inside a segment)."""
+    comp = 0
+    for name in w.inputs:
+        comp += max(touched(w.einsums[i], w.einsums[i].tensor(name)) for i in w.consumers[name])
+    for name in w.outputs:
+        e = w.einsums[w.producer[name]]
+        comp += touched(e, e.output)
+    if capacity < max(len(e.tensors) for e in w.einsums):
+        return None, "no schedule fits", comp, 0, 0
+    best, by, arg = 0, "", 0
+    for e in w.einsums:
+        if any(t.name in w.producer for t in e.inputs):
+            continue
+        seg, T = segment(e, capacity, inputs_only=e.output.name not in w.outputs)
+        if seg > best:
+            best, by, arg = seg, f"segment:{e.name}", T
+    return max(comp, best), (by if best > comp else "compulsory"), comp, best, arg
 
 
 def check_capacity(c: object) -> int:
@@ -359,3 +386,40 @@ def check_capacity(c: object) -> int:
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c < 1:
         raise BoundsolverError(f"capacity must be a positive number of words (at least 1), got {c!r}")
     return int(math.floor(c))
+
+
+# ------------------------------------------------------------------------------------ the API
+
+COLUMNS = ["capacity", "lower_bound", "bound_by", "compulsory", "segment", "segment_T"]
+
+
+def lower_bound(problem, capacities) -> pd.DataFrame:
+    """Words every schedule must move across the boundary of a buffer of each capacity (words),
+    one row per capacity in the given order: ``lower_bound`` (an integer; <NA> where the buffer
+    cannot hold one word of every tensor of an Einsum, so no schedule exists), ``bound_by``
+    (``compulsory``, ``segment`` or ``segment:<einsum>``), the two arguments' values and the
+    segment length T that gave the segment bound. Capacities are floored to whole words.
+
+    A :class:`Workload` gets the floor of any schedule that keeps intermediates on chip:
+    compulsory traffic of its inputs and outputs, and the segment argument of each Einsum whose
+    inputs are all workload inputs (its output budgeted only when it is a workload output).
+    docs/lower_bounds.md says why each step is sound and where it is loose.
+    """
+    from collections.abc import Iterable
+
+    from .workload import Workload
+    if isinstance(capacities, (str, bytes)) or not isinstance(capacities, Iterable):
+        raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
+    caps = [check_capacity(c) for c in capacities]
+    if isinstance(problem, Workload):
+        rows = [workload_floor(problem, c) for c in caps]
+    elif isinstance(problem, Einsum):
+        rows = [floor(problem, c) for c in caps]
+    else:
+        raise BoundsolverError(f"lower_bound takes an Einsum or a Workload, got {problem!r}")
+    df = pd.DataFrame([(c, *r) for c, r in zip(caps, rows)], columns=COLUMNS)
+    for col in ("capacity", "lower_bound", "compulsory", "segment", "segment_T"):
+        df[col] = df[col].astype("Int64")
+    df.attrs |= {"problem": str(problem), "name": problem.name, "unit": "words",
+                 "lower_bound": "words any schedule moves (docs/lower_bounds.md)"}
+    return df
