@@ -9,7 +9,7 @@ from .model.arch import Arch, ArchError, Level
 from .model.cost import Cost, Mapping, Nest, algorithmic_minimum, evaluate, op_intensity
 from .model.einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .model.fusion import Leaf, Node, Schedule, Segment
-from .model.lower import lower_bound
+from .model.lower import lower_bound, with_lower_bound
 from .model.mapspace import Mapspace
 from .model.workload import Workload, workload
 from .model.workloads import bmm, conv, gbmm, gemm
@@ -30,5 +30,5 @@ __all__ = [
     "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "from_onnx", "gbmm", "gemm",
     "load_arch",
     "load_problem", "load_problems", "lower_bound", "max_effectual_buffer", "op_intensity", "pareto_frontier",
-    "parse", "plots", "solve_curve", "solve_curves", "workload",
+    "parse", "plots", "solve_curve", "solve_curves", "with_lower_bound", "workload",
 ]

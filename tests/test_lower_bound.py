@@ -222,3 +222,36 @@ def pd_na(x) -> bool:
 def test_floor_never_rises_with_capacity(S):
     p = bs.conv(R=3, S=3, P=8, Q=8, C=4, K=4)
     assert floor_at(p, S) >= floor_at(p, S + 1)
+
+
+def test_with_lower_bound_adds_floor_and_gap():
+    p = bs.gemm(64, 32, 16)
+    f = bs.with_lower_bound(bs.pareto_frontier(p), p)
+    assert {"lower_bound", "gap"} <= set(f.columns)
+    assert (f["gap"] >= 1).all()
+    assert f["lower_bound"].tolist() == [floor_at(p, int(o)) for o in f["occupancy"]]
+    c = bs.with_lower_bound(bs.solve_curve(p, [2, 100]), p)
+    assert c["lower_bound"].isna().tolist() == [True, False] and c["gap"].isna().iloc[0]
+
+
+def test_reproduce_draws_the_floor_and_drops_cosma_where_crossed(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from boundsolver.report import reproduce
+    from boundsolver.report.metrics import floor_gap
+
+    skinny = bs.gemm(256, 8, 8)
+    pf = [(skinny, bs.enumerate_frontier(skinny)), (bs.gemm(64, 64, 64),
+                                                    bs.enumerate_frontier(bs.gemm(64, 64, 64)))]
+    reproduce._accesses_and_oi(tmp_path, "fig10_gemms", pf)
+    assert (tmp_path / "fig10_gemms.png").exists()
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    reproduce._pebbling(ax, *pf[0])            # crossed by tilings: not drawn
+    assert not ax.lines
+    reproduce._floor(ax, *pf[0])
+    assert [line.get_label() for line in ax.lines] == ["floor: no schedule moves less"]
+    plt.close(fig)
+    gaps = floor_gap(*pf[1])
+    assert 1 <= gaps["floor_gap_geomean"] <= gaps["floor_gap_max"]

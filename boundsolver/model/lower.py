@@ -423,3 +423,23 @@ def lower_bound(problem, capacities) -> pd.DataFrame:
     df.attrs |= {"problem": str(problem), "name": problem.name, "unit": "words",
                  "lower_bound": "words any schedule moves (docs/lower_bounds.md)"}
     return df
+
+
+def with_lower_bound(frame: pd.DataFrame, problem) -> pd.DataFrame:
+    """``frame`` (a ``solve_curve`` or ``pareto_frontier`` result of one buffer) with two more
+    columns: ``lower_bound``, the floor at the row's capacity (a frontier row: at its
+    occupancy, the least capacity its accesses answer), and ``gap`` = accesses / lower_bound
+    (>= 1 always; NaN where a row has no accesses or no floor). The floor of a capacity is
+    computed once however many rows share it."""
+    at = frame["capacity"] if "capacity" in frame.columns else frame["occupancy"]
+    caps = sorted({int(c) for c in at.dropna()})
+    table = lower_bound(problem, caps) if caps else pd.DataFrame(columns=COLUMNS)
+    floor_of = dict(zip(table["capacity"].astype(int), table["lower_bound"]))
+    out = frame.copy()
+    out["lower_bound"] = pd.array([floor_of.get(int(c), pd.NA) if pd.notna(c) else pd.NA
+                                   for c in at], dtype="Int64")
+    acc = pd.to_numeric(out["accesses"], errors="coerce").astype("float64")
+    lb = out["lower_bound"].astype("float64")
+    out["gap"] = (acc / lb).where(lb > 0)
+    out.attrs = dict(frame.attrs) | {"gap": "accesses / lower_bound (docs/lower_bounds.md)"}
+    return out
