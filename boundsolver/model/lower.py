@@ -326,9 +326,18 @@ def _t_grid(top: int) -> np.ndarray:
 
 
 def segment(problem: Einsum, capacity: int, inputs_only: bool = False) -> tuple[int, int]:
-    """(bound, T): the best segment bound T * (ceil(MACs / F) - 1) over a grid of T (any T is
-    sound; the grid is dense, 16 per octave). ``inputs_only`` budgets the inputs alone
-    (S + T words), for Einsums whose output need not persist (fused chains)."""
+    """(bound, T): the better of the two segment bounds, each over a grid of T (any T is sound):
+    the per-segment count T * (ceil(MACs / F) - 1) and the amortised one (``_amortised``).
+    ``inputs_only`` budgets the inputs alone (S + T words), for Einsums whose output need not
+    persist (fused chains)."""
+    return max(_per_segment(problem, capacity, inputs_only),
+               _amortised(problem, capacity, inputs_only))
+
+
+def _per_segment(problem: Einsum, capacity: int, inputs_only: bool) -> tuple[int, int]:
+    """Every segment of T transfers touches <= S + T input words and <= 2S + T words in all, so
+    runs <= F MACs; h = floor(Q / T) + 1 segments run all MACs, so Q >= T (ceil(MACs/F) - 1).
+    T on a grid 16 per octave."""
     S = int(capacity)
     top = 2 * sum(problem.tensor_size(t) for t in problem.tensors) + 4 * S
     T = _t_grid(top)
@@ -342,6 +351,41 @@ def segment(problem: Einsum, capacity: int, inputs_only: bool = False) -> tuple[
         v = t * (-(-M // f) - 1)
         if v > best:
             best, arg = v, t
+    return best, arg
+
+
+def _amortised(problem: Einsum, capacity: int, inputs_only: bool) -> tuple[int, int]:
+    """Segment i (between boundaries i-1 and i) touches a_i <= I_{i-1} + R_i input words and
+    b_i <= O_i + W_i output words (I_j, O_j: input and output words resident at boundary j,
+    I_j + O_j <= S, I_0 = 0). Summed, sum (a_i + b_i) <= Q + h S: the 2S per segment is S on
+    average. With beta >= Phi(B) / B for every B <= 2S + T (Phi: MACs of a segment touching B
+    words, <= S + T of them inputs), MACs <= beta (Q + h S) and h <= Q / T + 1 give
+    Q >= T (MACs / beta - S) / (T + S). beta: Phi is nondecreasing, so on a geometric grid
+    B_0 > B_1 > ... Phi(B) <= Phi(B_k) on [B_(k+1), B_k]; below the number of tensors no MAC
+    fits (Phi = 0). More generally any line alpha + beta B (alpha >= 0) above those steps gives
+    MACs <= h alpha + beta (Q + h S), so Q >= T (MACs - alpha - beta S) / (alpha + beta (S + T));
+    the slopes tried run down from the line through the origin. T = S 2^(k/2), S/16..64 S."""
+    S = int(capacity)
+    M = problem.macs
+    J = len(problem.inputs) if inputs_only else len(problem.tensors)
+    best, arg = 0, 0
+    for k in range(-8, 13):
+        T = max(1, int(round(S * 2 ** (k / 2))))
+        top = float(S + T if inputs_only else 2 * S + T)
+        grid = np.geomspace(top, 1.0, max(2, int(math.log(top) / math.log(1.02)) + 2))
+        b_in = np.minimum(grid, S + T)
+        b_all = np.full(len(grid), np.inf) if inputs_only else grid
+        phi = max_macs(problem, b_in, b_all, inputs_only).astype(float)
+        xs, ys = np.maximum(grid[1:], J), phi[:-1]      # left corners of Phi's upper steps
+        beta0 = float(np.max(ys / xs))
+        if beta0 <= 0:
+            continue
+        beta = beta0 * 1.05 ** -np.arange(60.0)
+        alpha = np.maximum(0.0, (ys[None, :] - beta[:, None] * xs[None, :]).max(axis=1))
+        v = float(np.max(T * (M - alpha - beta * S) / (alpha + beta * (S + T))))
+        v = math.ceil(v * (1 - 1e-9)) if v > 0 else 0
+        if v > best:
+            best, arg = v, T
     return best, arg
 
 
