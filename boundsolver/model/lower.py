@@ -217,65 +217,72 @@ def _fix(system: System, s: np.ndarray) -> np.ndarray:
     return np.maximum(0.0, 1.0 - cover) + 1e-12
 
 
-def _central_weights(system: System, budget: float, use: np.ndarray) -> np.ndarray | None:
-    """Tensor weights of a near-optimal cover at total budget ``budget``: the multipliers of the
-    continuous relaxation max sum(z) s.t. sum_j exp(a_j . z) <= budget, 0 <= z <= log cap,
+def _central_weights(system: System, budgets: np.ndarray, use: np.ndarray) -> np.ndarray:
+    """Tensor weights of near-optimal covers, one row per budget B (batched): the multipliers
+    of the continuous relaxation max sum(z) s.t. sum_j exp(a_j . z) <= B, 0 <= z <= log cap,
     solved by a log-barrier Newton method (only tensors in ``use`` count against the budget).
-    None when the budget leaves no interior. The weights need not be optimal: _fix completes any
-    weights to a valid cover, and log_bound evaluates it exactly."""
+    Budgets that leave no interior are dropped. The weights need not be optimal: _fix completes
+    any weights to a valid cover, and log_bound evaluates it exactly."""
     free = [i for i, c in enumerate(system.log_caps) if c > 0]
     n = np.array([system.log_caps[i] for i in free])
     m = len(free)
-    J = len(system.members)
-    A = np.zeros((J, m))
-    for j, mem in enumerate(system.members):
-        for k, i in enumerate(free):
-            A[j, k] = i in mem
-    A = A[use]
+    if m == 0:
+        return np.zeros((0, len(system.members)))
+    A = np.array([[float(i in mem) for i in free] for mem in system.members])[use]
     off = -np.array(system.inflate)[use]
-    L = math.log(budget)
-    def lse(z):
-        v = A @ z + off
-        top = v.max()
-        e = np.exp(v - top)
-        return top + math.log(e.sum()), e / e.sum()
 
-    if m == 0 or lse(np.zeros(m))[0] >= L - 1e-9:
-        return None
-    z = np.minimum(n / 2, (L - lse(np.zeros(m))[0]) / (2 * m))
+    def lse(z):
+        v = z @ A.T + off
+        top = v.max(axis=1, keepdims=True)
+        e = np.exp(v - top)
+        tot = e.sum(axis=1, keepdims=True)
+        return top[:, 0] + np.log(tot[:, 0]), e / tot
+
+    L = np.log(np.asarray(budgets, float))
+    L = L[lse(np.zeros((1, m)))[0][0] < L - 1e-9]
+    if not len(L):
+        return np.zeros((0, len(system.members)))
+    z = np.minimum(n / 2, (L[:, None] - lse(np.zeros((1, m)))[0][0]) / (2 * m))
 
     def phi(z, t):
         h, _ = lse(z)
-        if h >= L or (z <= 0).any() or (z >= n).any():
-            return math.inf
-        return -t * z.sum() - math.log(L - h) - np.log(z).sum() - np.log(n - z).sum()
+        ok = (h < L) & (z > 0).all(axis=1) & (z < n).all(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            val = (-t * z.sum(axis=1) - np.log(L - h) - np.log(z).sum(axis=1)
+                   - np.log(n - z).sum(axis=1))
+        return np.where(ok, val, np.inf)
 
     t = 1.0
     for _ in range(12):
         for _ in range(30):
             h, p = lse(z)
-            g_h = A.T @ p
-            H_h = A.T @ (np.diag(p) - np.outer(p, p)) @ A
-            gap = L - h
+            g_h = p @ A
+            gap = (L - h)[:, None]
+            H = np.einsum("bj,jk,jl->bkl", p, A, A) - g_h[:, :, None] * g_h[:, None, :]
             grad = -t + g_h / gap - 1 / z + 1 / (n - z)
-            hess = H_h / gap + np.outer(g_h, g_h) / gap**2 + np.diag(1 / z**2 + 1 / (n - z)**2)
+            hess = (H / gap[:, :, None] + (g_h[:, :, None] * g_h[:, None, :]) / gap[:, :, None] ** 2
+                    + np.einsum("bk,kl->bkl", 1 / z ** 2 + 1 / (n - z) ** 2, np.eye(m)))
             try:
-                dz = -np.linalg.solve(hess, grad)
+                dz = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
             except np.linalg.LinAlgError:
+                break  # near-singular: keep the current centre (any weights stay sound)
+            dec = -(grad * dz).sum(axis=1)
+            live = dec > 1e-8
+            if not live.any():
                 break
-            dec = -grad @ dz
-            if dec < 1e-12:
-                break
-            step, f0 = 1.0, phi(z, t)
-            while phi(z + step * dz, t) > f0 - 0.25 * step * dec and step > 1e-12:
-                step /= 2
-            z = z + step * dz
-        if (2 * m + 1) / t < 1e-7:
+            f0, step = phi(z, t), np.where(live, 1.0, 0.0)
+            for _ in range(40):
+                bad = live & (phi(z + step[:, None] * dz, t) > f0 - 0.25 * step * dec)
+                if not bad.any():
+                    break
+                step = np.where(bad, step / 2, step)
+            z = z + step[:, None] * dz
+        if (2 * m + 1) / t < 1e-6:
             break
-        t *= 16
+        t *= 30
     h, p = lse(z)
-    weights = np.zeros(J)
-    weights[use] = p / (t * (L - h))
+    weights = np.zeros((len(L), len(system.members)))
+    weights[:, use] = p / (t * (L - h))[:, None]
     return weights
 
 
@@ -291,15 +298,12 @@ def covers(problem: Einsum, inputs_only: bool = False) -> tuple[Covers, ...]:
     top = 2 * sum(problem.tensor_size(t) for t in problem.tensors) + 2
     for system in systems(problem):
         use_s = use & np.array([len(m) > 0 for m in system.members])
-        rows = [np.zeros(J)]
+        rows = [np.zeros((1, J))]
         if use_s.any():
-            b = float(max(use_s.sum(), 2)) * 1.5
-            while b < top:
-                w = _central_weights(system, b, use_s)
-                if w is not None:
-                    rows.append(w)
-                b *= math.sqrt(2)
-        s = np.array(rows)
+            budgets = float(max(use_s.sum(), 2)) * 1.5 * np.sqrt(2.0) ** np.arange(80)
+            rows.append(_central_weights(system, budgets[budgets < top], use_s))
+        s = np.vstack(rows)
+        s = s[np.isfinite(s).all(axis=1) & (s >= 0).all(axis=1)]
         u = np.array([_fix(system, r) for r in s])
         out.append(Covers(s, u, np.array(system.log_caps), is_in, np.array(system.inflate)))
     return tuple(out)
@@ -311,7 +315,7 @@ def max_macs(problem: Einsum, b_in, b_all, inputs_only: bool = False) -> np.ndar
     b_in, b_all = np.atleast_1d(b_in), np.atleast_1d(b_all)
     best = np.full(len(b_in), math.log(problem.macs))
     for c in covers(problem, inputs_only):
-        best = np.minimum(best, c.log_bound(b_in, b_all).min(axis=0))
+        best = np.fmin(best, np.nanmin(c.log_bound(b_in, b_all), axis=0))  # NaN: no bound
     return np.minimum(np.floor(np.exp(best) * (1 + _SLACK)), problem.macs).astype(np.int64)
 
 
