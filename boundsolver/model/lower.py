@@ -190,8 +190,8 @@ class Covers:
     inflate: np.ndarray
 
     def log_bound(self, b_in: np.ndarray, b_all: np.ndarray) -> np.ndarray:
-        """log of max prod (x_j * inflate_j)^s_j * prod cap_i^u_i over x >= 0 with sum of inputs' x <= b_in and
-        sum of all x <= b_all (weighted AM-GM inside the inputs, then the best split between the
+        """log of max prod (x_j * inflate_j)^s_j * prod cap_i^u_i over x >= 0 with the inputs'
+        sum of x <= b_in and the sum of all x <= b_all (weighted AM-GM inside the inputs, then the best split between the
         inputs and the output in closed form). Shape (covers, budgets); any cover is an upper
         bound on log |V| (Shearer's lemma in its fractional form)."""
         s_in = self.s[:, self.inputs]
@@ -478,7 +478,13 @@ def with_lower_bound(frame: pd.DataFrame, problem) -> pd.DataFrame:
     columns: ``lower_bound``, the floor at the row's capacity (a frontier row: at its
     occupancy, the least capacity its accesses answer), and ``gap`` = accesses / lower_bound
     (>= 1 always; NaN where a row has no accesses or no floor). The floor of a capacity is
-    computed once however many rows share it."""
+    computed once however many rows share it. Hierarchy frames (``accesses_<level>`` columns)
+    are refused: their swept capacity is not all the storage inside the DRAM boundary, so the
+    one-buffer floor at it would not be a bound."""
+    if any(c.startswith("accesses_") for c in frame.columns):
+        raise BoundsolverError(
+            "with_lower_bound: floors of multi-level hierarchies are not modelled yet (the swept "
+            "level's capacity leaves out the other levels' storage; docs/lower_bounds.md)")
     at = frame["capacity"] if "capacity" in frame.columns else frame["occupancy"]
     caps = sorted({int(c) for c in at.dropna()})
     table = lower_bound(problem, caps) if caps else pd.DataFrame(columns=COLUMNS)
