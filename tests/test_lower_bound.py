@@ -260,3 +260,61 @@ def test_hierarchy_frames_are_refused():
     frame = bs.solve_curve(bs.gemm(8, 8, 8), [64], arch="three_level", method="enumerate")
     with pytest.raises(bs.BoundsolverError, match="hierarchies"):
         bs.with_lower_bound(frame, bs.gemm(8, 8, 8))
+
+
+# ------------------------------------------------- the MACs-per-segment bound on every set V
+
+def every_subset_projections(problem):
+    """For every set V of iteration points (all 2^MACs of them): |V|, the words of the inputs
+    it touches, and the words of the output it touches (bitmask dynamic programming)."""
+    import itertools
+
+    size, ranks = problem.size, problem.ranks
+    pts = [dict(zip(ranks, x)) for x in itertools.product(*(range(size[r]) for r in ranks))]
+    n = len(pts)
+    subsets = np.arange(1 << n, dtype=np.int64)
+    low = np.zeros(1 << n, dtype=np.int64)        # index of each subset's lowest point
+    for i in range(n - 1, -1, -1):
+        low[(subsets >> i) & 1 == 1] = i
+    count = np.zeros(1 << n, dtype=np.int64)
+    words = {}
+    for t in problem.tensors:
+        ids = {}
+        bit = np.array([1 << ids.setdefault(tuple(sum(term.coef * at[term.rank]
+                                                      for term in a.terms) for a in t.axes),
+                                            len(ids)) for at in pts], dtype=object)
+        assert len(ids) <= 62
+        mask = np.zeros(1 << n, dtype=np.int64)
+        for v in range(1, 1 << n):
+            mask[v] = mask[v & (v - 1)] | int(bit[low[v]])
+        words[t.name] = np.array([bin(int(m)).count("1") for m in mask])
+    for v in range(1, 1 << n):
+        count[v] = count[v & (v - 1)] + 1
+    ins = sum(words[t.name] for t in problem.inputs)
+    return count[1:], ins[1:], words[problem.output.name][1:]
+
+
+@pytest.mark.parametrize("text, sizes", [
+    ("Z[m,n] += A[m,k] * B[k,n]", dict(m=2, k=2, n=3)),
+    ("Z[m,n] += A[m,k] * B[k,n]", dict(m=4, k=1, n=3)),
+    ("O[p] += I[p+r] * W[r]", dict(p=4, r=3)),
+    ("O[p] += I[2*p+r] * W[r]", dict(p=3, r=4)),
+    ("O[k,p] += I[p+r] * W[k,r]", dict(k=2, p=3, r=2)),
+    ("O[q,p] += I[q+s,p+r] * W[r,s]", dict(q=2, p=2, r=2, s=2)),
+    ("Out[a] += T0[a,b] * T1[2*b+c] * T2[c]", dict(a=2, b=2, c=3)),
+])
+def test_segment_macs_bound_every_set_of_iterations(text, sizes):
+    """F(b_in, b_all) >= |V| for EVERY set V whose input words number <= b_in and whose words
+    of all tensors number <= b_all (not just tiles: the segment argument needs arbitrary V)."""
+    p = bs.einsum(text, **sizes)
+    count, ins, out = every_subset_projections(p)
+    for inputs_only in (False, True):
+        key = ins if inputs_only else ins * 100_000 + (ins + out)
+        order = np.lexsort((-count, key))
+        first = np.unique(key[order], return_index=True)[1]
+        worst = order[first]                       # the largest |V| per budget pair
+        b_in = ins[worst]
+        b_all = np.full(len(worst), np.inf) if inputs_only else (ins + out)[worst]
+        F = lower.max_macs(p, b_in, b_all, inputs_only)
+        bad = count[worst] > F
+        assert not bad.any(), (inputs_only, b_in[bad], b_all[bad], count[worst][bad], F[bad])
