@@ -12,7 +12,7 @@ from helpers import lookup, points, touched
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pebbling import least_traffic
-from strategies import einsums
+from strategies import einsums, general_einsums
 
 import boundsolver as bs
 from boundsolver.model import lower
@@ -318,3 +318,10 @@ def test_segment_macs_bound_every_set_of_iterations(text, sizes):
         F = lower.max_macs(p, b_in, b_all, inputs_only)
         bad = count[worst] > F
         assert not bad.any(), (inputs_only, b_in[bad], b_all[bad], count[worst][bad], F[bad])
+
+
+@settings(max_examples=15)
+@given(general_einsums(max_macs=12))
+def test_segment_macs_bound_every_set_of_random_einsums(problem):
+    text = str(problem)
+    test_segment_macs_bound_every_set_of_iterations(text, problem.size)
