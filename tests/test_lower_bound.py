@@ -256,10 +256,34 @@ def test_reproduce_draws_the_floor_and_drops_cosma_where_crossed(tmp_path):
     assert 1 <= gaps["floor_gap_geomean"] <= gaps["floor_gap_max"]
 
 
-def test_hierarchy_frames_are_refused():
+def test_hierarchy_frames_are_refused_without_their_arch():
     frame = bs.solve_curve(bs.gemm(8, 8, 8), [64], arch="three_level", method="enumerate")
-    with pytest.raises(bs.BoundsolverError, match="hierarchies"):
+    with pytest.raises(bs.BoundsolverError, match="arch="):
         bs.with_lower_bound(frame, bs.gemm(8, 8, 8))
+
+
+@pytest.mark.parametrize("arch, problem", [
+    (bs.load_arch("three_level", L1=8), bs.gemm(16, 16, 16)),
+    (bs.load_arch("three_level", L1=32), bs.conv(R=3, P=8, C=4, K=4)),
+    (bs.Arch("fanout", 8, (bs.Level("DRAM"), bs.Level("L2", sweep=True),
+                            bs.Level("L1", capacity=4, instances=4))), bs.gemm(8, 8, 8)),
+], ids=["three_level", "three_level_conv", "fanout"])
+def test_hierarchy_dram_floor_below_its_joint_frontier(arch, problem):
+    """The backing store's traffic is at least the one-buffer floor at all the words inside it
+    (every level's capacity times its instances, plus operand words)."""
+    front = bs.pareto_frontier(problem, arch=arch, method="enumerate")
+    rows = bs.with_lower_bound(front, problem, arch)
+    assert (rows["gap"].dropna() >= 1).all(), rows[["occupancy", "accesses", "lower_bound"]]
+    one = bs.lower_bound(problem, [5], arch)
+    inner = sum(lv.capacity * lv.instances for lv in arch.on_chip if not lv.sweep)
+    most = max(lv.instances for lv in arch.on_chip)
+    swept = arch.swept.instances
+    assert one["inside_words"].iloc[0] == 5 * swept + inner + len(problem.tensors) * most
+
+
+def test_lower_bound_refuses_an_arch_name():
+    with pytest.raises(bs.BoundsolverError, match="load_arch"):
+        bs.lower_bound(bs.gemm(4, 4, 4), [8], arch="simba")
 
 
 # ------------------------------------------------- the MACs-per-segment bound on every set V

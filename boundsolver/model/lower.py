@@ -441,12 +441,34 @@ def check_capacity(c: object) -> int:
 COLUMNS = ["capacity", "lower_bound", "bound_by", "compulsory", "segment", "segment_T"]
 
 
-def lower_bound(problem, capacities) -> pd.DataFrame:
+def inside_words(arch, problem, capacity: int) -> int:
+    """Words that fit inside the backing store's boundary of ``arch`` when its swept level holds
+    ``capacity`` words per instance: every on-chip level's capacity times its instances, plus
+    one operand word per tensor for each of the most numerous level's instances (a MAC fed
+    straight past every level still holds its operands somewhere). Any schedule of the hierarchy
+    is a schedule of one buffer this large with the same backing-store traffic."""
+    J = max(len(e.tensors) for e in getattr(problem, "einsums", (problem,)))
+    total = 0
+    for lv in arch.on_chip:
+        cap = capacity if lv.sweep else lv.capacity
+        if cap is None:
+            raise BoundsolverError(f"level {lv.name!r} of {arch.name} has no capacity: the floor "
+                                   "needs every on-chip level's size")
+        total += int(cap) * lv.instances
+    return total + J * max(lv.instances for lv in arch.on_chip)
+
+
+def lower_bound(problem, capacities, arch=None) -> pd.DataFrame:
     """Words every schedule must move across the boundary of a buffer of each capacity (words),
     one row per capacity in the given order: ``lower_bound`` (an integer; <NA> where the buffer
     cannot hold one word of every tensor of an Einsum, so no schedule exists), ``bound_by``
     (``compulsory``, ``segment`` or ``segment:<einsum>``), the two arguments' values and the
     segment length T that gave the segment bound. Capacities are floored to whole words.
+
+    ``arch`` (an :class:`Arch`; ``bs.load_arch`` reads a name): the floor of the backing-store
+    (DRAM) traffic of a hierarchy, capacities being the swept level's words per instance: the
+    one-buffer floor at :func:`inside_words` (column ``inside_words``). Inner boundaries are not
+    bounded yet.
 
     A :class:`Workload` gets the floor of any schedule that keeps intermediates on chip:
     compulsory traffic of its inputs and outputs, and the segment argument of each Einsum whose
@@ -459,13 +481,23 @@ def lower_bound(problem, capacities) -> pd.DataFrame:
     if isinstance(capacities, (str, bytes)) or not isinstance(capacities, Iterable):
         raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
     caps = [check_capacity(c) for c in capacities]
-    if isinstance(problem, Workload):
-        rows = [workload_floor(problem, c) for c in caps]
-    elif isinstance(problem, Einsum):
-        rows = [floor(problem, c) for c in caps]
-    else:
+    if not isinstance(problem, (Workload, Einsum)):
         raise BoundsolverError(f"lower_bound takes an Einsum or a Workload, got {problem!r}")
+    inside = caps
+    if arch is not None:
+        from .arch import Arch
+        if not isinstance(arch, Arch):
+            raise BoundsolverError(f"lower_bound: arch must be an Arch (bs.load_arch reads a "
+                                   f"name), got {arch!r}")
+        if arch.swept is None:
+            raise BoundsolverError(f"lower_bound: {arch.name} has no swept level, so capacities "
+                                   "mean nothing there")
+        inside = [inside_words(arch, problem, c) for c in caps]
+    run = workload_floor if isinstance(problem, Workload) else floor
+    rows = [run(problem, s) for s in inside]
     df = pd.DataFrame([(c, *r) for c, r in zip(caps, rows)], columns=COLUMNS)
+    if arch is not None:
+        df.insert(1, "inside_words", pd.array(inside, dtype="Int64"))
     for col in ("capacity", "lower_bound", "compulsory", "segment", "segment_T"):
         df[col] = df[col].astype("Int64")
     df.attrs |= {"problem": str(problem), "name": problem.name, "unit": "words",
@@ -473,21 +505,22 @@ def lower_bound(problem, capacities) -> pd.DataFrame:
     return df
 
 
-def with_lower_bound(frame: pd.DataFrame, problem) -> pd.DataFrame:
+def with_lower_bound(frame: pd.DataFrame, problem, arch=None) -> pd.DataFrame:
     """``frame`` (a ``solve_curve`` or ``pareto_frontier`` result of one buffer) with two more
     columns: ``lower_bound``, the floor at the row's capacity (a frontier row: at its
     occupancy, the least capacity its accesses answer), and ``gap`` = accesses / lower_bound
     (>= 1 always; NaN where a row has no accesses or no floor). The floor of a capacity is
-    computed once however many rows share it. Hierarchy frames (``accesses_<level>`` columns)
-    are refused: their swept capacity is not all the storage inside the DRAM boundary, so the
-    one-buffer floor at it would not be a bound."""
-    if any(c.startswith("accesses_") for c in frame.columns):
+    computed once however many rows share it. A hierarchy frame (``accesses_<level>`` columns)
+    needs its ``arch``: its ``accesses`` are the backing store's, bounded at the words inside
+    that boundary (:func:`inside_words`); without the arch it is refused, since the swept
+    capacity alone leaves out the other levels' storage and would not give a bound."""
+    if any(c.startswith("accesses_") for c in frame.columns) and arch is None:
         raise BoundsolverError(
-            "with_lower_bound: floors of multi-level hierarchies are not modelled yet (the swept "
-            "level's capacity leaves out the other levels' storage; docs/lower_bounds.md)")
+            "with_lower_bound: a hierarchy frame needs arch= (the swept level's capacity leaves "
+            "out the other levels' storage; docs/lower_bounds.md)")
     at = frame["capacity"] if "capacity" in frame.columns else frame["occupancy"]
     caps = sorted({int(c) for c in at.dropna()})
-    table = lower_bound(problem, caps) if caps else pd.DataFrame(columns=COLUMNS)
+    table = lower_bound(problem, caps, arch) if caps else pd.DataFrame(columns=COLUMNS)
     floor_of = dict(zip(table["capacity"].astype(int), table["lower_bound"]))
     out = frame.copy()
     out["lower_bound"] = pd.array([floor_of.get(int(c), pd.NA) if pd.notna(c) else pd.NA
