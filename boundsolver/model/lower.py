@@ -7,19 +7,19 @@ Two arguments, each sound on its own; the floor is their maximum:
 * **compulsory**: every input element some MAC really uses is read at least once, every output
   element some MAC updates is written at least once (its first read is free, as in the cost
   model). Strided windows with holes count only the elements they touch.
-* **segment** (Hong-Kung, Irony-Toledo-Tiskin): cut any schedule after every T-th transfer. In one
-  segment the MACs' input elements were resident at its start or read in it (<= S + T words),
-  and all elements of all tensors they touch number <= 2S + T (an output element not resident at
-  the start must be resident at the end or written in the segment). A set V of iterations with
-  projection sizes under those budgets has |V| <= F(S, T), a Shearer/Finner (discrete HBL with
-  loop-bound caps) bound evaluated in closed form for a *fractional cover*; any cover is sound,
-  a numerically optimised one is tight. So the schedule has > MACs / F - 1 full segments and
-  moves at least T * (ceil(MACs / F) - 1) words, for every T >= 1.
+* **segment** (Hong-Kung, Irony-Toledo-Tiskin): cut any schedule after every T-th transfer. A
+  segment's MACs use input words resident at its start or read in it (<= S + T), and update
+  output words that are resident at its end or written in it, so they touch <= 2S + T words
+  (S + T on average over the segments: ``_amortised``). A set V of iterations within those
+  budgets has |V| <= F, a Shearer (discrete HBL with loop-bound caps) bound evaluated in closed
+  form for a *fractional cover*; any cover is sound, a numerically optimised one is tight.
+  Counting segments then bounds the transfers, for every T >= 1.
 
-Sliding windows (``s*p + l*r``) are not coordinate projections; every injective change of
-coordinates that makes a window a coordinate is tried (``_systems``), and each tensor keeps only
-the coordinates its index determines (a coarser projection is never larger, so the bound stays
-sound). Imports nothing of the package but ``errors`` and the Einsum model.
+Sliding windows (``s*p + l*r``) are not coordinate projections: injective changes of
+coordinates that make a window a coordinate (``systems``) and *inflation* (a window plus all
+its ranks but one fixes the last, ``_inflated``) are tried, each tensor keeping only the
+coordinates its index (and the caps) determine, so the bound stays sound. Imports nothing of
+the package but ``errors`` and the Einsum and architecture models.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import BoundsolverError
-from .einsum import Axis, Einsum, Tensor
+from .einsum import Axis, Einsum, Tensor, Term
 
 # Relative slack on every floating-point F before it is floored to an integer: the closed form
 # is a handful of logs and products of doubles (relative error ~1e-15 each), so 1e-9 covers it.
@@ -110,7 +110,6 @@ def _determines(tensor_forms: list[tuple[int, ...]], form: tuple[int, ...]) -> b
 
 
 def _form_axis(form: tuple[int, ...], ranks: tuple[str, ...]) -> Axis:
-    from .einsum import Term
     return Axis(tuple(Term(r, c) for r, c in zip(ranks, form) if c))
 
 
