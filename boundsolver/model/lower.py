@@ -191,8 +191,8 @@ class Covers:
     def log_bound(self, b_in: np.ndarray, b_all: np.ndarray) -> np.ndarray:
         """log of max prod (x_j * inflate_j)^s_j * prod cap_i^u_i over x >= 0 with the inputs'
         sum of x <= b_in and the sum of all x <= b_all (weighted AM-GM inside the inputs, then
-        the best split between the inputs and the output in closed form). Shape (covers, budgets); any cover is an upper
-        bound on log |V| (Shearer's lemma in its fractional form)."""
+        the best split between the inputs and the output in closed form). Shape (covers,
+        budgets); any cover is an upper bound on log |V| (Shearer's lemma, fractional form)."""
         s_in = self.s[:, self.inputs]
         sig = s_in.sum(axis=1)[:, None]
         s_out = self.s[:, ~self.inputs].sum(axis=1)[:, None]
