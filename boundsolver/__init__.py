@@ -9,6 +9,7 @@ from .model.arch import Arch, ArchError, Level
 from .model.cost import Cost, Mapping, Nest, algorithmic_minimum, evaluate, op_intensity
 from .model.einsum import Axis, Einsum, Tensor, Term, einsum, parse
 from .model.fusion import Leaf, Node, Schedule, Segment
+from .model.lower import lower_bound, with_lower_bound
 from .model.mapspace import Mapspace
 from .model.symbolic import ClassExpressions, Expressions, expressions
 from .model.workload import Workload, workload
@@ -29,6 +30,6 @@ __all__ = [
     "algorithmic_minimum",
     "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "expressions", "from_onnx", "gbmm", "gemm",
     "load_arch",
-    "load_problem", "load_problems", "max_effectual_buffer", "op_intensity", "pareto_frontier",
-    "parse", "plots", "solve_curve", "solve_curves", "workload",
+    "load_problem", "load_problems", "lower_bound", "max_effectual_buffer", "op_intensity", "pareto_frontier",
+    "parse", "plots", "solve_curve", "solve_curves", "with_lower_bound", "workload",
 ]

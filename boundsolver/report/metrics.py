@@ -55,6 +55,21 @@ def pebbling_bound(M: int, K: int, N: int, capacity) -> np.ndarray:
     return np.maximum(M * K + K * N + M * N, 2 * M * N * K / np.sqrt(s) + M * N)
 
 
+def floor_gap(problem: Einsum, frontier: pd.DataFrame, samples: int = 12) -> dict:
+    """How far the attainable curve sits above the any-schedule floor (docs/lower_bounds.md):
+    the largest and the geometric-mean ``accesses / lower_bound`` over ``samples`` breakpoints
+    spread evenly along the frontier (every breakpoint would cost a floor each)."""
+    from ..model.lower import with_lower_bound
+
+    rows = frontier[frontier["status"] == "optimal"]
+    if not len(rows):
+        return {"floor_gap_max": math.nan, "floor_gap_geomean": math.nan}
+    keep = np.unique(np.linspace(0, len(rows) - 1, samples).astype(int))
+    gap = with_lower_bound(rows.iloc[keep], problem)["gap"].dropna()
+    return {"floor_gap_max": float(gap.max()),
+            "floor_gap_geomean": float(np.exp(np.log(gap).mean()))}
+
+
 def summary(problem: Einsum, frontier: pd.DataFrame) -> dict:
     """Key numbers of one frontier, for tables."""
     meb = max_effectual_buffer(frontier)

@@ -111,6 +111,28 @@ def plot_pebbling(M: int, K: int, N: int, ax=None, x_range: tuple[float, float] 
     return ax
 
 
+def plot_floor(problem, ax=None, x_range: tuple[float, float] | None = None, unit: str = "words",
+               word_bits: int = 8, label: str | None = "floor: no schedule moves less",
+               points: int = 40, **style):
+    """The any-schedule floor (``bs.lower_bound``, docs/lower_bounds.md) as its own line: a
+    staircase over ``points`` capacities spaced evenly in log scale. The floor falls as the
+    buffer grows, so each step holds the value at its *right* end (``where="pre"``), which is
+    at most the true floor anywhere on the step: the drawn line never rises above a bound."""
+    import numpy as np
+
+    from ..model.lower import lower_bound
+
+    ax = _axes(ax)
+    k = scale(unit, word_bits)
+    lo, hi = x_range if x_range else (3, 4 * (problem.macs if hasattr(problem, "macs") else 1e9))
+    caps = sorted({int(c) for c in np.geomspace(max(lo, 1), hi, points)})
+    table = lower_bound(problem, caps).dropna(subset=["lower_bound"])
+    style = {"color": "tab:red", "ls": "-.", "lw": 1.0} | style | {"where": "pre"}
+    ax.step(table["capacity"].astype(float) * k, table["lower_bound"].astype(float) * k,
+            label=label, **style)
+    return ax
+
+
 def plot_ratio_bars(labels: list[str], ratios: list[float], ax=None,
                     published: list[float] | None = None):
     """Sorted bars of maximal effectual buffer / total operand size (Fig. 11), in percent."""

@@ -18,7 +18,7 @@ from ..curves.batch import solve_curves
 from ..curves.cache import Cache
 from ..io.specs import load_problems
 from ..reference.enumerate import mapping_cloud
-from .metrics import gemm_dims, pebbling_bound, summary
+from .metrics import floor_gap, gemm_dims, pebbling_bound, summary
 
 FIG11_PUBLISHED = [0.33, 0.25, 0.20, 0.17, 0.14, 0.11]
 # model.md: fp32 4096^3 GEMM, measured DRAM bytes at the GPUs' L2 sizes (MiB -> bytes).
@@ -70,7 +70,8 @@ def run(out_dir: str | Path, cache: bool | Cache = True, force_rerun: bool = Fal
     count = samples or (FIG24B_SAMPLES_QUICK if quick else FIG24B_SAMPLES)
     simba = _fig24b(out, problem, {"uniform": uniform, "per_tensor": per_tensor}, quick, count)
     gpus = _fig_gpu(out, problem, uniform, quick)
-    rows = [summary(p, f) | {"figure": name} for name, pf in data.items() for p, f in pf]
+    rows = [summary(p, f) | floor_gap(p, f) | {"figure": name}
+            for name, pf in data.items() for p, f in pf]
     table = pd.DataFrame(rows).drop_duplicates(subset=["figure", "problem"])
     table.to_csv(out / "key_numbers.csv", index=False)
     extra = _section("Fig. 24b: Simba, GEMM 4096³ (fig24b_simba.csv)", simba) + _section(
@@ -96,8 +97,17 @@ def _pebbling(ax, problem, frontier, legend: bool = True, **style) -> None:
     M, K, N = dims
     occ, acc = frontier["occupancy"].astype(float), frontier["accesses"].astype(float)
     crossed = bool((acc < pebbling_bound(M, K, N, occ) - 1e-6).any())
-    label = "2MNK/√S + MN" + (" (crossed: not a bound here)" if crossed else " (lower bound)")
-    plot_pebbling(M, K, N, ax, (3, 4 * float(occ.max())), label=label if legend else None, **style)
+    if not crossed:  # COSMA's formula is drawn only where the attainable curve never beats it
+        plot_pebbling(M, K, N, ax, (3, 4 * float(occ.max())),
+                      label="2MNK/√S + MN (lower bound)" if legend else None, **style)
+
+
+def _floor(ax, problem, frontier, legend: bool = True, **style) -> None:
+    """The any-schedule floor for every problem (docs/lower_bounds.md), beside the curve."""
+    from .plots import plot_floor
+
+    plot_floor(problem, ax, (3, 4 * float(frontier["occupancy"].max())),
+               label="floor: no schedule moves less" if legend else None, points=24, **style)
 
 
 def _fig01(out: Path, pf) -> None:
@@ -112,6 +122,7 @@ def _fig01(out: Path, pf) -> None:
     ax.axhline(front.attrs["algorithmic_minimum"], color="k", ls=":", lw=0.8,
                label="algorithmic minimum")
     _pebbling(ax, problem, front)
+    _floor(ax, problem, front)
     ax.set_title(f"Fig. 1: GEMM {'×'.join(str(problem.size[d]) for d in 'mkn')}", fontsize=9)
     ax.legend(fontsize=7, frameon=False)
     _save(fig, out, "fig01_gemm")
@@ -130,6 +141,8 @@ def _accesses_and_oi(out: Path, name: str, pf) -> None:
         plot_curve(f, a1, label=p.name, color=color, x_end=x_end)
         plot_op_intensity(f, a2, column=column, label=p.name, color=color, x_end=x_end)
         _pebbling(a1, p, f, legend=False, color=color, alpha=0.5, lw=0.7)
+        if name == "fig10_gemms":
+            _floor(a1, p, f, legend=i == 0, color=color, alpha=0.7, lw=0.7)
     a1.legend(fontsize=6, frameon=False)
     a2.legend(fontsize=6, frameon=False)
     fig.suptitle(name.replace("_", " "), fontsize=9)
@@ -170,7 +183,8 @@ def _fig24a(out: Path, pf) -> None:
 
 def _markdown(table: pd.DataFrame, seconds: float, extra: str = "") -> str:
     cols = ["figure", "problem", "algorithmic_minimum", "max_effectual_buffer", "effectual_ratio",
-            "breakpoints", "peak_op_intensity", "peak_macs_per_word"]
+            "breakpoints", "peak_op_intensity", "peak_macs_per_word", "floor_gap_max",
+            "floor_gap_geomean"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in table[cols].itertuples(index=False):
         cells = [f"{v:.1%}" if c == "effectual_ratio" else f"{v:.4g}" if isinstance(v, float)
