@@ -2,8 +2,9 @@
 boundsolver): the workloads they map, in our names, and one Pareto mapping as a CSV row.
 
 A workload is ``gemm`` (AccelForge's example ``matmuls``: ``T1[m,n1] += T0[m,n0] * W0[n0,n1]``,
-printed as our ``Z[m,n] += A[m,k] * B[k,n]``) or ``conv`` (``data/accelforge_conv.yaml``, written in
-our names, so boundsolver loads the same file: ``bs.load_problem(path, C=8, ...)``). Mapping text:
+printed as our ``Z[m,n] += A[m,k] * B[k,n]``), ``conv`` or ``conv1d`` (``data/accelforge_conv.yaml``,
+``accelforge_conv1d.yaml``, written in our names, so boundsolver loads the same file:
+``bs.load_problem(path, C=8, ...)``; the 2-D conv is too slow for AccelForge here, see its file). Mapping text:
 ``A@L2`` a storage node (MainMemory's are left out), ``m:2`` a temporal loop leaving tile 2,
 ``S-n:1`` a spatial loop over the PEs leaving tile 1 per PE.
 """
@@ -20,7 +21,7 @@ GEMM_NAMES = ({"T0": "A", "W0": "B", "T1": "Z"}, {"m": "m", "n0": "k", "n1": "n"
 
 def workload(args) -> tuple[str, dict, dict, dict, str]:
     """(AccelForge workload file, Jinja data, tensor names, rank names, file tag) for the CLI's
-    ``M K N`` (a GEMM) or ``--workload conv --param C=8 ...``."""
+    ``M K N`` (a GEMM) or ``--workload conv1d --param C=8 ...``."""
     if args.workload == "gemm":
         m, k, n = args.sizes
         if k != n:
@@ -28,7 +29,7 @@ def workload(args) -> tuple[str, dict, dict, dict, str]:
         return (af.examples.workloads.matmuls, {"N_EINSUMS": 1, "M": m, "KN": k},
                 *GEMM_NAMES, f"{m}x{k}x{n}")
     if args.sizes:
-        raise SystemExit("--workload conv takes its sizes from --param, not M K N")
+        raise SystemExit(f"--workload {args.workload} takes its sizes from --param, not M K N")
     params = dict(p.split("=") for p in args.param)
     params = {k: int(v) for k, v in params.items()}
     path = DATA / f"accelforge_{args.workload}.yaml"
@@ -37,9 +38,9 @@ def workload(args) -> tuple[str, dict, dict, dict, str]:
 
 
 def add_cli(ap) -> None:
-    ap.add_argument("--workload", choices=("gemm", "conv"), default="gemm")
+    ap.add_argument("--workload", choices=("gemm", "conv", "conv1d"), default="gemm")
     ap.add_argument("--param", action="append", default=[],
-                    help="NAME=VALUE for the conv's Jinja variables (C K P Q R S; default 8 8 8 8 3 3)")
+                    help="NAME=VALUE for the conv's Jinja variables (data/accelforge_{conv,conv1d}.yaml)")
 
 
 def nest_text(mapping, tensor: dict, rank: dict) -> str:

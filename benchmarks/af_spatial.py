@@ -3,11 +3,12 @@
 DRAM energy 10^6 x L2's, so the mapper minimises DRAM traffic first, then L2 actions.
 
     accelforge.sh python benchmarks/af_spatial.py M K N L1_WORDS All|Nothing OUT_DIR [--nests CSV]
-    accelforge.sh python benchmarks/af_spatial.py --workload conv [--param C=8 ...] L1_WORDS All|Nothing OUT_DIR
+    accelforge.sh python benchmarks/af_spatial.py --workload conv1d [--param C=8 ...]
+        L1_WORDS All|Nothing OUT_DIR
 
 All|Nothing: the PE fanout's ``may_reuse`` (All: L2 multicasts to the PEs and reduces their
 partial sums; Nothing: unicast). Writes OUT_DIR/accelforge_spatial_{TAG}_L1_{L1}[_unicast].csv
-(TAG: MxKxN, or conv_C8_K8_... from data/accelforge_conv.yaml's parameters): per Pareto mapping,
+(TAG: MxKxN, or conv1d_C8_K8_P8 from data/accelforge_conv1d.yaml's parameters): per Pareto mapping,
 L2 and L1 words used (L1: one PE), DRAM words moved, every level's read/write actions per tensor
 in words (columns LEVEL_TENSOR_read/write) and the mapping, in our names (af_common.py), and a
 .json beside it (workload, parameters, L1, points, seconds). The PEs split any rank of a GEMM; of
@@ -39,7 +40,7 @@ load, params, TENSOR, RANK, tag = workload(args)
 L1, reuse, out = args.l1, args.reuse, args.out.resolve()
 arch = Path(__file__).resolve().with_name("data") / "accelforge_spatial.yaml"
 params = params | {"L1_BITS": 8 * L1, "MAY_REUSE": reuse}
-if args.workload == "conv":
+if args.workload != "gemm":
     params["SPATIAL_FIXED"] = "~(c | k)"  # loops over any other rank variable: bound 1
 nests = [r["mapping"] for r in csv.DictReader(open(args.nests))] if args.nests else None
 if nests and args.workload != "gemm":

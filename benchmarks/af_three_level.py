@@ -3,10 +3,10 @@ far above L2's so that its mapper minimises DRAM traffic first, then L2<->L1 tra
 swept.
 
     accelforge.sh python benchmarks/af_three_level.py M K N L1_WORDS OUT_DIR
-    accelforge.sh python benchmarks/af_three_level.py --workload conv [--param C=8 ...] L1_WORDS OUT_DIR
+    accelforge.sh python benchmarks/af_three_level.py --workload conv1d [--param C=8 ...] L1_WORDS OUT_DIR
 
-Writes OUT_DIR/accelforge_three_level_{TAG}_L1_{L1}.csv (TAG: MxKxN, or conv_C8_K8_... from the
-parameters of data/accelforge_conv.yaml): per Pareto mapping, L2 words used, DRAM words moved, L2
+Writes OUT_DIR/accelforge_three_level_{TAG}_L1_{L1}.csv (TAG: MxKxN, or conv1d_C8_K8_P8 from the
+parameters of data/accelforge_conv1d.yaml): per Pareto mapping, L2 words used, DRAM words moved, L2
 words moved (reads + writes, 8-bit words), L1 words used, every level's read/write actions per
 tensor in words (LEVEL_TENSOR_read/write) and the mapping in our names (af_common.py); and a .json
 beside it with the workload, its parameters, L1's size, the point count and the mapper's seconds.

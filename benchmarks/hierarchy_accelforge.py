@@ -1,7 +1,7 @@
 """Benchmark: the three-level joint bound against AccelForge's three-level mappings.
 
     python benchmarks/hierarchy_accelforge.py [--out benchmarks/results/hierarchy_accelforge.csv]
-    python benchmarks/hierarchy_accelforge.py --files accelforge_three_level_256x256x256_L1_64.csv ...
+    python benchmarks/hierarchy_accelforge.py --files accelforge_three_level_32x32x32_L1_64.csv ...
 
 AccelForge's Pareto mappings come from ``benchmarks/af_three_level.py`` (run in its venv:
 ``accelforge.sh python benchmarks/af_three_level.py 16 16 16 64 OUT``): DRAM -> L2 (usage swept)
@@ -13,12 +13,13 @@ below a curve is a real mapping that curve's mapspace misses. For the joint boun
 are also compared on the whole lexicographic key (DRAM, then L2 <-> L1). GEMM 16^3 needs
 ``--per-tensor-limit 400000000`` (55 minutes) for the per-tensor joint bound.
 
-``--files`` (names in benchmarks/data, or paths; GEMMs of any size and the conv of
-data/accelforge_conv.yaml, rebuilt from the .json beside each file, else from its name) compares
-each file's points with the curves that run at any size, both by the MILP at the distinct L2 sizes
-of its points: the uniform-per-level joint bound (DRAM, and the whole key) and the one-buffer
-per-tensor curve on DRAM, which no AccelForge point may beat (L1 holds a word of each tensor, so
-its DRAM traffic is the L2 copies' alone); a point below it is printed with its mapping.
+``--files`` (names in benchmarks/data, or paths; GEMMs of any size and the convs of
+data/accelforge_conv.yaml and accelforge_conv1d.yaml, rebuilt from the .json beside each file,
+else from its name) compares each file's points with the curves that run at any size, both by the
+MILP at the distinct L2 sizes of its points: the uniform-per-level joint bound (DRAM, and the
+whole key) and the one-buffer per-tensor curve on DRAM, which no AccelForge point may beat (L1
+holds a word of each tensor, so its DRAM traffic is the L2 copies' alone); a point below it is
+printed with its mapping.
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ def af_case(path: Path) -> tuple[bs.Einsum, int, str]:
     if meta.exists():
         info = json.loads(meta.read_text())
         params = {k: v for k, v in info["params"].items() if k in "CKPQRS" and len(k) == 1}
-        if info["workload"] == "conv":
-            p = bs.load_problem(DATA / "accelforge_conv.yaml", **params)
-            label = "conv " + " ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        if info["workload"] != "gemm":  # conv, conv1d: data/accelforge_{workload}.yaml
+            p = bs.load_problem(DATA / f"accelforge_{info['workload']}.yaml", **params)
+            label = info["workload"] + " " + " ".join(f"{k}={v}" for k, v in sorted(params.items()))
         else:
             m, kn = info["params"]["M"], info["params"]["KN"]
             p, label = bs.gemm(m, kn, kn), f"{m}x{kn}x{kn}"

@@ -2,7 +2,7 @@
 
     python benchmarks/spatial_accelforge.py [--out benchmarks/results/spatial_accelforge.csv]
     python benchmarks/spatial_accelforge.py --nests   # our nests, for af_spatial.py to evaluate
-    python benchmarks/spatial_accelforge.py --files accelforge_spatial_32x32x32_L1_16.csv ...
+    python benchmarks/spatial_accelforge.py --files accelforge_spatial_32x32x32_L1_16.csv
 
 AccelForge's Pareto mappings come from ``benchmarks/af_spatial.py`` (its venv:
 ``accelforge.sh python benchmarks/af_spatial.py 4 4 4 8 All OUT``): DRAM -> L2 (usage swept) ->
@@ -27,12 +27,12 @@ AccelForge's Pareto mappings come from ``benchmarks/af_spatial.py`` (its venv:
 * **one-buffer per-tensor** (DRAM only): the one-buffer per-tensor curve read at its L2 size
   (L2 keeps every tensor, so its copies alone fix the DRAM traffic); where the above is too large.
 
-``--files`` (names in benchmarks/data, or paths; GEMMs of any size and the conv of
-data/accelforge_conv.yaml, rebuilt from the .json beside each file, else from its name;
-``_unicast`` in the name: no multicast) does the recost, the uniform bound and the one-buffer
-per-tensor curve for those files, both curves by the MILP at the distinct L2 sizes of the points
-(any size), and no per-tensor enumeration; points below the one-buffer per-tensor curve (which
-no mapping may beat) are printed with their mappings.
+``--files`` (names in benchmarks/data, or paths; GEMMs of any size and the convs of
+data/accelforge_conv.yaml and accelforge_conv1d.yaml, rebuilt from the .json beside each file,
+else from its name; ``_unicast`` in the name: no multicast) does the recost, the uniform bound and
+the one-buffer per-tensor curve for those files, both curves by the MILP at the distinct L2 sizes
+of the points (any size), and no per-tensor enumeration; points below the one-buffer per-tensor
+curve (which no mapping may beat) are printed with their mappings.
 """
 
 from __future__ import annotations

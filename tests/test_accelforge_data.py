@@ -23,9 +23,9 @@ DATA = Path(__file__).parents[1] / "benchmarks" / "data"
 def problem(csv: Path) -> bs.Einsum:
     """The Einsum AccelForge mapped, from the .json its runner wrote beside the CSV."""
     info = json.loads(csv.with_suffix(".json").read_text())
-    if info["workload"] == "conv":
+    if info["workload"] != "gemm":  # conv, conv1d
         sizes = {k: v for k, v in info["params"].items() if k in ("C", "K", "P", "Q", "R", "S")}
-        return bs.load_problem(DATA / "accelforge_conv.yaml", **sizes)
+        return bs.load_problem(DATA / f"accelforge_{info['workload']}.yaml", **sizes)
     m, kn = info["params"]["M"], info["params"]["KN"]
     return bs.gemm(m, kn, kn)
 
@@ -35,14 +35,16 @@ FILES = sorted(p.name for p in DATA.glob("accelforge_*.json")
                and "256x256x256" not in p.stem)  # 256^3: benchmarks/hierarchy_accelforge.py
 
 
-def test_conv_file_is_our_conv():
-    """The conv both tools read (data/accelforge_conv.yaml, AccelForge's syntax) is bs.conv
-    without its batch rank: same ranks, sizes and tensor sizes."""
-    ours = bs.conv(R=3, S=3, P=8, Q=8, C=8, K=8)
-    theirs = bs.load_problem(DATA / "accelforge_conv.yaml", C=8, K=8, P=8, Q=8)
-    assert dict(theirs.size) == {d: n for d, n in ours.size.items() if d != "n"}
+@pytest.mark.parametrize("name,sizes,ours,words", [
+    ("conv", {"Q": 8, "S": 3}, bs.conv(R=3, S=3, P=8, Q=8, C=8, K=8), [10 * 10 * 8, 8 * 8 * 9, 8 * 8 * 8]),
+    ("conv1d", {}, bs.conv(R=3, P=8, C=8, K=8), [10 * 8, 8 * 8 * 3, 8 * 8])])
+def test_conv_files_are_our_convs(name, sizes, ours, words):
+    """The convs both tools read (data/accelforge_conv*.yaml, AccelForge's syntax) are bs.conv
+    without its size-1 ranks: same ranks, sizes and tensor sizes."""
+    theirs = bs.load_problem(DATA / f"accelforge_{name}.yaml", C=8, K=8, P=8, **sizes)
+    assert dict(theirs.size) == {d: n for d, n in ours.size.items() if n > 1}
     assert [theirs.tensor_size(T) for T in theirs.tensors] == \
-        [ours.tensor_size(T) for T in ours.tensors] == [10 * 10 * 8, 8 * 8 * 9, 8 * 8 * 8]
+        [ours.tensor_size(T) for T in ours.tensors] == words
 
 
 @pytest.mark.parametrize("name", FILES)
