@@ -4,8 +4,8 @@ boundsolver): the workloads they map, in our names, and one Pareto mapping as a 
 A workload is ``gemm`` (AccelForge's example ``matmuls``: ``T1[m,n1] += T0[m,n0] * W0[n0,n1]``,
 printed as our ``Z[m,n] += A[m,k] * B[k,n]``), ``conv`` or ``conv1d`` (``data/accelforge_conv.yaml``,
 ``accelforge_conv1d.yaml``, written in our names, so boundsolver loads the same file:
-``bs.load_problem(path, C=8, ...)``; the 2-D conv is too slow for AccelForge here, see its file). Mapping text:
-``A@L2`` a storage node (MainMemory's are left out), ``m:2`` a temporal loop leaving tile 2,
+``bs.load_problem(path, C=8, ...)``; the 2-D conv is too slow for AccelForge here, see its file).
+Mapping text: ``A@L2`` a storage node (MainMemory's are left out), ``m:2`` a temporal loop leaving tile 2,
 ``S-n:1`` a spatial loop over the PEs leaving tile 1 per PE.
 """
 from __future__ import annotations
