@@ -31,8 +31,7 @@ def problem(csv: Path) -> bs.Einsum:
 
 
 FILES = sorted(p.name for p in DATA.glob("accelforge_*.json")
-               if p.stem.startswith(("accelforge_three_level_", "accelforge_spatial_"))
-               and "256x256x256" not in p.stem)  # 256^3: benchmarks/hierarchy_accelforge.py
+               if p.stem.startswith(("accelforge_three_level_", "accelforge_spatial_")))
 
 
 @pytest.mark.parametrize("name,sizes,ours,words", [
