@@ -19,7 +19,9 @@ else from its name) compares each file's points with the curves that run at any 
 MILP at the distinct L2 sizes of its points: the uniform-per-level joint bound (DRAM, and the
 whole key) and the one-buffer per-tensor curve on DRAM, which no AccelForge point may beat (L1
 holds a word of each tensor, so its DRAM traffic is the L2 copies' alone); a point below it is
-printed with its mapping.
+printed with its mapping. Files with a ``mapping`` column are also recosted as in
+spatial_accelforge.py (each mapping rebuilt as our ``Nest`` and costed by our rule and by
+AccelForge's, per tensor).
 """
 
 from __future__ import annotations
@@ -98,6 +100,11 @@ def compare_files(paths: list[Path]) -> list[dict]:
         af = pd.read_csv(path)
         arch = Arch("three_level", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", l1)))
         row = {"case": label, "L1": l1, "af_points": len(af), "af_l2_sizes": af["l2_words"].nunique()}
+        if "mapping" in af:  # each mapping rebuilt as our Nest and costed by both rules
+            from spatial_accelforge import load
+            cols = load(path, p, True)[2]
+            row |= {k: cols[k] for k in ("af_uniform", "occupancy_differs", "ours_eq_af",
+                                         "ours_gt_af", "af_rule_eq_af")}
         began = time.perf_counter()
         uniform = at_sizes(p, af["l2_words"], arch=arch)
         row["uniform_s"] = round(time.perf_counter() - began, 1)

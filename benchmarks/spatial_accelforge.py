@@ -195,7 +195,8 @@ def load(path: Path, p: bs.Einsum, mc: bool) -> tuple[pd.DataFrame, list[dict], 
         if c["af_rule_mismatch"] or c["ours_above_af"]:
             print("   UNEXPLAINED", r["mapping"], c["af_rule_mismatch"], c["ours_above_af"])
     return af, checks, {
-        "af_points": len(af), "af_spatial": int((af["pes_used"] > 1).sum()),
+        "af_points": len(af),
+        "af_spatial": int((af["pes_used"] > 1).sum()) if "pes_used" in af else 0,
         "af_uniform": sum(c["uniform"] for c in checks),
         "occupancy_differs": sum(c["ours_l2_words"] != r["l2_words"]
                                  or c["ours_l1_words"] != r["l1_words"] for r, c in pairs),
