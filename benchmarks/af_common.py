@@ -7,6 +7,12 @@ printed as our ``Z[m,n] += A[m,k] * B[k,n]``), ``conv`` or ``conv1d`` (``data/ac
 ``bs.load_problem(path, C=8, ...)``; the 2-D conv is too slow for AccelForge here, see its file).
 Mapping text: ``A@L2`` a storage node (MainMemory's are left out), ``m:2`` a temporal loop leaving tile 2,
 ``S-n:1`` a spatial loop over the PEs leaving tile 1 per PE.
+
+data/accelforge_runs.csv records each run of the larger data (one at a time, 2 jobs, on 2 cores
+shared with other work, load 3-9): wall seconds of the whole command and the mapper's own,
+``peak_mb`` the largest process's peak RSS (``/usr/bin/time -v``), ``peak_total_mb`` the peak of
+the summed RSS of the run's process group (the script and its loky workers) sampled every second
+(empty for the first three runs, not sampled).
 """
 from __future__ import annotations
 
