@@ -19,7 +19,8 @@ else from its name) compares each file's points with the curves that run at any 
 MILP at the distinct L2 sizes of its points: the uniform-per-level joint bound (DRAM, and the
 whole key) and the one-buffer per-tensor curve on DRAM, which no AccelForge point may beat (L1
 holds a word of each tensor, so its DRAM traffic is the L2 copies' alone); a point below it is
-printed with its mapping. Files with a ``mapping`` column are also recosted as in
+printed with its mapping. ``--per-tensor`` adds the per-tensor joint bound (the enumerator,
+``--per-tensor-limit``; "too large" past it). Files with a ``mapping`` column are also recosted as in
 spatial_accelforge.py (each mapping rebuilt as our ``Nest`` and costed by our rule and by
 AccelForge's, per tensor).
 """
@@ -90,9 +91,10 @@ def at_sizes(p, sizes, **kw) -> pd.DataFrame:
     return front[front["status"] == "optimal"]
 
 
-def compare_files(paths: list[Path]) -> list[dict]:
+def compare_files(paths: list[Path], per_tensor: bool = False, limit: int | None = None) -> list[dict]:
     """Each file's AccelForge points against the uniform joint bound (DRAM and key) and the
-    one-buffer per-tensor curve (DRAM), both by the MILP at the points' L2 sizes."""
+    one-buffer per-tensor curve (DRAM), both by the MILP at the points' L2 sizes, and with
+    ``per_tensor`` the per-tensor joint bound (the enumerator: small problems only)."""
     rows = []
     for path in paths:
         path = path if path.exists() else DATA / path
@@ -117,7 +119,7 @@ def compare_files(paths: list[Path]) -> list[dict]:
                   f" words, AF {r['dram_words']}, ours {ours[below[0]]}: {r.get('mapping', '')}")
         began = time.perf_counter()
         one = at_sizes(p, af["l2_words"], mapspace="per_tensor/perfect")
-        row["per_tensor_s"] = round(time.perf_counter() - began, 1)
+        row["one_buffer_s"] = round(time.perf_counter() - began, 1)
         least = [lookup(one, int(c)) for c in af["l2_words"]]
         bad = [i for i, (o, d) in enumerate(zip(least, af["dram_words"])) if o is None or d < o]
         row |= {"below_one_buffer_per_tensor_dram": len(bad),
@@ -127,8 +129,28 @@ def compare_files(paths: list[Path]) -> list[dict]:
             r = af.iloc[i]
             print(f"  BUG? below the one-buffer per-tensor curve: L2 {r['l2_words']} words, AF DRAM "
                   f"{r['dram_words']}, curve {least[i]}: {r.get('mapping', '')}")
+        if per_tensor:
+            row |= per_tensor_columns(p, arch, af, limit)
         rows.append(row)
     return rows
+
+
+def per_tensor_columns(p, arch, af: pd.DataFrame, limit: int | None) -> dict:
+    """AccelForge's points against the per-tensor joint bound (enumerated), DRAM and key."""
+    began = time.perf_counter()
+    try:
+        front = joint.solve(p, arch, limit=limit, method="enumerate", placement="per_tensor")
+    except bs.EnumerationTooLarge:
+        return {"per_tensor_joint": "too large", "per_tensor_joint_s": time.perf_counter() - began}
+    ours = [lookup(front, int(c)) for c in af["l2_words"]]
+    below = [i for i, (o, d) in enumerate(zip(ours, af["dram_words"])) if o is None or d < o]
+    for i in below:
+        r = af.iloc[i]
+        print(f"  below the per-tensor joint bound on DRAM: L2 {r['l2_words']} words, AF "
+              f"{r['dram_words']}, ours {ours[i]}: {r.get('mapping', '')}")
+    key = {f"per_tensor_{k}": v for k, v in lexicographic(front, af).items()}
+    return {"below_per_tensor_joint_dram": len(below), **key,
+            "per_tensor_joint_s": round(time.perf_counter() - began, 1)}
 
 
 def main() -> None:
@@ -137,12 +159,14 @@ def main() -> None:
                     default=Path(__file__).parent / "results" / "hierarchy_accelforge.csv")
     ap.add_argument("--files", type=Path, nargs="+",
                     help="AccelForge three-level data files to compare by the MILP (any size)")
+    ap.add_argument("--per-tensor", action="store_true",
+                    help="with --files: also the per-tensor joint bound (enumerated; small problems)")
     ap.add_argument("--per-tensor-limit", type=int, default=None,
                     help="search nodes for the per-tensor joint bound (GEMM 16^3 needs about "
                          "4e8: 55 minutes on 2 shared cores; the default refuses it)")
     args = ap.parse_args()
     if args.files:
-        report(compare_files(args.files), args.out)
+        report(compare_files(args.files, args.per_tensor, args.per_tensor_limit), args.out)
         return
     rows = []
     for (m, k, n), l1 in CASES:
