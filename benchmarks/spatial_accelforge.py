@@ -2,6 +2,7 @@
 
     python benchmarks/spatial_accelforge.py [--out benchmarks/results/spatial_accelforge.csv]
     python benchmarks/spatial_accelforge.py --nests   # our nests, for af_spatial.py to evaluate
+    python benchmarks/spatial_accelforge.py --files accelforge_spatial_32x32x32_L1_16.csv
 
 AccelForge's Pareto mappings come from ``benchmarks/af_spatial.py`` (its venv:
 ``accelforge.sh python benchmarks/af_spatial.py 4 4 4 8 All OUT``): DRAM -> L2 (usage swept) ->
@@ -21,10 +22,17 @@ AccelForge's Pareto mappings come from ``benchmarks/af_spatial.py`` (its venv:
   per-tensor placements too.
 * **our nests in AccelForge**: ``--nests`` writes data/accelforge_spatial_nests_4x4x4_L1_8.csv
   (the worked example of docs/hierarchy.md, it with B's L1 copy above m, and every nest of our
-  4x4x4 frontiers, multicast or not); ``af_spatial.py 4 4 4 8 All|Nothing OUT NESTS_CSV``
+  4x4x4 frontiers, multicast or not); ``af_spatial.py 4 4 4 8 All|Nothing OUT --nests NESTS_CSV``
   evaluates them in AccelForge (accelforge_spatial_eval_*.csv), recosted here as above.
 * **one-buffer per-tensor** (DRAM only): the one-buffer per-tensor curve read at its L2 size
   (L2 keeps every tensor, so its copies alone fix the DRAM traffic); where the above is too large.
+
+``--files`` (names in benchmarks/data, or paths; GEMMs of any size and the convs of
+data/accelforge_conv.yaml and accelforge_conv1d.yaml, rebuilt from the .json beside each file,
+else from its name; ``_unicast`` in the name: no multicast) does the recost, the uniform bound and
+the one-buffer per-tensor curve for those files, both curves by the MILP at the distinct L2 sizes
+of the points (any size), and no per-tensor enumeration; points below the one-buffer per-tensor
+curve (which no mapping may beat) are printed with their mappings.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from pathlib import Path
 
 import pandas as pd
 from common import lookup, report
+from hierarchy_accelforge import af_case, at_sizes
 
 import boundsolver as bs
 from boundsolver.model.arch import Arch, Level
@@ -179,14 +188,15 @@ def load(path: Path, p: bs.Einsum, mc: bool) -> tuple[pd.DataFrame, list[dict], 
     """AccelForge's rows, our recost of each, and the recost columns of the table."""
     af = pd.read_csv(path)
     af["l2_l1_words"] = sum(af[f"L2_{T}_{a}"] - af[f"MainMemory_{T}_{a}"]
-                            for T in "ABZ" for a in ("read", "write"))
+                            for T in (t.name for t in p.tensors) for a in ("read", "write"))
     checks = [recost(p, r, mc) for _, r in af.iterrows()]
     pairs = list(zip((r for _, r in af.iterrows()), checks))
     for r, c in pairs:
         if c["af_rule_mismatch"] or c["ours_above_af"]:
             print("   UNEXPLAINED", r["mapping"], c["af_rule_mismatch"], c["ours_above_af"])
     return af, checks, {
-        "af_points": len(af), "af_spatial": int((af["pes_used"] > 1).sum()),
+        "af_points": len(af),
+        "af_spatial": int((af["pes_used"] > 1).sum()) if "pes_used" in af else 0,
         "af_uniform": sum(c["uniform"] for c in checks),
         "occupancy_differs": sum(c["ours_l2_words"] != r["l2_words"]
                                  or c["ours_l1_words"] != r["l1_words"] for r, c in pairs),
@@ -195,17 +205,73 @@ def load(path: Path, p: bs.Einsum, mc: bool) -> tuple[pd.DataFrame, list[dict], 
         "af_rule_eq_af": sum(not c["af_rule_mismatch"] for c in checks)}
 
 
+def case_row(path: Path, p: bs.Einsum, l1: int, mc: bool, label: str, milp: bool) -> dict:
+    """One AccelForge data file against our curves: the uniform spatial bound (the enumerator,
+    or the MILP at the points' L2 sizes), the per-tensor 4 x L1 bound (enumerator only) and the
+    one-buffer per-tensor curve on DRAM."""
+    tag = path.stem.removeprefix("accelforge_spatial_")
+    af, checks, cols = load(path, p, mc)
+    row = {"gemm": label, "L1": l1, "multicast": mc} | cols
+    print(f"\n{tag}: first mappings our rule counts below AccelForge (per tensor: DRAM, "
+          "L2<->L1):")
+    for (_, r), c in [x for x in zip(af.iterrows(), checks) if x[1]["mismatch"]][:3]:
+        print("  ", r["mapping"], "|", "; ".join(c["mismatch"]))
+    arch = Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True),
+                         Level("L1", l1, instances=4, multicast=mc)))
+    began = time.perf_counter()
+    front = (at_sizes(p, af["l2_words"], arch=arch) if milp
+             else bs.pareto_frontier(p, arch=arch, method="enumerate"))
+    row["uniform_s"] = round(time.perf_counter() - began, 1)
+    signs, ex = compare(af, front)
+    least = [lookup(front, int(c)) for c in af["l2_words"]]
+    row |= {"below_uniform_dram": sum(o is None or d < o for o, d in zip(least, af["dram_words"])),
+            "below_uniform": signs.count(-1), "tied": signs.count(0), "above": signs.count(1),
+            "below_uniform_and_af_uniform": sum(s < 0 and c["uniform"]
+                                                for s, c in zip(signs, checks))}
+    print(f"{tag}: first points below the uniform bound (L2 words, AF (DRAM, L1), ours):")
+    for e in ex[:4]:
+        print("  ", *e)
+    if mc and not milp:
+        big = Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", 4 * l1)))
+        began = time.perf_counter()
+        try:
+            pt = bs.pareto_frontier(p, arch=big, mapspace="per_tensor/perfect",
+                                    method="enumerate")
+            signs, ex = compare(af, pt)
+            row |= {"below_per_tensor_4xL1": signs.count(-1),
+                    "tied_per_tensor_4xL1": signs.count(0)}
+            for e in ex[:4]:
+                print("   below per-tensor 4xL1:", *e)
+        except bs.EnumerationTooLarge:
+            row["below_per_tensor_4xL1"] = "too large"
+        row["per_tensor_s"] = round(time.perf_counter() - began, 1)
+    began = time.perf_counter()
+    one = (at_sizes(p, af["l2_words"], mapspace="per_tensor/perfect") if milp
+           else bs.pareto_frontier(p, mapspace="per_tensor/perfect", method="enumerate"))
+    row["one_buffer_s"] = round(time.perf_counter() - began, 1)
+    least = [lookup(one, int(c)) for c in af["l2_words"]]
+    bad = [i for i, (o, d) in enumerate(zip(least, af["dram_words"])) if o is None or d < o]
+    row["dram_below_one_buffer_per_tensor"] = len(bad)
+    for i in bad:
+        r = af.iloc[i]
+        print(f"  BUG? below the one-buffer per-tensor curve: L2 {r['l2_words']} words, AF DRAM "
+              f"{r['dram_words']}, curve {least[i]}: {r['mapping']}")
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "spatial_accelforge.csv")
     ap.add_argument("--nests", action="store_true", help="write our nests for AccelForge")
+    ap.add_argument("--files", type=Path, nargs="+",
+                    help="AccelForge spatial data files to compare by the MILP (any size)")
     args = ap.parse_args()
     if args.nests:
         write_nests()
         return
     rows = []
-    for mc in (True, False):
+    for mc in (True, False) if not args.files else ():
         path = DATA / f"accelforge_spatial_eval_4x4x4_L1_8{'' if mc else '_unicast'}.csv"
         if path.exists():
             af, checks, cols = load(path, bs.gemm(4, 4, 4), mc)
@@ -213,50 +279,17 @@ def main() -> None:
             for (_, r), c in zip(af.iterrows(), checks):
                 print(f"   {c['ours']} {c['af']}  {r['mapping']}  | {'; '.join(c['mismatch'])}")
             rows.append({"gemm": "4x4x4 our nests", "L1": 8, "multicast": mc} | cols)
-    for (m, k, n), l1, mc in CASES:
+    for (m, k, n), l1, mc in CASES if not args.files else ():
         tag = f"{m}x{k}x{n}_L1_{l1}" + ("" if mc else "_unicast")
         path = DATA / f"accelforge_spatial_{tag}.csv"
         if not path.exists():
             print(f"skipping {tag}: no {path.name}")
             continue
-        p = bs.gemm(m, k, n)
-        af, checks, cols = load(path, p, mc)
-        row = {"gemm": f"{m}x{k}x{n}", "L1": l1, "multicast": mc} | cols
-        print(f"\n{tag}: first mappings our rule counts below AccelForge (per tensor: DRAM, "
-              "L2<->L1):")
-        for (_, r), c in [x for x in zip(af.iterrows(), checks) if x[1]["mismatch"]][:3]:
-            print("  ", r["mapping"], "|", "; ".join(c["mismatch"]))
-        arch = Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True),
-                             Level("L1", l1, instances=4, multicast=mc)))
-        began = time.perf_counter()
-        front = bs.pareto_frontier(p, arch=arch, method="enumerate")
-        row["uniform_s"] = round(time.perf_counter() - began, 1)
-        signs, ex = compare(af, front)
-        row |= {"below_uniform": signs.count(-1), "tied": signs.count(0), "above": signs.count(1),
-                "below_uniform_and_af_uniform": sum(s < 0 and c["uniform"]
-                                                    for s, c in zip(signs, checks))}
-        print(f"{tag}: first points below the uniform bound (L2 words, AF (DRAM, L1), ours):")
-        for e in ex[:4]:
-            print("  ", *e)
-        if mc:
-            big = Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", 4 * l1)))
-            began = time.perf_counter()
-            try:
-                pt = bs.pareto_frontier(p, arch=big, mapspace="per_tensor/perfect",
-                                        method="enumerate")
-                signs, ex = compare(af, pt)
-                row |= {"below_per_tensor_4xL1": signs.count(-1),
-                        "tied_per_tensor_4xL1": signs.count(0)}
-                for e in ex[:4]:
-                    print("   below per-tensor 4xL1:", *e)
-            except bs.EnumerationTooLarge:
-                row["below_per_tensor_4xL1"] = "too large"
-            row["per_tensor_s"] = round(time.perf_counter() - began, 1)
-        one = bs.pareto_frontier(p, mapspace="per_tensor/perfect", method="enumerate")
-        least = [lookup(one, int(c)) for c in af["l2_words"]]
-        row["dram_below_one_buffer_per_tensor"] = sum(
-            o is None or d < o for o, d in zip(least, af["dram_words"]))
-        rows.append(row)
+        rows.append(case_row(path, bs.gemm(m, k, n), l1, mc, f"{m}x{k}x{n}", milp=False))
+    for path in args.files or ():
+        path = path if path.exists() else DATA / path
+        p, l1, label = af_case(path)
+        rows.append(case_row(path, p, l1, "_unicast" not in path.name, label, milp=True))
     cols = list(dict.fromkeys(k for r in rows for k in r))
     report([{k: r.get(k, "") for k in cols} for r in rows], args.out)
 

@@ -1,0 +1,68 @@
+"""AccelForge's mappings at larger sizes (benchmarks/data, made by benchmarks/af_three_level.py and
+af_spatial.py in AccelForge's own venv): the files rebuild the problems AccelForge mapped, and no
+real mapping of theirs moves less DRAM traffic at its L2 size than the one-buffer per-tensor curve
+(L2 keeps every tensor and L1 a word of each, so a mapping's DRAM traffic is its L2 copies' alone:
+a one-buffer per-tensor mapping). The uniform joint bound is beaten by many of them
+(benchmarks/hierarchy_accelforge.py, spatial_accelforge.py); that is issue 20's subject, not
+asserted here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import lookup, points
+
+import boundsolver as bs
+
+DATA = Path(__file__).parents[1] / "benchmarks" / "data"
+
+
+def problem(csv: Path) -> bs.Einsum:
+    """The Einsum AccelForge mapped, from the .json its runner wrote beside the CSV."""
+    info = json.loads(csv.with_suffix(".json").read_text())
+    if info["workload"] != "gemm":  # conv, conv1d
+        sizes = {k: v for k, v in info["params"].items() if k in ("C", "K", "P", "Q", "R", "S")}
+        return bs.load_problem(DATA / f"accelforge_{info['workload']}.yaml", **sizes)
+    m, kn = info["params"]["M"], info["params"]["KN"]
+    return bs.gemm(m, kn, kn)
+
+
+FILES = sorted(p.name for p in DATA.glob("accelforge_*.json")
+               if p.stem.startswith(("accelforge_three_level_", "accelforge_spatial_")))
+
+
+@pytest.mark.parametrize("name,sizes,ours,words", [
+    ("conv", {"Q": 8, "S": 3}, bs.conv(R=3, S=3, P=8, Q=8, C=8, K=8), [10 * 10 * 8, 8 * 8 * 9, 8 * 8 * 8]),
+    ("conv1d", {}, bs.conv(R=3, P=8, C=8, K=8), [10 * 8, 8 * 8 * 3, 8 * 8])])
+def test_conv_files_are_our_convs(name, sizes, ours, words):
+    """The convs both tools read (data/accelforge_conv*.yaml, AccelForge's syntax) are bs.conv
+    without its size-1 ranks: same ranks, sizes and tensor sizes."""
+    theirs = bs.load_problem(DATA / f"accelforge_{name}.yaml", C=8, K=8, P=8, **sizes)
+    assert dict(theirs.size) == {d: n for d, n in ours.size.items() if n > 1}
+    assert [theirs.tensor_size(T) for T in theirs.tensors] == \
+        [ours.tensor_size(T) for T in ours.tensors] == words
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_least_dram_is_every_tensor_once(name):
+    """AccelForge's least DRAM traffic (L2 large enough) is each tensor read or written once:
+    our rebuilt problem's tensor sizes, so the file and the problem agree."""
+    csv = DATA / name.replace(".json", ".csv")
+    p, af = problem(csv), pd.read_csv(csv)
+    assert af["dram_words"].min() == sum(p.tensor_size(T) for T in p.tensors)
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_no_accelforge_point_below_the_one_buffer_per_tensor_curve(name):
+    csv = DATA / name.replace(".json", ".csv")
+    p, af = problem(csv), pd.read_csv(csv)
+    sizes = sorted(set(af["l2_words"].tolist()))
+    front = bs.solve_curve(p, sizes, mapspace="per_tensor/perfect", method="milp")
+    curve = points(front[front["status"] == "optimal"])
+    below = [(c, d, lookup(curve, c)) for c, d in zip(af["l2_words"], af["dram_words"])
+             if lookup(curve, c) is None or d < lookup(curve, c)]
+    assert not below, below[:3]
+    assert any(d == lookup(curve, c) for c, d in zip(af["l2_words"], af["dram_words"]))
