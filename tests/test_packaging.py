@@ -66,7 +66,7 @@ def test_unknown_names_and_missing_paths_are_clear_errors(decoys):
     with pytest.raises(bs.SpecError, match="unknown problem 'fig99'.*fig12_convs"):
         bs.load_problems("fig99")
     # a .yaml name is a path: not found here, and the packaged file's name is suggested
-    with pytest.raises(bs.SpecError, match="no file 'three_level.yaml'; the packaged architecture "
+    with pytest.raises(bs.SpecError, match=r"no file 'three_level.yaml' \(does not exist\); the packaged architecture "
                                            "is named 'three_level'"):
         bs.load_arch("three_level.yaml")
     with pytest.raises(bs.SpecError, match="no file 'nowhere/x.yaml'$"):
