@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .curves.methods import DEFAULT, METHODS
 from .errors import BoundsolverError
 from .io.specs import call_workload, load_arch, load_problems
 from .model.einsum import Einsum, einsum
@@ -60,10 +61,9 @@ def parser() -> argparse.ArgumentParser:
                         "(docs/fusion.md); without it, the unfused one")
     p.add_argument("--max-depth", type=int, default=3,
                    help="for --fusion: loops nested in a fused loop tree (docs/fusion.md)")
-    p.add_argument("--method", choices=["milp", "enumerate", "auto"],
-                   help="how curves are traced: milp (default for an Einsum), enumerate (the "
-                        "exhaustive reference) or auto (enumeration where it is cheap; default "
-                        "for a workload's Einsums)")
+    p.add_argument("--method", choices=METHODS,
+                   help="how curves are traced: auto (the default: the faster exact method), "
+                        "milp (integer programs) or enumerate (the exhaustive reference)")
     p.add_argument("--enumerate", action="store_true", help="the same as --method enumerate")
     p.add_argument("--verbose", "-v", action="count", default=0,
                    help="log what the solvers do (-v: retries and cuts, -vv: every solve)")
@@ -90,8 +90,9 @@ def parser() -> argparse.ArgumentParser:
                    help="also the fused network curve (slow on big networks)")
     n.add_argument("--mapspace", default=None,
                    help="inner mapspace, e.g. uniform/perfect (default per_tensor/perfect)")
-    n.add_argument("--method", choices=["milp", "enumerate", "auto"], default="auto",
-                   help="how each layer's frontier is traced (default auto)")
+    n.add_argument("--method", choices=METHODS, default=DEFAULT,
+                   help="how each layer's frontier is traced (default %(default)s: the faster "
+                        "exact method)")
     n.add_argument("--solver", default="highs", help="highs (default) or cbc")
     n.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     n.add_argument("--csv", "-o", type=Path,
@@ -222,11 +223,11 @@ def _curve(args, extra: list[str]) -> int:
         if not arch.is_single_buffer:  # a hierarchy: its joint bound (hierarchy.py)
             from .curves.solve import pareto_frontier, solve_curve
 
-            opts = dict(arch=arch, method=_method(args) or "auto", solver=args.solver,
+            opts = dict(arch=arch, method=_method(args) or DEFAULT, solver=args.solver,
                         mapspace=Mapspace(args.placement or "uniform", args.factors))
             df = pareto_frontier(p, **opts) if caps is None else solve_curve(p, caps, **opts)
         else:
-            df = solve_one(p, caps, args.solver, _method(args) or "milp",
+            df = solve_one(p, caps, args.solver, _method(args) or DEFAULT,
                            args.time_limit, progress=not args.quiet,
                            mapspace=Mapspace(args.placement or "uniform", args.factors))
         frames.append(df)
@@ -252,14 +253,17 @@ def _workloads(args, problems, caps) -> int:
 
     if args.time_limit is not None:
         raise BoundsolverError("--time-limit does not apply to workloads (always exact)")
-    method = _method(args) or "auto"
+    method = _method(args) or DEFAULT
     mapspace = Mapspace(args.placement or "per_tensor", args.factors)
     tables, plots = [], []
     for w in problems:
         runs = [True, False] if args.fusion else [False]
-        opts = dict(mapspace=mapspace, method=method, max_depth=args.max_depth)
-        frames = {f: (pareto_frontier(w, args.solver, fusion=f, **opts) if caps is None else
-                      solve_curve(w, caps, args.solver, fusion=f, **opts))
+        opts = dict(mapspace=mapspace, method=method, solver=args.solver)
+        # max_depth applies to the fused run only (the API refuses it elsewhere)
+        frames = {f: (pareto_frontier(w, fusion=f, max_depth=args.max_depth if f else None,
+                                      **opts) if caps is None else
+                      solve_curve(w, caps, fusion=f, max_depth=args.max_depth if f else None,
+                                  **opts))
                   for f in runs}
         for f, df in frames.items():
             if not args.quiet:
@@ -320,7 +324,8 @@ def _network(args) -> int:
     if args.fusion:  # every breakpoint (for the plot), read at the capacities for the table
         from .curves.solve import pareto_frontier
 
-        fused = pareto_frontier(w, args.solver, fusion=True, mapspace=mapspace, method=args.method)
+        fused = pareto_frontier(w, solver=args.solver, fusion=True, mapspace=mapspace,
+                                method=args.method)
     curves = network_curves(w, caps, args.fusion, table=table, mapspace=mapspace,
                             method=args.method, solver=args.solver, fused_frontier=fused)
     curve = pd.DataFrame({"capacity": caps})

@@ -16,7 +16,7 @@ PROBLEMS = [bs.gemm(8, 4, 2), bs.conv(R=3, P=4, C=2, K=2), bs.gbmm(4, 2, 4, 4, 2
 
 
 def test_solve_curves_matches_one_by_one_in_order(tmp_path):
-    fronts = solve_curves(PROBLEMS, cache=Cache(tmp_path / "c.sqlite"), progress=False)
+    fronts = solve_curves(PROBLEMS, cache=Cache(tmp_path / "c.sqlite"), progress=False, method="milp")
     assert [points(f) for f in fronts] == [points(bs.enumerate_frontier(p)) for p in PROBLEMS]
     curves = solve_curves(PROBLEMS, [5, 50], cache=False, progress=False,
                           executor=ThreadPoolExecutor(2))
@@ -39,7 +39,7 @@ def test_corrupted_entries_are_recomputed_never_returned(tmp_path):
     with sqlite3.connect(path) as db:  # flip a number inside the stored payload
         db.execute("UPDATE results SET payload = replace(payload, '\"accesses\": 1', "
                    "'\"accesses\": 7')")
-    question = {"capacities": None, "solver": "highs", "method": "milp"}
+    question = {"capacities": None, "solver": None, "method": "auto"}  # the default
     assert store.get(PROBLEMS[0], question) is None  # digest mismatch: dropped
     path.write_bytes(b"not a database at all")
     assert store.get(PROBLEMS[0], question) is None  # unreadable file: moved aside
@@ -53,7 +53,7 @@ def test_concurrent_writers(tmp_path):
         list(pool.map(lambda p: solve_curves([p], cache=Cache(path), progress=False),
                       PROBLEMS * 2))
     store = Cache(path)
-    question = {"capacities": None, "solver": "highs", "method": "milp"}
+    question = {"capacities": None, "solver": None, "method": "auto"}  # the default
     assert all(store.get(p, question) is not None for p in PROBLEMS)
 
 
