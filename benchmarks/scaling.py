@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from common import report
 
 import boundsolver as bs
@@ -156,13 +157,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scaling.csv")
     args = ap.parse_args()
     names = [n for n in CASES if not args.names or any(s in n for s in args.names)]
+    names.sort(key=lambda n: CASES[n][2])  # the slow cases last
     rows = []
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
         rows.append(measure(name, args.skip_slow))
         r = rows[-1]
         print(f"  {name}: milp {r['milp_frontier_s']:.2f} s, enum {r['enum_frontier_s']:.2f} s, "
-              f"default {r['default_frontier_s']:.2f} s ({r['auto_choice']}), "
+              f"default {r['default_frontier_s']:.2f} s ({r['default_ran']}, "
+              f"{r['default_vs_best']:.2f} / {r['default_vs_best_curve']:.2f} of the best), "
               f"agree {r['agree']}", flush=True)
+        pd.DataFrame(rows).to_csv(args.out, index=False)  # so far: a long run may be cut
     report(rows, args.out)
 
 
