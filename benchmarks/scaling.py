@@ -17,8 +17,8 @@ tile counts, the enumerator's estimated steps), then the time of
   where an enumerator refused at run time),
 
 and ``agree``: every frontier and every curve identical. ``winner`` names the faster method for
-the frontier. Calls under 5 s run three times, taking turns (the least time of each counts: the
-machine is shared). All timings of one table come from one run on one machine (compare ratios).
+the frontier. Calls under 5 s run five or more times, taking turns (the least time of each
+counts: the machine is shared). All timings of one table come from one run on one machine (compare ratios).
 """
 
 from __future__ import annotations
@@ -84,11 +84,11 @@ def race(calls: dict, rounds: int = 9) -> tuple[dict, dict, dict]:
     """Each call's result, least wall time and least CPU time (this process, every thread: the
     solvers run in-process) over several rounds, the calls taking turns within a round (the
     machine is shared: a slow spell then hits every method alike, not one). A call runs once if
-    it took 5 s or more, three times if 0.5 s or more, else ``rounds`` times."""
+    it took 5 s or more, five times if 0.5 s or more, else ``rounds`` times."""
     outs, wall, cpu = {}, {k: math.inf for k in calls}, {k: math.inf for k in calls}
     for r in range(rounds):
         for k, fn in calls.items():
-            if (r and wall[k] >= 5.0) or (r >= 3 and wall[k] >= 0.5):
+            if (r and wall[k] >= 5.0) or (r >= 5 and wall[k] >= 0.5):
                 continue
             began, cpu_began = time.perf_counter(), time.process_time()
             outs[k] = fn()
