@@ -43,8 +43,9 @@ ACCELFORGE_SH = Path(os.environ.get("ACCELFORGE_SH", HERE.parent.parent / "share
 def accelforge(mode: str, script: Path) -> tuple[pd.DataFrame, float]:
     """AccelForge's Pareto points for ``mode`` and its mapper's seconds, run now."""
     with tempfile.TemporaryDirectory() as out:
+        # run there: AccelForge drops a mapping.svg into its working directory
         done = subprocess.run([str(script), "python", str(HERE / "af_gemm.py"), mode, out],
-                              capture_output=True, text=True, check=False)
+                              capture_output=True, text=True, check=False, cwd=out)
         found = re.search(r"mapped in ([0-9.]+) s", done.stdout)
         if done.returncode or not found:
             raise SystemExit(f"AccelForge ({script}) failed for {mode}:\n{done.stdout}\n"
