@@ -34,7 +34,7 @@ from common import lookup, report
 
 import boundsolver as bs
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 ACCELFORGE_SH = Path(os.environ.get("ACCELFORGE_SH", HERE.parent.parent / "shared" / "tools"
                                     / "accelforge.sh"))
@@ -44,7 +44,7 @@ def accelforge(mode: str, script: Path) -> tuple[pd.DataFrame, float]:
     """AccelForge's Pareto points for ``mode`` and its mapper's seconds, run now."""
     with tempfile.TemporaryDirectory() as out:
         # run there: AccelForge drops a mapping.svg into its working directory
-        done = subprocess.run([str(script), "python", str(HERE / "af_gemm.py"), mode, out],
+        done = subprocess.run([str(Path(script).resolve()), "python", str(HERE / "af_gemm.py"), mode, out],
                               capture_output=True, text=True, check=False, cwd=out)
         found = re.search(r"mapped in ([0-9.]+) s", done.stdout)
         if done.returncode or not found:
