@@ -34,6 +34,7 @@ import pandas as pd
 from common import report
 
 import boundsolver as bs
+from boundsolver.curves.methods import METHODS
 
 # name: (R=S, P=Q output size, C, K, stride); the fully connected layer is a GEMM.
 CONVS = {
@@ -137,7 +138,7 @@ def main() -> None:
     ap.add_argument("names", nargs="*", help="layer names (default: all)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--methods", nargs="+", default=["milp", "auto"],
-                    choices=["milp", "enumerate", "auto"])
+                    choices=METHODS)
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "dask_overhead.csv")
     args = ap.parse_args()

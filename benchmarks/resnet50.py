@@ -23,6 +23,7 @@ from common import report
 from onnx import TensorProto, helper, numpy_helper
 
 import boundsolver as bs
+from boundsolver.curves.methods import DEFAULT, METHODS
 from boundsolver.report.network import network_table
 
 CAPS = [1024, 16384, 262144, 4194304]
@@ -85,7 +86,7 @@ def main() -> None:
     ap.add_argument("--mapspace", nargs="+", default=["per_tensor/perfect", "uniform/perfect"],
                     help="each layer's inner mapspace; one row each (default: the workloads' "
                          "per_tensor/perfect, then the Orojenesis uniform/perfect)")
-    ap.add_argument("--method", default="auto", choices=["auto", "milp", "enumerate"])
+    ap.add_argument("--method", default=DEFAULT, choices=METHODS)
     args = ap.parse_args()
     began = time.perf_counter()
     w = bs.from_onnx(resnet50())

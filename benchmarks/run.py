@@ -33,12 +33,12 @@ def measure(name: str, problem: bs.Einsum, solver: str) -> dict:
     t_enum = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    front = bs.pareto_frontier(problem, solver=solver)
+    front = bs.pareto_frontier(problem, solver=solver, method="milp")
     t_front = time.perf_counter() - t0
 
     caps = np.unique(np.geomspace(3, 2 * int(ref["occupancy"].max()), 32).astype(int)).tolist()
     t0 = time.perf_counter()
-    curve = bs.solve_curve(problem, caps, solver=solver)
+    curve = bs.solve_curve(problem, caps, solver=solver, method="milp")
     t_curve = time.perf_counter() - t0
 
     same_front = (front["occupancy"].tolist() == ref["occupancy"].tolist()

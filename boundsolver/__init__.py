@@ -1,6 +1,7 @@
 """boundsolver: exact attainable data-movement bounds (Orojenesis curves) by integer programming."""
 
 from .curves.batch import solve_curves
+from .curves.cache import Cache
 from .curves.solve import PointSolver, pareto_frontier, solve_curve
 from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
 from .io.onnx import OnnxError, OnnxWorkload, from_onnx  # onnx itself is imported on call
@@ -21,8 +22,8 @@ from .report.metrics import effectual_ratio, max_effectual_buffer
 __version__ = "0.2.0"
 
 __all__ = [
-    "Arch", "ArchError", "Axis", "BoundsolverError", "ClassExpressions", "Cost", "Einsum", "EinsumError",
-    "EnumerationTooLarge", "Expressions", "Level",
+    "Arch", "ArchError", "Axis", "BoundsolverError", "Cache", "ClassExpressions", "Cost", "Einsum",
+    "EinsumError", "EnumerationTooLarge", "Expressions", "Level",
     "Leaf", "Mapping", "Mapspace", "Nest", "Node", "OnnxError", "OnnxWorkload", "PointSolver",
     "Schedule", "Segment", "SolverError",
     "SpecError",

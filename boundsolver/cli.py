@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .curves.batch import METHODS
+from .curves.methods import METHODS
 from .errors import BoundsolverError
 from .io.specs import call_workload, load_arch, load_problems
 from .model.einsum import Einsum, einsum, shown
@@ -141,9 +141,9 @@ def _solve_options(p, default_mapspace: str) -> None:
     p.add_argument("--factors", choices=FACTORS, help="the factors half of --mapspace "
                                                       "(default perfect)")
     p.add_argument("--method", choices=METHODS,
-                   help="how curves are traced (default: the library's): milp (integer "
-                        "programs), enumerate (the exhaustive reference) or auto (enumeration "
-                        "where it is cheap); every method is exact")
+                   help="how curves are traced: auto (the default: the faster exact method, "
+                        "enumeration where it is cheap, else the MILP), milp (integer programs) "
+                        "or enumerate (the exhaustive reference); every method is exact")
     p.add_argument("--solver", help="MILP solver: highs (in-process, default) or cbc")
 
 

@@ -17,7 +17,7 @@ PROBLEMS = [bs.gemm(8, 4, 2), bs.conv(R=3, P=4, C=2, K=2), bs.gbmm(4, 2, 4, 4, 2
 
 
 def test_solve_curves_matches_one_by_one_in_order(tmp_path):
-    fronts = solve_curves(PROBLEMS, cache=Cache(tmp_path / "c.sqlite"), progress=False)
+    fronts = solve_curves(PROBLEMS, cache=Cache(tmp_path / "c.sqlite"), progress=False, method="milp")
     assert [points(f) for f in fronts] == [points(bs.enumerate_frontier(p)) for p in PROBLEMS]
     curves = solve_curves(PROBLEMS, [5, 50], cache=False, progress=False,
                           executor=ThreadPoolExecutor(2))
@@ -56,7 +56,7 @@ def test_concurrent_writers(tmp_path):
         list(pool.map(lambda p: solve_curves([p], cache=Cache(path), progress=False),
                       PROBLEMS * 2))
     store = Cache(path)
-    question = {"capacities": None, "solver": "highs", "method": "milp"}
+    question = {"capacities": None, "solver": None, "method": "auto"}  # the default
     assert all(store.get(p, question) is not None for p in PROBLEMS)
 
 

@@ -30,7 +30,7 @@ def gemm_ends(M: int, K: int, N: int) -> tuple[tuple[int, int], tuple[int, int]]
                                   (131072, 4096, 4096)])
 def test_huge_gemm_frontier_is_exact(dims):
     p = bs.gemm(*dims)
-    front = points(bs.pareto_frontier(p))
+    front = points(bs.pareto_frontier(p, method="milp"))
     first, last = gemm_ends(*dims)
     assert front[0] == first
     assert front[-1] == last
@@ -41,7 +41,7 @@ def test_huge_gemm_curve_at_capacities():
     p = bs.gemm(131072, 131072, 131072)
     ref = points(bs.enumerate_frontier(p))
     caps = np.unique(np.geomspace(3, 2 * ref[-1][0], 16).astype(int)).tolist()
-    curve = bs.solve_curve(p, caps)
+    curve = bs.solve_curve(p, caps, method="milp")
     assert curve["accesses"].astype(int).tolist() == [lookup(ref, c) for c in caps]
 
 
@@ -50,7 +50,7 @@ def test_ill_scaled_rows_are_solved_exactly():
     divisor; with tolerances of 1e-9 HiGHS and CBC both called a feasible class infeasible
     here and a breakpoint went missing (before rows were scaled by powers of two)."""
     p = bs.gemm(1062882, 390625, 823543)
-    assert points(bs.pareto_frontier(p)) == points(bs.enumerate_frontier(p))
+    assert points(bs.pareto_frontier(p, method="milp")) == points(bs.enumerate_frontier(p))
 
 
 def test_past_int64_is_refused_before_solving():
@@ -64,7 +64,7 @@ def test_past_int64_is_refused_before_solving():
     # Just below it: solved (the minimum is reached, checked by the closed form).
     M = K = N = 2**20
     assert 2 * M * K * N + M * N <= INT64_MAX
-    front = points(bs.pareto_frontier(bs.gemm(M, K, N)))
+    front = points(bs.pareto_frontier(bs.gemm(M, K, N), method="milp"))
     assert (front[0], front[-1]) == gemm_ends(M, K, N)
 
 

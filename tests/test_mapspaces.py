@@ -48,7 +48,7 @@ def _enumerated(problem, mapspace):
 def test_milp_matches_enumeration(problem, mapspace):
     expected = _enumerated(problem, mapspace)
     if expected is not None:
-        assert points(bs.pareto_frontier(problem, mapspace=mapspace)) == expected
+        assert points(bs.pareto_frontier(problem, mapspace=mapspace, method="milp")) == expected
 
 
 @pytest.mark.parametrize("problem", [bs.gemm(3, 4, 2), bs.bmm(2, 2, 3, 2), bs.conv(R=2, P=3, C=2, K=2)],
@@ -56,7 +56,7 @@ def test_milp_matches_enumeration(problem, mapspace):
 @pytest.mark.parametrize("mapspace", EXTENDED)
 def test_cbc_matches_enumeration(problem, mapspace):
     expected = points(enumerate_frontier(problem, mapspace=mapspace))
-    assert points(bs.pareto_frontier(problem, solver="cbc", mapspace=mapspace)) == expected
+    assert points(bs.pareto_frontier(problem, solver="cbc", mapspace=mapspace, method="milp")) == expected
 
 
 @settings(max_examples=40, deadline=None)
@@ -176,7 +176,7 @@ def test_solve_curve_on_extended_mapspace_matches_enumeration():
     problem = bs.gemm(7, 5, 9)
     stairs = points(enumerate_frontier(problem, mapspace="per_tensor/imperfect"))
     caps = [3, 4, 5, 9, 17, 40, 80, 200]
-    curve = bs.solve_curve(problem, caps, mapspace=Mapspace("per_tensor", "imperfect"))
+    curve = bs.solve_curve(problem, caps, mapspace=Mapspace("per_tensor", "imperfect"), method="milp")
     assert list(curve["accesses"]) == [lookup(stairs, c) for c in caps]
     assert curve.attrs["mapspace"] == "per_tensor/imperfect"
     assert "for " in curve["mapping"].iloc[0] and "[Z" in curve["mapping"].iloc[0]

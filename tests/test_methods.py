@@ -29,7 +29,7 @@ def test_frontier_by_each_method(problem, mapspace):
 @pytest.mark.parametrize("method", ["enumerate", "auto"])
 def test_curve_by_each_method(problem, mapspace, method):
     caps = [1, 2, 3, 7, 50, 333, 10**6]
-    milp = bs.solve_curve(problem, caps, mapspace=mapspace)
+    milp = bs.solve_curve(problem, caps, mapspace=mapspace, method="milp")
     other = bs.solve_curve(problem, caps, mapspace=mapspace, method=method)
     assert other["capacity"].tolist() == caps
     assert other["status"].tolist() == milp["status"].tolist()
@@ -42,7 +42,7 @@ def test_auto_chooses_by_estimated_work():
     huge = bs.gemm(720720, 720720, 720720)
     assert 240**3 * 8 * 3 > AUTO_ENUMERATION
     assert choose_method(huge, None, "auto") == "milp"
-    assert choose_method(bs.gemm(64, 64, 64), None, None) == "milp"  # the default
+    assert choose_method(bs.gemm(64, 64, 64), None, None) == "enumerate"  # the default: auto
     with pytest.raises(bs.BoundsolverError, match="method must be one of"):
         bs.pareto_frontier(bs.gemm(4, 4, 4), method="simplex")
 
@@ -50,13 +50,13 @@ def test_auto_chooses_by_estimated_work():
 def test_cli_method_and_verbosity(capsys, caplog):
     assert main(["curve", "gemm", "8", "8", "8", "--method", "enumerate", "-q", "--csv", "-"]) == 0
     enum = capsys.readouterr().out
-    assert main(["curve", "gemm", "8", "8", "8", "-q", "--csv", "-"]) == 0
+    assert main(["curve", "gemm", "8", "8", "8", "--method", "milp", "-q", "--csv", "-"]) == 0
     milp = capsys.readouterr().out
     assert enum.splitlines()[1].split(",")[:2] == milp.splitlines()[1].split(",")[:2]
     # Quiet by default: no solver banner or log on the terminal.
-    assert main(["curve", "gemm", "8", "8", "8", "-c", "20"]) == 0
+    assert main(["curve", "gemm", "8", "8", "8", "-c", "20", "--method", "milp"]) == 0
     out = capsys.readouterr()
     assert "HiGHS" not in out.out + out.err and "Copyright" not in out.out + out.err
     with caplog.at_level(logging.DEBUG, logger="boundsolver"):
-        assert main(["curve", "gemm", "8", "8", "8", "-c", "20", "-vv", "-q"]) == 0
+        assert main(["curve", "gemm", "8", "8", "8", "-c", "20", "-vv", "-q", "--method", "milp"]) == 0
     assert main(["curve", "gemm", "8", "8", "8", "--enumerate", "--method", "milp"]) == 2

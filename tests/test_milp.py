@@ -26,7 +26,7 @@ def check_rows(p, frame):
 @settings(max_examples=60)
 @given(einsums)
 def test_highs_frontier_equals_enumeration(p):
-    front = bs.pareto_frontier(p, solver="highs")
+    front = bs.pareto_frontier(p, solver="highs", method="milp")
     assert points(front) == points(bs.enumerate_frontier(p))
     check_rows(p, front)
 
@@ -37,13 +37,13 @@ def test_highs_frontier_equals_enumeration(p):
 @given(data=st.data())
 def test_highs_frontier_equals_enumeration_per_kind(kinds, data):
     p = data.draw(kinds)
-    assert points(bs.pareto_frontier(p)) == points(bs.enumerate_frontier(p))
+    assert points(bs.pareto_frontier(p, method="milp")) == points(bs.enumerate_frontier(p))
 
 
 @settings(max_examples=8)
 @given(st.one_of(gemms(), convs(), general_einsums(max_macs=300)))
 def test_cbc_frontier_equals_enumeration(p):
-    front = bs.pareto_frontier(p, solver="cbc")
+    front = bs.pareto_frontier(p, solver="cbc", method="milp")
     assert points(front) == points(bs.enumerate_frontier(p))
     check_rows(p, front)
 
@@ -53,7 +53,7 @@ def test_cbc_frontier_equals_enumeration(p):
 def test_solve_curve_equals_lookup_on_the_enumerated_frontier(p, caps):
     stairs = points(bs.enumerate_frontier(p))
     caps = caps + [stairs[0][0], stairs[-1][0], max(stairs[0][0] - 1, 1)]
-    curve = bs.solve_curve(p, caps)
+    curve = bs.solve_curve(p, caps, method="milp")
     assert list(curve["capacity"]) == caps  # one row per capacity, in the given order
     for row in curve.itertuples():
         want = lookup(stairs, row.capacity)
@@ -67,8 +67,8 @@ def test_solve_curve_equals_lookup_on_the_enumerated_frontier(p, caps):
 @settings(max_examples=5)
 @given(st.one_of(gemms(), convs()), st.lists(st.integers(1, 3000), min_size=1, max_size=4))
 def test_cbc_curve_equals_highs_curve(p, caps):
-    a = bs.solve_curve(p, caps, solver="cbc")
-    b = bs.solve_curve(p, caps, solver="highs")
+    a = bs.solve_curve(p, caps, solver="cbc", method="milp")
+    b = bs.solve_curve(p, caps, solver="highs", method="milp")
     assert list(a["accesses"]) == list(b["accesses"])
     assert list(a["status"]) == list(b["status"])
 
@@ -76,7 +76,7 @@ def test_cbc_curve_equals_highs_curve(p, caps):
 @settings(max_examples=30)
 @given(einsums)
 def test_curve_properties(p):
-    front = bs.pareto_frontier(p)
+    front = bs.pareto_frontier(p, method="milp")
     occ, acc = list(front["occupancy"]), list(front["accesses"])
     assert occ == sorted(occ) and len(set(occ)) == len(occ)
     assert all(a > b for a, b in zip(acc, acc[1:]))  # strictly decreasing: a true staircase
@@ -96,7 +96,7 @@ def test_gemm_never_below_the_pebbling_lower_bound(p):
     so it is checked where it applies."""
     M, K, N = (p.size[d] for d in "mkn")
     assume(K >= max(M, N))
-    for occ, acc in points(bs.pareto_frontier(p)):
+    for occ, acc in points(bs.pareto_frontier(p, method="milp")):
         assert acc >= max(M * K + K * N + M * N, 2 * M * N * K / math.sqrt(occ) + M * N) - 1e-9
 
 
@@ -113,7 +113,7 @@ def test_renaming_ranks_and_reordering_tensors_changes_nothing(p, rnd):
     rnd.shuffle(inputs)
     text = f"{spell(p.output)} += {' * '.join(spell(t) for t in inputs)}"
     q = bs.einsum(text, **{names[d]: n for d, n in p.sizes})
-    assert points(bs.pareto_frontier(q)) == points(bs.pareto_frontier(p))
+    assert points(bs.pareto_frontier(q, method="milp")) == points(bs.pareto_frontier(p, method="milp"))
 
 
 def test_order_classes_counts():
@@ -132,6 +132,6 @@ def test_order_classes_counts():
                               "bmm128",  # once wrongly infeasible at 12 words (HiGHS, continuous z)
                               "gemm8192x2048x4096"])  # objective ~1.4e11: float tolerance
 def test_paper_workloads_frontier_equals_enumeration(p):
-    front = bs.pareto_frontier(p)
+    front = bs.pareto_frontier(p, method="milp")
     assert points(front) == points(bs.enumerate_frontier(p))
     check_rows(p, front)

@@ -69,7 +69,7 @@ def test_unknown_names_and_missing_paths_are_clear_errors(decoys):
     with pytest.raises(bs.SpecError, match=r"no file 'three_level.yaml' \(does not exist\); the packaged architecture "
                                            "is named 'three_level'"):
         bs.load_arch("three_level.yaml")
-    with pytest.raises(bs.SpecError, match="no file 'nowhere/x.yaml'$"):
+    with pytest.raises(bs.SpecError, match=r"no file 'nowhere/x.yaml' \(does not exist\)$"):
         bs.load_problems("nowhere/x.yaml")
 
 

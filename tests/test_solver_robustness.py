@@ -64,15 +64,15 @@ def _expected(problem: Einsum, rank: str, whole: str) -> list[tuple[int, int]]:
 @pytest.mark.parametrize("text,sizes,rank,whole", FAILED, ids=[f"{t} {s}" for t, s, _, _ in FAILED])
 def test_failing_fused_subproblems_solve(text, sizes, rank, whole):
     problem = resident_output(text, **sizes)
-    frontier = bs.pareto_frontier(problem, mapspace=PER_TENSOR)
+    frontier = bs.pareto_frontier(problem, mapspace=PER_TENSOR, method="milp")
     assert (frontier["status"] == "optimal").all()
     assert points(frontier) == _expected(problem, rank, whole)
 
 
 def test_failing_subproblem_matches_cbc():
     problem = resident_output(FAILED[0][0], **FAILED[0][1])
-    highs = bs.solve_curve(problem, [10], mapspace=PER_TENSOR)
-    cbc = bs.solve_curve(problem, [10], solver="cbc", mapspace=PER_TENSOR)
+    highs = bs.solve_curve(problem, [10], mapspace=PER_TENSOR, method="milp")
+    cbc = bs.solve_curve(problem, [10], solver="cbc", mapspace=PER_TENSOR, method="milp")
     assert highs["accesses"].tolist() == cbc["accesses"].tolist() == [2148532225]
 
 
@@ -151,7 +151,7 @@ def test_frontier_exact_when_every_first_attempt_fails(monkeypatch, mapspace):
     problem = bs.gemm(4, 6, 2)
     expected = points(enumerate_frontier(problem, mapspace=mapspace))
     _failing(monkeypatch, lambda i: FAIL[i % 3] if i % 2 == 0 else None)
-    assert points(bs.pareto_frontier(problem, mapspace=mapspace)) == expected
+    assert points(bs.pareto_frontier(problem, mapspace=mapspace, method="milp")) == expected
 
 
 @pytest.mark.parametrize("mapspace", ["uniform/perfect", PER_TENSOR])
@@ -164,7 +164,7 @@ def test_error_names_the_subproblem_when_every_attempt_fails(monkeypatch, mapspa
     monkeypatch.setattr(CbcBackend, "solve", cbc_fails)
     problem = resident_output("O[m] += A0[m,g] * A1[g,c]", m=4, g=2, c=8)
     with pytest.raises(bs.SolverError) as info:
-        bs.pareto_frontier(problem, mapspace=mapspace)
+        bs.pareto_frontier(problem, mapspace=mapspace, method="milp")
     message = str(info.value)
     assert "O[] += A0[m,g] * A1[g,c] (m=4, g=2, c=8)" in message
     assert f"mapspace {mapspace}" in message and "class " in message

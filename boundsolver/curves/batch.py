@@ -9,12 +9,10 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 
 import pandas as pd
 
-from ..errors import BoundsolverError
 from ..model.einsum import Einsum
 from ..model.mapspace import Mapspace, mapspace_of
 from .cache import Cache
-
-METHODS = ("milp", "enumerate", "auto")
+from .methods import DEFAULT, check_method
 
 
 def solve_one(problem: Einsum, capacities: list[int] | None, solver: str, method: str,
@@ -23,19 +21,20 @@ def solve_one(problem: Einsum, capacities: list[int] | None, solver: str, method
     """One problem's frontier (``capacities=None``) or curve; runs in a worker."""
     from .solve import pareto_frontier, solve_curve
 
+    opts = dict(solver=solver, time_limit=time_limit, progress=progress, mapspace=mapspace,
+                method=method)
     if capacities is None:
-        return pareto_frontier(problem, solver, time_limit, progress, mapspace=mapspace,
-                               method=method)
-    return solve_curve(problem, capacities, solver, time_limit, progress, mapspace=mapspace,
-                       method=method)
+        return pareto_frontier(problem, **opts)
+    return solve_curve(problem, capacities, **opts)
 
 
 def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None = None, *,
-                 solver: str = "highs", method: str = "milp", time_limit: float | None = None,
+                 solver: str = "highs", method: str = DEFAULT, time_limit: float | None = None,
                  executor: Executor | None = None, cache: bool | Cache = True,
                  force_rerun: bool = False, progress: bool = True,
                  mapspace: Mapspace | str | None = None) -> list[pd.DataFrame]:
-    """Frontiers (``capacities=None``) or curves of several problems, in the given order.
+    """Frontiers (``capacities=None``) or curves of several problems, in the given order, each
+    by ``method`` (as :func:`solve_curve`: "auto", the default, picks the faster exact method).
 
     Work runs through ``executor``: a local process pool by default, or any
     ``concurrent.futures.Executor``, e.g. Dask's ``distributed.Client(...).get_executor()``. Each
@@ -47,8 +46,7 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
     results are never cached. If a task fails, the tasks not yet started are cancelled and the
     error is raised here.
     """
-    if method not in METHODS:
-        raise BoundsolverError(f"unknown method {method!r}; choose one of: {', '.join(METHODS)}")
+    method = check_method(method)
     from .solve import _capacity  # the same checks as solve_curve's (NaN, 0.5, 2**70)
 
     caps = None if capacities is None else [_capacity(c) for c in capacities]

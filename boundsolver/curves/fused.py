@@ -23,12 +23,8 @@ from ..model.einsum import Einsum, Tensor
 from ..model.fusion import Schedule, expand, reduced, subsets, whole_mapping
 from ..model.mapspace import Mapspace, divisors, mapspace_of
 from ..model.workload import Workload
+from .methods import DEFAULT, check_method, choose_method, enumeration
 from .points import PointSolver, walk
-
-METHODS = ("auto", "milp", "enumerate")
-# "auto" enumerates a sub-problem whose vectorised enumeration takes this many steps or fewer
-# (milliseconds; GEMM-like sub-problems of a GPT-3 layer need about 1e4-1e5), else runs the MILP.
-AUTO_ENUMERATION = 1_000_000
 
 
 # ------------------------------------------------------------------------------------- staircases
@@ -74,7 +70,7 @@ class Curves:
     """Per-Einsum curves, each reduced shape traced once (by the MILP or by enumeration)."""
 
     mapspace: Mapspace
-    method: str = "auto"
+    method: str = DEFAULT
     solver: str = "highs"
     traced: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -95,16 +91,11 @@ class Curves:
         return Curve(occ, acc, tuple(expand(m, sub, names) for m, _ in points))
 
     def _trace(self, problem: Einsum) -> list[tuple[Mapping | Nest, Cost]]:
-        from ..reference.enumerate import _work
-        from ..reference.fastnest import applies
-
-        small = (self.mapspace.is_orojenesis and _work(problem) <= AUTO_ENUMERATION) or \
-            applies(problem, self.mapspace)
-        if self.method == "enumerate" or (self.method == "auto" and small):
-            from ..reference.enumerate import frontier_points
-
+        """The sub-problem's staircase by the method :func:`choose_method` picks for it (the
+        same choice as a single Einsum's: methods.py)."""
+        if choose_method(problem, self.mapspace, self.method) == "enumerate":
             try:
-                return frontier_points(problem, self.mapspace)
+                return enumeration(problem, self.mapspace)
             except EnumerationTooLarge:
                 if self.method == "enumerate":
                     raise
@@ -483,12 +474,11 @@ class Solution:
 
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
-                   method: str = "auto", solver: str = "highs", max_depth: int = 3,
+                   method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments."""
-    if method not in METHODS:
-        raise BoundsolverError(f"method must be one of {METHODS}, got {method!r}")
+    method = check_method(method)
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
                                f"got {max_depth!r}")
@@ -566,7 +556,7 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
 
 
 def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = "highs",
-                      mapspace: Mapspace | str | None = None, method: str = "auto",
+                      mapspace: Mapspace | str | None = None, method: str = DEFAULT,
                       max_depth: int = 3):
     """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
     ms = workload_mapspace(mapspace)
@@ -578,7 +568,7 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
 
 def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = True,
                    solver: str = "highs", mapspace: Mapspace | str | None = None,
-                   method: str = "auto", max_depth: int = 3):
+                   method: str = DEFAULT, max_depth: int = 3):
     """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)

@@ -33,6 +33,7 @@ from ..reference.hierarchy import (
     per_tensor_points,
     work,
 )
+from .methods import check_method
 
 log = logging.getLogger(__name__)
 
@@ -403,10 +404,6 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple],
 
 
 
-METHODS = ("milp", "enumerate", "auto")
-
-
-
 def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
           limit: int | None = None, method: str | None = None, solver: str = "highs",
           placement: str = "uniform") -> pd.DataFrame:
@@ -416,9 +413,7 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
     ``placement="per_tensor"``: each copy at its own boundary within its level
     (:func:`per_tensor_points`); enumerated only (the MILP is uniform-per-level)."""
-    method = "auto" if method is None else method
-    if method not in METHODS:
-        raise ArchError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    method = check_method(method)
     if placement not in PLACEMENTS:
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     check(problem, arch)

@@ -32,6 +32,7 @@ from ..model.mapspace import (
     order_classes,
 )
 from ..model.results import Status, frame, point_row
+from .methods import AUTO_ENUMERATION, METHODS, choose_method, enumeration  # noqa: F401 (home: methods.py)
 
 
 @dataclass(frozen=True)
@@ -236,21 +237,30 @@ def walk(ps: PointSolver, step=lambda: None) -> list[Answer]:
 
 
 # ------------------------------------------------------------------------------------ one Einsum
-def _by_enumeration(problem: Einsum, mapspace, caps: list[int] | None, method: str | None
-                    ) -> pd.DataFrame | None:
+def _by_enumeration(problem: Einsum, mapspace, caps: list[int] | None, method: str | None,
+                    time_limit: float | None, progress: bool) -> pd.DataFrame | None:
     """The enumerator's table where the method picks it (None: the MILP's turn, also where
-    "auto" finds the enumerator refusing the problem as too large)."""
-    if choose_method(problem, mapspace, method) != "enumerate":
+    "auto" finds the enumerator refusing the problem as too large). Enumeration cannot stop at
+    a time limit: it refuses one."""
+    if choose_method(problem, mapspace, method, time_limit) != "enumerate":
         return None
-    return enumerated(problem, mapspace, caps, method == "auto")
+    if time_limit is not None:
+        raise BoundsolverError("time_limit applies to the MILP (method='milp' or 'auto'); "
+                               "enumeration always runs to the end")
+    bar = _progress(1, progress, problem)  # one step: the enumeration
+    out = enumerated(problem, mapspace, caps, method in (None, "auto"))
+    if out is not None:
+        bar.update()
+    bar.close()
+    return out
 
 
 def curve(problem: Einsum, caps: list[int], solver: str = "highs",
           time_limit: float | None = None, progress: bool = False,
-          mapspace: Mapspace | str | None = None, method: str | None = None) -> pd.DataFrame:
+          mapspace: Mapspace | str | None = None, method: str = "auto") -> pd.DataFrame:
     """Least accesses at each capacity (whole words), one row per capacity in the given order:
     one Einsum, one buffer (``solve.solve_curve`` for an Einsum on the paper's machine)."""
-    by_enumeration = _by_enumeration(problem, mapspace, caps, method)
+    by_enumeration = _by_enumeration(problem, mapspace, caps, method, time_limit, progress)
     if by_enumeration is not None:
         return by_enumeration
     start = time.perf_counter()
@@ -276,10 +286,10 @@ def curve(problem: Einsum, caps: list[int], solver: str = "highs",
 
 def frontier(problem: Einsum, solver: str = "highs", time_limit: float | None = None,
              progress: bool = False, mapspace: Mapspace | str | None = None,
-             method: str | None = None) -> pd.DataFrame:
+             method: str = "auto") -> pd.DataFrame:
     """Every breakpoint of one Einsum's staircase on one buffer, in increasing occupancy
     (``solve.pareto_frontier`` for an Einsum on the paper's machine)."""
-    by_enumeration = _by_enumeration(problem, mapspace, None, method)
+    by_enumeration = _by_enumeration(problem, mapspace, None, method, time_limit, progress)
     if by_enumeration is not None:
         return by_enumeration
     start = time.perf_counter()
@@ -292,45 +302,16 @@ def frontier(problem: Einsum, solver: str = "highs", time_limit: float | None = 
                  build_seconds=ps.build_seconds, seconds=time.perf_counter() - start)
 
 
-METHODS = ("milp", "enumerate", "auto")
-# Estimated enumeration steps (enumerate._work: tilings x 2^ranks x ranks) up to which "auto"
-# (and method="enumerate") enumerates the Orojenesis mapspace: about 15 s of numpy work and a
-# few hundred MB, still faster than the MILP's 16 capacities there (benchmarks/scaling.py:
-# GEMM 55440^3, 4.1e7 steps, 14 s against 28 s).
-AUTO_ENUMERATION = 50_000_000
-
-
-def choose_method(problem: Einsum, mapspace, method: str | None) -> str:
-    """"milp" or "enumerate" for one Einsum: ``method``, or for "auto" the enumerator where it
-    covers the mapspace within ``AUTO_ENUMERATION`` estimated steps."""
-    method = "milp" if method is None else method
-    if method not in METHODS:
-        raise BoundsolverError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if method != "auto":
-        return method
-    from ..reference import fastnest
-    from ..reference.enumerate import _work
-
-    space = mapspace_of(mapspace)
-    if space.is_orojenesis:
-        return "enumerate" if _work(problem) <= AUTO_ENUMERATION else "milp"
-    # fastnest bounds its own work (and the caller falls back to the MILP where it refuses).
-    return "enumerate" if fastnest.applies(problem, space) else "milp"
-
-
 def enumerated(problem: Einsum, mapspace, caps: list[int] | None,
                optional: bool) -> pd.DataFrame | None:
     """The frontier by enumeration, or with ``caps`` its value at each capacity (a staircase
     answers every capacity: the last breakpoint at or below it). ``optional`` ("auto"): None
     where the enumerator refuses the problem as too large, so that the MILP takes it."""
-    from ..reference.enumerate import frontier_points
-
     check_size(problem)
     space = mapspace_of(mapspace)
     start = time.perf_counter()
     try:
-        points = frontier_points(problem, space, limit=AUTO_ENUMERATION) if space.is_orojenesis \
-            else frontier_points(problem, space)
+        points = enumeration(problem, space)
     except EnumerationTooLarge:
         if optional:
             return None

@@ -15,25 +15,17 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from ..errors import BoundsolverError
+from ..errors import BoundsolverError, EinsumError
+from ..milp.solvers import solver_name
 from ..model.einsum import Einsum
 from ..model.mapspace import Mapspace, mapspace_of
 from ..model.workload import Workload
 from .fused import workload_curve, workload_frontier
-from .points import (
-    AUTO_ENUMERATION,
-    METHODS,
-    Answer,
-    Point,
-    PointSolver,
-    choose_method,
-    curve,
-    frontier,
-    walk,
-)
+from .methods import AUTO_ENUMERATION, DEFAULT, METHODS, check_method, choose_method
+from .points import Answer, Point, PointSolver, curve, frontier, walk
 
-__all__ = ["AUTO_ENUMERATION", "METHODS", "Answer", "Point", "PointSolver", "choose_method",
-           "pareto_frontier", "solve_curve", "walk"]
+__all__ = ["AUTO_ENUMERATION", "DEFAULT", "METHODS", "Answer", "Point", "PointSolver",
+           "choose_method", "pareto_frontier", "solve_curve", "walk"]
 
 
 def _capacity(c: object) -> int:
@@ -49,64 +41,142 @@ def _capacity(c: object) -> int:
     return int(math.floor(c))
 
 
-def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], solver: str = "highs",
-                time_limit: float | None = None, progress: bool = False,
-                mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                method: str | None = None, max_depth: int = 3, arch=None) -> pd.DataFrame:
+def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
+                mapspace: Mapspace | str | None = None, method: str = DEFAULT,
+                solver: str = "highs", time_limit: float | None = None, progress: bool = False,
+                fusion: bool | None = None, max_depth: int | None = None,
+                arch=None) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
+
+    Everything after ``capacities`` is keyword-only, and an option that does not apply to the
+    problem is refused (:class:`BoundsolverError`), never ignored.
+
+    ``method``: "auto" (the default everywhere: the faster exact method, enumeration where its
+    estimated work is small, else the MILP; methods.py), "milp" (one integer program per
+    question) or "enumerate" (the exhaustive reference, vectorised). Both give the same
+    staircase; every point of either is rebuilt as a mapping and re-costed in Python integers.
+    ``solver`` names the MILP's backend (checked even where enumeration runs).
 
     ``arch`` (an :class:`Arch`, a packaged name or a YAML path): a hierarchy of several levels gives the
     exact joint bound over the swept level's capacity (hierarchy.py; rows carry
-    ``occupancy_<level>`` and ``accesses_<level>``); the paper's one-buffer machine changes nothing.
-
-    ``method``: "milp" (the default for an Einsum: one integer program per question),
-    "enumerate" (the exhaustive reference, vectorised) or "auto" (enumeration where its
-    estimated work is small, else the MILP; the default for workloads). Every point of either
-    is rebuilt as a mapping and re-costed in Python integers.
+    ``occupancy_<level>`` and ``accesses_<level>``); the paper's one-buffer machine changes
+    nothing. An arch with no swept level has no capacities to sweep: refused here
+    (:func:`pareto_frontier` gives its bound at the fixed capacities).
 
     For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings (loop trees
-    with up to ``max_depth`` nested loops, each over a different rank) and ``fusion=False`` runs
-    every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum curves are traced.
-    Workloads default to per-tensor placement inside each Einsum (``mapspace="uniform/perfect"``:
-    the Orojenesis inner mapspace).
+    with up to ``max_depth`` nested loops, default 3, each over a different rank) and
+    ``fusion=False`` runs every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum
+    curves are traced. Workloads default to per-tensor placement inside each Einsum
+    (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace).
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
-    row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity) gives a row
-    with status ``time_limit``, its best bound and incumbent. A point solved at capacity S with
-    occupancy o answers every capacity in [o, S] exactly (the curve is a staircase).
+    row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
+    Einsum by the MILP only, so "auto" with a time limit is the MILP) gives a row with status
+    ``time_limit``, its best bound and incumbent. ``progress``: a progress bar (a single Einsum
+    only). A point solved at capacity S with occupancy o answers every capacity in [o, S]
+    exactly (the curve is a staircase).
     """
     if isinstance(capacities, (str, bytes)) or not isinstance(capacities, Iterable):
         raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
     caps = [_capacity(c) for c in capacities]
+    arch = _arch(arch)
+    method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
+    if arch is not None and arch.swept is None:
+        raise BoundsolverError(
+            f"{arch.name} has no swept level (every capacity is fixed), so capacities "
+            f"{caps[:3]}{'...' if len(caps) > 3 else ''} would sweep nothing: call "
+            "pareto_frontier(..., arch=...) for its bound at the fixed capacities, or give one "
+            "level 'capacity: sweep'")
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
-        return hierarchy(problem, _arch(arch), caps, method=method, solver=solver)
-    if _is_workload(problem, fusion, time_limit):
-        return workload_curve(problem, caps, fusion is not False, solver, mapspace,
-                              method or "auto", max_depth)
+        return hierarchy(problem, arch, caps, method=method, solver=solver)
+    if isinstance(problem, Workload):
+        return workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
+                              _depth(max_depth))
     return curve(problem, caps, solver, time_limit, progress, mapspace, method)
 
 
-def pareto_frontier(problem: Einsum | Workload, solver: str = "highs",
+def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | None = None,
+                    method: str = DEFAULT, solver: str = "highs",
                     time_limit: float | None = None, progress: bool = False,
-                    mapspace: Mapspace | str | None = None, fusion: bool | None = None,
-                    method: str | None = None, max_depth: int = 3, arch=None) -> pd.DataFrame:
-    """Every breakpoint of the staircase, traced by the MILP (ε-constraint walk).
+                    fusion: bool | None = None, max_depth: int | None = None,
+                    arch=None) -> pd.DataFrame:
+    """Every breakpoint of the staircase, in increasing occupancy (options as in
+    :func:`solve_curve`, all keyword-only).
 
     A :class:`Workload` gives its fused (``fusion=True``, the default) or unfused frontier, each
-    breakpoint with its schedule and every Einsum's mapping (see :func:`solve_curve`).
+    breakpoint with its schedule and every Einsum's mapping. An ``arch`` whose one buffer has a
+    fixed capacity gives the breakpoints that fit it (the last one is the bound there).
 
-    From the largest capacity down: least accesses A under capacity S, then least occupancy o with
-    accesses <= A gives the breakpoint (o, A); continue with S = o - 1 until infeasible. Rows are
-    in increasing occupancy. A time limit ends the walk with a ``time_limit`` row.
+    The MILP walks from the largest capacity down: least accesses A under capacity S, then
+    least occupancy o with accesses <= A gives the breakpoint (o, A); continue with S = o - 1
+    until infeasible. A time limit ends the walk with a ``time_limit`` row.
     """
+    arch = _arch(arch)
+    method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
-        return hierarchy(problem, _arch(arch), method=method, solver=solver)
-    if _is_workload(problem, fusion, time_limit):
-        return workload_frontier(problem, fusion is not False, solver, mapspace,
-                                 method or "auto", max_depth)
-    return frontier(problem, solver, time_limit, progress, mapspace, method)
+        return hierarchy(problem, arch, method=method, solver=solver)
+    if isinstance(problem, Workload):
+        front = workload_frontier(problem, fusion is not False, solver, mapspace, method,
+                                  _depth(max_depth))
+    else:
+        front = frontier(problem, solver, time_limit, progress, mapspace, method)
+    return _clipped(front, arch)
+
+
+DEFAULT_DEPTH = 3  # loops nested in a fused loop tree (docs/fusion.md)
+
+
+def _depth(max_depth: int | None) -> int:
+    return DEFAULT_DEPTH if max_depth is None else max_depth
+
+
+def _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth) -> str:
+    """The checked method; refuses every option that does not apply to ``problem`` on ``arch``
+    (an option quietly dropped would answer a question the caller did not ask)."""
+    if not isinstance(problem, (Einsum, Workload)):
+        raise EinsumError(f"expected an Einsum (bs.gemm, bs.conv, bs.einsum, ...) or a Workload, "
+                          f"got {type(problem).__name__}")
+    method = check_method(method)
+    solver_name(solver)
+    workload = isinstance(problem, Workload)
+    levels = None if arch is None or arch.is_single_buffer else arch.name
+    if fusion is not None and not workload:
+        raise BoundsolverError("fusion= applies to workloads (bs.workload, load_problem of a "
+                               "workload file), not to a single Einsum")
+    if max_depth is not None and (not workload or fusion is False or levels):
+        where = ("a single Einsum" if not workload else "fusion=False" if fusion is False
+                 else f"a workload on {levels}, whose Einsums run unfused")
+        raise BoundsolverError(f"max_depth (loops nested in a fused loop tree) applies to fused "
+                               f"workloads on one buffer, not to {where}")
+    if time_limit is not None:
+        if workload:
+            raise BoundsolverError("time_limit is not supported for workloads: their curves are "
+                                   "always solved to optimality")
+        if levels:
+            raise BoundsolverError(f"time_limit is not supported on the hierarchy {levels} "
+                                   "(several levels, bypass or fanout): its joint bound is "
+                                   "always solved to optimality")
+    if not isinstance(progress, bool):
+        raise BoundsolverError(f"progress must be True or False, got {progress!r}")
+    if progress and (workload or levels):
+        raise BoundsolverError(
+            "progress applies to a single Einsum on one buffer; "
+            + ("a workload's" if workload else f"the hierarchy {levels}'s")
+            + " curve shows no progress bar")
+    return method
+
+
+def _clipped(front: pd.DataFrame, arch) -> pd.DataFrame:
+    """The breakpoints that fit the one buffer's fixed capacity (all of them without one)."""
+    if arch is None or arch.swept is not None:
+        return front
+    capacity = arch.levels[1].capacity
+    fits = front["occupancy"].isna() | (front["occupancy"] <= capacity)
+    out = front[fits.astype(bool)].reset_index(drop=True)
+    out.attrs = front.attrs | {"arch": arch.name, "capacity": capacity}
+    return out
 
 
 def _arch(arch):
@@ -145,15 +215,3 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None):
         return partial(joint.solve_workload, placement=space.placement)
     # per_tensor: each copy at its own depth within its level (enumerated only, so far).
     return partial(joint.solve, placement=space.placement)
-
-
-def _is_workload(problem, fusion, time_limit) -> bool:
-    if not isinstance(problem, Workload):
-        if fusion is not None:
-            raise BoundsolverError("fusion= applies to workloads (bs.workload, load_problem of a "
-                                   "workload file), not to a single Einsum")
-        return False
-    if time_limit is not None:
-        raise BoundsolverError("time_limit is not supported for workloads: their curves are "
-                               "always solved to optimality")
-    return True

@@ -27,8 +27,9 @@ not used here: the tests keep it (tests/reference_model.py) as the independent r
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from typing import NamedTuple
 
@@ -711,6 +712,15 @@ def check_size(problem: Einsum) -> None:
             "int64 (e.g. a GEMM needs 2*M*K*N + M*N < 2^63)")
 
 
+def _resized(problem: Einsum, sizes: tuple[tuple[str, int], ...]) -> Einsum:
+    """``problem`` with other sizes for the same ranks, not validated again: best_order's
+    sub-problems (each size the rank's own or its tile: a positive integer) are 2^ranks per
+    tiling, and validating each took longer than costing it (the enumerator's main cost)."""
+    sub = copy.copy(problem)
+    object.__setattr__(sub, "sizes", sizes)
+    return sub
+
+
 def best_order(problem: Einsum, tiles: dict[str, int]) -> tuple[str, ...]:
     """An order minimising accesses for one tiling: a DP over the set of innermost loops placed
     so far, with back-pointers. A partial order is scored as the nest of the sub-problem in
@@ -721,14 +731,17 @@ def best_order(problem: Einsum, tiles: dict[str, int]) -> tuple[str, ...]:
     mapping_ranks = [d for d, n in problem.sizes if n // tiles[d] > 1]
     mapping_tiles = tuple(tiles.items())
     best: dict[frozenset, tuple[int, tuple[str, ...]]] = {frozenset(): (0, ())}
+    subs: dict[frozenset, Einsum] = {}
     for size in range(len(mapping_ranks)):
         for placed, (_c, inner) in [(k, v) for k, v in best.items() if len(k) == size]:
             for d in mapping_ranks:
                 if d in placed:
                     continue
                 key = placed | {d}
-                sub = replace(problem, sizes=tuple((r, n if r in key else tiles[r])
-                                                   for r, n in problem.sizes))
+                if key not in subs:
+                    subs[key] = _resized(problem, tuple((r, n if r in key else tiles[r])
+                                                        for r, n in problem.sizes))
+                sub = subs[key]
                 order = (d, *inner)
                 cand = evaluate(sub, Mapping(mapping_tiles, order), check=False)
                 if key not in best or cand.accesses < best[key][0]:

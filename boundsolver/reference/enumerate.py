@@ -121,11 +121,25 @@ def enumerate_frontier(problem: Einsum, limit: int = DEFAULT_LIMIT,
     return frame(problem, rows, capacity=False, method="enumeration", seconds=elapsed, **extra)
 
 
+def _staircase(occupancy: np.ndarray, accesses: np.ndarray) -> list[int]:
+    """:func:`results.staircase` of the tilings' points, vectorised where they are int64 (a
+    large GEMM has millions of tilings: sorting them as Python tuples took a quarter of the
+    enumeration). Both sorts are stable, so equal points keep the first tiling alike."""
+    if occupancy.dtype == object or accesses.dtype == object:
+        return staircase(list(zip(occupancy.tolist(), accesses.tolist())))
+    order = np.lexsort((accesses, occupancy))
+    acc = accesses[order]
+    keep = np.ones(len(order), dtype=bool)
+    keep[1:] = acc[1:] < np.minimum.accumulate(acc)[:-1]
+    return order[keep].tolist()
+
+
 def _frontier(problem: Einsum, limit: int = DEFAULT_LIMIT) -> list[tuple[Mapping, Cost]]:
     ranks, t, occupancy, accesses = best_accesses(problem, limit)
+    occupancy = np.asarray(occupancy)
     points = list(zip(occupancy.tolist(), accesses.tolist()))
     out = []
-    for i in staircase(points):
+    for i in _staircase(occupancy, np.asarray(accesses)):
         tiles = {d: int(t[d][i]) if d in ranks else 1 for d in problem.ranks}
         mapping = Mapping(tuple(tiles.items()), best_order(problem, tiles))
         cost = evaluate(problem, mapping)

@@ -19,6 +19,7 @@ import pandas as pd
 from ..curves.batch import solve_curves
 from ..curves.cache import Cache
 from ..curves.fused import workload_mapspace
+from ..curves.methods import DEFAULT
 from ..curves.solve import solve_curve
 from ..model.cost import algorithmic_minimum
 from ..model.einsum import Axis, Einsum, Tensor, Term
@@ -63,7 +64,7 @@ def _cap_label(c: float) -> str:
 
 
 def network_table(workload: Workload, capacities: Sequence[float] = (), *,
-                  mapspace: Mapspace | str | None = None, method: str = "auto",
+                  mapspace: Mapspace | str | None = None, method: str = DEFAULT,
                   solver: str = "highs", cache: bool | Cache = True, executor=None,
                   parallel: bool = False, progress: bool = True,
                   force_rerun: bool = False) -> pd.DataFrame:
@@ -165,7 +166,7 @@ def network_frontier(table: pd.DataFrame) -> pd.DataFrame:
 
 def network_curves(workload: Workload, capacities: Sequence[float], fusion: bool = False, *,
                    table: pd.DataFrame | None = None, mapspace: Mapspace | str | None = None,
-                   method: str = "auto", solver: str = "highs", max_depth: int = 3,
+                   method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
                    cache: bool | Cache = True, progress: bool = False,
                    fused_frontier: pd.DataFrame | None = None) -> dict[bool, pd.DataFrame]:
     """The whole network's curve at ``capacities``: ``{False: unfused}`` and with ``fusion=True``
@@ -209,6 +210,6 @@ def network_curves(workload: Workload, capacities: Sequence[float], fusion: bool
                         {"capacity": c, **point.to_dict()})
         out[True] = pd.DataFrame(rows)
     elif fusion:
-        out[True] = solve_curve(workload, caps, solver, fusion=True, mapspace=mapspace,
+        out[True] = solve_curve(workload, caps, solver=solver, fusion=True, mapspace=mapspace,
                                 method=method, max_depth=max_depth)
     return out
