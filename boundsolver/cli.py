@@ -41,7 +41,8 @@ NETWORK_DOC = """Per-layer bounds of an ONNX model: one row per layer (op, shape
 algorithmic minimum, maximal effectual buffer, traffic and operational intensity at each
 capacity), identical layers solved once, and the network's curve unfused (every layer alone
 with the whole buffer) and, with --fusion, fused (slow on big networks)."""
-SHOWN = ["capacity", "occupancy", "accesses", "status", "op_intensity", "loop_order", "mapping"]
+SHOWN = ["capacity", "occupancy", "accesses", "lower_bound", "gap", "status", "op_intensity",
+         "loop_order", "mapping"]
 INT64_MAX = 2**63 - 1  # the solvers count in int64: a larger capacity cannot be asked
 MAX_CAPACITIES = 10_000  # one solve (or staircase read) each: more is a typo, not a curve
 MAX_DIGITS = 100  # longer numbers are refused as text, before any arithmetic on them
@@ -83,6 +84,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--enumerate", action="store_true", help="the same as --method enumerate")
     p.add_argument("--time-limit", help="seconds per capacity (reported, never hidden); "
                                         "single Einsums on one buffer only")
+    p.add_argument("--lower-bound", action="store_true",
+                   help="add the any-schedule floor and the gap (accesses / floor) to every row "
+                        "and draw the floor in --plot (docs/lower_bounds.md)")
     p.add_argument("--fusion", action="store_true",
                    help="for a workload: fused and unfused frontiers and their ratio "
                         "(docs/fusion.md); without it, the unfused one")
@@ -461,6 +465,11 @@ def _curve(args, extra: list[str]) -> int:
                 f"({arch.name}): its bound is always exact and not cached")
         frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, "uniform/perfect"))
                   for p in problems]
+    if args.lower_bound:
+        from .model.lower import with_lower_bound
+
+        inside = None if arch.is_single_buffer else arch
+        frames = [with_lower_bound(df, p, inside) for p, df in zip(problems, frames)]
     if not args.quiet:
         for p, df in zip(problems, frames):
             _report(p, df)
@@ -469,7 +478,8 @@ def _curve(args, extra: list[str]) -> int:
     if args.csv:
         table.to_csv(sys.stdout if str(args.csv) == "-" else args.csv, index=False)
     if args.plot:
-        _plot(problems, frames, args.plot, args.unit or "words", arch.word_bits)
+        _plot(problems, frames, args.plot, args.unit or "words", arch.word_bits,
+              floor=args.lower_bound and arch.is_single_buffer)
     return 0 if (table["status"] != "time_limit").all() else 1
 
 
@@ -500,14 +510,19 @@ def _workloads(args, problems, caps, arch) -> int:
         runs = [True, False] if args.fusion else [False]
         depth = {} if args.max_depth is None else {"max_depth": _depth(args.max_depth)}
         frames = {f: _solve(w, caps, fusion=f, **opts, **(depth if f else {})) for f in runs}
+        if args.lower_bound:
+            from .model.lower import with_lower_bound
+
+            inside = arch if args.arch is not None and not arch.is_single_buffer else None
+            frames = {f: with_lower_bound(df, w, inside) for f, df in frames.items()}
         for f, df in frames.items():
             if not args.quiet:
                 facts = [f"{len(df)} rows"] + [text.format(df.attrs[key]) for key, text in (
                     ("seconds", "{:.2f} s"), ("algorithmic_minimum", "minimum {} words"))
                     if key in df.attrs]
                 print(f"{w.name} {'fused' if f else 'unfused'} ({', '.join(facts)})")
-                shown_cols = [c for c in ("capacity", "occupancy", "accesses", "status",
-                                          "segments") if c in df.columns]
+                shown_cols = [c for c in ("capacity", "occupancy", "accesses", "lower_bound",
+                                          "gap", "status", "segments") if c in df.columns]
                 print(df[shown_cols].to_string(index=False))
                 if f and df["status"].eq("optimal").any():
                     print("loop tree of the least-traffic point:")
@@ -665,17 +680,20 @@ def _report(problem: Einsum, df: pd.DataFrame) -> None:
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def _plot(problems, frames, path: Path, unit: str, word_bits: int) -> None:
+def _plot(problems, frames, path: Path, unit: str, word_bits: int, floor: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report.plots import plot_curve
+    from .report.plots import plot_curve, plot_floor
 
     fig, ax = plt.subplots(figsize=(5, 3.6), layout="constrained")
     for p, df in zip(problems, frames):
         plot_curve(df, ax=ax, unit=unit, word_bits=word_bits, label=p.name or str(p))
+        if floor:
+            plot_floor(p, ax=ax, unit=unit, word_bits=word_bits,
+                       label=f"{p.name or p}: no schedule moves less")
     fig.savefig(path, dpi=200)
     plt.close(fig)
     print(f"wrote {path}", file=sys.stderr)

@@ -349,3 +349,30 @@ def test_segment_macs_bound_every_set_of_iterations(text, sizes):
 def test_segment_macs_bound_every_set_of_random_einsums(problem):
     text = str(problem)
     test_segment_macs_bound_every_set_of_iterations(text, problem.size)
+
+
+def test_solve_curve_and_frontier_gain_the_floor_only_when_asked():
+    p = bs.gemm(16, 16, 16)
+    plain = bs.solve_curve(p, [8, 64])
+    assert "lower_bound" not in plain.columns
+    rows = bs.solve_curve(p, [8, 64], lower_bound=True)
+    floors = bs.lower_bound(p, [8, 64])["lower_bound"].tolist()
+    assert rows["lower_bound"].tolist() == floors
+    assert (rows["accesses"] >= rows["lower_bound"]).all()
+    assert rows["gap"].tolist() == pytest.approx((rows["accesses"] / rows["lower_bound"]).tolist())
+    front = bs.pareto_frontier(p, lower_bound=True)
+    assert (front["accesses"] >= front["lower_bound"]).all() and (front["gap"] >= 1).all()
+    with pytest.raises(bs.BoundsolverError, match="lower_bound must be True or False"):
+        bs.solve_curve(p, [8], lower_bound="yes")
+
+
+def test_cli_lower_bound_adds_the_columns(tmp_path, capsys):
+    from boundsolver.cli import main
+
+    out = tmp_path / "g.csv"
+    assert main(["curve", "gemm", "16", "16", "16", "--lower-bound", "--csv", str(out), "-q"]) == 0
+    import pandas as pd
+
+    table = pd.read_csv(out)
+    assert {"lower_bound", "gap"} <= set(table.columns)
+    assert (table["accesses"] >= table["lower_bound"]).all()

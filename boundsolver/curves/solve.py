@@ -45,8 +45,12 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
                 mapspace: Mapspace | str | None = None, method: str = DEFAULT,
                 solver: str = "highs", time_limit: float | None = None, progress: bool = False,
                 fusion: bool | None = None, max_depth: int | None = None,
-                arch=None) -> pd.DataFrame:
+                arch=None, lower_bound: bool = False) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
+
+    ``lower_bound=True`` adds the any-schedule floor at each row's capacity and ``gap`` =
+    accesses / floor (:func:`boundsolver.lower_bound`, docs/lower_bounds.md); off by default
+    because the floor costs more than an enumerated curve.
 
     Everything after ``capacities`` is keyword-only, and an option that does not apply to the
     problem is refused (:class:`BoundsolverError`), never ignored.
@@ -89,20 +93,23 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             "level 'capacity: sweep'")
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
-        return hierarchy(problem, arch, caps, method=method, solver=solver)
-    if isinstance(problem, Workload):
-        return workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
-                              _depth(max_depth))
-    return curve(problem, caps, solver, time_limit, progress, mapspace, method)
+        out = hierarchy(problem, arch, caps, method=method, solver=solver)
+    elif isinstance(problem, Workload):
+        out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
+                             _depth(max_depth))
+    else:
+        out = curve(problem, caps, solver, time_limit, progress, mapspace, method)
+    return _floored(out, problem, arch, lower_bound)
 
 
 def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | None = None,
                     method: str = DEFAULT, solver: str = "highs",
                     time_limit: float | None = None, progress: bool = False,
                     fusion: bool | None = None, max_depth: int | None = None,
-                    arch=None) -> pd.DataFrame:
+                    arch=None, lower_bound: bool = False) -> pd.DataFrame:
     """Every breakpoint of the staircase, in increasing occupancy (options as in
-    :func:`solve_curve`, all keyword-only).
+    :func:`solve_curve`, all keyword-only; ``lower_bound=True``: the floor at each breakpoint's
+    occupancy and the gap).
 
     A :class:`Workload` gives its fused (``fusion=True``, the default) or unfused frontier, each
     breakpoint with its schedule and every Einsum's mapping. An ``arch`` whose one buffer has a
@@ -116,13 +123,27 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
-        return hierarchy(problem, arch, method=method, solver=solver)
+        return _floored(hierarchy(problem, arch, method=method, solver=solver), problem, arch,
+                        lower_bound)
     if isinstance(problem, Workload):
         front = workload_frontier(problem, fusion is not False, solver, mapspace, method,
                                   _depth(max_depth))
     else:
         front = frontier(problem, solver, time_limit, progress, mapspace, method)
-    return _clipped(front, arch)
+    return _floored(_clipped(front, arch), problem, arch, lower_bound)
+
+
+def _floored(frame: pd.DataFrame, problem, arch, lower_bound: bool) -> pd.DataFrame:
+    """``frame`` with the floor and gap columns where asked (a hierarchy's floor is the backing
+    store's, at every word inside it: model/lower.py)."""
+    if not isinstance(lower_bound, bool):
+        raise BoundsolverError(f"lower_bound must be True or False, got {lower_bound!r}")
+    if not lower_bound:
+        return frame
+    from ..model.lower import with_lower_bound
+
+    hierarchy = arch is not None and not arch.is_single_buffer
+    return with_lower_bound(frame, problem, arch if hierarchy else None)
 
 
 DEFAULT_DEPTH = 3  # loops nested in a fused loop tree (docs/fusion.md)
