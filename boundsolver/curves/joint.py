@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..errors import BoundsolverError, SolverError
 from ..milp.levels import LevelFormulation, kept, level_classes, named_values
+from ..milp.placement import PlacementFormulation
 from ..milp.tracer import ClassSolver
 from ..model.arch import Arch, ArchError
 from ..model.cost import Copies, LevelCost, Nest, check_size, evaluate_levels, op_intensity
@@ -55,6 +56,7 @@ class LevelPoint:
     cost: LevelCost
     values: dict
     cls: int
+    copies: Copies | None = None  # per-tensor placement: each copy's level
 
 
 
@@ -79,7 +81,7 @@ class LevelSolver(ClassSolver):
         start = time.perf_counter()
         self.arch = arch
         ranks = looping_ranks(problem)
-        super().__init__(problem, level_classes(problem, arch, ranks), solver, threads)
+        super().__init__(problem, self._level_classes(problem, arch, ranks), solver, threads)
         self.ranks = ranks
         self.stored = kept(problem, arch)
         names = [lv.name for lv in arch.on_chip]
@@ -90,6 +92,12 @@ class LevelSolver(ClassSolver):
         self._floors: dict = {}
         self._curves: dict = {}
         self.build_seconds = time.perf_counter() - start
+
+    placement = "uniform"
+
+    @staticmethod
+    def _level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list:
+        return level_classes(problem, arch, ranks)
 
     def _make_form(self, c: int) -> LevelFormulation:
         """Built when first needed (a conv has 1,000 classes): grouped and pruned ones never are."""
@@ -232,7 +240,8 @@ class LevelSolver(ClassSolver):
             from .points import frontier
 
             try:
-                front = frontier(self.problem, method="auto")
+                front = frontier(self.problem, method="auto",
+                                 mapspace=f"{self.placement}/perfect")
                 self._curve = list(zip(front["occupancy"].astype(int), front["accesses"].astype(int)))
             except BoundsolverError as err:  # a floor only saves solves: never fail for it
                 log.debug("no one-buffer floor for %s: %s", self.problem, err)
@@ -367,6 +376,87 @@ class LevelSolver(ClassSolver):
                 f"{self._limit_words(limits, limits)}")
 
 
+class PlacementSolver(LevelSolver):
+    """The joint bound over **per-tensor placement within every level** (placement.py's one
+    MILP, every copy's boundary and every segment's order a variable): one class, so the
+    tracer's class pruning has nothing to prune; the floors do the work. Before optimising a
+    stage with a floor it asks for any point attaining the floor (a feasibility solve, often
+    far cheaper than proving an optimum): such a point is optimal."""
+
+    placement = "per_tensor"
+
+    @staticmethod
+    def _level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list:
+        return [None]
+
+    def _make_form(self, c: int) -> PlacementFormulation:
+        return PlacementFormulation(self.problem, self.arch, self.ranks)
+
+    def groups(self, objective: str, limits: dict) -> list[list[int]]:
+        return [[0]]
+
+    def instance_floor(self, b: int, capacity: float) -> float:
+        """Not used: its slices' curves are uniform ones (per-tensor slices can do better)."""
+        return -math.inf
+
+    def _mirror(self, point: LevelPoint, b: int) -> None:
+        """Not used: the uniform candidate is no help where copies sit at their own depths."""
+
+    def minimise(self, objective: str, limits: dict, floor: float = -math.inf
+                 ) -> LevelPoint | None:
+        if math.isfinite(floor):
+            full = self.fixed | limits
+            hit = [p for p in self.known if p.values[objective] <= floor
+                   and all(p.values[n] <= v for n, v in full.items())]
+            if hit:
+                return hit[0]
+            point = self._feasible(full | {objective: min(floor, full.get(objective, math.inf))})
+            if point is not None:
+                return point
+        return super().minimise(objective, limits, floor)
+
+    def _feasible(self, limits: dict) -> LevelPoint | None:
+        """Any verified point meeting ``limits`` (None: none exists), cutting off solutions
+        that meet a limit only within the solver's tolerances."""
+        from ..milp.tracer import MAX_CUTS
+        from ..model.results import Status
+
+        cuts: list = []
+        for _ in range(MAX_CUTS):
+            out = self._run(0, None, limits, cuts)
+            if out.status is Status.INFEASIBLE:
+                return None
+            if out.status is not Status.OPTIMAL or out.x is None:
+                raise SolverError(f"{self.solver} gave no answer ({out.status.value}) to "
+                                  f"{self._question(0, 'any point', limits)}")
+            point, exact, formula = self._costed(0, out.x)
+            if any(exact[n] > formula[n] for n in formula):
+                raise SolverError(f"the {self._describe(point)} costs {exact} under the cost "
+                                  f"model, above its formula {formula}; refusing to report it")
+            over = [n for n, v in limits.items() if formula[n] > v]
+            if over:
+                cuts.append(self.form(0).no_good(over[0], out.x))
+                continue
+            self.known.append(point)
+            return point
+        raise SolverError(f"{self.solver} kept returning points that break the limits of "
+                          f"{self._question(0, 'any point', limits)} after {MAX_CUTS} cuts")
+
+    def _costed(self, c: int, x) -> tuple:
+        form = self.form(c)
+        nest, copies, chosen = form.decode(x)
+        cost = evaluate_levels(self.problem, nest, copies, multicast=self.arch.multicast)
+        exact = named_values(self.arch, cost)
+        return LevelPoint(nest, cost, exact, c, copies), exact, form.value(nest, chosen)
+
+    def _describe(self, point: LevelPoint) -> str:
+        return f"nest {point.nest.describe(self.problem, point.copies)}"
+
+    def _question(self, c: int, objective: str, limits: dict) -> str:
+        return (f"{self._problem_words()} on {self.arch.name}, per-tensor placement; least "
+                f"{objective} with {self._limit_words(limits, limits)}")
+
+
 def frame(problem: Einsum, arch: Arch, points: list[tuple],
           capacities: list[int] | None = None, seconds: float = 0.0,
           method: str = "enumeration", solver: str | None = None) -> pd.DataFrame:
@@ -424,10 +514,13 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     check(problem, arch)
     if placement == "per_tensor":
         if method == "milp":
-            raise ArchError(
-                f"{arch.name} has several levels: per-tensor placement within each level is "
-                "enumerated only (method='enumerate', small problems); the multi-level MILP "
-                "covers uniform placement (richer inner mapspaces are not modelled by it yet)")
+            began = time.perf_counter()
+            ls = PlacementSolver(problem, arch, solver)
+            points = [(p.nest, p.cost, p.copies) for p in milp_points(ls, capacities)]
+            df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
+                       ls.solver)
+            df.attrs["mapspace"] = "per_tensor/perfect"
+            return df
         began = time.perf_counter()
         points = per_tensor_points(problem, arch, PER_TENSOR_LIMIT if limit is None else limit)
         df = frame(problem, arch, points, capacities, time.perf_counter() - began)
