@@ -149,6 +149,8 @@ class LevelSolver(ClassSolver):
         names = [lv.name for lv in self.arch.on_chip]
         if b == 0:
             return self._one_buffer_floor(limits)
+        if b == 1 and "dram" in limits and all(s and s[0] == 1 for s in self.stored):
+            return limits["dram"]  # every tensor enters level 1 from the backing store
         if b < 2 or f"accesses:{names[b - 2]}" not in limits:
             return -math.inf
         stored = self.stored
@@ -396,8 +398,67 @@ class PlacementSolver(LevelSolver):
         return [[0]]
 
     def instance_floor(self, b: int, capacity: float) -> float:
-        """Not used: its slices' curves are uniform ones (per-tensor slices can do better)."""
-        return -math.inf
+        """The traffic into level ``b`` is at least the one-buffer per-tensor curve at its
+        ``capacity`` where ``b`` keeps every tensor and no level down to ``b`` has fanout: its
+        copies, with the nest's loops, are a one-buffer per-tensor mapping of that occupancy
+        moving exactly that traffic. (The uniform solver's per-instance slices read uniform
+        curves, which per-tensor slices can beat: not used here.)"""
+        if (any(f != 1 for f in self.arch.fanouts[:b]) or not math.isfinite(capacity)
+                or any(b not in s for s in self.stored)):
+            return -math.inf
+        fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= capacity]
+        return min(fit) if fit else -math.inf
+
+    def _one_buffer_floor(self, limits: dict) -> float:
+        first = self.arch.on_chip[0]
+        cap = limits.get(f"occupancy:{first.name}", self.fixed.get(f"occupancy:{first.name}"))
+        if cap is None or self.arch.fanouts[0] != 1 or any(not s or s[0] != 1
+                                                           for s in self.stored):
+            return -math.inf
+        fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= cap]
+        return min(fit) if fit else -math.inf
+
+    def _per_tensor_curve(self) -> list:
+        """The one-buffer per-tensor staircase (nests and costs; fastnest.py, exact), once;
+        empty where the fast enumerator declines (no floor then)."""
+        if not hasattr(self, "_pt_curve"):
+            from ..reference.fastnest import frontier as fast
+
+            self._pt_curve = fast(self.problem, "per_tensor/perfect") or []
+        return self._pt_curve
+
+    def joint(self, capacity: float = math.inf, least_occupancy: bool = True
+              ) -> LevelPoint | None:
+        self._extend(capacity)
+        return super().joint(capacity, least_occupancy)
+
+    def _extend(self, capacity: float) -> None:
+        """A candidate attaining the backing store's floor where it applies: the one-buffer
+        per-tensor mapping of the outermost level at ``capacity`` (its copies, a boundary of
+        whole tiles first), every inner level's copies right below it at tiles of one word
+        (as many words as tensors they keep). Kept (re-costed) if it fits every level."""
+        if self.swept is None or self._one_buffer_floor({self.swept: capacity}) == -math.inf:
+            return
+        fit = [n for n, c in self._per_tensor_curve() if c.occupancy <= capacity]
+        if not fit:
+            return
+        one = fit[-1]
+        p, ranks = self.problem, list(self.problem.ranks)
+        whole = tuple((d, p.size[d]) for d in ranks)
+        levels = (whole, *one.levels, tuple((d, 1) for d in ranks))
+        orders = ((), *one.orders, tuple(ranks))
+        storage, where = [], []
+        for T in p.tensors:
+            b = dict(one.storage)[T.name]
+            for lv in self.stored[p.tensors.index(T)]:
+                storage.append((T.name, b + 1 if lv == 1 else len(levels)))
+                where.append(lv)
+        nest = Nest(levels, orders, tuple(storage))
+        copies = Copies(tuple(where), tuple(lv.name for lv in self.arch.on_chip))
+        cost = evaluate_levels(p, nest, copies, multicast=self.arch.multicast)
+        values = named_values(self.arch, cost)
+        if all(values[n] <= v for n, v in (self.fixed | {self.swept: capacity}).items()):
+            self.known.append(LevelPoint(nest, cost, values, 0, copies))
 
     def _mirror(self, point: LevelPoint, b: int) -> None:
         """Not used: the uniform candidate is no help where copies sit at their own depths."""

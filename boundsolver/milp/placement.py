@@ -117,6 +117,7 @@ class PlacementFormulation(LevelFormulation):
         occ = {n: Linear() for n in names}
         acc = {n: Linear() for n in names}
         dram = Linear()
+        words_of: dict[tuple[int, int], Linear] = {}
         for i, T in enumerate(problem.tensors):
             for lv in self.stored[i]:
                 self._choose(i, T, lv)
@@ -129,10 +130,13 @@ class PlacementFormulation(LevelFormulation):
                     rep = self._product(f"replicas[{T.name},{lv}]", above)
                     words.add(rep, -problem.tensor_size(T))
                 acc[names[lv - 1]].add(words)
+                words_of[i, lv] = words
                 if lv == self.stored[i][0]:
                     dram.add(words)
         self._monotone()
         self._no_gaps()
+        self._strict()
+        self._growing(words_of)
         self._finish_named({"dram": dram} | {f"accesses:{n}": acc[n] for n in names}
                            | {f"occupancy:{n}": occ[n] for n in names})
 
@@ -282,6 +286,48 @@ class PlacementFormulation(LevelFormulation):
                 for y in at[b]:
                     self.m.row(f"no_gap[{b},{y}]", {y: 1} | {v: -c for v, c in at[b - 1].items()},
                                -math.inf, 0)
+
+    def _strict(self) -> None:
+        """Cuts valid at the exact representation of every canonical nest (module docstring),
+        which remove over-estimating ones: a copy choosing ``g >= 1`` has a relevant loop
+        iterating in segment ``g - 1`` (its tiles at ``g`` below those at ``g - 1``); and a
+        boundary of a block that stores no copy has the tiles of the one above (padding)."""
+        for (i, lv), ys in self.choice.items():
+            T = self.problem.tensors[i]
+            rel = [d for d in dict.fromkeys(T.ranks) if d in self.ranks]
+            for g, y in ys:
+                if g == 0:
+                    continue
+                coefs: dict[int, int] = {y: -1}
+                const = 0
+                for d in rel:
+                    for p, x in self.exp[d, g].items():
+                        coefs[x] = coefs.get(x, 0) - 1
+                        if g == 1:
+                            const += prime_exponents(self.problem.size[d])[p]
+                        else:
+                            above = self.exp[d, g - 1][p]
+                            coefs[above] = coefs.get(above, 0) + 1
+                # sum(exp[g-1] - exp[g]) - y >= 0, exp[0] the rank's own exponents
+                self.m.row(f"strict[{T.name},{lv},{g}]", coefs, -const, math.inf)
+        for block in self.blocks:
+            first, last = self.first[block[0]], self.last[block[0]]
+            for b in range(first + 1, last + 1):
+                here = [y for (i, lv), ys in self.choice.items() if lv in block
+                        for g, y in ys if g == b]
+                for d in self.ranks:
+                    top = prime_exponents(self.problem.size[d])
+                    for p, x in self.exp[d, b].items():
+                        self.m.row(f"padding[{b},{d},{p}]", {self.exp[d, b - 1][p]: 1, x: -1}
+                                   | {y: -top[p] for y in here}, -math.inf, 0)
+
+    def _growing(self, words: dict[tuple[int, int], Linear]) -> None:
+        """Cut valid at every exact representation: a tensor's traffic grows inwards (fills
+        and replicas only grow; levels.py, docs/hierarchy.md)."""
+        for i, levels in enumerate(self.stored):
+            for outer, inner in zip(levels, levels[1:]):
+                row = Linear().add(words[i, inner]).add(words[i, outer], -1)
+                self.m.row(f"growing[{i},{outer},{inner}]", row.coefs, -row.const, math.inf)
 
     # ----------------------------------------------------------------------------- decoding
     def decode(self, x) -> tuple[Nest, Copies, dict]:
