@@ -11,7 +11,7 @@ level and the levels after it up to the next fanout level (the first block start
 ``Copies.fanout_at`` needs every copy of an outer level above a level's fanout and every copy of
 that level or an inner one below it, so block ``β``'s copies sit at boundaries below the fanout
 and above the next; the MILP gives block ``β`` the boundaries ``F_β .. E_β``, as many as it has
-copies (``n_β``), the fanout right above ``F_β``. Boundaries may coincide (equal tiles, no loops
+copies (``n_β``; fewer on tiny problems, below), the fanout right above ``F_β``. Boundaries may coincide (equal tiles, no loops
 between: an empty segment).
 
 **Variables.** Tiles at every boundary (prime exponents nested by divisibility, as levels.py);
@@ -44,7 +44,9 @@ the key, no occupancy higher) by a *canonical* one: every boundary stores a copy
 boundary ``c >= 2`` right below a segment holding an iterating loop of its tensor (except copies
 right below a fanout), each fanout right above the first boundary holding a copy of its level
 or an inner one. In a canonical nest the boundaries between two fanouts store only copies of
-that block's levels, so block ``β`` uses at most ``n_β`` boundaries; pad each block at its end with
+that block's levels, so block ``β`` uses at most ``n_β`` boundaries (and at most one more than
+the number of prime factors of the rank sizes: every boundary below ``F_β`` sits right below a
+segment holding an iterating loop, which takes at least one); pad each block at its end with
 empty boundaries (same tiles, no loops): the fanouts then sit right above ``F_β``. Order every
 segment with its one-trip loops outermost; its class (or one dominating it, which only lowers
 formulas of the same order) is among ``o[s, ·]``; choose ``g = s_j + 1`` per copy (0: nothing
@@ -98,7 +100,11 @@ class PlacementFormulation(LevelFormulation):
         self.arch = arch
         self.stored = kept(problem, arch)
         self.blocks = blocks(problem, arch)
-        sizes = [sum(lv in s for s in self.stored for lv in block) for block in self.blocks]
+        # A canonical nest's boundaries below F_β each sit right below a segment holding an
+        # iterating loop, and each such segment takes at least one prime factor of a rank.
+        factors = sum(sum(prime_exponents(problem.size[d]).values()) for d in ranks)
+        sizes = [min(sum(lv in s for s in self.stored for lv in block), 1 + factors)
+                 for block in self.blocks]
         ends = list(accumulate(sizes))
         self.first = {lv: e - n + 1 for block, n, e in zip(self.blocks, sizes, ends)
                       for lv in block}  # F of each level's block
@@ -107,6 +113,7 @@ class PlacementFormulation(LevelFormulation):
         self.fan_at = tuple(self.first[lv] if arch.fanouts[lv - 1] > 1 else 0
                             for lv in range(1, len(arch.on_chip) + 1))
         self._setup(ends[-1], Mapspace(), ranks)
+        self.m.heuristics = True
         self.sp: dict[tuple[str, int], dict[int, int]] = {}
         self._fanout()
         self._gates: dict[tuple[int, int], int] = {}
@@ -310,6 +317,15 @@ class PlacementFormulation(LevelFormulation):
                             coefs[above] = coefs.get(above, 0) + 1
                 # sum(exp[g-1] - exp[g]) - y >= 0, exp[0] the rank's own exponents
                 self.m.row(f"strict[{T.name},{lv},{g}]", coefs, -const, math.inf)
+        reads: dict[int, list[int]] = {}
+        for opts in self.options.values():
+            for g, w, _, _ in opts:
+                if g:
+                    reads.setdefault(g - 1, []).append(w)
+        for s, o in enumerate(self.order_vars):  # an order no copy reads: the first class
+            if len(o) > 1:
+                self.m.row(f"unread[{s}]", {o[0]: 1} | dict.fromkeys(reads.get(s, []), 1),
+                           1, math.inf)
         for block in self.blocks:
             first, last = self.first[block[0]], self.last[block[0]]
             for b in range(first + 1, last + 1):
