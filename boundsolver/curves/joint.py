@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import BoundsolverError, SolverError
+from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
 from ..milp.levels import LevelFormulation, kept, level_classes, named_values
 from ..milp.placement import PlacementFormulation
 from ..milp.tracer import ClassSolver
@@ -555,6 +555,7 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple],
 
 
 METHODS = ("milp", "enumerate", "auto")
+AUTO_PER_TENSOR = 200_000  # per-tensor search nodes "auto" enumerates before taking the MILP
 
 
 
@@ -565,8 +566,10 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
 
     ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
-    ``placement="per_tensor"``: each copy at its own boundary within its level
-    (:func:`per_tensor_points`); enumerated only (the MILP is uniform-per-level)."""
+    ``placement="per_tensor"``: each copy at its own boundary within its level, enumerated
+    (:func:`per_tensor_points`) or by placement.py's MILP (:class:`PlacementSolver`); "auto"
+    enumerates where that takes at most ``AUTO_PER_TENSOR`` search nodes (a few seconds),
+    else solves the MILP."""
     method = "auto" if method is None else method
     if method not in METHODS:
         raise ArchError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -574,6 +577,17 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     check(problem, arch)
     if placement == "per_tensor":
+        if method == "auto":
+            try:
+                began = time.perf_counter()
+                points = per_tensor_points(problem, arch,
+                                           AUTO_PER_TENSOR if limit is None else limit)
+            except EnumerationTooLarge:
+                method = "milp"
+            else:
+                df = frame(problem, arch, points, capacities, time.perf_counter() - began)
+                df.attrs["mapspace"] = "per_tensor/perfect"
+                return df
         if method == "milp":
             began = time.perf_counter()
             ls = PlacementSolver(problem, arch, solver)
