@@ -386,6 +386,7 @@ class PlacementSolver(LevelSolver):
     far cheaper than proving an optimum): such a point is optimal."""
 
     placement = "per_tensor"
+    seed_uniform = True  # start each capacity from the uniform joint bound's point
 
     @staticmethod
     def _level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list:
@@ -430,6 +431,8 @@ class PlacementSolver(LevelSolver):
     def joint(self, capacity: float = math.inf, least_occupancy: bool = True
               ) -> LevelPoint | None:
         self._extend(capacity)
+        if self.seed_uniform:
+            self._uniform(capacity)
         return super().joint(capacity, least_occupancy)
 
     def _extend(self, capacity: float) -> None:
@@ -461,7 +464,43 @@ class PlacementSolver(LevelSolver):
             self.known.append(LevelPoint(nest, cost, values, 0, copies))
 
     def _mirror(self, point: LevelPoint, b: int) -> None:
-        """Not used: the uniform candidate is no help where copies sit at their own depths."""
+        """A candidate for the stage of level ``b`` (without fanout): ``point`` with every copy
+        of level ``b`` moved up to its tensor's copy of level ``b - 1``, which it then mirrors
+        (same fills, so the traffic into ``b`` of those tensors is that into ``b - 1``: often
+        the monotone floor). Copies stay ordered and on the right side of every fanout.
+        Kept (re-costed) only if it fits the fixed capacities."""
+        if self.arch.fanouts[b - 1] != 1 or point.copies is None:
+            return
+        nest, copies = point.nest, point.copies
+        at = {(name, lv): bd for (name, bd), lv in zip(nest.storage, copies.level)}
+        storage = tuple((name, at.get((name, b - 1), bd) if lv == b else bd)
+                        for (name, bd), lv in zip(nest.storage, copies.level))
+        if storage == nest.storage:
+            return
+        mirror = Nest(nest.levels, nest.orders, storage, nest.spatial)
+        cost = evaluate_levels(self.problem, mirror, copies, multicast=self.arch.multicast)
+        values = named_values(self.arch, cost)
+        if all(values[n] <= v for n, v in self.fixed.items()):
+            self.known.append(LevelPoint(mirror, cost, values, point.cls, copies))
+
+    def _uniform(self, capacity: float) -> None:
+        """The uniform joint bound's point at ``capacity`` (levels.py's MILP, fast), as a
+        per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
+        from above (a cut-off for each solve) and often attains a floor."""
+        if not hasattr(self, "_uniform_solver"):
+            self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads)
+        point = self._uniform_solver.joint(capacity, least_occupancy=False)
+        if point is None:
+            return
+        names = tuple(lv.name for lv in self.arch.on_chip)
+        fan = tuple(lv if f > 1 else 0 for lv, f in enumerate(self.arch.fanouts, start=1))
+        copies = Copies(tuple(bd for _, bd in point.nest.storage), names,
+                        fan if point.nest.spatial else None)
+        cost = evaluate_levels(self.problem, point.nest, copies, multicast=self.arch.multicast)
+        if cost != point.cost:
+            raise SolverError(f"the uniform point {point.nest.describe(self.problem)} costs "
+                              f"{cost} as a per-tensor nest, {point.cost} as a uniform one")
+        self.known.append(LevelPoint(point.nest, cost, point.values, 0, copies))
 
     def minimise(self, objective: str, limits: dict, floor: float = -math.inf
                  ) -> LevelPoint | None:
