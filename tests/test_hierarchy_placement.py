@@ -118,3 +118,18 @@ def test_unconstrained_inner_level_gives_the_one_buffer_per_tensor_curve():
     per = milp(p, three(10**6), caps)
     one = bs.solve_curve(p, caps, mapspace="per_tensor/perfect", method="milp")
     assert per["accesses"].tolist() == one["accesses"].tolist()
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.sampled_from([1, 2]), st.sampled_from([1, 2]), st.sampled_from([2, 4]),
+       st.integers(2, 4), st.sampled_from([(1, 2), (2, 1)]), st.booleans(), st.booleans(),
+       st.sampled_from(KEEPS[:3]), st.sampled_from([None, ("n",)]))
+def test_spatial_fanout(m, k, n, l1, fans, mc2, mc1, keeps_l1, ranks):
+    """Fanout at either level, multicast or not, splits restricted or not, with bypass."""
+    outer, inner = fans
+    p = bs.gemm(m, k, n)
+    arch = Arch("sp", 8, (Level("DRAM"), Level("L2", sweep=True, instances=outer, multicast=mc2),
+                          Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
+                                spatial_ranks=ranks, multicast=mc1)))
+    assume(covered(p, arch))
+    same(p, arch)
