@@ -95,6 +95,8 @@ class PlacementFormulation(LevelFormulation):
     class are variables of one model. ``decode`` gives the nest, its :class:`Copies` and each
     copy's choice; ``value`` its formulas in integers."""
 
+    shared = True  # one value one-hot per chosen product (``_chosen``)
+
     def __init__(self, problem: Einsum, arch: Arch, ranks: list[str]):
         ProductModel.__init__(self, problem)
         self.arch = arch
@@ -241,6 +243,50 @@ class PlacementFormulation(LevelFormulation):
                 factors = self._traffic_factors(T, oc, pos, g, g)
             opts.append((w, factors + rep))
         return self._chosen(f"{tag}[{T.name},{lv}]", opts)
+
+    def _chosen(self, name: str, options: list[tuple[int, list[Factor]]]) -> Linear:
+        """``sum_g w[g] * prod(factors of g)`` with exactly one ``w`` at one: one value one-hot
+        for all options, its exponents the sum over options of their factors' exponents gated
+        by ``w`` (levels.py's gates, exact at integer points). Fewer binaries than a value
+        one-hot per option (levels.py's ``_chosen``), the same integer points."""
+        if not self.shared:
+            return super()._chosen(name, options)
+        values: set[int] = set()
+        rows: dict[int, dict[int, int]] = {}
+
+        def add(p: int, var: int, c: int) -> None:
+            if c:
+                row = rows.setdefault(p, {})
+                row[var] = row.get(var, 0) + c
+
+        for w, factors in options:
+            const = math.prod(f[1] for f in factors if f[0] == "const")
+            live = [f for f in factors if f[0] != "const"]
+            values |= self._attainable(name, live, const)
+            for p, e in prime_exponents(const).items():
+                add(p, w, -e)
+            for f in live:
+                if f[0] == "sel":
+                    gated = [(self._gate(w, var), val) for var, val in f[1]]
+                    self.m.row(f"{name}.{w}.sel", dict.fromkeys((u for u, _ in gated), 1)
+                               | {w: -1}, 0, 0)
+                    for u, val in gated:
+                        for p, e in prime_exponents(val).items():
+                            add(p, u, -e)
+                else:
+                    for p, by_var in f[1].items():
+                        for var, c in by_var.items():
+                            add(p, self._gate(w, var), -c)
+                    for p, e in f[3].items():
+                        add(p, w, -e)
+        z = {v: self.m.var(f"{name}.value[{v}]") for v in sorted(values)}
+        self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1), 1, 1)
+        for v, zv in z.items():
+            for p, e in prime_exponents(v).items():
+                add(p, zv, e)
+        for p, coefs in sorted(rows.items()):
+            self.m.row(f"{name}.exponent[{p}]", coefs, 0, 0)
+        return Linear({zv: v for v, zv in z.items()})
 
     def boundary(self, lv: int, g: int) -> int:
         """Where a copy of level ``lv`` choosing ``g`` sits."""
