@@ -1,6 +1,6 @@
 """Benchmark: time of the joint bound against levels, problem size and mapspace (GEMM).
 
-    python benchmarks/placement_scaling.py [--quick] [--out benchmarks/results/placement_scaling.csv]
+    python benchmarks/placement_scaling.py [--cases 0 1 2] [--out benchmarks/results/placement_scaling.csv]
 
 For each case, ``solve_curve`` at a few L2 capacities (largest first, as the staircase is
 walked) with ``method="milp"``, uniform placement within each level (levels.py) and per-tensor
@@ -36,12 +36,13 @@ CASES = [  # (arch, its name, GEMM size, L2 capacities)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="the first two cases only")
+    ap.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))),
+                    help="indices into CASES (the four-level and a100 cases take very long)")
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "placement_scaling.csv")
     args = ap.parse_args()
     rows = []
-    for arch, name, n, caps in CASES[:2] if args.quick else CASES:
+    for arch, name, n, caps in [CASES[i] for i in args.cases]:
         for space in ("uniform", "per_tensor"):
             began = time.perf_counter()
             curve = bs.solve_curve(bs.gemm(n, n, n), caps, arch=arch, method="milp",
