@@ -135,8 +135,6 @@ def test_uniform_nests_evaluate_as_before():
 
 def test_refusals():
     p = bs.gemm(4, 4, 4)
-    with pytest.raises(bs.BoundsolverError, match="enumerated only"):
-        bs.pareto_frontier(p, arch=three(8), mapspace="per_tensor/perfect", method="milp")
     with pytest.raises(bs.BoundsolverError, match="richer inner mapspaces"):
         bs.pareto_frontier(p, arch=three(8), mapspace="per_tensor/imperfect", method="enumerate")
     with pytest.raises(EnumerationTooLarge, match="per-tensor"):

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import BoundsolverError, SolverError
+from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
 from ..milp.levels import LevelFormulation, kept, level_classes, named_values
+from ..milp.placement import PlacementFormulation
 from ..milp.tracer import ClassSolver
 from ..model.arch import Arch, ArchError
 from ..model.cost import Copies, LevelCost, Nest, check_size, evaluate_levels, op_intensity
@@ -56,6 +57,7 @@ class LevelPoint:
     cost: LevelCost
     values: dict
     cls: int
+    copies: Copies | None = None  # per-tensor placement: each copy's level
 
 
 
@@ -80,7 +82,7 @@ class LevelSolver(ClassSolver):
         start = time.perf_counter()
         self.arch = arch
         ranks = looping_ranks(problem)
-        super().__init__(problem, level_classes(problem, arch, ranks), solver, threads)
+        super().__init__(problem, self._level_classes(problem, arch, ranks), solver, threads)
         self.ranks = ranks
         self.stored = kept(problem, arch)
         names = [lv.name for lv in arch.on_chip]
@@ -91,6 +93,12 @@ class LevelSolver(ClassSolver):
         self._floors: dict = {}
         self._curves: dict = {}
         self.build_seconds = time.perf_counter() - start
+
+    placement = "uniform"
+
+    @staticmethod
+    def _level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list:
+        return level_classes(problem, arch, ranks)
 
     def _make_form(self, c: int) -> LevelFormulation:
         """Built when first needed (a conv has 1,000 classes): grouped and pruned ones never are."""
@@ -142,6 +150,8 @@ class LevelSolver(ClassSolver):
         names = [lv.name for lv in self.arch.on_chip]
         if b == 0:
             return self._one_buffer_floor(limits)
+        if b == 1 and "dram" in limits and all(s and s[0] == 1 for s in self.stored):
+            return limits["dram"]  # every tensor enters level 1 from the backing store
         if b < 2 or f"accesses:{names[b - 2]}" not in limits:
             return -math.inf
         stored = self.stored
@@ -233,7 +243,8 @@ class LevelSolver(ClassSolver):
             from .points import frontier
 
             try:
-                front = frontier(self.problem, method="auto")
+                front = frontier(self.problem, method="auto",
+                                 mapspace=f"{self.placement}/perfect")
                 self._curve = list(zip(front["occupancy"].astype(int), front["accesses"].astype(int)))
             except BoundsolverError as err:  # a floor only saves solves: never fail for it
                 log.debug("no one-buffer floor for %s: %s", self.problem, err)
@@ -368,6 +379,189 @@ class LevelSolver(ClassSolver):
                 f"{self._limit_words(limits, limits)}")
 
 
+class PlacementSolver(LevelSolver):
+    """The joint bound over **per-tensor placement within every level** (placement.py's one
+    MILP, every copy's boundary and every segment's order a variable): one class, so the
+    tracer's class pruning has nothing to prune; floors and candidates do the work. A known
+    point (the constructed DRAM candidate, a mirror, the uniform bound's point) attaining a
+    stage's floor ends it without a solve; for the DRAM stage it then asks for any point
+    attaining the floor (a feasibility solve, far cheaper than proving an optimum)."""
+
+    placement = "per_tensor"
+    seed_uniform = True  # start each capacity from the uniform joint bound's point
+
+    @staticmethod
+    def _level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list:
+        return [None]
+
+    def _make_form(self, c: int) -> PlacementFormulation:
+        return PlacementFormulation(self.problem, self.arch, self.ranks)
+
+    def groups(self, objective: str, limits: dict) -> list[list[int]]:
+        return [[0]]
+
+    def instance_floor(self, b: int, capacity: float) -> float:
+        """The traffic into level ``b`` is at least the one-buffer per-tensor curve at its
+        ``capacity`` where ``b`` keeps every tensor and no level down to ``b`` has fanout: its
+        copies, with the nest's loops, are a one-buffer per-tensor mapping of that occupancy
+        moving exactly that traffic. (The uniform solver's per-instance slices read uniform
+        curves, which per-tensor slices can beat: not used here.)"""
+        if (any(f != 1 for f in self.arch.fanouts[:b]) or not math.isfinite(capacity)
+                or any(b not in s for s in self.stored)):
+            return -math.inf
+        fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= capacity]
+        return min(fit) if fit else -math.inf
+
+    def _one_buffer_floor(self, limits: dict) -> float:
+        first = self.arch.on_chip[0]
+        cap = limits.get(f"occupancy:{first.name}", self.fixed.get(f"occupancy:{first.name}"))
+        if cap is None or self.arch.fanouts[0] != 1 or any(not s or s[0] != 1
+                                                           for s in self.stored):
+            return -math.inf
+        fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= cap]
+        return min(fit) if fit else -math.inf
+
+    def _per_tensor_curve(self) -> list:
+        """The one-buffer per-tensor staircase (nests and costs; fastnest.py, exact), once;
+        empty where the fast enumerator declines (no floor then)."""
+        if not hasattr(self, "_pt_curve"):
+            from ..reference.fastnest import frontier as fast
+
+            self._pt_curve = fast(self.problem, "per_tensor/perfect") or []
+        return self._pt_curve
+
+    def joint(self, capacity: float = math.inf, least_occupancy: bool = True
+              ) -> LevelPoint | None:
+        self._extend(capacity)
+        if self.seed_uniform:
+            self._uniform(capacity)
+        return super().joint(capacity, least_occupancy)
+
+    def _extend(self, capacity: float) -> None:
+        """A candidate attaining the backing store's floor where it applies: the one-buffer
+        per-tensor mapping of the outermost level at ``capacity`` (its copies, a boundary of
+        whole tiles first), every inner level's copies right below it at tiles of one word
+        (as many words as tensors they keep). Kept (re-costed) if it fits every level."""
+        if self.swept is None or self._one_buffer_floor({self.swept: capacity}) == -math.inf:
+            return
+        fit = [n for n, c in self._per_tensor_curve() if c.occupancy <= capacity]
+        if not fit:
+            return
+        one = fit[-1]
+        p, ranks = self.problem, list(self.problem.ranks)
+        whole = tuple((d, p.size[d]) for d in ranks)
+        levels = (whole, *one.levels, tuple((d, 1) for d in ranks))
+        orders = ((), *one.orders, tuple(ranks))
+        storage, where = [], []
+        for T in p.tensors:
+            b = dict(one.storage)[T.name]
+            for lv in self.stored[p.tensors.index(T)]:
+                storage.append((T.name, b + 1 if lv == 1 else len(levels)))
+                where.append(lv)
+        nest = Nest(levels, orders, tuple(storage))
+        copies = Copies(tuple(where), tuple(lv.name for lv in self.arch.on_chip))
+        cost = evaluate_levels(p, nest, copies, multicast=self.arch.multicast)
+        values = named_values(self.arch, cost)
+        if all(values[n] <= v for n, v in (self.fixed | {self.swept: capacity}).items()):
+            self.known.append(LevelPoint(nest, cost, values, 0, copies))
+
+    def _mirror(self, point: LevelPoint, b: int) -> None:
+        """A candidate for the stage of level ``b`` (without fanout): ``point`` with every copy
+        of level ``b`` moved up to its tensor's copy of level ``b - 1``, which it then mirrors
+        (same fills, so the traffic into ``b`` of those tensors is that into ``b - 1``: often
+        the monotone floor). Copies stay ordered and on the right side of every fanout.
+        Kept (re-costed) only if it fits the fixed capacities."""
+        if self.arch.fanouts[b - 1] != 1 or point.copies is None:
+            return
+        nest, copies = point.nest, point.copies
+        at = {(name, lv): bd for (name, bd), lv in zip(nest.storage, copies.level)}
+        storage = tuple((name, at.get((name, b - 1), bd) if lv == b else bd)
+                        for (name, bd), lv in zip(nest.storage, copies.level))
+        if storage == nest.storage:
+            return
+        mirror = Nest(nest.levels, nest.orders, storage, nest.spatial)
+        cost = evaluate_levels(self.problem, mirror, copies, multicast=self.arch.multicast)
+        values = named_values(self.arch, cost)
+        if all(values[n] <= v for n, v in self.fixed.items()):
+            self.known.append(LevelPoint(mirror, cost, values, point.cls, copies))
+
+    def _uniform(self, capacity: float) -> None:
+        """The uniform joint bound's point at ``capacity`` (levels.py's MILP, fast), as a
+        per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
+        from above (a cut-off for each solve) and often attains a floor."""
+        if not hasattr(self, "_uniform_solver"):
+            self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads)
+        point = self._uniform_solver.joint(capacity, least_occupancy=False)
+        if point is None:
+            return
+        names = tuple(lv.name for lv in self.arch.on_chip)
+        fan = tuple(lv if f > 1 else 0 for lv, f in enumerate(self.arch.fanouts, start=1))
+        copies = Copies(tuple(bd for _, bd in point.nest.storage), names,
+                        fan if point.nest.spatial else None)
+        cost = evaluate_levels(self.problem, point.nest, copies, multicast=self.arch.multicast)
+        if cost != point.cost:
+            raise SolverError(f"the uniform point {point.nest.describe(self.problem)} costs "
+                              f"{cost} as a per-tensor nest, {point.cost} as a uniform one")
+        self.known.append(LevelPoint(point.nest, cost, point.values, 0, copies))
+
+    def minimise(self, objective: str, limits: dict, floor: float = -math.inf
+                 ) -> LevelPoint | None:
+        if math.isfinite(floor):
+            full = self.fixed | limits
+            hit = [p for p in self.known if p.values[objective] <= floor
+                   and all(p.values[n] <= v for n, v in full.items())]
+            if hit:
+                return hit[0]
+            if objective == "dram":  # measured: inner floors are seldom attained, and proving
+                # that costs more than the optimisation saves (GEMM 16^3, L1 = 64: 44 s vs 29 s)
+                point = self._feasible(full | {objective: min(floor, full.get(objective,
+                                                                               math.inf))})
+                if point is not None:
+                    return point
+        return super().minimise(objective, limits, floor)
+
+    def _feasible(self, limits: dict) -> LevelPoint | None:
+        """Any verified point meeting ``limits`` (None: none exists), cutting off solutions
+        that meet a limit only within the solver's tolerances."""
+        from ..milp.tracer import MAX_CUTS
+        from ..model.results import Status
+
+        cuts: list = []
+        for _ in range(MAX_CUTS):
+            out = self._run(0, None, limits, cuts)
+            if out.status is Status.INFEASIBLE:
+                return None
+            if out.status is not Status.OPTIMAL or out.x is None:
+                raise SolverError(f"{self.solver} gave no answer ({out.status.value}) to "
+                                  f"{self._question(0, 'any point', limits)}")
+            point, exact, formula = self._costed(0, out.x)
+            if any(exact[n] > formula[n] for n in formula):
+                raise SolverError(f"the {self._describe(point)} costs {exact} under the cost "
+                                  f"model, above its formula {formula}; refusing to report it")
+            over = [n for n, v in limits.items() if formula[n] > v]
+            if over:
+                cuts.append(self.form(0).no_good(over[0], out.x))
+                continue
+            self.known.append(point)
+            return point
+        raise SolverError(f"{self.solver} kept returning points that break the limits of "
+                          f"{self._question(0, 'any point', limits)} after {MAX_CUTS} cuts")
+
+    def _costed(self, c: int, x) -> tuple:
+        form = self.form(c)
+        nest, copies, chosen = form.decode(x)
+        cost = evaluate_levels(self.problem, nest, copies, multicast=self.arch.multicast)
+        exact = named_values(self.arch, cost)
+        return LevelPoint(nest, cost, exact, c, copies), exact, form.value(nest, chosen)
+
+    def _describe(self, point: LevelPoint) -> str:
+        return f"nest {point.nest.describe(self.problem, point.copies)}"
+
+    def _question(self, c: int, objective: str, limits: dict) -> str:
+        return (f"{self._problem_words()} on {self.arch.name}, per-tensor placement; least "
+                f"{objective} with {self._limit_words(limits, limits)}")
+
+
 def frame(problem: Einsum, arch: Arch, points: list[tuple],
           capacities: list[int] | None = None, seconds: float = 0.0,
           method: str = "enumeration", solver: str | None = None) -> pd.DataFrame:
@@ -404,6 +598,9 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple],
 
 
 
+AUTO_PER_TENSOR = 200_000  # per-tensor search nodes "auto" enumerates before taking the MILP
+
+
 def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
           limit: int | None = None, method: str | None = None, solver: str = "highs",
           placement: str = "uniform") -> pd.DataFrame:
@@ -411,18 +608,34 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
 
     ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
-    ``placement="per_tensor"``: each copy at its own boundary within its level
-    (:func:`per_tensor_points`); enumerated only (the MILP is uniform-per-level)."""
+    ``placement="per_tensor"``: each copy at its own boundary within its level, enumerated
+    (:func:`per_tensor_points`) or by placement.py's MILP (:class:`PlacementSolver`); "auto"
+    enumerates where that takes at most ``AUTO_PER_TENSOR`` search nodes (a few seconds),
+    else solves the MILP."""
     method = check_method(method)
     if placement not in PLACEMENTS:
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     check(problem, arch)
     if placement == "per_tensor":
+        if method == "auto":
+            try:
+                began = time.perf_counter()
+                points = per_tensor_points(problem, arch,
+                                           AUTO_PER_TENSOR if limit is None else limit)
+            except EnumerationTooLarge:
+                method = "milp"
+            else:
+                df = frame(problem, arch, points, capacities, time.perf_counter() - began)
+                df.attrs["mapspace"] = "per_tensor/perfect"
+                return df
         if method == "milp":
-            raise ArchError(
-                f"{arch.name} has several levels: per-tensor placement within each level is "
-                "enumerated only (method='enumerate', small problems); the multi-level MILP "
-                "covers uniform placement (richer inner mapspaces are not modelled by it yet)")
+            began = time.perf_counter()
+            ls = PlacementSolver(problem, arch, solver)
+            points = [(p.nest, p.cost, p.copies) for p in milp_points(ls, capacities)]
+            df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
+                       ls.solver)
+            df.attrs["mapspace"] = "per_tensor/perfect"
+            return df
         began = time.perf_counter()
         points = per_tensor_points(problem, arch, PER_TENSOR_LIMIT if limit is None else limit)
         df = frame(problem, arch, points, capacities, time.perf_counter() - began)

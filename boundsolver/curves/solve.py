@@ -213,7 +213,7 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None):
     for bit. Its joint bound is enumerated (small problems) or solved by the multi-level MILP
     (levels.py);
     ``mapspace="per_tensor/perfect"`` places each copy at its own depth within its level
-    (hierarchy.py per_tensor_points, enumerated only: the MILP refuses it). A workload runs its
+    (hierarchy.py per_tensor_points for small problems, else placement.py's MILP). A workload runs its
     Einsums one after another (``fusion=False``; fused mappings on hierarchies are refused)."""
     arch = _arch(arch)
     if arch is None or arch.is_single_buffer:
@@ -234,5 +234,5 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None):
                 f"fused mappings on a multi-level architecture ({arch.name}) are not modelled "
                 "yet; pass fusion=False (each Einsum alone on the hierarchy, summed)")
         return partial(joint.solve_workload, placement=space.placement)
-    # per_tensor: each copy at its own depth within its level (enumerated only, so far).
+    # per_tensor: each copy at its own depth within its level (enumerated or the MILP).
     return partial(joint.solve, placement=space.placement)

@@ -105,6 +105,7 @@ class Milp:
     integer: list[bool] = field(default_factory=list)
     rows: list[tuple[str, dict[int, int], float, float]] = field(default_factory=list)
     presolve: bool = False  # ask the solver to presolve (helps the deeper nest models)
+    heuristics: bool = False  # let HiGHS run its primal heuristics (per-tensor hierarchies)
 
     def var(self, name: str, lower: float = 0, upper: float = 1, integer: bool = True) -> int:
         self.names.append(name)

@@ -145,6 +145,7 @@ class HighsBackend:
         self.n = len(milp.names)
         self.is_lp = not any(milp.integer)
         self.presolve = milp.presolve
+        self.heuristics = milp.heuristics
         self.view = Scaled(milp)
         self._cost = np.zeros(self.n)
         self._cost_shift = 0
@@ -170,6 +171,8 @@ class HighsBackend:
                          ("mip_heuristic_run_root_reduced_cost", False),
                          ("mip_heuristic_run_shifting", False),
                          ("mip_heuristic_run_zi_round", False)):
+            if self.heuristics and opt.startswith("mip_heuristic_run_"):
+                continue  # models whose feasible points are hard to find keep HiGHS's defaults
             h.setOptionValue(opt, val)
         inf = hs.kHighsInf
         h.addVars(n, np.array(milp.lower, float), np.array(milp.upper, float))

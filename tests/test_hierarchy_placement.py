@@ -1,0 +1,135 @@
+"""The per-tensor hierarchy MILP (milp/placement.py, joint.PlacementSolver) against the per-tensor
+enumerator (hierarchy.per_tensor_points, itself checked against a brute force in
+test_hierarchy_per_tensor.py): the same staircase, exactly, on tiny GEMMs and a conv, three and
+four levels, bypass, fanout with and without multicast, HiGHS and CBC. Then the bounds it must
+respect, from independent curves: never above the uniform joint bound, never below each
+level's one-buffer per-tensor curve (solved by the one-buffer MILP, not the fast enumerator the
+solver's floors read), equal to it on DRAM with an unconstrained inner level."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import boundsolver as bs
+from boundsolver.curves import joint
+from boundsolver.model.arch import Arch, Level
+from boundsolver.model.cost import evaluate_levels
+
+KEEPS = [("all",), ("inputs",), ("output",), ("input", "output"), ("weight", "output"),
+         ("input", "weight")]
+
+
+def three(l1: int, keeps_l2=("all",), keeps_l1=("all",)) -> Arch:
+    return Arch("t3", 8, (Level("DRAM"), Level("L2", sweep=True, keeps=keeps_l2),
+                          Level("L1", l1, keeps=keeps_l1)))
+
+
+def spatial(l1: int, outer: int, inner: int, mc2: bool, mc1: bool, keeps=("all",)) -> Arch:
+    return Arch("sp", 8, (Level("DRAM"), Level("L2", sweep=True, instances=outer, multicast=mc2),
+                          Level("L1", l1, keeps=keeps, instances=outer * inner, multicast=mc1)))
+
+
+def covered(problem, arch) -> bool:
+    return all(any(lv.keeps_tensor(problem, T) for lv in arch.on_chip) for T in problem.tensors)
+
+
+def columns(arch) -> list[str]:
+    return ["occupancy", "accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+
+
+def milp(problem, arch, caps=None, solver="highs"):
+    if caps is None:
+        return bs.pareto_frontier(problem, arch=arch, mapspace="per_tensor/perfect",
+                                  method="milp", solver=solver)
+    return bs.solve_curve(problem, caps, arch=arch, mapspace="per_tensor/perfect",
+                          method="milp", solver=solver)
+
+
+def same(problem, arch, solver="highs"):
+    ref = joint.solve(problem, arch, method="enumerate", placement="per_tensor")
+    got = milp(problem, arch, solver=solver)
+    assert got.attrs["method"] == "milp" and got.attrs["mapspace"] == "per_tensor/perfect"
+    if ref.empty:
+        assert got.empty
+        return
+    cols = columns(arch)
+    assert got[cols].values.tolist() == ref[cols].values.tolist()
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from([1, 2, 4]), st.sampled_from([1, 2]), st.sampled_from([2]),
+       st.integers(2, 5), st.sampled_from(KEEPS), st.sampled_from(KEEPS))
+def test_three_levels_gemm(m, k, n, l1, keeps_l2, keeps_l1):
+    p = bs.gemm(m, k, n)
+    arch = three(l1, keeps_l2, keeps_l1)
+    assume(covered(p, arch))
+    same(p, arch)
+
+
+@pytest.mark.parametrize("problem,arch,solver", [
+    (bs.gemm(2, 2, 2), Arch("t4", 8, (Level("DRAM"), Level("L3", sweep=True), Level("L2", 6),
+                                      Level("L1", 3))), "highs"),
+    (bs.gemm(4, 2, 2), three(4, keeps_l1=("inputs",)), "highs"),
+    (bs.conv(R=2, P=2, C=1, K=2), three(3), "highs"),
+    (bs.gemm(2, 2, 2), spatial(3, 1, 2, True, True), "highs"),
+    (bs.gemm(2, 2, 2), spatial(3, 1, 2, True, False), "highs"),
+    (bs.gemm(2, 2, 2), three(3), "cbc"),
+])
+def test_equals_the_enumerator(problem, arch, solver):
+    same(problem, arch, solver)
+
+
+def test_rows_re_evaluate_and_fit():
+    """Every row's mapping is a per-tensor nest whose cost the cost model reproduces."""
+    from boundsolver.curves.joint import PlacementSolver
+
+    p, arch = bs.gemm(4, 2, 2), three(3)
+    ls = PlacementSolver(p, arch)
+    for point in ls.walk():
+        cost = evaluate_levels(p, point.nest, point.copies, arch.multicast)
+        assert cost == point.cost and cost.occupancy[1] <= 3
+
+
+def key(row, arch) -> tuple[int, ...]:
+    return tuple(int(row[c]) for c in columns(arch)[1:])
+
+
+def test_never_above_uniform_never_below_one_buffer_curves():
+    p, arch = bs.gemm(4, 4, 2), three(4)
+    caps = [4, 7, 12, 40]
+    per = milp(p, arch, caps)
+    uni = bs.solve_curve(p, caps, arch=arch, method="milp")
+    one = bs.solve_curve(p, caps + [4], mapspace="per_tensor/perfect", method="milp")
+    at = dict(zip(caps + [4], one["accesses"]))
+    l1 = at[4]  # the one-buffer per-tensor curve at L1's 4 words
+    for cap, a, b in zip(caps, per.itertuples(), uni.itertuples()):
+        assert a.status == "optimal"
+        assert key(a._asdict(), arch) <= key(b._asdict(), arch)
+        assert a.accesses >= at[cap] and a.accesses_L1 >= l1
+    assert any(key(a._asdict(), arch) < key(b._asdict(), arch)
+               for a, b in zip(per.itertuples(), uni.itertuples()))
+
+
+def test_unconstrained_inner_level_gives_the_one_buffer_per_tensor_curve():
+    p = bs.gemm(4, 2, 4)
+    caps = [3, 5, 9, 20]
+    per = milp(p, three(10**6), caps)
+    one = bs.solve_curve(p, caps, mapspace="per_tensor/perfect", method="milp")
+    assert per["accesses"].tolist() == one["accesses"].tolist()
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.sampled_from([1, 2]), st.sampled_from([1, 2]), st.sampled_from([2, 4]),
+       st.integers(2, 4), st.sampled_from([(1, 2), (2, 1)]), st.booleans(), st.booleans(),
+       st.sampled_from(KEEPS[:3]), st.sampled_from([None, ("n",)]))
+def test_spatial_fanout(m, k, n, l1, fans, mc2, mc1, keeps_l1, ranks):
+    """Fanout at either level, multicast or not, splits restricted or not, with bypass."""
+    outer, inner = fans
+    p = bs.gemm(m, k, n)
+    arch = Arch("sp", 8, (Level("DRAM"), Level("L2", sweep=True, instances=outer, multicast=mc2),
+                          Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
+                                spatial_ranks=ranks, multicast=mc1)))
+    assume(covered(p, arch))
+    same(p, arch)
