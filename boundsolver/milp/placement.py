@@ -312,8 +312,9 @@ class PlacementFormulation(LevelFormulation):
         return self._chosen(f"footprint[{T.name},{lv}]", opts)
 
     def _footprint_factors(self, T: Tensor, b: int) -> list[Factor]:
-        return [self._tile(a.ranks[0], b) if a.is_plain else
-                self._axis(a, b, lambda t, _, a=a: a.extent(t)) for a in T.axes]
+        """T's footprint at boundary ``b`` as encoded factors of its symbolic product
+        (model/symbolic.py's Terms: tiles, and a sliding window's extent at each joint tile)."""
+        return [self._factor(f) for f in self.terms.footprint(T, b)]
 
     def _monotone(self) -> None:
         """A tensor's copies choose ``g`` non-decreasing inwards (their boundaries follow)."""
