@@ -307,11 +307,17 @@ class LevelFormulation(NestFormulation):
         return out
 
     def _option_value(self, nest: Nest, i: int, T: Tensor, b: int, g: int) -> int:
-        p, size = self.problem, self.problem.size
         if g == 0:
-            return p.tensor_size(T)
+            return self.problem.tensor_size(T)
         oc = self.cls.segments[g - 1]
-        pos = self.cls.tensors[g - 1].index(i)
+        return self._fills(nest, T, oc, self.cls.tensors[g - 1].index(i), g, b)
+
+    def _fills(self, nest: Nest, T: Tensor, oc: OrderClass, pos: int, g: int, b: int) -> int:
+        """``F(T, g)`` at a decoded nest, in integers (the module docstring's formula, written
+        apart from the symbolic factors the model is built from, so that it checks them): T's
+        innermost relevant loop in segment ``g - 1`` under order class ``oc`` (T at ``pos``),
+        its tile read at boundary ``b`` (pinned equal to ``g``'s)."""
+        p, size = self.problem, self.problem.size
         t = nest.tile(p, b)
         m = 1
         for e in self.ranks:

@@ -463,21 +463,6 @@ class PlacementFormulation(LevelFormulation):
         return out
 
     def _formula(self, nest: Nest, T: Tensor, g: int, pos: int, c: int) -> int:
-        p, size = self.problem, self.problem.size
         if g == 0:
-            return p.tensor_size(T)
-        oc = self.segment_classes[g - 1][c]
-        t = nest.tile(p, g)
-        m = 1
-        for e in self.ranks:
-            if e not in T.ranks:
-                m *= -(-size[e] // nest.tile(p, g if e in oc.refetched[pos] else g - 1)[e])
-        j = oc.innermost[pos]
-        for a in T.axes:
-            if a.is_plain:
-                m *= size[a.ranks[0]]
-            elif j in a.ranks:
-                m *= self._sweep(a, j)(t, nest.tile(p, g - 1)[j])
-            else:
-                m *= self._refetch(a)(t, None)
-        return m
+            return self.problem.tensor_size(T)
+        return self._fills(nest, T, self.segment_classes[g - 1][c], pos, g, g)
