@@ -54,6 +54,25 @@ def test_the_default_takes_the_faster_method():
     assert points(bs.pareto_frontier(GEMM)) == points(bs.pareto_frontier(GEMM, method="milp"))
 
 
+def test_auto_weighs_how_many_capacities_a_curve_asks():
+    # Enumeration costs the whole staircase however few capacities are asked; the MILP one
+    # solve each. GEMM 55440^3 (1.73 M tilings): the frontier enumerates, a few capacities
+    # take the MILP, many enumerate again; windowed Einsums (slow MILP) always enumerate.
+    big = bs.gemm(55440, 55440, 55440)
+    assert methods.choose_method(big, None) == "enumerate"
+    assert methods.choose_method(big, None, capacities=16) == "milp"
+    assert methods.choose_method(big, None, capacities=64) == "enumerate"
+    assert methods.choose_method(GEMM, None, capacities=1) == "enumerate"
+    conv = bs.conv(R=3, S=1, P=840, Q=1, C=840, K=840)  # 65,536 tilings
+    assert methods.choose_method(conv, None, capacities=1) == "enumerate"
+    # and the curve is the same either way
+    small = bs.gemm(5040, 5040, 5040)
+    assert methods.choose_method(small, None, capacities=1) == "milp"
+    assert bs.solve_curve(small, [4096]).attrs["method"] != "enumeration"
+    assert bs.solve_curve(small, [4096])["accesses"].tolist() == \
+        bs.solve_curve(small, [4096], method="enumerate")["accesses"].tolist()
+
+
 def test_auto_falls_back_to_the_milp_where_enumeration_refuses(monkeypatch):
     def refuse(problem, mapspace):
         raise bs.EnumerationTooLarge("too large (test)")

@@ -10,9 +10,11 @@ to be faster: enumeration while its estimated work is small, the integer program
 
 from __future__ import annotations
 
+import math
+
 from ..errors import BoundsolverError
 from ..model.einsum import Einsum
-from ..model.mapspace import mapspace_of
+from ..model.mapspace import divisors, mapspace_of
 
 METHODS = ("auto", "milp", "enumerate")
 DEFAULT = "auto"
@@ -35,11 +37,14 @@ def check_method(method: str | None) -> str:
 
 
 def choose_method(problem: Einsum, mapspace, method: str | None = DEFAULT,
-                  time_limit: float | None = None) -> str:
+                  time_limit: float | None = None, capacities: int | None = None) -> str:
     """"milp" or "enumerate" for one Einsum on one buffer: ``method``, or for "auto" the
     enumerator where it covers the mapspace cheaply, else the MILP. A ``time_limit`` only the
     MILP can honour (enumeration runs to the end), so "auto" with one is the MILP; where an
-    enumerator still refuses the problem at run time, the caller falls back to the MILP."""
+    enumerator still refuses the problem at run time, the caller falls back to the MILP.
+
+    ``capacities``: how many capacities a curve asks (None: the whole frontier). Enumeration
+    costs the same however few are asked, the MILP one solve each; see :func:`_few_capacities`."""
     method = check_method(method)
     if method != "auto":
         return method
@@ -49,10 +54,33 @@ def choose_method(problem: Einsum, mapspace, method: str | None = DEFAULT,
 
     space = mapspace_of(mapspace)
     if space.is_orojenesis:
-        return "enumerate" if _work(problem) <= AUTO_ENUMERATION else "milp"
+        if _work(problem) > AUTO_ENUMERATION or _few_capacities(problem, capacities):
+            return "milp"
+        return "enumerate"
     # The nest mapspaces' vectorised enumerator (fastnest) bounds its own work: the caller asks
     # it first and takes the MILP where it refuses.
     return "enumerate"
+
+
+# Tilings one capacity of the MILP is worth, on an Einsum without sliding windows: measured
+# (benchmarks/scaling.py, quiet machine) GEMM 55440^3, 1.73 M tilings: enumeration 11.6 s, the
+# MILP's 16 capacities 8.4 s; GEMM 5040^3, 216,000 tilings: 3.4 s against 6.2 s.
+TILINGS_PER_CAPACITY = 62_500
+
+
+def _few_capacities(problem: Einsum, capacities: int | None) -> bool:
+    """Whether a curve of ``capacities`` points is faster by the MILP than by enumerating the
+    whole staircase: only for Einsums without sliding windows (their MILP per capacity is
+    measured; windows make it much slower) whose tilings exceed ``TILINGS_PER_CAPACITY`` per
+    capacity asked."""
+    if capacities is None or problem_has_windows(problem):
+        return False
+    tilings = math.prod(len(divisors(n)) for _, n in problem.sizes if n > 1)
+    return tilings > TILINGS_PER_CAPACITY * max(capacities, 1)
+
+
+def problem_has_windows(problem: Einsum) -> bool:
+    return any(not a.is_plain for T in problem.tensors for a in T.axes)
 
 
 def enumeration(problem: Einsum, mapspace) -> list:

@@ -242,7 +242,8 @@ def _by_enumeration(problem: Einsum, mapspace, caps: list[int] | None, method: s
     """The enumerator's table where the method picks it (None: the MILP's turn, also where
     "auto" finds the enumerator refusing the problem as too large). Enumeration cannot stop at
     a time limit: it refuses one."""
-    if choose_method(problem, mapspace, method, time_limit) != "enumerate":
+    if choose_method(problem, mapspace, method, time_limit,
+                     None if caps is None else len(caps)) != "enumerate":
         return None
     if time_limit is not None:
         raise BoundsolverError("time_limit applies to the MILP (method='milp' or 'auto'); "
