@@ -10,11 +10,9 @@ to be faster: enumeration while its estimated work is small, the integer program
 
 from __future__ import annotations
 
-import math
-
 from ..errors import BoundsolverError
 from ..model.einsum import Einsum
-from ..model.mapspace import divisors, mapspace_of
+from ..model.mapspace import mapspace_of, windowed_ranks
 
 METHODS = ("auto", "milp", "enumerate")
 DEFAULT = "auto"
@@ -73,14 +71,11 @@ def _few_capacities(problem: Einsum, capacities: int | None) -> bool:
     whole staircase: only for Einsums without sliding windows (their MILP per capacity is
     measured; windows make it much slower) whose tilings exceed ``TILINGS_PER_CAPACITY`` per
     capacity asked."""
-    if capacities is None or problem_has_windows(problem):
+    if capacities is None or windowed_ranks(problem):
         return False
-    tilings = math.prod(len(divisors(n)) for _, n in problem.sizes if n > 1)
-    return tilings > TILINGS_PER_CAPACITY * max(capacities, 1)
+    from ..reference.enumerate import tiling_count
 
-
-def problem_has_windows(problem: Einsum) -> bool:
-    return any(not a.is_plain for T in problem.tensors for a in T.axes)
+    return tiling_count(problem) > TILINGS_PER_CAPACITY * max(capacities, 1)
 
 
 def enumeration(problem: Einsum, mapspace) -> list:

@@ -145,10 +145,15 @@ class LevelFormulation(NestFormulation):
                 if coefs:
                     self.m.row(f"whole[{d},{p}]", coefs | {x: -1}, -math.inf, 0)
 
+    def _fanout_boundary(self, level: int) -> int:
+        """The boundary right below level ``level``'s fanout loop (here: its own boundary)."""
+        return level
+
     def _tile(self, d: str, b: int) -> Factor:
         """One instance's tile: the global tile's exponents less every fanout's at or above."""
         factor = super()._tile(d, b)
-        splits = [v for (e, level), v in self.sp.items() if e == d and level <= b]
+        splits = [v for (e, level), v in self.sp.items()
+                  if e == d and self._fanout_boundary(level) <= b]
         if factor[0] != "exp" or not splits:
             return factor
         exps = {p: dict(by) for p, by in factor[1].items()}
@@ -184,6 +189,13 @@ class LevelFormulation(NestFormulation):
         ys = [(g, self.m.var(f"where[{T.name},{b},{g}]")) for g in range(b + 1)]
         self.m.row(f"where_choice[{T.name},{b}]", {y: 1 for _, y in ys}, 1, 1)
         self.choice[i, b] = ys
+        self._pins(T, f"{T.name},{b}", ys, b)
+        options = [(y, self._option(i, T, b, g) + rep) for g, y in ys]
+        return self._chosen(f"{tag}[{T.name},{b}]", options)
+
+    def _pins(self, T: Tensor, tag: str, ys: list[tuple[int, int]], b: int) -> None:
+        """A copy at boundary ``b`` choosing ``g < b`` keeps T's tiles from ``g`` to ``b``
+        (``g = 0``: the whole tensor), in rows with small coefficients."""
         for d in dict.fromkeys(T.ranks):
             if d not in self.ranks:
                 continue
@@ -192,12 +204,10 @@ class LevelFormulation(NestFormulation):
                 for p, x in self.exp[d, b].items():
                     coefs = {y: top[p] for h, y in ys if h <= g} | {x: -1}
                     if g == 0:  # the whole tensor: exp[d,b] >= top * y[0]
-                        self.m.row(f"pin[{T.name},{b},{g},{d},{p}]", coefs, -math.inf, 0)
+                        self.m.row(f"pin[{tag},{g},{d},{p}]", coefs, -math.inf, 0)
                     else:  # exp[d,g] - exp[d,b] <= top * (1 - sum_{h <= g} y[h])
                         coefs[self.exp[d, g][p]] = 1
-                        self.m.row(f"pin[{T.name},{b},{g},{d},{p}]", coefs, -math.inf, top[p])
-        options = [(y, self._option(i, T, b, g) + rep) for g, y in ys]
-        return self._chosen(f"{tag}[{T.name},{b}]", options)
+                        self.m.row(f"pin[{tag},{g},{d},{p}]", coefs, -math.inf, top[p])
 
     def _option(self, i: int, T: Tensor, b: int, g: int) -> list[Factor]:
         """The factors of ``F(T, g)``, T's tiles read at ``b`` (equal to ``g``'s when chosen)."""
@@ -237,26 +247,32 @@ class LevelFormulation(NestFormulation):
             for v, zv in z.items():
                 for p, e in prime_exponents(v).items():
                     add(p, zv, e)
-            for p, e in prime_exponents(const).items():
-                add(p, y, -e)
-            for f in live:
-                if f[0] == "sel":
-                    gated = [(self._gate(y, var), val) for var, val in f[1]]
-                    self.m.row(f"{name}.{y}.sel", dict.fromkeys((w for w, _ in gated), 1) | {y: -1},
-                               0, 0)
-                    for w, val in gated:
-                        for p, e in prime_exponents(val).items():
-                            add(p, w, -e)
-                else:
-                    for p, by_var in f[1].items():
-                        for var, c in by_var.items():
-                            add(p, self._gate(y, var), -c)
-                    for p, e in f[3].items():
-                        add(p, y, -e)
+            self._gated_factors(name, y, const, live, add)
             for p, coefs in sorted(rows.items()):
                 self.m.row(f"{name}.{y}.exponent[{p}]", coefs, 0, 0)
             out.add(Linear({zv: v for v, zv in z.items()}))
         return out
+
+    def _gated_factors(self, name: str, y: int, const: int, live: list[Factor], add) -> None:
+        """The exponents of ``y * prod(factors)``, each passed to ``add(prime, var, -e)``: the
+        constant's gated by ``y`` itself, a selection's through gated copies of its binaries
+        (summing to ``y``), a tile's or count's through gated exponent variables."""
+        for p, e in prime_exponents(const).items():
+            add(p, y, -e)
+        for f in live:
+            if f[0] == "sel":
+                gated = [(self._gate(y, var), val) for var, val in f[1]]
+                self.m.row(f"{name}.{y}.sel", dict.fromkeys((w for w, _ in gated), 1) | {y: -1},
+                           0, 0)
+                for w, val in gated:
+                    for p, e in prime_exponents(val).items():
+                        add(p, w, -e)
+            else:
+                for p, by_var in f[1].items():
+                    for var, c in by_var.items():
+                        add(p, self._gate(y, var), -c)
+                for p, e in f[3].items():
+                    add(p, y, -e)
 
     # ----------------------------------------------------------------------------- decoding
     def decode(self, x) -> tuple[Nest, dict[tuple[int, int], int]]:

@@ -69,7 +69,7 @@ from ..model.cost import Copies, Nest, replicas
 from ..model.einsum import Einsum, Tensor
 from ..model.mapspace import Mapspace, OrderClass, order_classes
 from ..model.symbolic import prime_exponents
-from .formulation import Factor, Linear, NestFormulation, ProductModel
+from .formulation import Factor, Linear, ProductModel
 from .levels import LevelFormulation, kept
 
 
@@ -155,18 +155,11 @@ class PlacementFormulation(LevelFormulation):
                            | {f"occupancy:{n}": occ[n] for n in names})
 
     # ----------------------------------------------------------------------------- layout
-    def _tile(self, d: str, b: int) -> Factor:
-        """One instance's tile at boundary ``b``: the global tile less every fanout whose loop
-        sits at or above ``b``."""
-        factor = NestFormulation._tile(self, d, b)
-        splits = [v for (e, lv), v in self.sp.items() if e == d and self.fan_at[lv - 1] <= b]
-        if factor[0] != "exp" or not splits:
-            return factor
-        exps = {p: dict(by) for p, by in factor[1].items()}
-        for v in splits:
-            for p, x in v.items():
-                exps.setdefault(p, {})[x] = -1
-        return ("exp", exps, factor[2], factor[3])
+    def _fanout_boundary(self, level: int) -> int:
+        """A level's fanout loop sits right above its block's first boundary, so one
+        instance's tile at boundary ``b`` (levels.py's ``_tile``) is divided by every fanout whose
+        loop is at or above ``b``."""
+        return self.fan_at[level - 1]
 
     def _orders(self) -> None:
         """Per segment, a one-hot over the undominated order classes of the tensors whose
@@ -205,18 +198,7 @@ class PlacementFormulation(LevelFormulation):
         ys = [(g, self.m.var(f"where[{T.name},{lv},{g}]")) for g in range(last + 1)]
         self.m.row(f"where_choice[{T.name},{lv}]", {y: 1 for _, y in ys}, 1, 1)
         self.choice[i, lv] = ys
-        for d in dict.fromkeys(T.ranks):
-            if d not in self.ranks:
-                continue
-            top = prime_exponents(self.problem.size[d])
-            for g in range(first):  # g < F: the tiles at g..F equal (F: the copy's boundary)
-                for p, x in self.exp[d, first].items():
-                    coefs = {y: top[p] for h, y in ys if h <= g} | {x: -1}
-                    if g == 0:
-                        self.m.row(f"pin[{T.name},{lv},{g},{d},{p}]", coefs, -math.inf, 0)
-                    else:
-                        coefs[self.exp[d, g][p]] = 1
-                        self.m.row(f"pin[{T.name},{lv},{g},{d},{p}]", coefs, -math.inf, top[p])
+        self._pins(T, f"{T.name},{lv}", ys, first)  # g < F: the tiles at g..F equal
         options = []  # (g, binary, position in its class, segment class index)
         for g, y in ys:
             if g == 0:
@@ -268,22 +250,7 @@ class PlacementFormulation(LevelFormulation):
             const = math.prod(f[1] for f in factors if f[0] == "const")
             live = [f for f in factors if f[0] != "const"]
             values |= self._attainable(name, live, const)
-            for p, e in prime_exponents(const).items():
-                add(p, w, -e)
-            for f in live:
-                if f[0] == "sel":
-                    gated = [(self._gate(w, var), val) for var, val in f[1]]
-                    self.m.row(f"{name}.{w}.sel", dict.fromkeys((u for u, _ in gated), 1)
-                               | {w: -1}, 0, 0)
-                    for u, val in gated:
-                        for p, e in prime_exponents(val).items():
-                            add(p, u, -e)
-                else:
-                    for p, by_var in f[1].items():
-                        for var, c in by_var.items():
-                            add(p, self._gate(w, var), -c)
-                    for p, e in f[3].items():
-                        add(p, w, -e)
+            self._gated_factors(name, w, const, live, add)
         z = {v: self.m.var(f"{name}.value[{v}]") for v in sorted(values)}
         self.m.row(f"{name}.choice", dict.fromkeys(z.values(), 1), 1, 1)
         for v, zv in z.items():

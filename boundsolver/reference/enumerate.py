@@ -34,10 +34,14 @@ def mapspace_size(problem: Einsum) -> int:
     return math.prod(len(divisors(problem.size[d])) for d in ranks) * math.factorial(len(ranks))
 
 
+def tiling_count(problem: Einsum) -> int:
+    """How many perfect tilings the Orojenesis enumerator visits (one tile per looping rank)."""
+    return math.prod(len(divisors(n)) for _, n in problem.sizes if n > 1)
+
+
 def _work(problem: Einsum) -> int:
     ranks = [d for d, n in problem.sizes if n > 1]
-    tilings = math.prod(len(divisors(problem.size[d])) for d in ranks)
-    return tilings * (2 ** len(ranks)) * max(len(ranks), 1)
+    return tiling_count(problem) * (2 ** len(ranks)) * max(len(ranks), 1)
 
 
 def _window_sweep(problem: Einsum, tensor: Tensor, rank: str, t: dict, f: dict):
