@@ -103,13 +103,8 @@ class LevelFormulation(NestFormulation):
         for i, T in enumerate(problem.tensors):
             for b in self.stored[i]:
                 occ[names[b - 1]].add(self._footprint(T, b))
-                above, unicast = self._replication(i, T, b)
-                words = self._copy(i, T, b, above + unicast)
-                if T is problem.output:  # written back as often, read back all but once
-                    reads = self._copy(i, T, b, above, "reads") if unicast else words
-                    words = Linear().add(words).add(reads)
-                    rep = self._product(f"replicas[{T.name},{b}]", above)
-                    words.add(rep, -problem.tensor_size(T))
+                words = self._words(i, T, b, lambda rep, tag, i=i, T=T, b=b:
+                                    self._copy(i, T, b, rep, tag))
                 acc[names[b - 1]].add(words)
                 if b == self.stored[i][0]:
                     dram.add(words)
@@ -144,6 +139,19 @@ class LevelFormulation(NestFormulation):
                 coefs = {v[p]: 1 for (e, _), v in self.sp.items() if e == d and p in v}
                 if coefs:
                     self.m.row(f"whole[{d},{p}]", coefs | {x: -1}, -math.inf, 0)
+
+    def _words(self, i: int, T: Tensor, b: int, traffic) -> Linear:
+        """Words moved into T's copy at ``b``: ``traffic(replication factors, tag)`` (its
+        fills); the output is also written back as often and read back all but once, and where
+        its parent does not multicast only one child reads each partial sum back."""
+        above, unicast = self._replication(i, T, b)
+        words = traffic(above + unicast, "moved")
+        if T is self.problem.output:
+            reads = traffic(above, "reads") if unicast else words
+            words = Linear().add(words).add(reads)
+            rep = self._product(f"replicas[{T.name},{b}]", above)
+            words.add(rep, -self.problem.tensor_size(T))
+        return words
 
     def _fanout_boundary(self, level: int) -> int:
         """The boundary right below level ``level``'s fanout loop (here: its own boundary)."""

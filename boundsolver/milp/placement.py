@@ -134,13 +134,8 @@ class PlacementFormulation(LevelFormulation):
             for lv in self.stored[i]:
                 self._choose(i, T, lv)
                 occ[names[lv - 1]].add(self._placed_footprint(i, T, lv))
-                above, unicast = self._replication(i, T, lv)
-                words = self._traffic(i, T, lv, above + unicast, "moved")
-                if T is problem.output:  # written back as often, read back all but once
-                    reads = self._traffic(i, T, lv, above, "reads") if unicast else words
-                    words = Linear().add(words).add(reads)
-                    rep = self._product(f"replicas[{T.name},{lv}]", above)
-                    words.add(rep, -problem.tensor_size(T))
+                words = self._words(i, T, lv, lambda rep, tag, i=i, T=T, lv=lv:
+                                    self._traffic(i, T, lv, rep, tag))
                 acc[names[lv - 1]].add(words)
                 words_of[i, lv] = words
                 if lv == self.stored[i][0]:
