@@ -41,15 +41,23 @@ class Machine:
 
 def rate(value, what: str) -> Fraction:
     """``value`` (int, float, Decimal, Fraction or a decimal string such as ``"1.5e12"``) as an
-    exact positive Fraction; anything else is a ReportError naming ``what``."""
-    if isinstance(value, bool):
-        raise ReportError(f"{what} must be a positive number, got {value!r}")
+    exact positive Fraction between 1e-60 and 1e60 (the exponent is checked before the number is
+    expanded: ``"1e999999999"`` is refused, not built); anything else is a ReportError."""
+    bad = ReportError(f"{what} must be a positive number from 1e-60 to 1e60, got "
+                      f"{str(value)[:60]!r}")
+    if isinstance(value, bool) or (isinstance(value, str) and len(value) > 100):
+        raise bad
     try:
-        exact = Fraction(Decimal(value.strip())) if isinstance(value, str) else Fraction(value)
+        if isinstance(value, (str, Decimal)):
+            number = Decimal(value.strip()) if isinstance(value, str) else value
+            if not number.is_finite() or not -60 <= number.adjusted() <= 60:
+                raise bad
+            value = number
+        exact = Fraction(value)
     except (TypeError, ValueError, InvalidOperation, OverflowError):
-        raise ReportError(f"{what} must be a positive number, got {value!r}") from None
-    if exact <= 0:
-        raise ReportError(f"{what} must be a positive number, got {value!r}")
+        raise bad from None
+    if not Fraction(1, 10**60) <= exact <= 10**60:
+        raise bad
     return exact
 
 
