@@ -20,6 +20,7 @@ table carry the exact integers.
 
 from __future__ import annotations
 
+import bisect
 import html
 import math
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ MEMORY, COMPUTE, PLAIN = "#f6c3bb", "#cfe3f3", "#ffffff"  # row and point colour
 TREE_LINES = 40  # lines of a fused loop tree shown on hover
 LAYERS_SHOWN = 8  # layers listed on hover of an unfused breakpoint
 SUFFIXES = (".html", ".htm")
+CELLS = ".slick-cell { padding: 0; } .slick-cell > div { padding: 0 4px; height: 100%; }"
 
 
 def network_report(workload: Workload, path: str | Path,
@@ -134,18 +136,21 @@ def _page(w: Workload, table: pd.DataFrame, fused: pd.DataFrame | None, caps: li
     from bokeh.models import Div
     from bokeh.resources import INLINE
 
+    bare = table.copy(deep=False)  # pandas deep-copies attrs (every frontier) on each access
+    bare.attrs = {}
     parts = [Div(text=_summary(w, table, fused, box, at, title), width=1100),
              _curves(w, table, fused, box, at, unit)]
     if box is not None:
-        parts.append(_roofline_plot(table, box, at))
+        parts.append(_roofline_plot(bare, box, at))
     parts += [Div(text=f"<h3>Layers</h3><p>Traffic in words at each capacity; click a header to "
                        f"sort.{_legend(box, at)}</p>", width=1100),
-              _layer_table(table, caps, box, at)]
+              _layer_table(bare, caps, box, at)]
     return file_html(column(*parts), INLINE, title)
 
 
 def _summary(w, table, fused, box, at, title) -> str:
-    unfused = sum(exact_accesses(table, at)) if None not in exact_accesses(table, at) else None
+    moved = exact_accesses(table, at)
+    unfused = None if None in moved else sum(moved)
     lines = [f"{len(table)} layers ({table.attrs.get('distinct', len(table))} distinct), "
              f"{int(table['macs'].sum()):,} MACs, {w.word_bits}-bit words",
              f"algorithmic minimum: {w.unfused_minimum:,} words with every layer alone, "
@@ -182,8 +187,9 @@ def _curves(w, table, fused, box, at, unit):
                  title="Least backing-store traffic against on-chip buffer capacity",
                  x_axis_label=f"buffer capacity ({unit})", y_axis_label=f"traffic ({unit})",
                  tools="pan,wheel_zoom,box_zoom,reset,save")
-    curves = [("unfused", network_frontier(table), _unfused_details(table), "#1f77b4",
-               w.unfused_minimum, 5)]
+    unfused = network_frontier(table)
+    details = _unfused_details(table, [int(c) for c in unfused["occupancy"]])
+    curves = [("unfused", unfused, details, "#1f77b4", w.unfused_minimum, 4)]
     if fused is not None:
         ok = fused[fused["status"] == "optimal"].reset_index(drop=True)
         curves.append(("fused", ok, [_tree(t) for t in ok.get("tree", [""] * len(ok))],
@@ -199,7 +205,8 @@ def _curves(w, table, fused, box, at, unit):
                                 "occupancy": [f"{o:,}" for o in occ],
                                 "accesses": [f"{a:,}" for a in acc],
                                 "curve": [name] * len(occ), "detail": details}, name=name)
-        hovered.append(fig.scatter("x", "y", source=src, size=3 + 2 * width, color=colour,
+        size = (2 + width) * (1 if len(occ) < 300 else 0.6)  # thousands of points: smaller
+        hovered.append(fig.scatter("x", "y", source=src, size=size, color=colour,
                                    legend_label=name))
         fig.add_layout(Span(location=minimum * k, dimension="width", line_color=colour,
                             line_dash="dotted", line_width=1))
@@ -217,25 +224,29 @@ def _curves(w, table, fused, box, at, unit):
     return fig
 
 
-def _unfused_details(table: pd.DataFrame) -> list[str]:
-    """For each breakpoint of the unfused staircase: the layers whose mapping changes there (at
-    the first one, every layer), each with its mapping from there on."""
+def _unfused_details(table: pd.DataFrame, caps: list[int]) -> list[str]:
+    """For each breakpoint ``caps`` of the unfused staircase: the layers whose mapping changes
+    there (at the first one, every layer), each with its mapping from there on."""
     fronts, maps = table.attrs["frontiers"], table.attrs.get("mappings", {})
-    counts = table["solved_as"].value_counts()
-    ops = dict(zip(table["layer"], table["op_type"]))
-    caps = network_frontier(table)["occupancy"]
+    bare = table.copy(deep=False)
+    bare.attrs = {}
+    counts = bare["solved_as"].value_counts()
+    ops = dict(zip(bare["layer"], bare["op_type"]))
+    steps: dict[int, list[tuple[str, int]]] = {}  # occupancy -> (layer, its breakpoint there)
+    for name, front in fronts.items():
+        for i, (occ, _) in enumerate(front):
+            steps.setdefault(occ, []).append((name, i))
+    first = [(name, bisect.bisect_right([o for o, _ in front], caps[0]) - 1)
+             for name, front in fronts.items()]
     out = []
-    for n, cap in enumerate(int(c) for c in caps):
+    for n, cap in enumerate(caps):
         lines = []
-        for name, front in fronts.items():
-            at = [i for i, (o, _) in enumerate(front) if o <= cap]
-            if not at or (n and front[at[-1]][0] != cap):
-                continue  # the layer's mapping does not change here
+        for name, i in first if n == 0 else steps.get(cap, []):
             same = int(counts[name]) - 1
             who = f"{name} ({ops.get(name, '')}" + (
                 f", and {same} identical layer{'s' if same > 1 else ''})" if same else ")")
             mapping = maps.get(name, [])
-            lines.append(f"{who}: {mapping[at[-1]] if at[-1] < len(mapping) else ''}")
+            lines.append(f"{who}: {mapping[i] if i < len(mapping) else ''}")
         head = ("every layer at its least buffer" if not n else
                 "layers whose mapping changes here (the others keep theirs)")
         more = len(lines) - LAYERS_SHOWN
@@ -282,8 +293,8 @@ def _roofline_plot(table: pd.DataFrame, box: Machine, at: int):
 
 
 def _layer_table(table: pd.DataFrame, caps: list[int], box: Machine | None, at: int):
-    from bokeh.models import (ColumnDataSource, DataTable, NumberFormatter, StringFormatter,
-                              TableColumn)
+    from bokeh.models import (ColumnDataSource, DataTable, InlineStyleSheet, NumberFormatter,
+                              StringFormatter, TableColumn)
 
     verdicts = ([pd.NA] * len(table) if box is None else list(table[f"memory_bound_at_{at}"]))
     words = {True: "memory", False: "compute"}
@@ -315,7 +326,8 @@ def _layer_table(table: pd.DataFrame, caps: list[int], box: Machine | None, at: 
                for f, t, wd, kind in cols]
     return DataTable(source=ColumnDataSource(data, name="layers"), columns=columns,
                      sortable=True, width=1100, height=min(600, 28 + 25 * len(table)),
-                     index_position=None, fit_columns=False, name="layer table")
+                     index_position=None, fit_columns=False, name="layer table",
+                     stylesheets=[InlineStyleSheet(css=CELLS)])
 
 
 def _cell(v):
