@@ -293,8 +293,7 @@ def _roofline_plot(table: pd.DataFrame, box: Machine, at: int):
 
 
 def _layer_table(table: pd.DataFrame, caps: list[int], box: Machine | None, at: int):
-    from bokeh.models import (ColumnDataSource, DataTable, InlineStyleSheet, NumberFormatter,
-                              StringFormatter, TableColumn)
+    from bokeh import models as bm
 
     verdicts = ([pd.NA] * len(table) if box is None else list(table[f"memory_bound_at_{at}"]))
     words = {True: "memory", False: "compute"}
@@ -315,23 +314,25 @@ def _layer_table(table: pd.DataFrame, caps: list[int], box: Machine | None, at: 
         data[field] = ([words[bool(v)] if v is not pd.NA else "no mapping" for v in verdicts]
                        if field == "bound" else [_cell(v) for v in table[field]])
     bg = "row_colour" if box is not None else None
-    formats = {"text": lambda: StringFormatter(background_color=bg),
-               "int": lambda: NumberFormatter(format="0,0", background_color=bg,
-                                              nan_format="—", text_align="right"),
-               "float": lambda: NumberFormatter(format="0,0.00", background_color=bg,
-                                                nan_format="—", text_align="right"),
-               "sci": lambda: NumberFormatter(format="0.000e+0", background_color=bg,
-                                              nan_format="—", text_align="right")}
-    columns = [TableColumn(field=f, title=t, width=wd, formatter=formats[kind]())
+
+    def number(form: str):
+        return bm.NumberFormatter(format=form, background_color=bg, nan_format="—",
+                                  text_align="right")
+
+    formats = {"text": lambda: bm.StringFormatter(background_color=bg),
+               "int": lambda: number("0,0"), "float": lambda: number("0,0.00"),
+               "sci": lambda: number("0.000e+0")}
+    columns = [bm.TableColumn(field=f, title=t, width=wd, formatter=formats[kind]())
                for f, t, wd, kind in cols]
-    return DataTable(source=ColumnDataSource(data, name="layers"), columns=columns,
-                     sortable=True, width=1100, height=min(600, 28 + 25 * len(table)),
-                     index_position=None, fit_columns=False, name="layer table",
-                     stylesheets=[InlineStyleSheet(css=CELLS)])
+    return bm.DataTable(source=bm.ColumnDataSource(data, name="layers"), columns=columns,
+                        sortable=True, width=1100, height=min(600, 28 + 25 * len(table)),
+                        index_position=None, fit_columns=False, name="layer table",
+                        stylesheets=[bm.InlineStyleSheet(css=CELLS)])
 
 
 def _cell(v):
-    """A JSON-friendly cell: NaN and <NA> as None, numpy numbers as Python ones."""
+    """A JSON-friendly cell: None and <NA> as NaN (shown as a dash), numpy numbers as Python
+    ones."""
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return math.nan
     return v.item() if hasattr(v, "item") else v
