@@ -173,7 +173,8 @@ def test_page_holds_every_layer_and_both_curves(page, workload):
 
 
 def test_table_is_sortable_and_highlights_memory_bound_rows(page):
-    _, parsed, out = page
+    text, parsed, out = page
+    assert "1 of 2 layers memory-bound" in text  # the summary
     tables = [a for n, a in objects(parsed.docs) if n == "DataTable"]
     assert len(tables) == 1 and tables[0].get("sortable", True) is True  # bokeh's default: True
     rows = sources(parsed.docs)["layers"]

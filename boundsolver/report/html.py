@@ -161,7 +161,9 @@ def _summary(w, table, fused, box, at, title) -> str:
     if box is not None:
         col = table[f"memory_bound_at_{at}"]
         lines.append(f"roofline at {at:,} words ({html.escape(str(box))}): "
-                     f"<b>{int(col.sum(skipna=True))} of {len(table)} layers memory-bound</b>")
+                     f"<b>{int(col.sum(skipna=True))} of {len(table)} layers memory-bound</b>"
+                     + (f", {int(col.isna().sum())} with no mapping there" if col.isna().any()
+                        else ""))
     items = "".join(f"<li>{t}</li>" for t in lines)
     return f"<h2>{html.escape(title)}</h2><ul>{items}</ul>"
 
