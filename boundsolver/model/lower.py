@@ -318,114 +318,170 @@ def max_macs(problem: Einsum, b_in, b_all, inputs_only: bool = False) -> np.ndar
     return np.minimum(np.floor(np.exp(best) * (1 + _SLACK)), problem.macs).astype(np.int64)
 
 
-def _t_grid(top: int) -> np.ndarray:
-    grid = set(range(1, 65))
-    x = 64.0
-    while x < top:
-        grid.add(int(x))
-        x *= 2 ** (1 / 16)
-    grid.add(int(top))
-    return np.array(sorted(grid), dtype=np.int64)
+# T / S for the segment length T, 32 per octave from 2^-6 to 2^8; and (T1 - T) / S for the
+# first segment's length T1. Any T and T1 are sound: the grids only decide how tight it is.
+_RATIOS = 2.0 ** (np.arange(-6 * 32, 8 * 32 + 1) / 32)
+_LEADS = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
+# Ratio of the geometric grid of the tabulated Phi (for its inverse), above 1024 words.
+_TABLE_STEP = 2.0 ** (1 / 512)
 
 
-def segment(problem: Einsum, capacity: int, inputs_only: bool = False) -> tuple[int, int]:
-    """(bound, T): the better of the two segment bounds, each over a grid of T (any T is sound):
-    the per-segment count T * (ceil(MACs / F) - 1) and the amortised one (``_amortised``).
-    ``inputs_only`` budgets the inputs alone (S + T words), for Einsums whose output need not
-    persist (fused chains)."""
-    return max(_per_segment(problem, capacity, inputs_only),
-               _amortised(problem, capacity, inputs_only))
+def phi(problem: Einsum, words, inputs_only: bool = False) -> np.ndarray:
+    """Phi(B): an integer upper bound on the MACs of any set of iterations whose tensors' words
+    number at most B in all (``inputs_only``: whose *input* words number at most B, the output
+    unbudgeted). Nondecreasing in B (each cover's bound is)."""
+    B = np.asarray(words, float)
+    flat = B.ravel()
+    out = max_macs(problem, flat, np.full(flat.shape, np.inf) if inputs_only else flat, inputs_only)
+    return out.reshape(B.shape)
 
 
-def _per_segment(problem: Einsum, capacity: int, inputs_only: bool) -> tuple[int, int]:
-    """Every segment of T transfers touches <= S + T input words and <= 2S + T words in all, so
-    runs <= F MACs; h = floor(Q / T) + 1 segments run all MACs, so Q >= T (ceil(MACs/F) - 1).
-    T on a grid 16 per octave."""
-    S = int(capacity)
-    top = 2 * sum(problem.tensor_size(t) for t in problem.tensors) + 4 * S
-    T = _t_grid(top)
-    inf = np.full(len(T), np.inf)
-    F = max_macs(problem, S + T, inf if inputs_only else 2 * S + T, inputs_only)
-    best, arg = 0, 0
+def _table(problem: Einsum, inputs_only: bool, top: float) -> tuple[np.ndarray, np.ndarray]:
+    """Phi on every integer up to 1024 and a geometric grid (ratio 2^(1/512)) up to ``top``,
+    made nondecreasing by a running maximum (each value stays an upper bound, since the true
+    most-MACs function is nondecreasing)."""
+    top = max(float(top), 2048.0)
+    geo = np.unique(np.floor(1024 * _TABLE_STEP ** np.arange(
+        int(math.log(top / 1024) / math.log(_TABLE_STEP)) + 2)))
+    grid = np.concatenate([np.arange(1, 1024, dtype=float), geo]).astype(np.int64)
+    return grid, np.maximum.accumulate(phi(problem, grid, inputs_only))
+
+
+def _least_words(table: tuple[np.ndarray, np.ndarray], macs) -> np.ndarray:
+    """A lower bound on the least B with Phi(B) >= macs: every tabulated B below the first
+    value reaching ``macs`` runs fewer MACs, and so does every B under it (monotone)."""
+    grid, values = table
+    k = np.searchsorted(values, np.asarray(macs), side="left")
+    return np.where(k > 0, grid[np.maximum(k - 1, 0)] + 1, 1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Segments:
+    """The segment argument at one capacity: ``bound`` (events any schedule has), the block
+    length ``T`` and first-segment length ``T1`` that gave it."""
+
+    bound: int
+    T: int
+    T1: int
+
+
+def segments(problem: Einsum, capacities, inputs_only: bool = False) -> list[Segments]:
+    """The segment argument (docs/lower_bounds.md, "Argument 2") at every capacity at once.
+
+    Events: reads of words of the budgeted inputs, and starts of an output word's *episodes*
+    (a time it is on chip, in any number of accumulators) in which some MAC updates it; each
+    such episode ends with a write of the word, so a schedule moves at least as many words as
+    it has events. Cut any schedule after its first T1 events, then after every T further
+    events. The first segment starts from an empty buffer, so its MACs touch at most T1 words
+    and number at most Phi(T1); every later one touches at most S + T (on chip at its start,
+    or an event in it); the last, with r < T events, at most S + r. So a schedule with R
+    events runs at most Phi(T1) + n Phi(S + T) + Phi(S + r) MACs (n full blocks), and the least
+    R reaching all MACs is T1 + n* T + r* with n* = ceil((MACs - Phi(T1)) / Phi(S + T)) - 1 and
+    r* the least r with Phi(S + r) >= the MACs left (``_least_words``; at most T). A schedule
+    that ends inside its first segment has R >= the least B with Phi(B) >= MACs. The best
+    (T, T1) of the grids is kept: chosen in floats, recomputed in integers."""
     M = problem.macs
-    for t, f in zip(T.tolist(), F.tolist()):
-        if f <= 0:
-            continue  # no MAC fits a segment this short: skipping a T is always sound
-        v = t * (-(-M // f) - 1)
-        if v > best:
-            best, arg = v, t
-    return best, arg
+    if not len(capacities):
+        return []
+    S = np.asarray(capacities, dtype=np.int64)[:, None]
+    T = np.maximum(1, np.round(S * _RATIOS)).astype(np.int64)              # (caps, ratios)
+    T1 = T[:, :, None] + np.round(S[:, :, None] * _LEADS).astype(np.int64)  # (caps, ratios, leads)
+    table = _table(problem, inputs_only, float((S + T).max() + T1.max()))
+    A = phi(problem, S + T, inputs_only)[:, :, None]
+    P1 = phi(problem, T1, inputs_only)
+    one = int(_least_words(table, M))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        n = np.ceil((M - P1) / np.maximum(A, 1).astype(float)) - 1
+        rem = M - P1.astype(float) - n * A
+        r = np.minimum(np.maximum(0, _least_words(table, np.maximum(rem, 0)) - S[:, :, None]),
+                       T[:, :, None])
+        value = np.where((A > 0) & (P1 < M), T1 + n * T[:, :, None] + r, -np.inf)
+    out = []
+    for i, s in enumerate(S[:, 0].tolist()):
+        j, k = np.unravel_index(np.argmax(value[i]), value[i].shape)
+        t, t1 = int(T[i, j]), int(T1[i, j, k])
+        exact = _exact(M, int(A[i, j, 0]), int(P1[i, j, k]), s, t, t1, table)
+        out.append(Segments(exact, t, t1) if exact > one else Segments(one, 0, one))
+    return out
 
 
-def _amortised(problem: Einsum, capacity: int, inputs_only: bool) -> tuple[int, int]:
-    """Segment i (between boundaries i-1 and i) touches a_i <= I_{i-1} + R_i input words and
-    b_i <= O_i + W_i output words (I_j, O_j: input and output words resident at boundary j,
-    I_j + O_j <= S, I_0 = 0). Summed, sum (a_i + b_i) <= Q + h S: the 2S per segment is S on
-    average. With beta >= Phi(B) / B for every B <= 2S + T (Phi: MACs of a segment touching B
-    words, <= S + T of them inputs), MACs <= beta (Q + h S) and h <= Q / T + 1 give
-    Q >= T (MACs / beta - S) / (T + S). beta: Phi is nondecreasing, so on a geometric grid
-    B_0 > B_1 > ... Phi(B) <= Phi(B_k) on [B_(k+1), B_k]; below the number of tensors no MAC
-    fits (Phi = 0). More generally any line alpha + beta B (alpha >= 0) above those steps gives
-    MACs <= h alpha + beta (Q + h S), so Q >= T (MACs - alpha - beta S) / (alpha + beta (S + T));
-    the slopes tried run down from the line through the origin. T = S 2^(k/2), S/16..64 S."""
-    S = int(capacity)
-    M = problem.macs
-    J = len(problem.inputs) if inputs_only else len(problem.tensors)
-    best, arg = 0, 0
-    for k in range(-8, 13):
-        T = max(1, int(round(S * 2 ** (k / 2))))
-        top = float(S + T if inputs_only else 2 * S + T)
-        grid = np.geomspace(top, 1.0, max(2, int(math.log(top) / math.log(1.02)) + 2))
-        b_in = np.minimum(grid, S + T)
-        b_all = np.full(len(grid), np.inf) if inputs_only else grid
-        phi = max_macs(problem, b_in, b_all, inputs_only).astype(float)
-        xs, ys = np.maximum(grid[1:], J), phi[:-1]      # left corners of Phi's upper steps
-        beta0 = float(np.max(ys / xs))
-        if beta0 <= 0:
+def _exact(M: int, A: int, P1: int, S: int, T: int, T1: int, table) -> int:
+    """The bound of one (T, T1) in Python integers (the float pass only chose it)."""
+    if A <= 0 or P1 >= M:
+        return 0
+    n = -(-(M - P1) // A) - 1
+    r = min(max(0, int(_least_words(table, M - P1 - n * A)) - S), T)
+    return T1 + n * T + r
+
+
+def floors(problem: Einsum, capacities) -> list[tuple]:
+    """Per capacity: (lower bound, argument, compulsory, segment, T). The bound is None below
+    the number of tensors (a MAC needs one word of each in the buffer at once: no schedule).
+
+    Two segment arguments: all tensors budgeted; inputs alone budgeted, plus every touched
+    output word written once (writes are not events of that argument, so they add)."""
+    comp = compulsory(problem)
+    caps = [int(c) for c in capacities]
+    ok = [c for c in caps if c >= len(problem.tensors)]
+    both = segments(problem, ok), segments(problem, ok, inputs_only=True)
+    writes = touched(problem, problem.output)
+    seg = {c: max((a.bound, a.T, "segment"), (b.bound + writes, b.T, "segment_inputs"))
+           for c, a, b in zip(ok, *both)}
+    out = []
+    for c in caps:
+        if c not in seg:
+            out.append((None, "no schedule fits", comp, 0, 0))
             continue
-        beta = beta0 * 1.05 ** -np.arange(60.0)
-        alpha = np.maximum(0.0, (ys[None, :] - beta[:, None] * xs[None, :]).max(axis=1))
-        v = float(np.max(T * (M - alpha - beta * S) / (alpha + beta * (S + T))))
-        v = math.ceil(v * (1 - 1e-9)) if v > 0 else 0
-        if v > best:
-            best, arg = v, T
-    return best, arg
+        v, t, by = seg[c]
+        out.append((max(comp, v), by if v > comp else "compulsory", comp, v, t))
+    return out
 
 
 def floor(problem: Einsum, capacity: int) -> tuple:
-    """(lower bound, argument, compulsory, segment, T) at one capacity; the bound is None below
-    the number of tensors (a MAC needs one word of each in the buffer at once: no schedule)."""
-    comp = compulsory(problem)
-    if capacity < len(problem.tensors):
-        return None, "no schedule fits", comp, 0, 0
-    seg, T = segment(problem, capacity)
-    return max(comp, seg), ("segment" if seg > comp else "compulsory"), comp, seg, T
+    """:func:`floors` at one capacity."""
+    return floors(problem, [capacity])[0]
 
 
-def workload_floor(w, capacity: int) -> tuple:
-    """The floor of a workload whose intermediates may stay on chip (docs/lower_bounds.md):
-    every workload input word some Einsum touches is read once (the most any one reader
-    touches: a lower bound on their union), every output word written once; and for an Einsum
-    whose inputs are all workload inputs, its segment argument (its input words in a segment
-    are resident at the start or read in it, whatever else runs; its output words are budgeted
-    only if the output is a workload output, which must persist: an intermediate may be
-    consumed and dropped inside a segment)."""
-    comp = 0
-    for name in w.inputs:
-        comp += max(touched(w.einsums[i], w.einsums[i].tensor(name)) for i in w.consumers[name])
-    for name in w.outputs:
-        e = w.einsums[w.producer[name]]
-        comp += touched(e, e.output)
-    if capacity < max(len(e.tensors) for e in w.einsums):
-        return None, "no schedule fits", comp, 0, 0
-    best, by, arg = 0, "", 0
+def workload_floors(w, capacities) -> list[tuple]:
+    """The floor of a workload whose intermediates may stay on chip (docs/lower_bounds.md,
+    "Workloads"), per capacity: compulsory traffic (every workload input word some Einsum
+    touches read once, the most any one reader touches being a lower bound on their union;
+    every output word written once); and, for each Einsum e whose inputs are all workload
+    inputs, e's segment argument on the reads of its inputs (and, if its output is a workload
+    output, that output's updated episodes, each ended by a write) plus the compulsory traffic
+    of every tensor those events do not count. Whatever else runs in between, the events are
+    distinct transfers."""
+    read = {name: max(touched(w.einsums[i], w.einsums[i].tensor(name)) for i in w.consumers[name])
+            for name in w.inputs}
+    written = {name: touched(w.einsums[w.producer[name]], w.einsums[w.producer[name]].output)
+               for name in w.outputs}
+    comp = sum(read.values()) + sum(written.values())
+    caps = [int(c) for c in capacities]
+    J = max(len(e.tensors) for e in w.einsums)
+    ok = [c for c in caps if c >= J]
+    best = {c: (0, "", 0) for c in ok}
     for e in w.einsums:
         if any(t.name in w.producer for t in e.inputs):
             continue
-        seg, T = segment(e, capacity, inputs_only=e.output.name not in w.outputs)
-        if seg > best:
-            best, by, arg = seg, f"segment:{e.name}", T
-    return max(comp, best), (by if best > comp else "compulsory"), comp, best, arg
+        keeps = e.output.name in w.outputs
+        mine = {t.name for t in e.inputs} | ({e.output.name} if keeps else set())
+        rest = (sum(v for k, v in read.items() if k not in mine)
+                + sum(v for k, v in written.items() if k != e.output.name or not keeps))
+        for c, s in zip(ok, segments(e, ok, inputs_only=not keeps)):
+            best[c] = max(best[c], (s.bound + rest, f"segment:{e.name}", s.T))
+    out = []
+    for c in caps:
+        if c not in best:
+            out.append((None, "no schedule fits", comp, 0, 0))
+            continue
+        v, by, t = best[c]
+        out.append((max(comp, v), by if v > comp else "compulsory", comp, v, t))
+    return out
+
+
+def workload_floor(w, capacity: int) -> tuple:
+    """:func:`workload_floors` at one capacity."""
+    return workload_floors(w, [capacity])[0]
 
 
 def check_capacity(c: object) -> int:
@@ -492,8 +548,8 @@ def lower_bound(problem, capacities, arch=None) -> pd.DataFrame:
             raise BoundsolverError(f"lower_bound: {arch.name} has no swept level, so capacities "
                                    "mean nothing there")
         inside = [inside_words(arch, problem, c) for c in caps]
-    run = workload_floor if isinstance(problem, Workload) else floor
-    rows = [run(problem, s) for s in inside]
+    run = workload_floors if isinstance(problem, Workload) else floors
+    rows = run(problem, inside)
     df = pd.DataFrame([(c, *r) for c, r in zip(caps, rows)], columns=COLUMNS)
     if arch is not None:
         df.insert(1, "inside_words", pd.array(inside, dtype="Int64"))
