@@ -73,11 +73,11 @@ def test_caps_bind_for_skinny_gemm():
 
 def test_convolution_gets_the_window_factor():
     """Dropping the input's windows would give |V| <= |O| |W| (exponent 2); inflating them gives
-    the GEMM-like exponent 3/2 times sqrt(R S)."""
+    the GEMM-like exponent 3/2 times sqrt(R S) (the covers are near-optimal: 1e-4)."""
     p = bs.conv(R=3, S=3, P=56, Q=56, C=64, K=64)
     B = 3000
     F = int(lower.max_macs(p, B, B)[0])
-    assert F <= math.sqrt(9) * (B / 3) ** 1.5 * (1 + 1e-6) + 1
+    assert F <= math.sqrt(9) * (B / 3) ** 1.5 * (1 + 1e-4) + 1
     assert F < (B / 2) ** 2 / 10
 
 

@@ -24,6 +24,7 @@ the package but ``errors`` and the Einsum and architecture models.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -42,12 +43,18 @@ _SLACK = 1e-9
 # More coordinate systems than this are not tried (random Einsums with many windows): fewer
 # systems only loosen the bound, never break it.
 _MAX_SYSTEMS = 32
+_BARRIER_GAP = 1e-3
+_NEWTON_TOL = 1e-8
+_BARRIER_STEP = 30.0
+_COVER_STEP = 2.0 ** 0.5
 
 
 # ----------------------------------------------------------------------------- compulsory traffic
 
 def distinct_values(axis: Axis, size: dict[str, int]) -> int:
     """How many distinct values ``axis`` takes over the iteration box (holes excluded)."""
+    if len(axis.terms) == 1:
+        return size[axis.terms[0].rank]
     reach = np.ones(1, dtype=bool)
     for term in axis.terms:
         n, c = size[term.rank], term.coef
@@ -216,32 +223,55 @@ def _fix(system: System, s: np.ndarray) -> np.ndarray:
     return np.maximum(0.0, 1.0 - cover) + 1e-12
 
 
-def _central_weights(system: System, budgets: np.ndarray, use: np.ndarray) -> np.ndarray:
-    """Tensor weights of near-optimal covers, one row per budget B (batched): the multipliers
-    of the continuous relaxation max sum(z) s.t. sum_j exp(a_j . z) <= B, 0 <= z <= log cap,
-    solved by a log-barrier Newton method (only tensors in ``use`` count against the budget).
-    Budgets that leave no interior are dropped. The weights need not be optimal: _fix completes
-    any weights to a valid cover, and log_bound evaluates it exactly."""
-    free = [i for i, c in enumerate(system.log_caps) if c > 0]
-    n = np.array([system.log_caps[i] for i in free])
-    m = len(free)
-    if m == 0:
-        return np.zeros((0, len(system.members)))
-    A = np.array([[float(i in mem) for i in free] for mem in system.members])[use]
-    off = -np.array(system.inflate)[use]
+def _central_weights(items: list[tuple[System, np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Tensor weights of near-optimal covers for each (system, budgets, use) item, one row per
+    budget B: the multipliers of the continuous relaxation max sum(z) s.t.
+    sum_j exp(a_j . z) <= B, 0 <= z <= log cap, solved by a log-barrier Newton method (only
+    tensors in ``use`` count against the budget). All systems with as many free coordinates
+    are solved as one batch. Budgets that leave no interior are dropped. The weights need not
+    be optimal: _fix completes any weights to a valid cover, and log_bound evaluates it
+    exactly."""
+    J = len(items[0][0].members)
+    out = [np.zeros((0, J)) for _ in items]
+    groups: dict[int, list] = {}
+    for idx, (system, budgets, use) in enumerate(items):
+        free = [i for i, c in enumerate(system.log_caps) if c > 0]
+        if not free or not use.any():
+            continue
+        A = np.array([[float(i in mem) for i in free] for mem in system.members])
+        off = np.where(use, -np.array(system.inflate), -np.inf)
+        start = off.max() + np.log(np.exp(off - off.max()).sum())
+        L = np.log(np.asarray(budgets, float))
+        L = L[start < L - 1e-9]
+        if len(L):
+            n = np.array([system.log_caps[i] for i in free])
+            groups.setdefault(len(free), []).append((idx, A, off, n, L))
+    for entries in groups.values():
+        rows = [len(e[4]) for e in entries]
+        A = np.concatenate([np.broadcast_to(e[1], (r, *e[1].shape)) for e, r in zip(entries, rows)])
+        off = np.concatenate([np.broadcast_to(e[2], (r, J)) for e, r in zip(entries, rows)])
+        n = np.concatenate([np.broadcast_to(e[3], (r, len(e[3]))) for e, r in zip(entries, rows)])
+        weights = _newton(A, off, n, np.concatenate([e[4] for e in entries]))
+        for e, part in zip(entries, np.split(weights, np.cumsum(rows)[:-1])):
+            out[e[0]] = part
+    return out
+
+
+def _newton(A: np.ndarray, off: np.ndarray, n: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """The barrier method of :func:`_central_weights` on a batch of rows: A (rows, tensors,
+    coordinates), off (rows, tensors; -inf for tensors left out), n (rows, coordinates: log
+    caps), L (rows: log budgets). Returns the weights (rows, tensors)."""
+    m = n.shape[1]
+    eye = np.eye(m)
 
     def lse(z):
-        v = z @ A.T + off
+        v = np.einsum("rjk,rk->rj", A, z) + off
         top = v.max(axis=1, keepdims=True)
         e = np.exp(v - top)
         tot = e.sum(axis=1, keepdims=True)
         return top[:, 0] + np.log(tot[:, 0]), e / tot
 
-    L = np.log(np.asarray(budgets, float))
-    L = L[lse(np.zeros((1, m)))[0][0] < L - 1e-9]
-    if not len(L):
-        return np.zeros((0, len(system.members)))
-    z = np.minimum(n / 2, (L[:, None] - lse(np.zeros((1, m)))[0][0]) / (2 * m))
+    z = np.minimum(n / 2, (L - lse(np.zeros_like(n))[0])[:, None] / (2 * m))
 
     def phi(z, t):
         h, _ = lse(z)
@@ -255,18 +285,15 @@ def _central_weights(system: System, budgets: np.ndarray, use: np.ndarray) -> np
     for _ in range(12):
         for _ in range(30):
             h, p = lse(z)
-            g_h = p @ A
+            g_h = np.einsum("rj,rjk->rk", p, A)
             gap = (L - h)[:, None]
-            H = np.einsum("bj,jk,jl->bkl", p, A, A) - g_h[:, :, None] * g_h[:, None, :]
+            H = np.einsum("rj,rjk,rjl->rkl", p, A, A) - g_h[:, :, None] * g_h[:, None, :]
             grad = -t + g_h / gap - 1 / z + 1 / (n - z)
             hess = (H / gap[:, :, None] + (g_h[:, :, None] * g_h[:, None, :]) / gap[:, :, None] ** 2
-                    + np.einsum("bk,kl->bkl", 1 / z ** 2 + 1 / (n - z) ** 2, np.eye(m)))
-            try:
-                dz = -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                break  # near-singular: keep the current centre (any weights stay sound)
+                    + (1 / z ** 2 + 1 / (n - z) ** 2)[:, :, None] * eye)
+            dz = _solve(hess, grad)
             dec = -(grad * dz).sum(axis=1)
-            live = dec > 1e-8
+            live = dec > _NEWTON_TOL
             if not live.any():
                 break
             f0, step = phi(z, t), np.where(live, 1.0, 0.0)
@@ -276,13 +303,26 @@ def _central_weights(system: System, budgets: np.ndarray, use: np.ndarray) -> np
                     break
                 step = np.where(bad, step / 2, step)
             z = z + step[:, None] * dz
-        if (2 * m + 1) / t < 1e-6:
+        if (2 * m + 1) / t < _BARRIER_GAP:
             break
-        t *= 30
+        t *= _BARRIER_STEP
     h, p = lse(z)
-    weights = np.zeros((len(L), len(system.members)))
-    weights[:, use] = p / (t * (L - h))[:, None]
-    return weights
+    return p / (t * (L - h))[:, None]
+
+
+def _solve(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Newton steps -H^-1 g per row; a row whose H is singular does not move (any weights stay
+    sound, only less tight)."""
+    try:
+        return -np.linalg.solve(hess, grad[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        out = np.zeros_like(grad)
+        for i in range(len(grad)):
+            try:
+                out[i] = -np.linalg.solve(hess[i], grad[i])
+            except np.linalg.LinAlgError:
+                pass
+        return out
 
 
 @lru_cache(maxsize=256)
@@ -290,40 +330,83 @@ def covers(problem: Einsum, inputs_only: bool = False) -> tuple[Covers, ...]:
     """Candidate covers per coordinate system: the central-path cover at budgets from the number
     of tensors up to the total of all tensors (factor 2^(1/2) apart), and the all-caps cover
     (F = MACs). ``inputs_only``: the output's projection is left out of the budget (weight 0)."""
-    out = []
     J = len(problem.tensors)
     is_in = np.array([True] * len(problem.inputs) + [False])
     use = is_in.copy() if inputs_only else np.ones(J, dtype=bool)
     top = 2 * sum(problem.tensor_size(t) for t in problem.tensors) + 2
+    items = []
     for system in systems(problem):
         use_s = use & np.array([len(m) > 0 for m in system.members])
-        rows = [np.zeros((1, J))]
-        if use_s.any():
-            budgets = float(max(use_s.sum(), 2)) * 1.5 * np.sqrt(2.0) ** np.arange(80)
-            rows.append(_central_weights(system, budgets[budgets < top], use_s))
-        s = np.vstack(rows)
+        budgets = float(max(use_s.sum(), 2)) * 1.5 * _COVER_STEP ** np.arange(160)
+        items.append((system, budgets[budgets < top], use_s))
+    out = []
+    for (system, _, _), w in zip(items, _central_weights(items)):
+        s = np.vstack([np.zeros((1, J)), w])
         s = s[np.isfinite(s).all(axis=1) & (s >= 0).all(axis=1)]
         u = np.array([_fix(system, r) for r in s])
         out.append(Covers(s, u, np.array(system.log_caps), is_in, np.array(system.inflate)))
     return tuple(out)
 
 
-def max_macs(problem: Einsum, b_in, b_all, inputs_only: bool = False) -> np.ndarray:
+def max_macs(problem: Einsum, b_in, b_all, inputs_only: bool = False, pool=None) -> np.ndarray:
     """Integer upper bounds on the MACs a segment can run, per budget pair (b_in, b_all): the
-    least over all candidate covers, floored after the _SLACK margin, never above MACs."""
+    least over the candidate covers (``pool``, default all of them), floored after the _SLACK
+    margin, never above MACs. Fewer covers only loosen the bound."""
     b_in, b_all = np.atleast_1d(b_in), np.atleast_1d(b_all)
     best = np.full(len(b_in), math.log(problem.macs))
-    for c in covers(problem, inputs_only):
+    for c in covers(problem, inputs_only) if pool is None else pool:
         best = np.fmin(best, np.nanmin(c.log_bound(b_in, b_all), axis=0))  # NaN: no bound
     return np.minimum(np.floor(np.exp(best) * (1 + _SLACK)), problem.macs).astype(np.int64)
 
 
-# T / S for the segment length T, 32 per octave from 2^-6 to 2^8; and (T1 - T) / S for the
-# first segment's length T1. Any T and T1 are sound: the grids only decide how tight it is.
-_RATIOS = 2.0 ** (np.arange(-6 * 32, 8 * 32 + 1) / 32)
+def _budgets(B: np.ndarray, inputs_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    return B, (np.full(B.shape, np.inf) if inputs_only else B)
+
+
+@lru_cache(maxsize=256)
+def _pruned(problem: Einsum, inputs_only: bool) -> tuple[Covers, ...]:
+    """The covers that give the least bound somewhere on a coarse budget grid (ratio 2^(1/16));
+    the others are dropped for the fine table (dropping covers is always sound)."""
+    total = sum(problem.tensor_size(t) for t in problem.tensors)
+    coarse = np.geomspace(1, 8 * total + 8192, 16 * int(math.log2(8 * total + 8192)) + 2)
+    pool = covers(problem, inputs_only)
+    logs = [np.nan_to_num(c.log_bound(*_budgets(coarse, inputs_only)), nan=np.inf) for c in pool]
+    best = np.min(np.vstack(logs), axis=0)
+    return tuple(dataclasses.replace(c, s=c.s[keep], u=c.u[keep])
+                 for c, v in zip(pool, logs)
+                 if (keep := (v <= best[None, :] + 1e-12).any(axis=1)).any())
+
+
+@lru_cache(maxsize=256)
+def _table(problem: Einsum, inputs_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Phi on every integer up to 1023 and on a geometric grid (ratio 2^(1/1024)) from 1024 to
+    four times all tensors' words, made nondecreasing by a running maximum (each value stays an
+    upper bound, as the true most-MACs function is nondecreasing). Beyond the table the bound
+    is MACs itself."""
+    top = 4 * sum(problem.tensor_size(t) for t in problem.tensors) + 4096
+    geo = np.unique(np.floor(1024 * _TABLE_STEP ** np.arange(
+        int(math.log(top / 1024) / math.log(_TABLE_STEP)) + 2)))
+    grid = np.concatenate([np.arange(1, 1024, dtype=float), geo])
+    values = max_macs(problem, *_budgets(grid, inputs_only), inputs_only,
+                      _pruned(problem, inputs_only))
+    return grid.astype(np.int64), np.maximum.accumulate(values)
+
+
+def _phi_up(problem: Einsum, table, words: np.ndarray) -> np.ndarray:
+    """Phi at ``words`` from the table: its value at the first tabulated budget at or above
+    (sound, as Phi is nondecreasing), MACs beyond the table."""
+    grid, values = table
+    k = np.searchsorted(grid, words, side="left")
+    return np.where(k < len(grid), values[np.minimum(k, len(grid) - 1)], problem.macs)
+
+
+# T / S for the segment length T, 8 per octave from 2^-6 to 2^8 (refined around the best);
+# (T1 - T) / S for the first segment's length T1. Any T and T1 are sound: the grids only
+# decide how tight the bound is.
+_RATIOS = 2.0 ** (np.arange(-6 * 8, 8 * 8 + 1) / 8)
 _LEADS = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0])
-# Ratio of the geometric grid of the tabulated Phi (for its inverse), above 1024 words.
-_TABLE_STEP = 2.0 ** (1 / 512)
+# Ratio of the geometric grid of the tabulated Phi, above 1024 words.
+_TABLE_STEP = 2.0 ** (1 / 1024)
 
 
 def phi(problem: Einsum, words, inputs_only: bool = False) -> np.ndarray:
@@ -334,17 +417,6 @@ def phi(problem: Einsum, words, inputs_only: bool = False) -> np.ndarray:
     flat = B.ravel()
     out = max_macs(problem, flat, np.full(flat.shape, np.inf) if inputs_only else flat, inputs_only)
     return out.reshape(B.shape)
-
-
-def _table(problem: Einsum, inputs_only: bool, top: float) -> tuple[np.ndarray, np.ndarray]:
-    """Phi on every integer up to 1024 and a geometric grid (ratio 2^(1/512)) up to ``top``,
-    made nondecreasing by a running maximum (each value stays an upper bound, since the true
-    most-MACs function is nondecreasing)."""
-    top = max(float(top), 2048.0)
-    geo = np.unique(np.floor(1024 * _TABLE_STEP ** np.arange(
-        int(math.log(top / 1024) / math.log(_TABLE_STEP)) + 2)))
-    grid = np.concatenate([np.arange(1, 1024, dtype=float), geo]).astype(np.int64)
-    return grid, np.maximum.accumulate(phi(problem, grid, inputs_only))
 
 
 def _least_words(table: tuple[np.ndarray, np.ndarray], macs) -> np.ndarray:
@@ -384,25 +456,55 @@ def segments(problem: Einsum, capacities, inputs_only: bool = False) -> list[Seg
     if not len(capacities):
         return []
     S = np.asarray(capacities, dtype=np.int64)[:, None]
-    T = np.maximum(1, np.round(S * _RATIOS)).astype(np.int64)              # (caps, ratios)
-    T1 = T[:, :, None] + np.round(S[:, :, None] * _LEADS).astype(np.int64)  # (caps, ratios, leads)
-    table = _table(problem, inputs_only, float((S + T).max() + T1.max()))
-    A = phi(problem, S + T, inputs_only)[:, :, None]
-    P1 = phi(problem, T1, inputs_only)
+    table = _table(problem, inputs_only)
     one = int(_least_words(table, M))
+    rows = np.arange(len(S))
+    ratio = np.broadcast_to(_RATIOS, (len(S), len(_RATIOS)))
+    lead = np.broadcast_to(_LEADS, (len(S), len(_LEADS)))
+    for fine in (False, True):
+        if fine:   # 64 per octave around the coarse best, T1 - T in S/32 steps around its best
+            ratio = ratio[rows, j][:, None] * 2.0 ** (np.arange(-8, 9) / 64)
+            lead = np.maximum(0, lead[rows, k][:, None] + np.arange(-8, 9) / 32)
+        T = np.maximum(1, np.round(S * ratio)).astype(np.int64)                 # (caps, ratios)
+        T1 = T[:, :, None] + np.round(S[:, :, None] * lead[:, None, :]).astype(np.int64)
+        A, P1, value = _candidates(problem, table, M, S, T, T1)
+        j, k = np.unravel_index(value.reshape(len(S), -1).argmax(axis=1), value.shape[1:])
+    t, t1 = T[rows, j], T1[rows, j, k]
+    small = S[:, 0] <= 32   # where rounding T to integers matters: every T <= 8S, T1 - T <= S
+    if small.any():
+        Ts = np.broadcast_to(np.arange(1, 257), (small.sum(), 256))
+        T1s = Ts[:, :, None] + np.arange(33)[None, None, :]
+        _, _, vs = _candidates(problem, table, M, S[small], Ts, T1s)
+        vs = np.where((Ts <= 8 * S[small])[:, :, None] & (T1s - Ts[:, :, None] <= S[small, :, None]),
+                      vs, -np.inf)
+        js, ks = np.unravel_index(vs.reshape(len(vs), -1).argmax(axis=1), vs.shape[1:])
+        at = np.flatnonzero(small)
+        better = vs[np.arange(len(at)), js, ks] > value[at, j[at], k[at]]
+        t, t1 = t.copy(), t1.copy()
+        t[at[better]] = Ts[better, js[better]]
+        t1[at[better]] = T1s[better, js[better], ks[better]]
+    exact = phi(problem, np.concatenate([S[:, 0] + t, t1]), inputs_only)
+    a = np.minimum(exact[:len(S)], _phi_up(problem, table, S[:, 0] + t))
+    p1 = np.minimum(exact[len(S):], _phi_up(problem, table, t1))
+    out = []
+    for i, s in enumerate(S[:, 0].tolist()):
+        v = _exact(M, int(a[i]), int(p1[i]), s, int(t[i]), int(t1[i]), table)
+        out.append(Segments(v, int(t[i]), int(t1[i])) if v > one else Segments(one, 0, one))
+    return out
+
+
+def _candidates(problem: Einsum, table, M: int, S: np.ndarray, T: np.ndarray, T1: np.ndarray):
+    """Phi(S + T) (caps, ratios, 1), Phi(T1) and the bound of every (T, T1) in floats (-inf
+    where it gives none), Phi read from the table."""
+    A = _phi_up(problem, table, S + T)[:, :, None]
+    P1 = _phi_up(problem, table, T1)
     with np.errstate(divide="ignore", invalid="ignore"):
         n = np.ceil((M - P1) / np.maximum(A, 1).astype(float)) - 1
         rem = M - P1.astype(float) - n * A
         r = np.minimum(np.maximum(0, _least_words(table, np.maximum(rem, 0)) - S[:, :, None]),
                        T[:, :, None])
         value = np.where((A > 0) & (P1 < M), T1 + n * T[:, :, None] + r, -np.inf)
-    out = []
-    for i, s in enumerate(S[:, 0].tolist()):
-        j, k = np.unravel_index(np.argmax(value[i]), value[i].shape)
-        t, t1 = int(T[i, j]), int(T1[i, j, k])
-        exact = _exact(M, int(A[i, j, 0]), int(P1[i, j, k]), s, t, t1, table)
-        out.append(Segments(exact, t, t1) if exact > one else Segments(one, 0, one))
-    return out
+    return A, P1, value
 
 
 def _exact(M: int, A: int, P1: int, S: int, T: int, T1: int, table) -> int:
