@@ -28,7 +28,6 @@ import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
-from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -94,19 +93,19 @@ def _form(axis: Axis, ranks: tuple[str, ...]) -> tuple[int, ...]:
 
 
 def _rank(rows: list[tuple[int, ...]]) -> int:
-    """Rank over the rationals, exactly (Gaussian elimination on Fractions)."""
-    m = [[Fraction(v) for v in r] for r in rows]
-    rank, cols = 0, len(m[0]) if m else 0
-    for c in range(cols):
+    """Rank over the rationals, exactly: fraction-free (Bareiss) elimination in Python
+    integers."""
+    m = [list(r) for r in rows]
+    rank, prev = 0, 1
+    for c in range(len(m[0]) if m else 0):
         piv = next((i for i in range(rank, len(m)) if m[i][c] != 0), None)
         if piv is None:
             continue
         m[rank], m[piv] = m[piv], m[rank]
-        for i in range(len(m)):
-            if i != rank and m[i][c] != 0:
-                f = m[i][c] / m[rank][c]
-                m[i] = [a - f * b for a, b in zip(m[i], m[rank])]
-        rank += 1
+        p = m[rank][c]
+        for i in range(rank + 1, len(m)):
+            m[i] = [(p * a - m[i][c] * b) // prev for a, b in zip(m[i], m[rank])]
+        prev, rank = p, rank + 1
     return rank
 
 
@@ -325,27 +324,33 @@ def _solve(hess: np.ndarray, grad: np.ndarray) -> np.ndarray:
         return out
 
 
-@lru_cache(maxsize=256)
 def covers(problem: Einsum, inputs_only: bool = False) -> tuple[Covers, ...]:
     """Candidate covers per coordinate system: the central-path cover at budgets from the number
     of tensors up to the total of all tensors (factor 2^(1/2) apart), and the all-caps cover
     (F = MACs). ``inputs_only``: the output's projection is left out of the budget (weight 0)."""
+    return _all_covers(problem)[inputs_only]
+
+
+@lru_cache(maxsize=256)
+def _all_covers(problem: Einsum) -> tuple[tuple[Covers, ...], tuple[Covers, ...]]:
+    """:func:`covers` with and without the output, from one batch of central paths."""
     J = len(problem.tensors)
     is_in = np.array([True] * len(problem.inputs) + [False])
-    use = is_in.copy() if inputs_only else np.ones(J, dtype=bool)
     top = 2 * sum(problem.tensor_size(t) for t in problem.tensors) + 2
     items = []
-    for system in systems(problem):
-        use_s = use & np.array([len(m) > 0 for m in system.members])
-        budgets = float(max(use_s.sum(), 2)) * 1.5 * _COVER_STEP ** np.arange(160)
-        items.append((system, budgets[budgets < top], use_s))
+    for use in (np.ones(J, dtype=bool), is_in):
+        for system in systems(problem):
+            use_s = use & np.array([len(m) > 0 for m in system.members])
+            budgets = float(max(use_s.sum(), 2)) * 1.5 * _COVER_STEP ** np.arange(160)
+            items.append((system, budgets[budgets < top], use_s))
     out = []
     for (system, _, _), w in zip(items, _central_weights(items)):
         s = np.vstack([np.zeros((1, J)), w])
         s = s[np.isfinite(s).all(axis=1) & (s >= 0).all(axis=1)]
         u = np.array([_fix(system, r) for r in s])
         out.append(Covers(s, u, np.array(system.log_caps), is_in, np.array(system.inflate)))
-    return tuple(out)
+    half = len(out) // 2
+    return tuple(out[:half]), tuple(out[half:])
 
 
 def max_macs(problem: Einsum, b_in, b_all, inputs_only: bool = False, pool=None) -> np.ndarray:
