@@ -269,23 +269,49 @@ def test_hierarchy_frames_are_refused_without_their_arch():
         bs.with_lower_bound(frame, bs.gemm(8, 8, 8))
 
 
+FANOUT = (bs.Level("DRAM"), bs.Level("L2", sweep=True))
+
+
 @pytest.mark.parametrize("arch, problem", [
     (bs.load_arch("three_level", L1=8), bs.gemm(16, 16, 16)),
     (bs.load_arch("three_level", L1=32), bs.conv(R=3, P=8, C=4, K=4)),
-    (bs.Arch("fanout", 8, (bs.Level("DRAM"), bs.Level("L2", sweep=True),
-                            bs.Level("L1", capacity=4, instances=4))), bs.gemm(8, 8, 8)),
-], ids=["three_level", "three_level_conv", "fanout"])
-def test_hierarchy_dram_floor_below_its_joint_frontier(arch, problem):
-    """The backing store's traffic is at least the one-buffer floor at all the words inside it
-    (every level's capacity times its instances, plus operand words)."""
+    (bs.Arch("fanout", 8, FANOUT + (bs.Level("L1", capacity=4, instances=4),)), bs.gemm(8, 8, 8)),
+    (bs.Arch("no_multicast", 8, FANOUT + (bs.Level("L1", capacity=4, instances=4,
+                                                     multicast=False),)), bs.gemm(8, 8, 8)),
+    (bs.Arch("swept_inner", 8, (bs.Level("DRAM"), bs.Level("L2", capacity=64),
+                                bs.Level("L1", sweep=True, instances=2))), bs.gemm(8, 8, 8)),
+], ids=["three_level", "three_level_conv", "fanout", "no_multicast", "swept_inner"])
+def test_hierarchy_floors_below_its_joint_frontier(arch, problem):
+    """Every boundary's traffic (the backing store's, and into each inner level that keeps
+    every tensor) is at least the one-buffer floor at all the words inside it (every level's
+    capacity times its instances at or below it, plus operand words)."""
     front = bs.pareto_frontier(problem, arch=arch, method="enumerate")
     rows = bs.with_lower_bound(front, problem, arch)
-    assert (rows["gap"].dropna() >= 1).all(), rows[["occupancy", "accesses", "lower_bound"]]
+    assert "gap_L1" in rows.columns and "gap_L2" not in rows.columns
+    for gap in ("gap", "gap_L1"):
+        assert (rows[gap].dropna() >= 1).all(), rows[["occupancy", "accesses_L1", "lower_bound_L1"]]
     one = bs.lower_bound(problem, [5], arch)
     inner = sum(lv.capacity * lv.instances for lv in arch.on_chip if not lv.sweep)
     most = max(lv.instances for lv in arch.on_chip)
     swept = arch.swept.instances
     assert one["inside_words"].iloc[0] == 5 * swept + inner + len(problem.tensors) * most
+    l1 = arch.on_chip[-1]
+    at_l1 = bs.lower_bound(problem, [5], arch, level="L1")["inside_words"].iloc[0]
+    assert at_l1 == (5 if l1.sweep else l1.capacity) * l1.instances + len(problem.tensors) * l1.instances
+
+
+def test_inner_floor_refuses_a_level_that_lets_tensors_pass():
+    arch = bs.Arch("bypass", 8, FANOUT + (bs.Level("L1", capacity=4, keeps=("inputs",)),))
+    p = bs.gemm(8, 8, 8)
+    with pytest.raises(bs.BoundsolverError, match="does not keep every tensor"):
+        bs.lower_bound(p, [16], arch, level="L1")
+    with pytest.raises(bs.BoundsolverError, match="no on-chip level 'L3'"):
+        bs.lower_bound(p, [16], arch, level="L3")
+    with pytest.raises(bs.BoundsolverError, match="needs arch="):
+        bs.lower_bound(p, [16], level="L1")
+    front = bs.pareto_frontier(p, arch=arch, method="enumerate")
+    rows = bs.with_lower_bound(front, p, arch)
+    assert "lower_bound_L1" not in rows.columns and (rows["gap"] >= 1).all()
 
 
 def test_lower_bound_refuses_an_arch_name():

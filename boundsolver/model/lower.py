@@ -603,24 +603,48 @@ def check_capacity(c: object) -> int:
 COLUMNS = ["capacity", "lower_bound", "bound_by", "compulsory", "segment", "segment_T"]
 
 
-def inside_words(arch, problem, capacity: int) -> int:
-    """Words that fit inside the backing store's boundary of ``arch`` when its swept level holds
-    ``capacity`` words per instance: every on-chip level's capacity times its instances, plus
-    one operand word per tensor for each of the most numerous level's instances (a MAC fed
-    straight past every level still holds its operands somewhere). Any schedule of the hierarchy
-    is a schedule of one buffer this large with the same backing-store traffic."""
+def inside_words(arch, problem, capacity: int, level: str | None = None) -> int:
+    """Words that fit inside a boundary of ``arch`` when its swept level holds ``capacity`` words
+    per instance: the backing store's boundary (``level`` None) or the one above ``level`` (its
+    parent's side outside). Every level inside counts its capacity times its instances, plus one
+    operand word per tensor for each of the most numerous inside level's instances (a MAC fed
+    straight past the levels still holds its operands somewhere). Any schedule of the hierarchy
+    is a schedule of one buffer this large with at most the traffic across that boundary
+    (docs/lower_bounds.md, "Hierarchies")."""
     J = max(len(e.tensors) for e in getattr(problem, "einsums", (problem,)))
+    levels = arch.on_chip[_inner_index(arch, level):]
     total = 0
-    for lv in arch.on_chip:
+    for lv in levels:
         cap = capacity if lv.sweep else lv.capacity
         if cap is None:
             raise BoundsolverError(f"level {lv.name!r} of {arch.name} has no capacity: the floor "
-                                   "needs every on-chip level's size")
+                                   "needs the size of every level inside the boundary")
         total += int(cap) * lv.instances
-    return total + J * max(lv.instances for lv in arch.on_chip)
+    return total + J * max(lv.instances for lv in levels)
 
 
-def lower_bound(problem, capacities, arch=None) -> pd.DataFrame:
+def _inner_index(arch, level: str | None) -> int:
+    """Index in ``arch.on_chip`` of ``level`` (0 for the backing store's boundary)."""
+    if level is None:
+        return 0
+    names = [lv.name for lv in arch.on_chip]
+    if level not in names:
+        raise BoundsolverError(f"lower_bound: {arch.name} has no on-chip level {level!r} "
+                               f"(on-chip levels: {', '.join(names)})")
+    return names.index(level)
+
+
+def bounded_levels(arch, problem) -> list[str]:
+    """The inner on-chip levels (not the first) whose upper boundary gets a floor: those that
+    keep every tensor of the problem, so every word inside came in through them and their
+    ``accesses_<level>`` is all the traffic across it. A tensor that bypasses a level would
+    cross its boundary into a level below, counted there, not at it."""
+    einsums = getattr(problem, "einsums", (problem,))
+    return [lv.name for lv in arch.on_chip[1:]
+            if all(lv.keeps_tensor(e, t) for e in einsums for t in e.tensors)]
+
+
+def lower_bound(problem, capacities, arch=None, level: str | None = None) -> pd.DataFrame:
     """Words every schedule must move across the boundary of a buffer of each capacity (words),
     one row per capacity in the given order: ``lower_bound`` (an integer; <NA> where the buffer
     cannot hold one word of every tensor of an Einsum, so no schedule exists), ``bound_by``
@@ -629,8 +653,10 @@ def lower_bound(problem, capacities, arch=None) -> pd.DataFrame:
 
     ``arch`` (an :class:`Arch`; ``bs.load_arch`` reads a name): the floor of the backing-store
     (DRAM) traffic of a hierarchy, capacities being the swept level's words per instance: the
-    one-buffer floor at :func:`inside_words` (column ``inside_words``). Inner boundaries are not
-    bounded yet.
+    one-buffer floor at :func:`inside_words` (column ``inside_words``). With ``level`` (an
+    on-chip level's name, one that keeps every tensor: :func:`bounded_levels`), the floor of the
+    traffic into that level from its parent (``accesses_<level>``), from the words at or below
+    it.
 
     A :class:`Workload` gets the floor of any schedule that keeps intermediates on chip:
     compulsory traffic of its inputs and outputs, and the segment argument of each Einsum whose
@@ -646,6 +672,9 @@ def lower_bound(problem, capacities, arch=None) -> pd.DataFrame:
     if not isinstance(problem, (Workload, Einsum)):
         raise BoundsolverError(f"lower_bound takes an Einsum or a Workload, got {problem!r}")
     inside = caps
+    if level is not None and arch is None:
+        raise BoundsolverError(f"lower_bound: level={level!r} needs arch= (the hierarchy it "
+                               "belongs to)")
     if arch is not None:
         from .arch import Arch
         if not isinstance(arch, Arch):
@@ -654,7 +683,13 @@ def lower_bound(problem, capacities, arch=None) -> pd.DataFrame:
         if arch.swept is None:
             raise BoundsolverError(f"lower_bound: {arch.name} has no swept level, so capacities "
                                    "mean nothing there")
-        inside = [inside_words(arch, problem, c) for c in caps]
+        index = _inner_index(arch, level)
+        if index and level not in bounded_levels(arch, problem):
+            raise BoundsolverError(
+                f"lower_bound: level {level!r} of {arch.name} does not keep every tensor, so "
+                "words cross its boundary into the levels below it too; floors are given at "
+                f"the backing store and at {bounded_levels(arch, problem) or 'no inner level'}")
+        inside = [inside_words(arch, problem, c, level) for c in caps]
     run = workload_floors if isinstance(problem, Workload) else floors
     rows = run(problem, inside)
     df = pd.DataFrame([(c, *r) for c, r in zip(caps, rows)], columns=COLUMNS)
@@ -668,27 +703,33 @@ def lower_bound(problem, capacities, arch=None) -> pd.DataFrame:
 
 
 def with_lower_bound(frame: pd.DataFrame, problem, arch=None) -> pd.DataFrame:
-    """``frame`` (a ``solve_curve`` or ``pareto_frontier`` result of one buffer) with two more
-    columns: ``lower_bound``, the floor at the row's capacity (a frontier row: at its
-    occupancy, the least capacity its accesses answer), and ``gap`` = accesses / lower_bound
-    (>= 1 always; NaN where a row has no accesses or no floor). The floor of a capacity is
-    computed once however many rows share it. A hierarchy frame (``accesses_<level>`` columns)
-    needs its ``arch``: its ``accesses`` are the backing store's, bounded at the words inside
-    that boundary (:func:`inside_words`); without the arch it is refused, since the swept
-    capacity alone leaves out the other levels' storage and would not give a bound."""
-    if any(c.startswith("accesses_") for c in frame.columns) and arch is None:
+    """``frame`` (a ``solve_curve`` or ``pareto_frontier`` result) with two more columns:
+    ``lower_bound``, the floor at the row's capacity (a frontier row: at its occupancy, the
+    least capacity its accesses answer), and ``gap`` = accesses / lower_bound (>= 1 always; NaN
+    where a row has no accesses or no floor). The floor of a capacity is computed once however
+    many rows share it. A hierarchy frame (``accesses_<level>`` columns) needs its ``arch``: its
+    ``accesses`` are the backing store's, bounded at the words inside that boundary
+    (:func:`inside_words`); it also gains ``lower_bound_<level>`` and ``gap_<level>`` for every
+    inner level of :func:`bounded_levels` (the floor of ``accesses_<level>``). Without the
+    arch it is refused, since the swept capacity alone leaves out the other levels' storage
+    and would not give a bound."""
+    hierarchy = any(c.startswith("accesses_") for c in frame.columns)
+    if hierarchy and arch is None:
         raise BoundsolverError(
             "with_lower_bound: a hierarchy frame needs arch= (the swept level's capacity leaves "
             "out the other levels' storage; docs/lower_bounds.md)")
     at = frame["capacity"] if "capacity" in frame.columns else frame["occupancy"]
     caps = sorted({int(c) for c in at.dropna()})
-    table = lower_bound(problem, caps, arch) if caps else pd.DataFrame(columns=COLUMNS)
-    floor_of = dict(zip(table["capacity"].astype(int), table["lower_bound"]))
     out = frame.copy()
-    out["lower_bound"] = pd.array([floor_of.get(int(c), pd.NA) if pd.notna(c) else pd.NA
-                                   for c in at], dtype="Int64")
-    acc = pd.to_numeric(out["accesses"], errors="coerce").astype("float64")
-    lb = out["lower_bound"].astype("float64")
-    out["gap"] = (acc / lb).where(lb > 0)
+    levels = [None] + (bounded_levels(arch, problem) if hierarchy else [])
+    for level in levels:
+        suffix = "" if level is None else f"_{level}"
+        table = lower_bound(problem, caps, arch, level) if caps else pd.DataFrame(columns=COLUMNS)
+        floor_of = dict(zip(table["capacity"].astype(int), table["lower_bound"]))
+        out["lower_bound" + suffix] = pd.array(
+            [floor_of.get(int(c), pd.NA) if pd.notna(c) else pd.NA for c in at], dtype="Int64")
+        acc = pd.to_numeric(out["accesses" + suffix], errors="coerce").astype("float64")
+        lb = out["lower_bound" + suffix].astype("float64")
+        out["gap" + suffix] = (acc / lb).where(lb > 0)
     out.attrs = dict(frame.attrs) | {"gap": "accesses / lower_bound (docs/lower_bounds.md)"}
     return out
