@@ -223,6 +223,43 @@ def test_workload_floor_is_below_its_fused_frontier():
     assert df["lower_bound"].iloc[0] == 8 * 4 + 4 * 8 + 8 * 4 + 8 * 4
 
 
+ATTENTION = ["QK[m,p,h] += Q[m,h,e] * K[p,h,e]", "AV[m,h,f] += QK[m,p,h] * V[p,h,f]"]
+
+
+@pytest.mark.parametrize("sizes", [dict(m=32, p=32, h=2, e=8, f=8),
+                                   dict(m=64, p=64, h=1, e=4, f=4)], ids=["h2", "h1"])
+def test_attention_chain_floor_below_its_fused_frontier(sizes):
+    """The chain argument (QK's complete score words bounded by their fibres) binds at small
+    capacities and stays below every fused mapping."""
+    w = bs.workload(ATTENTION, **sizes)
+    pts = points(bs.pareto_frontier(w))
+    df = bs.lower_bound(w, [o for o, _ in pts])
+    assert any(by.startswith("chain:QK>AV") for by in df["bound_by"])
+    for (occ, acc), lb in zip(pts, df["lower_bound"]):
+        assert lb is pd.NA or lb <= acc, (occ, acc, lb)
+
+
+@pytest.mark.parametrize("S", [2 ** 14, 2 ** 16])
+def test_attention_floor_reaches_saha_ye(S):
+    """Saha and Ye (arXiv 2402.07443): Theta(N^2 d^2 / M) per head for M >= d^2. Derived by
+    hand from the chain argument: G(B) = (B / 2d)^2 complete score words, each feeding d MACs
+    of AV, so Phi(B) <= B^2 / (4d), and T = S gives H N^2 d (4d) S / (2S)^2 = H N^2 d^2 / S.
+    (FlashAttention's tiles move about four times that.)"""
+    w = bs.load_problem("attention")
+    N, H, d = 4096, 32, 128
+    lb = bs.lower_bound(w, [S])["lower_bound"].iloc[0]
+    assert 0.99 <= lb / (H * N * N * d * d / S) <= 1.05
+
+
+def test_workload_floor_below_the_best_of_all_schedules():
+    """tests/pebbling.py with an intermediate: complete before it is read, never written."""
+    w = bs.workload(["X[m,p] += A[m,k] * B[k,p]", "Z[m,f] += X[m,p] * C[p,f]"],
+                    m=2, k=1, p=2, f=1)
+    best = least_traffic(w, 4)
+    assert best is not None and best >= 2 + 2 + 2 + 2   # A, B, C read once, Z written once
+    assert bs.lower_bound(w, [4])["lower_bound"].iloc[0] <= best
+
+
 @settings(max_examples=10)
 @given(st.sampled_from([3, 7, 44, 1000]))
 def test_floor_never_rises_with_capacity(S):

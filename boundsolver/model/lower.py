@@ -397,12 +397,12 @@ def _table(problem: Einsum, inputs_only: bool) -> tuple[np.ndarray, np.ndarray]:
     return grid.astype(np.int64), np.maximum.accumulate(values)
 
 
-def _phi_up(problem: Einsum, table, words: np.ndarray) -> np.ndarray:
+def _phi_up(M: int, table, words: np.ndarray) -> np.ndarray:
     """Phi at ``words`` from the table: its value at the first tabulated budget at or above
     (sound, as Phi is nondecreasing), MACs beyond the table."""
     grid, values = table
     k = np.searchsorted(grid, words, side="left")
-    return np.where(k < len(grid), values[np.minimum(k, len(grid) - 1)], problem.macs)
+    return np.where(k < len(grid), values[np.minimum(k, len(grid) - 1)], M)
 
 
 # T / S for the segment length T, 8 per octave from 2^-6 to 2^8 (refined around the best);
@@ -457,11 +457,16 @@ def segments(problem: Einsum, capacities, inputs_only: bool = False) -> list[Seg
     r* the least r with Phi(S + r) >= the MACs left (``_least_words``; at most T). A schedule
     that ends inside its first segment has R >= the least B with Phi(B) >= MACs. The best
     (T, T1) of the grids is kept: chosen in floats, recomputed in integers."""
-    M = problem.macs
+    return _count(problem.macs, _table(problem, inputs_only), capacities,
+                  lambda words: phi(problem, words, inputs_only))
+
+
+def _count(M: int, table, capacities, exact=None) -> list[Segments]:
+    """:func:`segments` for MACs ``M`` and a table of Phi; ``exact`` (optional) re-evaluates
+    Phi at the chosen budgets more tightly than the table."""
     if not len(capacities):
         return []
     S = np.asarray(capacities, dtype=np.int64)[:, None]
-    table = _table(problem, inputs_only)
     one = int(_least_words(table, M))
     rows = np.arange(len(S))
     ratio = np.broadcast_to(_RATIOS, (len(S), len(_RATIOS)))
@@ -472,14 +477,14 @@ def segments(problem: Einsum, capacities, inputs_only: bool = False) -> list[Seg
             lead = np.maximum(0, lead[rows, k][:, None] + np.arange(-8, 9) / 32)
         T = np.maximum(1, np.round(S * ratio)).astype(np.int64)                 # (caps, ratios)
         T1 = T[:, :, None] + np.round(S[:, :, None] * lead[:, None, :]).astype(np.int64)
-        A, P1, value = _candidates(problem, table, M, S, T, T1)
+        A, P1, value = _candidates(table, M, S, T, T1)
         j, k = np.unravel_index(value.reshape(len(S), -1).argmax(axis=1), value.shape[1:])
     t, t1 = T[rows, j], T1[rows, j, k]
     small = S[:, 0] <= 32   # where rounding T to integers matters: every T <= 8S, T1 - T <= S
     if small.any():
         Ts = np.broadcast_to(np.arange(1, 257), (small.sum(), 256))
         T1s = Ts[:, :, None] + np.arange(33)[None, None, :]
-        _, _, vs = _candidates(problem, table, M, S[small], Ts, T1s)
+        _, _, vs = _candidates(table, M, S[small], Ts, T1s)
         vs = np.where((Ts <= 8 * S[small])[:, :, None] & (T1s - Ts[:, :, None] <= S[small, :, None]),
                       vs, -np.inf)
         js, ks = np.unravel_index(vs.reshape(len(vs), -1).argmax(axis=1), vs.shape[1:])
@@ -488,9 +493,10 @@ def segments(problem: Einsum, capacities, inputs_only: bool = False) -> list[Seg
         t, t1 = t.copy(), t1.copy()
         t[at[better]] = Ts[better, js[better]]
         t1[at[better]] = T1s[better, js[better], ks[better]]
-    exact = phi(problem, np.concatenate([S[:, 0] + t, t1]), inputs_only)
-    a = np.minimum(exact[:len(S)], _phi_up(problem, table, S[:, 0] + t))
-    p1 = np.minimum(exact[len(S):], _phi_up(problem, table, t1))
+    a, p1 = _phi_up(M, table, S[:, 0] + t), _phi_up(M, table, t1)
+    if exact is not None:
+        tight = exact(np.concatenate([S[:, 0] + t, t1]))
+        a, p1 = np.minimum(tight[:len(S)], a), np.minimum(tight[len(S):], p1)
     out = []
     for i, s in enumerate(S[:, 0].tolist()):
         v = _exact(M, int(a[i]), int(p1[i]), s, int(t[i]), int(t1[i]), table)
@@ -498,11 +504,11 @@ def segments(problem: Einsum, capacities, inputs_only: bool = False) -> list[Seg
     return out
 
 
-def _candidates(problem: Einsum, table, M: int, S: np.ndarray, T: np.ndarray, T1: np.ndarray):
+def _candidates(table, M: int, S: np.ndarray, T: np.ndarray, T1: np.ndarray):
     """Phi(S + T) (caps, ratios, 1), Phi(T1) and the bound of every (T, T1) in floats (-inf
     where it gives none), Phi read from the table."""
-    A = _phi_up(problem, table, S + T)[:, :, None]
-    P1 = _phi_up(problem, table, T1)
+    A = _phi_up(M, table, S + T)[:, :, None]
+    P1 = _phi_up(M, table, T1)
     with np.errstate(divide="ignore", invalid="ignore"):
         n = np.ceil((M - P1) / np.maximum(A, 1).astype(float)) - 1
         rem = M - P1.astype(float) - n * A
@@ -549,6 +555,75 @@ def floor(problem: Einsum, capacity: int) -> tuple:
     return floors(problem, [capacity])[0]
 
 
+@lru_cache(maxsize=64)
+def _fibres(e1: Einsum) -> Covers | None:
+    """Covers bounding G(B): the most words of e1's output X whose *every* MAC can run in a
+    segment whose e1 input words number at most B (docs/lower_bounds.md, "Chains"). Such a
+    set Y of X's indices needs the whole fibre Y x (reduction box) of iterations, whose
+    projection on input j is pi_j(Y) x (j's reduction ranks, whole): |pi_j(Y)| * f_j words,
+    f_j the product of those ranks' sizes. So Shearer's lemma on X's ranks, each input's
+    budget divided by f_j (an ``inflate`` of 1/f_j). None where an axis is a window (the fibre
+    is then not a product)."""
+    if any(len(a.terms) > 1 for t in e1.tensors for a in t.axes):
+        return None
+    ranks = [a.terms[0].rank for a in e1.output.axes]
+    size = e1.size
+    members, inflate = [], []
+    for t in e1.inputs:
+        mine = {a.terms[0].rank for a in t.axes}
+        members.append(tuple(i for i, r in enumerate(ranks) if r in mine))
+        inflate.append(-sum(math.log(size[r]) for r in mine if r not in ranks))
+    members.append(tuple(range(len(ranks))))
+    inflate.append(0.0)
+    d = len(ranks)
+    system = System(tuple(tuple(int(i == k) for k in range(d)) for i in range(d)),
+                    tuple(members), tuple(math.log(size[r]) for r in ranks), tuple(inflate))
+    use = np.array([bool(m) for m in members[:-1]] + [False])
+    if not use.any():
+        return None
+    top = 2 * sum(e1.tensor_size(t) for t in e1.tensors) + 2
+    budgets = 3.0 * _COVER_STEP ** np.arange(160)
+    (w,) = _central_weights([(system, budgets[budgets < top], use)])
+    s = np.vstack([np.zeros((1, len(members))), w])
+    s = s[np.isfinite(s).all(axis=1) & (s >= 0).all(axis=1)]
+    return Covers(s, np.array([_fix(system, r) for r in s]), np.array(system.log_caps),
+                  np.array([True] * len(e1.inputs) + [False]), np.array(inflate))
+
+
+@lru_cache(maxsize=64)
+def _chain_table(e1: Einsum, e2: Einsum, keeps: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Phi of the chain e1 -> X -> e2 as a table like :func:`_table`: the MACs of e2 in a
+    segment whose words (on chip at its start, or events) number at most B. e2's words of X
+    are on chip at the start, read (events), or started from zero in the segment and then
+    complete in it (e2 uses X's final values): at most G(B) of those (:func:`_fibres`). So
+    e2's words number at most B + G(B), and its MACs at most Phi_2(B + G(B)) (all of e2's
+    tensors budgeted if its output is a workload output, ``keeps``; its inputs only if not)."""
+    top = 4 * sum(e2.tensor_size(t) for t in e2.tensors) + 4096
+    geo = np.unique(np.floor(1024 * _TABLE_STEP ** np.arange(
+        int(math.log(top / 1024) / math.log(_TABLE_STEP)) + 2)))
+    grid = np.concatenate([np.arange(1, 1024, dtype=float), geo])
+    log_g = np.nan_to_num(_fibres(e1).log_bound(grid, np.full(grid.shape, np.inf)), nan=np.inf)
+    g = np.minimum(np.floor(np.exp(log_g.min(axis=0)) * (1 + _SLACK)),
+                   e1.tensor_size(e1.output))
+    values = _phi_up(e2.macs, _table(e2, not keeps), grid + g)
+    return grid.astype(np.int64), np.maximum.accumulate(values)
+
+
+def _chains(w) -> list[tuple[Einsum, Einsum]]:
+    """Pairs (e1, e2) of a workload where e1 reads only workload inputs and its output is read
+    by e2 alone, whose other inputs are workload inputs, and e1 has no windows."""
+    out = []
+    for e1 in w.einsums:
+        x = e1.output.name
+        if any(t.name in w.producer for t in e1.inputs) or len(w.consumers.get(x, ())) != 1:
+            continue
+        e2 = w.einsums[w.consumers[x][0]]
+        if all(t.name == x or t.name not in w.producer for t in e2.inputs) \
+                and sum(t.name == x for t in e2.inputs) == 1 and _fibres(e1) is not None:
+            out.append((e1, e2))
+    return out
+
+
 def workload_floors(w, capacities) -> list[tuple]:
     """The floor of a workload whose intermediates may stay on chip (docs/lower_bounds.md,
     "Workloads"), per capacity: compulsory traffic (every workload input word some Einsum
@@ -576,6 +651,14 @@ def workload_floors(w, capacities) -> list[tuple]:
                 + sum(v for k, v in written.items() if k != e.output.name or not keeps))
         for c, s in zip(ok, segments(e, ok, inputs_only=not keeps)):
             best[c] = max(best[c], (s.bound + rest, f"segment:{e.name}", s.T))
+    for e1, e2 in _chains(w):
+        keeps = e2.output.name in w.outputs
+        mine = ({t.name for t in e1.inputs + e2.inputs} - {e1.output.name}
+                | ({e2.output.name} if keeps else set()))
+        rest = (sum(v for k, v in read.items() if k not in mine)
+                + sum(v for k, v in written.items() if k not in mine))
+        for c, s in zip(ok, _count(e2.macs, _chain_table(e1, e2, keeps), ok)):
+            best[c] = max(best[c], (s.bound + rest, f"chain:{e1.name}>{e2.name}", s.T))
     out = []
     for c in caps:
         if c not in best:
