@@ -731,7 +731,8 @@ def lower_bound(problem, capacities, arch=None, level: str | None = None) -> pd.
     """Words every schedule must move across the boundary of a buffer of each capacity (words),
     one row per capacity in the given order: ``lower_bound`` (an integer; <NA> where the buffer
     cannot hold one word of every tensor of an Einsum, so no schedule exists), ``bound_by``
-    (``compulsory``, ``segment`` or ``segment:<einsum>``), the two arguments' values and the
+    (``compulsory``, ``segment``, ``segment_inputs``, ``segment:<einsum>`` or
+    ``chain:<e1>><e2>``), the compulsory traffic, the best segment argument's value and the
     segment length T that gave the segment bound. Capacities are floored to whole words.
 
     ``arch`` (an :class:`Arch`; ``bs.load_arch`` reads a name): the floor of the backing-store
@@ -742,8 +743,9 @@ def lower_bound(problem, capacities, arch=None, level: str | None = None) -> pd.
     it.
 
     A :class:`Workload` gets the floor of any schedule that keeps intermediates on chip:
-    compulsory traffic of its inputs and outputs, and the segment argument of each Einsum whose
-    inputs are all workload inputs (its output budgeted only when it is a workload output).
+    compulsory traffic of its inputs and outputs, the segment argument of each Einsum whose
+    inputs are all workload inputs (its output budgeted only when it is a workload output), and
+    the chain argument of each producer-consumer pair (``chain:<e1>><e2>``).
     docs/lower_bounds.md says why each step is sound and where it is loose.
     """
     from collections.abc import Iterable
