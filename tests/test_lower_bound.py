@@ -446,3 +446,53 @@ def test_cli_lower_bound_adds_the_columns(tmp_path, capsys):
     table = pd.read_csv(out)
     assert {"lower_bound", "gap"} <= set(table.columns)
     assert (table["accesses"] >= table["lower_bound"]).all()
+
+
+@pytest.mark.parametrize("text, sizes", [
+    ("X[m,p] += A[m,k] * B[p,k]", dict(m=3, p=3, k=2)),
+    ("X[m,p] += A[m,k] * B[p,k]", dict(m=4, p=2, k=3)),
+    ("QK[m,p,h] += Q[m,h,e] * K[p,h,e]", dict(m=2, p=2, h=2, e=3)),
+    ("X[m] += A[m,k] * w[k]", dict(m=6, k=2)),
+    ("X[m,n] += A[m,k,j] * B[k,n] * C[j]", dict(m=2, n=3, k=2, j=2)),
+])
+def test_complete_words_bound_every_set_of_output_words(text, sizes):
+    """G(B) >= |Y| for EVERY set Y of output words, B being the input words that Y's whole
+    fibres (every MAC producing them) touch: the chain argument's count, on all 2^|X| sets."""
+    import itertools
+
+    e1 = bs.einsum(text, **sizes)
+    size, ranks = e1.size, e1.ranks
+    out = [a.terms[0].rank for a in e1.output.axes]
+    red = [r for r in ranks if r not in out]
+    words_out = list(itertools.product(*(range(size[r]) for r in out)))
+    need = []   # per output word: the set of input words its fibre touches
+    for y in words_out:
+        at = dict(zip(out, y))
+        got = set()
+        for z in itertools.product(*(range(size[r]) for r in red)):
+            at |= dict(zip(red, z))
+            got |= {(t.name, tuple(at[a.terms[0].rank] for a in t.axes)) for t in e1.inputs}
+        need.append(got)
+    worst = {}
+    for n in range(1, len(words_out) + 1):
+        for Y in itertools.combinations(range(len(words_out)), n):
+            B = len(set().union(*(need[i] for i in Y)))
+            worst[B] = max(worst.get(B, 0), n)
+    budgets = sorted(worst)
+    G = lower.complete_words(e1, budgets)
+    assert all(worst[b] <= g for b, g in zip(budgets, G)), list(zip(budgets, G, map(worst.get, budgets)))
+    assert any(worst[b] == g for b, g in zip(budgets, G))   # and tight somewhere
+
+
+@settings(max_examples=8)
+@given(st.tuples(*(st.sampled_from([1, 2, 4, 8, 16]) for _ in range(4))), st.booleans())
+def test_chain_floor_below_random_fused_chains(dims, transposed):
+    """Random two-GEMM chains (the second reading the first's output): the workload floor, chain
+    argument included, stays below every breakpoint of the fused frontier."""
+    m, k, p, f = dims
+    first = "X[m,p] += A[m,k] * B[p,k]" if transposed else "X[m,p] += A[m,k] * B[k,p]"
+    w = bs.workload([first, "Z[m,f] += X[m,p] * C[p,f]"], m=m, k=k, p=p, f=f)
+    pts = points(bs.pareto_frontier(w))
+    df = bs.lower_bound(w, [o for o, _ in pts])
+    for (occ, acc), lb in zip(pts, df["lower_bound"]):
+        assert lb is pd.NA or lb <= acc, (occ, acc, lb, dims)

@@ -590,6 +590,15 @@ def _fibres(e1: Einsum) -> Covers | None:
                   np.array([True] * len(e1.inputs) + [False]), np.array(inflate))
 
 
+def complete_words(e1: Einsum, words) -> np.ndarray:
+    """G(B) per budget: an integer upper bound on the words of e1's output whose every MAC
+    can run with at most B words of e1's inputs (:func:`_fibres`; at most the output's size)."""
+    B = np.atleast_1d(np.asarray(words, float))
+    log_g = np.nan_to_num(_fibres(e1).log_bound(B, np.full(B.shape, np.inf)), nan=np.inf)
+    return np.minimum(np.floor(np.exp(log_g.min(axis=0)) * (1 + _SLACK)),
+                      e1.tensor_size(e1.output)).astype(np.int64)
+
+
 @lru_cache(maxsize=64)
 def _chain_table(e1: Einsum, e2: Einsum, keeps: bool) -> tuple[np.ndarray, np.ndarray]:
     """Phi of the chain e1 -> X -> e2 as a table like :func:`_table`: the MACs of e2 in a
@@ -602,10 +611,7 @@ def _chain_table(e1: Einsum, e2: Einsum, keeps: bool) -> tuple[np.ndarray, np.nd
     geo = np.unique(np.floor(1024 * _TABLE_STEP ** np.arange(
         int(math.log(top / 1024) / math.log(_TABLE_STEP)) + 2)))
     grid = np.concatenate([np.arange(1, 1024, dtype=float), geo])
-    log_g = np.nan_to_num(_fibres(e1).log_bound(grid, np.full(grid.shape, np.inf)), nan=np.inf)
-    g = np.minimum(np.floor(np.exp(log_g.min(axis=0)) * (1 + _SLACK)),
-                   e1.tensor_size(e1.output))
-    values = _phi_up(e2.macs, _table(e2, not keeps), grid + g)
+    values = _phi_up(e2.macs, _table(e2, not keeps), grid + complete_words(e1, grid))
     return grid.astype(np.int64), np.maximum.accumulate(values)
 
 
