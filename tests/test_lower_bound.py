@@ -412,6 +412,12 @@ def test_segment_macs_bound_every_set_of_iterations(text, sizes):
         F = lower.max_macs(p, b_in, b_all, inputs_only)
         bad = count[worst] > F
         assert not bad.any(), (inputs_only, b_in[bad], b_all[bad], count[worst][bad], F[bad])
+    # the table of Phi (with the integer-split search) on one joint budget: every set V
+    for inputs_only, used in ((False, ins + out), (True, ins)):
+        table = lower._table(p, inputs_only)
+        phi = lower._phi_up(p.macs, table, used)
+        bad = count > phi
+        assert not bad.any(), (inputs_only, used[bad], count[bad], phi[bad])
 
 
 @settings(max_examples=15)

@@ -394,7 +394,40 @@ def _table(problem: Einsum, inputs_only: bool) -> tuple[np.ndarray, np.ndarray]:
     grid = np.concatenate([np.arange(1, 1024, dtype=float), geo])
     values = max_macs(problem, *_budgets(grid, inputs_only), inputs_only,
                       _pruned(problem, inputs_only))
+    joint = _joint(problem, inputs_only)
+    values[:len(joint)] = np.minimum(values[:len(joint)], joint)
     return grid.astype(np.int64), np.maximum.accumulate(values)
+
+
+# Largest budget of the integer-split search, by the number of budgeted tensors (about 5,000
+# splits at most; more tensors get none).
+_JOINT_TOP = {1: 1023, 2: 96, 3: 32, 4: 12}
+
+
+def _joint(problem: Einsum, inputs_only: bool) -> np.ndarray:
+    """Phi(B) for B = 1, 2, ... small, with the covers combined at the *same* split: the most
+    MACs of a set whose budgeted tensors touch b_j >= 1 words each, sum b_j = B, is at most
+    min over covers of prod (b_j * inflate_j)^s_j * caps^u, so Phi(B) <= max over the integer
+    splits of that minimum (tighter than the least over covers of each one's own best split,
+    which the closed form gives; below one word per budgeted tensor no MAC runs). Every bound
+    is monotone in every b_j, so splits summing to exactly B cover every set of at most B
+    words once the table takes its running maximum."""
+    budgeted = [j for j in range(len(problem.tensors))
+                if not inputs_only or j < len(problem.inputs)]
+    top = _JOINT_TOP.get(len(budgeted), 0)
+    if not top:
+        return np.zeros(0, dtype=np.int64)
+    k = len(budgeted)
+    b = np.array([c for c in itertools.product(range(1, top + 1), repeat=k) if sum(c) <= top],
+                 dtype=float)
+    logs = np.zeros((len(b), len(problem.tensors)))
+    logs[:, budgeted] = np.log(b)
+    best = np.full(len(b), math.log(problem.macs))
+    for c in covers(problem, inputs_only):
+        best = np.minimum(best, (logs @ c.s.T + c.s @ c.inflate + c.u @ c.log_caps).min(axis=1))
+    out = np.full(top, -np.inf)
+    np.maximum.at(out, b.sum(axis=1).astype(int) - 1, best)
+    return np.minimum(np.floor(np.exp(out) * (1 + _SLACK)), problem.macs).astype(np.int64)
 
 
 def _phi_up(M: int, table, words: np.ndarray) -> np.ndarray:
