@@ -418,13 +418,15 @@ def _joint(problem: Einsum, inputs_only: bool) -> np.ndarray:
     if not top:
         return np.zeros(0, dtype=np.int64)
     k = len(budgeted)
-    b = np.array([c for c in itertools.product(range(1, top + 1), repeat=k) if sum(c) <= top],
-                 dtype=float)
-    logs = np.zeros((len(b), len(problem.tensors)))
-    logs[:, budgeted] = np.log(b)
+    b = np.indices((top,) * k).reshape(k, -1).T + 1.0
+    b = b[b.sum(axis=1) <= top]
+    logs = np.log(b)
     best = np.full(len(b), math.log(problem.macs))
     for c in covers(problem, inputs_only):
-        best = np.minimum(best, (logs @ c.s.T + c.s @ c.inflate + c.u @ c.log_caps).min(axis=1))
+        value = c.s @ c.inflate + c.u @ c.log_caps            # (covers,), then + s_j log b_j:
+        value = value[None, :] + sum(logs[:, i, None] * c.s[None, :, j]   # elementwise, no
+                                     for i, j in enumerate(budgeted))     # BLAS threads
+        best = np.minimum(best, value.min(axis=1))
     out = np.full(top, -np.inf)
     np.maximum.at(out, b.sum(axis=1).astype(int) - 1, best)
     return np.minimum(np.floor(np.exp(out) * (1 + _SLACK)), problem.macs).astype(np.int64)
