@@ -200,10 +200,20 @@ def test_frame_columns_and_arguments():
     assert df["lower_bound"].iloc[-1] == 3 * 64 * 64
 
 
-@pytest.mark.parametrize("bad", [[0], [-3], [float("nan")], ["8"], [True], 8, "8"])
+@pytest.mark.parametrize("bad", [[0], [-3], [float("nan")], ["8"], [True], 8, "8", [1e30]])
 def test_bad_capacities_are_refused(bad):
     with pytest.raises(bs.BoundsolverError, match="capacit"):
         bs.lower_bound(bs.gemm(4, 4, 4), bad)
+
+
+def test_capacities_holding_everything_give_the_compulsory_traffic():
+    """With every word on chip at once, reading each input and writing each output once is a
+    schedule: the floor is exactly the compulsory traffic there (up to 2^62 words)."""
+    p = bs.gemm(64, 32, 16)
+    whole = 64 * 32 + 32 * 16 + 64 * 16
+    df = bs.lower_bound(p, [whole, 2 ** 62])
+    assert df["lower_bound"].tolist() == [whole, whole]
+    assert df["bound_by"].tolist() == ["compulsory", "compulsory"]
 
 
 def test_bad_problem_is_refused():

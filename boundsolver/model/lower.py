@@ -570,13 +570,19 @@ def floors(problem: Einsum, capacities) -> list[tuple]:
     output word written once (writes are not events of that argument, so they add)."""
     comp = compulsory(problem)
     caps = [int(c) for c in capacities]
-    ok = [c for c in caps if c >= len(problem.tensors)]
+    # With every word on chip at once the optimum is the compulsory traffic, which no segment
+    # bound exceeds: skip them there (capacities beyond 64-bit integers included).
+    whole = sum(problem.tensor_size(t) for t in problem.tensors)
+    ok = [c for c in caps if len(problem.tensors) <= c < whole]
     both = segments(problem, ok), segments(problem, ok, inputs_only=True)
     writes = touched(problem, problem.output)
     seg = {c: max((a.bound, a.T, "segment"), (b.bound + writes, b.T, "segment_inputs"))
            for c, a, b in zip(ok, *both)}
     out = []
     for c in caps:
+        if c >= whole:
+            out.append((comp, "compulsory", comp, 0, 0))
+            continue
         if c not in seg:
             out.append((None, "no schedule fits", comp, 0, 0))
             continue
@@ -681,7 +687,8 @@ def workload_floors(w, capacities) -> list[tuple]:
     comp = sum(read.values()) + sum(written.values())
     caps = [int(c) for c in capacities]
     J = max(len(e.tensors) for e in w.einsums)
-    ok = [c for c in caps if c >= J]
+    whole = sum(w.tensor_size(name) for name in {t.name for e in w.einsums for t in e.tensors})
+    ok = [c for c in caps if J <= c < whole]   # above: compulsory is the optimum (floors)
     best = {c: (0, "", 0) for c in ok}
     for e in w.einsums:
         if any(t.name in w.producer for t in e.inputs):
@@ -702,6 +709,9 @@ def workload_floors(w, capacities) -> list[tuple]:
             best[c] = max(best[c], (s.bound + rest, f"chain:{e1.name}>{e2.name}", s.T))
     out = []
     for c in caps:
+        if c >= whole:
+            out.append((comp, "compulsory", comp, 0, 0))
+            continue
         if c not in best:
             out.append((None, "no schedule fits", comp, 0, 0))
             continue
@@ -716,9 +726,12 @@ def workload_floor(w, capacity: int) -> tuple:
 
 
 def check_capacity(c: object) -> int:
+    """A capacity as whole words: a real number from 1 to 2^62 (the frame's integer columns)."""
     import numbers
     if isinstance(c, bool) or not isinstance(c, numbers.Real) or not math.isfinite(c) or c < 1:
         raise BoundsolverError(f"capacity must be a positive number of words (at least 1), got {c!r}")
+    if c > 2 ** 62:
+        raise BoundsolverError(f"capacity {c!r} words is too large (at most 2^62)")
     return int(math.floor(c))
 
 
