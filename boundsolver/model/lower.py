@@ -2,18 +2,25 @@
 boundary of a buffer of S words, tiled or not (recomputation excluded). docs/lower_bounds.md
 gives the derivation; this module follows it step by step.
 
-Two arguments, each sound on its own; the floor is their maximum:
+Arguments, each sound on its own; the floor is their maximum:
 
 * **compulsory**: every input element some MAC really uses is read at least once, every output
   element some MAC updates is written at least once (its first read is free, as in the cost
   model). Strided windows with holes count only the elements they touch.
-* **segment** (Hong-Kung, Irony-Toledo-Tiskin): cut any schedule after every T-th transfer. A
-  segment's MACs use input words resident at its start or read in it (<= S + T), and update
-  output words that are resident at its end or written in it, so they touch <= 2S + T words
-  (S + T on average over the segments: ``_amortised``). A set V of iterations within those
-  budgets has |V| <= F, a Shearer (discrete HBL with loop-bound caps) bound evaluated in closed
-  form for a *fractional cover*; any cover is sound, a numerically optimised one is tight.
-  Counting segments then bounds the transfers, for every T >= 1.
+* **segment** (Hong-Kung, Irony-Toledo-Tiskin, Smith et al.): *events* are input reads and
+  starts of an output word's updated episodes (each ended by a write), so a schedule moves at
+  least as many words as it has events. Cut it after T1 events, then every T: a segment's MACs
+  touch at most S + T words (the first, from an empty buffer, at most T1), so at most Phi(S + T)
+  MACs, Phi a Shearer (discrete HBL with loop-bound caps) bound for a *fractional cover*,
+  evaluated in closed form (any cover is sound, a numerically optimised one is tight) and, for
+  small budgets, at every integer split. Counting segments exactly bounds the events
+  (``segments``), for every T, T1 >= 1. The same with the inputs alone budgeted, plus the
+  output's writes.
+* **workloads**: per Einsum reading workload inputs only, and per producer-consumer pair
+  (``chain``: the consumer reads complete intermediate words, whose producing MACs' fibres
+  bound how many can appear inside one segment).
+* **hierarchies**: the one-buffer floor at all the words inside a boundary (the backing
+  store's, or the one above an inner level that keeps every tensor).
 
 Sliding windows (``s*p + l*r``) are not coordinate projections: injective changes of
 coordinates that make a window a coordinate (``systems``) and *inflation* (a window plus all
