@@ -93,7 +93,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             "level 'capacity: sweep'")
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
-        out = hierarchy(problem, arch, caps, method=method, solver=solver)
+        out = hierarchy(problem, arch, caps, method=method, solver=solver,
+                        **({} if time_limit is None else {"time_limit": time_limit}))
     elif isinstance(problem, Workload):
         out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
                              _depth(max_depth))
@@ -123,6 +124,10 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
+        if time_limit is not None:
+            raise BoundsolverError(f"time_limit applies to {arch.name}'s bound at given "
+                                   "capacities (solve_curve): its frontier is a walk of proven "
+                                   "points, each needed for the next")
         return _floored(hierarchy(problem, arch, method=method, solver=solver), problem, arch,
                         lower_bound)
     if isinstance(problem, Workload):
@@ -174,10 +179,6 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
     if time_limit is not None:
         if workload:
             raise BoundsolverError("time_limit is not supported for workloads: their curves are "
-                                   "always solved to optimality")
-        if levels:
-            raise BoundsolverError(f"time_limit is not supported on the hierarchy {levels} "
-                                   "(several levels, bypass or fanout): its joint bound is "
                                    "always solved to optimality")
     if not isinstance(progress, bool):
         raise BoundsolverError(f"progress must be True or False, got {progress!r}")
