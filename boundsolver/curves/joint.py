@@ -701,9 +701,10 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
           placement: str = "uniform", time_limit: float | None = None) -> pd.DataFrame:
     """The joint frontier (``capacities=None``) or its value at each capacity of the swept level.
 
-    ``time_limit``: seconds per capacity for the MILP (so "auto" takes the MILP); a capacity it
-    cuts gives a ``time_limit`` row (:func:`limited_row`). Refused for the frontier, whose
-    walk needs every point proven, and for enumeration.
+    ``time_limit``: seconds per capacity for the MILP (so "auto" with a time limit is the
+    MILP, as for one Einsum); a capacity it cuts gives a ``time_limit`` row
+    (:func:`limited_row`). Refused for the frontier, whose walk needs every point proven, and
+    for enumeration.
 
     ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
@@ -717,7 +718,7 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     check(problem, arch)
     if time_limit is not None:
         _check_time_limit(time_limit, capacities, method)
-        method = "milp"
+        method = "milp"  # as for one Einsum: a time limit asks for the MILP
     if placement == "per_tensor":
         if method == "auto":
             try:
@@ -809,7 +810,7 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
 
 def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
                    method: str | None = None, solver: str = "highs",
-                   placement: str = "uniform") -> pd.DataFrame:
+                   placement: str = "uniform", time_limit: float | None = None) -> pd.DataFrame:
     """A workload's joint bound on a hierarchy, its Einsums run one after another (unfused):
     each has every level to itself, so at a capacity the traffic across every boundary is the
     sum of the Einsums' and each level's occupancy the largest of theirs. The lexicographic
@@ -823,7 +824,7 @@ def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
         key = (str(e), e.sizes)
         if key not in solved:
             solved[key] = solve(e, arch, capacities, method=method, solver=solver,
-                                placement=placement)
+                                placement=placement, time_limit=time_limit)
         frames.append(solved[key])
     names = [e.name or f"E{i}" for i, e in enumerate(workload.einsums)]
     swept = next((lv.name for lv in arch.on_chip if lv.sweep), None)
@@ -873,10 +874,29 @@ def _least_at(front: pd.DataFrame, x: int, arch: Arch):
 
 
 
-def _sum_rows(rows: list, names: list[str], arch: Arch) -> dict:
+def _sum_limited(rows: list, names: list[str], arch: Arch) -> dict:
+    """The sum where a time limit cut some Einsum: the key is proven up to the earliest stage
+    any Einsum left open (``bound_of``); its bound is the sum of every Einsum's bound there
+    (an exact value where that Einsum proved it); the incumbent is the sum of the incumbents,
+    where every Einsum has one."""
+    keys = _key_columns(arch)
+    open_ = [keys.index(r["bound_of"]) for r in rows if r.get("status") == "time_limit"]
+    stage = keys[min(open_)]
+    bound = sum(float(r["best_bound"]) if r.get("status") == "time_limit" and
+                r["bound_of"] == stage else float(r[stage]) for r in rows)
+    out: dict = {"status": "time_limit", "bound_of": stage, "best_bound": bound}
+    if any(pd.isna(r.get(stage)) for r in rows):
+        return out
+    summed = _sum_rows([r.copy() for r in rows], names, arch, check=False)
+    return summed | out | {"incumbent": summed[stage]}
+
+
+def _sum_rows(rows: list, names: list[str], arch: Arch, check: bool = True) -> dict:
     """One row of the unfused workload from each Einsum's row at the same capacity."""
     if any(r.get("status") == "infeasible" for r in rows):
         return {"status": "infeasible"}
+    if check and any(r.get("status") == "time_limit" for r in rows):
+        return _sum_limited(rows, names, arch)
     out: dict = {"status": "optimal"}
     occ = [c for c in rows[0].index if c.startswith("occupancy")]
     acc = [c for c in rows[0].index if c.startswith("accesses")]
