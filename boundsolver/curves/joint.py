@@ -243,6 +243,23 @@ class LevelSolver(ClassSolver):
         fit = [a for o, a in self._curves[key] if o <= capacity + extra]
         return min(fit) - extra if fit else math.inf
 
+    def occupancy_floor(self, limits: dict) -> float:
+        """The swept level's occupancy is at least the least occupancy on the one-buffer
+        staircase (this placement's) at which it moves at most ``limits["dram"]``, where the
+        swept level is the outermost and keeps every tensor in one instance: its copies are a
+        one-buffer mapping moving the DRAM traffic (:meth:`_one_buffer_floor`'s argument). A
+        staircase point attaining it ends the walk's last stage without a solve."""
+        first = self.arch.on_chip[0]
+        if (self.swept != f"occupancy:{first.name}" or "dram" not in limits
+                or self._one_buffer_floor({self.swept: math.inf}) == -math.inf):
+            return -math.inf
+        fit = [o for o, a in self._one_buffer_pairs() if a <= limits["dram"]]
+        return min(fit) if fit else -math.inf
+
+    def _one_buffer_pairs(self) -> list[tuple[int, int]]:
+        """The one-buffer staircase :meth:`_one_buffer_floor` reads (after it has been read)."""
+        return getattr(self, "_curve", [])
+
     def _slice_curve(self, problem: Einsum) -> list[tuple[int, int]]:
         """The one-buffer staircase (occupancy, accesses) of a slice in this solver's placement:
         uniform placement within a level is one boundary for every tensor (Orojenesis)."""
@@ -379,7 +396,7 @@ class LevelSolver(ClassSolver):
                 return None
             limits[name] = point.values[name]
         if self.swept and least_occupancy:
-            point = self.minimise(self.swept, limits)
+            point = self.minimise(self.swept, limits, self.occupancy_floor(limits))
             if point is None:
                 raise SolverError(f"{self.problem}: the point of least {self.key[-1]} vanished "
                                   "when its occupancy was minimised")
@@ -481,6 +498,9 @@ class PlacementSolver(LevelSolver):
             return -math.inf
         fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= cap]
         return min(fit) if fit else -math.inf
+
+    def _one_buffer_pairs(self) -> list[tuple[int, int]]:
+        return [(c.occupancy, c.accesses) for _, c in self._per_tensor_curve()]
 
     def _per_tensor_curve(self) -> list:
         """The one-buffer per-tensor staircase (nests and costs; fastnest.py, exact), once;
