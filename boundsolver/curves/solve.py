@@ -93,7 +93,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             "level 'capacity: sweep'")
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
-        out = hierarchy(problem, arch, caps, method=method, solver=solver)
+        out = hierarchy(problem, arch, caps, method=method, solver=solver,
+                        time_limit=_level_time_limit(time_limit, method))
     elif isinstance(problem, Workload):
         out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
                              _depth(max_depth))
@@ -123,6 +124,10 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
     if hierarchy is not None:
+        if time_limit is not None:
+            raise BoundsolverError(f"time_limit applies to {arch.name}'s bound at given "
+                                   "capacities (solve_curve): its frontier is a walk of proven "
+                                   "points, each needed for the next")
         return _floored(hierarchy(problem, arch, method=method, solver=solver), problem, arch,
                         lower_bound)
     if isinstance(problem, Workload):
@@ -172,13 +177,12 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
         raise BoundsolverError(f"max_depth (loops nested in a fused loop tree) applies to fused "
                                f"workloads on one buffer, not to {where}")
     if time_limit is not None:
-        if workload:
-            raise BoundsolverError("time_limit is not supported for workloads: their curves are "
-                                   "always solved to optimality")
-        if levels:
-            raise BoundsolverError(f"time_limit is not supported on the hierarchy {levels} "
-                                   "(several levels, bypass or fanout): its joint bound is "
-                                   "always solved to optimality")
+        if workload and not levels:
+            raise BoundsolverError("time_limit is not supported for workloads on one buffer: "
+                                   "their curves are always solved to optimality")
+        if levels and method == "enumerate":
+            raise BoundsolverError("time_limit applies to the MILP (method='milp' or 'auto'); "
+                                   "enumeration always runs to the end")
     if not isinstance(progress, bool):
         raise BoundsolverError(f"progress must be True or False, got {progress!r}")
     if progress and (workload or levels):
@@ -187,6 +191,11 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
             + ("a workload's" if workload else f"the hierarchy {levels}'s")
             + " curve shows no progress bar")
     return method
+
+
+def _level_time_limit(time_limit: float | None, method: str) -> float | None:
+    """Seconds per capacity on a hierarchy (None or math.inf: none)."""
+    return None if time_limit is None or time_limit == math.inf else time_limit
 
 
 def _clipped(front: pd.DataFrame, arch) -> pd.DataFrame:
