@@ -479,10 +479,15 @@ def _curve(args, extra: list[str]) -> int:
     if arch.is_single_buffer and arch.swept is not None:
         frames = _einsums(args, problems, caps)
     else:  # a hierarchy (its joint bound, hierarchy.py) or a fixed buffer: the API's answer
-        _refuse(args, ["time_limit", "no_cache", "force_rerun", "cache_dir"],
+        _refuse(args, ["no_cache", "force_rerun", "cache_dir"],
                 f"to {'a hierarchy' if not arch.is_single_buffer else 'a fixed buffer'} "
-                f"({arch.name}): its bound is always exact and not cached")
-        frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, "uniform/perfect"))
+                f"({arch.name}): its bound is not cached")
+        if caps is None or arch.is_single_buffer:
+            _refuse(args, ["time_limit"], "to a hierarchy's frontier (a walk of proven points; "
+                    "give capacities with -c or --range)" if caps is None else
+                    f"to a fixed buffer ({arch.name}): its bound is always exact")
+        limit = {} if args.time_limit is None else {"time_limit": args.time_limit}
+        frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, "uniform/perfect"), **limit)
                   for p in problems]
     if args.lower_bound:
         from .model.lower import with_lower_bound
@@ -741,6 +746,9 @@ def _report(problem: Einsum, df: pd.DataFrame) -> None:
     levels = [c for c in df.columns if c.startswith(("occupancy_", "accesses_"))]
     cols = [c for c in SHOWN if c in df.columns]
     cols = cols[:-2] + levels + cols[-2:] if levels else cols
+    if "bound_of" in df.columns and (df["status"] == "time_limit").any():
+        # a time-limited hierarchy row: which column is unproven, its bound, the incumbent's value
+        cols = cols[:-2] + ["bound_of", "best_bound"] + cols[-2:]
     secs = df.attrs["seconds"] if "seconds" in df.attrs else df["solve_seconds"].sum()
     title = f"{problem.name}: {problem}" if problem.name else str(problem)
     print(f"{title}  ({len(df)} rows, {secs:.2f} s)")

@@ -161,3 +161,15 @@ def test_a_time_limit_gives_proven_stages_a_bound_and_an_incumbent():
         bs.pareto_frontier(p, arch=arch, time_limit=5)
     with pytest.raises(bs.BoundsolverError, match="positive number of seconds"):
         bs.solve_curve(p, caps, arch=arch, time_limit=-1)
+
+
+def test_cli_time_limit_on_a_hierarchy(capsys):
+    """``--time-limit`` applies to a hierarchy's bound at given capacities: a cut capacity is
+    printed with the column it left unproven and its bound, and the exit status says so."""
+    from boundsolver.cli import main
+
+    argv = ["curve", "gemm", "16", "16", "16", "--arch", "three_level", "--level-size", "L1=64",
+            "--mapspace", "per_tensor/perfect", "-c", "145", "--time-limit", "0.001"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "time_limit" in out and "accesses_L1" in out and "best_bound" in out
