@@ -558,5 +558,14 @@ def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion
     return df[["capacity"] + [c for c in df.columns if c != "capacity"]]
 
 
-__all__ = ["HierSearch", "HierSolution", "LeafCurves", "Stairs", "solve_workload",
+def solve(workload: Workload, arch: Arch, capacities: list[int] | None = None,
+          method: str = DEFAULT, solver: str = "highs", mapspace=None,
+          max_depth: int = 3) -> pd.DataFrame:
+    """The fused frontier (``capacities=None``) or curve on ``arch`` (solve.py's entry)."""
+    if capacities is None:
+        return workload_frontier(workload, arch, True, solver, mapspace, method, max_depth)
+    return workload_curve(workload, arch, capacities, True, solver, mapspace, method, max_depth)
+
+
+__all__ = ["solve", "HierSearch", "HierSolution", "LeafCurves", "Stairs", "solve_workload",
            "workload_curve", "workload_frontier"]

@@ -91,7 +91,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             f"{caps[:3]}{'...' if len(caps) > 3 else ''} would sweep nothing: call "
             "pareto_frontier(..., arch=...) for its bound at the fixed capacities, or give one "
             "level 'capacity: sweep'")
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
     if hierarchy is not None:
         out = hierarchy(problem, arch, caps, method=method, solver=solver)
     elif isinstance(problem, Workload):
@@ -121,7 +121,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     """
     arch = _arch(arch)
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
     if hierarchy is not None:
         return _floored(hierarchy(problem, arch, method=method, solver=solver), problem, arch,
                         lower_bound)
@@ -166,11 +166,12 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
     if fusion is not None and not workload:
         raise BoundsolverError("fusion= applies to workloads (bs.workload, load_problem of a "
                                "workload file), not to a single Einsum")
-    if max_depth is not None and (not workload or fusion is False or levels):
+    if max_depth is not None and (not workload or fusion is False or (levels and not fusion)):
         where = ("a single Einsum" if not workload else "fusion=False" if fusion is False
-                 else f"a workload on {levels}, whose Einsums run unfused")
+                 else f"a workload on {levels} without fusion=True, whose Einsums then run "
+                      "unfused")
         raise BoundsolverError(f"max_depth (loops nested in a fused loop tree) applies to fused "
-                               f"workloads on one buffer, not to {where}")
+                               f"workloads, not to {where}")
     if time_limit is not None:
         if workload:
             raise BoundsolverError("time_limit is not supported for workloads: their curves are "
@@ -207,14 +208,16 @@ def _arch(arch):
     return arch if isinstance(arch, Arch) or arch is None else load_arch(arch)
 
 
-def _hierarchy(problem, arch, method, mapspace, fusion=None):
+def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None):
     """joint.solve with the mapspace's placement where ``arch`` has more than one buffer
     level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
     for bit. Its joint bound is enumerated (small problems) or solved by the multi-level MILP
     (levels.py);
     ``mapspace="per_tensor/perfect"`` places each copy at its own depth within its level
     (hierarchy.py per_tensor_points for small problems, else placement.py's MILP). A workload runs its
-    Einsums one after another (``fusion=False``; fused mappings on hierarchies are refused)."""
+    Einsums one after another by default (or ``fusion=False``); ``fusion=True`` searches fused
+    loop trees whose tensors live in the outer, swept level (fused_levels.py, docs/fusion.md
+    "On hierarchies"; other hierarchies are refused there, naming what is missing)."""
     arch = _arch(arch)
     if arch is None or arch.is_single_buffer:
         return None
@@ -230,9 +233,9 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None):
 
     if isinstance(problem, Workload):
         if fusion:
-            raise BoundsolverError(
-                f"fused mappings on a multi-level architecture ({arch.name}) are not modelled "
-                "yet; pass fusion=False (each Einsum alone on the hierarchy, summed)")
+            from . import fused_levels
+
+            return partial(fused_levels.solve, mapspace=space, max_depth=_depth(max_depth))
         return partial(joint.solve_workload, placement=space.placement)
     # per_tensor: each copy at its own depth within its level (enumerated or the MILP).
     return partial(joint.solve, placement=space.placement)
