@@ -35,7 +35,8 @@ def lex_staircase(points: list) -> list:
 
 def _leaf_options(workload: Workload, arch: Arch, e, sizes: dict, resident: frozenset,
                   limit: int) -> list[LevelMapping]:
-    """Every nest of the leaf that fits its fixed levels, pruned to those lexicographically
+    """Every nest of the leaf that fits its fixed levels and moves each resident word into the
+    tree level once (they are already there), pruned to those lexicographically
     Pareto-optimal in what the leaf adds to a schedule (its outer-level tiles; its DRAM words,
     outputs counted twice, and its total traffic into each inner level): sound, a schedule's
     occupancy and key never improve when one leaf's grow."""
@@ -47,10 +48,12 @@ def _leaf_options(workload: Workload, arch: Arch, e, sizes: dict, resident: froz
     larch = leaf_arch(arch, sub, res, r > 1)
     names = tuple(lv.name for lv in larch.on_chip)
     whole, tile = e.tensor_size(e.output), sub.tensor_size(sub.output)
+    held = sum(sub.tensor_size(T) for T in sub.tensors if T.name in res)
     points = []
     for nest in nests(sub, larch, limit):
-        if not fits(evaluate_levels(sub, nest, multicast=larch.multicast), larch):
-            continue
+        levels = evaluate_levels(sub, nest, multicast=larch.multicast)
+        if not fits(levels, larch) or (res and levels.accesses[0] != held):
+            continue  # the mapspace: every resident word enters the tree level once
         m = LevelMapping(nest, None, names)
         lt = leaf_traffic(arch, sub, res, r > 1, m)
         dram = sum(v * (2 if T == sub.output.name else 1) for T, v in lt.dram)
