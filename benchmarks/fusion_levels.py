@@ -48,6 +48,11 @@ def stop(*_):
 signal.signal(signal.SIGALRM, stop)
 signal.alarm(int(budget))
 out = {"two_level_seconds": two_seconds, "capacities": len(caps)}
+made = []
+class Counted(fused_levels.LeafCurves):  # to say how far an unfinished run got
+    def __post_init__(self):
+        made.append(self)
+fused_levels.LeafCurves = Counted
 t = time.perf_counter()
 try:
     df = fused_levels.workload_curve(w, arch, caps, mapspace="uniform/perfect")
@@ -56,7 +61,9 @@ try:
             "trace_seconds": df.attrs["trace_seconds"],
             "rows": df.drop(columns=["tree", "schedule"]).astype(str).to_dict("records")}
 except TimeoutError:
-    out |= {"seconds": time.perf_counter() - t, "finished": False}
+    out |= {"seconds": time.perf_counter() - t, "finished": False,
+            "traced": len(made[0].traced) if made else 0,
+            "trace_seconds": made[0].seconds if made else 0.0}
 print(json.dumps(out))
 """
 
@@ -84,12 +91,12 @@ def main() -> None:
             entry = {"arch": arch, "sizes": label, "capacities": got["capacities"],
                      "two_level_s": round(got["two_level_seconds"], 1),
                      "seconds": round(got["seconds"], 1) if got["finished"] else
-                     f">{args.budget} (unfinished)"}
+                     f">{args.budget} (unfinished)", "traced": got["traced"],
+                     "trace_s": round(got["trace_seconds"], 1)}
             if got["finished"]:
                 feasible = [r for r in got["rows"] if r["status"] == "optimal"]
                 inner = [c for c in feasible[0] if c.startswith("accesses_")][1:]
-                entry |= {"traced": got["traced"], "trace_s": round(got["trace_seconds"], 1),
-                          "dram_small": feasible[0]["accesses"],
+                entry |= {"dram_small": feasible[0]["accesses"],
                           "inner_small": "/".join(feasible[0][c] for c in inner),
                           "dram_large": feasible[-1]["accesses"],
                           "inner_large": "/".join(feasible[-1][c] for c in inner)}
