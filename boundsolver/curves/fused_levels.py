@@ -363,8 +363,10 @@ class HierSearch:
 
     def loop(self, seg, x, y, S, r, t, R, depth, best):
         """A loop node over ``r`` in tiles of ``t`` over Einsums ``x..y`` (as
-        :meth:`fused.TreeSearch.loop`, in totals). An option is skipped only when the best seen
-        so far beats its lower bound on DRAM strictly (a tie might win on inner levels)."""
+        :meth:`fused.TreeSearch.loop`, in totals). An option is skipped when the best seen so far
+        is lexicographically at or below its lower bounds: on DRAM (as there) and on each inner
+        level (:meth:`inner_floor`); every key the option can reach is componentwise above them,
+        so lexicographically too."""
         sp = tuple(range(x, y + 1))
         n = self.sizes(S)[r] // t
         runs = self.runs(S)
@@ -384,7 +386,7 @@ class HierSearch:
                           for e in sp) if K else 0
                 acc = const + runs * n * (floor - sum(streamed[T] for T in K))
                 i = int(best.at(occ))
-                if i >= 0 and int(best.key[i, 0]) < acc:
+                if i >= 0 and tuple(best.key[i].tolist()) <= (acc, *self.inner_floor(x, y, below)):
                     self.skipped += 1
                     continue
             body = self.body(seg, x, y, below, R, K, r, depth + 1)
@@ -394,6 +396,24 @@ class HierSearch:
             parts.append(shifted(body, self.vec(const), 1, len(recs)))
             recs.append(("loop", r, t, K, body))
         return self.keep(merge(parts), recs)
+
+    def inner_floor(self, x: int, y: int, S: tuple) -> tuple[int, ...]:
+        """A lower bound on the traffic into each inner level of Einsums ``x..y`` run under
+        loops leaving tiles ``S``: inner levels start empty at every leaf invocation, so each
+        invocation moves every word of each tensor a level keeps into it at least once (an
+        output: written back at least once); deeper loops only add invocations of smaller
+        tiles, never fewer words in all."""
+        def make():
+            inner = self.curves.arch.on_chip[1:]
+            runs, sizes = self.runs(S), self.sizes(S)
+            out = [0] * len(inner)
+            for e in self.workload.einsums[x:y + 1]:
+                sub = fusion.sub_problem(e, sizes)
+                for c, lv in enumerate(inner):
+                    out[c] += runs * sum(sub.tensor_size(T) for T in sub.tensors
+                                         if lv.keeps_tensor(e, T))
+            return tuple(out)
+        return self.cached(("floor", x, y, S), make)
 
     def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
         def make():
