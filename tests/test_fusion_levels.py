@@ -181,3 +181,19 @@ def test_public_entry_points_and_refusals():
             bs.pareto_frontier(w, arch=bad, fusion=True)
     with pytest.raises(bs.BoundsolverError, match="perfect factors"):
         bs.pareto_frontier(w, arch=a, fusion=True, mapspace="uniform/imperfect")
+
+
+def test_per_tensor_placement_contains_uniform():
+    """Uniform placement within levels is per-tensor placement with every copy of a level at
+    one boundary, so per-tensor leaves are never lexicographically worse; here they are better
+    into L1 somewhere (the option is honoured, not ignored)."""
+    w = bs.workload(FFN, m=2, d=2, c=4, j=2)
+    a = arch(Level("L1", 4))
+    uniform = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2)
+    per_tensor = fused_levels.solve_workload(w, a, True, "per_tensor/perfect", max_depth=2)
+    caps = sorted(set(uniform.frontier.occ.tolist()) | set(per_tensor.frontier.occ.tolist()))
+    pairs = [(key_at(per_tensor, c), key_at(uniform, c)) for c in caps]
+    assert all(p <= u for p, u in pairs if u is not None)
+    assert any(p < u for p, u in pairs if u is not None)
+    assert [p[0] for p, _ in pairs] == [fused.solve_workload(w, True, "per_tensor/perfect",
+                                                             max_depth=2).value(c) for c in caps]
