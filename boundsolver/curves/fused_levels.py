@@ -171,9 +171,9 @@ class LeafCurves:
         else:
             method = self.method
             if method == "auto":
-                method = "enumerate" if work(sub, larch, LIMIT) <= LIMIT else "milp"
+                method = "enumerate" if work(sub, _below_tree(larch), LIMIT) <= LIMIT else "milp"
             if method == "enumerate":
-                points = [(nest, c, None) for nest, c in frontier_points(sub, larch, 10**9)]
+                points = [(nest, c, None) for nest, c in _tree_whole_points(sub, larch)]
             else:
                 points = [(p.nest, p.cost, None) for p in LevelSolver(sub, larch, self.solver).walk()]
         if res:
@@ -182,6 +182,51 @@ class LeafCurves:
                 raise SolverError(f"a staircase point of {sub} moves its resident tensors into "
                                   f"the tree level more than once; the leaf curve would be wrong")
         return [LevelMapping(nest, cp, names) for nest, _, cp in points]
+
+
+def _below_tree(larch: Arch) -> Arch:
+    """A leaf arch without its tree level (the leaf arch itself when nothing is resident)."""
+    if not larch.on_chip[0].name.endswith(fusion_levels.TREE):
+        return larch
+    return Arch(larch.name, larch.word_bits, (larch.levels[0], *larch.levels[2:]))
+
+
+def _tree_whole_points(sub, larch: Arch) -> list:
+    """The joint staircase of a leaf over the uniform nests whose tree-level tiles are whole
+    (no loop above the tree level): every nest of the arch below the tree level, the tree level
+    put on top. As exact as enumerating every nest of the leaf arch: loops above the tree level
+    can move below it without raising any copy's fills (a loop over a rank the tree level also
+    loops over below merges into that one, which only drops refetches of tensors without that
+    rank; the others keep their order), the outer and inner tiles stay, and the tree level's
+    fills fall to one per word. ``tests/test_fusion_levels.py`` checks it against the brute
+    force over every nest."""
+    from ..model.cost import Nest, evaluate_levels
+    from ..reference.hierarchy import fits, nests
+
+    base = _below_tree(larch)
+    if base is larch:
+        return frontier_points(sub, larch, 10**9)
+    swept = larch.swept_index
+    whole = tuple(sub.sizes)
+    res = larch.on_chip[0].keeps
+    best: dict = {}
+    for nest in nests(sub, base, 10**9):
+        storage = tuple((T, 1) for T in res) + tuple((T, b + 1) for T, b in nest.storage)
+        spatial = ((), *nest.spatial) if nest.spatial else ()
+        full = Nest((whole, *nest.levels), ((), *nest.orders), storage, spatial)
+        cost = evaluate_levels(sub, full, multicast=larch.multicast)
+        if not fits(cost, larch):
+            continue
+        x = cost.occupancy[swept]
+        if x not in best or cost.key < best[x][0]:
+            best[x] = (cost.key, full, cost)
+    out, record = [], None
+    for x in sorted(best):
+        key, full, cost = best[x]
+        if record is None or key < record:
+            out.append((full, cost))
+            record = key
+    return out
 
 
 # -------------------------------------------------------------------------------- the search
