@@ -1,6 +1,6 @@
 """Benchmark: fused loop trees on hierarchies (docs/fusion.md, "On hierarchies"), 16 L2 capacities.
 
-    python benchmarks/fusion_levels.py [--budget 600] [--cases small a100]
+    python benchmarks/fusion_levels.py [--budget 600] [--cases small a100_small a100]
 
 Each case runs in a fresh process with a wall-clock budget: the attention chain
 (``QK[m,p,h] += Q[m,h,e]*K[p,h,e]``, ``AV[m,h,f] += QK[m,p,h]*V[p,h,f]``) at small sizes on the
@@ -27,8 +27,8 @@ CASES = {
     "small": [("three_level", {"L1": 16}, {"m": 4, "p": 4, "h": 2, "e": 2, "f": 2}),
               ("three_level", {"L1": 16}, {"m": 8, "p": 8, "h": 1, "e": 2, "f": 2}),
               ("three_level", {"L1": 64}, {"m": 8, "p": 8, "h": 2, "e": 4, "f": 4})],
-    "a100": [("a100", {}, {"m": 4, "p": 4, "h": 1, "e": 4, "f": 4}),
-             ("a100", {}, {"tokens": 4096})],
+    "a100_small": [("a100", {}, {"m": 4, "p": 4, "h": 1, "e": 4, "f": 4})],
+    "a100": [("a100", {}, {"tokens": 4096})],
 }
 
 CHILD = """
@@ -90,7 +90,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=int, default=600,
                     help="seconds per case, the two-level curve's included")
-    ap.add_argument("--cases", nargs="+", default=["small", "a100"], choices=sorted(CASES))
+    ap.add_argument("--cases", nargs="+", default=["small", "a100_small", "a100"],
+                    choices=sorted(CASES))
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "fusion_levels.csv")
     args = ap.parse_args()
