@@ -5,9 +5,9 @@
 Each case runs in a fresh process with a wall-clock budget: the attention chain
 (``QK[m,p,h] += Q[m,h,e]*K[p,h,e]``, ``AV[m,h,f] += QK[m,p,h]*V[p,h,f]``) at small sizes on the
 packaged ``three_level`` arch and on ``a100``, and the packaged attention at 4096 tokens on
-``a100`` (the issue's target: under 3 minutes). Prints seconds, the leaf curves traced (and their share of the time),
-the DRAM and inner traffic at the smallest and largest feasible capacity, and the two-level fused
-curve's time for the same workload; writes benchmarks/results/fusion_levels.csv and every
+``a100`` (the issue's target: under 3 minutes). Prints seconds, the leaf curves traced (and
+their share of the time), the DRAM and inner traffic at the smallest and largest feasible
+capacity, and the two-level fused curve's time for the same workload; writes benchmarks/results/fusion_levels.csv and every
 capacity's row to benchmarks/results/fusion_levels_rows.csv. One run each, one machine.
 """
 

@@ -33,7 +33,7 @@ from functools import lru_cache
 from ..errors import ArchError, EinsumError
 from . import fusion
 from .arch import Arch, Level
-from .cost import Copies, Nest, _fanouts, _copies, replicas, traffic
+from .cost import Copies, Nest, _copies, _fanouts, replicas, traffic
 from .einsum import Einsum
 from .fusion import Context, Leaf, Node, Schedule
 from .workload import Workload

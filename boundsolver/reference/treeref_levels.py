@@ -16,6 +16,7 @@ from itertools import product
 from ..errors import EnumerationTooLarge
 from ..model import fusion, fusion_levels
 from ..model.arch import Arch
+from ..model.cost import evaluate_levels
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.workload import Workload
 from .hierarchy import fits, nests
@@ -40,8 +41,6 @@ def _leaf_options(workload: Workload, arch: Arch, e, sizes: dict, resident: froz
     Pareto-optimal in what the leaf adds to a schedule (its outer-level tiles; its DRAM words,
     outputs counted twice, and its total traffic into each inner level): sound, a schedule's
     occupancy and key never improve when one leaf's grow."""
-    from ..model.cost import evaluate_levels
-
     sub = fusion.sub_problem(e, sizes)
     res = frozenset(T.name for T in sub.tensors if T.name in resident)
     n, r = invocations(workload, e, sizes)
