@@ -98,6 +98,12 @@ CASES = {
     "four levels, fanout": (ATTENTION, dict(m=2, p=2, e=2, f=2),
                             arch(Level("L1", 4, instances=2),
                                  Level("L0", 3, instances=4, multicast=False))),
+    "K read as K[p], bypass of the weights": (
+        ["K[m,e] += I[m,d] * W[e,d]", "S[m,p] += Q[m,e] * K[p,e]"], dict(m=2, e=2, d=2, p=2),
+        arch(Level("L1", 3, keeps=("output", "input")))),
+    "three Einsums, fanout": (
+        ["Y[m,c] += X[m,d] * A[d,c]", "S[m,c] = Y[m,c]", "Z[m,j] += S[m,c] * B[c,j]"],
+        dict(m=2, d=1, c=2, j=2), arch(Level("L1", 4, instances=2, multicast=False))),
 }
 
 
