@@ -71,7 +71,10 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     with up to ``max_depth`` nested loops, default 3, each over a different rank) and
     ``fusion=False`` runs every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum
     curves are traced. Workloads default to per-tensor placement inside each Einsum
-    (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace).
+    (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace). On a hierarchy a workload
+    runs unfused unless ``fusion=True``, which searches loop trees whose tensors live in the
+    outer, swept level, each leaf a joint nest on the inner levels (uniform placement by
+    default; docs/fusion.md, "On hierarchies").
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
