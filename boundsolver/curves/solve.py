@@ -71,7 +71,10 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     with up to ``max_depth`` nested loops, default 3, each over a different rank) and
     ``fusion=False`` runs every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum
     curves are traced. Workloads default to per-tensor placement inside each Einsum
-    (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace).
+    (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace). On a hierarchy a workload
+    runs unfused unless ``fusion=True``, which searches loop trees whose tensors live in the
+    outer, swept level, each leaf a joint nest on the inner levels (uniform placement by
+    default; docs/fusion.md, "On hierarchies").
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
@@ -91,7 +94,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             f"{caps[:3]}{'...' if len(caps) > 3 else ''} would sweep nothing: call "
             "pareto_frontier(..., arch=...) for its bound at the fixed capacities, or give one "
             "level 'capacity: sweep'")
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
     if hierarchy is not None:
         out = hierarchy(problem, arch, caps, method=method, solver=solver,
                         time_limit=_level_time_limit(time_limit, method))
@@ -122,7 +125,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     """
     arch = _arch(arch)
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
     if hierarchy is not None:
         if time_limit is not None:
             raise BoundsolverError(f"time_limit applies to {arch.name}'s bound at given "
@@ -171,11 +174,12 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
     if fusion is not None and not workload:
         raise BoundsolverError("fusion= applies to workloads (bs.workload, load_problem of a "
                                "workload file), not to a single Einsum")
-    if max_depth is not None and (not workload or fusion is False or levels):
+    if max_depth is not None and (not workload or fusion is False or (levels and not fusion)):
         where = ("a single Einsum" if not workload else "fusion=False" if fusion is False
-                 else f"a workload on {levels}, whose Einsums run unfused")
+                 else f"a workload on {levels} without fusion=True, whose Einsums then run "
+                      "unfused")
         raise BoundsolverError(f"max_depth (loops nested in a fused loop tree) applies to fused "
-                               f"workloads on one buffer, not to {where}")
+                               f"workloads, not to {where}")
     if time_limit is not None:
         if workload and not levels:
             raise BoundsolverError("time_limit is not supported for workloads on one buffer: "
@@ -216,14 +220,16 @@ def _arch(arch):
     return arch if isinstance(arch, Arch) or arch is None else load_arch(arch)
 
 
-def _hierarchy(problem, arch, method, mapspace, fusion=None):
+def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None):
     """joint.solve with the mapspace's placement where ``arch`` has more than one buffer
     level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
     for bit. Its joint bound is enumerated (small problems) or solved by the multi-level MILP
     (levels.py);
     ``mapspace="per_tensor/perfect"`` places each copy at its own depth within its level
     (hierarchy.py per_tensor_points for small problems, else placement.py's MILP). A workload runs its
-    Einsums one after another (``fusion=False``; fused mappings on hierarchies are refused)."""
+    Einsums one after another by default (or ``fusion=False``); ``fusion=True`` searches fused
+    loop trees whose tensors live in the outer, swept level (fused_levels.py, docs/fusion.md
+    "On hierarchies"; other hierarchies are refused there, naming what is missing)."""
     arch = _arch(arch)
     if arch is None or arch.is_single_buffer:
         return None
@@ -239,9 +245,9 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None):
 
     if isinstance(problem, Workload):
         if fusion:
-            raise BoundsolverError(
-                f"fused mappings on a multi-level architecture ({arch.name}) are not modelled "
-                "yet; pass fusion=False (each Einsum alone on the hierarchy, summed)")
+            from . import fused_levels
+
+            return partial(fused_levels.solve, mapspace=space, max_depth=_depth(max_depth))
         return partial(joint.solve_workload, placement=space.placement)
     # per_tensor: each copy at its own depth within its level (enumerated or the MILP).
     return partial(joint.solve, placement=space.placement)
