@@ -96,8 +96,9 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             "level 'capacity: sweep'")
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
     if hierarchy is not None:
+        limit = _level_time_limit(time_limit, method)
         out = hierarchy(problem, arch, caps, method=method, solver=solver,
-                        time_limit=_level_time_limit(time_limit, method))
+                        **({} if limit is None else {"time_limit": limit}))
     elif isinstance(problem, Workload):
         out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
                              _depth(max_depth))
@@ -181,9 +182,9 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
         raise BoundsolverError(f"max_depth (loops nested in a fused loop tree) applies to fused "
                                f"workloads, not to {where}")
     if time_limit is not None:
-        if workload and not levels:
-            raise BoundsolverError("time_limit is not supported for workloads on one buffer: "
-                                   "their curves are always solved to optimality")
+        if workload and (not levels or fusion):
+            raise BoundsolverError("time_limit is not supported for workloads on one buffer or "
+                                   "fused: their curves are always solved to optimality")
         if levels and method == "enumerate":
             raise BoundsolverError("time_limit applies to the MILP (method='milp' or 'auto'); "
                                    "enumeration always runs to the end")
