@@ -50,7 +50,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
 
     ``lower_bound=True`` adds the any-schedule floor at each row's capacity and ``gap`` =
     accesses / floor (:func:`boundsolver.lower_bound`, docs/lower_bounds.md); off by default
-    because the floor costs more than an enumerated curve.
+    because on GEMMs the floor costs about as much as the enumerated curve itself (GEMM 4096^3:
+    0.10 s against 0.07 s), which the default path should not pay unasked.
 
     Everything after ``capacities`` is keyword-only, and an option that does not apply to the
     problem is refused (:class:`BoundsolverError`), never ignored.
