@@ -349,16 +349,12 @@ class LevelSolver(ClassSolver):
         return inc
 
     def start_clock(self, deadline: float | None = None) -> None:
-        """Start a capacity's time (``deadline``: a caller's, shared with it)."""
+        """Start a capacity's time (``deadline``: a caller's, shared with it); the tracer's
+        solves count their time limit from ``began``."""
         if deadline is None and self.time_limit is not None:
             deadline = time.perf_counter() + self.time_limit
         self._deadline = deadline
-
-    def _run(self, c: int, objective: str | None, limits: dict, cuts: list,
-             began: float | None = None):
-        if began is None and self._deadline is not None:
-            began = self._deadline - self.time_limit  # what remains is the deadline's
-        return super()._run(c, objective, limits, cuts, began)
+        self.began = None if deadline is None else deadline - self.time_limit
 
     def _limited(self, stop: OutOfTime, limits: dict) -> LevelPoint:
         """The time-limit point of a stage cut short: its best verified point (the incumbent,
