@@ -35,7 +35,7 @@ FIG24B_SAMPLES, FIG24B_SAMPLES_QUICK = 2000, 100
 # GPU figure: L2 capacities (MiB, fp32 words = bytes / 4), the GPUs' own L2 sizes among them.
 # Seconds per capacity for the per-tensor bounds of the two hierarchy figures (a capacity the limit
 # cuts is drawn as its proven bound .. the mapping found; the uniform bounds run to the end).
-PER_TENSOR_SECONDS = 5.0
+PER_TENSOR_SECONDS = 20.0
 GPU_L2_SWEEP = tuple(sorted({2.0 ** e for e in range(-2, 7)} | {40.0, 50.0}))
 # The paper's Fig. 2: A100 traffic over the algorithmic minimum (DRAM<->L2, L2<->L1).
 FIG2_A100 = {"DRAM<->L2": 6.5, "L2<->L1": 32.3}
