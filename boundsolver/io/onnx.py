@@ -537,9 +537,10 @@ class _Ctx:
         return _Operand(v.base, stored.groups, v.groups, tuple(axes))
 
     def write(self, out_dims, kind: str, macs: int, inputs: list[_Operand], suffix: str = "",
-              padding_words: int = 0) -> _Operand:
+              padding_words: int = 0, einsum_suffix: str | None = None) -> _Operand:
         """An Einsum writing the node's output (or ``<output><suffix>``, a tensor of its own)
-        with, per ONNX dim, the indices ``out_dims`` gives."""
+        with, per ONNX dim, the indices ``out_dims`` gives. The Einsum is named after the node
+        plus ``einsum_suffix`` (default: ``suffix``)."""
         value = self.node.output[0]
         sizes = [_size(_concat(ax)) for ax in out_dims]
         if not suffix and tuple(sizes) != self.shape(value):
@@ -551,7 +552,8 @@ class _Ctx:
         key = f"{value}\0{suffix}" if suffix else value   # a key no exporter writes
         v = _base(self.st, key, sizes, groups=groups, label=value + suffix)
         out = _Operand(v.base, groups, groups, tuple(out_dims))
-        ename = _clean(self.name + suffix, self.st.einsum_names, "einsum")
+        ename = _clean(self.name + (suffix if einsum_suffix is None else einsum_suffix),
+                       self.st.einsum_names, "einsum")
         self.st.pending.append(_Pending(ename, self.name, self.node.op_type, kind, macs, out,
                                         _dedupe(inputs, self.where), padding_words))
         return out
@@ -668,10 +670,20 @@ def _matmul(ctx: _Ctx) -> None:
         ax_b = ax_b[::-1]
     inputs = [ctx.read(0, ax_a), ctx.read(1, ax_b)]
     out_dims = [*[(ix,) for ix in batch], *([] if va else [(m,)]), *([] if vb else [(n,)])]
-    if node.op_type == "Gemm" and ctx.has(2) and not ctx.scalar_constant(2):
-        inputs.append(_broadcast_read(ctx, 2, out_dims))
     macs = math.prod(_size(_concat(ax)) for ax in out_dims) * _size(k.group)
+    if node.op_type == "Gemm" and ctx.has(2) and not ctx.scalar_constant(2):
+        acc = ctx.write(out_dims, "mac", macs, inputs, suffix="_mac", einsum_suffix="")
+        _add_bias(ctx, acc, out_dims, _broadcast_read(ctx, 2, out_dims))
+        return
     ctx.write(out_dims, "mac", macs, inputs)
+
+
+def _add_bias(ctx: _Ctx, acc: _Operand, out_dims, bias: _Operand) -> None:
+    """A bias (Conv's B, Gemm's C) as an addition, not a third factor of every MAC: the MAC
+    Einsum writes ``<output>_mac`` and a pass ``<node>_bias`` adds the bias, read once per
+    output element, writing the node's output (docs/onnx.md, "Biases")."""
+    inputs = [_Operand(acc.name, acc.layout, acc.view, acc.axes), bias]
+    ctx.write(out_dims, "pass", 0, inputs, einsum_suffix="_bias")
 
 
 def _broadcast(ctx: _Ctx, groups, shapes, letter: str):
@@ -757,10 +769,13 @@ def _conv(ctx: _Ctx, pooling: bool) -> None:
     inputs = [inp]
     if not pooling:
         inputs.append(ctx.read(1, [chan_out, cin, *[(ix,) for ix in r]]))
-        if ctx.has(2):
-            inputs.append(ctx.read(2, [chan_out]))
     out_dims = [(n,), chan_out, *[(ix,) for ix in q]]
     macs = 0 if pooling else math.prod(_size(ix.group) for ix in (n, *chan_out, *cin, *q, *r))
+    if not pooling and ctx.has(2) and not ctx.scalar_constant(2):
+        acc = ctx.write(out_dims, "mac", macs, inputs, suffix="_mac", einsum_suffix="",
+                        padding_words=pad_words)
+        _add_bias(ctx, acc, out_dims, ctx.read(2, [chan_out]))
+        return
     ctx.write(out_dims, "reduction" if pooling else "mac", macs, inputs, padding_words=pad_words)
 
 
