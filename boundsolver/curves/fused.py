@@ -269,7 +269,9 @@ class TreeSearch:
             parts, recs = [], []
             for y in range(x, b + 1):
                 rest = tail[y + 1]
-                if rest is None or (y > x and (depth >= self.max_depth or not self.loopable(seg, x, y))):
+                if y > x and (depth >= self.max_depth or not self.loopable(seg, x, y)):
+                    break  # a run no loop may enclose stays so when it grows (network scale)
+                if rest is None:
                     continue
                 stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
                 child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
@@ -488,19 +490,20 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
     n = len(workload.einsums)
-    cells: dict[tuple[int, int], Staircase] = {}
     longest = n if fusion_on else 1
-    for length in range(1, n + 1):
-        for i in range(n - length + 1):
-            j = i + length - 1
-            parts = []
-            for m in range(i, j):
-                left, right = cells[(i, m)], cells[(m + 1, j)]
-                parts.append(plus_shifted(left, 0, right, search.record(("cut", left, right))))
-            if length <= longest:
-                parts.append(search.segment(i, j))
-            cells[(i, j)] = merge(parts)
-    return Solution(workload, cells[(0, n - 1)], search, time.perf_counter() - began,
+    # The best cut of Einsums i.. into segments: its first segment i..j, then the best cut of
+    # j+1.. (a suffix DP: quadratic in the number of Einsums where every run's best cut would be
+    # cubic; the same staircase, since max/+ are monotone and Pareto merging distributes).
+    rest: dict[int, Staircase] = {n: ZERO}
+    for i in range(n - 1, -1, -1):
+        parts = []
+        for j in range(i, min(n, i + longest)):
+            first, after = search.segment(i, j), rest[j + 1]
+            if first is None or after is None:
+                continue
+            parts.append(plus_shifted(first, 0, after, search.record(("cut", first, after))))
+        rest[i] = merge(parts)
+    return Solution(workload, rest[0], search, time.perf_counter() - began,
                     len(curves.traced), curves.seconds)
 
 
