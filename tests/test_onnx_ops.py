@@ -316,3 +316,39 @@ def test_channel_shuffle_then_grouped_conv_reads_a_reordered_copy():
     assert w.layer("gconv").macs == C * (C // G) * H * H
     assert [(p.op_type, p.inputs) for p in w.parts] == [("Reorder", ("x",))]
     assert sizes(w["gconv"]) == {"xs_reordered": C * H * H, "w": C * C // G, "y": C * H * H}
+
+
+# ------------------------------------------- exporter-shaped BERT layer and Llama block
+
+def _benchmark_builders():
+    import importlib.util
+    path = Path(__file__).parent.parent / "benchmarks" / "onnx_models.py"
+    spec = importlib.util.spec_from_file_location("onnx_models_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    import sys
+    sys.path.insert(0, str(path.parent))      # it imports benchmarks/common.py
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(path.parent))
+    return mod
+
+
+def test_bert_layer_and_llama_block_as_exporters_shape_them():
+    """benchmarks/onnx_models.py's graphs (packed QKV + Gather; rotary Slice/Concat, GQA
+    Expand, RMSNorm written out): MACs counted by hand, projection by projection."""
+    m = _benchmark_builders()
+    S, D, F = 128, 768, 3072
+    bert = bs.from_onnx(m.bert_layer(S=S, D=D, H=12, F=F))
+    assert bert.macs == S * D * 3 * D + 2 * S * S * D + S * D * D + 2 * S * D * F
+    assert [p.op_type for p in bert.parts] == ["Gather"] * 3
+    S, D, H, KV, F = 64, 256, 8, 2, 512
+    dh = D // H
+    llama = bs.from_onnx(m.llama_block(S=S, D=D, H=H, KV=KV, F=F))
+    assert llama.macs == (2 * S * D * D + 2 * S * D * KV * dh + 2 * H * S * S * dh
+                          + 3 * S * D * F)
+    assert sorted({p.op_type for p in llama.parts}) == ["Concat", "Slice"]
+    # K is read by QKᵀ once per kv-head: KV·S·dh words, not H·S·dh
+    assert sizes(llama["qk"])["k_rope_out"] == KV * S * dh
+    resnet = bs.from_onnx(m.resnet18())
+    assert resnet.macs == 1_814_073_344     # torchvision's ResNet-18: 1.81 GMACs
