@@ -497,7 +497,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     rest: dict[int, Staircase] = {n: ZERO}
     for i in range(n - 1, -1, -1):
         parts = []
-        for j in range(i, min(n, i + longest)):
+        for j in connected_runs(workload, i, min(n, i + longest)):
             first, after = search.segment(i, j), rest[j + 1]
             if first is None or after is None:
                 continue
@@ -505,6 +505,31 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
         rest[i] = merge(parts)
     return Solution(workload, rest[0], search, time.perf_counter() - began,
                     len(curves.traced), curves.seconds)
+
+
+def connected_runs(workload: Workload, i: int, end: int) -> list[int]:
+    """The ``j < end`` for which Einsums ``i..j`` are *connected*: every cut between two of them
+    is bridged by a tensor used on both sides. A segment over a run with an unbridged cut is
+    dominated by the two segments either side of it, so it is never solved: the halves share no
+    tensor, so each kept tensor, intermediate and write-back is the same in the two segments,
+    and a node (or loop) over both halves holds one half's tensors while the other runs, where
+    two segments each have the whole buffer. Networks (a padded conv reads its own input copy,
+    docs/onnx.md) fall apart into such runs."""
+    users: dict[str, list[int]] = {}
+    for k, e in enumerate(workload.einsums[i:end], i):
+        for T in e.tensors:
+            users.setdefault(T.name, []).append(k)
+    out, uncovered = [i], []          # uncovered: cuts m (between m and m+1) not yet bridged
+    for j in range(i + 1, end):
+        uncovered.append(j - 1)
+        first = min((u[0] for u in (users[T.name] for T in workload.einsums[j].tensors)
+                     if u[0] < j), default=None)
+        if first is not None:         # users of one tensor in first..j bridge cuts first..j-1
+            while uncovered and uncovered[-1] >= first:
+                uncovered.pop()
+        if not uncovered:
+            out.append(j)
+    return out
 
 
 # ------------------------------------------------------------------------------------ result tables
