@@ -12,6 +12,7 @@ is the best cut into segments. Every reported point's tree is rebuilt and re-cos
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,6 +173,7 @@ class TreeSearch:
         self._dicts: dict = {}
         self._fp: dict = {}
         self._edges: dict = {}
+        self._edge_pre: dict = {}
         self._tensors: dict = {}
         self._sig: dict = {}
         self._allowed: dict = {}
@@ -290,19 +292,47 @@ class TreeSearch:
         key = (self.signature(seg, a, b), a, b, x, y, R, K, rank)
         if key in self._edges:
             return self._edges[key]
-        ctx = self.context(*seg)
-        node, child = tuple(range(a, b + 1)), tuple(range(x, y + 1))
-        inside = set(child)
+        spans, inner = self._spans(seg, a, b, R)
         # Intermediates whose writer and readers all lie under the node but not under this child
-        # (the others are resident from above, or stored inside the child).
-        stored = [X for X in sorted(ctx.intermediates) if X not in R and set(ctx.users[X]) <= set(node)
-                  and not set(ctx.users[X]) <= inside and fusion.live_during(ctx, None, X, node, child)]
-        stored += [T for T in K if fusion.live_during(ctx, rank, T, node, child)]
-        used = {T for T, u in ctx.users.items() if inside & set(u)}
-        resident = frozenset(T for T in used if T in R or T in K or
-                             (T in ctx.intermediates and not set(ctx.users[T]) <= inside))
+        # (the others are resident from above, or stored inside the child), live while it runs:
+        # users are positions, so "all under the child" is lo >= x and hi <= y (fusion.live_during).
+        stored = [X for X, lo, hi in inner if not (lo >= x and hi <= y) and lo <= y and hi >= x]
+        for T in K:
+            lo, hi, _, indexed = self._kept(seg, a, b, T, rank)
+            if not indexed or (lo <= y and hi >= x):
+                stored.append(T)
+        resident = frozenset(T for T, (lo, hi, pos, inter) in spans.items()
+                             if lo <= y and hi >= x and pos[bisect_left(pos, x)] <= y
+                             and (T in R or T in K or (inter and not (lo >= x and hi <= y))))
         self._edges[key] = out = (tuple(stored), resident)
         return out
+
+    def _spans(self, seg, a: int, b: int, R: frozenset):
+        """Per tensor of the segment: (first user, last user, users, whether an intermediate);
+        and the intermediates not in ``R`` whose users all lie in ``a..b``, in name order."""
+        key = (seg, a, b, R)
+        if key not in self._edge_pre:
+            ctx = self.context(*seg)
+            if seg not in self._edge_pre:
+                self._edge_pre[seg] = {T: (min(u), max(u), (*sorted(u), 1 << 60),
+                                           T in ctx.intermediates) for T, u in ctx.users.items()}
+            spans = self._edge_pre[seg]
+            inner = [(X, spans[X][0], spans[X][1]) for X in sorted(ctx.intermediates)
+                     if X not in R and spans[X][0] >= a and spans[X][1] <= b]
+            self._edge_pre[key] = (spans, inner)
+        return self._edge_pre[key]
+
+    def _kept(self, seg, a: int, b: int, T: str, rank):
+        """A kept tensor's first and last user under the node ``a..b`` and whether the node's
+        loop indexes it (fusion.live_during: a tile the loop does not step through stays)."""
+        key = (seg, a, b, T, rank)
+        if key not in self._edge_pre:
+            ctx = self.context(*seg)
+            node = tuple(range(a, b + 1))
+            used = [i for i in ctx.users[T] if a <= i <= b]
+            indexed = rank is None or rank in ctx.tensor(T, node).ranks
+            self._edge_pre[key] = (min(used), max(used), None, indexed)
+        return self._edge_pre[key]
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
         key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
