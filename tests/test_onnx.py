@@ -103,17 +103,20 @@ def sizes(einsum):
 def test_bottleneck_macs_and_tensor_sizes():
     w = bs.from_onnx(bottleneck(), N=1)
     assert isinstance(w, bs.Workload) and isinstance(w, bs.OnnxWorkload)
-    assert w.names == ("conv1", "relu1", "conv2", "relu2", "conv3", "down", "add", "relu3")
+    assert w.names == ("conv1", "conv1_bias", "relu1", "conv2", "relu2", "conv3", "down", "add",
+                       "relu3")
     # independent count: MACs = N*K*Ho*Wo*C*kh*kw
     macs = {"conv1": 8 * 8 * 8 * 16, "conv2": 8 * 4 * 4 * 8 * 9, "conv3": 32 * 4 * 4 * 8,
             "down": 32 * 4 * 4 * 16}
     for name, n in macs.items():
         assert w.layer(name).macs == n and w.layer(name).kind == "mac"
         assert w[name].macs == n
-    for name in ("relu1", "relu2", "add", "relu3"):
+    for name in ("conv1_bias", "relu1", "relu2", "add", "relu3"):
         assert w.layer(name).macs == 0 and w.layer(name).kind == "pass"
     assert w.macs == sum(macs.values())
-    assert sizes(w["conv1"]) == {"x": 16 * 64, "w1": 8 * 16, "b1": 8, "c1": 8 * 64}
+    # the bias is an addition after the MACs, not a third factor of them
+    assert sizes(w["conv1"]) == {"x": 16 * 64, "w1": 8 * 16, "c1_mac": 8 * 64}
+    assert sizes(w["conv1_bias"]) == {"c1_mac": 8 * 64, "b1": 8, "c1": 8 * 64}
     # conv2 reads the padded input's windowed extent, (4-1)*2 + 3 = 9 rows and columns
     assert sizes(w["conv2"]) == {"r1_padded": 8 * 81, "w2": 8 * 8 * 9, "c2": 8 * 16}
     assert w.layer("conv2").padding_words == 8 * (81 - 64)
@@ -123,6 +126,7 @@ def test_bottleneck_macs_and_tensor_sizes():
     assert sizes(w["add"]) == {"c3": 512, "ds": 512, "s": 512}
     assert sizes(w["relu1"]) == {"c1": 512, "r1": 512}
     assert w.inputs == ("x", "w1", "b1", "r1_padded", "w2", "w3", "x_window", "wd")
+    assert w.intermediates[0] == "c1_mac"
     assert w.outputs == ("r1", "y")
 
 
@@ -132,8 +136,30 @@ def test_bottleneck_frontiers_equal_hand_built_convs():
                                                     Hstride=2))
     assert frontier(w["conv3"]) == frontier(bs.conv(P=4, Q=4, C=8, K=32))
     assert frontier(w["down"]) == frontier(bs.conv(P=4, Q=4, C=16, K=32, Wstride=2, Hstride=2))
-    bias = bs.einsum("O[k,q,p] += I[c,q,p] * W[k,c] * B[k]", k=8, c=16, q=8, p=8)
-    assert frontier(w["conv1"]) == frontier(bias)
+    assert frontier(w["conv1"]) == frontier(bs.conv(P=8, Q=8, C=16, K=8))
+    bias = bs.einsum("O[k,q,p] += A[k,q,p] * B[k]", k=8, q=8, p=8)
+    assert frontier(w["conv1_bias"]) == frontier(bias)
+
+
+def test_resnet18_conv_with_bias_is_two_operands_and_an_addition():
+    """torchvision's ResNet-18 exported with BatchNorm folded: every conv has a bias. The MAC
+    Einsum keeps two operands (its frontier is the bias-free conv's) and the bias is a pass read
+    once per output element; the bias adds no MAC."""
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="layer1_conv1",
+                              kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["y"], name="relu")]
+    C, H = 64, 14                      # layer1's 3x3 conv, spatial size cut to keep it quick
+    m = model(nodes, [io("x", [1, C, H, H])], [io("y", [1, C, H, H])],
+              [weight("w", [C, C, 3, 3]), weight("b", [C])])
+    w = bs.from_onnx(m)
+    assert w.names == ("layer1_conv1", "layer1_conv1_bias", "relu")
+    assert w.macs == C * C * H * H * 9 and w.layer("layer1_conv1_bias").macs == 0
+    assert len(w["layer1_conv1"].inputs) == 2
+    hand = bs.conv(R=3, S=3, P=H, Q=H, C=C, K=C)
+    assert frontier(w["layer1_conv1"]) == frontier(hand)
+    assert frontier(w["layer1_conv1_bias"]) == frontier(
+        bs.einsum("O[k,q,p] += A[k,q,p] * B[k]", k=C, q=H, p=H))
+    assert sizes(w["layer1_conv1_bias"]) == {"c_mac": C * H * H, "b": C, "c": C * H * H}
 
 
 def test_chain_links_producers_to_consumers_and_fuses():
@@ -333,10 +359,11 @@ def test_more_shapes_of_the_same_ops():
               [weight("b", [5, 4]), weight("c", [4]), weight("v", [4])])
     w = bs.from_onnx(m)
     assert (w.layer("gemm").macs, w.layer("matvec").macs, w.layer("square").macs) == (60, 12, 0)
-    assert sizes(w["gemm"]) == {"a": 15, "b": 20, "c": 4, "g": 12}
+    assert sizes(w["gemm"]) == {"a": 15, "b": 20, "g_mac": 12}
+    assert sizes(w["gemm_bias"]) == {"g_mac": 12, "c": 4, "g": 12}
+    assert w.layer("gemm_bias").macs == 0
     assert sizes(w["square"]) == {"mv": 3, "sq": 3}
-    assert frontier(w["gemm"]) == frontier(bs.einsum("Z[m,n] += A[k,m] * B[k,n] * C[n]",
-                                                     m=3, k=5, n=4))
+    assert frontier(w["gemm"]) == frontier(bs.einsum("Z[m,n] += A[k,m] * B[k,n]", m=3, k=5, n=4))
     nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="same", kernel_shape=[3, 3],
                               strides=[2, 2], auto_pad="SAME_UPPER"),
              helper.make_node("Flatten", ["c"], ["f"], name="flat", axis=1),

@@ -12,6 +12,7 @@ is the best cut into segments. Every reported point's tree is rebuilt and re-cos
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -172,6 +173,7 @@ class TreeSearch:
         self._dicts: dict = {}
         self._fp: dict = {}
         self._edges: dict = {}
+        self._edge_pre: dict = {}
         self._tensors: dict = {}
         self._sig: dict = {}
         self._allowed: dict = {}
@@ -269,7 +271,9 @@ class TreeSearch:
             parts, recs = [], []
             for y in range(x, b + 1):
                 rest = tail[y + 1]
-                if rest is None or (y > x and (depth >= self.max_depth or not self.loopable(seg, x, y))):
+                if y > x and (depth >= self.max_depth or not self.loopable(seg, x, y)):
+                    break  # a run no loop may enclose stays so when it grows (network scale)
+                if rest is None:
                     continue
                 stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
                 child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
@@ -288,19 +292,47 @@ class TreeSearch:
         key = (self.signature(seg, a, b), a, b, x, y, R, K, rank)
         if key in self._edges:
             return self._edges[key]
-        ctx = self.context(*seg)
-        node, child = tuple(range(a, b + 1)), tuple(range(x, y + 1))
-        inside = set(child)
+        spans, inner = self._spans(seg, a, b, R)
         # Intermediates whose writer and readers all lie under the node but not under this child
-        # (the others are resident from above, or stored inside the child).
-        stored = [X for X in sorted(ctx.intermediates) if X not in R and set(ctx.users[X]) <= set(node)
-                  and not set(ctx.users[X]) <= inside and fusion.live_during(ctx, None, X, node, child)]
-        stored += [T for T in K if fusion.live_during(ctx, rank, T, node, child)]
-        used = {T for T, u in ctx.users.items() if inside & set(u)}
-        resident = frozenset(T for T in used if T in R or T in K or
-                             (T in ctx.intermediates and not set(ctx.users[T]) <= inside))
+        # (the others are resident from above, or stored inside the child), live while it runs:
+        # users are positions, so "all under the child" is lo >= x and hi <= y (fusion.live_during).
+        stored = [X for X, lo, hi in inner if not (lo >= x and hi <= y) and lo <= y and hi >= x]
+        for T in K:
+            lo, hi, _, indexed = self._kept(seg, a, b, T, rank)
+            if not indexed or (lo <= y and hi >= x):
+                stored.append(T)
+        resident = frozenset(T for T, (lo, hi, pos, inter) in spans.items()
+                             if lo <= y and hi >= x and pos[bisect_left(pos, x)] <= y
+                             and (T in R or T in K or (inter and not (lo >= x and hi <= y))))
         self._edges[key] = out = (tuple(stored), resident)
         return out
+
+    def _spans(self, seg, a: int, b: int, R: frozenset):
+        """Per tensor of the segment: (first user, last user, users, whether an intermediate);
+        and the intermediates not in ``R`` whose users all lie in ``a..b``, in name order."""
+        key = (seg, a, b, R)
+        if key not in self._edge_pre:
+            ctx = self.context(*seg)
+            if seg not in self._edge_pre:
+                self._edge_pre[seg] = {T: (min(u), max(u), (*sorted(u), 1 << 60),
+                                           T in ctx.intermediates) for T, u in ctx.users.items()}
+            spans = self._edge_pre[seg]
+            inner = [(X, spans[X][0], spans[X][1]) for X in sorted(ctx.intermediates)
+                     if X not in R and spans[X][0] >= a and spans[X][1] <= b]
+            self._edge_pre[key] = (spans, inner)
+        return self._edge_pre[key]
+
+    def _kept(self, seg, a: int, b: int, T: str, rank):
+        """A kept tensor's first and last user under the node ``a..b`` and whether the node's
+        loop indexes it (fusion.live_during: a tile the loop does not step through stays)."""
+        key = (seg, a, b, T, rank)
+        if key not in self._edge_pre:
+            ctx = self.context(*seg)
+            node = tuple(range(a, b + 1))
+            used = [i for i in ctx.users[T] if a <= i <= b]
+            indexed = rank is None or rank in ctx.tensor(T, node).ranks
+            self._edge_pre[key] = (min(used), max(used), None, indexed)
+        return self._edge_pre[key]
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
         key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
@@ -488,20 +520,46 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
     n = len(workload.einsums)
-    cells: dict[tuple[int, int], Staircase] = {}
     longest = n if fusion_on else 1
-    for length in range(1, n + 1):
-        for i in range(n - length + 1):
-            j = i + length - 1
-            parts = []
-            for m in range(i, j):
-                left, right = cells[(i, m)], cells[(m + 1, j)]
-                parts.append(plus_shifted(left, 0, right, search.record(("cut", left, right))))
-            if length <= longest:
-                parts.append(search.segment(i, j))
-            cells[(i, j)] = merge(parts)
-    return Solution(workload, cells[(0, n - 1)], search, time.perf_counter() - began,
+    # The best cut of Einsums i.. into segments: its first segment i..j, then the best cut of
+    # j+1.. (a suffix DP: quadratic in the number of Einsums where every run's best cut would be
+    # cubic; the same staircase, since max/+ are monotone and Pareto merging distributes).
+    rest: dict[int, Staircase] = {n: ZERO}
+    for i in range(n - 1, -1, -1):
+        parts = []
+        for j in connected_runs(workload, i, min(n, i + longest)):
+            first, after = search.segment(i, j), rest[j + 1]
+            if first is None or after is None:
+                continue
+            parts.append(plus_shifted(first, 0, after, search.record(("cut", first, after))))
+        rest[i] = merge(parts)
+    return Solution(workload, rest[0], search, time.perf_counter() - began,
                     len(curves.traced), curves.seconds)
+
+
+def connected_runs(workload: Workload, i: int, end: int) -> list[int]:
+    """The ``j < end`` for which Einsums ``i..j`` are *connected*: every cut between two of them
+    is bridged by a tensor used on both sides. A segment over a run with an unbridged cut is
+    dominated by the two segments either side of it, so it is never solved: the halves share no
+    tensor, so each kept tensor, intermediate and write-back is the same in the two segments,
+    and a node (or loop) over both halves holds one half's tensors while the other runs, where
+    two segments each have the whole buffer. Networks (a padded conv reads its own input copy,
+    docs/onnx.md) fall apart into such runs."""
+    users: dict[str, list[int]] = {}
+    for k, e in enumerate(workload.einsums[i:end], i):
+        for T in e.tensors:
+            users.setdefault(T.name, []).append(k)
+    out, uncovered = [i], []          # uncovered: cuts m (between m and m+1) not yet bridged
+    for j in range(i + 1, end):
+        uncovered.append(j - 1)
+        first = min((u[0] for u in (users[T.name] for T in workload.einsums[j].tensors)
+                     if u[0] < j), default=None)
+        if first is not None:         # users of one tensor in first..j bridge cuts first..j-1
+            while uncovered and uncovered[-1] >= first:
+                uncovered.pop()
+        if not uncovered:
+            out.append(j)
+    return out
 
 
 # ------------------------------------------------------------------------------------ result tables

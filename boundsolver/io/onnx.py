@@ -56,18 +56,33 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class Part:
+    """A node whose outputs are parts or unions of parts of its inputs' data (Concat, Split,
+    Slice, Gather, Pad): no Einsum; each output is a tensor of its own in the backing store,
+    which its inputs' producers write and its readers read. ``padding_words``: a Pad's zeros."""
+
+    node: str
+    op_type: str
+    outputs: tuple[str, ...]
+    inputs: tuple[str, ...]
+    padding_words: int = 0
+
+
+@dataclass(frozen=True)
 class OnnxWorkload(Workload):
     """A :class:`Workload` read from ONNX, with what each Einsum came from.
 
     ``macs`` counts only true MACs (Conv, Gemm, MatMul); ``layers`` one entry per Einsum;
     ``renamed`` the (node, op_type) pairs read as rank renamings; ``skipped`` nodes left out or
-    folded; ``tensor_names`` maps every ONNX value name to the workload tensor holding its data.
+    folded; ``tensor_names`` maps every ONNX value name to the workload tensor holding its data;
+    ``parts`` the nodes whose outputs are parts or unions of parts (:class:`Part`).
     """
 
     layers: tuple[Layer, ...] = ()
     renamed: tuple[tuple[str, str], ...] = ()
     skipped: tuple[Skipped, ...] = ()
     tensor_names: tuple[tuple[str, str], ...] = ()
+    parts: tuple[Part, ...] = ()
 
     @property
     def macs(self) -> int:
@@ -159,6 +174,21 @@ def _unify(g1, g2, where: str) -> None:
         raise OnnxError(f"{where}: operand sizes {_size(g1)} and {_size(g2)} differ")
 
 
+def _matchable(g1, g2) -> bool:
+    """Whether :func:`_unify` can match two groups of dims (sizes only, no side effects)."""
+    a, b = [d.size for d in _leaves(g1)], [d.size for d in _leaves(g2)]
+    while a and b:
+        x, y = a.pop(0), b.pop(0)
+        if x == y:
+            continue
+        if x > y:
+            x, y, a, b = y, x, b, a
+        if y % x:
+            return False
+        b.insert(0, y // x)
+    return not a and not b
+
+
 def _size(group) -> int:
     return math.prod(d.size for d in group)
 
@@ -226,6 +256,8 @@ class _State:
     padded: dict[tuple, str] = field(default_factory=dict)
     constants: dict[str, int] = field(default_factory=dict)       # value -> element count
     ints: dict[str, list[int]] = field(default_factory=dict)      # small integer constants
+    consumed: set[str] = field(default_factory=set)               # values a node or the graph reads
+    parts: list[Part] = field(default_factory=list)
 
 
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
@@ -267,6 +299,7 @@ def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
     shapes = _shapes(graph)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
     st = _State()
+    st.consumed = {i for n in graph.node for i in n.input if i} | {o.name for o in graph.output}
     _read_constants(onnx, graph, st)
     for value in [*graph.input, *graph.initializer]:
         if value.name not in st.values and value.name in shapes:
@@ -412,15 +445,22 @@ MAC_OPS = ("Conv", "Gemm", "MatMul")
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Relu", "LeakyRelu", "PRelu", "Sigmoid",
                "Tanh", "Gelu", "Erf", "Exp", "Log", "Neg", "Abs", "Clip", "HardSigmoid",
                "HardSwish", "Softplus", "Cast", "Reciprocal", "Max", "Min", "Sum", "Mean",
-               "Where", "Elu", "Selu", "Mish", "BatchNormalization", "Floor", "Ceil", "Sign"}
-NORMALISING = {"Softmax", "LogSoftmax", "LayerNormalization", "InstanceNormalization"}
+               "Where", "Elu", "Selu", "Mish", "BatchNormalization", "Floor", "Ceil", "Sign",
+               "Sin", "Cos", "Tan", "Round", "Mod", "Equal", "Less", "Greater", "LessOrEqual",
+               "GreaterOrEqual", "Not", "And", "Or", "Xor", "IsNaN", "IsInf", "Softsign",
+               "ThresholdedRelu", "Celu", "Trilu"}
+NORMALISING = {"Softmax", "LogSoftmax", "LayerNormalization", "InstanceNormalization",
+               "RMSNormalization"}
 REDUCING = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2", "ReduceSumSquare",
             "GlobalAveragePool", "GlobalMaxPool"}
 POOLING = {"MaxPool", "AveragePool"}
 RENAMING = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"}
-FOLDED = {"Constant", "Shape"}
+FOLDED = {"Constant", "Shape", "Size", "ConstantOfShape", "Range"}
+PARTS = {"Concat", "Split", "Slice", "Gather", "Pad"}
+BROADCASTS = {"Expand", "Tile"}
+OTHER = {"LRN", "Resize", "Upsample", "Einsum"}
 SUPPORTED = frozenset({*MAC_OPS, *ELEMENTWISE, *NORMALISING, *REDUCING, *POOLING, *RENAMING,
-                       *FOLDED})
+                       *FOLDED, *PARTS, *BROADCASTS, *OTHER})
 
 
 def _supported(node) -> bool:
@@ -472,7 +512,18 @@ def _node(onnx, node, st: _State, shapes, opset, folded: bool) -> None:
         return
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     ctx = _Ctx(node, nname, st, shapes, attrs, opset)
-    if op in RENAMING:
+    from . import onnx_ops   # it builds on this module's classes
+    if op in PARTS:
+        onnx_ops.part(ctx)
+    elif op in BROADCASTS:
+        onnx_ops.broadcast(ctx)
+    elif op == "LRN":
+        onnx_ops.lrn(ctx)
+    elif op in ("Resize", "Upsample"):
+        onnx_ops.resize(ctx)
+    elif op == "Einsum":
+        onnx_ops.einsum_node(ctx)
+    elif op in RENAMING:
         _rename(ctx)
     elif op == "Conv":
         _conv(ctx, pooling=False)
@@ -504,6 +555,14 @@ class _Ctx:
     def shape(self, value: str) -> tuple[int, ...]:
         return _concrete(self.node, self.shapes, value)
 
+    def unused(self, j: int) -> bool:
+        """Output ``j`` is absent or read by nothing (Dropout's mask, MaxPool's indices)."""
+        outs = self.node.output
+        return len(outs) <= j or not outs[j] or outs[j] not in self.st.consumed
+
+    def extra_outputs_unused(self) -> bool:
+        return all(self.unused(j) for j in range(1, len(self.node.output)))
+
     def has(self, i: int) -> bool:
         return len(self.node.input) > i and bool(self.node.input[i])
 
@@ -530,16 +589,35 @@ class _Ctx:
         if len(axes) != len(v.groups):
             raise OnnxError(f"{self.where}: input {self.node.input[i]!r} has {len(v.groups)} "
                             f"dims, the op reads {len(axes)}")
-        for ax, grp in zip(axes, v.groups):
-            if not isinstance(ax, _Win):
-                _unify(grp, _concat(ax), self.where)
+        plain = [(grp, _concat(ax)) for ax, grp in zip(axes, v.groups) if not isinstance(ax, _Win)]
+        if not all(_matchable(a, b) for a, b in plain):
+            v = self._reordered(i)
+            plain = [(grp, _concat(ax)) for ax, grp in zip(axes, v.groups)
+                     if not isinstance(ax, _Win)]
+        for grp, dims in plain:
+            _unify(grp, dims, self.where)
         stored = self.st.stored[v.base]
         return _Operand(v.base, stored.groups, v.groups, tuple(axes))
 
+    def _reordered(self, i: int) -> _Value:
+        """Input ``i`` where this op cannot read its dims rank by rank (a channel shuffle
+        followed by a grouped conv: the groups mix the shuffled channels): the data really moves,
+        so the op reads a tensor of its own, ``<value>_reordered``, from the backing store (a
+        :class:`Part` of op type "Reorder")."""
+        name = self.node.input[i]
+        key = f"{name}\0reordered"
+        if key not in self.st.values:
+            v = self.st.values[name]
+            _base(self.st, key, v.shape, label=name + "_reordered")
+            self.st.parts.append(Part(self.name, "Reorder", (self.st.values[key].base,),
+                                      (v.base,)))
+        return self.st.values[key]
+
     def write(self, out_dims, kind: str, macs: int, inputs: list[_Operand], suffix: str = "",
-              padding_words: int = 0) -> _Operand:
+              padding_words: int = 0, einsum_suffix: str | None = None) -> _Operand:
         """An Einsum writing the node's output (or ``<output><suffix>``, a tensor of its own)
-        with, per ONNX dim, the indices ``out_dims`` gives."""
+        with, per ONNX dim, the indices ``out_dims`` gives. The Einsum is named after the node
+        plus ``einsum_suffix`` (default: ``suffix``)."""
         value = self.node.output[0]
         sizes = [_size(_concat(ax)) for ax in out_dims]
         if not suffix and tuple(sizes) != self.shape(value):
@@ -551,7 +629,8 @@ class _Ctx:
         key = f"{value}\0{suffix}" if suffix else value   # a key no exporter writes
         v = _base(self.st, key, sizes, groups=groups, label=value + suffix)
         out = _Operand(v.base, groups, groups, tuple(out_dims))
-        ename = _clean(self.name + suffix, self.st.einsum_names, "einsum")
+        ename = _clean(self.name + (suffix if einsum_suffix is None else einsum_suffix),
+                       self.st.einsum_names, "einsum")
         self.st.pending.append(_Pending(ename, self.name, self.node.op_type, kind, macs, out,
                                         _dedupe(inputs, self.where), padding_words))
         return out
@@ -591,8 +670,9 @@ def _rename(ctx: _Ctx) -> None:
     node, op = ctx.node, ctx.node.op_type
     v = ctx.value(0)
     out_shape = ctx.shape(node.output[0])
-    if op == "Dropout" and len(node.output) > 1 and node.output[1]:
-        raise OnnxError(f"{ctx.where}: the dropout mask output is not supported")
+    if op == "Dropout" and not ctx.extra_outputs_unused():
+        raise OnnxError(f"{ctx.where}: the dropout mask output is read by a node; only "
+                        "inference (an unused mask) is supported")
     if op == "Transpose":
         perm = ctx.attrs.get("perm", list(range(len(v.groups)))[::-1])
         groups = tuple(v.groups[p] for p in perm)
@@ -668,10 +748,20 @@ def _matmul(ctx: _Ctx) -> None:
         ax_b = ax_b[::-1]
     inputs = [ctx.read(0, ax_a), ctx.read(1, ax_b)]
     out_dims = [*[(ix,) for ix in batch], *([] if va else [(m,)]), *([] if vb else [(n,)])]
-    if node.op_type == "Gemm" and ctx.has(2) and not ctx.scalar_constant(2):
-        inputs.append(_broadcast_read(ctx, 2, out_dims))
     macs = math.prod(_size(_concat(ax)) for ax in out_dims) * _size(k.group)
+    if node.op_type == "Gemm" and ctx.has(2) and not ctx.scalar_constant(2):
+        acc = ctx.write(out_dims, "mac", macs, inputs, suffix="_mac", einsum_suffix="")
+        _add_bias(ctx, acc, out_dims, _broadcast_read(ctx, 2, out_dims))
+        return
     ctx.write(out_dims, "mac", macs, inputs)
+
+
+def _add_bias(ctx: _Ctx, acc: _Operand, out_dims, bias: _Operand) -> None:
+    """A bias (Conv's B, Gemm's C) as an addition, not a third factor of every MAC: the MAC
+    Einsum writes ``<output>_mac`` and a pass ``<node>_bias`` adds the bias, read once per
+    output element, writing the node's output (docs/onnx.md, "Biases")."""
+    inputs = [_Operand(acc.name, acc.layout, acc.view, acc.axes), bias]
+    ctx.write(out_dims, "pass", 0, inputs, einsum_suffix="_bias")
 
 
 def _broadcast(ctx: _Ctx, groups, shapes, letter: str):
@@ -725,7 +815,7 @@ def _conv(ctx: _Ctx, pooling: bool) -> None:
         raise OnnxError(f"{ctx.where}: input of shape {xs} has no spatial dims")
     if pooling:
         kernel, groups, cout = list(ctx.attrs["kernel_shape"]), 1, xs[1]
-        if ctx.attrs.get("ceil_mode", 0) or len(node.output) > 1 and node.output[1]:
+        if ctx.attrs.get("ceil_mode", 0) or not ctx.extra_outputs_unused():
             raise OnnxError(f"{ctx.where}: ceil_mode and pooling indices are not supported")
     else:
         ws = ctx.shape(node.input[1])
@@ -757,10 +847,13 @@ def _conv(ctx: _Ctx, pooling: bool) -> None:
     inputs = [inp]
     if not pooling:
         inputs.append(ctx.read(1, [chan_out, cin, *[(ix,) for ix in r]]))
-        if ctx.has(2):
-            inputs.append(ctx.read(2, [chan_out]))
     out_dims = [(n,), chan_out, *[(ix,) for ix in q]]
     macs = 0 if pooling else math.prod(_size(ix.group) for ix in (n, *chan_out, *cin, *q, *r))
+    if not pooling and ctx.has(2) and not ctx.scalar_constant(2):
+        acc = ctx.write(out_dims, "mac", macs, inputs, suffix="_mac", einsum_suffix="",
+                        padding_words=pad_words)
+        _add_bias(ctx, acc, out_dims, ctx.read(2, [chan_out]))
+        return
     ctx.write(out_dims, "reduction" if pooling else "mac", macs, inputs, padding_words=pad_words)
 
 
@@ -876,14 +969,14 @@ def _normalise(ctx: _Ctx) -> None:
     statistics and any scale and bias, writing the output. Two passes because each output
     element needs its whole row's statistics: a buffer that cannot hold a row reads it twice."""
     node, op = ctx.node, ctx.node.op_type
-    if len(node.output) > 1 and any(node.output[1:]):
-        raise OnnxError(f"{ctx.where}: only the first output is supported")
+    if not ctx.extra_outputs_unused():
+        raise OnnxError(f"{ctx.where}: only the first output is supported (another is read)")
     x = ctx.value(0)
     rank = len(x.shape)
     if op in ("Softmax", "LogSoftmax"):
         axis = ctx.attrs.get("axis", -1 if ctx.opset >= 13 else 1) % rank
         axes = [axis] if ctx.opset >= 13 else list(range(axis, rank))
-    elif op == "LayerNormalization":
+    elif op in ("LayerNormalization", "RMSNormalization"):
         axes = list(range(ctx.attrs.get("axis", -1) % rank, rank))
     else:
         axes = list(range(2, rank))
@@ -928,7 +1021,7 @@ def _finish(st: _State, name: str, word_bits: int) -> OnnxWorkload:
     tensors = tuple((k, v.base) for k, v in st.values.items()
                     if "\0" not in k and (not v.constant or v.base in read))
     return OnnxWorkload(tuple(einsums), name, word_bits, tuple(layers), tuple(st.renamed),
-                        tuple(st.skipped), tensors)
+                        tuple(st.skipped), tensors, tuple(st.parts))
 
 
 def _keys(ax) -> list[tuple[int, int]]:
@@ -967,13 +1060,14 @@ def _tensor(op: _Operand, p: _Pending, names, labels, used, sizes) -> Tensor:
                 for ix in ax for j, d in enumerate(_leaves(ix.group))]
 
     def window(w: _Win) -> Axis | None:
+        """A window's axis; an index split into several ranks (LRN's channels, cut into groups
+        by a grouped conv) contributes each, with its row-major stride as coefficient."""
         terms = []
         for c, ix in w.terms:
             leaves = _leaves(ix.group)
-            if len(leaves) != 1:
-                raise OnnxError(f"node {p.node!r} ({p.op_type}): a Reshape split a sliding-window "
-                                "rank; a window cannot slide over several ranks")
-            terms.append(Term(rank((id(ix), 0), leaves[0].size, ix.letter), c))
+            for j, d in enumerate(leaves):
+                stride = math.prod(e.size for e in leaves[j + 1:])
+                terms.append(Term(rank((id(ix), j), d.size, ix.letter), c * stride))
         return Axis(tuple(terms)) if terms else None
 
     if op.fixed:

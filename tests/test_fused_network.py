@@ -1,0 +1,53 @@
+"""Network-scale speed-ups of the fused search are exact: the suffix DP over segments and the
+skipping of disconnected runs give the same frontier as solving every run."""
+
+from __future__ import annotations
+
+import pytest
+
+import boundsolver as bs
+from boundsolver.curves import fused
+
+onnx = pytest.importorskip("onnx")
+
+
+def curve(w):
+    f = bs.pareto_frontier(w, fusion=True)
+    return list(zip(f.occupancy.tolist(), f.accesses.tolist()))
+
+
+def every_run(workload, i, end):
+    return list(range(i, end))
+
+
+def test_connected_runs_of_a_chain_broken_by_a_padded_input():
+    """A reads x, B reads A's output y; C reads y_padded (its own copy), not y: the cut before
+    C is bridged by nothing, so no run spans it."""
+    A = bs.einsum("Y[m,n] += X[m,k] * W[k,n]", "A", m=4, k=4, n=4)
+    B = bs.einsum("Z[m,n] += Y[m,n]", "B", m=4, n=4)
+    C = bs.einsum("V[m,j] += Yp[m,n] * U[n,j]", "C", m=4, n=4, j=4)
+    w = bs.workload([A, B, C])
+    assert fused.connected_runs(w, 0, 3) == [0, 1]
+    assert fused.connected_runs(w, 1, 3) == [1]
+    D = bs.einsum("S[m,j] += V[m,j] * Y[m,j]", "D", m=4, j=4)   # reads y again: bridges it
+    w = bs.workload([A, B, C, D])
+    assert fused.connected_runs(w, 0, 4) == [0, 1, 3]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_skipping_disconnected_runs_keeps_the_frontier(monkeypatch, batch):
+    """The ResNet bottleneck of tests/test_onnx.py (a padded conv cuts its chain; the shortcut
+    bridges it back), solved with and without the skipping."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent))
+    try:
+        from test_onnx import bottleneck
+    finally:
+        sys.path.pop(0)
+    w = bs.from_onnx(bottleneck(C=4, H=4, mid=4), N=batch)
+    n = len(w.einsums)
+    assert sum(len(fused.connected_runs(w, i, n)) for i in range(n)) < n * (n + 1) // 2
+    pruned = curve(w)
+    monkeypatch.setattr(fused, "connected_runs", every_run)
+    assert curve(w) == pruned
