@@ -57,12 +57,20 @@ def staircase(occ, acc, tag) -> Staircase:
 
 @dataclass(frozen=True)
 class Curve:
-    """One Einsum's streamed (occupancy, traffic) staircase for one set of tiles and resident set,
-    with the mapping of its full sub-problem behind each point."""
+    """One Einsum's streamed (occupancy, traffic) staircase for one set of tiles and resident set;
+    the mapping of its full sub-problem behind a point is expanded only when asked for (most
+    points of most leaves never reach a reported breakpoint)."""
 
     occ: np.ndarray
     acc: np.ndarray
-    mappings: tuple
+    points: tuple
+    sub: Einsum
+    names: dict
+
+    def mapping(self, i: int) -> Mapping | Nest:
+        if not self.points:
+            return whole_mapping(self.sub)
+        return expand(self.points[i][0], self.sub, self.names)
 
 
 @dataclass
@@ -79,7 +87,7 @@ class Curves:
         sub = fusion.sub_problem(e, tiles)
         red, names, dummies = reduced(sub, resident)
         if red is None:
-            return Curve(np.zeros(1, np.int64), np.zeros(1, np.int64), (whole_mapping(sub),))
+            return Curve(np.zeros(1, np.int64), np.zeros(1, np.int64), (), sub, names)
         key = (str(red), red.sizes)
         if key not in self.traced:
             began = time.perf_counter()
@@ -88,7 +96,7 @@ class Curves:
         points = self.traced[key]
         occ = np.array([c.occupancy - dummies for _, c in points], dtype=np.int64)
         acc = np.array([c.accesses - dummies for _, c in points], dtype=np.int64)
-        return Curve(occ, acc, tuple(expand(m, sub, names) for m, _ in points))
+        return Curve(occ, acc, points, sub, names)
 
     def _trace(self, problem: Einsum) -> list[tuple[Mapping | Nest, Cost]]:
         """The sub-problem's staircase by the method :func:`choose_method` picks for it (the
@@ -177,6 +185,8 @@ class TreeSearch:
         self._allowed: dict = {}
         self._moved: dict = {}
         self._loopable: dict = {}
+        self._runs: dict = {}
+        self._used: dict = {}
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
         # with the Orojenesis inner mapspace every keep is tried.
@@ -199,6 +209,20 @@ class TreeSearch:
         if (i, j) not in self.contexts:
             self.contexts[(i, j)] = fusion.Context(self.workload, self.workload.names[i:j + 1])
         return self.contexts[(i, j)]
+
+    def run(self, a: int, b: int) -> tuple[tuple[int, ...], frozenset]:
+        """Positions (in ``S``) of the ranks Einsums ``a..b`` use, and the tensors they use: what
+        a subtree over them costs depends on nothing else of the tiles and the resident set, so
+        memo keys keep only these."""
+        if (a, b) not in self._runs:
+            es = self.workload.einsums[a:b + 1]
+            self._runs[(a, b)] = (tuple(sorted({self.position[r] for e in es for r in e.size})),
+                                  frozenset(T.name for e in es for T in e.tensors))
+        return self._runs[(a, b)]
+
+    def project(self, a: int, b: int, S: tuple, R: frozenset) -> tuple[tuple, frozenset]:
+        idx, names = self.run(a, b)
+        return tuple(S[k] for k in idx), R & names
 
     def sizes(self, S: tuple) -> dict:
         if S not in self._dicts:
@@ -260,7 +284,7 @@ class TreeSearch:
         # loops are one loop with the inner tile).
         same = None if K else rank
         rank = rank if K else None
-        key = ("body", self.signature(seg, a, b), a, b, S, R, K, rank, depth)
+        key = ("body", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank, depth)
         if key in self.memo:
             return self.memo[key]
         span = tuple(range(a, b + 1))
@@ -285,7 +309,7 @@ class TreeSearch:
     def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
         """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
         tensors resident for that child."""
-        key = (self.signature(seg, a, b), a, b, x, y, R, K, rank)
+        key = (self.signature(seg, a, b), a, b, x, y, R & self.run(a, b)[1], K, rank)
         if key in self._edges:
             return self._edges[key]
         ctx = self.context(*seg)
@@ -303,7 +327,7 @@ class TreeSearch:
         return out
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
-        key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
+        key = ("child", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), depth, avoid)
         if key in self.memo:
             return self.memo[key]
         if x == y:
@@ -343,17 +367,27 @@ class TreeSearch:
         return self._allowed[key]
 
     def leaf(self, x: int, S: tuple, R: frozenset) -> Staircase:
-        e = self.workload.einsums[x]
-        sizes = self.sizes(S)
-        key = ("leaf", x, tuple(sizes[r] for r in e.size), R)
+        """Einsum ``x``'s curve under the tiles ``S`` with ``R`` resident, keyed by what its
+        reduced sub-problem depends on: the tiles of the ranks its streamed tensors use."""
+        R = R & self.run(x, x)[1]
+        key = ("leaf", x, R, tuple(S[k] for k in self.used(x, R)))
         if key in self.memo:
             return self.memo[key]
+        e = self.workload.einsums[x]
+        sizes = self.sizes(S)
         c = self.curves.curve(e, sizes, R)
-        sub = fusion.sub_problem(e, sizes)
-        extra = 0 if e.output.name in R else sub.tensor_size(sub.output)  # count 2 x moved
-        tags = [self.record(("leaf", e.name, m)) for m in c.mappings]
+        extra = 0 if e.output.name in R else c.sub.tensor_size(c.sub.output)  # count 2 x moved
+        tags = [self.record(("leaf", x, R, i)) for i in range(len(c.occ))]
         self.memo[key] = out = Staircase(c.occ, c.acc + extra, np.array(tags, np.int64))
         return out
+
+    def used(self, x: int, R: frozenset) -> tuple[int, ...]:
+        """Positions of the ranks that Einsum ``x``'s non-resident tensors use (``reduced``)."""
+        if (x, R) not in self._used:
+            e = self.workload.einsums[x]
+            self._used[(x, R)] = tuple(sorted({self.position[r] for T in e.tensors
+                                               if T.name not in R for r in T.ranks}))
+        return self._used[(x, R)]
 
     def loop(self, seg, x, y, S, r, t, R, depth, best):
         """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
@@ -392,7 +426,7 @@ class TreeSearch:
         """The tensors Einsums ``x..y`` move to or from the backing store and that nothing above
         keeps: (words per word moved, ranks, which of ``x..y`` use it, read through one set of
         axes there)."""
-        key = (self.signature(seg, x, y), x, y, R)
+        key = (self.signature(seg, x, y), x, y, R & self.run(x, y)[1])
         if key not in self._moved:
             ctx = self.context(*seg)
             sp = tuple(range(x, y + 1))
@@ -407,28 +441,34 @@ class TreeSearch:
 
     # -- rebuilding the tree behind a point -----------------------------------------------------
 
-    def build(self, st: Staircase, capacity: int) -> list:
+    def build(self, st: Staircase, capacity: int, S: tuple | None = None) -> list:
+        """The loop tree behind the point of ``st`` that answers ``capacity``, under tiles ``S``
+        (the whole workload's sizes at a segment)."""
+        if S is None:
+            S = tuple(self.workload.size[r] for r in self.ranks)
         i = int(st.at(capacity))
         if i < 0:
             raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
         rec = self.prov[int(st.tag[i])]
         kind = rec[0]
         if kind == "leaf":
-            return [fusion.Leaf(rec[1], rec[2])]
+            _, x, R, k = rec
+            e = self.workload.einsums[x]
+            return [fusion.Leaf(e.name, self.curves.curve(e, self.sizes(S), R).mapping(k))]
         if kind == "plus":
             _, child, shift, rest = rec
-            return self.build(child, capacity - shift) + self.build(rest, capacity)
+            return self.build(child, capacity - shift, S) + self.build(rest, capacity, S)
         if kind == "end":
             return []
         if kind == "loop":
             _, r, t, K, body = rec
-            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity)))]
+            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity, self.cut(S, r, t))))]
         if kind == "root":
             _, K, body = rec
-            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity)))]
+            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity, S)))]
         if kind == "cut":
             _, left, right = rec
-            return self.build(left, capacity) + self.build(right, capacity)
+            return self.build(left, capacity, S) + self.build(right, capacity, S)
         raise AssertionError(kind)
 
 
