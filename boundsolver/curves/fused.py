@@ -410,6 +410,9 @@ class TreeSearch:
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
                 acc = const + n * (floor - sum(streamed[T] for T in K))
+                if depth + 1 >= self.max_depth:  # a body of leaves: each at its least, at once
+                    lo_occ, lo_acc = self.leaf_floor(seg, x, y, below, R, K, r)
+                    occ, acc = max(occ, lo_occ), max(acc, const + n * lo_acc)
                 i = int(best.at(occ))
                 if i >= 0 and int(best.acc[i]) <= acc:
                     self.skipped += 1
@@ -421,6 +424,21 @@ class TreeSearch:
             parts.append(Staircase(body.occ, const + n * body.acc, np.full(len(body.occ), len(recs))))
             recs.append(("loop", r, t, K, body))
         return self.keep(merge(parts), recs)
+
+    def leaf_floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank
+                   ) -> tuple[int, int]:
+        """A body over Einsums ``x..y`` whose children can only be leaves (no depth left): its
+        occupancy is at least the largest of each leaf's least occupancy plus what the node holds
+        while it runs, and its traffic at least the sum of the leaves' least traffic."""
+        span = tuple(range(x, y + 1))
+        rank = rank if K else None  # as body() keys it
+        occ = acc = 0
+        for e in span:
+            stored, Rc = self.edge(seg, x, y, e, e, R, K, rank)
+            lf = self.leaf(e, S, Rc)
+            occ = max(occ, sum(self.fp(T, span, S) for T in stored) + int(lf.occ[0]))
+            acc += int(lf.acc[-1])
+        return occ, acc
 
     def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
         """The tensors Einsums ``x..y`` move to or from the backing store and that nothing above
