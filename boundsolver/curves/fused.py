@@ -39,7 +39,7 @@ class Staircase:
 
     def at(self, capacity) -> np.ndarray:
         """Index of the breakpoint that answers each capacity (-1: infeasible)."""
-        return np.searchsorted(self.occ, capacity, side="right") - 1
+        return self.occ.searchsorted(capacity, side="right") - 1
 
 
 def staircase(occ, acc, tag) -> Staircase:
@@ -48,8 +48,9 @@ def staircase(occ, acc, tag) -> Staircase:
     order = np.lexsort((acc, occ))
     occ, acc, tag = occ[order], acc[order], tag[order]
     best = np.minimum.accumulate(acc)
-    keep = np.ones(len(acc), dtype=bool)
-    keep[1:] = acc[1:] < best[:-1]
+    keep = np.empty(len(acc), dtype=bool)
+    keep[0] = True
+    np.less(acc[1:], best[:-1], out=keep[1:])
     return Staircase(occ[keep], acc[keep], tag[keep])
 
 
@@ -128,13 +129,17 @@ def plus_shifted(a: Staircase, shift: int, b: Staircase, tag: int) -> Staircase:
         caps = np.maximum(a_occ, b.occ[0])
         keep = np.ones(len(caps), bool)
         keep[:-1] = caps[:-1] < caps[1:]
-        return Staircase(caps[keep], a.acc[keep] + b.acc[0], np.full(int(keep.sum()), tag))
-    caps = np.union1d(a_occ, b.occ)
-    caps = caps[caps >= max(a_occ[0], b.occ[0])]
-    acc = a.acc[np.searchsorted(a_occ, caps, side="right") - 1] + b.acc[b.at(caps)]
-    keep = np.ones(len(caps), bool)  # a sum of two staircases never rises: drop its flat steps
-    keep[1:] = acc[1:] < acc[:-1]
-    return Staircase(caps[keep], acc[keep], np.full(int(keep.sum()), tag))
+        caps = caps[keep]
+        return Staircase(caps, a.acc[keep] + b.acc[0], np.full(len(caps), tag))
+    caps = np.concatenate((a_occ, b.occ))  # both sorted; a repeated capacity is dropped below
+    caps.sort()
+    caps = caps[caps.searchsorted(max(a_occ[0], b.occ[0])):]
+    acc = a.acc[a_occ.searchsorted(caps, "right") - 1] + b.acc[b.occ.searchsorted(caps, "right") - 1]
+    keep = np.empty(len(caps), bool)  # a sum of two staircases never rises: drop its flat steps
+    keep[0] = True
+    np.less(acc[1:], acc[:-1], out=keep[1:])
+    caps = caps[keep]
+    return Staircase(caps, acc[keep], np.full(len(caps), tag))
 
 
 def merge(parts: list[Staircase]) -> Staircase | None:
@@ -201,9 +206,12 @@ class TreeSearch:
         only for the alternatives that survive on the staircase."""
         if st is None:
             return None
-        ids: dict[int, int] = {}
-        tags = [ids[t] if t in ids else ids.setdefault(t, self.record(recs[t])) for t in st.tag.tolist()]
-        return Staircase(st.occ, st.acc, np.array(tags, np.int64))
+        if len(recs) == 1:
+            return Staircase(st.occ, st.acc, np.full(len(st.occ), self.record(recs[0]), np.int64))
+        ids = np.zeros(len(recs), np.int64)
+        for t in np.unique(st.tag).tolist():
+            ids[t] = self.record(recs[t])
+        return Staircase(st.occ, st.acc, ids[st.tag])
 
     def context(self, i: int, j: int) -> fusion.Context:
         if (i, j) not in self.contexts:
@@ -288,6 +296,15 @@ class TreeSearch:
         if key in self.memo:
             return self.memo[key]
         span = tuple(range(a, b + 1))
+        if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
+            rest = ZERO
+            for x in range(b, a - 1, -1):
+                stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+                child = self.leaf(x, S, Rc)
+                shift = sum(self.fp(T, span, S) for T in stored)
+                rest = plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
+            self.memo[key] = rest
+            return rest
         tail = {b + 1: ZERO}
         for x in range(b, a - 1, -1):
             parts, recs = [], []
