@@ -427,9 +427,8 @@ class TreeSearch:
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
                 acc = const + n * (floor - sum(streamed[T] for T in K))
-                if depth + 1 >= self.max_depth:  # a body of leaves: each at its least, at once
-                    lo_occ, lo_acc = self.leaf_floor(seg, x, y, below, R, K, r)
-                    occ, acc = max(occ, lo_occ), max(acc, const + n * lo_acc)
+                lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, depth + 1 >= self.max_depth)
+                occ, acc = max(occ, lo_occ), max(acc, const + n * lo_acc)
                 i = int(best.at(occ))
                 if i >= 0 and int(best.acc[i]) <= acc:
                     self.skipped += 1
@@ -442,20 +441,56 @@ class TreeSearch:
             recs.append(("loop", r, t, K, body))
         return self.keep(merge(parts), recs)
 
-    def leaf_floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank
-                   ) -> tuple[int, int]:
-        """A body over Einsums ``x..y`` whose children can only be leaves (no depth left): its
-        occupancy is at least the largest of each leaf's least occupancy plus what the node holds
-        while it runs, and its traffic at least the sum of the leaves' least traffic."""
+    def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
+              ) -> tuple[int, int]:
+        """Lower bounds on the occupancy and traffic of a body over Einsums ``x..y`` (tiles
+        ``S``, ``R`` resident above, ``K`` kept by its node, which loops over ``rank``), from each
+        Einsum's least occupancy (a word per tensor it buffers) and least traffic (each tensor
+        it moves, once), without tracing any curve.
+
+        With ``leaves`` (no depth left) the children are the leaves themselves: each leaf runs
+        beside what the node stores while it runs, and streams what is not resident for it.
+        Otherwise deeper loops may keep tensors for several leaves at once, and may store an
+        intermediate in a smaller tile than this node would: so only the node's kept tiles are
+        counted live, a tensor several of the Einsums use counts as resident for each of them,
+        and it moves, at least once, on its own."""
         span = tuple(range(x, y + 1))
-        rank = rank if K else None  # as body() keys it
-        occ = acc = 0
+        if leaves:
+            node = rank if K else None  # as body() keys it
+            occ = acc = 0
+            for e in span:
+                stored, Rc = self.edge(seg, x, y, e, e, R, K, node)
+                lo_occ, lo_acc = self.least(e, S, Rc)
+                occ = max(occ, sum(self.fp(T, span, S) for T in stored) + lo_occ)
+                acc += lo_acc
+            return occ, acc
+        ctx = self.context(*seg)
+        moved = self.moved_in(seg, x, y, R)
+        shared = [T for T, (_, _, users, _) in moved.items() if T not in K and len(users) > 1]
+        acc = sum(moved[T][0] * self.fp(T, span, S) for T in shared)
+        common = R | frozenset(K) | frozenset(shared) | ctx.intermediates
+        occ = 0
         for e in span:
-            stored, Rc = self.edge(seg, x, y, e, e, R, K, rank)
-            lf = self.leaf(e, S, Rc)
-            occ = max(occ, sum(self.fp(T, span, S) for T in stored) + int(lf.occ[0]))
-            acc += int(lf.acc[-1])
+            lo_occ, lo_acc = self.least(e, S, common)
+            held = sum(self.fp(T, span, S) for T in K
+                       if rank not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+            occ = max(occ, held + lo_occ)
+            acc += lo_acc
         return occ, acc
+
+    def least(self, x: int, S: tuple, R: frozenset) -> tuple[int, int]:
+        """Einsum ``x``'s least occupancy and least traffic under tiles ``S`` with ``R``
+        resident: a word per tensor it buffers, and every tensor it moves once (an output counts
+        twice, as :meth:`leaf` does), the last and first points of its curve or below them."""
+        R = R & self.run(x, x)[1]
+        key = ("least", x, R, tuple(S[k] for k in self.used(x, R)))
+        if key not in self.memo:
+            sizes = self.sizes(S)
+            e = self.workload.einsums[x]
+            streamed = [T for T in e.tensors if T.name not in R]
+            self.memo[key] = (len(streamed), sum(T.footprint(sizes) * (2 if T.name == e.output.name
+                                                                       else 1) for T in streamed))
+        return self.memo[key]
 
     def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
         """The tensors Einsums ``x..y`` move to or from the backing store and that nothing above
