@@ -360,7 +360,9 @@ class TreeSearch:
                        and (self.split or sizes[r] == full[r])
                        and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
             out = None
-            for r, t in sorted(options, key=lambda o: -o[1]):
+            # fewest iterations first: their curves reach low traffic early, so the lower
+            # bounds of the many-iteration options after them are matched sooner
+            for r, t in sorted(options, key=lambda o: sizes[o[0]] // o[1]):
                 out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
         self.memo[key] = out
         return out
