@@ -1,12 +1,16 @@
 """Benchmark: GEMM 4096^3 on the GPU hierarchies (packaged archs a100, h100), 32 L2 capacities.
 
-    python benchmarks/gpu_levels.py [--archs a100 h100] [--count 32] [--out benchmarks/results/gpu_levels.csv]
+    python benchmarks/gpu_levels.py [--archs a100 h100] [--count 32] [--mapspaces uniform per_tensor]
+                                    [--time-limit 20] [--out benchmarks/results/gpu_levels.csv]
 
 DRAM -> L2 (swept) -> shared memory per SM (fixed, 108 or 132 SMs, no multicast from L2) ->
 registers, fp32 words; the exact joint bound by the multi-level MILP at ``count`` log-spaced L2
 capacities from 64 Ki words (256 KiB) to twice the algorithmic minimum's buffer. Prints the time
 and writes every capacity's row (DRAM and L2 -> SMEM traffic, as multiples of the algorithmic
-minimum too). One run, one machine.
+minimum too). ``--mapspaces``: uniform placement within each level (levels.py, run to the end)
+and/or per-tensor placement (placement.py) with ``--time-limit`` seconds per capacity (a capacity it
+cuts is a ``time_limit`` row: its proven columns, ``bound_of``, ``best_bound``). One run, one
+machine.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ def main() -> None:
     ap.add_argument("--archs", nargs="+", default=["a100", "h100"])
     ap.add_argument("--count", type=int, default=32)
     ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--mapspaces", nargs="+", default=["uniform"], choices=["uniform", "per_tensor"])
+    ap.add_argument("--time-limit", type=float, default=20.0,
+                    help="seconds per capacity for per-tensor placement")
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "gpu_levels.csv")
     args = ap.parse_args()
@@ -34,19 +41,29 @@ def main() -> None:
     minimum = sum(p.tensor_size(T) for T in p.tensors)
     caps = np.unique(np.geomspace(65536, 2 * (n * n + 2 * n), args.count).astype(int)).tolist()
     rows, times = [], []
-    for name in args.archs:
+    for name, space in [(a, s) for a in args.archs for s in args.mapspaces]:
         arch = bs.load_arch(name)
+        limit = args.time_limit if space == "per_tensor" else None
         began = time.perf_counter()
-        curve = bs.solve_curve(p, caps, arch=arch, method="milp")
+        curve = bs.solve_curve(p, caps, arch=arch, method="milp", mapspace=f"{space}/perfect",
+                               time_limit=limit)
         seconds = time.perf_counter() - began
-        times.append({"arch": name, "capacities": len(caps), "seconds": round(seconds, 1)})
+        cut = curve[curve["status"] == "time_limit"]
+        times.append({"arch": name, "mapspace": space, "time_limit": limit,
+                      "capacities": len(caps), "proven": len(caps) - len(cut),
+                      "seconds": round(seconds, 1)})
         for _, r in curve.iterrows():
-            rows.append({"arch": name, "L2_words": int(r["capacity"]),
+            limited = r["status"] == "time_limit"
+            rows.append({"arch": name, "mapspace": space, "status": r["status"],
+                         "bound_of": r["bound_of"] if limited else None,
+                         "best_bound": int(r["best_bound"]) if limited else None,
+                         "L2_words": int(r["capacity"]),
                          "dram": int(r["accesses"]), "l2_to_smem": int(r["accesses_SMEM"]),
                          "dram_ratio": round(int(r["accesses"]) / minimum, 3),
                          "smem_ratio": round(int(r["accesses_SMEM"]) / minimum, 3),
                          "occupancy_SMEM": int(r["occupancy_SMEM"])})
-        print(f"  {name}: {len(caps)} capacities in {seconds:.1f} s", flush=True)
+        print(f"  {name}, {space}: {len(caps)} capacities ({len(cut)} cut by the time limit) in "
+              f"{seconds:.1f} s", flush=True)
     report(times, args.out.with_name(args.out.stem + "_times.csv"))
     report(rows, args.out)
 

@@ -6,7 +6,10 @@ Part 1: GEMM 4096^3 at every power of two from 2^8 to 2^24 words: the attainable
 Orojenesis mapspace, enumerated), the floor, which argument gave it, accesses / floor, and
 COSMA's 2MNK/sqrt(S) + MN for comparison. Part 2: every problem of the paper's figures (Fig. 11's
 27 GEMMs with --fig11): the largest and the geometric-mean accesses / floor over 12 breakpoints
-spread along its frontier, and the seconds the floors took.
+spread along its frontier, and the seconds the floors took. Part 3: what ``lower_bound=True``
+costs beside the frontier it annotates (GEMM 4096^3, the convolution R=S=3, P=Q=56, C=K=64,
+attention at 1024 tokens): the frontier's seconds, the floor's at every breakpoint with the
+per-Einsum caches cleared (cold) and kept (warm); the least of three runs each.
 """
 
 from __future__ import annotations
@@ -53,6 +56,33 @@ def figure_rows(names: list[str]) -> list[dict]:
     return rows
 
 
+def cost_rows() -> list[dict]:
+    from boundsolver.model import lower
+
+    caches = (lower.systems, lower._all_covers, lower._pruned, lower._table, lower._fibres,
+              lower._chain_table)
+    problems = [bs.gemm(4096, 4096, 4096), bs.conv(R=3, S=3, P=56, Q=56, C=64, K=64),
+                bs.load_problem("attention", tokens=1024)]
+    rows = []
+    for p in problems:
+        front, t_front, t_cold, t_warm = None, [], [], []
+        for _ in range(3):
+            start = time.perf_counter()
+            front = bs.pareto_frontier(p)
+            t_front.append(time.perf_counter() - start)
+            for cache in caches:
+                cache.cache_clear()
+            start = time.perf_counter()
+            bs.with_lower_bound(front, p)
+            t_cold.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            bs.with_lower_bound(front, p)
+            t_warm.append(time.perf_counter() - start)
+        rows.append({"problem": p.name, "breakpoints": len(front), "frontier_s": min(t_front),
+                     "floor_cold_s": min(t_cold), "floor_warm_s": min(t_warm)})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fig11", action="store_true", help="also Fig. 11's 27 GEMMs")
@@ -61,6 +91,7 @@ def main() -> None:
     args = ap.parse_args()
     report(gemm_table(), args.out.with_name(args.out.stem + "_gemm4096.csv"))
     report(figure_rows(FIGURES + (["fig11_gemms"] if args.fig11 else [])), args.out)
+    report(cost_rows(), args.out.with_name(args.out.stem + "_cost.csv"))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from .model.workload import Workload, workload
 from .model.workloads import bmm, conv, gbmm, gemm
 from .reference.enumerate import enumerate_frontier
 from .report import plots
+from .report.html import network_report  # bokeh itself is imported on call
 from .report.metrics import effectual_ratio, max_effectual_buffer
 
 __version__ = "0.2.0"
@@ -32,5 +33,6 @@ __all__ = [
     "bmm", "conv", "effectual_ratio", "einsum", "enumerate_frontier", "evaluate", "expressions", "from_onnx", "gbmm", "gemm",
     "load_arch",
     "load_problem", "load_problems", "lower_bound", "max_effectual_buffer", "op_intensity", "pareto_frontier",
+    "network_report",
     "parse", "plots", "solve_curve", "solve_curves", "with_lower_bound", "workload",
 ]

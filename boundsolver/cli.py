@@ -117,6 +117,7 @@ def parser() -> argparse.ArgumentParser:
     _cache_options(n, "every layer")
     _output_options(n, "write the per-layer table as CSV, and the network curve to "
                        "<stem>_curve.csv", "draw the network curve to this image (png, pdf, ...)")
+    _report_options(n)
     _subparser(sub, "problems", help="list the packaged problems")
     r = _subparser(sub, "reproduce", help="every single-Einsum figure of the paper, with a table "
                                           "(the paper's capacities and mapspaces)")
@@ -124,6 +125,23 @@ def parser() -> argparse.ArgumentParser:
     _cache_options(r, "every figure's problems")
     r.add_argument("--quick", action="store_true", help="two problems per figure (smoke test)")
     return top
+
+
+def _report_options(p) -> None:
+    g = p.add_argument_group("report", "the HTML page and the roofline (docs/report.md)")
+    g.add_argument("--html", type=Path, metavar="FILE.html",
+                   help="write one self-contained page: the per-layer table (sortable), the "
+                        "network curves with each point's mapping on hover, and with "
+                        "--bandwidth/--peak the memory-bound layers (needs bokeh: pip install "
+                        "'boundsolver[report]')")
+    g.add_argument("--bandwidth", metavar="BYTES/S",
+                   help="memory bandwidth in bytes per second (e.g. 2e12); with --peak, a "
+                        "memory_bound column in the table, the CSV and --html")
+    g.add_argument("--peak", metavar="MAC/S", help="compute peak in MACs per second (e.g. 5e14); "
+                                                   "with --bandwidth")
+    g.add_argument("--at", metavar="WORDS",
+                   help="the buffer capacity the roofline is read at (default: the largest "
+                        "capacity; added to the capacities if missing)")
 
 
 def _capacity_options(p, default: str):
@@ -356,8 +374,9 @@ def _refuse(args, names: list[str], why: str) -> None:
 def check_outputs(args, extra_csv: bool = False) -> None:
     """Before any solve: the CSV and plot paths can be written, the plot's format is known (a
     failure after an hour's solve would lose the results)."""
-    if args.unit is not None and args.plot is None:
-        raise BoundsolverError("--unit applies to --plot (the unit of its axes)")
+    if args.unit is not None and args.plot is None and getattr(args, "html", None) is None:
+        raise BoundsolverError("--unit applies to --plot (the unit of its axes)"
+                               + (" and --html" if hasattr(args, "html") else ""))
     paths = []
     if args.csv is not None and str(args.csv) != "-":
         paths.append(("--csv", args.csv))
@@ -460,10 +479,15 @@ def _curve(args, extra: list[str]) -> int:
     if arch.is_single_buffer and arch.swept is not None:
         frames = _einsums(args, problems, caps)
     else:  # a hierarchy (its joint bound, hierarchy.py) or a fixed buffer: the API's answer
-        _refuse(args, ["time_limit", "no_cache", "force_rerun", "cache_dir"],
+        _refuse(args, ["no_cache", "force_rerun", "cache_dir"],
                 f"to {'a hierarchy' if not arch.is_single_buffer else 'a fixed buffer'} "
-                f"({arch.name}): its bound is always exact and not cached")
-        frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, "uniform/perfect"))
+                f"({arch.name}): its bound is not cached")
+        if caps is None or arch.is_single_buffer:
+            _refuse(args, ["time_limit"], "to a hierarchy's frontier (a walk of proven points; "
+                    "give capacities with -c or --range)" if caps is None else
+                    f"to a fixed buffer ({arch.name}): its bound is always exact")
+        limit = {} if args.time_limit is None else {"time_limit": args.time_limit}
+        frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, "uniform/perfect"), **limit)
                   for p in problems]
     if args.lower_bound:
         from .model.lower import with_lower_bound
@@ -563,7 +587,15 @@ def _network(args) -> int:
     from .report.network import network_curves, network_frontier, network_table
 
     check_outputs(args, extra_csv=bool(args.csv) and str(args.csv) != "-")
+    box = _machine(args)
+    if args.html is not None:  # before any solve: the path, and bokeh installed
+        from .report.html import bokeh_or_error, check_path
+
+        check_path(args.html)
+        bokeh_or_error()
     caps = capacities(args, NETWORK_CAPACITIES)
+    at = capacity(args.at) if args.at is not None else max(caps)
+    caps += [] if at in caps else [at]
     dims = keywords([f"--{d.strip()}" for d in args.dims.split(",") if d.strip()], "dimension")
     if not args.model.is_file():
         raise BoundsolverError(f"no such file: {args.model}")
@@ -572,6 +604,10 @@ def _network(args) -> int:
     w = from_onnx(args.model, skip_unsupported=args.skip_unsupported, **dims)
     table = network_table(w, caps, cache=cache, force_rerun=args.force_rerun,
                           progress=not args.quiet, **opts)
+    if box is not None:
+        from .report.roofline import roofline
+
+        table = roofline(table, box, w.word_bits)
     fused = None
     if args.fusion:  # every breakpoint (for the plot), read at the capacities for the table
         from .curves.solve import pareto_frontier
@@ -585,19 +621,7 @@ def _network(args) -> int:
         curve[f"op_intensity_{name}"] = (df["op_intensity"].to_numpy() if "op_intensity" in df
                                          else np.nan)
     if not args.quiet:
-        for s in w.skipped:
-            print(f"skipped {s.node} ({s.op_type}): {s.reason}")
-        shown_cols = ["layer", "op_type", "shape", "macs", "algorithmic_minimum",
-                      "max_effectual_buffer",
-                      *[c for c in table.columns if c.startswith("accesses_at_")]]
-        with pd.option_context("display.max_colwidth", 40, "display.width", 250,
-                               "display.max_rows", None):
-            print(table[shown_cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-        print(f"{w.name}: {len(table)} layers ({table.attrs['distinct']} distinct, solved in "
-              f"{table.attrs['seconds']:.2f} s), {w.macs} MACs, "
-              f"algorithmic minimum {w.algorithmic_minimum} words (whole network), "
-              f"{w.unfused_minimum} words (layers alone)")
-        print(curve.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        _print_network(w, table, curve, box, at)
     if args.csv:
         if str(args.csv) == "-":
             table.to_csv(sys.stdout, index=False)
@@ -608,7 +632,56 @@ def _network(args) -> int:
             print(f"wrote {args.csv} and {path}", file=sys.stderr)
     if args.plot:
         _plot_network(w, network_frontier(table), fused, args.plot, args.unit or "words")
+    if args.html:
+        from .report.html import network_report
+
+        network_report(w, args.html, caps, bandwidth=box and box.bandwidth,
+                       peak=box and box.peak, at=at if box else None,
+                       fused=False if fused is None else fused, table=table,
+                       unit=args.unit or "words", **opts)
+        print(f"wrote {args.html}", file=sys.stderr)
     return 0
+
+
+def _machine(args):
+    """--bandwidth and --peak (both or neither) as a roofline; --at only with them."""
+    from .report.roofline import Machine, rate
+
+    if args.bandwidth is None and args.peak is None:
+        if args.at is not None:
+            raise BoundsolverError("--at applies to --bandwidth and --peak (the capacity the "
+                                   "roofline is read at)")
+        return None
+    if args.bandwidth is None or args.peak is None:
+        given, missing = ("--bandwidth", "--peak") if args.peak is None else \
+            ("--peak", "--bandwidth")
+        raise BoundsolverError(f"{given} needs {missing} too: a roofline needs the memory "
+                               "bandwidth (bytes/s) and the compute peak (MAC/s)")
+    return Machine(rate(args.bandwidth, "--bandwidth (bytes/s)"),
+                   rate(args.peak, "--peak (MAC/s)"))
+
+
+def _print_network(w, table: pd.DataFrame, curve: pd.DataFrame, box, at: int) -> None:
+    for s in w.skipped:
+        print(f"skipped {s.node} ({s.op_type}): {s.reason}")
+    shown_cols = ["layer", "op_type", "shape", "macs", "algorithmic_minimum",
+                  "max_effectual_buffer",
+                  *[c for c in table.columns if c.startswith("accesses_at_")]]
+    if box is not None:
+        shown_cols += [f"seconds_at_{at}", f"memory_bound_at_{at}"]
+    with pd.option_context("display.max_colwidth", 40, "display.width", 250,
+                           "display.max_rows", None):
+        print(table[shown_cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"{w.name}: {len(table)} layers ({table.attrs['distinct']} distinct, solved in "
+          f"{table.attrs['seconds']:.2f} s), {w.macs} MACs, "
+          f"algorithmic minimum {w.algorithmic_minimum} words (whole network), "
+          f"{w.unfused_minimum} words (layers alone)")
+    if box is not None:
+        bound = table[f"memory_bound_at_{at}"]
+        print(f"roofline at {at} words ({box}): {int(bound.sum(skipna=True))} of {len(table)} "
+              "layers memory-bound" + (f", {int(bound.isna().sum())} with no mapping there"
+                                       if bound.isna().any() else ""))
+    print(curve.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 def _plot_network(w, unfused: pd.DataFrame, fused: pd.DataFrame | None, path: Path,
@@ -673,6 +746,9 @@ def _report(problem: Einsum, df: pd.DataFrame) -> None:
     levels = [c for c in df.columns if c.startswith(("occupancy_", "accesses_"))]
     cols = [c for c in SHOWN if c in df.columns]
     cols = cols[:-2] + levels + cols[-2:] if levels else cols
+    if "bound_of" in df.columns and (df["status"] == "time_limit").any():
+        # a time-limited hierarchy row: which column is unproven, its bound, the incumbent's value
+        cols = cols[:-2] + ["bound_of", "best_bound"] + cols[-2:]
     secs = df.attrs["seconds"] if "seconds" in df.attrs else df["solve_seconds"].sum()
     title = f"{problem.name}: {problem}" if problem.name else str(problem)
     print(f"{title}  ({len(df)} rows, {secs:.2f} s)")

@@ -48,3 +48,8 @@ class SamplingError(BoundsolverError):
 class CacheWarning(UserWarning):
     """The results cache could not be used as is (a damaged file moved aside, an unwritable
     cache); the run goes on and its answers are unaffected."""
+
+
+class ReportError(BoundsolverError, ValueError):
+    """A report option that is missing, out of range or does not apply (a bandwidth without a
+    peak, an output path that is no HTML file, the plotting library not installed)."""

@@ -78,6 +78,22 @@ def test_reproduce_quick_writes_figures_and_tables(tmp_path):
     simba = pd.read_csv(tmp_path / "fig24b_simba.csv")  # run() checks no sample beats our bound
     assert (simba["min_sampled_dram"] >= simba["our_bound"]).all()
     assert (simba["below_per_tensor_at_total_words"] == 0).all()
+    # per-tensor placement contains uniform placement: a proven per-tensor key is never above
+    # the uniform one, and a time-limited row's bound on its open column is not either
+    gpus = pd.read_csv(tmp_path / "fig_gpu_levels.csv")
+    for r in gpus.itertuples():
+        if r.pt_status == "optimal":
+            assert (r.pt_dram, r.pt_accesses_SMEM) <= (r.dram, r.accesses_SMEM)
+        elif r.pt_bound_of == "accesses":
+            assert r.pt_bound_ratio * 3 * 4096**2 <= r.dram
+        else:
+            assert r.pt_dram <= r.dram
+            assert r.pt_dram < r.dram or r.pt_bound_ratio * 3 * 4096**2 <= r.accesses_SMEM
+    for r in simba.itertuples():
+        if r.pt_status == "optimal" or r.pt_bound_of != "accesses":
+            assert r.pt_dram <= r.our_bound
+        else:
+            assert r.pt_best_bound <= r.our_bound
     assert (tmp_path / "key_numbers.md").read_text().startswith("| figure")
     cube = table[table["problem"] == "gemm_2048x2048x2048"].iloc[0]
     assert cube.max_effectual_buffer == 2048 * 2048 + 2 * 2048  # model.md closed form

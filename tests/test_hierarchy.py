@@ -127,9 +127,10 @@ def test_workload_on_a_hierarchy_sums_its_einsums():
     again = bs.solve_curve(w, front["occupancy"].tolist(), arch=arch)
     key = ["accesses", "accesses_L2", "accesses_L1"]
     assert again[key].values.tolist() == front[key].values.tolist()
-    try:
-        bs.solve_curve(w, caps, arch=arch, fusion=True)
+    swept_inner = Arch("s", 8, (Level("DRAM"), Level("L2", 64), Level("L1", sweep=True)))
+    try:  # fused trees live in the outer, swept level (test_fusion_levels.py)
+        bs.solve_curve(w, caps, arch=swept_inner, fusion=True)
     except bs.BoundsolverError as err:
-        assert "fusion=False" in str(err)
+        assert "swept one" in str(err)
     else:
         raise AssertionError("expected a refusal")

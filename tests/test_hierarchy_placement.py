@@ -8,6 +8,7 @@ solver's floors read), equal to it on DRAM with an unconstrained inner level."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -133,3 +134,42 @@ def test_spatial_fanout(m, k, n, l1, fans, mc2, mc1, keeps_l1, ranks):
                                 spatial_ranks=ranks, multicast=mc1)))
     assume(covered(p, arch))
     same(p, arch)
+
+
+def test_a_time_limit_gives_proven_stages_a_bound_and_an_incumbent():
+    """A time limit too short to prove the inner stage: the row says ``time_limit``, every
+    column before ``bound_of`` equals the exact answer (the unlimited MILP, which equals the
+    enumerator above), and the exact value
+    of ``bound_of`` lies between ``best_bound`` and the incumbent, which is a real mapping."""
+    p, arch = bs.gemm(8, 8, 8), three(8)
+    caps = [40, 24]
+    exact = bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", method="milp")
+    cut = bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    cols = columns(arch)[1:]
+    for (_, e), (_, c) in zip(exact.iterrows(), cut.iterrows()):
+        if c["status"] == "optimal":
+            assert [c[k] for k in cols] == [e[k] for k in cols]
+            continue
+        assert c["status"] == "time_limit"
+        stage = cols.index(c["bound_of"])
+        assert [c[k] for k in cols[:stage]] == [e[k] for k in cols[:stage]]
+        assert c["best_bound"] <= e[c["bound_of"]]
+        if not pd.isna(c["incumbent"]):
+            assert e[c["bound_of"]] <= c["incumbent"] == c[c["bound_of"]]
+    assert (cut["status"] == "time_limit").any()  # the limit bit somewhere
+    with pytest.raises(bs.BoundsolverError, match="frontier is a walk"):
+        bs.pareto_frontier(p, arch=arch, time_limit=5)
+    with pytest.raises(bs.BoundsolverError, match="positive number of seconds"):
+        bs.solve_curve(p, caps, arch=arch, time_limit=-1)
+
+
+def test_cli_time_limit_on_a_hierarchy(capsys):
+    """``--time-limit`` applies to a hierarchy's bound at given capacities: a cut capacity is
+    printed with the column it left unproven and its bound, and the exit status says so."""
+    from boundsolver.cli import main
+
+    argv = ["curve", "gemm", "16", "16", "16", "--arch", "three_level", "--level-size", "L1=64",
+            "--mapspace", "per_tensor/perfect", "-c", "145", "--time-limit", "0.001"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "time_limit" in out and "accesses_L1" in out and "best_bound" in out

@@ -73,11 +73,11 @@ def test_caps_bind_for_skinny_gemm():
 
 def test_convolution_gets_the_window_factor():
     """Dropping the input's windows would give |V| <= |O| |W| (exponent 2); inflating them gives
-    the GEMM-like exponent 3/2 times sqrt(R S)."""
+    the GEMM-like exponent 3/2 times sqrt(R S) (the covers are near-optimal: 1e-4)."""
     p = bs.conv(R=3, S=3, P=56, Q=56, C=64, K=64)
     B = 3000
     F = int(lower.max_macs(p, B, B)[0])
-    assert F <= math.sqrt(9) * (B / 3) ** 1.5 * (1 + 1e-6) + 1
+    assert F <= math.sqrt(9) * (B / 3) ** 1.5 * (1 + 1e-4) + 1
     assert F < (B / 2) ** 2 / 10
 
 
@@ -167,19 +167,26 @@ def gemm_4096_ratios():
     return [lookup(stairs, S) / f for S, f in zip(caps, lb["lower_bound"])]
 
 
-def test_gemm_4096_cube_attainable_within_2_2_of_the_floor():
-    """Measured 1.33-2.16 over 2^8..2^24, above 2 only at 2^22 (benchmarks/lower_bound_gaps.py):
-    the amortised segment argument gives ~1.74 MNK / sqrt(S) where the tight GEMM constant is 2
-    (docs/lower_bounds.md)."""
-    ratios = gemm_4096_ratios()
-    assert max(ratios) <= 2.2
-    assert sum(r > 2 for r in ratios) <= 1
-
-
-@pytest.mark.xfail(strict=True, reason="issue 24's target; 2.16 at 2^22 words: needs the tight GEMM "
-                   "constant 2 (Smith et al. 2019), not derived here: the floor's is ~1.74")
-def test_gemm_4096_cube_within_two_of_the_floor():
+def test_gemm_4096_cube_attainable_within_two_of_the_floor():
+    """Issue 24's target: the default curve within 2x of the floor at every capacity 2^8..2^24
+    (benchmarks/lower_bound_gaps.py measures 1.33-1.65)."""
     assert max(gemm_4096_ratios()) <= 2
+
+
+@pytest.mark.parametrize("S", [2 ** 8, 2 ** 14, 2 ** 20])
+def test_gemm_segment_bound_reaches_the_tight_leading_term(S):
+    """Smith et al. (arXiv 1702.02017): 2 MNK / sqrt(S) is the tight leading term. The floor
+    reaches it within 0.1% (from below: the integer counts can lose a little; from above: the
+    first segment starts from an empty buffer, worth about S), and stays under what the
+    classic output-stationary schedule moves, 2 MNK / sqrt(S') + MN with an a x a tile of
+    the output, a words of A and one of B (a^2 + a + 1 <= S)."""
+    M = N = K = 4096
+    lb = floor_at(bs.gemm(M, N, K), S)
+    assert 2 * M * N * K / math.sqrt(S) * 0.999 <= lb
+    a = math.isqrt(S - 1)
+    while a * a + a + 1 > S:
+        a -= 1
+    assert lb <= 2 * M * N * K / a + M * N
 
 
 # --------------------------------------------------------------------------- API and errors
@@ -193,10 +200,20 @@ def test_frame_columns_and_arguments():
     assert df["lower_bound"].iloc[-1] == 3 * 64 * 64
 
 
-@pytest.mark.parametrize("bad", [[0], [-3], [float("nan")], ["8"], [True], 8, "8"])
+@pytest.mark.parametrize("bad", [[0], [-3], [float("nan")], ["8"], [True], 8, "8", [1e30]])
 def test_bad_capacities_are_refused(bad):
     with pytest.raises(bs.BoundsolverError, match="capacit"):
         bs.lower_bound(bs.gemm(4, 4, 4), bad)
+
+
+def test_capacities_holding_everything_give_the_compulsory_traffic():
+    """With every word on chip at once, reading each input and writing each output once is a
+    schedule: the floor is exactly the compulsory traffic there (up to 2^62 words)."""
+    p = bs.gemm(64, 32, 16)
+    whole = 64 * 32 + 32 * 16 + 64 * 16
+    df = bs.lower_bound(p, [whole, 2 ** 62])
+    assert df["lower_bound"].tolist() == [whole, whole]
+    assert df["bound_by"].tolist() == ["compulsory", "compulsory"]
 
 
 def test_bad_problem_is_refused():
@@ -214,6 +231,43 @@ def test_workload_floor_is_below_its_fused_frontier():
     df = bs.lower_bound(w, [10**6])
     # inputs X, W1, W2 read once, output Z written once; Y never leaves the buffer
     assert df["lower_bound"].iloc[0] == 8 * 4 + 4 * 8 + 8 * 4 + 8 * 4
+
+
+ATTENTION = ["QK[m,p,h] += Q[m,h,e] * K[p,h,e]", "AV[m,h,f] += QK[m,p,h] * V[p,h,f]"]
+
+
+@pytest.mark.parametrize("sizes", [dict(m=32, p=32, h=2, e=8, f=8),
+                                   dict(m=64, p=64, h=1, e=4, f=4)], ids=["h2", "h1"])
+def test_attention_chain_floor_below_its_fused_frontier(sizes):
+    """The chain argument (QK's complete score words bounded by their fibres) binds at small
+    capacities and stays below every fused mapping."""
+    w = bs.workload(ATTENTION, **sizes)
+    pts = points(bs.pareto_frontier(w))
+    df = bs.lower_bound(w, [o for o, _ in pts])
+    assert any(by.startswith("chain:QK>AV") for by in df["bound_by"])
+    for (occ, acc), lb in zip(pts, df["lower_bound"]):
+        assert lb is pd.NA or lb <= acc, (occ, acc, lb)
+
+
+@pytest.mark.parametrize("S", [2 ** 14, 2 ** 16])
+def test_attention_floor_reaches_saha_ye(S):
+    """Saha and Ye (arXiv 2402.07443): Theta(N^2 d^2 / M) per head for M >= d^2. Derived by
+    hand from the chain argument: G(B) = (B / 2d)^2 complete score words, each feeding d MACs
+    of AV, so Phi(B) <= B^2 / (4d), and T = S gives H N^2 d (4d) S / (2S)^2 = H N^2 d^2 / S.
+    (FlashAttention's tiles move about four times that.)"""
+    w = bs.load_problem("attention")
+    N, H, d = 4096, 32, 128
+    lb = bs.lower_bound(w, [S])["lower_bound"].iloc[0]
+    assert 0.99 <= lb / (H * N * N * d * d / S) <= 1.05
+
+
+def test_workload_floor_below_the_best_of_all_schedules():
+    """tests/pebbling.py with an intermediate: complete before it is read, never written."""
+    w = bs.workload(["X[m,p] += A[m,k] * B[k,p]", "Z[m,f] += X[m,p] * C[p,f]"],
+                    m=2, k=1, p=2, f=1)
+    best = least_traffic(w, 4)
+    assert best is not None and best >= 2 + 2 + 2 + 2   # A, B, C read once, Z written once
+    assert bs.lower_bound(w, [4])["lower_bound"].iloc[0] <= best
 
 
 @settings(max_examples=10)
@@ -262,23 +316,49 @@ def test_hierarchy_frames_are_refused_without_their_arch():
         bs.with_lower_bound(frame, bs.gemm(8, 8, 8))
 
 
+FANOUT = (bs.Level("DRAM"), bs.Level("L2", sweep=True))
+
+
 @pytest.mark.parametrize("arch, problem", [
     (bs.load_arch("three_level", L1=8), bs.gemm(16, 16, 16)),
     (bs.load_arch("three_level", L1=32), bs.conv(R=3, P=8, C=4, K=4)),
-    (bs.Arch("fanout", 8, (bs.Level("DRAM"), bs.Level("L2", sweep=True),
-                            bs.Level("L1", capacity=4, instances=4))), bs.gemm(8, 8, 8)),
-], ids=["three_level", "three_level_conv", "fanout"])
-def test_hierarchy_dram_floor_below_its_joint_frontier(arch, problem):
-    """The backing store's traffic is at least the one-buffer floor at all the words inside it
-    (every level's capacity times its instances, plus operand words)."""
+    (bs.Arch("fanout", 8, FANOUT + (bs.Level("L1", capacity=4, instances=4),)), bs.gemm(8, 8, 8)),
+    (bs.Arch("no_multicast", 8, FANOUT + (bs.Level("L1", capacity=4, instances=4,
+                                                     multicast=False),)), bs.gemm(8, 8, 8)),
+    (bs.Arch("swept_inner", 8, (bs.Level("DRAM"), bs.Level("L2", capacity=64),
+                                bs.Level("L1", sweep=True, instances=2))), bs.gemm(8, 8, 8)),
+], ids=["three_level", "three_level_conv", "fanout", "no_multicast", "swept_inner"])
+def test_hierarchy_floors_below_its_joint_frontier(arch, problem):
+    """Every boundary's traffic (the backing store's, and into each inner level that keeps
+    every tensor) is at least the one-buffer floor at all the words inside it (every level's
+    capacity times its instances at or below it, plus operand words)."""
     front = bs.pareto_frontier(problem, arch=arch, method="enumerate")
     rows = bs.with_lower_bound(front, problem, arch)
-    assert (rows["gap"].dropna() >= 1).all(), rows[["occupancy", "accesses", "lower_bound"]]
+    assert "gap_L1" in rows.columns and "gap_L2" not in rows.columns
+    for gap in ("gap", "gap_L1"):
+        assert (rows[gap].dropna() >= 1).all(), rows[["occupancy", "accesses_L1", "lower_bound_L1"]]
     one = bs.lower_bound(problem, [5], arch)
     inner = sum(lv.capacity * lv.instances for lv in arch.on_chip if not lv.sweep)
     most = max(lv.instances for lv in arch.on_chip)
     swept = arch.swept.instances
     assert one["inside_words"].iloc[0] == 5 * swept + inner + len(problem.tensors) * most
+    l1 = arch.on_chip[-1]
+    at_l1 = bs.lower_bound(problem, [5], arch, level="L1")["inside_words"].iloc[0]
+    assert at_l1 == (5 if l1.sweep else l1.capacity) * l1.instances + len(problem.tensors) * l1.instances
+
+
+def test_inner_floor_refuses_a_level_that_lets_tensors_pass():
+    arch = bs.Arch("bypass", 8, FANOUT + (bs.Level("L1", capacity=4, keeps=("inputs",)),))
+    p = bs.gemm(8, 8, 8)
+    with pytest.raises(bs.BoundsolverError, match="does not keep every tensor"):
+        bs.lower_bound(p, [16], arch, level="L1")
+    with pytest.raises(bs.BoundsolverError, match="no on-chip level 'L3'"):
+        bs.lower_bound(p, [16], arch, level="L3")
+    with pytest.raises(bs.BoundsolverError, match="needs arch="):
+        bs.lower_bound(p, [16], level="L1")
+    front = bs.pareto_frontier(p, arch=arch, method="enumerate")
+    rows = bs.with_lower_bound(front, p, arch)
+    assert "lower_bound_L1" not in rows.columns and (rows["gap"] >= 1).all()
 
 
 def test_lower_bound_refuses_an_arch_name():
@@ -342,6 +422,12 @@ def test_segment_macs_bound_every_set_of_iterations(text, sizes):
         F = lower.max_macs(p, b_in, b_all, inputs_only)
         bad = count[worst] > F
         assert not bad.any(), (inputs_only, b_in[bad], b_all[bad], count[worst][bad], F[bad])
+    # the table of Phi (with the integer-split search) on one joint budget: every set V
+    for inputs_only, used in ((False, ins + out), (True, ins)):
+        table = lower._table(p, inputs_only)
+        phi = lower._phi_up(p.macs, table, used)
+        bad = count > phi
+        assert not bad.any(), (inputs_only, used[bad], count[bad], phi[bad])
 
 
 @settings(max_examples=15)
@@ -376,3 +462,53 @@ def test_cli_lower_bound_adds_the_columns(tmp_path, capsys):
     table = pd.read_csv(out)
     assert {"lower_bound", "gap"} <= set(table.columns)
     assert (table["accesses"] >= table["lower_bound"]).all()
+
+
+@pytest.mark.parametrize("text, sizes", [
+    ("X[m,p] += A[m,k] * B[p,k]", dict(m=3, p=3, k=2)),
+    ("X[m,p] += A[m,k] * B[p,k]", dict(m=4, p=2, k=3)),
+    ("QK[m,p,h] += Q[m,h,e] * K[p,h,e]", dict(m=2, p=2, h=2, e=3)),
+    ("X[m] += A[m,k] * w[k]", dict(m=6, k=2)),
+    ("X[m,n] += A[m,k,j] * B[k,n] * C[j]", dict(m=2, n=3, k=2, j=2)),
+])
+def test_complete_words_bound_every_set_of_output_words(text, sizes):
+    """G(B) >= |Y| for EVERY set Y of output words, B being the input words that Y's whole
+    fibres (every MAC producing them) touch: the chain argument's count, on all 2^|X| sets."""
+    import itertools
+
+    e1 = bs.einsum(text, **sizes)
+    size, ranks = e1.size, e1.ranks
+    out = [a.terms[0].rank for a in e1.output.axes]
+    red = [r for r in ranks if r not in out]
+    words_out = list(itertools.product(*(range(size[r]) for r in out)))
+    need = []   # per output word: the set of input words its fibre touches
+    for y in words_out:
+        at = dict(zip(out, y))
+        got = set()
+        for z in itertools.product(*(range(size[r]) for r in red)):
+            at |= dict(zip(red, z))
+            got |= {(t.name, tuple(at[a.terms[0].rank] for a in t.axes)) for t in e1.inputs}
+        need.append(got)
+    worst = {}
+    for n in range(1, len(words_out) + 1):
+        for Y in itertools.combinations(range(len(words_out)), n):
+            B = len(set().union(*(need[i] for i in Y)))
+            worst[B] = max(worst.get(B, 0), n)
+    budgets = sorted(worst)
+    G = lower.complete_words(e1, budgets)
+    assert all(worst[b] <= g for b, g in zip(budgets, G)), list(zip(budgets, G, map(worst.get, budgets)))
+    assert any(worst[b] == g for b, g in zip(budgets, G))   # and tight somewhere
+
+
+@settings(max_examples=8)
+@given(st.tuples(*(st.sampled_from([1, 2, 4, 8, 16]) for _ in range(4))), st.booleans())
+def test_chain_floor_below_random_fused_chains(dims, transposed):
+    """Random two-GEMM chains (the second reading the first's output): the workload floor, chain
+    argument included, stays below every breakpoint of the fused frontier."""
+    m, k, p, f = dims
+    first = "X[m,p] += A[m,k] * B[p,k]" if transposed else "X[m,p] += A[m,k] * B[k,p]"
+    w = bs.workload([first, "Z[m,f] += X[m,p] * C[p,f]"], m=m, k=k, p=p, f=f)
+    pts = points(bs.pareto_frontier(w))
+    df = bs.lower_bound(w, [o for o, _ in pts])
+    for (occ, acc), lb in zip(pts, df["lower_bound"]):
+        assert lb is pd.NA or lb <= acc, (occ, acc, lb, dims)

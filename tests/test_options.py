@@ -133,7 +133,6 @@ def test_progress_is_honoured_by_both_methods_on_an_einsum(capsys):
 
 
 @pytest.mark.parametrize("option,message", [
-    ({"time_limit": 5}, "time_limit is not supported on the hierarchy three"),
     ({"progress": True}, "progress applies to a single Einsum on one buffer"),
     ({"max_depth": 2}, "max_depth .* not to a single Einsum"),
     ({"fusion": True}, "fusion= applies to workloads"),

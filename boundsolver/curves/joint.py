@@ -24,7 +24,7 @@ from ..model.arch import Arch, ArchError
 from ..model.cost import Copies, LevelCost, Nest, check_size, evaluate_levels, op_intensity
 from ..model.einsum import Einsum, einsum
 from ..model.mapspace import looping_ranks
-from ..model.results import level_row
+from ..model.results import Status, level_row
 from ..reference.hierarchy import (
     LIMIT,
     PER_TENSOR_LIMIT,
@@ -51,13 +51,26 @@ def _as_input(problem: Einsum) -> Einsum:
 
 @dataclass(frozen=True)
 class LevelPoint:
-    """A verified nest, its exact cost and the solve (class) that found it."""
+    """A verified nest, its exact cost and the solve (class) that found it. A time limit gives
+    ``status="time_limit"``: the key is proven up to the stage ``bound`` names (objective, a
+    proven lower bound on it), and the nest (None: no incumbent) is the best one found."""
 
-    nest: Nest
-    cost: LevelCost
+    nest: Nest | None
+    cost: LevelCost | None
     values: dict
     cls: int
     copies: Copies | None = None  # per-tensor placement: each copy's level
+    status: str = "optimal"
+    bound: tuple[str, float] | None = None
+
+
+class OutOfTime(Exception):
+    """A stage of the joint bound ran out of its time: ``objective``, a proven lower ``bound``
+    on its least value, and the best verified point found (None: none)."""
+
+    def __init__(self, objective: str, bound: float, incumbent: LevelPoint | None):
+        super().__init__(objective)
+        self.objective, self.bound, self.incumbent = objective, bound, incumbent
 
 
 
@@ -69,12 +82,14 @@ class LevelSolver(ClassSolver):
     classes are solved in order of their lower bounds (LP relaxations, and earlier answers under
     looser limits), skipped when a bound reaches the incumbent; every point is re-costed in
     integers; solutions that meet a limit only within the solver's tolerances are cut off; large
-    objectives are proved by a further solve. Every question is answered (no time limit)."""
+    objectives are proved by a further solve. ``time_limit`` (seconds per capacity, all
+    stages together): a stage it cuts gives a ``time_limit`` point (:class:`OutOfTime`)."""
 
     partial = False
     kept_bounds = 30  # questions under many limits: keep the latest few per class
 
-    def __init__(self, problem: Einsum, arch: Arch, solver: str = "highs", threads: int = 1):
+    def __init__(self, problem: Einsum, arch: Arch, solver: str = "highs", threads: int = 1,
+                 time_limit: float | None = None):
         from ..reference.hierarchy import check
 
         check(problem, arch)
@@ -82,7 +97,10 @@ class LevelSolver(ClassSolver):
         start = time.perf_counter()
         self.arch = arch
         ranks = looping_ranks(problem)
-        super().__init__(problem, self._level_classes(problem, arch, ranks), solver, threads)
+        super().__init__(problem, self._level_classes(problem, arch, ranks), solver, threads,
+                         time_limit)
+        self.partial = time_limit is not None
+        self._deadline: float | None = None
         self.ranks = ranks
         self.stored = kept(problem, arch)
         names = [lv.name for lv in arch.on_chip]
@@ -178,9 +196,6 @@ class LevelSolver(ClassSolver):
         return self._floors[key]
 
     def _instance_floor(self, b: int, capacity: float) -> float:
-        from ..errors import EnumerationTooLarge
-        from ..reference.enumerate import frontier_points
-
         stored, fan = self.stored, self.arch.fanouts
         if not math.isfinite(capacity) or any(b not in s for s in stored):
             return -math.inf
@@ -211,22 +226,46 @@ class LevelSolver(ClassSolver):
                 if least >= best:
                     break
                 reduced = any(v > 1 and d not in out_ranks for d, v in split.items())
-                best = min(best, n * self._curve_at(sub, capacity, reduced, frontier_points))
+                best = min(best, n * self._curve_at(sub, capacity, reduced))
         except EnumerationTooLarge:
             return -math.inf
         return best
 
-    def _curve_at(self, sub: Einsum, capacity: float, reduced: bool, frontier_points) -> float:
+    def _curve_at(self, sub: Einsum, capacity: float, reduced: bool) -> float:
         """The one-buffer curve of a slice at ``capacity`` (inf if nothing fits), each slice's
         staircase enumerated once; ``reduced``: with its output read as an input
         (:func:`_as_input`, read back to the slice's terms)."""
         key = (sub.sizes, reduced)
         if key not in self._curves:
             problem = _as_input(sub) if reduced else sub
-            self._curves[key] = [(c.occupancy, c.accesses) for _, c in frontier_points(problem)]
+            self._curves[key] = self._slice_curve(problem)
         extra = 2 if reduced else 0
         fit = [a for o, a in self._curves[key] if o <= capacity + extra]
         return min(fit) - extra if fit else math.inf
+
+    def occupancy_floor(self, limits: dict) -> float:
+        """The swept level's occupancy is at least the least occupancy on the one-buffer
+        staircase (this placement's) at which it moves at most ``limits["dram"]``, where the
+        swept level is the outermost and keeps every tensor in one instance: its copies are a
+        one-buffer mapping moving the DRAM traffic (:meth:`_one_buffer_floor`'s argument). A
+        staircase point attaining it ends the walk's last stage without a solve."""
+        first = self.arch.on_chip[0]
+        if (self.swept != f"occupancy:{first.name}" or "dram" not in limits
+                or self._one_buffer_floor({self.swept: math.inf}) == -math.inf):
+            return -math.inf
+        fit = [o for o, a in self._one_buffer_pairs() if a <= limits["dram"]]
+        return min(fit) if fit else -math.inf
+
+    def _one_buffer_pairs(self) -> list[tuple[int, int]]:
+        """The one-buffer staircase :meth:`_one_buffer_floor` reads (after it has been read)."""
+        return getattr(self, "_curve", [])
+
+    def _slice_curve(self, problem: Einsum) -> list[tuple[int, int]]:
+        """The one-buffer staircase (occupancy, accesses) of a slice in this solver's placement:
+        uniform placement within a level is one boundary for every tensor (Orojenesis)."""
+        from ..reference.enumerate import frontier_points as one_buffer
+
+        return [(c.occupancy, c.accesses) for _, c in one_buffer(problem)]
 
     def _one_buffer_floor(self, limits: dict) -> float:
         """The backing store's traffic is at least the one-buffer (Orojenesis) curve at the
@@ -273,8 +312,16 @@ class LevelSolver(ClassSolver):
         def attempt(g: int) -> None:
             nonlocal inc
             cutoff = best() - 1
-            _, point, value = self._solve(groups[g][0], objective, limits | {objective: min(
+            out, point, value = self._solve(groups[g][0], objective, limits | {objective: min(
                 cutoff, limits.get(objective, math.inf))})
+            if out.status is Status.TIME_LIMIT:
+                if point is not None and point.values[objective] < best():
+                    inc = point
+                stop = lows[g]
+                if out.bound is not None:
+                    stop = max(stop, self.form(groups[g][0]).unscale(objective, out.bound))
+                open_ = [stop] + [v for h, v in lows.items() if h != g]
+                raise OutOfTime(objective, min(min(open_), best()), inc)
             if point is None:
                 record(groups[g], cutoff + 1)
             else:
@@ -301,25 +348,51 @@ class LevelSolver(ClassSolver):
                 attempt(g)
         return inc
 
-    def joint(self, capacity: float = math.inf, least_occupancy: bool = True
-              ) -> LevelPoint | None:
+    def start_clock(self, deadline: float | None = None) -> None:
+        """Start a capacity's time (``deadline``: a caller's, shared with it); the tracer's
+        solves count their time limit from ``began``."""
+        if deadline is None and self.time_limit is not None:
+            deadline = time.perf_counter() + self.time_limit
+        self._deadline = deadline
+        self.began = None if deadline is None else deadline - self.time_limit
+
+    def _limited(self, stop: OutOfTime, limits: dict) -> LevelPoint:
+        """The time-limit point of a stage cut short: its best verified point (the incumbent,
+        or one met earlier that meets every stage proven so far), with the stage's bound."""
+        full = self.fixed | limits
+        fits = [p for p in self.known if all(p.values[n] <= v for n, v in full.items())]
+        if stop.incumbent is not None:
+            fits.append(stop.incumbent)
+        inc = min(fits, key=lambda p: p.values[stop.objective], default=None)
+        bound = (stop.objective, max(stop.bound, 0))
+        if inc is None:
+            return LevelPoint(None, None, {}, -1, None, Status.TIME_LIMIT.value, bound)
+        return LevelPoint(inc.nest, inc.cost, inc.values, inc.cls, inc.copies,
+                          Status.TIME_LIMIT.value, bound)
+
+    def joint(self, capacity: float = math.inf, least_occupancy: bool = True,
+              deadline: float | None = None) -> LevelPoint | None:
         """The lexicographic joint bound with the swept level at most ``capacity``: least DRAM
         traffic, then least traffic into each level inwards; among the points attaining it, one
         of least swept occupancy (its staircase point), or with ``least_occupancy=False`` any
         (the bound at one capacity needs no staircase point, and that last stage costs a solve
         per class; measured on GEMM 4096^3 on a100, a least occupancy within the class that
         found the point saved no time either)."""
+        self.start_clock(deadline)
         limits = {self.swept: capacity} if self.swept else {}
         point = None
         for b, name in enumerate(self.key):  # b: the level the traffic enters (0: backing store)
             if point is not None and b >= 2:
                 self._mirror(point, b)
-            point = self.minimise(name, limits, self.floor(b, limits))
+            try:
+                point = self.minimise(name, limits, self.floor(b, limits))
+            except OutOfTime as stop:
+                return self._limited(stop, limits)
             if point is None:
                 return None
             limits[name] = point.values[name]
         if self.swept and least_occupancy:
-            point = self.minimise(self.swept, limits)
+            point = self.minimise(self.swept, limits, self.occupancy_floor(limits))
             if point is None:
                 raise SolverError(f"{self.problem}: the point of least {self.key[-1]} vanished "
                                   "when its occupancy was minimised")
@@ -400,17 +473,18 @@ class PlacementSolver(LevelSolver):
     def groups(self, objective: str, limits: dict) -> list[list[int]]:
         return [[0]]
 
-    def instance_floor(self, b: int, capacity: float) -> float:
-        """The traffic into level ``b`` is at least the one-buffer per-tensor curve at its
-        ``capacity`` where ``b`` keeps every tensor and no level down to ``b`` has fanout: its
-        copies, with the nest's loops, are a one-buffer per-tensor mapping of that occupancy
-        moving exactly that traffic. (The uniform solver's per-instance slices read uniform
-        curves, which per-tensor slices can beat: not used here.)"""
-        if (any(f != 1 for f in self.arch.fanouts[:b]) or not math.isfinite(capacity)
-                or any(b not in s for s in self.stored)):
-            return -math.inf
-        fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= capacity]
-        return min(fit) if fit else -math.inf
+    def _slice_curve(self, problem: Einsum) -> list[tuple[int, int]]:
+        """Per-tensor placement: each instance's copies of level ``b``, with the temporal loops
+        above them (the spatial ones dropped, each split rank relabelled to its slice), are a
+        one-buffer *per-tensor* mapping of its slice, so :meth:`instance_floor`'s argument holds
+        with the per-tensor staircase (fastnest.py, exact; the uniform one, which per-tensor
+        slices can beat, would not be a bound). Declined (no floor) where fastnest declines."""
+        from ..reference.fastnest import frontier as fast
+
+        points = fast(problem, "per_tensor/perfect")
+        if points is None:
+            raise EnumerationTooLarge(f"no per-tensor staircase of {problem} by enumeration")
+        return [(c.occupancy, c.accesses) for _, c in points]
 
     def _one_buffer_floor(self, limits: dict) -> float:
         first = self.arch.on_chip[0]
@@ -421,6 +495,9 @@ class PlacementSolver(LevelSolver):
         fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= cap]
         return min(fit) if fit else -math.inf
 
+    def _one_buffer_pairs(self) -> list[tuple[int, int]]:
+        return [(c.occupancy, c.accesses) for _, c in self._per_tensor_curve()]
+
     def _per_tensor_curve(self) -> list:
         """The one-buffer per-tensor staircase (nests and costs; fastnest.py, exact), once;
         empty where the fast enumerator declines (no floor then)."""
@@ -430,12 +507,14 @@ class PlacementSolver(LevelSolver):
             self._pt_curve = fast(self.problem, "per_tensor/perfect") or []
         return self._pt_curve
 
-    def joint(self, capacity: float = math.inf, least_occupancy: bool = True
-              ) -> LevelPoint | None:
+    def joint(self, capacity: float = math.inf, least_occupancy: bool = True,
+              deadline: float | None = None) -> LevelPoint | None:
+        self.start_clock(deadline)
+        deadline = self._deadline  # the uniform seed shares the capacity's time
         self._extend(capacity)
         if self.seed_uniform:
-            self._uniform(capacity)
-        return super().joint(capacity, least_occupancy)
+            self._uniform(capacity, deadline)
+        return super().joint(capacity, least_occupancy, deadline)
 
     def _extend(self, capacity: float) -> None:
         """A candidate attaining the backing store's floor where it applies: the one-buffer
@@ -485,14 +564,15 @@ class PlacementSolver(LevelSolver):
         if all(values[n] <= v for n, v in self.fixed.items()):
             self.known.append(LevelPoint(mirror, cost, values, point.cls, copies))
 
-    def _uniform(self, capacity: float) -> None:
+    def _uniform(self, capacity: float, deadline: float | None = None) -> None:
         """The uniform joint bound's point at ``capacity`` (levels.py's MILP, fast), as a
         per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
         from above (a cut-off for each solve) and often attains a floor."""
         if not hasattr(self, "_uniform_solver"):
-            self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads)
-        point = self._uniform_solver.joint(capacity, least_occupancy=False)
-        if point is None:
+            self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads,
+                                               self.time_limit)
+        point = self._uniform_solver.joint(capacity, least_occupancy=False, deadline=deadline)
+        if point is None or point.nest is None:  # (cut by the time limit before any point)
             return
         names = tuple(lv.name for lv in self.arch.on_chip)
         fan = tuple(lv if f > 1 else 0 for lv, f in enumerate(self.arch.fanouts, start=1))
@@ -514,8 +594,11 @@ class PlacementSolver(LevelSolver):
                 return hit[0]
             if objective == "dram":  # measured: inner floors are seldom attained, and proving
                 # that costs more than the optimisation saves (GEMM 16^3, L1 = 64: 44 s vs 29 s)
-                point = self._feasible(full | {objective: min(floor, full.get(objective,
-                                                                               math.inf))})
+                try:
+                    point = self._feasible(full | {objective: min(floor, full.get(objective,
+                                                                                   math.inf))})
+                except OutOfTime:
+                    raise OutOfTime(objective, floor, None) from None
                 if point is not None:
                     return point
         return super().minimise(objective, limits, floor)
@@ -531,6 +614,8 @@ class PlacementSolver(LevelSolver):
             out = self._run(0, None, limits, cuts)
             if out.status is Status.INFEASIBLE:
                 return None
+            if out.status is Status.TIME_LIMIT and out.x is None:
+                raise OutOfTime("any point", -math.inf, None)
             if out.status is not Status.OPTIMAL or out.x is None:
                 raise SolverError(f"{self.solver} gave no answer ({out.status.value}) to "
                                   f"{self._question(0, 'any point', limits)}")
@@ -564,11 +649,14 @@ class PlacementSolver(LevelSolver):
 
 def frame(problem: Einsum, arch: Arch, points: list[tuple],
           capacities: list[int] | None = None, seconds: float = 0.0,
-          method: str = "enumeration", solver: str | None = None) -> pd.DataFrame:
+          method: str = "enumeration", solver: str | None = None,
+          limited: dict | None = None) -> pd.DataFrame:
     """Rows in words: ``occupancy`` (the swept level's), ``accesses`` (the backing store's),
     ``occupancy_<level>`` and ``accesses_<level>`` (into that level from its parent) for every
-    on-chip level, and the mapping as a readable multi-level nest."""
+    on-chip level, and the mapping as a readable multi-level nest. ``limited``: capacity ->
+    the time-limit point answering it (:func:`limited_row`)."""
     swept = arch.swept_index
+    limited = limited or {}
 
     def row(nest: Nest, cost: LevelCost, copies: Copies | None = None) -> dict:
         return level_row(problem, arch, nest, cost, copies, status="optimal",
@@ -579,6 +667,9 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple],
     else:
         rows = []
         for cap in capacities:
+            if cap in limited:
+                rows.append({"capacity": cap} | limited_row(problem, arch, limited[cap]))
+                continue
             # the least key among the points that fit (on a staircase: the last of them)
             fit = [p for p in points if swept is None or p[1].occupancy[swept] <= cap]
             best = min(fit, key=lambda p: (p[1].key, -p[1].occupancy[swept] if swept is not None
@@ -598,13 +689,38 @@ def frame(problem: Einsum, arch: Arch, points: list[tuple],
 
 
 
+def column(objective: str) -> str:
+    """The row column of a solver objective: ``dram`` -> ``accesses``, ``accesses:L1`` ->
+    ``accesses_L1``."""
+    return "accesses" if objective == "dram" else objective.replace(":", "_")
+
+
+def limited_row(problem: Einsum, arch: Arch, point: LevelPoint) -> dict:
+    """A capacity whose solve a time limit cut: status ``time_limit``, ``bound_of`` the column
+    whose least value was being proven (every column of the key before it is proven exact),
+    ``best_bound`` a proven lower bound on it, and the incumbent's columns (empty: none)."""
+    objective, bound = point.bound
+    row = {"status": Status.TIME_LIMIT.value, "bound_of": column(objective),
+           "best_bound": float(bound)}
+    if point.nest is None:
+        return row
+    incumbent = level_row(problem, arch, point.nest, point.cost, point.copies,
+                          op_intensity=op_intensity(problem, point.cost.dram))
+    return incumbent | row | {"incumbent": int(point.values[objective])}
+
+
 AUTO_PER_TENSOR = 200_000  # per-tensor search nodes "auto" enumerates before taking the MILP
 
 
 def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
           limit: int | None = None, method: str | None = None, solver: str = "highs",
-          placement: str = "uniform") -> pd.DataFrame:
+          placement: str = "uniform", time_limit: float | None = None) -> pd.DataFrame:
     """The joint frontier (``capacities=None``) or its value at each capacity of the swept level.
+
+    ``time_limit``: seconds per capacity for the MILP (so "auto" with a time limit is the
+    MILP, as for one Einsum); a capacity it cuts gives a ``time_limit`` row
+    (:func:`limited_row`). Refused for the frontier, whose walk needs every point proven, and
+    for enumeration.
 
     ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
@@ -616,6 +732,9 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     if placement not in PLACEMENTS:
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     check(problem, arch)
+    if time_limit is not None:
+        _check_time_limit(time_limit, capacities, method)
+        method = "milp"  # as for one Einsum: a time limit asks for the MILP
     if placement == "per_tensor":
         if method == "auto":
             try:
@@ -630,10 +749,10 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
                 return df
         if method == "milp":
             began = time.perf_counter()
-            ls = PlacementSolver(problem, arch, solver)
+            ls = PlacementSolver(problem, arch, solver, time_limit=time_limit)
             points = [(p.nest, p.cost, p.copies) for p in milp_points(ls, capacities)]
             df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
-                       ls.solver)
+                       ls.solver, ls.limited)
             df.attrs["mapspace"] = "per_tensor/perfect"
             return df
         began = time.perf_counter()
@@ -649,9 +768,23 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
         points = frontier_points(problem, arch, limit)
         return frame(problem, arch, points, capacities, time.perf_counter() - began)
 
-    ls = LevelSolver(problem, arch, solver)
+    ls = LevelSolver(problem, arch, solver, time_limit=time_limit)
     points = [(p.nest, p.cost) for p in milp_points(ls, capacities)]
-    return frame(problem, arch, points, capacities, time.perf_counter() - began, "milp", ls.solver)
+    return frame(problem, arch, points, capacities, time.perf_counter() - began, "milp", ls.solver,
+                 ls.limited)
+
+
+def _check_time_limit(time_limit, capacities, method: str) -> None:
+    if isinstance(time_limit, bool) or not (isinstance(time_limit, (int, float))
+                                            and time_limit > 0 and math.isfinite(time_limit)):
+        raise BoundsolverError(f"time_limit must be a positive number of seconds, got "
+                               f"{time_limit!r}")
+    if capacities is None:
+        raise BoundsolverError("time_limit applies to a hierarchy's bound at given capacities "
+                               "(solve_curve): its frontier is a walk of proven points")
+    if method == "enumerate":
+        raise BoundsolverError("time_limit applies to the MILP (method='milp' or 'auto'); "
+                               "enumeration always runs to the end")
 
 
 
@@ -660,6 +793,7 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
     answering them: a point solved at capacity S with swept occupancy o answers all of [o, S]
     (the least value is non-increasing in S and the point fits every capacity from o). Its
     occupancy is not minimised (a solve per class saved), so o may lie above the staircase's."""
+    ls.limited = {}
     if capacities is None or ls.swept is None:
         return ls.walk()
     found: dict[int, object] = {}
@@ -679,6 +813,9 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
         point = ls.joint(cap, least_occupancy=False)
         if point is None:
             break  # smaller capacities are infeasible too
+        if point.status != Status.OPTIMAL.value:  # cut by the time limit: this capacity only
+            ls.limited[cap] = point
+            continue
         occ = point.values[ls.swept]
         found[occ] = point
         covered.append((occ, cap))
@@ -689,7 +826,7 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
 
 def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
                    method: str | None = None, solver: str = "highs",
-                   placement: str = "uniform") -> pd.DataFrame:
+                   placement: str = "uniform", time_limit: float | None = None) -> pd.DataFrame:
     """A workload's joint bound on a hierarchy, its Einsums run one after another (unfused):
     each has every level to itself, so at a capacity the traffic across every boundary is the
     sum of the Einsums' and each level's occupancy the largest of theirs. The lexicographic
@@ -703,7 +840,7 @@ def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
         key = (str(e), e.sizes)
         if key not in solved:
             solved[key] = solve(e, arch, capacities, method=method, solver=solver,
-                                placement=placement)
+                                placement=placement, time_limit=time_limit)
         frames.append(solved[key])
     names = [e.name or f"E{i}" for i, e in enumerate(workload.einsums)]
     swept = next((lv.name for lv in arch.on_chip if lv.sweep), None)
@@ -753,10 +890,29 @@ def _least_at(front: pd.DataFrame, x: int, arch: Arch):
 
 
 
-def _sum_rows(rows: list, names: list[str], arch: Arch) -> dict:
+def _sum_limited(rows: list, names: list[str], arch: Arch) -> dict:
+    """The sum where a time limit cut some Einsum: the key is proven up to the earliest stage
+    any Einsum left open (``bound_of``); its bound is the sum of every Einsum's bound there
+    (an exact value where that Einsum proved it); the incumbent is the sum of the incumbents,
+    where every Einsum has one."""
+    keys = _key_columns(arch)
+    open_ = [keys.index(r["bound_of"]) for r in rows if r.get("status") == "time_limit"]
+    stage = keys[min(open_)]
+    bound = sum(float(r["best_bound"]) if r.get("status") == "time_limit" and
+                r["bound_of"] == stage else float(r[stage]) for r in rows)
+    out: dict = {"status": "time_limit", "bound_of": stage, "best_bound": bound}
+    if any(pd.isna(r.get(stage)) for r in rows):
+        return out
+    summed = _sum_rows([r.copy() for r in rows], names, arch, check=False)
+    return summed | out | {"incumbent": summed[stage]}
+
+
+def _sum_rows(rows: list, names: list[str], arch: Arch, check: bool = True) -> dict:
     """One row of the unfused workload from each Einsum's row at the same capacity."""
     if any(r.get("status") == "infeasible" for r in rows):
         return {"status": "infeasible"}
+    if check and any(r.get("status") == "time_limit" for r in rows):
+        return _sum_limited(rows, names, arch)
     out: dict = {"status": "optimal"}
     occ = [c for c in rows[0].index if c.startswith("occupancy")]
     acc = [c for c in rows[0].index if c.startswith("accesses")]

@@ -50,7 +50,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
 
     ``lower_bound=True`` adds the any-schedule floor at each row's capacity and ``gap`` =
     accesses / floor (:func:`boundsolver.lower_bound`, docs/lower_bounds.md); off by default
-    because the floor costs more than an enumerated curve.
+    because on GEMMs the floor costs about as much as the enumerated curve itself (GEMM 4096^3:
+    0.10 s against 0.07 s), which the default path should not pay unasked.
 
     Everything after ``capacities`` is keyword-only, and an option that does not apply to the
     problem is refused (:class:`BoundsolverError`), never ignored.
@@ -71,7 +72,10 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     with up to ``max_depth`` nested loops, default 3, each over a different rank) and
     ``fusion=False`` runs every Einsum alone (docs/fusion.md); ``method`` says how per-Einsum
     curves are traced. Workloads default to per-tensor placement inside each Einsum
-    (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace).
+    (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace). On a hierarchy a workload
+    runs unfused unless ``fusion=True``, which searches loop trees whose tensors live in the
+    outer, swept level, each leaf a joint nest on the inner levels (uniform placement by
+    default; docs/fusion.md, "On hierarchies").
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
@@ -91,9 +95,11 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             f"{caps[:3]}{'...' if len(caps) > 3 else ''} would sweep nothing: call "
             "pareto_frontier(..., arch=...) for its bound at the fixed capacities, or give one "
             "level 'capacity: sweep'")
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
     if hierarchy is not None:
-        out = hierarchy(problem, arch, caps, method=method, solver=solver)
+        limit = _level_time_limit(time_limit, method)
+        out = hierarchy(problem, arch, caps, method=method, solver=solver,
+                        **({} if limit is None else {"time_limit": limit}))
     elif isinstance(problem, Workload):
         out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
                              _depth(max_depth))
@@ -121,8 +127,12 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     """
     arch = _arch(arch)
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
     if hierarchy is not None:
+        if time_limit is not None:
+            raise BoundsolverError(f"time_limit applies to {arch.name}'s bound at given "
+                                   "capacities (solve_curve): its frontier is a walk of proven "
+                                   "points, each needed for the next")
         return _floored(hierarchy(problem, arch, method=method, solver=solver), problem, arch,
                         lower_bound)
     if isinstance(problem, Workload):
@@ -166,19 +176,19 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
     if fusion is not None and not workload:
         raise BoundsolverError("fusion= applies to workloads (bs.workload, load_problem of a "
                                "workload file), not to a single Einsum")
-    if max_depth is not None and (not workload or fusion is False or levels):
+    if max_depth is not None and (not workload or fusion is False or (levels and not fusion)):
         where = ("a single Einsum" if not workload else "fusion=False" if fusion is False
-                 else f"a workload on {levels}, whose Einsums run unfused")
+                 else f"a workload on {levels} without fusion=True, whose Einsums then run "
+                      "unfused")
         raise BoundsolverError(f"max_depth (loops nested in a fused loop tree) applies to fused "
-                               f"workloads on one buffer, not to {where}")
+                               f"workloads, not to {where}")
     if time_limit is not None:
-        if workload:
-            raise BoundsolverError("time_limit is not supported for workloads: their curves are "
-                                   "always solved to optimality")
-        if levels:
-            raise BoundsolverError(f"time_limit is not supported on the hierarchy {levels} "
-                                   "(several levels, bypass or fanout): its joint bound is "
-                                   "always solved to optimality")
+        if workload and (not levels or fusion):
+            raise BoundsolverError("time_limit is not supported for workloads on one buffer or "
+                                   "fused: their curves are always solved to optimality")
+        if levels and method == "enumerate":
+            raise BoundsolverError("time_limit applies to the MILP (method='milp' or 'auto'); "
+                                   "enumeration always runs to the end")
     if not isinstance(progress, bool):
         raise BoundsolverError(f"progress must be True or False, got {progress!r}")
     if progress and (workload or levels):
@@ -187,6 +197,11 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
             + ("a workload's" if workload else f"the hierarchy {levels}'s")
             + " curve shows no progress bar")
     return method
+
+
+def _level_time_limit(time_limit: float | None, method: str) -> float | None:
+    """Seconds per capacity on a hierarchy (None or math.inf: none)."""
+    return None if time_limit is None or time_limit == math.inf else time_limit
 
 
 def _clipped(front: pd.DataFrame, arch) -> pd.DataFrame:
@@ -207,14 +222,16 @@ def _arch(arch):
     return arch if isinstance(arch, Arch) or arch is None else load_arch(arch)
 
 
-def _hierarchy(problem, arch, method, mapspace, fusion=None):
+def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None):
     """joint.solve with the mapspace's placement where ``arch`` has more than one buffer
     level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
     for bit. Its joint bound is enumerated (small problems) or solved by the multi-level MILP
     (levels.py);
     ``mapspace="per_tensor/perfect"`` places each copy at its own depth within its level
     (hierarchy.py per_tensor_points for small problems, else placement.py's MILP). A workload runs its
-    Einsums one after another (``fusion=False``; fused mappings on hierarchies are refused)."""
+    Einsums one after another by default (or ``fusion=False``); ``fusion=True`` searches fused
+    loop trees whose tensors live in the outer, swept level (fused_levels.py, docs/fusion.md
+    "On hierarchies"; other hierarchies are refused there, naming what is missing)."""
     arch = _arch(arch)
     if arch is None or arch.is_single_buffer:
         return None
@@ -230,9 +247,9 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None):
 
     if isinstance(problem, Workload):
         if fusion:
-            raise BoundsolverError(
-                f"fused mappings on a multi-level architecture ({arch.name}) are not modelled "
-                "yet; pass fusion=False (each Einsum alone on the hierarchy, summed)")
+            from . import fused_levels
+
+            return partial(fused_levels.solve, mapspace=space, max_depth=_depth(max_depth))
         return partial(joint.solve_workload, placement=space.placement)
     # per_tensor: each copy at its own depth within its level (enumerated or the MILP).
     return partial(joint.solve, placement=space.placement)

@@ -90,6 +90,7 @@ class ClassSolver:
         self.solver = solver_name(solver)
         self.threads = threads
         self.time_limit = time_limit
+        self.began: float | None = None  # when the question under way began (its time limit's start)
         self.known: list = []  # every verified point met so far
         self._forms: dict[int, object] = {}
         self._backends: dict[int, object] = {}
@@ -282,7 +283,8 @@ class ClassSolver:
         """One backend solve of class ``c``: minimise ``objective`` (None: any feasible point)."""
         remaining = None
         if self.time_limit is not None:
-            remaining = max(self.time_limit - (time.perf_counter() - began), 1e-3)
+            start = began if began is not None else self.began
+            remaining = max(self.time_limit - (time.perf_counter() - start), 1e-3)
         goal = self.form(c).scaled(objective) if objective else {}
         what = objective or "any point"
         try:

@@ -11,6 +11,7 @@ request, fused (slow on big networks).
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Sequence
 
@@ -32,12 +33,7 @@ def canonical(e: Einsum) -> Einsum:
     """``e`` with tensors named ``T0..`` (output last) and ranks ``r0..`` in order of appearance:
     two layers that differ only in names get the same canonical Einsum (and the same frontier,
     up to the names in its ``reads_``/``writes_``/``tile_`` columns)."""
-    ranks: dict[str, str] = {}
-    for t in e.tensors:
-        for r in t.ranks:
-            ranks.setdefault(r, f"r{len(ranks)}")
-    for r in e.ranks:
-        ranks.setdefault(r, f"r{len(ranks)}")
+    ranks = canonical_ranks(e)
 
     def rename(t: Tensor, name: str) -> Tensor:
         return Tensor(name, tuple(Axis(tuple(Term(ranks[x.rank], x.coef) for x in a.terms))
@@ -47,6 +43,26 @@ def canonical(e: Einsum) -> Einsum:
     output = rename(e.output, f"T{len(inputs)}")
     sizes = tuple(sorted(((ranks[r], n) for r, n in e.sizes), key=lambda x: int(x[0][1:])))
     return Einsum(output, inputs, sizes)
+
+
+def canonical_ranks(e: Einsum) -> dict[str, str]:
+    """``e``'s rank names -> ``canonical(e)``'s (``r0..`` in order of appearance)."""
+    ranks: dict[str, str] = {}
+    for t in e.tensors:
+        for r in t.ranks:
+            ranks.setdefault(r, f"r{len(ranks)}")
+    for r in e.ranks:
+        ranks.setdefault(r, f"r{len(ranks)}")
+    return ranks
+
+
+def named_mapping(text: str, e: Einsum) -> str:
+    """A mapping of ``canonical(e)`` (``for r0 in ...: [T1{r0:1}]``) in ``e``'s own rank and
+    tensor names: every ``r<i>`` and ``T<i>`` is replaced in one pass, so a real rank named
+    ``r1`` is never renamed twice."""
+    back = {c: r for r, c in canonical_ranks(e).items()}
+    back |= {f"T{i}": t.name for i, t in enumerate((*e.inputs, e.output))}
+    return re.sub(r"\b[rT]\d+\b", lambda m: back.get(m.group(), m.group()), text)
 
 
 def _key(e: Einsum) -> tuple:
@@ -80,7 +96,9 @@ def network_table(workload: Workload, capacities: Sequence[float] = (), *,
     Each distinct layer's frontier is traced once (``mapspace`` defaults to the workloads'
     per-tensor placement, so the unfused network curve is the sum of these rows); ``cache`` and
     ``force_rerun`` as in ``solve_curves``; serially by default, or in a process pool
-    (``parallel=True``, or any ``executor``). ``table.attrs``: ``distinct``, ``solves``, ``seconds``, ``layer_seconds``.
+    (``parallel=True``, or any ``executor``). ``table.attrs``: ``distinct``, ``solves``,
+    ``seconds``, ``layer_seconds``, ``frontiers`` (each distinct layer's (occupancy, accesses)
+    breakpoints) and ``mappings`` (each breakpoint's mapping, in the layer's own rank names).
     """
     space = workload_mapspace(mapspace)
     caps = [int(c) for c in capacities]
@@ -137,7 +155,10 @@ def network_table(workload: Workload, capacities: Sequence[float] = (), *,
                        seconds=time.perf_counter() - began,
                        layer_seconds={einsums[i].name: s for i, s in seconds.items()},
                        frontiers={einsums[i].name: [(int(o), int(a)) for o, a in zip(
-                           fronts[i]["occupancy"], fronts[i]["accesses"])] for i in distinct})
+                           fronts[i]["occupancy"], fronts[i]["accesses"])] for i in distinct},
+                       mappings={einsums[i].name: [named_mapping(str(m), einsums[i]) for m in
+                                                   fronts[i].get("mapping", ())]
+                                 for i in distinct})
     return table
 
 

@@ -9,6 +9,7 @@ curves; ``fig24b_simba.csv``) and the GPUs' exact DRAM and L2->SMEM bounds over 
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -32,6 +33,9 @@ FIG24B_KB = (0.125, 1, 8, 64, 512)
 FIG24B_KB_QUICK = (0.125, 8)
 FIG24B_SAMPLES, FIG24B_SAMPLES_QUICK = 2000, 100
 # GPU figure: L2 capacities (MiB, fp32 words = bytes / 4), the GPUs' own L2 sizes among them.
+# Seconds per capacity for the per-tensor bounds of the two hierarchy figures (a capacity the limit
+# cuts is drawn as its proven bound .. the mapping found; the uniform bounds run to the end).
+PER_TENSOR_SECONDS = 20.0
 GPU_L2_SWEEP = tuple(sorted({2.0 ** e for e in range(-2, 7)} | {40.0, 50.0}))
 # The paper's Fig. 2: A100 traffic over the algorithmic minimum (DRAM<->L2, L2<->L1).
 FIG2_A100 = {"DRAM<->L2": 6.5, "L2<->L1": 32.3}
@@ -223,23 +227,40 @@ def _fig24b(out: Path, problem, fronts: dict, quick: bool, count: int) -> pd.Dat
     kb = FIG24B_KB_QUICK if quick else FIG24B_KB
     words = [int(k * 1024 * 8) // arch.word_bits for k in kb]
     began = time.perf_counter()
-    bound = solve_curve(problem, words, arch=arch)
+    bound = solve_curve(problem, words, arch=arch, mapspace="uniform/perfect")
     bound_s = time.perf_counter() - began
+    began = time.perf_counter()
+    pt = solve_curve(problem, words, arch=arch, mapspace="per_tensor/perfect",
+                     time_limit=PER_TENSOR_SECONDS)
+    pt_s = time.perf_counter() - began
     clouds = [sample(problem, arch, count, capacity=w, seed=i) for i, w in enumerate(words)]
     _check_above(bound, clouds, arch)
+    _check_above(pt, clouds, arch)
     table = _fig24b_table(kb, words, clouds, bound, fronts, bound_s)
+    pt = pt.assign(**{c: pt[c] if c in pt.columns else None for c in ("bound_of", "best_bound")})
+    table = table.assign(pt_status=pt["status"].values, pt_dram=pt["accesses"].values,
+                         pt_bound_of=pt["bound_of"].values, pt_best_bound=pt["best_bound"].values,
+                         pt_bound_s_all_sizes=round(pt_s, 1))
     table.to_csv(out / "fig24b_simba.csv", index=False)
-    _plot_fig24b(out, problem, words, clouds, bound, fronts)
+    _plot_fig24b(out, problem, words, clouds, bound, fronts, pt)
     return table
 
 
 def _check_above(bound: pd.DataFrame, clouds: list[pd.DataFrame], arch) -> None:
     """Every sample's lexicographic key (DRAM first, then each level inwards) is at least the
-    exact bound's at its buffer size; raise (a bug in the bound or the cost model) if not."""
+    exact bound's at its buffer size; raise (a bug in the bound or the cost model) if not. A
+    ``time_limit`` row bounds the key up to its ``bound_of`` column: the proven columns, then
+    ``best_bound``."""
     cols = ["accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
     for (_, b), cloud in zip(bound.iterrows(), clouds):
         least = min(map(tuple, cloud[cols].astype("int64").values.tolist()))
-        if least < tuple(int(b[c]) for c in cols):
+        if b["status"] == "time_limit":
+            stage = cols.index(b["bound_of"])
+            floor = tuple(int(b[c]) for c in cols[:stage]) + (math.ceil(b["best_bound"]),)
+            least = least[:stage + 1]
+        else:
+            floor = tuple(int(b[c]) for c in cols)
+        if least < floor:
             raise AssertionError(f"a random Simba mapping at {b['capacity']} words ({least}) lies "
                                  f"below the exact bound {tuple(b[c] for c in cols)}: a bug")
 
@@ -265,7 +286,7 @@ def _fig24b_table(kb, words, clouds, bound, fronts, bound_s: float) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def _plot_fig24b(out: Path, problem, words, clouds, bound, fronts) -> None:
+def _plot_fig24b(out: Path, problem, words, clouds, bound, fronts, pt=None) -> None:
     """(a) DRAM traffic over the global-buffer size: cloud (jittered), our bound, the
     one-buffer curves; (b) the cloud over each sample's total on-chip words, with the
     one-buffer per-tensor curve that no multi-level mapping can beat there."""
@@ -282,7 +303,24 @@ def _plot_fig24b(out: Path, problem, words, clouds, bound, fronts) -> None:
         plot_samples(cloud, b, x="total_words", color=color, s=5, alpha=0.5,
                      label=f"mappings, GB {w:,} words")
     a.plot(words, bound["accesses"].astype(float), "D", color="tab:red", ms=7, mec="k", mew=0.5,
-           label="our exact Simba bound (at each size)", zorder=4)
+           label="our exact Simba bound, uniform placement (at each size)", zorder=4)
+    if pt is not None:  # per-tensor: exact where proven; else its proven DRAM bound .. incumbent
+        pt = pt.assign(**{c: pt[c] if c in pt.columns else None
+                          for c in ("bound_of", "best_bound")})
+        done = pt["status"] == "optimal"
+        a.plot([w for w, d in zip(words, done) if d], pt["accesses"][done].astype(float), "P",
+               color="tab:purple", ms=8, mec="k", mew=0.5, zorder=5,
+               label="exact Simba bound, per-tensor placement")
+        cut = (pt["status"] == "time_limit") & (pt["bound_of"] == "accesses")
+        if cut.any():
+            a.vlines([w for w, c in zip(words, cut) if c], pt["best_bound"][cut].astype(float),
+                     pt["accesses"][cut].astype(float), color="tab:purple", lw=3, alpha=0.5,
+                     zorder=5, label="per-tensor, time limit: proven DRAM bound .. found")
+        kept = (pt["status"] == "time_limit") & (pt["bound_of"] != "accesses")
+        if kept.any():  # DRAM proven, an inner level's stage cut
+            a.plot([w for w, k in zip(words, kept) if k], pt["accesses"][kept].astype(float),
+                   "P", color="tab:purple", mfc="none", ms=8, mew=1.2, zorder=5,
+                   label="per-tensor DRAM bound (inner levels cut by time)")
     styles = {"uniform": ("one-buffer (Orojenesis)", "tab:blue", "-"),
               "per_tensor": ("one-buffer, per-tensor", "tab:green", "--")}
     for name, (label, color, ls) in styles.items():
@@ -313,7 +351,10 @@ def _plot_fig24b(out: Path, problem, words, clouds, bound, fronts) -> None:
 def _fig_gpu(out: Path, problem, uniform: pd.DataFrame, quick: bool) -> pd.DataFrame:
     """The exact DRAM and L2->SMEM bounds of A100 and H100 over L2 capacity, as traffic over
     the algorithmic minimum, against the measured DRAM traffic (Fig. 24a) and the paper's
-    Fig. 2 ratios for A100."""
+    Fig. 2 ratios for A100. Both mapspaces: uniform placement within each level (Timeloop's,
+    solved to the end) and per-tensor placement (AccelForge's, :data:`PER_TENSOR_SECONDS` per
+    capacity; a capacity whose inner stage the limit cuts keeps its proven columns and shows
+    the SMEM interval: ``pt_bound_ratio`` .. its incumbent)."""
     from ..curves.solve import solve_curve
     from ..io.specs import load_arch
     from ..model.cost import algorithmic_minimum
@@ -324,20 +365,40 @@ def _fig_gpu(out: Path, problem, uniform: pd.DataFrame, quick: bool) -> pd.DataF
         mib = (float(GPU_L2_MIB[gpu.upper()]),) if quick else GPU_L2_SWEEP
         caps = [int(m * 2**20) // 4 for m in mib]
         began = time.perf_counter()
-        df = solve_curve(problem, caps, arch=load_arch(gpu))
+        df = solve_curve(problem, caps, arch=load_arch(gpu), mapspace="uniform/perfect")
         seconds = time.perf_counter() - began
-        for m, r in zip(mib, df.itertuples(index=False)):
+        began = time.perf_counter()
+        pt = solve_curve(problem, caps, arch=load_arch(gpu), mapspace="per_tensor/perfect",
+                         time_limit=PER_TENSOR_SECONDS)
+        pt_seconds = time.perf_counter() - began
+        for m, r, q in zip(mib, df.itertuples(index=False), pt.itertuples(index=False)):
             rows.append({"gpu": gpu.upper(), "l2_mib": m, "l2_words": int(r.capacity),
                          "l2_occupancy": int(r.occupancy), "dram": int(r.accesses),
                          "accesses_SMEM": int(r.accesses_SMEM),
                          "dram_ratio": r.accesses / minimum,
                          "smem_ratio": r.accesses_SMEM / minimum,
                          "one_buffer_dram_ratio": _at(uniform, r.capacity) / minimum,
-                         "solve_s_all_capacities": round(seconds, 1)})
+                         "solve_s_all_capacities": round(seconds, 1)}
+                        | _per_tensor_columns(q, minimum, pt_seconds))
     table = pd.DataFrame(rows)
     table.to_csv(out / "fig_gpu_levels.csv", index=False)
     _plot_gpu(out, table, uniform, minimum)
     return table
+
+
+def _per_tensor_columns(q, minimum: int, seconds: float) -> dict:
+    """The per-tensor row's columns for the GPU table: its status, DRAM and SMEM ratios (the
+    incumbent's where a time limit cut the SMEM stage, with the proven bound beside)."""
+    row = q._asdict()
+    out = {"pt_status": row["status"], "pt_dram": int(row["accesses"]),
+           "pt_accesses_SMEM": int(row["accesses_SMEM"]),
+           "pt_dram_ratio": row["accesses"] / minimum,
+           "pt_smem_ratio": row["accesses_SMEM"] / minimum,
+           "pt_bound_of": row.get("bound_of") if row["status"] == "time_limit" else None,
+           "pt_bound_ratio": (row["best_bound"] / minimum if row["status"] == "time_limit"
+                              else None),
+           "pt_solve_s_all_capacities": round(seconds, 1)}
+    return out
 
 
 def _plot_gpu(out: Path, table: pd.DataFrame, uniform: pd.DataFrame, minimum: int) -> None:
@@ -358,7 +419,15 @@ def _plot_gpu(out: Path, table: pd.DataFrame, uniform: pd.DataFrame, minimum: in
         color, ms, face, side, shift = looks[gpu]
         for col, marker, what in (("dram_ratio", "o", "DRAM↔L2"), ("smem_ratio", "s", "L2↔SMEM")):
             ax.plot(rows["l2_mib"], rows[col], marker, color=color, ms=ms, mfc=face or color,
-                    mew=1.2, label=f"{gpu}: exact {what} bound")
+                    mew=1.2, label=f"{gpu}: uniform {what} bound")
+        for col, marker, what in (("pt_dram_ratio", "x", "DRAM↔L2"),
+                                  ("pt_smem_ratio", "+", "L2↔SMEM")):
+            ax.plot(rows["l2_mib"], rows[col], marker, color=color, ms=ms + 2, mew=1.2,
+                    label=f"{gpu}: per-tensor {what} bound")
+        cut = rows[rows["pt_status"] == "time_limit"]
+        if len(cut):  # the SMEM interval a time limit left open: proven bound .. incumbent
+            ax.vlines(cut["l2_mib"], cut["pt_bound_ratio"], cut["pt_smem_ratio"], color=color,
+                      lw=2, alpha=0.5, label=f"{gpu}: per-tensor L2↔SMEM, time limit (bound..found)")
         l2 = GPU_L2_MIB[gpu]
         ax.axvline(l2, color=color, ls=":", lw=0.9)
         ax.text(l2 * shift, 65, f"{gpu} L2\n{l2} MiB", color=color, fontsize=7, va="top", ha=side)
@@ -378,5 +447,8 @@ def _plot_gpu(out: Path, table: pd.DataFrame, uniform: pd.DataFrame, minimum: in
     ax.set_ylabel("traffic / algorithmic minimum (3·4096² words)")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=6, frameon=False, loc="lower left", ncol=2)
-    ax.set_title("GEMM 4096³ fp32 on A100 / H100: exact bounds per level", fontsize=9)
+    gap = (table["dram_ratio"] / table["pt_dram_ratio"]).max()
+    ax.set_title("GEMM 4096³ fp32 on A100 / H100: exact bounds per level, uniform and "
+                 f"per-tensor placement\n(per-tensor DRAM up to {gap:.2f}× below uniform)",
+                 fontsize=9)
     _save(fig, out, "fig_gpu_levels")

@@ -1,0 +1,636 @@
+"""Exact fused frontiers on a memory hierarchy (docs/fusion.md, "On hierarchies").
+
+The mapspace is :mod:`fusion_levels`': fused loop trees whose stored tensors live in the outer
+(swept) level, each leaf running a multi-level nest of its sub-problem. The objective is the joint
+bound's (docs/hierarchy.md): least DRAM traffic at each capacity of the outer level, then least
+traffic into each inner level in turn, a lexicographic key.
+
+The dynamic program is :class:`fused.TreeSearch`'s with two changes, both exact:
+
+* keys are vectors (DRAM, then each inner level) compared lexicographically. A node's children
+  run one after another with every level to themselves, so their keys add; a lexicographic
+  minimum of a sum of independent terms is the sum of their minima, adding a constant vector or
+  multiplying by a positive count keeps the order, so the staircase arithmetic carries over
+  (a breakpoint is where the key falls lexicographically).
+* values are totals over the whole run rather than per invocation: an inner copy of an output is
+  read back all but the first time *over the run*, which is not a multiple of a leaf's
+  invocations; a node's invocations are fixed by its tiles (every loop above cuts a rank), so the
+  total is known where the leaf is costed.
+
+A leaf's curve is the single-Einsum joint staircase of its sub-problem on its leaf arch
+(:func:`fusion_levels.leaf_arch`: resident tensors in a tree level above the outer level,
+streamed ones through it), from the joint bound's enumerators or MILPs (joint.py), re-costed in
+integers. Its resident tensors' tree-level copies sit whole above every loop at every point of
+that staircase (the first key component counts their fills, and moving the loops above them
+below them changes nothing else), so subtracting them, a constant, keeps each point optimal.
+Every reported point's schedule is rebuilt and re-costed by :func:`fusion_levels.evaluate`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
+from ..model import fusion, fusion_levels
+from ..model.arch import Arch
+from ..model.cost import check_size
+from ..model.fusion import Schedule, subsets
+from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
+from ..model.mapspace import Mapspace, divisors, mapspace_of
+from ..model.workload import Workload
+from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
+from .methods import DEFAULT, check_method
+
+# ------------------------------------------------------------------------ lexicographic staircases
+
+
+@dataclass(frozen=True)
+class Stairs:
+    """Breakpoints (occupancy ascending, key strictly falling lexicographically), each key a
+    row (DRAM, then traffic into each inner level), and what attains each."""
+
+    occ: np.ndarray
+    key: np.ndarray  # (points, components) int64
+    tag: np.ndarray
+
+    def at(self, capacity) -> np.ndarray:
+        """Index of the breakpoint that answers each capacity (-1: infeasible)."""
+        return np.searchsorted(self.occ, capacity, side="right") - 1
+
+
+def _rank(key: np.ndarray) -> np.ndarray:
+    """Each row's rank in lexicographic order (equal rows, equal ranks)."""
+    return np.unique(key, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def stairs(occ, key, tag) -> Stairs:
+    """The lexicographic Pareto staircase of arbitrary points."""
+    occ = np.asarray(occ, dtype=np.int64)
+    key = np.asarray(key, dtype=np.int64).reshape(len(occ), -1)
+    tag = np.asarray(tag, dtype=np.int64)
+    rank = _rank(key)
+    order = np.lexsort((rank, occ))
+    occ, key, tag, rank = occ[order], key[order], tag[order], rank[order]
+    best = np.minimum.accumulate(rank)
+    keep = np.ones(len(rank), dtype=bool)
+    keep[1:] = rank[1:] < best[:-1]
+    return Stairs(occ[keep], key[keep], tag[keep])
+
+
+def plus_shifted(a: Stairs, shift: int, b: Stairs, tag: int) -> Stairs:
+    """``a`` (occupancy raised by ``shift``) then ``b``: keys add at every capacity. A sum of two
+    lexicographically falling staircases falls, so its breakpoints are where it changes."""
+    a_occ = a.occ + shift
+    caps = np.union1d(a_occ, b.occ)
+    caps = caps[caps >= max(a_occ[0], b.occ[0])]
+    key = a.key[np.searchsorted(a_occ, caps, side="right") - 1] + b.key[b.at(caps)]
+    keep = np.ones(len(caps), bool)
+    keep[1:] = np.any(key[1:] != key[:-1], axis=1)
+    return Stairs(caps[keep], key[keep], np.full(int(keep.sum()), tag))
+
+
+def merge(parts: list) -> Stairs | None:
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return stairs(np.concatenate([p.occ for p in parts]), np.concatenate([p.key for p in parts]),
+                  np.concatenate([p.tag for p in parts]))
+
+
+def shifted(st: Stairs, const: np.ndarray, scale: int, tag) -> Stairs:
+    """``const + scale * st`` (the order is kept), every point tagged ``tag``."""
+    return Stairs(st.occ, const + scale * st.key, np.full(len(st.occ), tag))
+
+
+# ----------------------------------------------------------------------------------- leaf curves
+
+@dataclass
+class LeafCurves:
+    """Each leaf's staircase over the outer level's occupancy, with total keys; each distinct
+    (sub-problem, resident set, revisited) traced once by the joint bound's solvers."""
+
+    arch: Arch
+    mapspace: Mapspace
+    method: str = DEFAULT
+    solver: str = "highs"
+    traced: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
+        e = workload.einsums[x]
+        sub = fusion.sub_problem(e, tiles)
+        res = frozenset(T.name for T in sub.tensors if T.name in R)
+        n, r = invocations(workload, e, tiles)
+        maps = self.points(sub, res, r > 1)
+        whole, tile = e.tensor_size(e.output), sub.tensor_size(sub.output)
+        occ, keys = [], []
+        for m in maps:
+            lt = leaf_traffic(self.arch, sub, res, r > 1, m)
+            dram = sum(v * (2 if T == sub.output.name else 1) for T, v in lt.dram)
+            inner = [n * w + a * (n * tile - whole) for w, a in zip(lt.inner, lt.out_above)]
+            occ.append(lt.occupancy[0])
+            keys.append([n * dram, *inner])
+        return stairs(occ, np.array(keys, dtype=np.int64).reshape(len(occ), -1),
+                      np.arange(len(occ))), maps
+
+    def points(self, sub, res: frozenset, revisited: bool) -> list[LevelMapping]:
+        key = (str(sub), sub.sizes, res, revisited)
+        if key not in self.traced:
+            began = time.perf_counter()
+            self.traced[key] = self._trace(sub, res, revisited)
+            self.seconds += time.perf_counter() - began
+        return self.traced[key]
+
+    def _trace(self, sub, res: frozenset, revisited: bool) -> list[LevelMapping]:
+        """The joint staircase of the leaf on its arch (joint.solve's routing: enumeration where
+        small, else the MILP), each point checked to hold its resident tiles whole."""
+        from .joint import AUTO_PER_TENSOR, LevelSolver, PlacementSolver
+
+        larch = leaf_arch(self.arch, sub, res, revisited)
+        names = tuple(lv.name for lv in larch.on_chip)
+        check_size(sub)
+        points = None
+        if self.mapspace.placement == "per_tensor":
+            if self.method != "milp":
+                try:
+                    limit = AUTO_PER_TENSOR if self.method == "auto" else 10**9
+                    points = [(nest, c, cp) for nest, c, cp in per_tensor_points(sub, larch, limit)]
+                except EnumerationTooLarge:
+                    if self.method == "enumerate":
+                        raise
+            if points is None:
+                points = [(p.nest, p.cost, p.copies)
+                          for p in PlacementSolver(sub, larch, self.solver).walk()]
+        else:
+            method = self.method
+            if method == "auto":
+                method = "enumerate" if work(sub, _below_tree(larch), LIMIT) <= LIMIT else "milp"
+            if method == "enumerate":
+                points = [(nest, c, None) for nest, c in _tree_whole_points(sub, larch)]
+            else:
+                points = [(p.nest, p.cost, None) for p in LevelSolver(sub, larch, self.solver).walk()]
+        if res:
+            held = sum(sub.tensor_size(T) for T in sub.tensors if T.name in res)
+            if any(c.accesses[0] != held for _, c, _ in points):
+                raise SolverError(f"a staircase point of {sub} moves its resident tensors into "
+                                  f"the tree level more than once; the leaf curve would be wrong")
+        return [LevelMapping(nest, cp, names) for nest, _, cp in points]
+
+
+def _below_tree(larch: Arch) -> Arch:
+    """A leaf arch without its tree level (the leaf arch itself when nothing is resident)."""
+    if not larch.on_chip[0].name.endswith(fusion_levels.TREE):
+        return larch
+    return Arch(larch.name, larch.word_bits, (larch.levels[0], *larch.levels[2:]))
+
+
+def _tree_whole_points(sub, larch: Arch) -> list:
+    """The joint staircase of a leaf over the uniform nests whose tree-level tiles are whole
+    (no loop above the tree level): every nest of the arch below the tree level, the tree level
+    put on top. As exact as enumerating every nest of the leaf arch: loops above the tree level
+    can move below it without raising any copy's fills (a loop over a rank the tree level also
+    loops over below merges into that one, which only drops refetches of tensors without that
+    rank; the others keep their order), the outer and inner tiles stay, and the tree level's
+    fills fall to one per word. ``tests/test_fusion_levels.py`` checks it against the brute
+    force over every nest."""
+    from ..model.cost import Nest, evaluate_levels
+    from ..reference.hierarchy import fits, nests
+
+    base = _below_tree(larch)
+    if base is larch:
+        return frontier_points(sub, larch, 10**9)
+    swept = larch.swept_index
+    whole = tuple(sub.sizes)
+    res = larch.on_chip[0].keeps
+    best: dict = {}
+    for nest in nests(sub, base, 10**9):
+        storage = tuple((T, 1) for T in res) + tuple((T, b + 1) for T, b in nest.storage)
+        spatial = ((), *nest.spatial) if nest.spatial else ()
+        full = Nest((whole, *nest.levels), ((), *nest.orders), storage, spatial)
+        cost = evaluate_levels(sub, full, multicast=larch.multicast)
+        if not fits(cost, larch):
+            continue
+        x = cost.occupancy[swept]
+        if x not in best or cost.key < best[x][0]:
+            best[x] = (cost.key, full, cost)
+    out, record = [], None
+    for x in sorted(best):
+        key, full, cost = best[x]
+        if record is None or key < record:
+            out.append((full, cost))
+            record = key
+    return out
+
+
+# -------------------------------------------------------------------------------- the search
+
+@dataclass
+class HierSearch:
+    """:class:`fused.TreeSearch`'s dynamic program with lexicographic vector keys and totals
+    (the module's docstring)."""
+
+    workload: Workload
+    curves: LeafCurves
+    max_depth: int = 3
+    split: bool = False
+    prov: list = field(default_factory=list)
+    memo: dict = field(default_factory=dict)
+    nodes: int = 0
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        self.k = len(self.curves.arch.on_chip)  # DRAM, then every inner level
+        self.zero = Stairs(np.zeros(1, np.int64), np.zeros((1, self.k), np.int64),
+                           np.zeros(1, np.int64))
+        self.prov.append(("end",))
+        self.ranks = tuple(self.workload.size)
+        self.position = {r: i for i, r in enumerate(self.ranks)}
+        self.full = tuple(self.workload.size[r] for r in self.ranks)
+        self._cache: dict = {}
+        self.push_down = self.curves.mapspace.placement == "per_tensor"
+
+    def vec(self, dram: int) -> np.ndarray:
+        out = np.zeros(self.k, np.int64)
+        out[0] = dram
+        return out
+
+    def record(self, rec) -> int:
+        self.prov.append(rec)
+        return len(self.prov) - 1
+
+    def keep(self, st: Stairs | None, recs: list) -> Stairs | None:
+        if st is None:
+            return None
+        ids: dict[int, int] = {}
+        tags = [ids[t] if t in ids else ids.setdefault(t, self.record(recs[t]))
+                for t in st.tag.tolist()]
+        return Stairs(st.occ, st.key, np.array(tags, np.int64))
+
+    def cached(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def context(self, i: int, j: int) -> fusion.Context:
+        return self.cached(("ctx", i, j),
+                           lambda: fusion.Context(self.workload, self.workload.names[i:j + 1]))
+
+    def sizes(self, S: tuple) -> dict:
+        return self.cached(("sizes", S), lambda: dict(zip(self.ranks, S)))
+
+    def runs(self, S: tuple) -> int:
+        """Invocations of a node whose loops above leave tiles ``S``."""
+        return math.prod(n // s for n, s in zip(self.full, S))
+
+    def cut(self, S: tuple, r: str, t: int) -> tuple:
+        k = self.position[r]
+        return S[:k] + (t,) + S[k + 1:]
+
+    def fp(self, T: str, span: tuple[int, ...], S: tuple) -> int:
+        return self.cached(("fp", T, span, S), lambda: fusion.indexing(
+            self.workload, T, span).footprint(self.sizes(S)))
+
+    def signature(self, seg, x: int, y: int) -> frozenset:
+        def make():
+            ctx = self.context(*seg)
+            return frozenset(T for T in ctx.moved if any(x <= i <= y for i in ctx.users[T]))
+        return self.cached(("sig", seg, x, y), make)
+
+    def segment(self, i: int, j: int) -> Stairs | None:
+        ctx = self.context(i, j)
+        w = self.workload
+        S = self.full
+        moved = self.moved_in((i, j), i, j, frozenset())
+        cands = [T for T, (_, _, u, agree) in moved.items()
+                 if agree and (len(u) > 1 or not self.push_down)] if j > i else []
+        base = (sum(2 * w.tensor_size(X) for X in ctx.exported)
+                - sum(w.tensor_size(T) for T in ctx.written))
+        parts = []
+        for K in subsets(cands):
+            const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
+            body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
+            if body is not None:
+                parts.append(shifted(body, self.vec(const), 1, self.record(("root", K, body))))
+        return merge(parts)
+
+    def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
+        same = None if K else rank
+        rank = rank if K else None
+        key = ("body", self.signature(seg, a, b), a, b, S, R, K, rank, depth)
+        if key in self.memo:
+            return self.memo[key]
+        span = tuple(range(a, b + 1))
+        tail = {b + 1: self.zero}
+        for x in range(b, a - 1, -1):
+            parts, recs = [], []
+            for y in range(x, b + 1):
+                rest = tail[y + 1]
+                if rest is None or (y > x and (depth >= self.max_depth
+                                               or not self.loopable(seg, x, y))):
+                    continue
+                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
+                child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
+                if child is None:
+                    continue
+                shift = sum(self.fp(T, span, S) for T in stored)
+                parts.append(plus_shifted(child, shift, rest, len(recs)))
+                recs.append(("plus", child, shift, rest))
+            tail[x] = self.keep(merge(parts), recs)
+        self.memo[key] = tail[a]
+        return tail[a]
+
+    def edge(self, seg, a, b, x, y, R, K, rank):
+        """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
+        tensors resident for that child (as :meth:`fused.TreeSearch.edge`)."""
+        def make():
+            ctx = self.context(*seg)
+            node, child = tuple(range(a, b + 1)), tuple(range(x, y + 1))
+            inside = set(child)
+            stored = [X for X in sorted(ctx.intermediates) if X not in R
+                      and set(ctx.users[X]) <= set(node) and not set(ctx.users[X]) <= inside
+                      and fusion.live_during(ctx, None, X, node, child)]
+            stored += [T for T in K if fusion.live_during(ctx, rank, T, node, child)]
+            used = {T for T, u in ctx.users.items() if inside & set(u)}
+            resident = frozenset(T for T in used if T in R or T in K or
+                                 (T in ctx.intermediates and not set(ctx.users[T]) <= inside))
+            return tuple(stored), resident
+        return self.cached(("edge", self.signature(seg, a, b), a, b, x, y, R, K, rank), make)
+
+    def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid=None):
+        key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
+        if key in self.memo:
+            return self.memo[key]
+        if x == y:
+            out = self.leaf(x, S, R)
+        elif depth >= self.max_depth:
+            out = None
+        else:
+            span = tuple(range(x, y + 1))
+            sizes = self.sizes(S)
+            ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
+            full = self.workload.size
+            options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
+                       and (self.split or sizes[r] == full[r])
+                       and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
+            out = None
+            for r, t in sorted(options, key=lambda o: -o[1]):
+                out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
+        self.memo[key] = out
+        return out
+
+    def loopable(self, seg, x: int, y: int) -> bool:
+        span = tuple(range(x, y + 1))
+        ranks = {r for i in span for r in self.workload.einsums[i].size}
+        return self.cached(("loopable", seg, x, y),
+                           lambda: any(self.allowed(seg, span, r) for r in ranks))
+
+    def allowed(self, seg, span: tuple[int, ...], r: str) -> bool:
+        return self.cached(("allowed", seg, span, r), lambda: fusion.loop_allowed(
+            self.workload, self.context(*seg), span, r, self.workload.size))
+
+    def leaf(self, x: int, S: tuple, R: frozenset) -> Stairs:
+        e = self.workload.einsums[x]
+        sizes = self.sizes(S)
+        key = ("leaf", x, tuple(sizes[r] for r in e.size), R)
+        if key in self.memo:
+            return self.memo[key]
+        st, maps = self.curves.curve(self.workload, x, sizes, R)
+        tags = [self.record(("leaf", e.name, maps[int(t)])) for t in st.tag.tolist()]
+        self.memo[key] = out = Stairs(st.occ, st.key, np.array(tags, np.int64))
+        return out
+
+    def loop(self, seg, x, y, S, r, t, R, depth, best):
+        """A loop node over ``r`` in tiles of ``t`` over Einsums ``x..y`` (as
+        :meth:`fused.TreeSearch.loop`, in totals). An option is skipped when the best seen so far
+        is lexicographically at or below its lower bounds: on DRAM (as there) and on each inner
+        level (:meth:`inner_floor`); every key the option can reach is componentwise above them,
+        so lexicographically too."""
+        sp = tuple(range(x, y + 1))
+        n = self.sizes(S)[r] // t
+        runs = self.runs(S)
+        below = self.cut(S, r, t)
+        moved = self.moved_in(seg, x, y, R)
+        cands = [T for T, (w, ranks, live, agree) in moved.items()
+                 if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
+        streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
+        floor = sum(streamed.values())
+        parts, recs = [], []
+        for K in subsets(cands):
+            tiles = {T: self.fp(T, sp, below) for T in K}
+            const = runs * sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
+            if best is not None:
+                occ = max(sum(v for T, v in tiles.items()
+                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+                          for e in sp) if K else 0
+                acc = const + runs * n * (floor - sum(streamed[T] for T in K))
+                i = int(best.at(occ))
+                if i >= 0 and tuple(best.key[i].tolist()) <= (acc, *self.inner_floor(x, y, below)):
+                    self.skipped += 1
+                    continue
+            body = self.body(seg, x, y, below, R, K, r, depth + 1)
+            if body is None:
+                continue
+            self.nodes += 1
+            parts.append(shifted(body, self.vec(const), 1, len(recs)))
+            recs.append(("loop", r, t, K, body))
+        return self.keep(merge(parts), recs)
+
+    def inner_floor(self, x: int, y: int, S: tuple) -> tuple[int, ...]:
+        """A lower bound on the traffic into each inner level of Einsums ``x..y`` run under
+        loops leaving tiles ``S``: inner levels start empty at every leaf invocation, so each
+        invocation moves every word of each tensor a level keeps into it at least once (an
+        output: written back at least once); deeper loops only add invocations of smaller
+        tiles, never fewer words in all."""
+        def make():
+            inner = self.curves.arch.on_chip[1:]
+            runs, sizes = self.runs(S), self.sizes(S)
+            out = [0] * len(inner)
+            for e in self.workload.einsums[x:y + 1]:
+                sub = fusion.sub_problem(e, sizes)
+                for c, lv in enumerate(inner):
+                    out[c] += runs * sum(sub.tensor_size(T) for T in sub.tensors
+                                         if lv.keeps_tensor(e, T))
+            return tuple(out)
+        return self.cached(("floor", x, y, S), make)
+
+    def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
+        def make():
+            ctx = self.context(*seg)
+            sp = tuple(range(x, y + 1))
+            out = {}
+            for T in sorted(ctx.moved):
+                u = tuple(i for i in ctx.users[T] if x <= i <= y)
+                if u and T not in R:
+                    out[T] = (2 if T in ctx.written else 1,
+                              frozenset(fusion.indexing(self.workload, T, sp).ranks), u,
+                              ctx.axes_agree(T, u))
+            return out
+        return self.cached(("moved", self.signature(seg, x, y), x, y, R), make)
+
+    def build(self, st: Stairs, capacity: int) -> list:
+        i = int(st.at(capacity))
+        if i < 0:
+            raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
+        rec = self.prov[int(st.tag[i])]
+        kind = rec[0]
+        if kind == "leaf":
+            return [fusion.Leaf(rec[1], rec[2])]
+        if kind == "plus":
+            _, child, shift, rest = rec
+            return self.build(child, capacity - shift) + self.build(rest, capacity)
+        if kind == "end":
+            return []
+        if kind == "loop":
+            _, r, t, K, body = rec
+            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity)))]
+        if kind == "root":
+            _, K, body = rec
+            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity)))]
+        if kind == "cut":
+            _, left, right = rec
+            return self.build(left, capacity) + self.build(right, capacity)
+        raise AssertionError(kind)
+
+
+# ------------------------------------------------------------------------------------ workloads
+
+@dataclass
+class HierSolution:
+    workload: Workload
+    arch: Arch
+    frontier: Stairs
+    search: HierSearch
+    seconds: float = 0.0
+
+    def schedule(self, capacity: int) -> Schedule:
+        i = int(self.frontier.at(capacity))
+        if i < 0:
+            raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
+        return Schedule(tuple(self.search.build(self.frontier, int(self.frontier.occ[i]))))
+
+    def key(self, capacity: int) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.frontier.key[self.frontier.at(capacity)])
+
+
+def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
+                   mapspace: Mapspace | str | None = None, method: str = DEFAULT,
+                   solver: str = "highs", max_depth: int = 3,
+                   split_ranks: bool = False) -> HierSolution:
+    """The exact lexicographic frontier over fused schedules on ``arch`` (or unfused ones:
+    every Einsum alone, its own segment): every run of Einsums as a segment, combined with the
+    best cuts of the same run."""
+    method = check_method(method)
+    fusion_levels.check_arch(workload, arch)
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
+        raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
+                               f"got {max_depth!r}")
+    for e in workload.einsums:
+        check_size(e)
+    began = time.perf_counter()
+    curves = LeafCurves(arch, mapspace_of(mapspace), method, solver)
+    search = HierSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
+    n = len(workload.einsums)
+    cells: dict = {}
+    longest = n if fusion_on else 1
+    for length in range(1, n + 1):
+        for i in range(n - length + 1):
+            j = i + length - 1
+            parts = []
+            for m in range(i, j):
+                left, right = cells[(i, m)], cells[(m + 1, j)]
+                if left is not None and right is not None:
+                    parts.append(plus_shifted(left, 0, right, search.record(("cut", left, right))))
+            if length <= longest:
+                parts.append(search.segment(i, j))
+            cells[(i, j)] = merge(parts)
+    if cells[(0, n - 1)] is None:
+        raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
+                               f"levels of {arch.name}")
+    return HierSolution(workload, arch, cells[(0, n - 1)], search, time.perf_counter() - began)
+
+
+def _row(sol: HierSolution, capacity: int) -> dict:
+    """The verified row answering ``capacity``: the schedule rebuilt and re-costed in integers
+    must reproduce the claimed key and fit every level."""
+    w, arch = sol.workload, sol.arch
+    schedule = sol.schedule(capacity)
+    cost = fusion_levels.evaluate(w, schedule, arch)
+    claimed = sol.key(capacity)
+    got = (cost.dram, *cost.accesses[1:])
+    fixed = [lv.capacity for lv in arch.on_chip]
+    over = [lv.name for lv, o, c in zip(arch.on_chip, cost.occupancy, [capacity] + fixed[1:])
+            if c is not None and o > c]
+    if got != claimed or over:
+        raise SolverError(f"the schedule behind {claimed} at capacity {capacity} of "
+                          f"{w.name} on {arch.name} evaluates to {got}, occupancy "
+                          f"{cost.occupancy}: {schedule.describe(w)}")
+    ops = sum(2 * e.macs - e.tensor_size(e.output) for e in w.einsums)
+    row = {"occupancy": cost.occupancy[0], "accesses": cost.dram, "status": "optimal",
+           "op_intensity": ops / cost.dram, "fused": schedule.fused,
+           "segments": " | ".join("+".join(s.einsums()) for s in schedule.segments)}
+    for lv, occ, acc in zip(arch.on_chip, cost.occupancy, cost.accesses):
+        row[f"occupancy_{lv.name}"] = occ
+        row[f"accesses_{lv.name}"] = acc
+    row |= {f"reads_{n}": v for n, v in cost.reads}
+    row |= {f"writes_{n}": v for n, v in cost.writes}
+    for n, sub, m in fusion.leaves(w, schedule):
+        row[f"mapping_{n}"] = m.describe(sub)
+    row["schedule"] = schedule.describe(w)
+    row["tree"] = fusion_levels.tree(w, schedule, arch)
+    return row
+
+
+def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for c in df.columns:
+        if c == "capacity" or c.startswith(("occupancy", "accesses", "reads_", "writes_")):
+            df[c] = df[c].astype("Int64")
+    w, arch = sol.workload, sol.arch
+    df.attrs |= {"problem": str(w), "name": w.name, "unit": "words", "arch": arch.name,
+                 "levels": [lv.name for lv in arch.levels], "fusion": fusion_on,
+                 "mapspace": str(mapspace_of(mapspace)), "seconds": sol.seconds,
+                 "traced": len(sol.search.curves.traced),
+                 "trace_seconds": sol.search.curves.seconds, "structures": sol.search.nodes,
+                 "objective": "lexicographic: backing-store traffic, then each level inwards; "
+                              "fused loop trees in the outer level (docs/fusion.md)"}
+    return df
+
+
+def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, solver="highs",
+                      mapspace=None, method: str = DEFAULT, max_depth: int = 3) -> pd.DataFrame:
+    """Every breakpoint of the lexicographic staircase over the outer level's capacity."""
+    sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth)
+    rows = [_row(sol, int(o)) for o in sol.frontier.occ]
+    return _frame(sol, rows, fusion_on, mapspace)
+
+
+def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion_on: bool = True,
+                   solver="highs", mapspace=None, method: str = DEFAULT,
+                   max_depth: int = 3) -> pd.DataFrame:
+    """The least key at each capacity of the outer level; ``infeasible`` below the least
+    occupancy."""
+    sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth)
+    rows = [{"capacity": c} | (_row(sol, c) if sol.frontier.at(c) >= 0
+                               else {"status": "infeasible"}) for c in capacities]
+    df = _frame(sol, rows, fusion_on, mapspace)
+    return df[["capacity"] + [c for c in df.columns if c != "capacity"]]
+
+
+def solve(workload: Workload, arch: Arch, capacities: list[int] | None = None,
+          method: str = DEFAULT, solver: str = "highs", mapspace=None,
+          max_depth: int = 3) -> pd.DataFrame:
+    """The fused frontier (``capacities=None``) or curve on ``arch`` (solve.py's entry)."""
+    if capacities is None:
+        return workload_frontier(workload, arch, True, solver, mapspace, method, max_depth)
+    return workload_curve(workload, arch, capacities, True, solver, mapspace, method, max_depth)
+
+
+__all__ = ["solve", "HierSearch", "HierSolution", "LeafCurves", "Stairs", "solve_workload",
+           "workload_curve", "workload_frontier"]

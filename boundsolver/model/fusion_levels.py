@@ -1,0 +1,295 @@
+"""Fused loop trees on a memory hierarchy, and their cost in Python integers (docs/fusion.md,
+"On hierarchies").
+
+The mapspace. The architecture is DRAM, then an outer on-chip level (the swept one, e.g. L2:
+one instance, keeping every tensor), then inner levels (shared memory, registers, ...: any
+capacities, bypass, fanout, multicast, as in docs/hierarchy.md). A fused schedule is a loop tree
+of :mod:`fusion` whose stored tensors (kept tensors, intermediates) live in the outer level, and
+whose leaves each run one multi-level nest (:class:`LevelMapping`) of their sub-problem:
+
+* the tensors resident for the leaf (kept above it, or intermediates) are already in the outer
+  level; the leaf's nest gives them a copy in a *tree level* (named ``<outer>(tree)``) above its
+  own outer-level boundary, which costs nothing here (the tree pays for it) and from which the
+  inner levels fill their copies;
+* the other tensors stream through the leaf's own outer-level copies from DRAM;
+* inner levels hold data for one invocation of a leaf only (nothing stays in shared memory or
+  registers from one leaf invocation, or one Einsum, to the next).
+
+The cost. Occupancy of the outer level and DRAM traffic are those of :mod:`fusion` (the leaf's
+outer-level copies are its one-buffer mapping). Traffic into each inner level is every leaf's,
+per invocation, times its invocations; an inner copy of an output is read back all but the first
+time over the whole run (first-read elision across invocations: a leaf under a loop over a rank
+its output does not use reads its partial sums back on every later visit). Each inner level's
+occupancy is the largest of the leaves'. Traffic into the outer level equals DRAM's (it keeps
+every tensor).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from ..errors import ArchError, EinsumError
+from . import fusion
+from .arch import Arch, Level
+from .cost import Copies, Nest, _copies, _fanouts, replicas, traffic
+from .einsum import Einsum
+from .fusion import Context, Leaf, Node, Schedule
+from .workload import Workload
+
+TREE = "(tree)"  # suffix of the tree level's name in a leaf's arch
+
+
+@dataclass(frozen=True)
+class LevelMapping:
+    """A leaf's nest on its :func:`leaf_arch` (``copies``: per-tensor placement; None: uniform,
+    boundary ``b`` is level ``b``)."""
+
+    nest: Nest
+    copies: Copies | None
+    names: tuple[str, ...]  # the leaf arch's on-chip level names
+
+    def describe(self, sub: Einsum) -> str:
+        return self.nest.describe(sub, self.copies or Copies.uniform(self.nest, self.names))
+
+
+@dataclass(frozen=True)
+class HierCost:
+    """Per on-chip level (outermost first) occupancy (words per instance) and traffic into it
+    from its parent; DRAM's traffic and its reads and writes per tensor."""
+
+    occupancy: tuple[int, ...]
+    accesses: tuple[int, ...]
+    dram: int
+    reads: tuple[tuple[str, int], ...] = ()
+    writes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """The lexicographic objective, as ``LevelCost.key``."""
+        return (self.dram, *self.accesses)
+
+
+def check_arch(workload: Workload, arch: Arch) -> None:
+    """Refuse a hierarchy this model does not cover, naming what is missing."""
+    if len(arch.levels) < 2:
+        raise ArchError(f"{arch.name}: a fused workload needs at least one on-chip level")
+    outer = arch.on_chip[0]
+    if not outer.sweep:
+        raise ArchError(f"fused mappings on {arch.name} need its outermost on-chip level "
+                        f"({outer.name}) to be the swept one (capacity: sweep): the loop tree's "
+                        "tensors live there; a swept inner level is not modelled")
+    if outer.instances != 1:
+        raise ArchError(f"fused mappings on {arch.name} need one instance of its outermost "
+                        f"on-chip level ({outer.name} has {outer.instances})")
+    _ = arch.fanouts
+    for e in workload.einsums:
+        missing = [T.name for T in e.tensors if not outer.keeps_tensor(e, T)]
+        if missing:
+            raise ArchError(f"fused mappings on {arch.name} need {outer.name} to keep every "
+                            f"tensor (the loop tree stores them there); it bypasses "
+                            f"{', '.join(missing)} of {e.name}")
+        for T in e.tensors:
+            if not any(lv.keeps_tensor(e, T) for lv in arch.on_chip):
+                raise ArchError(f"no on-chip level of {arch.name} keeps {T.name}")
+
+
+@lru_cache(maxsize=4096)
+def leaf_arch(arch: Arch, sub: Einsum, resident: frozenset[str], revisited: bool) -> Arch:
+    """The hierarchy one leaf's nest runs on: DRAM; the tree level holding the resident tensors
+    (capacity: their tiles, whole); the outer level holding the streamed ones (swept); the inner
+    levels as in ``arch``. When the leaf's output is revisited (a loop above it over a rank the
+    output does not use), the fanouts at or above the source of an inner copy of the output split
+    output ranks only: its partial sums are then never replicated across instances, so the
+    first-read elision across invocations is one term per copy (the mapspace's one restriction)."""
+    outer, inner = arch.on_chip[0], list(arch.on_chip[1:])
+    names = [T.name for T in sub.tensors]
+    res = tuple(n for n in names if n in resident)
+    streamed = tuple(n for n in names if n not in resident)
+    levels: list[Level] = [arch.levels[0]]
+    if res:
+        words = sum(sub.tensor_size(T) for T in sub.tensors if T.name in resident)
+        levels.append(Level(outer.name + TREE, words, keeps=res))
+    levels.append(replace(outer, keeps=streamed or ("none",)))
+    if revisited:
+        out = sub.output
+        holding = [i for i, lv in enumerate(inner) if lv.keeps_tensor(sub, out)]
+        last_source = holding[-2] if len(holding) > 1 else -1
+        for i in range(last_source + 1):
+            lv = inner[i]
+            ranks = sub.ranks if lv.spatial_ranks is None else lv.spatial_ranks
+            allowed = [d for d in ranks if d in out.ranks]
+            inner[i] = replace(lv, spatial_ranks=tuple(allowed))
+    return Arch(f"{arch.name}:leaf", arch.word_bits, tuple(levels + inner))
+
+
+@dataclass(frozen=True)
+class LeafTraffic:
+    """One invocation of a leaf: occupancy per real on-chip level (the outer level's: streamed
+    tiles only), DRAM words per streamed tensor (an output's writes; read-backs come from the
+    elision over the run), words into each inner level, and per inner level the replica factor
+    of the output's copy there (0: no copy)."""
+
+    occupancy: tuple[int, ...]
+    dram: tuple[tuple[str, int], ...]
+    inner: tuple[int, ...]
+    out_above: tuple[int, ...]
+
+
+def leaf_traffic(arch: Arch, sub: Einsum, resident: frozenset[str], revisited: bool,
+                 mapping: LevelMapping) -> LeafTraffic:
+    """The cost of one invocation of a leaf's nest (``cost.traffic`` on its :func:`leaf_arch`),
+    the tree level's copies left out (the tree pays for them)."""
+    larch = leaf_arch(arch, sub, resident, revisited)
+    if mapping.names != tuple(lv.name for lv in larch.on_chip):
+        raise EinsumError(f"the mapping of {sub.name} is for levels {mapping.names}, not "
+                          f"{tuple(lv.name for lv in larch.on_chip)}")
+    nest, copies = mapping.nest, mapping.copies
+    result = traffic(sub, nest, copies, larch.multicast, outermost=1)
+    shift = 1 if larch.on_chip[0].name.endswith(TREE) else 0
+    k = len(arch.on_chip)
+    inner = [0] * (k - 1)
+    above = [0] * (k - 1)
+    dram: dict[str, int] = {}
+    out = sub.output
+    level, nk = _copies(nest, copies)
+    fanouts = _fanouts(nest, copies, level, nk) if nest.spatial else None
+    for c in result.copies:
+        real = c.level - shift  # 0: the tree level
+        if real < 1:
+            continue
+        if real == 1:
+            if c.source != 0:
+                raise EinsumError(f"{c.tensor}'s outer-level copy must be filled from DRAM")
+            dram[c.tensor] = c.writes if c.tensor == out.name else c.reads
+            continue
+        inner[real - 2] += c.reads + c.writes
+        if c.tensor == out.name:
+            T = sub.output
+            above[real - 2] = replicas(T, nest, c.source, c.level, larch.multicast, fanouts)[0]
+    occupancy = tuple(result.occupancy[shift:])
+    return LeafTraffic(occupancy, tuple(dram.items()), tuple(inner), tuple(above))
+
+
+def invocations(workload: Workload, e: Einsum, tiles: dict[str, int]) -> tuple[int, int]:
+    """(invocations of a leaf under loops leaving ``tiles``, how often each output tile is
+    visited): every loop above a leaf is over one of its Einsum's ranks."""
+    size = workload.size
+    n = math.prod(size[d] // tiles[d] for d in e.size)
+    r = math.prod(size[d] // tiles[d] for d in e.size if d not in e.output.ranks)
+    return n, r
+
+
+# ------------------------------------------------------------------------------------ evaluation
+
+@dataclass
+class _Run:
+    """Totals over one segment's run, gathered by :meth:`walk`."""
+
+    workload: Workload
+    arch: Arch
+    ctx: Context
+    moved: dict
+    inner: list
+    inner_occ: list
+
+    def walk(self, node: Node, sizes: dict[str, int], resident: frozenset[str], mult: int) -> int:
+        """The peak outer-level occupancy of one invocation of ``node`` (invoked ``mult`` times
+        in all); traffic is added to the run's totals."""
+        ctx = self.ctx
+        n = 1
+        if node.rank is not None:
+            n = sizes[node.rank] // node.tile
+            sizes = sizes | {node.rank: node.tile}
+        here = [*node.keep, *fusion.stored_here(ctx, node, resident)]
+        spans = [fusion._span(ctx, c) for c in node.children]
+        node_span = tuple(sorted(i for sp in spans for i in sp))
+        shift = [0] * len(spans)
+        for T in here:
+            tile = ctx.tensor(T, node_span).footprint(sizes)
+            for k, sp in enumerate(spans):
+                shift[k] += tile * fusion.live_during(ctx, node.rank, T, node_span, sp)
+            if T in ctx.moved or T in ctx.exported:
+                each = tile * (n if fusion.indexes(ctx, node.rank, T, node_span) else 1)
+                self.moved[T] = self.moved.get(T, 0) + mult * each
+        inside = resident | frozenset(here)
+        peak = 0
+        for c, s in zip(node.children, shift):
+            if isinstance(c, Node):
+                occ = self.walk(c, sizes, inside, mult * n)
+            else:
+                occ = self.leaf(c, sizes, inside, mult * n)
+            peak = max(peak, s + occ)
+        return peak
+
+    def leaf(self, leaf: Leaf, sizes: dict[str, int], inside: frozenset[str], times: int) -> int:
+        if not isinstance(leaf.mapping, LevelMapping):
+            raise EinsumError(f"on a hierarchy every leaf runs a LevelMapping, {leaf.einsum} "
+                              f"has {type(leaf.mapping).__name__}")
+        e = self.workload[leaf.einsum]
+        sub = fusion.sub_problem(e, sizes)
+        res = frozenset(T.name for T in sub.tensors
+                        if T.name in inside or T.name in self.ctx.intermediates)
+        _, r = invocations(self.workload, e, sizes)
+        lt = leaf_traffic(self.arch, sub, res, r > 1, leaf.mapping)
+        for T, v in lt.dram:
+            self.moved[T] = self.moved.get(T, 0) + times * v
+        whole, tile = e.tensor_size(e.output), sub.tensor_size(sub.output)
+        for i, (words, above) in enumerate(zip(lt.inner, lt.out_above)):
+            # the output's first reads are elided once over the run, not once per invocation
+            self.inner[i] += times * words + above * (times * tile - whole)
+            self.inner_occ[i] = max(self.inner_occ[i], lt.occupancy[i + 1])
+        return lt.occupancy[0]
+
+
+def evaluate_segment(workload: Workload, root: Node, arch: Arch
+                     ) -> tuple[int, dict[str, int], dict[str, int], list[int], list[int]]:
+    """(outer-level occupancy, DRAM reads and writes per tensor, traffic into and occupancy of
+    each inner level) of one segment. DRAM's reads of an output are its writes less its size
+    (model.md's first-read elision over the whole run), as in :func:`fusion.evaluate_segment`."""
+    k = len(arch.on_chip)
+    ctx = Context(workload, root.einsums())
+    run = _Run(workload, arch, ctx, {}, [0] * (k - 1), [0] * (k - 1))
+    occ = run.walk(root, workload.size, frozenset(), 1)
+    reads = {T: v for T, v in run.moved.items() if T not in ctx.written}
+    writes = {T: v for T, v in run.moved.items() if T in ctx.written}
+    for T, v in writes.items():
+        back = v - workload.tensor_size(T)
+        if back:
+            reads[T] = back
+    return occ, reads, writes, run.inner, run.inner_occ
+
+
+def evaluate(workload: Workload, schedule: Schedule, arch: Arch, check: bool = True) -> HierCost:
+    """Every level's occupancy and traffic of a fused schedule on ``arch``: segments run one after
+    another, each with every level to itself, so occupancies are the largest of theirs and
+    traffic adds up."""
+    if check:
+        check_arch(workload, arch)
+        fusion.check_schedule(workload, schedule)
+    k = len(arch.on_chip)
+    reads: dict[str, int] = {}
+    writes: dict[str, int] = {}
+    outer_occ, inner, inner_occ = 0, [0] * (k - 1), [0] * (k - 1)
+    for seg in schedule.segments:
+        occ, r, w, acc, held = evaluate_segment(workload, seg, arch)
+        outer_occ = max(outer_occ, occ)
+        for T, v in r.items():
+            reads[T] = reads.get(T, 0) + v
+        for T, v in w.items():
+            writes[T] = writes.get(T, 0) + v
+        inner = [a + b for a, b in zip(inner, acc)]
+        inner_occ = [max(a, b) for a, b in zip(inner_occ, held)]
+    dram = sum(reads.values()) + sum(writes.values())
+    return HierCost((outer_occ, *inner_occ), (dram, *inner), dram, tuple(reads.items()),
+                    tuple(writes.items()))
+
+
+def tree(workload: Workload, schedule: Schedule, arch: Arch) -> str:
+    """The loop tree (:meth:`Schedule.tree`), every stored tensor placed in the outer level and
+    every leaf's copies naming their levels."""
+    outer = arch.on_chip[0].name
+    return "\n".join(line.replace("] kept, ", f"] kept in {outer}, ")
+                     .replace("] intermediate, ", f"] intermediate in {outer}, ")
+                     for line in schedule.tree(workload).splitlines())
