@@ -278,6 +278,33 @@ def test_gpt3_layer_minima_match_accelforge():
     assert round(un.frontier.acc[-1] / 1e9, 2) == 9.53
 
 
+GPT3_TEXTS = ["V[m,h,e] += I[m,d] * WV[h,e,d]", "K[m,h,e] += I[m,d] * WK[h,e,d]",
+              "Q[m,h,e] += I[m,d] * WQ[h,e,d]", "QK[m,p,h] += Q[m,h,e] * K[p,h,e]",
+              "QK_softmax[m,p,h] = QK[m,p,h]", "AV[m,h,f] += QK_softmax[m,p,h] * V[p,h,f]",
+              "Z[m,g] += AV[m,h,f] * WZ[h,f,g]", "FFA[m,c] += Z[m,g] * WFFA[g,c]",
+              "FFB[m,j] += FFA[m,c] * WFFB[c,j]"]
+
+
+def test_accelforge_small_gpt3_only_its_non_causal_point_is_below():
+    """AccelForge's fused Pareto points for a small layer with GPT-3 6.7B's 8192-token proportions
+    (benchmarks/af_gpt3_small.py; its words): our curve is at or below all of them but one,
+    (72, 4608). There AccelForge runs V and K inside the same loop over query rows as QK and AV,
+    writing K and V to DRAM and reading all 16 key rows of them in the loop's first iteration,
+    when only 4 exist (docs/fusion.md, 'Against AccelForge'). A tree with that loop is refused:
+    K, written by rows m and read by rows p, is not aligned on m. One more word reaches 4480."""
+    af = pd.read_csv(Path(__file__).parents[1] / "benchmarks" / "data" / "accelforge_gpt3_small_fused.csv")
+    w = bs.workload(GPT3_TEXTS, m=16, p=16, h=2, e=4, f=4, d=8, g=8, j=8, c=32)
+    ours = frontier(fused.solve_workload(w, True))
+    above = [(o, a) for o, a in zip(af.buffer_words, af.dram_words) if value_at(ours, o) > a]
+    assert above == [(72, 4608)]
+    assert value_at(ours, 73) == 4480 < 4608
+    tiles = dict(w.size) | {"m": 4}
+    loop = Node("m", 4, (), tuple(Leaf(e.name, fusion.whole_mapping(fusion.sub_problem(e, tiles)))
+                                  for e in w.einsums))
+    with pytest.raises(EinsumError, match="aligned"):
+        fusion.evaluate(w, Schedule((Node(None, 0, (), (loop,)),)))
+
+
 def test_gpt3_fused_minimum_at_accelforge_capacity(gpt3_512):
     """512 tokens: AccelForge reaches the fused minimum (205,520,896 words) with 4,390,914 words
     of buffer: I whole, then per head V, K and Q. Two loop levels reach it within 1,024 words

@@ -40,7 +40,7 @@ class Staircase:
 
     def at(self, capacity) -> np.ndarray:
         """Index of the breakpoint that answers each capacity (-1: infeasible)."""
-        return np.searchsorted(self.occ, capacity, side="right") - 1
+        return self.occ.searchsorted(capacity, side="right") - 1
 
 
 def staircase(occ, acc, tag) -> Staircase:
@@ -49,8 +49,9 @@ def staircase(occ, acc, tag) -> Staircase:
     order = np.lexsort((acc, occ))
     occ, acc, tag = occ[order], acc[order], tag[order]
     best = np.minimum.accumulate(acc)
-    keep = np.ones(len(acc), dtype=bool)
-    keep[1:] = acc[1:] < best[:-1]
+    keep = np.empty(len(acc), dtype=bool)
+    keep[0] = True
+    np.less(acc[1:], best[:-1], out=keep[1:])
     return Staircase(occ[keep], acc[keep], tag[keep])
 
 
@@ -58,12 +59,20 @@ def staircase(occ, acc, tag) -> Staircase:
 
 @dataclass(frozen=True)
 class Curve:
-    """One Einsum's streamed (occupancy, traffic) staircase for one set of tiles and resident set,
-    with the mapping of its full sub-problem behind each point."""
+    """One Einsum's streamed (occupancy, traffic) staircase for one set of tiles and resident set;
+    the mapping of its full sub-problem behind a point is expanded only when asked for (most
+    points of most leaves never reach a reported breakpoint)."""
 
     occ: np.ndarray
     acc: np.ndarray
-    mappings: tuple
+    points: tuple
+    sub: Einsum
+    names: dict
+
+    def mapping(self, i: int) -> Mapping | Nest:
+        if not self.points:
+            return whole_mapping(self.sub)
+        return expand(self.points[i][0], self.sub, self.names)
 
 
 @dataclass
@@ -80,7 +89,7 @@ class Curves:
         sub = fusion.sub_problem(e, tiles)
         red, names, dummies = reduced(sub, resident)
         if red is None:
-            return Curve(np.zeros(1, np.int64), np.zeros(1, np.int64), (whole_mapping(sub),))
+            return Curve(np.zeros(1, np.int64), np.zeros(1, np.int64), (), sub, names)
         key = (str(red), red.sizes)
         if key not in self.traced:
             began = time.perf_counter()
@@ -89,7 +98,7 @@ class Curves:
         points = self.traced[key]
         occ = np.array([c.occupancy - dummies for _, c in points], dtype=np.int64)
         acc = np.array([c.accesses - dummies for _, c in points], dtype=np.int64)
-        return Curve(occ, acc, tuple(expand(m, sub, names) for m, _ in points))
+        return Curve(occ, acc, points, sub, names)
 
     def _trace(self, problem: Einsum) -> list[tuple[Mapping | Nest, Cost]]:
         """The sub-problem's staircase by the method :func:`choose_method` picks for it (the
@@ -121,13 +130,17 @@ def plus_shifted(a: Staircase, shift: int, b: Staircase, tag: int) -> Staircase:
         caps = np.maximum(a_occ, b.occ[0])
         keep = np.ones(len(caps), bool)
         keep[:-1] = caps[:-1] < caps[1:]
-        return Staircase(caps[keep], a.acc[keep] + b.acc[0], np.full(int(keep.sum()), tag))
-    caps = np.union1d(a_occ, b.occ)
-    caps = caps[caps >= max(a_occ[0], b.occ[0])]
-    acc = a.acc[np.searchsorted(a_occ, caps, side="right") - 1] + b.acc[b.at(caps)]
-    keep = np.ones(len(caps), bool)  # a sum of two staircases never rises: drop its flat steps
-    keep[1:] = acc[1:] < acc[:-1]
-    return Staircase(caps[keep], acc[keep], np.full(int(keep.sum()), tag))
+        caps = caps[keep]
+        return Staircase(caps, a.acc[keep] + b.acc[0], np.full(len(caps), tag))
+    caps = np.concatenate((a_occ, b.occ))  # both sorted; a repeated capacity is dropped below
+    caps.sort()
+    caps = caps[caps.searchsorted(max(a_occ[0], b.occ[0])):]
+    acc = a.acc[a_occ.searchsorted(caps, "right") - 1] + b.acc[b.occ.searchsorted(caps, "right") - 1]
+    keep = np.empty(len(caps), bool)  # a sum of two staircases never rises: drop its flat steps
+    keep[0] = True
+    np.less(acc[1:], acc[:-1], out=keep[1:])
+    caps = caps[keep]
+    return Staircase(caps, acc[keep], np.full(len(caps), tag))
 
 
 def merge(parts: list[Staircase]) -> Staircase | None:
@@ -179,6 +192,8 @@ class TreeSearch:
         self._allowed: dict = {}
         self._moved: dict = {}
         self._loopable: dict = {}
+        self._runs: dict = {}
+        self._used: dict = {}
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
         # with the Orojenesis inner mapspace every keep is tried.
@@ -193,14 +208,31 @@ class TreeSearch:
         only for the alternatives that survive on the staircase."""
         if st is None:
             return None
-        ids: dict[int, int] = {}
-        tags = [ids[t] if t in ids else ids.setdefault(t, self.record(recs[t])) for t in st.tag.tolist()]
-        return Staircase(st.occ, st.acc, np.array(tags, np.int64))
+        if len(recs) == 1:
+            return Staircase(st.occ, st.acc, np.full(len(st.occ), self.record(recs[0]), np.int64))
+        ids = np.zeros(len(recs), np.int64)
+        for t in np.unique(st.tag).tolist():
+            ids[t] = self.record(recs[t])
+        return Staircase(st.occ, st.acc, ids[st.tag])
 
     def context(self, i: int, j: int) -> fusion.Context:
         if (i, j) not in self.contexts:
             self.contexts[(i, j)] = fusion.Context(self.workload, self.workload.names[i:j + 1])
         return self.contexts[(i, j)]
+
+    def run(self, a: int, b: int) -> tuple[tuple[int, ...], frozenset]:
+        """Positions (in ``S``) of the ranks Einsums ``a..b`` use, and the tensors they use: what
+        a subtree over them costs depends on nothing else of the tiles and the resident set, so
+        memo keys keep only these."""
+        if (a, b) not in self._runs:
+            es = self.workload.einsums[a:b + 1]
+            self._runs[(a, b)] = (tuple(sorted({self.position[r] for e in es for r in e.size})),
+                                  frozenset(T.name for e in es for T in e.tensors))
+        return self._runs[(a, b)]
+
+    def project(self, a: int, b: int, S: tuple, R: frozenset) -> tuple[tuple, frozenset]:
+        idx, names = self.run(a, b)
+        return tuple(S[k] for k in idx), R & names
 
     def sizes(self, S: tuple) -> dict:
         if S not in self._dicts:
@@ -262,10 +294,19 @@ class TreeSearch:
         # loops are one loop with the inner tile).
         same = None if K else rank
         rank = rank if K else None
-        key = ("body", self.signature(seg, a, b), a, b, S, R, K, rank, depth)
+        key = ("body", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank, depth)
         if key in self.memo:
             return self.memo[key]
         span = tuple(range(a, b + 1))
+        if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
+            rest = ZERO
+            for x in range(b, a - 1, -1):
+                stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+                child = self.leaf(x, S, Rc)
+                shift = sum(self.fp(T, span, S) for T in stored)
+                rest = plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
+            self.memo[key] = rest
+            return rest
         tail = {b + 1: ZERO}
         for x in range(b, a - 1, -1):
             parts, recs = [], []
@@ -289,7 +330,7 @@ class TreeSearch:
     def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
         """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
         tensors resident for that child."""
-        key = (self.signature(seg, a, b), a, b, x, y, R, K, rank)
+        key = (self.signature(seg, a, b), a, b, x, y, R & self.run(a, b)[1], K, rank)
         if key in self._edges:
             return self._edges[key]
         spans, inner = self._spans(seg, a, b, R)
@@ -335,7 +376,7 @@ class TreeSearch:
         return self._edge_pre[key]
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
-        key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
+        key = ("child", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), depth, avoid)
         if key in self.memo:
             return self.memo[key]
         if x == y:
@@ -351,7 +392,9 @@ class TreeSearch:
                        and (self.split or sizes[r] == full[r])
                        and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
             out = None
-            for r, t in sorted(options, key=lambda o: -o[1]):
+            # fewest iterations first: their curves reach low traffic early, so the lower
+            # bounds of the many-iteration options after them are matched sooner
+            for r, t in sorted(options, key=lambda o: sizes[o[0]] // o[1]):
                 out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
         self.memo[key] = out
         return out
@@ -375,17 +418,27 @@ class TreeSearch:
         return self._allowed[key]
 
     def leaf(self, x: int, S: tuple, R: frozenset) -> Staircase:
-        e = self.workload.einsums[x]
-        sizes = self.sizes(S)
-        key = ("leaf", x, tuple(sizes[r] for r in e.size), R)
+        """Einsum ``x``'s curve under the tiles ``S`` with ``R`` resident, keyed by what its
+        reduced sub-problem depends on: the tiles of the ranks its streamed tensors use."""
+        R = R & self.run(x, x)[1]
+        key = ("leaf", x, R, tuple(S[k] for k in self.used(x, R)))
         if key in self.memo:
             return self.memo[key]
+        e = self.workload.einsums[x]
+        sizes = self.sizes(S)
         c = self.curves.curve(e, sizes, R)
-        sub = fusion.sub_problem(e, sizes)
-        extra = 0 if e.output.name in R else sub.tensor_size(sub.output)  # count 2 x moved
-        tags = [self.record(("leaf", e.name, m)) for m in c.mappings]
+        extra = 0 if e.output.name in R else c.sub.tensor_size(c.sub.output)  # count 2 x moved
+        tags = [self.record(("leaf", x, R, i)) for i in range(len(c.occ))]
         self.memo[key] = out = Staircase(c.occ, c.acc + extra, np.array(tags, np.int64))
         return out
+
+    def used(self, x: int, R: frozenset) -> tuple[int, ...]:
+        """Positions of the ranks that Einsum ``x``'s non-resident tensors use (``reduced``)."""
+        if (x, R) not in self._used:
+            e = self.workload.einsums[x]
+            self._used[(x, R)] = tuple(sorted({self.position[r] for T in e.tensors
+                                               if T.name not in R for r in T.ranks}))
+        return self._used[(x, R)]
 
     def loop(self, seg, x, y, S, r, t, R, depth, best):
         """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
@@ -408,6 +461,8 @@ class TreeSearch:
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
                 acc = const + n * (floor - sum(streamed[T] for T in K))
+                lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, depth + 1 >= self.max_depth)
+                occ, acc = max(occ, lo_occ), max(acc, const + n * lo_acc)
                 i = int(best.at(occ))
                 if i >= 0 and int(best.acc[i]) <= acc:
                     self.skipped += 1
@@ -420,11 +475,62 @@ class TreeSearch:
             recs.append(("loop", r, t, K, body))
         return self.keep(merge(parts), recs)
 
+    def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
+              ) -> tuple[int, int]:
+        """Lower bounds on the occupancy and traffic of a body over Einsums ``x..y`` (tiles
+        ``S``, ``R`` resident above, ``K`` kept by its node, which loops over ``rank``), from each
+        Einsum's least occupancy (a word per tensor it buffers) and least traffic (each tensor
+        it moves, once), without tracing any curve.
+
+        With ``leaves`` (no depth left) the children are the leaves themselves: each leaf runs
+        beside what the node stores while it runs, and streams what is not resident for it.
+        Otherwise deeper loops may keep tensors for several leaves at once, and may store an
+        intermediate in a smaller tile than this node would: so only the node's kept tiles are
+        counted live, a tensor several of the Einsums use counts as resident for each of them,
+        and it moves, at least once, on its own."""
+        span = tuple(range(x, y + 1))
+        if leaves:
+            node = rank if K else None  # as body() keys it
+            occ = acc = 0
+            for e in span:
+                stored, Rc = self.edge(seg, x, y, e, e, R, K, node)
+                lo_occ, lo_acc = self.least(e, S, Rc)
+                occ = max(occ, sum(self.fp(T, span, S) for T in stored) + lo_occ)
+                acc += lo_acc
+            return occ, acc
+        ctx = self.context(*seg)
+        moved = self.moved_in(seg, x, y, R)
+        shared = [T for T, (_, _, users, _) in moved.items() if T not in K and len(users) > 1]
+        acc = sum(moved[T][0] * self.fp(T, span, S) for T in shared)
+        common = R | frozenset(K) | frozenset(shared) | ctx.intermediates
+        occ = 0
+        for e in span:
+            lo_occ, lo_acc = self.least(e, S, common)
+            held = sum(self.fp(T, span, S) for T in K
+                       if rank not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+            occ = max(occ, held + lo_occ)
+            acc += lo_acc
+        return occ, acc
+
+    def least(self, x: int, S: tuple, R: frozenset) -> tuple[int, int]:
+        """Einsum ``x``'s least occupancy and least traffic under tiles ``S`` with ``R``
+        resident: a word per tensor it buffers, and every tensor it moves once (an output counts
+        twice, as :meth:`leaf` does), the last and first points of its curve or below them."""
+        R = R & self.run(x, x)[1]
+        key = ("least", x, R, tuple(S[k] for k in self.used(x, R)))
+        if key not in self.memo:
+            sizes = self.sizes(S)
+            e = self.workload.einsums[x]
+            streamed = [T for T in e.tensors if T.name not in R]
+            self.memo[key] = (len(streamed), sum(T.footprint(sizes) * (2 if T.name == e.output.name
+                                                                       else 1) for T in streamed))
+        return self.memo[key]
+
     def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
         """The tensors Einsums ``x..y`` move to or from the backing store and that nothing above
         keeps: (words per word moved, ranks, which of ``x..y`` use it, read through one set of
         axes there)."""
-        key = (self.signature(seg, x, y), x, y, R)
+        key = (self.signature(seg, x, y), x, y, R & self.run(x, y)[1])
         if key not in self._moved:
             ctx = self.context(*seg)
             sp = tuple(range(x, y + 1))
@@ -439,28 +545,34 @@ class TreeSearch:
 
     # -- rebuilding the tree behind a point -----------------------------------------------------
 
-    def build(self, st: Staircase, capacity: int) -> list:
+    def build(self, st: Staircase, capacity: int, S: tuple | None = None) -> list:
+        """The loop tree behind the point of ``st`` that answers ``capacity``, under tiles ``S``
+        (the whole workload's sizes at a segment)."""
+        if S is None:
+            S = tuple(self.workload.size[r] for r in self.ranks)
         i = int(st.at(capacity))
         if i < 0:
             raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
         rec = self.prov[int(st.tag[i])]
         kind = rec[0]
         if kind == "leaf":
-            return [fusion.Leaf(rec[1], rec[2])]
+            _, x, R, k = rec
+            e = self.workload.einsums[x]
+            return [fusion.Leaf(e.name, self.curves.curve(e, self.sizes(S), R).mapping(k))]
         if kind == "plus":
             _, child, shift, rest = rec
-            return self.build(child, capacity - shift) + self.build(rest, capacity)
+            return self.build(child, capacity - shift, S) + self.build(rest, capacity, S)
         if kind == "end":
             return []
         if kind == "loop":
             _, r, t, K, body = rec
-            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity)))]
+            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity, self.cut(S, r, t))))]
         if kind == "root":
             _, K, body = rec
-            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity)))]
+            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity, S)))]
         if kind == "cut":
             _, left, right = rec
-            return self.build(left, capacity) + self.build(right, capacity)
+            return self.build(left, capacity, S) + self.build(right, capacity, S)
         raise AssertionError(kind)
 
 
