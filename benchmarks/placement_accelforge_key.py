@@ -114,7 +114,8 @@ def show_bug(path: Path, p, af_row: pd.Series, theirs: tuple, row: pd.Series, wh
 def file_row(path: Path, limit: float, nsizes: int | None) -> dict:
     p, l1, label = af_case(path)
     af = pd.read_csv(path)
-    sizes = spread(sorted(set(int(x) for x in af["l2_words"])), nsizes)
+    every = sorted(set(int(x) for x in af["l2_words"]))
+    sizes = spread(every, nsizes)
     af = af[af["l2_words"].isin(sizes)].reset_index(drop=True)
     began = time.perf_counter()
     df = bs.solve_curve(p, sizes, arch=arch_of(path, l1), mapspace="per_tensor/perfect",
@@ -122,7 +123,8 @@ def file_row(path: Path, limit: float, nsizes: int | None) -> dict:
     seconds = time.perf_counter() - began
     rows = {int(r["capacity"]): r for _, r in df.iterrows()}
     out = {"file": path.stem.removeprefix("accelforge_"), "problem": label, "L1": l1,
-           "points": len(af), "l2_sizes": len(sizes),
+           "points": len(af), "l2_sizes": len(sizes), "file_l2_sizes": len(every),
+           "limit_s": limit,
            "limited_sizes": int((df["status"] == "time_limit").sum())}
     counts = {f"{k}_{s}": 0 for k in ("dram", "key") for s in ("below", "tied", "above",
                                                                "unproven")}
