@@ -66,3 +66,29 @@ def test_no_accelforge_point_below_the_one_buffer_per_tensor_curve(name):
              if lookup(curve, c) is None or d < lookup(curve, c)]
     assert not below, below[:3]
     assert any(d == lookup(curve, c) for c, d in zip(af["l2_words"], af["dram_words"]))
+
+
+def test_no_unicast_accelforge_point_below_the_per_tensor_joint_key():
+    """Issue 20's check on the smallest spatial file: four PEs without multicast, GEMM 4^3, L1 of
+    8 words per PE. At these L2 sizes the per-tensor joint bound (the MILP, every row proven) is
+    never beaten by an AccelForge mapping on DRAM nor on the whole key (DRAM, into L2, into L1;
+    AccelForge's into L2 is its DRAM traffic, every tensor kept in L2, and into L1 is L2's
+    actions less DRAM's), and AccelForge attains it on the whole key at 20 and 28 words."""
+    from boundsolver.model.arch import Arch, Level
+
+    af = pd.read_csv(DATA / "accelforge_spatial_4x4x4_L1_8_unicast.csv")
+    sizes = [7, 20, 28]
+    af = af[af["l2_words"].isin(sizes)]
+    arch = Arch("af_spatial", 8, (Level("DRAM"), Level("L2", sweep=True),
+                                  Level("L1", 8, instances=4, multicast=False)))
+    ours = bs.solve_curve(bs.gemm(4, 4, 4), sizes, arch=arch, mapspace="per_tensor/perfect",
+                          method="milp")
+    assert (ours["status"] == "optimal").all()
+    key = {int(r["capacity"]): (int(r["accesses"]), int(r["accesses_L2"]), int(r["accesses_L1"]))
+           for _, r in ours.iterrows()}
+    into_l1 = sum(af[f"L2_{T}_{a}"] - af[f"MainMemory_{T}_{a}"] for T in "ABZ"
+                  for a in ("read", "write"))
+    theirs = [(int(c), (int(d), int(d), int(x)))
+              for c, d, x in zip(af["l2_words"], af["dram_words"], into_l1)]
+    assert not [(c, t, key[c]) for c, t in theirs if t[0] < key[c][0] or t < key[c]]
+    assert {c for c, t in theirs if t == key[c]} == {20, 28}
