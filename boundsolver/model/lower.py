@@ -585,16 +585,22 @@ def floors(problem: Einsum, capacities) -> list[tuple]:
     writes = touched(problem, problem.output)
     seg = {c: max((a.bound, a.T, "segment"), (b.bound + writes, b.T, "segment_inputs"))
            for c, a, b in zip(ok, *both)}
+    return _rows(caps, whole, comp, {c: (v, by, t) for c, (v, t, by) in seg.items()})
+
+
+def _rows(caps, whole: int, comp: int, best: dict) -> list[tuple]:
+    """Per capacity (floor, the argument that gave it, compulsory, segment value, its T):
+    the compulsory traffic where every word fits at once, none where no schedule fits, else
+    the best of the compulsory traffic and ``best[c]`` = (value, argument, T)."""
     out = []
     for c in caps:
         if c >= whole:
             out.append((comp, "compulsory", comp, 0, 0))
-            continue
-        if c not in seg:
+        elif c not in best:
             out.append((None, "no schedule fits", comp, 0, 0))
-            continue
-        v, t, by = seg[c]
-        out.append((max(comp, v), by if v > comp else "compulsory", comp, v, t))
+        else:
+            v, by, t = best[c]
+            out.append((max(comp, v), by if v > comp else "compulsory", comp, v, t))
     return out
 
 
@@ -714,17 +720,7 @@ def workload_floors(w, capacities) -> list[tuple]:
                 + sum(v for k, v in written.items() if k not in mine))
         for c, s in zip(ok, _count(e2.macs, _chain_table(e1, e2, keeps), ok)):
             best[c] = max(best[c], (s.bound + rest, f"chain:{e1.name}>{e2.name}", s.T))
-    out = []
-    for c in caps:
-        if c >= whole:
-            out.append((comp, "compulsory", comp, 0, 0))
-            continue
-        if c not in best:
-            out.append((None, "no schedule fits", comp, 0, 0))
-            continue
-        v, by, t = best[c]
-        out.append((max(comp, v), by if v > comp else "compulsory", comp, v, t))
-    return out
+    return _rows(caps, whole, comp, best)
 
 
 def workload_floor(w, capacity: int) -> tuple:

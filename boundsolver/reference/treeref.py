@@ -131,6 +131,19 @@ def _leaf_options(ctx: fusion.Context, sub, mappings: list, kept: frozenset, imp
     return [m for _, _, m in (_pareto(points) if prune else points)]
 
 
+def work_counter(what: str, limit: int):
+    """A function adding evaluations to a running total, raising EnumerationTooLarge (naming
+    ``what``) once it passes ``limit``: the brute forces' budget."""
+    work = [0]
+
+    def count(k: int) -> None:
+        work[0] += k
+        if work[0] > limit:
+            raise EnumerationTooLarge(f"enumerating {what} needs more than {limit:.3g} "
+                                      "evaluations")
+    return count
+
+
 def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None, max_depth: int = 3,
                        limit: int = 2_000_000, prune: bool = True, split_ranks: bool = False) -> list:
     """Every breakpoint of a workload's fused (or unfused) staircase by brute force over schedules.
@@ -141,13 +154,7 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
     imperfect = ms.factors == "imperfect"
     names = workload.names
     n = len(names)
-    work = [0]
-
-    def count(k: int) -> None:
-        work[0] += k
-        if work[0] > limit:
-            raise EnumerationTooLarge(f"enumerating the schedules of {workload.name or workload} "
-                                      f"needs more than {limit:.3g} evaluations")
+    count = work_counter(f"the schedules of {workload.name or workload}", limit)
 
     inner_cache: dict = {}
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 import math
 from itertools import product
 
-from ..errors import EnumerationTooLarge
 from ..model import fusion, fusion_levels
 from ..model.arch import Arch
 from ..model.cost import evaluate_levels
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.workload import Workload
 from .hierarchy import fits, nests
-from .treeref import _leaf_sizes, _with_mappings, segment_trees
+from .treeref import _leaf_sizes, _with_mappings, segment_trees, work_counter
 
 
 def lex_staircase(points: list) -> list:
@@ -68,13 +67,7 @@ def enumerate_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     fusion_levels.check_arch(workload, arch)
     names = workload.names
     n = len(names)
-    work = [0]
-
-    def count(k: int) -> None:
-        work[0] += k
-        if work[0] > limit:
-            raise EnumerationTooLarge(f"enumerating the schedules of {workload.name or workload} "
-                                      f"on {arch.name} needs more than {limit:.3g} evaluations")
+    count = work_counter(f"the schedules of {workload.name or workload} on {arch.name}", limit)
 
     cache: dict = {}
 
