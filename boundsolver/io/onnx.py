@@ -1020,8 +1020,14 @@ def _finish(st: _State, name: str, word_bits: int) -> OnnxWorkload:
     read = {t.name for e in einsums for t in e.tensors}
     tensors = tuple((k, v.base) for k, v in st.values.items()
                     if "\0" not in k and (not v.constant or v.base in read))
-    return OnnxWorkload(tuple(einsums), name, word_bits, tuple(layers), tuple(st.renamed),
-                        tuple(st.skipped), tensors, tuple(st.parts))
+    # what a part or a padded (window) copy reads is read from the backing store: written back
+    # even where every Einsum reading it is fused with its producer
+    copied = {s for part in st.parts for s in part.inputs}
+    copied |= {st.values[key[0]].base for key in st.padded if key[0] in st.values}
+    produced = {e.output.name for e in einsums}
+    return OnnxWorkload(tuple(einsums), name, word_bits, stored=tuple(sorted(copied & produced)),
+                        layers=tuple(layers), renamed=tuple(st.renamed),
+                        skipped=tuple(st.skipped), tensor_names=tensors, parts=tuple(st.parts))
 
 
 def _keys(ax) -> list[tuple[int, int]]:

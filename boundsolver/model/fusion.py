@@ -141,10 +141,13 @@ class Context:
 
     @cached_property
     def exported(self) -> frozenset[str]:
-        """Intermediates that an Einsum after the segment also reads: written back once."""
+        """Intermediates that an Einsum after the segment also reads, or that the workload
+        marks ``stored`` (read from the backing store by something it does not model as an
+        Einsum): written back once."""
         last = max(self.index.values())
         return frozenset(X for X in self.intermediates
-                         if any(i > last for i in self.workload.consumers.get(X, ())))
+                         if any(i > last for i in self.workload.consumers.get(X, ()))
+                         or X in self.workload.stored)
 
     @cached_property
     def moved(self) -> frozenset[str]:

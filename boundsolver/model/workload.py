@@ -23,6 +23,10 @@ class Workload:
     einsums: tuple[Einsum, ...]
     name: str = ""
     word_bits: int = 8
+    # Produced tensors that something outside the Einsums reads from the backing store (an ONNX
+    # part or padded copy): written back once, even where every Einsum reading them shares
+    # their fused segment (fusion.Context.exported).
+    stored: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -82,8 +86,10 @@ class Workload:
 
     @property
     def algorithmic_minimum(self) -> int:
-        """Every workload input read once and every output written once (intermediates on chip)."""
-        return sum(self.tensor_size(n) for n in (*self.inputs, *self.outputs))
+        """Every workload input read once and every output written once (intermediates on chip,
+        but for the ``stored`` ones, written once)."""
+        kept = [n for n in self.stored if n not in self.outputs]
+        return sum(self.tensor_size(n) for n in (*self.inputs, *self.outputs, *kept))
 
     @property
     def unfused_minimum(self) -> int:
@@ -150,6 +156,10 @@ def _validate(w: Workload) -> None:
             raise EinsumError(f"tensor {e.output.name} is written by both {writer[e.output.name]} "
                               f"and {e.name}")
         writer[e.output.name] = e.name
+    for name in w.stored:
+        if name not in writer:
+            raise EinsumError(f"stored tensor {name!r} is written by no Einsum of workload "
+                              f"{w.name!r}: only a produced tensor can be written back")
     done: set[str] = set()
     shape: dict[str, tuple[tuple[int, ...], str]] = {}
     for e in w.einsums:
