@@ -173,3 +173,25 @@ def test_cli_time_limit_on_a_hierarchy(capsys):
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "time_limit" in out and "accesses_L1" in out and "best_bound" in out
+
+
+def test_a_time_limit_on_a_workload_sums_proven_stages_and_bounds():
+    """Unfused on a hierarchy with a time limit: where some Einsum was cut, the row's columns
+    before ``bound_of`` equal the exact sums, ``best_bound`` is at most the exact sum of
+    ``bound_of`` and the incumbent at least it."""
+    w = bs.workload(["Y[m,n] += X[m,k] * W1[k,n]", "Z[m,p] += Y[m,n] * W2[n,p]"],
+                    m=8, k=8, n=4, p=8)
+    arch, caps = three(8), [40, 24]
+    exact = bs.solve_curve(w, caps, arch=arch, mapspace="per_tensor/perfect", method="milp")
+    cut = bs.solve_curve(w, caps, arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    cols = columns(arch)[1:]
+    assert (cut["status"] == "time_limit").any()
+    for (_, e), (_, c) in zip(exact.iterrows(), cut.iterrows()):
+        if c["status"] == "optimal":
+            assert [c[k] for k in cols] == [e[k] for k in cols]
+            continue
+        stage = cols.index(c["bound_of"])
+        assert [c[k] for k in cols[:stage]] == [e[k] for k in cols[:stage]]
+        assert c["best_bound"] <= e[c["bound_of"]]
+        if not pd.isna(c["incumbent"]):
+            assert e[c["bound_of"]] <= c["incumbent"] == c[c["bound_of"]]

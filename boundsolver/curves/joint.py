@@ -750,9 +750,10 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
         if method == "milp":
             began = time.perf_counter()
             ls = PlacementSolver(problem, arch, solver, time_limit=time_limit)
-            points = [(p.nest, p.cost, p.copies) for p in milp_points(ls, capacities)]
+            found, limited = milp_points(ls, capacities)
+            points = [(p.nest, p.cost, p.copies) for p in found]
             df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
-                       ls.solver, ls.limited)
+                       ls.solver, limited)
             df.attrs["mapspace"] = "per_tensor/perfect"
             return df
         began = time.perf_counter()
@@ -769,9 +770,10 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
         return frame(problem, arch, points, capacities, time.perf_counter() - began)
 
     ls = LevelSolver(problem, arch, solver, time_limit=time_limit)
-    points = [(p.nest, p.cost) for p in milp_points(ls, capacities)]
+    found, limited = milp_points(ls, capacities)
+    points = [(p.nest, p.cost) for p in found]
     return frame(problem, arch, points, capacities, time.perf_counter() - began, "milp", ls.solver,
-                 ls.limited)
+                 limited)
 
 
 def _check_time_limit(time_limit, capacities, method: str) -> None:
@@ -788,14 +790,16 @@ def _check_time_limit(time_limit, capacities, method: str) -> None:
 
 
 
-def milp_points(ls, capacities: list[int] | None = None) -> list:
+def milp_points(ls, capacities: list[int] | None = None) -> tuple[list, dict]:
     """The MILP's staircase points (``LevelSolver.walk``), or with ``capacities`` the points
     answering them: a point solved at capacity S with swept occupancy o answers all of [o, S]
     (the least value is non-increasing in S and the point fits every capacity from o). Its
-    occupancy is not minimised (a solve per class saved), so o may lie above the staircase's."""
-    ls.limited = {}
+    occupancy is not minimised (a solve per class saved), so o may lie above the staircase's.
+    Also the capacities a time limit cut, each with its time-limit point (it answers only
+    itself)."""
+    limited: dict = {}
     if capacities is None or ls.swept is None:
-        return ls.walk()
+        return ls.walk(), limited
     found: dict[int, object] = {}
     covered: list[tuple[int, int]] = []
     above = None  # the key at the smallest capacity solved so far
@@ -814,13 +818,13 @@ def milp_points(ls, capacities: list[int] | None = None) -> list:
         if point is None:
             break  # smaller capacities are infeasible too
         if point.status != Status.OPTIMAL.value:  # cut by the time limit: this capacity only
-            ls.limited[cap] = point
+            limited[cap] = point
             continue
         occ = point.values[ls.swept]
         found[occ] = point
         covered.append((occ, cap))
         above = point.cost.key
-    return [found[o] for o in sorted(found)]
+    return [found[o] for o in sorted(found)], limited
 
 
 
@@ -903,17 +907,23 @@ def _sum_limited(rows: list, names: list[str], arch: Arch) -> dict:
     out: dict = {"status": "time_limit", "bound_of": stage, "best_bound": bound}
     if any(pd.isna(r.get(stage)) for r in rows):
         return out
-    summed = _sum_rows([r.copy() for r in rows], names, arch, check=False)
+    summed = _summed(rows, names)
     return summed | out | {"incumbent": summed[stage]}
 
 
-def _sum_rows(rows: list, names: list[str], arch: Arch, check: bool = True) -> dict:
+def _sum_rows(rows: list, names: list[str], arch: Arch) -> dict:
     """One row of the unfused workload from each Einsum's row at the same capacity."""
     if any(r.get("status") == "infeasible" for r in rows):
         return {"status": "infeasible"}
-    if check and any(r.get("status") == "time_limit" for r in rows):
+    if any(r.get("status") == "time_limit" for r in rows):
         return _sum_limited(rows, names, arch)
-    out: dict = {"status": "optimal"}
+    return {"status": "optimal"} | _summed(rows, names)
+
+
+def _summed(rows: list, names: list[str]) -> dict:
+    """Each level's occupancy the largest of the Einsums', its traffic their sum, and every
+    Einsum's mapping."""
+    out: dict = {}
     occ = [c for c in rows[0].index if c.startswith("occupancy")]
     acc = [c for c in rows[0].index if c.startswith("accesses")]
     for c in occ:
