@@ -131,6 +131,17 @@ def _leaf_options(ctx: fusion.Context, sub, mappings: list, kept: frozenset, imp
     return [m for _, _, m in (_pareto(points) if prune else points)]
 
 
+def cuts_into_runs(names: tuple[str, ...], fusion_on: bool):
+    """Every cut of the Einsums into consecutive runs (segments), in a fixed order; with
+    ``fusion_on=False`` only the cut into single Einsums."""
+    n = len(names)
+    for cuts in product((False, True), repeat=n - 1):
+        bounds = [0, *(i + 1 for i, c in enumerate(cuts) if c), n]
+        runs = [names[a:b] for a, b in zip(bounds, bounds[1:])]
+        if fusion_on or all(len(r) == 1 for r in runs):
+            yield runs
+
+
 def work_counter(what: str, limit: int):
     """A function adding evaluations to a running total, raising EnumerationTooLarge (naming
     ``what``) once it passes ``limit``: the brute forces' budget."""
@@ -153,7 +164,6 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
     ms = mapspace_of(mapspace)
     imperfect = ms.factors == "imperfect"
     names = workload.names
-    n = len(names)
     count = work_counter(f"the schedules of {workload.name or workload}", limit)
 
     inner_cache: dict = {}
@@ -185,12 +195,11 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
 
     cache: dict = {}
     out = []
-    for cuts in product((False, True), repeat=n - 1):
-        bounds = [0, *(i + 1 for i, c in enumerate(cuts) if c), n]
-        runs = [names[a:b] for a, b in zip(bounds, bounds[1:])]
-        if not fusion_on and any(len(r) > 1 for r in runs):
-            continue
-        parts = [cache.setdefault(r, segment_points(r)) for r in runs]
+    for runs in cuts_into_runs(names, fusion_on):
+        for r in runs:
+            if r not in cache:  # (setdefault would search the run again for every cut)
+                cache[r] = segment_points(r)
+        parts = [cache[r] for r in runs]
         count(math.prod(len(p) for p in parts))
         for combo in product(*parts):
             schedule = fusion.Schedule(tuple(root for _, _, root in combo))

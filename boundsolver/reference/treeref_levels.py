@@ -19,7 +19,7 @@ from ..model.cost import evaluate_levels
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.workload import Workload
 from .hierarchy import fits, nests
-from .treeref import _leaf_sizes, _with_mappings, segment_trees, work_counter
+from .treeref import _leaf_sizes, _with_mappings, cuts_into_runs, segment_trees, work_counter
 
 
 def lex_staircase(points: list) -> list:
@@ -66,7 +66,6 @@ def enumerate_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     inner level) by brute force over schedules: a list of (occupancy, key, Schedule)."""
     fusion_levels.check_arch(workload, arch)
     names = workload.names
-    n = len(names)
     count = work_counter(f"the schedules of {workload.name or workload} on {arch.name}", limit)
 
     cache: dict = {}
@@ -103,12 +102,11 @@ def enumerate_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
 
     segments: dict = {}
     out = []
-    for cuts in product((False, True), repeat=n - 1):
-        bounds = [0, *(i + 1 for i, c in enumerate(cuts) if c), n]
-        runs = [names[a:b] for a, b in zip(bounds, bounds[1:])]
-        if not fusion_on and any(len(r) > 1 for r in runs):
-            continue
-        parts = [segments.setdefault(r, segment_points(r)) for r in runs]
+    for runs in cuts_into_runs(names, fusion_on):
+        for r in runs:
+            if r not in segments:  # (setdefault would search the run again for every cut)
+                segments[r] = segment_points(r)
+        parts = [segments[r] for r in runs]
         count(math.prod(len(p) for p in parts))
         for combo in product(*parts):
             schedule = fusion.Schedule(tuple(root for _, _, root in combo))
