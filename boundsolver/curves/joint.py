@@ -21,7 +21,15 @@ from ..milp.levels import LevelFormulation, kept, level_classes, named_values
 from ..milp.placement import PlacementFormulation
 from ..milp.tracer import ClassSolver
 from ..model.arch import Arch, ArchError
-from ..model.cost import Copies, LevelCost, Nest, check_size, evaluate_levels, op_intensity
+from ..model.cost import (
+    Copies,
+    LevelCost,
+    Nest,
+    check_level_tiles,
+    check_size,
+    evaluate_levels,
+    op_intensity,
+)
 from ..model.einsum import Einsum, einsum
 from ..model.mapspace import looping_ranks
 from ..model.results import Status, level_row
@@ -89,10 +97,13 @@ class LevelSolver(ClassSolver):
     kept_bounds = 30  # questions under many limits: keep the latest few per class
 
     def __init__(self, problem: Einsum, arch: Arch, solver: str = "highs", threads: int = 1,
-                 time_limit: float | None = None):
+                 time_limit: float | None = None, factors: str = "perfect"):
         from ..reference.hierarchy import check
 
         check(problem, arch)
+        if factors not in ("perfect", "imperfect"):
+            raise BoundsolverError(f"factors must be 'perfect' or 'imperfect', got {factors!r}")
+        self.factors = factors
         check_size(problem)
         start = time.perf_counter()
         self.arch = arch
@@ -120,7 +131,8 @@ class LevelSolver(ClassSolver):
 
     def _make_form(self, c: int) -> LevelFormulation:
         """Built when first needed (a conv has 1,000 classes): grouped and pruned ones never are."""
-        return LevelFormulation(self.problem, self.arch, self.classes[c], self.ranks)
+        return LevelFormulation(self.problem, self.arch, self.classes[c], self.ranks,
+                                self.factors)
 
     # ----------------------------------------------------------------------------- questions
     def depth(self, name: str) -> int:
@@ -262,7 +274,19 @@ class LevelSolver(ClassSolver):
 
     def _slice_curve(self, problem: Einsum) -> list[tuple[int, int]]:
         """The one-buffer staircase (occupancy, accesses) of a slice in this solver's placement:
-        uniform placement within a level is one boundary for every tensor (Orojenesis)."""
+        uniform placement within a level is one boundary for every tensor (Orojenesis). With
+        imperfect factors, the uniform/imperfect staircase (fastnest.py, exact): an instance's
+        global tiles ``u`` (the outermost split of any size, deeper ones dividing it) are the
+        slice's tiles ``u / s`` with ``ceil((N/s) / (u/s)) = ceil(N/u)`` tiles per rank, its
+        loops merged into one per rank (only fewer fills) an imperfect one-buffer mapping of the
+        slice; the perfect staircase would not be a bound."""
+        if self.factors == "imperfect":
+            from ..reference.fastnest import frontier as fast
+
+            points = fast(problem, "uniform/imperfect")
+            if points is None:
+                raise EnumerationTooLarge(f"no uniform/imperfect staircase of {problem}")
+            return [(c.occupancy, c.accesses) for _, c in points]
         from ..reference.enumerate import frontier_points as one_buffer
 
         return [(c.occupancy, c.accesses) for _, c in one_buffer(problem)]
@@ -282,8 +306,10 @@ class LevelSolver(ClassSolver):
             from .points import frontier
 
             try:
+                # imperfect factors: the imperfect staircase (the outermost level's tiles are
+                # the outermost split of each rank, of any size: a perfect staircase is no floor)
                 front = frontier(self.problem, method="auto",
-                                 mapspace=f"{self.placement}/perfect")
+                                 mapspace=f"{self.placement}/{self.factors}")
                 self._curve = list(zip(front["occupancy"].astype(int), front["accesses"].astype(int)))
             except BoundsolverError as err:  # a floor only saves solves: never fail for it
                 log.debug("no one-buffer floor for %s: %s", self.problem, err)
@@ -435,6 +461,7 @@ class LevelSolver(ClassSolver):
     # ----------------------------------------------------------------------------- the tracer's hooks
     def _costed(self, c: int, x) -> tuple:
         nest, chosen = self.form(c).decode(x)
+        check_level_tiles(self.problem, nest, self.factors)  # in the stated mapspace
         cost = evaluate_levels(self.problem, nest, multicast=self.arch.multicast)
         exact = named_values(self.arch, cost)
         return LevelPoint(nest, cost, exact, c), exact, self.form(c).value(nest, chosen)
@@ -468,7 +495,7 @@ class PlacementSolver(LevelSolver):
         return [None]
 
     def _make_form(self, c: int) -> PlacementFormulation:
-        return PlacementFormulation(self.problem, self.arch, self.ranks)
+        return PlacementFormulation(self.problem, self.arch, self.ranks, self.factors)
 
     def groups(self, objective: str, limits: dict) -> list[list[int]]:
         return [[0]]
@@ -481,7 +508,7 @@ class PlacementSolver(LevelSolver):
         slices can beat, would not be a bound). Declined (no floor) where fastnest declines."""
         from ..reference.fastnest import frontier as fast
 
-        points = fast(problem, "per_tensor/perfect")
+        points = fast(problem, f"per_tensor/{self.factors}")
         if points is None:
             raise EnumerationTooLarge(f"no per-tensor staircase of {problem} by enumeration")
         return [(c.occupancy, c.accesses) for _, c in points]
@@ -504,7 +531,7 @@ class PlacementSolver(LevelSolver):
         if not hasattr(self, "_pt_curve"):
             from ..reference.fastnest import frontier as fast
 
-            self._pt_curve = fast(self.problem, "per_tensor/perfect") or []
+            self._pt_curve = fast(self.problem, f"per_tensor/{self.factors}") or []
         return self._pt_curve
 
     def joint(self, capacity: float = math.inf, least_occupancy: bool = True,
@@ -570,7 +597,7 @@ class PlacementSolver(LevelSolver):
         from above (a cut-off for each solve) and often attains a floor."""
         if not hasattr(self, "_uniform_solver"):
             self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads,
-                                               self.time_limit)
+                                               self.time_limit, self.factors)
         point = self._uniform_solver.joint(capacity, least_occupancy=False, deadline=deadline)
         if point is None or point.nest is None:  # (cut by the time limit before any point)
             return
@@ -635,6 +662,7 @@ class PlacementSolver(LevelSolver):
     def _costed(self, c: int, x) -> tuple:
         form = self.form(c)
         nest, copies, chosen = form.decode(x)
+        check_level_tiles(self.problem, nest, self.factors)  # in the stated mapspace
         cost = evaluate_levels(self.problem, nest, copies, multicast=self.arch.multicast)
         exact = named_values(self.arch, cost)
         return LevelPoint(nest, cost, exact, c, copies), exact, form.value(nest, chosen)
@@ -714,8 +742,12 @@ AUTO_PER_TENSOR = 200_000  # per-tensor search nodes "auto" enumerates before ta
 
 def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
           limit: int | None = None, method: str | None = None, solver: str = "highs",
-          placement: str = "uniform", time_limit: float | None = None) -> pd.DataFrame:
+          placement: str = "uniform", time_limit: float | None = None,
+          factors: str = "perfect") -> pd.DataFrame:
     """The joint frontier (``capacities=None``) or its value at each capacity of the swept level.
+
+    ``factors="imperfect"``: each rank's outermost split may leave a partial last tile
+    (docs/hierarchy.md, "Imperfect factors"), in every method.
 
     ``time_limit``: seconds per capacity for the MILP (so "auto" with a time limit is the
     MILP, as for one Einsum); a capacity it cuts gives a ``time_limit`` row
@@ -731,6 +763,10 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     method = check_method(method)
     if placement not in PLACEMENTS:
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+    if factors not in ("perfect", "imperfect"):
+        raise BoundsolverError(f"factors must be 'perfect' or 'imperfect', got {factors!r}")
+    imperfect = factors == "imperfect"
+    space = f"{placement}/{factors}"
     check(problem, arch)
     if time_limit is not None:
         _check_time_limit(time_limit, capacities, method)
@@ -740,40 +776,45 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
             try:
                 began = time.perf_counter()
                 points = per_tensor_points(problem, arch,
-                                           AUTO_PER_TENSOR if limit is None else limit)
+                                           AUTO_PER_TENSOR if limit is None else limit,
+                                           imperfect)
             except EnumerationTooLarge:
                 method = "milp"
             else:
                 df = frame(problem, arch, points, capacities, time.perf_counter() - began)
-                df.attrs["mapspace"] = "per_tensor/perfect"
+                df.attrs["mapspace"] = space
                 return df
         if method == "milp":
             began = time.perf_counter()
-            ls = PlacementSolver(problem, arch, solver, time_limit=time_limit)
+            ls = PlacementSolver(problem, arch, solver, time_limit=time_limit, factors=factors)
             found, limited = milp_points(ls, capacities)
             points = [(p.nest, p.cost, p.copies) for p in found]
             df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
                        ls.solver, limited)
-            df.attrs["mapspace"] = "per_tensor/perfect"
+            df.attrs["mapspace"] = space
             return df
         began = time.perf_counter()
-        points = per_tensor_points(problem, arch, PER_TENSOR_LIMIT if limit is None else limit)
+        points = per_tensor_points(problem, arch, PER_TENSOR_LIMIT if limit is None else limit,
+                                   imperfect)
         df = frame(problem, arch, points, capacities, time.perf_counter() - began)
-        df.attrs["mapspace"] = "per_tensor/perfect"
+        df.attrs["mapspace"] = space
         return df
     limit = LIMIT if limit is None else limit
     if method == "auto":
-        method = "enumerate" if work(problem, arch, limit) <= limit else "milp"
+        method = "enumerate" if work(problem, arch, limit, imperfect) <= limit else "milp"
     began = time.perf_counter()
     if method == "enumerate":
-        points = frontier_points(problem, arch, limit)
-        return frame(problem, arch, points, capacities, time.perf_counter() - began)
-
-    ls = LevelSolver(problem, arch, solver, time_limit=time_limit)
-    found, limited = milp_points(ls, capacities)
-    points = [(p.nest, p.cost) for p in found]
-    return frame(problem, arch, points, capacities, time.perf_counter() - began, "milp", ls.solver,
-                 limited)
+        points = frontier_points(problem, arch, limit, imperfect)
+        df = frame(problem, arch, points, capacities, time.perf_counter() - began)
+    else:
+        ls = LevelSolver(problem, arch, solver, time_limit=time_limit, factors=factors)
+        found, limited = milp_points(ls, capacities)
+        points = [(p.nest, p.cost) for p in found]
+        df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
+                   ls.solver, limited)
+    if imperfect:
+        df.attrs["mapspace"] = space
+    return df
 
 
 def _check_time_limit(time_limit, capacities, method: str) -> None:

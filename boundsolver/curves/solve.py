@@ -236,20 +236,21 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None):
     if arch is None or arch.is_single_buffer:
         return None
     space = mapspace_of(mapspace)
-    if space.factors != "perfect":
-        raise BoundsolverError(
-            f"{arch.name} has several levels: its joint bound covers perfect factors (uniform "
-            "or per_tensor placement within each level); richer inner mapspaces are not "
-            "modelled on hierarchies yet")
     from functools import partial
 
     from . import joint
 
     if isinstance(problem, Workload):
+        if space.factors != "perfect":
+            raise BoundsolverError(
+                f"{arch.name} has several levels: a workload's joint bound there covers perfect "
+                "factors; imperfect factors on hierarchies apply to a single Einsum "
+                "(docs/hierarchy.md)")
         if fusion:
             from . import fused_levels
 
             return partial(fused_levels.solve, mapspace=space, max_depth=_depth(max_depth))
         return partial(joint.solve_workload, placement=space.placement)
-    # per_tensor: each copy at its own depth within its level (enumerated or the MILP).
-    return partial(joint.solve, placement=space.placement)
+    # per_tensor: each copy at its own depth within its level (enumerated or the MILP);
+    # imperfect: each rank's outermost split of any size (docs/hierarchy.md).
+    return partial(joint.solve, placement=space.placement, factors=space.factors)

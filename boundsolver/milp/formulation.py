@@ -269,6 +269,11 @@ class ProductModel:
 class NestFormulation(ProductModel):
     """The MILP of one nest class; ``decode`` turns a solution into a :class:`Nest`."""
 
+    # Imperfect factors: only the tiles at boundary 1 may be imperfect (one buffer,
+    # docs/mapspaces.md), or each rank's outermost split at any boundary (hierarchies,
+    # docs/hierarchy.md; levels.py sets it).
+    first_split = False
+
     def __init__(self, problem: Einsum, cls: NestClass, mapspace: Mapspace,
                  ranks: list[str] | None = None):
         super().__init__(problem)
@@ -316,7 +321,7 @@ class NestFormulation(ProductModel):
         n = self.problem.size[d]
         sizes = tile_sizes(n, d in self.imperfect)
         primes = sorted({p for u in sizes for p in prime_exponents(u)})
-        if d in self.imperfect and self.k == 1:
+        if d in self.imperfect and self.k == 1 and not self.first_split:
             primes = []  # nothing to nest: the one-hot alone is the tile
         top = {p: max(prime_exponents(u).get(p, 0) for u in sizes) for p in primes}
         for b in range(1, self.k + 1):
@@ -327,9 +332,15 @@ class NestFormulation(ProductModel):
                 self._tie(f"tile_tie[{d},{b}]", sel, self.exp)
                 self.pick[d, b] = [(v, t[d, b]) for v, t in sel]
             if b > 1:  # aligned grids: a deeper tile divides the one above
+                # (hierarchies, ``first_split``: unless the one above is the whole rank, so
+                # that a rank's outermost split may be imperfect at any boundary)
+                whole = (next(v for v, u in self.pick[d, b - 1] if u == n)
+                         if self.first_split and d in self.imperfect else None)
                 for p in primes:
-                    self.m.row(f"nested[{d},{b},{p}]",
-                               {self.exp[d, b][p]: 1, self.exp[d, b - 1][p]: -1}, -math.inf, 0)
+                    coefs = {self.exp[d, b][p]: 1, self.exp[d, b - 1][p]: -1}
+                    if whole is not None:
+                        coefs[whole] = -top[p]
+                    self.m.row(f"nested[{d},{b},{p}]", coefs, -math.inf, 0)
 
     def _tile(self, d: str, b: int) -> Factor:
         n = self.problem.size[d]

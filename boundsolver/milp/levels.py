@@ -63,6 +63,7 @@ from ..model.mapspace import (  # LevelClass, kept and level_classes live with t
     Mapspace,
     divisors,
     kept,
+    tile_sizes,
     level_classes,  # noqa: F401 (joint.py and the tests import it from here)
 )
 from ..model.symbolic import prime_exponents
@@ -87,10 +88,13 @@ class LevelFormulation(NestFormulation):
     """The MILP of one :class:`LevelClass`: tiles per level, a choice per stored copy, and the
     objectives ``dram``, ``accesses:<level>`` and ``occupancy:<level>``."""
 
-    def __init__(self, problem: Einsum, arch: Arch, cls: LevelClass, ranks: list[str]):
+    first_split = True  # imperfect factors: each rank's outermost split, at any boundary
+
+    def __init__(self, problem: Einsum, arch: Arch, cls: LevelClass, ranks: list[str],
+                 factors: str = "perfect"):
         ProductModel.__init__(self, problem)
         self.arch, self.cls = arch, cls
-        self._setup(len(arch.on_chip), Mapspace(), ranks)
+        self._setup(len(arch.on_chip), Mapspace("uniform", factors), ranks)
         self.stored = kept(problem, arch)
         self.sp: dict[tuple[str, int], dict[int, int]] = {}
         self._fanout()
@@ -162,8 +166,12 @@ class LevelFormulation(NestFormulation):
         factor = super()._tile(d, b)
         splits = [v for (e, level), v in self.sp.items()
                   if e == d and self._fanout_boundary(level) <= b]
-        if factor[0] != "exp" or not splits:
+        if not splits or factor[0] == "const":
             return factor
+        if factor[0] == "sel":  # an imperfect global tile: its exponents (tied to the one-hot);
+            # an instance's tile divides it, so it is a candidate size too (mapspace.tile_sizes)
+            factor = ("exp", {p: {x: 1} for p, x in self.exp[d, b].items()},
+                      tile_sizes(self.problem.size[d], True), {})
         exps = {p: dict(by) for p, by in factor[1].items()}
         for v in splits:
             for p, x in v.items():
@@ -207,15 +215,20 @@ class LevelFormulation(NestFormulation):
         for d in dict.fromkeys(T.ranks):
             if d not in self.ranks:
                 continue
-            top = prime_exponents(self.problem.size[d])
+            whole = prime_exponents(self.problem.size[d])
             for g in range(b):
                 for p, x in self.exp[d, b].items():
-                    coefs = {y: top[p] for h, y in ys if h <= g} | {x: -1}
-                    if g == 0:  # the whole tensor: exp[d,b] >= top * y[0]
-                        self.m.row(f"pin[{tag},{g},{d},{p}]", coefs, -math.inf, 0)
-                    else:  # exp[d,g] - exp[d,b] <= top * (1 - sum_{h <= g} y[h])
-                        coefs[self.exp[d, g][p]] = 1
-                        self.m.row(f"pin[{tag},{g},{d},{p}]", coefs, -math.inf, top[p])
+                    if g == 0:  # the whole tensor: exp[d,b] >= exponents of N_d * y[0] (a
+                        # multiple of N_d no larger than it: N_d, imperfect sizes included)
+                        if whole.get(p, 0):
+                            self.m.row(f"pin[{tag},{g},{d},{p}]",
+                                       {ys[0][1]: whole[p], x: -1}, -math.inf, 0)
+                        continue
+                    # exp[d,g] - exp[d,b] <= top * (1 - sum_{h <= g} y[h]): with tiles
+                    # non-increasing inwards, equal exponents make equal tiles
+                    top = int(self.m.upper[self.exp[d, g][p]])
+                    coefs = {y: top for h, y in ys if h <= g} | {x: -1, self.exp[d, g][p]: 1}
+                    self.m.row(f"pin[{tag},{g},{d},{p}]", coefs, -math.inf, top)
 
     def _option(self, i: int, T: Tensor, b: int, g: int) -> list[Factor]:
         """The factors of ``F(T, g)``, T's tiles read at ``b`` (equal to ``g``'s when chosen)."""

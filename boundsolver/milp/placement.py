@@ -67,10 +67,22 @@ from ..errors import SolverError
 from ..model.arch import Arch, ArchError
 from ..model.cost import Copies, Nest, replicas
 from ..model.einsum import Einsum, Tensor
-from ..model.mapspace import Mapspace, OrderClass, order_classes
+from ..model.mapspace import Mapspace, OrderClass, order_classes, tile_sizes, windowed_ranks
 from ..model.symbolic import prime_exponents
 from .formulation import Factor, Linear, ProductModel
 from .levels import LevelFormulation, kept
+
+
+def _steps(problem: Einsum, d: str, space: Mapspace) -> int:
+    """How often rank ``d``'s tile can shrink down a nest: its prime factors with perfect
+    factors; with imperfect ones, also one outermost split to any size and then that tile's
+    prime factors."""
+    n = problem.size[d]
+    steps = sum(prime_exponents(n).values())
+    if space.factors == "imperfect" and d not in windowed_ranks(problem):
+        steps = max([steps] + [1 + sum(prime_exponents(u).values())
+                               for u in tile_sizes(n, True) if u < n])
+    return steps
 
 
 def blocks(problem: Einsum, arch: Arch) -> list[list[int]]:
@@ -100,14 +112,16 @@ class PlacementFormulation(LevelFormulation):
     # (GEMM 16^3 at L1 = 64, two L2 sizes: 19 s with them, 8 s without; 256^3: 26 s, 11 s).
     strict = False
 
-    def __init__(self, problem: Einsum, arch: Arch, ranks: list[str]):
+    def __init__(self, problem: Einsum, arch: Arch, ranks: list[str], factors: str = "perfect"):
         ProductModel.__init__(self, problem)
         self.arch = arch
         self.stored = kept(problem, arch)
         self.blocks = blocks(problem, arch)
+        space = Mapspace("per_tensor", factors)
         # A canonical nest's boundaries below F_β each sit right below a segment holding an
-        # iterating loop, and each such segment takes at least one prime factor of a rank.
-        factors = sum(sum(prime_exponents(problem.size[d]).values()) for d in ranks)
+        # iterating loop, and each such segment shrinks some rank's tile: by a prime factor, or
+        # (imperfect) by its outermost split, after which the split tile's prime factors.
+        factors = sum(_steps(problem, d, space) for d in ranks)
         sizes = [min(sum(lv in s for s in self.stored for lv in block), 1 + factors)
                  for block in self.blocks]
         ends = list(accumulate(sizes))
@@ -117,7 +131,7 @@ class PlacementFormulation(LevelFormulation):
         # The boundary right below each fanout level's loop (0: none), as Copies.fanout_at.
         self.fan_at = tuple(self.first[lv] if arch.fanouts[lv - 1] > 1 else 0
                             for lv in range(1, len(arch.on_chip) + 1))
-        self._setup(ends[-1], Mapspace(), ranks)
+        self._setup(ends[-1], space, ranks)
         self.m.heuristics = True
         self.sp: dict[tuple[str, int], dict[int, int]] = {}
         self._fanout()

@@ -310,6 +310,35 @@ def check_nest(problem: Einsum, nest: Nest, imperfect: bool = True) -> None:
             raise EinsumError(f"segment {b - 1} order {order} lacks ranks that iterate there: {missing}")
 
 
+def check_level_tiles(problem: Einsum, nest: Nest, factors: str = "perfect") -> None:
+    """A hierarchy nest's tiles belong to the factor rule ``factors`` (docs/hierarchy.md,
+    "Imperfect factors"): every tile is a whole number in [1, the tile above]; with ``"perfect"``
+    each divides the tile above (the rank size at boundary 0); with ``"imperfect"`` a rank's
+    *outermost split* (its first boundary whose tile is below the rank size) may leave a partial
+    last tile, and every deeper tile divides the one above it, so the grids of every boundary
+    stay aligned and rank d has ``ceil(N_d / tile)`` distinct tiles at each. Ranks of sliding
+    windows stay perfect."""
+    if factors not in ("perfect", "imperfect"):
+        raise EinsumError(f"factors must be 'perfect' or 'imperfect', got {factors!r}")
+    windowed = windowed_ranks(problem)
+    size = problem.size
+    for b, level in enumerate(nest.levels, start=1):
+        tile = dict(level)
+        for d, n in size.items():
+            t, above = tile.get(d), nest.tile(problem, b - 1).get(d)
+            if not isinstance(t, int) or above is None or not 1 <= t <= above:
+                raise EinsumError(f"tile {t!r} of rank {d!r} at boundary {b} must be a whole "
+                                  f"number in [1,{above}]")
+            first = above == n and factors == "imperfect" and d not in windowed
+            if above % t and not first:
+                why = (" (rank of a sliding window)" if d in windowed and factors == "imperfect"
+                       else "" if factors == "perfect" else
+                       f" (only the outermost split of a rank may be imperfect; {d!r} is "
+                       "already split above)")
+                raise EinsumError(f"tile {t} of rank {d!r} at boundary {b} must divide the tile "
+                                  f"{above} above it{why}")
+
+
 def check_spatial(problem: Einsum, nest: Nest) -> None:
     """A fanout gives one factor per boundary and keeps every instance's tile whole."""
     if not nest.spatial:

@@ -20,13 +20,19 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from functools import cache
 from itertools import permutations, product
 
 from ..errors import EnumerationTooLarge
 from ..model.arch import Arch, ArchError
 from ..model.cost import Copies, LevelCost, Nest, evaluate_levels, moved_at
 from ..model.einsum import Einsum
-from ..model.mapspace import PLACEMENTS, divisors  # noqa: F401 - joint.py reads it from here
+from ..model.mapspace import (  # noqa: F401 - joint.py reads PLACEMENTS from here
+    PLACEMENTS,
+    divisors,
+    tile_sizes,
+    windowed_ranks,
+)
 
 LIMIT = 300_000  # nests evaluated in Python: about half a minute
 PER_TENSOR_LIMIT = 3_000_000  # per-tensor search nodes (see per_tensor_points): about a minute
@@ -41,12 +47,23 @@ def check(problem: Einsum, arch: Arch) -> None:
                             "a level to be read from (the MACs read no backing store directly)")
 
 
-def _chains(n: int, k: int) -> list[tuple[int, ...]]:
-    """Every tile sequence over k boundaries: divisors of n, each dividing the one above."""
-    chains = [(t,) for t in divisors(n)]
+def _chains(n: int, k: int, imperfect: bool = False) -> list[tuple[int, ...]]:
+    """Every tile sequence over k boundaries: divisors of n, each dividing the one above; with
+    ``imperfect`` (docs/hierarchy.md), the rank's outermost split, its first tile below ``n``,
+    is any size (``tile_sizes``: the least tile of each number of tiles) and deeper ones divide
+    it."""
+    return list(_chains_of(n, k, imperfect))
+
+
+@cache
+def _chains_of(n: int, k: int, imperfect: bool) -> tuple[tuple[int, ...], ...]:
+    def below(last: int) -> tuple[int, ...]:
+        return tile_sizes(n, True) if imperfect and last == n else tuple(divisors(last))
+
+    chains = [(t,) for t in below(n)]
     for _ in range(k - 1):
-        chains = [c + (t,) for c in chains for t in divisors(c[-1])]
-    return chains
+        chains = [c + (t,) for c in chains for t in below(c[-1])]
+    return tuple(chains)
 
 
 def fanout_choices(problem: Einsum, arch: Arch) -> list[tuple[tuple[tuple[str, int], ...], ...]]:
@@ -60,14 +77,15 @@ def fanout_choices(problem: Einsum, arch: Arch) -> list[tuple[tuple[tuple[str, i
     return list(product(*per_level))
 
 
-def nests(problem: Einsum, arch: Arch, limit: int = LIMIT):
-    """Every nest of ``problem`` on ``arch``'s on-chip levels (perfect factors; with fanout,
-    global tiles and every spatial split keeping each instance's tile whole)."""
+def nests(problem: Einsum, arch: Arch, limit: int = LIMIT, imperfect: bool = False):
+    """Every nest of ``problem`` on ``arch``'s on-chip levels (perfect factors, or with
+    ``imperfect`` each rank's outermost split of any size, :func:`_chains`; with fanout, global
+    tiles and every spatial split keeping each instance's tile whole)."""
     k = len(arch.on_chip)
     ranks = list(problem.ranks)
     storage = tuple((T.name, b) for T in problem.tensors
                     for b, lv in enumerate(arch.on_chip, start=1) if lv.keeps_tensor(problem, T))
-    chains = [_chains(problem.size[d], k) for d in ranks]
+    chains = [_chains(problem.size[d], k, _imperfect(problem, d, imperfect)) for d in ranks]
     splits = fanout_choices(problem, arch)
     work = 0
     for combo in product(*chains):
@@ -85,6 +103,11 @@ def nests(problem: Einsum, arch: Arch, limit: int = LIMIT):
                 yield Nest(frozen, tuple(orders), storage, sp)
 
 
+def _imperfect(problem: Einsum, d: str, imperfect: bool) -> bool:
+    """Whether rank ``d`` takes imperfect tiles: ranks of sliding windows stay perfect."""
+    return imperfect and d not in windowed_ranks(problem)
+
+
 def _whole(spatial: tuple, inner: dict[str, int]) -> bool:
     """Every rank's fanouts together divide its innermost global tile."""
     cover: dict[str, int] = {}
@@ -100,15 +123,17 @@ def fits(cost: LevelCost, arch: Arch) -> bool:
                for lv, occ in zip(arch.on_chip, cost.occupancy))
 
 
-def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT) -> list[tuple[Nest, LevelCost]]:
+def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT, imperfect: bool = False
+                    ) -> list[tuple[Nest, LevelCost]]:
     """The staircase over the swept level's occupancy: each point's objective vector is
     lexicographically below that of every point of smaller or equal occupancy. Without a
-    swept level, the one lexicographically least point."""
+    swept level, the one lexicographically least point. ``imperfect``: over the nests of
+    imperfect factors (:func:`nests`)."""
     check(problem, arch)
     swept = arch.swept_index
     best: dict[int, tuple[tuple[int, ...], Nest, LevelCost]] = {}
     multicast = arch.multicast
-    for nest in nests(problem, arch, limit):
+    for nest in nests(problem, arch, limit, imperfect):
         cost = evaluate_levels(problem, nest, multicast=multicast)
         if not fits(cost, arch):
             continue
@@ -124,8 +149,8 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT) -> list[tup
     return out
 
 
-def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
-                      ) -> list[tuple[Nest, LevelCost, Copies]]:
+def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT,
+                      imperfect: bool = False) -> list[tuple[Nest, LevelCost, Copies]]:
     """The staircase (as :func:`frontier_points`) over **per-tensor placement within each level**:
     every copy (tensor T, level l keeping T) sits at its own boundary ``b(T, l)`` of a nest with
     any number K >= 1 of boundaries, ``b(T, l)`` non-decreasing inwards, copies of different
@@ -189,6 +214,12 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
     they cannot move up past it; and as their innermost relevant loop may then lie in a higher
     segment, (4) is dropped with fanout: every order of every segment is visited.
 
+    **Imperfect factors** (``imperfect``): a rank's outermost split, its first tile below its
+    size, takes any size (``tile_sizes``), deeper tiles divide it, counts are ``ceil(N / tile)``.
+    The rewrites keep that rule: (a) and (c) only drop a boundary's tile or repeat the one
+    above (a tile dividing the one above, or the rank's first split, is still one), (b) changes
+    no tile; every count the argument compares is a ``ceil(N_e / tile)`` of the same tiles.
+
     Refuses (``EnumerationTooLarge``) past ``limit`` search nodes; small problems only."""
     check(problem, arch)
     tensors = problem.tensors
@@ -231,6 +262,14 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
 
     plain = [all(a.is_plain for a in T.axes) for T in tensors]
     size = dict(problem.size)
+    free = {d for d in ranks if _imperfect(problem, d, imperfect)}
+
+    def sizes(d: str, above: int):
+        """Rank ``d``'s tiles below ``above``: its divisors, or any size at its first split."""
+        if d in free and above == size[d]:
+            return tile_sizes(above, True)
+        return divisors(above)
+
     flat: list[tuple[int, str]] = []  # the loops so far, outermost first: (segment, rank)
     tiles_at: list[dict[str, int]] = [size]  # the tile at each boundary so far (0: whole)
 
@@ -248,7 +287,7 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
                 deepest[d] = s
         count = total[t]
         for d, s in deepest.items():
-            count *= size[d] // tiles_at[s + 1][d]
+            count *= -(-size[d] // tiles_at[s + 1][d])
         return count
 
     fans: list[tuple[int, int, dict[str, int]]] = []  # placed fanouts: (level, boundary, split)
@@ -325,7 +364,7 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
         if hopeless(placed, dram):
             return
         live = set().union(*(uses[t] for t in left))
-        choices = [[v for v in divisors(above[d]) if v % spread[d] == 0] if d in live
+        choices = [[v for v in sizes(d, above[d]) if v % spread[d] == 0] if d in live
                    else [above[d]] for d in ranks]
         nxt = fanned[len(fans)] if len(fans) < len(fanned) else None
         ready = nxt is not None and all(
@@ -440,13 +479,14 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
     return out
 
 
-def work(problem: Einsum, arch: Arch, limit: int = LIMIT) -> int:
+def work(problem: Einsum, arch: Arch, limit: int = LIMIT, imperfect: bool = False) -> int:
     """The nests ``nests`` would evaluate, counted up to just past ``limit`` (cheap)."""
     k = len(arch.on_chip)
     ranks = list(problem.ranks)
     total = 0
     splits = len(fanout_choices(problem, arch))
-    for combo in product(*(_chains(problem.size[d], k) for d in ranks)):
+    for combo in product(*(_chains(problem.size[d], k, _imperfect(problem, d, imperfect))
+                           for d in ranks)):
         tops = [problem.size] + [{d: combo[i][b] for i, d in enumerate(ranks)} for b in range(k)]
         total += splits * math.prod(math.factorial(sum(tops[s][d] > tops[s + 1][d] for d in ranks))
                                     for s in range(k))
