@@ -126,8 +126,9 @@ def test_auto_and_refusals():
                          Level("L1", 8, instances=2)))
     with pytest.raises(bs.BoundsolverError, match="have fanout but keep no tensor"):
         bs.pareto_frontier(p, arch=idle, method="enumerate", mapspace="per_tensor/perfect")
-    with pytest.raises(bs.BoundsolverError, match="richer inner mapspaces"):
-        bs.pareto_frontier(p, arch=three(8), method="milp", mapspace="per_tensor/imperfect")
+    with pytest.raises(bs.BoundsolverError, match="imperfect factors on hierarchies apply to a"):
+        bs.pareto_frontier(bs.Workload((p,)), arch=three(8), method="milp",
+                           mapspace="per_tensor/imperfect")
 
 
 @settings(max_examples=10, deadline=None)

@@ -135,8 +135,9 @@ def test_uniform_nests_evaluate_as_before():
 
 def test_refusals():
     p = bs.gemm(4, 4, 4)
-    with pytest.raises(bs.BoundsolverError, match="richer inner mapspaces"):
-        bs.pareto_frontier(p, arch=three(8), mapspace="per_tensor/imperfect", method="enumerate")
+    with pytest.raises(bs.BoundsolverError, match="imperfect factors on hierarchies apply to a"):
+        bs.pareto_frontier(bs.Workload((p,)), arch=three(8), mapspace="per_tensor/imperfect",
+                           method="enumerate")
     with pytest.raises(EnumerationTooLarge, match="per-tensor"):
         hierarchy.per_tensor_points(p, three(8), limit=1000)
     bad = Nest(((("m", 2), ("k", 4), ("n", 4)),), (("m",),), (("A", 1), ("A", 1)))
