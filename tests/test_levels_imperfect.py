@@ -257,6 +257,26 @@ def test_instance_floor_is_below_every_imperfect_mapping(m, k, n, l1, fan, ranks
         assert floor <= least
 
 
+def test_a_perfect_instance_floor_is_no_floor_for_imperfect_mappings():
+    """GEMM 5x3x6, L1 of 8 words on 3 instances splitting m or n, no multicast: by brute force
+    the least traffic into L1 is 135 over perfect nests and 129 over imperfect ones; the floor
+    read from perfect slices (135) would cut off the imperfect optimum, the imperfect one is
+    below it."""
+    from boundsolver.curves.joint import LevelSolver
+
+    p = bs.gemm(5, 3, 6)
+    arch = Arch("f", 8, (Level("DRAM"), Level("L2", sweep=True),
+                         Level("L1", 8, instances=3, spatial_ranks=("m", "n"), multicast=False)))
+    least = {}
+    for imperfect in (False, True):
+        costs = [evaluate_levels(p, nest, multicast=arch.multicast)
+                 for nest in hierarchy.nests(p, arch, imperfect=imperfect)]
+        least[imperfect] = min(c.accesses[1] for c in costs if c.occupancy[1] <= 8)
+    assert least == {False: 135, True: 129}
+    assert LevelSolver(p, arch).instance_floor(2, 8) == 135
+    assert LevelSolver(p, arch, factors="imperfect").instance_floor(2, 8) <= 129
+
+
 def test_dram_floor_reads_the_imperfect_staircase():
     """The backing store's floor at L2 = 5 words is the imperfect one-buffer curve's 18 (the
     hand count above), not the perfect curve's 21, which imperfect nests beat."""

@@ -405,6 +405,8 @@ class LevelSolver(ClassSolver):
         per class; measured on GEMM 4096^3 on a100, a least occupancy within the class that
         found the point saved no time either)."""
         self.start_clock(deadline)
+        if self.placement == "uniform" and self.factors == "imperfect":
+            self._extend(capacity)
         limits = {self.swept: capacity} if self.swept else {}
         point = None
         for b, name in enumerate(self.key):  # b: the level the traffic enters (0: backing store)
@@ -423,6 +425,34 @@ class LevelSolver(ClassSolver):
                 raise SolverError(f"{self.problem}: the point of least {self.key[-1]} vanished "
                                   "when its occupancy was minimised")
         return point
+
+    def _extend(self, capacity: float) -> None:
+        """A candidate attaining the backing store's floor where it applies (imperfect factors,
+        whose one-hot tiles leave HiGHS slow to find any point on large problems): the
+        one-buffer uniform/imperfect mapping of the outermost level at ``capacity``, every inner
+        level's copies below it at tiles of one word, no spatial split (DRAM traffic and outer
+        occupancy unchanged). Kept (re-costed) if it fits every level."""
+        if self.swept is None or self._one_buffer_floor({self.swept: capacity}) == -math.inf:
+            return
+        from ..reference.fastnest import frontier as fast
+
+        if not hasattr(self, "_candidates"):
+            self._candidates = fast(self.problem, "uniform/imperfect") or []
+        fit = [n for n, c in self._candidates if c.occupancy <= capacity]
+        if not fit:
+            return
+        one, ranks = fit[-1], tuple(self.problem.ranks)
+        k = len(self.arch.on_chip)
+        levels = (one.levels[0],) + (tuple((d, 1) for d in ranks),) * (k - 1)
+        orders = (one.orders[0],) + (ranks,) * (k - 1)
+        storage = tuple((T.name, b) for i, T in enumerate(self.problem.tensors)
+                        for b in self.stored[i])
+        nest = Nest(levels, orders, storage)
+        check_level_tiles(self.problem, nest, self.factors)
+        cost = evaluate_levels(self.problem, nest, multicast=self.arch.multicast)
+        values = named_values(self.arch, cost)
+        if all(values[n] <= v for n, v in (self.fixed | {self.swept: capacity}).items()):
+            self.known.append(LevelPoint(nest, cost, values, 0))
 
     def _mirror(self, point: LevelPoint, b: int) -> None:
         """A candidate for the stage of level ``b``: ``point`` with level ``b`` holding the
