@@ -4,6 +4,11 @@ swept.
 
     accelforge.sh python benchmarks/af_three_level.py M K N L1_WORDS OUT_DIR
     accelforge.sh python benchmarks/af_three_level.py --workload conv1d [--param C=8 ...] L1_WORDS OUT_DIR
+    accelforge.sh python benchmarks/af_three_level.py --imperfect M K N L1_WORDS OUT_DIR
+
+``--imperfect``: the mapper also explores imperfect temporal loops (its
+``explore_imperfect_temporal_loops``: only a rank's outermost loop may factor imperfectly, as
+in our ``factors="imperfect"``); the file tag then ends in ``_imperfect``.
 
 Writes OUT_DIR/accelforge_three_level_{TAG}_L1_{L1}.csv (TAG: MxKxN, or conv1d_C8_K8_P8 from the
 parameters of data/accelforge_conv1d.yaml): per Pareto mapping, L2 words used, DRAM words moved, L2
@@ -26,13 +31,17 @@ ap.add_argument("sizes", nargs="*", type=int, help="M K N (a GEMM; K == N)")
 ap.add_argument("l1", type=int, help="L1 words")
 ap.add_argument("out", type=Path)
 add_cli(ap)
+ap.add_argument("--imperfect", action="store_true", help="explore imperfect temporal loops")
 args = ap.parse_args()
 load, params, tensor, rank, tag = workload(args)
+tag += "_imperfect" if args.imperfect else ""
 out = args.out.resolve()
 arch = Path(__file__).resolve().with_name("data") / "accelforge_three_level.yaml"
 os.chdir(tempfile.mkdtemp())  # AccelForge drops a mapping.svg into the working directory
 spec = af.Spec.from_yaml(str(arch), load, jinja_parse_data=params | {"L1_BITS": 8 * args.l1})
 spec.mapper.metrics = af.Metrics.ENERGY | af.Metrics.RESOURCE_USAGE
+if args.imperfect:
+    spec.mapper.explore_imperfect_temporal_loops = True
 af.set_n_parallel_jobs(2)
 t = time.time()
 res = spec.map_workload_to_arch()
@@ -60,5 +69,6 @@ with open(out / f"{name}.csv", "w") as f:
         f.write(",".join(map(str, r)) + "\n")
 write_meta(out / f"{name}.csv", workload=args.workload, params=params, arch="accelforge_three_level.yaml",
            l1_words=args.l1, points=len(rows), mapper_seconds=round(elapsed, 1),
+           imperfect_temporal=args.imperfect,
            accelforge="1.0.467")
 print(f"mapped in {elapsed:.1f} s, {len(rows)} Pareto mappings; wrote {out / name}.csv")

@@ -1,4 +1,4 @@
-"""The exact MILP of a hierarchy's joint bound (perfect factors, spatial fanout).
+"""The exact MILP of a hierarchy's joint bound (perfect or imperfect factors, spatial fanout).
 
 A mapping onto on-chip levels 1..L is a :class:`~boundsolver.model.cost.Nest` with boundary ``b`` =
 level ``b``; segment ``s`` (loops between boundaries ``s`` and ``s + 1``) runs in its own order and
@@ -42,6 +42,14 @@ together), so the temporal argument is unchanged. Each level with fanout has pri
 rank it may split (their product a value one-hot at most the fanout); an instance's tile is the
 global one less every fanout at or above it (footprints, capacities); a copy's traffic gains the
 factors ``nest.replicas`` counts, which do not depend on the class or the choice.
+
+**Imperfect factors** (docs/hierarchy.md): each rank's outermost split may be any size of
+``mapspace.tile_sizes``, deeper tiles dividing it. The tiles are formulation.py's imperfect
+one-hots tied to exponents, and with ``first_split`` the nesting row of boundary ``b`` is relaxed
+by the one-hot entry ``tile(d, b - 1) = N_d``; counts read ``ceil(N/u)`` from the one-hot. Tiles
+still never grow inwards, so counts still only grow inwards and the argument above holds
+unchanged; pins compare exponents (equal exponents of two tiles, the inner no larger, make them
+equal).
 
 **Solving less.** Classes that agree on the segments an objective and its limits read pose the
 same question (other segments constrain no tile), so one of them is solved for all

@@ -718,9 +718,9 @@ class LevelExpressions:
 def _level_expressions(problem: Einsum, order, space: Mapspace, sizes: str, arch: Arch,
                        level: str | None) -> LevelExpressions | Expressions:
     if not space.is_orojenesis:
-        raise BoundsolverError(f"{arch.name} has several levels: its expressions, like its joint "
-                               "bound's MILP, cover uniform placement with perfect factors, not "
-                               f"{space}")
+        raise BoundsolverError(f"{arch.name} has several levels: its expressions cover uniform "
+                               "placement with perfect factors (the joint bound solves "
+                               f"{space} too, but its expressions are not listed), not {space}")
     ranks = looping_ranks(problem)
     classes = level_classes(problem, arch, ranks)
     if order is not None:
