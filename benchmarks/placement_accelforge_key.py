@@ -111,14 +111,14 @@ def show_bug(path: Path, p, af_row: pd.Series, theirs: tuple, row: pd.Series, wh
     print(f"    our bound's mapping: {row.get('mapping')}")
 
 
-def file_row(path: Path, limit: float, nsizes: int | None) -> dict:
+def file_row(path: Path, limit: float, nsizes: int | None, factors: str = "perfect") -> dict:
     p, l1, label = af_case(path)
     af = pd.read_csv(path)
     every = sorted(set(int(x) for x in af["l2_words"]))
     sizes = spread(every, nsizes)
     af = af[af["l2_words"].isin(sizes)].reset_index(drop=True)
     began = time.perf_counter()
-    df = bs.solve_curve(p, sizes, arch=arch_of(path, l1), mapspace="per_tensor/perfect",
+    df = bs.solve_curve(p, sizes, arch=arch_of(path, l1), mapspace=f"per_tensor/{factors}",
                         time_limit=limit)
     seconds = time.perf_counter() - began
     rows = {int(r["capacity"]): r for _, r in df.iterrows()}
@@ -144,6 +144,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, default=None,
                     help="at most this many L2 sizes per file (evenly spread); default all")
     ap.add_argument("--files", type=Path, nargs="+", help="names in benchmarks/data, or paths")
+    ap.add_argument("--factors", choices=["perfect", "imperfect"], default="perfect",
+                    help="the bound's factors (imperfect: for AccelForge runs with imperfect "
+                         "temporal loops, af_three_level.py --imperfect)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" /
                     "placement_accelforge_key.csv")
     args = ap.parse_args()
@@ -152,7 +155,7 @@ def main() -> None:
     paths = [f if f.exists() else DATA / f for f in args.files] if args.files else data_files()
     rows = []
     for path in paths:
-        rows.append(file_row(path, args.limit, args.sizes))
+        rows.append(file_row(path, args.limit, args.sizes, args.factors))
         print("  ", " ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
         pd.DataFrame(rows).to_csv(args.out, index=False)  # so far, should a run be cut short
     report(rows, args.out)
