@@ -307,3 +307,28 @@ def test_api_and_cli(tmp_path):
 
     cli = pd.read_csv(out)
     assert cli[columns(arch)].values.tolist() == ref[columns(arch)].values.tolist()
+
+
+def test_accelforge_imperfect_mappings_are_not_below_the_dram_bound():
+    """AccelForge 1.0.467 with imperfect temporal loops on its three-level arch (GEMM 6x10x10,
+    L1 = 16 words; benchmarks/af_three_level.py --imperfect): 264 Pareto mappings. None moves
+    less DRAM traffic than the per-tensor imperfect bound's DRAM column at its L2 usage (the
+    one-buffer per-tensor imperfect curve at L2's size: the backing store's floor, attained where
+    L1 holds a word of each tensor, docs/hierarchy.md), while 29 beat the perfect one."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    data = Path(__file__).parent.parent / "benchmarks" / "data"
+    af = pd.read_csv(data / "accelforge_three_level_6x10x10_imperfect_L1_16.csv")
+    p = bs.gemm(6, 10, 10)
+    below = {}
+    for factors in ("perfect", "imperfect"):
+        one = bs.pareto_frontier(p, mapspace=f"per_tensor/{factors}", method="enumerate")
+        pts = list(zip(one["occupancy"].astype(int), one["accesses"].astype(int)))
+        below[factors] = sum(int(r.dram_words) < min(v for o, v in pts if o <= r.l2_words)
+                             for r in af.itertuples())
+    assert len(af) == 264 and below == {"perfect": 29, "imperfect": 0}
+    floor = joint.PlacementSolver(p, three(16), factors="imperfect")
+    for r in af.itertuples():
+        assert floor.floor(0, {"occupancy:L2": int(r.l2_words)}) <= r.dram_words
