@@ -407,6 +407,7 @@ class LevelSolver(ClassSolver):
         self.start_clock(deadline)
         if self.placement == "uniform" and self.factors == "imperfect":
             self._extend(capacity)
+            self._perfect(capacity, self._deadline)
         limits = {self.swept: capacity} if self.swept else {}
         point = None
         for b, name in enumerate(self.key):  # b: the level the traffic enters (0: backing store)
@@ -453,6 +454,19 @@ class LevelSolver(ClassSolver):
         values = named_values(self.arch, cost)
         if all(values[n] <= v for n, v in (self.fixed | {self.swept: capacity}).items()):
             self.known.append(LevelPoint(nest, cost, values, 0))
+
+    def _perfect(self, capacity: float, deadline: float | None = None) -> None:
+        """The perfect-factor joint bound's point at ``capacity`` (fast), a candidate for
+        imperfect factors: every perfect nest is an imperfect one, so it bounds every stage from
+        above and may attain a floor (it shares the capacity's time)."""
+        if not hasattr(self, "_perfect_solver"):
+            self._perfect_solver = LevelSolver(self.problem, self.arch, self.solver,
+                                               self.threads, self.time_limit)
+        point = self._perfect_solver.joint(capacity, least_occupancy=False, deadline=deadline)
+        if point is None or point.nest is None:  # (cut by the time limit before any point)
+            return
+        check_level_tiles(self.problem, point.nest, self.factors)
+        self.known.append(LevelPoint(point.nest, point.cost, point.values, 0))
 
     def _mirror(self, point: LevelPoint, b: int) -> None:
         """A candidate for the stage of level ``b``: ``point`` with level ``b`` holding the
