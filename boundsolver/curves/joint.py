@@ -443,6 +443,8 @@ class LevelSolver(ClassSolver):
         if not fit:
             return
         one, ranks = fit[-1], tuple(self.problem.ranks)
+        if len(one.levels) != 1 or any(b != 1 for _, b in one.storage):
+            return  # (uniform placement: one boundary holding every tensor)
         k = len(self.arch.on_chip)
         levels = (one.levels[0],) + (tuple((d, 1) for d in ranks),) * (k - 1)
         orders = (one.orders[0],) + (ranks,) * (k - 1)
