@@ -25,7 +25,7 @@ from itertools import permutations, product
 
 from ..errors import EnumerationTooLarge
 from ..model.arch import Arch, ArchError
-from ..model.cost import Copies, LevelCost, Nest, evaluate_levels, moved_at
+from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels, moved_at
 from ..model.einsum import Einsum
 from ..model.mapspace import (  # noqa: F401 - joint.py reads PLACEMENTS from here
     PLACEMENTS,
@@ -144,6 +144,7 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT, imperfect: 
     for x in sorted(best):
         key, nest, cost = best[x]
         if record is None or key < record:
+            check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
             out.append((nest, cost))
             record = key
     return out
@@ -470,6 +471,7 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
             where_fan = tuple(next((b for f, b, _ in fs if f == level), 0)
                               for level in range(1, nl + 1)) if fanned else None
             nest, copies = Nest(lv, sg, st, spatial), Copies(wh, names, where_fan)
+            check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
             cost = evaluate_levels(problem, nest, copies, multicast)
             if cost.key != key or (swept is not None and cost.occupancy[swept] != x):
                 raise AssertionError(f"per-tensor search costed {nest.describe(problem, copies)} "
