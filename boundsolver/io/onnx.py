@@ -258,6 +258,7 @@ class _State:
     ints: dict[str, list[int]] = field(default_factory=dict)      # small integer constants
     consumed: set[str] = field(default_factory=set)               # values a node or the graph reads
     parts: list[Part] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)         # folded node -> its op type
 
 
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
@@ -294,11 +295,13 @@ def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
     proto = _load(onnx, model)
     _fix_dims(proto, dims)
     _check_supported(proto.graph, skip_unsupported)
+    from .onnx_fold import fold_shapes   # shape arithmetic evaluated: see its docstring
+    origin = fold_shapes(onnx, proto, _folded)
     proto = _infer(onnx, proto)
     graph = proto.graph
     shapes = _shapes(graph)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
-    st = _State()
+    st = _State(origin=origin)
     st.consumed = {i for n in graph.node for i in n.input if i} | {o.name for o in graph.output}
     _read_constants(onnx, graph, st)
     for value in [*graph.input, *graph.initializer]:
@@ -494,7 +497,8 @@ def _check_supported(graph, skip: bool) -> None:
 def _node(onnx, node, st: _State, shapes, opset, folded: bool) -> None:
     op, nname = node.op_type, _node_name(node)
     if folded:
-        st.skipped.append(Skipped(nname, op, "folded: it computes constants or shapes only"))
+        st.skipped.append(Skipped(nname, st.origin.get(nname, op),
+                                  "folded: it computes constants or shapes only"))
         for out in node.output:
             shape = shapes.get(out)
             if out and shape is not None and all(isinstance(d, int) and d > 0 for d in shape):
