@@ -29,7 +29,7 @@ def fold_shapes(onnx, proto, foldable) -> dict[str, str]:
     graph = proto.graph
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
     values = {t.name: onnx.numpy_helper.to_array(t) for t in graph.initializer
-              if math.prod(t.dims) <= SMALL and _has_data(t)}
+              if math.prod(t.dims) <= SMALL}
     replaced: dict[str, str] = {}
     shapes = _declared(graph)
     while True:
@@ -41,13 +41,6 @@ def fold_shapes(onnx, proto, foldable) -> dict[str, str]:
         except Exception:  # noqa: BLE001 - the strict inference afterwards names the problem
             return replaced
         shapes = _declared(inferred.graph)
-
-
-def _has_data(t) -> bool:
-    """Whether an initializer carries its values (a stripped one keeps only its dims)."""
-    return math.prod(t.dims) == 0 or t.data_location == t.EXTERNAL or any(
-        len(getattr(t, f)) for f in ("raw_data", "float_data", "int32_data", "int64_data",
-                                     "double_data", "uint64_data", "string_data"))
 
 
 def _declared(graph) -> dict[str, tuple]:

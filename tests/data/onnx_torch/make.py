@@ -198,11 +198,17 @@ def export(name: str, make, inp, dynamo: bool) -> Path:
 
 
 def macs(make, inp) -> int:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
+    torch.backends.mha.set_fastpath_enabled(False)   # the fused fast path is not counted
     torch.manual_seed(0)
     model = make().eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+    # the math backend of scaled_dot_product_attention is bmm's, which FlopCounterMode counts;
+    # the CPU flash kernel it would pick otherwise is not counted (0 FLOPs for attention)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
         model(inp())
+    per_op = {str(k): v // 2 for k, v in fc.get_flop_counts()["Global"].items()}
+    print(f"  MACs per op: {per_op}", file=sys.stderr)
     return fc.get_total_flops() // 2
 
 
