@@ -296,7 +296,7 @@ def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
     _fix_dims(proto, dims)
     weights = _skeleton(onnx, proto)
     _check_supported(proto.graph, skip_unsupported, weights)
-    from .onnx_fold import fold_shapes   # shape arithmetic evaluated: see its docstring
+    from .onnx_fold import fold_shapes  # shape arithmetic evaluated: see its docstring
     origin = fold_shapes(onnx, proto, lambda g: _folded(g, weights))
     proto = _infer(onnx, proto)
     graph = proto.graph
@@ -556,7 +556,7 @@ def _node(onnx, node, st: _State, shapes, opset, folded: bool) -> None:
         return
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     ctx = _Ctx(node, nname, st, shapes, attrs, opset)
-    from . import onnx_ops   # it builds on this module's classes
+    from . import onnx_ops  # it builds on this module's classes
     if op in PARTS:
         onnx_ops.part(ctx)
     elif op in BROADCASTS:
