@@ -37,7 +37,11 @@ TORCH_MACS = {
     "gpt2_block": {"linear": 905_969_664, "bmm": 25_165_824},
     "llama_block": {"linear": 22_548_578_304, "bmm": 1_073_741_824},
     "tcn": {"convolution": 50_331_648, "linear": 32_768_000},
+    "gpt2_tiny_dynamic": {"linear": 786_432, "bmm": 32_768},          # at batch 1, seq 16
 }
+# exported with symbolic dims (dynamic_axes; dynamo's dynamic_shapes names only seq)
+DIMS = {"gpt2_tiny_dynamic.ts17.onnx": {"batch": 1, "seq": 16},
+        "gpt2_tiny_dynamic.dy18.onnx": {"seq": 16}}
 FILES = sorted(p.name for p in DATA.glob("*.onnx"))
 
 
@@ -56,7 +60,7 @@ def _weights(path: Path, w) -> set[str]:
 
 def _by_op(path: Path) -> dict[str, int]:
     """Our MACs split as FlopCounterMode splits them."""
-    w = bs.from_onnx(path)
+    w = bs.from_onnx(path, **DIMS.get(path.name, {}))
     weights = _weights(path, w)
     out: dict[str, int] = {}
     for lay in w.layers:
@@ -73,11 +77,22 @@ def _by_op(path: Path) -> dict[str, int]:
 
 @pytest.mark.parametrize("name", FILES)
 def test_torch_export_loads_with_torchs_mac_count(name):
-    w = bs.from_onnx(DATA / name)                                # no skip_unsupported
+    w = bs.from_onnx(DATA / name, **DIMS.get(name, {}))          # no skip_unsupported
     assert not [s for s in w.skipped if not s.reason.startswith("folded")]
     model = name.split(".")[0]
     assert w.macs == sum(TORCH_MACS[model].values())
     assert _by_op(DATA / name) == TORCH_MACS[model]
+
+
+@pytest.mark.parametrize("name", sorted(DIMS))
+def test_dynamic_seq_is_fixed_by_dims_and_named_when_not(name):
+    """The causal mask sliced to [:seq, :seq] (a Slice whose ends come from Shape) resolves once
+    seq is fixed. At seq 32, by hand (d 64, 4 heads of 16): linear 32·(64·192 + 64·64 +
+    2·64·256) = 1,572,864, attention 2·4·32·32·16 = 131,072."""
+    with pytest.raises(bs.OnnxError, match=r"unresolved shape .*fix it with from_onnx\(.*seq=N"):
+        bs.from_onnx(DATA / name)
+    dims = dict(DIMS[name], seq=32)
+    assert bs.from_onnx(DATA / name, **dims).macs == 1_572_864 + 131_072
 
 
 @pytest.mark.parametrize("exporter", ["ts17", "dy18"])

@@ -163,6 +163,9 @@ def models():
         "gpt2_block": (lambda: GPT2Block(), lambda: torch.randn(1, 128, 768)),
         "llama_block": (lambda: LlamaBlock(), lambda: torch.randn(1, 512, 2048)),
         "tcn": (lambda: TCN(), lambda: torch.randint(0, 1000, (1, 256))),
+        # exported with symbolic batch and seq (dynamic_axes / dynamic_shapes): the causal
+        # mask is sliced to [:seq, :seq] by a Slice whose ends are computed from Shape
+        "gpt2_tiny_dynamic": (lambda: GPT2Block(64, 4, 32), lambda: torch.randn(1, 16, 64)),
     }
 
 
@@ -190,9 +193,14 @@ def export(name: str, make, inp, dynamo: bool) -> Path:
     # "fast path" (aten::_native_multi_head_attention) the TorchScript exporter cannot export
     torch.backends.mha.set_fastpath_enabled(False)
     path = HERE / f"{name}.{'dy18' if dynamo else 'ts17'}.onnx"
+    kw = {}
+    if name.endswith("_dynamic"):
+        from torch.export import Dim
+        kw = ({"dynamic_shapes": ({1: Dim("seq", max=32)},)} if dynamo else
+              {"dynamic_axes": {"x": {0: "batch", 1: "seq"}}})
     with torch.no_grad():
         torch.onnx.export(model, (x,), str(path), dynamo=dynamo, opset_version=18 if dynamo else 17,
-                          input_names=["x"], output_names=["y"], external_data=False)
+                          input_names=["x"], output_names=["y"], external_data=False, **kw)
     strip(path)
     return path
 
