@@ -35,6 +35,7 @@ TORCH_MACS = {
     "encoder_small": {"linear": 524_288, "bmm": 32_768},
     "encoder_base": {"linear": 905_969_664, "bmm": 25_165_824},
     "gpt2_block": {"linear": 905_969_664, "bmm": 25_165_824},
+    "sdpa_causal": {"linear": 262_144, "bmm": 32_768},     # is_causal: the full QKᵀ, both
     "llama_block": {"linear": 22_548_578_304, "bmm": 1_073_741_824},
     "tcn": {"convolution": 50_331_648, "linear": 32_768_000},
     "gpt2_tiny_dynamic": {"linear": 786_432, "bmm": 32_768},          # at batch 1, seq 16

@@ -63,6 +63,23 @@ class GPT2Block(nn.Module):
         return x + self.proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
 
 
+class CausalSDPA(nn.Module):
+    """nanoGPT's attention: packed qkv, split, F.scaled_dot_product_attention(is_causal=True)
+    (the TorchScript exporter decomposes it with Trilu, Where and Expand on shapes)."""
+
+    def __init__(self, d=64, heads=4):
+        super().__init__()
+        self.h = heads
+        self.qkv, self.o = nn.Linear(d, 3 * d), nn.Linear(d, d)
+
+    def forward(self, x):
+        b, s, d = x.shape
+        q, k, v = (z.view(b, s, self.h, d // self.h).transpose(1, 2)
+                   for z in self.qkv(x).split(d, dim=2))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.o(y.transpose(1, 2).contiguous().view(b, s, d))
+
+
 class RMSNorm(nn.Module):
     def __init__(self, d, eps=1e-5):
         super().__init__()
@@ -160,6 +177,7 @@ def models():
                           lambda: torch.randn(1, 16, 64)),
         "encoder_base": (lambda: Encoder(768, 12, 3072, activation="gelu", **tel),
                          lambda: torch.randn(1, 128, 768)),
+        "sdpa_causal": (lambda: CausalSDPA(), lambda: torch.randn(1, 16, 64)),
         "gpt2_block": (lambda: GPT2Block(), lambda: torch.randn(1, 128, 768)),
         "llama_block": (lambda: LlamaBlock(), lambda: torch.randn(1, 512, 2048)),
         "tcn": (lambda: TCN(), lambda: torch.randint(0, 1000, (1, 256))),
