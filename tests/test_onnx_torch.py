@@ -274,3 +274,18 @@ def test_a_weight_transposed_by_a_node_is_still_a_weight():
     assert [(s.node, s.op_type) for s in w.skipped] == [("tr", "Transpose")]
     assert {t.name: w["mm"].tensor_size(t) for t in w["mm"].tensors} == {
         "x": 32, "W": 4800, "y": 600}
+
+
+def test_a_shape_computed_at_run_time_is_an_error_without_a_bogus_hint():
+    """Expand to a shape given as a graph input: no fold can know it. ONNX names the unknown
+    dims unk__0, unk__1; the error must not tell the user to fix those by name (dims= cannot:
+    they are no symbolic dims of the model)."""
+    nodes = [helper.make_node("Expand", ["x", "shape"], ["big"], name="expand"),
+             helper.make_node("Relu", ["big"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "g", [_io("x", [1, 4]), _io("shape", [2], TensorProto.INT64)],
+                          [_io("y", ["a", "b"])], [])
+    m = helper.make_model(g, opset_imports=OPSET)
+    with pytest.raises(bs.OnnxError, match="unresolved shape") as err:
+        bs.from_onnx(m)
+    assert "unk__" not in str(err.value).split(";")[-1]
+    assert "could not resolve it" in str(err.value)

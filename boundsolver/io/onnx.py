@@ -461,9 +461,12 @@ def _concrete(node, shapes, value: str) -> tuple[int, ...]:
         raise OnnxError(f"{_where(node)}: value {value!r} has a zero dimension (shape "
                         f"{list(s)}): an empty tensor has nothing to bound")
     if not all(isinstance(d, int) and d > 0 for d in s):
-        sym = [d for d in s if isinstance(d, str)]
+        # "unk__0": a name ONNX's shape inference made up for a dim it could not compute, not
+        # a symbolic dim of the model's inputs that dims= could fix
+        sym = [d for d in s if isinstance(d, str) and not d.startswith("unk__")]
         hint = (f"; fix it with from_onnx(..., {', '.join(f'{d}=N' for d in sym)})" if sym else
-                "; shape inference could not resolve it")
+                "; shape inference could not resolve it (it depends on values computed at run "
+                "time)")
         raise OnnxError(f"{_where(node)}: value {value!r} has unresolved shape "
                         f"{[d if d else '?' for d in s]}{hint}")
     return tuple(s)
