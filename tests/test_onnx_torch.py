@@ -123,6 +123,37 @@ def test_llama_grouped_query_k_and_v_are_read_once_per_kv_head(exporter):
     assert ("Tile" if exporter == "ts17" else "Expand") in renamed
 
 
+def _frontier(problem):
+    f = bs.pareto_frontier(problem)
+    return list(zip(f.occupancy.tolist(), f.accesses.tolist()))
+
+
+def _attention(path: Path, **dims):
+    """The two MAC layers with no weight operand, in graph order: QKᵀ, then AV."""
+    w = bs.from_onnx(path, **dims)
+    weights = _weights(path, w)
+    return w, [w[lay.einsum] for lay in w.layers if lay.kind == "mac"
+               and not {t.name for t in w[lay.einsum].inputs} & weights]
+
+
+@pytest.mark.parametrize("name", ["encoder_small.ts17", "encoder_small.dy18",
+                                  "sdpa_causal.ts17", "sdpa_causal.dy18"])
+def test_exported_attention_frontiers_equal_bmm(name):
+    """However each exporter writes attention (MHA's Gather of a packed projection, or a
+    Split and SDPA decomposed with a causal mask), QKᵀ and AV are per-head matmuls of 4 heads
+    of 16 over 16 tokens: the frontiers of bs.bmm built by hand."""
+    _, (qk, av) = _attention(DATA / f"{name}.onnx")
+    assert _frontier(qk) == _frontier(bs.bmm(16, 16, 16, 4))
+    assert _frontier(av) == _frontier(bs.bmm(16, 16, 16, 4))
+
+
+@pytest.mark.parametrize("exporter", ["ts17", "dy18"])
+def test_exported_grouped_query_attention_frontier_equals_gbmm(exporter):
+    """The Llama block's QKᵀ: 32 query heads on 4 kv-heads, 512 tokens, head size 64."""
+    _, (qk, _) = _attention(DATA / f"llama_block.{exporter}.onnx")
+    assert _frontier(qk) == _frontier(bs.gbmm(512, 64, 512, 32, 4))
+
+
 # --------------------------------------------------------------- the rules, counted by hand
 
 def _io(name, shape, dtype=TensorProto.FLOAT):
