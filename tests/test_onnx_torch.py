@@ -165,11 +165,13 @@ def _ints(name, values):
 
 
 def _mha_reshape_model(S=4, D=8):
-    """The TorchScript exporter's reshape of a packed projection [S, 3D] into [S, 3, D]
+    """The TorchScript exporter's reshape of a packed projection [S, 3D] (here a Relu's output,
+    whose shape the graph does not declare) into [S, 3, D]
     (nn.MultiheadAttention's ``unflatten(-1, (3, D))``): the target is Shape[:a] ++ [3, D] ++
     Shape[a+1:] with the axis a = Mod(-1, 2) = 1, then a MatMul with a [D, 5] weight."""
     n = helper.make_node
     nodes = [
+        n("Relu", ["x0"], ["x"], name="relu"),
         n("Shape", ["x"], ["shp"], name="shape"),
         n("Mod", ["minus1", "two"], ["dim"], name="mod"),
         n("Reshape", ["dim", "one1"], ["dim1"], name="dim1"),
@@ -184,7 +186,7 @@ def _mha_reshape_model(S=4, D=8):
     inits = [_ints("minus1", -1), _ints("two", 2), _ints("one", 1), _ints("one1", [1]),
              _ints("zero1", [0]), _ints("big", [2**63 - 1]), _ints("three_d", [3, D]),
              numpy_helper.from_array(np.zeros((D, 5), np.float32), "w")]
-    g = helper.make_graph(nodes, "g", [_io("x", [S, 3 * D])], [_io("y", [S, 3, 5])], inits)
+    g = helper.make_graph(nodes, "g", [_io("x0", [S, 3 * D])], [_io("y", [S, 3, 5])], inits)
     return helper.make_model(g, opset_imports=OPSET)
 
 
@@ -198,7 +200,7 @@ def test_shape_arithmetic_onnx_cannot_propagate_is_folded():
     assert not x3 or not x3[0].HasField("shape") or not all(
         d.HasField("dim_value") for d in x3[0].shape.dim)
     w = bs.from_onnx(m)
-    assert w.names == ("proj",) and w.macs == 480
+    assert w.names == ("relu", "proj") and w.macs == 480
     e = w["proj"]
     assert {t.name: e.tensor_size(t) for t in e.tensors} == {"x": 96, "w": 40, "y": 60}
     assert w.renamed == (("unflatten", "Reshape"),)
@@ -206,6 +208,27 @@ def test_shape_arithmetic_onnx_cannot_propagate_is_folded():
         ("shape", "Shape"), ("mod", "Mod"), ("dim1", "Reshape"), ("head", "Slice"),
         ("plus1", "Add"), ("dimp1_1", "Reshape"), ("tail", "Slice"), ("cat", "Concat")]
     assert all(s.reason.startswith("folded") for s in w.skipped)
+
+
+def test_shape_of_a_value_no_shape_is_declared_for_is_folded():
+    """Reshape(r, Mod(Concat(Shape(r)[0:1], [3, 8]), 100)) with r = Relu(x), whose shape the
+    graph does not declare: nothing folds until shape inference has sized r, so it runs first.
+    The target is [4, 3, 8]; the MatMul with a [8, 5] weight has 4·3·8·5 = 480 MACs."""
+    n = helper.make_node
+    nodes = [n("Relu", ["x"], ["r"], name="relu"),
+             n("Shape", ["r"], ["shp"], name="shape"),
+             n("Slice", ["shp", "zero1", "one1"], ["rows"], name="rows"),
+             n("Concat", ["rows", "three_d"], ["cat"], name="cat", axis=0),
+             n("Mod", ["cat", "hundred"], ["target"], name="mod"),
+             n("Reshape", ["r", "target"], ["r3"], name="unflatten"),
+             n("MatMul", ["r3", "w"], ["y"], name="proj")]
+    inits = [_ints("zero1", [0]), _ints("one1", [1]), _ints("three_d", [3, 8]),
+             _ints("hundred", 100), numpy_helper.from_array(np.zeros((8, 5), np.float32), "w")]
+    g = helper.make_graph(nodes, "g", [_io("x", [4, 24])], [_io("y", [4, 3, 5])], inits)
+    w = bs.from_onnx(helper.make_model(g, opset_imports=OPSET))
+    assert w.names == ("relu", "proj") and w.macs == 480
+    assert {t.name: w["proj"].tensor_size(t) for t in w["proj"].tensors} == {
+        "r": 96, "w": 40, "y": 60}
 
 
 def test_expand_shape_from_where_is_folded():

@@ -32,15 +32,23 @@ def fold_shapes(onnx, proto, foldable) -> dict[str, str]:
               if math.prod(t.dims) <= SMALL}
     replaced: dict[str, str] = {}
     shapes = _declared(graph)
+    if any(n.op_type in ("Shape", "Size") and n.input[0] not in shapes for n in graph.node):
+        shapes = _inferred(onnx, proto) or shapes     # a Shape of an intermediate value
     while True:
         changed = _fold_pass(onnx, graph, foldable(graph), values, shapes, opset, replaced)
         if not changed:
             return replaced
-        try:
-            inferred = onnx.shape_inference.infer_shapes(proto, data_prop=True)
-        except Exception:  # noqa: BLE001 - the strict inference afterwards names the problem
+        shapes = _inferred(onnx, proto)
+        if shapes is None:
             return replaced
-        shapes = _declared(inferred.graph)
+
+
+def _inferred(onnx, proto) -> dict[str, tuple] | None:
+    """The known shapes after (lenient) shape inference; None where it fails."""
+    try:
+        return _declared(onnx.shape_inference.infer_shapes(proto, data_prop=True).graph)
+    except Exception:  # noqa: BLE001 - the strict inference afterwards names the problem
+        return None
 
 
 def _declared(graph) -> dict[str, tuple]:
