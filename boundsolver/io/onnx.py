@@ -1,6 +1,7 @@
 """Networks from ONNX: ``from_onnx(model, **dims)`` reads a graph into a :class:`Workload`.
 
-Shapes come from ONNX shape inference (``dims`` fixes symbolic dimensions first). Conv, Gemm and
+Shapes come from ONNX shape inference (``dims`` fixes symbolic dimensions first), run on the
+graph with its weights set aside as shapes and its shape arithmetic folded (io/onnx_fold.py). Conv, Gemm and
 MatMul become Einsums with MACs; element-wise ops, reductions, pooling, Softmax and
 normalisations become *passes*: Einsums that move data but whose MACs are recorded as 0 in
 :attr:`OnnxWorkload.layers` (an Einsum's own ``macs`` is its iteration count, which for a pass is
