@@ -3,6 +3,7 @@
     python benchmarks/onnx_models.py               # the nine zoo graphs' tables, fused curves
     python benchmarks/onnx_models.py --quick       # tables only (no fused curves)
     python benchmarks/onnx_models.py --only resnet18,bert_layer
+    python benchmarks/onnx_models.py --torch --fused resnet18.ts17,tcn.dy18   # torch exports
 
 Models: the onnx package's nine model-zoo graphs (``onnx/backend/test/data/light``), and three
 built here with ``onnx.helper`` the way exporters shape them (no torch needed):
@@ -169,9 +170,14 @@ def llama_block(S=512, D=2048, H=32, KV=4, F=5632):
     return g.model("x", [S, D], y, [S, D], opset=18)
 
 
+TORCH = Path(__file__).resolve().parent.parent / "tests" / "data" / "onnx_torch"
+
+
 def load(name: str):
     import onnx
 
+    if (TORCH / f"{name}.onnx").exists():    # a torch export (tests/data/onnx_torch/README.md)
+        return str(TORCH / f"{name}.onnx")
     if name in ZOO:
         return str(Path(onnx.__file__).parent / "backend/test/data/light" / f"light_{name}.onnx")
     return globals()[name]()
@@ -220,16 +226,23 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="per-layer tables only")
     ap.add_argument("--only", default="", help="comma-separated model names")
     ap.add_argument("--limit", type=int, default=LIMIT, help="seconds per measurement")
+    ap.add_argument("--torch", action="store_true",
+                    help="the torch exports in tests/data/onnx_torch instead (onnx_torch.csv)")
+    ap.add_argument("--fused", default="", help="comma-separated models to fuse (default: "
+                    f"{','.join(FUSED)})")
     args = ap.parse_args()
-    names = args.only.split(",") if args.only else [*ZOO, *BUILT]
+    default = sorted(p.name[:-5] for p in TORCH.glob("*.onnx")) if args.torch else [*ZOO, *BUILT]
+    names = args.only.split(",") if args.only else default
+    fused = args.fused.split(",") if args.fused else FUSED
     rows = []
     for name in names:
         row = {"model": name} | measure(name, "table", args.limit)
-        if not args.quick and name in FUSED:
+        if not args.quick and name in fused:
             row |= measure(name, "fused", args.limit)
         rows.append(row)
         print(row, flush=True)
-    report(rows, Path(__file__).parent / "results" / "onnx_models.csv")
+    csv = "onnx_torch.csv" if args.torch else "onnx_models.csv"
+    report(rows, Path(__file__).parent / "results" / csv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Networks from ONNX: ``from_onnx(model, **dims)`` reads a graph into a :class:`Workload`.
 
-Shapes come from ONNX shape inference (``dims`` fixes symbolic dimensions first). Conv, Gemm and
+Shapes come from ONNX shape inference (``dims`` fixes symbolic dimensions first), run on the
+graph with its weights set aside as shapes and its shape arithmetic folded (io/onnx_fold.py). Conv, Gemm and
 MatMul become Einsums with MACs; element-wise ops, reductions, pooling, Softmax and
 normalisations become *passes*: Einsums that move data but whose MACs are recorded as 0 in
 :attr:`OnnxWorkload.layers` (an Einsum's own ``macs`` is its iteration count, which for a pass is
@@ -258,6 +259,7 @@ class _State:
     ints: dict[str, list[int]] = field(default_factory=dict)      # small integer constants
     consumed: set[str] = field(default_factory=set)               # values a node or the graph reads
     parts: list[Part] = field(default_factory=list)
+    origin: dict[str, str] = field(default_factory=dict)         # folded node -> its op type
 
 
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
@@ -293,20 +295,23 @@ def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
         raise OnnxError("from_onnx needs the onnx package: pip install 'boundsolver[onnx]'") from err
     proto = _load(onnx, model)
     _fix_dims(proto, dims)
-    _check_supported(proto.graph, skip_unsupported)
+    weights = _skeleton(onnx, proto)
+    _check_supported(proto.graph, skip_unsupported, weights)
+    from .onnx_fold import fold_shapes  # shape arithmetic evaluated: see its docstring
+    origin = fold_shapes(onnx, proto, lambda g: _folded(g, weights))
     proto = _infer(onnx, proto)
     graph = proto.graph
     shapes = _shapes(graph)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
-    st = _State()
+    st = _State(origin=origin)
     st.consumed = {i for n in graph.node for i in n.input if i} | {o.name for o in graph.output}
-    _read_constants(onnx, graph, st)
+    _read_constants(onnx, graph, st, weights)
     for value in [*graph.input, *graph.initializer]:
         if value.name not in st.values and value.name in shapes:
             shape = shapes[value.name]
             if all(isinstance(d, int) and d > 0 for d in shape):
                 _base(st, value.name, shape, constant=value.name in st.constants)
-    folded = _folded(graph)
+    folded = _folded(graph, weights)
     for j, node in enumerate(graph.node):
         _node(onnx, node, st, shapes, opset, j in folded)
     if not st.pending:
@@ -332,6 +337,43 @@ def _load(onnx, model):
     if not proto.graph.node:
         raise OnnxError(f"{where}: not an ONNX model, or an empty one (the graph has no nodes)")
     return proto
+
+
+def _skeleton(onnx, proto, largest: int = 4096) -> dict[str, int]:
+    """Move every initializer of more than ``largest`` elements (a weight, not a shape), and
+    every one without data, out of the graph into a graph input of the same type and shape;
+    returns {name: element count}.
+
+    The importer needs a weight's shape only, never its values. Without the values, ONNX's
+    checker and shape inference (which serialise the model on every call) run on a model of a
+    few kilobytes: a ViT-B/16 of 86 M weights took 7 s there, and a model whose weights are
+    stripped (dims kept, data removed, to share its structure) is accepted."""
+    graph = proto.graph
+    moved = {t.name: t for t in graph.initializer
+             if math.prod(t.dims) > largest or not _has_data(t)}
+    if not moved:
+        return {}
+    keep = [t for t in graph.initializer if t.name not in moved]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    declared = {vi.name: vi for vi in graph.input}
+    for name, t in moved.items():
+        vi = declared.get(name)
+        if vi is None:
+            vi = graph.input.add()
+            vi.name = name
+        vi.type.tensor_type.elem_type = t.data_type
+        vi.type.tensor_type.ClearField("shape")
+        for n in t.dims:
+            vi.type.tensor_type.shape.dim.add().dim_value = n
+    return {name: math.prod(t.dims) for name, t in moved.items()}
+
+
+def _has_data(t) -> bool:
+    """Whether an initializer carries its values (a stripped one keeps only its dims)."""
+    return math.prod(t.dims) == 0 or t.data_location == t.EXTERNAL or any(
+        len(getattr(t, f)) for f in ("raw_data", "float_data", "int32_data", "int64_data",
+                                     "double_data", "uint64_data", "string_data"))
 
 
 def _fix_dims(proto, dims: dict[str, int]) -> None:
@@ -377,9 +419,10 @@ def _shapes(graph) -> dict[str, tuple]:
     return out
 
 
-def _read_constants(onnx, graph, st: _State) -> None:
-    """Initializers and Constant outputs: element counts, and the values of small integer ones
-    (reduction axes given as inputs)."""
+def _read_constants(onnx, graph, st: _State, weights: dict[str, int]) -> None:
+    """Initializers (and the weights :func:`_skeleton` moved out) and Constant outputs: element
+    counts, and the values of small integer ones (reduction axes given as inputs)."""
+    st.constants.update(weights)
     tensors = [(i.name, i) for i in graph.initializer]
     for node in graph.node:
         if node.op_type == "Constant":
@@ -419,9 +462,12 @@ def _concrete(node, shapes, value: str) -> tuple[int, ...]:
         raise OnnxError(f"{_where(node)}: value {value!r} has a zero dimension (shape "
                         f"{list(s)}): an empty tensor has nothing to bound")
     if not all(isinstance(d, int) and d > 0 for d in s):
-        sym = [d for d in s if isinstance(d, str)]
+        # "unk__0": a name ONNX's shape inference made up for a dim it could not compute, not
+        # a symbolic dim of the model's inputs that dims= could fix
+        sym = [d for d in s if isinstance(d, str) and not d.startswith("unk__")]
         hint = (f"; fix it with from_onnx(..., {', '.join(f'{d}=N' for d in sym)})" if sym else
-                "; shape inference could not resolve it")
+                "; shape inference could not resolve it (it depends on values computed at run "
+                "time)")
         raise OnnxError(f"{_where(node)}: value {value!r} has unresolved shape "
                         f"{[d if d else '?' for d in s]}{hint}")
     return tuple(s)
@@ -467,10 +513,11 @@ def _supported(node) -> bool:
     return node.op_type in SUPPORTED and node.domain in ("", "ai.onnx")
 
 
-def _folded(graph) -> set[int]:
+def _folded(graph, weights=()) -> set[int]:
     """Indices of the nodes that compute only constants or shapes: Constant, Shape, and any node
-    (of any op type: Gather, Concat on shapes) whose inputs are all such values or initializers."""
-    known = {i.name for i in graph.initializer}
+    (of any op type: Gather, Concat on shapes) whose inputs are all such values or initializers
+    (``weights``: the initializers :func:`_skeleton` moved out)."""
+    known = {i.name for i in graph.initializer} | set(weights)
     out = set()
     for j, node in enumerate(graph.node):
         ins = [i for i in node.input if i]
@@ -480,8 +527,8 @@ def _folded(graph) -> set[int]:
     return out
 
 
-def _check_supported(graph, skip: bool) -> None:
-    folded = _folded(graph)
+def _check_supported(graph, skip: bool, weights=()) -> None:
+    folded = _folded(graph, weights)
     bad = [(_node_name(n), n.op_type) for j, n in enumerate(graph.node)
            if j not in folded and not _supported(n)]
     if bad and not skip:
@@ -494,7 +541,8 @@ def _check_supported(graph, skip: bool) -> None:
 def _node(onnx, node, st: _State, shapes, opset, folded: bool) -> None:
     op, nname = node.op_type, _node_name(node)
     if folded:
-        st.skipped.append(Skipped(nname, op, "folded: it computes constants or shapes only"))
+        st.skipped.append(Skipped(nname, st.origin.get(nname, op),
+                                  "folded: it computes constants or shapes only"))
         for out in node.output:
             shape = shapes.get(out)
             if out and shape is not None and all(isinstance(d, int) and d > 0 for d in shape):
@@ -512,7 +560,7 @@ def _node(onnx, node, st: _State, shapes, opset, folded: bool) -> None:
         return
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     ctx = _Ctx(node, nname, st, shapes, attrs, opset)
-    from . import onnx_ops   # it builds on this module's classes
+    from . import onnx_ops  # it builds on this module's classes
     if op in PARTS:
         onnx_ops.part(ctx)
     elif op in BROADCASTS:

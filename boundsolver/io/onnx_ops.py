@@ -21,18 +21,17 @@ from ..errors import OnnxError
 from .onnx import (
     Part,
     _base,
+    _clean,
     _concat,
     _Ctx,
     _Dim,
     _ix,
     _Operand,
-    _Value,
-    _Win,
-    _clean,
     _size,
     _unify,
+    _Value,
+    _Win,
 )
-
 
 
 def part(ctx: _Ctx) -> None:
