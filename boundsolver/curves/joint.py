@@ -462,6 +462,11 @@ class PlacementSolver(LevelSolver):
 
     placement = "per_tensor"
     seed_uniform = True  # start each capacity from the uniform joint bound's point
+    # Seconds the uniform seed may take per capacity (at most a quarter of a time limit): it
+    # only supplies a candidate, and it can cost more than the per-tensor stages themselves
+    # (simba, GEMM 4096^3, 512 KB: 40 s uniform, about 10 s per-tensor). Cut, it still gives
+    # its best verified mapping.
+    seed_seconds = 8.0
 
     @staticmethod
     def _level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list:
@@ -510,10 +515,10 @@ class PlacementSolver(LevelSolver):
     def joint(self, capacity: float = math.inf, least_occupancy: bool = True,
               deadline: float | None = None) -> LevelPoint | None:
         self.start_clock(deadline)
-        deadline = self._deadline  # the uniform seed shares the capacity's time
+        deadline = self._deadline
         self._extend(capacity)
         if self.seed_uniform:
-            self._uniform(capacity, deadline)
+            self._uniform(capacity)
         return super().joint(capacity, least_occupancy, deadline)
 
     def _extend(self, capacity: float) -> None:
@@ -564,14 +569,20 @@ class PlacementSolver(LevelSolver):
         if all(values[n] <= v for n, v in self.fixed.items()):
             self.known.append(LevelPoint(mirror, cost, values, point.cls, copies))
 
-    def _uniform(self, capacity: float, deadline: float | None = None) -> None:
-        """The uniform joint bound's point at ``capacity`` (levels.py's MILP, fast), as a
-        per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
-        from above (a cut-off for each solve) and often attains a floor."""
+    def _uniform(self, capacity: float) -> None:
+        """The uniform joint bound's point at ``capacity`` (levels.py's MILP, usually fast), as
+        a per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
+        from above (a cut-off for each solve) and often attains a floor. It gets
+        :attr:`seed_seconds` (at most a quarter of the capacity's time limit); cut short, its
+        best verified mapping is the candidate (none: no candidate). Nothing it answers is
+        reported as proven: it only supplies mappings."""
         if not hasattr(self, "_uniform_solver"):
+            budget = self.seed_seconds
+            if self.time_limit is not None:
+                budget = min(budget, self.time_limit / 4)
             self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads,
-                                               self.time_limit)
-        point = self._uniform_solver.joint(capacity, least_occupancy=False, deadline=deadline)
+                                               budget)
+        point = self._uniform_solver.joint(capacity, least_occupancy=False)
         if point is None or point.nest is None:  # (cut by the time limit before any point)
             return
         names = tuple(lv.name for lv in self.arch.on_chip)
