@@ -491,14 +491,65 @@ class PlacementSolver(LevelSolver):
             raise EnumerationTooLarge(f"no per-tensor staircase of {problem} by enumeration")
         return [(c.occupancy, c.accesses) for _, c in points]
 
+    def _first_holds_all(self) -> bool:
+        """Level 1 is one instance and every tensor's first level: its copies are then the
+        one-buffer mapping (the staircase floor, its candidate and the occupancy floor)."""
+        return self.arch.fanouts[0] == 1 and all(s and s[0] == 1 for s in self.stored)
+
     def _one_buffer_floor(self, limits: dict) -> float:
+        if not self._first_holds_all():
+            return self._bypass_floor(limits)
         first = self.arch.on_chip[0]
         cap = limits.get(f"occupancy:{first.name}", self.fixed.get(f"occupancy:{first.name}"))
-        if cap is None or self.arch.fanouts[0] != 1 or any(not s or s[0] != 1
-                                                           for s in self.stored):
+        if cap is None:
             return -math.inf
         fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= cap]
         return min(fit) if fit else -math.inf
+
+    def occupancy_floor(self, limits: dict) -> float:
+        return super().occupancy_floor(limits) if self._first_holds_all() else -math.inf
+
+    def _bypass_floor(self, limits: dict) -> float:
+        """The backing store's traffic where tensors are first stored in different levels
+        (simba: weights bypass the global buffer) or the first level has fanout: at least the
+        least one-buffer per-tensor traffic whose footprints meet, per level holding some
+        tensor's outermost copy, that level's capacity times its instances
+        (:func:`fastnest.least`).
+
+        Why it holds: each tensor's outermost copy, with the temporal loops above it, is a
+        one-buffer per-tensor mapping of the whole problem over *global* tiles (several loops
+        of a rank above a boundary only add fills), filled ``moved_at`` times; the backing
+        store sends it that times the replicas, at least 1 (the output: ``up (m uni + m - |Z|)
+        >= 2m - |Z|``, one buffer's count). A global tile holds the instance tile times the
+        splits of its ranks at or above its level, whose product is at most the level's
+        instances (sliding-window ranks are never split), and a level's copies share one
+        instance's capacity; so the outermost copies at level l hold at most capacity(l) x
+        instances(l) words together. None (no floor) where a capacity is unknown or
+        the fast enumerator declines."""
+        groups: dict[int, list[str]] = {}
+        for i, T in enumerate(self.problem.tensors):
+            groups.setdefault(self.stored[i][0], []).append(T.name)
+        budgets = {}
+        for lv, names in groups.items():
+            level = self.arch.on_chip[lv - 1]
+            key = f"occupancy:{level.name}"
+            cap = limits.get(key, self.fixed.get(key))
+            if cap is None:
+                return -math.inf
+            whole = sum(self.problem.tensor_size(self.problem.tensor(n)) for n in names)
+            budgets["+".join(names)] = int(min(cap * level.instances, whole))
+        key = tuple(sorted(budgets.items()))
+        cache = self.__dict__.setdefault("_bypass", {})
+        if key not in cache:
+            from ..reference.fastnest import least
+
+            try:
+                found = least(self.problem, budgets)
+            except BoundsolverError as err:  # a floor only saves solves: never fail for it
+                log.debug("no bypass floor for %s: %s", self.problem, err)
+                found = None
+            cache[key] = -math.inf if found is None else found[1].accesses
+        return cache[key]
 
     def _one_buffer_pairs(self) -> list[tuple[int, int]]:
         return [(c.occupancy, c.accesses) for _, c in self._per_tensor_curve()]
@@ -526,7 +577,8 @@ class PlacementSolver(LevelSolver):
         per-tensor mapping of the outermost level at ``capacity`` (its copies, a boundary of
         whole tiles first), every inner level's copies right below it at tiles of one word
         (as many words as tensors they keep). Kept (re-costed) if it fits every level."""
-        if self.swept is None or self._one_buffer_floor({self.swept: capacity}) == -math.inf:
+        if (self.swept is None or not self._first_holds_all()
+                or self._one_buffer_floor({self.swept: capacity}) == -math.inf):
             return
         fit = [n for n, c in self._per_tensor_curve() if c.occupancy <= capacity]
         if not fit:
@@ -603,7 +655,7 @@ class PlacementSolver(LevelSolver):
                    and all(p.values[n] <= v for n, v in full.items())]
             if hit:
                 return hit[0]
-            if objective == "dram":  # measured: inner floors are seldom attained, and proving
+            if objective == "dram" and floor > self._once():  # measured: inner floors are seldom attained, and proving
                 # that costs more than the optimisation saves (GEMM 16^3, L1 = 64: 44 s vs 29 s)
                 try:
                     point = self._feasible(full | {objective: min(floor, full.get(objective,
@@ -613,6 +665,13 @@ class PlacementSolver(LevelSolver):
                 if point is not None:
                     return point
         return super().minimise(objective, limits, floor)
+
+    def _once(self) -> int:
+        """Every tensor moved once: the backing store's floor where no one-buffer curve
+        applies (weights bypassing simba's global buffer). Asking for a point attaining that
+        is asking HiGHS to prove a far tighter problem infeasible (conv2_x on simba: no answer
+        in 15 s at any size), so the DRAM stage then optimises directly."""
+        return sum(self.problem.tensor_size(T) for T in self.problem.tensors)
 
     def _feasible(self, limits: dict) -> LevelPoint | None:
         """Any verified point meeting ``limits`` (None: none exists), cutting off solutions
