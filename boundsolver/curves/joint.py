@@ -655,8 +655,14 @@ class PlacementSolver(LevelSolver):
                    and all(p.values[n] <= v for n, v in full.items())]
             if hit:
                 return hit[0]
-            if objective == "dram" and floor > self._once():  # measured: inner floors are seldom attained, and proving
-                # that costs more than the optimisation saves (GEMM 16^3, L1 = 64: 44 s vs 29 s)
+            # Ask for a point at the DRAM floor only where a candidate of the floor's
+            # construction exists (level 1 holding every tensor first): the bypass floor and
+            # every tensor moved once are often far below the optimum, and proving no point
+            # attains them took HiGHS longer than optimising (conv2_x on simba: no answer in
+            # 58 s at 8 KB, where optimising found a mapping).
+            # Inner floors are seldom attained, and proving that costs more than optimising
+            # saves (measured: GEMM 16^3, L1 = 64: 44 s vs 29 s).
+            if objective == "dram" and self._first_holds_all():
                 try:
                     point = self._feasible(full | {objective: min(floor, full.get(objective,
                                                                                    math.inf))})
@@ -665,13 +671,6 @@ class PlacementSolver(LevelSolver):
                 if point is not None:
                     return point
         return super().minimise(objective, limits, floor)
-
-    def _once(self) -> int:
-        """Every tensor moved once: the backing store's floor where no one-buffer curve
-        applies (weights bypassing simba's global buffer). Asking for a point attaining that
-        is asking HiGHS to prove a far tighter problem infeasible (conv2_x on simba: no answer
-        in 15 s at any size), so the DRAM stage then optimises directly."""
-        return sum(self.problem.tensor_size(T) for T in self.problem.tensors)
 
     def _feasible(self, limits: dict) -> LevelPoint | None:
         """Any verified point meeting ``limits`` (None: none exists), cutting off solutions
