@@ -91,3 +91,19 @@ def test_fanout_at_level_one_floor_is_below_the_joint_bound(outer, mc):
 def test_budgets_name_every_tensor_once():
     with pytest.raises(ValueError, match="every tensor"):
         fastnest.least(bs.gemm(4, 4, 4), {"A+Z": 8})
+
+
+def test_a_stage_past_its_time_stops_before_the_next_class_with_a_valid_bound():
+    """The uniform solver checks the capacity's clock before building or solving each class:
+    with the time already up it raises OutOfTime at once, its bound no more than the exact
+    answer (from a solver without a limit)."""
+    import time
+
+    p = bs.gemm(8, 4, 4)
+    arch = Arch("t3", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", 4)))
+    exact = joint.LevelSolver(p, arch).minimise("dram", {"occupancy:L2": 10})
+    ls = joint.LevelSolver(p, arch, time_limit=5)
+    ls.start_clock(time.perf_counter() - 1)
+    with pytest.raises(joint.OutOfTime) as stop:
+        ls.minimise("dram", {"occupancy:L2": 10})
+    assert stop.value.bound <= exact.values["dram"]
