@@ -45,8 +45,9 @@ def main() -> None:
                                mapspace=f"{space}/perfect", time_limit=limit)
         seconds = time.perf_counter() - began
         proven = int((curve["status"] == "optimal").sum())
-        dram = ["-" if v != v else f"{int(v):,}{'' if s == 'optimal' else '?'}"
-                for v, s in zip(curve["accesses"].astype(float), curve["status"])]
+        values = curve["accesses"] if "accesses" in curve else [None] * len(curve)
+        dram = ["-" if v is None or v != v else f"{int(v):,}{'' if s == 'optimal' else '?'}"
+                for v, s in zip(values, curve["status"])]
         rows.append({"problem": name, "mapspace": space, "time_limit": limit,
                      "seconds": seconds, "proven": f"{proven}/{len(SIZES)}",
                      "dram (? = not proven)": " ".join(dram)})

@@ -471,7 +471,7 @@ class PlacementSolver(LevelSolver):
 
     placement = "per_tensor"
     seed_uniform = True  # start each capacity from the uniform joint bound's point
-    # Seconds the uniform seed may take per capacity (at most a quarter of a time limit): it
+    # Seconds the uniform seed may take per capacity (at most half a time limit): it
     # only supplies a candidate, and it can cost more than the per-tensor stages themselves
     # (simba, GEMM 4096^3, 512 KB: 40 s uniform, about 10 s per-tensor). Cut, it still gives
     # its best verified mapping.
@@ -634,13 +634,13 @@ class PlacementSolver(LevelSolver):
         """The uniform joint bound's point at ``capacity`` (levels.py's MILP, usually fast), as
         a per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
         from above (a cut-off for each solve) and often attains a floor. It gets
-        :attr:`seed_seconds` (at most a quarter of the capacity's time limit); cut short, its
+        :attr:`seed_seconds` (at most half the capacity's time limit); cut short, its
         best verified mapping is the candidate (none: no candidate). Nothing it answers is
         reported as proven: it only supplies mappings."""
         if not hasattr(self, "_uniform_solver"):
             budget = self.seed_seconds
             if self.time_limit is not None:
-                budget = min(budget, self.time_limit / 4)
+                budget = min(budget, self.time_limit / 2)
             self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads,
                                                budget)
         point = self._uniform_solver.joint(capacity, least_occupancy=False)
