@@ -107,3 +107,24 @@ def test_a_stage_past_its_time_stops_before_the_next_class_with_a_valid_bound():
     with pytest.raises(joint.OutOfTime) as stop:
         ls.minimise("dram", {"occupancy:L2": 10})
     assert stop.value.bound <= exact.values["dram"]
+
+
+def test_a_cut_capacity_takes_the_best_mapping_met_at_any_capacity():
+    """joint.better_incumbent: a time-limit point whose incumbent is beaten by a mapping met
+    at another capacity (fitting this one, attaining its proven stages) takes that mapping,
+    and its bound is capped at it; one with the best incumbent already is left alone."""
+    p = bs.gemm(8, 4, 4)
+    arch = Arch("t3", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", 4)))
+    ls = joint.PlacementSolver(p, arch)
+    best = ls.joint(40, least_occupancy=False)
+    stage = "accesses:L1"
+    worse = [q for q in ls.known if q.values["dram"] == best.values["dram"]
+             and q.values[stage] > best.values[stage] and q.values["occupancy:L2"] <= 40]
+    assert worse  # the constructed DRAM candidate (one-word L1 tiles) moves more into L1
+    w = worse[0]
+    cut = joint.LevelPoint(w.nest, w.cost, w.values, w.cls, w.copies, "time_limit",
+                           (stage, w.values[stage]))
+    got = joint.better_incumbent(ls, 40, cut)
+    assert got.status == "time_limit" and got.values[stage] == best.values[stage]
+    assert got.bound == (stage, best.values[stage])
+    assert joint.better_incumbent(ls, 40, got) is got

@@ -902,7 +902,32 @@ def milp_points(ls, capacities: list[int] | None = None) -> tuple[list, dict]:
         found[occ] = point
         covered.append((occ, cap))
         above = point.cost.key
+    limited = {cap: better_incumbent(ls, cap, point) for cap, point in limited.items()}
     return [found[o] for o in sorted(found)], limited
+
+
+def better_incumbent(ls, cap: float, point: LevelPoint) -> LevelPoint:
+    """A time-limit point at capacity ``cap`` with the best verified mapping met at *any*
+    capacity that fits it and attains its proven stages (those before ``point.bound``'s
+    objective: their values are the minima, so a mapping meeting them equals them), if that
+    beats its incumbent; the bound is capped at the new incumbent. Capacities are solved
+    largest first, so a smaller one cut later often finds the better mapping (``a100`` at 8.2 M
+    words: 69 G words into SMEM as found there, 0.96 G as found at 6.7 M)."""
+    objective, bound = point.bound
+    if objective not in ls.key:
+        return point
+    proven = ls.key[:ls.key.index(objective)]
+    if point.nest is None and proven:
+        return point  # the proven values are not known without a mapping
+    fit = [q for q in ls.known if q.values[ls.swept] <= cap
+           and all(q.values[n] <= v for n, v in ls.fixed.items())
+           and all(q.values[n] == point.values[n] for n in proven)]
+    best = min(fit, key=lambda q: q.values[objective], default=None)
+    if best is None or (point.nest is not None
+                        and best.values[objective] >= point.values[objective]):
+        return point
+    return LevelPoint(best.nest, best.cost, best.values, best.cls, best.copies,
+                      Status.TIME_LIMIT.value, (objective, min(bound, best.values[objective])))
 
 
 
