@@ -17,6 +17,7 @@ import argparse
 import time
 from pathlib import Path
 
+import pandas as pd
 from common import report
 
 import boundsolver as bs
@@ -46,7 +47,7 @@ def main() -> None:
         seconds = time.perf_counter() - began
         proven = int((curve["status"] == "optimal").sum())
         values = curve["accesses"] if "accesses" in curve else [None] * len(curve)
-        dram = ["-" if v is None or v != v else f"{int(v):,}{'' if s == 'optimal' else '?'}"
+        dram = ["-" if pd.isna(v) else f"{int(v):,}{'' if s == 'optimal' else '?'}"
                 for v, s in zip(values, curve["status"])]
         rows.append({"problem": name, "mapspace": space, "time_limit": limit,
                      "seconds": seconds, "proven": f"{proven}/{len(SIZES)}",
