@@ -471,10 +471,11 @@ class PlacementSolver(LevelSolver):
 
     placement = "per_tensor"
     seed_uniform = True  # start each capacity from the uniform joint bound's point
-    # Seconds the uniform seed may take per capacity (at most half a time limit): it
-    # only supplies a candidate, and it can cost more than the per-tensor stages themselves
-    # (simba, GEMM 4096^3, 512 KB: 40 s uniform, about 10 s per-tensor). Cut, it still gives
-    # its best verified mapping.
+    # Seconds the uniform seed may take per capacity without a time limit (with one: half
+    # of it): it only supplies a candidate, and it can cost more than the per-tensor stages
+    # themselves (simba, GEMM 4096^3, 512 KB: 40 s uniform, about 10 s per-tensor). Cut, it
+    # still gives its best verified mapping. (A quarter of a 20 s limit, or 8 s of a 30 s
+    # one, left conv2_x on simba with far worse mappings: its 1,000 classes need the time.)
     seed_seconds = 8.0
 
     @staticmethod
@@ -634,13 +635,11 @@ class PlacementSolver(LevelSolver):
         """The uniform joint bound's point at ``capacity`` (levels.py's MILP, usually fast), as
         a per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
         from above (a cut-off for each solve) and often attains a floor. It gets
-        :attr:`seed_seconds` (at most half the capacity's time limit); cut short, its
+        :attr:`seed_seconds`, or half the capacity's time limit; cut short, its
         best verified mapping is the candidate (none: no candidate). Nothing it answers is
         reported as proven: it only supplies mappings."""
         if not hasattr(self, "_uniform_solver"):
-            budget = self.seed_seconds
-            if self.time_limit is not None:
-                budget = min(budget, self.time_limit / 2)
+            budget = self.seed_seconds if self.time_limit is None else self.time_limit / 2
             self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads,
                                                budget)
         point = self._uniform_solver.joint(capacity, least_occupancy=False)
