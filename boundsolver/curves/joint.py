@@ -367,12 +367,21 @@ class LevelSolver(ClassSolver):
                 return inc
         for g, group in enumerate(groups):
             if lows[g] < best():
+                self._check_clock(objective, lows, best(), inc)
                 lows[g] = max(lows[g], self._relaxation(group[0], objective, limits))
                 record(group, lows[g])
         for g in sorted(lows, key=lows.get):
             if lows[g] < best():
+                self._check_clock(objective, lows, best(), inc)
                 attempt(g)
         return inc
+
+    def _check_clock(self, objective: str, lows: dict, best: float, inc) -> None:
+        """Stop a stage whose capacity's time is up before building or solving one more class
+        (a conv has 1,000: building their models and relaxations alone took 40 s of a 5 s
+        limit on simba), with the least of the classes' bounds as its proven bound."""
+        if self._deadline is not None and time.perf_counter() >= self._deadline:
+            raise OutOfTime(objective, min(min(lows.values()), best), inc)
 
     def start_clock(self, deadline: float | None = None) -> None:
         """Start a capacity's time (``deadline``: a caller's, shared with it); the tracer's
@@ -535,6 +544,12 @@ class PlacementSolver(LevelSolver):
 
     placement = "per_tensor"
     seed_uniform = True  # start each capacity from the uniform joint bound's point
+    # Seconds the uniform seed may take per capacity without a time limit (with one: half
+    # of it): it only supplies a candidate, and it can cost more than the per-tensor stages
+    # themselves (simba, GEMM 4096^3, 512 KB: 40 s uniform, about 10 s per-tensor). Cut, it
+    # still gives its best verified mapping. (A quarter of a 20 s limit, or 8 s of a 30 s
+    # one, left conv2_x on simba with far worse mappings: its 1,000 classes need the time.)
+    seed_seconds = 8.0
 
     @staticmethod
     def _level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list:
@@ -559,14 +574,65 @@ class PlacementSolver(LevelSolver):
             raise EnumerationTooLarge(f"no per-tensor staircase of {problem} by enumeration")
         return [(c.occupancy, c.accesses) for _, c in points]
 
+    def _first_holds_all(self) -> bool:
+        """Level 1 is one instance and every tensor's first level: its copies are then the
+        one-buffer mapping (the staircase floor, its candidate and the occupancy floor)."""
+        return self.arch.fanouts[0] == 1 and all(s and s[0] == 1 for s in self.stored)
+
     def _one_buffer_floor(self, limits: dict) -> float:
+        if not self._first_holds_all():
+            return self._bypass_floor(limits)
         first = self.arch.on_chip[0]
         cap = limits.get(f"occupancy:{first.name}", self.fixed.get(f"occupancy:{first.name}"))
-        if cap is None or self.arch.fanouts[0] != 1 or any(not s or s[0] != 1
-                                                           for s in self.stored):
+        if cap is None:
             return -math.inf
         fit = [c.accesses for _, c in self._per_tensor_curve() if c.occupancy <= cap]
         return min(fit) if fit else -math.inf
+
+    def occupancy_floor(self, limits: dict) -> float:
+        return super().occupancy_floor(limits) if self._first_holds_all() else -math.inf
+
+    def _bypass_floor(self, limits: dict) -> float:
+        """The backing store's traffic where tensors are first stored in different levels
+        (simba: weights bypass the global buffer) or the first level has fanout: at least the
+        least one-buffer per-tensor traffic whose footprints meet, per level holding some
+        tensor's outermost copy, that level's capacity times its instances
+        (:func:`fastnest.least`).
+
+        Why it holds: each tensor's outermost copy, with the temporal loops above it, is a
+        one-buffer per-tensor mapping of the whole problem over *global* tiles (several loops
+        of a rank above a boundary only add fills), filled ``moved_at`` times; the backing
+        store sends it that times the replicas, at least 1 (the output: ``up (m uni + m - |Z|)
+        >= 2m - |Z|``, one buffer's count). A global tile holds the instance tile times the
+        splits of its ranks at or above its level, whose product is at most the level's
+        instances (sliding-window ranks are never split), and a level's copies share one
+        instance's capacity; so the outermost copies at level l hold at most capacity(l) x
+        instances(l) words together. None (no floor) where a capacity is unknown or
+        the fast enumerator declines."""
+        groups: dict[int, list[str]] = {}
+        for i, T in enumerate(self.problem.tensors):
+            groups.setdefault(self.stored[i][0], []).append(T.name)
+        budgets = {}
+        for lv, names in groups.items():
+            level = self.arch.on_chip[lv - 1]
+            key = f"occupancy:{level.name}"
+            cap = limits.get(key, self.fixed.get(key))
+            if cap is None:
+                return -math.inf
+            whole = sum(self.problem.tensor_size(self.problem.tensor(n)) for n in names)
+            budgets["+".join(names)] = int(min(cap * level.instances, whole))
+        key = tuple(sorted(budgets.items()))
+        cache = self.__dict__.setdefault("_bypass", {})
+        if key not in cache:
+            from ..reference.fastnest import least
+
+            try:
+                found = least(self.problem, budgets)
+            except BoundsolverError as err:  # a floor only saves solves: never fail for it
+                log.debug("no bypass floor for %s: %s", self.problem, err)
+                found = None
+            cache[key] = -math.inf if found is None else found[1].accesses
+        return cache[key]
 
     def _one_buffer_pairs(self) -> list[tuple[int, int]]:
         return [(c.occupancy, c.accesses) for _, c in self._per_tensor_curve()]
@@ -583,10 +649,10 @@ class PlacementSolver(LevelSolver):
     def joint(self, capacity: float = math.inf, least_occupancy: bool = True,
               deadline: float | None = None) -> LevelPoint | None:
         self.start_clock(deadline)
-        deadline = self._deadline  # the uniform seed shares the capacity's time
+        deadline = self._deadline
         self._extend(capacity)
         if self.seed_uniform:
-            self._uniform(capacity, deadline)
+            self._uniform(capacity)
         return super().joint(capacity, least_occupancy, deadline)
 
     def _extend(self, capacity: float) -> None:
@@ -594,7 +660,8 @@ class PlacementSolver(LevelSolver):
         per-tensor mapping of the outermost level at ``capacity`` (its copies, a boundary of
         whole tiles first), every inner level's copies right below it at tiles of one word
         (as many words as tensors they keep). Kept (re-costed) if it fits every level."""
-        if self.swept is None or self._one_buffer_floor({self.swept: capacity}) == -math.inf:
+        if (self.swept is None or not self._first_holds_all()
+                or self._one_buffer_floor({self.swept: capacity}) == -math.inf):
             return
         fit = [n for n, c in self._per_tensor_curve() if c.occupancy <= capacity]
         if not fit:
@@ -637,14 +704,18 @@ class PlacementSolver(LevelSolver):
         if all(values[n] <= v for n, v in self.fixed.items()):
             self.known.append(LevelPoint(mirror, cost, values, point.cls, copies))
 
-    def _uniform(self, capacity: float, deadline: float | None = None) -> None:
-        """The uniform joint bound's point at ``capacity`` (levels.py's MILP, fast), as a
-        per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
-        from above (a cut-off for each solve) and often attains a floor."""
+    def _uniform(self, capacity: float) -> None:
+        """The uniform joint bound's point at ``capacity`` (levels.py's MILP, usually fast), as
+        a per-tensor nest: uniform placement is per-tensor placement, so it bounds every stage
+        from above (a cut-off for each solve) and often attains a floor. It gets
+        :attr:`seed_seconds`, or half the capacity's time limit; cut short, its
+        best verified mapping is the candidate (none: no candidate). Nothing it answers is
+        reported as proven: it only supplies mappings."""
         if not hasattr(self, "_uniform_solver"):
+            budget = self.seed_seconds if self.time_limit is None else self.time_limit / 2
             self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads,
-                                               self.time_limit, self.factors)
-        point = self._uniform_solver.joint(capacity, least_occupancy=False, deadline=deadline)
+                                               budget, self.factors)
+        point = self._uniform_solver.joint(capacity, least_occupancy=False)
         if point is None or point.nest is None:  # (cut by the time limit before any point)
             return
         names = tuple(lv.name for lv in self.arch.on_chip)
@@ -665,8 +736,14 @@ class PlacementSolver(LevelSolver):
                    and all(p.values[n] <= v for n, v in full.items())]
             if hit:
                 return hit[0]
-            if objective == "dram":  # measured: inner floors are seldom attained, and proving
-                # that costs more than the optimisation saves (GEMM 16^3, L1 = 64: 44 s vs 29 s)
+            # Ask for a point at the DRAM floor only where a candidate of the floor's
+            # construction exists (level 1 holding every tensor first): the bypass floor and
+            # every tensor moved once are often far below the optimum, and proving no point
+            # attains them took HiGHS longer than optimising (conv2_x on simba: no answer in
+            # 58 s at 8 KB, where optimising found a mapping).
+            # Inner floors are seldom attained, and proving that costs more than optimising
+            # saves (measured: GEMM 16^3, L1 = 64: 44 s vs 29 s).
+            if objective == "dram" and self._first_holds_all():
                 try:
                     point = self._feasible(full | {objective: min(floor, full.get(objective,
                                                                                    math.inf))})
@@ -911,7 +988,32 @@ def milp_points(ls, capacities: list[int] | None = None) -> tuple[list, dict]:
         found[occ] = point
         covered.append((occ, cap))
         above = point.cost.key
+    limited = {cap: better_incumbent(ls, cap, point) for cap, point in limited.items()}
     return [found[o] for o in sorted(found)], limited
+
+
+def better_incumbent(ls, cap: float, point: LevelPoint) -> LevelPoint:
+    """A time-limit point at capacity ``cap`` with the best verified mapping met at *any*
+    capacity that fits it and attains its proven stages (those before ``point.bound``'s
+    objective: their values are the minima, so a mapping meeting them equals them), if that
+    beats its incumbent; the bound is capped at the new incumbent. Capacities are solved
+    largest first, so a smaller one cut later often finds the better mapping (``a100`` at 8.2 M
+    words: 69 G words into SMEM as found there, 0.96 G as found at 6.7 M)."""
+    objective, bound = point.bound
+    if objective not in ls.key:
+        return point
+    proven = ls.key[:ls.key.index(objective)]
+    if point.nest is None and proven:
+        return point  # the proven values are not known without a mapping
+    fit = [q for q in ls.known if q.values[ls.swept] <= cap
+           and all(q.values[n] <= v for n, v in ls.fixed.items())
+           and all(q.values[n] == point.values[n] for n in proven)]
+    best = min(fit, key=lambda q: q.values[objective], default=None)
+    if best is None or (point.nest is not None
+                        and best.values[objective] >= point.values[objective]):
+        return point
+    return LevelPoint(best.nest, best.cost, best.values, best.cls, best.copies,
+                      Status.TIME_LIMIT.value, (objective, min(bound, best.values[objective])))
 
 
 

@@ -475,6 +475,89 @@ def frontier(problem: Einsum, mapspace: Mapspace | str | None = PER_TENSOR,
     return out
 
 
+def least(problem: Einsum, budgets: dict[str, int], mapspace: Mapspace | str | None = PER_TENSOR,
+          limit: int = WORK_LIMIT) -> tuple[Nest, Cost] | None:
+    """A nest of least accesses in the nest mapspace ``mapspace`` whose footprints meet
+    ``budgets``: per group of tensors (a tensor name, or several joined by ``+``), the most
+    words their footprints may hold together; every tensor in exactly one group. None where
+    the fast path cannot run (as :func:`frontier`) or nothing fits.
+
+    Why: where a hierarchy's tensors are first stored in different levels (simba's weights
+    bypass its global buffer), the outermost copies still form a one-buffer mapping moving the
+    backing store's words, but each level bounds only its own tensors' footprints, so one
+    staircase over their sum is not the floor. The collapse and class pruning of
+    :func:`frontier` hold term by term (no footprint grows, no count grows), so they hold for
+    each group's sum: the least formula value under the budgets is the mapspace's, and the
+    nest returned is re-evaluated in integers."""
+    mapspace = mapspace_of(mapspace)
+    imperfect = mapspace.factors == "imperfect"
+    tensors = problem.tensors
+    names = [T.name for T in tensors]
+    groups = [g.split("+") for g in budgets]
+    if sorted(n for g in groups for n in g) != sorted(names):
+        raise ValueError(f"budgets {budgets} must name every tensor of {problem} once")
+    caps = np.array(list(budgets.values()), np.int64)
+    weight = [2 if T is problem.output else 1 for T in tensors]
+    whole = [problem.tensor_size(T) for T in tensors]
+    spread = [math.prod(sum(t.coef for t in a.terms) for a in T.axes) for T in tensors]
+    if sum(w * problem.macs * s + v for w, s, v in zip(weight, spread, whole)) >= 2**62:
+        return None
+    units = _units(problem, imperfect)
+    shape = _shape(problem, units, mapspace.placement == "per_tensor")
+    configs = _plan(shape)
+    if configs is None:
+        return None
+    sizes = [math.prod(problem.size[d] for d in u.ranks) for u in units]
+    tables = [_tables(problem, units, sizes, cfg) for cfg in configs]
+    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
+        return None
+    plain = [math.prod(problem.size[a.ranks[0]] for a in T.axes if a.is_plain) for T in tensors]
+    member = np.array([[n in g for n in names] for g in groups], np.int64)  # group x tensor
+    factors: dict = {}
+    best, where = None, None
+    for c, (cfg, tabs) in enumerate(zip(configs, tables)):
+        coef = np.array([w for i, g in enumerate(cfg.boundary)
+                         for w in (1, weight[i] * (plain[i] if g else whole[i]))], np.int64)
+        mats = [_matrix(problem, u, tab, reads, factors)
+                for u, tab, reads in zip(units, tabs, cfg.reads)]
+        for lo, foot, acc in _footprints(coef[None, :], mats, 0, whole[-1]):
+            ok = ((foot @ member.T) <= caps).all(axis=1)
+            if not ok.any():
+                continue
+            i = int(np.flatnonzero(ok)[np.argmin(acc[ok])])
+            if best is None or acc[i] < best:
+                best, where = int(acc[i]), (c, lo + i)
+    if best is None:
+        return None
+    c, flat = where
+    nest = _nest(problem, units, configs[c], tables[c], flat)
+    cost = evaluate(problem, nest, imperfect=imperfect)
+    tiles = dict(nest.storage)
+    used = {n: T.footprint(dict(problem.size) if tiles[n] == 0 else dict(nest.levels[tiles[n] - 1]))
+            for n, T in zip(names, tensors)}
+    if cost.accesses != best or any(sum(used[n] for n in g) > cap
+                                    for g, cap in zip(groups, budgets.values())):
+        raise AssertionError(f"fast least-traffic nest under {budgets} disagrees with the cost "
+                             f"model at {nest.describe(problem)}: {best} vs {cost.accesses}")
+    return nest, cost
+
+
+def _footprints(prod: np.ndarray, mats: list[np.ndarray], lo: int, out_size: int):
+    """As :func:`_block` (start with ``coef[None, :]``), with each tensor's footprint (a column
+    per tensor) in place of their sum: (first flat index, footprints, accesses)."""
+    inner = math.prod(len(m) for m in mats)
+    if len(prod) * inner <= CHUNK or not mats:
+        for f in mats:
+            prod = (prod[:, None, :] * f[None, :, :]).reshape(-1, f.shape[1])
+        yield lo, prod[:, 0::2], prod[:, 1::2].sum(axis=1) - out_size
+    elif len(prod) > 1:
+        step = max(1, CHUNK // inner)
+        for s in range(0, len(prod), step):
+            yield from _footprints(prod[s:s + step], mats, lo + s * inner, out_size)
+    else:
+        yield from _footprints(prod * mats[0], mats[1:], lo, out_size)
+
+
 def _unit_frees(units: list[_Unit], cfg: _Config) -> list[tuple[int, ...]]:
     out, at = [], 0
     for u in units:
