@@ -213,28 +213,39 @@ class LeafCurves:
             return out
         return np.asarray(c.occ, dtype=np.int64), key
 
-    def refine(self, lz: "Lazy", capacity: int) -> None:
+    def refine(self, lz: "Lazy", capacity: int) -> bool:
         """Make the leaf exact at outer occupancy ``capacity``: the whole staircase where it is
         enumerated, else one joint solve (least key with the outer level at most ``capacity``,
-        of least occupancy), exact from that point's occupancy up to ``capacity``."""
+        of least occupancy), exact from that point's occupancy up to ``capacity``. False if
+        nothing was learnt (it was known already)."""
+        if lz.full is not None or capacity <= lz.dead or any(
+                o <= capacity <= c for o, c, _ in lz.samples):
+            return False
         began = time.perf_counter()
         try:
-            if lz.full is not None:
-                return
             if self._enumerated(lz.sub, lz.res, lz.revisited):
                 lz.full = self.points(lz.sub, lz.res, lz.revisited)
-                return
+                return True
             if lz.solver is None:
                 lz.solver = self._solver(lz.sub, lz.res, lz.revisited)
-            point = lz.solver.joint(capacity)
-            if point is None:
-                lz.dead = max(lz.dead, capacity)
-                return
-            self._check_resident(lz.sub, lz.res, [point.cost])
-            names = tuple(lv.name for lv in lz.solver.arch.on_chip)
-            m = LevelMapping(point.nest, point.copies, names)
-            lz.samples.append((int(point.values[lz.solver.swept]), capacity, m))
-            self.solves += 1
+            top = sum(lz.sub.tensor_size(T) for T in lz.sub.tensors if T.name not in lz.res)
+            while not any(o <= capacity <= c for o, c, _ in lz.samples):
+                # walk down from the next known breakpoint above (or the whole streamed
+                # tiles, past which nothing changes): each solve finds a breakpoint, so a leaf
+                # costs at most its eager walk, and never creeps up one word at a time
+                above = [o for o, _, _ in lz.samples if o > capacity]
+                at = min(max(capacity, min(above) - 1 if above else top), top)
+                point = lz.solver.joint(at)
+                self.solves += 1
+                if point is None:
+                    lz.dead = max(lz.dead, at)
+                    return True
+                self._check_resident(lz.sub, lz.res, [point.cost])
+                names = tuple(lv.name for lv in lz.solver.arch.on_chip)
+                m = LevelMapping(point.nest, point.copies, names)
+                lz.samples.append((int(point.values[lz.solver.swept]),
+                                   EVER if at >= top else at, m))
+            return True
         finally:
             self.seconds += time.perf_counter() - began
 
@@ -304,6 +315,9 @@ class LeafCurves:
         return [LevelMapping(nest, cp, names) for nest, _, cp in points]
 
 
+EVER = 2**62  # a sample's capacity past the whole streamed tiles: exact at every larger one
+
+
 @dataclass(eq=False)
 class Lazy:
     """One leaf's knowledge (:meth:`LeafCurves.state`): a lower-bound staircase (outer
@@ -339,7 +353,7 @@ def _estimate(lb_occ: np.ndarray, lb_key: np.ndarray, samples: list, occ: list,
     capacity, so every point below it is lexicographically worse). Infeasible at or below
     ``dead``. Raises when a bound lies above an exact point (a wrong bound)."""
     cands = {int(o) for o in lb_occ} | {int(o) for o in occ}
-    cands |= {c + 1 for _, c, _ in samples}
+    cands |= {c + 1 for _, c, _ in samples if c < EVER}
     lo = max(int(lb_occ[0]), dead + 1) if len(lb_occ) else dead + 1
     out_occ, out_key, out_tag, info = [], [], [], []
     bound_tag: dict = {}
@@ -790,9 +804,13 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
         if not search.pending:
             break
         search.rounds += 1
+        progress = False
         for state_key, cap in sorted(search.pending, key=repr):
-            curves.refine(curves.lazy[state_key], cap)
+            progress |= curves.refine(curves.lazy[state_key], cap)
             search.invalidate(state_key)
+        if not progress:
+            raise SolverError(f"the lazy leaves of {workload.name or 'the workload'} learnt "
+                              f"nothing in a round: a leaf's bound excludes its exact point")
     if front is None:
         raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
                                f"levels of {arch.name}")
