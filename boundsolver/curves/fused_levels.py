@@ -894,11 +894,11 @@ def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, so
 
 def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion_on: bool = True,
                    solver="highs", mapspace=None, method: str = DEFAULT,
-                   max_depth: int = 3) -> pd.DataFrame:
+                   max_depth: int = 3, lazy: bool = True) -> pd.DataFrame:
     """The least key at each capacity of the outer level; ``infeasible`` below the least
-    occupancy."""
+    occupancy (``lazy``: :func:`solve_workload`'s)."""
     sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
-                         capacities=capacities)
+                         capacities=capacities, lazy=lazy)
     rows = [{"capacity": c} | (_row(sol, c) if sol.frontier.at(c) >= 0
                                else {"status": "infeasible"}) for c in capacities]
     df = _frame(sol, rows, fusion_on, mapspace)
