@@ -1,6 +1,7 @@
 """Benchmark: fused loop trees on hierarchies (docs/fusion.md, "On hierarchies"), 16 L2 capacities.
 
     python benchmarks/fusion_levels.py [--budget 600] [--cases small a100_small a100]
+                                       [--modes eager lazy]
 
 Each case runs in a fresh process with a wall-clock budget: the attention chain
 (``QK[m,p,h] += Q[m,h,e]*K[p,h,e]``, ``AV[m,h,f] += QK[m,p,h]*V[p,h,f]``) at small sizes on the
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
+from itertools import product
 from pathlib import Path
 
 from common import report
@@ -36,7 +39,7 @@ import json, sys, time
 import numpy as np
 import boundsolver as bs
 from boundsolver.curves import fused, fused_levels
-arch_name, arch_sizes, sizes, texts = json.loads(sys.argv[1])
+arch_name, arch_sizes, sizes, texts, lazy = json.loads(sys.argv[1])
 w = (bs.load_problem("attention", **sizes) if "tokens" in sizes
      else bs.workload(texts, name="attention", **sizes))
 arch = bs.load_arch(arch_name, **arch_sizes)
@@ -52,21 +55,22 @@ class Counted(fused_levels.LeafCurves):  # progress, to say how far an unfinishe
         return out
 fused_levels.LeafCurves = Counted
 t = time.perf_counter()
-df = fused_levels.workload_curve(w, arch, caps, mapspace="uniform/perfect")
+df = fused_levels.workload_curve(w, arch, caps, mapspace="uniform/perfect", lazy=lazy)
 print(json.dumps({"seconds": time.perf_counter() - t, "finished": True,
                   "traced": df.attrs["traced"], "trace_seconds": df.attrs["trace_seconds"],
+                  "leaf_solves": df.attrs["leaf_solves"], "rounds": df.attrs["rounds"],
                   "rows": df.drop(columns=["tree", "schedule"]).astype(str).to_dict("records")}))
 """
 
 
-def run(case: tuple, budget: int) -> dict:
+def run(case: tuple, budget: int, lazy: bool) -> dict:
     """The case's result, or how far it got when it ran out of ``budget`` seconds (killed: a
     MILP inside HiGHS does not stop for a signal)."""
     arch, arch_sizes, sizes = case
     began = time.perf_counter()
     try:
         proc = subprocess.run([sys.executable, "-c", CHILD,
-                               json.dumps([arch, arch_sizes, sizes, ATTENTION])],
+                               json.dumps([arch, arch_sizes, sizes, ATTENTION, lazy])],
                               capture_output=True, text=True, check=True, timeout=budget)
         got, err = json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
     except subprocess.TimeoutExpired as stop:
@@ -92,20 +96,25 @@ def main() -> None:
                     help="seconds per case, the two-level curve's included")
     ap.add_argument("--cases", nargs="+", default=["small", "a100_small", "a100"],
                     choices=sorted(CASES))
+    ap.add_argument("--modes", nargs="+", default=["eager", "lazy"], choices=["eager", "lazy"],
+                    help="leaf curves traced whole (eager, the old search) or lazy leaves")
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "fusion_levels.csv")
     args = ap.parse_args()
     table, rows = [], []
     for group in args.cases:
-        for arch, arch_sizes, sizes in CASES[group]:
-            got = run((arch, arch_sizes, sizes), args.budget)
+        for (arch, arch_sizes, sizes), mode in product(CASES[group], args.modes):
+            got = run((arch, arch_sizes, sizes), args.budget, mode == "lazy")
             label = ",".join(f"{k}={v}" for k, v in (sizes | arch_sizes).items())
             two = got["two_level_seconds"]
-            entry = {"arch": arch, "sizes": label, "capacities": got["capacities"],
+            entry = {"arch": arch, "sizes": label, "leaves": mode,
+                     "capacities": got["capacities"],
                      "two_level_s": round(two, 1) if two is not None else "unfinished",
                      "seconds": round(got["seconds"], 1) if got["finished"] else
                      f">{args.budget} (unfinished)", "traced": got["traced"],
-                     "trace_s": round(got["trace_seconds"], 1)}
+                     "trace_s": round(got["trace_seconds"], 1),
+                     "leaf_solves": got.get("leaf_solves", ""), "rounds": got.get("rounds", ""),
+                     "load": os.getloadavg()[0]}
             if got["finished"]:
                 feasible = [r for r in got["rows"] if r["status"] == "optimal"]
                 inner = [c for c in feasible[0] if c.startswith("accesses_")][1:]
@@ -113,7 +122,7 @@ def main() -> None:
                           "inner_small": "/".join(feasible[0][c] for c in inner),
                           "dram_large": feasible[-1]["accesses"],
                           "inner_large": "/".join(feasible[-1][c] for c in inner)}
-                rows += [{"arch": arch, "sizes": label} | r for r in got["rows"]]
+                rows += [{"arch": arch, "sizes": label, "leaves": mode} | r for r in got["rows"]]
             table.append(entry)
             print(entry, flush=True)
     report(table, args.out)

@@ -3,11 +3,15 @@ against brute force, and how the joint fused curve relates to the curves it must
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import boundsolver as bs
 from boundsolver.curves import fused, fused_levels, joint
-from boundsolver.errors import ArchError
+from boundsolver.errors import ArchError, SolverError
 from boundsolver.model import fusion, fusion_levels
 from boundsolver.model.arch import Arch, Level
 from boundsolver.model.cost import Nest
@@ -203,3 +207,105 @@ def test_per_tensor_placement_contains_uniform():
     assert any(p < u for p, u in pairs if u is not None)
     assert [p[0] for p, _ in pairs] == [fused.solve_workload(w, True, "per_tensor/perfect",
                                                              max_depth=2).value(c) for c in caps]
+
+
+# ------------------------------------------------------------ lazy leaves and pruning (exactness)
+
+class _EnumeratedJoint:
+    """Stands in for the joint bound's MILP of one leaf (``LevelSolver.joint``): the
+    staircase point at a capacity, read from the enumerated staircase (the least key with the
+    outer level at most the capacity, of least occupancy), so that the lazy search's sampling,
+    bounds and memo invalidation run as with the MILP, in milliseconds."""
+
+    swept = "occupancy:L2"
+
+    def __init__(self, sub, larch):
+        self.arch = larch
+        self.staircase = fused_levels._tree_whole_points(sub, larch)
+        self.index = larch.swept_index
+
+    def joint(self, capacity):
+        fit = [(n, c) for n, c in self.staircase if c.occupancy[self.index] <= capacity]
+        if not fit:
+            return None
+        nest, cost = fit[-1]
+        return SimpleNamespace(nest=nest, copies=None, cost=cost,
+                               values={self.swept: cost.occupancy[self.index]})
+
+
+def _sampled(curves, sub, res, revisited):
+    return _EnumeratedJoint(sub, fusion_levels.leaf_arch(curves.arch, sub, res, revisited))
+
+
+@st.composite
+def _small_cases(draw):
+    texts = draw(st.sampled_from([FFN, ATTENTION, ["Y[m,c] += X[m,d] * A[d,c]",
+                                                   "S[m,c] = Y[m,c]",
+                                                   "Z[m,j] += S[m,c] * B[c,j]"]]))
+    ranks = sorted({r for t in texts for r in t if r.islower() and r.isalpha()})
+    sizes = {r: draw(st.sampled_from([1, 2])) for r in ranks} | {"m": draw(st.sampled_from([2, 4]))}
+    inner = [Level("L1", draw(st.integers(2, 12)),
+                   instances=draw(st.sampled_from([1, 2])), multicast=False)]
+    if draw(st.booleans()):
+        inner.append(Level("L0", draw(st.integers(1, 6)),
+                           instances=inner[0].instances * draw(st.sampled_from([1, 2])),
+                           multicast=False))
+    return bs.workload(texts, **sizes), arch(*inner)
+
+
+def _solve(w, a, **options):
+    try:
+        return points(fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, **options))
+    except bs.BoundsolverError as error:
+        return str(error)
+
+
+@settings(max_examples=6)
+@given(_small_cases(), st.data())
+def test_lazy_leaves_equal_eager_leaves(case, data):
+    """Lazy leaves (bounds, made exact only where the best trees use them) give the eager
+    frontier at every breakpoint, and at chosen capacities the same keys."""
+    w, a = case
+    eager = _solve(w, a, lazy=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fused_levels.LeafCurves, "_enumerated", lambda *_: False)
+        mp.setattr(fused_levels.LeafCurves, "_solver", _sampled)
+        assert _solve(w, a) == eager
+        if isinstance(eager, str):
+            return
+        caps = data.draw(st.lists(st.integers(0, eager[-1][0] + 2), min_size=1, max_size=4))
+        sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, capacities=caps)
+    full = SimpleNamespace(frontier=fused_levels.stairs(*zip(*[(o, k, 0) for o, k in eager])))
+    for c in caps:
+        assert key_at(sol, c) == key_at(full, c)
+
+
+@settings(max_examples=5)
+@given(_small_cases())
+def test_loop_skipping_by_floors_changes_nothing(case):
+    """The loop options skipped by their DRAM and inner-level floors (HierSearch.loop) never
+    held a better key: the search without skipping gives the same frontier."""
+    w, a = case
+    pruned = _solve(w, a, lazy=False)
+    loop = fused_levels.HierSearch.loop
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fused_levels.HierSearch, "loop",
+                   lambda self, *args: loop(self, *args[:-1], None))
+        assert _solve(w, a, lazy=False) == pruned
+
+
+def test_a_wrong_leaf_bound_is_caught():
+    """A lower bound above an exact point would make the lazy search wrong; it is refused."""
+    w = bs.workload(FFN, m=2, d=2, c=2, j=2)
+    a = arch(Level("L1", 6))
+    bound = fused_levels.LeafCurves._bound
+
+    def too_high(self, *args):
+        occ, key = bound(self, *args)
+        return occ, lambda n, whole: key(n, whole) + 10**6
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fused_levels.LeafCurves, "_bound", too_high)
+        mp.setattr(fused_levels.LeafCurves, "_enumerated", lambda *_: False)
+        mp.setattr(fused_levels.LeafCurves, "_solver", _sampled)
+        with pytest.raises(SolverError, match="lies below a bound"):
+            fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2)

@@ -44,6 +44,7 @@ from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_tra
 from ..model.mapspace import Mapspace, divisors, mapspace_of
 from ..model.workload import Workload
 from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
+from . import fused
 from .methods import DEFAULT, check_method
 
 # ------------------------------------------------------------------------ lexicographic staircases
@@ -122,13 +123,31 @@ class LeafCurves:
     solver: str = "highs"
     traced: dict = field(default_factory=dict)
     seconds: float = 0.0
+    lazy: dict = field(default_factory=dict)
+    solves: int = 0
+
+    def __post_init__(self) -> None:
+        self.one_buffer = fused.Curves(self.mapspace, self.method, self.solver)
 
     def curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
+        """The leaf's exact staircase in totals, each point's mapping beside it."""
+        e, sub, res, n, r = self._leaf(workload, x, tiles, R)
+        maps = self.points(sub, res, r > 1)
+        occ, keys = self._totals(e, sub, res, n, r, maps)
+        if not occ:  # no nest of the leaf fits the inner levels
+            return None, maps
+        return stairs(occ, keys, np.arange(len(occ))), maps
+
+    def _leaf(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
         e = workload.einsums[x]
         sub = fusion.sub_problem(e, tiles)
         res = frozenset(T.name for T in sub.tensors if T.name in R)
         n, r = invocations(workload, e, tiles)
-        maps = self.points(sub, res, r > 1)
+        return e, sub, res, n, r
+
+    def _totals(self, e, sub, res, n: int, r: int, maps: list) -> tuple[list, np.ndarray]:
+        """Each mapping's outer-level occupancy and key in totals over the leaf's ``n``
+        invocations (the output's partial sums read back all but the first time, over the run)."""
         whole, tile = e.tensor_size(e.output), sub.tensor_size(sub.output)
         occ, keys = [], []
         for m in maps:
@@ -137,8 +156,124 @@ class LeafCurves:
             inner = [n * w + a * (n * tile - whole) for w, a in zip(lt.inner, lt.out_above)]
             occ.append(lt.occupancy[0])
             keys.append([n * dram, *inner])
-        return stairs(occ, np.array(keys, dtype=np.int64).reshape(len(occ), -1),
-                      np.arange(len(occ))), maps
+        return occ, np.array(keys, dtype=np.int64).reshape(len(occ), len(self.arch.on_chip))
+
+    # ------------------------------------------------------------------ lazy leaves (bounds)
+    def state(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset) -> "Lazy":
+        """What is known of one leaf (sub-problem, resident set, revisited): its lower-bound
+        staircase at first, exact points as they are asked for (:meth:`refine`)."""
+        e, sub, res, n, r = self._leaf(workload, x, tiles, R)
+        key = (str(sub), sub.sizes, res, r > 1)
+        if key not in self.lazy:
+            self.lazy[key] = Lazy(key, sub, res, r > 1, self._bound(e, sub, res, n, r))
+        lz = self.lazy[key]
+        if lz.full is None and key in self.traced:
+            lz.full = self.traced[key]
+        return lz
+
+    def lazy_curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
+        """The leaf's staircase as known now, in totals: exact where traced or sampled, else a
+        lower bound (docs/fusion.md, "Lazy leaves"); each point's tag indexes ``info``:
+        ``("map", mapping)`` (exact) or ``("bound", state key)``. The per-invocation keys of
+        a leaf are the same for every workload position, so totals are computed here."""
+        e, sub, res, n, r = self._leaf(workload, x, tiles, R)
+        lz = self.state(workload, x, tiles, R)
+        if lz.full is not None:
+            st, maps = self.curve(workload, x, tiles, R)
+            return st, [("map", m) for m in maps], True
+        maps = [m for _, _, m in lz.samples]
+        occ, keys = self._totals(e, sub, res, n, r, maps)
+        lb_occ, lb_key = lz.bound
+        lb_key = lb_key(n, e.tensor_size(e.output))
+        return _estimate(lb_occ, lb_key, lz.samples, occ, keys, lz.dead, lz.key) + (False,)
+
+    def _bound(self, e, sub, res, n: int, r: int):
+        """A lower bound on the leaf's staircase, per invocation (occupancy) and as a function
+        of the invocations (key, in totals): DRAM is at least the one-buffer curve of the leaf's
+        streamed tensors at the same outer occupancy (the leaf's outer-level copies are a
+        one-buffer mapping of it, :mod:`fused`'s leaf), and each inner level receives every word
+        of each tensor it keeps at least once per invocation (inner levels start empty), and,
+        with uniform placement, an output copy there reads its partial sums back at least once
+        on every visit but the first over the run."""
+        c = self.one_buffer.curve(e, sub.size, res)
+        extra = 0 if sub.output.name in res else sub.tensor_size(sub.output)
+        per = np.asarray(c.acc, dtype=np.int64) + extra
+        inner = self.arch.on_chip[1:]
+        words = [sum(sub.tensor_size(T) for T in sub.tensors if lv.keeps_tensor(sub, T))
+                 for lv in inner]
+        holds = [lv.keeps_tensor(sub, sub.output) and self.mapspace.placement != "per_tensor"
+                 for lv in inner]
+        tile = sub.tensor_size(sub.output)
+
+        def key(n: int, whole_of: int) -> np.ndarray:
+            floors = [n * w + (n * tile - whole_of if h else 0) for w, h in zip(words, holds)]
+            out = np.empty((len(per), 1 + len(inner)), np.int64)
+            out[:, 0] = n * per
+            out[:, 1:] = floors
+            return out
+        return np.asarray(c.occ, dtype=np.int64), key
+
+    def refine(self, lz: "Lazy", capacity: int) -> bool:
+        """Make the leaf exact at outer occupancy ``capacity``: the whole staircase where it is
+        enumerated, else one joint solve (least key with the outer level at most ``capacity``,
+        of least occupancy), exact from that point's occupancy up to ``capacity``. False if
+        nothing was learnt (it was known already)."""
+        if lz.full is not None or capacity <= lz.dead or any(
+                o <= capacity <= c for o, c, _ in lz.samples):
+            return False
+        began = time.perf_counter()
+        try:
+            if self._enumerated(lz.sub, lz.res, lz.revisited):
+                lz.full = self.points(lz.sub, lz.res, lz.revisited)
+                return True
+            if lz.solver is None:
+                lz.solver = self._solver(lz.sub, lz.res, lz.revisited)
+            top = sum(lz.sub.tensor_size(T) for T in lz.sub.tensors if T.name not in lz.res)
+            while not any(o <= capacity <= c for o, c, _ in lz.samples):
+                # walk down from the next known breakpoint above (or the whole streamed
+                # tiles, past which nothing changes): each solve finds a breakpoint, so a leaf
+                # costs at most its eager walk, and never creeps up one word at a time
+                above = [o for o, _, _ in lz.samples if o > capacity]
+                at = min(max(capacity, min(above) - 1 if above else top), top)
+                point = lz.solver.joint(at)
+                self.solves += 1
+                if point is None:
+                    lz.dead = max(lz.dead, at)
+                    return True
+                self._check_resident(lz.sub, lz.res, [point.cost])
+                names = tuple(lv.name for lv in lz.solver.arch.on_chip)
+                m = LevelMapping(point.nest, point.copies, names)
+                lz.samples.append((int(point.values[lz.solver.swept]),
+                                   EVER if at >= top else at, m))
+            return True
+        finally:
+            self.seconds += time.perf_counter() - began
+
+    def _enumerated(self, sub, res: frozenset, revisited: bool) -> bool:
+        """Whether :meth:`_trace` enumerates this leaf (cheap: no solver)."""
+        if self.method == "milp":
+            return False
+        if self.method == "enumerate":
+            return True
+        if self.mapspace.placement == "per_tensor":
+            return True  # _trace tries enumeration first, whose size is known only by trying
+        larch = leaf_arch(self.arch, sub, res, revisited)
+        return work(sub, _below_tree(larch), LIMIT) <= LIMIT
+
+    def _solver(self, sub, res: frozenset, revisited: bool):
+        from .joint import LevelSolver, PlacementSolver
+
+        larch = leaf_arch(self.arch, sub, res, revisited)
+        check_size(sub)
+        kind = PlacementSolver if self.mapspace.placement == "per_tensor" else LevelSolver
+        return kind(sub, larch, self.solver)
+
+    def _check_resident(self, sub, res: frozenset, costs: list) -> None:
+        if res:
+            held = sum(sub.tensor_size(T) for T in sub.tensors if T.name in res)
+            if any(c.accesses[0] != held for c in costs):
+                raise SolverError(f"a staircase point of {sub} moves its resident tensors into "
+                                  f"the tree level more than once; the leaf curve would be wrong")
 
     def points(self, sub, res: frozenset, revisited: bool) -> list[LevelMapping]:
         key = (str(sub), sub.sizes, res, revisited)
@@ -176,12 +311,79 @@ class LeafCurves:
                 points = [(nest, c, None) for nest, c in _tree_whole_points(sub, larch)]
             else:
                 points = [(p.nest, p.cost, None) for p in LevelSolver(sub, larch, self.solver).walk()]
-        if res:
-            held = sum(sub.tensor_size(T) for T in sub.tensors if T.name in res)
-            if any(c.accesses[0] != held for _, c, _ in points):
-                raise SolverError(f"a staircase point of {sub} moves its resident tensors into "
-                                  f"the tree level more than once; the leaf curve would be wrong")
+        self._check_resident(sub, res, [c for _, c, _ in points])
         return [LevelMapping(nest, cp, names) for nest, _, cp in points]
+
+
+EVER = 2**62  # a sample's capacity past the whole streamed tiles: exact at every larger one
+
+
+@dataclass(eq=False)
+class Lazy:
+    """One leaf's knowledge (:meth:`LeafCurves.state`): a lower-bound staircase (outer
+    occupancy per invocation; key in totals as a function of the invocations and the whole
+    output's size), exact samples ``(occupancy, capacity, mapping)`` (the joint bound's point at
+    ``capacity``, of least occupancy), the largest capacity found infeasible, and the whole
+    exact staircase once traced."""
+
+    key: tuple
+    sub: object
+    res: frozenset
+    revisited: bool
+    bound: tuple
+    samples: list = field(default_factory=list)
+    dead: int = -1
+    full: list | None = None
+    solver: object = None
+
+
+def _lex_max(a: tuple | None, b: tuple | None) -> tuple | None:
+    if a is None:
+        return b
+    return a if b is None or a >= b else b
+
+
+def _estimate(lb_occ: np.ndarray, lb_key: np.ndarray, samples: list, occ: list,
+              keys: np.ndarray, dead: int, state_key) -> tuple[Stairs, list]:
+    """The leaf's staircase as known: at outer occupancy ``o`` the key is exact (a sample's)
+    where a sample covers ``o`` (its occupancy <= o <= its capacity), else a lower bound:
+    the larger of the bound staircase's and, for each sample whose capacity is at least ``o``,
+    its key (the staircase falls) or, below the sample's occupancy, the next key above its key
+    (the sample is of least occupancy among the points attaining the least key at its
+    capacity, so every point below it is lexicographically worse). Infeasible at or below
+    ``dead``. Raises when a bound lies above an exact point (a wrong bound)."""
+    cands = {int(o) for o in lb_occ} | {int(o) for o in occ}
+    cands |= {c + 1 for _, c, _ in samples if c < EVER}
+    lo = max(int(lb_occ[0]), dead + 1) if len(lb_occ) else dead + 1
+    out_occ, out_key, out_tag, info = [], [], [], []
+    bound_tag: dict = {}
+    for o in sorted(c for c in cands if c >= lo):
+        i = int(np.searchsorted(lb_occ, o, side="right")) - 1
+        if i < 0:
+            continue
+        lb = tuple(int(v) for v in lb_key[i])
+        est, exact = lb, None
+        for j, (_, c, _) in enumerate(samples):
+            k = tuple(int(v) for v in keys[j])
+            if occ[j] <= o <= c:
+                if k < lb or (exact is not None and exact[1] != k):
+                    raise SolverError(f"leaf {state_key[0]}: an exact point {k} at outer "
+                                      f"occupancy {o} lies below a bound {lb} or another "
+                                      f"exact point; the lazy leaf curve would be wrong")
+                exact = (j, k)
+            elif c >= o:
+                est = _lex_max(est, k if o >= occ[j] else k[:-1] + (k[-1] + 1,))
+        if exact is not None:
+            info.append(("map", samples[exact[0]][2]))
+            est = exact[1]
+        else:
+            info.append(("bound", state_key))
+        out_occ.append(o)
+        out_key.append(est)
+        out_tag.append(len(info) - 1)
+    if not out_occ:
+        return None, info
+    return stairs(out_occ, np.array(out_key, np.int64), out_tag), info
 
 
 def _below_tree(larch: Arch) -> Arch:
@@ -244,8 +446,14 @@ class HierSearch:
     memo: dict = field(default_factory=dict)
     nodes: int = 0
     skipped: int = 0
+    lazy: bool = False
+    rounds: int = 0
+    deps: dict = field(default_factory=dict)
+    users: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._stack: list[set] = []
+        self.pending: set = set()
         self.k = len(self.curves.arch.on_chip)  # DRAM, then every inner level
         self.zero = Stairs(np.zeros(1, np.int64), np.zeros((1, self.k), np.int64),
                            np.zeros(1, np.int64))
@@ -324,8 +532,10 @@ class HierSearch:
         same = None if K else rank
         rank = rank if K else None
         key = ("body", self.signature(seg, a, b), a, b, S, R, K, rank, depth)
-        if key in self.memo:
-            return self.memo[key]
+        return self.remember(key, lambda: self._body(seg, a, b, S, R, K, rank, depth, same))
+
+    def _body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int,
+              same):
         span = tuple(range(a, b + 1))
         tail = {b + 1: self.zero}
         for x in range(b, a - 1, -1):
@@ -343,7 +553,6 @@ class HierSearch:
                 parts.append(plus_shifted(child, shift, rest, len(recs)))
                 recs.append(("plus", child, shift, rest))
             tail[x] = self.keep(merge(parts), recs)
-        self.memo[key] = tail[a]
         return tail[a]
 
     def edge(self, seg, a, b, x, y, R, K, rank):
@@ -365,8 +574,9 @@ class HierSearch:
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid=None):
         key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
-        if key in self.memo:
-            return self.memo[key]
+        return self.remember(key, lambda: self._child(seg, x, y, S, R, depth, avoid))
+
+    def _child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid):
         if x == y:
             out = self.leaf(x, S, R)
         elif depth >= self.max_depth:
@@ -382,7 +592,6 @@ class HierSearch:
             out = None
             for r, t in sorted(options, key=lambda o: -o[1]):
                 out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
-        self.memo[key] = out
         return out
 
     def loopable(self, seg, x: int, y: int) -> bool:
@@ -395,16 +604,53 @@ class HierSearch:
         return self.cached(("allowed", seg, span, r), lambda: fusion.loop_allowed(
             self.workload, self.context(*seg), span, r, self.workload.size))
 
-    def leaf(self, x: int, S: tuple, R: frozenset) -> Stairs:
+    def leaf(self, x: int, S: tuple, R: frozenset) -> Stairs | None:
         e = self.workload.einsums[x]
         sizes = self.sizes(S)
         key = ("leaf", x, tuple(sizes[r] for r in e.size), R)
+
+        def make():
+            if not self.lazy:
+                st, maps = self.curves.curve(self.workload, x, sizes, R)
+                info, exact = [("map", m) for m in maps], True
+            else:
+                st, info, exact = self.curves.lazy_curve(self.workload, x, sizes, R)
+                if not exact:
+                    self._stack[-1].add(self.curves.state(self.workload, x, sizes, R).key)
+            if st is None:
+                return None
+            tags = [self.record(("leaf", e.name, info[t][1]) if info[t][0] == "map"
+                                else ("bound", info[t][1])) for t in st.tag.tolist()]
+            return Stairs(st.occ, st.key, np.array(tags, np.int64))
+        return self.remember(key, make)
+
+    def remember(self, key, make):
+        """``memo[key]``, made by ``make`` where missing. Entries record the lazy leaves they
+        depend on (:meth:`invalidate` drops them when such a leaf learns more)."""
         if key in self.memo:
+            deps = self.deps.get(key)
+            if deps and self._stack:
+                self._stack[-1] |= deps
             return self.memo[key]
-        st, maps = self.curves.curve(self.workload, x, sizes, R)
-        tags = [self.record(("leaf", e.name, maps[int(t)])) for t in st.tag.tolist()]
-        self.memo[key] = out = Stairs(st.occ, st.key, np.array(tags, np.int64))
+        self._stack.append(set())
+        try:
+            out = make()
+        finally:
+            deps = self._stack.pop()
+        self.memo[key] = out
+        if deps:
+            self.deps[key] = deps
+            for d in deps:
+                self.users.setdefault(d, set()).add(key)
+            if self._stack:
+                self._stack[-1] |= deps
         return out
+
+    def invalidate(self, state_key) -> None:
+        """Forget every memo entry computed from the lazy leaf ``state_key``."""
+        for k in self.users.pop(state_key, ()):
+            self.memo.pop(k, None)
+            self.deps.pop(k, None)
 
     def loop(self, seg, x, y, S, r, t, R, depth, best):
         """A loop node over ``r`` in tiles of ``t`` over Einsums ``x..y`` (as
@@ -482,6 +728,9 @@ class HierSearch:
         kind = rec[0]
         if kind == "leaf":
             return [fusion.Leaf(rec[1], rec[2])]
+        if kind == "bound":  # a lazy leaf's lower bound: to be made exact at this capacity
+            self.pending.add((rec[1], int(capacity)))
+            return []
         if kind == "plus":
             _, child, shift, rest = rec
             return self.build(child, capacity - shift) + self.build(rest, capacity)
@@ -522,10 +771,18 @@ class HierSolution:
 def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
                    mapspace: Mapspace | str | None = None, method: str = DEFAULT,
                    solver: str = "highs", max_depth: int = 3,
-                   split_ranks: bool = False) -> HierSolution:
+                   split_ranks: bool = False, capacities: list[int] | None = None,
+                   lazy: bool = True) -> HierSolution:
     """The exact lexicographic frontier over fused schedules on ``arch`` (or unfused ones:
     every Einsum alone, its own segment): every run of Einsums as a segment, combined with the
-    best cuts of the same run."""
+    best cuts of the same run. With ``capacities`` the frontier is exact at those capacities
+    (elsewhere it may be a lower bound); without, at every breakpoint.
+
+    ``lazy`` (docs/fusion.md, "Lazy leaves"): leaves start as lower bounds and are made exact
+    only where the best trees at the capacities asked for use them, and the search is repeated
+    (reusing every memo entry that no refined leaf entered) until those trees use exact leaves
+    only. The search over bounds is a lower bound at every capacity, and a tree of exact leaves
+    attaining it is optimal."""
     method = check_method(method)
     fusion_levels.check_arch(workload, arch)
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
@@ -535,7 +792,33 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
         check_size(e)
     began = time.perf_counter()
     curves = LeafCurves(arch, mapspace_of(mapspace), method, solver)
-    search = HierSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
+    search = HierSearch(workload, curves, max_depth if fusion_on else 0, split_ranks, lazy=lazy)
+    while True:
+        front = _search(workload, search, fusion_on)
+        if not lazy or front is None:
+            break
+        search.pending = set()
+        caps = front.occ if capacities is None else [c for c in capacities if front.at(c) >= 0]
+        for c in caps:
+            search.build(front, int(front.occ[front.at(c)]))
+        if not search.pending:
+            break
+        search.rounds += 1
+        progress = False
+        for state_key, cap in sorted(search.pending, key=repr):
+            progress |= curves.refine(curves.lazy[state_key], cap)
+            search.invalidate(state_key)
+        if not progress:
+            raise SolverError(f"the lazy leaves of {workload.name or 'the workload'} learnt "
+                              f"nothing in a round: a leaf's bound excludes its exact point")
+    if front is None:
+        raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
+                               f"levels of {arch.name}")
+    return HierSolution(workload, arch, front, search, time.perf_counter() - began)
+
+
+def _search(workload: Workload, search: HierSearch, fusion_on: bool) -> Stairs | None:
+    """The whole workload's staircase: each run of Einsums as a segment or cut in two."""
     n = len(workload.einsums)
     cells: dict = {}
     longest = n if fusion_on else 1
@@ -550,10 +833,7 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
             if length <= longest:
                 parts.append(search.segment(i, j))
             cells[(i, j)] = merge(parts)
-    if cells[(0, n - 1)] is None:
-        raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
-                               f"levels of {arch.name}")
-    return HierSolution(workload, arch, cells[(0, n - 1)], search, time.perf_counter() - began)
+    return cells[(0, n - 1)]
 
 
 def _row(sol: HierSolution, capacity: int) -> dict:
@@ -598,6 +878,7 @@ def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd
                  "mapspace": str(mapspace_of(mapspace)), "seconds": sol.seconds,
                  "traced": len(sol.search.curves.traced),
                  "trace_seconds": sol.search.curves.seconds, "structures": sol.search.nodes,
+                 "leaf_solves": sol.search.curves.solves, "rounds": sol.search.rounds,
                  "objective": "lexicographic: backing-store traffic, then each level inwards; "
                               "fused loop trees in the outer level (docs/fusion.md)"}
     return df
@@ -613,10 +894,11 @@ def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, so
 
 def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion_on: bool = True,
                    solver="highs", mapspace=None, method: str = DEFAULT,
-                   max_depth: int = 3) -> pd.DataFrame:
+                   max_depth: int = 3, lazy: bool = True) -> pd.DataFrame:
     """The least key at each capacity of the outer level; ``infeasible`` below the least
-    occupancy."""
-    sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth)
+    occupancy (``lazy``: :func:`solve_workload`'s)."""
+    sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
+                         capacities=capacities, lazy=lazy)
     rows = [{"capacity": c} | (_row(sol, c) if sol.frontier.at(c) >= 0
                                else {"status": "infeasible"}) for c in capacities]
     df = _frame(sol, rows, fusion_on, mapspace)
