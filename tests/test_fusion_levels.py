@@ -309,3 +309,16 @@ def test_a_wrong_leaf_bound_is_caught():
         mp.setattr(fused_levels.LeafCurves, "_solver", _sampled)
         with pytest.raises(SolverError, match="lies below a bound"):
             fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2)
+
+
+def test_lazy_leaves_with_the_milp_equal_the_enumerated_eager_search():
+    """The lazy search with its leaves solved by the joint MILP (``LevelSolver.joint`` at sampled
+    capacities, the path large problems take) gives the frontier of the eager search whose leaves
+    are enumerated whole: two independent routes to each leaf's staircase."""
+    w = bs.workload(FFN, m=4, d=2, c=2, j=2)
+    a = arch(Level("L1", 6, instances=2, multicast=False))
+    eager = fused_levels.solve_workload(w, a, True, UNIFORM, method="enumerate", max_depth=2,
+                                        lazy=False)
+    lazy = fused_levels.solve_workload(w, a, True, UNIFORM, method="milp", max_depth=2)
+    assert points(lazy) == points(eager)
+    assert lazy.search.curves.solves > 0  # the MILP route was taken
