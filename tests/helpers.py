@@ -6,6 +6,7 @@ import math
 from itertools import permutations, product
 
 import boundsolver as bs
+from boundsolver.model.arch import Arch, Level
 from boundsolver.model.mapspace import divisors
 
 
@@ -153,3 +154,24 @@ def check_nest_points(problem: bs.Einsum, mapspace, pairs) -> None:
     occ = [c.occupancy for _, c in pairs]
     acc = [c.accesses for _, c in pairs]
     assert occ == sorted(set(occ)) and acc == sorted(set(acc), reverse=True)
+
+
+# ------------------------------------------------------------- small test hierarchies (3 and 4 levels)
+
+KEEPS = [("all",), ("inputs",), ("output",), ("input", "output"), ("weight", "output"),
+         ("input", "weight")]
+
+
+def three(l1: int, keeps_l2=("all",), keeps_l1=("all",)) -> Arch:
+    return Arch("t3", 8, (Level("DRAM"), Level("L2", sweep=True, keeps=keeps_l2),
+                          Level("L1", l1, keeps=keeps_l1)))
+
+
+def four(l2: int, l1: int, keeps_l2=("all",), keeps_l1=("all",)) -> Arch:
+    return Arch("t4", 8, (Level("DRAM"), Level("L3", sweep=True), Level("L2", l2, keeps=keeps_l2),
+                          Level("L1", l1, keeps=keeps_l1)))
+
+
+def covered(problem, arch) -> bool:
+    """Every tensor kept by some on-chip level (else the arch is refused)."""
+    return all(any(lv.keeps_tensor(problem, T) for lv in arch.on_chip) for T in problem.tensors)

@@ -11,23 +11,7 @@ import boundsolver as bs
 from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
 from boundsolver.reference import hierarchy
-
-KEEPS = [("all",), ("inputs",), ("output",), ("input", "output"), ("weight", "output"),
-         ("input", "weight")]
-
-
-def three(l1: int, keeps_l2=("all",), keeps_l1=("all",)) -> Arch:
-    return Arch("t3", 8, (Level("DRAM"), Level("L2", sweep=True, keeps=keeps_l2),
-                          Level("L1", l1, keeps=keeps_l1)))
-
-
-def four(l2: int, l1: int, keeps_l2=("all",), keeps_l1=("all",)) -> Arch:
-    return Arch("t4", 8, (Level("DRAM"), Level("L3", sweep=True), Level("L2", l2, keeps=keeps_l2),
-                          Level("L1", l1, keeps=keeps_l1)))
-
-
-def covered(problem, arch) -> bool:
-    return all(any(lv.keeps_tensor(problem, T) for lv in arch.on_chip) for T in problem.tensors)
+from helpers import KEEPS, covered, four, three
 
 
 def columns(problem, arch) -> list[str]:

@@ -14,24 +14,9 @@ from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
 from boundsolver.model.cost import Nest, check_level_tiles, evaluate_levels
 from boundsolver.reference import hierarchy
+from helpers import KEEPS, covered, four, three
 
-KEEPS = [("all",), ("inputs",), ("output",), ("input", "output"), ("weight", "output"),
-         ("input", "weight")]
 SIZES = [2, 3, 5, 6, 7]  # primes and sizes with few divisors: imperfect tiles matter
-
-
-def three(l1: int, keeps_l2=("all",), keeps_l1=("all",)) -> Arch:
-    return Arch("t3", 8, (Level("DRAM"), Level("L2", sweep=True, keeps=keeps_l2),
-                          Level("L1", l1, keeps=keeps_l1)))
-
-
-def four(l2: int, l1: int, keeps_l2=("all",), keeps_l1=("all",)) -> Arch:
-    return Arch("t4", 8, (Level("DRAM"), Level("L3", sweep=True), Level("L2", l2, keeps=keeps_l2),
-                          Level("L1", l1, keeps=keeps_l1)))
-
-
-def covered(problem, arch) -> bool:
-    return all(any(lv.keeps_tensor(problem, T) for lv in arch.on_chip) for T in problem.tensors)
 
 
 def columns(arch) -> list[str]:

@@ -412,15 +412,23 @@ def _window_factor(problem: Einsum, unit: _Unit, table: _WindowTable, spec: tupl
     return value
 
 
-# ---------------------------------------------------------------------------------------- frontier
+@dataclass(frozen=True)
+class _Prepared:
+    """What :func:`frontier` and :func:`least` cost the classes with: the units, the nest
+    classes and their factor tables, and per tensor its traffic weight (2 for the output:
+    written and read back), whole size and plain-axis size."""
 
-def frontier(problem: Einsum, mapspace: Mapspace | str | None = PER_TENSOR,
-             limit: int = WORK_LIMIT) -> list[tuple[Nest, Cost]] | None:
-    """The staircase's nests and costs in increasing occupancy over the nest mapspace
-    ``mapspace`` (uniform placement: one storage group); None where the fast path cannot run
-    (int64 could overflow, more than ``limit`` combinations or PLAN_LIMIT classes)."""
-    mapspace = mapspace_of(mapspace)
-    imperfect = mapspace.factors == "imperfect"
+    units: list
+    configs: tuple
+    tables: list
+    weight: list
+    whole: list
+    plain: list
+
+
+def _prepared(problem: Einsum, mapspace: Mapspace, limit: int) -> _Prepared | None:
+    """The classes and tables of ``mapspace``; None where int64 could overflow, or there are
+    more than ``limit`` combinations or PLAN_LIMIT classes."""
     tensors = problem.tensors
     weight = [2 if T is problem.output else 1 for T in tensors]
     whole = [problem.tensor_size(T) for T in tensors]
@@ -429,7 +437,7 @@ def frontier(problem: Einsum, mapspace: Mapspace | str | None = PER_TENSOR,
     spread = [math.prod(sum(t.coef for t in a.terms) for a in T.axes) for T in tensors]
     if sum(w * problem.macs * s + v for w, s, v in zip(weight, spread, whole)) >= 2**62:
         return None
-    units = _units(problem, imperfect)
+    units = _units(problem, mapspace.factors == "imperfect")
     shape = _shape(problem, units, mapspace.placement == "per_tensor")
     configs = _plan(shape)
     if configs is None:
@@ -439,6 +447,23 @@ def frontier(problem: Einsum, mapspace: Mapspace | str | None = PER_TENSOR,
     if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
         return None
     plain = [math.prod(problem.size[a.ranks[0]] for a in T.axes if a.is_plain) for T in tensors]
+    return _Prepared(units, configs, tables, weight, whole, plain)
+
+
+# ---------------------------------------------------------------------------------------- frontier
+
+def frontier(problem: Einsum, mapspace: Mapspace | str | None = PER_TENSOR,
+             limit: int = WORK_LIMIT) -> list[tuple[Nest, Cost]] | None:
+    """The staircase's nests and costs in increasing occupancy over the nest mapspace
+    ``mapspace`` (uniform placement: one storage group); None where the fast path cannot run
+    (int64 could overflow, more than ``limit`` combinations or PLAN_LIMIT classes)."""
+    mapspace = mapspace_of(mapspace)
+    imperfect = mapspace.factors == "imperfect"
+    prep = _prepared(problem, mapspace, limit)
+    if prep is None:
+        return None
+    units, configs, tables = prep.units, prep.configs, prep.tables
+    weight, whole, plain = prep.weight, prep.whole, prep.plain
     factors: dict = {}
     # The staircase so far (occupancy up, accesses down) and where each point comes from.
     s_occ = s_acc = np.empty(0, np.int64)
@@ -497,21 +522,11 @@ def least(problem: Einsum, budgets: dict[str, int], mapspace: Mapspace | str | N
     if sorted(n for g in groups for n in g) != sorted(names):
         raise ValueError(f"budgets {budgets} must name every tensor of {problem} once")
     caps = np.array(list(budgets.values()), np.int64)
-    weight = [2 if T is problem.output else 1 for T in tensors]
-    whole = [problem.tensor_size(T) for T in tensors]
-    spread = [math.prod(sum(t.coef for t in a.terms) for a in T.axes) for T in tensors]
-    if sum(w * problem.macs * s + v for w, s, v in zip(weight, spread, whole)) >= 2**62:
+    prep = _prepared(problem, mapspace, limit)
+    if prep is None:
         return None
-    units = _units(problem, imperfect)
-    shape = _shape(problem, units, mapspace.placement == "per_tensor")
-    configs = _plan(shape)
-    if configs is None:
-        return None
-    sizes = [math.prod(problem.size[d] for d in u.ranks) for u in units]
-    tables = [_tables(problem, units, sizes, cfg) for cfg in configs]
-    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
-        return None
-    plain = [math.prod(problem.size[a.ranks[0]] for a in T.axes if a.is_plain) for T in tensors]
+    units, configs, tables = prep.units, prep.configs, prep.tables
+    weight, whole, plain = prep.weight, prep.whole, prep.plain
     member = np.array([[n in g for n in names] for g in groups], np.int64)  # group x tensor
     factors: dict = {}
     best, where = None, None
