@@ -175,3 +175,13 @@ def four(l2: int, l1: int, keeps_l2=("all",), keeps_l1=("all",)) -> Arch:
 def covered(problem, arch) -> bool:
     """Every tensor kept by some on-chip level (else the arch is refused)."""
     return all(any(lv.keeps_tensor(problem, T) for lv in arch.on_chip) for T in problem.tensors)
+
+
+def fanout(l1: int, outer: int, inner: int, ranks=None, mc2: bool = True, mc1: bool = True,
+           keeps_l1=("all",)) -> Arch:
+    """DRAM -> L2 (swept, ``outer`` instances) -> L1 (``outer * inner`` instances, splits over
+    ``ranks`` or any), multicast or not at each fanout."""
+    return Arch("sp", 8, (Level("DRAM"),
+                          Level("L2", sweep=True, instances=outer, multicast=mc2),
+                          Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
+                                spatial_ranks=ranks, multicast=mc1)))

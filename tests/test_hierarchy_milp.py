@@ -11,7 +11,7 @@ import boundsolver as bs
 from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
 from boundsolver.reference import hierarchy
-from helpers import KEEPS, covered, four, three
+from helpers import KEEPS, covered, fanout, four, three
 
 
 def columns(problem, arch) -> list[str]:
@@ -62,10 +62,7 @@ def test_spatial_fanout(m, k, n, l1, outer, inner, ranks, mc2, mc1, keeps_l1, so
     """Fanout at either level (L2 ``outer`` instances, L1 ``outer * inner``), multicast or not,
     splits restricted to some ranks or not, with bypass, both solvers."""
     p = bs.gemm(m, k, n)
-    arch = Arch("sp", 8, (Level("DRAM"),
-                          Level("L2", sweep=True, instances=outer, multicast=mc2),
-                          Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
-                                spatial_ranks=ranks, multicast=mc1)))
+    arch = fanout(l1, outer, inner, ranks, mc2, mc1, keeps_l1)
     assume(covered(p, arch))
     same(p, arch, solver)
 

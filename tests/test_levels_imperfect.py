@@ -14,7 +14,7 @@ from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
 from boundsolver.model.cost import Nest, check_level_tiles, evaluate_levels
 from boundsolver.reference import hierarchy
-from helpers import KEEPS, covered, four, three
+from helpers import KEEPS, covered, fanout, four, three
 
 SIZES = [2, 3, 5, 6, 7]  # primes and sizes with few divisors: imperfect tiles matter
 
@@ -83,10 +83,7 @@ def test_spatial_fanout(m, k, n, l1, outer, inner, ranks, mc2, mc1, keeps_l1, so
     """Fanout at either level, multicast or not, with bypass, both solvers: spatial factors
     divide their rank and the innermost global tile, which may itself be imperfect."""
     p = bs.gemm(m, k, n)
-    arch = Arch("sp", 8, (Level("DRAM"),
-                          Level("L2", sweep=True, instances=outer, multicast=mc2),
-                          Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
-                                spatial_ranks=ranks, multicast=mc1)))
+    arch = fanout(l1, outer, inner, ranks, mc2, mc1, keeps_l1)
     assume(covered(p, arch))
     same(p, arch, solver)
 
