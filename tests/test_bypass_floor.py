@@ -56,6 +56,18 @@ def test_budgets_equal_the_joint_bound_where_every_copy_is_outermost(m, k, n, l1
         assert (got[1].accesses if got else math.inf) == dram_at(points, cap), cap
 
 
+
+def test_budgets_in_small_blocks_give_the_same_nests(monkeypatch):
+    """least() costs its combinations in blocks of at most CHUNK: blocks of 5 give the same
+    least traffic under every budget as one block."""
+    p = bs.gemm(4, 4, 2)
+    budgets = [{"A+Z": cap, "B": l1} for cap in (2, 4, 10) for l1 in (2, 8)]
+    whole = [fastnest.least(p, b) for b in budgets]
+    monkeypatch.setattr(fastnest, "CHUNK", 5)
+    small = [fastnest.least(p, b) for b in budgets]
+    assert [g and g[1].accesses for g in small] == [g and g[1].accesses for g in whole]
+    assert any(g for g in whole)
+
 def test_bypass_beats_the_one_buffer_curve_keep_all_equals_it():
     """The condition matters: with B bypassing L2 the joint DRAM traffic at L2 = S lies below
     the one-buffer per-tensor curve at S (that curve would be no floor); with every tensor kept

@@ -560,17 +560,11 @@ def least(problem: Einsum, budgets: dict[str, int], mapspace: Mapspace | str | N
 def _footprints(prod: np.ndarray, mats: list[np.ndarray], lo: int, out_size: int):
     """As :func:`_block` (start with ``coef[None, :]``), with each tensor's footprint (a column
     per tensor) in place of their sum: (first flat index, footprints, accesses)."""
-    inner = math.prod(len(m) for m in mats)
-    if len(prod) * inner <= CHUNK or not mats:
+    def finish(prod, mats, lo):
         for f in mats:
             prod = (prod[:, None, :] * f[None, :, :]).reshape(-1, f.shape[1])
         yield lo, prod[:, 0::2], prod[:, 1::2].sum(axis=1) - out_size
-    elif len(prod) > 1:
-        step = max(1, CHUNK // inner)
-        for s in range(0, len(prod), step):
-            yield from _footprints(prod[s:s + step], mats, lo + s * inner, out_size)
-    else:
-        yield from _footprints(prod * mats[0], mats[1:], lo, out_size)
+    yield from _chunked(prod, mats, lo, finish)
 
 
 def _unit_frees(units: list[_Unit], cfg: _Config) -> list[tuple[int, ...]]:
@@ -633,8 +627,7 @@ def _costs(mats: list[np.ndarray], coef: np.ndarray, out_size: int):
 def _block(prod: np.ndarray, mats: list[np.ndarray], lo: int, out_size: int):
     """The combinations of ``prod``'s rows (partial products of the units before ``mats``,
     row-major) with every row combination of ``mats``, from flat index ``lo``."""
-    inner = math.prod(len(m) for m in mats)
-    if len(prod) * inner <= CHUNK or not mats:
+    def finish(prod, mats, lo):
         for f in mats[:-1]:
             prod = (prod[:, None, :] * f[None, :, :]).reshape(-1, f.shape[1])
         if mats:  # the last unit: a matrix product per kind of term
@@ -643,12 +636,21 @@ def _block(prod: np.ndarray, mats: list[np.ndarray], lo: int, out_size: int):
             yield lo, occ, (prod[:, 1::2] @ f[:, 1::2].T).ravel() - out_size
         else:
             yield lo, prod[:, 0::2].sum(axis=1), prod[:, 1::2].sum(axis=1) - out_size
+    yield from _chunked(prod, mats, lo, finish)
+
+
+def _chunked(prod: np.ndarray, mats: list[np.ndarray], lo: int, finish):
+    """``finish(prod, mats, lo)`` over blocks of at most CHUNK combinations: ``prod``'s rows are
+    split, or the first unit multiplied in, until a block fits (memory stays bounded)."""
+    inner = math.prod(len(m) for m in mats)
+    if len(prod) * inner <= CHUNK or not mats:
+        yield from finish(prod, mats, lo)
     elif len(prod) > 1:
         step = max(1, CHUNK // inner)
         for s in range(0, len(prod), step):
-            yield from _block(prod[s:s + step], mats, lo + s * inner, out_size)
+            yield from _chunked(prod[s:s + step], mats, lo + s * inner, finish)
     else:
-        yield from _block(prod * mats[0], mats[1:], lo, out_size)
+        yield from _chunked(prod * mats[0], mats[1:], lo, finish)
 
 
 def _nest(problem: Einsum, units: list[_Unit], cfg: _Config, tabs: list, flat: int) -> Nest:
