@@ -185,3 +185,19 @@ def fanout(l1: int, outer: int, inner: int, ranks=None, mc2: bool = True, mc1: b
                           Level("L2", sweep=True, instances=outer, multicast=mc2),
                           Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
                                 spatial_ranks=ranks, multicast=mc1)))
+
+
+def key_columns(arch) -> list[str]:
+    """What the lexicographic objective decides (LevelCost.key): the swept occupancy, the
+    backing store's traffic and the traffic into every level, outermost first."""
+    return ["occupancy", "accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+
+
+def same_rows(ref, got, arch) -> None:
+    """Two hierarchy staircases agree on every key column (both empty where no mapping fits
+    the fixed levels)."""
+    if ref.empty:
+        assert got.empty
+        return
+    cols = key_columns(arch)
+    assert got[cols].values.tolist() == ref[cols].values.tolist()
