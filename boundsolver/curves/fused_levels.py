@@ -356,7 +356,6 @@ def _estimate(lb_occ: np.ndarray, lb_key: np.ndarray, samples: list, occ: list,
     cands |= {c + 1 for _, c, _ in samples if c < EVER}
     lo = max(int(lb_occ[0]), dead + 1) if len(lb_occ) else dead + 1
     out_occ, out_key, out_tag, info = [], [], [], []
-    bound_tag: dict = {}
     for o in sorted(c for c in cands if c >= lo):
         i = int(np.searchsorted(lb_occ, o, side="right")) - 1
         if i < 0:
@@ -403,7 +402,7 @@ def _tree_whole_points(sub, larch: Arch) -> list:
     fills fall to one per word. ``tests/test_fusion_levels.py`` checks it against the brute
     force over every nest."""
     from ..model.cost import Nest, evaluate_levels
-    from ..reference.hierarchy import fits, nests
+    from ..reference.hierarchy import fits, lex_staircase, nests
 
     base = _below_tree(larch)
     if base is larch:
@@ -422,13 +421,8 @@ def _tree_whole_points(sub, larch: Arch) -> list:
         x = cost.occupancy[swept]
         if x not in best or cost.key < best[x][0]:
             best[x] = (cost.key, full, cost)
-    out, record = [], None
-    for x in sorted(best):
-        key, full, cost = best[x]
-        if record is None or key < record:
-            out.append((full, cost))
-            record = key
-    return out
+    return [item for _, _, item in
+            lex_staircase([(x, key, (full, cost)) for x, (key, full, cost) in best.items()])]
 
 
 # -------------------------------------------------------------------------------- the search

@@ -117,6 +117,17 @@ def _whole(spatial: tuple, inner: dict[str, int]) -> bool:
     return all(inner[d] % c == 0 for d, c in cover.items())
 
 
+def lex_staircase(points: list) -> list:
+    """The (occupancy, key, item) points whose key is lexicographically below that of every
+    point of smaller or equal occupancy."""
+    out, record = [], None
+    for occ, key, item in sorted(points, key=lambda p: (p[0], p[1])):
+        if record is None or key < record:
+            out.append((occ, key, item))
+            record = key
+    return out
+
+
 def fits(cost: LevelCost, arch: Arch) -> bool:
     """Every level with a fixed capacity holds its tiles."""
     return all(lv.capacity is None or occ <= lv.capacity
@@ -140,13 +151,10 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT, imperfect: 
         x = cost.occupancy[swept] if swept is not None else 0
         if x not in best or cost.key < best[x][0]:
             best[x] = (cost.key, nest, cost)
-    out, record = [], None
-    for x in sorted(best):
-        key, nest, cost = best[x]
-        if record is None or key < record:
-            check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
-            out.append((nest, cost))
-            record = key
+    out = [item for _, _, item in
+           lex_staircase([(x, key, (nest, cost)) for x, (key, nest, cost) in best.items()])]
+    for nest, _ in out:
+        check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
     return out
 
 

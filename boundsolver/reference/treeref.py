@@ -142,6 +142,21 @@ def cuts_into_runs(names: tuple[str, ...], fusion_on: bool):
             yield runs
 
 
+def schedules(names: tuple[str, ...], fusion_on: bool, segment_points, count):
+    """Every schedule of every cut into runs: one of each run's ``segment_points(run)`` (points
+    ``(occupancy, cost, root)``) per run. Each run is searched once (setdefault would search it
+    again for every cut that contains it); ``count`` is charged each cut's combinations."""
+    segments: dict = {}
+    for runs in cuts_into_runs(names, fusion_on):
+        for r in runs:
+            if r not in segments:
+                segments[r] = segment_points(r)
+        parts = [segments[r] for r in runs]
+        count(math.prod(len(p) for p in parts))
+        for combo in product(*parts):
+            yield fusion.Schedule(tuple(root for _, _, root in combo))
+
+
 def work_counter(what: str, limit: int):
     """A function adding evaluations to a running total, raising EnumerationTooLarge (naming
     ``what``) once it passes ``limit``: the brute forces' budget."""
@@ -193,16 +208,8 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
                 points.append((occ, sum(reads.values()) + sum(writes.values()), root))
         return _pareto(points) if prune else points
 
-    cache: dict = {}
     out = []
-    for runs in cuts_into_runs(names, fusion_on):
-        for r in runs:
-            if r not in cache:  # (setdefault would search the run again for every cut)
-                cache[r] = segment_points(r)
-        parts = [cache[r] for r in runs]
-        count(math.prod(len(p) for p in parts))
-        for combo in product(*parts):
-            schedule = fusion.Schedule(tuple(root for _, _, root in combo))
-            cost = fusion.evaluate(workload, schedule, imperfect=imperfect)
-            out.append((cost.occupancy, cost.accesses, schedule))
+    for schedule in schedules(names, fusion_on, segment_points, count):
+        cost = fusion.evaluate(workload, schedule, imperfect=imperfect)
+        out.append((cost.occupancy, cost.accesses, schedule))
     return _pareto(out)

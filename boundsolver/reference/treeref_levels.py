@@ -18,19 +18,8 @@ from ..model.arch import Arch
 from ..model.cost import evaluate_levels
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.workload import Workload
-from .hierarchy import fits, nests
-from .treeref import _leaf_sizes, _with_mappings, cuts_into_runs, segment_trees, work_counter
-
-
-def lex_staircase(points: list) -> list:
-    """The (occupancy, key, item) points whose key is lexicographically below that of every
-    point of smaller or equal occupancy."""
-    out, record = [], None
-    for occ, key, item in sorted(points, key=lambda p: (p[0], p[1])):
-        if record is None or key < record:
-            out.append((occ, key, item))
-            record = key
-    return out
+from .hierarchy import fits, lex_staircase, nests
+from .treeref import _leaf_sizes, _with_mappings, schedules, segment_trees, work_counter
 
 
 def _leaf_options(workload: Workload, arch: Arch, e, sizes: dict, resident: frozenset,
@@ -100,16 +89,8 @@ def enumerate_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
                 points.append((occ, key, root))
         return lex_staircase(points)
 
-    segments: dict = {}
     out = []
-    for runs in cuts_into_runs(names, fusion_on):
-        for r in runs:
-            if r not in segments:  # (setdefault would search the run again for every cut)
-                segments[r] = segment_points(r)
-        parts = [segments[r] for r in runs]
-        count(math.prod(len(p) for p in parts))
-        for combo in product(*parts):
-            schedule = fusion.Schedule(tuple(root for _, _, root in combo))
-            occ, key = cost(schedule)
-            out.append((occ, key, schedule))
+    for schedule in schedules(names, fusion_on, segment_points, count):
+        occ, key = cost(schedule)
+        out.append((occ, key, schedule))
     return lex_staircase(out)
