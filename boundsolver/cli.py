@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     except BoundsolverError as err:
         print(f"boundsolver: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: say so, not a traceback from inside a solver
+        print("boundsolver: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # e.g. `--csv - | head`: the reader left, nothing is wrong
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's flush quiet
         return 0

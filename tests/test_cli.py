@@ -90,3 +90,16 @@ def test_curve_cache_options(tmp_path, capsys):
     assert len(strip) == 4 and all(s == strip[0] for s in strip)
     ref = bs.enumerate_frontier(bs.gemm(8, 4, 2))
     assert [int(r[1]) for r in strip[0]] == list(ref["accesses"])
+
+
+def test_ctrl_c_is_a_message_and_status_130_not_a_traceback(monkeypatch, capsys):
+    """Ctrl-C during a solve (KeyboardInterrupt raised wherever the solver is) ends the CLI
+    with the shell's status for SIGINT and one line, not a traceback from inside HiGHS."""
+    import boundsolver.cli as cli
+
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_curve", interrupted)
+    assert main(["curve", "gemm", "8", "8", "8"]) == 130
+    assert capsys.readouterr().err.strip() == "boundsolver: interrupted"
