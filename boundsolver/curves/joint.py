@@ -646,6 +646,61 @@ class PlacementSolver(LevelSolver):
             self._pt_curve = fast(self.problem, f"per_tensor/{self.factors}") or []
         return self._pt_curve
 
+    decompose = True  # the fanout level's stage by decomposition where it applies
+
+    def floor(self, b: int, limits: dict) -> float:
+        """As :meth:`LevelSolver.floor`; for the stage of level 2 where level 2 is a fanout
+        (reference/decompose.py applies), its exact least value (:meth:`_decomposed`), and
+        for level 3's stage, where ``Stage.next_exact`` holds, its exact value too."""
+        best = super().floor(b, limits)
+        if b == 2 and self.decompose:
+            best = max(best, self._decomposed(limits, best))
+        if b == 3 and self.decompose:
+            second = f"accesses:{self.arch.on_chip[1].name}"
+            key = (limits.get("dram"), limits.get(second), limits.get(self.swept))
+            best = max(best, self.__dict__.get("_next_floor", {}).get(key, -math.inf))
+        return best
+
+    def _decomposed(self, limits: dict, floor: float) -> float:
+        """The least traffic into level 2 given the backing store's least (``limits["dram"]``),
+        by decomposition at level 2's fanout (reference/decompose.py; docs/hierarchy.md, "The
+        inner stage by decomposition"); its mapping, re-costed in integers, joins the known
+        points, so the stage ends on it without a solve (and, where level 3's stage is exact
+        too, the mapping with level 3 mirroring level 2, and that stage's value for
+        :meth:`floor`). Skipped (-inf) where a known point already attains ``floor``, or the
+        decomposition does not apply or declines."""
+        from ..reference.decompose import Stage, applies
+
+        first, second = self.arch.on_chip[0], self.arch.on_chip[1]
+        cap = limits.get(f"occupancy:{first.name}", self.fixed.get(f"occupancy:{first.name}"))
+        if self.factors != "perfect" or "dram" not in limits or cap is None:
+            return -math.inf
+        if not hasattr(self, "_stage"):
+            self._stage = Stage(self.problem, self.arch) if applies(
+                self.problem, self.arch) is None else None
+        if self._stage is None:
+            return -math.inf
+        name = f"accesses:{second.name}"
+        full = self.fixed | limits
+        if any(p.values[name] <= floor and all(p.values[n] <= v for n, v in full.items())
+               for p in self.known):
+            return -math.inf
+        inner = self._stage.least(int(min(cap, 2**62)), int(limits["dram"]), floor)
+        if inner is None:  # declined, or no mapping (the MILP will say so)
+            return -math.inf
+        for mirror in (False, True) if self._stage.next_exact else (False,):
+            nest, copies, cost = self._stage.verified(inner, mirror)
+            values = named_values(self.arch, cost)
+            if not all(values[n] <= v for n, v in full.items()):
+                raise SolverError(f"the decomposed stage's mapping "
+                                  f"{nest.describe(self.problem, copies)} breaks the limits "
+                                  f"{full}: {values}")
+            self.known.append(LevelPoint(nest, cost, values, 0, copies))
+        if self._stage.next_exact:
+            key = (limits["dram"], inner.value, limits.get(self.swept))
+            self.__dict__.setdefault("_next_floor", {})[key] = inner.value + inner.mirrored
+        return inner.value
+
     def joint(self, capacity: float = math.inf, least_occupancy: bool = True,
               deadline: float | None = None) -> LevelPoint | None:
         self.start_clock(deadline)

@@ -699,3 +699,119 @@ def _staircase(occ: np.ndarray, acc: np.ndarray) -> np.ndarray:
     keep[0] = True
     keep[1:] = a[1:] < best[:-1]
     return order[keep]
+
+
+# ------------------------------------------------------------------ weighted, by whole tensors
+
+@cache
+def _plan_by_whole(shape: _Shape, limit: int = PLAN_LIMIT) -> tuple[_Config, ...] | None:
+    """As :func:`_plan`, but a class is only dropped for one that stores the same tensors
+    whole (boundary 0): :func:`least_by_whole` weights a whole tensor differently from a tiled
+    one, so only classes with the same whole tensors have term-by-term comparable costs."""
+    full = _plan_classes(shape, limit)
+    if full is None:
+        return None
+    by: dict[tuple, list[_Config]] = {}
+    for cfg in full:
+        by.setdefault(tuple(g == 0 for g in cfg.boundary), []).append(cfg)
+    kept = [c for group in by.values() for c in _undominated(shape, group)]
+    return tuple(sorted(kept, key=lambda c: -sum(c.free)))
+
+
+def _plan_classes(shape: _Shape, limit: int) -> list[_Config] | None:
+    """Every distinct collapsed class of a shape (as :func:`_plan`, before dominance), two
+    classes being the same only if they also store the same tensors whole."""
+    tensors = tuple(Tensor(f"T{i}", tuple(Axis(tuple(Term(d) for d in ranks)) for _, ranks in axes))
+                    for i, axes in enumerate(shape.axes))
+    per_group: dict = {}
+    plans = []
+    for groups in storage_groups(len(tensors), shape.per_tensor):
+        options = []
+        for g in groups[1:]:
+            if g not in per_group:
+                per_group[g] = order_classes(None, list(shape.ranks), tuple(tensors[i] for i in g))
+            options.append(per_group[g])
+        plans.append((groups, options))
+    if sum(math.prod(len(o) for o in options) for _, options in plans) > limit:
+        return None
+    configs: dict = {}
+    for groups, options in plans:
+        for segs in product(*options):
+            cfg = _Config(shape, groups, segs)
+            configs.setdefault((cfg.key, tuple(g == 0 for g in cfg.boundary)), cfg)
+    return list(configs.values())
+
+
+def least_by_whole(problem: Einsum, capacity: int, move: tuple[int, ...],
+                   tie: tuple[int, ...] | None = None, limit: int = WORK_LIMIT
+                   ) -> dict[tuple[bool, ...], tuple[int, int, Nest]] | None:
+    """Per set of tensors stored whole (a tuple of flags, one per tensor), the least
+    ``sum(move[i] * fills_i)`` over the tensors *not* stored whole, then the least
+    ``sum(tie[i] * fills_i)`` over them (default: none), among per-tensor perfect-factor
+    one-buffer nests whose footprints (a whole tensor: its size) sum to at most ``capacity``:
+    ``(value, tie value, nest)``; ``fills_i`` is the tensor's words filled
+    (:func:`cost.moved_at`). Sets no nest fits are absent; None where the fast path cannot run
+    (sliding windows, too much work).
+
+    Why per set: the caller (reference/decompose.py) charges a whole tensor a cost of its own
+    that is not proportional to its fills, so classes are compared only within a set. A class
+    formula is at least the real fills of every nest it describes and exact on one class per
+    nest (as :func:`frontier`), so the lexicographic least of the formulas is the real one;
+    the collapse of free tiles holds class by class (the costs are still positive combinations
+    of the same terms), and a class is dropped only for one no worse in every term. A tiled
+    copy whose tile is whole in its ranks is costed by its formula here; the caller's
+    whole-tensor set covers that nest.
+    """
+    if windowed_ranks(problem) or any(not a.is_plain for T in problem.tensors for a in T.axes):
+        return None
+    tensors = problem.tensors
+    tie = tuple(0 for _ in tensors) if tie is None else tie
+    for vec in (move, tie):
+        if len(vec) != len(tensors) or any(type(m) is not int or m < 0 for m in vec):
+            raise ValueError(f"give a non-negative int per tensor of {problem}, got {vec}")
+    whole = [problem.tensor_size(T) for T in tensors]
+    if sum(max(m, t) * problem.macs * w for m, t, w in zip(move, tie, whole)) >= 2**62:
+        return None
+    units = _units(problem, False)
+    shape = _shape(problem, units, True)
+    configs = _plan_by_whole(shape)
+    if configs is None:
+        return None
+    sizes = [math.prod(problem.size[d] for d in u.ranks) for u in units]
+    tables = [_tables(problem, units, sizes, cfg) for cfg in configs]
+    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
+        return None
+    factors: dict = {}
+    best: dict[tuple[bool, ...], tuple[int, int, int, int]] = {}
+    weights = np.array([move, tie], np.int64).T  # tensor x (move, tie)
+    for c, (cfg, tabs) in enumerate(zip(configs, tables)):
+        flags = tuple(g == 0 for g in cfg.boundary)
+        tiled = np.array([0 if g == 0 else whole[i] for i, g in enumerate(cfg.boundary)], np.int64)
+        coef = np.array([w for t in tiled for w in (1, t)], np.int64)
+        mats = [_matrix(problem, u, tab, reads, factors)
+                for u, tab, reads in zip(units, tabs, cfg.reads)]
+        for lo, foot, fills in _per_tensor(coef[None, :], mats, 0):
+            ok = np.flatnonzero(foot.sum(axis=1) <= capacity)
+            if not len(ok):
+                continue
+            both = fills[ok] @ weights
+            first = both[:, 0].min()
+            at = np.flatnonzero(both[:, 0] == first)
+            i = at[np.argmin(both[at, 1])]
+            key = (int(both[i, 0]), int(both[i, 1]))
+            if flags not in best or key < best[flags][:2]:
+                best[flags] = (*key, c, lo + int(ok[i]))
+    out = {}
+    for flags, (value, second, c, flat) in best.items():
+        out[flags] = (value, second, _nest(problem, units, configs[c], tables[c], flat))
+    return out
+
+
+def _per_tensor(prod: np.ndarray, mats: list[np.ndarray], lo: int):
+    """As :func:`_footprints`, with each tensor's traffic term (a column per tensor) in place
+    of their sum: (first flat index, footprints, fills)."""
+    def finish(prod, mats, lo):
+        for f in mats:
+            prod = (prod[:, None, :] * f[None, :, :]).reshape(-1, f.shape[1])
+        yield lo, prod[:, 0::2], prod[:, 1::2]
+    yield from _chunked(prod, mats, lo, finish)

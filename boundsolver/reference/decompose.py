@@ -1,0 +1,363 @@
+"""The per-tensor joint bound's first inner stage by decomposition at a fanout
+(docs/hierarchy.md, "The inner stage by decomposition").
+
+Where level 1 (one instance) and level 2 (a fanout) keep every tensor, every copy of level 1
+sits above level 2's fanout and every copy of level 2 below it (``Copies.fanout_at``). A
+per-tensor mapping is then an *outer part* O, the loops above the deepest level-1 copy with
+the level-1 copies (a one-buffer per-tensor nest: it alone sets the backing store's traffic and
+level 1's occupancy), and an *inner part*, the loops, split and copies below, which runs on O's
+innermost tile ``t``. With O fixed, the traffic into level 2 is a one-buffer per-tensor
+problem of one instance's slice ``t / s`` (``s``: the split) in level 2's capacity, each
+tensor weighted twice: a copy below an inner loop of its own ranks is filled ``W x`` its fills
+in the slice times the split's factors (``W``: how many tiles ``t`` the problem has), a copy
+with no such loop (its whole slice) as often as O's loops change its tile, ``F_O(T)``. So
+
+    least traffic into level 2 = min over the outer parts O attaining the earlier stages
+                                 of min over splits s of the weighted slice problem,
+
+and the slice problem depends on O only through its *signature* ``(t, F_O(T) per tensor)``.
+:func:`outer_parts` lists the signatures of the outer parts attaining a given backing-store
+traffic in a given capacity (a depth-first search over canonical nests, pruned by that
+traffic); :func:`fastnest.least_by_whole` solves the slice problem exactly; :func:`stage`
+takes the least and builds the whole mapping, re-costed by ``cost.evaluate_levels``.
+
+Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks (no sliding
+windows), each rank at most once per tensor, perfect factors; level 1 one instance keeping
+every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
+deeper level holds one word of each tensor it keeps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import SolverError
+from ..model.arch import Arch
+from ..model.cost import Copies, Nest, evaluate_levels
+from ..model.einsum import Einsum
+from ..model.mapspace import divisors
+from .fastnest import least_by_whole
+
+NODE_LIMIT = 5_000_000  # outer-part search nodes before giving up (a100 GEMM 4096^3: ~0.4 M)
+
+
+@dataclass(frozen=True)
+class Outer:
+    """An outer part: its loops ``(rank, trips)`` outermost first, each tensor's level-1 copy
+    position (how many of the loops lie above it), its innermost tile ``tile`` and each
+    tensor's fills at its bottom ``fills`` (``F_O(T)``, moved_at's count over its loops)."""
+
+    loops: tuple[tuple[str, int], ...]
+    at: tuple[int, ...]
+    tile: tuple[tuple[str, int], ...]
+    fills: tuple[int, ...]
+
+
+def applies(problem: Einsum, arch: Arch) -> str | None:
+    """None where :func:`stage` is exact for ``problem`` on ``arch``, else why not."""
+    if any(not a.is_plain for T in problem.tensors for a in T.axes):
+        return "a sliding-window axis"
+    if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
+        return "a rank indexing two axes of one tensor"
+    levels = arch.on_chip
+    if len(levels) < 2:
+        return "fewer than two on-chip levels"
+    fan = arch.fanouts
+    if fan[0] != 1 or fan[1] == 1 or any(f != 1 for f in fan[2:]):
+        return "the fanout is not exactly at level 2"
+    names = {T.name for T in problem.tensors}
+    for i, lv in enumerate(levels):
+        kept = _kept(problem, lv)
+        if i < 2 and kept != names:
+            return f"level {lv.name} does not keep every tensor"
+        if i >= 2 and (lv.capacity is None or lv.capacity < len(kept)):
+            return f"level {lv.name} cannot hold a word of each tensor it keeps"
+    if levels[1].capacity is None:
+        return "level 2's capacity is swept"
+    return None
+
+
+def _kept(problem: Einsum, level) -> set[str]:
+    return {T.name for T in problem.tensors if level.keeps_tensor(problem, T)}
+
+
+def outer_parts(problem: Einsum, capacity: int, dram: int,
+                node_limit: int = NODE_LIMIT) -> dict[tuple, Outer] | None:
+    """The signatures ``(tile, fills)`` of the canonical outer parts moving exactly ``dram``
+    words from the backing store with level-1 footprints summing to at most ``capacity``, one
+    outer part each; None past ``node_limit`` search nodes.
+
+    Canonical (every mapping's outer part can be made one without changing the real nest or
+    raising any traffic, docs/hierarchy.md): a segment (the loops between two boundaries
+    holding copies) runs each rank at most once (two loops of a rank merged into the outer one
+    only move tensors' innermost relevant loops up), and every copy sits right below a loop of
+    its own ranks or above every loop (moving a copy up past a loop of ranks it lacks changes
+    neither its footprint nor its fills). The search adds loops and places copies outermost
+    first and prunes a branch whose least reachable backing-store traffic exceeds ``dram``:
+    placed copies' fills are fixed; an unplaced tensor's fills only grow as loops are added,
+    and one whose tile does not fit what is left of ``capacity`` will sit below a loop of its
+    ranks still to come, so every loop so far of other ranks re-fetches it."""
+    size = problem.size
+    N = {d: n for d, n in problem.sizes if n > 1}
+    ts = problem.tensors
+    rel = [frozenset(d for d in T.ranks if d in N) for T in ts]
+    whole = [problem.tensor_size(T) for T in ts]
+    out = ts.index(problem.output)
+    weight = [2 if i == out else 1 for i in range(len(ts))]
+    z = whole[out]
+    found: dict[tuple, Outer] = {}
+    nodes = 0
+
+    def fills(i: int, loops: list) -> int:
+        j = max((x for x, (d, _) in enumerate(loops) if d in rel[i]), default=-1)
+        return whole[i] * math.prod(f for d, f in loops[:j] if d not in rel[i]) if j >= 0 \
+            else whole[i]
+
+    def foot(i: int, tile: dict) -> int:
+        return math.prod(tile[d] for d in rel[i])
+
+    def visit(loops: list, seg: frozenset, tile: dict, placed: dict, cost: int, occ: int):
+        nonlocal nodes
+        nodes += 1
+        if nodes > node_limit:
+            raise _TooMany
+        unplaced = [i for i in range(len(ts)) if i not in placed]
+        least = cost
+        for i in unplaced:
+            f = fills(i, loops)
+            if foot(i, tile) > capacity - occ:
+                f = whole[i] * math.prod(t for d, t in loops if d not in rel[i])
+            least += weight[i] * f
+        if least - z > dram or occ + len(unplaced) > capacity:
+            return
+        here = [i for i in unplaced if (not loops or loops[-1][0] in rel[i])
+                and foot(i, tile) <= capacity - occ]
+        for mask in range(1, 1 << len(here)):
+            chosen = [here[b] for b in range(len(here)) if mask >> b & 1]
+            cost2 = cost + sum(weight[i] * fills(i, loops) for i in chosen)
+            occ2 = occ + sum(foot(i, tile) for i in chosen)
+            if occ2 > capacity:
+                continue
+            placed2 = placed | {i: len(loops) for i in chosen}
+            if len(placed2) < len(ts):
+                visit(loops, frozenset(), tile, placed2, cost2, occ2)
+            elif cost2 - z == dram:
+                sig = (tuple((d, tile.get(d, size[d])) for d in problem.ranks),
+                       tuple(fills(i, loops) for i in range(len(ts))))
+                if sig not in found:
+                    found[sig] = Outer(tuple(loops), tuple(placed2[i] for i in range(len(ts))),
+                                       sig[0], sig[1])
+        for d in N:
+            if d in seg:
+                continue
+            for f in divisors(tile[d])[1:]:
+                visit(loops + [(d, f)], seg | {d}, tile | {d: tile[d] // f}, placed, cost, occ)
+
+    try:
+        visit([], frozenset(), dict(N), {}, 0, 0)
+    except _TooMany:
+        return None
+    return found
+
+
+class _TooMany(Exception):
+    pass
+
+
+def undominated(outers) -> list[Outer]:
+    """The outer parts no other with the same innermost tile beats on every tensor's fills:
+    the slice problem is the same for both, and its value does not decrease as any ``F_O(T)``
+    grows (a whole copy's cost is proportional to it, a tiled copy's does not read it)."""
+    by: dict[tuple, list[Outer]] = {}
+    for o in outers:
+        by.setdefault(o.tile, []).append(o)
+    kept = []
+    for group in by.values():
+        for o in group:
+            if not any(q is not o and all(a <= b for a, b in zip(q.fills, o.fills))
+                       and (q.fills != o.fills or id(q) < id(o)) for q in group):
+                kept.append(o)
+    return kept
+
+
+@dataclass(frozen=True)
+class Inner:
+    """A mapping of least traffic into level 2 (``value``): its outer part, the split and the
+    slice's one-buffer nest (per instance). ``mirrored``: what level 3 receives beyond
+    ``value`` when its copies mirror level 2's (:meth:`Stage.least`)."""
+
+    value: int
+    mirrored: int
+    outer: Outer
+    split: tuple[tuple[str, int], ...]
+    nest: Nest
+
+
+class Stage:
+    """The first inner stage of one problem on one arch (:func:`applies` must hold), the slice
+    problems cached across outer parts and capacities."""
+
+    def __init__(self, problem: Einsum, arch: Arch):
+        why = applies(problem, arch)
+        if why is not None:
+            raise ValueError(f"decomposition does not apply: {why}")
+        self.problem, self.arch = problem, arch
+        self.capacity = arch.on_chip[1].capacity
+        self.multicast = arch.multicast[1]
+        self._slices: dict = {}
+
+    def least(self, capacity: int, dram: int, floor: float = -math.inf) -> Inner | None:
+        """The lexicographically least (traffic into level 2, :attr:`Inner.mirrored`) over the
+        per-tensor mappings moving ``dram`` words from the backing store (its least) with level
+        1 holding at most ``capacity`` words, with a mapping attaining it; None where an
+        enumeration declines or no mapping exists. ``floor``: a known lower bound on the
+        traffic (the search stops at a mapping attaining it with nothing ``mirrored``).
+
+        ``mirrored`` is what the next stage needs (:meth:`next_stage`): level 3's copies at
+        level 2's boundaries receive, per tensor, its level-2 fills times the split's factors
+        over ranks it lacks (``cost.replicas``: level 2's copy is their source), the output's
+        partial sums written back by every one of them; that exceeds level 2's traffic by a
+        sum over the tensors of a non-negative weight times their fills (less a constant for
+        the output), so it is a second linear objective over the same mappings."""
+        outers = outer_parts(self.problem, capacity, dram)
+        if outers is None:
+            return None
+        best: list = [None]
+        try:
+            # outer parts whose every tensor moves least first: a low incumbent early
+            for o in sorted(undominated(outers.values()), key=lambda o: sum(o.fills)):
+                for inner in self._splits(o, best):
+                    if best[0] is None or (inner.value, inner.mirrored) < (best[0].value,
+                                                                          best[0].mirrored):
+                        best[0] = inner
+                if best[0] is not None and best[0].value <= floor and not best[0].mirrored:
+                    break
+        except _TooMany:
+            return None
+        return best[0]
+
+    def _splits(self, o: Outer, best: list):
+        """The mappings with outer part ``o`` whose traffic into level 2 is at most that of
+        ``best[0]`` (read as it falls), the least per split and set of whole copies."""
+        p = self.problem
+        ts = p.tensors
+        tile = dict(o.tile)
+        W = math.prod(p.size[d] // tile[d] for d in p.ranks)
+        z = ts.index(p.output)
+        zsize = p.tensor_size(p.output)
+        for split in self.arch.split_options(p, 2, extent=tile):
+            s = {d: split.get(d, 1) for d in p.ranks}
+            r = [math.prod(s[d] for d in p.ranks if d not in T.ranks) for T in ts]
+            u = [1 if self.multicast else x for x in r]
+            # the output's partial sums: written by every writer, read back once (cost.py)
+            per = [u[i] + (1 if i == z else 0) for i in range(len(ts))]
+            # level 3 mirroring level 2: r times the fills (the output: 2r, less r |Z|)
+            extra = [(2 * r[i] if i == z else r[i]) - per[i] for i in range(len(ts))]
+            whole_cost = [per[i] * o.fills[i] for i in range(len(ts))]
+            whole_extra = [extra[i] * o.fills[i] for i in range(len(ts))]
+            least = sum(whole_cost) - zsize
+            if best[0] is not None and least > best[0].value:
+                continue  # every tensor's least: filled as O's loops change its tile
+            tiles = [W * math.prod(s[d] for d in T.ranks) for T in ts]  # global fills per fill
+            a = [per[i] * tiles[i] for i in range(len(ts))]
+            b = [extra[i] * tiles[i] for i in range(len(ts))]
+            g, h = math.gcd(*a), math.gcd(*b) or 1
+            sizes = tuple((d, tile[d] // s[d]) for d in p.ranks)
+            table = self._slice(sizes, tuple(x // g for x in a), tuple(x // h for x in b))
+            if table is None:
+                raise _TooMany  # the slice enumeration declines: no exact answer
+            for flags, (value, second, nest) in table.items():
+                total = g * value + sum(c for c, f in zip(whole_cost, flags) if f) - zsize
+                more = h * second + sum(c for c, f in zip(whole_extra, flags) if f) \
+                    - (r[z] - 1) * zsize
+                if best[0] is None or total <= best[0].value:
+                    yield Inner(total, more, o, tuple(sorted(split.items())), nest)
+
+    def _slice(self, sizes: tuple, move: tuple, tie: tuple):
+        key = (sizes, move, tie)
+        if key not in self._slices:
+            sub = self.problem.with_sizes(**dict(sizes))
+            self._slices[key] = least_by_whole(sub, self.capacity, move, tie)
+        return self._slices[key]
+
+    @property
+    def next_exact(self) -> bool:
+        """Whether the next stage (traffic into level 3) is exactly level 2's least plus the
+        least :attr:`Inner.mirrored`: level 3 keeps every tensor, has no fanout of its own and
+        at least level 2's capacity. Proof (docs/hierarchy.md): with level 2's copies fixed, a
+        tensor's level-3 copy sits at or below its level-2 copy, so its fills are at least
+        level 2's (they only grow inwards) and its traffic, increasing in them, at least the
+        mirrored copy's; the mirror fits (one instance's tiles, as level 2's, in at least
+        level 2's capacity)."""
+        levels = self.arch.on_chip
+        names = {T.name for T in self.problem.tensors}
+        return (len(levels) >= 3 and _kept(self.problem, levels[2]) == names
+                and levels[2].capacity is not None and levels[2].capacity >= self.capacity)
+
+    def mapping(self, inner: Inner, mirror: bool = False) -> tuple[Nest, Copies]:
+        """The whole per-tensor nest of an :class:`Inner`: the outer part's boundaries (one per
+        distinct copy position), a boundary holding its innermost tile with the split right
+        above it, the slice nest's boundaries as global tiles (times the split), and a last
+        boundary of one word per instance holding every deeper level's copies (``mirror``:
+        level 3's at level 2's boundaries)."""
+        p, o = self.problem, inner.outer
+        ranks = p.ranks
+        s = {d: 1 for d in ranks} | dict(inner.split)
+        names = tuple(lv.name for lv in self.arch.on_chip)
+        levels, orders, storage, where = [], [], [], []
+        tile, seg, done = dict(p.size), [], 0
+        positions = sorted(set(o.at))
+        for pos in positions:  # the outer part, a boundary per copy position
+            for d, f in o.loops[done:pos]:
+                tile[d] //= f
+                seg.append(d)
+            done = pos
+            levels.append(tuple(tile.items()))
+            orders.append(tuple(seg))
+            seg = []
+            for i, T in enumerate(p.tensors):
+                if o.at[i] == pos:
+                    storage.append((T.name, len(levels)))
+                    where.append(1)
+        for d, f in o.loops[done:]:  # (none: the deepest copy ends the outer part)
+            tile[d] //= f
+            seg.append(d)
+        fan = len(levels) + 1  # the boundary right below level 2's fanout: tile t
+        levels.append(tuple(tile.items()))
+        orders.append(tuple(seg))
+        spatial = [()] * (len(levels) - 1) + [tuple((d, v) for d, v in inner.split)]
+        sub = inner.nest  # one instance's slice: its boundary b is global boundary fan + b
+        for b, lv in enumerate(sub.levels):
+            levels.append(tuple((d, v * s[d]) for d, v in lv))
+            orders.append(tuple(sub.orders[b]))
+            spatial.append(())
+        for name, b in sub.storage:
+            storage.append((name, fan + b))
+            where.append(2)
+            if mirror:
+                storage.append((name, fan + b))
+                where.append(3)
+        last = len(levels) + 1  # one word per instance: every deeper level's copies
+        levels.append(tuple((d, s[d]) for d in ranks))
+        orders.append(tuple(ranks))
+        spatial.append(())
+        for lv in range(4 if mirror else 3, len(names) + 1):
+            for T in sorted(_kept(p, self.arch.on_chip[lv - 1])):
+                storage.append((T, last))
+                where.append(lv)
+        fanout_at = tuple(fan if lv == 2 else 0 for lv in range(1, len(names) + 1))
+        nest = Nest(tuple(levels), tuple(orders), tuple(storage), tuple(spatial))
+        return nest, Copies(tuple(where), names, fanout_at)
+
+    def verified(self, inner: Inner, mirror: bool = False):
+        """The mapping of ``inner`` (``mirror``: level 3 mirroring level 2) re-costed in
+        integers; a cost other than the computed one is a bug in this module and raises."""
+        nest, copies = self.mapping(inner, mirror)
+        cost = evaluate_levels(self.problem, nest, copies, multicast=self.arch.multicast)
+        want = [inner.value] + ([inner.value + inner.mirrored] if mirror else [])
+        if list(cost.accesses[1:1 + len(want)]) != want:
+            raise SolverError(f"the decomposed stage's mapping {nest.describe(self.problem, copies)}"
+                              f" moves {cost.accesses[1:1 + len(want)]} words into levels 2.., "
+                              f"not the {want} computed")
+        return nest, copies, cost
