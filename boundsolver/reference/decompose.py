@@ -32,6 +32,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import SolverError
 from ..model.arch import Arch
 from ..model.cost import Copies, Nest, evaluate_levels
@@ -96,8 +98,9 @@ def outer_parts(problem: Einsum, capacity: int, dram: int,
     neither its footprint nor its fills). The search adds loops and places copies outermost
     first and prunes a branch whose least reachable backing-store traffic exceeds ``dram``:
     placed copies' fills are fixed; an unplaced tensor's fills only grow as loops are added,
-    and one whose tile does not fit what is left of ``capacity`` will sit below a loop of its
-    ranks still to come, so every loop so far of other ranks re-fetches it."""
+    and one that cannot be stored here (its tile does not fit what is left of ``capacity``,
+    or the last loop is not of its ranks) will sit below a loop of its ranks still to come, so
+    every loop so far of other ranks re-fetches it."""
     size = problem.size
     N = {d: n for d, n in problem.sizes if n > 1}
     ts = problem.tensors
@@ -109,53 +112,52 @@ def outer_parts(problem: Einsum, capacity: int, dram: int,
     found: dict[tuple, Outer] = {}
     nodes = 0
 
-    def fills(i: int, loops: list) -> int:
-        j = max((x for x, (d, _) in enumerate(loops) if d in rel[i]), default=-1)
-        return whole[i] * math.prod(f for d, f in loops[:j] if d not in rel[i]) if j >= 0 \
-            else whole[i]
+    n = len(ts)
 
     def foot(i: int, tile: dict) -> int:
         return math.prod(tile[d] for d in rel[i])
 
-    def visit(loops: list, seg: frozenset, tile: dict, placed: dict, cost: int, occ: int):
+    # cur[i]: tensor i's fills if stored here (its words times the loops of other ranks above
+    # its innermost loop of its own); every[i]: times every loop of other ranks so far (its
+    # fills once a loop of its own follows)
+    def visit(loops: list, seg: frozenset, tile: dict, placed: dict, cost: int, occ: int,
+              cur: tuple, every: tuple):
         nonlocal nodes
         nodes += 1
         if nodes > node_limit:
             raise _TooMany
-        unplaced = [i for i in range(len(ts)) if i not in placed]
-        least = cost
-        for i in unplaced:
-            f = fills(i, loops)
-            if foot(i, tile) > capacity - occ:
-                f = whole[i] * math.prod(t for d, t in loops if d not in rel[i])
-            least += weight[i] * f
+        unplaced = [i for i in range(n) if i not in placed]
+        last = loops[-1][0] if loops else None
+        here = [i for i in unplaced if (last is None or last in rel[i])
+                and foot(i, tile) <= capacity - occ]
+        least = cost + sum(weight[i] * (cur[i] if i in here else every[i]) for i in unplaced)
         if least - z > dram or occ + len(unplaced) > capacity:
             return
-        here = [i for i in unplaced if (not loops or loops[-1][0] in rel[i])
-                and foot(i, tile) <= capacity - occ]
         for mask in range(1, 1 << len(here)):
             chosen = [here[b] for b in range(len(here)) if mask >> b & 1]
-            cost2 = cost + sum(weight[i] * fills(i, loops) for i in chosen)
+            cost2 = cost + sum(weight[i] * cur[i] for i in chosen)
             occ2 = occ + sum(foot(i, tile) for i in chosen)
             if occ2 > capacity:
                 continue
             placed2 = placed | {i: len(loops) for i in chosen}
-            if len(placed2) < len(ts):
-                visit(loops, frozenset(), tile, placed2, cost2, occ2)
+            if len(placed2) < n:
+                visit(loops, frozenset(), tile, placed2, cost2, occ2, cur, every)
             elif cost2 - z == dram:
-                sig = (tuple((d, tile.get(d, size[d])) for d in problem.ranks),
-                       tuple(fills(i, loops) for i in range(len(ts))))
+                sig = (tuple((d, tile.get(d, size[d])) for d in problem.ranks), cur)
                 if sig not in found:
-                    found[sig] = Outer(tuple(loops), tuple(placed2[i] for i in range(len(ts))),
+                    found[sig] = Outer(tuple(loops), tuple(placed2[i] for i in range(n)),
                                        sig[0], sig[1])
         for d in N:
             if d in seg:
                 continue
             for f in divisors(tile[d])[1:]:
-                visit(loops + [(d, f)], seg | {d}, tile | {d: tile[d] // f}, placed, cost, occ)
+                cur2 = tuple(every[i] if d in rel[i] else cur[i] for i in range(n))
+                every2 = tuple(every[i] if d in rel[i] else every[i] * f for i in range(n))
+                visit(loops + [(d, f)], seg | {d}, tile | {d: tile[d] // f}, placed, cost, occ,
+                      cur2, every2)
 
     try:
-        visit([], frozenset(), dict(N), {}, 0, 0)
+        visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole))
     except _TooMany:
         return None
     return found
@@ -163,6 +165,9 @@ def outer_parts(problem: Einsum, capacity: int, dram: int,
 
 class _TooMany(Exception):
     pass
+
+
+_DECLINED = object()
 
 
 def undominated(outers) -> list[Outer]:
@@ -179,6 +184,27 @@ def undominated(outers) -> list[Outer]:
                        and (q.fills != o.fills or id(q) < id(o)) for q in group):
                 kept.append(o)
     return kept
+
+
+@dataclass(frozen=True)
+class _Split:
+    """A split of an innermost tile and its costing: per tensor the weight of its whole cost
+    (``per``) and of its extra traffic into level 3 when mirrored (``extra``), the slice, the
+    slice problem's weights (``move``, ``tie``, divided by ``g``, ``h``), the output's constant
+    in level 3's extra (``shared_z``), each tensor's cost filled once (``once``) and the sets
+    of whole tensors that fit (bit masks)."""
+
+    split: tuple
+    per: object
+    extra: object
+    sizes: tuple
+    move: tuple
+    tie: tuple
+    g: int
+    h: int
+    shared_z: int
+    once: tuple
+    fits: tuple
 
 
 @dataclass(frozen=True)
@@ -205,7 +231,11 @@ class Stage:
         self.problem, self.arch = problem, arch
         self.capacity = arch.on_chip[1].capacity
         self.multicast = arch.multicast[1]
+        self._rel = [frozenset(T.ranks) for T in problem.tensors]
+        self._z = problem.tensors.index(problem.output)
+        self._zsize = problem.tensor_size(problem.output)
         self._slices: dict = {}
+        self._splits_of: dict = {}
 
     def least(self, capacity: int, dram: int, floor: float = -math.inf) -> Inner | None:
         """The lexicographically least (traffic into level 2, :attr:`Inner.mirrored`) over the
@@ -223,56 +253,98 @@ class Stage:
         outers = outer_parts(self.problem, capacity, dram)
         if outers is None:
             return None
-        best: list = [None]
-        try:
-            # outer parts whose every tensor moves least first: a low incumbent early
-            for o in sorted(undominated(outers.values()), key=lambda o: sum(o.fills)):
-                for inner in self._splits(o, best):
-                    if best[0] is None or (inner.value, inner.mirrored) < (best[0].value,
-                                                                          best[0].mirrored):
-                        best[0] = inner
-                if best[0] is not None and best[0].value <= floor and not best[0].mirrored:
-                    break
-        except _TooMany:
-            return None
-        return best[0]
+        groups: dict[tuple, list[Outer]] = {}
+        for o in undominated(outers.values()):
+            groups.setdefault(o.tile, []).append(o)
+        best: Inner | None = None
+        # tiles whose outer parts move least first: a low incumbent early
+        for tile, group in sorted(groups.items(), key=lambda g: min(sum(o.fills) for o in g[1])):
+            found = self._group(tile, group, best)
+            if found is _DECLINED:
+                return None
+            if found is not None and (best is None or (found.value, found.mirrored)
+                                      < (best.value, best.mirrored)):
+                best = found
+            if best is not None and best.value <= floor and not best.mirrored:
+                break
+        return best
 
-    def _splits(self, o: Outer, best: list):
-        """The mappings with outer part ``o`` whose traffic into level 2 is at most that of
-        ``best[0]`` (read as it falls), the least per split and set of whole copies."""
+    def _group(self, tile: tuple, group: list[Outer], best: Inner | None):
+        """The lexicographically least mapping whose outer part is one of ``group`` (all with
+        innermost tile ``tile``), if it is at most ``best``'s traffic; None if none is,
+        _DECLINED where a slice enumeration declines. Every split is tried: a lower bound
+        (:meth:`_below`) skips a split for the outer parts it cannot serve below ``best``."""
+        zsize = self._zsize
+        F = np.array([o.fills for o in group], dtype=object)  # Python ints: exact
+        cap = math.inf if best is None else best.value
+        top = None if best is None else (best.value, best.mirrored)
+        out = None
+        for sp in self._split_data(tile):
+            whole_cost = F * sp.per
+            keep = np.flatnonzero(self._below(sp, whole_cost) - zsize <= cap)
+            if not len(keep):
+                continue
+            table = self._slice(sp.sizes, sp.move, sp.tie)
+            if table is None:
+                return _DECLINED  # no exact answer
+            whole_extra = F * sp.extra
+            for flags, (value, second, nest) in table.items():
+                mask = np.array(flags, dtype=bool)
+                total = sp.g * value + whole_cost[keep][:, mask].sum(axis=1) - zsize
+                more = sp.h * second + whole_extra[keep][:, mask].sum(axis=1) - sp.shared_z
+                for j in range(len(keep)):
+                    key = (int(total[j]), int(more[j]))
+                    if key[0] <= cap and (top is None or key < top):
+                        top = key
+                        out = Inner(key[0], key[1], group[keep[j]], sp.split, nest)
+                        cap = key[0]
+        return out
+
+    def _split_data(self, tile: tuple) -> list[_Split]:
+        """Every split of an outer part's innermost tile with what costing it needs (cached:
+        outer parts and capacities share tiles)."""
+        if tile in self._splits_of:
+            return self._splits_of[tile]
         p = self.problem
-        ts = p.tensors
-        tile = dict(o.tile)
-        W = math.prod(p.size[d] // tile[d] for d in p.ranks)
-        z = ts.index(p.output)
-        zsize = p.tensor_size(p.output)
-        for split in self.arch.split_options(p, 2, extent=tile):
-            s = {d: split.get(d, 1) for d in p.ranks}
-            r = [math.prod(s[d] for d in p.ranks if d not in T.ranks) for T in ts]
+        ranks, rel, n, z = p.ranks, self._rel, len(self._rel), self._z
+        t = dict(tile)
+        W = math.prod(p.size[d] // t[d] for d in ranks)
+        out = []
+        for split in self.arch.split_options(p, 2, extent=t):
+            s = {d: split.get(d, 1) for d in ranks}
+            r = [math.prod(s[d] for d in ranks if d not in rel[i]) for i in range(n)]
             u = [1 if self.multicast else x for x in r]
             # the output's partial sums: written by every writer, read back once (cost.py)
-            per = [u[i] + (1 if i == z else 0) for i in range(len(ts))]
+            per = [u[i] + (1 if i == z else 0) for i in range(n)]
             # level 3 mirroring level 2: r times the fills (the output: 2r, less r |Z|)
-            extra = [(2 * r[i] if i == z else r[i]) - per[i] for i in range(len(ts))]
-            whole_cost = [per[i] * o.fills[i] for i in range(len(ts))]
-            whole_extra = [extra[i] * o.fills[i] for i in range(len(ts))]
-            least = sum(whole_cost) - zsize
-            if best[0] is not None and least > best[0].value:
-                continue  # every tensor's least: filled as O's loops change its tile
-            tiles = [W * math.prod(s[d] for d in T.ranks) for T in ts]  # global fills per fill
-            a = [per[i] * tiles[i] for i in range(len(ts))]
-            b = [extra[i] * tiles[i] for i in range(len(ts))]
+            extra = [(2 * r[i] if i == z else r[i]) - per[i] for i in range(n)]
+            tiles = [W * math.prod(s[d] for d in rel[i]) for i in range(n)]  # global per fill
+            a = [per[i] * tiles[i] for i in range(n)]
+            b = [extra[i] * tiles[i] for i in range(n)]
             g, h = math.gcd(*a), math.gcd(*b) or 1
-            sizes = tuple((d, tile[d] // s[d]) for d in p.ranks)
-            table = self._slice(sizes, tuple(x // g for x in a), tuple(x // h for x in b))
-            if table is None:
-                raise _TooMany  # the slice enumeration declines: no exact answer
-            for flags, (value, second, nest) in table.items():
-                total = g * value + sum(c for c, f in zip(whole_cost, flags) if f) - zsize
-                more = h * second + sum(c for c, f in zip(whole_extra, flags) if f) \
-                    - (r[z] - 1) * zsize
-                if best[0] is None or total <= best[0].value:
-                    yield Inner(total, more, o, tuple(sorted(split.items())), nest)
+            sizes = tuple((d, t[d] // s[d]) for d in ranks)
+            words = [math.prod(t[d] // s[d] for d in rel[i]) for i in range(n)]
+            fits = [m for m in range(1 << n) if sum(words[i] for i in range(n) if m >> i & 1)
+                    + sum(1 for i in range(n) if not m >> i & 1) <= self.capacity]
+            out.append(_Split(tuple(sorted(split.items())), np.array(per, dtype=object),
+                              np.array(extra, dtype=object), sizes,
+                              tuple(x // g for x in a), tuple(x // h for x in b), g, h,
+                              (r[z] - 1) * self._zsize,
+                              tuple(a[i] * words[i] for i in range(n)), tuple(fits)))
+        self._splits_of[tile] = out
+        return out
+
+    def _below(self, sp: _Split, whole_cost) -> np.ndarray:
+        """Per outer part (rows of ``whole_cost``), a lower bound on the slice problem's cost
+        before the output's constant: over the sets of tensors whose whole slices fit the
+        capacity together (one word for each other), each whole one at its whole cost and
+        every other filled at least once (its slice's words times its weight)."""
+        n = whole_cost.shape[1]
+        best = None
+        for mask in sp.fits:
+            value = sum(whole_cost[:, i] if mask >> i & 1 else sp.once[i] for i in range(n))
+            best = value if best is None else np.minimum(best, value)
+        return np.full(len(whole_cost), math.inf, dtype=object) if best is None else best
 
     def _slice(self, sizes: tuple, move: tuple, tie: tuple):
         key = (sizes, move, tie)

@@ -1,0 +1,144 @@
+"""The fanout level's stage by decomposition (reference/decompose.py, docs/hierarchy.md "The
+inner stage by decomposition") against the per-tensor enumerator (hierarchy.per_tensor_points,
+which reads neither fastnest nor the decomposition): at every point of the enumerated staircase,
+the decomposition's least traffic into the fanout level (given the enumerated DRAM traffic at
+that capacity) is the enumerated one, and where level 3 mirrors level 2 its value plus
+``mirrored`` is the enumerated traffic into level 3; the whole per-tensor MILP solver with the
+decomposition switched on gives the enumerated staircase; bypass and sliding windows are
+refused (the MILP answers alone)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import boundsolver as bs
+from boundsolver.curves import joint
+from boundsolver.model.arch import Arch, Level
+from boundsolver.reference.decompose import Stage, applies, outer_parts
+from boundsolver.reference.fastnest import least_by_whole
+from boundsolver.reference.hierarchy import per_tensor_points
+from helpers import same_rows
+
+
+def gpu_like(l1: int, fan: int, mc: bool, regs: int | None = None, ranks=None,
+             keeps=("all",)) -> Arch:
+    """DRAM -> L2 (swept, one instance) -> L1 (``fan`` instances, ``l1`` words each, L2
+    multicasting or not) -> optionally registers (``regs`` words, same instances)."""
+    levels = [Level("DRAM"), Level("L2", sweep=True),
+              Level("L1", l1, keeps=keeps, instances=fan, multicast=mc, spatial_ranks=ranks)]
+    if regs is not None:
+        levels.append(Level("RF", regs, instances=fan))
+    return Arch("gpu", 8, tuple(levels))
+
+
+def check_stage(problem, arch) -> int:
+    """Every enumerated staircase point against the decomposition; returns how many."""
+    stage = Stage(problem, arch)
+    seen = 0
+    for _, cost, _ in per_tensor_points(problem, arch):
+        inner = stage.least(cost.occupancy[0], cost.dram)
+        assert inner is not None
+        assert inner.value == cost.accesses[1], (cost, inner)
+        nest, copies, got = stage.verified(inner)
+        assert got.dram == cost.dram and got.occupancy[0] <= cost.occupancy[0]
+        if stage.next_exact:
+            assert inner.value + inner.mirrored == cost.accesses[2], (cost, inner)
+            stage.verified(inner, mirror=True)
+        seen += 1
+    return seen
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.sampled_from([(2, 2, 4), (4, 2, 2), (2, 4, 4), (4, 4, 2), (3, 2, 4)]),
+       st.sampled_from([2, 4]), st.integers(3, 8), st.booleans(),
+       st.sampled_from([None, 0, 4]), st.sampled_from([None, ("k",), ("m", "n")]))
+def test_stage_equals_the_per_tensor_enumerator(mkn, fan, l1, mc, regs_more, ranks):
+    """GEMMs with fanout 2 or 4, multicast or not, splits restricted or not, with or
+    without a register level of at least L1's capacity (its stage: value + mirrored)."""
+    p = bs.gemm(*mkn)
+    regs = None if regs_more is None else l1 + regs_more
+    arch = gpu_like(l1, fan, mc, regs, ranks)
+    assert applies(p, arch) is None
+    assert check_stage(p, arch) >= 1
+
+
+def test_the_solver_uses_it_and_equals_the_enumerator(monkeypatch):
+    """The per-tensor MILP solver with the decomposition on gives the enumerated staircase,
+    and the decomposition did answer some fanout stage (calls counted)."""
+    calls = []
+    least = Stage.least
+
+    def counted(self, *args, **kw):
+        out = least(self, *args, **kw)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(Stage, "least", counted)
+    p = bs.gemm(4, 2, 4)
+    arch = gpu_like(5, 4, False, regs=5)
+    ref = joint.solve(p, arch, method="enumerate", placement="per_tensor")
+    got = bs.pareto_frontier(p, arch=arch, mapspace="per_tensor/perfect", method="milp")
+    same_rows(ref, got, arch)
+    assert any(c is not None for c in calls)
+
+
+def test_switched_off_it_is_the_milp_alone():
+    p = bs.gemm(2, 2, 4)
+    arch = gpu_like(4, 2, True, regs=4)
+    ls = joint.PlacementSolver(p, arch)
+    ls.decompose = False
+    ref = joint.solve(p, arch, method="enumerate", placement="per_tensor")
+    found, _ = joint.milp_points(ls)
+    assert not hasattr(ls, "_stage")
+    assert [pt.cost.key for pt in found] == [
+        tuple(int(v) for v in r) for r in ref[["accesses", "accesses_L2", "accesses_L1",
+                                                 "accesses_RF"]].values.tolist()]
+
+
+@pytest.mark.parametrize("arch, why", [
+    (gpu_like(4, 2, True, keeps=("inputs",)), "does not keep every tensor"),
+    (Arch("x", 8, (Level("DRAM"), Level("L2", sweep=True, instances=2), Level("L1", 4,
+                                                                             instances=2))),
+     "fanout is not exactly at level 2"),
+    (gpu_like(4, 2, True, regs=2), "cannot hold a word"),
+])
+def test_where_it_does_not_apply(arch, why):
+    assert why in applies(bs.gemm(2, 2, 2), arch)
+
+
+def test_sliding_windows_are_refused():
+    conv = bs.conv(R=3, P=4, C=2, K=2)
+    assert "sliding" in applies(conv, gpu_like(4, 2, True))
+
+
+def test_outer_parts_attain_the_traffic_they_are_asked_for():
+    """Every listed outer part moves exactly the DRAM traffic asked for and fits (the
+    one-buffer cost model re-costs it), and none is listed for a traffic below the least."""
+    from boundsolver.model.cost import Nest, evaluate
+
+    p = bs.gemm(4, 4, 8)
+    for cap, dram in [(24, 192), (40, 160)]:
+        found = outer_parts(p, cap, dram)
+        for o in found.values():
+            levels, orders, storage, tile, done = [], [], [], dict(p.size), 0
+            for pos in sorted(set(o.at)):
+                seg = []
+                for d, f in o.loops[done:pos]:
+                    tile[d] //= f
+                    seg.append(d)
+                done = pos
+                levels.append(tuple(tile.items()))
+                orders.append(tuple(seg))
+                storage += [(T.name, len(levels)) for i, T in enumerate(p.tensors)
+                            if o.at[i] == pos]
+            cost = evaluate(p, Nest(tuple(levels), tuple(orders), tuple(storage)))
+            assert cost.accesses == dram and cost.occupancy <= cap
+    least = bs.solve_curve(p, [24], mapspace="per_tensor/perfect")["accesses"].iloc[0]
+    assert outer_parts(p, 24, int(least) - 1) == {}
+
+
+def test_least_by_whole_checks_its_weights():
+    with pytest.raises(ValueError, match="non-negative int"):
+        least_by_whole(bs.gemm(2, 2, 2), 8, (1, 1))
