@@ -9,8 +9,10 @@ capacities from 64 Ki words (256 KiB) to twice the algorithmic minimum's buffer.
 and writes every capacity's row (DRAM and L2 -> SMEM traffic, as multiples of the algorithmic
 minimum too). ``--mapspaces``: uniform placement within each level (levels.py, run to the end)
 and/or per-tensor placement (placement.py) with ``--time-limit`` seconds per capacity (a capacity it
-cuts is a ``time_limit`` row: its proven columns, ``bound_of``, ``best_bound``). One run, one
-machine.
+cuts is a ``time_limit`` row: its proven columns, ``bound_of``, ``best_bound``);
+``per_tensor_milp`` is per-tensor placement with the fanout stage's decomposition switched off
+(``PlacementSolver.decompose = False``: the MILP alone, as before it), to compare in one run.
+One run, one machine.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from common import report
 
 import boundsolver as bs
+from boundsolver.curves import joint
 
 
 def main() -> None:
@@ -30,7 +33,7 @@ def main() -> None:
     ap.add_argument("--archs", nargs="+", default=["a100", "h100"])
     ap.add_argument("--count", type=int, default=32)
     ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--mapspaces", nargs="+", default=["uniform"], choices=["uniform", "per_tensor"])
+    ap.add_argument("--mapspaces", nargs="+", default=["uniform"], choices=["uniform", "per_tensor", "per_tensor_milp"])
     ap.add_argument("--time-limit", type=float, default=20.0,
                     help="seconds per capacity for per-tensor placement")
     ap.add_argument("--out", type=Path,
@@ -43,11 +46,13 @@ def main() -> None:
     rows, times = [], []
     for name, space in [(a, s) for a in args.archs for s in args.mapspaces]:
         arch = bs.load_arch(name)
-        limit = args.time_limit if space == "per_tensor" else None
+        limit = args.time_limit if space.startswith("per_tensor") else None
+        joint.PlacementSolver.decompose = space != "per_tensor_milp"
         began = time.perf_counter()
-        curve = bs.solve_curve(p, caps, arch=arch, method="milp", mapspace=f"{space}/perfect",
-                               time_limit=limit)
+        curve = bs.solve_curve(p, caps, arch=arch, method="milp",
+                               mapspace=f"{space.removesuffix('_milp')}/perfect", time_limit=limit)
         seconds = time.perf_counter() - began
+        joint.PlacementSolver.decompose = True
         cut = curve[curve["status"] == "time_limit"]
         times.append({"arch": name, "mapspace": space, "time_limit": limit,
                       "capacities": len(caps), "proven": len(caps) - len(cut),
