@@ -142,3 +142,14 @@ def test_outer_parts_attain_the_traffic_they_are_asked_for():
 def test_least_by_whole_checks_its_weights():
     with pytest.raises(ValueError, match="non-negative int"):
         least_by_whole(bs.gemm(2, 2, 2), 8, (1, 1))
+
+
+def test_past_its_deadline_it_declines():
+    """Out of the capacity's time the decomposition answers nothing (the MILP then goes on
+    as without it), rather than overrunning a time limit."""
+    import time
+
+    p = bs.gemm(4, 4, 4)
+    stage = Stage(p, gpu_like(6, 2, False))
+    assert stage.least(48, 48) is not None
+    assert stage.least(48, 48, deadline=time.perf_counter() - 1) is None

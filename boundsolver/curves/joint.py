@@ -668,7 +668,8 @@ class PlacementSolver(LevelSolver):
         points, so the stage ends on it without a solve (and, where level 3's stage is exact
         too, the mapping with level 3 mirroring level 2, and that stage's value for
         :meth:`floor`). Skipped (-inf) where a known point already attains ``floor``, or the
-        decomposition does not apply or declines."""
+        decomposition does not apply, declines or runs past the capacity's time (the MILP then
+        answers as without it, its clock already spent)."""
         from ..reference.decompose import Stage, applies
 
         first, second = self.arch.on_chip[0], self.arch.on_chip[1]
@@ -685,8 +686,9 @@ class PlacementSolver(LevelSolver):
         if any(p.values[name] <= floor and all(p.values[n] <= v for n, v in full.items())
                for p in self.known):
             return -math.inf
-        inner = self._stage.least(int(min(cap, 2**62)), int(limits["dram"]), floor)
-        if inner is None:  # declined, or no mapping (the MILP will say so)
+        inner = self._stage.least(int(min(cap, 2**62)), int(limits["dram"]), floor,
+                                  self._deadline)
+        if inner is None:  # declined, out of time, or no mapping (the MILP will say so)
             return -math.inf
         for mirror in (False, True) if self._stage.next_exact else (False,):
             nest, copies, cost = self._stage.verified(inner, mirror)

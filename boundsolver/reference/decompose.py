@@ -30,6 +30,7 @@ deeper level holds one word of each tensor it keeps.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ from ..model.einsum import Einsum
 from ..model.mapspace import divisors
 from .fastnest import least_by_whole
 
-NODE_LIMIT = 5_000_000  # outer-part search nodes before giving up (a100 GEMM 4096^3: ~0.4 M)
+NODE_LIMIT = 2_000_000  # outer-part search nodes before giving up (a100 GEMM 4096^3: <= 0.4 M)
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,12 @@ def _kept(problem: Einsum, level) -> set[str]:
     return {T.name for T in problem.tensors if level.keeps_tensor(problem, T)}
 
 
-def outer_parts(problem: Einsum, capacity: int, dram: int,
-                node_limit: int = NODE_LIMIT) -> dict[tuple, Outer] | None:
+def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NODE_LIMIT,
+                deadline: float | None = None) -> dict[tuple, Outer] | None:
     """The signatures ``(tile, fills)`` of the canonical outer parts moving exactly ``dram``
     words from the backing store with level-1 footprints summing to at most ``capacity``, one
-    outer part each; None past ``node_limit`` search nodes.
+    outer part each; None past ``node_limit`` search nodes or ``deadline``
+    (``time.perf_counter()``).
 
     Canonical (every mapping's outer part can be made one without changing the real nest or
     raising any traffic, docs/hierarchy.md): a segment (the loops between two boundaries
@@ -124,7 +126,8 @@ def outer_parts(problem: Einsum, capacity: int, dram: int,
               cur: tuple, every: tuple):
         nonlocal nodes
         nodes += 1
-        if nodes > node_limit:
+        if nodes > node_limit or (deadline is not None and not nodes % 4096
+                                  and time.perf_counter() > deadline):
             raise _TooMany
         unplaced = [i for i in range(n) if i not in placed]
         last = loops[-1][0] if loops else None
@@ -237,12 +240,14 @@ class Stage:
         self._slices: dict = {}
         self._splits_of: dict = {}
 
-    def least(self, capacity: int, dram: int, floor: float = -math.inf) -> Inner | None:
+    def least(self, capacity: int, dram: int, floor: float = -math.inf,
+              deadline: float | None = None) -> Inner | None:
         """The lexicographically least (traffic into level 2, :attr:`Inner.mirrored`) over the
         per-tensor mappings moving ``dram`` words from the backing store (its least) with level
         1 holding at most ``capacity`` words, with a mapping attaining it; None where an
-        enumeration declines or no mapping exists. ``floor``: a known lower bound on the
-        traffic (the search stops at a mapping attaining it with nothing ``mirrored``).
+        enumeration declines, ``deadline`` (``time.perf_counter()``) passes or no mapping
+        exists. ``floor``: a known lower bound on the traffic (the search stops at a mapping
+        attaining it with nothing ``mirrored``).
 
         ``mirrored`` is what the next stage needs (:meth:`next_stage`): level 3's copies at
         level 2's boundaries receive, per tensor, its level-2 fills times the split's factors
@@ -250,7 +255,7 @@ class Stage:
         partial sums written back by every one of them; that exceeds level 2's traffic by a
         sum over the tensors of a non-negative weight times their fills (less a constant for
         the output), so it is a second linear objective over the same mappings."""
-        outers = outer_parts(self.problem, capacity, dram)
+        outers = outer_parts(self.problem, capacity, dram, deadline=deadline)
         if outers is None:
             return None
         groups: dict[tuple, list[Outer]] = {}
@@ -259,6 +264,8 @@ class Stage:
         best: Inner | None = None
         # tiles whose outer parts move least first: a low incumbent early
         for tile, group in sorted(groups.items(), key=lambda g: min(sum(o.fills) for o in g[1])):
+            if deadline is not None and time.perf_counter() > deadline:
+                return None
             found = self._group(tile, group, best)
             if found is _DECLINED:
                 return None
