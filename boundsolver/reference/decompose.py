@@ -58,7 +58,7 @@ class Outer:
 
 
 def applies(problem: Einsum, arch: Arch) -> str | None:
-    """None where :func:`stage` is exact for ``problem`` on ``arch``, else why not."""
+    """None where :class:`Stage` is exact for ``problem`` on ``arch``, else why not."""
     if any(not a.is_plain for T in problem.tensors for a in T.axes):
         return "a sliding-window axis"
     if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
@@ -249,7 +249,7 @@ class Stage:
         exists. ``floor``: a known lower bound on the traffic (the search stops at a mapping
         attaining it with nothing ``mirrored``).
 
-        ``mirrored`` is what the next stage needs (:meth:`next_stage`): level 3's copies at
+        ``mirrored`` is what the next stage needs (:attr:`next_exact`): level 3's copies at
         level 2's boundaries receive, per tensor, its level-2 fills times the split's factors
         over ranks it lacks (``cost.replicas``: level 2's copy is their source), the output's
         partial sums written back by every one of them; that exceeds level 2's traffic by a
