@@ -153,3 +153,25 @@ def test_past_its_deadline_it_declines():
     stage = Stage(p, gpu_like(6, 2, False))
     assert stage.least(48, 48) is not None
     assert stage.least(48, 48, deadline=time.perf_counter() - 1) is None
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from([(2, 2, 4), (4, 2, 2), (3, 4, 2), (4, 4, 4), (6, 2, 4)]),
+       st.integers(3, 40))
+def test_least_by_whole_with_one_buffer_weights_is_the_one_buffer_optimum(mkn, cap):
+    """With the one-buffer weights (inputs 1, the output 2, a whole tensor moved once), the
+    least over the whole sets, less the output's first reads, is the one-buffer per-tensor
+    optimum in ``cap`` words (fastnest.least: classes pruned across whole sets too)."""
+    from boundsolver.reference.fastnest import least
+
+    p = bs.gemm(*mkn)
+    weight = tuple(2 if T is p.output else 1 for T in p.tensors)
+    table = least_by_whole(p, cap, weight)
+    ref = least(p, {"+".join(T.name for T in p.tensors): cap})
+    if ref is None:
+        assert not table
+        return
+    words = [p.tensor_size(T) for T in p.tensors]
+    got = min(value + sum(w * n for w, n, f in zip(weight, words, flags) if f)
+              for flags, (value, _, _) in table.items()) - p.tensor_size(p.output)
+    assert got == ref[1].accesses
