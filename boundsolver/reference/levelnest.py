@@ -369,9 +369,9 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
         return None
     if problem.output is not problem.tensors[-1]:
         return None
-    # every term is at most MACs x |T| ... bounded by macs * 2 per copy; stay far from 2**63
-    if (len(frame.copies) * 2 + 2) * problem.macs * max(problem.tensor_size(T)
-                                                        for T in problem.tensors) >= 2**62:
+    # a footprint is at most its tensor, fills at most MACs (plain axes): every sum of a key
+    # (weight 2 per copy at most) and every partial product stays below that
+    if 2 * (len(frame.copies) + 1) * problem.macs >= 2**62:
         return None
     classes = _plan(frame)
     if classes is None:
