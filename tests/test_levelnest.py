@@ -72,7 +72,24 @@ def test_four_levels_and_more_equal_the_per_tensor_enumerator(problem, arch):
     same_as_reference(problem, arch)
 
 
+@settings(max_examples=10, deadline=None)
+@given(st.sampled_from([1, 2, 4]), st.sampled_from([1, 2]), st.sampled_from([2, 4]),
+       st.integers(2, 4), st.sampled_from([(1, 2), (2, 1), (2, 2)]), st.booleans(), st.booleans(),
+       st.sampled_from(KEEPS[:3]), st.sampled_from([None, ("n",), ("m", "k")]))
+def test_spatial_fanout_equals_the_per_tensor_enumerator(m, k, n, l1, fans, mc2, mc1, keeps_l1,
+                                                         ranks):
+    """Fanout at either level or both, multicast or not, splits restricted or not, bypass."""
+    outer, inner = fans
+    p = bs.gemm(m, k, n)
+    arch = Arch("sp", 8, (Level("DRAM"), Level("L2", sweep=True, instances=outer, multicast=mc2),
+                          Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
+                                spatial_ranks=ranks, multicast=mc1)))
+    assume(covered(p, arch))
+    same_as_reference(p, arch)
+
+
 @pytest.mark.parametrize("problem,arch", [
+    (bs.gemm(2, 2, 2), fanout(3, 1, 2, None, True, False)),
     (bs.gemm(4, 2, 2), three(3)),
     (bs.gemm(4, 4, 2), three(4, keeps_l1=("inputs",))),
     (bs.gemm(2, 2, 2), Arch("t4", 8, (Level("DRAM"), Level("L3", sweep=True), Level("L2", 6),
@@ -127,9 +144,10 @@ def test_auto_takes_it_and_falls_back_where_it_does_not_apply():
     df = joint.solve(p, arch, placement="per_tensor")
     assert df.attrs["method"] == "enumeration" and df.attrs["mapspace"] == "per_tensor/perfect"
     assert df.attrs["seconds"] < 30
-    # fanout and sliding windows: not covered here (None), "auto" takes the other methods
-    sp, conv = fanout(3, 1, 2), bs.conv(R=2, P=2, C=1, K=2)
-    assert levelnest.frontier(bs.gemm(2, 2, 2), sp) is None
+    # sliding windows and fanout with imperfect factors: not covered here (None), "auto" takes
+    # the other methods
+    conv = bs.conv(R=2, P=2, C=1, K=2)
+    assert levelnest.frontier(bs.gemm(2, 2, 2), fanout(3, 1, 2), imperfect=True) is None
     assert levelnest.frontier(conv, three(3)) is None
     ref = per_tensor_points(conv, three(3))
     got = joint.solve(conv, three(3), placement="per_tensor")
