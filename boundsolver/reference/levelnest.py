@@ -1,59 +1,78 @@
-"""The exact per-tensor joint frontier of a temporal hierarchy by vectorised enumeration.
+"""The exact per-tensor joint frontier of a hierarchy by vectorised enumeration (``method="auto"``).
 
 The mapspace is that of :func:`hierarchy.per_tensor_points` (docs/hierarchy.md, "Per-tensor
 placement"): every copy (tensor T, on-chip level l keeping T) sits at its own boundary ``b(T, l)``
 of a nest of K >= 1 boundaries, non-decreasing inwards per tensor; perfect factors, or with
-``imperfect`` each rank's outermost split of any size. The objective is the lexicographic key of
-``cost.LevelCost`` (backing-store traffic, then the traffic into each level, outermost first),
-over the swept level's occupancy, every fixed level's capacity respected. This module is
-fastnest.py's method carried to several levels:
+``imperfect`` each rank's outermost split of any size; spatial fanout with or without multicast
+(perfect factors). The objective is the lexicographic key of ``cost.LevelCost`` (backing-store
+traffic, then the traffic into each level, outermost first), over the swept level's occupancy,
+every fixed level's capacity respected. This module is fastnest.py's method carried to several
+levels:
 
-* **Classes.** A class fixes K, each copy's boundary (every boundary holds a copy) and, per
-  segment ``c - 1`` (the loops right above boundary c), an undominated order class
-  (``mapspace.order_classes``) of the tensors with a copy at c.
-* **Class formula.** Within a class each copy costs a footprint ``prod_{d in T} tile(d, c)`` and
-  fills ``|T| prod_{e not in T} ceil(N_e / tile(e, c - 1 + [e refetched]))`` (the tile above
-  segment c - 1, or at c where e loops above T's innermost relevant loop in segment c - 1); an
-  input moves its fills into its copy, the output twice its fills less its size (first-read
-  elision). A level's occupancy and traffic are the sums over its copies; the backing store's
-  traffic the sum over each tensor's outermost copy.
-* **Tile chains per rank** (``N >= tile(d, 1) >= ... >= tile(d, K) >= 1``, each dividing the one
-  above, the first one below N of any size with imperfect factors), collapsed as in
-  ``fastnest._collapse``: a tile read only by footprints is set to the next deeper tile read
-  (or 1), one read only by counts to the next shallower (or N). Every footprint only grows and
-  every count only shrinks in its tile, so the collapsed nest has no component of the vector
-  (each level's occupancy, each level's traffic, the backing store's) higher: it is matched or
-  beaten on the whole lexicographic key at every capacity. Both moves keep the chain rule (a
-  copied tile divides, or is N, or becomes the rank's first split).
-* **Costing.** Every combination of the ranks' chains is costed in numpy, one rank after another;
-  a partial product of a term is a lower bound of it (every factor is at least 1), so rows whose
-  partial occupancy of a fixed level is over its capacity, or whose partial key is already
-  matched by the staircase at their partial occupancy, are dropped before the next rank.
+* **Classes.** A class fixes K, each copy's boundary c (every boundary holds a copy), each
+  fanout's boundary ``F`` (right above the first copy of its level or an inner one, below every
+  copy of an outer level, one per boundary), each copy's *fill boundary* ``phi`` (c, or for a
+  copy right below a fanout any boundary above, not above its outer copy's) and, per segment
+  ``s`` (the loops right above boundary s + 1), an undominated order class
+  (``mapspace.order_classes``) of the tensors with a copy filling at s + 1.
+* **Class formula.** Each copy costs a footprint ``prod_{d in T} tile(d, c) / spread(d, c)``
+  (one instance's tile: the splits of the fanouts above c) and fills ``m = |T| prod_{e not in T}
+  ceil(N_e / tile(e, phi - 1 + [e refetched]))`` (the tile above segment phi - 1, or at phi
+  where e loops above T's innermost relevant loop there); an input moves ``R m`` into its copy,
+  the output ``R m + A m - A |Z|`` (first-read elision), with ``A`` the splits of ranks T lacks
+  by fanouts at or above its source level and ``R = A U``, ``U`` those between source and copy
+  whose parent does not multicast (``cost.replicas``). A level's occupancy and traffic are the
+  sums over its copies; the backing store's traffic the sum over each tensor's outermost copy.
+* **Tile chains per rank** (``N >= tile(d, 1) >= ... >= tile(d, K) >= S_d``, each dividing the
+  one above, the first one below N of any size with imperfect factors; ``S_d`` the product of
+  d's splits, so every instance holds whole tiles), with each copy's tiles of its ranks tied
+  from its fill boundary to its own (no loop of its ranks between), collapsed as in
+  ``fastnest._collapse``: a tile group read only by footprints is set to the next deeper group
+  read (or ``S_d``), one read only by counts to the next shallower (or N). Every footprint only
+  grows and every count only shrinks in its tile, so the collapsed nest has no component of the
+  vector (each level's occupancy, each level's traffic, the backing store's) higher: it is
+  matched or beaten on the whole lexicographic key at every capacity. Both moves keep the chain
+  rule (a copied tile divides, or is N, or becomes the rank's first split, and stays a multiple
+  of ``S_d``).
+* **Costing.** Every combination of the ranks' table rows (chain and splits) is costed in numpy,
+  one rank after another; a partial product of a term is a lower bound of it (every factor is
+  at least 1), so rows whose partial occupancy of a fixed level is over its capacity, whose
+  partial split product at a fanout is over it, or whose partial key is already matched by the
+  staircase at their partial occupancy, are dropped before the next rank (the output's
+  ``- A |Z|`` enters that partial key only where no split can grow ``A``).
 * **Dominance.** Classes with the same collapsed formula are costed once; a class whose every
   term is at least another's at every tiling (same free tiles) not at all.
 
-**The classes cover the canonical nests of** :func:`hierarchy.per_tensor_points` **(no fanout,
-plain axes).** A canonical nest N has K boundaries, each storing a copy (rule 1), copies of a
-tensor at non-decreasing boundaries: that fixes a class's boundaries. By rule 2 every copy at
-c >= 2 has its innermost relevant loop j in segment c - 1, and so does a copy at c = 1 if T has
-any loop above it (else every count is 1 in both). ``moved_at`` then counts, per irrelevant rank
-e looping above j, ``ceil(N_e / tile)`` with the tile below the deepest segment holding such a
-loop: that is ``tile(e, c)`` if e loops in segment c - 1 above j, else ``tile(e, c - 1)`` (no
-deeper e loop above j, so the tile right above segment c - 1 is the one below e's deepest
-loop); an e not looping above j has ``tile(e, c - 1) = N_e`` or loops only below j in segment
-c - 1, where ``tile(e, c - 1)`` is again below its deepest loop above j. So the formula of the
-class whose segment c - 1 has N's signature (rule 4) equals N's cost, and order classes keep an
-undominated representative of each signature (a refetched set contained in another's costs no
-more, term by term). Conversely a formula never under-estimates the nest it is read at (a loop
-the class counts may have one trip: the true innermost relevant loop is then higher and its
-counted tiles no smaller), so the least formula value is the mapspace's. With the collapse
-above, the staircase of formula values is the exact per-tensor staircase; every returned point is
-re-costed by ``cost.evaluate_levels`` in Python integers (it must reproduce the formula) and
-checked by ``cost.check_level_tiles``.
+**The classes cover the canonical nests of** :func:`hierarchy.per_tensor_points` **(plain
+axes).** A canonical nest N has K boundaries, each storing a copy (rule 1), copies of a tensor at
+non-decreasing boundaries, each fanout right above the first copy of its level or an inner one:
+that fixes a class's boundaries and fanout boundaries. Let a copy's fill boundary be the
+boundary right below the segment holding its innermost relevant loop j (1 if it has none). By
+rule 2 that is its own boundary c, except right below a fanout, where no loop of T's ranks lies
+between the two (the tie), and an inner copy's j is never above an outer one's. Extend each
+segment's order with its one-trip ranks first. ``moved_at`` counts, per irrelevant rank e
+looping above j, ``ceil(N_e / tile)`` with the tile below the deepest segment holding such a
+loop: ``tile(e, phi)`` if e loops in segment phi - 1 above j, else ``tile(e, phi - 1)`` (no
+deeper e loop above j); an e with no loop above j has no loop above boundary phi - 1 either, so
+``tile(e, phi - 1) = N_e`` and its count is 1; a copy with no relevant loop at all has fill
+boundary 1, its ranks all first in segment 0 and every count 1. So the formula of the class
+with N's boundaries and segment signatures (rule 4, over the copies filling there) equals N's
+cost (footprints and replicas are exact), and order classes keep an undominated representative
+of each signature (a refetched set inside another's costs no more, term by term). Split
+choices: per_tensor_points splits only ranks that copies below use and requires each instance
+tile whole; the tables range over every split whose product fits the fanout with the innermost
+tile a multiple of it, a superset whose extra nests are real nests too (``evaluate_levels``
+costs them). Conversely a formula never under-estimates the nest it is read at (a counted loop
+may have one trip: the true innermost relevant loop is then higher and its counted tiles no
+smaller), so the least formula value is the mapspace's. With the collapse above, the staircase
+of formula values is the exact per-tensor staircase; every returned point is re-costed by
+``cost.evaluate_levels`` in Python integers (it must reproduce the formula) and checked by
+``cost.check_level_tiles``.
 
-Not covered (returns None, so the caller takes the enumerator or the MILP): spatial fanout,
-sliding-window axes, work over ``WORK_LIMIT`` combinations or ``PLAN_LIMIT`` classes, values that
-could overflow int64.
+Not covered (returns None, so the caller takes the depth-first enumerator or the MILP):
+sliding-window axes, fanout with imperfect factors, more than ``PLAN_LIMIT`` classes (four
+on-chip levels keeping every tensor past tiny sizes, ``a100``/``h100``'s three), more than
+``WORK_LIMIT`` table-row combinations, values that could overflow int64.
 """
 
 from __future__ import annotations
@@ -191,26 +210,28 @@ class _Class:
             free.append(n)
             where[d] = w
         self.free, self.where = tuple(free), where
-        self.specs = tuple(tuple(self._specs(frame, x, d, counted)) for x, d in enumerate(frame.ranks))
+        reps = _replicas(frame)
+        self.specs = tuple(tuple(self._specs(frame, d, counted, reps)) for d in frame.ranks)
         self.key = (self.free, self.specs, fan_at)
 
-    def _specs(self, frame: _Frame, x: int, d: str, counted: list[dict]):
+    def _specs(self, frame: _Frame, d: str, counted: list[dict], reps):
         """Rank ``d``'s factor in every term, as (tile column or None, fans dividing it, count
         column or None, fans multiplying it): per copy its footprint (the instance tile), its
         fills times both replica factors (``nest.replicas``), and for the output its fills and
         its elided first read times the source's replicas; then each fan's split."""
         where = self.where[d]
+        last = len(frame.rels) - 1
         for i, ((t, lv), c) in enumerate(zip(frame.copies, self.boundary)):
             mine = d in frame.rels[t]
-            spread = tuple(j for j, fan in enumerate(frame.fans) if self.fan_at[j] <= c)
-            yield (where[c - 1], spread, None, ()) if mine else _ONE
-            src = max((l2 for t2, l2 in frame.copies if t2 == t and l2 < lv), default=0)
-            above = () if mine else tuple(j for j, fan in enumerate(frame.fans) if fan.level <= src)
-            uni = () if mine else tuple(j for j, fan in enumerate(frame.fans)
-                                        if src < fan.level <= lv and not fan.multicast)
+            above, uni = reps[i]
+            if mine:
+                yield (where[c - 1], tuple(j for j, b in enumerate(self.fan_at) if b <= c), None, ())
+                above = uni = ()
+            else:
+                yield _ONE
             count = where[counted[i][d] - 1] if d in counted[i] else None
             yield (None, (), count, above + uni)
-            if t == len(frame.rels) - 1:
+            if t == last:
                 yield (None, (), count, above)
                 yield (None, (), None, above)
         for j in range(len(frame.fans)):
@@ -234,6 +255,20 @@ class _Class:
 
 
 _ONE = (None, (), None, ())
+
+
+@cache
+def _replicas(frame: _Frame) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """Per copy the fans whose splits of ranks its tensor lacks repeat its traffic
+    (``nest.replicas``): those at or above its source level (each replica of the source fills
+    its own subtree), and those between its source and it whose parent does not multicast."""
+    out = []
+    for t, lv in frame.copies:
+        src = max((l2 for t2, l2 in frame.copies if t2 == t and l2 < lv), default=0)
+        out.append((tuple(j for j, fan in enumerate(frame.fans) if fan.level <= src),
+                    tuple(j for j, fan in enumerate(frame.fans)
+                          if src < fan.level <= lv and not fan.multicast)))
+    return tuple(out)
 
 
 def _boundaries(frame: _Frame):
