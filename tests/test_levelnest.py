@@ -9,6 +9,7 @@ three-level mappings (benchmarks/data) never below it on DRAM nor on the whole k
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -154,25 +155,28 @@ def test_auto_takes_it_and_falls_back_where_it_does_not_apply():
     assert got["accesses"].tolist() == [c.dram for _, c, _ in ref]
 
 
-def _af_three_level():
-    return sorted(p for p in DATA.glob("accelforge_three_level_*_L1_*.csv")
-                  if "conv" not in p.name and "_eval_" not in p.name and "_nests_" not in p.name)
+def _af_gemm_files():
+    return sorted(p for p in DATA.glob("accelforge_*_L1_*.csv")
+                  if p.name.startswith(("accelforge_three_level_", "accelforge_spatial_"))
+                  and "conv" not in p.name and "_eval_" not in p.name and "_nests_" not in p.name)
 
 
-@pytest.mark.parametrize("path", _af_three_level(), ids=lambda p: p.stem)
-def test_no_accelforge_three_level_mapping_below(path):
-    """AccelForge's three-level Pareto mappings (DRAM weighted first, L1 fixed): none below our
-    per-tensor bound on DRAM nor on the whole key (DRAM, into L2 = DRAM, into L1 = L2's actions
-    less DRAM's), at every L2 size they used; and some tie it."""
-    import json
-
-    info = json.loads(path.with_suffix(".json").read_text()) if path.with_suffix(".json").exists() \
-        else None
+@pytest.mark.parametrize("path", _af_gemm_files(), ids=lambda p: p.stem)
+def test_no_accelforge_mapping_below(path):
+    """AccelForge's Pareto mappings (DRAM weighted first; three-level: L1 fixed; spatial: four
+    L1 instances below L2, with or without multicast): none below our per-tensor bound on DRAM
+    nor on the whole key (DRAM, into L2 = DRAM, into L1 = L2's actions less DRAM's), at every L2
+    size they used; and some tie it."""
     m, k, n, l1 = _sizes(path.stem)
     p = bs.gemm(m, k, n)
-    assert info is None or (info["params"]["M"], info["params"]["KN"]) == (m, n)
     imperfect = "_imperfect" in path.name
-    arch = Arch("af_three_level", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", l1)))
+    if "_spatial_" in path.name:
+        arch = Arch("af_spatial", 8, (Level("DRAM"), Level("L2", sweep=True),
+                                      Level("L1", l1, instances=4,
+                                            multicast="_unicast" not in path.name)))
+    else:
+        arch = Arch("af_three_level", 8, (Level("DRAM"), Level("L2", sweep=True),
+                                          Level("L1", l1)))
     ours = stairs(levelnest.frontier(p, arch, imperfect), arch)
     af = pd.read_csv(path)
     if "l2_moved_words" in af:
@@ -188,7 +192,6 @@ def test_no_accelforge_three_level_mapping_below(path):
 
 
 def _sizes(stem: str) -> tuple[int, int, int, int]:
-    """(M, K, N, L1) from accelforge_three_level_MxKxN[_imperfect]_L1_W."""
-    parts = stem.split("_")
-    m, k, n = map(int, parts[3].split("x"))
-    return m, k, n, int(parts[-1])
+    """(M, K, N, L1) from accelforge_{three_level,spatial}_MxKxN[_imperfect]_L1_W[_unicast]."""
+    m, k, n = map(int, re.search(r"_(\d+)x(\d+)x(\d+)_", stem).groups())
+    return m, k, n, int(re.search(r"_L1_(\d+)", stem).group(1))
