@@ -42,13 +42,33 @@ def af_sizes(n: int) -> list[int]:
     return sorted(set(af["l2_words"].tolist()))
 
 
+def spatial(l1: int, multicast: bool) -> Arch:
+    """AccelForge's spatial arch: DRAM -> L2 (swept) -> four L1 instances."""
+    return Arch("af_spatial", 8, (Level("DRAM"), Level("L2", sweep=True),
+                                  Level("L1", l1, instances=4, multicast=multicast)))
+
+
+def af_spatial_sizes(n: int, l1: int, unicast: bool) -> list[int]:
+    tag = "_unicast" if unicast else ""
+    af = pd.read_csv(DATA / f"accelforge_spatial_{n}x{n}x{n}_L1_{l1}{tag}.csv")
+    return sorted(set(af["l2_words"].tolist()))
+
+
 CASES = [  # (name, problem, arch, capacities: None = the whole frontier)
     ("GEMM 8x4x6, L1=8, frontier", bs.gemm(8, 4, 6), three(8), None),
     ("GEMM 16^3, L1=64, AF sizes", bs.gemm(16, 16, 16), three(64), af_sizes(16)),
     ("GEMM 64^3, L1=64, AF sizes", bs.gemm(64, 64, 64), three(64), af_sizes(64)),
     ("GEMM 256^3, L1=64, AF sizes", bs.gemm(256, 256, 256), three(64), af_sizes(256)),
     ("GEMM 4096^3, L1=4096", bs.gemm(4096, 4096, 4096), three(4096), [2**22, 2**17]),
-    ("GEMM 64^3, 4 levels L2=512 L1=64", bs.gemm(64, 64, 64), four(512, 64), [2**12, 2**10]),
+    ("GEMM 4^3, 4 levels L2=16 L1=4, frontier", bs.gemm(4, 4, 4), four(16, 4), None),
+    ("spatial GEMM 32^3, 4 PEs L1=16, multicast, AF sizes", bs.gemm(32, 32, 32),
+     spatial(16, True), af_spatial_sizes(32, 16, False)),
+    ("spatial GEMM 32^3, 4 PEs L1=16, unicast, AF sizes", bs.gemm(32, 32, 32),
+     spatial(16, False), af_spatial_sizes(32, 16, True)),
+    ("spatial GEMM 256^3, 4 PEs L1=16, unicast, AF sizes", bs.gemm(256, 256, 256),
+     spatial(16, False), af_spatial_sizes(256, 16, True)),
+    ("simba GEMM 64^3, Fig. 24b sizes", bs.gemm(64, 64, 64), bs.load_arch("simba"),
+     [128, 1024, 8192, 65536, 524288]),
 ]
 
 

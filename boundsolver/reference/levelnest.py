@@ -91,7 +91,7 @@ from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.mapspace import divisors, order_classes, tile_sizes
 from .fastnest import _units
 
-WORK_LIMIT = 400_000_000  # table-row combinations over all classes (before pruning)
+WORK_LIMIT = 100_000_000  # table-row combinations over all classes before pruning: ~10 s at most
 PLAN_LIMIT = 200_000  # classes visited (Python work: about 10 s)
 CHUNK = 1 << 18  # rows costed at once
 _TOP, _BOTTOM = -1, -2
