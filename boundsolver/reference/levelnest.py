@@ -240,11 +240,12 @@ class _Class:
     def entries(self, ids: dict) -> list[tuple[int, int]]:
         """Per (rank, term): (kind, value) for the dominance test: kind 0 the constant 1; a tile
         (larger for a smaller value) or a count (larger for a larger value) of one spec shape;
-        comparable only within a kind."""
+        comparable only within a kind. (The chain's last column is the product of the rank's
+        splits, not 1: a tile like any other.)"""
         out = []
-        for free, specs in zip(self.free, self.specs):
+        for specs in self.specs:
             for tile, spread, count, mult in specs:
-                if (tile, spread, count, mult) == _ONE or tile == free + 1 and not spread:
+                if (tile, spread, count, mult) == _ONE:
                     out.append((0, 0))
                 elif tile is not None:
                     out.append((ids.setdefault(("tile", spread), len(ids) + 1), -tile))
