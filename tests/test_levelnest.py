@@ -104,6 +104,18 @@ def test_equals_the_placement_milp(problem, arch):
         [(r[0], tuple(r[1:])) for r in milp[cols].values.tolist()]
 
 
+def test_simba_equals_the_placement_milp():
+    """``simba``: five on-chip levels, two fanouts (16 PEs, multicast; 64 registers per PE),
+    weights bypassing the global buffer, every other tensor bypassing some level: the same rows
+    as placement.py's MILP at three global-buffer sizes (every row proven there)."""
+    p, arch, caps = bs.gemm(16, 16, 16), bs.load_arch("simba"), [64, 256, 1024]
+    milp = joint.solve(p, arch, caps, method="milp", placement="per_tensor")
+    auto = joint.solve(p, arch, caps, placement="per_tensor")
+    assert auto.attrs["method"] == "enumeration" and (milp["status"] == "optimal").all()
+    cols = ["accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+    assert auto[cols].values.tolist() == milp[cols].values.tolist()
+
+
 def test_never_above_uniform_and_below_it_somewhere():
     """At every swept occupancy of the uniform staircase, the per-tensor key is at or below
     the uniform one (uniform nests are per-tensor nests), and strictly below somewhere."""
