@@ -882,8 +882,8 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
     ``placement="per_tensor"``: each copy at its own boundary within its level, enumerated
     (:func:`per_tensor_points`) or by placement.py's MILP (:class:`PlacementSolver`); "auto"
-    takes the vectorised enumerator (levelnest.py) where it applies (no fanout, plain axes,
-    bounded work), else enumerates where that takes at most ``AUTO_PER_TENSOR`` search nodes (a
+    takes the vectorised enumerator (levelnest.py) where it applies (plain axes, fanout with
+    perfect factors, bounded work), else enumerates where that takes at most ``AUTO_PER_TENSOR`` search nodes (a
     few seconds), else solves the MILP."""
     method = check_method(method)
     if placement not in PLACEMENTS:
