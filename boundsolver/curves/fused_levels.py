@@ -43,6 +43,7 @@ from ..model.fusion import Schedule, subsets
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.mapspace import Mapspace, divisors, mapspace_of
 from ..model.workload import Workload
+from ..reference import levelnest
 from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
 from . import fused
 from .methods import DEFAULT, check_method
@@ -293,7 +294,10 @@ class LeafCurves:
         check_size(sub)
         points = None
         if self.mapspace.placement == "per_tensor":
-            if self.method != "milp":
+            if self.method == "auto":  # the vectorised enumerator where it applies (levelnest.py)
+                found = levelnest.frontier(sub, larch)
+                points = None if found is None else list(found)
+            if self.method != "milp" and points is None:
                 try:
                     limit = AUTO_PER_TENSOR if self.method == "auto" else 10**9
                     points = [(nest, c, cp) for nest, c, cp in per_tensor_points(sub, larch, limit)]

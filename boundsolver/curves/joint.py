@@ -42,6 +42,7 @@ from ..reference.hierarchy import (
     per_tensor_points,
     work,
 )
+from ..reference import levelnest
 from .methods import check_method
 
 log = logging.getLogger(__name__)
@@ -938,8 +939,9 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
     ``placement="per_tensor"``: each copy at its own boundary within its level, enumerated
     (:func:`per_tensor_points`) or by placement.py's MILP (:class:`PlacementSolver`); "auto"
-    enumerates where that takes at most ``AUTO_PER_TENSOR`` search nodes (a few seconds),
-    else solves the MILP."""
+    takes the vectorised enumerator (levelnest.py) where it applies (plain axes, fanout with
+    perfect factors, bounded work), else enumerates where that takes at most ``AUTO_PER_TENSOR`` search nodes (a
+    few seconds), else solves the MILP."""
     method = check_method(method)
     if placement not in PLACEMENTS:
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
@@ -953,6 +955,13 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
         method = "milp"  # as for one Einsum: a time limit asks for the MILP
     if placement == "per_tensor":
         if method == "auto":
+            began = time.perf_counter()
+            # the vectorised enumerator (levelnest.py) where it applies, in milliseconds to seconds
+            points = levelnest.frontier(problem, arch, imperfect)
+            if points is not None:
+                df = frame(problem, arch, points, capacities, time.perf_counter() - began)
+                df.attrs["mapspace"] = space
+                return df
             try:
                 began = time.perf_counter()
                 points = per_tensor_points(problem, arch,

@@ -1,0 +1,112 @@
+"""Benchmark: the per-tensor joint bound on temporal hierarchies, vectorised enumerator vs the MILP.
+
+    python benchmarks/levels_enum.py [--milp-sizes 3] [--out benchmarks/results/levels_enum.csv]
+
+Per case, ``joint.solve(..., placement="per_tensor")`` with ``method="auto"`` (which takes
+reference/levelnest.py, the vectorised enumerator: one frontier answers every capacity) and
+``method="milp"`` (placement.py's MILP, capacity by capacity; at most ``--milp-sizes`` of the
+case's capacities, largest first, so its per-capacity time is what compares), in the same run.
+Both must agree on every key column where both answered. One run, one machine (2 shared cores:
+read the load beside the times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+from common import report
+
+import boundsolver as bs
+from boundsolver.curves import joint
+from boundsolver.model.arch import Arch, Level
+
+DATA = Path(__file__).parent / "data"
+
+
+def three(l1: int) -> Arch:
+    return Arch("three_level", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", l1)))
+
+
+def four(l2: int, l1: int) -> Arch:
+    return Arch("four_level", 8, (Level("DRAM"), Level("L3", sweep=True), Level("L2", l2),
+                                  Level("L1", l1)))
+
+
+def af_sizes(n: int) -> list[int]:
+    """The distinct L2 sizes of AccelForge's three-level GEMM n^3 file (L1 = 64 words)."""
+    af = pd.read_csv(DATA / f"accelforge_three_level_{n}x{n}x{n}_L1_64.csv")
+    return sorted(set(af["l2_words"].tolist()))
+
+
+def spatial(l1: int, multicast: bool) -> Arch:
+    """AccelForge's spatial arch: DRAM -> L2 (swept) -> four L1 instances."""
+    return Arch("af_spatial", 8, (Level("DRAM"), Level("L2", sweep=True),
+                                  Level("L1", l1, instances=4, multicast=multicast)))
+
+
+def af_spatial_sizes(n: int, l1: int, unicast: bool) -> list[int]:
+    tag = "_unicast" if unicast else ""
+    af = pd.read_csv(DATA / f"accelforge_spatial_{n}x{n}x{n}_L1_{l1}{tag}.csv")
+    return sorted(set(af["l2_words"].tolist()))
+
+
+CASES = [  # (name, problem, arch, capacities: None = the whole frontier)
+    ("GEMM 8x4x6, L1=8, frontier", bs.gemm(8, 4, 6), three(8), None),
+    ("GEMM 16^3, L1=64, AF sizes", bs.gemm(16, 16, 16), three(64), af_sizes(16)),
+    ("GEMM 64^3, L1=64, AF sizes", bs.gemm(64, 64, 64), three(64), af_sizes(64)),
+    ("GEMM 256^3, L1=64, AF sizes", bs.gemm(256, 256, 256), three(64), af_sizes(256)),
+    ("GEMM 4096^3, L1=4096", bs.gemm(4096, 4096, 4096), three(4096), [2**22, 2**17]),
+    ("GEMM 4^3, 4 levels L2=16 L1=4, frontier", bs.gemm(4, 4, 4), four(16, 4), None),
+    ("spatial GEMM 32^3, 4 PEs L1=16, multicast, AF sizes", bs.gemm(32, 32, 32),
+     spatial(16, True), af_spatial_sizes(32, 16, False)),
+    ("spatial GEMM 32^3, 4 PEs L1=16, unicast, AF sizes", bs.gemm(32, 32, 32),
+     spatial(16, False), af_spatial_sizes(32, 16, True)),
+    ("spatial GEMM 256^3, 4 PEs L1=16, unicast, AF sizes", bs.gemm(256, 256, 256),
+     spatial(16, False), af_spatial_sizes(256, 16, True)),
+    ("simba GEMM 64^3, Fig. 24b sizes", bs.gemm(64, 64, 64), bs.load_arch("simba"),
+     [128, 1024, 8192, 65536, 524288]),
+]
+
+
+def key(df: pd.DataFrame, arch: Arch) -> list[tuple]:
+    cols = ["accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+    return [tuple(int(v) for v in r) for r in df[cols].values.tolist()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--milp-sizes", type=int, default=3,
+                    help="capacities the MILP solves per case (largest first); 0: skip it")
+    ap.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))))
+    ap.add_argument("--out", type=Path,
+                    default=Path(__file__).parent / "results" / "levels_enum.csv")
+    args = ap.parse_args()
+    rows = []
+    for name, p, arch, caps in [CASES[i] for i in args.cases]:
+        began = time.perf_counter()
+        fast = joint.solve(p, arch, caps, placement="per_tensor")
+        t_fast = time.perf_counter() - began
+        row = {"case": name, "capacities": len(caps) if caps else len(fast),
+               "auto_method": fast.attrs["method"], "auto_s": t_fast,
+               "load": os.getloadavg()[0]}
+        if args.milp_sizes:
+            sub = None if caps is None else sorted(caps, reverse=True)[:args.milp_sizes]
+            began = time.perf_counter()
+            milp = joint.solve(p, arch, sub, method="milp", placement="per_tensor")
+            t_milp = time.perf_counter() - began
+            n = len(sub) if sub else len(milp)
+            mine = fast if caps is None else fast.set_index("capacity").loc[sub].reset_index()
+            row |= {"milp_capacities": n, "milp_s": t_milp, "milp_s_per_capacity": t_milp / n,
+                    "agree": key(mine, arch) == key(milp, arch)}
+        rows.append(row)
+        print(f"  {name}: auto {t_fast:.2f} s" + (f", milp {row['milp_s']:.1f} s"
+                                                   if args.milp_sizes else ""), flush=True)
+    report(rows, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,698 @@
+"""The exact per-tensor joint frontier of a hierarchy by vectorised enumeration (``method="auto"``).
+
+The mapspace is that of :func:`hierarchy.per_tensor_points` (docs/hierarchy.md, "Per-tensor
+placement"): every copy (tensor T, on-chip level l keeping T) sits at its own boundary ``b(T, l)``
+of a nest of K >= 1 boundaries, non-decreasing inwards per tensor; perfect factors, or with
+``imperfect`` each rank's outermost split of any size; spatial fanout with or without multicast
+(perfect factors). The objective is the lexicographic key of ``cost.LevelCost`` (backing-store
+traffic, then the traffic into each level, outermost first), over the swept level's occupancy,
+every fixed level's capacity respected. This module is fastnest.py's method carried to several
+levels:
+
+* **Classes.** A class fixes K, each copy's boundary c (every boundary holds a copy), each
+  fanout's boundary ``F`` (right above the first copy of its level or an inner one, below every
+  copy of an outer level, one per boundary), each copy's *fill boundary* ``phi`` (c, or for a
+  copy right below a fanout any boundary above, not above its outer copy's) and, per segment
+  ``s`` (the loops right above boundary s + 1), an undominated order class
+  (``mapspace.order_classes``) of the tensors with a copy filling at s + 1.
+* **Class formula.** Each copy costs a footprint ``prod_{d in T} tile(d, c) / spread(d, c)``
+  (one instance's tile: the splits of the fanouts above c) and fills ``m = |T| prod_{e not in T}
+  ceil(N_e / tile(e, phi - 1 + [e refetched]))`` (the tile above segment phi - 1, or at phi
+  where e loops above T's innermost relevant loop there); an input moves ``R m`` into its copy,
+  the output ``R m + A m - A |Z|`` (first-read elision), with ``A`` the splits of ranks T lacks
+  by fanouts at or above its source level and ``R = A U``, ``U`` those between source and copy
+  whose parent does not multicast (``cost.replicas``). A level's occupancy and traffic are the
+  sums over its copies; the backing store's traffic the sum over each tensor's outermost copy.
+* **Tile chains per rank** (``N >= tile(d, 1) >= ... >= tile(d, K) >= S_d``, each dividing the
+  one above, the first one below N of any size with imperfect factors; ``S_d`` the product of
+  d's splits, so every instance holds whole tiles), with each copy's tiles of its ranks tied
+  from its fill boundary to its own (no loop of its ranks between), collapsed as in
+  ``fastnest._collapse``: a tile group read only by footprints is set to the next deeper group
+  read (or ``S_d``), one read only by counts to the next shallower (or N). Every footprint only
+  grows and every count only shrinks in its tile, so the collapsed nest has no component of the
+  vector (each level's occupancy, each level's traffic, the backing store's) higher: it is
+  matched or beaten on the whole lexicographic key at every capacity. Both moves keep the chain
+  rule (a copied tile divides, or is N, or becomes the rank's first split, and stays a multiple
+  of ``S_d``).
+* **Costing.** Every combination of the ranks' table rows (chain and splits) is costed in numpy,
+  one rank after another; a partial product of a term is a lower bound of it (every factor is
+  at least 1), so rows whose partial occupancy of a fixed level is over its capacity, whose
+  partial split product at a fanout is over it, or whose partial key is already matched by the
+  staircase at their partial occupancy, are dropped before the next rank (the output's
+  ``- A |Z|`` enters that partial key only where no split can grow ``A``).
+* **Dominance.** Classes with the same collapsed formula are costed once; a class whose every
+  term is at least another's at every tiling (same free tiles) not at all.
+
+**The classes cover the canonical nests of** :func:`hierarchy.per_tensor_points` **(plain
+axes).** A canonical nest N has K boundaries, each storing a copy (rule 1), copies of a tensor at
+non-decreasing boundaries, each fanout right above the first copy of its level or an inner one:
+that fixes a class's boundaries and fanout boundaries. Let a copy's fill boundary be the
+boundary right below the segment holding its innermost relevant loop j (1 if it has none). By
+rule 2 that is its own boundary c, except right below a fanout, where no loop of T's ranks lies
+between the two (the tie), and an inner copy's j is never above an outer one's. Extend each
+segment's order with its one-trip ranks first. ``moved_at`` counts, per irrelevant rank e
+looping above j, ``ceil(N_e / tile)`` with the tile below the deepest segment holding such a
+loop: ``tile(e, phi)`` if e loops in segment phi - 1 above j, else ``tile(e, phi - 1)`` (no
+deeper e loop above j); an e with no loop above j has no loop above boundary phi - 1 either, so
+``tile(e, phi - 1) = N_e`` and its count is 1; a copy with no relevant loop at all has fill
+boundary 1, its ranks all first in segment 0 and every count 1. So the formula of the class
+with N's boundaries and segment signatures (rule 4, over the copies filling there) equals N's
+cost (footprints and replicas are exact), and order classes keep an undominated representative
+of each signature (a refetched set inside another's costs no more, term by term). Split
+choices: per_tensor_points splits only ranks that copies below use and requires each instance
+tile whole; the tables range over every split whose product fits the fanout with the innermost
+tile a multiple of it, a superset whose extra nests are real nests too (``evaluate_levels``
+costs them). Conversely a formula never under-estimates the nest it is read at (a counted loop
+may have one trip: the true innermost relevant loop is then higher and its counted tiles no
+smaller), so the least formula value is the mapspace's. With the collapse above, the staircase
+of formula values is the exact per-tensor staircase; every returned point is re-costed by
+``cost.evaluate_levels`` in Python integers (it must reproduce the formula) and checked by
+``cost.check_level_tiles``.
+
+Not covered (returns None, so the caller takes the depth-first enumerator or the MILP):
+sliding-window axes, fanout with imperfect factors, more than ``PLAN_LIMIT`` classes (four
+on-chip levels keeping every tensor past tiny sizes, ``a100``/``h100``'s three), more than
+``WORK_LIMIT`` table-row combinations, values that could overflow int64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from itertools import combinations_with_replacement, product
+
+import numpy as np
+import sympy
+
+from ..model.arch import Arch
+from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels
+from ..model.einsum import Axis, Einsum, Tensor, Term
+from ..model.mapspace import divisors, order_classes, tile_sizes
+from .fastnest import _units
+
+WORK_LIMIT = 100_000_000  # table-row combinations over all classes before pruning: ~10 s at most
+PLAN_LIMIT = 200_000  # classes visited (Python work: about 10 s)
+CHUNK = 1 << 18  # rows costed at once
+_TOP, _BOTTOM = -1, -2
+
+
+# ------------------------------------------------------------------------------ the problem's frame
+
+@dataclass(frozen=True)
+class _Fan:
+    """A level with fanout: its level (1 = outermost on chip), instances per parent instance,
+    the plan ranks it may split, whether its parent multicasts."""
+
+    level: int
+    fanout: int
+    ranks: frozenset[str]
+    multicast: bool
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """What the classes depend on: per tensor its plan ranks (representatives of merged units),
+    per copy its tensor and level (tensor order, outermost level first), the plan ranks and their
+    sizes, the units' ranks, whether factors are imperfect, the most boundaries a canonical nest
+    has, and the levels with fanout."""
+
+    rels: tuple[frozenset[str], ...]
+    copies: tuple[tuple[int, int], ...]
+    ranks: tuple[str, ...]
+    sizes: tuple[int, ...]
+    units: tuple[tuple[str, ...], ...]
+    imperfect: bool
+    depth: int
+    fans: tuple[_Fan, ...]
+
+
+def _frame(problem: Einsum, arch: Arch, imperfect: bool) -> _Frame | None:
+    fanned = [lv for lv, f in enumerate(arch.fanouts, start=1) if f > 1]
+    if any(not a.is_plain for T in problem.tensors for a in T.axes):
+        return None
+    if fanned and imperfect:
+        return None
+    # with fanout every rank is its own unit (levels may split different ranks)
+    units = _units(problem, imperfect or bool(fanned))
+    if any(u.windowed for u in units):
+        return None
+    rep = {d: u.ranks[0] for u in units for d in u.ranks}
+    rels = tuple(frozenset(rep[d] for d in T.ranks if d in rep) for T in problem.tensors)
+    copies = tuple((t, lv) for t, T in enumerate(problem.tensors)
+                   for lv, level in enumerate(arch.on_chip, start=1) if level.keeps_tensor(problem, T))
+    if any(not any(lv >= f for _, lv in copies) for f in fanned):
+        return None  # a fanout below every copy: per_tensor_points refuses it too
+    ranks = tuple(u.ranks[0] for u in units)
+    sizes = tuple(math.prod(problem.size[d] for d in u.ranks) for u in units)
+    fans = tuple(_Fan(lv, arch.fanouts[lv - 1], frozenset(arch.splits(problem, lv)),
+                      arch.multicast[lv - 1]) for lv in fanned)
+    # a boundary below the first has a loop above it (a tile strictly shrinks: divided by a prime
+    # with perfect factors, at least halved with imperfect ones) or sits right below a fanout
+    splits = sum(sum(sympy.factorint(n).values()) if not imperfect else (n - 1).bit_length()
+                 for n in sizes)
+    return _Frame(rels, copies, ranks, sizes, tuple(u.ranks for u in units), imperfect,
+                  1 + splits + len(fans), fans)
+
+
+# ------------------------------------------------------------------------------ classes
+
+def _fan_boundaries(frame: _Frame, boundary: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Each fanout's boundary: right above the first copy of its level or an inner one, below
+    every copy of the outer levels, one fanout per boundary; None if the copies do not allow it."""
+    at = []
+    for fan in frame.fans:
+        first = min(c for (_, lv), c in zip(frame.copies, boundary) if lv >= fan.level)
+        if any(c >= first for (_, lv), c in zip(frame.copies, boundary) if lv < fan.level):
+            return None
+        if at and first <= at[-1]:
+            return None
+        at.append(first)
+    return tuple(at)
+
+
+class _Class:
+    """One class, collapsed: K, each copy's boundary and fill boundary (the boundary right below
+    the segment holding its innermost relevant loop: its own boundary, or higher right below a
+    fanout), the fanouts' boundaries, each segment's order (plan ranks), per plan rank its free
+    tiles and the table column of its tile at each boundary 1..K, and per rank and term what
+    the term reads (:meth:`spec`)."""
+
+    __slots__ = ("k", "boundary", "phi", "fan_at", "orders", "free", "where", "specs", "key")
+
+    def __init__(self, frame: _Frame, k: int, boundary: tuple[int, ...], phi: tuple[int, ...],
+                 fan_at: tuple[int, ...], segments):
+        self.k, self.boundary, self.phi, self.fan_at = k, boundary, phi, fan_at
+        self.orders = tuple(s.order for s in segments)
+        rels = frame.rels
+        groups = [sorted({frame.copies[i][0] for i, f in enumerate(phi) if f == b})
+                  for b in range(1, k + 1)]
+        refetched = [{t: seg.refetched[pos] for pos, t in enumerate(g)}
+                     for g, seg in zip(groups, segments)]
+        inc = {d: set() for d in frame.ranks}
+        dec = {d: set() for d in frame.ranks}
+        ties = {d: [] for d in frame.ranks}
+        counted = []
+        for (t, _), c, f in zip(frame.copies, boundary, phi):
+            at = {}
+            for d in frame.ranks:
+                if d in rels[t]:
+                    inc[d].add(c)
+                    if f < c:  # no loop of T's ranks between its fill boundary and its own
+                        ties[d].append((f, c))
+                elif f - 1 + (d in refetched[f - 1][t]):
+                    at[d] = f - 1 + (d in refetched[f - 1][t])
+                    dec[d].add(at[d])
+            counted.append(at)
+        free, where = [], {}
+        for d in frame.ranks:
+            n, w = _collapse(frozenset(inc[d]), frozenset(dec[d]), tuple(sorted(ties[d])), k)
+            free.append(n)
+            where[d] = w
+        self.free, self.where = tuple(free), where
+        reps = _replicas(frame)
+        self.specs = tuple(tuple(self._specs(frame, d, counted, reps)) for d in frame.ranks)
+        self.key = (self.free, self.specs, fan_at)
+
+    def _specs(self, frame: _Frame, d: str, counted: list[dict], reps):
+        """Rank ``d``'s factor in every term, as (tile column or None, fans dividing it, count
+        column or None, fans multiplying it): per copy its footprint (the instance tile), its
+        fills times both replica factors (``nest.replicas``), and for the output its fills and
+        its elided first read times the source's replicas; then each fan's split."""
+        where = self.where[d]
+        last = len(frame.rels) - 1
+        for i, ((t, lv), c) in enumerate(zip(frame.copies, self.boundary)):
+            mine = d in frame.rels[t]
+            above, uni = reps[i]
+            if mine:
+                yield (where[c - 1], tuple(j for j, b in enumerate(self.fan_at) if b <= c), None, ())
+                above = uni = ()
+            else:
+                yield _ONE
+            count = where[counted[i][d] - 1] if d in counted[i] else None
+            yield (None, (), count, above + uni)
+            if t == last:
+                yield (None, (), count, above)
+                yield (None, (), None, above)
+        for j in range(len(frame.fans)):
+            yield (None, (), None, (j,))
+
+    def entries(self, ids: dict) -> list[tuple[int, int]]:
+        """Per (rank, term): (kind, value) for the dominance test: kind 0 the constant 1; a tile
+        (larger for a smaller value) or a count (larger for a larger value) of one spec shape;
+        comparable only within a kind. (The chain's last column is the product of the rank's
+        splits, not 1: a tile like any other.)"""
+        out = []
+        for specs in self.specs:
+            for tile, spread, count, mult in specs:
+                if (tile, spread, count, mult) == _ONE:
+                    out.append((0, 0))
+                elif tile is not None:
+                    out.append((ids.setdefault(("tile", spread), len(ids) + 1), -tile))
+                else:
+                    out.append((ids.setdefault(("count", count is None, mult), len(ids) + 1),
+                                count or 0))
+        return out
+
+
+_ONE = (None, (), None, ())
+
+
+@cache
+def _replicas(frame: _Frame) -> tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]:
+    """Per copy the fans whose splits of ranks its tensor lacks repeat its traffic
+    (``nest.replicas``): those at or above its source level (each replica of the source fills
+    its own subtree), and those between its source and it whose parent does not multicast."""
+    out = []
+    for t, lv in frame.copies:
+        src = max((l2 for t2, l2 in frame.copies if t2 == t and l2 < lv), default=0)
+        out.append((tuple(j for j, fan in enumerate(frame.fans) if fan.level <= src),
+                    tuple(j for j, fan in enumerate(frame.fans)
+                          if src < fan.level <= lv and not fan.multicast)))
+    return tuple(out)
+
+
+def _boundaries(frame: _Frame):
+    """Every (K, boundary per copy): each tensor's copies at non-decreasing boundaries in 1..K,
+    every boundary holding a copy, K at most ``frame.depth``."""
+    counts: dict[int, int] = {}
+    for t, _ in frame.copies:
+        counts[t] = counts.get(t, 0) + 1
+    per = list(counts.values())
+    left = [sum(per[i:]) for i in range(len(per) + 1)]
+    for k in range(1, min(len(frame.copies), frame.depth) + 1):
+        seqs = [list(combinations_with_replacement(range(1, k + 1), m)) for m in per]
+
+        def rec(i: int, covered: frozenset, chosen: tuple):
+            if i == len(per):
+                if len(covered) == k:
+                    yield k, chosen
+                return
+            for seq in seqs[i]:
+                now = covered.union(seq)
+                if k - len(now) <= left[i + 1]:
+                    yield from rec(i + 1, now, chosen + seq)
+
+        yield from rec(0, frozenset(), ())
+
+
+def _fills(frame: _Frame, boundary: tuple[int, ...], fan_at: tuple[int, ...]):
+    """Every choice of fill boundaries: a copy right below a fanout may have its innermost
+    relevant loop in any segment above (its fill boundary at or below its outer copy's);
+    every other copy fills at its own boundary."""
+    options = []
+    for i, ((t, _), c) in enumerate(zip(frame.copies, boundary)):
+        options.append(range(1, c + 1) if c in fan_at else (c,))
+    for phi in product(*options):
+        if all(not (frame.copies[i][0] == frame.copies[i + 1][0] and phi[i] > phi[i + 1])
+               for i in range(len(phi) - 1)):
+            yield phi
+
+
+@cache
+def _plan(frame: _Frame, limit: int = PLAN_LIMIT) -> tuple[_Class, ...] | None:
+    """The distinct undominated collapsed classes, most free tiles first (they set a low
+    staircase early); None past ``limit`` classes."""
+    tensors = tuple(Tensor(f"T{i}", tuple(Axis((Term(d),)) for d in sorted(r)))
+                    for i, r in enumerate(frame.rels))
+    per_group: dict = {}
+    plans = []
+    total = 0
+    for k, boundary in _boundaries(frame):
+        fan_at = _fan_boundaries(frame, boundary)
+        if fan_at is None:
+            continue
+        for phi in _fills(frame, boundary, fan_at):
+            options = []
+            for b in range(1, k + 1):
+                g = tuple(sorted({frame.copies[i][0] for i, f in enumerate(phi) if f == b}))
+                if g not in per_group:
+                    per_group[g] = order_classes(None, list(frame.ranks),
+                                                 tuple(tensors[i] for i in g))
+                options.append(per_group[g])
+            total += math.prod(len(o) for o in options)
+            if total > limit:
+                return None
+            plans.append((k, boundary, phi, fan_at, options))
+    classes: dict = {}
+    for k, boundary, phi, fan_at, options in plans:
+        for segs in product(*options):
+            cls = _Class(frame, k, boundary, phi, fan_at, segs)
+            classes.setdefault(cls.key, cls)
+    kept = _undominated(list(classes.values()))
+    return tuple(sorted(kept, key=lambda c: -sum(c.free)))
+
+
+def _undominated(classes: list[_Class]) -> list[_Class]:
+    """Drops every class whose every term is at least another's at every tiling (same free
+    tiles, so the same tables; the output's elided read, the one term of negative weight, is the
+    same in both: its factors are replicas, which no class changes); only for one kept or not
+    yet visited."""
+    by_free: dict[tuple, list[int]] = {}
+    for x, c in enumerate(classes):
+        by_free.setdefault(c.free, []).append(x)
+    dropped: set[int] = set()
+    ids: dict = {}
+    for members in by_free.values():
+        if len(members) == 1:
+            continue
+        e = np.array([classes[x].entries(ids) for x in members], np.int64)
+        kind, value = e[..., 0], e[..., 1]
+        for a, x in enumerate(members):
+            below = ((kind == 0) | ((kind == kind[a]) & (value <= value[a]))).all(axis=1)
+            if any(b != a and members[b] not in dropped for b in np.flatnonzero(below)):
+                dropped.add(x)
+    return [c for x, c in enumerate(classes) if x not in dropped]
+
+
+@cache
+def _collapse(inc: frozenset[int], dec: frozenset[int], ties: tuple[tuple[int, int], ...], k: int):
+    """A rank's free tiles (as ``fastnest._collapse``, with ties): boundaries tied together
+    (``ties``: intervals whose tiles are equal) form one group; a group read only where a larger
+    tile costs more (``inc``) joins the next deeper group read (or the bottom of the chain), one
+    read only where it costs less (``dec``) the next shallower one (or ``N``). Returns the number
+    of free tiles and per boundary 1..k the column of its tile in ``[N, u_1..u_free, bottom]``;
+    a boundary nothing reads copies the one above (``N`` above every read one)."""
+    used = sorted(inc | dec | {b for lo, hi in ties for b in range(lo, hi + 1)})
+    parent = {b: b for b in used} | {_TOP: _TOP, _BOTTOM: _BOTTOM}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    def union(x, y):
+        x, y = find(x), find(y)
+        if x != y:
+            parent[max(x, y)] = min(x, y)  # _TOP and _BOTTOM (negative) stay roots
+
+    for lo, hi in ties:
+        for b in range(lo + 1, hi + 1):
+            union(lo, b)
+    groups: list[list[int]] = []
+    for b in used:
+        if not groups or find(b) != find(groups[-1][0]):
+            groups.append([b])
+        else:
+            groups[-1].append(b)
+    for idx, g in enumerate(groups):
+        i, d = any(b in inc for b in g), any(b in dec for b in g)
+        if i and not d:  # as small as the next group that matters
+            union(g[0], groups[idx + 1][0] if idx + 1 < len(groups) else _BOTTOM)
+        elif d and not i:  # as large as the one above
+            union(g[0], groups[idx - 1][0] if idx else _TOP)
+    roots = []
+    for b in used:
+        r = find(b)
+        if r >= 0 and r not in roots:
+            roots.append(r)
+    free = len(roots)
+
+    def column(b):
+        r = find(b)
+        return 0 if r == _TOP else free + 1 if r == _BOTTOM else 1 + roots.index(r)
+
+    where = []
+    for b in range(1, k + 1):
+        above = [u for u in used if u <= b]
+        where.append(column(above[-1]) if above else 0)
+    return free, tuple(where)
+
+
+# ------------------------------------------------------------------------------ tables
+
+@dataclass(frozen=True, eq=False)
+class _Table:
+    """A rank's rows: its tile chain ``[N, u_1..u_free, bottom]`` and its split at each fan
+    (1 where the fan may not split it); ``bottom`` is the product of the splits (each instance's
+    innermost tile 1), and every tile is a multiple of it (perfect factors: each divides the one
+    above), so every instance holds whole tiles."""
+
+    tiles: np.ndarray
+    splits: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+
+@cache
+def _table(n: int, free: int, imperfect: bool, fans: tuple[int, ...]) -> _Table:
+    """``fans``: per fan its fanout, or 1 where it may not split this rank."""
+    tiles, splits = [], []
+    for combo in product(*([v for v in divisors(n) if v <= f] for f in fans)):
+        s = math.prod(combo)
+        if n % s or any(v > f for v, f in zip(combo, fans)):
+            continue
+        chains = _chains(n // s, free, imperfect and s == 1)
+        tiles.append(chains * s)
+        splits.append(np.broadcast_to(np.array(combo, np.int64), (len(chains), len(fans))))
+    return _Table(np.concatenate(tiles), np.concatenate(splits))
+
+
+@cache
+def _chains(n: int, free: int, imperfect: bool) -> np.ndarray:
+    """Every chain ``n >= u_1 >= ... >= u_free >= 1`` of one rank's tiles, rows of
+    ``[n, u_1..u_free, 1]``: each divides the one above, except the first below ``n`` (any
+    ``tile_sizes`` value with imperfect factors; the hierarchy rule of ``hierarchy._chains``)."""
+    def below(last: int) -> tuple[int, ...]:
+        return tile_sizes(n, True) if imperfect and last == n else tuple(divisors(last))
+
+    rows = [(n,)]
+    for _ in range(free):
+        rows = [r + (t,) for r in rows for t in below(r[-1])]
+    tiles = np.array([r + (1,) for r in rows], np.int64).reshape(len(rows), free + 2)
+    tiles.setflags(write=False)
+    return tiles
+
+
+def _factor(table: _Table, n: int, spec: tuple) -> np.ndarray:
+    """One term's factor from one rank, per table row (see ``_Class._specs``)."""
+    tile, spread, count, mult = spec
+    value = np.ones(len(table), np.int64)
+    if tile is not None:
+        value = table.tiles[:, tile] // table.splits[:, list(spread)].prod(axis=1)
+    if count is not None:
+        value = value * -(-n // table.tiles[:, count])
+    if mult:
+        value = value * table.splits[:, list(mult)].prod(axis=1)
+    return value
+
+
+# ------------------------------------------------------------------------------ the search
+
+def _lex_less(a: list[np.ndarray], b: list[np.ndarray]) -> np.ndarray:
+    """Rows where key ``a`` (a list of columns) is lexicographically below ``b``."""
+    less = np.zeros(len(a[0]), bool)
+    equal = np.ones(len(a[0]), bool)
+    for x, y in zip(a, b):
+        less |= equal & (x < y)
+        equal &= x == y
+    return less
+
+
+class _Staircase:
+    """The lexicographic staircase so far: occupancies increasing, keys strictly falling, and
+    where each point comes from (class, flat combination index)."""
+
+    def __init__(self, width: int):
+        self.x = np.empty(0, np.int64)
+        self.keys = np.empty((0, width), np.int64)
+        self.tag = np.empty((0, 2), np.int64)
+
+    def beaten(self, x: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Rows whose key is not below the staircase's at occupancy ``x`` (matched there)."""
+        if not len(self.x):
+            return np.zeros(len(x), bool)
+        at = np.searchsorted(self.x, x, side="right") - 1
+        has = at >= 0
+        ref = self.keys[np.maximum(at, 0)]
+        less = _lex_less(list(keys.T), list(ref.T))
+        return has & ~less
+
+    def merge(self, x: np.ndarray, keys: np.ndarray, tag: np.ndarray) -> None:
+        x = np.concatenate([self.x, x])
+        keys = np.concatenate([self.keys, keys])
+        tag = np.concatenate([self.tag, tag])
+        order = np.lexsort(tuple(keys.T[::-1]) + (x,))
+        x, keys, tag = x[order], keys[order], tag[order]
+        # dense lexicographic rank of each key, then a scalar staircase over (x, rank)
+        sk = np.lexsort(tuple(keys.T[::-1]))
+        step = np.ones(len(sk), np.int64)
+        step[1:] = (keys[sk][1:] != keys[sk][:-1]).any(axis=1)
+        rank = np.empty(len(sk), np.int64)
+        rank[sk] = np.cumsum(step)
+        best = np.minimum.accumulate(rank)
+        keep = np.empty(len(rank), bool)
+        keep[0] = True
+        keep[1:] = rank[1:] < best[:-1]
+        self.x, self.keys, self.tag = x[keep], keys[keep], tag[keep]
+
+
+@dataclass(frozen=True)
+class _Costing:
+    """Linear maps from a class's terms to what the search reads: ``start`` each term's
+    constant (a copy's fills start at its tensor's size); ``occ`` per level the footprints;
+    ``acc`` the key (backing store, then each level); ``low`` a lower bound of the key that
+    holds for partial products (the output's elided read, of negative weight, only with its
+    fills where no replica factor can grow it); ``fan`` per fan the column of its split."""
+
+    start: np.ndarray
+    occ: np.ndarray
+    acc: np.ndarray
+    low: np.ndarray
+    fan: np.ndarray
+
+
+def _costing(problem: Einsum, frame: _Frame, nl: int) -> _Costing:
+    out = len(problem.tensors) - 1
+    z = problem.tensor_size(problem.output)
+    start, occ, acc, low = [], [], [], []
+    seen = set()
+    for t, lv in frame.copies:
+        first = t not in seen
+        seen.add(t)
+        size = problem.tensor_size(problem.tensors[t])
+
+        def row(weight: int) -> list[int]:
+            r = [0] * (nl + 1)
+            r[lv] = weight
+            if first:  # the tensor's outermost copy: filled from the backing store
+                r[0] = weight
+            return r
+
+        start += [1, size]
+        occ += [[int(i == lv - 1) for i in range(nl)], [0] * nl]
+        acc += [[0] * (nl + 1), row(1)]
+        low += [[0] * (nl + 1), row(1)]
+        if t == out:
+            src = max((l2 for t2, l2 in frame.copies if t2 == t and l2 < lv), default=0)
+            fixed = not any(fan.level <= src and fan.ranks - frame.rels[t] for fan in frame.fans)
+            start += [size, 1]
+            occ += [[0] * nl, [0] * nl]
+            acc += [row(1), row(-z)]
+            low += [row(1) if fixed else [0] * (nl + 1), row(-z) if fixed else [0] * (nl + 1)]
+    fan = list(range(len(start), len(start) + len(frame.fans)))
+    start += [1] * len(frame.fans)
+    occ += [[0] * nl] * len(frame.fans)
+    acc += [[0] * (nl + 1)] * len(frame.fans)
+    low += [[0] * (nl + 1)] * len(frame.fans)
+    return _Costing(np.array([start], np.int64), np.array(occ, np.int64).reshape(-1, nl),
+                    np.array(acc, np.int64), np.array(low, np.int64), np.array(fan, np.intp))
+
+
+def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = WORK_LIMIT
+             ) -> list[tuple[Nest, LevelCost, Copies]] | None:
+    """The exact per-tensor staircase (as :func:`hierarchy.per_tensor_points`: occupancy of the
+    swept level up, lexicographic key strictly down; without a swept level, the one least point),
+    each point's nest re-costed by ``evaluate_levels``; None where this path does not apply
+    (sliding windows, fanout with imperfect factors, over ``limit`` combinations or PLAN_LIMIT
+    classes, int64 overflow)."""
+    frame = _frame(problem, arch, imperfect)
+    if frame is None or problem.output is not problem.tensors[-1]:
+        return None
+    # a footprint is at most its tensor, fills at most MACs (plain axes), replicas at most the
+    # instances: every sum of a key and every partial product stays below that
+    if 3 * (len(frame.copies) + 1) * problem.macs * math.prod(arch.fanouts) >= 2**62:
+        return None
+    classes = _plan(frame)
+    if classes is None:
+        return None
+    fan_of = [tuple(f.fanout if d in f.ranks else 1 for f in frame.fans) for d in frame.ranks]
+    tables = [[_table(n, f, imperfect, fo) for n, f, fo in zip(frame.sizes, c.free, fan_of)]
+              for c in classes]
+    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
+        return None
+    nl = len(arch.on_chip)
+    caps = np.array([lv.capacity if lv.capacity is not None else -1 for lv in arch.on_chip],
+                    np.int64)
+    fixed = np.flatnonzero(caps >= 0)
+    fanouts = np.array([f.fanout for f in frame.fans], np.int64)
+    swept = arch.swept_index
+    costing = _costing(problem, frame, nl)
+    stairs = _Staircase(nl + 1)
+
+    def alive(prod: np.ndarray, final: bool) -> tuple:
+        occ = prod @ costing.occ
+        keys = prod @ (costing.acc if final else costing.low)
+        x = occ[:, swept] if swept is not None else np.zeros(len(prod), np.int64)
+        ok = (occ[:, fixed] <= caps[fixed]).all(axis=1)
+        if len(fanouts):
+            ok &= (prod[:, costing.fan] <= fanouts).all(axis=1)
+        return ok & ~stairs.beaten(x, keys), x, keys
+
+    for c, (cls, tabs) in enumerate(zip(classes, tables)):
+        mats = [np.stack([_factor(tab, n, spec) for spec in specs], axis=1)
+                for tab, n, specs in zip(tabs, frame.sizes, cls.specs)]
+        _search(mats, costing.start, np.zeros(1, np.int64), alive, stairs, c)
+    out = []
+    for i in range(len(stairs.x)):
+        c, flat = int(stairs.tag[i, 0]), int(stairs.tag[i, 1])
+        nest, copies = _nest(problem, arch, frame, classes[c], tables[c], flat)
+        check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
+        cost = evaluate_levels(problem, nest, copies, arch.multicast)
+        key = tuple(int(v) for v in stairs.keys[i])
+        x = int(stairs.x[i])
+        if cost.key != key or (swept is not None and cost.occupancy[swept] != x):
+            raise AssertionError(f"per-tensor level enumerator costed "
+                                 f"{nest.describe(problem, copies)} as {key} at {x}, "
+                                 f"evaluate_levels says {cost}")
+        out.append((nest, cost, copies))
+    return out
+
+
+def _search(mats, prod, flat, alive, stairs, c) -> None:
+    """Multiply the ranks' factor matrices in one at a time, dropping rows that cannot enter
+    the staircase (partial products are lower bounds: every factor is at least 1), in blocks
+    of at most CHUNK rows; merge what survives the last into the staircase."""
+    m = mats[0] if mats else np.ones((1, prod.shape[1]), np.int64)
+    step = max(1, CHUNK // len(m))
+    for s in range(0, len(prod), step):
+        p = (prod[s:s + step, None, :] * m[None, :, :]).reshape(-1, m.shape[1])
+        f = (flat[s:s + step, None] * len(m) + np.arange(len(m))[None, :]).reshape(-1)
+        final = len(mats) <= 1
+        keep, x, keys = alive(p, final)
+        if not keep.any():
+            continue
+        if final:
+            stairs.merge(x[keep], keys[keep],
+                         np.stack([np.full(int(keep.sum()), c), f[keep]], axis=1))
+        else:
+            _search(mats[1:], p[keep], f[keep], alive, stairs, c)
+
+
+def _nest(problem: Einsum, arch: Arch, frame: _Frame, cls: _Class, tabs: list, flat: int
+          ) -> tuple[Nest, Copies]:
+    """The nest and copies of combination ``flat`` of a class (row-major over its ranks'
+    tables). A merged rank's tile is split prime by prime (as ``fastnest._nest``)."""
+    idx = np.unravel_index(flat, [len(t) for t in tabs]) if tabs else ()
+    k = cls.k
+    levels = [dict.fromkeys(problem.ranks, 1) for _ in range(k)]
+    spatial = [{} for _ in range(k)]
+    for x, (d0, ranks) in enumerate(zip(frame.ranks, frame.units)):
+        row = idx[x]
+        for j, b in enumerate(cls.fan_at):
+            v = int(tabs[x].splits[row, j])
+            if v > 1:
+                spatial[b - 1][d0] = v
+        for b in range(k):
+            rest = int(tabs[x].tiles[row, cls.where[d0][b]])
+            if len(ranks) == 1:
+                levels[b][d0] = rest
+                continue
+            for d in ranks:
+                levels[b][d] = t = math.gcd(rest, problem.size[d])
+                rest //= t
+    expand = dict(zip(frame.ranks, frame.units))
+    orders = tuple(tuple(d for rep in order for d in expand[rep]) for order in cls.orders)
+    storage = tuple((problem.tensors[t].name, b) for (t, _), b in zip(frame.copies, cls.boundary))
+    names = tuple(lv.name for lv in arch.on_chip)
+    if frame.fans:
+        at = dict(zip((f.level for f in frame.fans), cls.fan_at))
+        nest = Nest(tuple(tuple(lv.items()) for lv in levels), orders, storage,
+                    tuple(tuple(sp.items()) for sp in spatial))
+        copies = Copies(tuple(lv for _, lv in frame.copies), names,
+                        tuple(at.get(lv, 0) for lv in range(1, len(names) + 1)))
+    else:
+        nest = Nest(tuple(tuple(lv.items()) for lv in levels), orders, storage)
+        copies = Copies(tuple(lv for _, lv in frame.copies), names)
+    return nest, copies
