@@ -120,7 +120,8 @@ def test_a_time_limit_gives_proven_stages_a_bound_and_an_incumbent():
     p, arch = bs.gemm(8, 8, 8), three(8)
     caps = [40, 24]
     exact = bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", method="milp")
-    cut = bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    cut = bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", method="milp",
+                         time_limit=1e-3)
     cols = key_columns(arch)[1:]
     for (_, e), (_, c) in zip(exact.iterrows(), cut.iterrows()):
         if c["status"] == "optimal":
@@ -139,13 +140,30 @@ def test_a_time_limit_gives_proven_stages_a_bound_and_an_incumbent():
         bs.solve_curve(p, caps, arch=arch, time_limit=-1)
 
 
+def test_a_time_limit_under_auto_takes_the_exact_enumerator_where_it_applies():
+    """"auto" with a time limit on per-tensor placement answers from levelnest.py where it
+    applies (exact, its work bounded): every row optimal and equal to the unlimited MILP, even
+    with a limit far too short for the MILP; where it does not apply (sliding windows) the MILP
+    runs under the limit."""
+    p, arch = bs.gemm(8, 8, 8), three(8)
+    caps = [40, 24]
+    exact = bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", method="milp")
+    fast = bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    assert (fast["status"] == "optimal").all()
+    same_rows(exact, fast, arch)
+    conv = bs.workload(["O[p] += I[p+r] * W[r]"], p=4, r=3).einsums[0]
+    cut = bs.solve_curve(conv, [3], arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    assert cut.attrs["method"] == "milp"
+
+
 def test_cli_time_limit_on_a_hierarchy(capsys):
     """``--time-limit`` applies to a hierarchy's bound at given capacities: a cut capacity is
     printed with the column it left unproven and its bound, and the exit status says so."""
     from boundsolver.cli import main
 
     argv = ["curve", "gemm", "16", "16", "16", "--arch", "three_level", "--level-size", "L1=64",
-            "--mapspace", "per_tensor/perfect", "-c", "145", "--time-limit", "0.001"]
+            "--mapspace", "per_tensor/perfect", "-c", "145", "--time-limit", "0.001",
+            "--method", "milp"]
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "time_limit" in out and "accesses_L1" in out and "best_bound" in out
@@ -159,7 +177,8 @@ def test_a_time_limit_on_a_workload_sums_proven_stages_and_bounds():
                     m=8, k=8, n=4, p=8)
     arch, caps = three(8), [40, 24]
     exact = bs.solve_curve(w, caps, arch=arch, mapspace="per_tensor/perfect", method="milp")
-    cut = bs.solve_curve(w, caps, arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    cut = bs.solve_curve(w, caps, arch=arch, mapspace="per_tensor/perfect", method="milp",
+                         time_limit=1e-3)
     cols = key_columns(arch)[1:]
     assert (cut["status"] == "time_limit").any()
     for (_, e), (_, c) in zip(exact.iterrows(), cut.iterrows()):

@@ -931,7 +931,8 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     (docs/hierarchy.md, "Imperfect factors"), in every method.
 
     ``time_limit``: seconds per capacity for the MILP (so "auto" with a time limit is the
-    MILP, as for one Einsum); a capacity it cuts gives a ``time_limit`` row
+    MILP, as for one Einsum, except that per-tensor placement first takes levelnest.py's
+    exact enumerator where it applies, whose work is bounded); a capacity it cuts gives a ``time_limit`` row
     (:func:`limited_row`). Refused for the frontier, whose walk needs every point proven, and
     for enumeration.
 
@@ -952,16 +953,21 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     check(problem, arch)
     if time_limit is not None:
         _check_time_limit(time_limit, capacities, method)
-        method = "milp"  # as for one Einsum: a time limit asks for the MILP
+        if not (placement == "per_tensor" and method == "auto"):
+            method = "milp"  # as for one Einsum: a time limit asks for the MILP
     if placement == "per_tensor":
         if method == "auto":
             began = time.perf_counter()
-            # the vectorised enumerator (levelnest.py) where it applies, in milliseconds to seconds
+            # the vectorised enumerator (levelnest.py) where it applies, in milliseconds to
+            # seconds (its work is bounded): exact, so it answers within a time limit too
             points = levelnest.frontier(problem, arch, imperfect)
             if points is not None:
                 df = frame(problem, arch, points, capacities, time.perf_counter() - began)
                 df.attrs["mapspace"] = space
                 return df
+            if time_limit is not None:
+                method = "milp"
+        if method == "auto":
             try:
                 began = time.perf_counter()
                 points = per_tensor_points(problem, arch,
