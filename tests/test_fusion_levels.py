@@ -226,7 +226,7 @@ class _EnumeratedJoint:
         self.staircase = fused_levels._tree_whole_points(sub, larch)
         self.index = larch.swept_index
 
-    def joint(self, capacity):
+    def joint(self, capacity, least_occupancy=True):
         fit = [(n, c) for n, c in self.staircase if c.occupancy[self.index] <= capacity]
         if not fit:
             return None

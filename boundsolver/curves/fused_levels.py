@@ -252,13 +252,20 @@ class LeafCurves:
             if lz.solver is None:
                 lz.solver = self._solver(lz.canon)
             top = sum(lz.sub.tensor_size(T) for T in lz.sub.tensors if T.name not in lz.res)
-            while not any(o <= capacity <= c for o, c, _ in lz.samples):
+            settle = None  # a sample at the top, not yet known to be of least occupancy
+            while settle is not None or not any(o <= capacity <= c for o, c, _ in lz.samples):
                 # walk down from the next known breakpoint above (or the whole streamed
                 # tiles, past which nothing changes): each solve finds a breakpoint, so a leaf
                 # costs at most its eager walk, and never creeps up one word at a time
                 above = [o for o, _, _ in lz.samples if o > capacity]
                 at = min(max(capacity, min(above) - 1 if above else top), top)
-                point = lz.solver.joint(at)
+                if settle is not None:
+                    at, settle = settle - 1, None
+                # at the top, any point of the least key, not one of least occupancy (on a100
+                # that stage took 61 s of a 63 s solve); the solve just below it settles it
+                # (docs/fusion.md, "Lazy leaves")
+                least = at < top
+                point = lz.solver.joint(at, least_occupancy=least)
                 self.solves += 1
                 if point is None:
                     lz.dead = max(lz.dead, at)
@@ -266,8 +273,10 @@ class LeafCurves:
                 self._check_resident(lz.sub, lz.res, [point.cost])
                 names = tuple(lv.name for lv in lz.solver.arch.on_chip)
                 m = LevelMapping(point.nest, point.copies, names)
-                lz.samples.append((int(point.values[lz.solver.swept]),
-                                   EVER if at >= top else at, m))
+                o = int(point.values[lz.solver.swept])
+                lz.samples.append((o, EVER if at >= top else at, m))
+                if not least and o > 0:
+                    settle = o
             if self.store is not None:
                 self.store.save(lz)
             return True
