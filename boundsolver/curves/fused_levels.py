@@ -38,7 +38,7 @@ import pandas as pd
 
 from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
 from ..model import fusion, fusion_levels
-from ..model.arch import Arch
+from ..model.arch import Arch, Level
 from ..model.cost import check_size
 from ..model.fusion import Schedule, subsets
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
@@ -210,6 +210,7 @@ class LeafCurves:
         lb_occ, lb_key = lz.bound
         lb_key = lb_key(n, e.tensor_size(e.output))
         return _estimate(lb_occ, lb_key, samples, occ, keys, lz.dead, lz.key) + (False,)
+
     def _bound(self, e, sub, res, n: int, r: int):
         """A lower bound on the leaf's staircase, per invocation (occupancy) and as a function
         of the invocations (key, in totals): DRAM is at least the one-buffer curve of the leaf's
@@ -218,7 +219,7 @@ class LeafCurves:
         of each tensor it keeps at least once per invocation (inner levels start empty), and,
         with uniform placement, an output copy there reads its partial sums back at least once
         on every visit but the first over the run."""
-        c = self.one_buffer.curve(e, sub.size, res)
+        c = self._one_buffer_curve(sub, res)
         extra = 0 if sub.output.name in res else sub.tensor_size(sub.output)
         per = np.asarray(c.acc, dtype=np.int64) + extra
         inner = self.arch.on_chip[1:]
@@ -235,6 +236,14 @@ class LeafCurves:
             out[:, 1:] = floors
             return out
         return np.asarray(c.occ, dtype=np.int64), key
+
+    def _one_buffer_curve(self, sub, res: frozenset):
+        """The one-buffer curve of the leaf's streamed tensors, traced for its canonical form
+        on one buffer (renamed sub-problems have the same curve)."""
+        if self.canonical:
+            form = canonical(sub, Arch("one", 8, (Level("DRAM"), Level("L", sweep=True))), res)
+            sub, res = form.problem, form.resident
+        return self.one_buffer.curve(sub, sub.size, res)
 
     def refine(self, lz: "Lazy", capacity: int) -> bool:
         """Make the leaf exact at outer occupancy ``capacity``: the whole staircase where it is
