@@ -440,6 +440,33 @@ def _below_tree(larch: Arch) -> Arch:
     return Arch(larch.name, larch.word_bits, (larch.levels[0], *larch.levels[2:]))
 
 
+def best_per_occupancy(sub, larch: Arch) -> dict:
+    """Per outer occupancy, the lexicographically least ``(key, nest, cost)`` over the uniform
+    nests of the leaf arch whose tree-level tiles are whole (:func:`_tree_whole_points`)."""
+    from ..model.cost import Nest, evaluate_levels
+    from ..reference.hierarchy import fits, nests
+
+    base = _below_tree(larch)
+    swept = larch.swept_index
+    whole = tuple(sub.sizes)
+    res = larch.on_chip[0].keeps if base is not larch else ()
+    best: dict = {}
+    for nest in nests(sub, base, 10**9):
+        if base is larch:
+            full = nest
+        else:
+            storage = tuple((T, 1) for T in res) + tuple((T, b + 1) for T, b in nest.storage)
+            spatial = ((), *nest.spatial) if nest.spatial else ()
+            full = Nest((whole, *nest.levels), ((), *nest.orders), storage, spatial)
+        cost = evaluate_levels(sub, full, multicast=larch.multicast)
+        if not fits(cost, larch):
+            continue
+        x = cost.occupancy[swept]
+        if x not in best or cost.key < best[x][0]:
+            best[x] = (cost.key, full, cost)
+    return best
+
+
 def _tree_whole_points(sub, larch: Arch) -> list:
     """The joint staircase of a leaf over the uniform nests whose tree-level tiles are whole
     (no loop above the tree level): every nest of the arch below the tree level, the tree level
@@ -449,26 +476,11 @@ def _tree_whole_points(sub, larch: Arch) -> list:
     rank; the others keep their order), the outer and inner tiles stay, and the tree level's
     fills fall to one per word. ``tests/test_fusion_levels.py`` checks it against the brute
     force over every nest."""
-    from ..model.cost import Nest, evaluate_levels
-    from ..reference.hierarchy import fits, lex_staircase, nests
+    from ..reference.hierarchy import lex_staircase
 
-    base = _below_tree(larch)
-    if base is larch:
+    if _below_tree(larch) is larch:
         return frontier_points(sub, larch, 10**9)
-    swept = larch.swept_index
-    whole = tuple(sub.sizes)
-    res = larch.on_chip[0].keeps
-    best: dict = {}
-    for nest in nests(sub, base, 10**9):
-        storage = tuple((T, 1) for T in res) + tuple((T, b + 1) for T, b in nest.storage)
-        spatial = ((), *nest.spatial) if nest.spatial else ()
-        full = Nest((whole, *nest.levels), ((), *nest.orders), storage, spatial)
-        cost = evaluate_levels(sub, full, multicast=larch.multicast)
-        if not fits(cost, larch):
-            continue
-        x = cost.occupancy[swept]
-        if x not in best or cost.key < best[x][0]:
-            best[x] = (cost.key, full, cost)
+    best = best_per_occupancy(sub, larch)
     return [item for _, _, item in
             lex_staircase([(x, key, (full, cost)) for x, (key, full, cost) in best.items()])]
 
