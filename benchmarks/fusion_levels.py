@@ -151,11 +151,16 @@ def main() -> None:
                           "dram_large": feasible[-1]["accesses"],
                           "inner_large": "/".join(feasible[-1][c] for c in inner)}
                 rows += [{"arch": arch, "sizes": label, "leaves": mode} | r for r in got["rows"]]
-                keys = [{c: v for c, v in r.items() if c == "capacity"
-                         or c.startswith(("occupancy", "accesses"))} for r in got["rows"]]
-                first.setdefault(label, (mode, keys))
-                entry["same_rows_as"] = (f"{first[label][0]}: {first[label][1] == keys}"
-                                         if first[label][0] != mode else "")
+                # the objective (every level's traffic) and the outer occupancy; the inner
+                # levels' occupancies are not objectives (ties between optimal leaf nests)
+                keys = [{c: v for c, v in r.items() if c in ("capacity", "occupancy")
+                         or c.startswith("accesses")} for r in got["rows"]]
+                inner = [{c: v for c, v in r.items() if c.startswith("occupancy_")}
+                         for r in got["rows"]]
+                first.setdefault(label, (mode, keys, inner))
+                was, keys0, inner0 = first[label]
+                entry["same_rows_as"] = f"{was}: {keys0 == keys}" if was != mode else ""
+                entry["inner_occupancy_differs"] = sum(a != b for a, b in zip(inner0, inner))
             table.append(entry)
             print(entry, flush=True)
     report(table, args.out)
