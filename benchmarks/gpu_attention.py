@@ -8,7 +8,8 @@ hierarchy DRAM -> L2 (swept) -> shared memory (per SM) -> registers. For each se
 arch, in a fresh process with a wall-clock budget: the fused loop-tree bound
 (``fused_levels.workload_curve``, lazy leaves) and the unfused one (every Einsum alone, its
 joint bound) at the L2's real capacity and at 1 MiB of L2, every point's tree re-costed in
-integers, and FlashAttention-2's global-memory traffic (``flash_attention.fa2``: its forward
+integers, the two-level fused curve at the same capacities (the hierarchy's DRAM column:
+docs/fusion.md), and FlashAttention-2's global-memory traffic (``flash_attention.fa2``: its forward
 loop with 128-row query blocks; every word it moves between L2 and the SMs) beside the bound's
 DRAM and shared-memory columns. Prints each fused tree with every tensor's level; writes
 benchmarks/results/gpu_attention.csv. Counts are elements (one word each).
@@ -26,6 +27,9 @@ from pathlib import Path
 
 from common import report
 from flash_attention import D, fa2
+
+import boundsolver as bs
+from boundsolver.curves import fused
 
 L2_WORDS = {"a100": 40 * 2**20 // 4, "h100": 50 * 2**20 // 4}  # fp32 words, as the archs count
 SMALL_L2 = 2**20 // 4  # 1 MiB
@@ -77,13 +81,20 @@ def main() -> None:
     args = ap.parse_args()
     table = []
     for n in args.tokens:
+        # the hierarchy's fused DRAM column is the two-level fused curve (docs/fusion.md, "On
+        # the hierarchy"): every two-level schedule runs with inner tiles of one element
+        began = time.perf_counter()
+        two = fused.solve_workload(bs.load_problem("attention", tokens=n), True, "uniform/perfect")
+        two_s = time.perf_counter() - began
         for arch in args.archs:
             caps = [SMALL_L2, L2_WORDS[arch]]
             got = run(arch, n, caps, args.budget)
             flash = fa2(n, D)
             for i, cap in enumerate(caps):
                 row = {"tokens": n, "arch": arch, "l2_words": cap, "load": os.getloadavg()[0],
-                       "wall_s": round(got["wall"], 1), "fa2": flash}
+                       "wall_s": round(got["wall"], 1), "fa2": flash,
+                       "dram_bound": two.value(cap), "two_level_s": round(two_s, 1),
+                       "fa2/dram_bound": flash / two.value(cap)}
                 for kind in ("unfused", "fused"):
                     if kind not in got:
                         row[f"{kind}_s"] = f">{args.budget} (unfinished)"
@@ -96,9 +107,12 @@ def main() -> None:
                     if kind == "fused":
                         row["fa2/fused_dram"] = flash / row["fused_accesses"]
                         row["fa2/fused_smem"] = flash / row["fused_accesses_SMEM"]
-                        row["unfused/fused_dram"] = (row.get("unfused_accesses") or 0) / \
-                            row["fused_accesses"]
+                        if row["fused_accesses"] != row["dram_bound"]:
+                            raise AssertionError(f"the fused DRAM column {row['fused_accesses']}"
+                                                 f" is not the two-level curve's")
                         print(f"--- {arch}, {n} tokens, L2 {cap:,} words: fused tree\n{r['tree']}")
+                if "unfused" in got:
+                    row["unfused/dram_bound"] = row["unfused_accesses"] / row["dram_bound"]
                 table.append(row)
                 print({k: v for k, v in row.items()}, flush=True)
     report(table, args.out)
