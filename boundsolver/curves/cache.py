@@ -130,11 +130,7 @@ class Cache:
 
     def get(self, problem: Einsum, question: dict) -> pd.DataFrame | None:
         k = key(problem, question)
-        sql = "SELECT key, payload, digest FROM results WHERE key = ?"
-        if self.writable:
-            row = self._guard(lambda: self._run(lambda db: db.execute(sql, (k,)).fetchone()))
-        if not self.writable:  # read-only: a hit still answers
-            row = self._read_only(lambda db: db.execute(sql, (k,)).fetchone())
+        row = self._fetch(k)
         if row is None:
             return None
         stored, payload, digest = row
@@ -159,6 +155,39 @@ class Cache:
         entry = (key(problem, question), payload, digest, time.time())
         self._write(lambda db: db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
                                           entry))
+
+    def get_data(self, problem: Einsum, question: dict):
+        """A JSON value stored by :meth:`put_data` (not a result frame: a fused leaf's
+        samples, fused_leaves.py), checked against its key and digest as frames are."""
+        k = key(problem, question)
+        row = self._fetch(k)
+        if row is None:
+            return None
+        stored, payload, digest = row
+        try:
+            if stored != k or hashlib.sha256(payload.encode()).hexdigest() != digest:
+                raise ValueError("key or digest mismatch")
+            return json.loads(payload)["data"]
+        except (ValueError, KeyError, TypeError):
+            self.delete(problem, question)
+            return None
+
+    def put_data(self, problem: Einsum, question: dict, data) -> None:
+        payload = json.dumps({"data": data}, default=_plain)
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        entry = (key(problem, question), payload, digest, time.time())
+        self._write(lambda db: db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
+                                          entry))
+
+    def _fetch(self, k: str):
+        """The row ``(key, payload, digest)`` stored under ``k``, or None."""
+        sql = "SELECT key, payload, digest FROM results WHERE key = ?"
+        row = None
+        if self.writable:
+            row = self._guard(lambda: self._run(lambda db: db.execute(sql, (k,)).fetchone()))
+        if not self.writable:  # read-only: a hit still answers
+            row = self._read_only(lambda db: db.execute(sql, (k,)).fetchone())
+        return row
 
     def delete(self, problem: Einsum, question: dict) -> None:
         k = key(problem, question)

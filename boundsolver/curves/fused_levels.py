@@ -28,16 +28,17 @@ Every reported point's schedule is rebuilt and re-costed by :func:`fusion_levels
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
 from ..model import fusion, fusion_levels
-from ..model.arch import Arch
+from ..model.arch import Arch, Level
 from ..model.cost import check_size
 from ..model.fusion import Schedule, subsets
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
@@ -46,6 +47,7 @@ from ..model.workload import Workload
 from ..reference import levelnest
 from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
 from . import fused
+from .fused_leaves import Canon, LeafStore, canonical, identity
 from .methods import DEFAULT, check_method
 
 # ------------------------------------------------------------------------ lexicographic staircases
@@ -116,7 +118,10 @@ def shifted(st: Stairs, const: np.ndarray, scale: int, tag) -> Stairs:
 @dataclass
 class LeafCurves:
     """Each leaf's staircase over the outer level's occupancy, with total keys; each distinct
-    (sub-problem, resident set, revisited) traced once by the joint bound's solvers."""
+    leaf (sub-problem on its leaf arch, revisited or not) traced once by the joint bound's
+    solvers, in its canonical form (``canonical``: leaves equal up to renaming share one,
+    :mod:`fused_leaves`; else each leaf is its own). ``store``: a
+    :class:`fused_leaves.LeafStore` that keeps the lazy leaves' exact samples across runs."""
 
     arch: Arch
     mapspace: Mapspace
@@ -126,14 +131,28 @@ class LeafCurves:
     seconds: float = 0.0
     lazy: dict = field(default_factory=dict)
     solves: int = 0
+    canonical: bool = True
+    store: object = None
+    loaded: int = 0
 
     def __post_init__(self) -> None:
         self.one_buffer = fused.Curves(self.mapspace, self.method, self.solver)
+        self._canons: dict = {}
+
+    def canon(self, sub, res: frozenset, revisited: bool) -> Canon:
+        """The leaf's canonical form (its own names where ``canonical`` is off)."""
+        key = (str(sub), sub.sizes, res, revisited)
+        if key not in self._canons:
+            larch = leaf_arch(self.arch, sub, res, revisited)
+            form = (canonical if self.canonical else identity)(sub, larch, res)
+            self._canons[key] = replace(form, key=json.dumps([form.key, revisited]))
+        return self._canons[key]
 
     def curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
         """The leaf's exact staircase in totals, each point's mapping beside it."""
         e, sub, res, n, r = self._leaf(workload, x, tiles, R)
-        maps = self.points(sub, res, r > 1)
+        canon = self.canon(sub, res, r > 1)
+        maps = [canon.to_original(m) for m in self.points(canon)]
         occ, keys = self._totals(e, sub, res, n, r, maps)
         if not occ:  # no nest of the leaf fits the inner levels
             return None, maps
@@ -161,32 +180,37 @@ class LeafCurves:
 
     # ------------------------------------------------------------------ lazy leaves (bounds)
     def state(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset) -> "Lazy":
-        """What is known of one leaf (sub-problem, resident set, revisited): its lower-bound
-        staircase at first, exact points as they are asked for (:meth:`refine`)."""
+        """What is known of one leaf (its canonical form): its lower-bound staircase at first,
+        exact points as they are asked for (:meth:`refine`), in the canonical names."""
         e, sub, res, n, r = self._leaf(workload, x, tiles, R)
-        key = (str(sub), sub.sizes, res, r > 1)
-        if key not in self.lazy:
-            self.lazy[key] = Lazy(key, sub, res, r > 1, self._bound(e, sub, res, n, r))
-        lz = self.lazy[key]
-        if lz.full is None and key in self.traced:
-            lz.full = self.traced[key]
+        canon = self.canon(sub, res, r > 1)
+        if canon.key not in self.lazy:
+            lz = Lazy(canon.key, canon, r > 1, self._bound(e, sub, res, n, r))
+            if self.store is not None:
+                self.loaded += self.store.load(lz)
+            self.lazy[canon.key] = lz
+        lz = self.lazy[canon.key]
+        if lz.full is None and canon.key in self.traced:
+            lz.full = self.traced[canon.key]
         return lz
 
     def lazy_curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
         """The leaf's staircase as known now, in totals: exact where traced or sampled, else a
         lower bound (docs/fusion.md, "Lazy leaves"); each point's tag indexes ``info``:
-        ``("map", mapping)`` (exact) or ``("bound", state key)``. The per-invocation keys of
-        a leaf are the same for every workload position, so totals are computed here."""
+        ``("map", mapping)`` (exact, in the leaf's own names) or ``("bound", state key)``. The
+        per-invocation keys of a leaf are the same for every workload position and every
+        renaming, so totals are computed here."""
         e, sub, res, n, r = self._leaf(workload, x, tiles, R)
         lz = self.state(workload, x, tiles, R)
         if lz.full is not None:
             st, maps = self.curve(workload, x, tiles, R)
             return st, [("map", m) for m in maps], True
-        maps = [m for _, _, m in lz.samples]
-        occ, keys = self._totals(e, sub, res, n, r, maps)
+        canon = self.canon(sub, res, r > 1)
+        samples = [(o, c, canon.to_original(m)) for o, c, m in lz.samples]
+        occ, keys = self._totals(e, sub, res, n, r, [m for _, _, m in samples])
         lb_occ, lb_key = lz.bound
         lb_key = lb_key(n, e.tensor_size(e.output))
-        return _estimate(lb_occ, lb_key, lz.samples, occ, keys, lz.dead, lz.key) + (False,)
+        return _estimate(lb_occ, lb_key, samples, occ, keys, lz.dead, lz.key) + (False,)
 
     def _bound(self, e, sub, res, n: int, r: int):
         """A lower bound on the leaf's staircase, per invocation (occupancy) and as a function
@@ -196,7 +220,7 @@ class LeafCurves:
         of each tensor it keeps at least once per invocation (inner levels start empty), and,
         with uniform placement, an output copy there reads its partial sums back at least once
         on every visit but the first over the run."""
-        c = self.one_buffer.curve(e, sub.size, res)
+        c = self._one_buffer_curve(sub, res)
         extra = 0 if sub.output.name in res else sub.tensor_size(sub.output)
         per = np.asarray(c.acc, dtype=np.int64) + extra
         inner = self.arch.on_chip[1:]
@@ -214,6 +238,14 @@ class LeafCurves:
             return out
         return np.asarray(c.occ, dtype=np.int64), key
 
+    def _one_buffer_curve(self, sub, res: frozenset):
+        """The one-buffer curve of the leaf's streamed tensors, traced for its canonical form
+        on one buffer (renamed sub-problems have the same curve)."""
+        if self.canonical:
+            form = canonical(sub, Arch("one", 8, (Level("DRAM"), Level("L", sweep=True))), res)
+            sub, res = form.problem, form.resident
+        return self.one_buffer.curve(sub, sub.size, res)
+
     def refine(self, lz: "Lazy", capacity: int) -> bool:
         """Make the leaf exact at outer occupancy ``capacity``: the whole staircase where it is
         enumerated, else one joint solve (least key with the outer level at most ``capacity``,
@@ -224,33 +256,44 @@ class LeafCurves:
             return False
         began = time.perf_counter()
         try:
-            if self._enumerated(lz.sub, lz.res, lz.revisited):
-                lz.full = self.points(lz.sub, lz.res, lz.revisited)
+            if self._enumerated(lz.canon):
+                lz.full = self.points(lz.canon)
                 return True
             if lz.solver is None:
-                lz.solver = self._solver(lz.sub, lz.res, lz.revisited)
+                lz.solver = self._solver(lz.canon)
             top = sum(lz.sub.tensor_size(T) for T in lz.sub.tensors if T.name not in lz.res)
-            while not any(o <= capacity <= c for o, c, _ in lz.samples):
+            settle = None  # a sample at the top, not yet known to be of least occupancy
+            while settle is not None or not any(o <= capacity <= c for o, c, _ in lz.samples):
                 # walk down from the next known breakpoint above (or the whole streamed
                 # tiles, past which nothing changes): each solve finds a breakpoint, so a leaf
                 # costs at most its eager walk, and never creeps up one word at a time
                 above = [o for o, _, _ in lz.samples if o > capacity]
                 at = min(max(capacity, min(above) - 1 if above else top), top)
-                point = lz.solver.joint(at)
+                if settle is not None:
+                    at, settle = settle - 1, None
+                # at the top, any point of the least key, not one of least occupancy (on a100
+                # that stage took 61 s of a 63 s solve); the solve just below it settles it
+                # (docs/fusion.md, "Lazy leaves")
+                least = at < top
+                point = lz.solver.joint(at, least_occupancy=least)
                 self.solves += 1
                 if point is None:
                     lz.dead = max(lz.dead, at)
-                    return True
+                    break
                 self._check_resident(lz.sub, lz.res, [point.cost])
                 names = tuple(lv.name for lv in lz.solver.arch.on_chip)
                 m = LevelMapping(point.nest, point.copies, names)
-                lz.samples.append((int(point.values[lz.solver.swept]),
-                                   EVER if at >= top else at, m))
+                o = int(point.values[lz.solver.swept])
+                lz.samples.append((o, EVER if at >= top else at, m))
+                if not least and o > 0:
+                    settle = o
+            if self.store is not None:
+                self.store.save(lz)
             return True
         finally:
             self.seconds += time.perf_counter() - began
 
-    def _enumerated(self, sub, res: frozenset, revisited: bool) -> bool:
+    def _enumerated(self, canon: Canon) -> bool:
         """Whether :meth:`_trace` enumerates this leaf (cheap: no solver)."""
         if self.method == "milp":
             return False
@@ -258,16 +301,14 @@ class LeafCurves:
             return True
         if self.mapspace.placement == "per_tensor":
             return True  # _trace tries enumeration first, whose size is known only by trying
-        larch = leaf_arch(self.arch, sub, res, revisited)
-        return work(sub, _below_tree(larch), LIMIT) <= LIMIT
+        return work(canon.problem, _below_tree(canon.arch), LIMIT) <= LIMIT
 
-    def _solver(self, sub, res: frozenset, revisited: bool):
+    def _solver(self, canon: Canon):
         from .joint import LevelSolver, PlacementSolver
 
-        larch = leaf_arch(self.arch, sub, res, revisited)
-        check_size(sub)
+        check_size(canon.problem)
         kind = PlacementSolver if self.mapspace.placement == "per_tensor" else LevelSolver
-        return kind(sub, larch, self.solver)
+        return kind(canon.problem, canon.arch, self.solver)
 
     def _check_resident(self, sub, res: frozenset, costs: list) -> None:
         if res:
@@ -276,20 +317,20 @@ class LeafCurves:
                 raise SolverError(f"a staircase point of {sub} moves its resident tensors into "
                                   f"the tree level more than once; the leaf curve would be wrong")
 
-    def points(self, sub, res: frozenset, revisited: bool) -> list[LevelMapping]:
-        key = (str(sub), sub.sizes, res, revisited)
-        if key not in self.traced:
+    def points(self, canon: Canon) -> list[LevelMapping]:
+        """The canonical leaf's exact staircase (canonical names), traced once."""
+        if canon.key not in self.traced:
             began = time.perf_counter()
-            self.traced[key] = self._trace(sub, res, revisited)
+            self.traced[canon.key] = self._trace(canon)
             self.seconds += time.perf_counter() - began
-        return self.traced[key]
+        return self.traced[canon.key]
 
-    def _trace(self, sub, res: frozenset, revisited: bool) -> list[LevelMapping]:
+    def _trace(self, canon: Canon) -> list[LevelMapping]:
         """The joint staircase of the leaf on its arch (joint.solve's routing: enumeration where
         small, else the MILP), each point checked to hold its resident tiles whole."""
         from .joint import AUTO_PER_TENSOR, LevelSolver, PlacementSolver
 
-        larch = leaf_arch(self.arch, sub, res, revisited)
+        sub, larch, res = canon.problem, canon.arch, canon.resident
         names = tuple(lv.name for lv in larch.on_chip)
         check_size(sub)
         points = None
@@ -330,15 +371,22 @@ class Lazy:
     ``capacity``, of least occupancy), the largest capacity found infeasible, and the whole
     exact staircase once traced."""
 
-    key: tuple
-    sub: object
-    res: frozenset
+    key: str
+    canon: Canon
     revisited: bool
     bound: tuple
     samples: list = field(default_factory=list)
     dead: int = -1
     full: list | None = None
     solver: object = None
+
+    @property
+    def sub(self):
+        return self.canon.problem
+
+    @property
+    def res(self) -> frozenset:
+        return self.canon.resident
 
 
 def _lex_max(a: tuple | None, b: tuple | None) -> tuple | None:
@@ -370,7 +418,7 @@ def _estimate(lb_occ: np.ndarray, lb_key: np.ndarray, samples: list, occ: list,
             k = tuple(int(v) for v in keys[j])
             if occ[j] <= o <= c:
                 if k < lb or (exact is not None and exact[1] != k):
-                    raise SolverError(f"leaf {state_key[0]}: an exact point {k} at outer "
+                    raise SolverError(f"leaf {state_key}: an exact point {k} at outer "
                                       f"occupancy {o} lies below a bound {lb} or another "
                                       f"exact point; the lazy leaf curve would be wrong")
                 exact = (j, k)
@@ -396,6 +444,33 @@ def _below_tree(larch: Arch) -> Arch:
     return Arch(larch.name, larch.word_bits, (larch.levels[0], *larch.levels[2:]))
 
 
+def best_per_occupancy(sub, larch: Arch) -> dict:
+    """Per outer occupancy, the lexicographically least ``(key, nest, cost)`` over the uniform
+    nests of the leaf arch whose tree-level tiles are whole (:func:`_tree_whole_points`)."""
+    from ..model.cost import Nest, evaluate_levels
+    from ..reference.hierarchy import fits, nests
+
+    base = _below_tree(larch)
+    swept = larch.swept_index
+    whole = tuple(sub.sizes)
+    res = larch.on_chip[0].keeps if base is not larch else ()
+    best: dict = {}
+    for nest in nests(sub, base, 10**9):
+        if base is larch:
+            full = nest
+        else:
+            storage = tuple((T, 1) for T in res) + tuple((T, b + 1) for T, b in nest.storage)
+            spatial = ((), *nest.spatial) if nest.spatial else ()
+            full = Nest((whole, *nest.levels), ((), *nest.orders), storage, spatial)
+        cost = evaluate_levels(sub, full, multicast=larch.multicast)
+        if not fits(cost, larch):
+            continue
+        x = cost.occupancy[swept]
+        if x not in best or cost.key < best[x][0]:
+            best[x] = (cost.key, full, cost)
+    return best
+
+
 def _tree_whole_points(sub, larch: Arch) -> list:
     """The joint staircase of a leaf over the uniform nests whose tree-level tiles are whole
     (no loop above the tree level): every nest of the arch below the tree level, the tree level
@@ -405,26 +480,11 @@ def _tree_whole_points(sub, larch: Arch) -> list:
     rank; the others keep their order), the outer and inner tiles stay, and the tree level's
     fills fall to one per word. ``tests/test_fusion_levels.py`` checks it against the brute
     force over every nest."""
-    from ..model.cost import Nest, evaluate_levels
-    from ..reference.hierarchy import fits, lex_staircase, nests
+    from ..reference.hierarchy import lex_staircase
 
-    base = _below_tree(larch)
-    if base is larch:
+    if _below_tree(larch) is larch:
         return frontier_points(sub, larch, 10**9)
-    swept = larch.swept_index
-    whole = tuple(sub.sizes)
-    res = larch.on_chip[0].keeps
-    best: dict = {}
-    for nest in nests(sub, base, 10**9):
-        storage = tuple((T, 1) for T in res) + tuple((T, b + 1) for T, b in nest.storage)
-        spatial = ((), *nest.spatial) if nest.spatial else ()
-        full = Nest((whole, *nest.levels), ((), *nest.orders), storage, spatial)
-        cost = evaluate_levels(sub, full, multicast=larch.multicast)
-        if not fits(cost, larch):
-            continue
-        x = cost.occupancy[swept]
-        if x not in best or cost.key < best[x][0]:
-            best[x] = (cost.key, full, cost)
+    best = best_per_occupancy(sub, larch)
     return [item for _, _, item in
             lex_staircase([(x, key, (full, cost)) for x, (key, full, cost) in best.items()])]
 
@@ -770,7 +830,7 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
                    mapspace: Mapspace | str | None = None, method: str = DEFAULT,
                    solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, capacities: list[int] | None = None,
-                   lazy: bool = True) -> HierSolution:
+                   lazy: bool = True, cache=None, canonical: bool = True) -> HierSolution:
     """The exact lexicographic frontier over fused schedules on ``arch`` (or unfused ones:
     every Einsum alone, its own segment): every run of Einsums as a segment, combined with the
     best cuts of the same run. With ``capacities`` the frontier is exact at those capacities
@@ -780,7 +840,11 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     only where the best trees at the capacities asked for use them, and the search is repeated
     (reusing every memo entry that no refined leaf entered) until those trees use exact leaves
     only. The search over bounds is a lower bound at every capacity, and a tree of exact leaves
-    attaining it is optimal."""
+    attaining it is optimal.
+
+    ``canonical``: leaves equal up to renaming share one staircase (:mod:`fused_leaves`).
+    ``cache`` (lazy only): a :class:`cache.Cache`, or True for the default one, that keeps
+    every lazy leaf's exact samples across runs; None or False: none."""
     method = check_method(method)
     fusion_levels.check_arch(workload, arch)
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
@@ -789,7 +853,8 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     for e in workload.einsums:
         check_size(e)
     began = time.perf_counter()
-    curves = LeafCurves(arch, mapspace_of(mapspace), method, solver)
+    curves = LeafCurves(arch, mapspace_of(mapspace), method, solver, canonical=canonical,
+                        store=_store(cache, lazy, arch, mapspace_of(mapspace), method, solver))
     search = HierSearch(workload, curves, max_depth if fusion_on else 0, split_ranks, lazy=lazy)
     while True:
         front = _search(workload, search, fusion_on)
@@ -813,6 +878,23 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
         raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
                                f"levels of {arch.name}")
     return HierSolution(workload, arch, front, search, time.perf_counter() - began)
+
+
+def _store(cache, lazy: bool, arch: Arch, mapspace: Mapspace, method: str, solver: str):
+    """The leaf store ``cache`` asks for (None: none); refused for the eager search, which
+    keeps no samples."""
+    if cache is None or cache is False:
+        return None
+    if not lazy:
+        raise BoundsolverError("cache keeps lazy leaves' samples: it does not apply to "
+                               "lazy=False (leaves traced whole)")
+    from .cache import Cache
+
+    if cache is True:
+        cache = Cache()
+    if not isinstance(cache, Cache):
+        raise BoundsolverError(f"cache must be True, False, None or a bs.Cache, got {cache!r}")
+    return LeafStore(cache, arch, mapspace, method, solver)
 
 
 def _search(workload: Workload, search: HierSearch, fusion_on: bool) -> Stairs | None:
@@ -877,6 +959,7 @@ def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd
                  "traced": len(sol.search.curves.traced),
                  "trace_seconds": sol.search.curves.seconds, "structures": sol.search.nodes,
                  "leaf_solves": sol.search.curves.solves, "rounds": sol.search.rounds,
+                 "samples_loaded": sol.search.curves.loaded,
                  "objective": "lexicographic: backing-store traffic, then each level inwards; "
                               "fused loop trees in the outer level (docs/fusion.md)"}
     return df
@@ -892,11 +975,11 @@ def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, so
 
 def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion_on: bool = True,
                    solver="highs", mapspace=None, method: str = DEFAULT,
-                   max_depth: int = 3, lazy: bool = True) -> pd.DataFrame:
+                   max_depth: int = 3, lazy: bool = True, cache=None) -> pd.DataFrame:
     """The least key at each capacity of the outer level; ``infeasible`` below the least
-    occupancy (``lazy``: :func:`solve_workload`'s)."""
+    occupancy (``lazy``, ``cache``: :func:`solve_workload`'s)."""
     sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
-                         capacities=capacities, lazy=lazy)
+                         capacities=capacities, lazy=lazy, cache=cache)
     rows = [{"capacity": c} | (_row(sol, c) if sol.frontier.at(c) >= 0
                                else {"status": "infeasible"}) for c in capacities]
     df = _frame(sol, rows, fusion_on, mapspace)

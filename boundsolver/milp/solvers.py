@@ -13,6 +13,7 @@ import functools
 import logging
 import math
 import re
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -73,6 +74,13 @@ class Scaled:
         """``v / 2**k`` as a float (with ``digits``: a decimal), rounded up or down."""
         if not math.isfinite(v):
             return v
+        if self.digits is None and (type(v) is float or (type(v) is int and abs(v) <= 2**53)):
+            # exact: v is a float already, and dividing by a power of two only moves the
+            # exponent while the result stays normal (the Fraction path's answer, ~30x faster:
+            # building the MILPs of fused leaves spent a quarter of their time here)
+            f = math.ldexp(float(v), -k)
+            if f == 0.0 == v or abs(f) >= sys.float_info.min:
+                return f
         q = Fraction(v) / (1 << k)
         if self.digits is not None:
             with decimal.localcontext() as ctx:

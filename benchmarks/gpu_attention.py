@@ -1,0 +1,122 @@
+"""The GPU worked example (docs/fusion.md, "FlashAttention on GPUs", "On the hierarchy"):
+attention on ``a100`` and ``h100`` as hierarchies, fused against unfused, against FlashAttention.
+
+    python benchmarks/gpu_attention.py [--tokens 4096 16384] [--archs a100 h100] [--budget 900]
+
+Attention as GPT-3 6.7B has it (32 heads, d = 128; the packaged ``attention`` problem), the
+hierarchy DRAM -> L2 (swept) -> shared memory (per SM) -> registers. For each sequence length and
+arch, in a fresh process with a wall-clock budget: the fused loop-tree bound
+(``fused_levels.workload_curve``, lazy leaves) and the unfused one (every Einsum alone, its
+joint bound) at the L2's real capacity and at 1 MiB of L2, every point's tree re-costed in
+integers, the two-level fused curve at the same capacities (the hierarchy's DRAM column:
+docs/fusion.md), and FlashAttention-2's global-memory traffic (``flash_attention.fa2``: its forward
+loop with 128-row query blocks; every word it moves between L2 and the SMs) beside the bound's
+DRAM and shared-memory columns. Prints each fused tree with every tensor's level; writes
+benchmarks/results/gpu_attention.csv. Counts are elements (one word each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import report
+from flash_attention import D, fa2
+
+import boundsolver as bs
+from boundsolver.curves import fused
+
+L2_WORDS = {"a100": 40 * 2**20 // 4, "h100": 50 * 2**20 // 4}  # fp32 words, as the archs count
+SMALL_L2 = 2**20 // 4  # 1 MiB
+
+CHILD = """
+import json, sys, time
+import boundsolver as bs
+from boundsolver.curves import fused_levels
+arch_name, tokens, caps = json.loads(sys.argv[1])
+w = bs.load_problem("attention", tokens=tokens)
+arch = bs.load_arch(arch_name)
+out = {}
+for fused in (False, True):
+    t = time.perf_counter()
+    df = fused_levels.workload_curve(w, arch, caps, fusion_on=fused, mapspace="uniform/perfect")
+    keep = [c for c in df.columns if c == "capacity" or c == "tree" or c == "segments"
+            or c.startswith(("occupancy", "accesses"))]
+    out["fused" if fused else "unfused"] = {
+        "seconds": time.perf_counter() - t, "leaf_solves": int(df.attrs["leaf_solves"]),
+        "rows": df[keep].astype(str).to_dict("records")}
+    print(json.dumps(out), flush=True)
+"""
+
+
+def run(arch: str, tokens: int, caps: list[int], budget: int) -> dict:
+    """Both bounds, or what finished when the budget ran out (the unfused one runs first)."""
+    began = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps([arch, tokens, caps])],
+                              capture_output=True, text=True, timeout=budget, env=os.environ)
+        lines, err = proc.stdout.strip().splitlines(), proc.stderr
+        if proc.returncode:
+            print(err[-3000:], file=sys.stderr)
+    except subprocess.TimeoutExpired as stop:
+        out = stop.stdout.decode() if isinstance(stop.stdout, bytes) else (stop.stdout or "")
+        lines = out.strip().splitlines()
+    got = json.loads(lines[-1]) if lines else {}
+    got["wall"] = time.perf_counter() - began
+    return got
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tokens", type=int, nargs="+", default=[4096, 16384])
+    ap.add_argument("--archs", nargs="+", default=["a100", "h100"], choices=sorted(L2_WORDS))
+    ap.add_argument("--budget", type=int, default=900, help="seconds per (tokens, arch)")
+    ap.add_argument("--out", type=Path,
+                    default=Path(__file__).parent / "results" / "gpu_attention.csv")
+    args = ap.parse_args()
+    table = []
+    for n in args.tokens:
+        # the hierarchy's fused DRAM column is the two-level fused curve (docs/fusion.md, "On
+        # the hierarchy"): every two-level schedule runs with inner tiles of one element
+        began = time.perf_counter()
+        two = fused.solve_workload(bs.load_problem("attention", tokens=n), True, "uniform/perfect")
+        two_s = time.perf_counter() - began
+        for arch in args.archs:
+            caps = [SMALL_L2, L2_WORDS[arch]]
+            got = run(arch, n, caps, args.budget)
+            flash = fa2(n, D)
+            for i, cap in enumerate(caps):
+                row = {"tokens": n, "arch": arch, "l2_words": cap, "load": os.getloadavg()[0],
+                       "wall_s": round(got["wall"], 1), "fa2": flash,
+                       "dram_bound": two.value(cap), "two_level_s": round(two_s, 1),
+                       "fa2/dram_bound": flash / two.value(cap)}
+                for kind in ("unfused", "fused"):
+                    if kind not in got:
+                        row[f"{kind}_s"] = f">{args.budget} (unfinished)"
+                        continue
+                    r = got[kind]["rows"][i]
+                    row[f"{kind}_s"] = round(got[kind]["seconds"], 1)
+                    for col in ("accesses", "accesses_SMEM", "accesses_RF", "occupancy"):
+                        row[f"{kind}_{col}"] = int(r[col]) if r[col] not in ("<NA>", "nan") \
+                            else None
+                    if kind == "fused":
+                        row["fa2/fused_dram"] = flash / row["fused_accesses"]
+                        row["fa2/fused_smem"] = flash / row["fused_accesses_SMEM"]
+                        if row["fused_accesses"] != row["dram_bound"]:
+                            raise AssertionError(f"the fused DRAM column {row['fused_accesses']}"
+                                                 f" is not the two-level curve's")
+                        print(f"--- {arch}, {n} tokens, L2 {cap:,} words: fused tree\n{r['tree']}")
+                if "unfused" in got:
+                    row["unfused/dram_bound"] = row["unfused_accesses"] / row["dram_bound"]
+                table.append(row)
+                print({k: v for k, v in row.items()}, flush=True)
+    report(table, args.out)
+
+
+if __name__ == "__main__":
+    main()
