@@ -178,6 +178,9 @@ class TreeSearch:
     contexts: dict = field(default_factory=dict)
     nodes: int = 0
     skipped: int = 0
+    # The exact state-sharing rules of docs/fusion.md, 'Solving' (lifted kept tensors, runs no
+    # open rank may enclose); off only in the tests that check they change no curve.
+    share: bool = True
 
     def __post_init__(self) -> None:
         self.prov.append(("end",))  # ZERO's tag: the empty run of children
@@ -192,6 +195,7 @@ class TreeSearch:
         self._allowed: dict = {}
         self._moved: dict = {}
         self._loopable: dict = {}
+        self._open: dict = {}
         self._runs: dict = {}
         self._used: dict = {}
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
@@ -292,7 +296,12 @@ class TreeSearch:
         # The node's own loop only matters to the tensors it keeps; and a node that keeps nothing
         # gains nothing from a child looping over the same rank across all of its run (the two
         # loops are one loop with the inner tile).
-        same = None if K else rank
+        if K and rank is not None and not self.split and self.share:
+            G = tuple(T for T in K if not self._kept(seg, a, b, T, rank)[3])
+            if G:
+                return self.lifted(seg, a, b, S, R, K, rank, depth, G)
+        # without splits no child could loop over the node's rank anyway: one memo entry
+        same = None if K or (not self.split and self.share) else rank
         rank = rank if K else None
         key = ("body", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank, depth)
         if key in self.memo:
@@ -312,7 +321,7 @@ class TreeSearch:
             parts, recs = [], []
             for y in range(x, b + 1):
                 rest = tail[y + 1]
-                if y > x and (depth >= self.max_depth or not self.loopable(seg, x, y)):
+                if y > x and (depth >= self.max_depth or not self.enclosable(seg, x, y, S)):
                     break  # a run no loop may enclose stays so when it grows (network scale)
                 if rest is None:
                     continue
@@ -326,6 +335,30 @@ class TreeSearch:
             tail[x] = self.keep(merge(parts), recs)
         self.memo[key] = tail[a]
         return tail[a]
+
+    def lifted(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int,
+               G: tuple) -> Staircase | None:
+        """The body of a loop node that keeps ``G``, tensors its loop does not index, as the body
+        with ``G`` resident from above, every point raised by their tiles (docs/fusion.md,
+        'Solving': such a tile is stored beside every child and is resident for the children
+        that use it, just as a tensor an ancestor keeps, which the node does not store). Bodies
+        that differ only in which level keeps such a tensor are one memo entry. Without
+        ``split_ranks`` the node's loop rank is cut below it, so no child could loop over it
+        whether or not the node keeps anything."""
+        key = ("lifted", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank,
+               depth)
+        if key in self.memo:
+            return self.memo[key]
+        rest = tuple(T for T in K if T not in G)
+        inner = self.body(seg, a, b, S, R | frozenset(G), rest, rank, depth)
+        out = None
+        if inner is not None:
+            span = tuple(range(a, b + 1))
+            g = sum(self.fp(T, span, S) for T in G)
+            out = Staircase(inner.occ + g, inner.acc,
+                            np.full(len(inner.occ), self.record(("plus", inner, g, ZERO))))
+        self.memo[key] = out
+        return out
 
     def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
         """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
@@ -399,14 +432,26 @@ class TreeSearch:
         self.memo[key] = out
         return out
 
-    def loopable(self, seg, x: int, y: int) -> bool:
-        """Whether any loop may enclose Einsums ``x..y``."""
-        key = (seg, x, y)
+    def enclosable(self, seg, x: int, y: int, S: tuple) -> bool:
+        """Whether any loop may enclose Einsums ``x..y`` under the tiles ``S``: a rank the run
+        allows, still over 1, and (unless ranks split) not yet looped over above. A loop allowed
+        over a run is allowed over each run inside it (every Einsum has its rank, and the
+        intermediates inside the shorter run are inside the longer one), so a run that no loop
+        may enclose stays so when it grows, and the search over longer children stops there."""
+        key = (seg, x, y, self.open_ranks(S) if self.share else frozenset(self.ranks))
         if key not in self._loopable:
             span = tuple(range(x, y + 1))
-            ranks = {r for i in span for r in self.workload.einsums[i].size}
+            ranks = {r for i in span for r in self.workload.einsums[i].size} & key[3]
             self._loopable[key] = any(self.allowed(seg, span, r) for r in ranks)
         return self._loopable[key]
+
+    def open_ranks(self, S: tuple) -> frozenset:
+        """The ranks a loop may still step through under the tiles ``S`` (child's options)."""
+        if S not in self._open:
+            full = self.workload.size
+            self._open[S] = frozenset(r for r, t in zip(self.ranks, S)
+                                      if t > 1 and (self.split or t == full[r]))
+        return self._open[S]
 
     def allowed(self, seg, span: tuple[int, ...], r: str) -> bool:
         """Whether a loop over ``r`` may enclose Einsums ``span`` (sizes aside: a rank of size 1
