@@ -1,7 +1,8 @@
 """The fused search's state-sharing rules (docs/fusion.md, 'Solving') change no curve: a loop
 node's kept tensors that its loop does not index are lifted into the resident set of its body,
-a child over a run that no open rank may enclose is never tried, and without split ranks the
-'no child loops over the node's rank' flag is dropped from the memo. Each is checked against
+a child over a run that no open rank may enclose is never tried, without split ranks the
+'no child loops over the node's rank' flag is dropped from the memo, and bodies of leaves only
+are memoised by their leaves' keys and shifts. Each is checked against
 the search with the rules off (``share=False``), breakpoint by breakpoint, on random chains whose
 weights and biases are not indexed by the token loop (so the rules have something to share)."""
 

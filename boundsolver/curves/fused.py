@@ -308,13 +308,7 @@ class TreeSearch:
             return self.memo[key]
         span = tuple(range(a, b + 1))
         if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
-            rest = ZERO
-            for x in range(b, a - 1, -1):
-                stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
-                child = self.leaf(x, S, Rc)
-                shift = sum(self.fp(T, span, S) for T in stored)
-                rest = plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
-            self.memo[key] = rest
+            self.memo[key] = rest = self.leaves(seg, a, b, S, R, K, rank)
             return rest
         tail = {b + 1: ZERO}
         for x in range(b, a - 1, -1):
@@ -335,6 +329,33 @@ class TreeSearch:
             tail[x] = self.keep(merge(parts), recs)
         self.memo[key] = tail[a]
         return tail[a]
+
+    def leaves(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank) -> Staircase:
+        """A body with no loop below: its leaves one by one, each raised by what the node stores
+        while it runs. Its curve is fixed by each leaf's key (as :meth:`leaf` keys it) and shift,
+        so bodies that agree on those (other kept sets, tiles or resident tensors that no leaf
+        sees) are one memo entry."""
+        if self.share:
+            span = tuple(range(a, b + 1))
+            steps = []
+            for x in range(b, a - 1, -1):
+                stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+                Rx = Rc & self.run(x, x)[1]
+                steps.append((x, sum(self.fp(T, span, S) for T in stored), Rx,
+                              tuple(S[k] for k in self.used(x, Rx))))
+            key = ("leaves", *steps)
+            if key in self.memo:
+                return self.memo[key]
+        rest = ZERO
+        span = tuple(range(a, b + 1))
+        for x in range(b, a - 1, -1):
+            stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+            child = self.leaf(x, S, Rc)
+            shift = sum(self.fp(T, span, S) for T in stored)
+            rest = plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
+        if self.share:
+            self.memo[key] = rest
+        return rest
 
     def lifted(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int,
                G: tuple) -> Staircase | None:
