@@ -45,18 +45,6 @@ class Staircase:
         return self.occ.searchsorted(capacity, side="right") - 1
 
 
-def staircase(occ, acc, tag) -> Staircase:
-    """The Pareto staircase of arbitrary points."""
-    occ, acc, tag = (np.asarray(x, dtype=np.int64) for x in (occ, acc, tag))
-    order = np.lexsort((acc, occ))
-    occ, acc, tag = occ[order], acc[order], tag[order]
-    best = np.minimum.accumulate(acc)
-    keep = np.empty(len(acc), dtype=bool)
-    keep[0] = True
-    np.less(acc[1:], best[:-1], out=keep[1:])
-    return Staircase(occ[keep], acc[keep], tag[keep])
-
-
 # ---------------------------------------------------------------------------- per-Einsum curves
 
 @dataclass(frozen=True)
