@@ -1,0 +1,106 @@
+"""The fused search's speed: this checkout against a baseline checkout, case by case, each solve
+in a fresh process (wall s, CPU s, peak MB), and whether the two curves are the same breakpoint
+by breakpoint. GPT-3 at 8192 tokens is also checked against its saved curve
+(benchmarks/data/gpt3_T8192_fused_curve.csv).
+
+    git archive <old commit> | tar -x -C /tmp/old            # the baseline's package
+    python benchmarks/fused_speed.py --baseline /tmp/old --cases gpt3:2048 bert_layer:10
+
+Cases: ``gpt3:TOKENS`` (the GPT-3 6.7B layer), or an ONNX model of benchmarks/onnx_models.py
+with ``:N`` for its first N Einsums (``bert_layer:12``; ``:0`` for all). ``--limit`` seconds per
+solve. The machine's load (``uptime``) is printed before and after: the machine is shared, so
+compare the CPU seconds of the two columns, not the walls across runs.
+Writes benchmarks/results/fused_speed.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from common import report
+
+HERE = Path(__file__).parent
+SAVED = {"gpt3:8192": HERE / "data" / "gpt3_T8192_fused_curve.csv"}
+
+CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {here!r})
+import boundsolver as bs
+from boundsolver.curves.fused import solve_workload
+from boundsolver.model.workload import Workload
+name, n = json.loads(sys.argv[1])
+if name == "gpt3":
+    w = bs.load_problem("gpt3_6.7b", tokens=n)
+else:
+    from onnx_models import load
+    w = bs.from_onnx(load(name))
+    if n:
+        made = {{e.output.name for e in w.einsums[:n]}}
+        w = Workload(w.einsums[:n], w.name, w.word_bits, tuple(s for s in w.stored if s in made))
+t, c = time.perf_counter(), time.process_time()
+sol = solve_workload(w, True)
+print(json.dumps({{"einsums": len(w.einsums), "wall_s": time.perf_counter() - t,
+                  "cpu_s": time.process_time() - c,
+                  "peak_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "occ": sol.frontier.occ.tolist(), "acc": sol.frontier.acc.tolist()}}))
+"""
+
+
+def solve(case: str, package: Path, limit: int) -> dict:
+    name, _, n = case.partition(":")
+    env = os.environ | {"PYTHONPATH": str(package)}
+    try:
+        out = subprocess.run([sys.executable, "-c", CHILD.format(here=str(HERE)),
+                              json.dumps([name, int(n or 0)])], capture_output=True, text=True,
+                             timeout=limit, env=env)
+    except subprocess.TimeoutExpired:
+        return {"wall_s": f">{limit}"}
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1][:120]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def saved_curve(case: str) -> list | None:
+    if case not in SAVED:
+        return None
+    lines = SAVED[case].read_text().split()[1:]
+    return [[int(v) for v in line.split(",")] for line in lines]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="+", default=["gpt3:2048", "bert_layer:10"])
+    ap.add_argument("--baseline", help="a folder holding the baseline's boundsolver package")
+    ap.add_argument("--limit", type=int, default=900, help="seconds per solve")
+    args = ap.parse_args()
+    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
+    rows = []
+    for case in args.cases:
+        row = {"case": case}
+        runs = {"new": solve(case, HERE.parent, args.limit)}
+        if args.baseline:
+            runs["old"] = solve(case, Path(args.baseline), args.limit)
+        for tag, r in runs.items():
+            row |= {f"{tag}_{k}": v for k, v in r.items() if k not in ("occ", "acc")}
+        new = runs["new"]
+        if "occ" in new:
+            curve = [list(p) for p in zip(new["occ"], new["acc"])]
+            row["breakpoints"] = len(curve)
+            if "occ" in runs.get("old", {}):
+                row["same_as_old"] = curve == [list(p) for p in zip(runs["old"]["occ"],
+                                                                    runs["old"]["acc"])]
+            if saved_curve(case) is not None:
+                row["same_as_saved"] = curve == saved_curve(case)
+        rows.append(row)
+        print(row, flush=True)
+    print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    report(rows, HERE / "results" / "fused_speed.csv")
+
+
+if __name__ == "__main__":
+    main()
