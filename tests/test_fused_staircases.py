@@ -6,7 +6,7 @@ drops."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from boundsolver.curves.fused import ZERO, Stairs, merge, plus_shifted
+from boundsolver.curves.fused import LONG, ZERO, Stairs, merge, plus_shifted
 
 INF = float("inf")
 
@@ -33,10 +33,12 @@ def stairs_from(points, tag=0):
 
 
 point_lists = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 60)), min_size=1, max_size=8)
+# long staircases take numpy's path (fused.LONG points in all)
+long_lists = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 600)), min_size=1, max_size=90)
 
 
 @settings(max_examples=300, deadline=None)
-@given(point_lists, st.integers(0, 15), point_lists)
+@given(st.one_of(point_lists, long_lists), st.integers(0, 15), st.one_of(point_lists, long_lists))
 def test_plus_shifted_adds_pointwise(a_pts, shift, b_pts):
     a, b = stairs_from(a_pts), stairs_from(b_pts)
     got = plus_shifted(a, shift, b, 7)
@@ -51,7 +53,7 @@ def test_plus_shifted_adds_pointwise(a_pts, shift, b_pts):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(point_lists, min_size=1, max_size=4))
+@given(st.lists(st.one_of(point_lists, long_lists), min_size=1, max_size=4))
 def test_merge_is_the_pareto_staircase_of_the_union(lists):
     parts = [stairs_from(p, tag=k) for k, p in enumerate(lists)]
     got = merge([None, *parts])
@@ -65,6 +67,10 @@ def test_merge_keeps_the_first_of_equal_points_and_handles_nothing():
     assert merge([None]) is None
     got = merge([Stairs([1, 3], [5, 2], [0, 0]), Stairs([1, 2], [5, 4], [1, 1])])
     assert (got.occ, got.acc, got.tag) == ([1, 2, 3], [5, 4, 2], [0, 1, 0])
+    n = LONG  # the same on numpy's path
+    got = merge([Stairs([1, 3], [5, 2], [0, 0]), Stairs([1, 2], [5, 4], [1, 1]),
+                 Stairs(list(range(10, 10 + n)), list(range(n, 0, -1)), [2] * n)])
+    assert (got.occ[:3], got.acc[:3], got.tag[:3]) == ([1, 2, 3], [5, 4, 2], [0, 1, 0])
 
 
 def test_plus_shifted_by_hand():

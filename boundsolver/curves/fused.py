@@ -136,6 +136,8 @@ def plus_shifted(a: Stairs, shift: int, b: Stairs, tag: int) -> Stairs:
     buffer, so values add at every capacity. A walk over the union of the two staircases'
     capacities from the first at which both are feasible; a sum of two staircases never rises, so
     a capacity is a breakpoint where the sum drops."""
+    if len(a.occ) + len(b.occ) > LONG:
+        return _plus_shifted_np(a, shift, b, tag)
     ao, aa, bo, ba = [o + shift for o in a.occ], a.acc, b.occ, b.acc
     c = max(ao[0], bo[0])
     i, j = bisect_right(ao, c) - 1, bisect_right(bo, c) - 1
@@ -164,6 +166,8 @@ def merge(parts: list) -> Stairs | None:
         return None
     if len(parts) == 1:
         return parts[0]
+    if sum(len(p.occ) for p in parts) > LONG // 2:
+        return _merge_np(parts)
     pts = sorted((pt for p in parts for pt in zip(p.occ, p.acc, p.tag)), key=_occ_acc)
     occ, acc, tag = [pts[0][0]], [pts[0][1]], [pts[0][2]]
     for o, v, t in pts:
@@ -175,6 +179,37 @@ def merge(parts: list) -> Stairs | None:
 
 
 _occ_acc = itemgetter(0, 1)
+# Above this many points in all, numpy's vector operations beat the list walks (about 2x at
+# 500 points; the lists are 5x faster at 2): the cut DP of a network sums staircases of hundreds.
+LONG = 48
+
+
+def _plus_shifted_np(a: Stairs, shift: int, b: Stairs, tag: int) -> Stairs:
+    """:func:`plus_shifted` on long staircases: the sum at every capacity of either."""
+    ao = np.asarray(a.occ, np.int64) + shift
+    bo, aa, ba = (np.asarray(x, np.int64) for x in (b.occ, a.acc, b.acc))
+    caps = np.concatenate((ao, bo))
+    caps.sort()
+    caps = caps[caps.searchsorted(max(ao[0], bo[0])):]
+    acc = aa[ao.searchsorted(caps, "right") - 1] + ba[bo.searchsorted(caps, "right") - 1]
+    keep = np.empty(len(caps), bool)  # a repeated capacity, or a flat step, is dropped
+    keep[0] = True
+    np.less(acc[1:], acc[:-1], out=keep[1:])
+    occ = caps[keep].tolist()
+    return Stairs(occ, acc[keep].tolist(), [tag] * len(occ))
+
+
+def _merge_np(parts: list) -> Stairs:
+    """:func:`merge` on long staircases (a stable sort: ties keep ``parts``' order)."""
+    occ, acc, tag = (np.concatenate([np.asarray(getattr(p, f), np.int64) for p in parts])
+                     for f in ("occ", "acc", "tag"))
+    order = np.lexsort((acc, occ))
+    occ, acc, tag = occ[order], acc[order], tag[order]
+    best = np.minimum.accumulate(acc)
+    keep = np.empty(len(acc), dtype=bool)
+    keep[0] = True
+    np.less(acc[1:], best[:-1], out=keep[1:])
+    return Stairs(occ[keep].tolist(), acc[keep].tolist(), tag[keep].tolist())
 
 
 @dataclass
