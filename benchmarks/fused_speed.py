@@ -1,6 +1,6 @@
 """The fused search's speed: this checkout against a baseline checkout, case by case, each solve
-in a fresh process (wall s, CPU s, peak MB), and whether the two curves are the same breakpoint
-by breakpoint. GPT-3 at 8192 tokens is also checked against its saved curve
+in a fresh process (wall s, CPU s, peak MB; the two at the same time, so that both see the same
+load), and whether the two curves are the same breakpoint by breakpoint. GPT-3 at 8192 tokens is also checked against its saved curve
 (benchmarks/data/gpt3_T8192_fused_curve.csv).
 
     git archive <old commit> | tar -x -C /tmp/old            # the baseline's package
@@ -51,18 +51,24 @@ print(json.dumps({{"einsums": len(w.einsums), "wall_s": time.perf_counter() - t,
 """
 
 
-def solve(case: str, package: Path, limit: int) -> dict:
+def start(case: str, package: Path) -> subprocess.Popen:
     name, _, n = case.partition(":")
     env = os.environ | {"PYTHONPATH": str(package)}
+    return subprocess.Popen([sys.executable, "-c", CHILD.format(here=str(HERE)),
+                             json.dumps([name, int(n or 0)])], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish(proc: subprocess.Popen, limit: int) -> dict:
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD.format(here=str(HERE)),
-                              json.dumps([name, int(n or 0)])], capture_output=True, text=True,
-                             timeout=limit, env=env)
+        out, err = proc.communicate(timeout=limit)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return {"wall_s": f">{limit}"}
-    if out.returncode:
-        return {"error": out.stderr.strip().splitlines()[-1][:120]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    if proc.returncode:
+        return {"error": err.strip().splitlines()[-1][:120]}
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def saved_curve(case: str) -> list | None:
@@ -82,9 +88,11 @@ def main() -> None:
     rows = []
     for case in args.cases:
         row = {"case": case}
-        runs = {"new": solve(case, HERE.parent, args.limit)}
+        # old and new run at once, so that both see the same load from the rest of the machine
+        procs = {"new": start(case, HERE.parent)}
         if args.baseline:
-            runs["old"] = solve(case, Path(args.baseline), args.limit)
+            procs["old"] = start(case, Path(args.baseline))
+        runs = {tag: finish(p, args.limit) for tag, p in procs.items()}
         for tag, r in runs.items():
             row |= {f"{tag}_{k}": v for k, v in r.items() if k not in ("occ", "acc")}
         new = runs["new"]
