@@ -29,7 +29,7 @@ SAVED = {"gpt3:8192": HERE / "data" / "gpt3_T8192_fused_curve.csv"}
 
 CHILD = """
 import json, resource, sys, time
-sys.path.insert(0, {here!r})
+sys.path[:0] = [sys.argv[2], {here!r}]  # the package under test first, before the cwd ('')
 import boundsolver as bs
 from boundsolver.curves.fused import solve_workload
 from boundsolver.model.workload import Workload
@@ -44,7 +44,7 @@ else:
         w = Workload(w.einsums[:n], w.name, w.word_bits, tuple(s for s in w.stored if s in made))
 t, c = time.perf_counter(), time.process_time()
 sol = solve_workload(w, True)
-print(json.dumps({{"einsums": len(w.einsums), "wall_s": time.perf_counter() - t,
+print(json.dumps({{"package": bs.__file__, "einsums": len(w.einsums), "wall_s": time.perf_counter() - t,
                   "cpu_s": time.process_time() - c,
                   "peak_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "occ": sol.frontier.occ.tolist(), "acc": sol.frontier.acc.tolist()}}))
@@ -53,10 +53,13 @@ print(json.dumps({{"einsums": len(w.einsums), "wall_s": time.perf_counter() - t,
 
 def start(case: str, package: Path) -> subprocess.Popen:
     name, _, n = case.partition(":")
+    # With ``-c`` the child's sys.path starts with the cwd, ahead of PYTHONPATH: run from a
+    # checkout, both sides imported that checkout's package (the baseline never ran). The
+    # package is put first explicitly, and each row says which package it imported.
     env = os.environ | {"PYTHONPATH": str(package)}
     return subprocess.Popen([sys.executable, "-c", CHILD.format(here=str(HERE)),
-                             json.dumps([name, int(n or 0)])], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                             json.dumps([name, int(n or 0)]), str(package)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def finish(proc: subprocess.Popen, limit: int) -> dict:

@@ -12,7 +12,9 @@ is the best cut into segments. Every reported point's tree is rebuilt and re-cos
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from operator import itemgetter
+from typing import NamedTuple
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,18 +43,6 @@ class Staircase:
     def at(self, capacity) -> np.ndarray:
         """Index of the breakpoint that answers each capacity (-1: infeasible)."""
         return self.occ.searchsorted(capacity, side="right") - 1
-
-
-def staircase(occ, acc, tag) -> Staircase:
-    """The Pareto staircase of arbitrary points."""
-    occ, acc, tag = (np.asarray(x, dtype=np.int64) for x in (occ, acc, tag))
-    order = np.lexsort((acc, occ))
-    occ, acc, tag = occ[order], acc[order], tag[order]
-    best = np.minimum.accumulate(acc)
-    keep = np.empty(len(acc), dtype=bool)
-    keep[0] = True
-    np.less(acc[1:], best[:-1], out=keep[1:])
-    return Staircase(occ[keep], acc[keep], tag[keep])
 
 
 # ---------------------------------------------------------------------------- per-Einsum curves
@@ -119,38 +109,107 @@ class Curves:
 
 # ------------------------------------------------------------------------------------ loop trees
 
-ZERO = Staircase(np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64))
+class Stairs(NamedTuple):
+    """A staircase inside the search: breakpoints (occupancy ascending, accesses strictly
+    descending) and their provenance tags, as Python lists of ints. Most have one to a dozen
+    points, where list arithmetic is several times faster than numpy's per-call overhead; the
+    workload's frontier is handed out as a :class:`Staircase`. Never mutated once built."""
+
+    occ: list
+    acc: list
+    tag: list
+
+    def at(self, capacity: int) -> int:
+        """Index of the breakpoint that answers ``capacity`` (-1: infeasible)."""
+        return bisect_right(self.occ, capacity) - 1
+
+    def frozen(self) -> Staircase:
+        return Staircase(*(np.array(x, dtype=np.int64) for x in self))
 
 
-def plus_shifted(a: Staircase, shift: int, b: Staircase, tag: int) -> Staircase:
+ZERO = Stairs([0], [0], [0])
+INF = float("inf")
+
+
+def plus_shifted(a: Stairs, shift: int, b: Stairs, tag: int) -> Stairs:
     """``a`` (its occupancy raised by ``shift``) then ``b``, one after the other: each has the whole
-    buffer, so values add at every capacity."""
-    a_occ = a.occ + shift
-    if len(b.occ) == 1:  # b is flat: a's steps, moved up
-        caps = np.maximum(a_occ, b.occ[0])
-        keep = np.ones(len(caps), bool)
-        keep[:-1] = caps[:-1] < caps[1:]
-        caps = caps[keep]
-        return Staircase(caps, a.acc[keep] + b.acc[0], np.full(len(caps), tag))
-    caps = np.concatenate((a_occ, b.occ))  # both sorted; a repeated capacity is dropped below
-    caps.sort()
-    caps = caps[caps.searchsorted(max(a_occ[0], b.occ[0])):]
-    acc = a.acc[a_occ.searchsorted(caps, "right") - 1] + b.acc[b.occ.searchsorted(caps, "right") - 1]
-    keep = np.empty(len(caps), bool)  # a sum of two staircases never rises: drop its flat steps
-    keep[0] = True
-    np.less(acc[1:], acc[:-1], out=keep[1:])
-    caps = caps[keep]
-    return Staircase(caps, acc[keep], np.full(len(caps), tag))
+    buffer, so values add at every capacity. A walk over the union of the two staircases'
+    capacities from the first at which both are feasible; a sum of two staircases never rises, so
+    a capacity is a breakpoint where the sum drops."""
+    if len(a.occ) + len(b.occ) > LONG:
+        return _plus_shifted_np(a, shift, b, tag)
+    ao, aa, bo, ba = [o + shift for o in a.occ], a.acc, b.occ, b.acc
+    c = max(ao[0], bo[0])
+    i, j = bisect_right(ao, c) - 1, bisect_right(bo, c) - 1
+    la, lb = len(ao) - 1, len(bo) - 1
+    occ, acc = [c], [aa[i] + ba[j]]
+    while i < la or j < lb:
+        na = ao[i + 1] if i < la else INF
+        nb = bo[j + 1] if j < lb else INF
+        c = na if na < nb else nb
+        if na == c:
+            i += 1
+        if nb == c:
+            j += 1
+        v = aa[i] + ba[j]
+        if v < acc[-1]:
+            occ.append(c)
+            acc.append(v)
+    return Stairs(occ, acc, [tag] * len(occ))
 
 
-def merge(parts: list[Staircase]) -> Staircase | None:
+def merge(parts: list) -> Stairs | None:
+    """The Pareto staircase of the union of ``parts`` (a point ties with an equal one before it
+    in ``parts``' order: the earlier one is kept)."""
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
     if len(parts) == 1:
         return parts[0]
-    return staircase(np.concatenate([p.occ for p in parts]), np.concatenate([p.acc for p in parts]),
-                     np.concatenate([p.tag for p in parts]))
+    if sum(len(p.occ) for p in parts) > LONG // 2:
+        return _merge_np(parts)
+    pts = sorted((pt for p in parts for pt in zip(p.occ, p.acc, p.tag)), key=_occ_acc)
+    occ, acc, tag = [pts[0][0]], [pts[0][1]], [pts[0][2]]
+    for o, v, t in pts:
+        if v < acc[-1]:  # never at an occupancy already kept: ties sort by accesses
+            occ.append(o)
+            acc.append(v)
+            tag.append(t)
+    return Stairs(occ, acc, tag)
+
+
+_occ_acc = itemgetter(0, 1)
+# Above this many points in all, numpy's vector operations beat the list walks (about 2x at
+# 500 points; the lists are 5x faster at 2): the cut DP of a network sums staircases of hundreds.
+LONG = 48
+
+
+def _plus_shifted_np(a: Stairs, shift: int, b: Stairs, tag: int) -> Stairs:
+    """:func:`plus_shifted` on long staircases: the sum at every capacity of either."""
+    ao = np.asarray(a.occ, np.int64) + shift
+    bo, aa, ba = (np.asarray(x, np.int64) for x in (b.occ, a.acc, b.acc))
+    caps = np.concatenate((ao, bo))
+    caps.sort()
+    caps = caps[caps.searchsorted(max(ao[0], bo[0])):]
+    acc = aa[ao.searchsorted(caps, "right") - 1] + ba[bo.searchsorted(caps, "right") - 1]
+    keep = np.empty(len(caps), bool)  # a repeated capacity, or a flat step, is dropped
+    keep[0] = True
+    np.less(acc[1:], acc[:-1], out=keep[1:])
+    occ = caps[keep].tolist()
+    return Stairs(occ, acc[keep].tolist(), [tag] * len(occ))
+
+
+def _merge_np(parts: list) -> Stairs:
+    """:func:`merge` on long staircases (a stable sort: ties keep ``parts``' order)."""
+    occ, acc, tag = (np.concatenate([np.asarray(getattr(p, f), np.int64) for p in parts])
+                     for f in ("occ", "acc", "tag"))
+    order = np.lexsort((acc, occ))
+    occ, acc, tag = occ[order], acc[order], tag[order]
+    best = np.minimum.accumulate(acc)
+    keep = np.empty(len(acc), dtype=bool)
+    keep[0] = True
+    np.less(acc[1:], best[:-1], out=keep[1:])
+    return Stairs(occ[keep].tolist(), acc[keep].tolist(), tag[keep].tolist())
 
 
 @dataclass
@@ -178,6 +237,9 @@ class TreeSearch:
     contexts: dict = field(default_factory=dict)
     nodes: int = 0
     skipped: int = 0
+    # The exact state-sharing rules of docs/fusion.md, 'Solving' (lifted kept tensors, runs no
+    # open rank may enclose); off only in the tests that check they change no curve.
+    share: bool = True
 
     def __post_init__(self) -> None:
         self.prov.append(("end",))  # ZERO's tag: the empty run of children
@@ -185,6 +247,9 @@ class TreeSearch:
         self.position = {r: i for i, r in enumerate(self.ranks)}
         self._dicts: dict = {}
         self._fp: dict = {}
+        self._held: dict = {}
+        self._least: dict = {}
+        self._least_pre: dict = {}
         self._edges: dict = {}
         self._edge_pre: dict = {}
         self._tensors: dict = {}
@@ -192,6 +257,7 @@ class TreeSearch:
         self._allowed: dict = {}
         self._moved: dict = {}
         self._loopable: dict = {}
+        self._open: dict = {}
         self._runs: dict = {}
         self._used: dict = {}
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
@@ -203,17 +269,18 @@ class TreeSearch:
         self.prov.append(rec)
         return len(self.prov) - 1
 
-    def keep(self, st: Staircase | None, recs: list) -> Staircase | None:
+    def keep(self, st: Stairs | None, recs: list) -> Stairs | None:
         """``st`` with its local tags (indices into ``recs``) turned into provenance records, made
         only for the alternatives that survive on the staircase."""
         if st is None:
             return None
         if len(recs) == 1:
-            return Staircase(st.occ, st.acc, np.full(len(st.occ), self.record(recs[0]), np.int64))
-        ids = np.zeros(len(recs), np.int64)
-        for t in np.unique(st.tag).tolist():
-            ids[t] = self.record(recs[t])
-        return Staircase(st.occ, st.acc, ids[st.tag])
+            return Stairs(st.occ, st.acc, [self.record(recs[0])] * len(st.occ))
+        ids: dict[int, int] = {}
+        for t in st.tag:  # records in the order of first appearance along the staircase
+            if t not in ids:
+                ids[t] = self.record(recs[t])
+        return Stairs(st.occ, st.acc, [ids[t] for t in st.tag])
 
     def context(self, i: int, j: int) -> fusion.Context:
         if (i, j) not in self.contexts:
@@ -253,9 +320,21 @@ class TreeSearch:
     def fp(self, T: str, span: tuple[int, ...], S: tuple) -> int:
         """Footprint of ``T`` (as ``span`` indexes it) under the tiles ``S``."""
         key = (T, span, S)
-        if key not in self._fp:
-            self._fp[key] = self.tensor(T, span).footprint(self.sizes(S))
-        return self._fp[key]
+        try:
+            return self._fp[key]
+        except KeyError:
+            out = self._fp[key] = self.tensor(T, span).footprint(self.sizes(S))
+            return out
+
+    def held(self, stored: tuple[str, ...], span: tuple[int, ...], S: tuple) -> int:
+        """The words of the tiles ``stored`` (as ``span`` indexes them) under the tiles ``S``:
+        a child's shift, asked for by many parents with the same tiles."""
+        key = (stored, span, S)
+        try:
+            return self._held[key]
+        except KeyError:
+            out = self._held[key] = sum(self.fp(T, span, S) for T in stored)
+            return out
 
     def signature(self, seg, x: int, y: int) -> frozenset:
         """What the segment means to Einsums ``x..y``: which of their tensors go to the backing
@@ -269,7 +348,7 @@ class TreeSearch:
 
     # -- the pieces -----------------------------------------------------------------------------
 
-    def segment(self, i: int, j: int) -> Staircase:
+    def segment(self, i: int, j: int) -> Stairs:
         """A segment root: no loop; it may keep tensors that several of its Einsums read."""
         ctx = self.context(i, j)
         w = self.workload
@@ -284,35 +363,34 @@ class TreeSearch:
             body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
             if body is None:
                 continue
-            parts.append(Staircase(body.occ, const + body.acc,
-                                   np.full(len(body.occ), self.record(("root", K, body)))))
+            parts.append(Stairs(body.occ, [const + v for v in body.acc],
+                                [self.record(("root", K, body))] * len(body.occ)))
         return merge(parts)
 
     def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
         # The node's own loop only matters to the tensors it keeps; and a node that keeps nothing
         # gains nothing from a child looping over the same rank across all of its run (the two
         # loops are one loop with the inner tile).
-        same = None if K else rank
+        if K and rank is not None and not self.split and self.share:
+            G = tuple(T for T in K if not self._kept(seg, a, b, T, rank)[3])
+            if G:
+                return self.lifted(seg, a, b, S, R, K, rank, depth, G)
+        # without splits no child could loop over the node's rank anyway: one memo entry
+        same = None if K or (not self.split and self.share) else rank
         rank = rank if K else None
         key = ("body", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank, depth)
         if key in self.memo:
             return self.memo[key]
         span = tuple(range(a, b + 1))
         if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
-            rest = ZERO
-            for x in range(b, a - 1, -1):
-                stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
-                child = self.leaf(x, S, Rc)
-                shift = sum(self.fp(T, span, S) for T in stored)
-                rest = plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
-            self.memo[key] = rest
+            self.memo[key] = rest = self.leaves(seg, a, b, S, R, K, rank)
             return rest
         tail = {b + 1: ZERO}
         for x in range(b, a - 1, -1):
             parts, recs = [], []
             for y in range(x, b + 1):
                 rest = tail[y + 1]
-                if y > x and (depth >= self.max_depth or not self.loopable(seg, x, y)):
+                if y > x and (depth >= self.max_depth or not self.enclosable(seg, x, y, S)):
                     break  # a run no loop may enclose stays so when it grows (network scale)
                 if rest is None:
                     continue
@@ -320,12 +398,63 @@ class TreeSearch:
                 child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
                 if child is None:
                     continue
-                shift = sum(self.fp(T, span, S) for T in stored)
+                shift = self.held(stored, span, S)
                 parts.append(plus_shifted(child, shift, rest, len(recs)))
                 recs.append(("plus", child, shift, rest))
             tail[x] = self.keep(merge(parts), recs)
         self.memo[key] = tail[a]
         return tail[a]
+
+    def leaves(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank) -> Stairs:
+        """A body with no loop below: its leaves one by one, each raised by what the node stores
+        while it runs. Its curve is fixed by each leaf's key (as :meth:`leaf` keys it) and shift,
+        so bodies that agree on those (other kept sets, tiles or resident tensors that no leaf
+        sees) are one memo entry."""
+        if self.share:
+            span = tuple(range(a, b + 1))
+            steps = []
+            for x in range(b, a - 1, -1):
+                stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+                Rx = Rc & self.run(x, x)[1]
+                steps.append((x, self.held(stored, span, S), Rx,
+                              tuple(S[k] for k in self.used(x, Rx))))
+            key = ("leaves", *steps)
+            if key in self.memo:
+                return self.memo[key]
+        rest = ZERO
+        span = tuple(range(a, b + 1))
+        for x in range(b, a - 1, -1):
+            stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+            child = self.leaf(x, S, Rc)
+            shift = self.held(stored, span, S)
+            rest = plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
+        if self.share:
+            self.memo[key] = rest
+        return rest
+
+    def lifted(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int,
+               G: tuple) -> Stairs | None:
+        """The body of a loop node that keeps ``G``, tensors its loop does not index, as the body
+        with ``G`` resident from above, every point raised by their tiles (docs/fusion.md,
+        'Solving': such a tile is stored beside every child and is resident for the children
+        that use it, just as a tensor an ancestor keeps, which the node does not store). Bodies
+        that differ only in which level keeps such a tensor are one memo entry. Without
+        ``split_ranks`` the node's loop rank is cut below it, so no child could loop over it
+        whether or not the node keeps anything."""
+        key = ("lifted", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank,
+               depth)
+        if key in self.memo:
+            return self.memo[key]
+        rest = tuple(T for T in K if T not in G)
+        inner = self.body(seg, a, b, S, R | frozenset(G), rest, rank, depth)
+        out = None
+        if inner is not None:
+            span = tuple(range(a, b + 1))
+            g = self.held(G, span, S)
+            out = Stairs([o + g for o in inner.occ], inner.acc,
+                         [self.record(("plus", inner, g, ZERO))] * len(inner.occ))
+        self.memo[key] = out
+        return out
 
     def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
         """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
@@ -399,14 +528,26 @@ class TreeSearch:
         self.memo[key] = out
         return out
 
-    def loopable(self, seg, x: int, y: int) -> bool:
-        """Whether any loop may enclose Einsums ``x..y``."""
-        key = (seg, x, y)
+    def enclosable(self, seg, x: int, y: int, S: tuple) -> bool:
+        """Whether any loop may enclose Einsums ``x..y`` under the tiles ``S``: a rank the run
+        allows, still over 1, and (unless ranks split) not yet looped over above. A loop allowed
+        over a run is allowed over each run inside it (every Einsum has its rank, and the
+        intermediates inside the shorter run are inside the longer one), so a run that no loop
+        may enclose stays so when it grows, and the search over longer children stops there."""
+        key = (seg, x, y, self.open_ranks(S) if self.share else frozenset(self.ranks))
         if key not in self._loopable:
             span = tuple(range(x, y + 1))
-            ranks = {r for i in span for r in self.workload.einsums[i].size}
+            ranks = {r for i in span for r in self.workload.einsums[i].size} & key[3]
             self._loopable[key] = any(self.allowed(seg, span, r) for r in ranks)
         return self._loopable[key]
+
+    def open_ranks(self, S: tuple) -> frozenset:
+        """The ranks a loop may still step through under the tiles ``S`` (child's options)."""
+        if S not in self._open:
+            full = self.workload.size
+            self._open[S] = frozenset(r for r, t in zip(self.ranks, S)
+                                      if t > 1 and (self.split or t == full[r]))
+        return self._open[S]
 
     def allowed(self, seg, span: tuple[int, ...], r: str) -> bool:
         """Whether a loop over ``r`` may enclose Einsums ``span`` (sizes aside: a rank of size 1
@@ -417,7 +558,7 @@ class TreeSearch:
                                                      self.workload.size)
         return self._allowed[key]
 
-    def leaf(self, x: int, S: tuple, R: frozenset) -> Staircase:
+    def leaf(self, x: int, S: tuple, R: frozenset) -> Stairs:
         """Einsum ``x``'s curve under the tiles ``S`` with ``R`` resident, keyed by what its
         reduced sub-problem depends on: the tiles of the ranks its streamed tensors use."""
         R = R & self.run(x, x)[1]
@@ -429,7 +570,7 @@ class TreeSearch:
         c = self.curves.curve(e, sizes, R)
         extra = 0 if e.output.name in R else c.sub.tensor_size(c.sub.output)  # count 2 x moved
         tags = [self.record(("leaf", x, R, i)) for i in range(len(c.occ))]
-        self.memo[key] = out = Staircase(c.occ, c.acc + extra, np.array(tags, np.int64))
+        self.memo[key] = out = Stairs(c.occ.tolist(), (c.acc + extra).tolist(), tags)
         return out
 
     def used(self, x: int, R: frozenset) -> tuple[int, ...]:
@@ -461,19 +602,28 @@ class TreeSearch:
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
                 acc = const + n * (floor - sum(streamed[T] for T in K))
+                if self.dominated(best, occ, acc):  # the cheap bound is enough: no floor
+                    continue
                 lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, depth + 1 >= self.max_depth)
-                occ, acc = max(occ, lo_occ), max(acc, const + n * lo_acc)
-                i = int(best.at(occ))
-                if i >= 0 and int(best.acc[i]) <= acc:
-                    self.skipped += 1
+                if self.dominated(best, max(occ, lo_occ), max(acc, const + n * lo_acc)):
                     continue
             body = self.body(seg, x, y, below, R, K, r, depth + 1)
             if body is None:
                 continue
             self.nodes += 1
-            parts.append(Staircase(body.occ, const + n * body.acc, np.full(len(body.occ), len(recs))))
+            parts.append(Stairs(body.occ, [const + n * v for v in body.acc],
+                                [len(recs)] * len(body.occ)))
             recs.append(("loop", r, t, K, body))
         return self.keep(merge(parts), recs)
+
+    def dominated(self, best: Stairs, occ: int, acc: int) -> bool:
+        """Whether the point (``occ``, ``acc``), a lower bound on an option, is matched by
+        ``best``; then the option is skipped (counted)."""
+        i = bisect_right(best.occ, occ) - 1
+        if i >= 0 and best.acc[i] <= acc:
+            self.skipped += 1
+            return True
+        return False
 
     def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
               ) -> tuple[int, int]:
@@ -495,7 +645,7 @@ class TreeSearch:
             for e in span:
                 stored, Rc = self.edge(seg, x, y, e, e, R, K, node)
                 lo_occ, lo_acc = self.least(e, S, Rc)
-                occ = max(occ, sum(self.fp(T, span, S) for T in stored) + lo_occ)
+                occ = max(occ, self.held(stored, span, S) + lo_occ)
                 acc += lo_acc
             return occ, acc
         ctx = self.context(*seg)
@@ -516,15 +666,21 @@ class TreeSearch:
         """Einsum ``x``'s least occupancy and least traffic under tiles ``S`` with ``R``
         resident: a word per tensor it buffers, and every tensor it moves once (an output counts
         twice, as :meth:`leaf` does), the last and first points of its curve or below them."""
-        R = R & self.run(x, x)[1]
-        key = ("least", x, R, tuple(S[k] for k in self.used(x, R)))
-        if key not in self.memo:
+        try:
+            R, idx = self._least_pre[(x, R)]
+        except KeyError:
+            Rx = R & self.run(x, x)[1]
+            R, idx = self._least_pre[(x, R)] = (Rx, self.used(x, Rx))
+        key = (x, R, tuple([S[k] for k in idx]))
+        try:
+            return self._least[key]
+        except KeyError:
             sizes = self.sizes(S)
             e = self.workload.einsums[x]
             streamed = [T for T in e.tensors if T.name not in R]
-            self.memo[key] = (len(streamed), sum(T.footprint(sizes) * (2 if T.name == e.output.name
-                                                                       else 1) for T in streamed))
-        return self.memo[key]
+            out = self._least[key] = (len(streamed), sum(
+                T.footprint(sizes) * (2 if T.name == e.output.name else 1) for T in streamed))
+            return out
 
     def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
         """The tensors Einsums ``x..y`` move to or from the backing store and that nothing above
@@ -545,7 +701,7 @@ class TreeSearch:
 
     # -- rebuilding the tree behind a point -----------------------------------------------------
 
-    def build(self, st: Staircase, capacity: int, S: tuple | None = None) -> list:
+    def build(self, st: Stairs, capacity: int, S: tuple | None = None) -> list:
         """The loop tree behind the point of ``st`` that answers ``capacity``, under tiles ``S``
         (the whole workload's sizes at a segment)."""
         if S is None:
@@ -636,7 +792,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     # The best cut of Einsums i.. into segments: its first segment i..j, then the best cut of
     # j+1.. (a suffix DP: quadratic in the number of Einsums where every run's best cut would be
     # cubic; the same staircase, since max/+ are monotone and Pareto merging distributes).
-    rest: dict[int, Staircase] = {n: ZERO}
+    rest: dict[int, Stairs | None] = {n: ZERO}
     for i in range(n - 1, -1, -1):
         parts = []
         for j in connected_runs(workload, i, min(n, i + longest)):
@@ -645,7 +801,8 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
                 continue
             parts.append(plus_shifted(first, 0, after, search.record(("cut", first, after))))
         rest[i] = merge(parts)
-    return Solution(workload, rest[0], search, time.perf_counter() - began,
+    front = None if rest[0] is None else rest[0].frozen()
+    return Solution(workload, front, search, time.perf_counter() - began,
                     len(curves.traced), curves.seconds)
 
 

@@ -1,0 +1,75 @@
+"""The fused search's state-sharing rules (docs/fusion.md, 'Solving') change no curve: a loop
+node's kept tensors that its loop does not index are lifted into the resident set of its body,
+a child over a run that no open rank may enclose is never tried, without split ranks the
+'no child loops over the node's rank' flag is dropped from the memo, and bodies of leaves only
+are memoised by their leaves' keys and shifts. Each is checked against
+the search with the rules off (``share=False``), breakpoint by breakpoint, on random chains whose
+weights and biases are not indexed by the token loop (so the rules have something to share)."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import boundsolver as bs
+from boundsolver.curves import fused
+
+CHAINS = {
+    # the token rank m loops over every Einsum; W, A, B and the bias vector are not indexed by it
+    "ffn_bias": ["Y[m,c] += X[m,d] * A[d,c]", "U[m,c] += Y[m,c] * b[c]",
+                 "Z[m,j] += U[m,c] * B[c,j]"],
+    "attention": ["S[m,p] += Q[m,e] * K[p,e]", "P[m,p] = S[m,p]", "Z[m,f] += P[m,p] * V[p,f]"],
+    "shared_weight": ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,c] += Y[m,c] * X2[m,d] * A[d,c]"],
+    "residual": ["Y[m,d] += X[m,e] * A[e,d]", "Z[m,d] += Y[m,d] * X[m,d]",
+                 "O[m,j] += Z[m,d] * B[d,j]"],
+}
+
+
+@st.composite
+def chains(draw):
+    name = draw(st.sampled_from(sorted(CHAINS)))
+    texts = CHAINS[name]
+    ranks = sorted({c for t in texts for c in t.split("[")[1].split("]")[0].split(",")} |
+                   {r for t in texts for part in t.split("[")[2:] for r in part.split("]")[0].split(",")})
+    size = {r: draw(st.sampled_from((1, 2, 4))) for r in ranks}
+    if "p" in size:
+        size["p"] = size["m"]
+    if "e" in size and name == "residual":
+        size["e"] = size["d"]
+    return bs.workload(texts, name=name, **size)
+
+
+def solve(w, share: bool, depth: int, split: bool, mapspace: str, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(fused, "TreeSearch", functools.partial(fused.TreeSearch, share=share))
+        sol = fused.solve_workload(w, True, mapspace, max_depth=depth, split_ranks=split)
+    return sol, list(zip(sol.frontier.occ.tolist(), sol.frontier.acc.tolist()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(chains(), st.sampled_from([1, 2, 3]), st.booleans(),
+       st.sampled_from(["per_tensor/perfect", "uniform/perfect"]))
+def test_sharing_changes_no_curve(w, depth, split, mapspace):
+    with pytest.MonkeyPatch.context() as mp:
+        shared, curve = solve(w, True, depth, split, mapspace, mp)
+        _, unshared = solve(w, False, depth, split, mapspace, mp)
+    assert curve == unshared
+    for occ, acc in curve:  # and every breakpoint's rebuilt tree reproduces it in integers
+        cost = bs.model.fusion.evaluate(w, shared.schedule(occ))
+        assert (cost.occupancy, cost.accesses) == (occ, acc)
+
+
+def test_lifting_runs_and_shares_states(monkeypatch):
+    """On an FFN with a bias at 8 tokens the token loop's bodies keep weights it does not index:
+    lifted bodies exist, the search with sharing computes fewer bodies, and the curves agree."""
+    w = bs.workload(CHAINS["ffn_bias"], name="ffn_bias", m=8, d=4, c=4, j=4)
+    shared, curve = solve(w, True, 2, False, "per_tensor/perfect", monkeypatch)
+    plain, unshared = solve(w, False, 2, False, "per_tensor/perfect", monkeypatch)
+    assert curve == unshared
+    assert any(k[0] == "lifted" for k in shared.search.memo)
+    assert not any(k[0] == "lifted" for k in plain.search.memo)
+    bodies = [sum(k[0] == "body" for k in s.search.memo) for s in (shared, plain)]
+    assert bodies[0] < bodies[1]
