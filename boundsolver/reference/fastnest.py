@@ -259,14 +259,17 @@ def _move_spec(shape: _Shape, i: int, unit, g: int, j, counted: dict, col) -> tu
 
 
 @cache
-def _collapse(inc: frozenset[int], dec: frozenset[int], k: int, top: bool = True):
-    """A rank's free chain variables: boundaries read only where a larger tile costs more
-    (``inc``) join the next deeper boundary read by any term (or the tile 1), those read only where
-    it costs less (``dec``) the next shallower one (or ``N`` if ``top``: not with imperfect
-    factors, where a tile below ``N`` need not divide it). Returns the number of free tiles and,
-    per boundary 1..k, the column of its tile in ``[N, u_1..u_free, 1]``. Boundaries nothing reads
-    copy the one above, or below where nothing above is read and ``N`` is not allowed."""
-    used = sorted(inc | dec)
+def _collapse(inc: frozenset[int], dec: frozenset[int], k: int, top: bool = True,
+              ties: tuple[tuple[int, int], ...] = ()):
+    """A rank's free chain variables: boundaries tied together (``ties``: intervals whose tiles
+    are equal, levelnest.py's fanouts) form one group; a group read only where a larger tile
+    costs more (``inc``) joins the next deeper group read by any term (or the tile 1, the
+    chain's bottom), one read only where it costs less (``dec``) the next shallower one (or
+    ``N`` if ``top``: not with imperfect factors, where a tile below ``N`` need not divide it).
+    Returns the number of free tiles and, per boundary 1..k, the column of its tile in
+    ``[N, u_1..u_free, bottom]``. Boundaries nothing reads copy the one above, or below where
+    nothing above is read and ``N`` is not allowed."""
+    used = sorted(inc | dec | {b for lo, hi in ties for b in range(lo, hi + 1)})
     parent = {b: b for b in used} | {_TOP: _TOP, _BOTTOM: _BOTTOM}
 
     def find(x):
@@ -274,16 +277,26 @@ def _collapse(inc: frozenset[int], dec: frozenset[int], k: int, top: bool = True
             x = parent[x]
         return x
 
-    for idx, b in enumerate(used):
-        if b in inc and b not in dec:  # as small as the next tile that matters
-            other = used[idx + 1] if idx + 1 < len(used) else _BOTTOM
-        elif b in dec and b not in inc and (idx or top):  # as large as the one above
-            other = used[idx - 1] if idx else _TOP
-        else:
-            continue
-        x, y = find(b), find(other)
+    def union(x, y):
+        x, y = find(x), find(y)
         if x != y:
             parent[max(x, y)] = min(x, y)  # _TOP and _BOTTOM (negative) stay roots
+
+    for lo, hi in ties:
+        for b in range(lo + 1, hi + 1):
+            union(lo, b)
+    groups: list[list[int]] = []
+    for b in used:
+        if not groups or find(b) != find(groups[-1][0]):
+            groups.append([b])
+        else:
+            groups[-1].append(b)
+    for idx, g in enumerate(groups):
+        grows, shrinks = any(b in inc for b in g), any(b in dec for b in g)
+        if grows and not shrinks:  # as small as the next group that matters
+            union(g[0], groups[idx + 1][0] if idx + 1 < len(groups) else _BOTTOM)
+        elif shrinks and not grows and (idx or top):  # as large as the one above
+            union(g[0], groups[idx - 1][0] if idx else _TOP)
     roots = []
     for b in used:
         r = find(b)
@@ -309,12 +322,26 @@ def _collapse(inc: frozenset[int], dec: frozenset[int], k: int, top: bool = True
 def _plan(shape: _Shape, limit: int = PLAN_LIMIT) -> tuple[_Config, ...] | None:
     """The distinct collapsed nest classes of a shape, the ones with most free tiles first (they
     set a low envelope early); None if there are more than ``limit`` classes to visit."""
+    full = _plan_classes(shape, limit)
+    if full is None:
+        return None
+    kept = _undominated(shape, full)
+    return tuple(sorted(kept, key=lambda c: -sum(c.free)))
+
+
+def _plan_classes(shape: _Shape, limit: int, by_whole: bool = False) -> list[_Config] | None:
+    """Every distinct collapsed class of a shape, before dominance; None past ``limit``.
+    ``by_whole`` (:func:`least_by_whole`, which weights a whole tensor apart): two classes are
+    the same only if they also store the same tensors whole, and a one-element tensor may be
+    stored below boundary 0 (elsewhere it is best stored whole: another group gives the same
+    footprint and at least as much traffic)."""
     tensors = tuple(Tensor(f"T{i}", tuple(Axis(tuple(Term(d) for d in ranks)) for _, ranks in axes))
                     for i, axes in enumerate(shape.axes))
-    per_group = {}
+    per_group: dict = {}
     plans = []
     for groups in storage_groups(len(tensors), shape.per_tensor):
-        if shape.per_tensor and any(not tensors[i].axes for g in groups[1:] for i in g):
+        if (not by_whole and shape.per_tensor
+                and any(not tensors[i].axes for g in groups[1:] for i in g)):
             continue  # a one-element tensor is best stored whole
         options = []
         for g in groups[1:]:
@@ -324,13 +351,13 @@ def _plan(shape: _Shape, limit: int = PLAN_LIMIT) -> tuple[_Config, ...] | None:
         plans.append((groups, options))
     if sum(math.prod(len(o) for o in options) for _, options in plans) > limit:
         return None
-    configs = {}
+    configs: dict = {}
     for groups, options in plans:
         for segs in product(*options):
             cfg = _Config(shape, groups, segs)
-            configs.setdefault(cfg.key, cfg)
-    kept = _undominated(shape, list(configs.values()))
-    return tuple(sorted(kept, key=lambda c: -sum(c.free)))
+            whole = tuple(g == 0 for g in cfg.boundary) if by_whole else ()
+            configs.setdefault((cfg.key, whole), cfg)
+    return list(configs.values())
 
 
 def _undominated(shape: _Shape, configs: list[_Config]) -> list[_Config]:
@@ -708,7 +735,7 @@ def _plan_by_whole(shape: _Shape, limit: int = PLAN_LIMIT) -> tuple[_Config, ...
     """As :func:`_plan`, but a class is only dropped for one that stores the same tensors
     whole (boundary 0): :func:`least_by_whole` weights a whole tensor differently from a tiled
     one, so only classes with the same whole tensors have term-by-term comparable costs."""
-    full = _plan_classes(shape, limit)
+    full = _plan_classes(shape, limit, by_whole=True)
     if full is None:
         return None
     by: dict[tuple, list[_Config]] = {}
@@ -716,30 +743,6 @@ def _plan_by_whole(shape: _Shape, limit: int = PLAN_LIMIT) -> tuple[_Config, ...
         by.setdefault(tuple(g == 0 for g in cfg.boundary), []).append(cfg)
     kept = [c for group in by.values() for c in _undominated(shape, group)]
     return tuple(sorted(kept, key=lambda c: -sum(c.free)))
-
-
-def _plan_classes(shape: _Shape, limit: int) -> list[_Config] | None:
-    """Every distinct collapsed class of a shape (as :func:`_plan`, before dominance), two
-    classes being the same only if they also store the same tensors whole."""
-    tensors = tuple(Tensor(f"T{i}", tuple(Axis(tuple(Term(d) for d in ranks)) for _, ranks in axes))
-                    for i, axes in enumerate(shape.axes))
-    per_group: dict = {}
-    plans = []
-    for groups in storage_groups(len(tensors), shape.per_tensor):
-        options = []
-        for g in groups[1:]:
-            if g not in per_group:
-                per_group[g] = order_classes(None, list(shape.ranks), tuple(tensors[i] for i in g))
-            options.append(per_group[g])
-        plans.append((groups, options))
-    if sum(math.prod(len(o) for o in options) for _, options in plans) > limit:
-        return None
-    configs: dict = {}
-    for groups, options in plans:
-        for segs in product(*options):
-            cfg = _Config(shape, groups, segs)
-            configs.setdefault((cfg.key, tuple(g == 0 for g in cfg.boundary)), cfg)
-    return list(configs.values())
 
 
 def least_by_whole(problem: Einsum, capacity: int, move: tuple[int, ...],

@@ -89,12 +89,11 @@ from ..model.arch import Arch
 from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels
 from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.mapspace import divisors, order_classes, tile_sizes
-from .fastnest import _units
+from .fastnest import _collapse, _units
 
 WORK_LIMIT = 100_000_000  # table-row combinations over all classes before pruning: ~10 s at most
 PLAN_LIMIT = 200_000  # classes visited (Python work: about 10 s)
 CHUNK = 1 << 18  # rows costed at once
-_TOP, _BOTTOM = -1, -2
 
 
 # ------------------------------------------------------------------------------ the problem's frame
@@ -206,7 +205,7 @@ class _Class:
             counted.append(at)
         free, where = [], {}
         for d in frame.ranks:
-            n, w = _collapse(frozenset(inc[d]), frozenset(dec[d]), tuple(sorted(ties[d])), k)
+            n, w = _collapse(frozenset(inc[d]), frozenset(dec[d]), k, True, tuple(sorted(ties[d])))
             free.append(n)
             where[d] = w
         self.free, self.where = tuple(free), where
@@ -363,60 +362,6 @@ def _undominated(classes: list[_Class]) -> list[_Class]:
             if any(b != a and members[b] not in dropped for b in np.flatnonzero(below)):
                 dropped.add(x)
     return [c for x, c in enumerate(classes) if x not in dropped]
-
-
-@cache
-def _collapse(inc: frozenset[int], dec: frozenset[int], ties: tuple[tuple[int, int], ...], k: int):
-    """A rank's free tiles (as ``fastnest._collapse``, with ties): boundaries tied together
-    (``ties``: intervals whose tiles are equal) form one group; a group read only where a larger
-    tile costs more (``inc``) joins the next deeper group read (or the bottom of the chain), one
-    read only where it costs less (``dec``) the next shallower one (or ``N``). Returns the number
-    of free tiles and per boundary 1..k the column of its tile in ``[N, u_1..u_free, bottom]``;
-    a boundary nothing reads copies the one above (``N`` above every read one)."""
-    used = sorted(inc | dec | {b for lo, hi in ties for b in range(lo, hi + 1)})
-    parent = {b: b for b in used} | {_TOP: _TOP, _BOTTOM: _BOTTOM}
-
-    def find(x):
-        while parent[x] != x:
-            x = parent[x]
-        return x
-
-    def union(x, y):
-        x, y = find(x), find(y)
-        if x != y:
-            parent[max(x, y)] = min(x, y)  # _TOP and _BOTTOM (negative) stay roots
-
-    for lo, hi in ties:
-        for b in range(lo + 1, hi + 1):
-            union(lo, b)
-    groups: list[list[int]] = []
-    for b in used:
-        if not groups or find(b) != find(groups[-1][0]):
-            groups.append([b])
-        else:
-            groups[-1].append(b)
-    for idx, g in enumerate(groups):
-        i, d = any(b in inc for b in g), any(b in dec for b in g)
-        if i and not d:  # as small as the next group that matters
-            union(g[0], groups[idx + 1][0] if idx + 1 < len(groups) else _BOTTOM)
-        elif d and not i:  # as large as the one above
-            union(g[0], groups[idx - 1][0] if idx else _TOP)
-    roots = []
-    for b in used:
-        r = find(b)
-        if r >= 0 and r not in roots:
-            roots.append(r)
-    free = len(roots)
-
-    def column(b):
-        r = find(b)
-        return 0 if r == _TOP else free + 1 if r == _BOTTOM else 1 + roots.index(r)
-
-    where = []
-    for b in range(1, k + 1):
-        above = [u for u in used if u <= b]
-        where.append(column(above[-1]) if above else 0)
-    return free, tuple(where)
 
 
 # ------------------------------------------------------------------------------ tables
