@@ -129,15 +129,10 @@ class Cache:
     # ---- the operations ----
 
     def get(self, problem: Einsum, question: dict) -> pd.DataFrame | None:
-        k = key(problem, question)
-        row = self._fetch(k)
-        if row is None:
+        data = self._load(problem, question)
+        if data is None:
             return None
-        stored, payload, digest = row
         try:
-            if stored != k or hashlib.sha256(payload.encode()).hexdigest() != digest:
-                raise ValueError("key or digest mismatch")
-            data = json.loads(payload)
             df = frame(problem, data["rows"], capacity=data["capacity"], **data["attrs"])
         except (ValueError, KeyError, TypeError, AttributeError):
             self.delete(problem, question)
@@ -149,16 +144,26 @@ class Cache:
         rows = df.astype(object).where(df.notna(), None).to_dict(orient="records")
         attrs = {k: v for k, v in df.attrs.items() if k not in ("problem", "name", "unit", "cached")
                  and isinstance(v, (str, int, float, bool, type(None)))}
-        payload = json.dumps({"rows": rows, "capacity": "capacity" in df.columns, "attrs": attrs},
-                             default=_plain)
-        digest = hashlib.sha256(payload.encode()).hexdigest()
-        entry = (key(problem, question), payload, digest, time.time())
-        self._write(lambda db: db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
-                                          entry))
+        self._store(problem, question,
+                    {"rows": rows, "capacity": "capacity" in df.columns, "attrs": attrs})
 
     def get_data(self, problem: Einsum, question: dict):
         """A JSON value stored by :meth:`put_data` (not a result frame: a fused leaf's
         samples, fused_leaves.py), checked against its key and digest as frames are."""
+        data = self._load(problem, question)
+        if data is None:
+            return None
+        if not isinstance(data, dict) or "data" not in data:
+            self.delete(problem, question)
+            return None
+        return data["data"]
+
+    def put_data(self, problem: Einsum, question: dict, data) -> None:
+        self._store(problem, question, {"data": data})
+
+    def _load(self, problem: Einsum, question: dict):
+        """The JSON payload stored under the question's key, or None; an entry whose key or
+        digest does not match (or that does not parse) is deleted."""
         k = key(problem, question)
         row = self._fetch(k)
         if row is None:
@@ -167,13 +172,13 @@ class Cache:
         try:
             if stored != k or hashlib.sha256(payload.encode()).hexdigest() != digest:
                 raise ValueError("key or digest mismatch")
-            return json.loads(payload)["data"]
-        except (ValueError, KeyError, TypeError):
+            return json.loads(payload)
+        except (ValueError, TypeError):
             self.delete(problem, question)
             return None
 
-    def put_data(self, problem: Einsum, question: dict, data) -> None:
-        payload = json.dumps({"data": data}, default=_plain)
+    def _store(self, problem: Einsum, question: dict, value: dict) -> None:
+        payload = json.dumps(value, default=_plain)
         digest = hashlib.sha256(payload.encode()).hexdigest()
         entry = (key(problem, question), payload, digest, time.time())
         self._write(lambda db: db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
