@@ -95,6 +95,8 @@ from .fastnest import (_foot_spec, _move_spec, _shape, _Shape, _Unit, _units, _w
 
 WORK_LIMIT = 100_000_000  # table-row combinations over all classes before pruning: ~10 s at most
 PLAN_LIMIT = 200_000  # classes visited (Python work: about 10 s)
+WINDOW_PLAN_LIMIT = 20_000  # classes visited with sliding windows (0.5-3 ms each: see frontier)
+PLAN_WORK_LIMIT = 20 * WORK_LIMIT  # table rows of the distinct classes before dominance
 CHUNK = 1 << 18  # rows costed at once
 _TOP, _BOTTOM = -1, -2
 
@@ -389,12 +391,34 @@ def _plan(frame: _Frame, limit: int = PLAN_LIMIT) -> tuple[_Class, ...] | None:
                 return None
             plans.append((k, boundary, phi, fan_at, options))
     classes: dict = {}
+    work = 0
     for k, boundary, phi, fan_at, options in plans:
         for segs in product(*options):
             cls = _Class(frame, k, boundary, phi, fan_at, segs)
-            classes.setdefault(cls.key, cls)
+            if cls.key not in classes:
+                classes[cls.key] = cls
+                work += _rows(frame, cls)
+                if work > PLAN_WORK_LIMIT:
+                    return None
     kept = _undominated(list(classes.values()))
     return tuple(sorted(kept, key=lambda c: -sum(c.free)))
+
+
+def _rows(frame: _Frame, cls: _Class) -> int:
+    """The table-row combinations of a class (as :func:`_tables`, without building them): where
+    they are far over ``WORK_LIMIT`` before dominance (a ResNet conv's sliding ranks keep two or
+    three free tiles each), :func:`_plan` gives up early rather than after every class."""
+    rows, at = 1, 0
+    for unit, windowed in frame.parts:
+        frees = cls.free[at:at + len(unit)]
+        if windowed:
+            rows *= math.prod(len(_chains(frame.sizes[frame.ranks.index(d)], f, False))
+                              for d, f in zip(unit, frees))
+        else:
+            fans = tuple(f.fanout if unit[0] in f.ranks else 1 for f in frame.fans)
+            rows *= len(_table(frame.sizes[at], frees[0], frame.imperfect, fans))
+        at += len(unit)
+    return rows
 
 
 def _undominated(classes: list[_Class]) -> list[_Class]:
@@ -535,11 +559,16 @@ def _tables(problem: Einsum, frame: _Frame, cls: _Class) -> list:
 
 
 def _matrix(problem: Einsum, frame: _Frame, part, tab, specs, factors: dict) -> np.ndarray:
-    """A unit's factor of every term (columns) at every row of its table."""
+    """A unit's factor of every term (columns) at every row of its table (cached in
+    ``factors`` per table and specs: many classes share them)."""
+    hit = factors.get((id(tab), specs))
+    if hit is not None:
+        return hit
     unit, windowed = part
     if not windowed:
         n = frame.sizes[frame.ranks.index(unit[0])]
-        return np.stack([_factor(tab, n, spec) for spec in specs], axis=1)
+        factors[id(tab), specs] = out = np.stack([_factor(tab, n, spec) for spec in specs], axis=1)
+        return out
     cols = []
     for spec in specs:
         key = (id(tab), spec)  # tables are cached: one object per (sizes, free tiles)
@@ -549,7 +578,8 @@ def _matrix(problem: Einsum, frame: _Frame, part, tab, specs, factors: dict) -> 
             factors[key] = _window_factor(problem, _Unit(unit, True, False), tab, spec)
         if spec != _ONE:
             cols.append(factors[key])
-    return np.stack(cols, axis=1)
+    factors[id(tab), specs] = out = np.stack(cols, axis=1)
+    return out
 
 
 def _factor(table: _Table, n: int, spec: tuple) -> np.ndarray:
@@ -693,7 +723,11 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     spread = max(math.prod(sum(t.coef for t in a.terms) for a in T.axes) for T in problem.tensors)
     if 3 * (len(frame.copies) + 1) * problem.macs * spread * math.prod(arch.fanouts) >= 2**62:
         return None
-    classes = _plan(frame)
+    # with sliding windows each class costs 0.5-3 ms (its window factors, few rows pruned):
+    # past WINDOW_PLAN_LIMIT visits (four levels, a fourth tensor) the depth-first enumerator
+    # is faster on what fits it, so this path declines
+    windowed = any(w for _, w in frame.parts)
+    classes = _plan(frame, WINDOW_PLAN_LIMIT if windowed else PLAN_LIMIT)
     if classes is None:
         return None
     tables = [_tables(problem, frame, c) for c in classes]
