@@ -34,6 +34,15 @@ levels:
   matched or beaten on the whole lexicographic key at every capacity. Both moves keep the chain
   rule (a copied tile divides, or is N, or becomes the rank's first split, and stays a multiple
   of ``S_d``).
+* **Sliding windows** (convs: ``I[c, q+s, p+r]``, strided, dilated), as fastnest.py: the ranks of
+  connected sliding axes form one windowed unit, perfect and never split spatially, whose table
+  is the product of its ranks' chains and whose factor per term is computed row by row
+  (``fastnest._window_factor``): a copy's footprint is its axes' extents at its boundary c; its
+  fills the counts of the unit's ranks it lacks and each sliding axis' sweep ``D_a``, with the
+  tiles at its fill boundary phi (equal to c's for its ranks: the tie) and, where its innermost
+  relevant loop j slides, j's tile at phi - 1 (the order classes carry j for such tensors). A
+  window's tiles stay free in the collapse (neither monotone); j's tile above it is a count
+  (a larger one restarts the sweep less often). The fills' constant is the tensor's plain axes.
 * **Costing.** Every combination of the ranks' table rows (chain and splits) is costed in numpy,
   one rank after another; a partial product of a term is a lower bound of it (every factor is
   at least 1), so rows whose partial occupancy of a fixed level is over its capacity, whose
@@ -56,23 +65,28 @@ loop: ``tile(e, phi)`` if e loops in segment phi - 1 above j, else ``tile(e, phi
 deeper e loop above j); an e with no loop above j has no loop above boundary phi - 1 either, so
 ``tile(e, phi - 1) = N_e`` and its count is 1; a copy with no relevant loop at all has fill
 boundary 1, its ranks all first in segment 0 and every count 1. So the formula of the class
-with N's boundaries and segment signatures (rule 4, over the copies filling there) equals N's
-cost (footprints and replicas are exact), and order classes keep an undominated representative
+with N's boundaries and segment signatures (rule 4, over the copies filling there: for a tensor
+with windows, its innermost relevant loop j too, whose tile above is ``tile(j, phi - 1)`` and
+whose trips are ``tile(j, phi - 1) / tile(j, phi)``, ``moved_at``'s sweep) equals N's cost
+(footprints and replicas are exact), and order classes keep an undominated representative
 of each signature (a refetched set inside another's costs no more, term by term). Split
 choices: per_tensor_points splits only ranks that copies below use and requires each instance
 tile whole; the tables range over every split whose product fits the fanout with the innermost
 tile a multiple of it, a superset whose extra nests are real nests too (``evaluate_levels``
 costs them). Conversely a formula never under-estimates the nest it is read at (a counted loop
 may have one trip: the true innermost relevant loop is then higher and its counted tiles no
-smaller), so the least formula value is the mapspace's. With the collapse above, the staircase
+smaller; a sweep ``N_j / top (ext + (top / t_j - 1) step)`` with ``step <= ext`` is at most the
+``N_j / t_j`` whole windows the formula reads where j has one trip), so the least formula value is the mapspace's. With the collapse above, the staircase
 of formula values is the exact per-tensor staircase; every returned point is re-costed by
 ``cost.evaluate_levels`` in Python integers (it must reproduce the formula) and checked by
 ``cost.check_level_tiles``.
 
-Not covered (returns None, so the caller takes the depth-first enumerator or the MILP):
-sliding-window axes, fanout with imperfect factors, more than ``PLAN_LIMIT`` classes (four
+Not covered (returns None, so the caller takes the depth-first enumerator or the MILP): an
+output with a sliding axis, sliding windows past ``WINDOW_PLAN_LIMIT`` visited classes (each
+costs about a millisecond of Python: four levels, four tensors), fanout with imperfect factors, more than ``PLAN_LIMIT`` classes (four
 on-chip levels keeping every tensor past tiny sizes, ``a100``/``h100``'s three), more than
-``WORK_LIMIT`` table-row combinations, values that could overflow int64.
+``WORK_LIMIT`` table-row combinations (``PLAN_WORK_LIMIT`` before dominance, checked while the
+classes are built: a ResNet conv), values that could overflow int64.
 """
 
 from __future__ import annotations
@@ -712,7 +726,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     """The exact per-tensor staircase (as :func:`hierarchy.per_tensor_points`: occupancy of the
     swept level up, lexicographic key strictly down; without a swept level, the one least point),
     each point's nest re-costed by ``evaluate_levels``; None where this path does not apply
-    (sliding windows, fanout with imperfect factors, over ``limit`` combinations or PLAN_LIMIT
+    (a sliding output, too many classes with windows, fanout with imperfect factors, over ``limit`` combinations or PLAN_LIMIT
     classes, int64 overflow)."""
     frame = _frame(problem, arch, imperfect)
     if frame is None or problem.output is not problem.tensors[-1]:
