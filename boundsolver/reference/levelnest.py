@@ -76,14 +76,16 @@ tile a multiple of it, a superset whose extra nests are real nests too (``evalua
 costs them). Conversely a formula never under-estimates the nest it is read at (a counted loop
 may have one trip: the true innermost relevant loop is then higher and its counted tiles no
 smaller; a sweep ``N_j / top (ext + (top / t_j - 1) step)`` with ``step <= ext`` is at most the
-``N_j / t_j`` whole windows the formula reads where j has one trip), so the least formula value is the mapspace's. With the collapse above, the staircase
+``N_j / t_j`` whole windows the formula reads where j has one trip), so the least formula value
+is the mapspace's. With the collapse above, the staircase
 of formula values is the exact per-tensor staircase; every returned point is re-costed by
 ``cost.evaluate_levels`` in Python integers (it must reproduce the formula) and checked by
 ``cost.check_level_tiles``.
 
 Not covered (returns None, so the caller takes the depth-first enumerator or the MILP): an
 output with a sliding axis, sliding windows past ``WINDOW_PLAN_LIMIT`` visited classes (each
-costs about a millisecond of Python: four levels, four tensors), fanout with imperfect factors, more than ``PLAN_LIMIT`` classes (four
+costs about a millisecond of Python: four levels, four tensors), fanout with imperfect factors,
+more than ``PLAN_LIMIT`` classes (four
 on-chip levels keeping every tensor past tiny sizes, ``a100``/``h100``'s three), more than
 ``WORK_LIMIT`` table-row combinations (``PLAN_WORK_LIMIT`` before dominance, checked while the
 classes are built: a ResNet conv), values that could overflow int64.
@@ -726,8 +728,8 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     """The exact per-tensor staircase (as :func:`hierarchy.per_tensor_points`: occupancy of the
     swept level up, lexicographic key strictly down; without a swept level, the one least point),
     each point's nest re-costed by ``evaluate_levels``; None where this path does not apply
-    (a sliding output, too many classes with windows, fanout with imperfect factors, over ``limit`` combinations or PLAN_LIMIT
-    classes, int64 overflow)."""
+    (a sliding output, too many classes with windows, fanout with imperfect factors, over
+    ``limit`` combinations or PLAN_LIMIT classes, int64 overflow)."""
     frame = _frame(problem, arch, imperfect)
     if frame is None or problem.output is not problem.tensors[-1]:
         return None
