@@ -6,8 +6,11 @@ Per case, ``joint.solve(..., placement="per_tensor")`` with ``method="auto"`` (w
 reference/levelnest.py, the vectorised enumerator: one frontier answers every capacity) and
 ``method="milp"`` (placement.py's MILP, capacity by capacity; at most ``--milp-sizes`` of the
 case's capacities, largest first, so its per-capacity time is what compares), in the same run.
-Both must agree on every key column where both answered. One run, one machine (2 shared cores:
-read the load beside the times).
+Both must agree on every key column where both answered. With ``--direct``, also
+``levelnest.frontier`` and the depth-first ``hierarchy.per_tensor_points`` called directly (the
+whole frontier; "declined" / "too large" where they give up), e.g. for the convs, where
+``--skip-auto`` leaves out ``joint.solve`` (the MILP behind "auto" can take hours on ResNet).
+One run, one machine (2 shared cores: read the load beside the times).
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from common import report
 
 import boundsolver as bs
 from boundsolver.curves import joint
+from boundsolver.errors import EnumerationTooLarge
 from boundsolver.model.arch import Arch, Level
+from boundsolver.reference import levelnest
+from boundsolver.reference.hierarchy import per_tensor_points
 
 DATA = Path(__file__).parent / "data"
 
@@ -69,7 +75,32 @@ CASES = [  # (name, problem, arch, capacities: None = the whole frontier)
      spatial(16, False), af_spatial_sizes(256, 16, True)),
     ("simba GEMM 64^3, Fig. 24b sizes", bs.gemm(64, 64, 64), bs.load_arch("simba"),
      [128, 1024, 8192, 65536, 524288]),
+    ("conv1d R=3 P=4 C=K=2, L1=8", bs.conv(R=3, P=4, C=2, K=2), three(8), [6, 12, 24]),
+    ("conv1d R=3 P=8 C=K=8, L1=64", bs.conv(R=3, P=8, C=8, K=8), three(64), [96, 384, 1536]),
+    ("ResNet conv 3x3 C=K=64 P=Q=14, L1=64", bs.conv(R=3, S=3, P=14, Q=14, C=64, K=64), three(64),
+     [4096, 32768]),
 ]
+
+
+def direct(p, arch) -> dict:
+    """levelnest and the depth-first enumerator on the whole frontier, timed, and whether they
+    agree where both answered."""
+    began = time.perf_counter()
+    new = levelnest.frontier(p, arch)
+    row = {"levelnest_s": time.perf_counter() - began,
+           "levelnest": "declined" if new is None else f"{len(new)} points"}
+    began = time.perf_counter()
+    try:
+        old = per_tensor_points(p, arch)
+    except EnumerationTooLarge:
+        old = None
+    row |= {"depth_first_s": time.perf_counter() - began,
+            "depth_first": "too large" if old is None else f"{len(old)} points"}
+    if new is not None and old is not None:
+        x = arch.swept_index
+        row["direct_agree"] = [(c.occupancy[x], c.key) for _, c, _ in new] == \
+            [(c.occupancy[x], c.key) for _, c, _ in old]
+    return row
 
 
 def key(df: pd.DataFrame, arch: Arch) -> list[tuple]:
@@ -82,17 +113,26 @@ def main() -> None:
     ap.add_argument("--milp-sizes", type=int, default=3,
                     help="capacities the MILP solves per case (largest first); 0: skip it")
     ap.add_argument("--cases", type=int, nargs="+", default=list(range(len(CASES))))
+    ap.add_argument("--direct", action="store_true",
+                    help="also time levelnest.frontier and per_tensor_points directly")
+    ap.add_argument("--skip-auto", action="store_true", help="leave out joint.solve (auto)")
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "levels_enum.csv")
     args = ap.parse_args()
     rows = []
     for name, p, arch, caps in [CASES[i] for i in args.cases]:
+        row = {"case": name, "load": os.getloadavg()[0]}
+        if args.direct:
+            row |= direct(p, arch)
+        if args.skip_auto:
+            rows.append(row)
+            print(f"  {row}", flush=True)
+            continue
         began = time.perf_counter()
         fast = joint.solve(p, arch, caps, placement="per_tensor")
         t_fast = time.perf_counter() - began
-        row = {"case": name, "capacities": len(caps) if caps else len(fast),
-               "auto_method": fast.attrs["method"], "auto_s": t_fast,
-               "load": os.getloadavg()[0]}
+        row |= {"capacities": len(caps) if caps else len(fast),
+                "auto_method": fast.attrs["method"], "auto_s": t_fast}
         if args.milp_sizes:
             sub = None if caps is None else sorted(caps, reverse=True)[:args.milp_sizes]
             began = time.perf_counter()

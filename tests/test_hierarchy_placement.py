@@ -17,6 +17,7 @@ import boundsolver as bs
 from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
 from boundsolver.model.cost import evaluate_levels
+from boundsolver.reference import levelnest
 from helpers import KEEPS, covered, fanout, key_columns, same_rows, three
 
 
@@ -140,11 +141,11 @@ def test_a_time_limit_gives_proven_stages_a_bound_and_an_incumbent():
         bs.solve_curve(p, caps, arch=arch, time_limit=-1)
 
 
-def test_a_time_limit_under_auto_takes_the_exact_enumerator_where_it_applies():
+def test_a_time_limit_under_auto_takes_the_exact_enumerator_where_it_applies(monkeypatch):
     """"auto" with a time limit on per-tensor placement answers from levelnest.py where it
     applies (exact, its work bounded): every row optimal and equal to the unlimited MILP, even
-    with a limit far too short for the MILP; where it does not apply (sliding windows) the MILP
-    runs under the limit."""
+    with a limit far too short for the MILP (sliding windows too); where it does not apply
+    (here: a conv whose classes are over its work limit) the MILP runs under the limit."""
     p, arch = bs.gemm(8, 8, 8), three(8)
     caps = [40, 24]
     exact = bs.solve_curve(p, caps, arch=arch, mapspace="per_tensor/perfect", method="milp")
@@ -152,7 +153,16 @@ def test_a_time_limit_under_auto_takes_the_exact_enumerator_where_it_applies():
     assert (fast["status"] == "optimal").all()
     same_rows(exact, fast, arch)
     conv = bs.workload(["O[p] += I[p+r] * W[r]"], p=4, r=3).einsums[0]
-    cut = bs.solve_curve(conv, [3], arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    exact = bs.solve_curve(conv, [3], arch=arch, mapspace="per_tensor/perfect", method="milp")
+    fast = bs.solve_curve(conv, [3], arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    assert fast.attrs["method"] == "enumeration" and (fast["status"] == "optimal").all()
+    same_rows(exact, fast, arch)
+    monkeypatch.setattr(levelnest, "PLAN_WORK_LIMIT", 0)
+    levelnest._plan.cache_clear()
+    try:
+        cut = bs.solve_curve(conv, [3], arch=arch, mapspace="per_tensor/perfect", time_limit=1e-3)
+    finally:
+        levelnest._plan.cache_clear()  # its refusal under the patched limit must not stay
     assert cut.attrs["method"] == "milp"
 
 

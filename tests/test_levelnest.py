@@ -157,14 +157,14 @@ def test_auto_takes_it_and_falls_back_where_it_does_not_apply():
     df = joint.solve(p, arch, placement="per_tensor")
     assert df.attrs["method"] == "enumeration" and df.attrs["mapspace"] == "per_tensor/perfect"
     assert df.attrs["seconds"] < 30
-    # sliding windows and fanout with imperfect factors: not covered here (None), "auto" takes
-    # the other methods
+    # sliding windows too; fanout with imperfect factors is not covered here (None): "auto"
+    # takes the other methods
     conv = bs.conv(R=2, P=2, C=1, K=2)
-    assert levelnest.frontier(bs.gemm(2, 2, 2), fanout(3, 1, 2), imperfect=True) is None
-    assert levelnest.frontier(conv, three(3)) is None
     ref = per_tensor_points(conv, three(3))
     got = joint.solve(conv, three(3), placement="per_tensor")
+    assert got.attrs["method"] == "enumeration"
     assert got["accesses"].tolist() == [c.dram for _, c, _ in ref]
+    assert levelnest.frontier(bs.gemm(2, 2, 2), fanout(3, 1, 2), imperfect=True) is None
 
 
 def _af_gemm_files():
@@ -207,3 +207,99 @@ def _sizes(stem: str) -> tuple[int, int, int, int]:
     """(M, K, N, L1) from accelforge_{three_level,spatial}_MxKxN[_imperfect]_L1_W[_unicast]."""
     m, k, n = map(int, re.search(r"_(\d+)x(\d+)x(\d+)_", stem).groups())
     return m, k, n, int(re.search(r"_L1_(\d+)", stem).group(1))
+
+
+# ------------------------------------------------------------------ sliding windows (convs)
+
+@settings(max_examples=6, deadline=None)
+@given(st.sampled_from([1, 2]), st.sampled_from([1, 2]), st.sampled_from([2, 4]),
+       st.sampled_from([2, 3]), st.sampled_from([(1, 1), (2, 1), (1, 2)]), st.integers(2, 8),
+       st.sampled_from(KEEPS), st.sampled_from(KEEPS))
+def test_one_d_convs_equal_the_per_tensor_enumerator(k, c, p, r, coefs, l1, keeps_l2, keeps_l1):
+    """1-D convs, strided or dilated, three levels with bypass: the depth-first enumerator
+    (which costs every nest by ``moved_at``'s sliding rule, not by window tables)."""
+    stride, dilation = coefs
+    conv = bs.conv(R=r, P=p, C=c, K=k, Wstride=stride, Wdilation=dilation)
+    arch = three(l1, keeps_l2, keeps_l1)
+    assume(covered(conv, arch))
+    same_as_reference(conv, arch)
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.sampled_from([(2, 2, 2, 2), (2, 1, 2, 2), (3, 2, 1, 1)]), st.sampled_from([1, 2]),
+       st.integers(4, 12), st.sampled_from(KEEPS[:3]))
+def test_two_d_convs_equal_the_per_tensor_enumerator(sizes, k, l1, keeps_l1):
+    r, s, p, q = sizes
+    conv = bs.conv(R=r, S=s, P=p, Q=q, K=k)
+    arch = three(l1, keeps_l1=keeps_l1)
+    assume(covered(conv, arch))
+    same_as_reference(conv, arch)
+
+
+def test_a_conv_on_four_levels_equals_the_per_tensor_enumerator(monkeypatch):
+    """Four levels (33,102 classes visited: declined by default, WINDOW_PLAN_LIMIT, where the
+    depth-first enumerator is faster), a strided window, L2 bypassed by the weights."""
+    conv, arch = bs.conv(R=3, P=2, K=2, Wstride=2), four(8, 3, keeps_l2=("output", "input"))
+    assert levelnest.frontier(conv, arch) is None  # declined
+    monkeypatch.setattr(levelnest, "WINDOW_PLAN_LIMIT", 10**6)
+    same_as_reference(conv, arch)
+
+
+def test_a_conv_with_l1_keeping_only_inputs_equals_the_per_tensor_enumerator():
+    same_as_reference(bs.conv(R=2, P=4, C=2, K=2), three(5, keeps_l1=("inputs",)))
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.sampled_from([(2, 1, 2, 2), (2, 2, 2, 2), (1, 2, 2, 3)]),
+       st.sampled_from([(1, 2), (2, 1), (2, 2)]), st.booleans(), st.booleans(),
+       st.integers(2, 4), st.sampled_from(KEEPS[:3]))
+def test_convs_with_fanout_equal_the_placement_milp(sizes, fans, mc2, mc1, l1, keeps_l1):
+    """Fanout splits K or C (never P or R, the window's ranks), multicast or not, bypass:
+    against the placement MILP (per_tensor_points misses points on convs with fanout: with
+    R = 3, P = 2, C = 2, K = 1, fanouts 2 and 2, L1 = 2 keeping only O, its point at 5 words
+    is (16, 16, 4) where the MILP proves (16, 16, 2); and with R = P = C = K = 2 its own
+    costing disagrees with evaluate_levels)."""
+    k, c, p, r = sizes
+    conv = bs.conv(R=r, P=p, C=c, K=k)
+    outer, inner = fans
+    arch = fanout(l1, outer, inner, None, mc2, mc1, keeps_l1)
+    assume(covered(conv, arch))
+    got = levelnest.frontier(conv, arch)
+    milp = joint.solve(conv, arch, method="milp", placement="per_tensor")
+    cols = ["occupancy", "accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+    rows = milp[cols].values.tolist() if len(milp) else []  # nothing fits: no rows, no columns
+    assert stairs(got, arch) == [(r[0], tuple(r[1:])) for r in rows]
+    for nest, cost, copies in got:
+        assert evaluate_levels(conv, nest, copies, arch.multicast) == cost
+
+
+@pytest.mark.parametrize("problem,l1", [(bs.conv(R=2, P=3, C=3, K=1), 4),
+                                        (bs.conv(R=3, P=2, C=1, K=5), 6)])
+def test_convs_with_imperfect_factors_equal_the_per_tensor_enumerator(problem, l1):
+    """Imperfect factors on the plain ranks (C, K); the window's ranks stay perfect."""
+    same_as_reference(problem, three(l1), imperfect=True)
+
+
+@pytest.mark.parametrize("problem,arch", [
+    (bs.conv(R=2, P=2, C=1, K=2), three(3)),
+    (bs.conv(R=3, P=2, C=2, K=1), three(5, keeps_l1=("inputs",))),
+])
+def test_convs_equal_the_placement_milp(problem, arch):
+    got = levelnest.frontier(problem, arch)
+    milp = joint.solve(problem, arch, method="milp", placement="per_tensor")
+    cols = ["occupancy", "accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+    assert [(o, k) for o, k in stairs(got, arch)] == \
+        [(r[0], tuple(r[1:])) for r in milp[cols].values.tolist()]
+
+
+def test_a_hand_counted_conv_point():
+    """``O[p] += I[p+r] * W[r]``, P = R = 2, L2 and L1 of 3 words keeping everything. At 3
+    words every copy holds one element (all tiles 1; a 2-word tile of I with one each of W and
+    O is 4). Order r outside p: W is read once per r (2), O's element changes with p under r:
+    written 4 times, read back 4 - 2 = 2 (6); I's window at (p, r) is p + r: one new element per
+    step (the sweep along p, restarted by r: 2 + 2 = 4). 12 in all. Order p outside r: O read
+    and written once (2); W once per p, r (4); I one new element per r step, restarted per p
+    (4): 10. Both levels hold the same one-element tiles: key (10, 10, 10)."""
+    conv = bs.workload(["O[p] += I[p+r] * W[r]"], p=2, r=2).einsums[0]
+    got = dict(stairs(levelnest.frontier(conv, three(3)), three(3)))
+    assert got[3] == (10, 10, 10)

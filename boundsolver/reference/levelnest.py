@@ -34,6 +34,15 @@ levels:
   matched or beaten on the whole lexicographic key at every capacity. Both moves keep the chain
   rule (a copied tile divides, or is N, or becomes the rank's first split, and stays a multiple
   of ``S_d``).
+* **Sliding windows** (convs: ``I[c, q+s, p+r]``, strided, dilated), as fastnest.py: the ranks of
+  connected sliding axes form one windowed unit, perfect and never split spatially, whose table
+  is the product of its ranks' chains and whose factor per term is computed row by row
+  (``fastnest._window_factor``): a copy's footprint is its axes' extents at its boundary c; its
+  fills the counts of the unit's ranks it lacks and each sliding axis' sweep ``D_a``, with the
+  tiles at its fill boundary phi (equal to c's for its ranks: the tie) and, where its innermost
+  relevant loop j slides, j's tile at phi - 1 (the order classes carry j for such tensors). A
+  window's tiles stay free in the collapse (neither monotone); j's tile above it is a count
+  (a larger one restarts the sweep less often). The fills' constant is the tensor's plain axes.
 * **Costing.** Every combination of the ranks' table rows (chain and splits) is costed in numpy,
   one rank after another; a partial product of a term is a lower bound of it (every factor is
   at least 1), so rows whose partial occupancy of a fixed level is over its capacity, whose
@@ -56,23 +65,30 @@ loop: ``tile(e, phi)`` if e loops in segment phi - 1 above j, else ``tile(e, phi
 deeper e loop above j); an e with no loop above j has no loop above boundary phi - 1 either, so
 ``tile(e, phi - 1) = N_e`` and its count is 1; a copy with no relevant loop at all has fill
 boundary 1, its ranks all first in segment 0 and every count 1. So the formula of the class
-with N's boundaries and segment signatures (rule 4, over the copies filling there) equals N's
-cost (footprints and replicas are exact), and order classes keep an undominated representative
+with N's boundaries and segment signatures (rule 4, over the copies filling there: for a tensor
+with windows, its innermost relevant loop j too, whose tile above is ``tile(j, phi - 1)`` and
+whose trips are ``tile(j, phi - 1) / tile(j, phi)``, ``moved_at``'s sweep) equals N's cost
+(footprints and replicas are exact), and order classes keep an undominated representative
 of each signature (a refetched set inside another's costs no more, term by term). Split
 choices: per_tensor_points splits only ranks that copies below use and requires each instance
 tile whole; the tables range over every split whose product fits the fanout with the innermost
 tile a multiple of it, a superset whose extra nests are real nests too (``evaluate_levels``
 costs them). Conversely a formula never under-estimates the nest it is read at (a counted loop
 may have one trip: the true innermost relevant loop is then higher and its counted tiles no
-smaller), so the least formula value is the mapspace's. With the collapse above, the staircase
+smaller; a sweep ``N_j / top (ext + (top / t_j - 1) step)`` with ``step <= ext`` is at most the
+``N_j / t_j`` whole windows the formula reads where j has one trip), so the least formula value
+is the mapspace's. With the collapse above, the staircase
 of formula values is the exact per-tensor staircase; every returned point is re-costed by
 ``cost.evaluate_levels`` in Python integers (it must reproduce the formula) and checked by
 ``cost.check_level_tiles``.
 
-Not covered (returns None, so the caller takes the depth-first enumerator or the MILP):
-sliding-window axes, fanout with imperfect factors, more than ``PLAN_LIMIT`` classes (four
+Not covered (returns None, so the caller takes the depth-first enumerator or the MILP): an
+output with a sliding axis, sliding windows past ``WINDOW_PLAN_LIMIT`` visited classes (each
+costs about a millisecond of Python: four levels, four tensors), fanout with imperfect factors,
+more than ``PLAN_LIMIT`` classes (four
 on-chip levels keeping every tensor past tiny sizes, ``a100``/``h100``'s three), more than
-``WORK_LIMIT`` table-row combinations, values that could overflow int64.
+``WORK_LIMIT`` table-row combinations (``PLAN_WORK_LIMIT`` before dominance, checked while the
+classes are built: a ResNet conv), values that could overflow int64.
 """
 
 from __future__ import annotations
@@ -89,10 +105,14 @@ from ..model.arch import Arch
 from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels
 from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.mapspace import divisors, order_classes, tile_sizes
-from .fastnest import _collapse, _units
+from .fastnest import _ONE as _WINDOW_ONE
+from .fastnest import (_collapse, _foot_spec, _move_spec, _shape, _Shape, _Unit, _units,
+                       _window_factor, _window_table)
 
 WORK_LIMIT = 100_000_000  # table-row combinations over all classes before pruning: ~10 s at most
 PLAN_LIMIT = 200_000  # classes visited (Python work: about 10 s)
+WINDOW_PLAN_LIMIT = 20_000  # classes visited with sliding windows (0.5-3 ms each: see frontier)
+PLAN_WORK_LIMIT = 20 * WORK_LIMIT  # table rows of the distinct classes before dominance
 CHUNK = 1 << 18  # rows costed at once
 
 
@@ -124,34 +144,46 @@ class _Frame:
     imperfect: bool
     depth: int
     fans: tuple[_Fan, ...]
+    shape: _Shape
+
+    @property
+    def parts(self) -> tuple[tuple[tuple[str, ...], bool], ...]:
+        """The search's units: a plain (possibly merged) rank, or the plan ranks of connected
+        sliding axes (``windowed``: one table of their joint chains)."""
+        return self.shape.units
+
+    def sliding(self, t: int) -> frozenset[str]:
+        """The plan ranks of tensor ``t``'s sliding axes."""
+        return frozenset(d for s, ranks in self.shape.axes[t] if s for d in ranks)
 
 
 def _frame(problem: Einsum, arch: Arch, imperfect: bool) -> _Frame | None:
     fanned = [lv for lv, f in enumerate(arch.fanouts, start=1) if f > 1]
-    if any(not a.is_plain for T in problem.tensors for a in T.axes):
-        return None
+    if not all(a.is_plain for a in problem.output.axes):
+        return None  # the output's first-read elision is costed on plain axes only
     if fanned and imperfect:
         return None
-    # with fanout every rank is its own unit (levels may split different ranks)
+    # with fanout every rank is its own unit (levels may split different ranks); ranks of
+    # connected sliding axes form one windowed unit (fastnest's), perfect and never split
     units = _units(problem, imperfect or bool(fanned))
-    if any(u.windowed for u in units):
-        return None
-    rep = {d: u.ranks[0] for u in units for d in u.ranks}
-    rels = tuple(frozenset(rep[d] for d in T.ranks if d in rep) for T in problem.tensors)
+    shape = _shape(problem, units, True)
+    rels = tuple(frozenset(d for _, ranks in axes for d in ranks) for axes in shape.axes)
     copies = tuple((t, lv) for t, T in enumerate(problem.tensors)
                    for lv, level in enumerate(arch.on_chip, start=1) if level.keeps_tensor(problem, T))
     if any(not any(lv >= f for _, lv in copies) for f in fanned):
         return None  # a fanout below every copy: per_tensor_points refuses it too
-    ranks = tuple(u.ranks[0] for u in units)
-    sizes = tuple(math.prod(problem.size[d] for d in u.ranks) for u in units)
+    ranks = shape.ranks
+    sizes = tuple(problem.size[d] if u.windowed else math.prod(problem.size[e] for e in u.ranks)
+                  for u in units for d in u.plan_ranks)
+    expand = tuple(r for u in units for r in (((d,) for d in u.ranks) if u.windowed else [u.ranks]))
     fans = tuple(_Fan(lv, arch.fanouts[lv - 1], frozenset(arch.splits(problem, lv)),
                       arch.multicast[lv - 1]) for lv in fanned)
     # a boundary below the first has a loop above it (a tile strictly shrinks: divided by a prime
     # with perfect factors, at least halved with imperfect ones) or sits right below a fanout
     splits = sum(sum(sympy.factorint(n).values()) if not imperfect else (n - 1).bit_length()
                  for n in sizes)
-    return _Frame(rels, copies, ranks, sizes, tuple(u.ranks for u in units), imperfect,
-                  1 + splits + len(fans), fans)
+    return _Frame(rels, copies, ranks, sizes, expand, imperfect, 1 + splits + len(fans), fans,
+                  shape)
 
 
 # ------------------------------------------------------------------------------ classes
@@ -188,10 +220,12 @@ class _Class:
                   for b in range(1, k + 1)]
         refetched = [{t: seg.refetched[pos] for pos, t in enumerate(g)}
                      for g, seg in zip(groups, segments)]
+        innermost = [{t: seg.innermost[pos] for pos, t in enumerate(g)}
+                     for g, seg in zip(groups, segments)]
         inc = {d: set() for d in frame.ranks}
         dec = {d: set() for d in frame.ranks}
         ties = {d: [] for d in frame.ranks}
-        counted = []
+        counted, inner = [], []
         for (t, _), c, f in zip(frame.copies, boundary, phi):
             at = {}
             for d in frame.ranks:
@@ -203,6 +237,14 @@ class _Class:
                     at[d] = f - 1 + (d in refetched[f - 1][t])
                     dec[d].add(at[d])
             counted.append(at)
+            sliding = frame.sliding(t)
+            for d in sliding:  # a window's extent and sweep: neither monotone in its tiles
+                inc[d].add(c)
+                dec[d].add(c)
+            j = innermost[f - 1][t]
+            if j in sliding and f > 1:  # the tile above j: a larger one restarts less often
+                dec[j].add(f - 1)
+            inner.append(j)
         free, where = [], {}
         for d in frame.ranks:
             n, w = _collapse(frozenset(inc[d]), frozenset(dec[d]), k, True, tuple(sorted(ties[d])))
@@ -210,7 +252,9 @@ class _Class:
             where[d] = w
         self.free, self.where = tuple(free), where
         reps = _replicas(frame)
-        self.specs = tuple(tuple(self._specs(frame, d, counted, reps)) for d in frame.ranks)
+        self.specs = tuple(tuple(self._window_specs(frame, unit, counted, inner)) if windowed
+                           else tuple(self._specs(frame, unit[0], counted, reps))
+                           for unit, windowed in frame.parts)
         self.key = (self.free, self.specs, fan_at)
 
     def _specs(self, frame: _Frame, d: str, counted: list[dict], reps):
@@ -236,6 +280,29 @@ class _Class:
         for j in range(len(frame.fans)):
             yield (None, (), None, (j,))
 
+    def _window_specs(self, frame: _Frame, unit: tuple[str, ...], counted: list[dict],
+                      inner: list):
+        """A windowed unit's factor in every term, in :meth:`_specs`' order, as fastnest's
+        window specs: a copy's footprint (its axes' extents at its boundary c) and fills (counts
+        of the unit's ranks its tensor lacks, each sliding axis' sweep ``D_a`` with the tiles at
+        its fill boundary phi, equal to c's, and j's tile at phi - 1); no replica factor and no
+        split (sliding ranks are never split)."""
+        def col(d, b):
+            return 0 if b == 0 else self.where[d][b - 1]
+
+        last = len(frame.rels) - 1
+        for i, ((t, _), c, f) in enumerate(zip(frame.copies, self.boundary, self.phi)):
+            foot = _foot_spec(frame.shape, t, unit, c, col)
+            move = _move_spec(frame.shape, t, unit, f, inner[i], counted[i], col)
+            foot, move = (_ONE if x == _WINDOW_ONE else x for x in (foot, move))
+            yield foot
+            yield move
+            if t == last:
+                yield move
+                yield _ONE
+        for _ in frame.fans:
+            yield _ONE
+
     def entries(self, ids: dict) -> list[tuple[int, int]]:
         """Per (rank, term): (kind, value) for the dominance test: kind 0 the constant 1; a tile
         (larger for a smaller value) or a count (larger for a larger value) of one spec shape;
@@ -243,10 +310,15 @@ class _Class:
         splits, not 1: a tile like any other.)"""
         out = []
         for specs in self.specs:
-            for tile, spread, count, mult in specs:
-                if (tile, spread, count, mult) == _ONE:
+            for spec in specs:
+                if spec == _ONE:
                     out.append((0, 0))
-                elif tile is not None:
+                    continue
+                if isinstance(spec[0], str):  # a windowed factor: comparable only when equal
+                    out.append((ids.setdefault(spec, len(ids) + 1), 0))
+                    continue
+                tile, spread, count, mult = spec
+                if tile is not None:
                     out.append((ids.setdefault(("tile", spread), len(ids) + 1), -tile))
                 else:
                     out.append((ids.setdefault(("count", count is None, mult), len(ids) + 1),
@@ -312,8 +384,8 @@ def _fills(frame: _Frame, boundary: tuple[int, ...], fan_at: tuple[int, ...]):
 def _plan(frame: _Frame, limit: int = PLAN_LIMIT) -> tuple[_Class, ...] | None:
     """The distinct undominated collapsed classes, most free tiles first (they set a low
     staircase early); None past ``limit`` classes."""
-    tensors = tuple(Tensor(f"T{i}", tuple(Axis((Term(d),)) for d in sorted(r)))
-                    for i, r in enumerate(frame.rels))
+    tensors = tuple(Tensor(f"T{i}", tuple(Axis(tuple(Term(d) for d in ranks)) for _, ranks in axes))
+                    for i, axes in enumerate(frame.shape.axes))
     per_group: dict = {}
     plans = []
     total = 0
@@ -334,12 +406,34 @@ def _plan(frame: _Frame, limit: int = PLAN_LIMIT) -> tuple[_Class, ...] | None:
                 return None
             plans.append((k, boundary, phi, fan_at, options))
     classes: dict = {}
+    work = 0
     for k, boundary, phi, fan_at, options in plans:
         for segs in product(*options):
             cls = _Class(frame, k, boundary, phi, fan_at, segs)
-            classes.setdefault(cls.key, cls)
+            if cls.key not in classes:
+                classes[cls.key] = cls
+                work += _rows(frame, cls)
+                if work > PLAN_WORK_LIMIT:
+                    return None
     kept = _undominated(list(classes.values()))
     return tuple(sorted(kept, key=lambda c: -sum(c.free)))
+
+
+def _rows(frame: _Frame, cls: _Class) -> int:
+    """The table-row combinations of a class (as :func:`_tables`, without building them): where
+    they are far over ``WORK_LIMIT`` before dominance (a ResNet conv's sliding ranks keep two or
+    three free tiles each), :func:`_plan` gives up early rather than after every class."""
+    rows, at = 1, 0
+    for unit, windowed in frame.parts:
+        frees = cls.free[at:at + len(unit)]
+        if windowed:
+            rows *= math.prod(len(_chains(frame.sizes[frame.ranks.index(d)], f, False))
+                              for d, f in zip(unit, frees))
+        else:
+            fans = tuple(f.fanout if unit[0] in f.ranks else 1 for f in frame.fans)
+            rows *= len(_table(frame.sizes[at], frees[0], frame.imperfect, fans))
+        at += len(unit)
+    return rows
 
 
 def _undominated(classes: list[_Class]) -> list[_Class]:
@@ -408,6 +502,45 @@ def _chains(n: int, free: int, imperfect: bool) -> np.ndarray:
     tiles = np.array([r + (1,) for r in rows], np.int64).reshape(len(rows), free + 2)
     tiles.setflags(write=False)
     return tiles
+
+
+def _tables(problem: Einsum, frame: _Frame, cls: _Class) -> list:
+    """Per unit of a class its table: a plain rank's chains and splits (:func:`_table`), or a
+    windowed unit's joint chains (``fastnest._window_table``: perfect, never split)."""
+    out, at = [], 0
+    for unit, windowed in frame.parts:
+        frees = cls.free[at:at + len(unit)]
+        if windowed:
+            out.append(_window_table(tuple((d, problem.size[d]) for d in unit), frees))
+        else:
+            fans = tuple(f.fanout if unit[0] in f.ranks else 1 for f in frame.fans)
+            out.append(_table(frame.sizes[at], frees[0], frame.imperfect, fans))
+        at += len(unit)
+    return out
+
+
+def _matrix(problem: Einsum, frame: _Frame, part, tab, specs, factors: dict) -> np.ndarray:
+    """A unit's factor of every term (columns) at every row of its table (cached in
+    ``factors`` per table and specs: many classes share them)."""
+    hit = factors.get((id(tab), specs))
+    if hit is not None:
+        return hit
+    unit, windowed = part
+    if not windowed:
+        n = frame.sizes[frame.ranks.index(unit[0])]
+        factors[id(tab), specs] = out = np.stack([_factor(tab, n, spec) for spec in specs], axis=1)
+        return out
+    cols = []
+    for spec in specs:
+        key = (id(tab), spec)  # tables are cached: one object per (sizes, free tiles)
+        if spec == _ONE:
+            cols.append(np.ones(len(tab), np.int64))
+        elif key not in factors:
+            factors[key] = _window_factor(problem, _Unit(unit, True, False), tab, spec)
+        if spec != _ONE:
+            cols.append(factors[key])
+    factors[id(tab), specs] = out = np.stack(cols, axis=1)
+    return out
 
 
 def _factor(table: _Table, n: int, spec: tuple) -> np.ndarray:
@@ -488,6 +621,15 @@ class _Costing:
     fan: np.ndarray
 
 
+def _plain_size(problem: Einsum, tensor: Tensor) -> int:
+    """A tensor's fills before its units' factors: its plain axes' sizes (and the extent of
+    a sliding axis none of whose ranks loops); each looping sliding axis is its unit's factor."""
+    size = problem.size
+    return math.prod(size[a.ranks[0]] if a.is_plain else
+                     1 if any(size[d] > 1 for d in a.ranks) else a.extent(size)
+                     for a in tensor.axes)
+
+
 def _costing(problem: Einsum, frame: _Frame, nl: int) -> _Costing:
     out = len(problem.tensors) - 1
     z = problem.tensor_size(problem.output)
@@ -497,6 +639,7 @@ def _costing(problem: Einsum, frame: _Frame, nl: int) -> _Costing:
         first = t not in seen
         seen.add(t)
         size = problem.tensor_size(problem.tensors[t])
+        plain = _plain_size(problem, problem.tensors[t])
 
         def row(weight: int) -> list[int]:
             r = [0] * (nl + 1)
@@ -505,7 +648,7 @@ def _costing(problem: Einsum, frame: _Frame, nl: int) -> _Costing:
                 r[0] = weight
             return r
 
-        start += [1, size]
+        start += [1, plain]  # a sliding axis' share of the fills: its windowed unit's D_a
         occ += [[int(i == lv - 1) for i in range(nl)], [0] * nl]
         acc += [[0] * (nl + 1), row(1)]
         low += [[0] * (nl + 1), row(1)]
@@ -530,21 +673,25 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     """The exact per-tensor staircase (as :func:`hierarchy.per_tensor_points`: occupancy of the
     swept level up, lexicographic key strictly down; without a swept level, the one least point),
     each point's nest re-costed by ``evaluate_levels``; None where this path does not apply
-    (sliding windows, fanout with imperfect factors, over ``limit`` combinations or PLAN_LIMIT
-    classes, int64 overflow)."""
+    (a sliding output, too many classes with windows, fanout with imperfect factors, over
+    ``limit`` combinations or PLAN_LIMIT classes, int64 overflow)."""
     frame = _frame(problem, arch, imperfect)
     if frame is None or problem.output is not problem.tensors[-1]:
         return None
     # a footprint is at most its tensor, fills at most MACs (plain axes), replicas at most the
     # instances: every sum of a key and every partial product stays below that
-    if 3 * (len(frame.copies) + 1) * problem.macs * math.prod(arch.fanouts) >= 2**62:
+    # (a sliding axis moves at most its coefficients' sum times MACs: fastnest's bound)
+    spread = max(math.prod(sum(t.coef for t in a.terms) for a in T.axes) for T in problem.tensors)
+    if 3 * (len(frame.copies) + 1) * problem.macs * spread * math.prod(arch.fanouts) >= 2**62:
         return None
-    classes = _plan(frame)
+    # with sliding windows each class costs 0.5-3 ms (its window factors, few rows pruned):
+    # past WINDOW_PLAN_LIMIT visits (four levels, a fourth tensor) the depth-first enumerator
+    # is faster on what fits it, so this path declines
+    windowed = any(w for _, w in frame.parts)
+    classes = _plan(frame, WINDOW_PLAN_LIMIT if windowed else PLAN_LIMIT)
     if classes is None:
         return None
-    fan_of = [tuple(f.fanout if d in f.ranks else 1 for f in frame.fans) for d in frame.ranks]
-    tables = [[_table(n, f, imperfect, fo) for n, f, fo in zip(frame.sizes, c.free, fan_of)]
-              for c in classes]
+    tables = [_tables(problem, frame, c) for c in classes]
     if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
         return None
     nl = len(arch.on_chip)
@@ -555,6 +702,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     swept = arch.swept_index
     costing = _costing(problem, frame, nl)
     stairs = _Staircase(nl + 1)
+    factors: dict = {}
 
     def alive(prod: np.ndarray, final: bool) -> tuple:
         occ = prod @ costing.occ
@@ -566,8 +714,8 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
         return ok & ~stairs.beaten(x, keys), x, keys
 
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
-        mats = [np.stack([_factor(tab, n, spec) for spec in specs], axis=1)
-                for tab, n, specs in zip(tabs, frame.sizes, cls.specs)]
+        mats = [_matrix(problem, frame, part, tab, specs, factors)
+                for part, tab, specs in zip(frame.parts, tabs, cls.specs)]
         _search(mats, costing.start, np.zeros(1, np.int64), alive, stairs, c)
     out = []
     for i in range(len(stairs.x)):
@@ -613,7 +761,15 @@ def _nest(problem: Einsum, arch: Arch, frame: _Frame, cls: _Class, tabs: list, f
     k = cls.k
     levels = [dict.fromkeys(problem.ranks, 1) for _ in range(k)]
     spatial = [{} for _ in range(k)]
-    for x, (d0, ranks) in enumerate(zip(frame.ranks, frame.units)):
+    plain = []
+    for x, (unit, windowed) in enumerate(frame.parts):
+        if windowed:
+            for d in unit:
+                for b in range(k):
+                    levels[b][d] = int(tabs[x].tiles[d][idx[x], cls.where[d][b]])
+        else:
+            plain.append((x, unit[0], frame.units[frame.ranks.index(unit[0])]))
+    for x, d0, ranks in plain:
         row = idx[x]
         for j, b in enumerate(cls.fan_at):
             v = int(tabs[x].splits[row, j])
