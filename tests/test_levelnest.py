@@ -23,7 +23,7 @@ from boundsolver.model.arch import Arch, Level
 from boundsolver.model.cost import check_level_tiles, evaluate_levels
 from boundsolver.reference import levelnest
 from boundsolver.reference.hierarchy import frontier_points, per_tensor_points
-from helpers import KEEPS, covered, fanout, four, three
+from helpers import KEEPS, covered, fanout, four, same_rows, three
 
 DATA = Path(__file__).parents[1] / "benchmarks" / "data"
 
@@ -303,3 +303,20 @@ def test_a_hand_counted_conv_point():
     conv = bs.workload(["O[p] += I[p+r] * W[r]"], p=2, r=2).einsums[0]
     got = dict(stairs(levelnest.frontier(conv, three(3)), three(3)))
     assert got[3] == (10, 10, 10)
+
+
+def test_auto_never_answers_a_windowed_fanout_problem_from_the_depth_first_enumerator(monkeypatch):
+    """Where per_tensor_points disagrees with levelnest and the MILP (sliding windows under
+    fanout; hierarchy.per_tensor_trusted), "auto" with levelnest declined goes to the MILP, whose
+    rows equal levelnest's; a GEMM on the same arch may still be enumerated."""
+    from boundsolver.reference.hierarchy import per_tensor_trusted
+
+    p = bs.workload(["O[k,p] += I[c,p+r] * W[k,c,r]"], k=1, c=2, p=2, r=3).einsums[0]
+    arch = fanout(2, 2, 2, None, True, False, ("output",))
+    assert not per_tensor_trusted(p, arch) and per_tensor_trusted(bs.gemm(2, 2, 2), arch)
+    exact = bs.pareto_frontier(p, arch=arch, mapspace="per_tensor/perfect")
+    assert exact.attrs["method"] == "enumeration"  # levelnest
+    monkeypatch.setattr(levelnest, "frontier", lambda *a, **k: None)
+    got = bs.pareto_frontier(p, arch=arch, mapspace="per_tensor/perfect")
+    assert got.attrs["method"] == "milp"
+    same_rows(exact, got, arch)

@@ -45,7 +45,8 @@ from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_tra
 from ..model.mapspace import Mapspace, divisors, mapspace_of
 from ..model.workload import Workload
 from ..reference import levelnest
-from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
+from ..reference.hierarchy import (LIMIT, frontier_points, per_tensor_points, per_tensor_trusted,
+                                   work)
 from . import fused
 from .fused_leaves import Canon, LeafStore, canonical, identity
 from .methods import DEFAULT, check_method
@@ -338,7 +339,8 @@ class LeafCurves:
             if self.method == "auto":  # the vectorised enumerator where it applies (levelnest.py)
                 found = levelnest.frontier(sub, larch)
                 points = None if found is None else list(found)
-            if self.method != "milp" and points is None:
+            if self.method == "enumerate" or (self.method == "auto" and points is None
+                                              and per_tensor_trusted(sub, larch)):
                 try:
                     limit = AUTO_PER_TENSOR if self.method == "auto" else 10**9
                     points = [(nest, c, cp) for nest, c, cp in per_tensor_points(sub, larch, limit)]

@@ -158,6 +158,16 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT, imperfect: 
     return out
 
 
+def per_tensor_trusted(problem: Einsum, arch: Arch) -> bool:
+    """Whether "auto" may answer from :func:`per_tensor_points`: not for sliding windows under
+    spatial fanout. There it disagrees with levelnest.py and the placement MILP, which agree
+    with each other (a 1-D conv ``O[k,p] += I[c,p+r]·W[k,c,r]``, K=1, C=2, P=2, R=3, on
+    ``DRAM -> L2 x2 (multicast) -> L1 x4`` (2 words, no multicast, keeping only the output): both find key (16, 16, 2) at
+    L2 occupancy 5, whose mapping ``evaluate_levels`` re-costs, where this enumeration's
+    least there is (16, 16, 4)); until that is traced, those cases go to the MILP."""
+    return not (windowed_ranks(problem) and any(f > 1 for f in arch.fanouts))
+
+
 def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT,
                       imperfect: bool = False) -> list[tuple[Nest, LevelCost, Copies]]:
     """The staircase (as :func:`frontier_points`) over **per-tensor placement within each level**:
