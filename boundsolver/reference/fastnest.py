@@ -469,9 +469,8 @@ def _prepared(problem: Einsum, mapspace: Mapspace, limit: int) -> _Prepared | No
     configs = _plan(shape)
     if configs is None:
         return None
-    sizes = [math.prod(problem.size[d] for d in u.ranks) for u in units]
-    tables = [_tables(problem, units, sizes, cfg) for cfg in configs]
-    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
+    tables = _class_tables(problem, units, configs, limit)
+    if tables is None:
         return None
     plain = [math.prod(problem.size[a.ranks[0]] for a in T.axes if a.is_plain) for T in tensors]
     return _Prepared(units, configs, tables, weight, whole, plain)
@@ -592,6 +591,16 @@ def _footprints(prod: np.ndarray, mats: list[np.ndarray], lo: int, out_size: int
             prod = (prod[:, None, :] * f[None, :, :]).reshape(-1, f.shape[1])
         yield lo, prod[:, 0::2], prod[:, 1::2].sum(axis=1) - out_size
     yield from _chunked(prod, mats, lo, finish)
+
+
+def _class_tables(problem: Einsum, units: list[_Unit], configs, limit: int) -> list | None:
+    """Each class's factor tables, one per unit; None past ``limit`` (tiling, class)
+    combinations in all."""
+    sizes = [math.prod(problem.size[d] for d in u.ranks) for u in units]
+    tables = [_tables(problem, units, sizes, cfg) for cfg in configs]
+    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
+        return None
+    return tables
 
 
 def _unit_frees(units: list[_Unit], cfg: _Config) -> list[tuple[int, ...]]:
@@ -780,9 +789,8 @@ def least_by_whole(problem: Einsum, capacity: int, move: tuple[int, ...],
     configs = _plan_by_whole(shape)
     if configs is None:
         return None
-    sizes = [math.prod(problem.size[d] for d in u.ranks) for u in units]
-    tables = [_tables(problem, units, sizes, cfg) for cfg in configs]
-    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
+    tables = _class_tables(problem, units, configs, limit)
+    if tables is None:
         return None
     factors: dict = {}
     best: dict[tuple[bool, ...], tuple[int, int, int, int]] = {}
