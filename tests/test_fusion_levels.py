@@ -285,16 +285,14 @@ def _solve(w, a, **options):
         return str(error)
 
 
-@settings(max_examples=6)
-@given(_small_cases(), st.data())
-def test_lazy_leaves_equal_eager_leaves(case, data):
-    """Lazy leaves (bounds, made exact only where the best trees use them) give the eager
-    frontier at every breakpoint, and at chosen capacities the same keys."""
+def _lazy_equals_eager(case, data, solver) -> None:
+    """The lazy search with leaves answered by ``solver`` (never enumerated whole) gives the
+    eager frontier, and at capacities drawn from ``data`` the same keys."""
     w, a = case
     eager = _solve(w, a, lazy=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fused_levels.LeafCurves, "_enumerated", lambda *_: False)
-        mp.setattr(fused_levels.LeafCurves, "_solver", _sampled)
+        mp.setattr(fused_levels.LeafCurves, "_solver", solver)
         assert _solve(w, a) == eager
         if isinstance(eager, str):
             return
@@ -303,6 +301,14 @@ def test_lazy_leaves_equal_eager_leaves(case, data):
     full = SimpleNamespace(frontier=fused_levels.stairs(*zip(*[(o, k, 0) for o, k in eager])))
     for c in caps:
         assert key_at(sol, c) == key_at(full, c)
+
+
+@settings(max_examples=6)
+@given(_small_cases(), st.data())
+def test_lazy_leaves_equal_eager_leaves(case, data):
+    """Lazy leaves (bounds, made exact only where the best trees use them) give the eager
+    frontier at every breakpoint, and at chosen capacities the same keys."""
+    _lazy_equals_eager(case, data, _sampled)
 
 
 @settings(max_examples=60, deadline=None)
@@ -311,19 +317,7 @@ def test_a_walk_topped_by_any_point_of_the_least_key_changes_nothing(case, data)
     """The lazy walk's first solve asks for any point of the least key, not one of least
     occupancy; answered with the largest occupancy that fits (the worst a solver may do), the
     frontier and the keys at chosen capacities are still the eager search's."""
-    w, a = case
-    eager = _solve(w, a, lazy=False)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fused_levels.LeafCurves, "_enumerated", lambda *_: False)
-        mp.setattr(fused_levels.LeafCurves, "_solver", _loose)
-        assert _solve(w, a) == eager
-        if isinstance(eager, str):
-            return
-        caps = data.draw(st.lists(st.integers(0, eager[-1][0] + 2), min_size=1, max_size=4))
-        sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, capacities=caps)
-    full = SimpleNamespace(frontier=fused_levels.stairs(*zip(*[(o, k, 0) for o, k in eager])))
-    for c in caps:
-        assert key_at(sol, c) == key_at(full, c)
+    _lazy_equals_eager(case, data, _loose)
 
 
 @settings(max_examples=5)

@@ -106,9 +106,7 @@ def test_spatial_fanout(m, k, n, l1, fans, mc2, mc1, keeps_l1, ranks):
     """Fanout at either level, multicast or not, splits restricted or not, with bypass."""
     outer, inner = fans
     p = bs.gemm(m, k, n)
-    arch = Arch("sp", 8, (Level("DRAM"), Level("L2", sweep=True, instances=outer, multicast=mc2),
-                          Level("L1", l1, keeps=keeps_l1, instances=outer * inner,
-                                spatial_ranks=ranks, multicast=mc1)))
+    arch = fanout(l1, outer, inner, ranks, mc2, mc1, keeps_l1)
     assume(covered(p, arch))
     same(p, arch)
 
