@@ -46,12 +46,15 @@ class Leaf:
 class Node:
     """A loop over ``rank`` in tiles of ``tile`` (``rank=None``: a segment's root, no loop), the
     tensors it keeps (stored here, read from or written to the backing store), and its children,
-    run in order in every iteration."""
+    run in order in every iteration. ``at`` (hierarchies only, :mod:`fusion_levels`): tensors
+    stored here (kept or intermediate) that live in an inner level, ``(tensor, level name)``;
+    the others live in the outer level (the one buffer of a two-level machine)."""
 
     rank: str | None = None
     tile: int = 0
     keep: tuple[str, ...] = ()
     children: tuple[Node | Leaf, ...] = ()
+    at: tuple[tuple[str, str], ...] = ()
 
     def einsums(self) -> tuple[str, ...]:
         return tuple(n for c in self.children for n in (c.einsums() if isinstance(c, Node)
@@ -214,7 +217,9 @@ def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str
 
 # -------------------------------------------------------------------------------------- checking
 
-def check_schedule(workload: Workload, schedule: Schedule) -> None:
+def check_schedule(workload: Workload, schedule: Schedule, levels: tuple[str, ...] = ()) -> None:
+    """Refuse a malformed schedule; ``levels``: the inner levels a stored tensor may live in
+    (``Node.at``; none on one buffer)."""
     flat = [n for s in schedule.segments for n in s.einsums()]
     if tuple(flat) != workload.names:
         raise EinsumError(f"a schedule must cover the workload's Einsums once, in order "
@@ -223,7 +228,7 @@ def check_schedule(workload: Workload, schedule: Schedule) -> None:
         if not isinstance(s, Node) or s.rank is not None:
             raise EinsumError("every segment of a schedule is a root Node (rank=None)")
         ctx = Context(workload, s.einsums())
-        _check(workload, ctx, s, workload.size, frozenset())
+        _check(workload, ctx, s, workload.size, frozenset(), levels)
 
 
 def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
@@ -232,7 +237,7 @@ def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
 
 
 def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
-           resident: frozenset[str]) -> None:
+           resident: frozenset[str], levels: tuple[str, ...] = ()) -> None:
     span = _span(ctx, node)
     where = f"the loop over {node.rank!r}" if node.rank else "a segment root"
     if not node.children:
@@ -259,14 +264,37 @@ def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
             raise EinsumError(f"{where} keeps {T}, which no Einsum under it uses")
         if not ctx.axes_agree(T, inside):
             raise EinsumError(f"{T} is read through different axes under {where}; it cannot be kept")
+    _check_at(ctx, node, resident, levels, where)
     resident = resident | frozenset(node.keep)
     for c in node.children:
         if isinstance(c, Node):
             if c.rank is None:
                 raise EinsumError("only a segment's root has no loop")
-            _check(workload, ctx, c, sizes, resident)
+            _check(workload, ctx, c, sizes, resident, levels)
         elif not isinstance(c, Leaf) or c.einsum not in ctx.index:
             raise EinsumError(f"a loop tree holds Nodes and Leaves of its segment's Einsums, got {c!r}")
+
+
+def _check_at(ctx: Context, node: Node, resident: frozenset[str], levels: tuple[str, ...],
+              where: str) -> None:
+    """``node.at`` names tensors stored at this node, each once, in one of ``levels``."""
+    if not node.at:
+        return
+    if not levels:
+        raise EinsumError(f"{where} places {', '.join(T for T, _ in node.at)} in an inner level, "
+                          "but one buffer has none: inner levels are a hierarchy's "
+                          "(fusion_levels.evaluate)")
+    here = {*node.keep, *stored_here(ctx, node, resident)}
+    names = [T for T, _ in node.at]
+    for T, lv in node.at:
+        if T not in here:
+            raise EinsumError(f"{where} places {T!r} in {lv!r}, but {T!r} is not stored there "
+                              f"(stored there: {', '.join(sorted(here)) or 'nothing'})")
+        if lv not in levels:
+            raise EinsumError(f"{where} places {T} in {lv!r}, which is no inner level "
+                              f"({', '.join(levels)})")
+    if len(set(names)) < len(names):
+        raise EinsumError(f"{where} places a tensor twice: {names}")
 
 
 # ------------------------------------------------------------------------------------ evaluation
@@ -423,6 +451,8 @@ def _tree(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
     for T in here:
         tensor = ctx.tensor(T, _span(ctx, node))
         what = "kept" if T in node.keep else "intermediate"
+        if T in dict(node.at):
+            what += f" in {dict(node.at)[T]}"
         shown = ",".join(f"{r}:{sizes[r]}" for r in tensor.ranks)
         lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(sizes)} words")
     inside = resident | frozenset(here)

@@ -95,33 +95,80 @@ def check_arch(workload: Workload, arch: Arch) -> None:
                 raise ArchError(f"no on-chip level of {arch.name} keeps {T.name}")
 
 
+Placed = tuple[tuple[str, str], ...]  # (tensor, inner level name): resident in an inner level
+
+
+def _held_in(arch: Arch, sub: Einsum, resident: frozenset[str], inner: Placed) -> list[tuple[str, ...]]:
+    """Per on-chip level of ``arch``, the resident tensors the tree holds there (sub's order)."""
+    where = dict(inner)
+    names = [lv.name for lv in arch.on_chip]
+    bad = [lv for lv in where.values() if lv not in names[1:]]
+    if bad:
+        raise ArchError(f"{arch.name}: {bad[0]!r} is no inner level ({', '.join(names[1:])})")
+    return [tuple(T.name for T in sub.tensors if T.name in resident
+                  and where.get(T.name, names[0]) == name) for name in names]
+
+
 @lru_cache(maxsize=4096)
-def leaf_arch(arch: Arch, sub: Einsum, resident: frozenset[str], revisited: bool) -> Arch:
-    """The hierarchy one leaf's nest runs on: DRAM; the tree level holding the resident tensors
-    (capacity: their tiles, whole); the outer level holding the streamed ones (swept); the inner
-    levels as in ``arch``. When the leaf's output is revisited (a loop above it over a rank the
-    output does not use), the fanouts at or above the source of an inner copy of the output split
-    output ranks only: its partial sums are then never replicated across instances, so the
-    first-read elision across invocations is one term per copy (the mapspace's one restriction)."""
-    outer, inner = arch.on_chip[0], list(arch.on_chip[1:])
-    names = [T.name for T in sub.tensors]
-    res = tuple(n for n in names if n in resident)
-    streamed = tuple(n for n in names if n not in resident)
+def leaf_arch(arch: Arch, sub: Einsum, resident: frozenset[str], revisited: bool,
+              inner: Placed = (), free: tuple[int, ...] | None = None) -> Arch:
+    """The hierarchy one leaf's nest runs on: DRAM; a *tree level* ``<level>(tree)`` per level
+    holding resident tensors (capacity: their tiles, whole), outermost first; the outer level
+    holding the streamed ones (swept); the inner levels as in ``arch``.
+
+    ``inner`` names the resident tensors the tree holds in an inner level ``l`` (the others: in
+    the outer level). Such a tensor has no copy of the leaf's at ``l`` or above (it is there
+    already), the inner copies below ``l`` fill from its tree copy, and the leaf runs in one
+    instance of ``l``: every level down to ``l`` has one instance (no fanout at or above ``l``;
+    deeper levels keep their fanout below it). ``free``: each inner level's capacity left to the
+    leaf (the tree's tiles live beside it; default: all of it; ArchError when a level the leaf
+    keeps tensors in has none left).
+
+    When the leaf's output is revisited (a loop above it over a rank the output does not use),
+    the fanouts at or above the source of an inner copy of the output split output ranks only:
+    its partial sums are then never replicated across instances, so the first-read elision across
+    invocations is one term per copy (the mapspace's one restriction)."""
+    held = _held_in(arch, sub, resident, inner)
+    outer, inner_levels = arch.on_chip[0], list(arch.on_chip[1:])
+    streamed = tuple(T.name for T in sub.tensors if T.name not in resident)
     levels: list[Level] = [arch.levels[0]]
-    if res:
-        words = sum(sub.tensor_size(T) for T in sub.tensors if T.name in resident)
-        levels.append(Level(outer.name + TREE, words, keeps=res))
+    for lv, res in zip(arch.on_chip, held):
+        if res:
+            words = sum(sub.tensor_size(T) for T in sub.tensors if T.name in res)
+            levels.append(Level(lv.name + TREE, words, keeps=res))
     levels.append(replace(outer, keeps=streamed or ("none",)))
+    deepest = max((i for i, res in enumerate(held) if res and i), default=0)
+    top = arch.on_chip[deepest].instances
+    for i, lv in enumerate(inner_levels, 1):
+        gone = {T for res in held[1:i + 1] for T in res}
+        change: dict = {}
+        if any(lv.keeps_tensor(sub, T) for T in sub.tensors if T.name in gone):
+            change["keeps"] = tuple(T.name for T in sub.tensors
+                                    if lv.keeps_tensor(sub, T) and T.name not in gone) or ("none",)
+        if free is not None and free[i - 1] != lv.capacity:
+            if free[i - 1] < 1 and change.get("keeps", lv.keeps) != ("none",) and any(
+                    lv.keeps_tensor(sub, T) for T in sub.tensors if T.name not in gone):
+                raise ArchError(f"the tree's tiles leave {free[i - 1]} words of {lv.name} to a "
+                                f"leaf that keeps tensors there")
+            change["capacity"] = max(free[i - 1], 1)
+        if deepest and lv.instances != (1 if i <= deepest else lv.instances // top):
+            change["instances"] = 1 if i <= deepest else lv.instances // top
+        inner_levels[i - 1] = replace(lv, **change) if change else lv
     if revisited:
         out = sub.output
-        holding = [i for i, lv in enumerate(inner) if lv.keeps_tensor(sub, out)]
+        holding = [i for i, lv in enumerate(inner_levels) if lv.keeps_tensor(sub, out)]
         last_source = holding[-2] if len(holding) > 1 else -1
         for i in range(last_source + 1):
-            lv = inner[i]
+            lv = inner_levels[i]
             ranks = sub.ranks if lv.spatial_ranks is None else lv.spatial_ranks
             allowed = [d for d in ranks if d in out.ranks]
-            inner[i] = replace(lv, spatial_ranks=tuple(allowed))
-    return Arch(f"{arch.name}:leaf", arch.word_bits, tuple(levels + inner))
+            inner_levels[i] = replace(lv, spatial_ranks=tuple(allowed))
+    return Arch(f"{arch.name}:leaf", arch.word_bits, tuple(levels + inner_levels))
+
+
+def tree_levels(larch: Arch) -> int:
+    """How many tree levels a leaf arch has (they come first, after DRAM)."""
+    return sum(1 for lv in larch.on_chip if lv.name.endswith(TREE))
 
 
 @dataclass(frozen=True)
@@ -138,25 +185,29 @@ class LeafTraffic:
 
 
 def leaf_traffic(arch: Arch, sub: Einsum, resident: frozenset[str], revisited: bool,
-                 mapping: LevelMapping) -> LeafTraffic:
+                 mapping: LevelMapping, inner: Placed = ()) -> LeafTraffic:
     """The cost of one invocation of a leaf's nest (``cost.traffic`` on its :func:`leaf_arch`),
-    the tree level's copies left out (the tree pays for them)."""
-    larch = leaf_arch(arch, sub, resident, revisited)
+    the tree levels' copies left out (the tree pays for them)."""
+    larch = leaf_arch(arch, sub, resident, revisited, inner)
     if mapping.names != tuple(lv.name for lv in larch.on_chip):
         raise EinsumError(f"the mapping of {sub.name} is for levels {mapping.names}, not "
                           f"{tuple(lv.name for lv in larch.on_chip)}")
     nest, copies = mapping.nest, mapping.copies
     result = traffic(sub, nest, copies, larch.multicast, outermost=1)
-    shift = 1 if larch.on_chip[0].name.endswith(TREE) else 0
+    shift = tree_levels(larch)
     k = len(arch.on_chip)
-    inner = [0] * (k - 1)
+    level, nk = _copies(nest, copies)
+    fanouts = _fanouts(nest, copies, level, nk) if nest.spatial else None
+    if fanouts and any(math.prod(f.values()) > n for f, n in zip(fanouts, larch.fanouts)):
+        raise EinsumError(f"the mapping of {sub.name} splits a level across more instances than "
+                          f"its leaf arch has ({larch.fanouts}): a leaf under a tree tile in an "
+                          "inner level runs in one instance of that level")
+    inner_words = [0] * (k - 1)
     above = [0] * (k - 1)
     dram: dict[str, int] = {}
     out = sub.output
-    level, nk = _copies(nest, copies)
-    fanouts = _fanouts(nest, copies, level, nk) if nest.spatial else None
     for c in result.copies:
-        real = c.level - shift  # 0: the tree level
+        real = c.level - shift  # below 1: a tree level
         if real < 1:
             continue
         if real == 1:
@@ -164,12 +215,11 @@ def leaf_traffic(arch: Arch, sub: Einsum, resident: frozenset[str], revisited: b
                 raise EinsumError(f"{c.tensor}'s outer-level copy must be filled from DRAM")
             dram[c.tensor] = c.writes if c.tensor == out.name else c.reads
             continue
-        inner[real - 2] += c.reads + c.writes
+        inner_words[real - 2] += c.reads + c.writes
         if c.tensor == out.name:
-            T = sub.output
-            above[real - 2] = replicas(T, nest, c.source, c.level, larch.multicast, fanouts)[0]
+            above[real - 2] = replicas(out, nest, c.source, c.level, larch.multicast, fanouts)[0]
     occupancy = tuple(result.occupancy[shift:])
-    return LeafTraffic(occupancy, tuple(dram.items()), tuple(inner), tuple(above))
+    return LeafTraffic(occupancy, tuple(dram.items()), tuple(inner_words), tuple(above))
 
 
 def invocations(workload: Workload, e: Einsum, tiles: dict[str, int]) -> tuple[int, int]:
@@ -185,7 +235,9 @@ def invocations(workload: Workload, e: Einsum, tiles: dict[str, int]) -> tuple[i
 
 @dataclass
 class _Run:
-    """Totals over one segment's run, gathered by :meth:`walk`."""
+    """Totals over one segment's run, gathered by :meth:`walk`: DRAM words per tensor, words of
+    tree copies in inner levels (tensor: (level, words), as its outer copy's DRAM words), traffic
+    into and occupancy of each inner level."""
 
     workload: Workload
     arch: Arch
@@ -193,37 +245,52 @@ class _Run:
     moved: dict
     inner: list
     inner_occ: list
+    via: dict
 
-    def walk(self, node: Node, sizes: dict[str, int], resident: frozenset[str], mult: int) -> int:
+    def walk(self, node: Node, sizes: dict[str, int], resident: frozenset[str],
+             where: dict[str, int], base: list[int], mult: int) -> int:
         """The peak outer-level occupancy of one invocation of ``node`` (invoked ``mult`` times
-        in all); traffic is added to the run's totals."""
+        in all); traffic is added to the run's totals. ``where``: the on-chip level (0: outer)
+        of each tensor stored above; ``base``: the words of tree tiles live in each inner level
+        while ``node`` runs."""
         ctx = self.ctx
         n = 1
         if node.rank is not None:
             n = sizes[node.rank] // node.tile
             sizes = sizes | {node.rank: node.tile}
         here = [*node.keep, *fusion.stored_here(ctx, node, resident)]
+        names = [lv.name for lv in self.arch.on_chip]
+        at = {T: names.index(lv) for T, lv in node.at}
         spans = [fusion._span(ctx, c) for c in node.children]
         node_span = tuple(sorted(i for sp in spans for i in sp))
         shift = [0] * len(spans)
+        lifts = [list(base) for _ in spans]
         for T in here:
             tile = ctx.tensor(T, node_span).footprint(sizes)
+            lvl = at.get(T, 0)
             for k, sp in enumerate(spans):
-                shift[k] += tile * fusion.live_during(ctx, node.rank, T, node_span, sp)
+                if fusion.live_during(ctx, node.rank, T, node_span, sp):
+                    shift[k] += tile  # the outer level is inclusive: its copy stays
+                    if lvl:
+                        lifts[k][lvl - 1] += tile
             if T in ctx.moved or T in ctx.exported:
-                each = tile * (n if fusion.indexes(ctx, node.rank, T, node_span) else 1)
-                self.moved[T] = self.moved.get(T, 0) + mult * each
+                each = mult * tile * (n if fusion.indexes(ctx, node.rank, T, node_span) else 1)
+                self.moved[T] = self.moved.get(T, 0) + each
+                if lvl:  # its inner copy moves as often as its outer copy
+                    self.via[T] = (lvl, self.via.get(T, (lvl, 0))[1] + each)
         inside = resident | frozenset(here)
+        where = where | {T: at.get(T, 0) for T in here}
         peak = 0
-        for c, s in zip(node.children, shift):
+        for c, s, lift in zip(node.children, shift, lifts):
             if isinstance(c, Node):
-                occ = self.walk(c, sizes, inside, mult * n)
+                occ = self.walk(c, sizes, inside, where, lift, mult * n)
             else:
-                occ = self.leaf(c, sizes, inside, mult * n)
+                occ = self.leaf(c, sizes, inside, where, lift, mult * n)
             peak = max(peak, s + occ)
         return peak
 
-    def leaf(self, leaf: Leaf, sizes: dict[str, int], inside: frozenset[str], times: int) -> int:
+    def leaf(self, leaf: Leaf, sizes: dict[str, int], inside: frozenset[str],
+             where: dict[str, int], base: list[int], times: int) -> int:
         if not isinstance(leaf.mapping, LevelMapping):
             raise EinsumError(f"on a hierarchy every leaf runs a LevelMapping, {leaf.einsum} "
                               f"has {type(leaf.mapping).__name__}")
@@ -231,64 +298,117 @@ class _Run:
         sub = fusion.sub_problem(e, sizes)
         res = frozenset(T.name for T in sub.tensors
                         if T.name in inside or T.name in self.ctx.intermediates)
+        names = [lv.name for lv in self.arch.on_chip]
+        placed = tuple((T.name, names[where[T.name]]) for T in sub.tensors
+                       if T.name in res and where.get(T.name, 0))
         _, r = invocations(self.workload, e, sizes)
-        lt = leaf_traffic(self.arch, sub, res, r > 1, leaf.mapping)
+        lt = leaf_traffic(self.arch, sub, res, r > 1, leaf.mapping, placed)
         for T, v in lt.dram:
             self.moved[T] = self.moved.get(T, 0) + times * v
         whole, tile = e.tensor_size(e.output), sub.tensor_size(sub.output)
         for i, (words, above) in enumerate(zip(lt.inner, lt.out_above)):
             # the output's first reads are elided once over the run, not once per invocation
             self.inner[i] += times * words + above * (times * tile - whole)
-            self.inner_occ[i] = max(self.inner_occ[i], lt.occupancy[i + 1])
+            self.inner_occ[i] = max(self.inner_occ[i], base[i] + lt.occupancy[i + 1])
         return lt.occupancy[0]
 
 
-def evaluate_segment(workload: Workload, root: Node, arch: Arch
-                     ) -> tuple[int, dict[str, int], dict[str, int], list[int], list[int]]:
-    """(outer-level occupancy, DRAM reads and writes per tensor, traffic into and occupancy of
-    each inner level) of one segment. DRAM's reads of an output are its writes less its size
-    (model.md's first-read elision over the whole run), as in :func:`fusion.evaluate_segment`."""
+@dataclass(frozen=True)
+class SegmentCost:
+    """One segment's run: the outer level's occupancy, DRAM reads and writes per tensor, traffic
+    into and occupancy of each inner level."""
+
+    occupancy: int
+    reads: dict
+    writes: dict
+    inner: list
+    inner_occ: list
+
+
+def segment_cost(workload: Workload, root: Node, arch: Arch) -> SegmentCost:
+    """:class:`SegmentCost` of one segment. DRAM's reads of an output are its writes less its
+    size (model.md's first-read elision over the whole run), as in
+    :func:`fusion.evaluate_segment`. A tree tile in an inner level is a second copy of its outer
+    tile, filled from it (written back to it) as often as that is from (to) DRAM: an input's
+    words, or an output's writes and read-backs (a written tensor has one storage point, above
+    its writer, so all its DRAM words go through that copy)."""
     k = len(arch.on_chip)
     ctx = Context(workload, root.einsums())
-    run = _Run(workload, arch, ctx, {}, [0] * (k - 1), [0] * (k - 1))
-    occ = run.walk(root, workload.size, frozenset(), 1)
+    run = _Run(workload, arch, ctx, {}, [0] * (k - 1), [0] * (k - 1), {})
+    occ = run.walk(root, workload.size, frozenset(), {}, [0] * (k - 1), 1)
     reads = {T: v for T, v in run.moved.items() if T not in ctx.written}
     writes = {T: v for T, v in run.moved.items() if T in ctx.written}
     for T, v in writes.items():
         back = v - workload.tensor_size(T)
         if back:
             reads[T] = back
-    return occ, reads, writes, run.inner, run.inner_occ
+    for T, (lvl, words) in run.via.items():
+        if T in ctx.written:
+            if words != writes[T]:
+                raise EinsumError(f"{T} is written both from an inner tree copy and elsewhere")
+            words += reads.get(T, 0)
+        run.inner[lvl - 1] += words
+    return SegmentCost(occ, reads, writes, run.inner, run.inner_occ)
+
+
+def evaluate_segment(workload: Workload, root: Node, arch: Arch
+                     ) -> tuple[int, dict[str, int], dict[str, int], list[int], list[int]]:
+    """(outer-level occupancy, DRAM reads and writes per tensor, traffic into and occupancy of
+    each inner level) of one segment (:func:`segment_cost`)."""
+    c = segment_cost(workload, root, arch)
+    return c.occupancy, c.reads, c.writes, c.inner, c.inner_occ
+
+
+def check_placement(workload: Workload, schedule: Schedule, arch: Arch) -> None:
+    """Every tensor a node places in an inner level is one that level keeps, for every Einsum
+    under the node that uses it."""
+    levels = {lv.name: lv for lv in arch.on_chip[1:]}
+
+    def walk(node: Node) -> None:
+        for T, name in node.at:
+            lv = levels[name]
+            for n in node.einsums():
+                e = workload[n]
+                if any(t.name == T for t in e.tensors) and not lv.keeps_tensor(e, e.tensor(T)):
+                    raise ArchError(f"{name} of {arch.name} does not keep {T} (of {n}); the "
+                                    f"loop tree cannot store it there")
+        for c in node.children:
+            if isinstance(c, Node):
+                walk(c)
+
+    for seg in schedule.segments:
+        walk(seg)
 
 
 def evaluate(workload: Workload, schedule: Schedule, arch: Arch, check: bool = True) -> HierCost:
     """Every level's occupancy and traffic of a fused schedule on ``arch``: segments run one after
     another, each with every level to itself, so occupancies are the largest of theirs and
-    traffic adds up."""
+    traffic adds up; the outer level keeps every tensor, so its traffic is DRAM's."""
     if check:
         check_arch(workload, arch)
-        fusion.check_schedule(workload, schedule)
+        fusion.check_schedule(workload, schedule, tuple(lv.name for lv in arch.on_chip[1:]))
+        check_placement(workload, schedule, arch)
     k = len(arch.on_chip)
     reads: dict[str, int] = {}
     writes: dict[str, int] = {}
     outer_occ, inner, inner_occ = 0, [0] * (k - 1), [0] * (k - 1)
     for seg in schedule.segments:
-        occ, r, w, acc, held = evaluate_segment(workload, seg, arch)
-        outer_occ = max(outer_occ, occ)
-        for T, v in r.items():
+        c = segment_cost(workload, seg, arch)
+        outer_occ = max(outer_occ, c.occupancy)
+        for T, v in c.reads.items():
             reads[T] = reads.get(T, 0) + v
-        for T, v in w.items():
+        for T, v in c.writes.items():
             writes[T] = writes.get(T, 0) + v
-        inner = [a + b for a, b in zip(inner, acc)]
-        inner_occ = [max(a, b) for a, b in zip(inner_occ, held)]
+        inner = [a + b for a, b in zip(inner, c.inner)]
+        inner_occ = [max(a, b) for a, b in zip(inner_occ, c.inner_occ)]
     dram = sum(reads.values()) + sum(writes.values())
     return HierCost((outer_occ, *inner_occ), (dram, *inner), dram, tuple(reads.items()),
                     tuple(writes.items()))
 
 
 def tree(workload: Workload, schedule: Schedule, arch: Arch) -> str:
-    """The loop tree (:meth:`Schedule.tree`), every stored tensor placed in the outer level and
-    every leaf's copies naming their levels."""
+    """The loop tree (:meth:`Schedule.tree`), every stored tensor placed in its level (the outer
+    one unless the node says otherwise) and every leaf's copies naming their levels."""
     outer = arch.on_chip[0].name
     return "\n".join(line.replace("] kept, ", f"] kept in {outer}, ")
                      .replace("] intermediate, ", f"] intermediate in {outer}, ")
