@@ -1,0 +1,310 @@
+"""Fused loop trees whose stored tensors live in inner levels across leaf invocations
+(docs/fusion.md, "Tree tiles in inner levels"): the hand-counted FlashAttention-2 example, an
+independent step-by-step simulation against the evaluator on random trees, and the brute force
+with the choice against the brute force without it."""
+
+from __future__ import annotations
+
+import random
+from itertools import product
+
+import pytest
+
+import boundsolver as bs
+from boundsolver.errors import ArchError, EinsumError
+from boundsolver.model import fusion, fusion_levels
+from boundsolver.model.arch import Arch, Level
+from boundsolver.model.cost import Nest, evaluate_levels
+from boundsolver.model.fusion import Leaf, Node, Schedule
+from boundsolver.model.fusion_levels import LevelMapping, invocations, leaf_arch
+from boundsolver.reference.hierarchy import nests
+from boundsolver.reference.treeref import segment_trees
+from boundsolver.reference.treeref_levels import _leaf_contexts, _placements, enumerate_workload
+
+FFN = ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"]
+ATTENTION = ["S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"]
+
+
+def arch(*inner: Level) -> Arch:
+    return Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True), *inner))
+
+
+def _whole(sub, larch) -> LevelMapping:
+    """Every level holds every tile whole (no loops), uniform placement."""
+    k = len(larch.on_chip)
+    storage = tuple((T.name, b) for T in sub.tensors for b, lv in enumerate(larch.on_chip, 1)
+                    if lv.keeps_tensor(sub, T))
+    return LevelMapping(Nest((tuple(sub.sizes),) * k, ((),) * k, storage), None,
+                        tuple(lv.name for lv in larch.on_chip))
+
+
+def _flash(w, a, placed: bool) -> Schedule:
+    """FlashAttention-2's loop on ``w`` (m = p = 4): query blocks of 2 rows outer, keeping Q and
+    the output Z; key blocks of 2 inside, the score block S between the two leaves; every leaf
+    tile whole. ``placed``: Q, Z and S live in SMEM (else in L2 only, as before)."""
+    sizes = w.size | {"m": 2, "p": 2}
+    where = {"Q": "SMEM", "Z": "SMEM", "S": "SMEM"} if placed else {}
+    kids = []
+    for e in w.einsums:
+        sub = fusion.sub_problem(e, sizes)
+        res = frozenset(T.name for T in sub.tensors if T.name in {"Q", "Z", "S"})
+        inner = tuple((T.name, where[T.name]) for T in sub.tensors if T.name in where)
+        _, r = invocations(w, e, sizes)
+        kids.append(Leaf(e.name, _whole(sub, leaf_arch(a, sub, res, r > 1, inner))))
+    key_loop = Node("p", 2, (), tuple(kids), at=(("S", "SMEM"),) if placed else ())
+    query_loop = Node("m", 2, ("Q", "Z"), (key_loop,),
+                      at=(("Q", "SMEM"), ("Z", "SMEM")) if placed else ())
+    return Schedule((Node(None, 0, (), (query_loop,)),))
+
+
+def test_flash_attention_2_counted_by_hand():
+    """Attention m = p = 4, e = f = 2 on DRAM -> L2 -> SMEM (16 words), FlashAttention-2's loop.
+
+    By hand (docs/fusion.md). 2 query blocks of 2 rows, 2 key blocks of 2 keys each. DRAM: Q
+    read once (8 words), Z written once (8), K and V (4 words a block) read once per (query
+    block, key block): 16 each; 48. With Q, Z and S in SMEM across the key loop: Q enters SMEM
+    once per query block (8 in all), Z is written back once per query block (8, never read
+    back: each block is written once), K and V enter SMEM once per leaf invocation (16 each), S
+    is written and read inside SMEM (0): 48, exactly FlashAttention-2's global-memory traffic
+    here (per query block: Q 4, K and V 2 x 4 each, O 4; 2 x 24). SMEM holds Q, Z, S (4 words
+    each) and a leaf's K or V block (4): 16. L2 (inclusive) holds the same 12 tree words and the
+    leaf's streamed block: 16. Before (every tensor stored in L2, inner levels refilled at every
+    leaf invocation), per invocation of the S leaf Q 4 + K 4 + S written 4, of the Z leaf S 4 +
+    V 4 + Z written 4 (4 x 24 = 96), and Z's 4 partial sums read back on the second key block of
+    each of the 2 query blocks (8): 104."""
+    w = bs.workload(ATTENTION, m=4, p=4, e=2, f=2)
+    a = arch(Level("SMEM", 16))
+    new = fusion_levels.evaluate(w, _flash(w, a, True), a)
+    assert (new.dram, new.accesses, new.occupancy) == (48, (48, 48), (16, 16))
+    assert dict(new.reads) == {"Q": 8, "K": 16, "V": 16} and dict(new.writes) == {"Z": 8}
+    old = fusion_levels.evaluate(w, _flash(w, a, False), a)
+    assert (old.dram, old.accesses[1]) == (48, 104)
+    text = fusion_levels.tree(w, _flash(w, a, True), a)
+    assert "[Q{m:2,e:2}] kept in SMEM, 4 words" in text
+    assert "[S{m:2,p:2}] intermediate in SMEM, 4 words" in text
+
+
+def test_refusals():
+    w = bs.workload(ATTENTION, m=4, p=4, e=2, f=2)
+    a = arch(Level("SMEM", 16))
+    good = _flash(w, a, True)
+    with pytest.raises(EinsumError, match="one buffer has none"):
+        fusion.check_schedule(w, good)
+    root = good.segments[0]
+    q = root.children[0]
+    bad = Schedule((Node(None, 0, (), (Node("m", 2, ("Q", "Z"), q.children,
+                                             at=(("K", "SMEM"),)),)),))
+    with pytest.raises(EinsumError, match="not stored there"):
+        fusion_levels.evaluate(w, bad, a)
+    bad = Schedule((Node(None, 0, (), (Node("m", 2, ("Q", "Z"), q.children,
+                                             at=(("Q", "RF"),)),)),))
+    with pytest.raises(EinsumError, match="no inner level"):
+        fusion_levels.evaluate(w, bad, a)
+    b = arch(Level("SMEM", 16, keeps=("output",)))
+    with pytest.raises((ArchError, EinsumError)):
+        fusion_levels.evaluate(w, _flash(w, b, True), b)
+    sub = fusion.sub_problem(w.einsums[0], w.size | {"m": 2, "p": 2})
+    with pytest.raises(ArchError, match="leave 0 words of SMEM"):
+        leaf_arch(a, sub, frozenset({"Q", "S"}), False, (("Q", "SMEM"),), (0,))
+
+
+# --------------------------------------------------------------- an independent simulation
+
+def _elements(tensor, origin: dict, extent: dict) -> set:
+    return set(product(*(range(origin[d], origin[d] + extent[d]) for d in tensor.ranks)))
+
+
+class _Sim:
+    """Runs a schedule step by step (every iteration of every tree loop and of every leaf's
+    loops), tracking what each copy holds: a copy is filled whenever the tile it needs differs
+    from the one it holds; an output's copy writes back every tile it held and reads back the
+    elements its chain has held before (first-read elision over the run). Counts DRAM reads
+    and writes per tensor and the words into each inner level. Plain axes, no fanout."""
+
+    def __init__(self, w, a):
+        self.w, self.a = w, a
+        self.k = len(a.on_chip)
+        self.reads, self.writes = {}, {}
+        self.inner = [0] * (self.k - 1)
+        self.seen: dict = {}
+
+    def add(self, table, T, v):
+        table[T] = table.get(T, 0) + v
+
+    def fill(self, chain, tensor, out: bool, elems: set) -> tuple[int, int]:
+        """(reads, writes) of one fill of a copy in ``chain`` with ``elems``."""
+        if not out:
+            return len(elems), 0
+        seen = self.seen.setdefault(chain, set())
+        back = len(elems & seen)
+        seen |= elems
+        return back, len(elems)
+
+    def node(self, ctx, node, origin, sizes, resident, where):
+        n = 1
+        if node.rank is not None:
+            n = sizes[node.rank] // node.tile
+            sizes = sizes | {node.rank: node.tile}
+        here = [*node.keep, *fusion.stored_here(ctx, node, resident)]
+        at = dict(node.at)
+        span = fusion._span(ctx, node)
+        held: dict = {}
+        for it in range(n):
+            o = origin | ({node.rank: origin[node.rank] + it * node.tile} if node.rank else {})
+            for T in here:
+                if T not in ctx.moved and T not in ctx.exported:
+                    continue
+                tensor = ctx.tensor(T, span)
+                key = tuple(o[d] for d in tensor.ranks)
+                if held.get(T) == key:
+                    continue  # the loop does not step through T: its tile stays
+                held[T] = key
+                r, wr = self.fill(("tree", T), tensor, T in ctx.written,
+                                  _elements(tensor, o, sizes))
+                self.add(self.reads, T, r)
+                self.add(self.writes, T, wr)
+                if T in at:
+                    lv = [x.name for x in self.a.on_chip].index(at[T])
+                    self.inner[lv - 1] += r + wr
+            for c in node.children:
+                inside = resident | frozenset(here)
+                w2 = where | {T: at.get(T) for T in here}
+                if isinstance(c, Node):
+                    self.node(ctx, c, o, sizes, inside, w2)
+                else:
+                    self.leaf(ctx, c, o, sizes, inside, w2)
+
+    def leaf(self, ctx, leaf, origin, sizes, resident, where):
+        e = self.w[leaf.einsum]
+        sub = fusion.sub_problem(e, sizes)
+        nest = leaf.mapping.nest
+        shift = sum(1 for x in leaf.mapping.names if x.endswith(fusion_levels.TREE))
+        tiles = [sub.size] + [dict(lv) for lv in nest.levels]
+        loops = [(s, d, tiles[s][d] // tiles[s + 1][d]) for s in range(len(nest.levels))
+                 for d in nest.orders[s]]
+        held: dict = {}
+        for idx in product(*(range(t) for _, _, t in loops)):
+            for T, b in nest.storage:
+                if b <= shift:
+                    continue  # a tree level's copy: the tree holds it
+                tensor = sub.tensor(T)
+                o = dict(origin)
+                for (s, d, _), i in zip(loops, idx):
+                    if s < b:
+                        o[d] += i * tiles[s + 1][d]
+                key = tuple(o[d] for d in tensor.ranks)
+                if held.get((T, b)) == key:
+                    continue
+                held[(T, b)] = key
+                r, wr = self.fill((leaf.einsum, T, b), tensor, tensor is sub.output,
+                                  _elements(tensor, o, tiles[b]))
+                real = b - shift
+                if real == 1:
+                    self.add(self.reads, T, r)
+                    self.add(self.writes, T, wr)
+                else:
+                    self.inner[real - 2] += r + wr
+
+    def run(self, schedule):
+        for seg in schedule.segments:
+            ctx = fusion.Context(self.w, seg.einsums())
+            self.node(ctx, seg, dict.fromkeys(self.w.size, 0), self.w.size, frozenset(), {})
+        nonzero = lambda d: {T: v for T, v in d.items() if v}  # noqa: E731
+        return nonzero(self.reads), nonzero(self.writes), self.inner
+
+
+def _random_schedule(w, a, rng, tries: int = 50):
+    """A random fused tree of the whole workload (one segment) with a random placement of every
+    stored tensor and a random uniform nest of every leaf that moves each resident word into its
+    tree level once (capacities ignored: the simulation checks traffic)."""
+    seg = w.names
+    ctx = fusion.Context(w, seg)
+    trees = list(segment_trees(w, seg, 2))
+    for _ in range(tries):
+        tree = rng.choice(trees)
+        placed = rng.choice(list(_placements(w, a, ctx, tree, frozenset(), True)))
+        where = _leaf_contexts(w, a, ctx, placed, w.size, frozenset(), {}, [0] * (len(a.on_chip) - 1), {})
+        choice = {}
+        for name in seg:
+            sizes, res, inner, _ = where[name]
+            e = w[name]
+            sub = fusion.sub_problem(e, sizes)
+            res = frozenset(T.name for T in sub.tensors if T.name in res | ctx.intermediates)
+            _, r = invocations(w, e, sizes)
+            larch = leaf_arch(a, sub, res, r > 1, inner)
+            held = [lv.capacity for lv in larch.on_chip[:fusion_levels.tree_levels(larch)]]
+            ok = [nest for nest in nests(sub, larch, 10**6)
+                  if list(evaluate_levels(sub, nest, multicast=larch.multicast)
+                          .accesses[:len(held)]) == held]
+            choice[name] = LevelMapping(rng.choice(ok), None, tuple(lv.name for lv in larch.on_chip))
+
+        def fill(node):
+            if isinstance(node, Leaf):
+                return Leaf(node.einsum, choice[node.einsum])
+            return Node(node.rank, node.tile, node.keep, tuple(fill(c) for c in node.children),
+                        node.at)
+        schedule = Schedule((fill(placed),))
+        if any(n.at for n in _nodes(schedule.segments[0])):
+            return schedule
+    return schedule
+
+
+def _nodes(node):
+    yield node
+    for c in node.children:
+        if isinstance(c, Node):
+            yield from _nodes(c)
+
+
+SIM_CASES = [
+    (FFN, dict(m=2, d=2, c=4, j=2), arch(Level("L1", 64))),
+    (ATTENTION, dict(m=4, p=2, e=2, f=2), arch(Level("L1", 64))),
+    (ATTENTION, dict(m=2, p=4, e=2, f=2), arch(Level("L1", 64), Level("L0", 64))),
+    (FFN, dict(m=2, d=2, c=2, j=2), arch(Level("L1", 64, keeps=("inputs",)), Level("L0", 64))),
+]
+
+
+@pytest.mark.parametrize("case", range(len(SIM_CASES)))
+def test_simulation_equals_the_evaluator_on_random_trees(case):
+    texts, sizes, a = SIM_CASES[case]
+    w = bs.workload(texts, **sizes)
+    rng = random.Random(case)
+    for _ in range(12):
+        schedule = _random_schedule(w, a, rng)
+        cost = fusion_levels.evaluate(w, schedule, a)
+        reads, writes, inner = _Sim(w, a).run(schedule)
+        label = fusion_levels.tree(w, schedule, a)
+        assert (reads, writes) == ({T: v for T, v in cost.reads if v},
+                                  {T: v for T, v in cost.writes if v}), label
+        assert list(cost.accesses[1:]) == inner, label
+
+
+# ------------------------------------------------------- brute force with and without the choice
+
+def _at(points, capacity):
+    best = [k for o, k, _ in points if o <= capacity]
+    return best[-1] if best else None
+
+
+def test_inner_storage_never_raises_the_key_and_lowers_the_inner_columns():
+    """With the choice the mapspace only grows: at every capacity the brute force's key is
+    lexicographically at or below the one without it, with the same DRAM column (the outer level
+    stays inclusive), and the inner column falls somewhere."""
+    w = bs.workload(ATTENTION, m=2, p=2, e=2, f=2)
+    a = arch(Level("L1", 6))
+    old = enumerate_workload(w, a, True, max_depth=2)
+    new = enumerate_workload(w, a, True, max_depth=2, inner_storage=True)
+    caps = sorted({o for o, _, _ in old + new})
+    lower = False
+    for c in caps:
+        k_old, k_new = _at(old, c), _at(new, c)
+        assert (k_old is None) == (k_new is None)
+        if k_old is None:
+            continue
+        assert k_new <= k_old and k_new[0] == k_old[0]
+        lower |= k_new < k_old
+    assert lower
+    for occ, key, schedule in new:  # every point re-costed, fitting every level
+        cost = fusion_levels.evaluate(w, schedule, a)
+        assert cost.occupancy[0] == occ and (cost.dram, *cost.accesses[1:]) == key
+        assert cost.occupancy[1] <= 6
