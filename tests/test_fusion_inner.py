@@ -119,7 +119,10 @@ class _Sim:
     loops), tracking what each copy holds: a copy is filled whenever the tile it needs differs
     from the one it holds; an output's copy writes back every tile it held and reads back the
     elements its chain has held before (first-read elision over the run). Counts DRAM reads
-    and writes per tensor and the words into each inner level. Plain axes, no fanout."""
+    and writes per tensor and the words into each inner level. Occupancy: every tile a tree
+    node holds is resident from the first step that uses it to the last (found afterwards, from
+    the recorded uses), in the outer level (inclusive) and in its inner level if placed there;
+    a leaf's copies are resident while it runs. Plain axes, no fanout."""
 
     def __init__(self, w, a):
         self.w, self.a = w, a
@@ -127,6 +130,9 @@ class _Sim:
         self.reads, self.writes = {}, {}
         self.inner = [0] * (self.k - 1)
         self.seen: dict = {}
+        self.t = 0
+        self.tiles: list = []  # per tree tile: [first use, last use, words, inner level or 0]
+        self.steps: list = []  # per leaf step: words of the leaf's copies per on-chip level
 
     def add(self, table, T, v):
         table[T] = table.get(T, 0) + v
@@ -140,7 +146,7 @@ class _Sim:
         seen |= elems
         return back, len(elems)
 
-    def node(self, ctx, node, origin, sizes, resident, where):
+    def node(self, ctx, node, origin, sizes, resident, current):
         n = 1
         if node.rank is not None:
             n = sizes[node.rank] // node.tile
@@ -149,32 +155,35 @@ class _Sim:
         at = dict(node.at)
         span = fusion._span(ctx, node)
         held: dict = {}
+        names = [x.name for x in self.a.on_chip]
+        current = dict(current)
         for it in range(n):
             o = origin | ({node.rank: origin[node.rank] + it * node.tile} if node.rank else {})
             for T in here:
-                if T not in ctx.moved and T not in ctx.exported:
-                    continue
                 tensor = ctx.tensor(T, span)
                 key = tuple(o[d] for d in tensor.ranks)
                 if held.get(T) == key:
                     continue  # the loop does not step through T: its tile stays
                 held[T] = key
+                current[T] = len(self.tiles)
+                self.tiles.append([None, None, len(_elements(tensor, o, sizes)),
+                                   names.index(at[T]) if T in at else 0])
+                if T not in ctx.moved and T not in ctx.exported:
+                    continue
                 r, wr = self.fill(("tree", T), tensor, T in ctx.written,
                                   _elements(tensor, o, sizes))
                 self.add(self.reads, T, r)
                 self.add(self.writes, T, wr)
                 if T in at:
-                    lv = [x.name for x in self.a.on_chip].index(at[T])
-                    self.inner[lv - 1] += r + wr
+                    self.inner[names.index(at[T]) - 1] += r + wr
             for c in node.children:
                 inside = resident | frozenset(here)
-                w2 = where | {T: at.get(T) for T in here}
                 if isinstance(c, Node):
-                    self.node(ctx, c, o, sizes, inside, w2)
+                    self.node(ctx, c, o, sizes, inside, current)
                 else:
-                    self.leaf(ctx, c, o, sizes, inside, w2)
+                    self.leaf(ctx, c, o, sizes, current)
 
-    def leaf(self, ctx, leaf, origin, sizes, resident, where):
+    def leaf(self, ctx, leaf, origin, sizes, current):
         e = self.w[leaf.einsum]
         sub = fusion.sub_problem(e, sizes)
         nest = leaf.mapping.nest
@@ -183,7 +192,18 @@ class _Sim:
         loops = [(s, d, tiles[s][d] // tiles[s + 1][d]) for s in range(len(nest.levels))
                  for d in nest.orders[s]]
         held: dict = {}
+        words = [0] * self.k
+        for T, b in nest.storage:
+            if b > shift:
+                words[b - shift - 1] += len(_elements(sub.tensor(T), dict.fromkeys(sub.size, 0), tiles[b]))
         for idx in product(*(range(t) for _, _, t in loops)):
+            self.t += 1
+            self.steps.append(words)
+            for T in sub.tensors:
+                if T.name in current:
+                    tile = self.tiles[current[T.name]]
+                    tile[0] = self.t if tile[0] is None else tile[0]
+                    tile[1] = self.t
             for T, b in nest.storage:
                 if b <= shift:
                     continue  # a tree level's copy: the tree holds it
@@ -204,6 +224,19 @@ class _Sim:
                     self.add(self.writes, T, wr)
                 else:
                     self.inner[real - 2] += r + wr
+
+    def occupancy(self) -> list[int]:
+        """Per on-chip level, the most words resident at any step."""
+        peak = [0] * self.k
+        for t, words in enumerate(self.steps, 1):
+            now = list(words)
+            for first, last, size, lv in self.tiles:
+                if first is not None and first <= t <= last:
+                    now[0] += size
+                    if lv:
+                        now[lv] += size
+            peak = [max(a, b) for a, b in zip(peak, now)]
+        return peak
 
     def run(self, schedule):
         for seg in schedule.segments:
@@ -272,8 +305,10 @@ def test_simulation_equals_the_evaluator_on_random_trees(case):
     for _ in range(12):
         schedule = _random_schedule(w, a, rng)
         cost = fusion_levels.evaluate(w, schedule, a)
-        reads, writes, inner = _Sim(w, a).run(schedule)
+        sim = _Sim(w, a)
+        reads, writes, inner = sim.run(schedule)
         label = fusion_levels.tree(w, schedule, a)
+        assert list(cost.occupancy) == sim.occupancy(), label
         assert (reads, writes) == ({T: v for T, v in cost.reads if v},
                                   {T: v for T, v in cost.writes if v}), label
         assert list(cost.accesses[1:]) == inner, label

@@ -432,8 +432,11 @@ def _describe(workload: Workload, node: Node | Leaf, sizes: dict[str, int]) -> s
     if node.rank is not None:
         head.append(f"for {node.rank} in [0,{sizes[node.rank] // node.tile})")
         sizes = sizes | {node.rank: node.tile}
+    at = dict(node.at)
     if node.keep:
-        head.append("keep " + ",".join(node.keep))
+        head.append("keep " + ",".join(T + (f"@{at[T]}" if T in at else "") for T in node.keep))
+    if any(T not in node.keep for T in at):
+        head.append("at " + ",".join(f"{T}@{lv}" for T, lv in node.at if T not in node.keep))
     body = "; ".join(_describe(workload, c, sizes) for c in node.children)
     return "{" + " ".join(head) + (" | " if head else "") + body + "}"
 
