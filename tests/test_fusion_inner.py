@@ -80,8 +80,8 @@ def test_flash_attention_2_counted_by_hand():
     old = fusion_levels.evaluate(w, _flash(w, a, False), a)
     assert (old.dram, old.accesses[1]) == (48, 104)
     text = fusion_levels.tree(w, _flash(w, a, True), a)
-    assert "[Q{m:2,e:2}] kept in SMEM, 4 words" in text
-    assert "[S{m:2,p:2}] intermediate in SMEM, 4 words" in text
+    assert "[Q{m:2,e:2}] kept in L2 and SMEM, 4 words" in text
+    assert "[S{m:2,p:2}] intermediate in L2 and SMEM, 4 words" in text
 
 
 def test_refusals():

@@ -407,9 +407,12 @@ def evaluate(workload: Workload, schedule: Schedule, arch: Arch, check: bool = T
 
 
 def tree(workload: Workload, schedule: Schedule, arch: Arch) -> str:
-    """The loop tree (:meth:`Schedule.tree`), every stored tensor placed in its level (the outer
-    one unless the node says otherwise) and every leaf's copies naming their levels."""
+    """The loop tree (:meth:`Schedule.tree`), every stored tensor placed in its levels (the outer
+    one, and the inner one a node places it in: ``kept in L2 and SMEM``) and every leaf's copies
+    naming their levels."""
     outer = arch.on_chip[0].name
-    return "\n".join(line.replace("] kept, ", f"] kept in {outer}, ")
+    return "\n".join(line.replace("] kept in ", f"] kept in {outer} and ")
+                     .replace("] intermediate in ", f"] intermediate in {outer} and ")
+                     .replace("] kept, ", f"] kept in {outer}, ")
                      .replace("] intermediate, ", f"] intermediate in {outer}, ")
                      for line in schedule.tree(workload).splitlines())
