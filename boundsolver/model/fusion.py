@@ -337,6 +337,9 @@ def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[C
 def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
                    resident: frozenset[str], imperfect: bool) -> tuple[int, dict[str, int]]:
     """(peak occupancy, words moved per tensor) of one invocation of ``node``."""
+    if node.at:
+        raise EinsumError("one buffer has no inner levels to place tensors in (Node.at): cost "
+                          "the schedule on a hierarchy (fusion_levels.evaluate)")
     n = 1
     if node.rank is not None:
         n = sizes[node.rank] // node.tile

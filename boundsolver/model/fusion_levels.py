@@ -12,16 +12,23 @@ whose leaves each run one multi-level nest (:class:`LevelMapping`) of their sub-
   own outer-level boundary, which costs nothing here (the tree pays for it) and from which the
   inner levels fill their copies;
 * the other tensors stream through the leaf's own outer-level copies from DRAM;
-* inner levels hold data for one invocation of a leaf only (nothing stays in shared memory or
-  registers from one leaf invocation, or one Einsum, to the next).
+* a leaf's own inner copies hold data for one invocation of it only; what stays in an inner
+  level across leaf invocations (or from one Einsum to the next) is a tensor the tree stores
+  and a node places there (``Node.at``): a second copy of its outer-level tile (the outer level
+  stays inclusive) in one instance of that level, filled from the outer copy as often as that
+  is from DRAM; a leaf using it runs in one instance of that level and has no copy of it at or
+  above it (:func:`leaf_arch`: a tree level per level holding resident tensors), and every leaf
+  has each inner level's room less the tree tiles live there.
 
 The cost. Occupancy of the outer level and DRAM traffic are those of :mod:`fusion` (the leaf's
 outer-level copies are its one-buffer mapping). Traffic into each inner level is every leaf's,
 per invocation, times its invocations; an inner copy of an output is read back all but the first
 time over the whole run (first-read elision across invocations: a leaf under a loop over a rank
 its output does not use reads its partial sums back on every later visit). Each inner level's
-occupancy is the largest of the leaves'. Traffic into the outer level equals DRAM's (it keeps
-every tensor).
+occupancy is the largest over the leaves of their own copies plus the tree tiles placed there
+and live then; a tree tile placed in an inner level adds its outer copy's DRAM words (an input's
+fills, an output's writes and read-backs) to that level's traffic. Traffic into the outer level
+equals DRAM's (it keeps every tensor).
 """
 
 from __future__ import annotations
@@ -236,7 +243,7 @@ def invocations(workload: Workload, e: Einsum, tiles: dict[str, int]) -> tuple[i
 @dataclass
 class _Run:
     """Totals over one segment's run, gathered by :meth:`walk`: DRAM words per tensor, words of
-    tree copies in inner levels (tensor: (level, words), as its outer copy's DRAM words), traffic
+    tree copies in inner levels ((tensor, level): words, as its outer copy's DRAM words), traffic
     into and occupancy of each inner level."""
 
     workload: Workload
@@ -277,7 +284,7 @@ class _Run:
                 each = mult * tile * (n if fusion.indexes(ctx, node.rank, T, node_span) else 1)
                 self.moved[T] = self.moved.get(T, 0) + each
                 if lvl:  # its inner copy moves as often as its outer copy
-                    self.via[T] = (lvl, self.via.get(T, (lvl, 0))[1] + each)
+                    self.via[T, lvl] = self.via.get((T, lvl), 0) + each
         inside = resident | frozenset(here)
         where = where | {T: at.get(T, 0) for T in here}
         peak = 0
@@ -342,7 +349,7 @@ def segment_cost(workload: Workload, root: Node, arch: Arch) -> SegmentCost:
         back = v - workload.tensor_size(T)
         if back:
             reads[T] = back
-    for T, (lvl, words) in run.via.items():
+    for (T, lvl), words in run.via.items():
         if T in ctx.written:
             if words != writes[T]:
                 raise EinsumError(f"{T} is written both from an inner tree copy and elsewhere")
