@@ -90,6 +90,9 @@ def test_refusals():
     good = _flash(w, a, True)
     with pytest.raises(EinsumError, match="one buffer has none"):
         fusion.check_schedule(w, good)
+    with pytest.raises(EinsumError, match="one buffer has no inner levels"):
+        fusion.evaluate(w, good, check=False)
+    assert "keep Q@SMEM,Z@SMEM" in good.describe(w) and "at S@SMEM" in good.describe(w)
     root = good.segments[0]
     q = root.children[0]
     bad = Schedule((Node(None, 0, (), (Node("m", 2, ("Q", "Z"), q.children,
