@@ -709,15 +709,17 @@ class PlacementSolver(LevelSolver):
 
     def _bypass_points(self, solved, limits: dict) -> None:
         """The lexicographically least of the mappings :class:`Bypass` builds from its
-        candidates (each re-costed and checked), a known point if it fits the limits."""
-        full = self.fixed | limits
-        best = None
-        for cand in solved.candidates:
-            nest, copies, cost = self._bypass_stage.verified(solved, cand)
-            if best is None or cost.key < best[2].key:
-                best = (nest, copies, cost)
-        if best is None:
+        candidates (each re-costed and checked), a known point if it fits the limits (once
+        per answer)."""
+        seen = self.__dict__.setdefault("_bypass_seen", set())
+        if id(solved) in seen:
             return
+        seen.add(id(solved))
+        full = self.fixed | limits
+        built = self._bypass_stage.built(solved)
+        if not built:
+            return
+        best = min(built, key=lambda e: e[2].key)
         values = named_values(self.arch, best[2])
         if all(values[n] <= v for n, v in full.items()):
             self.known.append(LevelPoint(best[0], best[2], values, 0, best[1]))
@@ -769,7 +771,9 @@ class PlacementSolver(LevelSolver):
         self.start_clock(deadline)
         deadline = self._deadline
         self._extend(capacity)
-        if self.seed_uniform:
+        if self.seed_uniform and not (
+                self.swept and self.decompose
+                and math.isfinite(self._bypassed(0, {self.swept: capacity}))):
             self._uniform(capacity)
         return super().joint(capacity, least_occupancy, deadline)
 

@@ -719,6 +719,89 @@ class Bypass:
             return None, []
         return state["best"], list(state["found"].values())
 
+    def _outer_levels(self, o: Outer) -> tuple[list, list, list, list, dict]:
+        """The outer part's boundaries, orders and level-1 copies, and its innermost tile."""
+        p = self.problem
+        levels, orders, storage, where = [], [], [], []
+        tile, seg, done = dict(p.size), [], 0
+        for pos in sorted({a for a in o.at if a >= 0}):
+            for d, f in o.loops[done:pos]:
+                tile[d] //= f
+                seg.append(d)
+            done = pos
+            levels.append(tuple(tile.items()))
+            orders.append(tuple(seg))
+            seg = []
+            for i, T in enumerate(p.tensors):
+                if o.at[i] == pos:
+                    storage.append((T.name, len(levels)))
+                    where.append(1)
+        return levels, orders, storage, where, tile
+
+    def chain(self, cand: Candidate, perm: tuple[str, ...]) -> tuple[Nest, Copies]:
+        """Another whole nest of a candidate: below its innermost tile (level 2's split above
+        it) one loop per rank of ``perm`` down to a word per instance, every group copy at the
+        outermost boundary where its tile fits its level, the deep level's copy at the
+        outermost one at or below its group copy where it fits, every deeper copy last (no
+        split of the deeper fanouts). Any nest is an upper bound; :meth:`mapping` and these
+        together often attain the floors."""
+        p = self.problem
+        ranks = p.ranks
+        s = {d: 1 for d in ranks} | dict(cand.split)
+        names = tuple(lv.name for lv in self.arch.on_chip)
+        levels, orders, storage, where, tile = self._outer_levels(cand.outer)
+        fan = len(levels) + 1
+        cur = dict(tile)
+        levels.append(tuple(cur.items()))
+        orders.append(())
+        for d in perm:
+            if cur[d] > s[d]:
+                cur[d] = s[d]
+                levels.append(tuple(cur.items()))
+                orders.append((d,))
+        chain = levels[fan - 1:]
+
+        def first(i: int, cap: int, start: int = 0) -> int:
+            return next(j for j in range(start, len(chain)) if j == len(chain) - 1 or
+                        math.prod(dict(chain[j])[d] // s[d] for d in self._rel[i]) <= cap)
+
+        at = {}
+        for lv, i, cap in self.slots:
+            at[i] = first(i, cap)
+            storage.append((p.tensors[i].name, fan + at[i]))
+            where.append(lv)
+        for lv in range(self.group[-1] + 1, len(names) + 1):
+            level = self.arch.on_chip[lv - 1]
+            for i, T in enumerate(p.tensors):
+                if level.keeps_tensor(p, T):
+                    j = (first(i, level.capacity, at[i]) if self.deep and lv == self.deep[0]
+                         else len(chain) - 1)
+                    storage.append((T.name, fan + j))
+                    where.append(lv)
+        spatial = [()] * len(levels)
+        spatial[fan - 1] = cand.split
+        fanout_at = tuple(fan if lv == 2 else 0 for lv in range(1, len(names) + 1))
+        return (Nest(tuple(levels), tuple(orders), tuple(storage), tuple(spatial)),
+                Copies(tuple(where), names, fanout_at))
+
+    def built(self, solved: Solved, limit: int = 64) -> list:
+        """Mappings of the ``limit`` candidates of least floors, each re-costed in integers
+        (nest, copies, cost): :meth:`mapping` (checked by :meth:`verified`) and the
+        :meth:`chain` nests in every order of the ranks that keep the least (DRAM, level 1)
+        traffic (a chain's B copy need not be its least)."""
+        from itertools import permutations
+
+        out = []
+        mc = self.arch.multicast
+        for cand in solved.candidates[:limit]:
+            out.append(self.verified(solved, cand))
+            for perm in permutations(self.problem.ranks):
+                nest, copies = self.chain(cand, perm)
+                cost = evaluate_levels(self.problem, nest, copies, multicast=mc)
+                if (cost.dram, cost.accesses[0]) == (solved.dram, solved.first):
+                    out.append((nest, copies, cost))
+        return out
+
     def mapping(self, cand: Candidate) -> tuple[Nest, Copies]:
         """A whole per-tensor nest of a candidate: the outer part's boundaries (level 1's
         copies), a boundary of its innermost tile right below level 2's split holding the
@@ -808,10 +891,11 @@ class Bypass:
               if all(f <= limits.get(lv, math.inf) for f, (lv, _, _) in zip(c.floors, self.slots))]
         return min(ok) if ok else -math.inf
 
-    def verified(self, solved: Solved, cand: Candidate):
-        """A candidate's mapping re-costed in integers; a backing-store or level-1 traffic
-        other than the computed least is a bug in this module and raises."""
-        nest, copies = self.mapping(cand)
+    def verified(self, solved: Solved, cand: Candidate, built=None):
+        """A candidate's mapping (``built``: another of its nests) re-costed in integers; a
+        backing-store or level-1 traffic other than the computed least is a bug in this
+        module and raises."""
+        nest, copies = self.mapping(cand) if built is None else built
         cost = evaluate_levels(self.problem, nest, copies, multicast=self.arch.multicast)
         if (cost.dram, cost.accesses[0]) != (solved.dram, solved.first):
             raise SolverError(f"the bypass decomposition's mapping "
