@@ -25,6 +25,14 @@ Scope (else :func:`applies` names why not and the MILP answers alone): plain ran
 windows), each rank at most once per tensor, perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
+
+:class:`Bypass` covers archs where one tensor B bypasses level 1 (``simba``'s weights) and the
+levels of level 2's instances each keep one tensor (docs/hierarchy.md, "Bypass at level 1"):
+every copy below the split is either *whole* (filled as a copy at the outer part's bottom, its
+slice fitting its level) or *tiled* (every outer loop of the ranks it lacks re-fetches it), so
+the backing store's and level 1's least traffic are exact (B at its least under each outer
+part, a mapping built to attain it), and the group's levels and the level below them get
+floors, met by built mappings where the stages end without a solve.
 """
 
 from __future__ import annotations
