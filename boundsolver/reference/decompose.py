@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import SolverError
 from ..model.arch import Arch
-from ..model.cost import Copies, Nest, evaluate_levels
+from ..model.cost import Copies, Nest, evaluate_levels, moved_at
 from ..model.einsum import Einsum
 from ..model.mapspace import divisors
 from .fastnest import least_by_whole
@@ -458,9 +458,9 @@ def bypass_applies(problem: Einsum, arch: Arch) -> str | None:
     instance keeping every tensor but exactly one (the *bypassing* tensor B); level 2 a fanout
     whose parent multicasts, and with it the levels of the same instances below it (the
     *group*) each keeping at most one tensor at a fixed capacity, every tensor kept by exactly
-    one of them; every deeper level holding a word of each tensor it keeps."""
-    if any(not a.is_plain for T in problem.tensors for a in T.axes):
-        return "a sliding-window axis"
+    one of them; every deeper level holding a word of each tensor it keeps. Sliding windows
+    only in tensors level 1 keeps (a conv's input), none in B or in what the level below the
+    group keeps."""
     if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
         return "a rank indexing two axes of one tensor"
     levels, fan = arch.on_chip, arch.fanouts
@@ -474,6 +474,11 @@ def bypass_applies(problem: Einsum, arch: Arch) -> str | None:
     if len(names - _kept(problem, levels[0])) != 1:
         return "not exactly one tensor bypasses level 1"
     group = _group(arch)
+    plain = set(names - _kept(problem, levels[0]))
+    if group[-1] < len(levels):
+        plain |= _kept(problem, levels[group[-1]])
+    if any(not a.is_plain for T in problem.tensors if T.name in plain for a in T.axes):
+        return "a sliding-window axis in the bypassing tensor or the level below the group"
     held: dict[str, int] = {}
     for lv in group:
         kept = _kept(problem, levels[lv - 1])
@@ -548,6 +553,7 @@ class Bypass:
         self._rel = [frozenset(T.ranks) for T in ts]
         self._z = ts.index(problem.output)
         self._solved: dict = {}
+        self._windowed = [not all(a.is_plain for a in T.axes) for T in ts]
         # the level right below the group, where it keeps one tensor (simba's registers)
         self.deep = None
         below = self.group[-1] + 1
@@ -556,6 +562,12 @@ class Bypass:
                     if arch.on_chip[below - 1].keeps_tensor(problem, T)]
             if len(kept) == 1:
                 self.deep = (below, kept[0], arch.on_chip[below - 1].capacity)
+
+    def _words(self, i: int, tile: dict, split: dict | None = None) -> int:
+        """Tensor ``i``'s footprint in one instance's tile (``tile`` over ``split``)."""
+        split = split or {}
+        return self.problem.tensors[i].footprint(
+            {d: tile[d] // split.get(d, 1) for d in self.problem.ranks})
 
     def _weight(self, i: int) -> int:
         return 2 if i == self._z else 1
@@ -576,8 +588,7 @@ class Bypass:
         fits its level whole."""
         out = []
         for split in self.arch.split_options(self.problem, 2, extent=tile):
-            words = [math.prod(tile[d] // split.get(d, 1) for d in self._rel[i])
-                     for _, i, _ in self.slots]
+            words = [self._words(i, tile, split) for _, i, _ in self.slots]
             out.append((split, tuple(w <= c for w, (_, _, c) in zip(words, self.slots))))
         return out
 
@@ -669,8 +680,10 @@ class Bypass:
         placeable = [i for i in range(n) if i != b]
         state = {"best": upper, "found": {}, "nodes": 0}
 
+        windowed = [i for i in range(n) if self._windowed[i]]
+
         def foot(i, tile):
-            return math.prod(tile[d] for d in rel[i])
+            return ts[i].footprint(tile | {d: 1 for d in size if d not in N})
 
         def visit(loops, seg, tile, placed, cost, occ, cur, every):
             state["nodes"] += 1
@@ -678,6 +691,10 @@ class Bypass:
             if nodes > node_limit or (deadline is not None and not nodes % 4096
                                       and time.perf_counter() > deadline):
                 raise _TooMany
+            if windowed:  # their fills here by the cost model; no cheaper bound below
+                here_fills = self._window_fills(loops, placed, windowed)
+                cur = tuple(here_fills.get(i, c) for i, c in enumerate(cur))
+                every = tuple(here_fills.get(i, e) for i, e in enumerate(every))
             unplaced = [i for i in placeable if i not in placed]
             last = loops[-1][0] if loops else None
             here = [i for i in unplaced if (last is None or last in rel[i])
@@ -771,7 +788,7 @@ class Bypass:
 
         def first(i: int, cap: int, start: int = 0) -> int:
             return next(j for j in range(start, len(chain)) if j == len(chain) - 1 or
-                        math.prod(dict(chain[j])[d] // s[d] for d in self._rel[i]) <= cap)
+                        self._words(i, dict(chain[j]), s) <= cap)
 
         at = {}
         for lv, i, cap in self.slots:
@@ -792,23 +809,65 @@ class Bypass:
         return (Nest(tuple(levels), tuple(orders), tuple(storage), tuple(spatial)),
                 Copies(tuple(where), names, fanout_at))
 
-    def built(self, solved: Solved, limit: int = 64) -> list:
+    def ideal(self, solved: Solved) -> tuple:
+        """The key every stage's floor would give, each with the earlier ones as limits: no
+        mapping is below it lexicographically, and one attaining it proves every stage."""
+        key, done = [solved.dram, solved.first], {}
+        for lv in self.group:
+            done[lv] = self.floor(solved, lv, done)
+            key.append(done[lv])
+        if self.deep is not None:
+            key.append(self.deep_floor(solved, done))
+        return tuple(key)
+
+    def built(self, solved: Solved, limit: int = 64, budget: int = 4096) -> list:
         """Mappings of the ``limit`` candidates of least floors, each re-costed in integers
         (nest, copies, cost): :meth:`mapping` (checked by :meth:`verified`) and the
-        :meth:`chain` nests in every order of the ranks that keep the least (DRAM, level 1)
-        traffic (a chain's B copy need not be its least)."""
+        :meth:`chain` nests in every order of the ranks that loop below the split, those that
+        keep the least (DRAM, level 1) traffic (a chain's B copy need not be its least); at
+        most ``budget`` nests, and none after one attains :meth:`ideal` (nothing is below it)."""
         from itertools import permutations
 
-        out = []
+        out, tried = [], 0
         mc = self.arch.multicast
+        ideal = self.ideal(solved)
         for cand in solved.candidates[:limit]:
             out.append(self.verified(solved, cand))
-            for perm in permutations(self.problem.ranks):
+            tried += 1
+            if out[-1][2].key[:len(ideal)] == ideal or tried > budget:
+                return out
+            sigma = {d: v // dict(cand.split).get(d, 1) for d, v in cand.outer.tile}
+            moving = [d for d in self.problem.ranks if sigma[d] > 1]
+            for perm in permutations(moving):
                 nest, copies = self.chain(cand, perm)
                 cost = evaluate_levels(self.problem, nest, copies, multicast=mc)
+                tried += 1
                 if (cost.dram, cost.accesses[0]) == (solved.dram, solved.first):
                     out.append((nest, copies, cost))
+                    if cost.key[:len(ideal)] == ideal:
+                        return out
+                if tried > budget:
+                    return out
         return out
+
+    def _window_fills(self, loops: list, placed: dict, which: list) -> dict:
+        """The fills of the windowed tensors ``which`` at a copy right below ``loops`` (the
+        outer part so far, its boundaries at the placed copies): ``cost.moved_at`` on that
+        partial nest (a window's fills depend on its segments' tiles, not only on trips)."""
+        p = self.problem
+        tile, levels, orders, done = dict(p.size), [], [], 0
+        for pos in sorted(set(placed.values())) + [len(loops)]:
+            seg = []
+            for d, f in loops[done:pos]:
+                tile[d] //= f
+                seg.append(d)
+            done = pos
+            if pos == len(loops) and levels and not seg and pos in placed.values():
+                continue  # (the bottom is a placed copy's boundary)
+            levels.append(tuple(tile.items()))
+            orders.append(tuple(seg))
+        nest = Nest(tuple(levels), tuple(orders), ())
+        return {i: moved_at(p, p.tensors[i], nest, len(levels)) for i in which}
 
     def mapping(self, cand: Candidate) -> tuple[Nest, Copies]:
         """A whole per-tensor nest of a candidate: the outer part's boundaries (level 1's
