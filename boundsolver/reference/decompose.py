@@ -460,7 +460,7 @@ def bypass_applies(problem: Einsum, arch: Arch) -> str | None:
     *group*) each keeping at most one tensor at a fixed capacity, every tensor kept by exactly
     one of them; every deeper level holding a word of each tensor it keeps. Sliding windows
     only in tensors level 1 keeps (a conv's input), none in B or in what the level below the
-    group keeps."""
+    group keeps, and with unit coefficients (no stride or dilation)."""
     if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
         return "a rank indexing two axes of one tensor"
     levels, fan = arch.on_chip, arch.fanouts
@@ -479,6 +479,8 @@ def bypass_applies(problem: Einsum, arch: Arch) -> str | None:
         plain |= _kept(problem, levels[group[-1]])
     if any(not a.is_plain for T in problem.tensors if T.name in plain for a in T.axes):
         return "a sliding-window axis in the bypassing tensor or the level below the group"
+    if any(t.coef != 1 for T in problem.tensors for a in T.axes for t in a.terms):
+        return "a strided or dilated window"
     held: dict[str, int] = {}
     for lv in group:
         kept = _kept(problem, levels[lv - 1])
@@ -554,6 +556,8 @@ class Bypass:
         self._z = ts.index(problem.output)
         self._solved: dict = {}
         self._windowed = [not all(a.is_plain for a in T.axes) for T in ts]
+        self._windowed_ranks = {t.rank for T in ts for a in T.axes if not a.is_plain
+                                for t in a.terms}
         # the level right below the group, where it keeps one tensor (simba's registers)
         self.deep = None
         below = self.group[-1] + 1
@@ -572,12 +576,26 @@ class Bypass:
     def _weight(self, i: int) -> int:
         return 2 if i == self._z else 1
 
-    def _tiled(self, i: int, tile: dict) -> int:
-        """The least fills of tensor ``i``'s group copy below an inner loop of its ranks:
-        every loop of the outer part is above it, so every loop of another rank re-fetches."""
+    def _tiled(self, i: int, tile: dict, fills: int) -> int:
+        """A lower bound on the fills of tensor ``i``'s copy below an inner loop j of its
+        ranks, with ``tile`` the outer part's innermost tile (``fills``: its fills at the
+        outer part's bottom, which fills only exceed inwards). Every loop of the outer part is
+        above j, so every one of another rank re-fetches it; a plain axis moves its whole
+        extent; a sliding one (unit coefficients) moves ``(sum of (u - 1)) + 1`` words per
+        tile for its ranks' tiles ``u`` at j's segment top (j's own axis: ``moved_at``'s
+        ``outer * (ext + (f - 1) u_j)`` is that), at most the outer part's innermost tile,
+        times their count, which only grows as the tiles shrink."""
         p = self.problem
-        return p.tensor_size(p.tensors[i]) * math.prod(
-            p.size[d] // tile[d] for d in p.ranks if d not in self._rel[i])
+        size = p.size
+        words = 1
+        for a in p.tensors[i].axes:
+            if a.is_plain:
+                words *= size[a.terms[0].rank]
+            else:
+                words *= (sum(t.coef * (tile[t.rank] - 1) for t in a.terms) + 1) * math.prod(
+                    size[t.rank] // tile[t.rank] for t in a.terms)
+        return max(fills, words * math.prod(
+            size[d] // tile[d] for d in p.ranks if d not in self._rel[i]))
 
     def _cost(self, i: int, fills: int) -> int:
         return self._weight(i) * fills - (self.problem.tensor_size(self.problem.output)
@@ -600,7 +618,7 @@ class Bypass:
         slot = next(k for k, (_, i, _) in enumerate(self.slots) if i == b)
         if any(fit[slot] for _, fit in self._splits(tile)):
             return self._cost(b, fills[b])
-        return self._cost(b, self._tiled(b, tile))
+        return self._cost(b, self._tiled(b, tile, fills[b]))
 
     def _deep(self, o: Outer, tile: dict, split: dict) -> tuple:
         """The floor of the level below the group (keeping one tensor R, filled from R's group
@@ -615,7 +633,7 @@ class Bypass:
             return -math.inf, None
         lv, i, cap = self.deep
         above = math.prod(v for d, v in split.items() if d not in self._rel[i])
-        tiled = self._tiled(i, tile)
+        tiled = self._tiled(i, tile, o.fills[i])
         if o.fills[i] < tiled:
             sigma = {d: tile[d] // split.get(d, 1) for d in self.problem.ranks}
             mine = [d for d in self.arch.splits(self.problem, lv) if d in self._rel[i]]
@@ -649,7 +667,7 @@ class Bypass:
                 floors, whole, ok = [], [], True
                 for k, (_, i, _) in enumerate(self.slots):
                     w = fit[k]
-                    value = self._cost(i, o.fills[i] if w else self._tiled(i, tile))
+                    value = self._cost(i, o.fills[i] if w else self._tiled(i, tile, o.fills[i]))
                     if i == self.b and value != bcost:
                         ok = False
                     floors.append(value)
@@ -909,7 +927,7 @@ class Bypass:
         deep_at = 0
         if tiled:
             lv, i = tiled.pop(0)
-            self._stationary(levels, orders, tile, s, i)
+            self._stationary(levels, orders, tile, s, i, self.arch.on_chip[lv - 1].capacity)
             storage.append((p.tensors[i].name, len(levels)))
             where.append(lv)
         elif self.deep is not None:  # the group whole: the deep level's copy at its floor
@@ -919,7 +937,7 @@ class Bypass:
                 orders.append(())
                 deep_at = len(levels)
             else:
-                self._stationary(levels, orders, tile, s, i)
+                self._stationary(levels, orders, tile, s, i, self.deep[2])
             storage.append((p.tensors[i].name, len(levels)))
             where.append(lv)
         last = len(levels) + 1
@@ -943,13 +961,28 @@ class Bypass:
         nest = Nest(tuple(levels), tuple(orders), tuple(storage), tuple(spatial))
         return nest, Copies(tuple(where), names, fanout_at)
 
-    def _stationary(self, levels: list, orders: list, tile: dict, s: dict, i: int) -> None:
-        """Append a segment of loops over tensor ``i``'s ranks, from ``tile`` down to a word
-        per instance, and the boundary below it (its copy there moves it the least a tiled
-        copy can: only the outer part's loops of other ranks re-fetch it)."""
-        ranks = self.problem.ranks
-        levels.append(tuple((d, s[d] if d in self._rel[i] else tile[d]) for d in ranks))
-        orders.append(tuple(d for d in ranks if d in self._rel[i] and tile[d] > s[d]))
+    def _stationary(self, levels: list, orders: list, tile: dict, s: dict, i: int,
+                    cap: int) -> None:
+        """Append a segment of loops over tensor ``i``'s ranks and the boundary below it where
+        its tile first fits ``cap`` words per instance: plain ranks first, each cut to the
+        largest tile that fits or to a word per instance (a copy there moves the least a
+        tiled copy can: only the outer part's loops of other ranks re-fetch it, and a window
+        left whole moves each element once per such iteration)."""
+        p = self.problem
+        t = dict(tile)
+        mine = sorted((d for d in p.ranks if d in self._rel[i] and tile[d] > s[d]),
+                      key=lambda d: d in self._windowed_ranks)
+        order = []
+        for d in mine:
+            if self._words(i, t, s) <= cap:
+                break
+            order.append(d)
+            for v in divisors(tile[d] // s[d])[::-1]:  # instance tiles, largest first
+                t[d] = v * s[d]
+                if self._words(i, t, s) <= cap:
+                    break
+        levels.append(tuple(t.items()))
+        orders.append(tuple(order))
 
     def deep_floor(self, solved: Solved, limits: dict) -> float:
         """A lower bound on the traffic into the level below the group at the least (DRAM,
