@@ -201,23 +201,7 @@ def check_bypass(problem, arch) -> int:
     the enumerated values, each group level's floor and the register floor are at most the
     enumerated traffic; every built mapping keeps the least (DRAM, level 1) traffic and none
     beats the enumerated key. Returns how many points were checked."""
-    from boundsolver.reference.decompose import Bypass
-
-    bp = Bypass(problem, arch)
-    seen = 0
-    for _, cost, _ in per_tensor_points(problem, arch):
-        solved = bp.least(cost.occupancy[0])
-        assert (solved.dram, solved.first) == (cost.dram, cost.accesses[0]), (cost, solved)
-        done = {}
-        for lv in bp.group:
-            assert bp.floor(solved, lv, done) <= cost.accesses[lv - 1], (cost, lv)
-            done[lv] = cost.accesses[lv - 1]
-        assert bp.deep_floor(solved, done) <= cost.accesses[bp.deep[0] - 1]
-        built = bp.built(solved)
-        assert built and all(c.key[:2] == cost.key[:2] and c.key >= cost.key
-                             and c.occupancy[0] <= cost.occupancy[0] for _, _, c in built)
-        seen += 1
-    return seen
+    return check_bypass_against(problem, arch, per_tensor_points(problem, arch))
 
 
 @settings(max_examples=20, deadline=None)
@@ -288,8 +272,65 @@ def test_where_bypass_does_not_apply(arch, why):
     assert why in bypass_applies(bs.gemm(2, 2, 2), arch)
 
 
-def test_bypass_refuses_sliding_windows():
+def test_bypass_refuses_strided_windows_and_windowed_weights():
+    """A conv's input window is covered (level 1 keeps it); a stride, or a window in the
+    bypassing tensor, is refused."""
     from boundsolver.reference.decompose import bypass_applies
 
-    conv = bs.conv(R=3, P=4, C=2, K=2)
-    assert "sliding" in bypass_applies(conv, simba_like(4, 4, 4, 2, 2))
+    arch = simba_like(4, 4, 4, 2, 2)
+    assert bypass_applies(bs.conv(R=3, P=4, C=2, K=2), arch) is None
+    assert "strided" in bypass_applies(bs.conv(R=3, P=4, C=2, K=2, Wstride=2), arch)
+    levels = list(arch.levels)
+    levels[1] = Level("GB", sweep=True, keeps=("weight", "output"))  # the input bypasses
+    swapped = Arch("mini", 8, tuple(levels))
+    assert "sliding-window axis in the bypassing tensor" in bypass_applies(
+        bs.conv(R=3, P=4, C=2, K=2), swapped)
+
+
+def check_bypass_against(problem, arch, points) -> int:
+    """:func:`check_bypass`'s checks against given staircase points (levelnest's, for convs:
+    per_tensor_points misses points with sliding windows under fanout)."""
+    from boundsolver.reference.decompose import Bypass
+
+    bp = Bypass(problem, arch)
+    for _, cost, _ in points:
+        solved = bp.least(cost.occupancy[0])
+        assert (solved.dram, solved.first) == (cost.dram, cost.accesses[0]), (cost, solved)
+        done = {}
+        for lv in bp.group:
+            assert bp.floor(solved, lv, done) <= cost.accesses[lv - 1], (cost, lv)
+            done[lv] = cost.accesses[lv - 1]
+        assert bp.deep_floor(solved, done) <= cost.accesses[bp.deep[0] - 1]
+        built = bp.built(solved)
+        assert built and all(c.key[:2] == cost.key[:2] and c.key >= cost.key
+                             and c.occupancy[0] <= cost.occupancy[0] for _, _, c in built)
+    return len(points)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sampled_from([(2, 2, 2, 2), (2, 2, 4, 3), (1, 2, 3, 2), (2, 1, 4, 2), (4, 2, 2, 3)]),
+       st.tuples(st.integers(1, 6), st.integers(1, 4), st.integers(1, 4)))
+def test_bypass_on_convs_equals_levelnest(kcpr, caps):
+    """1-D convs (the input's window in the global buffer) on scaled-down simbas against the
+    vectorised per-tensor enumerator (levelnest.py, which agrees with the placement MILP on
+    convs with fanout)."""
+    from boundsolver.reference import levelnest
+
+    k, c, p, r = kcpr
+    conv = bs.conv(R=r, P=p, C=c, K=k)
+    arch = simba_like(*caps, 2, 2)
+    points = levelnest.frontier(conv, arch)
+    assume(points is not None)
+    assert check_bypass_against(conv, arch, points) >= 1
+
+
+def test_bypass_on_a_two_d_conv_equals_levelnest(monkeypatch):
+    """Two sliding axes in the input (levelnest enumerates it past its default class limit)."""
+    from boundsolver.reference import levelnest
+
+    monkeypatch.setattr(levelnest, "WINDOW_PLAN_LIMIT", 10**6)
+    conv = bs.conv(R=2, S=2, P=2, Q=2, C=1, K=2)
+    arch = simba_like(4, 4, 4, 2, 2)
+    points = levelnest.frontier(conv, arch)
+    assert points is not None
+    assert check_bypass_against(conv, arch, points) >= 1
