@@ -715,7 +715,7 @@ class Bypass:
                 every = tuple(here_fills.get(i, e) for i, e in enumerate(every))
             unplaced = [i for i in placeable if i not in placed]
             last = loops[-1][0] if loops else None
-            here = [i for i in unplaced if (last is None or last in rel[i])
+            here = [i for i in unplaced if (last is None or last in rel[i] or windowed)
                     and foot(i, tile) <= capacity - occ]
             low1 = cost + sum(weight[i] * (cur[i] if i in here else every[i])
                               for i in unplaced) - za
