@@ -604,12 +604,16 @@ class Bypass:
 
     def _splits(self, tile: dict) -> list[tuple[dict, tuple[bool, ...]]]:
         """Every split level 2 allows of ``tile`` with, per slot, whether its tensor's slice
-        fits its level whole."""
-        out = []
-        for split in self.arch.split_options(self.problem, 2, extent=tile):
-            words = [self._words(i, tile, split) for _, i, _ in self.slots]
-            out.append((split, tuple(w <= c for w, (_, _, c) in zip(words, self.slots))))
-        return out
+        fits its level whole (cached: outer parts share tiles)."""
+        key = tuple(tile[d] for d in self.problem.ranks)
+        cache = self.__dict__.setdefault("_split_cache", {})
+        if key not in cache:
+            out = []
+            for split in self.arch.split_options(self.problem, 2, extent=tile):
+                words = [self._words(i, tile, split) for _, i, _ in self.slots]
+                out.append((split, tuple(w <= c for w, (_, _, c) in zip(words, self.slots))))
+            cache[key] = out
+        return cache[key]
 
     def _bypass_cost(self, tile: dict, fills: tuple) -> int:
         """B's least cost under an outer part (innermost tile ``tile``, fills at its bottom
