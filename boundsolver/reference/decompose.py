@@ -992,9 +992,47 @@ class Bypass:
     def deep_floor(self, solved: Solved, limits: dict) -> float:
         """A lower bound on the traffic into the level below the group at the least (DRAM,
         level 1) with every group level's traffic at most ``limits`` (level -> words)."""
-        ok = [c.deep for c in solved.candidates
+        ok = [self._coupled(c, limits) for c in solved.candidates
               if all(f <= limits.get(lv, math.inf) for f, (lv, _, _) in zip(c.floors, self.slots))]
         return min(ok) if ok else -math.inf
+
+    def _coupled(self, cand: Candidate, limits: dict) -> float:
+        """The deep level's floor under a candidate, raised where a group tensor X pins it
+        (docs/hierarchy.md, "Bypass at level 1"): X plain, tiled (its slice does not fit), at
+        its floor (``limits``), holding every rank R lacks (U), and no split of the deep level
+        fitting R's slice of the ranks X lacks. Then no loop of a rank X lacks sits below the
+        outer part above X's innermost loop of its own ranks, so (whether R's innermost loop
+        of its ranks, l, lies below X's copy or above it) every loop over U above X's copy lies
+        above l and re-fetches R, and X's tile holds the rest of U: R's tiled fills are at
+        least its least times ceil(sigma_U / X's capacity)."""
+        if self.deep is None:
+            return -math.inf
+        lv, r, cap = self.deep
+        o, split = cand.outer, dict(cand.split)
+        tile = dict(o.tile)
+        sigma = {d: tile[d] // split.get(d, 1) for d in self.problem.ranks}
+        above = math.prod(v for d, v in split.items() if d not in self._rel[r])
+        whole = (above * self._cost(r, o.fills[r]) if self._lanes_fit(lv, sigma, self._rel[r], cap)
+                 else math.inf)
+        lacks = [d for d in self.problem.ranks if d not in self._rel[r] and sigma[d] > 1]
+        factor = 1
+        for k, (lx, x, cx) in enumerate(self.slots):
+            if (x == r or self._windowed[x] or cand.whole[k] or limits.get(lx) != cand.floors[k]
+                    or not set(lacks) <= self._rel[x]):
+                continue
+            if self._lanes_fit(lv, sigma, self._rel[r] - self._rel[x], cap):
+                continue
+            factor = max(factor, -(-math.prod(sigma[d] for d in lacks) // cx))
+        fills = max(o.fills[r], factor * self._tiled(r, tile, 0))
+        return min(whole, above * self._cost(r, fills))
+
+    def _lanes_fit(self, lv: int, sigma: dict, ranks, cap: int) -> bool:
+        """Whether some split level ``lv`` allows of ``sigma`` leaves at most ``cap`` words of
+        ``ranks`` per instance."""
+        mine = [d for d in self.arch.splits(self.problem, lv) if d in ranks]
+        return any(math.prod(sigma[d] // lanes.get(d, 1) for d in ranks) <= cap
+                   for lanes in self.arch.split_options(self.problem, lv, extent=sigma,
+                                                        ranks=mine))
 
     def verified(self, solved: Solved, cand: Candidate, built=None):
         """A candidate's mapping (``built``: another of its nests) re-costed in integers; a
