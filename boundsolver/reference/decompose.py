@@ -786,9 +786,11 @@ class Bypass:
                     where.append(1)
         return levels, orders, storage, where, tile
 
-    def chain(self, cand: Candidate, perm: tuple[str, ...]) -> tuple[Nest, Copies]:
+    def chain(self, cand: Candidate, perm: tuple[str, ...], first: tuple | None = None
+              ) -> tuple[Nest, Copies]:
         """Another whole nest of a candidate: below its innermost tile (level 2's split above
-        it) one loop per rank of ``perm`` down to a word per instance, every group copy at the
+        it; ``first``: a loop cutting one rank to an instance tile first) one loop per rank of
+        ``perm`` down to a word per instance, every group copy at the
         outermost boundary where its tile fits its level, the deep level's copy at the
         outermost one at or below its group copy where it fits, every deeper copy last (no
         split of the deeper fanouts). Any nest is an upper bound; :meth:`mapping` and these
@@ -802,6 +804,11 @@ class Bypass:
         cur = dict(tile)
         levels.append(tuple(cur.items()))
         orders.append(())
+        if first is not None:
+            d, v = first
+            cur[d] = v * s[d]
+            levels.append(tuple(cur.items()))
+            orders.append((d,))
         for d in perm:
             if cur[d] > s[d]:
                 cur[d] = s[d]
@@ -847,31 +854,62 @@ class Bypass:
         """Mappings of the ``limit`` candidates of least floors, each re-costed in integers
         (nest, copies, cost): :meth:`mapping` (checked by :meth:`verified`) and the
         :meth:`chain` nests in every order of the ranks that loop below the split, those that
-        keep the least (DRAM, level 1) traffic (a chain's B copy need not be its least); at
-        most ``budget`` nests, and none after one attains :meth:`ideal` (nothing is below it)."""
+        keep the least (DRAM, level 1) traffic (a chain's B copy need not be its least); then,
+        for candidates whose floors are :meth:`ideal`'s, chains with a first cut over a rank
+        the deep tensor lacks (the coupled floor's shape); at most ``budget`` nests a pass,
+        and none after one attains :meth:`ideal` (nothing is below it)."""
         from itertools import permutations
 
-        out, tried = [], 0
+        out = []
         mc = self.arch.multicast
         ideal = self.ideal(solved)
+
+        def keep(nest, copies) -> bool:
+            cost = evaluate_levels(self.problem, nest, copies, multicast=mc)
+            if (cost.dram, cost.accesses[0]) == (solved.dram, solved.first):
+                out.append((nest, copies, cost))
+                return cost.key[:len(ideal)] == ideal
+            return False
+
+        def moving(cand) -> tuple[dict, list]:
+            sigma = {d: v // dict(cand.split).get(d, 1) for d, v in cand.outer.tile}
+            return sigma, [d for d in self.problem.ranks if sigma[d] > 1]
+
+        tried = 0
         for cand in solved.candidates[:limit]:
             out.append(self.verified(solved, cand))
-            tried += 1
-            if out[-1][2].key[:len(ideal)] == ideal or tried > budget:
+            if out[-1][2].key[:len(ideal)] == ideal:
                 return out
-            sigma = {d: v // dict(cand.split).get(d, 1) for d, v in cand.outer.tile}
-            moving = [d for d in self.problem.ranks if sigma[d] > 1]
-            for perm in permutations(moving):
-                nest, copies = self.chain(cand, perm)
-                cost = evaluate_levels(self.problem, nest, copies, multicast=mc)
+            for perm in permutations(moving(cand)[1]):
                 tried += 1
-                if (cost.dram, cost.accesses[0]) == (solved.dram, solved.first):
-                    out.append((nest, copies, cost))
-                    if cost.key[:len(ideal)] == ideal:
-                        return out
-                if tried > budget:
+                if keep(*self.chain(cand, perm)):
                     return out
+                if tried > budget:
+                    break
+            if tried > budget:
+                break
+        tried = 0
+        r = self.deep[1] if self.deep is not None else None
+        for cand in [c for c in solved.candidates if self._may_meet(c, ideal)][:limit]:
+            sigma, loops = moving(cand)
+            # the coupled floor's shape: a cut over a rank R lacks, R's ranks, the others
+            mine = [d for d in loops if d in self._rel[r]]
+            rest = [d for d in loops if d not in self._rel[r]]
+            orders = [a + b for a in permutations(mine) for b in permutations(rest)]
+            for first in [(d, v) for d in rest for v in divisors(sigma[d])[1:-1][::-1]]:
+                for perm in orders:
+                    tried += 1
+                    if keep(*self.chain(cand, perm, first)) or tried > 2 * budget:
+                        return out
         return out
+
+    def _may_meet(self, cand: Candidate, ideal: tuple) -> bool:
+        """Whether a candidate's floors are the ideal key's (so one of its nests may attain
+        it), with a deep level below the group."""
+        if self.deep is None or cand.floors != ideal[2:2 + len(self.slots)]:
+            return False
+        limits = {lv: f for (lv, _, _), f in zip(self.slots, cand.floors)}
+        return self._coupled(cand, limits) == ideal[-1]
 
     def _window_fills(self, loops: list, placed: dict, which: list) -> dict:
         """The fills of the windowed tensors ``which`` at a copy right below ``loops`` (the
