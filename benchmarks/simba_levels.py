@@ -8,7 +8,9 @@ Fig. 24b's GEMM 4096^3 and ResNet-50's conv2_x (3x3, C = K = 64, P = Q = 56) on 
 ``method="milp"`` at 0.125, 1, 8, 64 and 512 KB of 8-bit words. Per-tensor placement runs with
 ``--time-limit`` seconds per size (a cut size is a ``time_limit`` row); uniform runs to the end.
 Columns: seconds, sizes proven, and the DRAM traffic (proven or the best mapping found) per
-size. One run, one machine (2 cores shared here): compare rows of the same run only.
+size. One run, one machine (2 cores shared here): compare rows of the same run only. Each
+row names the boundsolver checkout it imported (``package``): run it with another checkout
+first on ``PYTHONPATH`` (and an empty ``BOUNDSOLVER_CACHE_DIR``) to time an older version.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def main() -> None:
         values = curve["accesses"] if "accesses" in curve else [None] * len(curve)
         dram = ["-" if pd.isna(v) else f"{int(v):,}{'' if s == 'optimal' else '?'}"
                 for v, s in zip(values, curve["status"])]
-        rows.append({"problem": name, "mapspace": space, "time_limit": limit,
+        rows.append({"package": str(Path(bs.__file__).parent.parent), "problem": name,
+                     "mapspace": space, "time_limit": limit,
                      "seconds": seconds, "proven": f"{proven}/{len(SIZES)}",
                      "dram (? = not proven)": " ".join(dram)})
         print(f"  {name}, {space}: {seconds:.1f} s, {proven}/{len(SIZES)} proven", flush=True)

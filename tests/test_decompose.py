@@ -175,3 +175,162 @@ def test_least_by_whole_with_one_buffer_weights_is_the_one_buffer_optimum(mkn, c
     got = min(value + sum(w * n for w, n, f in zip(weight, words, flags) if f)
               for flags, (value, _, _) in table.items()) - p.tensor_size(p.output)
     assert got == ref[1].accesses
+
+
+# ------------------------------------------------------------ one tensor bypassing level 1 (simba)
+
+def simba_like(ci: int, cw: int, co: int, fan: int, lanes: int, mc: bool = True,
+               ranks=None, lane_ranks=None) -> Arch:
+    """A scaled-down ``simba``: DRAM -> a global buffer (swept, one instance) keeping the
+    input and the output (the weight bypasses it) -> ``fan`` PEs, each with an input, a weight
+    and an accumulation buffer (``ci``, ``cw``, ``co`` words) -> ``lanes`` one-word weight
+    registers per PE."""
+    from boundsolver.model.arch import Arch, Level
+
+    return Arch("mini", 8, (
+        Level("DRAM"), Level("GB", sweep=True, keeps=("input", "output")),
+        Level("IB", ci, keeps=("input",), instances=fan, multicast=mc, spatial_ranks=ranks),
+        Level("WB", cw, keeps=("weight",), instances=fan),
+        Level("AB", co, keeps=("output",), instances=fan),
+        Level("RF", 1, keeps=("weight",), instances=fan * lanes, spatial_ranks=lane_ranks)))
+
+
+def check_bypass(problem, arch) -> int:
+    """Every enumerated staircase point against :class:`Bypass`: the least (DRAM, level 1)
+    traffic at its global-buffer occupancy is the enumerated one; with the earlier levels at
+    the enumerated values, each group level's floor and the register floor are at most the
+    enumerated traffic; every built mapping keeps the least (DRAM, level 1) traffic and none
+    beats the enumerated key. Returns how many points were checked."""
+    return check_bypass_against(problem, arch, per_tensor_points(problem, arch))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from([(2, 2, 4), (4, 2, 2), (2, 4, 4), (4, 4, 2), (3, 2, 4), (4, 4, 4)]),
+       st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4)),
+       st.sampled_from([2, 4]), st.sampled_from([2, 4]), st.booleans(),
+       st.sampled_from([None, ("k",), ("m", "n")]))
+def test_bypass_equals_the_per_tensor_enumerator(mkn, caps, fan, lanes, mc, ranks):
+    """GEMMs on scaled-down simbas: PE fanout 2 or 4, 2 or 4 lanes, PE splits restricted or
+    not, the global buffer multicasting or not (not: refused, checked against the reason)."""
+    from boundsolver.reference.decompose import bypass_applies
+
+    p = bs.gemm(*mkn)
+    arch = simba_like(*caps, fan, lanes, mc, ranks)
+    why = bypass_applies(p, arch)
+    if not mc:
+        assert why == "level 1 does not multicast to level 2"
+        return
+    assert why is None
+    assert check_bypass(p, arch) >= 1
+
+
+def test_bypass_in_the_solver_equals_the_enumerator(monkeypatch):
+    """The per-tensor MILP solver with the bypass decomposition gives the enumerated
+    staircase on a scaled-down simba, and the decomposition did answer (calls counted)."""
+    from boundsolver.reference.decompose import Bypass
+
+    calls = []
+    least = Bypass.least
+
+    def counted(self, *args, **kw):
+        out = least(self, *args, **kw)
+        calls.append(out)
+        return out
+
+    monkeypatch.setattr(Bypass, "least", counted)
+    p = bs.gemm(4, 2, 4)
+    arch = simba_like(2, 4, 2, 2, 2)
+    ref = joint.solve(p, arch, method="enumerate", placement="per_tensor")
+    got = bs.pareto_frontier(p, arch=arch, mapspace="per_tensor/perfect", method="milp")
+    same_rows(ref, got, arch)
+    assert any(c is not None for c in calls)
+
+
+def test_bypass_on_equals_off_on_simba():
+    """On the real ``simba`` (GEMM 64^3, two global-buffer sizes) the solver with the
+    decomposition gives the rows of the MILP alone (``decompose = False``), every row proven."""
+    p = bs.gemm(64, 64, 64)
+    arch = bs.load_arch("simba")
+    rows = []
+    for on in (True, False):
+        ls = joint.PlacementSolver(p, arch)
+        ls.decompose = on
+        found, _ = joint.milp_points(ls, [256, 4096])
+        rows.append([pt.cost.key for pt in found])
+        assert hasattr(ls, "_bypass_stage") == on
+    assert rows[0] == rows[1] and len(rows[0]) == 2
+
+
+@pytest.mark.parametrize("arch, why", [
+    (simba_like(4, 4, 4, 2, 2, mc=False), "does not multicast"),
+    (gpu_like(4, 2, True), "not exactly one tensor bypasses"),
+    (simba_like(4, 4, 4, 2, 1), "not kept by exactly one level"),
+])
+def test_where_bypass_does_not_apply(arch, why):
+    from boundsolver.reference.decompose import bypass_applies
+
+    assert why in bypass_applies(bs.gemm(2, 2, 2), arch)
+
+
+def test_bypass_refuses_strided_windows_and_windowed_weights():
+    """A conv's input window is covered (level 1 keeps it); a stride, or a window in the
+    bypassing tensor, is refused."""
+    from boundsolver.reference.decompose import bypass_applies
+
+    arch = simba_like(4, 4, 4, 2, 2)
+    assert bypass_applies(bs.conv(R=3, P=4, C=2, K=2), arch) is None
+    assert "strided" in bypass_applies(bs.conv(R=3, P=4, C=2, K=2, Wstride=2), arch)
+    levels = list(arch.levels)
+    levels[1] = Level("GB", sweep=True, keeps=("weight", "output"))  # the input bypasses
+    swapped = Arch("mini", 8, tuple(levels))
+    assert "sliding-window axis in the bypassing tensor" in bypass_applies(
+        bs.conv(R=3, P=4, C=2, K=2), swapped)
+
+
+def check_bypass_against(problem, arch, points) -> int:
+    """:func:`check_bypass`'s checks against given staircase points (levelnest's, for convs:
+    per_tensor_points misses points with sliding windows under fanout)."""
+    from boundsolver.reference.decompose import Bypass
+
+    bp = Bypass(problem, arch)
+    for _, cost, _ in points:
+        solved = bp.least(cost.occupancy[0])
+        assert (solved.dram, solved.first) == (cost.dram, cost.accesses[0]), (cost, solved)
+        done = {}
+        for lv in bp.group:
+            assert bp.floor(solved, lv, done) <= cost.accesses[lv - 1], (cost, lv)
+            done[lv] = cost.accesses[lv - 1]
+        assert bp.deep_floor(solved, done) <= cost.accesses[bp.deep[0] - 1]
+        built = bp.built(solved)
+        assert built and all(c.key[:2] == cost.key[:2] and c.key >= cost.key
+                             and c.occupancy[0] <= cost.occupancy[0] for _, _, c in built)
+    return len(points)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sampled_from([(2, 2, 2, 2), (2, 2, 4, 3), (1, 2, 3, 2), (2, 1, 4, 2), (4, 2, 2, 3)]),
+       st.tuples(st.integers(1, 6), st.integers(1, 4), st.integers(1, 4)))
+def test_bypass_on_convs_equals_levelnest(kcpr, caps):
+    """1-D convs (the input's window in the global buffer) on scaled-down simbas against the
+    vectorised per-tensor enumerator (levelnest.py, which agrees with the placement MILP on
+    convs with fanout)."""
+    from boundsolver.reference import levelnest
+
+    k, c, p, r = kcpr
+    conv = bs.conv(R=r, P=p, C=c, K=k)
+    arch = simba_like(*caps, 2, 2)
+    points = levelnest.frontier(conv, arch)
+    assume(points is not None)
+    assert check_bypass_against(conv, arch, points) >= 1
+
+
+def test_bypass_on_a_two_d_conv_equals_levelnest(monkeypatch):
+    """Two sliding axes in the input (levelnest enumerates it past its default class limit)."""
+    from boundsolver.reference import levelnest
+
+    monkeypatch.setattr(levelnest, "WINDOW_PLAN_LIMIT", 10**6)
+    conv = bs.conv(R=2, S=2, P=2, Q=2, C=1, K=2)
+    arch = simba_like(4, 4, 4, 2, 2)
+    points = levelnest.frontier(conv, arch)
+    assert points is not None
+    assert check_bypass_against(conv, arch, points) >= 1

@@ -655,6 +655,8 @@ class PlacementSolver(LevelSolver):
         (reference/decompose.py applies), its exact least value (:meth:`_decomposed`), and
         for level 3's stage, where ``Stage.next_exact`` holds, its exact value too."""
         best = super().floor(b, limits)
+        if self.decompose:
+            best = max(best, self._bypassed(b, limits))
         if b == 2 and self.decompose:
             best = max(best, self._decomposed(limits, best))
         if b == 3 and self.decompose:
@@ -662,6 +664,65 @@ class PlacementSolver(LevelSolver):
             key = (limits.get("dram"), limits.get(second), limits.get(self.swept))
             best = max(best, self.__dict__.get("_next_floor", {}).get(key, -math.inf))
         return best
+
+    def _bypassed(self, b: int, limits: dict) -> float:
+        """Where one tensor bypasses level 1 (``simba``; reference/decompose.py's
+        :class:`Bypass`, docs/hierarchy.md "Bypass at level 1"): the exact least DRAM traffic
+        (``b = 0``) and then traffic into level 1, and floors of the group's levels and the
+        level below them, each valid once the earlier stages sit at the values in ``limits``
+        (-inf where they do not: a floor for other limits is not one). The best mapping built
+        from its candidates, re-costed in integers, joins the known points once per capacity
+        (it attains these floors where the stages end without a solve). -inf where it does
+        not apply, declines or runs past the capacity's time."""
+        from ..reference.decompose import Bypass, bypass_applies
+
+        if self.factors != "perfect":
+            return -math.inf
+        if not hasattr(self, "_bypass_stage"):
+            self._bypass_stage = (Bypass(self.problem, self.arch)
+                            if bypass_applies(self.problem, self.arch) is None else None)
+        bp = self._bypass_stage
+        first = self.arch.on_chip[0]
+        cap = limits.get(f"occupancy:{first.name}", self.fixed.get(f"occupancy:{first.name}"))
+        if bp is None or cap is None:
+            return -math.inf
+        solved = bp.least(int(min(cap, 2**62)), deadline=self._deadline)
+        if solved is None:
+            return -math.inf
+        if b == 0:
+            self._bypass_points(solved, limits)
+            return solved.dram
+        names = [lv.name for lv in self.arch.on_chip]
+        if limits.get("dram") != solved.dram:
+            return -math.inf
+        if b == 1:
+            return solved.first
+        if limits.get(f"accesses:{names[0]}") != solved.first:
+            return -math.inf
+        done = {lv: limits[f"accesses:{names[lv - 1]}"] for lv in bp.group
+                if f"accesses:{names[lv - 1]}" in limits}
+        if b in bp.group:
+            return bp.floor(solved, b, done)
+        if bp.deep is not None and b == bp.deep[0] and len(done) == len(bp.group):
+            return bp.deep_floor(solved, done)
+        return -math.inf
+
+    def _bypass_points(self, solved, limits: dict) -> None:
+        """The lexicographically least of the mappings :class:`Bypass` builds from its
+        candidates (each re-costed and checked), a known point if it fits the limits (once
+        per answer)."""
+        seen = self.__dict__.setdefault("_bypass_seen", set())
+        if id(solved) in seen:
+            return
+        seen.add(id(solved))
+        full = self.fixed | limits
+        built = self._bypass_stage.built(solved)
+        if not built:
+            return
+        best = min(built, key=lambda e: e[2].key)
+        values = named_values(self.arch, best[2])
+        if all(values[n] <= v for n, v in full.items()):
+            self.known.append(LevelPoint(best[0], best[2], values, 0, best[1]))
 
     def _decomposed(self, limits: dict, floor: float) -> float:
         """The least traffic into level 2 given the backing store's least (``limits["dram"]``),
@@ -710,7 +771,9 @@ class PlacementSolver(LevelSolver):
         self.start_clock(deadline)
         deadline = self._deadline
         self._extend(capacity)
-        if self.seed_uniform:
+        if self.seed_uniform and not (
+                self.swept and self.decompose
+                and math.isfinite(self._bypassed(0, {self.swept: capacity}))):
             self._uniform(capacity)
         return super().joint(capacity, least_occupancy, deadline)
 

@@ -25,6 +25,15 @@ Scope (else :func:`applies` names why not and the MILP answers alone): plain ran
 windows), each rank at most once per tensor, perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
+
+:class:`Bypass` covers archs where one tensor B bypasses level 1 (``simba``'s weights) and the
+levels of level 2's instances each keep one tensor (docs/hierarchy.md, "Bypass at level 1"):
+every copy below the split is either *whole* (filled as a copy at the outer part's bottom, its
+slice fitting its level) or *tiled* (every outer loop of the ranks it lacks re-fetches it), so
+the backing store's and level 1's least traffic are exact (B at its least under each outer
+part, a mapping built to attain it), and the group's levels and the level below them get
+floors, met by built mappings where the stages end without a solve. Sliding windows (unit
+coefficients) may sit in level 1's tensors: a conv's input, on ``simba``.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ import numpy as np
 
 from ..errors import SolverError
 from ..model.arch import Arch
-from ..model.cost import Copies, Nest, evaluate_levels
+from ..model.cost import Copies, Nest, evaluate_levels, moved_at
 from ..model.einsum import Einsum
 from ..model.mapspace import divisors
 from .fastnest import least_by_whole
@@ -440,3 +449,649 @@ class Stage:
                               f" moves {cost.accesses[1:1 + len(want)]} words into levels 2.., "
                               f"not the {want} computed")
         return nest, copies, cost
+
+
+# ------------------------------------------------------------------ bypass at level 1 (simba)
+
+def bypass_applies(problem: Einsum, arch: Arch) -> str | None:
+    """None where :class:`Bypass` is exact for ``problem`` on ``arch``, else why not
+    (docs/hierarchy.md, "Bypass at level 1"): plain ranks, each once per tensor; level 1 one
+    instance keeping every tensor but exactly one (the *bypassing* tensor B); level 2 a fanout
+    whose parent multicasts, and with it the levels of the same instances below it (the
+    *group*) each keeping at most one tensor at a fixed capacity, every tensor kept by exactly
+    one of them; every deeper level holding a word of each tensor it keeps. Sliding windows
+    only in tensors level 1 keeps (a conv's input), none in B or in what the level below the
+    group keeps, and with unit coefficients (no stride or dilation)."""
+    if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
+        return "a rank indexing two axes of one tensor"
+    levels, fan = arch.on_chip, arch.fanouts
+    if len(levels) < 2:
+        return "fewer than two on-chip levels"
+    if fan[0] != 1 or fan[1] == 1:
+        return "the first fanout is not exactly at level 2"
+    if not arch.multicast[1]:
+        return "level 1 does not multicast to level 2"
+    names = {T.name for T in problem.tensors}
+    if len(names - _kept(problem, levels[0])) != 1:
+        return "not exactly one tensor bypasses level 1"
+    group = _group(arch)
+    plain = set(names - _kept(problem, levels[0]))
+    if group[-1] < len(levels):
+        plain |= _kept(problem, levels[group[-1]])
+    if any(not a.is_plain for T in problem.tensors if T.name in plain for a in T.axes):
+        return "a sliding-window axis in the bypassing tensor or the level below the group"
+    if any(t.coef != 1 for T in problem.tensors for a in T.axes for t in a.terms):
+        return "a strided or dilated window"
+    held: dict[str, int] = {}
+    for lv in group:
+        kept = _kept(problem, levels[lv - 1])
+        if len(kept) > 1:
+            return f"level {levels[lv - 1].name} keeps more than one tensor"
+        if kept and levels[lv - 1].capacity is None:
+            return f"level {levels[lv - 1].name}'s capacity is swept"
+        for T in kept:
+            held[T] = held.get(T, 0) + 1
+    if any(held.get(T, 0) != 1 for T in names):
+        return "a tensor is not kept by exactly one level of the fanout group"
+    for lv in levels[group[-1]:]:
+        if lv.capacity is None or lv.capacity < len(_kept(problem, lv)):
+            return f"level {lv.name} cannot hold a word of each tensor it keeps"
+    return None
+
+
+def _group(arch: Arch) -> list[int]:
+    """Level 2 and the levels right below it with no fanout of their own (1-based)."""
+    fan, out = arch.fanouts, [2]
+    while out[-1] < len(fan) and fan[out[-1]] == 1:
+        out.append(out[-1] + 1)
+    return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An outer part attaining the least (DRAM, level 1) traffic with a split of its
+    innermost tile: per group level (in order) the least its tensor can move into it under
+    them (``floors``, :meth:`Bypass.least`) and which tensors' slices fit whole (``whole``)."""
+
+    outer: Outer
+    split: tuple[tuple[str, int], ...]
+    floors: tuple[int, ...]
+    whole: tuple[bool, ...]
+    deep: float = -math.inf  # the floor of the level below the group (Bypass.deep), if any
+    lanes: tuple[tuple[str, int], ...] | None = None  # its split holding its slice whole
+
+
+@dataclass(frozen=True)
+class Solved:
+    """The least DRAM traffic ``dram`` and then traffic into level 1 ``first`` with level 1
+    holding at most the capacity asked, and every outer part and split attaining both."""
+
+    dram: int
+    first: int
+    candidates: tuple[Candidate, ...]
+
+
+class Bypass:
+    """The stages of the backing store, level 1 and the group's levels on an arch where one
+    tensor B bypasses level 1 (:func:`bypass_applies` must hold; docs/hierarchy.md, "Bypass
+    at level 1"): exact values of the first two, floors of the group's, and mappings built
+    from the candidates, re-costed by ``cost.evaluate_levels``."""
+
+    def __init__(self, problem: Einsum, arch: Arch):
+        why = bypass_applies(problem, arch)
+        if why is not None:
+            raise ValueError(f"the bypass decomposition does not apply: {why}")
+        self.problem, self.arch = problem, arch
+        ts = problem.tensors
+        first = _kept(problem, arch.on_chip[0])
+        self.b = next(i for i, T in enumerate(ts) if T.name not in first)
+        self.group = _group(arch)
+        # per group level with a tensor: (level, tensor index, capacity)
+        self.slots = []
+        for lv in self.group:
+            level = arch.on_chip[lv - 1]
+            for i, T in enumerate(ts):
+                if level.keeps_tensor(problem, T):
+                    self.slots.append((lv, i, level.capacity))
+        self._rel = [frozenset(T.ranks) for T in ts]
+        self._z = ts.index(problem.output)
+        self._solved: dict = {}
+        self._windowed = [not all(a.is_plain for a in T.axes) for T in ts]
+        self._windowed_ranks = {t.rank for T in ts for a in T.axes if not a.is_plain
+                                for t in a.terms}
+        # the level right below the group, where it keeps one tensor (simba's registers)
+        self.deep = None
+        below = self.group[-1] + 1
+        if below <= len(arch.on_chip):
+            kept = [i for i, T in enumerate(ts)
+                    if arch.on_chip[below - 1].keeps_tensor(problem, T)]
+            if len(kept) == 1:
+                self.deep = (below, kept[0], arch.on_chip[below - 1].capacity)
+
+    def _words(self, i: int, tile: dict, split: dict | None = None) -> int:
+        """Tensor ``i``'s footprint in one instance's tile (``tile`` over ``split``)."""
+        split = split or {}
+        return self.problem.tensors[i].footprint(
+            {d: tile[d] // split.get(d, 1) for d in self.problem.ranks})
+
+    def _weight(self, i: int) -> int:
+        return 2 if i == self._z else 1
+
+    def _tiled(self, i: int, tile: dict, fills: int) -> int:
+        """A lower bound on the fills of tensor ``i``'s copy below an inner loop j of its
+        ranks, with ``tile`` the outer part's innermost tile (``fills``: its fills at the
+        outer part's bottom, which fills only exceed inwards). Every loop of the outer part is
+        above j, so every one of another rank re-fetches it; a plain axis moves its whole
+        extent; a sliding one (unit coefficients) moves ``(sum of (u - 1)) + 1`` words per
+        tile for its ranks' tiles ``u`` at j's segment top (j's own axis: ``moved_at``'s
+        ``outer * (ext + (f - 1) u_j)`` is that), at most the outer part's innermost tile,
+        times their count, which only grows as the tiles shrink."""
+        p = self.problem
+        size = p.size
+        words = 1
+        for a in p.tensors[i].axes:
+            if a.is_plain:
+                words *= size[a.terms[0].rank]
+            else:
+                words *= (sum(t.coef * (tile[t.rank] - 1) for t in a.terms) + 1) * math.prod(
+                    size[t.rank] // tile[t.rank] for t in a.terms)
+        return max(fills, words * math.prod(
+            size[d] // tile[d] for d in p.ranks if d not in self._rel[i]))
+
+    def _cost(self, i: int, fills: int) -> int:
+        return self._weight(i) * fills - (self.problem.tensor_size(self.problem.output)
+                                          if i == self._z else 0)
+
+    def _splits(self, tile: dict) -> list[tuple[dict, tuple[bool, ...]]]:
+        """Every split level 2 allows of ``tile`` with, per slot, whether its tensor's slice
+        fits its level whole (cached: outer parts share tiles)."""
+        key = tuple(tile[d] for d in self.problem.ranks)
+        cache = self.__dict__.setdefault("_split_cache", {})
+        if key not in cache:
+            out = []
+            for split in self.arch.split_options(self.problem, 2, extent=tile):
+                words = [self._words(i, tile, split) for _, i, _ in self.slots]
+                out.append((split, tuple(w <= c for w, (_, _, c) in zip(words, self.slots))))
+            cache[key] = out
+        return cache[key]
+
+    def _bypass_cost(self, tile: dict, fills: tuple) -> int:
+        """B's least cost under an outer part (innermost tile ``tile``, fills at its bottom
+        ``fills``): whole (its fills at the bottom) where some split makes its slice fit, else
+        tiled (every loop of other ranks re-fetches it)."""
+        b = self.b
+        slot = next(k for k, (_, i, _) in enumerate(self.slots) if i == b)
+        if any(fit[slot] for _, fit in self._splits(tile)):
+            return self._cost(b, fills[b])
+        return self._cost(b, self._tiled(b, tile, fills[b]))
+
+    def _deep(self, o: Outer, tile: dict, split: dict) -> tuple:
+        """The floor of the level below the group (keeping one tensor R, filled from R's group
+        copy) under an outer part and a split, and a split of that level holding R's slice
+        whole (None: none does, or it is no cheaper). Its copy is filled ``above`` times over
+        (level 2's split of ranks R lacks: ``cost.replicas``, the source's replicas; a
+        non-multicast parent only adds) and, as a group copy: whole (no inner loop of R's
+        ranks above it) its fills are R's at the outer part's bottom and its slice, split
+        across this level's instances, must fit; else every loop of other ranks of the outer
+        part re-fetches it."""
+        if self.deep is None:
+            return -math.inf, None
+        lv, i, cap = self.deep
+        above = math.prod(v for d, v in split.items() if d not in self._rel[i])
+        tiled = self._tiled(i, tile, o.fills[i])
+        if o.fills[i] < tiled:
+            sigma = {d: tile[d] // split.get(d, 1) for d in self.problem.ranks}
+            mine = [d for d in self.arch.splits(self.problem, lv) if d in self._rel[i]]
+            for lanes in self.arch.split_options(self.problem, lv, extent=sigma, ranks=mine):
+                if math.prod(sigma[d] // lanes.get(d, 1) for d in self._rel[i]) <= cap:
+                    return above * self._cost(i, o.fills[i]), tuple(sorted(lanes.items()))
+        return above * self._cost(i, tiled), None
+
+    def least(self, capacity: int, upper: tuple = (math.inf, math.inf),
+              node_limit: int = NODE_LIMIT, deadline: float | None = None) -> Solved | None:
+        """The least (DRAM traffic, traffic into level 1) with level 1 holding at most
+        ``capacity`` words, and the candidates attaining it; None past ``node_limit``,
+        ``deadline`` or where no mapping exists below ``upper`` (a key known attained)."""
+        key = (capacity, upper)
+        if key not in self._solved:
+            self._solved[key] = self._least(capacity, upper, node_limit, deadline)
+        return self._solved[key]
+
+    def _least(self, capacity, upper, node_limit, deadline) -> Solved | None:
+        found = self._outer(capacity, upper, node_limit, deadline)
+        if found is None:
+            return None
+        best, outers = found
+        if best is None:
+            return None
+        cands = []
+        for o in outers:
+            tile = dict(o.tile)
+            bcost = self._bypass_cost(tile, o.fills)
+            for split, fit in self._splits(tile):
+                floors, whole, ok = [], [], True
+                for k, (_, i, _) in enumerate(self.slots):
+                    w = fit[k]
+                    value = self._cost(i, o.fills[i] if w else self._tiled(i, tile, o.fills[i]))
+                    if i == self.b and value != bcost:
+                        ok = False
+                    floors.append(value)
+                    whole.append(w)
+                if ok:
+                    deep, lanes = self._deep(o, tile, split)
+                    cands.append(Candidate(o, tuple(sorted(split.items())), tuple(floors),
+                                           tuple(whole), deep, lanes))
+        cands.sort(key=lambda c: c.floors)
+        return Solved(best[0], best[1], tuple(cands))
+
+    def _outer(self, capacity: int, upper: tuple, node_limit: int, deadline):
+        """Depth-first over canonical outer parts of level 1's tensors (as :func:`outer_parts`;
+        B is never placed, its fills at the bottom tracked), pruned by the lexicographic
+        (DRAM, level 1) lower bound against the best found; (best key, outer parts) or None."""
+        p = self.problem
+        size = p.size
+        N = {d: n for d, n in p.sizes if n > 1}
+        ts = p.tensors
+        n = len(ts)
+        rel = [frozenset(d for d in T.ranks if d in N) for T in ts]
+        whole = [p.tensor_size(T) for T in ts]
+        weight = [self._weight(i) for i in range(n)]
+        b = self.b
+        z = whole[self._z]
+        za = 0 if self._z == b else z
+        zb = z if self._z == b else 0
+        placeable = [i for i in range(n) if i != b]
+        state = {"best": upper, "found": {}, "nodes": 0}
+
+        windowed = [i for i in range(n) if self._windowed[i]]
+
+        def foot(i, tile):
+            return ts[i].footprint(tile | {d: 1 for d in size if d not in N})
+
+        def visit(loops, seg, tile, placed, cost, occ, cur, every):
+            state["nodes"] += 1
+            nodes = state["nodes"]
+            if nodes > node_limit or (deadline is not None and not nodes % 4096
+                                      and time.perf_counter() > deadline):
+                raise _TooMany
+            if windowed:  # their fills here by the cost model; no cheaper bound below
+                here_fills = self._window_fills(loops, placed, windowed)
+                cur = tuple(here_fills.get(i, c) for i, c in enumerate(cur))
+                every = tuple(here_fills.get(i, e) for i, e in enumerate(every))
+            unplaced = [i for i in placeable if i not in placed]
+            last = loops[-1][0] if loops else None
+            here = [i for i in unplaced if (last is None or last in rel[i] or windowed)
+                    and foot(i, tile) <= capacity - occ]
+            low1 = cost + sum(weight[i] * (cur[i] if i in here else every[i])
+                              for i in unplaced) - za
+            low0 = low1 + weight[b] * cur[b] - zb
+            best = state["best"]
+            if low0 > best[0] or (low0 >= best[0] and low1 > best[1]) \
+                    or occ + len(unplaced) > capacity:
+                return
+            for mask in range(1, 1 << len(here)):
+                chosen = [here[k] for k in range(len(here)) if mask >> k & 1]
+                cost2 = cost + sum(weight[i] * cur[i] for i in chosen)
+                occ2 = occ + sum(foot(i, tile) for i in chosen)
+                if occ2 > capacity:
+                    continue
+                placed2 = placed | {i: len(loops) for i in chosen}
+                if len(placed2) < len(placeable):
+                    visit(loops, frozenset(), tile, placed2, cost2, occ2, cur, every)
+                    continue
+                t = tuple((d, tile.get(d, size[d])) for d in p.ranks)
+                key = (cost2 - za + self._bypass_cost(dict(t), cur), cost2 - za)
+                if key > state["best"]:
+                    continue
+                if key < state["best"]:
+                    state["best"], state["found"] = key, {}
+                sig = (t, cur)
+                if sig not in state["found"]:
+                    state["found"][sig] = Outer(
+                        tuple(loops), tuple(placed2.get(i, -1) for i in range(n)), t, cur)
+            for d in N:
+                if d in seg:
+                    continue
+                for f in divisors(tile[d])[1:]:
+                    cur2 = tuple(every[i] if d in rel[i] else cur[i] for i in range(n))
+                    every2 = tuple(every[i] if d in rel[i] else every[i] * f for i in range(n))
+                    visit(loops + [(d, f)], seg | {d}, tile | {d: tile[d] // f}, placed, cost,
+                          occ, cur2, every2)
+
+        try:
+            visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole))
+        except _TooMany:
+            return None
+        self.nodes = state["nodes"]
+        if not state["found"]:
+            return None, []
+        return state["best"], list(state["found"].values())
+
+    def _outer_levels(self, o: Outer) -> tuple[list, list, list, list, dict]:
+        """The outer part's boundaries, orders and level-1 copies, and its innermost tile."""
+        p = self.problem
+        levels, orders, storage, where = [], [], [], []
+        tile, seg, done = dict(p.size), [], 0
+        for pos in sorted({a for a in o.at if a >= 0}):
+            for d, f in o.loops[done:pos]:
+                tile[d] //= f
+                seg.append(d)
+            done = pos
+            levels.append(tuple(tile.items()))
+            orders.append(tuple(seg))
+            seg = []
+            for i, T in enumerate(p.tensors):
+                if o.at[i] == pos:
+                    storage.append((T.name, len(levels)))
+                    where.append(1)
+        return levels, orders, storage, where, tile
+
+    def chain(self, cand: Candidate, perm: tuple[str, ...], first: tuple | None = None
+              ) -> tuple[Nest, Copies]:
+        """Another whole nest of a candidate: below its innermost tile (level 2's split above
+        it; ``first``: a loop cutting one rank to an instance tile first) one loop per rank of
+        ``perm`` down to a word per instance, every group copy at the
+        outermost boundary where its tile fits its level, the deep level's copy at the
+        outermost one at or below its group copy where it fits, every deeper copy last (no
+        split of the deeper fanouts). Any nest is an upper bound; :meth:`mapping` and these
+        together often attain the floors."""
+        p = self.problem
+        ranks = p.ranks
+        s = {d: 1 for d in ranks} | dict(cand.split)
+        names = tuple(lv.name for lv in self.arch.on_chip)
+        levels, orders, storage, where, tile = self._outer_levels(cand.outer)
+        fan = len(levels) + 1
+        cur = dict(tile)
+        levels.append(tuple(cur.items()))
+        orders.append(())
+        if first is not None:
+            d, v = first
+            cur[d] = v * s[d]
+            levels.append(tuple(cur.items()))
+            orders.append((d,))
+        for d in perm:
+            if cur[d] > s[d]:
+                cur[d] = s[d]
+                levels.append(tuple(cur.items()))
+                orders.append((d,))
+        chain = levels[fan - 1:]
+
+        def first(i: int, cap: int, start: int = 0) -> int:
+            return next(j for j in range(start, len(chain)) if j == len(chain) - 1 or
+                        self._words(i, dict(chain[j]), s) <= cap)
+
+        at = {}
+        for lv, i, cap in self.slots:
+            at[i] = first(i, cap)
+            storage.append((p.tensors[i].name, fan + at[i]))
+            where.append(lv)
+        for lv in range(self.group[-1] + 1, len(names) + 1):
+            level = self.arch.on_chip[lv - 1]
+            for i, T in enumerate(p.tensors):
+                if level.keeps_tensor(p, T):
+                    j = (first(i, level.capacity, at[i]) if self.deep and lv == self.deep[0]
+                         else len(chain) - 1)
+                    storage.append((T.name, fan + j))
+                    where.append(lv)
+        spatial = [()] * len(levels)
+        spatial[fan - 1] = cand.split
+        fanout_at = tuple(fan if lv == 2 else 0 for lv in range(1, len(names) + 1))
+        return (Nest(tuple(levels), tuple(orders), tuple(storage), tuple(spatial)),
+                Copies(tuple(where), names, fanout_at))
+
+    def ideal(self, solved: Solved) -> tuple:
+        """The key every stage's floor would give, each with the earlier ones as limits: no
+        mapping is below it lexicographically, and one attaining it proves every stage."""
+        key, done = [solved.dram, solved.first], {}
+        for lv in self.group:
+            done[lv] = self.floor(solved, lv, done)
+            key.append(done[lv])
+        if self.deep is not None:
+            key.append(self.deep_floor(solved, done))
+        return tuple(key)
+
+    def built(self, solved: Solved, limit: int = 64, budget: int = 4096) -> list:
+        """Mappings of the ``limit`` candidates of least floors, each re-costed in integers
+        (nest, copies, cost): :meth:`mapping` (checked by :meth:`verified`) and the
+        :meth:`chain` nests in every order of the ranks that loop below the split, those that
+        keep the least (DRAM, level 1) traffic (a chain's B copy need not be its least); then,
+        for candidates whose floors are :meth:`ideal`'s, chains with a first cut over a rank
+        the deep tensor lacks (the coupled floor's shape); at most ``budget`` nests a pass,
+        and none after one attains :meth:`ideal` (nothing is below it)."""
+        from itertools import permutations
+
+        out = []
+        mc = self.arch.multicast
+        ideal = self.ideal(solved)
+
+        def keep(nest, copies) -> bool:
+            cost = evaluate_levels(self.problem, nest, copies, multicast=mc)
+            if (cost.dram, cost.accesses[0]) == (solved.dram, solved.first):
+                out.append((nest, copies, cost))
+                return cost.key[:len(ideal)] == ideal
+            return False
+
+        def moving(cand) -> tuple[dict, list]:
+            sigma = {d: v // dict(cand.split).get(d, 1) for d, v in cand.outer.tile}
+            return sigma, [d for d in self.problem.ranks if sigma[d] > 1]
+
+        tried = 0
+        for cand in solved.candidates[:limit]:
+            out.append(self.verified(solved, cand))
+            if out[-1][2].key[:len(ideal)] == ideal:
+                return out
+            for perm in permutations(moving(cand)[1]):
+                tried += 1
+                if keep(*self.chain(cand, perm)):
+                    return out
+                if tried > budget:
+                    break
+            if tried > budget:
+                break
+        tried = 0
+        r = self.deep[1] if self.deep is not None else None
+        for cand in [c for c in solved.candidates if self._may_meet(c, ideal)][:limit]:
+            sigma, loops = moving(cand)
+            # the coupled floor's shape: a cut over a rank R lacks, R's ranks, the others
+            mine = [d for d in loops if d in self._rel[r]]
+            rest = [d for d in loops if d not in self._rel[r]]
+            orders = [a + b for a in permutations(mine) for b in permutations(rest)]
+            for first in [(d, v) for d in rest for v in divisors(sigma[d])[1:-1][::-1]]:
+                for perm in orders:
+                    tried += 1
+                    if keep(*self.chain(cand, perm, first)) or tried > 2 * budget:
+                        return out
+        return out
+
+    def _may_meet(self, cand: Candidate, ideal: tuple) -> bool:
+        """Whether a candidate's floors are the ideal key's (so one of its nests may attain
+        it), with a deep level below the group."""
+        if self.deep is None or cand.floors != ideal[2:2 + len(self.slots)]:
+            return False
+        limits = {lv: f for (lv, _, _), f in zip(self.slots, cand.floors)}
+        return self._coupled(cand, limits) == ideal[-1]
+
+    def _window_fills(self, loops: list, placed: dict, which: list) -> dict:
+        """The fills of the windowed tensors ``which`` at a copy right below ``loops`` (the
+        outer part so far, its boundaries at the placed copies): ``cost.moved_at`` on that
+        partial nest (a window's fills depend on its segments' tiles, not only on trips)."""
+        p = self.problem
+        tile, levels, orders, done = dict(p.size), [], [], 0
+        for pos in sorted(set(placed.values())) + [len(loops)]:
+            seg = []
+            for d, f in loops[done:pos]:
+                tile[d] //= f
+                seg.append(d)
+            done = pos
+            if pos == len(loops) and levels and not seg and pos in placed.values():
+                continue  # (the bottom is a placed copy's boundary)
+            levels.append(tuple(tile.items()))
+            orders.append(tuple(seg))
+        nest = Nest(tuple(levels), tuple(orders), ())
+        return {i: moved_at(p, p.tensors[i], nest, len(levels)) for i in which}
+
+    def mapping(self, cand: Candidate) -> tuple[Nest, Copies]:
+        """A whole per-tensor nest of a candidate: the outer part's boundaries (level 1's
+        copies), a boundary of its innermost tile right below level 2's split holding the
+        group copies whose slices fit whole; then, if some do not, the first of them (B
+        first) *stationary*: loops over its ranks down to a word per instance, its copy, the
+        other ranks' loops; a last boundary of a word per instance holding every other copy
+        (the other tiled group copies and every deeper level's)."""
+        p, o = self.problem, cand.outer
+        ranks = p.ranks
+        s = {d: 1 for d in ranks} | dict(cand.split)
+        names = tuple(lv.name for lv in self.arch.on_chip)
+        levels, orders, storage, where = [], [], [], []
+        tile, seg, done = dict(p.size), [], 0
+        for pos in sorted({a for a in o.at if a >= 0}):
+            for d, f in o.loops[done:pos]:
+                tile[d] //= f
+                seg.append(d)
+            done = pos
+            levels.append(tuple(tile.items()))
+            orders.append(tuple(seg))
+            seg = []
+            for i, T in enumerate(p.tensors):
+                if o.at[i] == pos:
+                    storage.append((T.name, len(levels)))
+                    where.append(1)
+        fan = len(levels) + 1
+        levels.append(tuple(tile.items()))
+        orders.append(())
+        tiled = []
+        for (lv, i, _), w in zip(self.slots, cand.whole):
+            if w:
+                storage.append((p.tensors[i].name, fan))
+                where.append(lv)
+            else:
+                tiled.append((lv, i))
+        tiled.sort(key=lambda e: e[1] != self.b)
+        lanes = {} if cand.lanes is None else dict(cand.lanes)
+        deep_at = 0
+        if tiled:
+            lv, i = tiled.pop(0)
+            self._stationary(levels, orders, tile, s, i, self.arch.on_chip[lv - 1].capacity)
+            storage.append((p.tensors[i].name, len(levels)))
+            where.append(lv)
+        elif self.deep is not None:  # the group whole: the deep level's copy at its floor
+            lv, i, _ = self.deep
+            if cand.lanes is not None:
+                levels.append(tuple(tile.items()))
+                orders.append(())
+                deep_at = len(levels)
+            else:
+                self._stationary(levels, orders, tile, s, i, self.deep[2])
+            storage.append((p.tensors[i].name, len(levels)))
+            where.append(lv)
+        last = len(levels) + 1
+        levels.append(tuple((d, s[d] * lanes.get(d, 1)) for d in ranks))
+        orders.append(tuple(ranks))
+        for lv, i in tiled:
+            storage.append((p.tensors[i].name, last))
+            where.append(lv)
+        for lv in range(self.group[-1] + 1, len(names) + 1):
+            for T in p.tensors:
+                if (self.arch.on_chip[lv - 1].keeps_tensor(p, T) and (T.name, lv) not in
+                        {(n, w) for (n, _), w in zip(storage, where)}):
+                    storage.append((T.name, last))
+                    where.append(lv)
+        spatial = [()] * len(levels)
+        spatial[fan - 1] = cand.split
+        if deep_at:
+            spatial[deep_at - 1] = cand.lanes
+        fanout_at = tuple(fan if lv == 2 else deep_at if self.deep and lv == self.deep[0]
+                          else 0 for lv in range(1, len(names) + 1))
+        nest = Nest(tuple(levels), tuple(orders), tuple(storage), tuple(spatial))
+        return nest, Copies(tuple(where), names, fanout_at)
+
+    def _stationary(self, levels: list, orders: list, tile: dict, s: dict, i: int,
+                    cap: int) -> None:
+        """Append a segment of loops over tensor ``i``'s ranks and the boundary below it where
+        its tile first fits ``cap`` words per instance: plain ranks first, each cut to the
+        largest tile that fits or to a word per instance (a copy there moves the least a
+        tiled copy can: only the outer part's loops of other ranks re-fetch it, and a window
+        left whole moves each element once per such iteration)."""
+        p = self.problem
+        t = dict(tile)
+        mine = sorted((d for d in p.ranks if d in self._rel[i] and tile[d] > s[d]),
+                      key=lambda d: d in self._windowed_ranks)
+        order = []
+        for d in mine:
+            if self._words(i, t, s) <= cap:
+                break
+            order.append(d)
+            for v in divisors(tile[d] // s[d])[::-1]:  # instance tiles, largest first
+                t[d] = v * s[d]
+                if self._words(i, t, s) <= cap:
+                    break
+        levels.append(tuple(t.items()))
+        orders.append(tuple(order))
+
+    def deep_floor(self, solved: Solved, limits: dict) -> float:
+        """A lower bound on the traffic into the level below the group at the least (DRAM,
+        level 1) with every group level's traffic at most ``limits`` (level -> words)."""
+        ok = [self._coupled(c, limits) for c in solved.candidates
+              if all(f <= limits.get(lv, math.inf) for f, (lv, _, _) in zip(c.floors, self.slots))]
+        return min(ok) if ok else -math.inf
+
+    def _coupled(self, cand: Candidate, limits: dict) -> float:
+        """The deep level's floor under a candidate, raised where a group tensor X pins it
+        (docs/hierarchy.md, "Bypass at level 1"): X plain, tiled (its slice does not fit), at
+        its floor (``limits``), holding every rank R lacks (U), and no split of the deep level
+        fitting R's slice of the ranks X lacks. Then no loop of a rank X lacks sits below the
+        outer part above X's innermost loop of its own ranks, so (whether R's innermost loop
+        of its ranks, l, lies below X's copy or above it) every loop over U above X's copy lies
+        above l and re-fetches R, and X's tile holds the rest of U: R's tiled fills are at
+        least its least times ceil(sigma_U / X's capacity)."""
+        if self.deep is None:
+            return -math.inf
+        lv, r, cap = self.deep
+        o, split = cand.outer, dict(cand.split)
+        tile = dict(o.tile)
+        sigma = {d: tile[d] // split.get(d, 1) for d in self.problem.ranks}
+        above = math.prod(v for d, v in split.items() if d not in self._rel[r])
+        whole = (above * self._cost(r, o.fills[r]) if self._lanes_fit(lv, sigma, self._rel[r], cap)
+                 else math.inf)
+        lacks = [d for d in self.problem.ranks if d not in self._rel[r] and sigma[d] > 1]
+        factor = 1
+        for k, (lx, x, cx) in enumerate(self.slots):
+            if (x == r or self._windowed[x] or cand.whole[k] or limits.get(lx) != cand.floors[k]
+                    or not set(lacks) <= self._rel[x]):
+                continue
+            if self._lanes_fit(lv, sigma, self._rel[r] - self._rel[x], cap):
+                continue
+            factor = max(factor, -(-math.prod(sigma[d] for d in lacks) // cx))
+        fills = max(o.fills[r], factor * self._tiled(r, tile, 0))
+        return min(whole, above * self._cost(r, fills))
+
+    def _lanes_fit(self, lv: int, sigma: dict, ranks, cap: int) -> bool:
+        """Whether some split level ``lv`` allows of ``sigma`` leaves at most ``cap`` words of
+        ``ranks`` per instance."""
+        mine = [d for d in self.arch.splits(self.problem, lv) if d in ranks]
+        return any(math.prod(sigma[d] // lanes.get(d, 1) for d in ranks) <= cap
+                   for lanes in self.arch.split_options(self.problem, lv, extent=sigma,
+                                                        ranks=mine))
+
+    def verified(self, solved: Solved, cand: Candidate, built=None):
+        """A candidate's mapping (``built``: another of its nests) re-costed in integers; a
+        backing-store or level-1 traffic other than the computed least is a bug in this
+        module and raises."""
+        nest, copies = self.mapping(cand) if built is None else built
+        cost = evaluate_levels(self.problem, nest, copies, multicast=self.arch.multicast)
+        if (cost.dram, cost.accesses[0]) != (solved.dram, solved.first):
+            raise SolverError(f"the bypass decomposition's mapping "
+                              f"{nest.describe(self.problem, copies)} moves "
+                              f"{(cost.dram, cost.accesses[0])} words from the backing store "
+                              f"and into level 1, not the {(solved.dram, solved.first)} computed")
+        return nest, copies, cost
+
+    def floor(self, solved: Solved, lv: int, limits: dict) -> float:
+        """A lower bound on the traffic into group level ``lv`` at the least (DRAM, level 1),
+        with the earlier group levels' traffic at most ``limits`` (level -> words): the least,
+        over the candidates meeting those limits with their own floors, of its floor."""
+        k = next((k for k, (l, _, _) in enumerate(self.slots) if l == lv), None)
+        if k is None:
+            return -math.inf
+        ok = [c.floors[k] for c in solved.candidates
+              if all(c.floors[j] <= limits.get(self.slots[j][0], math.inf) for j in range(k))]
+        return min(ok) if ok else -math.inf
