@@ -64,17 +64,19 @@ def run(out_dir: str | Path, cache: bool | Cache = True, force_rerun: bool = Fal
     fronts = dict(zip(unique, solve_curves(list(unique), cache=cache, force_rerun=force_rerun,
                                            progress=progress)))
     data = {name: [(p, fronts[p]) for p in ps] for name, ps in sets.items()}
-    _fig01(out, data["fig01_gemm"])
-    for name in ("fig10_gemms", "fig12_convs", "fig13_bmm_heads", "fig14_gbmm_groups"):
-        _accesses_and_oi(out, name, data[name])
-    _fig11(out, data["fig11_gemms"])
-    _fig24a(out, data["fig24a_gemm4096"])
     problem, uniform = data["fig24a_gemm4096"][0]
-    (per_tensor,) = solve_curves([problem], cache=cache, force_rerun=force_rerun,
-                                 progress=False, mapspace="per_tensor/perfect")
-    count = samples or (FIG24B_SAMPLES_QUICK if quick else FIG24B_SAMPLES)
-    simba = _fig24b(out, problem, {"uniform": uniform, "per_tensor": per_tensor}, quick, count)
-    gpus = _fig_gpu(out, problem, uniform, quick)
+    with _LevelSolves(problem, quick) as levels:  # the hierarchy solves run while we draw
+        _fig01(out, data["fig01_gemm"])
+        for name in ("fig10_gemms", "fig12_convs", "fig13_bmm_heads", "fig14_gbmm_groups"):
+            _accesses_and_oi(out, name, data[name])
+        _fig11(out, data["fig11_gemms"])
+        _fig24a(out, data["fig24a_gemm4096"])
+        (per_tensor,) = solve_curves([problem], cache=cache, force_rerun=force_rerun,
+                                     progress=False, mapspace="per_tensor/perfect")
+        count = samples or (FIG24B_SAMPLES_QUICK if quick else FIG24B_SAMPLES)
+        simba = _fig24b(out, problem, {"uniform": uniform, "per_tensor": per_tensor}, quick,
+                        count, levels)
+        gpus = _fig_gpu(out, problem, uniform, quick, levels)
     rows = [summary(p, f) | floor_gap(p, f) | {"figure": name}
             for name, pf in data.items() for p, f in pf]
     table = pd.DataFrame(rows).drop_duplicates(subset=["figure", "problem"])
@@ -83,6 +85,72 @@ def run(out_dir: str | Path, cache: bool | Cache = True, force_rerun: bool = Fal
         "GPU levels: GEMM 4096³ fp32 (fig_gpu_levels.csv)", gpus)
     (out / "key_numbers.md").write_text(_markdown(table, time.perf_counter() - start, extra))
     return table
+
+
+def _fig24b_words(arch, quick: bool) -> tuple[tuple[float, ...], list[int]]:
+    """Fig. 24b's global-buffer sizes: KB, and words of the arch's word size."""
+    kb = FIG24B_KB_QUICK if quick else FIG24B_KB
+    return kb, [int(k * 1024 * 8) // arch.word_bits for k in kb]
+
+
+def _gpu_mib(gpu: str, quick: bool) -> tuple[float, ...]:
+    """The GPU figure's L2 sizes (MiB): the sweep, or with ``quick`` the GPU's own L2 only."""
+    return (float(GPU_L2_MIB[gpu.upper()]),) if quick else GPU_L2_SWEEP
+
+
+def _solve_level(problem, arch: str, caps: list[int], mapspace: str, time_limit):
+    """One hierarchy curve and the seconds it took (a pool task: module level, picklable)."""
+    from ..curves.solve import solve_curve
+    from ..io.specs import load_arch
+
+    began = time.perf_counter()
+    df = solve_curve(problem, caps, arch=load_arch(arch), mapspace=mapspace,
+                     time_limit=time_limit)
+    return df, time.perf_counter() - began
+
+
+class _LevelSolves:
+    """The two hierarchy figures' six solves (Simba, A100, H100; uniform and per-tensor), each
+    a process of its own pool from the start, so they run while this process draws the other
+    figures and samples Simba mappings (neither needs them). ``get(arch, mapspace)``: that
+    curve and its seconds. Leaving the block stops what still runs (an error, Ctrl-C)."""
+
+    def __init__(self, problem, quick: bool):
+        from ..io.specs import load_arch
+
+        _, words = _fig24b_words(load_arch("simba"), quick)
+        caps = {"simba": words} | {gpu: [int(m * 2**20) // 4 for m in _gpu_mib(gpu, quick)]
+                                   for gpu in ("a100", "h100")}
+        self.tasks = [(arch, space, caps[arch]) for arch in ("simba", "a100", "h100")
+                      for space in ("uniform/perfect", "per_tensor/perfect")]
+        self.problem = problem
+        self.futures: dict = {}
+
+    def __enter__(self):
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        from ..curves.batch import _ignore_interrupts
+
+        self.pool = ProcessPoolExecutor(max_workers=min(len(self.tasks), os.cpu_count() or 1),
+                                        initializer=_ignore_interrupts)
+        for arch, space, caps in self.tasks:
+            limit = PER_TENSOR_SECONDS if space.startswith("per_tensor") else None
+            self.futures[arch, space] = self.pool.submit(_solve_level, self.problem, arch, caps,
+                                                         space, limit)
+        return self
+
+    def get(self, arch: str, mapspace: str):
+        return self.futures[arch, mapspace].result()
+
+    def __exit__(self, kind, *_):
+        from ..curves.batch import _stop
+
+        if kind is None:
+            self.pool.shutdown()
+        else:
+            _stop(self.pool)
+        return False
 
 
 def _save(fig, out: Path, stem: str) -> None:
@@ -229,25 +297,19 @@ def _at_many(front: pd.DataFrame, xs) -> np.ndarray:
     return np.where(i > 0, least[np.maximum(i - 1, 0)], np.inf)
 
 
-def _fig24b(out: Path, problem, fronts: dict, quick: bool, count: int) -> pd.DataFrame:
+def _fig24b(out: Path, problem, fronts: dict, quick: bool, count: int,
+            levels: _LevelSolves) -> pd.DataFrame:
     """Fig. 24b: random valid Simba mappings per global-buffer size against our exact Simba
     bound (which no valid mapping may beat: checked, a failure is a bug) and the one-buffer
     curves, which ignore Simba's other buffers and so need not lie below the cloud."""
-    from ..curves.solve import solve_curve
     from ..io.specs import load_arch
     from ..reference.sampling import sample
 
     arch = load_arch("simba")
-    kb = FIG24B_KB_QUICK if quick else FIG24B_KB
-    words = [int(k * 1024 * 8) // arch.word_bits for k in kb]
-    began = time.perf_counter()
-    bound = solve_curve(problem, words, arch=arch, mapspace="uniform/perfect")
-    bound_s = time.perf_counter() - began
-    began = time.perf_counter()
-    pt = solve_curve(problem, words, arch=arch, mapspace="per_tensor/perfect",
-                     time_limit=PER_TENSOR_SECONDS)
-    pt_s = time.perf_counter() - began
+    kb, words = _fig24b_words(arch, quick)
     clouds = [sample(problem, arch, count, capacity=w, seed=i) for i, w in enumerate(words)]
+    bound, bound_s = levels.get("simba", "uniform/perfect")
+    pt, pt_s = levels.get("simba", "per_tensor/perfect")
     _check_above(bound, clouds, arch)
     _check_above(pt, clouds, arch)
     table = _fig24b_table(kb, words, clouds, bound, fronts, bound_s)
@@ -362,29 +424,22 @@ def _plot_fig24b(out: Path, problem, words, clouds, bound, fronts, pt=None) -> N
     _save(fig, out, "fig24b_simba")
 
 
-def _fig_gpu(out: Path, problem, uniform: pd.DataFrame, quick: bool) -> pd.DataFrame:
+def _fig_gpu(out: Path, problem, uniform: pd.DataFrame, quick: bool,
+             levels: _LevelSolves) -> pd.DataFrame:
     """The exact DRAM and L2->SMEM bounds of A100 and H100 over L2 capacity, as traffic over
     the algorithmic minimum, against the measured DRAM traffic (Fig. 24a) and the paper's
     Fig. 2 ratios for A100. Both mapspaces: uniform placement within each level (Timeloop's,
     solved to the end) and per-tensor placement (AccelForge's, :data:`PER_TENSOR_SECONDS` per
     capacity; a capacity whose inner stage the limit cuts keeps its proven columns and shows
     the SMEM interval: ``pt_bound_ratio`` .. its incumbent)."""
-    from ..curves.solve import solve_curve
-    from ..io.specs import load_arch
     from ..model.cost import algorithmic_minimum
 
     minimum = algorithmic_minimum(problem)
     rows = []
     for gpu in ("a100", "h100"):
-        mib = (float(GPU_L2_MIB[gpu.upper()]),) if quick else GPU_L2_SWEEP
-        caps = [int(m * 2**20) // 4 for m in mib]
-        began = time.perf_counter()
-        df = solve_curve(problem, caps, arch=load_arch(gpu), mapspace="uniform/perfect")
-        seconds = time.perf_counter() - began
-        began = time.perf_counter()
-        pt = solve_curve(problem, caps, arch=load_arch(gpu), mapspace="per_tensor/perfect",
-                         time_limit=PER_TENSOR_SECONDS)
-        pt_seconds = time.perf_counter() - began
+        mib = _gpu_mib(gpu, quick)
+        df, seconds = levels.get(gpu, "uniform/perfect")
+        pt, pt_seconds = levels.get(gpu, "per_tensor/perfect")
         for m, r, q in zip(mib, df.itertuples(index=False), pt.itertuples(index=False)):
             rows.append({"gpu": gpu.upper(), "l2_mib": m, "l2_words": int(r.capacity),
                          "l2_occupancy": int(r.occupancy), "dram": int(r.accesses),
