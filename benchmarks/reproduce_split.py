@@ -8,7 +8,9 @@ Run it once per version of the package (``PYTHONPATH=<checkout>``) on the same m
 same load, and compare. Each part is timed by wrapping its function in reproduce.py (or
 sampling.sample); the hierarchy solves' seconds are the figures' own columns
 (``bound_s_all_sizes`` ...), which since the solves run in a pool beside the drawing and
-sampling overlap the other parts: the parts then add up to more than the wall time.
+sampling overlap the other parts: the parts then add up to more than the wall time, and on a
+loaded machine a part's wall seconds include waiting for the pool's processes (its CPU seconds
+in this process, beside, do not).
 """
 
 from __future__ import annotations
@@ -40,14 +42,16 @@ def main() -> None:
     from boundsolver.report import reproduce
 
     spent: dict[str, float] = dict.fromkeys(PARTS, 0.0) | {"sampling": 0.0}
+    cpu: dict[str, float] = dict(spent)
 
     def timed(part, fn):
         def wrapper(*a, **k):
-            began = time.perf_counter()
+            began, used = time.perf_counter(), time.process_time()
             try:
                 return fn(*a, **k)
             finally:
                 spent[part] += time.perf_counter() - began
+                cpu[part] += time.process_time() - used
         return wrapper
 
     for part, names in PARTS.items():
@@ -72,6 +76,7 @@ def main() -> None:
     proven = f"{int((statuses == 'optimal').sum())} of {len(statuses)}"
     rows = [{"label": args.label, "package": str(Path(boundsolver.__file__).parents[1]),
              "part": k, "seconds": round(v, 1),
+             "cpu_s_this_process": round(cpu[k], 1) if k in cpu else None,
              "proven": proven if k == "hierarchy per-tensor solves" else "",
              "load_1min_start": load, "load_1min_end": os.getloadavg()[0]}
             for k, v in parts.items()]

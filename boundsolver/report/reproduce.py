@@ -112,10 +112,13 @@ def _solve_level(problem, arch: str, caps: list[int], mapspace: str, time_limit)
 
 
 class _LevelSolves:
-    """The two hierarchy figures' six solves (Simba, A100, H100; uniform and per-tensor), each
-    a process of its own pool from the start, so they run while this process draws the other
-    figures and samples Simba mappings (neither needs them). ``get(arch, mapspace)``: that
-    curve and its seconds. Leaving the block stops what still runs (an error, Ctrl-C)."""
+    """The two hierarchy figures' six solves (Simba, A100, H100; uniform and per-tensor) in a
+    pool started at once, so they run while this process draws the other figures and samples
+    Simba mappings (neither needs them). One worker per core *but one* (one on 2 cores): the
+    per-tensor solves have a wall-clock limit per capacity, and solves sharing a core prove
+    fewer capacities in it (measured: 23 of 27 proven with two workers beside this process on
+    2 loaded cores, 27 of 27 one after another). ``get(arch, mapspace)``: that curve and its
+    seconds. Leaving the block stops what still runs (an error, Ctrl-C)."""
 
     def __init__(self, problem, quick: bool):
         from ..io.specs import load_arch
@@ -134,8 +137,8 @@ class _LevelSolves:
 
         from ..curves.batch import _ignore_interrupts
 
-        self.pool = ProcessPoolExecutor(max_workers=min(len(self.tasks), os.cpu_count() or 1),
-                                        initializer=_ignore_interrupts)
+        workers = max(1, min(len(self.tasks), (os.cpu_count() or 2) - 1))
+        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
         for arch, space, caps in self.tasks:
             limit = PER_TENSOR_SECONDS if space.startswith("per_tensor") else None
             self.futures[arch, space] = self.pool.submit(_solve_level, self.problem, arch, caps,
