@@ -168,6 +168,21 @@ def test_search_with_fanout_equals_brute_force():
     assert got == brute(p, arch, 4)
 
 
+def test_a_copy_under_no_relevant_loop_is_filled_once():
+    """A copy with no loop over its ranks above it is filled once, whatever loops above it
+    (moved_at). The search's incremental count once multiplied in all but the last of two or
+    more such irrelevant loops, which a canonical nest has only right below a fanout: here Z's
+    L1 copy, below the fanout, under loops over k and c. ``Z[m] += A[m,k,c] * B[k,c]``, m = 1,
+    k = c = 2: at 3 words of L2 (a word each) A and B are read once (4 + 4), Z written once (1):
+    DRAM 9, into L2 9, into L1 Z's one word once: 1. Against the brute force (nests of up to
+    three boundaries; four agree too, 6 s)."""
+    p = bs.einsum("Z[m] += A[m,k,c] * B[k,c]", m=1, k=2, c=2)
+    arch = Arch("f", 8, (Level("DRAM"), Level("L2", sweep=True),
+                         Level("L1", 1, keeps=("output",), instances=2, multicast=False)))
+    got = [(c.occupancy[0], c.key) for _, c, _ in hierarchy.per_tensor_points(p, arch)]
+    assert got == brute(p, arch, 3) == [(3, (9, 9, 1))]
+
+
 @pytest.mark.parametrize("multicast,name", [(True, "4x4x4_L1_8"), (False, "4x4x4_L1_8_unicast")])
 def test_fanout_at_or_below_every_accelforge_mapping(multicast, name):
     """AccelForge's Pareto mappings on DRAM -> L2 -> 4 PEs -> L1 (benchmarks/af_spatial.py):

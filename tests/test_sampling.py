@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import boundsolver as bs
 from boundsolver.model.arch import Arch, Level
@@ -82,3 +84,19 @@ def test_fig24b_check_refuses_a_sample_below_the_bound():
     cloud.loc[0, "accesses"] = int(bound["accesses"].iloc[0]) - 1
     with pytest.raises(AssertionError, match="below the exact bound"):
         _check_above(bound, [cloud], arch)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 50), st.integers(1, 10**15)), max_size=8),
+       st.lists(st.integers(0, 60), min_size=1, max_size=20))
+def test_fig24b_reads_a_curve_at_many_sizes_as_at_each(rows, xs):
+    """Fig. 24b reads the one-buffer curve at every sample's total words at once (_at_many): the
+    least accesses among rows with occupancy at most x (inf below all), as a filter reads it,
+    for any rows (unsorted, repeated occupancies, not a staircase)."""
+    import pandas as pd
+
+    from boundsolver.report.reproduce import _at_many
+
+    front = pd.DataFrame(rows, columns=["occupancy", "accesses"])
+    want = [min((float(a) for o, a in rows if o <= x), default=math.inf) for x in xs]
+    assert _at_many(front, xs).tolist() == want

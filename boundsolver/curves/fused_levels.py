@@ -45,8 +45,7 @@ from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_tra
 from ..model.mapspace import Mapspace, divisors, mapspace_of
 from ..model.workload import Workload
 from ..reference import levelnest
-from ..reference.hierarchy import (LIMIT, frontier_points, per_tensor_points, per_tensor_trusted,
-                                   work)
+from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
 from . import fused
 from .fused_leaves import Canon, LeafStore, canonical, identity
 from .methods import DEFAULT, check_method
@@ -339,8 +338,7 @@ class LeafCurves:
             if self.method == "auto":  # the vectorised enumerator where it applies (levelnest.py)
                 found = levelnest.frontier(sub, larch)
                 points = None if found is None else list(found)
-            if self.method == "enumerate" or (self.method == "auto" and points is None
-                                              and per_tensor_trusted(sub, larch)):
+            if self.method != "milp" and points is None:
                 try:
                     limit = AUTO_PER_TENSOR if self.method == "auto" else 10**9
                     points = [(nest, c, cp) for nest, c, cp in per_tensor_points(sub, larch, limit)]

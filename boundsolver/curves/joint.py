@@ -40,7 +40,6 @@ from ..reference.hierarchy import (
     check,
     frontier_points,
     per_tensor_points,
-    per_tensor_trusted,
     work,
 )
 from ..reference import levelnest
@@ -1006,8 +1005,7 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     (:func:`per_tensor_points`) or by placement.py's MILP (:class:`PlacementSolver`); "auto"
     takes the vectorised enumerator (levelnest.py) where it applies (plain and sliding axes,
     fanout with perfect factors, bounded work), else enumerates where that takes at most
-    ``AUTO_PER_TENSOR`` search nodes (a few seconds) and the enumeration is trusted
-    (:func:`per_tensor_trusted`: not sliding windows under fanout), else solves the MILP."""
+    ``AUTO_PER_TENSOR`` search nodes (a few seconds), else solves the MILP."""
     method = check_method(method)
     if placement not in PLACEMENTS:
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
@@ -1030,7 +1028,7 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
                 df = frame(problem, arch, points, capacities, time.perf_counter() - began)
                 df.attrs["mapspace"] = space
                 return df
-            if time_limit is not None or not per_tensor_trusted(problem, arch):
+            if time_limit is not None:
                 method = "milp"
         if method == "auto":
             try:

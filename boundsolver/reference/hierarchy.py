@@ -158,16 +158,6 @@ def frontier_points(problem: Einsum, arch: Arch, limit: int = LIMIT, imperfect: 
     return out
 
 
-def per_tensor_trusted(problem: Einsum, arch: Arch) -> bool:
-    """Whether "auto" may answer from :func:`per_tensor_points`: not for sliding windows under
-    spatial fanout. There it disagrees with levelnest.py and the placement MILP, which agree
-    with each other (a 1-D conv ``O[k,p] += I[c,p+r]·W[k,c,r]``, K=1, C=2, P=2, R=3, on
-    ``DRAM -> L2 x2 (multicast) -> L1 x4`` (2 words, no multicast, keeping only the output): both find key (16, 16, 2) at
-    L2 occupancy 5, whose mapping ``evaluate_levels`` re-costs, where this enumeration's
-    least there is (16, 16, 4)); until that is traced, those cases go to the MILP."""
-    return not (windowed_ranks(problem) and any(f > 1 for f in arch.fanouts))
-
-
 def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT,
                       imperfect: bool = False) -> list[tuple[Nest, LevelCost, Copies]]:
     """The staircase (as :func:`frontier_points`) over **per-tensor placement within each level**:
@@ -295,11 +285,20 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
     def fills(t: int) -> int:
         """``moved_at`` of tensor ``t`` (plain axes) right below the loops so far, in short:
         |T| times, per irrelevant rank looping above its innermost relevant loop, the number
-        of tiles below the deepest such loop (the final points are re-costed by moved_at)."""
+        of tiles below the deepest such loop (the final points are re-costed by moved_at).
+        With no relevant loop above, the tensor is moved once, whatever loops above (moved_at's
+        rule). (That case once fell through to ``flat[:-1]``, counting every irrelevant loop
+        but the last. A canonical nest has a copy under two or more irrelevant loops and no
+        relevant one only at boundary 1, where the nest with the copy lifted above those loops
+        is also visited and costs the same, or right below a fanout (rule 2's exemption), so
+        with fanout the search missed points or tripped its re-costing check, e.g. on an
+        output's L1 copy below a fanout under loops over a conv's C and R.)"""
         rel = uses[t]
         i = len(flat) - 1
         while i >= 0 and flat[i][1] not in rel:
             i -= 1
+        if i < 0:
+            return total[t]  # no relevant loop above: the whole tensor, once
         deepest: dict[str, int] = {}
         for s, d in flat[:i]:
             if d not in rel:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -46,7 +46,9 @@ from .hierarchy import check, fits
 @dataclass(frozen=True)
 class _Plan:
     """What every proposal needs, computed once: the primes of each rank, each level's
-    capacity (the swept one's from ``capacity``) and kept tensors, fanouts and splits."""
+    capacity (the swept one's from ``capacity``) and kept tensors, fanouts and splits; then
+    (:func:`_plan`) each kept tensor's footprint as a product of ranks where its axes are plain,
+    the slots of every stage open to each rank, and how many slots each rank has in all."""
 
     ranks: tuple[str, ...]
     primes: dict[str, tuple[int, ...]]
@@ -55,14 +57,36 @@ class _Plan:
     fanouts: tuple[int, ...]
     splits: tuple[frozenset, ...]
     storage: tuple[tuple[str, int], ...]
+    sized: tuple[tuple, ...] = ()  # per fixed-capacity level: (capacity, footprint rules)
+    stages: tuple = ()  # (boundary, {rank: its open slots}) per stage, innermost first
+    slots: tuple[tuple[str, int], ...] = ()  # rank -> its open slots over every stage
 
     def fits(self, tile: dict[str, int], upto: int) -> bool:
         """Levels 1..upto hold their tensors' footprints over ``tile`` (an inner tile's
         footprint never exceeds an outer one's, so failing here rules the draw out)."""
-        for cap, tensors in zip(self.caps[:upto], self.kept[:upto]):
-            if cap is not None and sum(T.footprint(tile) for T in tensors) > cap:
+        for level, cap, rules in self.sized:
+            if level >= upto:
+                break
+            words = 0
+            for rule in rules:
+                if isinstance(rule, tuple):
+                    n = 1
+                    for d in rule:
+                        n *= tile[d]
+                    words += n
+                else:
+                    words += rule.footprint(tile)
+            if words > cap:
                 return False
         return True
+
+
+def _rule(T) -> tuple[str, ...] | object:
+    """How :meth:`_Plan.fits` takes ``T``'s footprint: the ranks whose tiles multiply to it
+    where every axis is plain (the draw's hot loop), else the tensor itself (sliding windows)."""
+    if all(a.is_plain for a in T.axes):
+        return tuple(a.terms[0].rank for a in T.axes)
+    return T
 
 
 def _primes(n: int) -> tuple[int, ...]:
@@ -81,6 +105,13 @@ def _plan(problem: Einsum, arch: Arch, capacity: int | None) -> _Plan:
                                      for b in range(1, len(on_chip) + 1)),
                  tuple((T.name, b) for T in problem.tensors
                        for b, lv in enumerate(on_chip, start=1) if lv.keeps_tensor(problem, T)))
+    sized = tuple((i, cap, tuple(_rule(T) for T in tensors))
+                  for i, (cap, tensors) in enumerate(zip(caps, kept)) if cap is not None)
+    plan = replace(plan, sized=sized)
+    stages = tuple((b, {d: _slots(plan, d, slots) for d in plan.ranks})
+                   for b, slots in _stages(plan))
+    plan = replace(plan, stages=stages, slots=tuple(
+        (d, sum(len(opened[d]) for _, opened in stages)) for d in plan.ranks))
     if not plan.fits(dict.fromkeys(problem.ranks, 1), len(on_chip)):
         raise SamplingError(f"no mapping of {problem.name or problem} fits {arch.name}: some "
                             f"level holds less than its tensors' one-word tiles (capacities "
@@ -109,25 +140,25 @@ def _deal(plan: _Plan, rng: random.Random) -> tuple[list[dict], list[dict]]:
     """One proposal's factors: per boundary b = 1..k the instance tile, per level its fanout
     (rank -> factor), per segment its trips; every tile fits (see the module docstring)."""
     k = len(plan.caps)
-    stages = _stages(plan)
-    left = {d: sum(len(_slots(plan, d, s)) for _, s in stages) for d in plan.ranks}
+    left = dict(plan.slots)
     units = [(d, p) for d in plan.ranks for p in plan.primes[d]]
     tile = dict.fromkeys(plan.ranks, 1)
     spatial = [dict.fromkeys(plan.ranks, 1) for _ in range(k)]
     trips = [dict.fromkeys(plan.ranks, 1) for _ in range(k)]
     tiles: list[dict] = [{}] * (k + 1)
-    for b, slots in stages:
+    randrange = rng.randrange
+    for b, opened in plan.stages:
         offered, kept = [], []
         for d, p in units:
-            mine = _slots(plan, d, slots)
-            u = rng.randrange(left[d])
+            mine = opened[d]
+            u = randrange(left[d])
             (offered if u < len(mine) else kept).append((d, p, mine[u] if u < len(mine) else None))
         rng.shuffle(offered)
         for d, p, (kind, at) in offered:
             if not _take(plan, tile, spatial, trips, d, p, kind, at, b):
                 kept.append((d, p, None))
         for d in plan.ranks:
-            left[d] -= len(_slots(plan, d, slots))
+            left[d] -= len(opened[d])
         units = [(d, p) for d, p, _ in kept]
         if b:
             tiles[b] = dict(tile)

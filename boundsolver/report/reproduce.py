@@ -4,7 +4,9 @@
 and 24a as PNG and PDF, and writes ``key_numbers.csv`` and ``key_numbers.md``. Then two figures
 on hierarchies: Fig. 24b (random Simba mappings against our exact Simba bound and the one-buffer
 curves; ``fig24b_simba.csv``) and the GPUs' exact DRAM and L2->SMEM bounds over L2 capacity
-(``fig_gpu_levels.csv``).
+(``fig_gpu_levels.csv``). Those two figures' six hierarchy solves start in a process pool as
+soon as the one-Einsum curves are in, and run while this process draws and samples
+(``benchmarks/reproduce_split.py`` times each part).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..curves.batch import solve_curves
@@ -63,17 +66,19 @@ def run(out_dir: str | Path, cache: bool | Cache = True, force_rerun: bool = Fal
     fronts = dict(zip(unique, solve_curves(list(unique), cache=cache, force_rerun=force_rerun,
                                            progress=progress)))
     data = {name: [(p, fronts[p]) for p in ps] for name, ps in sets.items()}
-    _fig01(out, data["fig01_gemm"])
-    for name in ("fig10_gemms", "fig12_convs", "fig13_bmm_heads", "fig14_gbmm_groups"):
-        _accesses_and_oi(out, name, data[name])
-    _fig11(out, data["fig11_gemms"])
-    _fig24a(out, data["fig24a_gemm4096"])
     problem, uniform = data["fig24a_gemm4096"][0]
-    (per_tensor,) = solve_curves([problem], cache=cache, force_rerun=force_rerun,
-                                 progress=False, mapspace="per_tensor/perfect")
-    count = samples or (FIG24B_SAMPLES_QUICK if quick else FIG24B_SAMPLES)
-    simba = _fig24b(out, problem, {"uniform": uniform, "per_tensor": per_tensor}, quick, count)
-    gpus = _fig_gpu(out, problem, uniform, quick)
+    with _LevelSolves(problem, quick) as levels:  # the hierarchy solves run while we draw
+        _fig01(out, data["fig01_gemm"])
+        for name in ("fig10_gemms", "fig12_convs", "fig13_bmm_heads", "fig14_gbmm_groups"):
+            _accesses_and_oi(out, name, data[name])
+        _fig11(out, data["fig11_gemms"])
+        _fig24a(out, data["fig24a_gemm4096"])
+        (per_tensor,) = solve_curves([problem], cache=cache, force_rerun=force_rerun,
+                                     progress=False, mapspace="per_tensor/perfect")
+        count = samples or (FIG24B_SAMPLES_QUICK if quick else FIG24B_SAMPLES)
+        simba = _fig24b(out, problem, {"uniform": uniform, "per_tensor": per_tensor}, quick,
+                        count, levels)
+        gpus = _fig_gpu(out, problem, uniform, quick, levels)
     rows = [summary(p, f) | floor_gap(p, f) | {"figure": name}
             for name, pf in data.items() for p, f in pf]
     table = pd.DataFrame(rows).drop_duplicates(subset=["figure", "problem"])
@@ -82,6 +87,75 @@ def run(out_dir: str | Path, cache: bool | Cache = True, force_rerun: bool = Fal
         "GPU levels: GEMM 4096³ fp32 (fig_gpu_levels.csv)", gpus)
     (out / "key_numbers.md").write_text(_markdown(table, time.perf_counter() - start, extra))
     return table
+
+
+def _fig24b_words(arch, quick: bool) -> tuple[tuple[float, ...], list[int]]:
+    """Fig. 24b's global-buffer sizes: KB, and words of the arch's word size."""
+    kb = FIG24B_KB_QUICK if quick else FIG24B_KB
+    return kb, [int(k * 1024 * 8) // arch.word_bits for k in kb]
+
+
+def _gpu_mib(gpu: str, quick: bool) -> tuple[float, ...]:
+    """The GPU figure's L2 sizes (MiB): the sweep, or with ``quick`` the GPU's own L2 only."""
+    return (float(GPU_L2_MIB[gpu.upper()]),) if quick else GPU_L2_SWEEP
+
+
+def _solve_level(problem, arch: str, caps: list[int], mapspace: str, time_limit):
+    """One hierarchy curve and the seconds it took (a pool task: module level, picklable)."""
+    from ..curves.solve import solve_curve
+    from ..io.specs import load_arch
+
+    began = time.perf_counter()
+    df = solve_curve(problem, caps, arch=load_arch(arch), mapspace=mapspace,
+                     time_limit=time_limit)
+    return df, time.perf_counter() - began
+
+
+class _LevelSolves:
+    """The two hierarchy figures' six solves (Simba, A100, H100; uniform and per-tensor) in a
+    pool started at once, so they run while this process draws the other figures and samples
+    Simba mappings (neither needs them). One worker per core *but one* (one on 2 cores): the
+    per-tensor solves have a wall-clock limit per capacity, and solves sharing a core prove
+    fewer capacities in it (measured: 23 of 27 proven with two workers beside this process on
+    2 loaded cores, 27 of 27 one after another). ``get(arch, mapspace)``: that curve and its
+    seconds. Leaving the block stops what still runs (an error, Ctrl-C)."""
+
+    def __init__(self, problem, quick: bool):
+        from ..io.specs import load_arch
+
+        _, words = _fig24b_words(load_arch("simba"), quick)
+        caps = {"simba": words} | {gpu: [int(m * 2**20) // 4 for m in _gpu_mib(gpu, quick)]
+                                   for gpu in ("a100", "h100")}
+        self.tasks = [(arch, space, caps[arch]) for arch in ("simba", "a100", "h100")
+                      for space in ("uniform/perfect", "per_tensor/perfect")]
+        self.problem = problem
+        self.futures: dict = {}
+
+    def __enter__(self):
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        from ..curves.batch import _ignore_interrupts
+
+        workers = max(1, min(len(self.tasks), (os.cpu_count() or 2) - 1))
+        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
+        for arch, space, caps in self.tasks:
+            limit = PER_TENSOR_SECONDS if space.startswith("per_tensor") else None
+            self.futures[arch, space] = self.pool.submit(_solve_level, self.problem, arch, caps,
+                                                         space, limit)
+        return self
+
+    def get(self, arch: str, mapspace: str):
+        return self.futures[arch, mapspace].result()
+
+    def __exit__(self, kind, *_):
+        from ..curves.batch import _stop
+
+        if kind is None:
+            self.pool.shutdown()
+        else:
+            _stop(self.pool)
+        return False
 
 
 def _save(fig, out: Path, stem: str) -> None:
@@ -211,29 +285,36 @@ def _section(title: str, df: pd.DataFrame) -> str:
 def _at(front: pd.DataFrame, x: float) -> float:
     """A one-buffer frontier's least accesses with at most ``x`` words (inf below its first
     breakpoint): the staircase's last breakpoint at or left of ``x``."""
-    rows = front[front["occupancy"].astype(float) <= x]
-    return float(rows["accesses"].astype(float).min()) if len(rows) else float("inf")
+    return float(_at_many(front, [x])[0])
 
 
-def _fig24b(out: Path, problem, fronts: dict, quick: bool, count: int) -> pd.DataFrame:
+def _at_many(front: pd.DataFrame, xs) -> np.ndarray:
+    """:func:`_at` at every ``x`` of ``xs`` at once (Fig. 24b reads it at 10,000 samples'
+    total words): the least accesses over the rows with occupancy at most ``x``, by a binary
+    search over the occupancies sorted, with the running least of the accesses."""
+    xs = np.asarray(xs, dtype=float)
+    occ = front["occupancy"].astype(float).to_numpy()
+    if not len(occ):
+        return np.full(xs.shape, np.inf)
+    order = np.argsort(occ, kind="stable")
+    least = np.minimum.accumulate(front["accesses"].astype(float).to_numpy()[order])
+    i = np.searchsorted(occ[order], xs, side="right")
+    return np.where(i > 0, least[np.maximum(i - 1, 0)], np.inf)
+
+
+def _fig24b(out: Path, problem, fronts: dict, quick: bool, count: int,
+            levels: _LevelSolves) -> pd.DataFrame:
     """Fig. 24b: random valid Simba mappings per global-buffer size against our exact Simba
     bound (which no valid mapping may beat: checked, a failure is a bug) and the one-buffer
     curves, which ignore Simba's other buffers and so need not lie below the cloud."""
-    from ..curves.solve import solve_curve
     from ..io.specs import load_arch
     from ..reference.sampling import sample
 
     arch = load_arch("simba")
-    kb = FIG24B_KB_QUICK if quick else FIG24B_KB
-    words = [int(k * 1024 * 8) // arch.word_bits for k in kb]
-    began = time.perf_counter()
-    bound = solve_curve(problem, words, arch=arch, mapspace="uniform/perfect")
-    bound_s = time.perf_counter() - began
-    began = time.perf_counter()
-    pt = solve_curve(problem, words, arch=arch, mapspace="per_tensor/perfect",
-                     time_limit=PER_TENSOR_SECONDS)
-    pt_s = time.perf_counter() - began
+    kb, words = _fig24b_words(arch, quick)
     clouds = [sample(problem, arch, count, capacity=w, seed=i) for i, w in enumerate(words)]
+    bound, bound_s = levels.get("simba", "uniform/perfect")
+    pt, pt_s = levels.get("simba", "per_tensor/perfect")
     _check_above(bound, clouds, arch)
     _check_above(pt, clouds, arch)
     table = _fig24b_table(kb, words, clouds, bound, fronts, bound_s)
@@ -273,7 +354,7 @@ def _fig24b_table(kb, words, clouds, bound, fronts, bound_s: float) -> pd.DataFr
     for k, w, cloud, b in zip(kb, words, clouds, bound.itertuples(index=False)):
         dram = cloud["accesses"].astype(float)
         one = {m: _at(f, w) for m, f in fronts.items()}
-        at_total = cloud["total_words"].map(lambda t: _at(fronts["per_tensor"], t))
+        at_total = _at_many(fronts["per_tensor"], cloud["total_words"])
         rows.append({"gb_kb": k, "gb_words": w, "samples": len(cloud),
                      "min_sampled_dram": int(dram.min()), "median_sampled_dram": float(dram.median()),
                      "our_bound": int(b.accesses), "our_bound_gb_occupancy": int(b.occupancy),
@@ -348,29 +429,22 @@ def _plot_fig24b(out: Path, problem, words, clouds, bound, fronts, pt=None) -> N
     _save(fig, out, "fig24b_simba")
 
 
-def _fig_gpu(out: Path, problem, uniform: pd.DataFrame, quick: bool) -> pd.DataFrame:
+def _fig_gpu(out: Path, problem, uniform: pd.DataFrame, quick: bool,
+             levels: _LevelSolves) -> pd.DataFrame:
     """The exact DRAM and L2->SMEM bounds of A100 and H100 over L2 capacity, as traffic over
     the algorithmic minimum, against the measured DRAM traffic (Fig. 24a) and the paper's
     Fig. 2 ratios for A100. Both mapspaces: uniform placement within each level (Timeloop's,
     solved to the end) and per-tensor placement (AccelForge's, :data:`PER_TENSOR_SECONDS` per
     capacity; a capacity whose inner stage the limit cuts keeps its proven columns and shows
     the SMEM interval: ``pt_bound_ratio`` .. its incumbent)."""
-    from ..curves.solve import solve_curve
-    from ..io.specs import load_arch
     from ..model.cost import algorithmic_minimum
 
     minimum = algorithmic_minimum(problem)
     rows = []
     for gpu in ("a100", "h100"):
-        mib = (float(GPU_L2_MIB[gpu.upper()]),) if quick else GPU_L2_SWEEP
-        caps = [int(m * 2**20) // 4 for m in mib]
-        began = time.perf_counter()
-        df = solve_curve(problem, caps, arch=load_arch(gpu), mapspace="uniform/perfect")
-        seconds = time.perf_counter() - began
-        began = time.perf_counter()
-        pt = solve_curve(problem, caps, arch=load_arch(gpu), mapspace="per_tensor/perfect",
-                         time_limit=PER_TENSOR_SECONDS)
-        pt_seconds = time.perf_counter() - began
+        mib = _gpu_mib(gpu, quick)
+        df, seconds = levels.get(gpu, "uniform/perfect")
+        pt, pt_seconds = levels.get(gpu, "per_tensor/perfect")
         for m, r, q in zip(mib, df.itertuples(index=False), pt.itertuples(index=False)):
             rows.append({"gpu": gpu.upper(), "l2_mib": m, "l2_words": int(r.capacity),
                          "l2_occupancy": int(r.occupancy), "dram": int(r.accesses),
