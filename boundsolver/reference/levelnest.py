@@ -713,14 +713,23 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
             ok &= (prod[:, costing.fan] <= fanouts).all(axis=1)
         return ok & ~stairs.beaten(x, keys), x, keys
 
+    fits = _Fits(costing, caps, fixed, fanouts)
+    kept = []  # per class, per unit the table rows it keeps (None: the class is skipped)
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
         mats = [_matrix(problem, frame, part, tab, specs, factors)
                 for part, tab, specs in zip(frame.parts, tabs, cls.specs)]
-        _search(mats, costing.start, np.zeros(1, np.int64), alive, stairs, c)
+        rows = _reduced(mats, fits, factors)
+        kept.append(rows)
+        if rows is None:
+            continue
+        mats = [m[r] for m, r in zip(mats, rows)]
+        _search(mats, _floors(mats, costing.start), np.zeros(1, np.int64), alive, stairs, c)
     out = []
     for i in range(len(stairs.x)):
         c, flat = int(stairs.tag[i, 0]), int(stairs.tag[i, 1])
-        nest, copies = _nest(problem, arch, frame, classes[c], tables[c], flat)
+        idx = np.unravel_index(flat, [len(r) for r in kept[c]]) if kept[c] else ()
+        nest, copies = _nest(problem, arch, frame, classes[c], tables[c],
+                             tuple(int(r[j]) for r, j in zip(kept[c], idx)))
         check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
         cost = evaluate_levels(problem, nest, copies, arch.multicast)
         key = tuple(int(v) for v in stairs.keys[i])
@@ -733,31 +742,123 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     return out
 
 
-def _search(mats, prod, flat, alive, stairs, c) -> None:
+def _floors(mats: list[np.ndarray], start: np.ndarray) -> list[np.ndarray]:
+    """Per depth i of the search, the least value of every term over the units from i on:
+    ``start`` times each later unit's column minimum (``floors[0]`` is the start row itself,
+    ``floors[i]`` for i >= 1 multiplies the partial product of units before i). A term is a
+    product of one factor per unit, so the partial product times the later units' minima is a
+    lower bound of every completion: a sharper test than the partial product alone."""
+    out = [np.ones((1, start.shape[1]), np.int64)]
+    for m in reversed(mats[1:]):
+        out.append(out[-1] * m.min(axis=0)[None, :])
+    out.reverse()
+    return [start] + out
+
+
+def _search(mats, floors, flat, alive, stairs, c, prod=None) -> None:
     """Multiply the ranks' factor matrices in one at a time, dropping rows that cannot enter
-    the staircase (partial products are lower bounds: every factor is at least 1), in blocks
-    of at most CHUNK rows; merge what survives the last into the staircase."""
+    the staircase (the partial product times the later units' least factors, ``floors``, is a
+    lower bound of every term), in blocks of at most CHUNK rows; merge what survives the last
+    into the staircase."""
+    if prod is None:
+        prod, floors = floors[0], floors[1:]
     m = mats[0] if mats else np.ones((1, prod.shape[1]), np.int64)
     step = max(1, CHUNK // len(m))
     for s in range(0, len(prod), step):
         p = (prod[s:s + step, None, :] * m[None, :, :]).reshape(-1, m.shape[1])
         f = (flat[s:s + step, None] * len(m) + np.arange(len(m))[None, :]).reshape(-1)
         final = len(mats) <= 1
-        keep, x, keys = alive(p, final)
+        keep, x, keys = alive(p if final else p * floors[0], final)
         if not keep.any():
             continue
         if final:
             stairs.merge(x[keep], keys[keep],
                          np.stack([np.full(int(keep.sum()), c), f[keep]], axis=1))
         else:
-            _search(mats[1:], p[keep], f[keep], alive, stairs, c)
+            _search(mats[1:], floors[1:], f[keep], alive, stairs, c, p[keep])
 
 
-def _nest(problem: Einsum, arch: Arch, frame: _Frame, cls: _Class, tabs: list, flat: int
+@dataclass(frozen=True, eq=False)
+class _Fits:
+    """What a single unit's row must leave room for: the linear maps (``_Costing``), the fixed
+    levels' capacities and the fanouts; ``exact`` marks the columns that must be equal for one
+    row to dominate another (the output's elided read, of negative weight)."""
+
+    costing: _Costing
+    caps: np.ndarray
+    fixed: np.ndarray
+    fanouts: np.ndarray
+
+    @property
+    def exact(self) -> np.ndarray:
+        return (self.costing.acc < 0).any(axis=1)
+
+
+def _pareto(m: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """The rows of ``m`` no other row dominates: a row is dropped for another that is at most it
+    in every column, equal in the ``exact`` columns, and either below it somewhere or an equal
+    row listed earlier. Every term is a product of one factor per unit with a non-negative
+    weight (the exact columns aside), so swapping a dominated row for its dominator in any
+    combination raises no occupancy, no split product and no component of the key."""
+    n = len(m)
+    if n <= 1:
+        return np.arange(n)
+    e = m[:, exact]
+    beaten = np.zeros(n, bool)
+    step = max(1, (1 << 24) // (n * m.shape[1]))  # memory: n x step x columns booleans
+    for lo in range(0, n, step):
+        i = np.arange(lo, min(n, lo + step))
+        le = (m[:, None, :] <= m[None, i, :]).all(axis=2)  # le[j, i]: row j at most row i
+        ge = (m[:, None, :] >= m[None, i, :]).all(axis=2)
+        if exact.any():
+            same = (e[:, None, :] == e[None, i, :]).all(axis=2)
+            le &= same
+            ge &= same
+        earlier = np.arange(n)[:, None] < i[None, :]
+        beaten[i] = (le & (~ge | earlier)).any(axis=0)
+    return np.flatnonzero(~beaten)
+
+
+def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict) -> list[np.ndarray] | None:
+    """Per unit of a class, the rows worth combining (indices into its matrix): undominated
+    (:func:`_pareto`, memoised per matrix), and whose own factor, with every other unit at its
+    least factor, keeps each fixed level's occupancy within capacity and each split product
+    within its fanout (both lower bounds of the combination's, as in :func:`_floors`); repeated
+    until nothing more drops, as a unit's least factors rise when rows go. None where a unit
+    keeps no row (the class has no nest that fits)."""
+    rows = []
+    for m in mats:
+        key = ("pareto", id(m))
+        if key not in memo:
+            memo[key] = _pareto(m, fits.exact)
+        rows.append(memo[key])
+    costing = fits.costing
+    changed = True
+    while changed:
+        changed = False
+        mins = [m[r].min(axis=0) for m, r in zip(mats, rows)]
+        for u, m in enumerate(mats):
+            other = costing.start[0].copy()
+            for v, low in enumerate(mins):
+                if v != u:
+                    other = other * low
+            lb = m[rows[u]] * other
+            ok = ((lb @ costing.occ)[:, fits.fixed] <= fits.caps[fits.fixed]).all(axis=1)
+            if len(fits.fanouts):
+                ok &= (lb[:, costing.fan] <= fits.fanouts).all(axis=1)
+            if not ok.all():
+                rows[u] = rows[u][ok]
+                if not len(rows[u]):
+                    return None
+                mins[u] = m[rows[u]].min(axis=0)
+                changed = True
+    return rows
+
+
+def _nest(problem: Einsum, arch: Arch, frame: _Frame, cls: _Class, tabs: list, idx: tuple
           ) -> tuple[Nest, Copies]:
-    """The nest and copies of combination ``flat`` of a class (row-major over its ranks'
-    tables). A merged rank's tile is split prime by prime (as ``fastnest._nest``)."""
-    idx = np.unravel_index(flat, [len(t) for t in tabs]) if tabs else ()
+    """The nest and copies of a class at one row of each unit's table (``idx``). A merged
+    rank's tile is split prime by prime (as ``fastnest._nest``)."""
     k = cls.k
     levels = [dict.fromkeys(problem.ranks, 1) for _ in range(k)]
     spatial = [{} for _ in range(k)]
