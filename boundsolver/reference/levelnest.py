@@ -105,6 +105,7 @@ from ..model.arch import Arch
 from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels
 from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.mapspace import divisors, order_classes, tile_sizes
+from . import fastnest as _fastnest
 from .fastnest import _ONE as _WINDOW_ONE
 from .fastnest import (_collapse, _foot_spec, _move_spec, _shape, _Shape, _Unit, _units,
                        _window_factor, _window_table)
@@ -714,11 +715,20 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
         return ok & ~stairs.beaten(x, keys), x, keys
 
     fits = _Fits(costing, caps, fixed, fanouts)
+    seeds = _seeds(problem, arch, frame, imperfect)
+    if seeds:
+        stairs.merge(np.array([x for x, _, _ in seeds], np.int64),
+                     np.array([cost.key for _, cost, _ in seeds], np.int64),
+                     np.array([[-1, i] for i in range(len(seeds))], np.int64))
+    outer = _Outer(costing, swept) if seeds else None
     kept = []  # per class, per unit the table rows it keeps (None: the class is skipped)
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
         mats = [_matrix(problem, frame, part, tab, specs, factors)
                 for part, tab, specs in zip(frame.parts, tabs, cls.specs)]
         rows = _reduced(mats, fits, factors)
+        if rows is not None and outer is not None:
+            rows = outer.rows(mats, rows, stairs, factors)
+            rows = None if rows is None else _reduced(mats, fits, factors, rows)
         kept.append(rows)
         if rows is None:
             continue
@@ -727,6 +737,10 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     out = []
     for i in range(len(stairs.x)):
         c, flat = int(stairs.tag[i, 0]), int(stairs.tag[i, 1])
+        if c < 0:  # a seed no class matched: a real nest of the mapspace all the same
+            _, cost, (nest, copies) = seeds[flat]
+            out.append((nest, cost, copies))
+            continue
         idx = np.unravel_index(flat, [len(r) for r in kept[c]]) if kept[c] else ()
         nest, copies = _nest(problem, arch, frame, classes[c], tables[c],
                              tuple(int(r[j]) for r, j in zip(kept[c], idx)))
@@ -819,19 +833,144 @@ def _pareto(m: np.ndarray, exact: np.ndarray) -> np.ndarray:
     return np.flatnonzero(~beaten)
 
 
-def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict) -> list[np.ndarray] | None:
+class _Outer:
+    """The outer test of a class (with seeds: :func:`_seeds`): the backing store's traffic and
+    the swept level's occupancy read only the *outer* terms (the swept level's footprints and
+    the outermost copies' fills), so each unit's rows fall into few distinct outer projections.
+    Every combination of projections is costed on those terms alone; one whose backing-store
+    traffic is above the staircase's first component at its occupancy is beaten by a point
+    already attained (the staircase's keys are lexicographic, backing store first), and so is
+    every nest whose rows project onto it. A unit keeps the rows whose projection appears in a
+    surviving combination."""
+
+    def __init__(self, costing: _Costing, swept: int):
+        self.cols = np.flatnonzero((costing.occ[:, swept] != 0) | (costing.acc[:, 0] != 0))
+        self.start = costing.start[:, self.cols]
+        self.occ = costing.occ[self.cols, swept]
+        self.acc = costing.acc[self.cols, 0]
+        self.low = costing.low[self.cols, 0]
+
+    def rows(self, mats: list[np.ndarray], rows: list[np.ndarray], stairs: _Staircase,
+             memo: dict) -> list[np.ndarray] | None:
+        """Each unit's rows that some surviving combination uses (None: no combination
+        survives, the class is skipped). Projections are memoised per matrix, and the walk's
+        verdict per content of the projections present: the staircase only falls, so a verdict
+        reached earlier keeps every combination a later one would."""
+        projs, invs, present = [], [], []
+        for m, r in zip(mats, rows):
+            key = ("outer", id(m))
+            if key not in memo:
+                proj, inv = np.unique(m[:, self.cols], axis=0, return_inverse=True)
+                memo[key] = (proj, inv.reshape(-1))
+            proj, inv = memo[key]
+            mask = np.zeros(len(proj), bool)
+            mask[inv[r]] = True
+            at = np.flatnonzero(mask)
+            projs.append(proj[at])
+            invs.append(inv)
+            present.append(at)
+        key = ("walk",) + tuple(p.tobytes() for p in projs)
+        if key not in memo:
+            floors = _floors(projs, self.start)
+            used = [np.zeros(len(p), bool) for p in projs]
+            self._walk(projs, floors[1:], floors[0], np.zeros((1, 0), np.int64), stairs, used)
+            memo[key] = None if not all(u.any() for u in used) else used
+        used = memo[key]
+        if used is None:
+            return None
+        out = []
+        for r, inv, at, u in zip(rows, invs, present, used):
+            keep = np.zeros(len(inv), bool)
+            keep[at[u]] = True  # the projections used, as indices of the matrix's projections
+            out.append(r[keep[inv[r]]])
+        return out
+
+    def _walk(self, projs, floors, prod, idx, stairs, used) -> None:
+        """Combine the units' projections one at a time (as :func:`_search`), dropping partial
+        combinations whose least completion is already beaten on the backing store; mark the
+        projections of the survivors in ``used``."""
+        m = projs[0]
+        step = max(1, CHUNK // len(m))
+        final = len(projs) == 1
+        for s in range(0, len(prod), step):
+            p = (prod[s:s + step, None, :] * m[None, :, :]).reshape(-1, m.shape[1])
+            i = np.concatenate([np.repeat(idx[s:s + step], len(m), axis=0),
+                                np.tile(np.arange(len(m)), len(idx[s:s + step]))[:, None]], axis=1)
+            low = p if final else p * floors[0]
+            x = low @ self.occ
+            dram = low @ (self.acc if final else self.low)
+            at = np.searchsorted(stairs.x, x, side="right") - 1
+            ok = (at < 0) | (dram <= stairs.keys[np.maximum(at, 0), 0])
+            if not ok.any():
+                continue
+            if final:
+                for u in range(i.shape[1]):
+                    used[u][i[ok, u]] = True
+            else:
+                self._walk(projs[1:], floors[1:], p[ok], i[ok], stairs, used)
+
+
+def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
+    """Real nests that attain the least backing-store traffic at every swept occupancy, to
+    seed the staircase (so that :class:`_Outer` can drop classes and rows before their inner
+    levels are enumerated): where every tensor's outermost copy is in the swept level and no
+    level fans out, a one-buffer per-tensor nest (``fastnest.frontier``, its staircase) with
+    every inner copy at one more boundary of unit tiles is a hierarchy nest with the same
+    backing-store traffic and swept occupancy. Each is checked by ``check_level_tiles``,
+    re-costed by ``evaluate_levels`` and kept only if it fits every fixed level; a seed only
+    ever prunes what a real nest beats. Returns (swept occupancy, cost, (nest, copies))."""
+    swept = arch.swept_index
+    if swept is None or frame.fans:
+        return []
+    first = {}
+    for t, lv in frame.copies:
+        first.setdefault(t, lv)
+    if len(first) != len(problem.tensors) or set(first.values()) != {swept + 1}:
+        return []
+    one = _fastnest.frontier(problem, "per_tensor/" + ("imperfect" if imperfect else "perfect"))
+    if one is None:
+        return []
+    out = []
+    names = tuple(lv.name for lv in arch.on_chip)
+    ranks = tuple(problem.ranks)
+    for nest1, _ in one:
+        k1 = len(nest1.levels)
+        levels = ((tuple(problem.sizes),) + nest1.levels
+                  + (tuple((d, 1) for d in problem.ranks),))
+        orders = (ranks,) + tuple(nest1.orders) + (ranks,)
+        outer = {name: b + 1 for name, b in nest1.storage}
+        storage = tuple((problem.tensors[t].name,
+                         outer[problem.tensors[t].name] if lv == swept + 1 else k1 + 2)
+                        for t, lv in frame.copies)
+        nest = Nest(levels, orders, storage)
+        copies = Copies(tuple(lv for _, lv in frame.copies), names)
+        try:
+            check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
+        except Exception:  # noqa: BLE001 - a seed that is not a legal nest is simply not used
+            continue
+        cost = evaluate_levels(problem, nest, copies, arch.multicast)
+        if all(lv.capacity is None or used <= lv.capacity
+               for lv, used in zip(arch.on_chip, cost.occupancy)):
+            out.append((cost.occupancy[swept], cost, (nest, copies)))
+    return out
+
+
+def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict, rows: list | None = None
+             ) -> list[np.ndarray] | None:
     """Per unit of a class, the rows worth combining (indices into its matrix): undominated
     (:func:`_pareto`, memoised per matrix), and whose own factor, with every other unit at its
     least factor, keeps each fixed level's occupancy within capacity and each split product
     within its fanout (both lower bounds of the combination's, as in :func:`_floors`); repeated
     until nothing more drops, as a unit's least factors rise when rows go. None where a unit
     keeps no row (the class has no nest that fits)."""
-    rows = []
-    for m in mats:
-        key = ("pareto", id(m))
-        if key not in memo:
-            memo[key] = _pareto(m, fits.exact)
-        rows.append(memo[key])
+    if rows is None:
+        rows = []
+        for m in mats:
+            key = ("pareto", id(m))
+            if key not in memo:
+                memo[key] = _pareto(m, fits.exact)
+            rows.append(memo[key])
+    rows = list(rows)
     costing = fits.costing
     changed = True
     while changed:
