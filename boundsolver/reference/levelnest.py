@@ -110,10 +110,13 @@ from .fastnest import _ONE as _WINDOW_ONE
 from .fastnest import (_collapse, _foot_spec, _move_spec, _shape, _Shape, _Unit, _units,
                        _window_factor, _window_table)
 
-WORK_LIMIT = 100_000_000  # table-row combinations over all classes before pruning: ~10 s at most
+WORK_LIMIT = 500_000_000  # row combinations of the classes' reduced tables, counted as costed
 PLAN_LIMIT = 200_000  # classes visited (Python work: about 10 s)
-WINDOW_PLAN_LIMIT = 20_000  # classes visited with sliding windows (0.5-3 ms each: see frontier)
-PLAN_WORK_LIMIT = 20 * WORK_LIMIT  # table rows of the distinct classes before dominance
+WINDOW_PLAN_LIMIT = 20_000  # classes visited with sliding windows, small problems (see frontier)
+LARGE_WINDOW_PLAN_LIMIT = 80_000  # ... past SMALL_MACS, where no other method is faster
+SMALL_MACS = 512  # the depth-first enumerator answers a windowed problem this small in seconds
+PLAN_WORK_LIMIT = 2_000_000_000  # table rows of the distinct classes before dominance
+WINDOW_WORK_FACTOR = 1_000  # ... times this with windows (reduction leaves ~1/100 of them)
 CHUNK = 1 << 18  # rows costed at once
 
 
@@ -382,7 +385,8 @@ def _fills(frame: _Frame, boundary: tuple[int, ...], fan_at: tuple[int, ...]):
 
 
 @cache
-def _plan(frame: _Frame, limit: int = PLAN_LIMIT) -> tuple[_Class, ...] | None:
+def _plan(frame: _Frame, limit: int = PLAN_LIMIT, work_limit: int = PLAN_WORK_LIMIT
+          ) -> tuple[_Class, ...] | None:
     """The distinct undominated collapsed classes, most free tiles first (they set a low
     staircase early); None past ``limit`` classes."""
     tensors = tuple(Tensor(f"T{i}", tuple(Axis(tuple(Term(d) for d in ranks)) for _, ranks in axes))
@@ -414,7 +418,7 @@ def _plan(frame: _Frame, limit: int = PLAN_LIMIT) -> tuple[_Class, ...] | None:
             if cls.key not in classes:
                 classes[cls.key] = cls
                 work += _rows(frame, cls)
-                if work > PLAN_WORK_LIMIT:
+                if work > work_limit:
                     return None
     kept = _undominated(list(classes.values()))
     return tuple(sorted(kept, key=lambda c: -sum(c.free)))
@@ -685,16 +689,17 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     spread = max(math.prod(sum(t.coef for t in a.terms) for a in T.axes) for T in problem.tensors)
     if 3 * (len(frame.copies) + 1) * problem.macs * spread * math.prod(arch.fanouts) >= 2**62:
         return None
-    # with sliding windows each class costs 0.5-3 ms (its window factors, few rows pruned):
-    # past WINDOW_PLAN_LIMIT visits (four levels, a fourth tensor) the depth-first enumerator
-    # is faster on what fits it, so this path declines
+    # with sliding windows each class costs a few ms of Python (its window factors and
+    # reductions): past WINDOW_PLAN_LIMIT visits a small problem (four levels, a fourth tensor)
+    # is faster by the depth-first enumerator, so this path declines it; a larger one (a ResNet
+    # conv, 30,242 visits on three levels) has nothing faster and may visit more
     windowed = any(w for _, w in frame.parts)
-    classes = _plan(frame, WINDOW_PLAN_LIMIT if windowed else PLAN_LIMIT)
+    visits = PLAN_LIMIT if not windowed else \
+        WINDOW_PLAN_LIMIT if problem.macs <= SMALL_MACS else LARGE_WINDOW_PLAN_LIMIT
+    classes = _plan(frame, visits, PLAN_WORK_LIMIT * (WINDOW_WORK_FACTOR if windowed else 1))
     if classes is None:
         return None
     tables = [_tables(problem, frame, c) for c in classes]
-    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
-        return None
     nl = len(arch.on_chip)
     caps = np.array([lv.capacity if lv.capacity is not None else -1 for lv in arch.on_chip],
                     np.int64)
@@ -714,7 +719,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
             ok &= (prod[:, costing.fan] <= fanouts).all(axis=1)
         return ok & ~stairs.beaten(x, keys), x, keys
 
-    fits = _Fits(costing, caps, fixed, fanouts)
+    fits = _Fits.of(costing, caps, fixed, fanouts)
     seeds = _seeds(problem, arch, frame, imperfect)
     if seeds:
         stairs.merge(np.array([x for x, _, _ in seeds], np.int64),
@@ -722,6 +727,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
                      np.array([[-1, i] for i in range(len(seeds))], np.int64))
     outer = _Outer(costing, swept) if seeds else None
     kept = []  # per class, per unit the table rows it keeps (None: the class is skipped)
+    work = 0
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
         mats = [_matrix(problem, frame, part, tab, specs, factors)
                 for part, tab, specs in zip(frame.parts, tabs, cls.specs)]
@@ -732,6 +738,9 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
         kept.append(rows)
         if rows is None:
             continue
+        work += math.prod(len(r) for r in rows)
+        if work > limit:  # bounded work: the caller moves on (the MILP)
+            return None
         mats = [m[r] for m, r in zip(mats, rows)]
         _search(mats, _floors(mats, costing.start), np.zeros(1, np.int64), alive, stairs, c)
     out = []
@@ -794,18 +803,27 @@ def _search(mats, floors, flat, alive, stairs, c, prod=None) -> None:
 
 @dataclass(frozen=True, eq=False)
 class _Fits:
-    """What a single unit's row must leave room for: the linear maps (``_Costing``), the fixed
-    levels' capacities and the fanouts; ``exact`` marks the columns that must be equal for one
-    row to dominate another (the output's elided read, of negative weight)."""
+    """What a single unit's row must leave room for: ``cols`` the terms that occupy a fixed
+    level or are a split, ``occ`` their occupancy of each fixed level (rows: terms), ``caps``
+    those capacities, ``fan`` the split columns among ``cols`` with their ``fanouts``;
+    ``exact`` marks the terms that must be equal for one row to dominate another (the output's
+    elided read, of negative weight)."""
 
-    costing: _Costing
+    cols: np.ndarray
+    start: np.ndarray
+    occ: np.ndarray
     caps: np.ndarray
-    fixed: np.ndarray
+    fan: np.ndarray
     fanouts: np.ndarray
+    exact: np.ndarray
 
-    @property
-    def exact(self) -> np.ndarray:
-        return (self.costing.acc < 0).any(axis=1)
+    @classmethod
+    def of(cls, costing: _Costing, caps: np.ndarray, fixed: np.ndarray, fanouts: np.ndarray
+           ) -> _Fits:
+        occ = costing.occ[:, fixed]
+        cols = np.union1d(np.flatnonzero((occ != 0).any(axis=1)), costing.fan)
+        return cls(cols, costing.start[0, cols], occ[cols], caps[fixed],
+                   np.searchsorted(cols, costing.fan), fanouts, (costing.acc < 0).any(axis=1))
 
 
 def _pareto(m: np.ndarray, exact: np.ndarray) -> np.ndarray:
@@ -971,20 +989,20 @@ def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict, rows: list | None 
                 memo[key] = _pareto(m, fits.exact)
             rows.append(memo[key])
     rows = list(rows)
-    costing = fits.costing
+    sub = [m[:, fits.cols] for m in mats]
     changed = True
     while changed:
         changed = False
-        mins = [m[r].min(axis=0) for m, r in zip(mats, rows)]
-        for u, m in enumerate(mats):
-            other = costing.start[0].copy()
+        mins = [m[r].min(axis=0) for m, r in zip(sub, rows)]
+        for u, m in enumerate(sub):
+            other = fits.start.copy()
             for v, low in enumerate(mins):
                 if v != u:
                     other = other * low
             lb = m[rows[u]] * other
-            ok = ((lb @ costing.occ)[:, fits.fixed] <= fits.caps[fits.fixed]).all(axis=1)
+            ok = (lb @ fits.occ <= fits.caps).all(axis=1)
             if len(fits.fanouts):
-                ok &= (lb[:, costing.fan] <= fits.fanouts).all(axis=1)
+                ok &= (lb[:, fits.fan] <= fits.fanouts).all(axis=1)
             if not ok.all():
                 rows[u] = rows[u][ok]
                 if not len(rows[u]):
