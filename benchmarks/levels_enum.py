@@ -163,14 +163,16 @@ def resnet(args) -> list[dict]:
         top = max(caps)
         if new is not None:
             x = arch.swept_index
-            row["new_dram_at_largest"] = min(c.dram for _, c, _ in new if c.occupancy[x] <= top)
+            row["new_key_at_largest"] = min(c.key for _, c, _ in new if c.occupancy[x] <= top)
         if args.milp_limit:
             began = time.perf_counter()
             milp = joint.solve(p, arch, [top], method="milp", placement="per_tensor",
                                time_limit=args.milp_limit).iloc[0]
+            cols = ["accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+            key = tuple(int(milp[c]) for c in cols) if all(c in milp for c in cols) else None
             row |= {"milp_s": time.perf_counter() - began, "milp_status": milp["status"],
-                    "milp_dram": milp.get("accesses"),
-                    "milp_bound_of": milp.get("bound_of"), "milp_bound": milp.get("best_bound")}
+                    "milp_key": key, "milp_bound_of": milp.get("bound_of"),
+                    "milp_bound": milp.get("best_bound")}
         row["load_after"] = os.getloadavg()[0]
         rows.append(row)
         print(f"  {row}", flush=True)
