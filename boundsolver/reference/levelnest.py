@@ -121,8 +121,8 @@ fourth tensor, where the depth-first enumerator is faster) or ``LARGE_WINDOW_PLA
 larger one (a ResNet conv on three levels visits 30,242); fanout with imperfect factors; more
 than ``PLAN_LIMIT`` classes (four on-chip levels keeping every tensor past tiny sizes,
 ``a100``/``h100``'s three); more than ``PLAN_WORK_LIMIT`` raw table rows before dominance
-(times ``WINDOW_WORK_FACTOR`` with windows; checked while the classes are built: ResNet-50's
-conv2_x 3x3 at P = Q = 56, 3·10¹¹); more than ``limit`` (``WORK_LIMIT``) row combinations of the
+(checked while the classes are built: ResNet-50's conv2_x 3x3 at P = Q = 56, 3·10¹¹; the
+reductions leave about 1/60 of them, so the limit is far above what is costed); more than ``limit`` (``WORK_LIMIT``) row combinations of the
 reduced tables, counted as the classes are costed; values that could overflow int64.
 """
 
@@ -150,8 +150,7 @@ PLAN_LIMIT = 200_000  # classes visited (Python work: about 10 s)
 WINDOW_PLAN_LIMIT = 20_000  # classes visited with sliding windows, small problems (see frontier)
 LARGE_WINDOW_PLAN_LIMIT = 80_000  # ... past SMALL_MACS, where no other method is faster
 SMALL_MACS = 512  # the depth-first enumerator answers a windowed problem this small in seconds
-PLAN_WORK_LIMIT = 2_000_000_000  # table rows of the distinct classes before dominance
-WINDOW_WORK_FACTOR = 50  # ... times this with windows (the reductions leave ~1/60 of them)
+PLAN_WORK_LIMIT = 100_000_000_000  # raw table rows of the distinct classes before dominance
 CHUNK = 1 << 18  # rows costed at once
 
 
@@ -731,7 +730,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     windowed = any(w for _, w in frame.parts)
     visits = PLAN_LIMIT if not windowed else \
         WINDOW_PLAN_LIMIT if problem.macs <= SMALL_MACS else LARGE_WINDOW_PLAN_LIMIT
-    classes = _plan(frame, visits, PLAN_WORK_LIMIT * (WINDOW_WORK_FACTOR if windowed else 1))
+    classes = _plan(frame, visits, PLAN_WORK_LIMIT)
     if classes is None:
         return None
     tables = [_tables(problem, frame, c) for c in classes]
