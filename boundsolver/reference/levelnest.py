@@ -968,8 +968,9 @@ def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
     levels are enumerated): where every tensor's outermost copy is in the swept level and no
     level fans out, a one-buffer per-tensor nest (``fastnest.frontier``, its staircase) with
     every inner copy at one more boundary of unit tiles is a hierarchy nest with the same
-    backing-store traffic and swept occupancy. Each is checked by ``check_level_tiles``,
-    re-costed by ``evaluate_levels`` and kept only if it fits every fixed level; a seed only
+    backing-store traffic and swept occupancy. Each is checked by ``check_level_tiles`` (it
+    raises on a bug: the whole and unit boundaries keep every tile rule), re-costed by
+    ``evaluate_levels`` and kept only if it fits every fixed level; a seed only
     ever prunes what a real nest beats. Returns (swept occupancy, cost, (nest, copies))."""
     swept = arch.swept_index
     if swept is None or frame.fans:
@@ -996,10 +997,7 @@ def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
                         for t, lv in frame.copies)
         nest = Nest(levels, orders, storage)
         copies = Copies(tuple(lv for _, lv in frame.copies), names)
-        try:
-            check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
-        except Exception:  # noqa: BLE001 - a seed that is not a legal nest is simply not used
-            continue
+        check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
         cost = evaluate_levels(problem, nest, copies, arch.multicast)
         if all(lv.capacity is None or used <= lv.capacity
                for lv, used in zip(arch.on_chip, cost.occupancy)):
