@@ -11,12 +11,22 @@ Both must agree on every key column where both answered. With ``--direct``, also
 whole frontier; "declined" / "too large" where they give up), e.g. for the convs, where
 ``--skip-auto`` leaves out ``joint.solve`` (the MILP behind "auto" can take hours on ResNet).
 One run, one machine (2 shared cores: read the load beside the times).
+
+With ``--resnet``, instead, ResNet-50-size convs (``RESNET``): levelnest.frontier of this
+checkout (the whole staircase, read at each capacity), the same of another checkout
+(``--old``, e.g. main before the reductions, in a fresh process with only that package on the
+path), and the placement MILP under ``--milp-limit`` seconds at the largest capacity (its
+status, value and proven bound beside levelnest's value there).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,11 +85,102 @@ CASES = [  # (name, problem, arch, capacities: None = the whole frontier)
      spatial(16, False), af_spatial_sizes(256, 16, True)),
     ("simba GEMM 64^3, Fig. 24b sizes", bs.gemm(64, 64, 64), bs.load_arch("simba"),
      [128, 1024, 8192, 65536, 524288]),
+    ("simba GEMM 256^3, Fig. 24b sizes", bs.gemm(256, 256, 256), bs.load_arch("simba"),
+     [128, 1024, 8192, 65536, 524288]),
+    ("simba GEMM 4096^3, Fig. 24b sizes", bs.gemm(4096, 4096, 4096), bs.load_arch("simba"),
+     [128, 1024, 8192, 65536, 524288]),
     ("conv1d R=3 P=4 C=K=2, L1=8", bs.conv(R=3, P=4, C=2, K=2), three(8), [6, 12, 24]),
     ("conv1d R=3 P=8 C=K=8, L1=64", bs.conv(R=3, P=8, C=8, K=8), three(64), [96, 384, 1536]),
     ("ResNet conv 3x3 C=K=64 P=Q=14, L1=64", bs.conv(R=3, S=3, P=14, Q=14, C=64, K=64), three(64),
      [4096, 32768]),
 ]
+
+
+def conv_sizes() -> list[int]:
+    """AccelForge-like L2 sizes for the convs: those of its three-level GEMM 256^3 file."""
+    return af_sizes(256)
+
+
+RESNET = [  # (name, conv sizes, arch name, L2 capacities)
+    ("ResNet-50 conv2_x 1x1 C=64 K=256 P=Q=56, L1=64", dict(R=1, S=1, P=56, Q=56, C=64, K=256),
+     "three", conv_sizes()),
+    ("ResNet 3x3 C=K=64 P=Q=14, L1=64", dict(R=3, S=3, P=14, Q=14, C=64, K=64), "three",
+     conv_sizes()),
+    ("ResNet-50 conv2_x 3x3 C=K=64 P=Q=56, L1=64", dict(R=3, S=3, P=56, Q=56, C=64, K=64),
+     "three", conv_sizes()),
+    ("ResNet-50 conv2_x 1x1 on a100", dict(R=1, S=1, P=56, Q=56, C=64, K=256), "a100",
+     [2**16, 2**20, 2**23]),
+    ("ResNet-50 conv2_x 3x3 on a100", dict(R=3, S=3, P=56, Q=56, C=64, K=64), "a100",
+     [2**16, 2**20, 2**23]),
+    ("ResNet-50 conv2_x 3x3 on simba", dict(R=3, S=3, P=56, Q=56, C=64, K=64), "simba",
+     [128, 1024, 8192, 65536, 524288]),
+]
+
+
+def resnet_arch(name: str) -> Arch:
+    return three(64) if name == "three" else bs.load_arch(name)
+
+
+_OLD = """
+import json, sys, time
+import boundsolver as bs
+from boundsolver.model.arch import Arch, Level
+from boundsolver.reference import levelnest
+sizes, arch = json.loads(sys.argv[1]), sys.argv[2]
+arch = (Arch("three_level", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", 64)))
+        if arch == "three" else bs.load_arch(arch))
+began = time.perf_counter()
+got = levelnest.frontier(bs.conv(**sizes), arch)
+print(json.dumps({"s": time.perf_counter() - began, "points": None if got is None else len(got),
+                  "package": bs.__file__}))
+"""
+
+
+def old_levelnest(checkout: Path, sizes: dict, arch: str, limit: float) -> dict:
+    """levelnest.frontier of another checkout, in a fresh process run from an empty folder
+    (so that only that checkout's package is on the path)."""
+    env = dict(os.environ, PYTHONPATH=str(checkout.resolve()))
+    with tempfile.TemporaryDirectory() as empty:
+        try:
+            out = subprocess.run([sys.executable, "-c", _OLD, json.dumps(sizes), arch], cwd=empty,
+                                 env=env, capture_output=True, text=True, timeout=limit)
+        except subprocess.TimeoutExpired:
+            return {"old_s": limit, "old": "timed out"}
+    if out.returncode:
+        return {"old": "failed: " + out.stderr.strip().splitlines()[-1]}
+    got = json.loads(out.stdout)
+    return {"old_s": got["s"], "old": "declined" if got["points"] is None else
+            f"{got['points']} points", "old_package": got["package"]}
+
+
+def resnet(args) -> list[dict]:
+    rows = []
+    for name, sizes, arch_name, caps in [RESNET[i] for i in args.resnet_cases]:
+        p, arch = bs.conv(**sizes), resnet_arch(arch_name)
+        row = {"case": name, "capacities": len(caps), "load": os.getloadavg()[0]}
+        began = time.perf_counter()
+        new = levelnest.frontier(p, arch)
+        row |= {"new_s": time.perf_counter() - began,
+                "new": "declined" if new is None else f"{len(new)} points"}
+        if args.old:
+            row |= old_levelnest(args.old, sizes, arch_name, args.old_limit)
+        top = max(caps)
+        if new is not None:
+            x = arch.swept_index
+            row["new_key_at_largest"] = min(c.key for _, c, _ in new if c.occupancy[x] <= top)
+        if args.milp_limit:
+            began = time.perf_counter()
+            milp = joint.solve(p, arch, [top], method="milp", placement="per_tensor",
+                               time_limit=args.milp_limit).iloc[0]
+            cols = ["accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
+            key = tuple(int(milp[c]) for c in cols) if all(c in milp for c in cols) else None
+            row |= {"milp_s": time.perf_counter() - began, "milp_status": milp["status"],
+                    "milp_key": key, "milp_bound_of": milp.get("bound_of"),
+                    "milp_bound": milp.get("best_bound")}
+        row["load_after"] = os.getloadavg()[0]
+        rows.append(row)
+        print(f"  {row}", flush=True)
+    return rows
 
 
 def direct(p, arch) -> dict:
@@ -118,7 +219,18 @@ def main() -> None:
     ap.add_argument("--skip-auto", action="store_true", help="leave out joint.solve (auto)")
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "levels_enum.csv")
+    ap.add_argument("--resnet", action="store_true", help="the ResNet-size convs instead")
+    ap.add_argument("--resnet-cases", type=int, nargs="+", default=list(range(len(RESNET))))
+    ap.add_argument("--old", type=Path, help="another checkout whose levelnest to time beside")
+    ap.add_argument("--old-limit", type=float, default=600, help="seconds for --old's run")
+    ap.add_argument("--milp-limit", type=float, default=60,
+                    help="seconds for the MILP at the largest capacity (--resnet); 0: skip it")
     args = ap.parse_args()
+    if args.resnet:
+        out = args.out.with_name("levels_enum_resnet.csv") if args.out.name == "levels_enum.csv" \
+            else args.out
+        report(resnet(args), out)
+        return
     rows = []
     for name, p, arch, caps in [CASES[i] for i in args.cases]:
         row = {"case": name, "load": os.getloadavg()[0]}

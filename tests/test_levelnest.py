@@ -348,3 +348,91 @@ def test_a_hand_counted_conv_point_under_fanout(monkeypatch):
     enumerated = bs.pareto_frontier(p, arch=arch, mapspace="per_tensor/perfect")
     assert enumerated.attrs["method"] == "enumeration"
     same_rows(milp, enumerated, arch)
+
+
+# ------------------------------------------------------------------ reductions (ResNet-size convs)
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 4), min_size=3, max_size=3), min_size=1, max_size=12),
+       st.lists(st.booleans(), min_size=3, max_size=3))
+def test_pareto_keeps_exactly_the_undominated_rows(rows, exact):
+    """``_pareto`` against the definition, pair by pair in Python: a row goes iff another is at
+    most it everywhere, equal on the exact columns, and below it somewhere or an equal row
+    listed before it."""
+    import numpy as np
+
+    m = np.array(rows, np.int64)
+    ex = np.array(exact)
+
+    def beats(j, i):
+        a, b = rows[j], rows[i]
+        if any(x > y for x, y in zip(a, b)) or any(e and x != y for e, x, y in zip(exact, a, b)):
+            return False
+        return a != b or j < i
+
+    want = [i for i in range(len(rows)) if not any(beats(j, i) for j in range(len(rows)) if j != i)]
+    assert levelnest._pareto(m, ex).tolist() == want
+
+
+def _unreduced(monkeypatch):
+    """levelnest with every table kept whole: no undominated-row or capacity reduction, no
+    seeds, no outer test (what it was before them)."""
+    monkeypatch.setattr(levelnest, "_reduced", lambda mats, fits, memo, rows=None:
+                        [__import__("numpy").arange(len(m)) for m in mats])
+    monkeypatch.setattr(levelnest, "_seeds", lambda *a: [])
+
+
+@pytest.mark.parametrize("problem,arch", [
+    (bs.conv(R=3, P=6, C=4, K=4), three(12)),
+    (bs.conv(R=3, P=4, C=2, K=2, Wstride=2), three(6, keeps_l1=("input", "output"))),
+    (bs.gemm(8, 6, 4), three(10)),
+    (bs.gemm(4, 4, 4), fanout(4, 2, 2, None, True, False)),
+])
+def test_the_reductions_change_no_point(problem, arch, monkeypatch):
+    """Where the depth-first enumerator is too slow to compare (a 1-D conv, P = 6, C = K = 4): the
+    staircase with the tables reduced and the seeds' outer test equals the one from the whole
+    tables, point by point; every point re-costed. (2-D convs: the Hypothesis test above, against
+    the depth-first enumerator, runs the reductions too.)"""
+    got = levelnest.frontier(problem, arch)
+    for nest, cost, copies in got:
+        check_level_tiles(problem, nest)
+        assert evaluate_levels(problem, nest, copies, arch.multicast) == cost
+    _unreduced(monkeypatch)
+    assert stairs(got, arch) == stairs(levelnest.frontier(problem, arch, limit=10**12), arch)
+
+
+def test_seeds_are_real_nests_at_the_one_buffer_traffic():
+    """Each seed is a legal nest that fits L1 and is re-costed by evaluate_levels, its DRAM
+    traffic and L2 occupancy those of a point of the one-buffer per-tensor curve (fastnest, which
+    reads nothing of levelnest); no seeds where the swept level is not every tensor's outermost
+    copy or a level fans out."""
+    from boundsolver.reference import fastnest
+
+    conv = bs.conv(R=3, P=4, C=2, K=2)
+    arch = three(6)
+    frame = levelnest._frame(conv, arch, False)
+    seeds = levelnest._seeds(conv, arch, frame, False)
+    one = {(c.occupancy, c.accesses) for _, c in fastnest.frontier(conv, "per_tensor/perfect")}
+    assert seeds and len(seeds) == len(one)
+    for x, cost, (nest, copies) in seeds:
+        check_level_tiles(conv, nest)
+        assert evaluate_levels(conv, nest, copies, arch.multicast) == cost
+        assert (x, cost.dram) in one and cost.occupancy[1] <= 6
+    bypass = three(6, keeps_l2=("input", "output"))
+    assert levelnest._seeds(conv, bypass, levelnest._frame(conv, bypass, False), False) == []
+    spread = fanout(4, 2, 2)
+    assert levelnest._seeds(conv, spread, levelnest._frame(conv, spread, False), False) == []
+
+
+def test_a_pointwise_resnet_conv_is_answered():
+    """ResNet-50's 1x1 conv of conv2_x (C = 64, K = 256, P = Q = 56) on three levels with a
+    64-word L1: answered (it was over the work limit before the reductions); its DRAM column is
+    the one-buffer per-tensor curve (fastnest), since L1 can hold a unit tile of each tensor."""
+    from boundsolver.reference import fastnest
+
+    conv, arch = bs.conv(R=1, S=1, P=56, Q=56, C=64, K=256), three(64)
+    got = levelnest.frontier(conv, arch)
+    assert got is not None
+    one = fastnest.frontier(conv, "per_tensor/perfect")
+    for x, key in stairs(got, arch):
+        assert key[0] == min(c.accesses for _, c in one if c.occupancy <= x)

@@ -51,6 +51,38 @@ levels:
   ``- A |Z|`` enters that partial key only where no split can grow ``A``).
 * **Dominance.** Classes with the same collapsed formula are costed once; a class whose every
   term is at least another's at every tiling (same free tiles) not at all.
+* **Reduced tables** (what makes a ResNet conv's 1.3·10¹⁰ table rows tractable). Within a
+  class each term is ``start`` times one factor per unit, with a non-negative weight in every
+  occupancy, split product and key component, except the output's elided read ``- A |Z|``,
+  whose factors are replicas. (i) *Undominated rows*: a unit's row whose factor is at least
+  another row's in every term, equal in the elided read's, and above it somewhere (or equal,
+  listed later) is dropped: swapping it for the other in any combination raises no occupancy,
+  no split product and no key component (the output's ``A m - A |Z| = A (m - |Z|)`` with ``A``
+  equal and ``m`` no larger), so the staircase is unchanged. This is the collapse done on
+  values rather than on the formula's shape: a window tile the collapse must keep free (a
+  larger ``t_p`` widens the input's window while its sweep count falls) survives only where
+  some term is better for it.
+  (ii) *Capacity*: a row whose own factor times every other unit's least factor (column by
+  column) already puts a fixed level over capacity or a split product over its fanout is
+  dropped (that product is a lower bound of every combination with it); repeated while rows
+  go. (iii) *Floors*: the search's partial test multiplies the partial product by the later
+  units' least factors, a sharper lower bound than the partial product alone.
+* **Seeds and the outer test** (no fanout, every tensor's outermost copy in the swept level:
+  three levels keeping everything). The staircase starts with real nests: each point of the
+  one-buffer per-tensor staircase (``fastnest.frontier``) with one more boundary of unit tiles
+  holding every inner copy, checked by ``check_level_tiles``, re-costed by ``evaluate_levels``
+  and kept where it fits every fixed level; it has the one-buffer point's backing-store traffic
+  at its swept occupancy. A combination's backing-store traffic and swept occupancy read only
+  the *outer* terms (the swept level's footprints, the outermost copies' fills), so each unit's
+  rows fall into few distinct outer projections; every combination of projections is costed on
+  those terms, and one whose backing-store traffic is above the staircase's first component at
+  its occupancy is beaten on the lexicographic key by a point already attained, as is every
+  nest projecting onto it. A unit keeps only rows whose projection some surviving combination
+  uses (memoised by the projections' content: the staircase only falls, so an earlier verdict
+  keeps a superset). Seeds left on the final staircase are returned as they are (real nests).
+  On the ResNet 3x3 conv (C = K = 64, P = Q = 14, L1 = 64) (i) and (ii) take the classes' row
+  combinations from 1.3·10¹⁰ to 2.8·10⁹ and the outer test to 2.2·10⁸; 6,338 of its 24,273
+  classes have no outer combination left.
 
 **The classes cover the canonical nests of** :func:`hierarchy.per_tensor_points` **(plain
 axes).** A canonical nest N has K boundaries, each storing a copy (rule 1), copies of a tensor at
@@ -83,12 +115,15 @@ of formula values is the exact per-tensor staircase; every returned point is re-
 ``cost.check_level_tiles``.
 
 Not covered (returns None, so the caller takes the depth-first enumerator or the MILP): an
-output with a sliding axis, sliding windows past ``WINDOW_PLAN_LIMIT`` visited classes (each
-costs about a millisecond of Python: four levels, four tensors), fanout with imperfect factors,
-more than ``PLAN_LIMIT`` classes (four
-on-chip levels keeping every tensor past tiny sizes, ``a100``/``h100``'s three), more than
-``WORK_LIMIT`` table-row combinations (``PLAN_WORK_LIMIT`` before dominance, checked while the
-classes are built: a ResNet conv), values that could overflow int64.
+output with a sliding axis; sliding windows past ``WINDOW_PLAN_LIMIT`` visited classes on a
+problem of at most ``SMALL_MACS`` MACs (each class costs a few ms of Python: four levels, a
+fourth tensor, where the depth-first enumerator is faster) or ``LARGE_WINDOW_PLAN_LIMIT`` on a
+larger one (a ResNet conv on three levels visits 30,242); fanout with imperfect factors; more
+than ``PLAN_LIMIT`` classes (four on-chip levels keeping every tensor past tiny sizes,
+``a100``/``h100``'s three); more than ``PLAN_WORK_LIMIT`` raw table rows before dominance
+(checked while the classes are built: ResNet-50's conv2_x 3x3 at P = Q = 56, 3·10¹¹; the
+reductions leave about 1/60 of them, so the limit is far above what is costed); more than ``limit`` (``WORK_LIMIT``) row combinations of the
+reduced tables, counted as the classes are costed; values that could overflow int64.
 """
 
 from __future__ import annotations
@@ -105,14 +140,17 @@ from ..model.arch import Arch
 from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels
 from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.mapspace import divisors, order_classes, tile_sizes
+from . import fastnest as _fastnest
 from .fastnest import _ONE as _WINDOW_ONE
 from .fastnest import (_collapse, _foot_spec, _move_spec, _shape, _Shape, _Unit, _units,
                        _window_factor, _window_table)
 
-WORK_LIMIT = 100_000_000  # table-row combinations over all classes before pruning: ~10 s at most
+WORK_LIMIT = 500_000_000  # row combinations of the classes' reduced tables, counted as costed
 PLAN_LIMIT = 200_000  # classes visited (Python work: about 10 s)
-WINDOW_PLAN_LIMIT = 20_000  # classes visited with sliding windows (0.5-3 ms each: see frontier)
-PLAN_WORK_LIMIT = 20 * WORK_LIMIT  # table rows of the distinct classes before dominance
+WINDOW_PLAN_LIMIT = 20_000  # classes visited with sliding windows, small problems (see frontier)
+LARGE_WINDOW_PLAN_LIMIT = 80_000  # ... past SMALL_MACS, where no other method is faster
+SMALL_MACS = 512  # the depth-first enumerator answers a windowed problem this small in seconds
+PLAN_WORK_LIMIT = 100_000_000_000  # raw table rows of the distinct classes before dominance
 CHUNK = 1 << 18  # rows costed at once
 
 
@@ -381,7 +419,8 @@ def _fills(frame: _Frame, boundary: tuple[int, ...], fan_at: tuple[int, ...]):
 
 
 @cache
-def _plan(frame: _Frame, limit: int = PLAN_LIMIT) -> tuple[_Class, ...] | None:
+def _plan(frame: _Frame, limit: int = PLAN_LIMIT, work_limit: int = PLAN_WORK_LIMIT
+          ) -> tuple[_Class, ...] | None:
     """The distinct undominated collapsed classes, most free tiles first (they set a low
     staircase early); None past ``limit`` classes."""
     tensors = tuple(Tensor(f"T{i}", tuple(Axis(tuple(Term(d) for d in ranks)) for _, ranks in axes))
@@ -413,7 +452,7 @@ def _plan(frame: _Frame, limit: int = PLAN_LIMIT) -> tuple[_Class, ...] | None:
             if cls.key not in classes:
                 classes[cls.key] = cls
                 work += _rows(frame, cls)
-                if work > PLAN_WORK_LIMIT:
+                if work > work_limit:
                     return None
     kept = _undominated(list(classes.values()))
     return tuple(sorted(kept, key=lambda c: -sum(c.free)))
@@ -684,16 +723,17 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     spread = max(math.prod(sum(t.coef for t in a.terms) for a in T.axes) for T in problem.tensors)
     if 3 * (len(frame.copies) + 1) * problem.macs * spread * math.prod(arch.fanouts) >= 2**62:
         return None
-    # with sliding windows each class costs 0.5-3 ms (its window factors, few rows pruned):
-    # past WINDOW_PLAN_LIMIT visits (four levels, a fourth tensor) the depth-first enumerator
-    # is faster on what fits it, so this path declines
+    # with sliding windows each class costs a few ms of Python (its window factors and
+    # reductions): past WINDOW_PLAN_LIMIT visits a small problem (four levels, a fourth tensor)
+    # is faster by the depth-first enumerator, so this path declines it; a larger one (a ResNet
+    # conv, 30,242 visits on three levels) has nothing faster and may visit more
     windowed = any(w for _, w in frame.parts)
-    classes = _plan(frame, WINDOW_PLAN_LIMIT if windowed else PLAN_LIMIT)
+    visits = PLAN_LIMIT if not windowed else \
+        WINDOW_PLAN_LIMIT if problem.macs <= SMALL_MACS else LARGE_WINDOW_PLAN_LIMIT
+    classes = _plan(frame, visits, PLAN_WORK_LIMIT)
     if classes is None:
         return None
     tables = [_tables(problem, frame, c) for c in classes]
-    if sum(math.prod(len(t) for t in tabs) for tabs in tables) > limit:
-        return None
     nl = len(arch.on_chip)
     caps = np.array([lv.capacity if lv.capacity is not None else -1 for lv in arch.on_chip],
                     np.int64)
@@ -713,14 +753,40 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
             ok &= (prod[:, costing.fan] <= fanouts).all(axis=1)
         return ok & ~stairs.beaten(x, keys), x, keys
 
+    fits = _Fits.of(costing, caps, fixed, fanouts)
+    seeds = _seeds(problem, arch, frame, imperfect)
+    if seeds:
+        stairs.merge(np.array([x for x, _, _ in seeds], np.int64),
+                     np.array([cost.key for _, cost, _ in seeds], np.int64),
+                     np.array([[-1, i] for i in range(len(seeds))], np.int64))
+    outer = _Outer(costing, swept) if seeds else None
+    kept = []  # per class, per unit the table rows it keeps (None: the class is skipped)
+    work = 0
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
         mats = [_matrix(problem, frame, part, tab, specs, factors)
                 for part, tab, specs in zip(frame.parts, tabs, cls.specs)]
-        _search(mats, costing.start, np.zeros(1, np.int64), alive, stairs, c)
+        rows = _reduced(mats, fits, factors)
+        if rows is not None and outer is not None:
+            rows = outer.rows(mats, rows, stairs, factors)
+            rows = None if rows is None else _reduced(mats, fits, factors, rows)
+        kept.append(rows)
+        if rows is None:
+            continue
+        work += math.prod(len(r) for r in rows)
+        if work > limit:  # bounded work: the caller moves on (the MILP)
+            return None
+        mats = [m[r] for m, r in zip(mats, rows)]
+        _search(mats, _floors(mats, costing.start), np.zeros(1, np.int64), alive, stairs, c)
     out = []
     for i in range(len(stairs.x)):
         c, flat = int(stairs.tag[i, 0]), int(stairs.tag[i, 1])
-        nest, copies = _nest(problem, arch, frame, classes[c], tables[c], flat)
+        if c < 0:  # a seed no class matched: a real nest of the mapspace all the same
+            _, cost, (nest, copies) = seeds[flat]
+            out.append((nest, cost, copies))
+            continue
+        idx = np.unravel_index(flat, [len(r) for r in kept[c]]) if kept[c] else ()
+        nest, copies = _nest(problem, arch, frame, classes[c], tables[c],
+                             tuple(int(r[j]) for r, j in zip(kept[c], idx)))
         check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
         cost = evaluate_levels(problem, nest, copies, arch.multicast)
         key = tuple(int(v) for v in stairs.keys[i])
@@ -733,31 +799,255 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     return out
 
 
-def _search(mats, prod, flat, alive, stairs, c) -> None:
+def _floors(mats: list[np.ndarray], start: np.ndarray) -> list[np.ndarray]:
+    """Per depth i of the search, the least value of every term over the units from i on:
+    ``start`` times each later unit's column minimum (``floors[0]`` is the start row itself,
+    ``floors[i]`` for i >= 1 multiplies the partial product of units before i). A term is a
+    product of one factor per unit, so the partial product times the later units' minima is a
+    lower bound of every completion: a sharper test than the partial product alone."""
+    out = [np.ones((1, start.shape[1]), np.int64)]
+    for m in reversed(mats[1:]):
+        out.append(out[-1] * m.min(axis=0)[None, :])
+    out.reverse()
+    return [start] + out
+
+
+def _search(mats, floors, flat, alive, stairs, c, prod=None) -> None:
     """Multiply the ranks' factor matrices in one at a time, dropping rows that cannot enter
-    the staircase (partial products are lower bounds: every factor is at least 1), in blocks
-    of at most CHUNK rows; merge what survives the last into the staircase."""
+    the staircase (the partial product times the later units' least factors, ``floors``, is a
+    lower bound of every term), in blocks of at most CHUNK rows; merge what survives the last
+    into the staircase."""
+    if prod is None:
+        prod, floors = floors[0], floors[1:]
     m = mats[0] if mats else np.ones((1, prod.shape[1]), np.int64)
     step = max(1, CHUNK // len(m))
     for s in range(0, len(prod), step):
         p = (prod[s:s + step, None, :] * m[None, :, :]).reshape(-1, m.shape[1])
         f = (flat[s:s + step, None] * len(m) + np.arange(len(m))[None, :]).reshape(-1)
         final = len(mats) <= 1
-        keep, x, keys = alive(p, final)
+        keep, x, keys = alive(p if final else p * floors[0], final)
         if not keep.any():
             continue
         if final:
             stairs.merge(x[keep], keys[keep],
                          np.stack([np.full(int(keep.sum()), c), f[keep]], axis=1))
         else:
-            _search(mats[1:], p[keep], f[keep], alive, stairs, c)
+            _search(mats[1:], floors[1:], f[keep], alive, stairs, c, p[keep])
 
 
-def _nest(problem: Einsum, arch: Arch, frame: _Frame, cls: _Class, tabs: list, flat: int
+@dataclass(frozen=True, eq=False)
+class _Fits:
+    """What a single unit's row must leave room for: ``cols`` the terms that occupy a fixed
+    level or are a split, ``occ`` their occupancy of each fixed level (rows: terms), ``caps``
+    those capacities, ``fan`` the split columns among ``cols`` with their ``fanouts``;
+    ``exact`` marks the terms that must be equal for one row to dominate another (the output's
+    elided read, of negative weight)."""
+
+    cols: np.ndarray
+    start: np.ndarray
+    occ: np.ndarray
+    caps: np.ndarray
+    fan: np.ndarray
+    fanouts: np.ndarray
+    exact: np.ndarray
+
+    @classmethod
+    def of(cls, costing: _Costing, caps: np.ndarray, fixed: np.ndarray, fanouts: np.ndarray
+           ) -> _Fits:
+        occ = costing.occ[:, fixed]
+        cols = np.union1d(np.flatnonzero((occ != 0).any(axis=1)), costing.fan)
+        return cls(cols, costing.start[0, cols], occ[cols], caps[fixed],
+                   np.searchsorted(cols, costing.fan), fanouts, (costing.acc < 0).any(axis=1))
+
+
+def _pareto(m: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    """The rows of ``m`` no other row dominates: a row is dropped for another that is at most it
+    in every column, equal in the ``exact`` columns, and either below it somewhere or an equal
+    row listed earlier. Every term is a product of one factor per unit with a non-negative
+    weight (the exact columns aside), so swapping a dominated row for its dominator in any
+    combination raises no occupancy, no split product and no component of the key."""
+    n = len(m)
+    if n <= 1:
+        return np.arange(n)
+    e = m[:, exact]
+    beaten = np.zeros(n, bool)
+    step = max(1, (1 << 24) // (n * m.shape[1]))  # memory: n x step x columns booleans
+    for lo in range(0, n, step):
+        i = np.arange(lo, min(n, lo + step))
+        le = (m[:, None, :] <= m[None, i, :]).all(axis=2)  # le[j, i]: row j at most row i
+        ge = (m[:, None, :] >= m[None, i, :]).all(axis=2)
+        if exact.any():
+            same = (e[:, None, :] == e[None, i, :]).all(axis=2)
+            le &= same
+            ge &= same
+        earlier = np.arange(n)[:, None] < i[None, :]
+        beaten[i] = (le & (~ge | earlier)).any(axis=0)
+    return np.flatnonzero(~beaten)
+
+
+class _Outer:
+    """The outer test of a class (with seeds: :func:`_seeds`): the backing store's traffic and
+    the swept level's occupancy read only the *outer* terms (the swept level's footprints and
+    the outermost copies' fills), so each unit's rows fall into few distinct outer projections.
+    Every combination of projections is costed on those terms alone; one whose backing-store
+    traffic is above the staircase's first component at its occupancy is beaten by a point
+    already attained (the staircase's keys are lexicographic, backing store first), and so is
+    every nest whose rows project onto it. A unit keeps the rows whose projection appears in a
+    surviving combination."""
+
+    def __init__(self, costing: _Costing, swept: int):
+        self.cols = np.flatnonzero((costing.occ[:, swept] != 0) | (costing.acc[:, 0] != 0))
+        self.start = costing.start[:, self.cols]
+        self.occ = costing.occ[self.cols, swept]
+        self.acc = costing.acc[self.cols, 0]
+        self.low = costing.low[self.cols, 0]
+
+    def rows(self, mats: list[np.ndarray], rows: list[np.ndarray], stairs: _Staircase,
+             memo: dict) -> list[np.ndarray] | None:
+        """Each unit's rows that some surviving combination uses (None: no combination
+        survives, the class is skipped). Projections are memoised per matrix, and the walk's
+        verdict per content of the projections present: the staircase only falls, so a verdict
+        reached earlier keeps every combination a later one would."""
+        projs, invs, present = [], [], []
+        for m, r in zip(mats, rows):
+            key = ("outer", id(m))
+            if key not in memo:
+                proj, inv = np.unique(m[:, self.cols], axis=0, return_inverse=True)
+                memo[key] = (proj, inv.reshape(-1))
+            proj, inv = memo[key]
+            mask = np.zeros(len(proj), bool)
+            mask[inv[r]] = True
+            at = np.flatnonzero(mask)
+            projs.append(proj[at])
+            invs.append(inv)
+            present.append(at)
+        key = ("walk",) + tuple(p.tobytes() for p in projs)
+        if key not in memo:
+            floors = _floors(projs, self.start)
+            used = [np.zeros(len(p), bool) for p in projs]
+            self._walk(projs, floors[1:], floors[0], np.zeros((1, 0), np.int64), stairs, used)
+            memo[key] = None if not all(u.any() for u in used) else used
+        used = memo[key]
+        if used is None:
+            return None
+        out = []
+        for r, inv, at, u in zip(rows, invs, present, used):
+            keep = np.zeros(len(inv), bool)
+            keep[at[u]] = True  # the projections used, as indices of the matrix's projections
+            out.append(r[keep[inv[r]]])
+        return out
+
+    def _walk(self, projs, floors, prod, idx, stairs, used) -> None:
+        """Combine the units' projections one at a time (as :func:`_search`), dropping partial
+        combinations whose least completion is already beaten on the backing store; mark the
+        projections of the survivors in ``used``."""
+        m = projs[0]
+        step = max(1, CHUNK // len(m))
+        final = len(projs) == 1
+        for s in range(0, len(prod), step):
+            p = (prod[s:s + step, None, :] * m[None, :, :]).reshape(-1, m.shape[1])
+            i = np.concatenate([np.repeat(idx[s:s + step], len(m), axis=0),
+                                np.tile(np.arange(len(m)), len(idx[s:s + step]))[:, None]], axis=1)
+            low = p if final else p * floors[0]
+            x = low @ self.occ
+            dram = low @ (self.acc if final else self.low)
+            at = np.searchsorted(stairs.x, x, side="right") - 1
+            ok = (at < 0) | (dram <= stairs.keys[np.maximum(at, 0), 0])
+            if not ok.any():
+                continue
+            if final:
+                for u in range(i.shape[1]):
+                    used[u][i[ok, u]] = True
+            else:
+                self._walk(projs[1:], floors[1:], p[ok], i[ok], stairs, used)
+
+
+def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
+    """Real nests that attain the least backing-store traffic at every swept occupancy, to
+    seed the staircase (so that :class:`_Outer` can drop classes and rows before their inner
+    levels are enumerated): where every tensor's outermost copy is in the swept level and no
+    level fans out, a one-buffer per-tensor nest (``fastnest.frontier``, its staircase) with
+    every inner copy at one more boundary of unit tiles is a hierarchy nest with the same
+    backing-store traffic and swept occupancy. Each is checked by ``check_level_tiles`` (it
+    raises on a bug: the whole and unit boundaries keep every tile rule), re-costed by
+    ``evaluate_levels`` and kept only if it fits every fixed level; a seed only
+    ever prunes what a real nest beats. Returns (swept occupancy, cost, (nest, copies))."""
+    swept = arch.swept_index
+    if swept is None or frame.fans:
+        return []
+    first = {}
+    for t, lv in frame.copies:
+        first.setdefault(t, lv)
+    if len(first) != len(problem.tensors) or set(first.values()) != {swept + 1}:
+        return []
+    one = _fastnest.frontier(problem, "per_tensor/" + ("imperfect" if imperfect else "perfect"))
+    if one is None:
+        return []
+    out = []
+    names = tuple(lv.name for lv in arch.on_chip)
+    ranks = tuple(problem.ranks)
+    for nest1, _ in one:
+        k1 = len(nest1.levels)
+        levels = ((tuple(problem.sizes),) + nest1.levels
+                  + (tuple((d, 1) for d in problem.ranks),))
+        orders = (ranks,) + tuple(nest1.orders) + (ranks,)
+        outer = {name: b + 1 for name, b in nest1.storage}
+        storage = tuple((problem.tensors[t].name,
+                         outer[problem.tensors[t].name] if lv == swept + 1 else k1 + 2)
+                        for t, lv in frame.copies)
+        nest = Nest(levels, orders, storage)
+        copies = Copies(tuple(lv for _, lv in frame.copies), names)
+        check_level_tiles(problem, nest, "imperfect" if imperfect else "perfect")
+        cost = evaluate_levels(problem, nest, copies, arch.multicast)
+        if all(lv.capacity is None or used <= lv.capacity
+               for lv, used in zip(arch.on_chip, cost.occupancy)):
+            out.append((cost.occupancy[swept], cost, (nest, copies)))
+    return out
+
+
+def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict, rows: list | None = None
+             ) -> list[np.ndarray] | None:
+    """Per unit of a class, the rows worth combining (indices into its matrix): undominated
+    (:func:`_pareto`, memoised per matrix), and whose own factor, with every other unit at its
+    least factor, keeps each fixed level's occupancy within capacity and each split product
+    within its fanout (both lower bounds of the combination's, as in :func:`_floors`); repeated
+    until nothing more drops, as a unit's least factors rise when rows go. None where a unit
+    keeps no row (the class has no nest that fits)."""
+    if rows is None:
+        rows = []
+        for m in mats:
+            key = ("pareto", id(m))
+            if key not in memo:
+                memo[key] = _pareto(m, fits.exact)
+            rows.append(memo[key])
+    rows = list(rows)
+    sub = [m[:, fits.cols] for m in mats]
+    changed = True
+    while changed:
+        changed = False
+        mins = [m[r].min(axis=0) for m, r in zip(sub, rows)]
+        for u, m in enumerate(sub):
+            other = fits.start.copy()
+            for v, low in enumerate(mins):
+                if v != u:
+                    other = other * low
+            lb = m[rows[u]] * other
+            ok = (lb @ fits.occ <= fits.caps).all(axis=1)
+            if len(fits.fanouts):
+                ok &= (lb[:, fits.fan] <= fits.fanouts).all(axis=1)
+            if not ok.all():
+                rows[u] = rows[u][ok]
+                if not len(rows[u]):
+                    return None
+                mins[u] = m[rows[u]].min(axis=0)
+                changed = True
+    return rows
+
+
+def _nest(problem: Einsum, arch: Arch, frame: _Frame, cls: _Class, tabs: list, idx: tuple
           ) -> tuple[Nest, Copies]:
-    """The nest and copies of combination ``flat`` of a class (row-major over its ranks'
-    tables). A merged rank's tile is split prime by prime (as ``fastnest._nest``)."""
-    idx = np.unravel_index(flat, [len(t) for t in tabs]) if tabs else ()
+    """The nest and copies of a class at one row of each unit's table (``idx``). A merged
+    rank's tile is split prime by prime (as ``fastnest._nest``)."""
     k = cls.k
     levels = [dict.fromkeys(problem.ranks, 1) for _ in range(k)]
     spatial = [{} for _ in range(k)]
