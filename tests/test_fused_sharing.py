@@ -111,15 +111,18 @@ def small_hierarchies(draw):
     return bs.workload(texts, name=name, **size), a
 
 
-@settings(max_examples=12, deadline=None)
-@given(small_hierarchies(), st.sampled_from([1, 2]), st.booleans(),
-       st.sampled_from(["uniform/perfect", "per_tensor/perfect"]))
-def test_sharing_changes_no_curve_on_hierarchies(case, depth, lazy, mapspace):
+@settings(max_examples=10, deadline=None)
+@given(small_hierarchies(), st.sampled_from([1, 2]),
+       st.sampled_from([("uniform/perfect", False), ("uniform/perfect", True),
+                        ("per_tensor/perfect", True)]))
+def test_sharing_changes_no_curve_on_hierarchies(case, depth, leaves):
     """The one search's sharing rules hold for lexicographic keys in totals too (lifting raises
     only the outer level's occupancy: every tensor a node stores lives there, and its fills are
-    in the node's own key): rules on = rules off, eager and lazy leaves; every breakpoint's
-    rebuilt tree re-costs to its key."""
+    in the node's own key): rules on = rules off, eager and lazy leaves (per-tensor leaves
+    lazily only: traced whole they take minutes); every breakpoint's rebuilt tree re-costs to
+    its key."""
     w, a = case
+    mapspace, lazy = leaves
     with pytest.MonkeyPatch.context() as mp:
         try:
             shared, curve = hier_solve(w, a, True, depth, mapspace, lazy, mp)

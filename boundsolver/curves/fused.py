@@ -156,6 +156,9 @@ class Stairs(NamedTuple):
     def frozen(self) -> Staircase:
         return Staircase(*(np.array(x, dtype=np.int64) for x in self))
 
+    def retagged(self, tags: list) -> "Stairs":
+        return Stairs(self.occ, self.acc, tags)
+
 
 ZERO = Stairs([0], [0], [0])
 INF = float("inf")
@@ -262,16 +265,9 @@ class Scalar:
         return Stairs([o + g for o in st.occ], st.acc, [tag] * len(st.occ))
 
     @staticmethod
-    def tags(st: Stairs) -> list:
-        return st.tag
-
-    @staticmethod
-    def retagged(st: Stairs, tags: list) -> Stairs:
-        return Stairs(st.occ, st.acc, tags)
-
-    @staticmethod
     def covers(best: Stairs, occ: int, acc: int, inner: tuple) -> bool:
-        """Whether ``best`` is at or below the key (``acc``) at occupancy ``occ``."""
+        """Whether ``best`` is at or below the key (``acc``) at occupancy ``occ``: then an option
+        whose lower bounds these are is skipped (counted)."""
         i = bisect_right(best.occ, occ) - 1
         return i >= 0 and best.acc[i] <= acc
 
@@ -367,14 +363,14 @@ class TreeSearch:
         only for the alternatives that survive on the staircase."""
         if st is None:
             return None
-        tags = self.keys.tags(st)
+        tags = st.tag
         if len(recs) == 1:
-            return self.keys.retagged(st, [self.record(recs[0])] * len(tags))
+            return st.retagged([self.record(recs[0])] * len(tags))
         ids: dict[int, int] = {}
         for t in tags:  # records in the order of first appearance along the staircase
             if t not in ids:
                 ids[t] = self.record(recs[t])
-        return self.keys.retagged(st, [ids[t] for t in tags])
+        return st.retagged([ids[t] for t in tags])
 
     # -- the memo, and the lazy leaves each entry read ---------------------------------------
 
@@ -735,6 +731,7 @@ class TreeSearch:
         streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
         floor = sum(streamed.values())
         inner = self.curves.floor(self, x, y, below) if best is not None else ()
+        covers, word_floor = self.keys.covers, self.curves.word_floor
         parts, recs = [], []
         for K in subsets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
@@ -744,13 +741,15 @@ class TreeSearch:
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
                 acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
-                if self.dominated(best, occ, acc, inner):  # the cheap bound is enough: no floor
+                if covers(best, occ, acc, inner):  # the cheap bound is enough: no floor
+                    self.skipped += 1
                     continue
-                if self.curves.word_floor:
+                if word_floor:
                     lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r,
                                                 depth + 1 >= self.max_depth)
-                    if self.dominated(best, max(occ, lo_occ),
-                                      max(acc, unit * (const + n * lo_acc)), inner):
+                    if covers(best, max(occ, lo_occ), max(acc, unit * (const + n * lo_acc)),
+                              inner):
+                        self.skipped += 1
                         continue
             body = self.body(seg, x, y, below, R, K, r, depth + 1)
             if body is None:
@@ -759,14 +758,6 @@ class TreeSearch:
             parts.append(self.keys.shifted(body, unit * const, scale, len(recs)))
             recs.append(("loop", r, t, K, body))
         return self.keep(self.keys.merge(parts), recs)
-
-    def dominated(self, best, occ: int, acc: int, inner: tuple) -> bool:
-        """Whether the point (``occ``, key ``(acc, *inner)``), a lower bound on an option, is
-        matched by ``best``; then the option is skipped (counted)."""
-        if self.keys.covers(best, occ, acc, inner):
-            self.skipped += 1
-            return True
-        return False
 
     def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
               ) -> tuple[int, int]:

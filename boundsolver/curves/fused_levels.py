@@ -68,6 +68,9 @@ class Stairs:
         """Index of the breakpoint that answers each capacity (-1: infeasible)."""
         return np.searchsorted(self.occ, capacity, side="right") - 1
 
+    def retagged(self, tags) -> "Stairs":
+        return Stairs(self.occ, self.key, np.asarray(tags, np.int64))
+
 
 def _rank(key: np.ndarray) -> np.ndarray:
     """Each row's rank in lexicographic order (equal rows, equal ranks)."""
@@ -138,14 +141,6 @@ class Lex:
         return Stairs(st.occ + g, st.key, np.full(len(st.occ), tag))
 
     @staticmethod
-    def tags(st: Stairs) -> list:
-        return st.tag.tolist()
-
-    @staticmethod
-    def retagged(st: Stairs, tags: list) -> Stairs:
-        return Stairs(st.occ, st.key, np.array(tags, np.int64))
-
-    @staticmethod
     def covers(best: Stairs, occ: int, acc: int, inner: tuple) -> bool:
         """Whether ``best`` is lexicographically at or below ``(acc, *inner)`` at ``occ``."""
         i = int(best.at(occ))
@@ -207,7 +202,7 @@ class LeafCurves:
         name = w.einsums[x].name
         tags = [search.record(("leaf", name, info[t][1]) if info[t][0] == "map"
                               else ("bound", info[t][1])) for t in st.tag.tolist()]
-        return Stairs(st.occ, st.key, np.array(tags, np.int64)), lazy
+        return st.retagged(tags), lazy
 
     @staticmethod
     def leaf_node(search: fused.TreeSearch, rec: tuple, S: tuple) -> fusion.Leaf:
