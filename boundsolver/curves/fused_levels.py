@@ -213,7 +213,7 @@ class LeafCurves:
         loops leaving tiles ``S``: inner levels start empty at every leaf invocation, so each
         invocation moves every word of each tensor a level keeps into it at least once (an
         output: written back at least once); deeper loops only add invocations of smaller
-        tiles, never fewer words in all."""
+        tiles, never fewer words in all. (Cached here: one LeafCurves serves one search.)"""
         key = ("floor", x, y, S)
         if key not in self._floors:
             inner = self.arch.on_chip[1:]
