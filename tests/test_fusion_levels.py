@@ -323,13 +323,13 @@ def test_a_walk_topped_by_any_point_of_the_least_key_changes_nothing(case, data)
 @settings(max_examples=5)
 @given(_small_cases())
 def test_loop_skipping_by_floors_changes_nothing(case):
-    """The loop options skipped by their DRAM and inner-level floors (HierSearch.loop) never
+    """The loop options skipped by their DRAM and inner-level floors (TreeSearch.loop) never
     held a better key: the search without skipping gives the same frontier."""
     w, a = case
     pruned = _solve(w, a, lazy=False)
-    loop = fused_levels.HierSearch.loop
+    loop = fused.TreeSearch.loop
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fused_levels.HierSearch, "loop",
+        mp.setattr(fused.TreeSearch, "loop",
                    lambda self, *args: loop(self, *args[:-1], None))
         assert _solve(w, a, lazy=False) == pruned
 

@@ -11,6 +11,7 @@ is the best cut into segments. Every reported point's tree is rebuilt and re-cos
 
 from __future__ import annotations
 
+import math
 import time
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
@@ -106,6 +107,35 @@ class Curves:
             raise SolverError(f"the frontier of {problem} did not solve to optimality")
         return [(a.point.mapping, a.point.cost) for a in answers]
 
+    # -- the leaves of a TreeSearch on one buffer ------------------------------------------------
+    # Values are per invocation (a loop node multiplies its body by its iterations); a leaf is
+    # always exact (no lazy state); each streamed tensor takes a word of the one buffer and moves
+    # at least once, so TreeSearch.floor is a bound.
+    totals = False
+    word_floor = True
+
+    @property
+    def keys(self) -> "Scalar":
+        return SCALAR
+
+    def stairs(self, search: "TreeSearch", x: int, sizes: dict, R: frozenset):
+        """Einsum ``x``'s curve under the tiles ``sizes`` with ``R`` resident, each point tagged
+        by a leaf record (rebuilt by :meth:`leaf_node`); no lazy leaf it depends on."""
+        e = search.workload.einsums[x]
+        c = self.curve(e, sizes, R)
+        extra = 0 if e.output.name in R else c.sub.tensor_size(c.sub.output)  # count 2 x moved
+        tags = [search.record(("leaf", x, R, i)) for i in range(len(c.occ))]
+        return Stairs(c.occ.tolist(), (c.acc + extra).tolist(), tags), None
+
+    def leaf_node(self, search: "TreeSearch", rec: tuple, S: tuple) -> fusion.Leaf:
+        _, x, R, k = rec
+        e = search.workload.einsums[x]
+        return fusion.Leaf(e.name, self.curve(e, search.sizes(S), R).mapping(k))
+
+    def floor(self, search: "TreeSearch", x: int, y: int, S: tuple) -> tuple:
+        """Lower bounds on the key components after the first (none on one buffer)."""
+        return ()
+
 
 # ------------------------------------------------------------------------------------ loop trees
 
@@ -125,6 +155,9 @@ class Stairs(NamedTuple):
 
     def frozen(self) -> Staircase:
         return Staircase(*(np.array(x, dtype=np.int64) for x in self))
+
+    def retagged(self, tags: list) -> "Stairs":
+        return Stairs(self.occ, self.acc, tags)
 
 
 ZERO = Stairs([0], [0], [0])
@@ -212,6 +245,40 @@ def _merge_np(parts: list) -> Stairs:
     return Stairs(occ[keep].tolist(), acc[keep].tolist(), tag[keep].tolist())
 
 
+class Scalar:
+    """The staircase arithmetic of :class:`TreeSearch` on one buffer (keys of one component,
+    :class:`Stairs` of lists: the hot path of real workloads); :mod:`fused_levels` has the
+    lexicographic one for hierarchies, with the same operations."""
+
+    ZERO = ZERO
+    plus_shifted = staticmethod(plus_shifted)
+    merge = staticmethod(merge)
+
+    @staticmethod
+    def shifted(st: Stairs, const: int, scale: int, tag: int) -> Stairs:
+        """``const + scale * st`` (the order is kept), every point tagged ``tag``."""
+        return Stairs(st.occ, [const + scale * v for v in st.acc], [tag] * len(st.occ))
+
+    @staticmethod
+    def raised(st: Stairs, g: int, tag: int) -> Stairs:
+        """``st`` with every occupancy raised by ``g``, every point tagged ``tag``."""
+        return Stairs([o + g for o in st.occ], st.acc, [tag] * len(st.occ))
+
+    @staticmethod
+    def covers(best: Stairs, occ: int, acc: int, inner: tuple) -> bool:
+        """Whether ``best`` is at or below the key (``acc``) at occupancy ``occ``: then an option
+        whose lower bounds these are is skipped (counted)."""
+        i = bisect_right(best.occ, occ) - 1
+        return i >= 0 and best.acc[i] <= acc
+
+    @staticmethod
+    def frozen(st: Stairs) -> Staircase:
+        return st.frozen()
+
+
+SCALAR = Scalar()
+
+
 @dataclass
 class TreeSearch:
     """The exact frontier over loop trees (docs/fusion.md, 'Solving'), by dynamic programming.
@@ -226,10 +293,22 @@ class TreeSearch:
     bounds (kept tiles; kept traffic plus every streamed tensor moved once per iteration) are
     already matched by the options seen for the same child is skipped: exact, it cannot lower
     the curve anywhere.
+
+    One search serves one buffer and hierarchies (docs/fusion.md, 'On hierarchies'). What
+    differs is supplied by ``curves``, the leaves: ``keys``, the staircase arithmetic
+    (:class:`Scalar` on one buffer; the lexicographic :class:`fused_levels.Lex` over the key
+    vector DRAM, then each inner level); ``totals`` (values are totals over the run, not per
+    invocation: a hierarchy's leaf reads an output back a number of times that is no multiple of
+    its invocations); ``stairs``/``leaf_node``, a leaf's staircase and the leaf behind a point;
+    ``floor``, lower bounds on the key components past the first; ``word_floor``, whether
+    :meth:`floor`'s word-per-tensor bound holds; and, for ``lazy`` leaves (bounds made exact only
+    where a best tree uses them), ``lazy`` and ``refine``. Memo entries record the lazy leaves
+    they read (:meth:`store`), and :meth:`solve` repeats the search until the trees behind the
+    capacities asked for use exact leaves only.
     """
 
     workload: Workload
-    curves: Curves
+    curves: object  # Curves (one buffer) or fused_levels.LeafCurves
     max_depth: int = 3
     split: bool = False  # may a rank loop at several depths of one path
     prov: list = field(default_factory=list)
@@ -240,8 +319,16 @@ class TreeSearch:
     # The exact state-sharing rules of docs/fusion.md, 'Solving' (lifted kept tensors, runs no
     # open rank may enclose); off only in the tests that check they change no curve.
     share: bool = True
+    lazy: bool = False
+    rounds: int = 0
+    deps: dict = field(default_factory=dict)    # memo key -> lazy leaves it read
+    users: dict = field(default_factory=dict)   # lazy leaf -> memo keys that read it
 
     def __post_init__(self) -> None:
+        self.keys = self.curves.keys
+        self.totals = self.curves.totals
+        self._stack: list[set] = []  # the lazy leaves read by each memo entry being made
+        self.pending: set = set()    # (lazy leaf, capacity) a rebuilt tree used as a bound
         self.prov.append(("end",))  # ZERO's tag: the empty run of children
         self.ranks = tuple(self.workload.size)
         self.position = {r: i for i, r in enumerate(self.ranks)}
@@ -260,6 +347,8 @@ class TreeSearch:
         self._open: dict = {}
         self._runs: dict = {}
         self._used: dict = {}
+        self._invocations: dict = {}
+        self.full = tuple(self.workload.size[r] for r in self.ranks)
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
         # with the Orojenesis inner mapspace every keep is tried.
@@ -269,18 +358,61 @@ class TreeSearch:
         self.prov.append(rec)
         return len(self.prov) - 1
 
-    def keep(self, st: Stairs | None, recs: list) -> Stairs | None:
+    def keep(self, st, recs: list):
         """``st`` with its local tags (indices into ``recs``) turned into provenance records, made
         only for the alternatives that survive on the staircase."""
         if st is None:
             return None
+        tags = st.tag
         if len(recs) == 1:
-            return Stairs(st.occ, st.acc, [self.record(recs[0])] * len(st.occ))
+            return st.retagged([self.record(recs[0])] * len(tags))
         ids: dict[int, int] = {}
-        for t in st.tag:  # records in the order of first appearance along the staircase
+        for t in tags:  # records in the order of first appearance along the staircase
             if t not in ids:
                 ids[t] = self.record(recs[t])
-        return Stairs(st.occ, st.acc, [ids[t] for t in st.tag])
+        return st.retagged([ids[t] for t in tags])
+
+    # -- the memo, and the lazy leaves each entry read ---------------------------------------
+
+    def recall(self, key):
+        """``memo[key]``; the entry being made reads the lazy leaves this one read."""
+        if self._stack:
+            deps = self.deps.get(key)
+            if deps:
+                self._stack[-1] |= deps
+        return self.memo[key]
+
+    def enter(self) -> None:
+        """A memo entry starts being made (lazy leaves only: its reads are gathered)."""
+        if self.lazy:
+            self._stack.append(set())
+
+    def store(self, key, out):
+        """``memo[key] = out``, recording the lazy leaves it read (:meth:`invalidate`)."""
+        self.memo[key] = out
+        if self.lazy:
+            deps = self._stack.pop()
+            if deps:
+                self.deps[key] = deps
+                for d in deps:
+                    self.users.setdefault(d, set()).add(key)
+                if self._stack:
+                    self._stack[-1] |= deps
+        return out
+
+    def invalidate(self, state_key) -> None:
+        """Forget every memo entry made from the lazy leaf ``state_key``."""
+        for k in self.users.pop(state_key, ()):
+            self.memo.pop(k, None)
+            self.deps.pop(k, None)
+
+    def runs(self, S: tuple) -> int:
+        """Invocations of a node whose loops above leave tiles ``S``."""
+        try:
+            return self._invocations[S]
+        except KeyError:
+            out = self._invocations[S] = math.prod(n // s for n, s in zip(self.full, S))
+            return out
 
     def context(self, i: int, j: int) -> fusion.Context:
         if (i, j) not in self.contexts:
@@ -348,11 +480,11 @@ class TreeSearch:
 
     # -- the pieces -----------------------------------------------------------------------------
 
-    def segment(self, i: int, j: int) -> Stairs:
+    def segment(self, i: int, j: int):
         """A segment root: no loop; it may keep tensors that several of its Einsums read."""
         ctx = self.context(i, j)
         w = self.workload
-        S = tuple(w.size[r] for r in self.ranks)
+        S = self.full
         moved = self.moved_in((i, j), i, j, frozenset())
         cands = [T for T, (_, _, u, agree) in moved.items()
                  if agree and (len(u) > 1 or not self.push_down)] if j > i else []
@@ -363,9 +495,8 @@ class TreeSearch:
             body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
             if body is None:
                 continue
-            parts.append(Stairs(body.occ, [const + v for v in body.acc],
-                                [self.record(("root", K, body))] * len(body.occ)))
-        return merge(parts)
+            parts.append(self.keys.shifted(body, const, 1, self.record(("root", K, body))))
+        return self.keys.merge(parts)
 
     def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
         # The node's own loop only matters to the tensors it keeps; and a node that keeps nothing
@@ -380,12 +511,13 @@ class TreeSearch:
         rank = rank if K else None
         key = ("body", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank, depth)
         if key in self.memo:
-            return self.memo[key]
-        span = tuple(range(a, b + 1))
+            return self.recall(key)
+        self.enter()
         if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
-            self.memo[key] = rest = self.leaves(seg, a, b, S, R, K, rank)
-            return rest
-        tail = {b + 1: ZERO}
+            return self.store(key, self.leaves(seg, a, b, S, R, K, rank))
+        span = tuple(range(a, b + 1))
+        keys = self.keys
+        tail = {b + 1: keys.ZERO}
         for x in range(b, a - 1, -1):
             parts, recs = [], []
             for y in range(x, b + 1):
@@ -399,19 +531,18 @@ class TreeSearch:
                 if child is None:
                     continue
                 shift = self.held(stored, span, S)
-                parts.append(plus_shifted(child, shift, rest, len(recs)))
+                parts.append(keys.plus_shifted(child, shift, rest, len(recs)))
                 recs.append(("plus", child, shift, rest))
-            tail[x] = self.keep(merge(parts), recs)
-        self.memo[key] = tail[a]
-        return tail[a]
+            tail[x] = self.keep(keys.merge(parts), recs)
+        return self.store(key, tail[a])
 
-    def leaves(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank) -> Stairs:
+    def leaves(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank):
         """A body with no loop below: its leaves one by one, each raised by what the node stores
         while it runs. Its curve is fixed by each leaf's key (as :meth:`leaf` keys it) and shift,
         so bodies that agree on those (other kept sets, tiles or resident tensors that no leaf
-        sees) are one memo entry."""
+        sees) are one memo entry; it records the lazy leaves it read, as every entry does."""
+        span = tuple(range(a, b + 1))
         if self.share:
-            span = tuple(range(a, b + 1))
             steps = []
             for x in range(b, a - 1, -1):
                 stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
@@ -420,17 +551,19 @@ class TreeSearch:
                               tuple(S[k] for k in self.used(x, Rx))))
             key = ("leaves", *steps)
             if key in self.memo:
-                return self.memo[key]
-        rest = ZERO
-        span = tuple(range(a, b + 1))
+                return self.recall(key)
+            self.enter()
+        keys = self.keys
+        rest = keys.ZERO
         for x in range(b, a - 1, -1):
             stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
             child = self.leaf(x, S, Rc)
+            if child is None:  # no nest of the leaf fits the fixed inner levels
+                rest = None
+                break
             shift = self.held(stored, span, S)
-            rest = plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
-        if self.share:
-            self.memo[key] = rest
-        return rest
+            rest = keys.plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
+        return self.store(key, rest) if self.share else rest
 
     def lifted(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int,
                G: tuple) -> Stairs | None:
@@ -444,17 +577,16 @@ class TreeSearch:
         key = ("lifted", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank,
                depth)
         if key in self.memo:
-            return self.memo[key]
+            return self.recall(key)
+        self.enter()
         rest = tuple(T for T in K if T not in G)
         inner = self.body(seg, a, b, S, R | frozenset(G), rest, rank, depth)
         out = None
         if inner is not None:
             span = tuple(range(a, b + 1))
             g = self.held(G, span, S)
-            out = Stairs([o + g for o in inner.occ], inner.acc,
-                         [self.record(("plus", inner, g, ZERO))] * len(inner.occ))
-        self.memo[key] = out
-        return out
+            out = self.keys.raised(inner, g, self.record(("plus", inner, g, self.keys.ZERO)))
+        return self.store(key, out)
 
     def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
         """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
@@ -507,7 +639,8 @@ class TreeSearch:
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
         key = ("child", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), depth, avoid)
         if key in self.memo:
-            return self.memo[key]
+            return self.recall(key)
+        self.enter()
         if x == y:
             out = self.leaf(x, S, R)
         elif depth >= self.max_depth:
@@ -524,9 +657,8 @@ class TreeSearch:
             # fewest iterations first: their curves reach low traffic early, so the lower
             # bounds of the many-iteration options after them are matched sooner
             for r, t in sorted(options, key=lambda o: sizes[o[0]] // o[1]):
-                out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
-        self.memo[key] = out
-        return out
+                out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
+        return self.store(key, out)
 
     def enclosable(self, seg, x: int, y: int, S: tuple) -> bool:
         """Whether any loop may enclose Einsums ``x..y`` under the tiles ``S``: a rank the run
@@ -558,41 +690,48 @@ class TreeSearch:
                                                      self.workload.size)
         return self._allowed[key]
 
-    def leaf(self, x: int, S: tuple, R: frozenset) -> Stairs:
-        """Einsum ``x``'s curve under the tiles ``S`` with ``R`` resident, keyed by what its
-        reduced sub-problem depends on: the tiles of the ranks its streamed tensors use."""
+    def leaf(self, x: int, S: tuple, R: frozenset):
+        """Einsum ``x``'s curve under the tiles ``S`` with ``R`` resident (``curves.stairs``),
+        keyed by what it depends on (:meth:`used`); None where no nest of it fits."""
         R = R & self.run(x, x)[1]
         key = ("leaf", x, R, tuple(S[k] for k in self.used(x, R)))
         if key in self.memo:
-            return self.memo[key]
-        e = self.workload.einsums[x]
-        sizes = self.sizes(S)
-        c = self.curves.curve(e, sizes, R)
-        extra = 0 if e.output.name in R else c.sub.tensor_size(c.sub.output)  # count 2 x moved
-        tags = [self.record(("leaf", x, R, i)) for i in range(len(c.occ))]
-        self.memo[key] = out = Stairs(c.occ.tolist(), (c.acc + extra).tolist(), tags)
-        return out
+            return self.recall(key)
+        self.enter()
+        out, lazy = self.curves.stairs(self, x, self.sizes(S), R)
+        if lazy is not None:  # a lazy leaf not yet exact: the entry depends on it
+            self._stack[-1].add(lazy)
+        return self.store(key, out)
 
     def used(self, x: int, R: frozenset) -> tuple[int, ...]:
-        """Positions of the ranks that Einsum ``x``'s non-resident tensors use (``reduced``)."""
+        """Positions of the ranks Einsum ``x``'s leaf depends on: those its non-resident
+        tensors use (``reduced``) where values are per invocation; with totals, every rank of
+        the Einsum (its invocations are the product of their loops' iterations)."""
         if (x, R) not in self._used:
             e = self.workload.einsums[x]
-            self._used[(x, R)] = tuple(sorted({self.position[r] for T in e.tensors
-                                               if T.name not in R for r in T.ranks}))
+            ranks = e.size if self.totals else {r for T in e.tensors if T.name not in R
+                                                for r in T.ranks}
+            self._used[(x, R)] = tuple(sorted({self.position[r] for r in ranks}))
         return self._used[(x, R)]
 
     def loop(self, seg, x, y, S, r, t, R, depth, best):
         """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
         tensors its loop does not index (they stay across iterations) or that several of its
-        Einsums use."""
+        Einsums use. Per invocation its key is ``const + n * body``; in totals (``unit``
+        invocations of the node) ``unit * const + body``. An option is skipped when the best
+        seen so far is at or below its lower bounds (lexicographically on hierarchies: every key
+        the option can reach is componentwise above them, so lexicographically too)."""
         sp = tuple(range(x, y + 1))
         n = self.sizes(S)[r] // t
+        unit, scale = (self.runs(S), 1) if self.totals else (1, n)
         below = self.cut(S, r, t)
         moved = self.moved_in(seg, x, y, R)
         cands = [T for T, (w, ranks, live, agree) in moved.items()
                  if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
         streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
         floor = sum(streamed.values())
+        inner = self.curves.floor(self, x, y, below) if best is not None else ()
+        covers, word_floor = self.keys.covers, self.curves.word_floor
         parts, recs = [], []
         for K in subsets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
@@ -601,29 +740,24 @@ class TreeSearch:
                 occ = max(sum(v for T, v in tiles.items()
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
-                acc = const + n * (floor - sum(streamed[T] for T in K))
-                if self.dominated(best, occ, acc):  # the cheap bound is enough: no floor
+                acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
+                if covers(best, occ, acc, inner):  # the cheap bound is enough: no floor
+                    self.skipped += 1
                     continue
-                lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, depth + 1 >= self.max_depth)
-                if self.dominated(best, max(occ, lo_occ), max(acc, const + n * lo_acc)):
-                    continue
+                if word_floor:
+                    lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r,
+                                                depth + 1 >= self.max_depth)
+                    if covers(best, max(occ, lo_occ), max(acc, unit * (const + n * lo_acc)),
+                              inner):
+                        self.skipped += 1
+                        continue
             body = self.body(seg, x, y, below, R, K, r, depth + 1)
             if body is None:
                 continue
             self.nodes += 1
-            parts.append(Stairs(body.occ, [const + n * v for v in body.acc],
-                                [len(recs)] * len(body.occ)))
+            parts.append(self.keys.shifted(body, unit * const, scale, len(recs)))
             recs.append(("loop", r, t, K, body))
-        return self.keep(merge(parts), recs)
-
-    def dominated(self, best: Stairs, occ: int, acc: int) -> bool:
-        """Whether the point (``occ``, ``acc``), a lower bound on an option, is matched by
-        ``best``; then the option is skipped (counted)."""
-        i = bisect_right(best.occ, occ) - 1
-        if i >= 0 and best.acc[i] <= acc:
-            self.skipped += 1
-            return True
-        return False
+        return self.keep(self.keys.merge(parts), recs)
 
     def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
               ) -> tuple[int, int]:
@@ -701,20 +835,22 @@ class TreeSearch:
 
     # -- rebuilding the tree behind a point -----------------------------------------------------
 
-    def build(self, st: Stairs, capacity: int, S: tuple | None = None) -> list:
+    def build(self, st, capacity: int, S: tuple | None = None) -> list:
         """The loop tree behind the point of ``st`` that answers ``capacity``, under tiles ``S``
-        (the whole workload's sizes at a segment)."""
+        (the whole workload's sizes at a segment). A lazy leaf's point that is only a bound is
+        left out of the tree and noted in ``pending`` with the capacity the tree gives it."""
         if S is None:
-            S = tuple(self.workload.size[r] for r in self.ranks)
+            S = self.full
         i = int(st.at(capacity))
         if i < 0:
             raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
         rec = self.prov[int(st.tag[i])]
         kind = rec[0]
         if kind == "leaf":
-            _, x, R, k = rec
-            e = self.workload.einsums[x]
-            return [fusion.Leaf(e.name, self.curves.curve(e, self.sizes(S), R).mapping(k))]
+            return [self.curves.leaf_node(self, rec, S)]
+        if kind == "bound":
+            self.pending.add((rec[1], int(capacity)))
+            return []
         if kind == "plus":
             _, child, shift, rest = rec
             return self.build(child, capacity - shift, S) + self.build(rest, capacity, S)
@@ -730,6 +866,55 @@ class TreeSearch:
             _, left, right = rec
             return self.build(left, capacity, S) + self.build(right, capacity, S)
         raise AssertionError(kind)
+
+
+    # -- the workload ------------------------------------------------------------------------
+
+    def whole(self, fusion_on: bool):
+        """The workload's staircase: the best cut of its Einsums into segments. The best cut of
+        Einsums ``i..`` is its first segment ``i..j``, then the best cut of ``j+1..`` (a suffix
+        DP: quadratic in the number of Einsums where every run's best cut would be cubic; the
+        same staircase, since max/+ are monotone and Pareto merging distributes)."""
+        keys, workload = self.keys, self.workload
+        n = len(workload.einsums)
+        longest = n if fusion_on else 1
+        rest: dict = {n: keys.ZERO}
+        for i in range(n - 1, -1, -1):
+            parts = []
+            for j in connected_runs(workload, i, min(n, i + longest)):
+                first, after = self.segment(i, j), rest[j + 1]
+                if first is None or after is None:
+                    continue
+                parts.append(keys.plus_shifted(first, 0, after, self.record(("cut", first, after))))
+            rest[i] = keys.merge(parts)
+        return rest[0]
+
+    def solve(self, fusion_on: bool, capacities: list[int] | None = None):
+        """The workload's staircase, exact at ``capacities`` (None: every breakpoint). With lazy
+        leaves the search is a lower bound at every capacity; the trees behind the capacities
+        asked for are rebuilt, each lazy leaf point they use that is only a bound is made exact
+        at the capacity the tree gives it (``curves.refine``), the memo entries that read it are
+        dropped, and the search repeats until those trees use exact leaves only: then their keys
+        are real trees' and lower bounds, so optimal (docs/fusion.md, 'Lazy leaves')."""
+        while True:
+            front = self.whole(fusion_on)
+            if not self.lazy or front is None:
+                return front
+            self.pending = set()
+            caps = front.occ if capacities is None else [c for c in capacities if front.at(c) >= 0]
+            for c in caps:
+                self.build(front, int(front.occ[front.at(c)]))
+            if not self.pending:
+                return front
+            self.rounds += 1
+            progress = False
+            for state_key, cap in sorted(self.pending, key=repr):
+                progress |= self.curves.refine(self.curves.lazy[state_key], cap)
+                self.invalidate(state_key)
+            if not progress:
+                raise SolverError(f"the lazy leaves of {self.workload.name or 'the workload'} "
+                                  f"learnt nothing in a round: a leaf's bound excludes its exact "
+                                  f"point")
 
 
 def _weight(ctx: fusion.Context, T: str) -> int:
@@ -787,21 +972,8 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
-    n = len(workload.einsums)
-    longest = n if fusion_on else 1
-    # The best cut of Einsums i.. into segments: its first segment i..j, then the best cut of
-    # j+1.. (a suffix DP: quadratic in the number of Einsums where every run's best cut would be
-    # cubic; the same staircase, since max/+ are monotone and Pareto merging distributes).
-    rest: dict[int, Stairs | None] = {n: ZERO}
-    for i in range(n - 1, -1, -1):
-        parts = []
-        for j in connected_runs(workload, i, min(n, i + longest)):
-            first, after = search.segment(i, j), rest[j + 1]
-            if first is None or after is None:
-                continue
-            parts.append(plus_shifted(first, 0, after, search.record(("cut", first, after))))
-        rest[i] = merge(parts)
-    front = None if rest[0] is None else rest[0].frozen()
+    front = search.solve(fusion_on)
+    front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,
                     len(curves.traced), curves.seconds)
 

@@ -5,7 +5,9 @@ The mapspace is :mod:`fusion_levels`': fused loop trees whose stored tensors liv
 bound's (docs/hierarchy.md): least DRAM traffic at each capacity of the outer level, then least
 traffic into each inner level in turn, a lexicographic key.
 
-The dynamic program is :class:`fused.TreeSearch`'s with two changes, both exact:
+The dynamic program is :class:`fused.TreeSearch` itself, given this module's leaves
+(:class:`LeafCurves`: their ``stairs``, ``floor``, ``refine``) and arithmetic (:class:`Lex`);
+what they change, both exact:
 
 * keys are vectors (DRAM, then each inner level) compared lexicographically. A node's children
   run one after another with every level to themselves, so their keys add; a lexicographic
@@ -29,7 +31,6 @@ Every reported point's schedule is rebuilt and re-costed by :func:`fusion_levels
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -40,9 +41,9 @@ from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
 from ..model import fusion, fusion_levels
 from ..model.arch import Arch, Level
 from ..model.cost import check_size
-from ..model.fusion import Schedule, subsets
+from ..model.fusion import Schedule
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
-from ..model.mapspace import Mapspace, divisors, mapspace_of
+from ..model.mapspace import Mapspace, mapspace_of
 from ..model.workload import Workload
 from ..reference import levelnest
 from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
@@ -65,6 +66,9 @@ class Stairs:
     def at(self, capacity) -> np.ndarray:
         """Index of the breakpoint that answers each capacity (-1: infeasible)."""
         return np.searchsorted(self.occ, capacity, side="right") - 1
+
+    def retagged(self, tags) -> "Stairs":
+        return Stairs(self.occ, self.key, np.asarray(tags, np.int64))
 
 
 def _rank(key: np.ndarray) -> np.ndarray:
@@ -113,6 +117,39 @@ def shifted(st: Stairs, const: np.ndarray, scale: int, tag) -> Stairs:
     return Stairs(st.occ, const + scale * st.key, np.full(len(st.occ), tag))
 
 
+class Lex:
+    """:class:`fused.TreeSearch`'s staircase arithmetic over keys of ``k`` components (DRAM,
+    then each inner level) compared lexicographically; :class:`fused.Scalar`'s operations."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.ZERO = Stairs(np.zeros(1, np.int64), np.zeros((1, k), np.int64),
+                           np.zeros(1, np.int64))
+
+    plus_shifted = staticmethod(plus_shifted)
+    merge = staticmethod(merge)
+
+    def shifted(self, st: Stairs, const: int, scale: int, tag) -> Stairs:
+        """``const`` on DRAM plus ``scale * st``, every point tagged ``tag``."""
+        vec = np.zeros(self.k, np.int64)
+        vec[0] = const
+        return shifted(st, vec, scale, tag)
+
+    @staticmethod
+    def raised(st: Stairs, g: int, tag) -> Stairs:
+        return Stairs(st.occ + g, st.key, np.full(len(st.occ), tag))
+
+    @staticmethod
+    def covers(best: Stairs, occ: int, acc: int, inner: tuple) -> bool:
+        """Whether ``best`` is lexicographically at or below ``(acc, *inner)`` at ``occ``."""
+        i = int(best.at(occ))
+        return i >= 0 and tuple(best.key[i].tolist()) <= (acc, *inner)
+
+    @staticmethod
+    def frozen(st: Stairs) -> Stairs:
+        return st
+
+
 # ----------------------------------------------------------------------------------- leaf curves
 
 @dataclass
@@ -138,6 +175,56 @@ class LeafCurves:
     def __post_init__(self) -> None:
         self.one_buffer = fused.Curves(self.mapspace, self.method, self.solver)
         self._canons: dict = {}
+        self._floors: dict = {}
+        self.keys = Lex(len(self.arch.on_chip))  # DRAM, then every inner level
+
+    # -- the leaves of a TreeSearch on the hierarchy (fused.TreeSearch's docstring) ------------
+    # Values are totals over the run (the module's docstring). TreeSearch.floor's word per
+    # streamed tensor is no bound here: a leaf may stream a tensor past the outer level into
+    # an inner one, taking no word of it; the inner levels' floors (:meth:`floor`) are used.
+    totals = True
+    word_floor = False
+
+    def stairs(self, search: fused.TreeSearch, x: int, sizes: dict, R: frozenset):
+        """The leaf's staircase in totals (exact, or as known where ``search.lazy``), each point
+        tagged by a leaf record (its mapping) or a bound record (its lazy state); and the lazy
+        state it depends on while not exact (None once it is)."""
+        w = search.workload
+        if not search.lazy:
+            st, maps = self.curve(w, x, sizes, R)
+            info, lazy = [("map", m) for m in maps], None
+        else:
+            st, info, exact = self.lazy_curve(w, x, sizes, R)
+            lazy = None if exact else self.state(w, x, sizes, R).key
+        if st is None:
+            return None, lazy
+        name = w.einsums[x].name
+        tags = [search.record(("leaf", name, info[t][1]) if info[t][0] == "map"
+                              else ("bound", info[t][1])) for t in st.tag.tolist()]
+        return st.retagged(tags), lazy
+
+    @staticmethod
+    def leaf_node(search: fused.TreeSearch, rec: tuple, S: tuple) -> fusion.Leaf:
+        return fusion.Leaf(rec[1], rec[2])
+
+    def floor(self, search: fused.TreeSearch, x: int, y: int, S: tuple) -> tuple[int, ...]:
+        """A lower bound on the traffic into each inner level of Einsums ``x..y`` run under
+        loops leaving tiles ``S``: inner levels start empty at every leaf invocation, so each
+        invocation moves every word of each tensor a level keeps into it at least once (an
+        output: written back at least once); deeper loops only add invocations of smaller
+        tiles, never fewer words in all. (Cached here: one LeafCurves serves one search.)"""
+        key = ("floor", x, y, S)
+        if key not in self._floors:
+            inner = self.arch.on_chip[1:]
+            runs, sizes = search.runs(S), search.sizes(S)
+            out = [0] * len(inner)
+            for e in search.workload.einsums[x:y + 1]:
+                sub = fusion.sub_problem(e, sizes)
+                for c, lv in enumerate(inner):
+                    out[c] += runs * sum(sub.tensor_size(T) for T in sub.tensors
+                                         if lv.keeps_tensor(e, T))
+            self._floors[key] = tuple(out)
+        return self._floors[key]
 
     def canon(self, sub, res: frozenset, revisited: bool) -> Canon:
         """The leaf's canonical form (its own names where ``canonical`` is off)."""
@@ -489,323 +576,6 @@ def _tree_whole_points(sub, larch: Arch) -> list:
             lex_staircase([(x, key, (full, cost)) for x, (key, full, cost) in best.items()])]
 
 
-# -------------------------------------------------------------------------------- the search
-
-@dataclass
-class HierSearch:
-    """:class:`fused.TreeSearch`'s dynamic program with lexicographic vector keys and totals
-    (the module's docstring)."""
-
-    workload: Workload
-    curves: LeafCurves
-    max_depth: int = 3
-    split: bool = False
-    prov: list = field(default_factory=list)
-    memo: dict = field(default_factory=dict)
-    nodes: int = 0
-    skipped: int = 0
-    lazy: bool = False
-    rounds: int = 0
-    deps: dict = field(default_factory=dict)
-    users: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self._stack: list[set] = []
-        self.pending: set = set()
-        self.k = len(self.curves.arch.on_chip)  # DRAM, then every inner level
-        self.zero = Stairs(np.zeros(1, np.int64), np.zeros((1, self.k), np.int64),
-                           np.zeros(1, np.int64))
-        self.prov.append(("end",))
-        self.ranks = tuple(self.workload.size)
-        self.position = {r: i for i, r in enumerate(self.ranks)}
-        self.full = tuple(self.workload.size[r] for r in self.ranks)
-        self._cache: dict = {}
-        self.push_down = self.curves.mapspace.placement == "per_tensor"
-
-    def vec(self, dram: int) -> np.ndarray:
-        out = np.zeros(self.k, np.int64)
-        out[0] = dram
-        return out
-
-    def record(self, rec) -> int:
-        self.prov.append(rec)
-        return len(self.prov) - 1
-
-    def keep(self, st: Stairs | None, recs: list) -> Stairs | None:
-        if st is None:
-            return None
-        ids: dict[int, int] = {}
-        tags = [ids[t] if t in ids else ids.setdefault(t, self.record(recs[t]))
-                for t in st.tag.tolist()]
-        return Stairs(st.occ, st.key, np.array(tags, np.int64))
-
-    def cached(self, key, make):
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-    def context(self, i: int, j: int) -> fusion.Context:
-        return self.cached(("ctx", i, j),
-                           lambda: fusion.Context(self.workload, self.workload.names[i:j + 1]))
-
-    def sizes(self, S: tuple) -> dict:
-        return self.cached(("sizes", S), lambda: dict(zip(self.ranks, S)))
-
-    def runs(self, S: tuple) -> int:
-        """Invocations of a node whose loops above leave tiles ``S``."""
-        return math.prod(n // s for n, s in zip(self.full, S))
-
-    def cut(self, S: tuple, r: str, t: int) -> tuple:
-        k = self.position[r]
-        return S[:k] + (t,) + S[k + 1:]
-
-    def fp(self, T: str, span: tuple[int, ...], S: tuple) -> int:
-        return self.cached(("fp", T, span, S), lambda: fusion.indexing(
-            self.workload, T, span).footprint(self.sizes(S)))
-
-    def signature(self, seg, x: int, y: int) -> frozenset:
-        def make():
-            ctx = self.context(*seg)
-            return frozenset(T for T in ctx.moved if any(x <= i <= y for i in ctx.users[T]))
-        return self.cached(("sig", seg, x, y), make)
-
-    def segment(self, i: int, j: int) -> Stairs | None:
-        ctx = self.context(i, j)
-        w = self.workload
-        S = self.full
-        moved = self.moved_in((i, j), i, j, frozenset())
-        cands = [T for T, (_, _, u, agree) in moved.items()
-                 if agree and (len(u) > 1 or not self.push_down)] if j > i else []
-        base = (sum(2 * w.tensor_size(X) for X in ctx.exported)
-                - sum(w.tensor_size(T) for T in ctx.written))
-        parts = []
-        for K in subsets(cands):
-            const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
-            body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
-            if body is not None:
-                parts.append(shifted(body, self.vec(const), 1, self.record(("root", K, body))))
-        return merge(parts)
-
-    def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
-        same = None if K else rank
-        rank = rank if K else None
-        key = ("body", self.signature(seg, a, b), a, b, S, R, K, rank, depth)
-        return self.remember(key, lambda: self._body(seg, a, b, S, R, K, rank, depth, same))
-
-    def _body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int,
-              same):
-        span = tuple(range(a, b + 1))
-        tail = {b + 1: self.zero}
-        for x in range(b, a - 1, -1):
-            parts, recs = [], []
-            for y in range(x, b + 1):
-                rest = tail[y + 1]
-                if rest is None or (y > x and (depth >= self.max_depth
-                                               or not self.loopable(seg, x, y))):
-                    continue
-                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
-                child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
-                if child is None:
-                    continue
-                shift = sum(self.fp(T, span, S) for T in stored)
-                parts.append(plus_shifted(child, shift, rest, len(recs)))
-                recs.append(("plus", child, shift, rest))
-            tail[x] = self.keep(merge(parts), recs)
-        return tail[a]
-
-    def edge(self, seg, a, b, x, y, R, K, rank):
-        """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
-        tensors resident for that child (as :meth:`fused.TreeSearch.edge`)."""
-        def make():
-            ctx = self.context(*seg)
-            node, child = tuple(range(a, b + 1)), tuple(range(x, y + 1))
-            inside = set(child)
-            stored = [X for X in sorted(ctx.intermediates) if X not in R
-                      and set(ctx.users[X]) <= set(node) and not set(ctx.users[X]) <= inside
-                      and fusion.live_during(ctx, None, X, node, child)]
-            stored += [T for T in K if fusion.live_during(ctx, rank, T, node, child)]
-            used = {T for T, u in ctx.users.items() if inside & set(u)}
-            resident = frozenset(T for T in used if T in R or T in K or
-                                 (T in ctx.intermediates and not set(ctx.users[T]) <= inside))
-            return tuple(stored), resident
-        return self.cached(("edge", self.signature(seg, a, b), a, b, x, y, R, K, rank), make)
-
-    def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid=None):
-        key = ("child", self.signature(seg, x, y), x, y, S, R, depth, avoid)
-        return self.remember(key, lambda: self._child(seg, x, y, S, R, depth, avoid))
-
-    def _child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid):
-        if x == y:
-            out = self.leaf(x, S, R)
-        elif depth >= self.max_depth:
-            out = None
-        else:
-            span = tuple(range(x, y + 1))
-            sizes = self.sizes(S)
-            ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
-            full = self.workload.size
-            options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
-                       and (self.split or sizes[r] == full[r])
-                       and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
-            out = None
-            for r, t in sorted(options, key=lambda o: -o[1]):
-                out = merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
-        return out
-
-    def loopable(self, seg, x: int, y: int) -> bool:
-        span = tuple(range(x, y + 1))
-        ranks = {r for i in span for r in self.workload.einsums[i].size}
-        return self.cached(("loopable", seg, x, y),
-                           lambda: any(self.allowed(seg, span, r) for r in ranks))
-
-    def allowed(self, seg, span: tuple[int, ...], r: str) -> bool:
-        return self.cached(("allowed", seg, span, r), lambda: fusion.loop_allowed(
-            self.workload, self.context(*seg), span, r, self.workload.size))
-
-    def leaf(self, x: int, S: tuple, R: frozenset) -> Stairs | None:
-        e = self.workload.einsums[x]
-        sizes = self.sizes(S)
-        key = ("leaf", x, tuple(sizes[r] for r in e.size), R)
-
-        def make():
-            if not self.lazy:
-                st, maps = self.curves.curve(self.workload, x, sizes, R)
-                info, exact = [("map", m) for m in maps], True
-            else:
-                st, info, exact = self.curves.lazy_curve(self.workload, x, sizes, R)
-                if not exact:
-                    self._stack[-1].add(self.curves.state(self.workload, x, sizes, R).key)
-            if st is None:
-                return None
-            tags = [self.record(("leaf", e.name, info[t][1]) if info[t][0] == "map"
-                                else ("bound", info[t][1])) for t in st.tag.tolist()]
-            return Stairs(st.occ, st.key, np.array(tags, np.int64))
-        return self.remember(key, make)
-
-    def remember(self, key, make):
-        """``memo[key]``, made by ``make`` where missing. Entries record the lazy leaves they
-        depend on (:meth:`invalidate` drops them when such a leaf learns more)."""
-        if key in self.memo:
-            deps = self.deps.get(key)
-            if deps and self._stack:
-                self._stack[-1] |= deps
-            return self.memo[key]
-        self._stack.append(set())
-        try:
-            out = make()
-        finally:
-            deps = self._stack.pop()
-        self.memo[key] = out
-        if deps:
-            self.deps[key] = deps
-            for d in deps:
-                self.users.setdefault(d, set()).add(key)
-            if self._stack:
-                self._stack[-1] |= deps
-        return out
-
-    def invalidate(self, state_key) -> None:
-        """Forget every memo entry computed from the lazy leaf ``state_key``."""
-        for k in self.users.pop(state_key, ()):
-            self.memo.pop(k, None)
-            self.deps.pop(k, None)
-
-    def loop(self, seg, x, y, S, r, t, R, depth, best):
-        """A loop node over ``r`` in tiles of ``t`` over Einsums ``x..y`` (as
-        :meth:`fused.TreeSearch.loop`, in totals). An option is skipped when the best seen so far
-        is lexicographically at or below its lower bounds: on DRAM (as there) and on each inner
-        level (:meth:`inner_floor`); every key the option can reach is componentwise above them,
-        so lexicographically too."""
-        sp = tuple(range(x, y + 1))
-        n = self.sizes(S)[r] // t
-        runs = self.runs(S)
-        below = self.cut(S, r, t)
-        moved = self.moved_in(seg, x, y, R)
-        cands = [T for T, (w, ranks, live, agree) in moved.items()
-                 if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
-        streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
-        floor = sum(streamed.values())
-        parts, recs = [], []
-        for K in subsets(cands):
-            tiles = {T: self.fp(T, sp, below) for T in K}
-            const = runs * sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
-            if best is not None:
-                occ = max(sum(v for T, v in tiles.items()
-                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
-                          for e in sp) if K else 0
-                acc = const + runs * n * (floor - sum(streamed[T] for T in K))
-                i = int(best.at(occ))
-                if i >= 0 and tuple(best.key[i].tolist()) <= (acc, *self.inner_floor(x, y, below)):
-                    self.skipped += 1
-                    continue
-            body = self.body(seg, x, y, below, R, K, r, depth + 1)
-            if body is None:
-                continue
-            self.nodes += 1
-            parts.append(shifted(body, self.vec(const), 1, len(recs)))
-            recs.append(("loop", r, t, K, body))
-        return self.keep(merge(parts), recs)
-
-    def inner_floor(self, x: int, y: int, S: tuple) -> tuple[int, ...]:
-        """A lower bound on the traffic into each inner level of Einsums ``x..y`` run under
-        loops leaving tiles ``S``: inner levels start empty at every leaf invocation, so each
-        invocation moves every word of each tensor a level keeps into it at least once (an
-        output: written back at least once); deeper loops only add invocations of smaller
-        tiles, never fewer words in all."""
-        def make():
-            inner = self.curves.arch.on_chip[1:]
-            runs, sizes = self.runs(S), self.sizes(S)
-            out = [0] * len(inner)
-            for e in self.workload.einsums[x:y + 1]:
-                sub = fusion.sub_problem(e, sizes)
-                for c, lv in enumerate(inner):
-                    out[c] += runs * sum(sub.tensor_size(T) for T in sub.tensors
-                                         if lv.keeps_tensor(e, T))
-            return tuple(out)
-        return self.cached(("floor", x, y, S), make)
-
-    def moved_in(self, seg, x: int, y: int, R: frozenset) -> dict:
-        def make():
-            ctx = self.context(*seg)
-            sp = tuple(range(x, y + 1))
-            out = {}
-            for T in sorted(ctx.moved):
-                u = tuple(i for i in ctx.users[T] if x <= i <= y)
-                if u and T not in R:
-                    out[T] = (2 if T in ctx.written else 1,
-                              frozenset(fusion.indexing(self.workload, T, sp).ranks), u,
-                              ctx.axes_agree(T, u))
-            return out
-        return self.cached(("moved", self.signature(seg, x, y), x, y, R), make)
-
-    def build(self, st: Stairs, capacity: int) -> list:
-        i = int(st.at(capacity))
-        if i < 0:
-            raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
-        rec = self.prov[int(st.tag[i])]
-        kind = rec[0]
-        if kind == "leaf":
-            return [fusion.Leaf(rec[1], rec[2])]
-        if kind == "bound":  # a lazy leaf's lower bound: to be made exact at this capacity
-            self.pending.add((rec[1], int(capacity)))
-            return []
-        if kind == "plus":
-            _, child, shift, rest = rec
-            return self.build(child, capacity - shift) + self.build(rest, capacity)
-        if kind == "end":
-            return []
-        if kind == "loop":
-            _, r, t, K, body = rec
-            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity)))]
-        if kind == "root":
-            _, K, body = rec
-            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity)))]
-        if kind == "cut":
-            _, left, right = rec
-            return self.build(left, capacity) + self.build(right, capacity)
-        raise AssertionError(kind)
-
-
 # ------------------------------------------------------------------------------------ workloads
 
 @dataclass
@@ -813,7 +583,7 @@ class HierSolution:
     workload: Workload
     arch: Arch
     frontier: Stairs
-    search: HierSearch
+    search: fused.TreeSearch
     seconds: float = 0.0
 
     def schedule(self, capacity: int) -> Schedule:
@@ -855,25 +625,9 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     began = time.perf_counter()
     curves = LeafCurves(arch, mapspace_of(mapspace), method, solver, canonical=canonical,
                         store=_store(cache, lazy, arch, mapspace_of(mapspace), method, solver))
-    search = HierSearch(workload, curves, max_depth if fusion_on else 0, split_ranks, lazy=lazy)
-    while True:
-        front = _search(workload, search, fusion_on)
-        if not lazy or front is None:
-            break
-        search.pending = set()
-        caps = front.occ if capacities is None else [c for c in capacities if front.at(c) >= 0]
-        for c in caps:
-            search.build(front, int(front.occ[front.at(c)]))
-        if not search.pending:
-            break
-        search.rounds += 1
-        progress = False
-        for state_key, cap in sorted(search.pending, key=repr):
-            progress |= curves.refine(curves.lazy[state_key], cap)
-            search.invalidate(state_key)
-        if not progress:
-            raise SolverError(f"the lazy leaves of {workload.name or 'the workload'} learnt "
-                              f"nothing in a round: a leaf's bound excludes its exact point")
+    search = fused.TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
+                              lazy=lazy)
+    front = search.solve(fusion_on, capacities)
     if front is None:
         raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
                                f"levels of {arch.name}")
@@ -895,25 +649,6 @@ def _store(cache, lazy: bool, arch: Arch, mapspace: Mapspace, method: str, solve
     if not isinstance(cache, Cache):
         raise BoundsolverError(f"cache must be True, False, None or a bs.Cache, got {cache!r}")
     return LeafStore(cache, arch, mapspace, method, solver)
-
-
-def _search(workload: Workload, search: HierSearch, fusion_on: bool) -> Stairs | None:
-    """The whole workload's staircase: each run of Einsums as a segment or cut in two."""
-    n = len(workload.einsums)
-    cells: dict = {}
-    longest = n if fusion_on else 1
-    for length in range(1, n + 1):
-        for i in range(n - length + 1):
-            j = i + length - 1
-            parts = []
-            for m in range(i, j):
-                left, right = cells[(i, m)], cells[(m + 1, j)]
-                if left is not None and right is not None:
-                    parts.append(plus_shifted(left, 0, right, search.record(("cut", left, right))))
-            if length <= longest:
-                parts.append(search.segment(i, j))
-            cells[(i, j)] = merge(parts)
-    return cells[(0, n - 1)]
 
 
 def _row(sol: HierSolution, capacity: int) -> dict:
@@ -995,5 +730,5 @@ def solve(workload: Workload, arch: Arch, capacities: list[int] | None = None,
     return workload_curve(workload, arch, capacities, True, solver, mapspace, method, max_depth)
 
 
-__all__ = ["solve", "HierSearch", "HierSolution", "LeafCurves", "Stairs", "solve_workload",
+__all__ = ["solve", "HierSolution", "LeafCurves", "Stairs", "solve_workload",
            "workload_curve", "workload_frontier"]
