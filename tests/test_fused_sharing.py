@@ -152,3 +152,45 @@ def test_lifting_runs_on_hierarchies(monkeypatch):
     assert not any(k[0] == "lifted" for k in plain.search.memo)
     bodies = [sum(k[0] == "body" for k in s.search.memo) for s in (shared, plain)]
     assert bodies[0] < bodies[1]
+
+
+# ------------------------------------------------------- a leaf-only body's steps, computed once
+
+def handed_keys(w, depth: int, share: bool) -> list:
+    """Every (resident set, tiles) a leaf-only body handed to ``leaf``, beside what ``leaf``
+    derives itself; and asserts the curve is the one with the sharing rules off."""
+    handed = []
+    real = fused.TreeSearch.leaf
+
+    def leaf(self, x, S, R, tiles=None):
+        if tiles is not None:
+            own = frozenset(T.name for T in self.workload.einsums[x].tensors)
+            handed.append((R, tiles, R & own, tuple(S[k] for k in self.used(x, R & own))))
+        return real(self, x, S, R, tiles)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fused.TreeSearch, "leaf", leaf)
+        _, curve = solve(w, share, depth, False, "per_tensor/perfect", mp)
+        _, other = solve(w, not share, depth, False, "per_tensor/perfect", mp)
+    assert curve == other
+    return handed
+
+
+@settings(max_examples=25, deadline=None)
+@given(chains(), st.sampled_from([1, 2]), st.booleans())
+def test_leaf_only_body_hands_each_leaf_its_own_key(w, depth, share):
+    """A body of leaves only computes each step's resident set and leaf key once (for its memo
+    key) and hands them to :meth:`TreeSearch.leaf`: each must be what ``leaf`` derives from the
+    tiles and the resident set itself (the Einsum's own tensors; the tiles of the ranks
+    :meth:`TreeSearch.used` names), and the curve is the one with the sharing rules off."""
+    handed = handed_keys(w, depth, share)
+    assert all((R, tiles) == (own, derived) for R, tiles, own, derived in handed)
+
+
+def test_leaf_only_bodies_are_reached():
+    """The property above is not vacuous: on an FFN with a bias at 8 tokens the token loop's
+    bodies at full depth are leaves only, and every one hands its leaves their keys."""
+    w = bs.workload(CHAINS["ffn_bias"], name="ffn_bias", m=8, d=4, c=4, j=4)
+    handed = handed_keys(w, 2, True)
+    assert handed
+    assert all((R, tiles) == (own, derived) for R, tiles, own, derived in handed)

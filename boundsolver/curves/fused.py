@@ -542,26 +542,24 @@ class TreeSearch:
         so bodies that agree on those (other kept sets, tiles or resident tensors that no leaf
         sees) are one memo entry; it records the lazy leaves it read, as every entry does."""
         span = tuple(range(a, b + 1))
+        steps = []  # (Einsum, shift, its resident tensors, the tiles its leaf depends on)
+        for x in range(b, a - 1, -1):
+            stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+            Rx = Rc & self.run(x, x)[1]
+            steps.append((x, self.held(stored, span, S), Rx,
+                          tuple(S[k] for k in self.used(x, Rx))))
         if self.share:
-            steps = []
-            for x in range(b, a - 1, -1):
-                stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
-                Rx = Rc & self.run(x, x)[1]
-                steps.append((x, self.held(stored, span, S), Rx,
-                              tuple(S[k] for k in self.used(x, Rx))))
             key = ("leaves", *steps)
             if key in self.memo:
                 return self.recall(key)
             self.enter()
         keys = self.keys
         rest = keys.ZERO
-        for x in range(b, a - 1, -1):
-            stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
-            child = self.leaf(x, S, Rc)
+        for x, shift, Rx, tiles in steps:  # each step's leaf computed once, from its key
+            child = self.leaf(x, S, Rx, tiles)
             if child is None:  # no nest of the leaf fits the fixed inner levels
                 rest = None
                 break
-            shift = self.held(stored, span, S)
             rest = keys.plus_shifted(child, shift, rest, self.record(("plus", child, shift, rest)))
         return self.store(key, rest) if self.share else rest
 
@@ -690,11 +688,14 @@ class TreeSearch:
                                                      self.workload.size)
         return self._allowed[key]
 
-    def leaf(self, x: int, S: tuple, R: frozenset):
+    def leaf(self, x: int, S: tuple, R: frozenset, tiles: tuple | None = None):
         """Einsum ``x``'s curve under the tiles ``S`` with ``R`` resident (``curves.stairs``),
-        keyed by what it depends on (:meth:`used`); None where no nest of it fits."""
-        R = R & self.run(x, x)[1]
-        key = ("leaf", x, R, tuple(S[k] for k in self.used(x, R)))
+        keyed by what it depends on (:meth:`used`: ``tiles``, where the caller has them, with
+        ``R`` already cut to the Einsum's tensors); None where no nest of it fits."""
+        if tiles is None:
+            R = R & self.run(x, x)[1]
+            tiles = tuple(S[k] for k in self.used(x, R))
+        key = ("leaf", x, R, tiles)
         if key in self.memo:
             return self.recall(key)
         self.enter()
