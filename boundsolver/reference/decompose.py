@@ -941,20 +941,7 @@ class Bypass:
         ranks = p.ranks
         s = {d: 1 for d in ranks} | dict(cand.split)
         names = tuple(lv.name for lv in self.arch.on_chip)
-        levels, orders, storage, where = [], [], [], []
-        tile, seg, done = dict(p.size), [], 0
-        for pos in sorted({a for a in o.at if a >= 0}):
-            for d, f in o.loops[done:pos]:
-                tile[d] //= f
-                seg.append(d)
-            done = pos
-            levels.append(tuple(tile.items()))
-            orders.append(tuple(seg))
-            seg = []
-            for i, T in enumerate(p.tensors):
-                if o.at[i] == pos:
-                    storage.append((T.name, len(levels)))
-                    where.append(1)
+        levels, orders, storage, where, tile = self._outer_levels(o)
         fan = len(levels) + 1
         levels.append(tuple(tile.items()))
         orders.append(())
