@@ -175,6 +175,29 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     return found
 
 
+def _outer_boundaries(problem: Einsum, o: Outer) -> tuple[list, list, list, list, dict, int]:
+    """An outer part's boundaries as nest pieces, one per distinct level-1 copy position
+    (a bypassing tensor's ``-1`` holds none): each boundary's tile and the segment's loop
+    order above it, the level-1 copies ``(tensor, boundary)`` with their levels, the tile at
+    the deepest copy, and how many of ``o.loops`` lie above it (Stage and Bypass both build
+    their whole nests from this)."""
+    levels, orders, storage, where = [], [], [], []
+    tile, seg, done = dict(problem.size), [], 0
+    for pos in sorted({a for a in o.at if a >= 0}):
+        for d, f in o.loops[done:pos]:
+            tile[d] //= f
+            seg.append(d)
+        done = pos
+        levels.append(tuple(tile.items()))
+        orders.append(tuple(seg))
+        seg = []
+        for i, T in enumerate(problem.tensors):
+            if o.at[i] == pos:
+                storage.append((T.name, len(levels)))
+                where.append(1)
+    return levels, orders, storage, where, tile, done
+
+
 class _TooMany(Exception):
     pass
 
@@ -393,21 +416,8 @@ class Stage:
         ranks = p.ranks
         s = {d: 1 for d in ranks} | dict(inner.split)
         names = tuple(lv.name for lv in self.arch.on_chip)
-        levels, orders, storage, where = [], [], [], []
-        tile, seg, done = dict(p.size), [], 0
-        positions = sorted(set(o.at))
-        for pos in positions:  # the outer part, a boundary per copy position
-            for d, f in o.loops[done:pos]:
-                tile[d] //= f
-                seg.append(d)
-            done = pos
-            levels.append(tuple(tile.items()))
-            orders.append(tuple(seg))
-            seg = []
-            for i, T in enumerate(p.tensors):
-                if o.at[i] == pos:
-                    storage.append((T.name, len(levels)))
-                    where.append(1)
+        levels, orders, storage, where, tile, done = _outer_boundaries(p, o)
+        seg = []
         for d, f in o.loops[done:]:  # (none: the deepest copy ends the outer part)
             tile[d] //= f
             seg.append(d)
@@ -767,25 +777,6 @@ class Bypass:
             return None, []
         return state["best"], list(state["found"].values())
 
-    def _outer_levels(self, o: Outer) -> tuple[list, list, list, list, dict]:
-        """The outer part's boundaries, orders and level-1 copies, and its innermost tile."""
-        p = self.problem
-        levels, orders, storage, where = [], [], [], []
-        tile, seg, done = dict(p.size), [], 0
-        for pos in sorted({a for a in o.at if a >= 0}):
-            for d, f in o.loops[done:pos]:
-                tile[d] //= f
-                seg.append(d)
-            done = pos
-            levels.append(tuple(tile.items()))
-            orders.append(tuple(seg))
-            seg = []
-            for i, T in enumerate(p.tensors):
-                if o.at[i] == pos:
-                    storage.append((T.name, len(levels)))
-                    where.append(1)
-        return levels, orders, storage, where, tile
-
     def chain(self, cand: Candidate, perm: tuple[str, ...], first: tuple | None = None
               ) -> tuple[Nest, Copies]:
         """Another whole nest of a candidate: below its innermost tile (level 2's split above
@@ -799,7 +790,7 @@ class Bypass:
         ranks = p.ranks
         s = {d: 1 for d in ranks} | dict(cand.split)
         names = tuple(lv.name for lv in self.arch.on_chip)
-        levels, orders, storage, where, tile = self._outer_levels(cand.outer)
+        levels, orders, storage, where, tile = _outer_boundaries(self.problem, cand.outer)[:5]
         fan = len(levels) + 1
         cur = dict(tile)
         levels.append(tuple(cur.items()))
@@ -941,7 +932,7 @@ class Bypass:
         ranks = p.ranks
         s = {d: 1 for d in ranks} | dict(cand.split)
         names = tuple(lv.name for lv in self.arch.on_chip)
-        levels, orders, storage, where, tile = self._outer_levels(o)
+        levels, orders, storage, where, tile = _outer_boundaries(p, o)[:5]
         fan = len(levels) + 1
         levels.append(tuple(tile.items()))
         orders.append(())
