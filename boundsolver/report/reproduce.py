@@ -4,8 +4,9 @@
 and 24a as PNG and PDF, and writes ``key_numbers.csv`` and ``key_numbers.md``. Then two figures
 on hierarchies: Fig. 24b (random Simba mappings against our exact Simba bound and the one-buffer
 curves; ``fig24b_simba.csv``) and the GPUs' exact DRAM and L2->SMEM bounds over L2 capacity
-(``fig_gpu_levels.csv``). Those two figures' six hierarchy solves start in a process pool as
-soon as the one-Einsum curves are in, and run while this process draws and samples
+(``fig_gpu_levels.csv``). Those two figures' six hierarchy solves, one task per arch
+(``joint.solve_pair``: the uniform and per-tensor bounds sharing work), start in a process
+pool as soon as the one-Einsum curves are in, and run while this process draws and samples
 (``benchmarks/reproduce_split.py`` times each part).
 """
 
