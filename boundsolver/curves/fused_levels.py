@@ -996,26 +996,31 @@ def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd
                  "trace_seconds": sol.search.curves.seconds, "structures": sol.search.nodes,
                  "leaf_solves": sol.search.curves.solves, "rounds": sol.search.rounds,
                  "samples_loaded": sol.search.curves.loaded,
+                 "inner_storage": isinstance(sol.search, PlacedSearch),
                  "objective": "lexicographic: backing-store traffic, then each level inwards; "
                               "fused loop trees in the outer level (docs/fusion.md)"}
     return df
 
 
 def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, solver="highs",
-                      mapspace=None, method: str = DEFAULT, max_depth: int = 3) -> pd.DataFrame:
+                      mapspace=None, method: str = DEFAULT, max_depth: int = 3,
+                      inner_storage: bool = False) -> pd.DataFrame:
     """Every breakpoint of the lexicographic staircase over the outer level's capacity."""
-    sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth)
+    sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
+                         inner_storage=inner_storage)
     rows = [_row(sol, int(o)) for o in sol.frontier.occ]
     return _frame(sol, rows, fusion_on, mapspace)
 
 
 def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion_on: bool = True,
                    solver="highs", mapspace=None, method: str = DEFAULT,
-                   max_depth: int = 3, lazy: bool = True, cache=None) -> pd.DataFrame:
+                   max_depth: int = 3, lazy: bool = True, cache=None,
+                   inner_storage: bool = False) -> pd.DataFrame:
     """The least key at each capacity of the outer level; ``infeasible`` below the least
-    occupancy (``lazy``, ``cache``: :func:`solve_workload`'s)."""
+    occupancy (``lazy``, ``cache``, ``inner_storage``: :func:`solve_workload`'s)."""
     sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
-                         capacities=capacities, lazy=lazy, cache=cache)
+                         capacities=capacities, lazy=lazy, cache=cache,
+                         inner_storage=inner_storage)
     rows = [{"capacity": c} | (_row(sol, c) if sol.frontier.at(c) >= 0
                                else {"status": "infeasible"}) for c in capacities]
     df = _frame(sol, rows, fusion_on, mapspace)
@@ -1024,11 +1029,13 @@ def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion
 
 def solve(workload: Workload, arch: Arch, capacities: list[int] | None = None,
           method: str = DEFAULT, solver: str = "highs", mapspace=None,
-          max_depth: int = 3) -> pd.DataFrame:
+          max_depth: int = 3, inner_storage: bool = False) -> pd.DataFrame:
     """The fused frontier (``capacities=None``) or curve on ``arch`` (solve.py's entry)."""
     if capacities is None:
-        return workload_frontier(workload, arch, True, solver, mapspace, method, max_depth)
-    return workload_curve(workload, arch, capacities, True, solver, mapspace, method, max_depth)
+        return workload_frontier(workload, arch, True, solver, mapspace, method, max_depth,
+                                 inner_storage)
+    return workload_curve(workload, arch, capacities, True, solver, mapspace, method, max_depth,
+                          inner_storage=inner_storage)
 
 
 __all__ = ["solve", "HierSolution", "LeafCurves", "Stairs", "solve_workload",
