@@ -464,3 +464,20 @@ def test_inner_storage_refusals():
         fused_levels.solve_workload(w, arch(Level("L1", 8)), inner_storage="yes")
     with pytest.raises(bs.BoundsolverError, match="has none below"):
         fused_levels.solve_workload(w, arch(), inner_storage=True)
+
+
+def test_a_tensor_placed_in_a_middle_level_keeps_its_copies_below_it():
+    """docs/fusion.md: a leaf keeps a tensor resident in inner level ``l`` at no level at or
+    above ``l`` and fills its copies below ``l`` from the tree copy. Placed in SMEM, Q still has
+    a copy in RF (which keeps every tensor: its MAC operands come through it); placed in RF, it
+    has none in SMEM."""
+    a = arch(Level("SMEM", 64, instances=2), Level("RF", 16, instances=4))
+    w = bs.workload(ATTENTION[:1], m=2, p=2, e=2)
+    sub = fusion.sub_problem(w.einsums[0], w.size)
+    keeps = {}
+    for lv in ("SMEM", "RF"):
+        larch = leaf_arch(a, sub, frozenset({"Q"}), False, (("Q", lv),))
+        keeps[lv] = {x.name: x.keeps_tensor(sub, sub.tensor("Q")) for x in larch.on_chip}
+        assert [x.instances for x in larch.on_chip[2:]] == [1, 1 if lv == "RF" else 2]
+    assert keeps["SMEM"] == {"SMEM(tree)": True, "L2": False, "SMEM": False, "RF": True}
+    assert keeps["RF"] == {"RF(tree)": True, "L2": False, "SMEM": False, "RF": False}
