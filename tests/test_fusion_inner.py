@@ -442,7 +442,7 @@ def test_the_search_finds_flash_attention_2():
     # the DRAM column never changes, and the key never rises
     for c in sorted(set(new.frontier.occ.tolist()) | set(old.frontier.occ.tolist())):
         assert _key(new, c)[0] == _key(old, c)[0] and _key(new, c) <= _key(old, c)
-    row = fused_levels.workload_curve(w, a, [16], max_depth=2, inner_storage=True).iloc[0]
+    row = bs.solve_curve(w, [16], fusion=True, arch=a, max_depth=2, inner_storage=True).iloc[0]
     assert (row["accesses"], row["accesses_L1"]) == (48, 48) and "L2 and L1" in row["tree"]
 
 
@@ -464,6 +464,9 @@ def test_inner_storage_refusals():
         fused_levels.solve_workload(w, arch(Level("L1", 8)), inner_storage="yes")
     with pytest.raises(bs.BoundsolverError, match="has none below"):
         fused_levels.solve_workload(w, arch(), inner_storage=True)
+    for options in ({}, {"arch": arch(Level("L1", 8)), "fusion": False}):
+        with pytest.raises(bs.BoundsolverError, match="inner_storage places"):
+            bs.pareto_frontier(w, inner_storage=True, **options)
 
 
 def test_a_tensor_placed_in_a_middle_level_keeps_its_copies_below_it():
