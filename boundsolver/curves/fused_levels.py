@@ -621,8 +621,9 @@ class PlacedSearch(fused.TreeSearch):
       less the node's placed tiles live while it runs (a child with less than nothing left is
       infeasible), a leaf its leaf arch with ``W``'s tree levels and room ``F``;
     * *floors*: the loop skip keeps its DRAM and outer-occupancy bounds (placement changes
-      neither) and takes 0 as the bound on every inner level (any tensor might be placed above
-      a leaf, so no leaf fill is certain).
+      neither); on the deepest inner level every tensor it keeps for all its users under the
+      option enters at least once per iteration (placed there, its DRAM words; else its leaves
+      fill it), on the others 0 (a tensor placed deeper moves nothing into them).
 
     The lifting rule and leaf-only bodies by content (docs/fusion.md, "States that are one
     state") are not used here; the node's loop-rank flag is dropped as in the base search.
@@ -798,17 +799,24 @@ class PlacedSearch(fused.TreeSearch):
                  if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
         streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
         floor = sum(streamed.values())
-        zero = (0,) * (self.k - 1)
+        # the deepest inner level receives every tensor it keeps for all its users here at
+        # least once per iteration (per node invocation, if kept here unindexed): placed there
+        # its DRAM words count, placed above or nowhere its leaves fill it, and nothing lies
+        # deeper; the other inner levels get 0 (a tensor placed deeper bypasses them)
+        deep = [(T, self.fp(T, sp, below), ranks) for T, (_, ranks, _, agree) in moved.items()
+                if agree and self.k - 1 in self.levels(T, sp)]
         parts, recs = [], []
         for K in subsets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
             const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
-            if best is not None:  # outer occupancy and DRAM bounds; none on inner levels
+            if best is not None:  # outer occupancy and DRAM bounds; the deepest level's
                 occ = max(sum(v for T, v in tiles.items()
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
                 acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
-                if self.keys.covers(best, occ, acc, zero):
+                last = unit * sum(v * (1 if T in K and r not in ranks else n)
+                                  for T, v, ranks in deep)
+                if self.keys.covers(best, occ, acc, (0,) * (self.k - 2) + (last,)):
                     self.skipped += 1
                     continue
             for KA in self.assign(K, sp, below, F):
