@@ -439,7 +439,7 @@ class LeafCurves:
         small, else the MILP), each point checked to hold its resident tiles whole."""
         from .joint import AUTO_PER_TENSOR, LevelSolver, PlacementSolver
 
-        sub, larch, res = canon.problem, canon.arch, canon.resident
+        sub, larch = canon.problem, canon.arch
         names = tuple(lv.name for lv in larch.on_chip)
         check_size(sub)
         points = None
