@@ -37,11 +37,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
+from ..errors import ArchError, BoundsolverError, EnumerationTooLarge, SolverError
 from ..model import fusion, fusion_levels
 from ..model.arch import Arch, Level
 from ..model.cost import check_size
-from ..model.fusion import Schedule
+from ..model.fusion import Schedule, subsets
+from ..model.mapspace import divisors
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.mapspace import Mapspace, mapspace_of
 from ..model.workload import Workload
@@ -185,17 +186,27 @@ class LeafCurves:
     totals = True
     word_floor = False
 
-    def stairs(self, search: fused.TreeSearch, x: int, sizes: dict, R: frozenset):
+    def stairs(self, search: fused.TreeSearch, x: int, sizes: dict, R: frozenset,
+               placed: tuple = (), free: tuple | None = None):
         """The leaf's staircase in totals (exact, or as known where ``search.lazy``), each point
         tagged by a leaf record (its mapping) or a bound record (its lazy state); and the lazy
-        state it depends on while not exact (None once it is)."""
+        state it depends on while not exact (None once it is). ``placed``: the resident tensors
+        the tree holds in inner levels, ``((tensor, level name), ...)``; ``free``: each inner
+        level's room the tree's tiles leave the leaf (None: all of it); a leaf left no room in
+        a level it needs has no staircase (None)."""
         w = search.workload
+        if placed or free is not None:
+            _, sub, res, _, r = self._leaf(w, x, sizes, R)
+            try:
+                leaf_arch(self.arch, sub, res, r > 1, placed, free)
+            except ArchError:
+                return None, None
         if not search.lazy:
-            st, maps = self.curve(w, x, sizes, R)
+            st, maps = self.curve(w, x, sizes, R, placed, free)
             info, lazy = [("map", m) for m in maps], None
         else:
-            st, info, exact = self.lazy_curve(w, x, sizes, R)
-            lazy = None if exact else self.state(w, x, sizes, R).key
+            st, info, exact = self.lazy_curve(w, x, sizes, R, placed, free)
+            lazy = None if exact else self.state(w, x, sizes, R, placed, free).key
         if st is None:
             return None, lazy
         name = w.einsums[x].name
@@ -226,21 +237,25 @@ class LeafCurves:
             self._floors[key] = tuple(out)
         return self._floors[key]
 
-    def canon(self, sub, res: frozenset, revisited: bool) -> Canon:
-        """The leaf's canonical form (its own names where ``canonical`` is off)."""
-        key = (str(sub), sub.sizes, res, revisited)
+    def canon(self, sub, res: frozenset, revisited: bool, placed: tuple = (),
+              free: tuple | None = None) -> Canon:
+        """The leaf's canonical form (its own names where ``canonical`` is off); its leaf arch
+        carries the tree levels of ``placed`` and the room ``free`` (the canonical key is the
+        arch's full text, so leaves with other placements or room never share one)."""
+        key = (str(sub), sub.sizes, res, revisited, placed, free)
         if key not in self._canons:
-            larch = leaf_arch(self.arch, sub, res, revisited)
+            larch = leaf_arch(self.arch, sub, res, revisited, placed, free)
             form = (canonical if self.canonical else identity)(sub, larch, res)
             self._canons[key] = replace(form, key=json.dumps([form.key, revisited]))
         return self._canons[key]
 
-    def curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
+    def curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset,
+              placed: tuple = (), free: tuple | None = None):
         """The leaf's exact staircase in totals, each point's mapping beside it."""
         e, sub, res, n, r = self._leaf(workload, x, tiles, R)
-        canon = self.canon(sub, res, r > 1)
+        canon = self.canon(sub, res, r > 1, placed, free)
         maps = [canon.to_original(m) for m in self.points(canon)]
-        occ, keys = self._totals(e, sub, res, n, r, maps)
+        occ, keys = self._totals(e, sub, res, n, r, maps, placed)
         if not occ:  # no nest of the leaf fits the inner levels
             return None, maps
         return stairs(occ, keys, np.arange(len(occ))), maps
@@ -252,13 +267,14 @@ class LeafCurves:
         n, r = invocations(workload, e, tiles)
         return e, sub, res, n, r
 
-    def _totals(self, e, sub, res, n: int, r: int, maps: list) -> tuple[list, np.ndarray]:
+    def _totals(self, e, sub, res, n: int, r: int, maps: list, placed: tuple = ()
+                ) -> tuple[list, np.ndarray]:
         """Each mapping's outer-level occupancy and key in totals over the leaf's ``n``
         invocations (the output's partial sums read back all but the first time, over the run)."""
         whole, tile = e.tensor_size(e.output), sub.tensor_size(sub.output)
         occ, keys = [], []
         for m in maps:
-            lt = leaf_traffic(self.arch, sub, res, r > 1, m)
+            lt = leaf_traffic(self.arch, sub, res, r > 1, m, placed)
             dram = sum(v * (2 if T == sub.output.name else 1) for T, v in lt.dram)
             inner = [n * w + a * (n * tile - whole) for w, a in zip(lt.inner, lt.out_above)]
             occ.append(lt.occupancy[0])
@@ -266,13 +282,15 @@ class LeafCurves:
         return occ, np.array(keys, dtype=np.int64).reshape(len(occ), len(self.arch.on_chip))
 
     # ------------------------------------------------------------------ lazy leaves (bounds)
-    def state(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset) -> "Lazy":
+    def state(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset,
+              placed: tuple = (), free: tuple | None = None) -> "Lazy":
         """What is known of one leaf (its canonical form): its lower-bound staircase at first,
         exact points as they are asked for (:meth:`refine`), in the canonical names."""
         e, sub, res, n, r = self._leaf(workload, x, tiles, R)
-        canon = self.canon(sub, res, r > 1)
+        canon = self.canon(sub, res, r > 1, placed, free)
         if canon.key not in self.lazy:
-            lz = Lazy(canon.key, canon, r > 1, self._bound(e, sub, res, n, r))
+            larch = leaf_arch(self.arch, sub, res, r > 1, placed, free)
+            lz = Lazy(canon.key, canon, r > 1, self._bound(e, sub, res, n, r, larch))
             if self.store is not None:
                 self.loaded += self.store.load(lz)
             self.lazy[canon.key] = lz
@@ -281,36 +299,39 @@ class LeafCurves:
             lz.full = self.traced[canon.key]
         return lz
 
-    def lazy_curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
+    def lazy_curve(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset,
+                   placed: tuple = (), free: tuple | None = None):
         """The leaf's staircase as known now, in totals: exact where traced or sampled, else a
         lower bound (docs/fusion.md, "Lazy leaves"); each point's tag indexes ``info``:
         ``("map", mapping)`` (exact, in the leaf's own names) or ``("bound", state key)``. The
         per-invocation keys of a leaf are the same for every workload position and every
         renaming, so totals are computed here."""
         e, sub, res, n, r = self._leaf(workload, x, tiles, R)
-        lz = self.state(workload, x, tiles, R)
+        lz = self.state(workload, x, tiles, R, placed, free)
         if lz.full is not None:
-            st, maps = self.curve(workload, x, tiles, R)
+            st, maps = self.curve(workload, x, tiles, R, placed, free)
             return st, [("map", m) for m in maps], True
-        canon = self.canon(sub, res, r > 1)
+        canon = self.canon(sub, res, r > 1, placed, free)
         samples = [(o, c, canon.to_original(m)) for o, c, m in lz.samples]
-        occ, keys = self._totals(e, sub, res, n, r, [m for _, _, m in samples])
+        occ, keys = self._totals(e, sub, res, n, r, [m for _, _, m in samples], placed)
         lb_occ, lb_key = lz.bound
         lb_key = lb_key(n, e.tensor_size(e.output))
         return _estimate(lb_occ, lb_key, samples, occ, keys, lz.dead, lz.key) + (False,)
 
-    def _bound(self, e, sub, res, n: int, r: int):
+    def _bound(self, e, sub, res, n: int, r: int, larch: Arch):
         """A lower bound on the leaf's staircase, per invocation (occupancy) and as a function
         of the invocations (key, in totals): DRAM is at least the one-buffer curve of the leaf's
         streamed tensors at the same outer occupancy (the leaf's outer-level copies are a
         one-buffer mapping of it, :mod:`fused`'s leaf), and each inner level receives every word
         of each tensor it keeps at least once per invocation (inner levels start empty), and,
         with uniform placement, an output copy there reads its partial sums back at least once
-        on every visit but the first over the run."""
+        on every visit but the first over the run. The inner levels are the leaf arch's
+        (``larch``): a tensor the tree holds in an inner level has no copy of the leaf's there
+        or above it."""
         c = self._one_buffer_curve(sub, res)
         extra = 0 if sub.output.name in res else sub.tensor_size(sub.output)
         per = np.asarray(c.acc, dtype=np.int64) + extra
-        inner = self.arch.on_chip[1:]
+        inner = larch.on_chip[fusion_levels.tree_levels(larch) + 1:]
         words = [sum(sub.tensor_size(T) for T in sub.tensors if lv.keeps_tensor(sub, T))
                  for lv in inner]
         holds = [lv.keeps_tensor(sub, sub.output) and self.mapspace.placement != "per_tensor"
@@ -367,7 +388,7 @@ class LeafCurves:
                 if point is None:
                     lz.dead = max(lz.dead, at)
                     break
-                self._check_resident(lz.sub, lz.res, [point.cost])
+                self._check_resident(lz.sub, lz.canon.arch, [point.cost])
                 names = tuple(lv.name for lv in lz.solver.arch.on_chip)
                 m = LevelMapping(point.nest, point.copies, names)
                 o = int(point.values[lz.solver.swept])
@@ -397,12 +418,13 @@ class LeafCurves:
         kind = PlacementSolver if self.mapspace.placement == "per_tensor" else LevelSolver
         return kind(canon.problem, canon.arch, self.solver)
 
-    def _check_resident(self, sub, res: frozenset, costs: list) -> None:
-        if res:
-            held = sum(sub.tensor_size(T) for T in sub.tensors if T.name in res)
-            if any(c.accesses[0] != held for c in costs):
-                raise SolverError(f"a staircase point of {sub} moves its resident tensors into "
-                                  f"the tree level more than once; the leaf curve would be wrong")
+    def _check_resident(self, sub, larch: Arch, costs: list) -> None:
+        """Every point fills each tree level exactly once (its capacity: the resident tiles
+        whole), as the subtracted constant assumes."""
+        held = [lv.capacity for lv in larch.on_chip[:fusion_levels.tree_levels(larch)]]
+        if any(list(c.accesses[:len(held)]) != held for c in costs):
+            raise SolverError(f"a staircase point of {sub} moves its resident tensors into "
+                              f"a tree level more than once; the leaf curve would be wrong")
 
     def points(self, canon: Canon) -> list[LevelMapping]:
         """The canonical leaf's exact staircase (canonical names), traced once."""
@@ -417,7 +439,7 @@ class LeafCurves:
         small, else the MILP), each point checked to hold its resident tiles whole."""
         from .joint import AUTO_PER_TENSOR, LevelSolver, PlacementSolver
 
-        sub, larch, res = canon.problem, canon.arch, canon.resident
+        sub, larch = canon.problem, canon.arch
         names = tuple(lv.name for lv in larch.on_chip)
         check_size(sub)
         points = None
@@ -443,7 +465,7 @@ class LeafCurves:
                 points = [(nest, c, None) for nest, c in _tree_whole_points(sub, larch)]
             else:
                 points = [(p.nest, p.cost, None) for p in LevelSolver(sub, larch, self.solver).walk()]
-        self._check_resident(sub, res, [c for _, c, _ in points])
+        self._check_resident(sub, larch, [c for _, c, _ in points])
         return [LevelMapping(nest, cp, names) for nest, _, cp in points]
 
 
@@ -525,10 +547,11 @@ def _estimate(lb_occ: np.ndarray, lb_key: np.ndarray, samples: list, occ: list,
 
 
 def _below_tree(larch: Arch) -> Arch:
-    """A leaf arch without its tree level (the leaf arch itself when nothing is resident)."""
-    if not larch.on_chip[0].name.endswith(fusion_levels.TREE):
+    """A leaf arch without its tree levels (the leaf arch itself when nothing is resident)."""
+    t = fusion_levels.tree_levels(larch)
+    if not t:
         return larch
-    return Arch(larch.name, larch.word_bits, (larch.levels[0], *larch.levels[2:]))
+    return Arch(larch.name, larch.word_bits, (larch.levels[0], *larch.levels[1 + t:]))
 
 
 def best_per_occupancy(sub, larch: Arch) -> dict:
@@ -540,15 +563,16 @@ def best_per_occupancy(sub, larch: Arch) -> dict:
     base = _below_tree(larch)
     swept = larch.swept_index
     whole = tuple(sub.sizes)
-    res = larch.on_chip[0].keeps if base is not larch else ()
+    t = fusion_levels.tree_levels(larch)
+    top = tuple((T, i) for i, lv in enumerate(larch.on_chip[:t], 1) for T in lv.keeps)
     best: dict = {}
     for nest in nests(sub, base, 10**9):
         if base is larch:
             full = nest
-        else:
-            storage = tuple((T, 1) for T in res) + tuple((T, b + 1) for T, b in nest.storage)
-            spatial = ((), *nest.spatial) if nest.spatial else ()
-            full = Nest((whole, *nest.levels), ((), *nest.orders), storage, spatial)
+        else:  # every tree level whole on top, outermost first
+            storage = top + tuple((T, b + t) for T, b in nest.storage)
+            spatial = ((),) * t + nest.spatial if nest.spatial else ()
+            full = Nest((whole,) * t + nest.levels, ((),) * t + nest.orders, storage, spatial)
         cost = evaluate_levels(sub, full, multicast=larch.multicast)
         if not fits(cost, larch):
             continue
@@ -576,6 +600,282 @@ def _tree_whole_points(sub, larch: Arch) -> list:
             lex_staircase([(x, key, (full, cost)) for x, (key, full, cost) in best.items()])]
 
 
+# ------------------------------------------------------------------ tree tiles in inner levels
+
+
+class PlacedSearch(fused.TreeSearch):
+    """:class:`fused.TreeSearch` over trees whose stored tensors may also live in an inner level
+    (``Node.at``; docs/fusion.md, "Tree tiles in inner levels"). What it adds, all exact:
+
+    * *the option*: wherever a node keeps a set ``K`` (:meth:`loop`, :meth:`segment`) every
+      assignment of a level to each of its tensors, and wherever a node's body stores
+      intermediates (:meth:`body`: those whose users all lie under the node) every assignment
+      to each of them: the outer level only, or any inner level keeping the tensor for every
+      Einsum under the node that uses it and with room for its tile;
+    * *its constant*: a tensor placed in level ``l`` moves into ``l`` exactly its DRAM words
+      (an input's fills; an output's writes and read-backs: ``2 w - |T|`` with ``w`` writes, so
+      ``|T|`` less than its DRAM constant counts); an exported intermediate placed in ``l`` is
+      written back once (``|X|`` words); an intermediate otherwise moves nothing into ``l``;
+    * *state*: the placed resident tensors ``W`` (``(tensor, level index)``) and each inner
+      level's room ``F`` the tree's live tiles leave, in every memo key; a child gets ``F``
+      less the node's placed tiles live while it runs (a child with less than nothing left is
+      infeasible), a leaf its leaf arch with ``W``'s tree levels and room ``F``;
+    * *floors*: the loop skip keeps its DRAM and outer-occupancy bounds (placement changes
+      neither); on the deepest inner level every tensor it keeps for all its users under the
+      option enters at least once per iteration (placed there, its DRAM words; else its leaves
+      fill it), on the others 0 (a tensor placed deeper moves nothing into them).
+
+    The lifting rule and leaf-only bodies by content (docs/fusion.md, "States that are one
+    state") are not used here; the node's loop-rank flag is dropped as in the base search.
+    """
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        arch = self.curves.arch
+        self.inner = arch.on_chip[1:]
+        self.caps = tuple(lv.capacity for lv in self.inner)
+        self.k = len(arch.on_chip)
+        self._levels: dict = {}
+        self._build_at: list = []
+
+    # -- options ---------------------------------------------------------------------------
+    def levels(self, T: str, span: tuple) -> tuple[int, ...]:
+        """The inner levels (indices into ``on_chip``) that keep ``T`` for every Einsum of
+        ``span`` that uses it (``fusion_levels.check_placement``)."""
+        key = (T, span)
+        if key not in self._levels:
+            es = [self.workload.einsums[i] for i in span]
+            users = [e for e in es if any(t.name == T for t in e.tensors)]
+            self._levels[key] = tuple(l for l, lv in enumerate(self.inner, 1)
+                                      if all(lv.keeps_tensor(e, e.tensor(T)) for e in users))
+        return self._levels[key]
+
+    def assign(self, tensors, span: tuple, S: tuple, F: tuple) -> list[tuple]:
+        """Every placement of ``tensors`` (stored at a node over ``span``, tiles ``S``): per
+        tensor the outer level only or an inner level with room ``F`` for its tile; each as the
+        sorted ``((tensor, level index), ...)`` of the inner ones."""
+        out = [()]
+        for T in tensors:
+            tile = self.fp(T, span, S)
+            opts = [l for l in self.levels(T, span) if F[l - 1] is None or tile <= F[l - 1]]
+            out = [a + ((T, l),) for a in out for l in opts] + out
+        return [tuple(sorted(a)) for a in out]
+
+    def _inner_const(self, K: tuple, KA: tuple, tiles: dict, n: int, r, unit: int,
+                     moved: dict) -> np.ndarray:
+        """The words a node's placed kept tensors move into their inner levels (as into L2)."""
+        vec = np.zeros(self.k, np.int64)
+        w = self.workload
+        for T, l in KA:
+            wt, ranks = moved[T][0], moved[T][1]
+            vec[l] += unit * wt * tiles[T] * (n if r is None or r in ranks else 1)
+            if wt == 2:  # an output's first read is elided once over the run
+                vec[l] -= w.tensor_size(T)
+        return vec
+
+    # -- the pieces ------------------------------------------------------------------------
+    def segment(self, i: int, j: int):
+        ctx = self.context(i, j)
+        w = self.workload
+        S = self.full
+        moved = self.moved_in((i, j), i, j, frozenset())
+        cands = [T for T, (_, _, u, agree) in moved.items()
+                 if agree and (len(u) > 1 or not self.push_down)] if j > i else []
+        base = sum(2 * w.tensor_size(X) for X in ctx.exported) - sum(w.tensor_size(T) for T in ctx.written)
+        sp = tuple(range(i, j + 1))
+        parts = []
+        for K in subsets(cands):
+            const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
+            tiles = {T: w.tensor_size(T) for T in K}
+            for KA in self.assign(K, sp, S, self.caps):
+                body = self.body((i, j), i, j, S, frozenset(), K, None, 0, (), self.caps, KA)
+                if body is None:
+                    continue
+                vec = self._inner_const(K, KA, tiles, 1, None, 1, moved)
+                vec[0] += const
+                parts.append(shifted(body, vec, 1, self.record(("proot", K, KA, body, (i, j)))))
+        return self.keys.merge(parts)
+
+    def body(self, seg, a, b, S, R, K, rank, depth, W=(), F=None, KA=()):
+        """Einsums ``a..b`` as the children of one node (``K`` kept, placed as ``KA``; ``R``
+        resident from above, placed as ``W``; room ``F``), every placement of the
+        intermediates the node may store."""
+        F = self.caps if F is None else F
+        same = None if K or (not self.split and self.share) else rank
+        rank = rank if K else None
+        idx, names = self.run(a, b)
+        Wp = tuple(sorted(p for p in W if p[0] in names))
+        key = ("pbody", self.signature(seg, a, b), a, b, tuple(S[q] for q in idx), R & names,
+               Wp, F, K, KA, rank, same, depth)
+        if key in self.memo:
+            return self.recall(key)
+        self.enter()
+        _, inner = self._spans(seg, a, b, R)
+        span = tuple(range(a, b + 1))
+        ctx = self.context(*seg)
+        parts, recs = [], []
+        for IA in self.assign([X for X, _, _ in inner], span, S, F):
+            st = self.children(seg, a, b, S, R, K, rank, same, depth, Wp, F, KA, IA, ctx)
+            if st is None:
+                continue
+            parts.append(st.retagged(np.full(len(st.occ), len(recs))))
+            recs.append(("placed", IA, st))
+        return self.store(key, self.keep(self.keys.merge(parts), recs))
+
+    def children(self, seg, a, b, S, R, K, rank, same, depth, W, F, KA, IA, ctx):
+        """The one-dimensional DP over where each child ends (:meth:`fused.TreeSearch.body`),
+        each child given the placements and room the node leaves it."""
+        span = tuple(range(a, b + 1))
+        where = dict(W) | dict(KA) | dict(IA)
+        placed_here = dict(IA)
+        keys = self.keys
+        tail = {b + 1: keys.ZERO}
+        for x in range(b, a - 1, -1):
+            parts, recs = [], []
+            for y in range(x, b + 1):
+                rest = tail[y + 1]
+                if y > x and (depth >= self.max_depth or not self.enclosable(seg, x, y, S)):
+                    break
+                if rest is None:
+                    continue
+                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
+                room = list(F)
+                vec = np.zeros(self.k, np.int64)
+                for T in stored:
+                    l = where.get(T, 0)
+                    if not l:
+                        continue
+                    if room[l - 1] is not None:
+                        room[l - 1] -= self.fp(T, span, S)
+                    if T in placed_here and T in ctx.exported and x <= ctx.users[T][0] <= y:
+                        vec[l] += self.workload.tensor_size(T)  # written back once
+                if any(v is not None and v < 0 for v in room):
+                    continue
+                Wc = tuple(sorted((T, where[T]) for T in Rc if where.get(T, 0)))
+                child = self.pchild(seg, x, y, S, Rc, Wc, tuple(room), depth,
+                                    same if (x, y) == (a, b) else None)
+                if child is None:
+                    continue
+                shift = self.held(stored, span, S)
+                st = keys.plus_shifted(child, shift, rest, len(recs))
+                if vec.any():
+                    st = Stairs(st.occ, st.key + vec, st.tag)
+                parts.append(st)
+                recs.append(("plus", child, shift, rest))
+            tail[x] = self.keep(keys.merge(parts), recs)
+        return tail[a]
+
+    def pchild(self, seg, x, y, S, R, W, F, depth, avoid):
+        key = ("pchild", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), W, F,
+               depth, avoid)
+        if key in self.memo:
+            return self.recall(key)
+        self.enter()
+        if x == y:
+            out = self.pleaf(x, S, R, W, F)
+        elif depth >= self.max_depth:
+            out = None
+        else:
+            span = tuple(range(x, y + 1))
+            sizes = self.sizes(S)
+            ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
+            full = self.workload.size
+            options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
+                       and (self.split or sizes[r] == full[r])
+                       and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
+            out = None
+            for r, t in sorted(options, key=lambda o: sizes[o[0]] // o[1]):
+                out = self.keys.merge([out, self.ploop(seg, x, y, S, r, t, R, W, F, depth, out)])
+        return self.store(key, out)
+
+    def ploop(self, seg, x, y, S, r, t, R, W, F, depth, best):
+        """:meth:`fused.TreeSearch.loop` with every placement of each kept set."""
+        sp = tuple(range(x, y + 1))
+        n = self.sizes(S)[r] // t
+        unit = self.runs(S)
+        below = self.cut(S, r, t)
+        moved = self.moved_in(seg, x, y, R)
+        cands = [T for T, (w, ranks, live, agree) in moved.items()
+                 if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
+        streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
+        floor = sum(streamed.values())
+        # the deepest inner level receives every tensor it keeps for all its users here at
+        # least once per iteration (per node invocation, if kept here unindexed): placed there
+        # its DRAM words count, placed above or nowhere its leaves fill it, and nothing lies
+        # deeper; the other inner levels get 0 (a tensor placed deeper bypasses them)
+        deep = [(T, self.fp(T, sp, below), ranks) for T, (_, ranks, _, agree) in moved.items()
+                if agree and self.k - 1 in self.levels(T, sp)]
+        parts, recs = [], []
+        for K in subsets(cands):
+            tiles = {T: self.fp(T, sp, below) for T in K}
+            const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
+            if best is not None:  # outer occupancy and DRAM bounds; the deepest level's
+                occ = max(sum(v for T, v in tiles.items()
+                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+                          for e in sp) if K else 0
+                acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
+                last = unit * sum(v * (1 if T in K and r not in ranks else n)
+                                  for T, v, ranks in deep)
+                if self.keys.covers(best, occ, acc, (0,) * (self.k - 2) + (last,)):
+                    self.skipped += 1
+                    continue
+            for KA in self.assign(K, sp, below, F):
+                body = self.body(seg, x, y, below, R, K, r, depth + 1, W, F, KA)
+                if body is None:
+                    continue
+                self.nodes += 1
+                vec = self._inner_const(K, KA, tiles, n, r, unit, moved)
+                vec[0] += unit * const
+                parts.append(shifted(body, vec, 1, len(recs)))
+                recs.append(("ploop", r, t, K, KA, body, seg))
+        return self.keep(self.keys.merge(parts), recs)
+
+    def pleaf(self, x: int, S: tuple, R: frozenset, W: tuple, F: tuple):
+        R = R & self.run(x, x)[1]
+        tiles = tuple(S[q] for q in self.used(x, R))
+        W = tuple(p for p in W if p[0] in R)
+        key = ("pleaf", x, R, W, F, tiles)
+        if key in self.memo:
+            return self.recall(key)
+        self.enter()
+        names = [lv.name for lv in self.curves.arch.on_chip]
+        placed = tuple((T, names[l]) for T, l in W)
+        out, lazy = self.curves.stairs(self, x, self.sizes(S), R, placed,
+                                       None if F == self.caps else F)
+        if lazy is not None:
+            self._stack[-1].add(lazy)
+        return self.store(key, out)
+
+    # -- rebuilding ------------------------------------------------------------------------
+    def build(self, st, capacity: int, S: tuple | None = None) -> list:
+        if S is None:
+            S = self.full
+        i = int(st.at(capacity))
+        if i < 0:
+            raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
+        rec = self.prov[int(st.tag[i])]
+        kind = rec[0]
+        if kind == "placed":
+            self._build_at[-1].extend(rec[1])
+            return self.build(rec[2], capacity, S)
+        if kind in ("ploop", "proot"):
+            if kind == "ploop":
+                _, r, t, K, KA, body, seg = rec
+                below = self.cut(S, r, t)
+            else:
+                _, K, KA, body, seg = rec
+                r, t, below = None, 0, S
+            self._build_at.append([])
+            kids = tuple(self.build(body, capacity, below))
+            ia = self._build_at.pop()
+            node = fusion.Node(r, t, tuple(K), kids)
+            names = [lv.name for lv in self.curves.arch.on_chip]
+            here = set(fusion.stored_here(self.context(*seg), node, frozenset()))
+            at = [(T, names[l]) for T, l in KA] + [(X, names[l]) for X, l in ia if X in here]
+            return [replace(node, at=tuple(at))]
+        return super().build(st, capacity, S)
+
+
 # ------------------------------------------------------------------------------------ workloads
 
 @dataclass
@@ -600,7 +900,8 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
                    mapspace: Mapspace | str | None = None, method: str = DEFAULT,
                    solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, capacities: list[int] | None = None,
-                   lazy: bool = True, cache=None, canonical: bool = True) -> HierSolution:
+                   lazy: bool = True, cache=None, canonical: bool = True,
+                   inner_storage: bool = False) -> HierSolution:
     """The exact lexicographic frontier over fused schedules on ``arch`` (or unfused ones:
     every Einsum alone, its own segment): every run of Einsums as a segment, combined with the
     best cuts of the same run. With ``capacities`` the frontier is exact at those capacities
@@ -614,7 +915,10 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
 
     ``canonical``: leaves equal up to renaming share one staircase (:mod:`fused_leaves`).
     ``cache`` (lazy only): a :class:`cache.Cache`, or True for the default one, that keeps
-    every lazy leaf's exact samples across runs; None or False: none."""
+    every lazy leaf's exact samples across runs; None or False: none.
+    ``inner_storage``: the tree's stored tensors may also live in inner levels
+    (:class:`PlacedSearch`; docs/fusion.md, "Tree tiles in inner levels"); refused on an arch
+    with no inner level."""
     method = check_method(method)
     fusion_levels.check_arch(workload, arch)
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
@@ -625,8 +929,13 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     began = time.perf_counter()
     curves = LeafCurves(arch, mapspace_of(mapspace), method, solver, canonical=canonical,
                         store=_store(cache, lazy, arch, mapspace_of(mapspace), method, solver))
-    search = fused.TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
-                              lazy=lazy)
+    if not isinstance(inner_storage, bool):
+        raise BoundsolverError(f"inner_storage must be True or False, got {inner_storage!r}")
+    if inner_storage and len(arch.on_chip) < 2:
+        raise BoundsolverError(f"inner_storage places tree tiles in inner levels; {arch.name} "
+                               f"has none below {arch.on_chip[0].name}")
+    kind = PlacedSearch if inner_storage else fused.TreeSearch
+    search = kind(workload, curves, max_depth if fusion_on else 0, split_ranks, lazy=lazy)
     front = search.solve(fusion_on, capacities)
     if front is None:
         raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
@@ -695,26 +1004,31 @@ def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd
                  "trace_seconds": sol.search.curves.seconds, "structures": sol.search.nodes,
                  "leaf_solves": sol.search.curves.solves, "rounds": sol.search.rounds,
                  "samples_loaded": sol.search.curves.loaded,
+                 "inner_storage": isinstance(sol.search, PlacedSearch),
                  "objective": "lexicographic: backing-store traffic, then each level inwards; "
                               "fused loop trees in the outer level (docs/fusion.md)"}
     return df
 
 
 def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, solver="highs",
-                      mapspace=None, method: str = DEFAULT, max_depth: int = 3) -> pd.DataFrame:
+                      mapspace=None, method: str = DEFAULT, max_depth: int = 3,
+                      inner_storage: bool = False) -> pd.DataFrame:
     """Every breakpoint of the lexicographic staircase over the outer level's capacity."""
-    sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth)
+    sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
+                         inner_storage=inner_storage)
     rows = [_row(sol, int(o)) for o in sol.frontier.occ]
     return _frame(sol, rows, fusion_on, mapspace)
 
 
 def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion_on: bool = True,
                    solver="highs", mapspace=None, method: str = DEFAULT,
-                   max_depth: int = 3, lazy: bool = True, cache=None) -> pd.DataFrame:
+                   max_depth: int = 3, lazy: bool = True, cache=None,
+                   inner_storage: bool = False) -> pd.DataFrame:
     """The least key at each capacity of the outer level; ``infeasible`` below the least
-    occupancy (``lazy``, ``cache``: :func:`solve_workload`'s)."""
+    occupancy (``lazy``, ``cache``, ``inner_storage``: :func:`solve_workload`'s)."""
     sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
-                         capacities=capacities, lazy=lazy, cache=cache)
+                         capacities=capacities, lazy=lazy, cache=cache,
+                         inner_storage=inner_storage)
     rows = [{"capacity": c} | (_row(sol, c) if sol.frontier.at(c) >= 0
                                else {"status": "infeasible"}) for c in capacities]
     df = _frame(sol, rows, fusion_on, mapspace)
@@ -723,11 +1037,13 @@ def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion
 
 def solve(workload: Workload, arch: Arch, capacities: list[int] | None = None,
           method: str = DEFAULT, solver: str = "highs", mapspace=None,
-          max_depth: int = 3) -> pd.DataFrame:
+          max_depth: int = 3, inner_storage: bool = False) -> pd.DataFrame:
     """The fused frontier (``capacities=None``) or curve on ``arch`` (solve.py's entry)."""
     if capacities is None:
-        return workload_frontier(workload, arch, True, solver, mapspace, method, max_depth)
-    return workload_curve(workload, arch, capacities, True, solver, mapspace, method, max_depth)
+        return workload_frontier(workload, arch, True, solver, mapspace, method, max_depth,
+                                 inner_storage)
+    return workload_curve(workload, arch, capacities, True, solver, mapspace, method, max_depth,
+                          inner_storage=inner_storage)
 
 
 __all__ = ["solve", "HierSolution", "LeafCurves", "Stairs", "solve_workload",

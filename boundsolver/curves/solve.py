@@ -45,7 +45,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
                 mapspace: Mapspace | str | None = None, method: str = DEFAULT,
                 solver: str = "highs", time_limit: float | None = None, progress: bool = False,
                 fusion: bool | None = None, max_depth: int | None = None,
-                arch=None, lower_bound: bool = False) -> pd.DataFrame:
+                arch=None, lower_bound: bool = False,
+                inner_storage: bool = False) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
     ``lower_bound=True`` adds the any-schedule floor at each row's capacity and ``gap`` =
@@ -75,7 +76,9 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace). On a hierarchy a workload
     runs unfused unless ``fusion=True``, which searches loop trees whose tensors live in the
     outer, swept level, each leaf a joint nest on the inner levels (uniform placement by
-    default; docs/fusion.md, "On hierarchies").
+    default; docs/fusion.md, "On hierarchies"); ``inner_storage=True`` also lets the tree's
+    stored tensors live in inner levels across leaf invocations (docs/fusion.md, "Tree tiles in
+    inner levels"; slower, refused elsewhere).
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
@@ -95,7 +98,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             f"{caps[:3]}{'...' if len(caps) > 3 else ''} would sweep nothing: call "
             "pareto_frontier(..., arch=...) for its bound at the fixed capacities, or give one "
             "level 'capacity: sweep'")
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage)
     if hierarchy is not None:
         limit = _level_time_limit(time_limit, method)
         out = hierarchy(problem, arch, caps, method=method, solver=solver,
@@ -112,7 +115,8 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
                     method: str = DEFAULT, solver: str = "highs",
                     time_limit: float | None = None, progress: bool = False,
                     fusion: bool | None = None, max_depth: int | None = None,
-                    arch=None, lower_bound: bool = False) -> pd.DataFrame:
+                    arch=None, lower_bound: bool = False,
+                    inner_storage: bool = False) -> pd.DataFrame:
     """Every breakpoint of the staircase, in increasing occupancy (options as in
     :func:`solve_curve`, all keyword-only; ``lower_bound=True``: the floor at each breakpoint's
     occupancy and the gap).
@@ -127,7 +131,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     """
     arch = _arch(arch)
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage)
     if hierarchy is not None:
         if time_limit is not None:
             raise BoundsolverError(f"time_limit applies to {arch.name}'s bound at given "
@@ -222,7 +226,8 @@ def _arch(arch):
     return arch if isinstance(arch, Arch) or arch is None else load_arch(arch)
 
 
-def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None):
+def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None,
+               inner_storage=False):
     """joint.solve with the mapspace's placement where ``arch`` has more than one buffer
     level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
     for bit. Its joint bound is enumerated (small problems) or solved by the multi-level MILP
@@ -233,6 +238,11 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None):
     loop trees whose tensors live in the outer, swept level (fused_levels.py, docs/fusion.md
     "On hierarchies"; other hierarchies are refused there, naming what is missing)."""
     arch = _arch(arch)
+    if inner_storage is not False and not (isinstance(problem, Workload) and fusion
+                                           and arch is not None and not arch.is_single_buffer):
+        raise BoundsolverError("inner_storage places a fused tree's tiles in inner levels: it "
+                               "applies to a workload with fusion=True on an arch with levels "
+                               "inside the swept one")
     if arch is None or arch.is_single_buffer:
         return None
     space = mapspace_of(mapspace)
@@ -249,7 +259,8 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None):
         if fusion:
             from . import fused_levels
 
-            return partial(fused_levels.solve, mapspace=space, max_depth=_depth(max_depth))
+            return partial(fused_levels.solve, mapspace=space, max_depth=_depth(max_depth),
+                           inner_storage=inner_storage)
         return partial(joint.solve_workload, placement=space.placement)
     # per_tensor: each copy at its own depth within its level (enumerated or the MILP);
     # imperfect: each rank's outermost split of any size (docs/hierarchy.md).

@@ -147,7 +147,7 @@ def leaf_arch(arch: Arch, sub: Einsum, resident: frozenset[str], revisited: bool
     deepest = max((i for i, res in enumerate(held) if res and i), default=0)
     top = arch.on_chip[deepest].instances
     for i, lv in enumerate(inner_levels, 1):
-        gone = {T for res in held[1:i + 1] for T in res}
+        gone = {T for res in held[i:] for T in res}  # placed here or deeper: no copy here
         change: dict = {}
         if any(lv.keeps_tensor(sub, T) for T in sub.tensors if T.name in gone):
             change["keeps"] = tuple(T.name for T in sub.tensors
