@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
+from ..errors import BoundsolverError, EnumerationTooLarge, ProofOutOfReach, SolverError
 from ..milp.levels import LevelFormulation, kept, level_classes, named_values
 from ..milp.placement import PlacementFormulation
 from ..milp.tracer import ClassSolver
@@ -31,7 +31,7 @@ from ..model.cost import (
     op_intensity,
 )
 from ..model.einsum import Einsum, einsum
-from ..model.mapspace import looping_ranks
+from ..model.mapspace import Mapspace, looping_ranks, mapspace_of
 from ..model.results import Status, level_row
 from ..reference.hierarchy import (
     LIMIT,
@@ -983,21 +983,42 @@ def limited_row(problem: Einsum, arch: Arch, point: LevelPoint) -> dict:
 
 AUTO_PER_TENSOR = 200_000  # per-tensor search nodes "auto" enumerates before taking the MILP
 
+# The mapspace of a hierarchy's bound when the caller names none (the one place that says so):
+# per-tensor placement within every level, AccelForge's, whose mappings beat the uniform
+# (Timeloop) bound (docs/hierarchy.md), so uniform as a default would not bound them.
+DEFAULT_MAPSPACE = Mapspace("per_tensor", "perfect")
+# Seconds per capacity the per-tensor MILP gets where the caller gives no time limit (None):
+# levelnest and the depth-first enumerator have bounded work, the MILP has none (a four-level
+# GEMM 64^3 ran 14 minutes on one capacity), so unlimited it could run for hours unannounced.
+# A capacity it cuts is a ``time_limit`` row with its proven bound; a frontier walk it cuts
+# raises ProofOutOfReach. ``time_limit=math.inf`` waits for every proof.
+DEFAULT_TIME_LIMIT = 60.0
+
+
+def hierarchy_mapspace(mapspace: Mapspace | str | None) -> Mapspace:
+    """The mapspace a hierarchy's bound ranges over: the one named, else
+    :data:`DEFAULT_MAPSPACE` (per-tensor placement)."""
+    return DEFAULT_MAPSPACE if mapspace is None else mapspace_of(mapspace)
+
 
 def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
           limit: int | None = None, method: str | None = None, solver: str = "highs",
-          placement: str = "uniform", time_limit: float | None = None,
+          placement: str | None = None, time_limit: float | None = None,
           factors: str = "perfect") -> pd.DataFrame:
     """The joint frontier (``capacities=None``) or its value at each capacity of the swept level.
 
     ``factors="imperfect"``: each rank's outermost split may leave a partial last tile
     (docs/hierarchy.md, "Imperfect factors"), in every method.
 
+    ``placement``: None is :data:`DEFAULT_MAPSPACE`'s (per-tensor).
+
     ``time_limit``: seconds per capacity for the MILP (so "auto" with a time limit is the
     MILP, as for one Einsum, except that per-tensor placement first takes levelnest.py's
     exact enumerator where it applies, whose work is bounded); a capacity it cuts gives a ``time_limit`` row
     (:func:`limited_row`). Refused for the frontier, whose walk needs every point proven, and
-    for enumeration.
+    for enumeration. None: none for uniform placement; for the per-tensor MILP
+    :data:`DEFAULT_TIME_LIMIT` per capacity, and on the frontier each point proven within it
+    or :class:`ProofOutOfReach` (:func:`proven_walk`). ``math.inf``: no limit anywhere.
 
     ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
@@ -1007,6 +1028,9 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     fanout with perfect factors, bounded work), else enumerates where that takes at most
     ``AUTO_PER_TENSOR`` search nodes (a few seconds), else solves the MILP."""
     method = check_method(method)
+    placement = DEFAULT_MAPSPACE.placement if placement is None else placement
+    unlimited = time_limit == math.inf
+    time_limit = None if unlimited else time_limit
     if placement not in PLACEMENTS:
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     if factors not in ("perfect", "imperfect"):
@@ -1044,8 +1068,13 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
                 return df
         if method == "milp":
             began = time.perf_counter()
-            ls = PlacementSolver(problem, arch, solver, time_limit=time_limit, factors=factors)
-            found, limited = milp_points(ls, capacities)
+            default = time_limit is None and not unlimited
+            ls = PlacementSolver(problem, arch, solver, factors=factors,
+                                 time_limit=DEFAULT_TIME_LIMIT if default else time_limit)
+            if default and capacities is None:
+                found, limited = proven_walk(ls, DEFAULT_TIME_LIMIT), {}
+            else:
+                found, limited = milp_points(ls, capacities)
             points = [(p.nest, p.cost, p.copies) for p in found]
             df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
                        ls.solver, limited)
@@ -1070,9 +1099,48 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
         points = [(p.nest, p.cost) for p in found]
         df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
                    ls.solver, limited)
-    if imperfect:
-        df.attrs["mapspace"] = space
+    df.attrs["mapspace"] = space
     return df
+
+
+def proven_walk(ls: LevelSolver, seconds: float) -> list[LevelPoint]:
+    """``ls.walk()`` (``ls`` built with ``time_limit=seconds``) with every point proven within
+    ``seconds``: the walk's next capacity is the last point's occupancy less one, so an
+    unproven point cannot be skipped or reported; it raises :class:`ProofOutOfReach`, naming
+    the capacity and the stage left open, instead of running unannounced for hours."""
+    points, capacity = [], math.inf
+    while True:
+        try:
+            point = ls.joint(capacity)
+        except OutOfTime as stop:  # (the least-occupancy stage, after the key was proven)
+            raise _out_of_reach(ls, capacity, seconds, stop.objective) from None
+        if point is None:
+            break
+        if point.status != Status.OPTIMAL.value:
+            raise _out_of_reach(ls, capacity, seconds, point.bound[0], point)
+        points.append(point)
+        if ls.swept is None:
+            break
+        capacity = point.values[ls.swept] - 1
+    return points[::-1]
+
+
+def _out_of_reach(ls: LevelSolver, capacity: float, seconds: float, objective: str,
+                  point: LevelPoint | None = None) -> ProofOutOfReach:
+    where = "unbounded" if capacity == math.inf else f"{int(capacity):,} words"
+    proven = ""
+    if point is not None and point.nest is not None:
+        done = ls.key[:ls.key.index(objective)] if objective in ls.key else []
+        proven = "".join(f"; {n} proven {point.values[n]:,}" for n in done)
+        proven += f"; {objective} in [{math.ceil(point.bound[1]):,}, {point.values[objective]:,}]"
+    return ProofOutOfReach(
+        f"{ls.problem} on {ls.arch.name}, {ls.placement}/{ls.factors}: the frontier point at "
+        f"{ls.swept or 'the'} capacity {where} was not proven within {seconds:g} s ({objective} "
+        f"left open{proven}). Ask solve_curve(problem, capacities, arch=...) for the bound at "
+        f"chosen capacities (a capacity not proven in time is a 'time_limit' row with a proven "
+        f"lower bound and the best mapping found; time_limit=S sets its seconds), pass "
+        f"time_limit=math.inf to wait for every proof, or mapspace='uniform/perfect' for "
+        f"Timeloop's mapspace (uniform placement within each level)")
 
 
 def _check_time_limit(time_limit, capacities, method: str) -> None:
@@ -1154,13 +1222,14 @@ def better_incumbent(ls, cap: float, point: LevelPoint) -> LevelPoint:
 
 def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
                    method: str | None = None, solver: str = "highs",
-                   placement: str = "uniform", time_limit: float | None = None) -> pd.DataFrame:
+                   placement: str | None = None, time_limit: float | None = None) -> pd.DataFrame:
     """A workload's joint bound on a hierarchy, its Einsums run one after another (unfused):
     each has every level to itself, so at a capacity the traffic across every boundary is the
     sum of the Einsums' and each level's occupancy the largest of theirs. The lexicographic
     objective survives the sum: a sum of independent terms is least in its first component only
     if every term is, and so on inwards. Without ``capacities``, the staircase of the sum over
-    the union of the Einsums' breakpoints. Identical Einsums are solved once."""
+    the union of the Einsums' breakpoints. Identical Einsums are solved once. ``placement``
+    and ``time_limit`` as in :func:`solve`."""
     began = time.perf_counter()
     solved: dict = {}
     frames = []
@@ -1196,6 +1265,7 @@ def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
     df.attrs |= {"problem": workload.name or "workload", "name": workload.name, "unit": "words",
                  "arch": arch.name, "levels": [lv.name for lv in arch.levels], "fusion": False,
                  "method": frames[0].attrs.get("method") if frames else method,
+                 "mapspace": frames[0].attrs.get("mapspace") if frames else None,
                  "seconds": time.perf_counter() - began, "swept": swept,
                  "objective": "lexicographic: backing-store traffic, then each level inwards; "
                               "Einsums unfused (each alone on the hierarchy)"}
