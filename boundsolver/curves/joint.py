@@ -987,12 +987,13 @@ AUTO_PER_TENSOR = 200_000  # per-tensor search nodes "auto" enumerates before ta
 # per-tensor placement within every level, AccelForge's, whose mappings beat the uniform
 # (Timeloop) bound (docs/hierarchy.md), so uniform as a default would not bound them.
 DEFAULT_MAPSPACE = Mapspace("per_tensor", "perfect")
-# Seconds per capacity the per-tensor MILP gets where the caller gives no time limit (None):
-# levelnest and the depth-first enumerator have bounded work, the MILP has none (a four-level
-# GEMM 64^3 ran 14 minutes on one capacity), so unlimited it could run for hours unannounced.
-# A capacity it cuts is a ``time_limit`` row with its proven bound; a frontier walk it cuts
-# raises ProofOutOfReach. ``time_limit=math.inf`` waits for every proof.
+# Seconds per capacity the per-tensor MILP gets where "auto" takes it and the caller gives no
+# time limit (None): levelnest and the depth-first enumerator have bounded work, the MILP has
+# none (a four-level GEMM 64^3 ran 14 minutes on one capacity), so unlimited it could run for
+# hours unannounced. A capacity it cuts is a ``time_limit`` row with its proven bound; a
+# frontier walk it cuts raises ProofOutOfReach. ``time_limit=math.inf`` waits for every proof.
 DEFAULT_TIME_LIMIT = 60.0
+DEFAULT_WALK_LIMIT = 600.0  # seconds for a whole frontier walk under the default limit
 
 
 def hierarchy_mapspace(mapspace: Mapspace | str | None) -> Mapspace:
@@ -1016,9 +1017,11 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     MILP, as for one Einsum, except that per-tensor placement first takes levelnest.py's
     exact enumerator where it applies, whose work is bounded); a capacity it cuts gives a ``time_limit`` row
     (:func:`limited_row`). Refused for the frontier, whose walk needs every point proven, and
-    for enumeration. None: none for uniform placement; for the per-tensor MILP
-    :data:`DEFAULT_TIME_LIMIT` per capacity, and on the frontier each point proven within it
-    or :class:`ProofOutOfReach` (:func:`proven_walk`). ``math.inf``: no limit anywhere.
+    for enumeration. None: none, except where "auto" takes the per-tensor MILP (the
+    enumerators declined): :data:`DEFAULT_TIME_LIMIT` per capacity, and on the frontier each
+    point proven within it and the walk within :data:`DEFAULT_WALK_LIMIT`, else
+    :class:`ProofOutOfReach` (:func:`proven_walk`). ``math.inf``: no limit anywhere; an
+    explicit ``method="milp"`` without a limit runs to the end too (the caller chose it).
 
     ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
@@ -1029,6 +1032,7 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     ``AUTO_PER_TENSOR`` search nodes (a few seconds), else solves the MILP."""
     method = check_method(method)
     placement = DEFAULT_MAPSPACE.placement if placement is None else placement
+    auto = method == "auto"  # the route chosen here: the default limit guards it
     unlimited = time_limit == math.inf
     time_limit = None if unlimited else time_limit
     if placement not in PLACEMENTS:
@@ -1068,11 +1072,12 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
                 return df
         if method == "milp":
             began = time.perf_counter()
-            default = time_limit is None and not unlimited
+            default = auto and time_limit is None and not unlimited
             ls = PlacementSolver(problem, arch, solver, factors=factors,
                                  time_limit=DEFAULT_TIME_LIMIT if default else time_limit)
             if default and capacities is None:
-                found, limited = proven_walk(ls, DEFAULT_TIME_LIMIT), {}
+                found = proven_walk(ls, DEFAULT_TIME_LIMIT, DEFAULT_WALK_LIMIT)
+                limited = {}
             else:
                 found, limited = milp_points(ls, capacities)
             points = [(p.nest, p.cost, p.copies) for p in found]
@@ -1103,44 +1108,86 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     return df
 
 
-def proven_walk(ls: LevelSolver, seconds: float) -> list[LevelPoint]:
-    """``ls.walk()`` (``ls`` built with ``time_limit=seconds``) with every point proven within
-    ``seconds``: the walk's next capacity is the last point's occupancy less one, so an
-    unproven point cannot be skipped or reported; it raises :class:`ProofOutOfReach`, naming
-    the capacity and the stage left open, instead of running unannounced for hours."""
-    points, capacity = [], math.inf
+def proven_walk(ls: LevelSolver, seconds: float, total: float | None = None
+                ) -> list[LevelPoint]:
+    """``ls.walk()`` (``ls`` built with ``time_limit=seconds``) with every point's key proven
+    within ``seconds`` and the whole walk within ``total``: the next capacity is the last
+    point's occupancy less one, so an unproven point can be neither skipped nor reported; it
+    raises :class:`ProofOutOfReach`, naming the capacity and the stage left open, instead of
+    running unannounced for hours.
+
+    A point's least occupancy is tried in the time left (:func:`_least_occupancy`); where it
+    is cut the walk goes on from the mapping found, which attains the proven key: the next
+    solve then finds the same key at a smaller occupancy (and replaces the point) or a
+    different one, which proves that no mapping of the key fits below, so the last point of
+    each key has its least occupancy, as in :func:`milp_points`."""
+    end = None if total is None else time.perf_counter() + total
+    found: list[LevelPoint] = []
+    capacity = math.inf
     while True:
-        try:
-            point = ls.joint(capacity)
-        except OutOfTime as stop:  # (the least-occupancy stage, after the key was proven)
-            raise _out_of_reach(ls, capacity, seconds, stop.objective) from None
+        deadline = time.perf_counter() + seconds
+        if end is not None:
+            if time.perf_counter() >= end:
+                raise _out_of_reach(ls, capacity, total, "the walk", points=len(found))
+            deadline = min(deadline, end)
+        point = ls.joint(capacity, least_occupancy=False, deadline=deadline)
         if point is None:
             break
         if point.status != Status.OPTIMAL.value:
             raise _out_of_reach(ls, capacity, seconds, point.bound[0], point)
-        points.append(point)
+        point = _least_occupancy(ls, capacity, point)
+        if found and found[-1].cost.key == point.cost.key:
+            found[-1] = point  # the same key at a smaller occupancy
+        else:
+            found.append(point)
         if ls.swept is None:
             break
         capacity = point.values[ls.swept] - 1
-    return points[::-1]
+    return found[::-1]
+
+
+def _least_occupancy(ls: LevelSolver, capacity: float, point: LevelPoint) -> LevelPoint:
+    """The point of least swept occupancy attaining ``point``'s proven key, within the
+    capacity's time left; cut, the best mapping met (any attains the key: its values are at
+    most the proven minima)."""
+    if ls.swept is None:
+        return point
+    limits = {ls.swept: capacity} | {n: point.values[n] for n in ls.key}
+    try:
+        best = ls.minimise(ls.swept, limits, ls.occupancy_floor(limits))
+    except OutOfTime as stop:
+        best = stop.incumbent
+    if best is None or best.values[ls.swept] >= point.values[ls.swept]:
+        return point
+    return best
 
 
 def _out_of_reach(ls: LevelSolver, capacity: float, seconds: float, objective: str,
-                  point: LevelPoint | None = None) -> ProofOutOfReach:
+                  point: LevelPoint | None = None, points: int | None = None) -> ProofOutOfReach:
+    level = ls.swept.split(":")[1] if ls.swept else "the"
     where = "unbounded" if capacity == math.inf else f"{int(capacity):,} words"
+    if points is not None:  # the walk's whole time
+        return ProofOutOfReach(
+            f"{ls.problem} on {ls.arch.name}, {ls.placement}/{ls.factors}: the frontier walk "
+            f"proved {points} points in {seconds:g} s and stopped at {level} capacity {where}. "
+            + _ASK)
     proven = ""
     if point is not None and point.nest is not None:
         done = ls.key[:ls.key.index(objective)] if objective in ls.key else []
-        proven = "".join(f"; {n} proven {point.values[n]:,}" for n in done)
-        proven += f"; {objective} in [{math.ceil(point.bound[1]):,}, {point.values[objective]:,}]"
+        proven = "".join(f"; {column(n)} proven {point.values[n]:,}" for n in done)
+        proven += (f"; {column(objective)} in [{math.ceil(point.bound[1]):,}, "
+                   f"{point.values[objective]:,}]")
     return ProofOutOfReach(
         f"{ls.problem} on {ls.arch.name}, {ls.placement}/{ls.factors}: the frontier point at "
-        f"{ls.swept or 'the'} capacity {where} was not proven within {seconds:g} s ({objective} "
-        f"left open{proven}). Ask solve_curve(problem, capacities, arch=...) for the bound at "
-        f"chosen capacities (a capacity not proven in time is a 'time_limit' row with a proven "
-        f"lower bound and the best mapping found; time_limit=S sets its seconds), pass "
-        f"time_limit=math.inf to wait for every proof, or mapspace='uniform/perfect' for "
-        f"Timeloop's mapspace (uniform placement within each level)")
+        f"{level} capacity {where} was not proven within {seconds:g} s ({column(objective)} "
+        f"left open{proven}). " + _ASK)
+
+
+_ASK = ("Ask solve_curve(problem, capacities, arch=...) for the bound at chosen capacities (a "
+        "capacity not proven in time is a 'time_limit' row with a proven lower bound and the "
+        "best mapping found; time_limit=S sets its seconds), pass time_limit=math.inf to wait "
+        "for every proof, or mapspace='uniform/perfect' for Timeloop's mapspace (uniform "
+        "placement within each level)")
 
 
 def _check_time_limit(time_limit, capacities, method: str) -> None:

@@ -69,9 +69,9 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     (:func:`pareto_frontier` gives its bound at the fixed capacities). On a hierarchy the
     default mapspace is per-tensor placement within every level (``joint.DEFAULT_MAPSPACE``,
     AccelForge's; ``mapspace="uniform/perfect"``: Timeloop's), and ``attrs["mapspace"]`` says
-    which one ran. Without ``time_limit`` the per-tensor MILP (the method where the
-    enumerators decline) gets ``joint.DEFAULT_TIME_LIMIT`` seconds per capacity, a capacity it
-    cuts a ``time_limit`` row; ``time_limit=math.inf`` waits for every proof.
+    which one ran. Without ``time_limit``, where "auto" takes the per-tensor MILP (the
+    enumerators declined) it gets ``joint.DEFAULT_TIME_LIMIT`` seconds per capacity, a
+    capacity it cuts a ``time_limit`` row; ``time_limit=math.inf`` waits for every proof.
 
     For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings (loop trees
     with up to ``max_depth`` nested loops, default 3, each over a different rank) and
@@ -130,9 +130,10 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     until infeasible. A time limit ends the walk with a ``time_limit`` row.
 
     On a hierarchy the walk needs every point proven: a ``time_limit`` is refused there,
-    except ``math.inf`` (no limit). Without it, a point the per-tensor MILP does not prove in
-    ``joint.DEFAULT_TIME_LIMIT`` seconds raises :class:`~boundsolver.errors.ProofOutOfReach`
-    (never a silent hours-long run); :func:`solve_curve` at chosen capacities then gives
+    except ``math.inf`` (no limit). Without it, where "auto" takes the per-tensor MILP, a
+    point not proven in ``joint.DEFAULT_TIME_LIMIT`` seconds (or a walk past
+    ``joint.DEFAULT_WALK_LIMIT``) raises :class:`~boundsolver.errors.ProofOutOfReach` (never
+    a silent hours-long run); :func:`solve_curve` at chosen capacities then gives
     ``time_limit`` rows with proven bounds.
     """
     arch = _arch(arch)
