@@ -275,7 +275,8 @@ def test_api_and_cli(tmp_path):
 
     out = tmp_path / "c.csv"
     assert main(["curve", "gemm", "5", "3", "7", "--arch", "three_level", "--level-size",
-                 "L1=8", "--factors", "imperfect", "--csv", str(out), "-q"]) == 0
+                 "L1=8", "--factors", "imperfect", "--placement", "uniform", "--csv", str(out),
+                 "-q"]) == 0
     import pandas as pd
 
     cli = pd.read_csv(out)
