@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import boundsolver as bs
 from boundsolver.curves import joint
-from boundsolver.model.arch import Arch, Level
+from boundsolver.model.arch import Arch
 
 KEY = ["accesses", "accesses_L2", "accesses_L1"]
 
