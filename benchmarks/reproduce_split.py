@@ -3,6 +3,7 @@ nine figures' curves), the hierarchy figures' uniform and per-tensor solves, sam
 mappings, the Fig. 24b checks and table, and drawing (figures and their files).
 
     python benchmarks/reproduce_split.py [--quick] [--label new] [--out results/x.csv]
+        [--figures DIR] [--level-workers N]
 
 Run it once per version of the package (``PYTHONPATH=<checkout>``) on the same machine, at the
 same load, and compare. Each part is timed by wrapping its function in reproduce.py (or
@@ -10,13 +11,17 @@ sampling.sample); the hierarchy solves' seconds are the figures' own columns
 (``bound_s_all_sizes`` ...), which since the solves run in a pool beside the drawing and
 sampling overlap the other parts: the parts then add up to more than the wall time, and on a
 loaded machine a part's wall seconds include waiting for the pool's processes (its CPU seconds
-in this process, beside, do not).
+in this process, beside, do not). ``cpu total`` is the CPU seconds of this process and every
+process it started and waited for (the pools' workers), from ``getrusage``. ``--figures DIR``
+keeps the figures and their data (to compare two versions' CSVs); ``--level-workers N`` sets the
+hierarchy pool's processes (``reproduce._LevelSolves.workers``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +40,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--label", default="")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/reproduce_split.csv"))
+    ap.add_argument("--figures", type=Path, default=None)
+    ap.add_argument("--level-workers", type=int, default=None)
     args = ap.parse_args()
     import boundsolver
     from boundsolver.curves.cache import Cache
@@ -58,14 +65,19 @@ def main() -> None:
         for name in names:
             setattr(reproduce, name, timed(part, getattr(reproduce, name)))
     sampling.sample = timed("sampling", sampling.sample)
+    if args.level_workers is not None:
+        if not hasattr(reproduce._LevelSolves, "workers"):
+            raise SystemExit(f"{boundsolver.__file__}: its reproduce has no --level-workers")
+        reproduce._LevelSolves.workers = args.level_workers
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        began = time.perf_counter()
-        reproduce.run(Path(tmp) / "figs", cache=Cache(Path(tmp) / "c.sqlite"), progress=False,
+        figs = args.figures or Path(tmp) / "figs"
+        began, used = time.perf_counter(), _cpu()
+        reproduce.run(figs, cache=Cache(Path(tmp) / "c.sqlite"), progress=False,
                       quick=args.quick)
-        wall = time.perf_counter() - began
-        simba = pd.read_csv(Path(tmp) / "figs" / "fig24b_simba.csv")
-        all_gpus = pd.read_csv(Path(tmp) / "figs" / "fig_gpu_levels.csv")
+        wall, used = time.perf_counter() - began, _cpu() - used
+        simba = pd.read_csv(figs / "fig24b_simba.csv")
+        all_gpus = pd.read_csv(figs / "fig_gpu_levels.csv")
     gpus = all_gpus.drop_duplicates("gpu")
     uniform = simba["bound_s_all_sizes"].iloc[0] + gpus["solve_s_all_capacities"].sum()
     per_tensor = simba["pt_bound_s_all_sizes"].iloc[0] + gpus["pt_solve_s_all_capacities"].sum()
@@ -77,10 +89,17 @@ def main() -> None:
     rows = [{"label": args.label, "package": str(Path(boundsolver.__file__).parents[1]),
              "part": k, "seconds": round(v, 1),
              "cpu_s_this_process": round(cpu[k], 1) if k in cpu else None,
+             "cpu_s_all_processes": round(used, 1) if k == "wall total" else None,
              "proven": proven if k == "hierarchy per-tensor solves" else "",
              "load_1min_start": load, "load_1min_end": os.getloadavg()[0]}
             for k, v in parts.items()]
     report(rows, args.out)
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the pools')."""
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 if __name__ == "__main__":

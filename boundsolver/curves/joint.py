@@ -122,6 +122,9 @@ class LevelSolver(ClassSolver):
                       if lv.capacity is not None}
         self._floors: dict = {}
         self._curves: dict = {}
+        # capacity of the swept level -> a proven lower bound on the joint key there (every
+        # mapping of this mapspace that fits has a key at least it): see :meth:`key_floor`
+        self.lower_keys: dict[int, tuple[int, ...]] = {}
         self.build_seconds = time.perf_counter() - start
 
     placement = "uniform"
@@ -163,13 +166,30 @@ class LevelSolver(ClassSolver):
         (``b = 0``: the algorithmic minimum), which tiny levels such as registers often attain."""
         once = sum(self.problem.tensor_size(T) for i, T in enumerate(self.problem.tensors)
                    if b == 0 or b in self.stored[i])
-        best = max(once, self.monotone_floor(b, limits))
+        best = max(once, self.monotone_floor(b, limits), self.key_floor(b, limits))
         if b >= 1:
             lv = self.arch.on_chip[b - 1]
             cap = lv.capacity if lv.capacity is not None else limits.get(f"occupancy:{lv.name}")
             if cap is not None and lv.capacity is not None:
                 best = max(best, self.instance_floor(b, cap))
         return best
+
+    def key_floor(self, b: int, limits: dict) -> float:
+        """Stage ``b``'s floor from :attr:`lower_keys` (for uniform placement: the per-tensor
+        bound, whose mapspace contains this one). A lower key ``K`` given at a capacity ``c``
+        at least the swept limit bounds every mapping that fits the limit (the joint key never
+        rises with capacity); a mapping meeting the earlier stages' limits, where those sit at
+        ``K``'s values, then equals ``K`` on them (less on the first that differs would put its
+        key below ``K``), so it moves at least ``K[b]`` into level ``b``. -inf elsewhere."""
+        if self.swept is None or self.swept not in limits:
+            return -math.inf
+        above = [c for c in self.lower_keys if c >= limits[self.swept]]
+        if not above:
+            return -math.inf
+        key = self.lower_keys[min(above)]
+        if any(limits.get(name) != key[i] for i, name in enumerate(self.key[:b])):
+            return -math.inf
+        return key[b]
 
     def monotone_floor(self, b: int, limits: dict) -> float:
         """A lower bound on the traffic into level ``b`` (1 = outermost; 0: the backing store's,
@@ -551,6 +571,9 @@ class PlacementSolver(LevelSolver):
     # still gives its best verified mapping. (A quarter of a 20 s limit, or 8 s of a 30 s
     # one, left conv2_x on simba with far worse mappings: its 1,000 classes need the time.)
     seed_seconds = 8.0
+    # The uniform bound's proven points, where a caller has them (solve_pair): the seed at a
+    # capacity is then the least of those that fit, instead of a uniform solve of its own.
+    uniform_points: list | None = None
 
     @staticmethod
     def _level_classes(problem: Einsum, arch: Arch, ranks: list[str]) -> list:
@@ -831,12 +854,19 @@ class PlacementSolver(LevelSolver):
         from above (a cut-off for each solve) and often attains a floor. It gets
         :attr:`seed_seconds`, or half the capacity's time limit; cut short, its
         best verified mapping is the candidate (none: no candidate). Nothing it answers is
-        reported as proven: it only supplies mappings."""
-        if not hasattr(self, "_uniform_solver"):
-            budget = self.seed_seconds if self.time_limit is None else self.time_limit / 2
-            self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver, self.threads,
-                                               budget, self.factors)
-        point = self._uniform_solver.joint(capacity, least_occupancy=False)
+        reported as proven: it only supplies mappings. With :attr:`uniform_points` (the
+        uniform bound already solved, ``solve_pair``) the least of them that fits instead."""
+        if self.uniform_points is not None:
+            fit = [p for p in self.uniform_points
+                   if self.swept is None or p.values[self.swept] <= capacity
+                   and all(p.values[n] <= v for n, v in self.fixed.items())]
+            point = min(fit, key=lambda p: p.cost.key, default=None)
+        else:
+            if not hasattr(self, "_uniform_solver"):
+                budget = self.seed_seconds if self.time_limit is None else self.time_limit / 2
+                self._uniform_solver = LevelSolver(self.problem, self.arch, self.solver,
+                                                   self.threads, budget, self.factors)
+            point = self._uniform_solver.joint(capacity, least_occupancy=False)
         if point is None or point.nest is None:  # (cut by the time limit before any point)
             return
         names = tuple(lv.name for lv in self.arch.on_chip)
@@ -1188,6 +1218,69 @@ _ASK = ("Ask solve_curve(problem, capacities, arch=...) for the bound at chosen 
         "best mapping found; time_limit=S sets its seconds), pass time_limit=math.inf to wait "
         "for every proof, or mapspace='uniform/perfect' for Timeloop's mapspace (uniform "
         "placement within each level)")
+
+
+def solve_pair(problem: Einsum, arch: Arch, capacities: list[int],
+               time_limit: float | None = None, solver: str = "highs"
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bound at ``capacities`` over uniform placement (to the end) and over per-tensor
+    placement (``time_limit`` seconds per capacity), the same tables as :func:`solve` gives for
+    each (``placement="uniform"``, and ``"per_tensor"`` with the time limit), perfect factors,
+    computed sharing work between the two. Per-tensor placement contains uniform placement, so:
+
+    * where levelnest.py answers per-tensor placement (exact, seconds), its keys floor every
+      stage of the uniform MILP (:meth:`LevelSolver.key_floor`): where the two bounds agree,
+      a stage ends at the first point attaining its floor (on ``simba``'s GEMM 4096³ they
+      agree at every size);
+    * otherwise the uniform MILP runs first and its proven points are the per-tensor MILP's
+      seeds (:attr:`PlacementSolver.uniform_points`), which it would otherwise solve again
+      at every capacity (on ``a100``, 13.5 of its 16 CPU seconds).
+
+    Small problems, which :func:`solve` enumerates, are solved by it, one after the other."""
+    check(problem, arch)
+    if time_limit is not None:
+        _check_time_limit(time_limit, capacities, "auto")
+
+    def alone() -> pd.DataFrame:
+        return solve(problem, arch, capacities, solver=solver, placement="per_tensor",
+                     time_limit=time_limit)
+
+    if work(problem, arch, LIMIT, False) <= LIMIT:
+        return solve(problem, arch, capacities, solver=solver, placement="uniform"), alone()
+    began = time.perf_counter()
+    points = levelnest.frontier(problem, arch, False)
+    uniform = LevelSolver(problem, arch, solver)
+    if points is not None:
+        pt = frame(problem, arch, points, capacities, time.perf_counter() - began)
+        pt.attrs["mapspace"] = "per_tensor/perfect"
+        uniform.lower_keys = _lower_keys(pt, arch)
+        return _milp_frame(uniform, capacities), pt
+    out = _milp_frame(uniform, capacities)
+    if time_limit is None:  # solve() enumerates first where that is small: its route
+        return out, alone()
+    began = time.perf_counter()
+    ps = PlacementSolver(problem, arch, solver, time_limit=time_limit)
+    ps.uniform_points = list(uniform.known)
+    found, limited = milp_points(ps, capacities)
+    pt = frame(problem, arch, [(p.nest, p.cost, p.copies) for p in found], capacities,
+               time.perf_counter() - began, "milp", ps.solver, limited)
+    pt.attrs["mapspace"] = "per_tensor/perfect"
+    return out, pt
+
+
+def _milp_frame(ls: LevelSolver, capacities: list[int]) -> pd.DataFrame:
+    """:func:`solve`'s uniform MILP table (every capacity to the end)."""
+    began = time.perf_counter()
+    found, limited = milp_points(ls, capacities)
+    return frame(ls.problem, ls.arch, [(p.nest, p.cost) for p in found], capacities,
+                 time.perf_counter() - began + ls.build_seconds, "milp", ls.solver, limited)
+
+
+def _lower_keys(front: pd.DataFrame, arch: Arch) -> dict[int, tuple[int, ...]]:
+    """capacity -> the joint key of each proven row of a table (:func:`frame`'s columns)."""
+    cols = _key_columns(arch)
+    return {int(r["capacity"]): tuple(int(r[c]) for c in cols)
+            for _, r in front.iterrows() if r["status"] == Status.OPTIMAL.value}
 
 
 def _check_time_limit(time_limit, capacities, method: str) -> None:

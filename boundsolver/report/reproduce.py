@@ -4,8 +4,9 @@
 and 24a as PNG and PDF, and writes ``key_numbers.csv`` and ``key_numbers.md``. Then two figures
 on hierarchies: Fig. 24b (random Simba mappings against our exact Simba bound and the one-buffer
 curves; ``fig24b_simba.csv``) and the GPUs' exact DRAM and L2->SMEM bounds over L2 capacity
-(``fig_gpu_levels.csv``). Those two figures' six hierarchy solves start in a process pool as
-soon as the one-Einsum curves are in, and run while this process draws and samples
+(``fig_gpu_levels.csv``). Those two figures' six hierarchy solves, one task per arch
+(``joint.solve_pair``: the uniform and per-tensor bounds sharing work), start in a process
+pool as soon as the one-Einsum curves are in, and run while this process draws and samples
 (``benchmarks/reproduce_split.py`` times each part).
 """
 
@@ -100,25 +101,30 @@ def _gpu_mib(gpu: str, quick: bool) -> tuple[float, ...]:
     return (float(GPU_L2_MIB[gpu.upper()]),) if quick else GPU_L2_SWEEP
 
 
-def _solve_level(problem, arch: str, caps: list[int], mapspace: str, time_limit):
-    """One hierarchy curve and the seconds it took (a pool task: module level, picklable)."""
-    from ..curves.solve import solve_curve
+def _solve_pair(problem, arch: str, caps: list[int]):
+    """One arch's two hierarchy curves, uniform and per-tensor, each with its seconds (a pool
+    task: module level, picklable). ``joint.solve_pair`` shares work between the two: the
+    per-tensor keys floor the uniform MILP's stages (``simba``), or the uniform points seed the
+    per-tensor MILP (the GPUs)."""
+    from ..curves.joint import solve_pair
     from ..io.specs import load_arch
 
-    began = time.perf_counter()
-    df = solve_curve(problem, caps, arch=load_arch(arch), mapspace=mapspace,
-                     time_limit=time_limit)
-    return df, time.perf_counter() - began
+    uniform, per_tensor = solve_pair(problem, load_arch(arch), caps, PER_TENSOR_SECONDS)
+    return {"uniform/perfect": (uniform, uniform.attrs["seconds"]),
+            "per_tensor/perfect": (per_tensor, per_tensor.attrs["seconds"])}
 
 
 class _LevelSolves:
-    """The two hierarchy figures' six solves (Simba, A100, H100; uniform and per-tensor) in a
-    pool started at once, so they run while this process draws the other figures and samples
-    Simba mappings (neither needs them). One worker per core *but one* (one on 2 cores): the
-    per-tensor solves have a wall-clock limit per capacity, and solves sharing a core prove
-    fewer capacities in it (measured: 23 of 27 proven with two workers beside this process on
-    2 loaded cores, 27 of 27 one after another). ``get(arch, mapspace)``: that curve and its
-    seconds. Leaving the block stops what still runs (an error, Ctrl-C)."""
+    """The two hierarchy figures' six solves (Simba, A100, H100; uniform and per-tensor, one
+    task per arch: :func:`_solve_pair`) in a pool started at once, so they run while this
+    process draws the other figures and samples Simba mappings (neither needs them).
+    :attr:`workers` processes (two on this 2-core machine: the tasks, about 9, 18 and 13 CPU
+    seconds, and this process's drawing share the cores; the per-tensor solves' wall-clock
+    limit per capacity is far above what any capacity takes now that neither solve repeats
+    the other's work). ``get(arch, mapspace)``: that curve and its seconds. Leaving the block
+    stops what still runs (an error, Ctrl-C)."""
+
+    workers = 2
 
     def __init__(self, problem, quick: bool):
         from ..io.specs import load_arch
@@ -126,27 +132,24 @@ class _LevelSolves:
         _, words = _fig24b_words(load_arch("simba"), quick)
         caps = {"simba": words} | {gpu: [int(m * 2**20) // 4 for m in _gpu_mib(gpu, quick)]
                                    for gpu in ("a100", "h100")}
-        self.tasks = [(arch, space, caps[arch]) for arch in ("simba", "a100", "h100")
-                      for space in ("uniform/perfect", "per_tensor/perfect")]
+        # Fig. 24b's arch first (drawn first), then the GPUs, the larger first
+        self.tasks = [(arch, caps[arch]) for arch in ("simba", "a100", "h100")]
         self.problem = problem
         self.futures: dict = {}
 
     def __enter__(self):
-        import os
         from concurrent.futures import ProcessPoolExecutor
 
         from ..curves.batch import _ignore_interrupts
 
-        workers = max(1, min(len(self.tasks), (os.cpu_count() or 2) - 1))
-        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
-        for arch, space, caps in self.tasks:
-            limit = PER_TENSOR_SECONDS if space.startswith("per_tensor") else None
-            self.futures[arch, space] = self.pool.submit(_solve_level, self.problem, arch, caps,
-                                                         space, limit)
+        self.pool = ProcessPoolExecutor(max_workers=max(1, min(len(self.tasks), self.workers)),
+                                        initializer=_ignore_interrupts)
+        for arch, caps in self.tasks:
+            self.futures[arch] = self.pool.submit(_solve_pair, self.problem, arch, caps)
         return self
 
     def get(self, arch: str, mapspace: str):
-        return self.futures[arch, mapspace].result()
+        return self.futures[arch].result()[mapspace]
 
     def __exit__(self, kind, *_):
         from ..curves.batch import _stop
