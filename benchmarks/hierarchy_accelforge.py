@@ -175,7 +175,7 @@ def main() -> None:
         arch = Arch("three_level", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", l1)))
         curves = {
             "joint uniform-per-level (hierarchy.py)":
-                lambda: bs.pareto_frontier(p, arch=arch, method="enumerate"),
+                lambda: bs.pareto_frontier(p, arch=arch, method="enumerate", mapspace="uniform/perfect"),
             "joint per-tensor (hierarchy.per_tensor_points)":
                 lambda: joint.solve(p, arch, limit=args.per_tensor_limit,
                                         method="enumerate", placement="per_tensor"),

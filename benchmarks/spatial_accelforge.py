@@ -220,7 +220,7 @@ def case_row(path: Path, p: bs.Einsum, l1: int, mc: bool, label: str, milp: bool
                          Level("L1", l1, instances=4, multicast=mc)))
     began = time.perf_counter()
     front = (at_sizes(p, af["l2_words"], arch=arch) if milp
-             else bs.pareto_frontier(p, arch=arch, method="enumerate"))
+             else bs.pareto_frontier(p, arch=arch, method="enumerate", mapspace="uniform/perfect"))
     row["uniform_s"] = round(time.perf_counter() - began, 1)
     signs, ex = compare(af, front)
     least = [lookup(front, int(c)) for c in af["l2_words"]]

@@ -3,7 +3,7 @@
 from .curves.batch import solve_curves
 from .curves.cache import Cache
 from .curves.solve import PointSolver, pareto_frontier, solve_curve
-from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, SolverError
+from .errors import BoundsolverError, EinsumError, EnumerationTooLarge, ProofOutOfReach, SolverError
 from .io.onnx import OnnxError, OnnxWorkload, from_onnx  # onnx itself is imported on call
 from .io.specs import SpecError, load_arch, load_problem, load_problems
 from .model.arch import Arch, ArchError, Level
@@ -26,6 +26,7 @@ __all__ = [
     "Arch", "ArchError", "Axis", "BoundsolverError", "Cache", "ClassExpressions", "Cost", "Einsum",
     "EinsumError", "EnumerationTooLarge", "Expressions", "Level",
     "Leaf", "Mapping", "Mapspace", "Nest", "Node", "OnnxError", "OnnxWorkload", "PointSolver",
+    "ProofOutOfReach",
     "Schedule", "Segment", "SolverError",
     "SpecError",
     "Tensor", "Term", "Workload",

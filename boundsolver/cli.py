@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .curves.joint import DEFAULT_MAPSPACE
 from .curves.methods import METHODS
 from .errors import BoundsolverError
 from .io.specs import call_workload, load_arch, load_problems
@@ -80,10 +81,12 @@ def parser() -> argparse.ArgumentParser:
     what = _capacity_options(p, "")
     what.add_argument("--frontier", action="store_true",
                       help="every breakpoint of the staircase (the default)")
-    _solve_options(p, "uniform for an Einsum, per_tensor/perfect inside a workload's Einsums")
+    _solve_options(p, "uniform for an Einsum, per_tensor/perfect inside a workload's Einsums "
+                      f"and on a hierarchy (--arch with several levels: {DEFAULT_MAPSPACE})")
     p.add_argument("--enumerate", action="store_true", help="the same as --method enumerate")
-    p.add_argument("--time-limit", help="seconds per capacity (reported, never hidden); "
-                                        "single Einsums on one buffer only")
+    p.add_argument("--time-limit", help="seconds per capacity (reported, never hidden); single "
+                                        "Einsums; on a hierarchy the per-tensor MILP has 60 by "
+                                        "default, 'inf' waits for every proof")
     p.add_argument("--lower-bound", action="store_true",
                    help="add the any-schedule floor and the gap (accesses / floor) to every row "
                         "and draw the floor in --plot (docs/lower_bounds.md)")
@@ -243,12 +246,14 @@ def integer(text: str, what: str = "a positive integer") -> int:
 
 
 def seconds(text: str) -> float:
+    """A positive number of seconds, or ``inf`` (no limit: a hierarchy's default limit off)."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise BoundsolverError(f"--time-limit needs a positive number of seconds, got {text!r}")
+    if not (value > 0) or value == math.inf and text.strip().lower() not in ("inf", "+inf"):
+        raise BoundsolverError(f"--time-limit needs a positive number of seconds (or inf), got "
+                               f"{text!r}")
     return value
 
 
@@ -485,12 +490,14 @@ def _curve(args, extra: list[str]) -> int:
         _refuse(args, ["no_cache", "force_rerun", "cache_dir"],
                 f"to {'a hierarchy' if not arch.is_single_buffer else 'a fixed buffer'} "
                 f"({arch.name}): its bound is not cached")
-        if caps is None or arch.is_single_buffer:
-            _refuse(args, ["time_limit"], "to a hierarchy's frontier (a walk of proven points; "
-                    "give capacities with -c or --range)" if caps is None else
-                    f"to a fixed buffer ({arch.name}): its bound is always exact")
+        if arch.is_single_buffer or (caps is None and args.time_limit != math.inf):
+            _refuse(args, ["time_limit"], f"to a fixed buffer ({arch.name}): its bound is "
+                    "always exact" if arch.is_single_buffer else "to a hierarchy's frontier (a "
+                    "walk of proven points; give capacities with -c or --range, or --time-limit "
+                    "inf to wait for every proof)")
         limit = {} if args.time_limit is None else {"time_limit": args.time_limit}
-        frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, "uniform/perfect"), **limit)
+        space = str(DEFAULT_MAPSPACE) if not arch.is_single_buffer else "uniform/perfect"
+        frames = [_solve(p, caps, arch=arch, **solve_kwargs(args, space), **limit)
                   for p in problems]
     if args.lower_bound:
         from .model.lower import with_lower_bound
@@ -522,7 +529,8 @@ def _einsums(args, problems, caps) -> list[pd.DataFrame]:
     from .curves.batch import solve_curves
 
     opts = solve_kwargs(args, "uniform/perfect")
-    return solve_curves(problems, caps, time_limit=args.time_limit, cache=cache_of(args),
+    limit = None if args.time_limit == math.inf else args.time_limit  # inf: no limit
+    return solve_curves(problems, caps, time_limit=limit, cache=cache_of(args),
                         force_rerun=args.force_rerun, progress=not args.quiet, **opts)
 
 
@@ -754,7 +762,8 @@ def _report(problem: Einsum, df: pd.DataFrame) -> None:
         cols = cols[:-2] + ["bound_of", "best_bound"] + cols[-2:]
     secs = df.attrs["seconds"] if "seconds" in df.attrs else df["solve_seconds"].sum()
     title = f"{problem.name}: {problem}" if problem.name else str(problem)
-    print(f"{title}  ({len(df)} rows, {secs:.2f} s)")
+    space = f", mapspace {df.attrs['mapspace']}" if len(df.attrs.get("levels", ())) > 2 else ""
+    print(f"{title}  ({len(df)} rows, {secs:.2f} s{space})")
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 

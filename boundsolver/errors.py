@@ -41,6 +41,12 @@ class EnumerationTooLarge(BoundsolverError):
     """The exhaustive enumerator refuses a mapspace larger than its limit."""
 
 
+class ProofOutOfReach(BoundsolverError):
+    """A hierarchy's frontier (a walk of proven points, each needed for the next) whose next
+    point was not proven within its time: the message names the point, the stage left open and
+    what to ask instead (capacities with a time limit, a longer limit, another mapspace)."""
+
+
 class SamplingError(BoundsolverError):
     """Too few valid mappings were found (or none can exist)."""
 

@@ -148,7 +148,7 @@ def test_joint_fused_between_two_level_fused_and_unfused():
     sol = fused_levels.solve_workload(w, a, True, UNIFORM)
     two = fused.solve_workload(w, True, UNIFORM)
     caps = list(range(int(sol.frontier.occ[0]), int(sol.frontier.occ[-1]) + 2))
-    unfused = joint.solve_workload(w, a, caps, method="enumerate")
+    unfused = joint.solve_workload(w, a, caps, method="enumerate", placement="uniform")
     better = False
     for c, (_, row) in zip(caps, unfused.iterrows()):
         key = key_at(sol, c)
@@ -164,7 +164,7 @@ def test_one_einsum_equals_the_single_einsum_joint_bound():
     w = bs.workload(["Z[m,n] += A[m,k] * B[k,n]"], m=4, k=4, n=2)
     a = arch(Level("L1", 4, instances=2, multicast=False))
     front = fused_levels.workload_frontier(w, a, mapspace=UNIFORM)
-    single = joint.solve(w.einsums[0], a, method="enumerate")
+    single = joint.solve(w.einsums[0], a, method="enumerate", placement="uniform")
     cols = ["occupancy", "accesses", "accesses_L2", "accesses_L1", "occupancy_L1"]
     assert front[cols].values.tolist() == single[cols].values.tolist()
 

@@ -27,7 +27,7 @@ def test_unconstrained_inner_level_gives_the_one_buffer_curve():
     """With L1 large enough for anything, L1 may mirror L2: the backing store's curve over L2's
     occupancy is the one-buffer curve, and L1 costs nothing more."""
     for p in (bs.gemm(8, 4, 6), bs.conv(R=3, P=4, C=2, K=2)):
-        front = bs.pareto_frontier(p, arch=three(10**6))
+        front = bs.pareto_frontier(p, arch=three(10**6), mapspace="uniform/perfect")
         ref = points(bs.enumerate_frontier(p))
         assert list(zip(front["occupancy"], front["accesses"])) == ref
         assert (front["accesses_L1"] == front["accesses_L2"]).all()
@@ -41,7 +41,7 @@ def test_joint_bound_never_below_each_level_read_alone(m, k, n, l1):
     curve read at that level's capacity (Orojenesis' reading, valid but possibly loose)."""
     p = bs.gemm(m, k, n)
     ref = points(bs.enumerate_frontier(p))
-    front = bs.pareto_frontier(p, arch=three(l1))
+    front = bs.pareto_frontier(p, arch=three(l1), mapspace="uniform/perfect")
     for occ, dram, into_l1, occ_l1 in zip(front["occupancy"], front["accesses"],
                                           front["accesses_L1"], front["occupancy_L1"]):
         assert dram >= lookup(ref, occ)
@@ -61,14 +61,14 @@ def test_mappings_that_do_not_compose():
     well above the 288 that reading the one-buffer curve at L1's capacity promises."""
     p = bs.gemm(8, 8, 4)
     assert lookup(points(bs.enumerate_frontier(p)), 8) == 288
-    front = bs.solve_curve(p, [14], arch=three(8))
+    front = bs.solve_curve(p, [14], arch=three(8), mapspace="uniform/perfect")
     assert front["accesses"].tolist() == [224]
     assert front["accesses_L1"].tolist() == [672]
 
 
 def test_bypass_and_refusals():
     p = bs.gemm(4, 4, 4)
-    front = bs.pareto_frontier(p, arch=three(4, keeps_l1=("output",)))
+    front = bs.pareto_frontier(p, arch=three(4, keeps_l1=("output",)), mapspace="uniform/perfect")
     assert front["occupancy_L1"].max() <= 4
     ref = points(bs.enumerate_frontier(p))
     assert all(d >= lookup(ref, o) for o, d in zip(front["occupancy"], front["accesses"]))
@@ -83,7 +83,8 @@ def test_bypass_and_refusals():
             assert message in str(err)
         else:
             raise AssertionError("expected a refusal")
-    milp = bs.pareto_frontier(p, arch=three(4, keeps_l1=("output",)), method="milp")
+    milp = bs.pareto_frontier(p, arch=three(4, keeps_l1=("output",)), method="milp",
+                              mapspace="uniform/perfect")
     decided = ["occupancy", "accesses", "accesses_L2", "accesses_L1"]  # LevelCost.key
     assert milp[decided].equals(front[decided])
 
@@ -91,7 +92,8 @@ def test_bypass_and_refusals():
 def test_cli_arch_with_levels(capsys):
     from boundsolver.cli import main
 
-    argv = ["curve", "gemm", "8", "8", "4", "--arch", "three_level", "--level-size", "L1=8"]
+    argv = ["curve", "gemm", "8", "8", "4", "--arch", "three_level", "--level-size", "L1=8",
+            "--mapspace", "uniform/perfect"]  # the worked example's mapspace
     assert main([*argv, "-q", "--csv", "-", "--capacities", "14"]) == 0
     out = capsys.readouterr().out.splitlines()
     row = dict(zip(out[0].split(","), out[1].split(",")))
@@ -99,15 +101,24 @@ def test_cli_arch_with_levels(capsys):
     assert main(["curve", "gemm", "8", "8", "4", "--arch", "a100", "--level-size", "NOPE=4",
                  "-q"]) == 2
     assert "no level's capacity is named 'NOPE'" in capsys.readouterr().err
-    # Per-tensor placement within levels reaches the cli too: never above the uniform one
+    # Per-tensor placement within levels is the cli's default on a hierarchy too, never above
+    # the uniform one, which --mapspace uniform/perfect (or --placement uniform) still reaches
     # (GEMM 4x4x4 at L2 = 4: 112 words against uniform placement's 144, docs/hierarchy.md).
     small = ["curve", "gemm", "4", "4", "4", "--arch", "three_level", "--level-size", "L1=8",
              "-q", "--csv", "-", "--capacities", "4"]
-    assert main([*small, "--placement", "per_tensor"]) == 0
-    per_tensor = dict(zip(*[line.split(",") for line in capsys.readouterr().out.splitlines()]))
-    assert main(small) == 0
-    uniform = dict(zip(*[line.split(",") for line in capsys.readouterr().out.splitlines()]))
-    assert (int(per_tensor["accesses"]), int(uniform["accesses"])) == (112, 144)
+    table = {}
+    for name, extra in (("default", []), ("per_tensor", ["--placement", "per_tensor"]),
+                        ("uniform", ["--mapspace", "uniform/perfect"]),
+                        ("placement_uniform", ["--placement", "uniform"])):
+        assert main([*small, *extra]) == 0
+        out = capsys.readouterr().out.splitlines()
+        table[name] = int(dict(zip(out[0].split(","), out[1].split(",")))["accesses"])
+    assert table == {"default": 112, "per_tensor": 112, "uniform": 144, "placement_uniform": 144}
+    # without -q the table's title names the mapspace it ranged over
+    assert main(small[:-5] + ["--capacities", "4"]) == 0
+    assert "mapspace per_tensor/perfect" in capsys.readouterr().out
+    assert main(small[:-5] + ["--capacities", "4", "--mapspace", "uniform/perfect"]) == 0
+    assert "mapspace uniform/perfect" in capsys.readouterr().out
 
 
 def test_workload_on_a_hierarchy_sums_its_einsums():

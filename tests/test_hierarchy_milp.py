@@ -15,8 +15,8 @@ from helpers import KEEPS, covered, fanout, four, same_rows, three
 
 
 def same(problem, arch, solver="highs"):
-    ref = joint.solve(problem, arch, method="enumerate")
-    got = bs.pareto_frontier(problem, arch=arch, method="milp", solver=solver)
+    ref = joint.solve(problem, arch, method="enumerate", placement="uniform")
+    got = bs.pareto_frontier(problem, arch=arch, method="milp", solver=solver, mapspace="uniform/perfect")
     assert got.attrs["method"] == "milp"
     same_rows(ref, got, arch)
     return ref, got
@@ -71,8 +71,8 @@ def test_the_worked_example_and_curves():
     """docs/hierarchy.md's mappings that do not compose, by the MILP; solve_curve's staircase."""
     p, arch = bs.gemm(8, 8, 4), three(8)
     caps = [6, 14, 30, 56, 500]
-    ref = joint.solve(p, arch, caps, method="enumerate")
-    got = bs.solve_curve(p, caps, arch=arch, method="milp")
+    ref = joint.solve(p, arch, caps, method="enumerate", placement="uniform")
+    got = bs.solve_curve(p, caps, arch=arch, method="milp", mapspace="uniform/perfect")
     cols = ["capacity", "accesses", "accesses_L2", "accesses_L1", "status"]
     assert got[cols].astype(str).values.tolist() == ref[cols].astype(str).values.tolist()
     # the MILP's mapping need not have the staircase's least occupancy, but it fits

@@ -92,11 +92,13 @@ CASES = [(bs.gemm(4, 4, 2), 6), (bs.gemm(4, 2, 4), 3), (bs.gemm(2, 4, 4), 8),
 @pytest.mark.parametrize("p,l1", CASES)
 def test_at_or_below_uniform_and_never_below_one_buffer(p, l1):
     arch = three(l1)
-    pt, un = per_tensor(p, arch), bs.pareto_frontier(p, arch=arch, method="enumerate")
+    pt, un = per_tensor(p, arch), bs.pareto_frontier(p, arch=arch, method="enumerate",
+                                                     mapspace="uniform/perfect")
     one = points(bs.pareto_frontier(p, mapspace="per_tensor/perfect", method="enumerate"))
     decided = ["accesses", "accesses_L2", "accesses_L1"]  # LevelCost.key
     caps = sorted(set(pt["occupancy"]) | set(un["occupancy"]))
-    a, b = per_tensor(p, arch, caps), bs.solve_curve(p, caps, arch=arch, method="enumerate")
+    a, b = per_tensor(p, arch, caps), bs.solve_curve(p, caps, arch=arch, method="enumerate",
+                                                     mapspace="uniform/perfect")
     for (_, ra), (_, rb) in zip(a.iterrows(), b.iterrows()):
         if rb["status"] == "optimal":  # uniform feasible: per-tensor too, and lexicographically at most
             assert tuple(ra[decided]) <= tuple(rb[decided])

@@ -78,7 +78,7 @@ def test_never_above_uniform_never_below_one_buffer_curves():
     p, arch = bs.gemm(4, 4, 2), three(4)
     caps = [4, 7, 12, 40]
     per = milp(p, arch, caps)
-    uni = bs.solve_curve(p, caps, arch=arch, method="milp")
+    uni = bs.solve_curve(p, caps, arch=arch, method="milp", mapspace="uniform/perfect")
     one = bs.solve_curve(p, caps + [4], mapspace="per_tensor/perfect", method="milp")
     at = dict(zip(caps + [4], one["accesses"]))
     l1 = at[4]  # the one-buffer per-tensor curve at L1's 4 words

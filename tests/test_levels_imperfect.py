@@ -152,8 +152,8 @@ def test_a_prime_rank_beats_perfect_factors_by_hand():
     p = bs.gemm(3, 3, 1)
     arch = three(10**6)
     for method in ("enumerate", "milp"):
-        perfect = joint.solve(p, arch, [5], method=method)
-        imperfect = joint.solve(p, arch, [5], method=method, factors="imperfect")
+        perfect = joint.solve(p, arch, [5], method=method, placement="uniform")
+        imperfect = joint.solve(p, arch, [5], method=method, factors="imperfect", placement="uniform")
         assert perfect["accesses"].tolist() == [21]
         assert imperfect["accesses"].tolist() == [18]
     curve = bs.solve_curve(p, [5], arch=arch, mapspace="uniform/imperfect", method="milp")
@@ -266,7 +266,7 @@ def test_api_and_cli(tmp_path):
     p = bs.gemm(5, 3, 7)
     arch = three(8)
     got = bs.pareto_frontier(p, arch=arch, mapspace="uniform/imperfect")
-    ref = joint.solve(p, arch, method="enumerate", factors="imperfect")
+    ref = joint.solve(p, arch, method="enumerate", factors="imperfect", placement="uniform")
     assert got[key_columns(arch)].values.tolist() == ref[key_columns(arch)].values.tolist()
     assert got.attrs["mapspace"] == "uniform/imperfect"
     with pytest.raises(bs.BoundsolverError, match="factors must be"):
@@ -275,7 +275,8 @@ def test_api_and_cli(tmp_path):
 
     out = tmp_path / "c.csv"
     assert main(["curve", "gemm", "5", "3", "7", "--arch", "three_level", "--level-size",
-                 "L1=8", "--factors", "imperfect", "--csv", str(out), "-q"]) == 0
+                 "L1=8", "--factors", "imperfect", "--placement", "uniform", "--csv", str(out),
+                 "-q"]) == 0
     import pandas as pd
 
     cli = pd.read_csv(out)

@@ -311,7 +311,8 @@ def test_reproduce_draws_the_floor_and_drops_cosma_where_crossed(tmp_path):
 
 
 def test_hierarchy_frames_are_refused_without_their_arch():
-    frame = bs.solve_curve(bs.gemm(8, 8, 8), [64], arch="three_level", method="enumerate")
+    frame = bs.solve_curve(bs.gemm(8, 8, 8), [64], arch="three_level", method="enumerate",
+                           mapspace="uniform/perfect")
     with pytest.raises(bs.BoundsolverError, match="arch="):
         bs.with_lower_bound(frame, bs.gemm(8, 8, 8))
 
@@ -332,7 +333,7 @@ def test_hierarchy_floors_below_its_joint_frontier(arch, problem):
     """Every boundary's traffic (the backing store's, and into each inner level that keeps
     every tensor) is at least the one-buffer floor at all the words inside it (every level's
     capacity times its instances at or below it, plus operand words)."""
-    front = bs.pareto_frontier(problem, arch=arch, method="enumerate")
+    front = bs.pareto_frontier(problem, arch=arch, method="enumerate", mapspace="uniform/perfect")
     rows = bs.with_lower_bound(front, problem, arch)
     assert "gap_L1" in rows.columns and "gap_L2" not in rows.columns
     for gap in ("gap", "gap_L1"):
@@ -356,7 +357,7 @@ def test_inner_floor_refuses_a_level_that_lets_tensors_pass():
         bs.lower_bound(p, [16], arch, level="L3")
     with pytest.raises(bs.BoundsolverError, match="needs arch="):
         bs.lower_bound(p, [16], level="L1")
-    front = bs.pareto_frontier(p, arch=arch, method="enumerate")
+    front = bs.pareto_frontier(p, arch=arch, method="enumerate", mapspace="uniform/perfect")
     rows = bs.with_lower_bound(front, p, arch)
     assert "lower_bound_L1" not in rows.columns and (rows["gap"] >= 1).all()
 

@@ -54,7 +54,7 @@ def test_rows_are_their_nests_and_fit(problem, arch, cap):
 @pytest.mark.parametrize("arch", SMALL)
 def test_no_sample_below_the_exact_bound(arch):
     problem = bs.gemm(8, 8, 4)
-    ref = bs.solve_curve(problem, CAPS, arch=arch, method="enumerate")
+    ref = bs.solve_curve(problem, CAPS, arch=arch, method="enumerate", mapspace="uniform/perfect")
     cols = ["accesses"] + [f"accesses_{lv.name}" for lv in arch.on_chip]
     for cap, bound in zip(CAPS, ref[cols].values.tolist()):
         df = sample(problem, arch, 300, capacity=cap, distinct=False)
@@ -78,7 +78,7 @@ def test_fig24b_check_refuses_a_sample_below_the_bound():
     from boundsolver.report.reproduce import _check_above
 
     problem, arch = bs.gemm(4, 4, 2), SMALL[1]
-    bound = bs.solve_curve(problem, [10], arch=arch, method="enumerate")
+    bound = bs.solve_curve(problem, [10], arch=arch, method="enumerate", mapspace="uniform/perfect")
     cloud = sample(problem, arch, 40, capacity=10, distinct=False)
     _check_above(bound, [cloud], arch)
     cloud.loc[0, "accesses"] = int(bound["accesses"].iloc[0]) - 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
+from ..errors import BoundsolverError, EnumerationTooLarge, ProofOutOfReach, SolverError
 from ..milp.levels import LevelFormulation, kept, level_classes, named_values
 from ..milp.placement import PlacementFormulation
 from ..milp.tracer import ClassSolver
@@ -31,7 +31,7 @@ from ..model.cost import (
     op_intensity,
 )
 from ..model.einsum import Einsum, einsum
-from ..model.mapspace import looping_ranks
+from ..model.mapspace import Mapspace, looping_ranks, mapspace_of
 from ..model.results import Status, level_row
 from ..reference.hierarchy import (
     LIMIT,
@@ -1013,21 +1013,45 @@ def limited_row(problem: Einsum, arch: Arch, point: LevelPoint) -> dict:
 
 AUTO_PER_TENSOR = 200_000  # per-tensor search nodes "auto" enumerates before taking the MILP
 
+# The mapspace of a hierarchy's bound when the caller names none (the one place that says so):
+# per-tensor placement within every level, AccelForge's, whose mappings beat the uniform
+# (Timeloop) bound (docs/hierarchy.md), so uniform as a default would not bound them.
+DEFAULT_MAPSPACE = Mapspace("per_tensor", "perfect")
+# Seconds per capacity the per-tensor MILP gets where "auto" takes it and the caller gives no
+# time limit (None): levelnest and the depth-first enumerator have bounded work, the MILP has
+# none (a four-level GEMM 64^3 ran 14 minutes on one capacity), so unlimited it could run for
+# hours unannounced. A capacity it cuts is a ``time_limit`` row with its proven bound; a
+# frontier walk it cuts raises ProofOutOfReach. ``time_limit=math.inf`` waits for every proof.
+DEFAULT_TIME_LIMIT = 60.0
+DEFAULT_WALK_LIMIT = 600.0  # seconds for a whole frontier walk under the default limit
+
+
+def hierarchy_mapspace(mapspace: Mapspace | str | None) -> Mapspace:
+    """The mapspace a hierarchy's bound ranges over: the one named, else
+    :data:`DEFAULT_MAPSPACE` (per-tensor placement)."""
+    return DEFAULT_MAPSPACE if mapspace is None else mapspace_of(mapspace)
+
 
 def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
           limit: int | None = None, method: str | None = None, solver: str = "highs",
-          placement: str = "uniform", time_limit: float | None = None,
+          placement: str | None = None, time_limit: float | None = None,
           factors: str = "perfect") -> pd.DataFrame:
     """The joint frontier (``capacities=None``) or its value at each capacity of the swept level.
 
     ``factors="imperfect"``: each rank's outermost split may leave a partial last tile
     (docs/hierarchy.md, "Imperfect factors"), in every method.
 
+    ``placement``: None is :data:`DEFAULT_MAPSPACE`'s (per-tensor).
+
     ``time_limit``: seconds per capacity for the MILP (so "auto" with a time limit is the
     MILP, as for one Einsum, except that per-tensor placement first takes levelnest.py's
     exact enumerator where it applies, whose work is bounded); a capacity it cuts gives a ``time_limit`` row
     (:func:`limited_row`). Refused for the frontier, whose walk needs every point proven, and
-    for enumeration.
+    for enumeration. None: none, except where "auto" takes the per-tensor MILP (the
+    enumerators declined): :data:`DEFAULT_TIME_LIMIT` per capacity, and on the frontier each
+    point proven within it and the walk within :data:`DEFAULT_WALK_LIMIT`, else
+    :class:`ProofOutOfReach` (:func:`proven_walk`). ``math.inf``: no limit anywhere; an
+    explicit ``method="milp"`` without a limit runs to the end too (the caller chose it).
 
     ``method``: "enumerate" (this module), "milp" (levels.py) or "auto" (the default:
     enumeration where it evaluates at most ``limit`` nests, else the MILP).
@@ -1037,6 +1061,10 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     fanout with perfect factors, bounded work), else enumerates where that takes at most
     ``AUTO_PER_TENSOR`` search nodes (a few seconds), else solves the MILP."""
     method = check_method(method)
+    placement = DEFAULT_MAPSPACE.placement if placement is None else placement
+    auto = method == "auto"  # the route chosen here: the default limit guards it
+    unlimited = time_limit == math.inf
+    time_limit = None if unlimited else time_limit
     if placement not in PLACEMENTS:
         raise ArchError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     if factors not in ("perfect", "imperfect"):
@@ -1074,8 +1102,14 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
                 return df
         if method == "milp":
             began = time.perf_counter()
-            ls = PlacementSolver(problem, arch, solver, time_limit=time_limit, factors=factors)
-            found, limited = milp_points(ls, capacities)
+            default = auto and time_limit is None and not unlimited
+            ls = PlacementSolver(problem, arch, solver, factors=factors,
+                                 time_limit=DEFAULT_TIME_LIMIT if default else time_limit)
+            if default and capacities is None:
+                found = proven_walk(ls, DEFAULT_TIME_LIMIT, DEFAULT_WALK_LIMIT)
+                limited = {}
+            else:
+                found, limited = milp_points(ls, capacities)
             points = [(p.nest, p.cost, p.copies) for p in found]
             df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
                        ls.solver, limited)
@@ -1100,9 +1134,90 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
         points = [(p.nest, p.cost) for p in found]
         df = frame(problem, arch, points, capacities, time.perf_counter() - began, "milp",
                    ls.solver, limited)
-    if imperfect:
-        df.attrs["mapspace"] = space
+    df.attrs["mapspace"] = space
     return df
+
+
+def proven_walk(ls: LevelSolver, seconds: float, total: float | None = None
+                ) -> list[LevelPoint]:
+    """``ls.walk()`` (``ls`` built with ``time_limit=seconds``) with every point's key proven
+    within ``seconds`` and the whole walk within ``total``: the next capacity is the last
+    point's occupancy less one, so an unproven point can be neither skipped nor reported; it
+    raises :class:`ProofOutOfReach`, naming the capacity and the stage left open, instead of
+    running unannounced for hours.
+
+    A point's least occupancy is tried in the time left (:func:`_least_occupancy`); where it
+    is cut the walk goes on from the mapping found, which attains the proven key: the next
+    solve then finds the same key at a smaller occupancy (and replaces the point) or a
+    different one, which proves that no mapping of the key fits below, so the last point of
+    each key has its least occupancy, as in :func:`milp_points`."""
+    end = None if total is None else time.perf_counter() + total
+    found: list[LevelPoint] = []
+    capacity = math.inf
+    while True:
+        deadline = time.perf_counter() + seconds
+        if end is not None:
+            if time.perf_counter() >= end:
+                raise _out_of_reach(ls, capacity, total, "the walk", points=len(found))
+            deadline = min(deadline, end)
+        point = ls.joint(capacity, least_occupancy=False, deadline=deadline)
+        if point is None:
+            break
+        if point.status != Status.OPTIMAL.value:
+            raise _out_of_reach(ls, capacity, seconds, point.bound[0], point)
+        point = _least_occupancy(ls, capacity, point)
+        if found and found[-1].cost.key == point.cost.key:
+            found[-1] = point  # the same key at a smaller occupancy
+        else:
+            found.append(point)
+        if ls.swept is None:
+            break
+        capacity = point.values[ls.swept] - 1
+    return found[::-1]
+
+
+def _least_occupancy(ls: LevelSolver, capacity: float, point: LevelPoint) -> LevelPoint:
+    """The point of least swept occupancy attaining ``point``'s proven key, within the
+    capacity's time left; cut, the best mapping met (any attains the key: its values are at
+    most the proven minima)."""
+    if ls.swept is None:
+        return point
+    limits = {ls.swept: capacity} | {n: point.values[n] for n in ls.key}
+    try:
+        best = ls.minimise(ls.swept, limits, ls.occupancy_floor(limits))
+    except OutOfTime as stop:
+        best = stop.incumbent
+    if best is None or best.values[ls.swept] >= point.values[ls.swept]:
+        return point
+    return best
+
+
+def _out_of_reach(ls: LevelSolver, capacity: float, seconds: float, objective: str,
+                  point: LevelPoint | None = None, points: int | None = None) -> ProofOutOfReach:
+    level = ls.swept.split(":")[1] if ls.swept else "the"
+    where = "unbounded" if capacity == math.inf else f"{int(capacity):,} words"
+    if points is not None:  # the walk's whole time
+        return ProofOutOfReach(
+            f"{ls.problem} on {ls.arch.name}, {ls.placement}/{ls.factors}: the frontier walk "
+            f"proved {points} points in {seconds:g} s and stopped at {level} capacity {where}. "
+            + _ASK)
+    proven = ""
+    if point is not None and point.nest is not None:
+        done = ls.key[:ls.key.index(objective)] if objective in ls.key else []
+        proven = "".join(f"; {column(n)} proven {point.values[n]:,}" for n in done)
+        proven += (f"; {column(objective)} in [{math.ceil(point.bound[1]):,}, "
+                   f"{point.values[objective]:,}]")
+    return ProofOutOfReach(
+        f"{ls.problem} on {ls.arch.name}, {ls.placement}/{ls.factors}: the frontier point at "
+        f"{level} capacity {where} was not proven within {seconds:g} s ({column(objective)} "
+        f"left open{proven}). " + _ASK)
+
+
+_ASK = ("Ask solve_curve(problem, capacities, arch=...) for the bound at chosen capacities (a "
+        "capacity not proven in time is a 'time_limit' row with a proven lower bound and the "
+        "best mapping found; time_limit=S sets its seconds), pass time_limit=math.inf to wait "
+        "for every proof, or mapspace='uniform/perfect' for Timeloop's mapspace (uniform "
+        "placement within each level)")
 
 
 def solve_pair(problem: Einsum, arch: Arch, capacities: list[int],
@@ -1247,13 +1362,14 @@ def better_incumbent(ls, cap: float, point: LevelPoint) -> LevelPoint:
 
 def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
                    method: str | None = None, solver: str = "highs",
-                   placement: str = "uniform", time_limit: float | None = None) -> pd.DataFrame:
+                   placement: str | None = None, time_limit: float | None = None) -> pd.DataFrame:
     """A workload's joint bound on a hierarchy, its Einsums run one after another (unfused):
     each has every level to itself, so at a capacity the traffic across every boundary is the
     sum of the Einsums' and each level's occupancy the largest of theirs. The lexicographic
     objective survives the sum: a sum of independent terms is least in its first component only
     if every term is, and so on inwards. Without ``capacities``, the staircase of the sum over
-    the union of the Einsums' breakpoints. Identical Einsums are solved once."""
+    the union of the Einsums' breakpoints. Identical Einsums are solved once. ``placement``
+    and ``time_limit`` as in :func:`solve`."""
     began = time.perf_counter()
     solved: dict = {}
     frames = []
@@ -1289,6 +1405,7 @@ def solve_workload(workload, arch: Arch, capacities: list[int] | None = None,
     df.attrs |= {"problem": workload.name or "workload", "name": workload.name, "unit": "words",
                  "arch": arch.name, "levels": [lv.name for lv in arch.levels], "fusion": False,
                  "method": frames[0].attrs.get("method") if frames else method,
+                 "mapspace": frames[0].attrs.get("mapspace") if frames else None,
                  "seconds": time.perf_counter() - began, "swept": swept,
                  "objective": "lexicographic: backing-store traffic, then each level inwards; "
                               "Einsums unfused (each alone on the hierarchy)"}

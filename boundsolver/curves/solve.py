@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import BoundsolverError, EinsumError
 from ..milp.solvers import solver_name
 from ..model.einsum import Einsum
-from ..model.mapspace import Mapspace, mapspace_of
+from ..model.mapspace import Mapspace
 from ..model.workload import Workload
 from .fused import workload_curve, workload_frontier
 from .methods import AUTO_ENUMERATION, DEFAULT, METHODS, check_method, choose_method
@@ -67,7 +67,12 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     exact joint bound over the swept level's capacity (hierarchy.py; rows carry
     ``occupancy_<level>`` and ``accesses_<level>``); the paper's one-buffer machine changes
     nothing. An arch with no swept level has no capacities to sweep: refused here
-    (:func:`pareto_frontier` gives its bound at the fixed capacities).
+    (:func:`pareto_frontier` gives its bound at the fixed capacities). On a hierarchy the
+    default mapspace is per-tensor placement within every level (``joint.DEFAULT_MAPSPACE``,
+    AccelForge's; ``mapspace="uniform/perfect"``: Timeloop's), and ``attrs["mapspace"]`` says
+    which one ran. Without ``time_limit``, where "auto" takes the per-tensor MILP (the
+    enumerators declined) it gets ``joint.DEFAULT_TIME_LIMIT`` seconds per capacity, a
+    capacity it cuts a ``time_limit`` row; ``time_limit=math.inf`` waits for every proof.
 
     For a :class:`Workload`, ``fusion=True`` (the default) searches fused mappings (loop trees
     with up to ``max_depth`` nested loops, default 3, each over a different rank) and
@@ -75,10 +80,10 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     curves are traced. Workloads default to per-tensor placement inside each Einsum
     (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace). On a hierarchy a workload
     runs unfused unless ``fusion=True``, which searches loop trees whose tensors live in the
-    outer, swept level, each leaf a joint nest on the inner levels (uniform placement by
-    default; docs/fusion.md, "On hierarchies"); ``inner_storage=True`` also lets the tree's
-    stored tensors live in inner levels across leaf invocations (docs/fusion.md, "Tree tiles in
-    inner levels"; slower, refused elsewhere).
+    outer, swept level, each leaf a joint nest on the inner levels (per-tensor placement by
+    default, as every hierarchy; docs/fusion.md, "On hierarchies"); ``inner_storage=True`` also
+    lets the tree's stored tensors live in inner levels across leaf invocations (docs/fusion.md,
+    "Tree tiles in inner levels"; slower, refused elsewhere).
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
@@ -100,9 +105,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             "level 'capacity: sweep'")
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage)
     if hierarchy is not None:
-        limit = _level_time_limit(time_limit, method)
         out = hierarchy(problem, arch, caps, method=method, solver=solver,
-                        **({} if limit is None else {"time_limit": limit}))
+                        **({} if time_limit is None else {"time_limit": time_limit}))
     elif isinstance(problem, Workload):
         out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
                              _depth(max_depth))
@@ -128,17 +132,26 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     The MILP walks from the largest capacity down: least accesses A under capacity S, then
     least occupancy o with accesses <= A gives the breakpoint (o, A); continue with S = o - 1
     until infeasible. A time limit ends the walk with a ``time_limit`` row.
+
+    On a hierarchy the walk needs every point proven: a ``time_limit`` is refused there,
+    except ``math.inf`` (no limit). Without it, where "auto" takes the per-tensor MILP, a
+    point not proven in ``joint.DEFAULT_TIME_LIMIT`` seconds (or a walk past
+    ``joint.DEFAULT_WALK_LIMIT``) raises :class:`~boundsolver.errors.ProofOutOfReach` (never
+    a silent hours-long run); :func:`solve_curve` at chosen capacities then gives
+    ``time_limit`` rows with proven bounds.
     """
     arch = _arch(arch)
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage)
     if hierarchy is not None:
-        if time_limit is not None:
+        if time_limit is not None and time_limit != math.inf:
             raise BoundsolverError(f"time_limit applies to {arch.name}'s bound at given "
                                    "capacities (solve_curve): its frontier is a walk of proven "
-                                   "points, each needed for the next")
-        return _floored(hierarchy(problem, arch, method=method, solver=solver), problem, arch,
-                        lower_bound)
+                                   "points, each needed for the next (time_limit=math.inf: "
+                                   "no limit, wait for every proof)")
+        limit = {} if time_limit is None else {"time_limit": time_limit}
+        return _floored(hierarchy(problem, arch, method=method, solver=solver, **limit),
+                        problem, arch, lower_bound)
     if isinstance(problem, Workload):
         front = workload_frontier(problem, fusion is not False, solver, mapspace, method,
                                   _depth(max_depth))
@@ -203,11 +216,6 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
     return method
 
 
-def _level_time_limit(time_limit: float | None, method: str) -> float | None:
-    """Seconds per capacity on a hierarchy (None or math.inf: none)."""
-    return None if time_limit is None or time_limit == math.inf else time_limit
-
-
 def _clipped(front: pd.DataFrame, arch) -> pd.DataFrame:
     """The breakpoints that fit the one buffer's fixed capacity (all of them without one)."""
     if arch is None or arch.swept is not None:
@@ -230,10 +238,11 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None,
                inner_storage=False):
     """joint.solve with the mapspace's placement where ``arch`` has more than one buffer
     level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
-    for bit. Its joint bound is enumerated (small problems) or solved by the multi-level MILP
-    (levels.py);
-    ``mapspace="per_tensor/perfect"`` places each copy at its own depth within its level
-    (hierarchy.py per_tensor_points for small problems, else placement.py's MILP). A workload runs its
+    for bit. The mapspace defaults to ``joint.DEFAULT_MAPSPACE`` (:func:`joint.hierarchy_mapspace`):
+    per-tensor placement places each copy at its own depth within its level (levelnest.py or
+    hierarchy.py's enumerators, else placement.py's MILP);
+    ``mapspace="uniform/perfect"`` (Timeloop's) is enumerated (small problems) or solved by
+    the multi-level MILP (levels.py). A workload runs its
     Einsums one after another by default (or ``fusion=False``); ``fusion=True`` searches fused
     loop trees whose tensors live in the outer, swept level (fused_levels.py, docs/fusion.md
     "On hierarchies"; other hierarchies are refused there, naming what is missing)."""
@@ -245,10 +254,11 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None,
                                "inside the swept one")
     if arch is None or arch.is_single_buffer:
         return None
-    space = mapspace_of(mapspace)
     from functools import partial
 
     from . import joint
+
+    space = joint.hierarchy_mapspace(mapspace)
 
     if isinstance(problem, Workload):
         if space.factors != "perfect":
