@@ -21,8 +21,10 @@ traffic in a given capacity (a depth-first search over canonical nests, pruned b
 traffic); :func:`fastnest.least_by_whole` solves the slice problem exactly; :func:`stage`
 takes the least and builds the whole mapping, re-costed by ``cost.evaluate_levels``.
 
-Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks (no sliding
-windows), each rank at most once per tensor, perfect factors; level 1 one instance keeping
+Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks or sliding
+windows with unit coefficients (never split: their fills by ``moved_at``, footprints by
+``Tensor.footprint``; docs/hierarchy.md, "Sliding windows"), each rank at most once per tensor,
+perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
 
