@@ -21,8 +21,10 @@ traffic in a given capacity (a depth-first search over canonical nests, pruned b
 traffic); :func:`fastnest.least_by_whole` solves the slice problem exactly; :func:`stage`
 takes the least and builds the whole mapping, re-costed by ``cost.evaluate_levels``.
 
-Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks (no sliding
-windows), each rank at most once per tensor, perfect factors; level 1 one instance keeping
+Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks or sliding
+windows with unit coefficients (never split: their fills by ``moved_at``, footprints by
+``Tensor.footprint``; docs/hierarchy.md, "Sliding windows"), each rank at most once per tensor,
+perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
 
@@ -68,10 +70,10 @@ class Outer:
 
 def applies(problem: Einsum, arch: Arch) -> str | None:
     """None where :class:`Stage` is exact for ``problem`` on ``arch``, else why not."""
-    if any(not a.is_plain for T in problem.tensors for a in T.axes):
-        return "a sliding-window axis"
     if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
         return "a rank indexing two axes of one tensor"
+    if any(t.coef != 1 for T in problem.tensors for a in T.axes for t in a.terms):
+        return "a strided or dilated window"
     levels = arch.on_chip
     if len(levels) < 2:
         return "fewer than two on-chip levels"
@@ -117,6 +119,7 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     ts = problem.tensors
     rel = [frozenset(d for d in T.ranks if d in N) for T in ts]
     whole = [problem.tensor_size(T) for T in ts]
+    windowed = [i for i, T in enumerate(ts) if not all(a.is_plain for a in T.axes)]
     out = ts.index(problem.output)
     weight = [2 if i == out else 1 for i in range(len(ts))]
     z = whole[out]
@@ -126,7 +129,7 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     n = len(ts)
 
     def foot(i: int, tile: dict) -> int:
-        return math.prod(tile[d] for d in rel[i])
+        return ts[i].footprint(tile | {d: 1 for d in size if d not in N})
 
     # cur[i]: tensor i's fills if stored here (its words times the loops of other ranks above
     # its innermost loop of its own); every[i]: times every loop of other ranks so far (its
@@ -138,9 +141,13 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
         if nodes > node_limit or (deadline is not None and not nodes % 4096
                                   and time.perf_counter() > deadline):
             raise _TooMany
+        if windowed:  # their fills here by the cost model (as Bypass._outer)
+            here_fills = _window_fills(problem, loops, placed, windowed)
+            cur = tuple(here_fills.get(i, c) for i, c in enumerate(cur))
+            every = tuple(here_fills.get(i, e) for i, e in enumerate(every))
         unplaced = [i for i in range(n) if i not in placed]
         last = loops[-1][0] if loops else None
-        here = [i for i in unplaced if (last is None or last in rel[i])
+        here = [i for i in unplaced if (last is None or last in rel[i] or windowed)
                 and foot(i, tile) <= capacity - occ]
         least = cost + sum(weight[i] * (cur[i] if i in here else every[i]) for i in unplaced)
         if least - z > dram or occ + len(unplaced) > capacity:
@@ -200,6 +207,25 @@ def _outer_boundaries(problem: Einsum, o: Outer) -> tuple[list, list, list, list
 
 class _TooMany(Exception):
     pass
+
+
+def _window_fills(problem: Einsum, loops: list, placed: dict, which: list) -> dict:
+    """The fills of the windowed tensors ``which`` at a copy right below ``loops`` (the outer
+    part so far, its boundaries at the placed copies): ``cost.moved_at`` on that partial nest
+    (a window's fills depend on its segments' tiles, not only on trips)."""
+    tile, levels, orders, done = dict(problem.size), [], [], 0
+    for pos in sorted(set(placed.values())) + [len(loops)]:
+        seg = []
+        for d, f in loops[done:pos]:
+            tile[d] //= f
+            seg.append(d)
+        done = pos
+        if pos == len(loops) and levels and not seg and pos in placed.values():
+            continue  # (the bottom is a placed copy's boundary)
+        levels.append(tuple(tile.items()))
+        orders.append(tuple(seg))
+    nest = Nest(tuple(levels), tuple(orders), ())
+    return {i: moved_at(problem, problem.tensors[i], nest, len(levels)) for i in which}
 
 
 _DECLINED = object()
@@ -362,7 +388,7 @@ class Stage:
             b = [extra[i] * tiles[i] for i in range(n)]
             g, h = math.gcd(*a), math.gcd(*b) or 1
             sizes = tuple((d, t[d] // s[d]) for d in ranks)
-            words = [math.prod(t[d] // s[d] for d in rel[i]) for i in range(n)]
+            words = [p.tensors[i].footprint(dict(sizes)) for i in range(n)]
             fits = [m for m in range(1 << n) if sum(words[i] for i in range(n) if m >> i & 1)
                     + sum(1 for i in range(n) if not m >> i & 1) <= self.capacity]
             out.append(_Split(tuple(sorted(split.items())), np.array(per, dtype=object),
@@ -903,23 +929,7 @@ class Bypass:
         return self._coupled(cand, limits) == ideal[-1]
 
     def _window_fills(self, loops: list, placed: dict, which: list) -> dict:
-        """The fills of the windowed tensors ``which`` at a copy right below ``loops`` (the
-        outer part so far, its boundaries at the placed copies): ``cost.moved_at`` on that
-        partial nest (a window's fills depend on its segments' tiles, not only on trips)."""
-        p = self.problem
-        tile, levels, orders, done = dict(p.size), [], [], 0
-        for pos in sorted(set(placed.values())) + [len(loops)]:
-            seg = []
-            for d, f in loops[done:pos]:
-                tile[d] //= f
-                seg.append(d)
-            done = pos
-            if pos == len(loops) and levels and not seg and pos in placed.values():
-                continue  # (the bottom is a placed copy's boundary)
-            levels.append(tuple(tile.items()))
-            orders.append(tuple(seg))
-        nest = Nest(tuple(levels), tuple(orders), ())
-        return {i: moved_at(p, p.tensors[i], nest, len(levels)) for i in which}
+        return _window_fills(self.problem, loops, placed, which)
 
     def mapping(self, cand: Candidate) -> tuple[Nest, Copies]:
         """A whole per-tensor nest of a candidate: the outer part's boundaries (level 1's
