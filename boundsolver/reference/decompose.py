@@ -897,8 +897,7 @@ class Bypass:
                           occ, cur2, every2)
 
         try:
-            visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole),
-              (None,) * n)
+            visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole))
         except _TooMany:
             return None
         self.nodes = state["nodes"]
