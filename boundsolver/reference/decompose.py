@@ -55,6 +55,7 @@ from .fastnest import least_by_whole
 
 STATS: dict = {}
 NODE_LIMIT = 2_000_000  # outer-part search nodes before giving up (a100 GEMM 4096^3: <= 0.4 M)
+BUDGET_SHARE = 0.5  # of the time left to a deadline, what Stage.least may spend before declining
 
 
 @dataclass(frozen=True)
@@ -402,7 +403,14 @@ class Stage:
         1 holding at most ``capacity`` words, with a mapping attaining it; None where an
         enumeration declines, ``deadline`` (``time.perf_counter()``) passes or no mapping
         exists. ``floor``: a known lower bound on the traffic (the search stops at a mapping
-        attaining it with nothing ``mirrored``).
+        attaining it with nothing ``mirrored``). Of the time left to ``deadline`` it spends at
+        most :data:`BUDGET_SHARE` (the caller's MILP answers alone with the rest), of search
+        nodes at most :attr:`node_limit`.
+
+        Branch and bound: each outer part the search finds is costed at once (its slice
+        problems, :meth:`_group`), and the incumbent's traffic prunes the search
+        (:func:`outer_parts`' ``take``); an outer part is dropped only where no completion can
+        move less into level 2 (ties kept for ``mirrored``).
 
         ``mirrored`` is what the next stage needs (:attr:`next_exact`): level 3's copies at
         level 2's boundaries receive, per tensor, its level-2 fills times the split's factors
@@ -410,6 +418,9 @@ class Stage:
         partial sums written back by every one of them; that exceeds level 2's traffic by a
         sum over the tensors of a non-negative weight times their fills (less a constant for
         the output), so it is a second linear objective over the same mappings."""
+        if deadline is not None:  # the work budget: the MILP keeps the rest of the time
+            now = time.perf_counter()
+            deadline = now + BUDGET_SHARE * max(0.0, deadline - now)
         best: Inner | None = None
 
         def take(o: Outer) -> float:
