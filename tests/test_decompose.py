@@ -127,8 +127,8 @@ def conv_points(conv, arch, monkeypatch):
     return per_tensor_points(conv, arch) if points is None else points
 
 
-@settings(max_examples=6, deadline=None)
-@given(st.sampled_from([(2, 2, 4, 3), (2, 1, 4, 2), (1, 2, 3, 2), (4, 2, 2, 3), (2, 2, 2, 2)]),
+@settings(max_examples=4, deadline=None)  # (the enumerators cost ~5 s a case on an idle core)
+@given(st.sampled_from([(2, 1, 4, 2), (1, 2, 3, 2), (2, 2, 2, 2)]),
        st.sampled_from([2, 4]), st.integers(3, 8), st.booleans(), st.sampled_from([None, 0, 3]))
 def test_stage_on_one_d_convs_equals_the_enumerators(kcpr, fan, l1, mc, regs_more):
     """1-D convs (the input's window p + r in every level, P and R never split): fanout 2 or
@@ -166,8 +166,8 @@ def check_stage_against(problem, arch, points) -> int:
 def test_on_a_conv_the_solver_with_it_equals_the_milp_alone():
     """Decomposition on == off (the placement MILP alone) on a conv with registers, and the
     decomposition did answer some fanout stage."""
-    conv = bs.conv(R=2, P=2, C=2, K=2)
-    arch = gpu_like(4, 2, False)
+    conv = bs.conv(R=2, P=2, C=1, K=2)
+    arch = gpu_like(3, 2, False)
     keys = []
     for on in (True, False):
         ls = joint.PlacementSolver(conv, arch)
@@ -202,6 +202,43 @@ def test_outer_parts_attain_the_traffic_they_are_asked_for():
             assert cost.accesses == dram and cost.occupancy <= cap
     least = bs.solve_curve(p, [24], mapspace="per_tensor/perfect")["accesses"].iloc[0]
     assert outer_parts(p, 24, int(least) - 1) == {}
+
+
+@pytest.mark.parametrize("kw", [dict(R=3, P=4, C=2, K=2), dict(R=3, P=6, C=2, K=4),
+                                dict(R=2, S=2, P=2, Q=2, C=1, K=2),
+                                dict(R=3, S=3, P=4, Q=4, C=2, K=2)])
+def test_outer_parts_of_convs_attain_their_traffic_and_fills(kw):
+    """The outer search's closed form of a window's fills is ``cost.moved_at``: every listed
+    outer part of a conv, built as a one-buffer nest and re-costed, moves the DRAM traffic
+    asked for in the capacity, and its signature's fills are moved_at at its bottom (a copy
+    there), for every tensor; none is listed below the least traffic."""
+    from boundsolver.model.cost import Nest, evaluate, moved_at
+
+    p = bs.conv(**kw)
+    whole = sum(p.tensor_size(T) for T in p.tensors)
+    for cap in (whole // 3, whole // 2, whole):
+        least = int(bs.solve_curve(p, [cap], mapspace="per_tensor/perfect")["accesses"].iloc[0])
+        assert outer_parts(p, cap, least - 1) == {}
+        found = outer_parts(p, cap, least)
+        assert found
+        for o in found.values():
+            levels, orders, storage, tile, done = [], [], [], dict(p.size), 0
+            for pos in sorted(set(o.at)):
+                seg = []
+                for d, f in o.loops[done:pos]:
+                    tile[d] //= f
+                    seg.append(d)
+                done = pos
+                levels.append(tuple(tile.items()))
+                orders.append(tuple(seg))
+                storage += [(T.name, len(levels)) for i, T in enumerate(p.tensors)
+                            if o.at[i] == pos]
+            nest = Nest(tuple(levels), tuple(orders), tuple(storage))
+            cost = evaluate(p, nest)
+            assert cost.accesses == least and cost.occupancy <= cap
+            assert dict(o.tile) == dict(levels[-1])
+            for T, fills in zip(p.tensors, o.fills):
+                assert moved_at(p, T, nest, len(levels)) == fills, (o, T.name)
 
 
 @pytest.mark.parametrize("kw", [dict(R=3, P=4, C=2, K=2), dict(R=3, P=6, C=2, K=4),

@@ -53,7 +53,6 @@ from ..model.einsum import Einsum
 from ..model.mapspace import divisors
 from .fastnest import least_by_whole
 
-STATS: dict = {}
 NODE_LIMIT = 2_000_000  # outer-part search nodes before giving up (a100 GEMM 4096^3: <= 0.4 M)
 BUDGET_SHARE = 0.5  # of the time left to a deadline, what Stage.least may spend before declining
 
@@ -228,8 +227,6 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
         visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole), (None,) * n)
     except _TooMany:
         return None
-    finally:
-        STATS["nodes"] = nodes
     return found
 
 
