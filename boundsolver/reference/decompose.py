@@ -216,7 +216,15 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
             r = relevant[d]
             cur2 = tuple(e if m else c for e, c, m in zip(every, cur, r))
             seg2 = seg | {d}
+            # the child's least traffic before it is visited: an unplaced tensor lacking d is
+            # re-fetched by it (every x f), one with d moves at least its size (a plain one
+            # its every); growing in f, so the first f past ``dram`` ends the loop
+            fixed = cost - z + sum(weight[i] * (every[i] if i not in windowed else whole[i])
+                                   for i in unplaced if r[i])
+            spread = sum(weight[i] * every[i] for i in unplaced if not r[i])
             for f in steps[d][tile[d]]:
+                if fixed + spread * f > dram:
+                    break
                 every2 = tuple(e if m else e * f for e, m in zip(every, r))
                 j = (d, f, size[d] // tile[d])
                 inner2 = tuple(j if m else k for k, m in zip(inner, r))
