@@ -22,8 +22,9 @@ traffic); :func:`fastnest.least_by_whole` solves the slice problem exactly; :fun
 takes the least and builds the whole mapping, re-costed by ``cost.evaluate_levels``.
 
 Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks or sliding
-windows with unit coefficients (never split: their fills by ``moved_at``, footprints by
-``Tensor.footprint``; docs/hierarchy.md, "Sliding windows"), each rank at most once per tensor,
+windows with unit coefficients (never split: their fills by ``moved_at``'s rule in closed
+form, footprints by ``Tensor.footprint``; docs/hierarchy.md, "Sliding windows" and "The outer
+search with windows"), each rank at most once per tensor,
 perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
@@ -101,8 +102,10 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
                 deadline: float | None = None, take=None) -> dict[tuple, Outer] | None:
     """The signatures ``(tile, fills)`` of the canonical outer parts moving exactly ``dram``
     words from the backing store with level-1 footprints summing to at most ``capacity``, one
-    outer part each; None past ``node_limit`` search nodes or ``deadline``
-    (``time.perf_counter()``).
+    outer part each, at least every one no other with the same tile beats on every tensor's
+    fills (a search state another with no more cost, occupancy and running fills dominates is
+    dropped: docs/hierarchy.md, "The outer search with windows"); None past ``node_limit``
+    search nodes or ``deadline`` (``time.perf_counter()``).
 
     Canonical (every mapping's outer part can be made one without changing the real nest or
     raising any traffic, docs/hierarchy.md): a segment (the loops between two boundaries
