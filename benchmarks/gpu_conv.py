@@ -78,13 +78,16 @@ def main() -> None:
     ap.add_argument("--archs", nargs="+", default=["a100", "h100"])
     ap.add_argument("--extra", action="store_true",
                     help="the other ResNet-50 shapes instead, on the first arch at L2 = 2^20")
+    ap.add_argument("--caps", nargs="+", type=int, default=CAPS, help="L2 sizes in words")
+    ap.add_argument("--only", default="", help="cases whose name contains this")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "gpu_conv.csv")
     a = ap.parse_args()
     here = Path(bs.__file__).resolve().parent.parent
     rows = []
     plan = ([(name, sizes, a.archs[0], 2**20) for name, sizes in EXTRA] if a.extra else
             [(name, sizes, arch, cap) for name, sizes in CONVS for arch in a.archs
-             for cap in CAPS])
+             for cap in a.caps])
+    plan = [job for job in plan if a.only in job[0]]
     for name, sizes, arch, cap in plan:
         job = [sizes, arch, cap, a.limit]
         row = {"case": name, "arch": arch, "L2": cap, "load": os.getloadavg()[0]}
