@@ -127,8 +127,8 @@ def conv_points(conv, arch, monkeypatch):
     return per_tensor_points(conv, arch) if points is None else points
 
 
-@settings(max_examples=4, deadline=None)  # (the enumerators cost ~5 s a case on an idle core)
-@given(st.sampled_from([(2, 1, 4, 2), (1, 2, 3, 2), (2, 2, 2, 2)]),
+@settings(max_examples=4, deadline=None)  # (the enumerators cost 1-3 s a case on an idle core)
+@given(st.sampled_from([(2, 1, 4, 2), (2, 2, 2, 2)]),
        st.sampled_from([2, 4]), st.integers(3, 8), st.booleans(), st.sampled_from([None, 0, 3]))
 def test_stage_on_one_d_convs_equals_the_enumerators(kcpr, fan, l1, mc, regs_more):
     """1-D convs (the input's window p + r in every level, P and R never split): fanout 2 or
