@@ -4,8 +4,9 @@ which reads neither fastnest nor the decomposition): at every point of the enume
 the decomposition's least traffic into the fanout level (given the enumerated DRAM traffic at
 that capacity) is the enumerated one, and where level 3 mirrors level 2 its value plus
 ``mirrored`` is the enumerated traffic into level 3; the whole per-tensor MILP solver with the
-decomposition switched on gives the enumerated staircase; bypass and sliding windows are
-refused (the MILP answers alone)."""
+decomposition switched on gives the enumerated staircase; convs (unit-coefficient windows)
+against levelnest / the enumerator; bypass and strided windows are refused (the MILP answers
+alone)."""
 
 from __future__ import annotations
 
@@ -108,9 +109,73 @@ def test_where_it_does_not_apply(arch, why):
     assert why in applies(bs.gemm(2, 2, 2), arch)
 
 
-def test_sliding_windows_are_refused():
-    conv = bs.conv(R=3, P=4, C=2, K=2)
-    assert "sliding" in applies(conv, gpu_like(4, 2, True))
+@pytest.mark.parametrize("kw", [dict(Wstride=2), dict(Wdilation=2), dict(Hstride=2)])
+def test_strided_or_dilated_windows_are_refused(kw):
+    assert applies(bs.conv(R=3, P=4, C=2, K=2), gpu_like(4, 2, True)) is None
+    conv = bs.conv(R=3, S=2 if "Hstride" in kw else 1, P=4, C=2, K=2, **kw)
+    assert "strided or dilated" in applies(conv, gpu_like(4, 2, True))
+
+
+def conv_points(conv, arch, monkeypatch):
+    """The exact per-tensor staircase of a conv: levelnest (past its default class limit for
+    small windowed problems), else the depth-first enumerator (hierarchy.per_tensor_points);
+    neither reads fastnest or the decomposition."""
+    from boundsolver.reference import levelnest
+
+    monkeypatch.setattr(levelnest, "WINDOW_PLAN_LIMIT", 10**6)
+    points = levelnest.frontier(conv, arch)
+    return per_tensor_points(conv, arch) if points is None else points
+
+
+@settings(max_examples=4, deadline=None)  # (the enumerators cost 1-3 s a case on an idle core)
+@given(st.sampled_from([(2, 1, 4, 2), (2, 2, 2, 2)]),
+       st.sampled_from([2, 4]), st.integers(3, 8), st.booleans(), st.sampled_from([None, 0, 3]))
+def test_stage_on_one_d_convs_equals_the_enumerators(kcpr, fan, l1, mc, regs_more):
+    """1-D convs (the input's window p + r in every level, P and R never split): fanout 2 or
+    4, multicast or not, with or without a register level (its stage: value + mirrored)."""
+    k, c, p_, r = kcpr
+    conv = bs.conv(R=r, P=p_, C=c, K=k)
+    arch = gpu_like(l1, fan, mc, None if regs_more is None else l1 + regs_more)
+    assert applies(conv, arch) is None
+    with pytest.MonkeyPatch.context() as mp:
+        points = conv_points(conv, arch, mp)
+    assert check_stage_against(conv, arch, points) >= 1
+
+
+@pytest.mark.parametrize("l1, fan, mc, regs", [(4, 2, True, None)])
+def test_stage_on_a_two_d_conv_equals_the_enumerators(monkeypatch, l1, fan, mc, regs):
+    conv = bs.conv(R=2, S=2, P=2, Q=2, C=1, K=2)
+    arch = gpu_like(l1, fan, mc, regs)
+    assert check_stage_against(conv, arch, conv_points(conv, arch, monkeypatch)) >= 1
+
+
+def check_stage_against(problem, arch, points) -> int:
+    """:func:`check_stage`'s checks against given staircase points."""
+    stage = Stage(problem, arch)
+    for _, cost, _ in points:
+        inner = stage.least(cost.occupancy[0], cost.dram)
+        assert inner is not None and inner.value == cost.accesses[1], (cost, inner)
+        _, _, got = stage.verified(inner)
+        assert got.dram == cost.dram and got.occupancy[0] <= cost.occupancy[0]
+        if stage.next_exact:
+            assert inner.value + inner.mirrored == cost.accesses[2], (cost, inner)
+            stage.verified(inner, mirror=True)
+    return len(points)
+
+
+def test_on_a_conv_the_solver_with_it_equals_the_milp_alone():
+    """Decomposition on == off (the placement MILP alone) on a conv with registers, and the
+    decomposition did answer some fanout stage."""
+    conv = bs.conv(R=2, P=2, C=1, K=2)
+    arch = gpu_like(3, 2, False)
+    keys = []
+    for on in (True, False):
+        ls = joint.PlacementSolver(conv, arch)
+        ls.decompose = on
+        found, _ = joint.milp_points(ls)
+        keys.append([pt.cost.key for pt in found])
+        assert hasattr(ls, "_stage") == on and (not on or ls._stage is not None)
+    assert keys[0] == keys[1] and keys[0]
 
 
 def test_outer_parts_attain_the_traffic_they_are_asked_for():
@@ -137,6 +202,63 @@ def test_outer_parts_attain_the_traffic_they_are_asked_for():
             assert cost.accesses == dram and cost.occupancy <= cap
     least = bs.solve_curve(p, [24], mapspace="per_tensor/perfect")["accesses"].iloc[0]
     assert outer_parts(p, 24, int(least) - 1) == {}
+
+
+@pytest.mark.parametrize("kw", [dict(R=3, P=4, C=2, K=2), dict(R=3, P=6, C=2, K=4),
+                                dict(R=2, S=2, P=2, Q=2, C=1, K=2),
+                                dict(R=3, S=3, P=4, Q=4, C=2, K=2)])
+def test_outer_parts_of_convs_attain_their_traffic_and_fills(kw):
+    """The outer search's closed form of a window's fills is ``cost.moved_at``: every listed
+    outer part of a conv, built as a one-buffer nest and re-costed, moves the DRAM traffic
+    asked for in the capacity, and its signature's fills are moved_at at its bottom (a copy
+    there), for every tensor; none is listed below the least traffic."""
+    from boundsolver.model.cost import Nest, evaluate, moved_at
+
+    p = bs.conv(**kw)
+    whole = sum(p.tensor_size(T) for T in p.tensors)
+    for cap in (whole // 3, whole // 2, whole):
+        least = int(bs.solve_curve(p, [cap], mapspace="per_tensor/perfect")["accesses"].iloc[0])
+        assert outer_parts(p, cap, least - 1) == {}
+        found = outer_parts(p, cap, least)
+        assert found
+        for o in found.values():
+            levels, orders, storage, tile, done = [], [], [], dict(p.size), 0
+            for pos in sorted(set(o.at)):
+                seg = []
+                for d, f in o.loops[done:pos]:
+                    tile[d] //= f
+                    seg.append(d)
+                done = pos
+                levels.append(tuple(tile.items()))
+                orders.append(tuple(seg))
+                storage += [(T.name, len(levels)) for i, T in enumerate(p.tensors)
+                            if o.at[i] == pos]
+            nest = Nest(tuple(levels), tuple(orders), tuple(storage))
+            cost = evaluate(p, nest)
+            assert cost.accesses == least and cost.occupancy <= cap
+            assert dict(o.tile) == dict(levels[-1])
+            for T, fills in zip(p.tensors, o.fills):
+                assert moved_at(p, T, nest, len(levels)) == fills, (o, T.name)
+
+
+@pytest.mark.parametrize("kw", [dict(R=3, P=4, C=2, K=2), dict(R=3, P=6, C=2, K=4),
+                                dict(R=2, S=2, P=2, Q=2, C=1, K=2),
+                                dict(R=3, S=3, P=4, Q=4, C=2, K=2)])
+def test_least_by_whole_on_convs_is_the_one_buffer_staircase(kw):
+    """Sliding axes: with the one-buffer weights, the least over the whole sets is the
+    per-tensor staircase (fastnest.frontier, re-costed by cost.evaluate) at each of its
+    occupancies."""
+    from boundsolver.reference.fastnest import frontier
+
+    p = bs.conv(**kw)
+    weight = tuple(2 if T is p.output else 1 for T in p.tensors)
+    words = [p.tensor_size(T) for T in p.tensors]
+    stair = frontier(p, "per_tensor/perfect")
+    for cap in sorted({c.occupancy for _, c in stair}):
+        table = least_by_whole(p, cap, weight)
+        got = min(value + sum(w * n for w, n, f in zip(weight, words, flags) if f)
+                  for flags, (value, _, _) in table.items()) - p.tensor_size(p.output)
+        assert got == min(c.accesses for _, c in stair if c.occupancy <= cap)
 
 
 def test_least_by_whole_checks_its_weights():

@@ -21,8 +21,11 @@ traffic in a given capacity (a depth-first search over canonical nests, pruned b
 traffic); :func:`fastnest.least_by_whole` solves the slice problem exactly; :func:`stage`
 takes the least and builds the whole mapping, re-costed by ``cost.evaluate_levels``.
 
-Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks (no sliding
-windows), each rank at most once per tensor, perfect factors; level 1 one instance keeping
+Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks or sliding
+windows with unit coefficients (never split: their fills by ``moved_at``'s rule in closed
+form, footprints by ``Tensor.footprint``; docs/hierarchy.md, "Sliding windows" and "The outer
+search with windows"), each rank at most once per tensor,
+perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
 
@@ -52,6 +55,7 @@ from ..model.mapspace import divisors
 from .fastnest import least_by_whole
 
 NODE_LIMIT = 2_000_000  # outer-part search nodes before giving up (a100 GEMM 4096^3: <= 0.4 M)
+BUDGET_SHARE = 0.5  # of the time left to a deadline, what Stage.least may spend before declining
 
 
 @dataclass(frozen=True)
@@ -68,10 +72,10 @@ class Outer:
 
 def applies(problem: Einsum, arch: Arch) -> str | None:
     """None where :class:`Stage` is exact for ``problem`` on ``arch``, else why not."""
-    if any(not a.is_plain for T in problem.tensors for a in T.axes):
-        return "a sliding-window axis"
     if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
         return "a rank indexing two axes of one tensor"
+    if any(t.coef != 1 for T in problem.tensors for a in T.axes for t in a.terms):
+        return "a strided or dilated window"
     levels = arch.on_chip
     if len(levels) < 2:
         return "fewer than two on-chip levels"
@@ -95,11 +99,13 @@ def _kept(problem: Einsum, level) -> set[str]:
 
 
 def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NODE_LIMIT,
-                deadline: float | None = None) -> dict[tuple, Outer] | None:
+                deadline: float | None = None, take=None) -> dict[tuple, Outer] | None:
     """The signatures ``(tile, fills)`` of the canonical outer parts moving exactly ``dram``
     words from the backing store with level-1 footprints summing to at most ``capacity``, one
-    outer part each; None past ``node_limit`` search nodes or ``deadline``
-    (``time.perf_counter()``).
+    outer part each, at least every one no other with the same tile beats on every tensor's
+    fills (a search state another with no more cost, occupancy and running fills dominates is
+    dropped: docs/hierarchy.md, "The outer search with windows"); None past ``node_limit``
+    search nodes or ``deadline`` (``time.perf_counter()``).
 
     Canonical (every mapping's outer part can be made one without changing the real nest or
     raising any traffic, docs/hierarchy.md): a segment (the loops between two boundaries
@@ -111,68 +117,166 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     placed copies' fills are fixed; an unplaced tensor's fills only grow as loops are added,
     and one that cannot be stored here (its tile does not fit what is left of ``capacity``,
     or the last loop is not of its ranks) will sit below a loop of its ranks still to come, so
-    every loop so far of other ranks re-fetches it."""
+    every loop so far of other ranks re-fetches it.
+
+    ``take`` (branch and bound, :meth:`Stage.least`): called with each new outer part, returns
+    an upper bound on the traffic into level 2 worth reaching; a branch is pruned where
+    ``sum of weight x (least fills at the outer part's bottom) - |Z|`` exceeds it (each level-2
+    copy sits at or below the bottom, where fills only grow inwards, and moves at least its
+    fills, the output twice less its size: ``cost.copy_words``)."""
     size = problem.size
     N = {d: n for d, n in problem.sizes if n > 1}
     ts = problem.tensors
+    n = len(ts)
     rel = [frozenset(d for d in T.ranks if d in N) for T in ts]
     whole = [problem.tensor_size(T) for T in ts]
+    windowed = [i for i, T in enumerate(ts) if not all(a.is_plain for a in T.axes)]
     out = ts.index(problem.output)
-    weight = [2 if i == out else 1 for i in range(len(ts))]
+    weight = [2 if i == out else 1 for i in range(n)]
     z = whole[out]
+    axes = [_axes(T) for T in ts]
+    every_rank = tuple(N)
+    relevant = {d: tuple(d in rel[i] for i in range(n)) for d in N}
+    steps = {d: {t: divisors(t)[1:] for t in divisors(N[d])} for d in N}
     found: dict[tuple, Outer] = {}
+    seen: dict = {}  # state -> the (cost, occupancy, cur, every) vectors met there
+    upper = [math.inf]
+    feet: dict = {}
     nodes = 0
 
-    n = len(ts)
-
     def foot(i: int, tile: dict) -> int:
-        return math.prod(tile[d] for d in rel[i])
+        key = (i, tuple(tile.values()))
+        if key not in feet:
+            feet[key] = _footprint(axes[i], tile)
+        return feet[key]
 
-    # cur[i]: tensor i's fills if stored here (its words times the loops of other ranks above
-    # its innermost loop of its own); every[i]: times every loop of other ranks so far (its
-    # fills once a loop of its own follows)
+    def fills(i: int, tile: dict, cur: tuple, inner: tuple) -> int:
+        """Tensor i's fills at a copy right below the loops so far (``cost.moved_at``)."""
+        if i not in windowed:
+            return cur[i]
+        return _window_fills_at(axes[i], size, tile, cur[i] // whole[i], inner[i])
+
+    # cur[i]: tensor i's words times the loops of other ranks above its innermost loop of its
+    # own (its fills if stored here, a plain tensor); every[i]: times every loop of other ranks
+    # so far (a lower bound on its fills once a loop of its own follows, windows included:
+    # docs/hierarchy.md, "Sliding windows"); inner[i]: that innermost loop (rank, trips, trips
+    # of its rank above it), None before one
     def visit(loops: list, seg: frozenset, tile: dict, placed: dict, cost: int, occ: int,
-              cur: tuple, every: tuple):
+              cur: tuple, every: tuple, inner: tuple):
         nonlocal nodes
+        last = relevant[loops[-1][0]] if loops else (True,) * n
+        unplaced = [i for i in range(n) if i not in placed]
+        # dominance: the same state with no more cost, occupancy or fills has every
+        # completion this one has, at no more traffic and fills (undominated drops the rest)
+        key = (seg, tuple(tile.values()), tuple(placed), tuple(inner[i] for i in windowed),
+               tuple(last[i] for i in unplaced))
+        vec = (cost, occ) + cur + every
+        kept = seen.get(key)
+        if kept is None:
+            seen[key] = [vec]
+        elif any(all(a <= b for a, b in zip(v, vec)) for v in kept):
+            return
+        else:
+            kept.append(vec)
         nodes += 1
-        if nodes > node_limit or (deadline is not None and not nodes % 4096
+        if nodes > node_limit or (deadline is not None and nodes % 1024 == 1
                                   and time.perf_counter() > deadline):
             raise _TooMany
-        unplaced = [i for i in range(n) if i not in placed]
-        last = loops[-1][0] if loops else None
-        here = [i for i in unplaced if (last is None or last in rel[i])
-                and foot(i, tile) <= capacity - occ]
-        least = cost + sum(weight[i] * (cur[i] if i in here else every[i]) for i in unplaced)
+        here = {}
+        for i in unplaced:
+            if last[i] and foot(i, tile) <= capacity - occ:
+                here[i] = fills(i, tile, cur, inner)
+        least = cost + sum(weight[i] * (min(here[i], every[i]) if i in here else every[i])
+                           for i in unplaced)
         if least - z > dram or occ + len(unplaced) > capacity:
             return
-        for mask in range(1, 1 << len(here)):
-            chosen = [here[b] for b in range(len(here)) if mask >> b & 1]
-            cost2 = cost + sum(weight[i] * cur[i] for i in chosen)
+        if take is not None and upper[0] < math.inf and sum(
+                weight[i] * min(here[i] if i in here else fills(i, tile, cur, inner), every[i])
+                for i in range(n)) - z > upper[0]:
+            return
+        order = list(here)
+        for mask in range(1, 1 << len(order)):
+            chosen = [order[b] for b in range(len(order)) if mask >> b & 1]
+            cost2 = cost + sum(weight[i] * here[i] for i in chosen)
             occ2 = occ + sum(foot(i, tile) for i in chosen)
             if occ2 > capacity:
                 continue
             placed2 = placed | {i: len(loops) for i in chosen}
             if len(placed2) < n:
-                visit(loops, frozenset(), tile, placed2, cost2, occ2, cur, every)
+                visit(loops, frozenset(), tile, dict(sorted(placed2.items())), cost2, occ2,
+                      cur, every, inner)
             elif cost2 - z == dram:
-                sig = (tuple((d, tile.get(d, size[d])) for d in problem.ranks), cur)
+                bottom = tuple(fills(i, tile, cur, inner) for i in range(n))
+                sig = (tuple((d, tile.get(d, size[d])) for d in problem.ranks), bottom)
                 if sig not in found:
                     found[sig] = Outer(tuple(loops), tuple(placed2[i] for i in range(n)),
                                        sig[0], sig[1])
-        for d in N:
+                    if take is not None:
+                        upper[0] = take(found[sig])
+        for d in every_rank:
             if d in seg:
                 continue
-            for f in divisors(tile[d])[1:]:
-                cur2 = tuple(every[i] if d in rel[i] else cur[i] for i in range(n))
-                every2 = tuple(every[i] if d in rel[i] else every[i] * f for i in range(n))
-                visit(loops + [(d, f)], seg | {d}, tile | {d: tile[d] // f}, placed, cost, occ,
-                      cur2, every2)
+            r = relevant[d]
+            cur2 = tuple(e if m else c for e, c, m in zip(every, cur, r))
+            seg2 = seg | {d}
+            # the child's least traffic before it is visited: an unplaced tensor lacking d is
+            # re-fetched by it (every x f), one with d moves at least its size (a plain one
+            # its every); growing in f, so the first f past ``dram`` ends the loop
+            fixed = cost - z + sum(weight[i] * (every[i] if i not in windowed else whole[i])
+                                   for i in unplaced if r[i])
+            spread = sum(weight[i] * every[i] for i in unplaced if not r[i])
+            for f in steps[d][tile[d]]:
+                if fixed + spread * f > dram:
+                    break
+                every2 = tuple(e if m else e * f for e, m in zip(every, r))
+                j = (d, f, size[d] // tile[d])
+                inner2 = tuple(j if m else k for k, m in zip(inner, r))
+                visit(loops + [(d, f)], seg2, tile | {d: tile[d] // f}, placed, cost, occ,
+                      cur2, every2, inner2)
 
     try:
-        visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole))
+        visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole), (None,) * n)
     except _TooMany:
         return None
     return found
+
+
+def _axes(tensor) -> tuple:
+    """A tensor's axes for :func:`_window_fills_at`: ``(rank, None)`` plain, ``(None,
+    ranks)`` a sliding window (unit coefficients)."""
+    return tuple((a.terms[0].rank, None) if a.is_plain else (None, tuple(t.rank for t in a.terms))
+                 for a in tensor.axes)
+
+
+def _footprint(axes: tuple, tile: dict) -> int:
+    """``Tensor.footprint`` from :func:`_axes` (a rank absent from ``tile``: extent 1)."""
+    return math.prod(tile.get(r, 1) if r is not None else sum(tile.get(d, 1) - 1 for d in w) + 1
+                     for r, w in axes)
+
+
+def _window_fills_at(axes: tuple, size: dict, tile: dict, count: int, inner) -> int:
+    """``cost.moved_at``'s fills of a tensor (``axes``: :func:`_axes`) at a copy right below an
+    outer part's loops so far, each rank looped at most once per segment: ``count`` re-fetches
+    by the loops of other ranks above its innermost loop of its own ``inner = (rank j, trips
+    f_j, trips of j's rank above it)`` (None: no such loop, the whole tensor once), ``tile``
+    the tiles there. Per axis as moved_at: a plain one its whole extent; a window its tiles'
+    count times ``ext = sum (u - 1) + 1`` over its ranks' tiles u, or, where j is one of its
+    ranks, the tiles of its other ranks times ``outer * (ext + (f_j - 1) u_j)`` (``outer``:
+    j's rank's trips above j's segment, which with one loop of a rank per segment are its
+    trips above j)."""
+    if inner is None:
+        return math.prod(size[r] if r is not None else sum(size[d] - 1 for d in w) + 1
+                         for r, w in axes)
+    j, fj, outer = inner
+    for r, w in axes:
+        if r is not None:
+            count *= size[r]
+            continue
+        u = {d: tile.get(d, 1) for d in w}
+        ext = sum(v - 1 for v in u.values()) + 1
+        tiles = math.prod(size[d] // u[d] for d in w if d != j)
+        count *= tiles * (ext if j not in w else outer * (ext + (fj - 1) * min(u[j], ext)))
+    return count
 
 
 def _outer_boundaries(problem: Einsum, o: Outer) -> tuple[list, list, list, list, dict, int]:
@@ -200,6 +304,33 @@ def _outer_boundaries(problem: Einsum, o: Outer) -> tuple[list, list, list, list
 
 class _TooMany(Exception):
     pass
+
+
+class _Declined(Exception):
+    """A slice enumeration declined (no exact answer)."""
+
+
+class _Enough(Exception):
+    """The incumbent attains the known floor."""
+
+
+def _window_fills(problem: Einsum, loops: list, placed: dict, which: list) -> dict:
+    """The fills of the windowed tensors ``which`` at a copy right below ``loops`` (the outer
+    part so far, its boundaries at the placed copies): ``cost.moved_at`` on that partial nest
+    (a window's fills depend on its segments' tiles, not only on trips)."""
+    tile, levels, orders, done = dict(problem.size), [], [], 0
+    for pos in sorted(set(placed.values())) + [len(loops)]:
+        seg = []
+        for d, f in loops[done:pos]:
+            tile[d] //= f
+            seg.append(d)
+        done = pos
+        if pos == len(loops) and levels and not seg and pos in placed.values():
+            continue  # (the bottom is a placed copy's boundary)
+        levels.append(tuple(tile.items()))
+        orders.append(tuple(seg))
+    nest = Nest(tuple(levels), tuple(orders), ())
+    return {i: moved_at(problem, problem.tensors[i], nest, len(levels)) for i in which}
 
 
 _DECLINED = object()
@@ -271,6 +402,7 @@ class Stage:
         self._zsize = problem.tensor_size(problem.output)
         self._slices: dict = {}
         self._splits_of: dict = {}
+        self.node_limit = NODE_LIMIT
 
     def least(self, capacity: int, dram: int, floor: float = -math.inf,
               deadline: float | None = None) -> Inner | None:
@@ -279,7 +411,14 @@ class Stage:
         1 holding at most ``capacity`` words, with a mapping attaining it; None where an
         enumeration declines, ``deadline`` (``time.perf_counter()``) passes or no mapping
         exists. ``floor``: a known lower bound on the traffic (the search stops at a mapping
-        attaining it with nothing ``mirrored``).
+        attaining it with nothing ``mirrored``). Of the time left to ``deadline`` it spends at
+        most :data:`BUDGET_SHARE` (the caller's MILP answers alone with the rest), of search
+        nodes at most :attr:`node_limit`.
+
+        Branch and bound: each outer part the search finds is costed at once (its slice
+        problems, :meth:`_group`), and the incumbent's traffic prunes the search
+        (:func:`outer_parts`' ``take``); an outer part is dropped only where no completion can
+        move less into level 2 (ties kept for ``mirrored``).
 
         ``mirrored`` is what the next stage needs (:attr:`next_exact`): level 3's copies at
         level 2's boundaries receive, per tensor, its level-2 fills times the split's factors
@@ -287,25 +426,33 @@ class Stage:
         partial sums written back by every one of them; that exceeds level 2's traffic by a
         sum over the tensors of a non-negative weight times their fills (less a constant for
         the output), so it is a second linear objective over the same mappings."""
-        outers = outer_parts(self.problem, capacity, dram, deadline=deadline)
-        if outers is None:
-            return None
-        groups: dict[tuple, list[Outer]] = {}
-        for o in undominated(outers.values()):
-            groups.setdefault(o.tile, []).append(o)
+        if deadline is not None:  # the work budget: the MILP keeps the rest of the time
+            now = time.perf_counter()
+            deadline = now + BUDGET_SHARE * max(0.0, deadline - now)
         best: Inner | None = None
-        # tiles whose outer parts move least first: a low incumbent early
-        for tile, group in sorted(groups.items(), key=lambda g: min(sum(o.fills) for o in g[1])):
-            if deadline is not None and time.perf_counter() > deadline:
-                return None
-            found = self._group(tile, group, best)
+
+        def take(o: Outer) -> float:
+            # branch and bound: each outer part as the search finds it; the incumbent's
+            # traffic prunes the rest (outer_parts' ``take``)
+            nonlocal best
+            found = self._group(o.tile, [o], best)
             if found is _DECLINED:
-                return None
+                raise _Declined
             if found is not None and (best is None or (found.value, found.mirrored)
                                       < (best.value, best.mirrored)):
                 best = found
             if best is not None and best.value <= floor and not best.mirrored:
-                break
+                raise _Enough
+            return math.inf if best is None else best.value
+
+        try:
+            if outer_parts(self.problem, capacity, dram, self.node_limit,
+                           deadline, take) is None:
+                return None
+        except _Declined:
+            return None
+        except _Enough:
+            pass
         return best
 
     def _group(self, tile: tuple, group: list[Outer], best: Inner | None):
@@ -362,7 +509,7 @@ class Stage:
             b = [extra[i] * tiles[i] for i in range(n)]
             g, h = math.gcd(*a), math.gcd(*b) or 1
             sizes = tuple((d, t[d] // s[d]) for d in ranks)
-            words = [math.prod(t[d] // s[d] for d in rel[i]) for i in range(n)]
+            words = [p.tensors[i].footprint(dict(sizes)) for i in range(n)]
             fits = [m for m in range(1 << n) if sum(words[i] for i in range(n) if m >> i & 1)
                     + sum(1 for i in range(n) if not m >> i & 1) <= self.capacity]
             out.append(_Split(tuple(sorted(split.items())), np.array(per, dtype=object),
@@ -903,23 +1050,7 @@ class Bypass:
         return self._coupled(cand, limits) == ideal[-1]
 
     def _window_fills(self, loops: list, placed: dict, which: list) -> dict:
-        """The fills of the windowed tensors ``which`` at a copy right below ``loops`` (the
-        outer part so far, its boundaries at the placed copies): ``cost.moved_at`` on that
-        partial nest (a window's fills depend on its segments' tiles, not only on trips)."""
-        p = self.problem
-        tile, levels, orders, done = dict(p.size), [], [], 0
-        for pos in sorted(set(placed.values())) + [len(loops)]:
-            seg = []
-            for d, f in loops[done:pos]:
-                tile[d] //= f
-                seg.append(d)
-            done = pos
-            if pos == len(loops) and levels and not seg and pos in placed.values():
-                continue  # (the bottom is a placed copy's boundary)
-            levels.append(tuple(tile.items()))
-            orders.append(tuple(seg))
-        nest = Nest(tuple(levels), tuple(orders), ())
-        return {i: moved_at(p, p.tensors[i], nest, len(levels)) for i in which}
+        return _window_fills(self.problem, loops, placed, which)
 
     def mapping(self, cand: Candidate) -> tuple[Nest, Copies]:
         """A whole per-tensor nest of a candidate: the outer part's boundaries (level 1's

@@ -763,7 +763,7 @@ def least_by_whole(problem: Einsum, capacity: int, move: tuple[int, ...],
     one-buffer nests whose footprints (a whole tensor: its size) sum to at most ``capacity``:
     ``(value, tie value, nest)``; ``fills_i`` is the tensor's words filled
     (:func:`cost.moved_at`). Sets no nest fits are absent; None where the fast path cannot run
-    (sliding windows, too much work).
+    (int64 could overflow, too much work).
 
     Why per set: the caller (reference/decompose.py) charges a whole tensor a cost of its own
     that is not proportional to its fills, so classes are compared only within a set. A class
@@ -772,18 +772,22 @@ def least_by_whole(problem: Einsum, capacity: int, move: tuple[int, ...],
     the collapse of free tiles holds class by class (the costs are still positive combinations
     of the same terms), and a class is dropped only for one no worse in every term. A tiled
     copy whose tile is whole in its ranks is costed by its formula here; the caller's
-    whole-tensor set covers that nest.
+    whole-tensor set covers that nest. Sliding axes are taken as :func:`frontier` takes them:
+    a windowed unit's factor carries the window's part of a tiled tensor's traffic term, whose
+    coefficient is then the product of its plain axes' sizes (not the tensor's size).
     """
-    if windowed_ranks(problem) or any(not a.is_plain for T in problem.tensors for a in T.axes):
-        return None
     tensors = problem.tensors
     tie = tuple(0 for _ in tensors) if tie is None else tie
     for vec in (move, tie):
         if len(vec) != len(tensors) or any(type(m) is not int or m < 0 for m in vec):
             raise ValueError(f"give a non-negative int per tensor of {problem}, got {vec}")
     whole = [problem.tensor_size(T) for T in tensors]
-    if sum(max(m, t) * problem.macs * w for m, t, w in zip(move, tie, whole)) >= 2**62:
+    # a tensor moves at most MACs x (sum of coefficients) per sliding axis (as _prepared)
+    spread = [math.prod(sum(t.coef for t in a.terms) for a in T.axes) for T in tensors]
+    if sum(max(m, t) * problem.macs * s + w for m, t, s, w
+           in zip(move, tie, spread, whole)) >= 2**62:
         return None
+    plain = [math.prod(problem.size[a.ranks[0]] for a in T.axes if a.is_plain) for T in tensors]
     units = _units(problem, False)
     shape = _shape(problem, units, True)
     configs = _plan_by_whole(shape)
@@ -797,7 +801,7 @@ def least_by_whole(problem: Einsum, capacity: int, move: tuple[int, ...],
     weights = np.array([move, tie], np.int64).T  # tensor x (move, tie)
     for c, (cfg, tabs) in enumerate(zip(configs, tables)):
         flags = tuple(g == 0 for g in cfg.boundary)
-        tiled = np.array([0 if g == 0 else whole[i] for i, g in enumerate(cfg.boundary)], np.int64)
+        tiled = np.array([0 if g == 0 else plain[i] for i, g in enumerate(cfg.boundary)], np.int64)
         coef = np.array([w for t in tiled for w in (1, t)], np.int64)
         mats = [_matrix(problem, u, tab, reads, factors)
                 for u, tab, reads in zip(units, tabs, cfg.reads)]
