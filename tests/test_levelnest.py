@@ -380,12 +380,14 @@ def _unreduced(monkeypatch):
     monkeypatch.setattr(levelnest, "_reduced", lambda mats, fits, memo, rows=None:
                         [__import__("numpy").arange(len(m)) for m in mats])
     monkeypatch.setattr(levelnest, "_seeds", lambda *a: [])
+    monkeypatch.setattr(levelnest, "_symmetries", lambda *a: ())
 
 
 @pytest.mark.parametrize("problem,arch", [
     (bs.conv(R=3, P=6, C=4, K=4), three(12)),
     (bs.conv(R=3, P=4, C=2, K=2, Wstride=2), three(6, keeps_l1=("input", "output"))),
     (bs.gemm(8, 6, 4), three(10)),
+    (bs.conv(R=2, S=2, P=4, Q=4, C=2, K=2), three(16)),  # P <-> Q, R <-> S: one class per orbit
     (bs.gemm(4, 4, 4), fanout(4, 2, 2, None, True, False)),
 ])
 def test_the_reductions_change_no_point(problem, arch, monkeypatch):
@@ -436,3 +438,26 @@ def test_a_pointwise_resnet_conv_is_answered():
     one = fastnest.frontier(conv, "per_tensor/perfect")
     for x, key in stairs(got, arch):
         assert key[0] == min(c.accesses for _, c in one if c.occupancy <= x)
+
+
+def test_symmetries_rename_only_what_maps_every_tensor_onto_itself():
+    """A 2-D conv with P = Q and R = S has one renaming (P <-> Q with R <-> S), a GEMM none (its
+    m <-> n swaps A and B), a conv with P != Q or a different stride per axis none, and none is
+    used under fanout; with it the plan holds fewer classes, and the staircase is unchanged
+    against the per-tensor enumerator (which reads no symmetry)."""
+    def syms(problem, arch):
+        return levelnest._symmetries(problem, levelnest._frame(problem, arch, False))
+
+    conv = bs.conv(R=2, S=2, P=2, Q=2, K=2)
+    assert [dict(s) for s in syms(conv, three(6))] == [
+        {"p": "q", "q": "p", "r": "s", "s": "r", "k": "k"}]
+    assert syms(bs.gemm(4, 4, 4), three(6)) == ()
+    assert syms(bs.conv(R=2, S=2, P=2, Q=4, K=2), three(6)) == ()
+    assert syms(bs.conv(R=2, S=2, P=4, Q=4, K=2, Hstride=2), three(6)) == ()
+    assert syms(conv, fanout(4, 2, 2)) == ()
+    frame = levelnest._frame(conv, three(6), False)
+    both = levelnest._plan(frame, levelnest.LARGE_WINDOW_PLAN_LIMIT, levelnest.PLAN_WORK_LIMIT)
+    half = levelnest._plan(frame, levelnest.LARGE_WINDOW_PLAN_LIMIT, levelnest.PLAN_WORK_LIMIT,
+                           syms(conv, three(6)))
+    assert len(half) < len(both)
+    same_as_reference(conv, three(6))

@@ -139,7 +139,7 @@ import sympy
 from ..model.arch import Arch
 from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels
 from ..model.einsum import Axis, Einsum, Tensor, Term
-from ..model.mapspace import divisors, order_classes, tile_sizes
+from ..model.mapspace import divisors, order_classes, symmetries, tile_sizes
 from . import fastnest as _fastnest
 from .fastnest import _ONE as _WINDOW_ONE
 from .fastnest import (_collapse, _foot_spec, _move_spec, _shape, _Shape, _Unit, _units,
@@ -418,11 +418,48 @@ def _fills(frame: _Frame, boundary: tuple[int, ...], fan_at: tuple[int, ...]):
             yield phi
 
 
+def _symmetries(problem: Einsum, frame: _Frame) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """The problem's rank renamings (``mapspace.symmetries``) that map every tensor onto itself,
+    as renamings of the frame's plan ranks (a ResNet conv with P = Q and R = S: P <-> Q with
+    R <-> S); none with fanout (a fan's splittable ranks need not be symmetric). A renaming maps
+    every nest to one of equal cost with each copy on the same tensor and level, so a class and
+    its image have the same staircase: :func:`_plan` costs one class per orbit."""
+    if frame.fans:
+        return ()
+    expand = dict(zip(frame.ranks, frame.units))
+    size = dict(zip(frame.ranks, frame.sizes))
+    out = []
+    for sigma, pi in symmetries(problem, list(problem.ranks)):
+        if pi != tuple(range(len(problem.tensors))) or all(k == v for k, v in sigma.items()):
+            continue
+        if all(sigma[d] in expand and size[sigma[d]] == size[d]
+               and {sigma[e] for e in expand[d]} == set(expand[sigma[d]]) for d in frame.ranks):
+            out.append(tuple((d, sigma[d]) for d in frame.ranks))
+    return tuple(out)
+
+
+def _signature(k: int, boundary: tuple, phi: tuple, segs) -> tuple:
+    """What a class's formula reads of its segments (per tensor filling there: its innermost
+    relevant loop where it slides, the irrelevant loops refetched above it)."""
+    return (k, boundary, phi, tuple((s.innermost, s.refetched) for s in segs))
+
+
+def _image(sig: tuple, sigma: dict) -> tuple:
+    """A signature renamed by ``sigma`` (tensors map onto themselves: same groups)."""
+    k, boundary, phi, segs = sig
+    return (k, boundary, phi, tuple((tuple(None if j is None else sigma[j] for j in inner),
+                                     tuple(frozenset(sigma[d] for d in r) for r in ref))
+                                    for inner, ref in segs))
+
+
 @cache
-def _plan(frame: _Frame, limit: int = PLAN_LIMIT, work_limit: int = PLAN_WORK_LIMIT
-          ) -> tuple[_Class, ...] | None:
+def _plan(frame: _Frame, limit: int = PLAN_LIMIT, work_limit: int = PLAN_WORK_LIMIT,
+          syms: tuple = ()) -> tuple[_Class, ...] | None:
     """The distinct undominated collapsed classes, most free tiles first (they set a low
-    staircase early); None past ``limit`` classes."""
+    staircase early); None past ``limit`` classes. With symmetries (:func:`_symmetries`) one
+    class per orbit: a class whose renamed signature was already taken is left out, its image
+    having the same staircase (renaming the ranks of every nest of one class gives the nests
+    of the other, at equal cost; each class's formula is exact on its canonical nests)."""
     tensors = tuple(Tensor(f"T{i}", tuple(Axis(tuple(Term(d) for d in ranks)) for _, ranks in axes))
                     for i, axes in enumerate(frame.shape.axes))
     per_group: dict = {}
@@ -446,8 +483,15 @@ def _plan(frame: _Frame, limit: int = PLAN_LIMIT, work_limit: int = PLAN_WORK_LI
             plans.append((k, boundary, phi, fan_at, options))
     classes: dict = {}
     work = 0
+    sigmas = [dict(s) for s in syms]
+    seen: set = set()
     for k, boundary, phi, fan_at, options in plans:
         for segs in product(*options):
+            if sigmas:
+                sig = _signature(k, boundary, phi, segs)
+                if any(_image(sig, s) in seen for s in sigmas):
+                    continue
+                seen.add(sig)
             cls = _Class(frame, k, boundary, phi, fan_at, segs)
             if cls.key not in classes:
                 classes[cls.key] = cls
@@ -730,7 +774,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     windowed = any(w for _, w in frame.parts)
     visits = PLAN_LIMIT if not windowed else \
         WINDOW_PLAN_LIMIT if problem.macs <= SMALL_MACS else LARGE_WINDOW_PLAN_LIMIT
-    classes = _plan(frame, visits, PLAN_WORK_LIMIT)
+    classes = _plan(frame, visits, PLAN_WORK_LIMIT, _symmetries(problem, frame))
     if classes is None:
         return None
     tables = [_tables(problem, frame, c) for c in classes]
@@ -759,7 +803,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
         stairs.merge(np.array([x for x, _, _ in seeds], np.int64),
                      np.array([cost.key for _, cost, _ in seeds], np.int64),
                      np.array([[-1, i] for i in range(len(seeds))], np.int64))
-    outer = _Outer(costing, swept) if seeds else None
+    outer = _Outer(costing, swept, fixed, caps) if seeds else None
     kept = []  # per class, per unit the table rows it keeps (None: the class is skipped)
     work = 0
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
@@ -889,58 +933,79 @@ class _Outer:
     """The outer test of a class (with seeds: :func:`_seeds`): the backing store's traffic and
     the swept level's occupancy read only the *outer* terms (the swept level's footprints and
     the outermost copies' fills), so each unit's rows fall into few distinct outer projections.
-    Every combination of projections is costed on those terms alone; one whose backing-store
-    traffic is above the staircase's first component at its occupancy is beaten by a point
-    already attained (the staircase's keys are lexicographic, backing store first), and so is
-    every nest whose rows project onto it. A unit keeps the rows whose projection appears in a
-    surviving combination."""
+    Every combination of projections is costed on those terms exactly, and on every other term
+    by a lower bound: per projection, each term's least factor over the unit's rows with that
+    projection (its greatest for the output's elided read, of negative weight), so every
+    component of the key and every fixed level's occupancy of a combination is bounded below
+    (as in :func:`_floors`). A combination whose bound is over a fixed level's capacity, or
+    not below the staircase at its occupancy (lexicographically: a key at least a bound that
+    is itself at least the staircase's key is at least that key), is matched or beaten by a
+    point already attained, and so is every nest whose rows project onto it. A unit keeps the
+    rows whose projection appears in a surviving combination."""
 
-    def __init__(self, costing: _Costing, swept: int):
+    def __init__(self, costing: _Costing, swept: int, fixed: np.ndarray, caps: np.ndarray):
         self.cols = np.flatnonzero((costing.occ[:, swept] != 0) | (costing.acc[:, 0] != 0))
-        self.start = costing.start[:, self.cols]
+        self.neg = (costing.acc < 0).any(axis=1)
+        self.start = costing.start
         self.occ = costing.occ[self.cols, swept]
         self.acc = costing.acc[self.cols, 0]
         self.low = costing.low[self.cols, 0]
+        self.key = costing.acc
+        self.fixed = (costing.occ[:, fixed], caps[fixed])
+
+    def _bounds(self, m: np.ndarray, r: np.ndarray, inv: np.ndarray):
+        """Per projection present among rows ``r``: its index and its row of bounds (exact on
+        the outer terms, the least factor elsewhere, the greatest on negative terms)."""
+        g = inv[r]
+        order = np.argsort(g, kind="stable")
+        gs = g[order]
+        starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+        sub = m[r[order]]
+        low = np.minimum.reduceat(sub, starts, axis=0)
+        if self.neg.any():
+            low[:, self.neg] = np.maximum.reduceat(sub[:, self.neg], starts, axis=0)
+        return gs[starts], low
 
     def rows(self, mats: list[np.ndarray], rows: list[np.ndarray], stairs: _Staircase,
              memo: dict) -> list[np.ndarray] | None:
         """Each unit's rows that some surviving combination uses (None: no combination
         survives, the class is skipped). Projections are memoised per matrix, and the walk's
-        verdict per content of the projections present: the staircase only falls, so a verdict
+        verdict per content of the bounds present: the staircase only falls, so a verdict
         reached earlier keeps every combination a later one would."""
-        projs, invs, present = [], [], []
+        bounds, invs, present = [], [], []
         for m, r in zip(mats, rows):
             key = ("outer", id(m))
             if key not in memo:
-                proj, inv = np.unique(m[:, self.cols], axis=0, return_inverse=True)
-                memo[key] = (proj, inv.reshape(-1))
-            proj, inv = memo[key]
-            mask = np.zeros(len(proj), bool)
-            mask[inv[r]] = True
-            at = np.flatnonzero(mask)
-            projs.append(proj[at])
+                _, inv = np.unique(m[:, self.cols], axis=0, return_inverse=True)
+                memo[key] = inv.reshape(-1)
+            inv = memo[key]
+            at, low = self._bounds(m, r, inv)
+            bounds.append(low)
             invs.append(inv)
             present.append(at)
-        key = ("walk",) + tuple(p.tobytes() for p in projs)
+        key = ("walk",) + tuple(p.tobytes() for p in bounds)
         if key not in memo:
-            floors = _floors(projs, self.start)
-            used = [np.zeros(len(p), bool) for p in projs]
-            self._walk(projs, floors[1:], floors[0], np.zeros((1, 0), np.int64), stairs, used)
+            outer = [p[:, self.cols] for p in bounds]
+            floors = _floors(outer, self.start[:, self.cols])
+            used = [np.zeros(len(p), bool) for p in bounds]
+            self._walk(outer, bounds, floors[1:], floors[0], np.zeros((1, 0), np.int64),
+                       stairs, used)
             memo[key] = None if not all(u.any() for u in used) else used
         used = memo[key]
         if used is None:
             return None
         out = []
         for r, inv, at, u in zip(rows, invs, present, used):
-            keep = np.zeros(len(inv), bool)
+            keep = np.zeros(int(inv.max()) + 1, bool)
             keep[at[u]] = True  # the projections used, as indices of the matrix's projections
             out.append(r[keep[inv[r]]])
         return out
 
-    def _walk(self, projs, floors, prod, idx, stairs, used) -> None:
+    def _walk(self, projs, bounds, floors, prod, idx, stairs, used) -> None:
         """Combine the units' projections one at a time (as :func:`_search`), dropping partial
-        combinations whose least completion is already beaten on the backing store; mark the
-        projections of the survivors in ``used``."""
+        combinations whose least completion is already beaten on the backing store; at the
+        last unit, the whole key's bound against the staircase; mark the projections of the
+        survivors in ``used``."""
         m = projs[0]
         step = max(1, CHUNK // len(m))
         final = len(projs) == 1
@@ -953,13 +1018,17 @@ class _Outer:
             dram = low @ (self.acc if final else self.low)
             at = np.searchsorted(stairs.x, x, side="right") - 1
             ok = (at < 0) | (dram <= stairs.keys[np.maximum(at, 0), 0])
-            if not ok.any():
-                continue
-            if final:
+            if final and ok.any():
+                i, x = i[ok], x[ok]
+                whole = self.start.copy()
+                for u, b in enumerate(bounds):
+                    whole = whole * b[i[:, u]]
+                occ, caps = self.fixed
+                ok = (whole @ occ <= caps).all(axis=1) & ~stairs.beaten(x, whole @ self.key)
                 for u in range(i.shape[1]):
                     used[u][i[ok, u]] = True
-            else:
-                self._walk(projs[1:], floors[1:], p[ok], i[ok], stairs, used)
+            elif not final and ok.any():
+                self._walk(projs[1:], bounds, floors[1:], p[ok], i[ok], stairs, used)
 
 
 def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
