@@ -152,6 +152,7 @@ LARGE_WINDOW_PLAN_LIMIT = 80_000  # ... past SMALL_MACS, where no other method i
 SMALL_MACS = 512  # the depth-first enumerator answers a windowed problem this small in seconds
 PLAN_WORK_LIMIT = 100_000_000_000  # raw table rows of the distinct classes before dominance
 CHUNK = 1 << 18  # rows costed at once
+PARETO_BLOCK = 128  # rows per block of _pareto
 
 
 # ------------------------------------------------------------------------------ the problem's frame
@@ -809,7 +810,13 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
         mats = [_matrix(problem, frame, part, tab, specs, factors)
                 for part, tab, specs in zip(frame.parts, tabs, cls.specs)]
-        rows = _reduced(mats, fits, factors)
+        rows = None
+        if outer is not None:  # first on whole tables: a class it drops costs no _pareto
+            rows = outer.rows(mats, [np.arange(len(m)) for m in mats], stairs, factors)
+            if rows is None:
+                kept.append(None)
+                continue
+        rows = _reduced(mats, fits, factors, among=rows)
         if rows is not None and outer is not None:
             rows = outer.rows(mats, rows, stairs, factors)
             rows = None if rows is None else _reduced(mats, fits, factors, rows)
@@ -909,24 +916,38 @@ def _pareto(m: np.ndarray, exact: np.ndarray) -> np.ndarray:
     in every column, equal in the ``exact`` columns, and either below it somewhere or an equal
     row listed earlier. Every term is a product of one factor per unit with a non-negative
     weight (the exact columns aside), so swapping a dominated row for its dominator in any
-    combination raises no occupancy, no split product and no component of the key."""
+    combination raises no occupancy, no split product and no component of the key.
+
+    A dominator has a smaller column sum, or is an equal row listed earlier: in the order of
+    (sum, index) every dominator comes first, and dominance is transitive, so each block of
+    rows in that order is tested against the rows kept so far and against the earlier rows of
+    its own block (``n`` times the front, not ``n`` squared)."""
     n = len(m)
     if n <= 1:
         return np.arange(n)
-    e = m[:, exact]
-    beaten = np.zeros(n, bool)
-    step = max(1, (1 << 24) // (n * m.shape[1]))  # memory: n x step x columns booleans
+    order = np.lexsort((np.arange(n), m.sum(axis=1)))
+    s = m[order]
+    e = s[:, exact]
+    kept = np.zeros(n, bool)
+    step = PARETO_BLOCK  # the block against itself costs step^2, against the front n step
+    front = np.zeros(0, np.intp)  # positions in s of the rows kept so far
     for lo in range(0, n, step):
         i = np.arange(lo, min(n, lo + step))
-        le = (m[:, None, :] <= m[None, i, :]).all(axis=2)  # le[j, i]: row j at most row i
-        ge = (m[:, None, :] >= m[None, i, :]).all(axis=2)
+        alive = np.ones(len(i), bool)
+        for f0 in range(0, len(front), 8 * step):
+            f = front[f0:f0 + 8 * step]
+            le = (s[f][:, None, :] <= s[i][None, :, :]).all(axis=2)
+            if exact.any():
+                le &= (e[f][:, None, :] == e[i][None, :, :]).all(axis=2)
+            alive &= ~le.any(axis=0)
+        le = (s[i][:, None, :] <= s[i][None, :, :]).all(axis=2)  # le[j, i]: row j at most row i
         if exact.any():
-            same = (e[:, None, :] == e[None, i, :]).all(axis=2)
-            le &= same
-            ge &= same
-        earlier = np.arange(n)[:, None] < i[None, :]
-        beaten[i] = (le & (~ge | earlier)).any(axis=0)
-    return np.flatnonzero(~beaten)
+            le &= (e[i][:, None, :] == e[i][None, :, :]).all(axis=2)
+        le &= np.arange(len(i))[:, None] < np.arange(len(i))[None, :]
+        alive &= ~le.any(axis=0)
+        kept[i[alive]] = True
+        front = np.concatenate([front, i[alive]])
+    return np.sort(order[kept])
 
 
 class _Outer:
@@ -1074,21 +1095,27 @@ def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
     return out
 
 
-def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict, rows: list | None = None
-             ) -> list[np.ndarray] | None:
+def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict, rows: list | None = None,
+             among: list | None = None) -> list[np.ndarray] | None:
     """Per unit of a class, the rows worth combining (indices into its matrix): undominated
-    (:func:`_pareto`, memoised per matrix), and whose own factor, with every other unit at its
-    least factor, keeps each fixed level's occupancy within capacity and each split product
-    within its fanout (both lower bounds of the combination's, as in :func:`_floors`); repeated
-    until nothing more drops, as a unit's least factors rise when rows go. None where a unit
-    keeps no row (the class has no nest that fits)."""
+    (:func:`_pareto`, memoised per matrix; with ``among``, those of its rows), and whose own
+    factor, with every other unit at its least factor, keeps each fixed level's occupancy
+    within capacity and each split product within its fanout (both lower bounds of the
+    combination's, as in :func:`_floors`); repeated until nothing more drops, as a unit's least
+    factors rise when rows go. None where a unit keeps no row (the class has no nest that fits).
+
+    ``among`` (the rows the outer test keeps of whole tables) is intersected with the
+    undominated rows of the whole table: a row whose dominator the outer test dropped is beaten
+    too (its occupancies and key are no lower, the staircase no higher at a larger occupancy)."""
     if rows is None:
         rows = []
-        for m in mats:
+        for u, m in enumerate(mats):
             key = ("pareto", id(m))
             if key not in memo:
                 memo[key] = _pareto(m, fits.exact)
-            rows.append(memo[key])
+            rows.append(memo[key] if among is None else np.intersect1d(memo[key], among[u]))
+            if not len(rows[-1]):
+                return None
     rows = list(rows)
     sub = [m[:, fits.cols] for m in mats]
     changed = True
