@@ -468,3 +468,23 @@ def test_symmetries_rename_only_what_maps_every_tensor_onto_itself():
                            syms(conv, three(6)))
     assert len(half) < len(both)
     same_as_reference(conv, three(6))
+
+
+@pytest.mark.parametrize("problem,l1", [(bs.gemm(4, 2, 6), 5), (bs.conv(R=3, P=4, C=2, K=2), 8)])
+def test_level_floors_are_the_one_buffer_traffic_at_the_inner_capacity(problem, l1):
+    """``_level_floors``: a fixed level keeping every tensor (no fanout) moves at least the
+    one-buffer per-tensor curve's least traffic at its capacity, at every point of the
+    depth-first enumerator's staircase (which reads no floor); where L2 holds everything (the
+    last point) the floor is attained; none for a level with bypass or under fanout."""
+    arch = three(l1)
+    frame = levelnest._frame(problem, arch, False)
+    floor = levelnest._level_floors(problem, arch, frame, False)
+    assert floor[0] == floor[1] == 0 and floor[2] > 0
+    ref = stairs(per_tensor_points(problem, arch), arch)
+    assert all(key[2] >= floor[2] for _, key in ref) and ref[-1][1][2] == floor[2]
+    bypass = three(l1, keeps_l1=("inputs",))
+    assert not levelnest._level_floors(problem, bypass, levelnest._frame(problem, bypass, False),
+                                       False).any()
+    spread = fanout(4, 2, 2)
+    assert not levelnest._level_floors(problem, spread, levelnest._frame(problem, spread, False),
+                                       False).any()

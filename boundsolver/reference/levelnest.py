@@ -789,9 +789,13 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     stairs = _Staircase(nl + 1)
     factors: dict = {}
 
+    floor = _level_floors(problem, arch, frame, imperfect)
+
     def alive(prod: np.ndarray, final: bool) -> tuple:
         occ = prod @ costing.occ
         keys = prod @ (costing.acc if final else costing.low)
+        if not final:
+            keys = np.maximum(keys, floor)
         x = occ[:, swept] if swept is not None else np.zeros(len(prod), np.int64)
         ok = (occ[:, fixed] <= caps[fixed]).all(axis=1)
         if len(fanouts):
@@ -804,7 +808,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
         stairs.merge(np.array([x for x, _, _ in seeds], np.int64),
                      np.array([cost.key for _, cost, _ in seeds], np.int64),
                      np.array([[-1, i] for i in range(len(seeds))], np.int64))
-    outer = _Outer(costing, swept, fixed, caps) if seeds else None
+    outer = _Outer(costing, swept, fixed, caps, floor) if seeds else None
     kept = []  # per class, per unit the table rows it keeps (None: the class is skipped)
     work = 0
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
@@ -964,7 +968,8 @@ class _Outer:
     point already attained, and so is every nest whose rows project onto it. A unit keeps the
     rows whose projection appears in a surviving combination."""
 
-    def __init__(self, costing: _Costing, swept: int, fixed: np.ndarray, caps: np.ndarray):
+    def __init__(self, costing: _Costing, swept: int, fixed: np.ndarray, caps: np.ndarray,
+                 floor: np.ndarray):
         self.cols = np.flatnonzero((costing.occ[:, swept] != 0) | (costing.acc[:, 0] != 0))
         self.neg = (costing.acc < 0).any(axis=1)
         self.start = costing.start
@@ -973,6 +978,7 @@ class _Outer:
         self.low = costing.low[self.cols, 0]
         self.key = costing.acc
         self.fixed = (costing.occ[:, fixed], caps[fixed])
+        self.floor = floor  # per key component, a bound every nest meets (_level_floors)
 
     def _bounds(self, m: np.ndarray, r: np.ndarray, inv: np.ndarray):
         """Per projection present among rows ``r``: its index and its row of bounds (exact on
@@ -1045,7 +1051,8 @@ class _Outer:
                 for u, b in enumerate(bounds):
                     whole = whole * b[i[:, u]]
                 occ, caps = self.fixed
-                ok = (whole @ occ <= caps).all(axis=1) & ~stairs.beaten(x, whole @ self.key)
+                keys = np.maximum(whole @ self.key, self.floor)
+                ok = (whole @ occ <= caps).all(axis=1) & ~stairs.beaten(x, keys)
                 for u in range(i.shape[1]):
                     used[u][i[ok, u]] = True
             elif not final and ok.any():
@@ -1092,6 +1099,31 @@ def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
         if all(lv.capacity is None or used <= lv.capacity
                for lv, used in zip(arch.on_chip, cost.occupancy)):
             out.append((cost.occupancy[swept], cost, (nest, copies)))
+    return out
+
+
+def _level_floors(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> np.ndarray:
+    """Per component of the key, a lower bound that holds for every nest (0 where none is
+    known): for a fixed level that keeps every tensor, with no fanout anywhere, the least
+    one-buffer per-tensor traffic (``fastnest.frontier``) at that level's capacity. Deleting
+    every other level's copies leaves a one-buffer per-tensor nest (the same loops, each tensor
+    at that level's boundary) whose occupancy is the level's and whose traffic is the traffic
+    into the level (each copy is filled per change of its tile, wherever its source sits), so
+    no nest that fits the level moves less into it."""
+    out = np.zeros(len(arch.on_chip) + 1, np.int64)
+    if frame.fans:
+        return out
+    one = None
+    for lv, level in enumerate(arch.on_chip, start=1):
+        keep = {t for t, l in frame.copies if l == lv}
+        if level.capacity is None or len(keep) != len(problem.tensors):
+            continue
+        if one is None:
+            one = _fastnest.frontier(problem, "per_tensor/" + ("imperfect" if imperfect
+                                                                else "perfect")) or []
+        fit = [c.accesses for _, c in one if c.occupancy <= level.capacity]
+        if fit:
+            out[lv] = min(fit)
     return out
 
 
