@@ -1006,7 +1006,12 @@ class _Outer:
                 _, inv = np.unique(m[:, self.cols], axis=0, return_inverse=True)
                 memo[key] = inv.reshape(-1)
             inv = memo[key]
-            at, low = self._bounds(m, r, inv)
+            if len(r) == len(m):  # the whole table (the first pass): the same for every class
+                if ("bounds", id(m)) not in memo:
+                    memo["bounds", id(m)] = self._bounds(m, r, inv)
+                at, low = memo["bounds", id(m)]
+            else:
+                at, low = self._bounds(m, r, inv)
             bounds.append(low)
             invs.append(inv)
             present.append(at)
