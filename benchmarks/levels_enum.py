@@ -114,6 +114,24 @@ RESNET = [  # (name, conv sizes, arch name, L2 capacities)
      [2**16, 2**20, 2**23]),
     ("ResNet-50 conv2_x 3x3 on simba", dict(R=3, S=3, P=56, Q=56, C=64, K=64), "simba",
      [128, 1024, 8192, 65536, 524288]),
+    # the other ResNet-50 shapes on three levels (torchvision v1.5: the first block of conv3_x
+    # to conv5_x has its stride 2 in the 3x3 conv)
+    ("ResNet-50 conv3_x 3x3 C=K=128 P=Q=28, L1=64", dict(R=3, S=3, P=28, Q=28, C=128, K=128),
+     "three", conv_sizes()),
+    ("ResNet-50 conv3_x 3x3 stride 2, L1=64", dict(R=3, S=3, P=28, Q=28, C=128, K=128,
+                                                  Wstride=2, Hstride=2), "three", conv_sizes()),
+    ("ResNet-50 conv4_x 3x3 C=K=256 P=Q=14, L1=64", dict(R=3, S=3, P=14, Q=14, C=256, K=256),
+     "three", conv_sizes()),
+    ("ResNet-50 conv4_x 3x3 stride 2, L1=64", dict(R=3, S=3, P=14, Q=14, C=256, K=256,
+                                                  Wstride=2, Hstride=2), "three", conv_sizes()),
+    ("ResNet-50 conv5_x 3x3 C=K=512 P=Q=7, L1=64", dict(R=3, S=3, P=7, Q=7, C=512, K=512),
+     "three", conv_sizes()),
+    ("ResNet-50 conv5_x 3x3 stride 2, L1=64", dict(R=3, S=3, P=7, Q=7, C=512, K=512,
+                                                  Wstride=2, Hstride=2), "three", conv_sizes()),
+    ("ResNet-50 conv3_x 1x1 C=128 K=512 P=Q=28, L1=64", dict(R=1, S=1, P=28, Q=28, C=128, K=512),
+     "three", conv_sizes()),
+    ("ResNet-50 conv5_x 1x1 C=512 K=2048 P=Q=7, L1=64", dict(R=1, S=1, P=7, Q=7, C=512, K=2048),
+     "three", conv_sizes()),
 ]
 
 
@@ -131,26 +149,35 @@ arch = (Arch("three_level", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L
         if arch == "three" else bs.load_arch(arch))
 began = time.perf_counter()
 got = levelnest.frontier(bs.conv(**sizes), arch)
+top = float(sys.argv[3]) if len(sys.argv) > 3 else None
+key = None if got is None or top is None else \
+    min(c.key for _, c, _ in got if c.occupancy[arch.swept_index] <= top)
 print(json.dumps({"s": time.perf_counter() - began, "points": None if got is None else len(got),
-                  "package": bs.__file__}))
+                  "package": bs.__file__, "key": key}))
 """
 
 
-def old_levelnest(checkout: Path, sizes: dict, arch: str, limit: float) -> dict:
+def old_levelnest(checkout: Path, sizes: dict, arch: str, limit: float, top: int | None = None,
+                  tag: str = "old") -> dict:
     """levelnest.frontier of another checkout, in a fresh process run from an empty folder
-    (so that only that checkout's package is on the path)."""
+    (so that only that checkout's package is on the path); with ``top``, its key at that
+    capacity too."""
     env = dict(os.environ, PYTHONPATH=str(checkout.resolve()))
     with tempfile.TemporaryDirectory() as empty:
         try:
-            out = subprocess.run([sys.executable, "-c", _OLD, json.dumps(sizes), arch], cwd=empty,
+            out = subprocess.run([sys.executable, "-c", _OLD, json.dumps(sizes), arch]
+                                 + ([] if top is None else [str(top)]), cwd=empty,
                                  env=env, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:
-            return {"old_s": limit, "old": "timed out"}
+            return {f"{tag}_s": limit, tag: "timed out"}
     if out.returncode:
-        return {"old": "failed: " + out.stderr.strip().splitlines()[-1]}
+        return {tag: "failed: " + out.stderr.strip().splitlines()[-1]}
     got = json.loads(out.stdout)
-    return {"old_s": got["s"], "old": "declined" if got["points"] is None else
-            f"{got['points']} points", "old_package": got["package"]}
+    row = {f"{tag}_s": got["s"], tag: "declined" if got["points"] is None else
+           f"{got['points']} points", f"{tag}_package": got["package"]}
+    if got.get("key") is not None:
+        row[f"{tag}_key_at_largest"] = tuple(got["key"])
+    return row
 
 
 def resnet(args) -> list[dict]:
@@ -158,13 +185,18 @@ def resnet(args) -> list[dict]:
     for name, sizes, arch_name, caps in [RESNET[i] for i in args.resnet_cases]:
         p, arch = bs.conv(**sizes), resnet_arch(arch_name)
         row = {"case": name, "capacities": len(caps), "load": os.getloadavg()[0]}
-        began = time.perf_counter()
-        new = levelnest.frontier(p, arch)
-        row |= {"new_s": time.perf_counter() - began,
-                "new": "declined" if new is None else f"{len(new)} points"}
-        if args.old:
-            row |= old_levelnest(args.old, sizes, arch_name, args.old_limit)
         top = max(caps)
+        if args.new_limit:  # this checkout in a fresh process too, under a time limit
+            row |= old_levelnest(Path(__file__).parents[1], sizes, arch_name, args.new_limit,
+                                 top, "new")
+            new = None
+        else:
+            began = time.perf_counter()
+            new = levelnest.frontier(p, arch)
+            row |= {"new_s": time.perf_counter() - began,
+                    "new": "declined" if new is None else f"{len(new)} points"}
+        if args.old:
+            row |= old_levelnest(args.old, sizes, arch_name, args.old_limit, top)
         if new is not None:
             x = arch.swept_index
             row["new_key_at_largest"] = min(c.key for _, c, _ in new if c.occupancy[x] <= top)
@@ -223,6 +255,8 @@ def main() -> None:
     ap.add_argument("--resnet-cases", type=int, nargs="+", default=list(range(len(RESNET))))
     ap.add_argument("--old", type=Path, help="another checkout whose levelnest to time beside")
     ap.add_argument("--old-limit", type=float, default=600, help="seconds for --old's run")
+    ap.add_argument("--new-limit", type=float, default=0,
+                    help="run this checkout's levelnest in a fresh process under this limit")
     ap.add_argument("--milp-limit", type=float, default=60,
                     help="seconds for the MILP at the largest capacity (--resnet); 0: skip it")
     args = ap.parse_args()

@@ -353,12 +353,13 @@ def test_a_hand_counted_conv_point_under_fanout(monkeypatch):
 # ------------------------------------------------------------------ reductions (ResNet-size convs)
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.lists(st.integers(1, 4), min_size=3, max_size=3), min_size=1, max_size=12),
-       st.lists(st.booleans(), min_size=3, max_size=3))
-def test_pareto_keeps_exactly_the_undominated_rows(rows, exact):
+@given(st.lists(st.lists(st.integers(1, 4), min_size=3, max_size=3), min_size=1, max_size=40),
+       st.lists(st.booleans(), min_size=3, max_size=3), st.sampled_from([1, 2, 3, 128]))
+def test_pareto_keeps_exactly_the_undominated_rows(rows, exact, block):
     """``_pareto`` against the definition, pair by pair in Python: a row goes iff another is at
     most it everywhere, equal on the exact columns, and below it somewhere or an equal row
-    listed before it."""
+    listed before it; with blocks of 1 to 3 rows too (each block tested against the rows kept
+    from earlier blocks and against itself)."""
     import numpy as np
 
     m = np.array(rows, np.int64)
@@ -371,21 +372,28 @@ def test_pareto_keeps_exactly_the_undominated_rows(rows, exact):
         return a != b or j < i
 
     want = [i for i in range(len(rows)) if not any(beats(j, i) for j in range(len(rows)) if j != i)]
-    assert levelnest._pareto(m, ex).tolist() == want
+    was = levelnest.PARETO_BLOCK
+    levelnest.PARETO_BLOCK = block
+    try:
+        assert levelnest._pareto(m, ex).tolist() == want
+    finally:
+        levelnest.PARETO_BLOCK = was
 
 
 def _unreduced(monkeypatch):
     """levelnest with every table kept whole: no undominated-row or capacity reduction, no
     seeds, no outer test (what it was before them)."""
-    monkeypatch.setattr(levelnest, "_reduced", lambda mats, fits, memo, rows=None:
+    monkeypatch.setattr(levelnest, "_reduced", lambda mats, fits, memo, rows=None, among=None:
                         [__import__("numpy").arange(len(m)) for m in mats])
     monkeypatch.setattr(levelnest, "_seeds", lambda *a: [])
+    monkeypatch.setattr(levelnest, "_symmetries", lambda *a: ())
 
 
 @pytest.mark.parametrize("problem,arch", [
     (bs.conv(R=3, P=6, C=4, K=4), three(12)),
     (bs.conv(R=3, P=4, C=2, K=2, Wstride=2), three(6, keeps_l1=("input", "output"))),
     (bs.gemm(8, 6, 4), three(10)),
+    (bs.conv(R=2, S=2, P=2, Q=2, C=2, K=2), three(8)),  # P <-> Q, R <-> S: one class per orbit
     (bs.gemm(4, 4, 4), fanout(4, 2, 2, None, True, False)),
 ])
 def test_the_reductions_change_no_point(problem, arch, monkeypatch):
@@ -393,6 +401,7 @@ def test_the_reductions_change_no_point(problem, arch, monkeypatch):
     staircase with the tables reduced and the seeds' outer test equals the one from the whole
     tables, point by point; every point re-costed. (2-D convs: the Hypothesis test above, against
     the depth-first enumerator, runs the reductions too.)"""
+    monkeypatch.setattr(levelnest, "WINDOW_PLAN_LIMIT", levelnest.LARGE_WINDOW_PLAN_LIMIT)
     got = levelnest.frontier(problem, arch)
     for nest, cost, copies in got:
         check_level_tiles(problem, nest)
@@ -436,3 +445,46 @@ def test_a_pointwise_resnet_conv_is_answered():
     one = fastnest.frontier(conv, "per_tensor/perfect")
     for x, key in stairs(got, arch):
         assert key[0] == min(c.accesses for _, c in one if c.occupancy <= x)
+
+
+def test_symmetries_rename_only_what_maps_every_tensor_onto_itself():
+    """A 2-D conv with P = Q and R = S has one renaming (P <-> Q with R <-> S), a GEMM none (its
+    m <-> n swaps A and B), a conv with P != Q or a different stride per axis none, and none is
+    used under fanout; with it the plan holds fewer classes, and the staircase is unchanged
+    against the per-tensor enumerator (which reads no symmetry)."""
+    def syms(problem, arch):
+        return levelnest._symmetries(problem, levelnest._frame(problem, arch, False))
+
+    conv = bs.conv(R=2, S=2, P=2, Q=2, K=2)
+    assert [dict(s) for s in syms(conv, three(6))] == [
+        {"p": "q", "q": "p", "r": "s", "s": "r", "k": "k"}]
+    assert syms(bs.gemm(4, 4, 4), three(6)) == ()
+    assert syms(bs.conv(R=2, S=2, P=2, Q=4, K=2), three(6)) == ()
+    assert syms(bs.conv(R=2, S=2, P=4, Q=4, K=2, Hstride=2), three(6)) == ()
+    assert syms(conv, fanout(4, 2, 2)) == ()
+    frame = levelnest._frame(conv, three(6), False)
+    both = levelnest._plan(frame, levelnest.LARGE_WINDOW_PLAN_LIMIT, levelnest.PLAN_WORK_LIMIT)
+    half = levelnest._plan(frame, levelnest.LARGE_WINDOW_PLAN_LIMIT, levelnest.PLAN_WORK_LIMIT,
+                           syms(conv, three(6)))
+    assert len(half) < len(both)
+    same_as_reference(conv, three(6))
+
+
+@pytest.mark.parametrize("problem,l1", [(bs.gemm(4, 2, 6), 5), (bs.conv(R=3, P=4, C=2, K=2), 8)])
+def test_level_floors_are_the_one_buffer_traffic_at_the_inner_capacity(problem, l1):
+    """``_level_floors``: a fixed level keeping every tensor (no fanout) moves at least the
+    one-buffer per-tensor curve's least traffic at its capacity, at every point of the
+    depth-first enumerator's staircase (which reads no floor); where L2 holds everything (the
+    last point) the floor is attained; none for a level with bypass or under fanout."""
+    arch = three(l1)
+    frame = levelnest._frame(problem, arch, False)
+    floor = levelnest._level_floors(problem, arch, frame, False)
+    assert floor[0] == floor[1] == 0 and floor[2] > 0
+    ref = stairs(per_tensor_points(problem, arch), arch)
+    assert all(key[2] >= floor[2] for _, key in ref) and ref[-1][1][2] == floor[2]
+    bypass = three(l1, keeps_l1=("inputs",))
+    assert not levelnest._level_floors(problem, bypass, levelnest._frame(problem, bypass, False),
+                                       False).any()
+    spread = fanout(4, 2, 2)
+    assert not levelnest._level_floors(problem, spread, levelnest._frame(problem, spread, False),
+                                       False).any()

@@ -83,6 +83,25 @@ levels:
   On the ResNet 3x3 conv (C = K = 64, P = Q = 14, L1 = 64) (i) and (ii) take the classes' row
   combinations from 1.3·10¹⁰ to 2.8·10⁹ and the outer test to 2.2·10⁸; 6,338 of its 24,273
   classes have no outer combination left.
+* **The outer test on the whole key.** Beside the exact outer terms, each projection carries a
+  lower bound of every other term (its rows' least factor; the greatest for the output's
+  elided read, of negative weight), so a combination of projections bounds every key
+  component and every fixed level's occupancy from below; it is dropped where a fixed level is
+  over capacity or the bound is not lexicographically below the staircase at its (exact)
+  occupancy: a key componentwise at least a bound that is lexicographically at least the
+  staircase's key is itself at least that key. It runs first on whole tables (a class it drops
+  costs no dominance test; a row whose dominator it drops is beaten too, the staircase being no
+  higher at the larger occupancy), then on the reduced rows.
+* **Level floors.** A fixed level keeping every tensor, with no fanout, moves at least the
+  least one-buffer per-tensor traffic at its capacity (``fastnest.frontier``): deleting the
+  other levels' copies leaves a one-buffer per-tensor nest whose occupancy and traffic are
+  that level's. The outer test's and the search's partial key bounds are raised to it.
+* **Symmetries.** A rank renaming that maps every tensor onto itself (``mapspace.symmetries``;
+  a ResNet conv with P = Q and R = S swaps P with Q and R with S) maps each nest to one of equal
+  cost on the same copies, so a class and its renamed image have the same staircase: the plan
+  keeps one class per orbit (by the signature the formula reads: boundaries, fill
+  boundaries, per segment each filling tensor's innermost sliding loop and refetched set).
+  None under fanout. On the P = Q = 14 conv: 12,705 classes instead of 24,273.
 
 **The classes cover the canonical nests of** :func:`hierarchy.per_tensor_points` **(plain
 axes).** A canonical nest N has K boundaries, each storing a copy (rule 1), copies of a tensor at
@@ -139,7 +158,7 @@ import sympy
 from ..model.arch import Arch
 from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels
 from ..model.einsum import Axis, Einsum, Tensor, Term
-from ..model.mapspace import divisors, order_classes, tile_sizes
+from ..model.mapspace import divisors, order_classes, symmetries, tile_sizes
 from . import fastnest as _fastnest
 from .fastnest import _ONE as _WINDOW_ONE
 from .fastnest import (_collapse, _foot_spec, _move_spec, _shape, _Shape, _Unit, _units,
@@ -152,6 +171,7 @@ LARGE_WINDOW_PLAN_LIMIT = 80_000  # ... past SMALL_MACS, where no other method i
 SMALL_MACS = 512  # the depth-first enumerator answers a windowed problem this small in seconds
 PLAN_WORK_LIMIT = 100_000_000_000  # raw table rows of the distinct classes before dominance
 CHUNK = 1 << 18  # rows costed at once
+PARETO_BLOCK = 128  # rows per block of _pareto
 
 
 # ------------------------------------------------------------------------------ the problem's frame
@@ -418,11 +438,48 @@ def _fills(frame: _Frame, boundary: tuple[int, ...], fan_at: tuple[int, ...]):
             yield phi
 
 
+def _symmetries(problem: Einsum, frame: _Frame) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """The problem's rank renamings (``mapspace.symmetries``) that map every tensor onto itself,
+    as renamings of the frame's plan ranks (a ResNet conv with P = Q and R = S: P <-> Q with
+    R <-> S); none with fanout (a fan's splittable ranks need not be symmetric). A renaming maps
+    every nest to one of equal cost with each copy on the same tensor and level, so a class and
+    its image have the same staircase: :func:`_plan` costs one class per orbit."""
+    if frame.fans:
+        return ()
+    expand = dict(zip(frame.ranks, frame.units))
+    size = dict(zip(frame.ranks, frame.sizes))
+    out = []
+    for sigma, pi in symmetries(problem, list(problem.ranks)):
+        if pi != tuple(range(len(problem.tensors))) or all(k == v for k, v in sigma.items()):
+            continue
+        if all(sigma[d] in expand and size[sigma[d]] == size[d]
+               and {sigma[e] for e in expand[d]} == set(expand[sigma[d]]) for d in frame.ranks):
+            out.append(tuple((d, sigma[d]) for d in frame.ranks))
+    return tuple(out)
+
+
+def _signature(k: int, boundary: tuple, phi: tuple, segs) -> tuple:
+    """What a class's formula reads of its segments (per tensor filling there: its innermost
+    relevant loop where it slides, the irrelevant loops refetched above it)."""
+    return (k, boundary, phi, tuple((s.innermost, s.refetched) for s in segs))
+
+
+def _image(sig: tuple, sigma: dict) -> tuple:
+    """A signature renamed by ``sigma`` (tensors map onto themselves: same groups)."""
+    k, boundary, phi, segs = sig
+    return (k, boundary, phi, tuple((tuple(None if j is None else sigma[j] for j in inner),
+                                     tuple(frozenset(sigma[d] for d in r) for r in ref))
+                                    for inner, ref in segs))
+
+
 @cache
-def _plan(frame: _Frame, limit: int = PLAN_LIMIT, work_limit: int = PLAN_WORK_LIMIT
-          ) -> tuple[_Class, ...] | None:
+def _plan(frame: _Frame, limit: int = PLAN_LIMIT, work_limit: int = PLAN_WORK_LIMIT,
+          syms: tuple = ()) -> tuple[_Class, ...] | None:
     """The distinct undominated collapsed classes, most free tiles first (they set a low
-    staircase early); None past ``limit`` classes."""
+    staircase early); None past ``limit`` classes. With symmetries (:func:`_symmetries`) one
+    class per orbit: a class whose renamed signature was already taken is left out, its image
+    having the same staircase (renaming the ranks of every nest of one class gives the nests
+    of the other, at equal cost; each class's formula is exact on its canonical nests)."""
     tensors = tuple(Tensor(f"T{i}", tuple(Axis(tuple(Term(d) for d in ranks)) for _, ranks in axes))
                     for i, axes in enumerate(frame.shape.axes))
     per_group: dict = {}
@@ -446,12 +503,24 @@ def _plan(frame: _Frame, limit: int = PLAN_LIMIT, work_limit: int = PLAN_WORK_LI
             plans.append((k, boundary, phi, fan_at, options))
     classes: dict = {}
     work = 0
+    sigmas = [dict(s) for s in syms]
+    seen: set = set()
     for k, boundary, phi, fan_at, options in plans:
         for segs in product(*options):
+            orbit = 1
+            if sigmas:
+                sig = _signature(k, boundary, phi, segs)
+                images = {_image(sig, s) for s in sigmas}
+                if images & seen:
+                    continue
+                seen.add(sig)
+                orbit = len(images | {sig})
             cls = _Class(frame, k, boundary, phi, fan_at, segs)
             if cls.key not in classes:
                 classes[cls.key] = cls
-                work += _rows(frame, cls)
+                # the whole orbit's raw rows: the limit declines what it did without symmetry
+                # (past it the reduced search is far over WORK_LIMIT, after minutes, not seconds)
+                work += orbit * _rows(frame, cls)
                 if work > work_limit:
                     return None
     kept = _undominated(list(classes.values()))
@@ -730,7 +799,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     windowed = any(w for _, w in frame.parts)
     visits = PLAN_LIMIT if not windowed else \
         WINDOW_PLAN_LIMIT if problem.macs <= SMALL_MACS else LARGE_WINDOW_PLAN_LIMIT
-    classes = _plan(frame, visits, PLAN_WORK_LIMIT)
+    classes = _plan(frame, visits, PLAN_WORK_LIMIT, _symmetries(problem, frame))
     if classes is None:
         return None
     tables = [_tables(problem, frame, c) for c in classes]
@@ -744,9 +813,13 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     stairs = _Staircase(nl + 1)
     factors: dict = {}
 
+    floor = _level_floors(problem, arch, frame, imperfect)
+
     def alive(prod: np.ndarray, final: bool) -> tuple:
         occ = prod @ costing.occ
         keys = prod @ (costing.acc if final else costing.low)
+        if not final:
+            keys = np.maximum(keys, floor)
         x = occ[:, swept] if swept is not None else np.zeros(len(prod), np.int64)
         ok = (occ[:, fixed] <= caps[fixed]).all(axis=1)
         if len(fanouts):
@@ -759,13 +832,19 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
         stairs.merge(np.array([x for x, _, _ in seeds], np.int64),
                      np.array([cost.key for _, cost, _ in seeds], np.int64),
                      np.array([[-1, i] for i in range(len(seeds))], np.int64))
-    outer = _Outer(costing, swept) if seeds else None
+    outer = _Outer(costing, swept, fixed, caps, floor) if seeds else None
     kept = []  # per class, per unit the table rows it keeps (None: the class is skipped)
     work = 0
     for c, (cls, tabs) in enumerate(zip(classes, tables)):
         mats = [_matrix(problem, frame, part, tab, specs, factors)
                 for part, tab, specs in zip(frame.parts, tabs, cls.specs)]
-        rows = _reduced(mats, fits, factors)
+        rows = None
+        if outer is not None:  # first on whole tables: a class it drops costs no _pareto
+            rows = outer.rows(mats, [np.arange(len(m)) for m in mats], stairs, factors)
+            if rows is None:
+                kept.append(None)
+                continue
+        rows = _reduced(mats, fits, factors, among=rows)
         if rows is not None and outer is not None:
             rows = outer.rows(mats, rows, stairs, factors)
             rows = None if rows is None else _reduced(mats, fits, factors, rows)
@@ -865,82 +944,124 @@ def _pareto(m: np.ndarray, exact: np.ndarray) -> np.ndarray:
     in every column, equal in the ``exact`` columns, and either below it somewhere or an equal
     row listed earlier. Every term is a product of one factor per unit with a non-negative
     weight (the exact columns aside), so swapping a dominated row for its dominator in any
-    combination raises no occupancy, no split product and no component of the key."""
+    combination raises no occupancy, no split product and no component of the key.
+
+    A dominator has a smaller column sum, or is an equal row listed earlier: in the order of
+    (sum, index) every dominator comes first, and dominance is transitive, so each block of
+    rows in that order is tested against the rows kept so far and against the earlier rows of
+    its own block (``n`` times the front, not ``n`` squared)."""
     n = len(m)
     if n <= 1:
         return np.arange(n)
-    e = m[:, exact]
-    beaten = np.zeros(n, bool)
-    step = max(1, (1 << 24) // (n * m.shape[1]))  # memory: n x step x columns booleans
+    order = np.lexsort((np.arange(n), m.sum(axis=1)))
+    s = m[order]
+    e = s[:, exact]
+    kept = np.zeros(n, bool)
+    step = PARETO_BLOCK  # the block against itself costs step^2, against the front n step
+    front = np.zeros(0, np.intp)  # positions in s of the rows kept so far
     for lo in range(0, n, step):
         i = np.arange(lo, min(n, lo + step))
-        le = (m[:, None, :] <= m[None, i, :]).all(axis=2)  # le[j, i]: row j at most row i
-        ge = (m[:, None, :] >= m[None, i, :]).all(axis=2)
+        alive = np.ones(len(i), bool)
+        for f0 in range(0, len(front), 8 * step):
+            f = front[f0:f0 + 8 * step]
+            le = (s[f][:, None, :] <= s[i][None, :, :]).all(axis=2)
+            if exact.any():
+                le &= (e[f][:, None, :] == e[i][None, :, :]).all(axis=2)
+            alive &= ~le.any(axis=0)
+        le = (s[i][:, None, :] <= s[i][None, :, :]).all(axis=2)  # le[j, i]: row j at most row i
         if exact.any():
-            same = (e[:, None, :] == e[None, i, :]).all(axis=2)
-            le &= same
-            ge &= same
-        earlier = np.arange(n)[:, None] < i[None, :]
-        beaten[i] = (le & (~ge | earlier)).any(axis=0)
-    return np.flatnonzero(~beaten)
+            le &= (e[i][:, None, :] == e[i][None, :, :]).all(axis=2)
+        le &= np.arange(len(i))[:, None] < np.arange(len(i))[None, :]
+        alive &= ~le.any(axis=0)
+        kept[i[alive]] = True
+        front = np.concatenate([front, i[alive]])
+    return np.sort(order[kept])
 
 
 class _Outer:
     """The outer test of a class (with seeds: :func:`_seeds`): the backing store's traffic and
     the swept level's occupancy read only the *outer* terms (the swept level's footprints and
     the outermost copies' fills), so each unit's rows fall into few distinct outer projections.
-    Every combination of projections is costed on those terms alone; one whose backing-store
-    traffic is above the staircase's first component at its occupancy is beaten by a point
-    already attained (the staircase's keys are lexicographic, backing store first), and so is
-    every nest whose rows project onto it. A unit keeps the rows whose projection appears in a
-    surviving combination."""
+    Every combination of projections is costed on those terms exactly, and on every other term
+    by a lower bound: per projection, each term's least factor over the unit's rows with that
+    projection (its greatest for the output's elided read, of negative weight), so every
+    component of the key and every fixed level's occupancy of a combination is bounded below
+    (as in :func:`_floors`). A combination whose bound is over a fixed level's capacity, or
+    not below the staircase at its occupancy (lexicographically: a key at least a bound that
+    is itself at least the staircase's key is at least that key), is matched or beaten by a
+    point already attained, and so is every nest whose rows project onto it. A unit keeps the
+    rows whose projection appears in a surviving combination."""
 
-    def __init__(self, costing: _Costing, swept: int):
+    def __init__(self, costing: _Costing, swept: int, fixed: np.ndarray, caps: np.ndarray,
+                 floor: np.ndarray):
         self.cols = np.flatnonzero((costing.occ[:, swept] != 0) | (costing.acc[:, 0] != 0))
-        self.start = costing.start[:, self.cols]
+        self.neg = (costing.acc < 0).any(axis=1)
+        self.start = costing.start
         self.occ = costing.occ[self.cols, swept]
         self.acc = costing.acc[self.cols, 0]
         self.low = costing.low[self.cols, 0]
+        self.key = costing.acc
+        self.fixed = (costing.occ[:, fixed], caps[fixed])
+        self.floor = floor  # per key component, a bound every nest meets (_level_floors)
+
+    def _bounds(self, m: np.ndarray, r: np.ndarray, inv: np.ndarray):
+        """Per projection present among rows ``r``: its index and its row of bounds (exact on
+        the outer terms, the least factor elsewhere, the greatest on negative terms)."""
+        g = inv[r]
+        order = np.argsort(g, kind="stable")
+        gs = g[order]
+        starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+        sub = m[r[order]]
+        low = np.minimum.reduceat(sub, starts, axis=0)
+        if self.neg.any():
+            low[:, self.neg] = np.maximum.reduceat(sub[:, self.neg], starts, axis=0)
+        return gs[starts], low
 
     def rows(self, mats: list[np.ndarray], rows: list[np.ndarray], stairs: _Staircase,
              memo: dict) -> list[np.ndarray] | None:
         """Each unit's rows that some surviving combination uses (None: no combination
         survives, the class is skipped). Projections are memoised per matrix, and the walk's
-        verdict per content of the projections present: the staircase only falls, so a verdict
+        verdict per content of the bounds present: the staircase only falls, so a verdict
         reached earlier keeps every combination a later one would."""
-        projs, invs, present = [], [], []
+        bounds, invs, present = [], [], []
         for m, r in zip(mats, rows):
             key = ("outer", id(m))
             if key not in memo:
-                proj, inv = np.unique(m[:, self.cols], axis=0, return_inverse=True)
-                memo[key] = (proj, inv.reshape(-1))
-            proj, inv = memo[key]
-            mask = np.zeros(len(proj), bool)
-            mask[inv[r]] = True
-            at = np.flatnonzero(mask)
-            projs.append(proj[at])
+                _, inv = np.unique(m[:, self.cols], axis=0, return_inverse=True)
+                memo[key] = inv.reshape(-1)
+            inv = memo[key]
+            if len(r) == len(m):  # the whole table (the first pass): the same for every class
+                if ("bounds", id(m)) not in memo:
+                    memo["bounds", id(m)] = self._bounds(m, r, inv)
+                at, low = memo["bounds", id(m)]
+            else:
+                at, low = self._bounds(m, r, inv)
+            bounds.append(low)
             invs.append(inv)
             present.append(at)
-        key = ("walk",) + tuple(p.tobytes() for p in projs)
+        key = ("walk",) + tuple(p.tobytes() for p in bounds)
         if key not in memo:
-            floors = _floors(projs, self.start)
-            used = [np.zeros(len(p), bool) for p in projs]
-            self._walk(projs, floors[1:], floors[0], np.zeros((1, 0), np.int64), stairs, used)
+            outer = [p[:, self.cols] for p in bounds]
+            floors = _floors(outer, self.start[:, self.cols])
+            used = [np.zeros(len(p), bool) for p in bounds]
+            self._walk(outer, bounds, floors[1:], floors[0], np.zeros((1, 0), np.int64),
+                       stairs, used)
             memo[key] = None if not all(u.any() for u in used) else used
         used = memo[key]
         if used is None:
             return None
         out = []
         for r, inv, at, u in zip(rows, invs, present, used):
-            keep = np.zeros(len(inv), bool)
+            keep = np.zeros(int(inv.max()) + 1, bool)
             keep[at[u]] = True  # the projections used, as indices of the matrix's projections
             out.append(r[keep[inv[r]]])
         return out
 
-    def _walk(self, projs, floors, prod, idx, stairs, used) -> None:
+    def _walk(self, projs, bounds, floors, prod, idx, stairs, used) -> None:
         """Combine the units' projections one at a time (as :func:`_search`), dropping partial
-        combinations whose least completion is already beaten on the backing store; mark the
-        projections of the survivors in ``used``."""
+        combinations whose least completion is already beaten on the backing store; at the
+        last unit, the whole key's bound against the staircase; mark the projections of the
+        survivors in ``used``."""
         m = projs[0]
         step = max(1, CHUNK // len(m))
         final = len(projs) == 1
@@ -953,13 +1074,18 @@ class _Outer:
             dram = low @ (self.acc if final else self.low)
             at = np.searchsorted(stairs.x, x, side="right") - 1
             ok = (at < 0) | (dram <= stairs.keys[np.maximum(at, 0), 0])
-            if not ok.any():
-                continue
-            if final:
+            if final and ok.any():
+                i, x = i[ok], x[ok]
+                whole = self.start.copy()
+                for u, b in enumerate(bounds):
+                    whole = whole * b[i[:, u]]
+                occ, caps = self.fixed
+                keys = np.maximum(whole @ self.key, self.floor)
+                ok = (whole @ occ <= caps).all(axis=1) & ~stairs.beaten(x, keys)
                 for u in range(i.shape[1]):
                     used[u][i[ok, u]] = True
-            else:
-                self._walk(projs[1:], floors[1:], p[ok], i[ok], stairs, used)
+            elif not final and ok.any():
+                self._walk(projs[1:], bounds, floors[1:], p[ok], i[ok], stairs, used)
 
 
 def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
@@ -1005,21 +1131,52 @@ def _seeds(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> list:
     return out
 
 
-def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict, rows: list | None = None
-             ) -> list[np.ndarray] | None:
+def _level_floors(problem: Einsum, arch: Arch, frame: _Frame, imperfect: bool) -> np.ndarray:
+    """Per component of the key, a lower bound that holds for every nest (0 where none is
+    known): for a fixed level that keeps every tensor, with no fanout anywhere, the least
+    one-buffer per-tensor traffic (``fastnest.frontier``) at that level's capacity. Deleting
+    every other level's copies leaves a one-buffer per-tensor nest (the same loops, each tensor
+    at that level's boundary) whose occupancy is the level's and whose traffic is the traffic
+    into the level (each copy is filled per change of its tile, wherever its source sits), so
+    no nest that fits the level moves less into it."""
+    out = np.zeros(len(arch.on_chip) + 1, np.int64)
+    if frame.fans:
+        return out
+    one = None
+    for lv, level in enumerate(arch.on_chip, start=1):
+        keep = {t for t, l in frame.copies if l == lv}
+        if level.capacity is None or len(keep) != len(problem.tensors):
+            continue
+        if one is None:
+            one = _fastnest.frontier(problem, "per_tensor/" + ("imperfect" if imperfect
+                                                                else "perfect")) or []
+        fit = [c.accesses for _, c in one if c.occupancy <= level.capacity]
+        if fit:
+            out[lv] = min(fit)
+    return out
+
+
+def _reduced(mats: list[np.ndarray], fits: _Fits, memo: dict, rows: list | None = None,
+             among: list | None = None) -> list[np.ndarray] | None:
     """Per unit of a class, the rows worth combining (indices into its matrix): undominated
-    (:func:`_pareto`, memoised per matrix), and whose own factor, with every other unit at its
-    least factor, keeps each fixed level's occupancy within capacity and each split product
-    within its fanout (both lower bounds of the combination's, as in :func:`_floors`); repeated
-    until nothing more drops, as a unit's least factors rise when rows go. None where a unit
-    keeps no row (the class has no nest that fits)."""
+    (:func:`_pareto`, memoised per matrix; with ``among``, those of its rows), and whose own
+    factor, with every other unit at its least factor, keeps each fixed level's occupancy
+    within capacity and each split product within its fanout (both lower bounds of the
+    combination's, as in :func:`_floors`); repeated until nothing more drops, as a unit's least
+    factors rise when rows go. None where a unit keeps no row (the class has no nest that fits).
+
+    ``among`` (the rows the outer test keeps of whole tables) is intersected with the
+    undominated rows of the whole table: a row whose dominator the outer test dropped is beaten
+    too (its occupancies and key are no lower, the staircase no higher at a larger occupancy)."""
     if rows is None:
         rows = []
-        for m in mats:
+        for u, m in enumerate(mats):
             key = ("pareto", id(m))
             if key not in memo:
                 memo[key] = _pareto(m, fits.exact)
-            rows.append(memo[key])
+            rows.append(memo[key] if among is None else np.intersect1d(memo[key], among[u]))
+            if not len(rows[-1]):
+                return None
     rows = list(rows)
     sub = [m[:, fits.cols] for m in mats]
     changed = True
