@@ -322,6 +322,9 @@ class TreeSearch:
     lazy: bool = False
     rounds: int = 0
     deps: dict = field(default_factory=dict)    # memo key -> lazy leaves it read
+    # Wall-clock seconds the search may take (None: no limit); past it, ``child`` raises
+    # SolverError naming how far the search got (never a partial curve as if it were exact).
+    time_limit: float | None = None
     users: dict = field(default_factory=dict)   # lazy leaf -> memo keys that read it
 
     def __post_init__(self) -> None:
@@ -349,6 +352,8 @@ class TreeSearch:
         self._used: dict = {}
         self._invocations: dict = {}
         self._bridged: dict = {}
+        self._began = time.perf_counter()
+        self.solved = 0  # segments solved so far (reported by a time limit)
         self._twins = twin_classes(self.workload)
         self.full = tuple(self.workload.size[r] for r in self.ranks)
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
@@ -498,6 +503,7 @@ class TreeSearch:
             if body is None:
                 continue
             parts.append(self.keys.shifted(body, const, 1, self.record(("root", K, body))))
+        self.solved += 1
         return self.keys.merge(parts)
 
     def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
@@ -642,6 +648,8 @@ class TreeSearch:
         key = ("child", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), depth, avoid)
         if key in self.memo:
             return self.recall(key)
+        if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
+            self.out_of_time()
         self.enter()
         if x == y:
             out = self.leaf(x, S, R)
@@ -685,6 +693,15 @@ class TreeSearch:
             return subsets(cands)
         return [K for K in subsets(cands)
                 if all(U in K for T in K if T in before for U in before[T])]
+
+    def out_of_time(self):
+        w = self.workload
+        total = sum(len(connected_runs(w, i, len(w.einsums))) for i in range(len(w.einsums)))
+        raise SolverError(
+            f"the fused frontier of {w.name or 'the workload'} did not finish in its time limit "
+            f"of {self.time_limit:g} s ({self.solved} of {total} segments solved, "
+            f"{len(self.memo):,} states): no curve is reported, since a partial search proves "
+            f"nothing; raise the limit, lower max_depth, or solve it unfused")
 
     def bridged(self, x: int, y: int, R: frozenset) -> bool:
         """Whether every cut inside Einsums ``x..y`` is bridged by a tensor used on both sides
@@ -1048,10 +1065,15 @@ class Solution:
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
-                   split_ranks: bool = False) -> Solution:
+                   split_ranks: bool = False, time_limit: float | None = None) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
-    first, and combined with the best cuts of the same run into segments."""
+    first, and combined with the best cuts of the same run into segments. ``time_limit``
+    (wall-clock seconds, fused only): past it, SolverError says how far the search got."""
     method = check_method(method)
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
+            time_limit, (int, float)) or not time_limit > 0):
+        raise BoundsolverError(f"time_limit must be a positive number of seconds, got "
+                               f"{time_limit!r}")
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
                                f"got {max_depth!r}")
@@ -1059,7 +1081,8 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
         check_size(e)
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
-    search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
+    search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
+                        time_limit=time_limit)
     front = search.solve(fusion_on)
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,
@@ -1144,10 +1167,11 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
 
 def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = "highs",
                       mapspace: Mapspace | str | None = None, method: str = DEFAULT,
-                      max_depth: int = 3):
+                      max_depth: int = 3, time_limit: float | None = None):
     """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
     ms = workload_mapspace(mapspace)
-    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
+                         time_limit=time_limit)
     imperfect = ms.factors == "imperfect"
     rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
     return _frame(workload, sol, rows, fusion_on, ms, capacity=False)
@@ -1155,10 +1179,11 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
 
 def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = True,
                    solver: str = "highs", mapspace: Mapspace | str | None = None,
-                   method: str = DEFAULT, max_depth: int = 3):
+                   method: str = DEFAULT, max_depth: int = 3, time_limit: float | None = None):
     """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
     ms = workload_mapspace(mapspace)
-    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
+                         time_limit=time_limit)
     imperfect = ms.factors == "imperfect"
     rows = []
     for c in capacities:
