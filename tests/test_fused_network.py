@@ -66,3 +66,15 @@ def test_a_fused_time_limit_stops_with_an_error_not_a_curve():
     assert timed[["occupancy", "accesses"]].equals(exact[["occupancy", "accesses"]])
     with pytest.raises(bs.BoundsolverError, match="positive number of seconds"):
         bs.pareto_frontier(w, time_limit=0)
+
+
+def test_the_cli_stops_a_fused_search_at_its_time_limit(capsys):
+    """``curve WORKLOAD --fusion --time-limit`` ends with the error, exit status 2, one line; the
+    option without --fusion is refused as before."""
+    from boundsolver.cli import main
+
+    assert main(["curve", "ffn", "--tokens", "64", "--fusion", "--time-limit", "1e-9", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "did not finish in its time limit of 1e-09 s" in err and err.count("\n") == 1
+    assert main(["curve", "ffn", "--tokens", "64", "--time-limit", "5", "-q"]) == 2
+    assert "does not apply to workloads without --fusion" in capsys.readouterr().err
