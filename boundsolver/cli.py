@@ -84,9 +84,11 @@ def parser() -> argparse.ArgumentParser:
     _solve_options(p, "uniform for an Einsum, per_tensor/perfect inside a workload's Einsums "
                       f"and on a hierarchy (--arch with several levels: {DEFAULT_MAPSPACE})")
     p.add_argument("--enumerate", action="store_true", help="the same as --method enumerate")
-    p.add_argument("--time-limit", help="seconds per capacity (reported, never hidden); single "
-                                        "Einsums; on a hierarchy the per-tensor MILP has 60 by "
-                                        "default, 'inf' waits for every proof")
+    p.add_argument("--time-limit", help="seconds per capacity (reported, never hidden) for "
+                                        "single Einsums; on a hierarchy the per-tensor MILP has "
+                                        "60 by default, 'inf' waits for every proof; with "
+                                        "--fusion, wall-clock seconds for a workload's fused "
+                                        "search (past them: an error, no curve)")
     p.add_argument("--lower-bound", action="store_true",
                    help="add the any-schedule floor and the gap (accesses / floor) to every row "
                         "and draw the floor in --plot (docs/lower_bounds.md)")
@@ -116,6 +118,8 @@ def parser() -> argparse.ArgumentParser:
                    help="leave unsupported nodes out (listed) instead of refusing the model")
     n.add_argument("--fusion", action="store_true",
                    help="also the fused network curve (slow on big networks)")
+    n.add_argument("--time-limit", help="with --fusion: wall-clock seconds for the fused "
+                                        "search; past them it stops with an error (no curve)")
     _solve_options(n, "per_tensor/perfect")
     _cache_options(n, "every layer")
     _output_options(n, "write the per-layer table as CSV, and the network curve to "
@@ -535,7 +539,8 @@ def _einsums(args, problems, caps) -> list[pd.DataFrame]:
 
 
 def _workloads(args, problems, caps, arch) -> int:
-    _refuse(args, ["time_limit"], "to workloads (always exact)")
+    if not args.fusion:
+        _refuse(args, ["time_limit"], "to workloads without --fusion (always exact)")
     _refuse(args, ["no_cache", "force_rerun", "cache_dir"], "to workloads (not cached)")
     opts = solve_kwargs(args, "per_tensor/perfect")
     if args.arch is not None:
@@ -544,7 +549,9 @@ def _workloads(args, problems, caps, arch) -> int:
     for w in problems:
         runs = [True, False] if args.fusion else [False]
         depth = {} if args.max_depth is None else {"max_depth": _depth(args.max_depth)}
-        frames = {f: _solve(w, caps, fusion=f, **opts, **(depth if f else {})) for f in runs}
+        limit = {} if args.time_limit is None else {"time_limit": args.time_limit}
+        frames = {f: _solve(w, caps, fusion=f, **opts, **(depth | limit if f else {}))
+                  for f in runs}
         if args.lower_bound:
             from .model.lower import with_lower_bound
 
@@ -598,6 +605,9 @@ def _network(args) -> int:
     from .report.network import network_curves, network_frontier, network_table
 
     check_outputs(args, extra_csv=bool(args.csv) and str(args.csv) != "-")
+    if not args.fusion:
+        _refuse(args, ["time_limit"], "without --fusion (the per-layer table always solves)")
+    limit = {} if args.time_limit is None else {"time_limit": seconds(args.time_limit)}
     box = _machine(args)
     if args.html is not None:  # before any solve: the path, and bokeh installed
         from .report.html import bokeh_or_error, check_path
@@ -623,7 +633,7 @@ def _network(args) -> int:
     if args.fusion:  # every breakpoint (for the plot), read at the capacities for the table
         from .curves.solve import pareto_frontier
 
-        fused = pareto_frontier(w, fusion=True, **opts)
+        fused = pareto_frontier(w, fusion=True, **opts, **limit)
     curves = network_curves(w, caps, args.fusion, table=table, fused_frontier=fused, **opts)
     curve = pd.DataFrame({"capacity": caps})
     for f, df in curves.items():

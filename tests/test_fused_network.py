@@ -51,3 +51,30 @@ def test_skipping_disconnected_runs_keeps_the_frontier(monkeypatch, batch):
     pruned = curve(w)
     monkeypatch.setattr(fused, "connected_runs", every_run)
     assert curve(w) == pruned
+
+
+def test_a_fused_time_limit_stops_with_an_error_not_a_curve():
+    """Past its time limit the fused search raises SolverError saying how far it got (no
+    partial curve); a limit it meets changes nothing; a bad limit is refused."""
+    w = bs.workload(["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"],
+                    name="ffn", m=8, d=4, c=4, j=4)
+    with pytest.raises(bs.SolverError, match=r"did not finish in its time limit of 1e-09 s "
+                       r"\(\d+ of 3 segments solved"):
+        bs.pareto_frontier(w, time_limit=1e-9)
+    exact = bs.pareto_frontier(w)
+    timed = bs.pareto_frontier(w, time_limit=600)
+    assert timed[["occupancy", "accesses"]].equals(exact[["occupancy", "accesses"]])
+    with pytest.raises(bs.BoundsolverError, match="positive number of seconds"):
+        bs.pareto_frontier(w, time_limit=0)
+
+
+def test_the_cli_stops_a_fused_search_at_its_time_limit(capsys):
+    """``curve WORKLOAD --fusion --time-limit`` ends with the error, exit status 2, one line; the
+    option without --fusion is refused as before."""
+    from boundsolver.cli import main
+
+    assert main(["curve", "ffn", "--tokens", "64", "--fusion", "--time-limit", "1e-9", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "did not finish in its time limit of 1e-09 s" in err and err.count("\n") == 1
+    assert main(["curve", "ffn", "--tokens", "64", "--time-limit", "5", "-q"]) == 2
+    assert "does not apply to workloads without --fusion" in capsys.readouterr().err

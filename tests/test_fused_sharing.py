@@ -26,6 +26,12 @@ CHAINS = {
     "shared_weight": ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,c] += Y[m,c] * X2[m,d] * A[d,c]"],
     "residual": ["Y[m,d] += X[m,e] * A[e,d]", "Z[m,d] += Y[m,d] * X[m,d]",
                  "O[m,j] += Z[m,d] * B[d,j]"],
+    # s and b are twins (read by one Einsum through the same axes): a folded norm's vectors
+    "twins": ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,c] += Y[m,c] * s[c] * b[c]",
+              "O[m,j] += Z[m,c] * B[c,j]"],
+    # only X bridges the cut between the first two Einsums: kept above, it bridges nothing
+    "bridge": ["Y[m,d] += X[m,d] * A[d]", "Z[m,d] += P[m,f] * B[f,d]",
+               "O[m,d] += Z[m,d] * X[m,d]"],
 }
 
 
@@ -194,3 +200,70 @@ def test_leaf_only_bodies_are_reached():
     handed = handed_keys(w, 2, True)
     assert handed
     assert all((R, tiles) == (own, derived) for R, tiles, own, derived in handed)
+
+
+# ------------------------------------------------- twins and runs that only resident tensors bridge
+
+def test_kept_sets_keep_a_prefix_of_twins():
+    """Of twins only the first k among the candidates are kept (each k once); other candidates
+    in every combination; without the sharing rules every subset."""
+    w = bs.workload(CHAINS["twins"], name="twins", m=4, d=2, c=2, j=2)
+    search = fused.TreeSearch(w, fused.Curves(fused.workload_mapspace(None)))
+    assert fused.twin_classes(w).keys() == {"s", "b"}
+    assert search.kept_sets(["A", "b", "s"]) == [(), ("A",), ("b",), ("A", "b"), ("b", "s"),
+                                                 ("A", "b", "s")]
+    assert search.kept_sets(["s"]) == [(), ("s",)]  # the other twin resident or kept above
+    plain = fused.TreeSearch(w, fused.Curves(fused.workload_mapspace(None)), share=False)
+    assert len(plain.kept_sets(["A", "b", "s"])) == 8
+
+
+def test_twin_classes_need_the_same_users_and_axes():
+    w = bs.workload(["Y[m,c] += X[m,c] * s[c] * b[c] * t[m]", "Z[m,c] += Y[m,c] * u[c]"],
+                    m=2, c=2)
+    assert fused.twin_classes(w) == {"s": ((0, "c"),), "b": ((0, "c"),)}
+
+
+def test_bridged_ignores_resident_tensors():
+    """On the bridge chain the cut between its first two Einsums is bridged by X alone."""
+    w = bs.workload(CHAINS["bridge"], name="bridge", m=2, d=2, f=2)
+    search = fused.TreeSearch(w, fused.Curves(fused.workload_mapspace(None)))
+    assert search.bridged(0, 2, frozenset()) and search.bridged(1, 2, frozenset({"X"}))
+    assert not search.bridged(0, 2, frozenset({"X"})) and not search.bridged(0, 1, frozenset({"X"}))
+    assert not search.bridged(0, 1, frozenset())  # Y, A and P, B: nothing used on both sides
+
+
+@pytest.mark.parametrize("name, sizes", [("twins", dict(m=4, d=2, c=2, j=2)),
+                                         ("bridge", dict(m=4, d=2, f=2))])
+def test_twin_and_bridge_rules_cut_states(name, sizes, monkeypatch):
+    """The rules fire on their chains: fewer loop nodes are built, the curve is the same."""
+    w = bs.workload(CHAINS[name], name=name, **sizes)
+    shared, curve = solve(w, True, 2, False, "per_tensor/perfect", monkeypatch)
+    plain, unshared = solve(w, False, 2, False, "per_tensor/perfect", monkeypatch)
+    assert curve == unshared
+    assert shared.search.nodes < plain.search.nodes
+
+
+def _weakened_twins(self, cands):
+    """Twins never kept beyond the first (k = 0 or 1): not exact."""
+    twins = [T for T in cands if T in self._twins]
+    return [K for K in fused.subsets(cands) if len([T for T in K if T in twins]) <= 1]
+
+
+def _weakened_bridge(self, x, y, R):
+    """Inputs never bridge a cut: not exact."""
+    made = {e.output.name for e in self.workload.einsums}
+    return fused.bridged(self.workload.einsums[x:y + 1], R | (self.run(x, y)[1] - made))
+
+
+@pytest.mark.parametrize("name, sizes, attr, weak", [
+    ("twins", dict(m=4, d=2, c=4, j=2), "kept_sets", _weakened_twins),
+    ("bridge", dict(m=4, d=4, f=2), "bridged", _weakened_bridge)])
+def test_a_weakened_rule_changes_the_curve(name, sizes, attr, weak, monkeypatch):
+    """The on = off check can fail: each rule with its precondition dropped (all twins treated
+    as one; inputs treated as resident) loses breakpoints of the exact curve on its chain."""
+    w = bs.workload(CHAINS[name], name=name, **sizes)
+    _, exact = solve(w, False, 2, False, "per_tensor/perfect", monkeypatch)
+    with monkeypatch.context() as mp:
+        mp.setattr(fused.TreeSearch, attr, weak)
+        _, weakened = solve(w, True, 2, False, "per_tensor/perfect", mp)
+    assert weakened != exact

@@ -150,7 +150,9 @@ def test_hierarchy_refuses_what_it_does_not_honour(option, message):
     (lambda: bs.pareto_frontier(ffn(), arch=THREE, max_depth=2),
      "not to a workload on three"),
     (lambda: bs.solve_curve(ffn(), [50], progress=True), "a workload's curve shows no progress"),
-    (lambda: bs.pareto_frontier(ffn(), time_limit=3), "not supported for workloads"),
+    (lambda: bs.pareto_frontier(ffn(), fusion=False, time_limit=3), "fused search"),
+    (lambda: bs.pareto_frontier(ffn(), arch=THREE, fusion=True, time_limit=3),
+     "not supported for fused workloads on a hierarchy"),
     (lambda: bs.pareto_frontier(ffn(), arch=THREE, fusion=False, progress=True),
      "shows no progress"),
 ])

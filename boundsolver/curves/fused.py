@@ -322,6 +322,9 @@ class TreeSearch:
     lazy: bool = False
     rounds: int = 0
     deps: dict = field(default_factory=dict)    # memo key -> lazy leaves it read
+    # Wall-clock seconds the search may take (None: no limit); past it, ``child`` raises
+    # SolverError naming how far the search got (never a partial curve as if it were exact).
+    time_limit: float | None = None
     users: dict = field(default_factory=dict)   # lazy leaf -> memo keys that read it
 
     def __post_init__(self) -> None:
@@ -348,6 +351,10 @@ class TreeSearch:
         self._runs: dict = {}
         self._used: dict = {}
         self._invocations: dict = {}
+        self._bridged: dict = {}
+        self._began = time.perf_counter()
+        self.solved = 0  # segments solved so far (reported by a time limit)
+        self._twins = twin_classes(self.workload)
         self.full = tuple(self.workload.size[r] for r in self.ranks)
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
@@ -490,12 +497,13 @@ class TreeSearch:
                  if agree and (len(u) > 1 or not self.push_down)] if j > i else []
         base = sum(2 * w.tensor_size(X) for X in ctx.exported) - sum(w.tensor_size(T) for T in ctx.written)
         parts = []
-        for K in subsets(cands):
+        for K in self.kept_sets(cands):
             const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
             body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
             if body is None:
                 continue
             parts.append(self.keys.shifted(body, const, 1, self.record(("root", K, body))))
+        self.solved += 1
         return self.keys.merge(parts)
 
     def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
@@ -527,6 +535,8 @@ class TreeSearch:
                 if rest is None:
                     continue
                 stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
+                if y > x and self.share and not self.bridged(x, y, Rc):
+                    continue  # split into sibling loops, it costs no more (bridged())
                 child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
                 if child is None:
                     continue
@@ -638,6 +648,8 @@ class TreeSearch:
         key = ("child", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), depth, avoid)
         if key in self.memo:
             return self.recall(key)
+        if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
+            self.out_of_time()
         self.enter()
         if x == y:
             out = self.leaf(x, S, R)
@@ -657,6 +669,65 @@ class TreeSearch:
             for r, t in sorted(options, key=lambda o: sizes[o[0]] // o[1]):
                 out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
         return self.store(key, out)
+
+    def kept_sets(self, cands: list[str]) -> list[tuple]:
+        """The kept sets a node tries out of its candidates ``cands``: every subset, except that
+        of *twins* (inputs that the same Einsums read through the same axes, like the four
+        vectors of a folded BatchNorm or LayerNorm's scale and shift) only the first ``k`` of
+        those in ``cands`` are kept, for each ``k``. Exact: twins differ only by name, so
+        swapping two of them throughout maps a tree to a tree of the same occupancy and
+        traffic, and a permutation of the twins among ``cands`` (the twins neither resident
+        nor kept above: ``cands`` holds the node's non-resident candidates, the same set for
+        every kept set tried) leaves everything above the node as it is and maps any ``k`` of
+        them onto the first ``k``."""
+        if not self.share or len(cands) < 2:
+            return subsets(cands)
+        before = {}  # each twin among cands -> its twins earlier in cands
+        for k, T in enumerate(cands):
+            c = self._twins.get(T)
+            if c is not None:
+                earlier = tuple(U for U in cands[:k] if self._twins.get(U) == c)
+                if earlier:
+                    before[T] = earlier
+        if not before:
+            return subsets(cands)
+        return [K for K in subsets(cands)
+                if all(U in K for T in K if T in before for U in before[T])]
+
+    def out_of_time(self):
+        w = self.workload
+        total = sum(len(connected_runs(w, i, len(w.einsums))) for i in range(len(w.einsums)))
+        raise SolverError(
+            f"the fused frontier of {w.name or 'the workload'} did not finish in its time limit "
+            f"of {self.time_limit:g} s ({self.solved} of {total} segments solved, "
+            f"{len(self.memo):,} states): no curve is reported, since a partial search proves "
+            f"nothing; raise the limit, lower max_depth, or solve it unfused")
+
+    def bridged(self, x: int, y: int, R: frozenset) -> bool:
+        """Whether every cut inside Einsums ``x..y`` is bridged by a tensor used on both sides
+        of it that is not resident for the run (``R``). A loop child over a run that is not is
+        never tried: where only resident tensors (or none) cross a cut at ``m``, the loop node
+        over ``x..y`` (rank ``r``, tile ``t``, kept set ``K``) costs no less than two sibling
+        loop nodes over ``x..m`` and ``m+1..y`` with the same rank and tile, keeping the parts
+        of ``K`` each half uses (a kept tensor used on both sides would bridge the cut), and the
+        body DP tries those siblings at the same depth. Proof, by induction on the depth left:
+        a child of the node's body that spans the cut is itself such a run (its resident set
+        holds ``R``'s tensors it uses), so it is no better than its split, and the body is its
+        left children then its right ones. Each child sees the same tiles and the same resident
+        tensors in both forms (a tensor kept for the other half is not one of its tensors; a
+        resident intermediate is resident for both), so it has the same curve; the kept
+        tensors' traffic is a sum over tensors, the same; and a sibling's node stores a subset
+        of what the merged node stores while each child runs (the other half's kept tiles are
+        gone, and no intermediate inside ``x..y`` crosses the cut), as its parent does while
+        each sibling runs (an intermediate live while one sibling runs is live while the
+        merged child does). So the split's traffic is the same and its occupancy no larger, on
+        one buffer and on every level of a hierarchy (each leaf's own key is unchanged).
+        :func:`connected_runs` is the same rule at the segment root, where nothing is
+        resident."""
+        key = (x, y, R & self.run(x, y)[1])
+        if key not in self._bridged:
+            self._bridged[key] = bridged(self.workload.einsums[x:y + 1], key[2])
+        return self._bridged[key]
 
     def enclosable(self, seg, x: int, y: int, S: tuple) -> bool:
         """Whether any loop may enclose Einsums ``x..y`` under the tiles ``S``: a rank the run
@@ -734,7 +805,7 @@ class TreeSearch:
         inner = self.curves.floor(self, x, y, below) if best is not None else ()
         covers, word_floor = self.keys.covers, self.curves.word_floor
         parts, recs = [], []
-        for K in subsets(cands):
+        for K in self.kept_sets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
             const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
             if best is not None:  # lower bounds: kept tiles live at once; everything else moved once
@@ -918,6 +989,39 @@ class TreeSearch:
                                   f"point")
 
 
+def bridged(einsums, R: frozenset) -> bool:
+    """Whether every cut between consecutive ``einsums`` is bridged by a tensor not in ``R``
+    that Einsums on both sides of it use (:meth:`TreeSearch.bridged`)."""
+    last: dict[str, int] = {}
+    for k, e in enumerate(einsums):
+        for T in e.tensors:
+            if T.name not in R:
+                last[T.name] = k
+    reach = -1  # the last user of a tensor that the Einsums before the cut use
+    for k, e in enumerate(einsums[:-1]):
+        reach = max(reach, max((last[T.name] for T in e.tensors if T.name not in R), default=-1))
+        if reach <= k:
+            return False
+    return True
+
+
+def twin_classes(workload: Workload) -> dict[str, tuple]:
+    """Inputs of ``workload`` that share their class with another (:meth:`TreeSearch.kept_sets`):
+    the same users, reading them through the same axes (as text, so the same footprint under
+    every tile)."""
+    made = {e.output.name for e in workload.einsums}
+    seen: dict[str, list] = {}
+    for i, e in enumerate(workload.einsums):
+        for T in e.inputs:
+            if T.name not in made:
+                seen.setdefault(T.name, []).append((i, ",".join(str(a) for a in T.axes)))
+    counts: dict[tuple, int] = {}
+    for T, users in seen.items():
+        seen[T] = tuple(users)
+        counts[seen[T]] = counts.get(seen[T], 0) + 1
+    return {T: c for T, c in seen.items() if counts[c] > 1 and T not in workload.stored}
+
+
 def _weight(ctx: fusion.Context, T: str) -> int:
     """Words of traffic per word moved: an output is written and read back (elision at the end)."""
     return 2 if T in ctx.written else 1
@@ -961,10 +1065,15 @@ class Solution:
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
-                   split_ranks: bool = False) -> Solution:
+                   split_ranks: bool = False, time_limit: float | None = None) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
-    first, and combined with the best cuts of the same run into segments."""
+    first, and combined with the best cuts of the same run into segments. ``time_limit``
+    (wall-clock seconds, fused only): past it, SolverError says how far the search got."""
     method = check_method(method)
+    if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
+            time_limit, (int, float)) or not time_limit > 0):
+        raise BoundsolverError(f"time_limit must be a positive number of seconds, got "
+                               f"{time_limit!r}")
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
                                f"got {max_depth!r}")
@@ -972,7 +1081,8 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
         check_size(e)
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
-    search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks)
+    search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
+                        time_limit=time_limit)
     front = search.solve(fusion_on)
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,
@@ -1057,10 +1167,11 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
 
 def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = "highs",
                       mapspace: Mapspace | str | None = None, method: str = DEFAULT,
-                      max_depth: int = 3):
+                      max_depth: int = 3, time_limit: float | None = None):
     """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
     ms = workload_mapspace(mapspace)
-    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
+                         time_limit=time_limit)
     imperfect = ms.factors == "imperfect"
     rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
     return _frame(workload, sol, rows, fusion_on, ms, capacity=False)
@@ -1068,10 +1179,11 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
 
 def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = True,
                    solver: str = "highs", mapspace: Mapspace | str | None = None,
-                   method: str = DEFAULT, max_depth: int = 3):
+                   method: str = DEFAULT, max_depth: int = 3, time_limit: float | None = None):
     """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
     ms = workload_mapspace(mapspace)
-    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth)
+    sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
+                         time_limit=time_limit)
     imperfect = ms.factors == "imperfect"
     rows = []
     for c in capacities:

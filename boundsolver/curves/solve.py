@@ -109,7 +109,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
                         **({} if time_limit is None else {"time_limit": time_limit}))
     elif isinstance(problem, Workload):
         out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
-                             _depth(max_depth))
+                             _depth(max_depth), time_limit=time_limit)
     else:
         out = curve(problem, caps, solver, time_limit, progress, mapspace, method)
     return _floored(out, problem, arch, lower_bound)
@@ -154,7 +154,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
                         problem, arch, lower_bound)
     if isinstance(problem, Workload):
         front = workload_frontier(problem, fusion is not False, solver, mapspace, method,
-                                  _depth(max_depth))
+                                  _depth(max_depth), time_limit=time_limit)
     else:
         front = frontier(problem, solver, time_limit, progress, mapspace, method)
     return _floored(_clipped(front, arch), problem, arch, lower_bound)
@@ -200,9 +200,13 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
         raise BoundsolverError(f"max_depth (loops nested in a fused loop tree) applies to fused "
                                f"workloads, not to {where}")
     if time_limit is not None:
-        if workload and (not levels or fusion):
-            raise BoundsolverError("time_limit is not supported for workloads on one buffer or "
-                                   "fused: their curves are always solved to optimality")
+        if workload and levels and fusion:
+            raise BoundsolverError("time_limit is not supported for fused workloads on a "
+                                   "hierarchy: their curves are always solved to optimality")
+        if workload and not levels and fusion is False:
+            raise BoundsolverError("time_limit applies to a workload's fused search "
+                                   "(fusion=True), which then stops with an error past it; "
+                                   "the unfused curve always solves to optimality")
         if levels and method == "enumerate":
             raise BoundsolverError("time_limit applies to the MILP (method='milp' or 'auto'); "
                                    "enumeration always runs to the end")
