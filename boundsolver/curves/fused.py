@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 import time
+from functools import cached_property
 from bisect import bisect_left, bisect_right
+from itertools import permutations
 from operator import itemgetter
 from typing import NamedTuple
 from dataclasses import dataclass, field
@@ -22,11 +24,13 @@ import numpy as np
 
 from ..errors import BoundsolverError, EnumerationTooLarge, SolverError
 from ..model import fusion
-from ..model.cost import Cost, Mapping, Nest, check_size
-from ..model.einsum import Einsum, Tensor
+from ..model.cost import Mapping, Nest, check_size
+from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.fusion import Schedule, expand, reduced, subsets, whole_mapping
 from ..model.mapspace import Mapspace, divisors, mapspace_of
 from ..model.workload import Workload
+from ..reference.fastnest import staircase
+from .fused_leaves import rename_nest
 from .methods import DEFAULT, check_method, choose_method, enumeration
 from .points import PointSolver, walk
 
@@ -51,52 +55,187 @@ class Staircase:
 @dataclass(frozen=True)
 class Curve:
     """One Einsum's streamed (occupancy, traffic) staircase for one set of tiles and resident set;
-    the mapping of its full sub-problem behind a point is expanded only when asked for (most
-    points of most leaves never reach a reported breakpoint)."""
+    the sub-problem, and the mapping of it behind a point, are built only when asked for (most
+    points of most leaves never reach a reported breakpoint). ``traced`` is the staircase of
+    the traced problem: the reduced problem renamed by ``ranks`` and ``tensors`` (its names to
+    the reduced problem's; None: traced under the reduced problem's own names)."""
 
     occ: np.ndarray
     acc: np.ndarray
-    points: tuple
-    sub: Einsum
+    traced: "_Traced | None"
+    einsum: Einsum
+    tiles: dict
     names: dict
+    ranks: dict | None = None
+    tensors: dict | None = None
+
+    @cached_property
+    def sub(self) -> Einsum:
+        return fusion.sub_problem(self.einsum, self.tiles)
 
     def mapping(self, i: int) -> Mapping | Nest:
-        if not self.points:
+        if self.traced is None:
             return whole_mapping(self.sub)
-        return expand(self.points[i][0], self.sub, self.names)
+        m = self.traced.mapping(i)
+        if self.ranks is not None:
+            m = _renamed(m, self.ranks, self.tensors)
+        return expand(m, self.sub, self.names)
+
+
+def _renamed(m: Mapping | Nest, ranks: dict, tensors: dict) -> Mapping | Nest:
+    """A mapping of one problem as the same mapping of the problem under other names."""
+    if isinstance(m, Mapping):
+        return Mapping(tuple((ranks[d], v) for d, v in m.tiles), tuple(ranks[d] for d in m.order))
+    return rename_nest(m, ranks, tensors)
+
+
+class _Traced(NamedTuple):
+    """A traced problem's staircase: occupancies and accesses (ints, occupancy ascending) and
+    the mapping behind each point, built (and re-costed) only when a tree is rebuilt through it:
+    ``points`` holds them where the tracer built them all, else ``fast`` (a
+    :class:`fastnest.Staircase`) builds one when asked."""
+
+    occ: list
+    acc: list
+    points: list | None = None
+    fast: object = None
+
+    def mapping(self, i: int) -> Mapping | Nest:
+        return self.points[i][0] if self.points is not None else self.fast.point(i)[0]
+
+
+def _points(points: list) -> _Traced:
+    """A staircase whose tracer built every point's mapping and cost."""
+    return _Traced([c.occupancy for _, c in points], [c.accesses for _, c in points], points)
+
+
+class _Shape(NamedTuple):
+    """What a leaf's reduced problem is, apart from its sizes (one per Einsum and resident set):
+    its text, the ranks whose tiles are its sizes (in its order), the renaming of its tensors
+    back to the Einsum's, and its stand-in words (:func:`fusion.reduced`)."""
+
+    text: str
+    ranks: tuple
+    names: dict
+    dummies: int
+
+
+def canonical_form(red: Einsum) -> tuple | None:
+    """The canonical form of a reduced problem up to the names of its ranks and the order of its
+    inputs and of each tensor's axes: ``(key, problem, ranks, tensors)``, the problem built from
+    the key alone (tensors ``T0..`` and ``O``, ranks ``r0..``), and the renamings of its ranks
+    and tensors into ``red``'s. None where an axis is not a plain rank (a window keeps its own
+    names).
+
+    Why it is exact: on one buffer a mapping's occupancy and traffic depend on the sizes of the
+    ranks, which ranks each tensor uses, and which tensor is the output (tile footprints are
+    products over a tensor's axes, in any order); the renaming maps ``red`` onto the canonical
+    problem preserving all three, so it maps ``red``'s mapspace onto the canonical one cost for
+    cost, and the two staircases are equal. Equal keys build equal canonical problems, so one
+    trace serves every reduced problem with that key (the same canonical form as
+    :func:`fused_leaves.canonical`'s on one buffer, without building an arch per form)."""
+    if not all(a.is_plain for T in red.tensors for a in T.axes):
+        return None
+    best = None
+    for order in permutations(range(len(red.inputs))):
+        ts = [red.inputs[i] for i in order] + [red.output]
+        sets = [T.ranks for T in ts]
+        sig = {d: (n, tuple(d in s for s in sets)) for d, n in red.sizes}
+        rorder = sorted(sig, key=sig.__getitem__)
+        idx = {d: i for i, d in enumerate(rorder)}
+        key = (tuple(tuple(sorted(idx[r] for r in s)) for s in sets),
+               tuple(sig[d][0] for d in rorder))
+        if best is None or key < best[0]:
+            best = (key, ts, rorder)
+    key, ts, rorder = best
+    axes, sizes = key
+    names = [f"T{k}" for k in range(len(ts) - 1)] + ["O"]
+    tensors = [Tensor(n, tuple(Axis((Term(f"r{i}"),)) for i in ax)) for n, ax in zip(names, axes)]
+    problem = Einsum(tensors[-1], tuple(tensors[:-1]),
+                     tuple((f"r{i}", n) for i, n in enumerate(sizes)), "leaf")
+    return (key, problem, {f"r{i}": d for i, d in enumerate(rorder)},
+            {n: T.name for n, T in zip(names, ts)})
 
 
 @dataclass
 class Curves:
-    """Per-Einsum curves, each reduced shape traced once (by the MILP or by enumeration)."""
+    """Per-Einsum curves, each reduced shape traced once (by the MILP or by enumeration).
+
+    A leaf's reduced problem is fixed by its Einsum, the resident tensors and the tiles of the
+    ranks it keeps: its key is built from those (:class:`_Shape`, once per Einsum and resident
+    set) without building the sub-problem. With ``renamed`` (the default), reduced problems that
+    differ only by names and orders share the trace of their canonical form
+    (:func:`canonical_form`), its mappings renamed back when a tree is rebuilt;
+    ``renamed=False`` (tests) traces each reduced problem itself."""
 
     mapspace: Mapspace
     method: str = DEFAULT
     solver: str = "highs"
-    traced: dict = field(default_factory=dict)
+    traced: dict = field(default_factory=dict)  # the traced problems' staircases, by key
     seconds: float = 0.0
+    renamed: bool = True
+    _shapes: dict = field(default_factory=dict)
+    _keys: dict = field(default_factory=dict)  # reduced problem -> (staircase, renamings, occ, acc)
 
     def curve(self, e: Einsum, tiles: dict[str, int], resident: frozenset[str]) -> Curve:
-        sub = fusion.sub_problem(e, tiles)
-        red, names, dummies = reduced(sub, resident)
-        if red is None:
-            return Curve(np.zeros(1, np.int64), np.zeros(1, np.int64), (), sub, names)
-        key = (str(red), red.sizes)
-        if key not in self.traced:
-            began = time.perf_counter()
-            self.traced[key] = self._trace(red)
-            self.seconds += time.perf_counter() - began
-        points = self.traced[key]
-        occ = np.array([c.occupancy - dummies for _, c in points], dtype=np.int64)
-        acc = np.array([c.accesses - dummies for _, c in points], dtype=np.int64)
-        return Curve(occ, acc, points, sub, names)
+        shape = self._shape(e, resident)
+        if shape is None:
+            return Curve(np.zeros(1, np.int64), np.zeros(1, np.int64), None, e, tiles, {})
+        key = (shape.text, tuple([(r, tiles[r]) for r in shape.ranks]), shape.dummies)
+        try:
+            traced, ranks, tensors, occ, acc = self._keys[key]
+        except KeyError:
+            red, _, _ = reduced(fusion.sub_problem(e, tiles), resident)
+            traced, ranks, tensors = self._traced(red)
+            occ = np.array(traced.occ, dtype=np.int64) - shape.dummies
+            acc = np.array(traced.acc, dtype=np.int64) - shape.dummies
+            self._keys[key] = traced, ranks, tensors, occ, acc
+        return Curve(occ, acc, traced, e, tiles, shape.names, ranks, tensors)
 
-    def _trace(self, problem: Einsum) -> list[tuple[Mapping | Nest, Cost]]:
+    def _shape(self, e: Einsum, resident: frozenset) -> _Shape | None:
+        """``e``'s reduced shape with ``resident`` (None: nothing streams), by identity of
+        ``e`` (kept alive beside its entry, so that its id is not reused)."""
+        try:
+            held, shape = self._shapes[(id(e), resident)]
+            if held is e:
+                return shape
+        except KeyError:
+            pass
+        red, names, dummies = reduced(e, resident)
+        shape = None if red is None else _Shape(str(red), red.ranks, names, dummies)
+        self._shapes[(id(e), resident)] = (e, shape)
+        return shape
+
+    def _traced(self, red: Einsum) -> tuple:
+        """The staircase of ``red``, and the renamings of the traced problem's ranks and tensors
+        into ``red``'s (None: ``red`` itself was traced)."""
+        form = canonical_form(red) if self.renamed else None
+        if form is None:
+            key = (str(red), red.sizes)
+            if key not in self.traced:
+                self._timed(key, red)
+            return self.traced[key], None, None
+        key, problem, ranks, tensors = form
+        if key not in self.traced:
+            self._timed(key, problem)
+        return self.traced[key], ranks, tensors
+
+    def _timed(self, key, problem: Einsum) -> None:
+        began = time.perf_counter()
+        self.traced[key] = self._trace(problem)
+        self.seconds += time.perf_counter() - began
+
+    def _trace(self, problem: Einsum) -> _Traced:
         """The sub-problem's staircase by the method :func:`choose_method` picks for it (the
-        same choice as a single Einsum's: methods.py)."""
+        same choice as a single Einsum's: methods.py); where the nest mapspaces' fast path
+        enumerates it, its mappings are built only when asked for."""
         if choose_method(problem, self.mapspace, self.method) == "enumerate":
+            if not self.mapspace.is_orojenesis:
+                fast = staircase(problem, self.mapspace)
+                if fast is not None:
+                    return _Traced(fast.occ, fast.acc, None, fast)
             try:
-                return enumeration(problem, self.mapspace)
+                return _points(enumeration(problem, self.mapspace))
             except EnumerationTooLarge:
                 if self.method == "enumerate":
                     raise
@@ -105,7 +244,7 @@ class Curves:
         answers = walk(PointSolver(problem, self.solver, mapspace=self.mapspace))
         if any(a.status is not Status.OPTIMAL for a in answers):
             raise SolverError(f"the frontier of {problem} did not solve to optimality")
-        return [(a.point.mapping, a.point.cost) for a in answers]
+        return _points([(a.point.mapping, a.point.cost) for a in answers])
 
     # -- the leaves of a TreeSearch on one buffer ------------------------------------------------
     # Values are per invocation (a loop node multiplies its body by its iterations); a leaf is
@@ -123,7 +262,7 @@ class Curves:
         by a leaf record (rebuilt by :meth:`leaf_node`); no lazy leaf it depends on."""
         e = search.workload.einsums[x]
         c = self.curve(e, sizes, R)
-        extra = 0 if e.output.name in R else c.sub.tensor_size(c.sub.output)  # count 2 x moved
+        extra = 0 if e.output.name in R else e.output.footprint(sizes)  # count 2 x moved
         tags = [search.record(("leaf", x, R, i)) for i in range(len(c.occ))]
         return Stairs(c.occ.tolist(), (c.acc + extra).tolist(), tags), None
 

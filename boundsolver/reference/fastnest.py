@@ -483,6 +483,38 @@ def frontier(problem: Einsum, mapspace: Mapspace | str | None = PER_TENSOR,
     """The staircase's nests and costs in increasing occupancy over the nest mapspace
     ``mapspace`` (uniform placement: one storage group); None where the fast path cannot run
     (int64 could overflow, more than ``limit`` combinations or PLAN_LIMIT classes)."""
+    st = staircase(problem, mapspace, limit)
+    return None if st is None else [st.point(i) for i in range(len(st.occ))]
+
+
+@dataclass(frozen=True)
+class Staircase:
+    """:func:`frontier`'s staircase before any nest is built: its occupancies and accesses
+    (Python ints, occupancy ascending) and, by :meth:`point`, the nest behind a breakpoint,
+    re-evaluated by the cost model (a caller that needs few of the nests builds only those)."""
+
+    problem: Einsum
+    mapspace: Mapspace
+    prep: _Prepared
+    occ: list
+    acc: list
+    tag: np.ndarray
+
+    def point(self, i: int) -> tuple[Nest, Cost]:
+        c, flat = int(self.tag[i, 0]), int(self.tag[i, 1])
+        prep = self.prep
+        nest = _nest(self.problem, prep.units, prep.configs[c], prep.tables[c], flat)
+        cost = evaluate(self.problem, nest, imperfect=self.mapspace.factors == "imperfect")
+        if (cost.occupancy, cost.accesses) != (self.occ[i], self.acc[i]):
+            raise AssertionError(f"fast {self.mapspace} frontier disagrees with the cost model at "
+                                 f"{nest.describe(self.problem)}: {(self.occ[i], self.acc[i])} "
+                                 f"vs {(cost.occupancy, cost.accesses)}")
+        return nest, cost
+
+
+def staircase(problem: Einsum, mapspace: Mapspace | str | None = PER_TENSOR,
+              limit: int = WORK_LIMIT) -> Staircase | None:
+    """:func:`frontier` without building its nests (:class:`Staircase`)."""
     mapspace = mapspace_of(mapspace)
     imperfect = mapspace.factors == "imperfect"
     prep = _prepared(problem, mapspace, limit)
@@ -513,17 +545,7 @@ def frontier(problem: Einsum, mapspace: Mapspace | str | None = PER_TENSOR,
             m_tag = np.concatenate([s_tag, np.stack([np.full(len(new), c), lo + new], axis=1)])
             keep = _staircase(m_occ, m_acc)
             s_occ, s_acc, s_tag = m_occ[keep], m_acc[keep], m_tag[keep]
-    out = []
-    for i in range(len(s_occ)):
-        c, flat = int(s_tag[i, 0]), int(s_tag[i, 1])
-        nest = _nest(problem, units, configs[c], tables[c], flat)
-        cost = evaluate(problem, nest, imperfect=imperfect)
-        if (cost.occupancy, cost.accesses) != (int(s_occ[i]), int(s_acc[i])):
-            raise AssertionError(f"fast {mapspace} frontier disagrees with the cost model at "
-                                 f"{nest.describe(problem)}: {(int(s_occ[i]), int(s_acc[i]))} vs "
-                                 f"{(cost.occupancy, cost.accesses)}")
-        out.append((nest, cost))
-    return out
+    return Staircase(problem, mapspace, prep, s_occ.tolist(), s_acc.tolist(), s_tag)
 
 
 def least(problem: Einsum, budgets: dict[str, int], mapspace: Mapspace | str | None = PER_TENSOR,
