@@ -795,19 +795,25 @@ class TreeSearch:
         elif depth >= self.max_depth:
             out = None
         else:
-            span = tuple(range(x, y + 1))
-            sizes = self.sizes(S)
-            ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
-            full = self.workload.size
-            options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
-                       and (self.split or sizes[r] == full[r])
-                       and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
             out = None
-            # fewest iterations first: their curves reach low traffic early, so the lower
-            # bounds of the many-iteration options after them are matched sooner
-            for r, t in sorted(options, key=lambda o: sizes[o[0]] // o[1]):
+            for r, t in self.loop_options(seg, x, y, S, avoid):
                 out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
         return self.store(key, out)
+
+    def loop_options(self, seg, x: int, y: int, S: tuple, avoid: str | None) -> list:
+        """The loops a node over Einsums ``x..y`` with tiles ``S`` may take: (rank, tile) for
+        every rank of the span with more than one tile left, but ``avoid`` (the parent's rank),
+        split only where allowed, each tile a proper divisor. Fewest iterations first: their
+        curves reach low traffic early, so the lower bounds of the many-iteration options
+        after them are matched sooner."""
+        span = tuple(range(x, y + 1))
+        sizes = self.sizes(S)
+        ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
+        full = self.workload.size
+        options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
+                   and (self.split or sizes[r] == full[r])
+                   and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
+        return sorted(options, key=lambda o: sizes[o[0]] // o[1])
 
     def kept_sets(self, cands: list[str]) -> list[tuple]:
         """The kept sets a node tries out of its candidates ``cands``: every subset, except that

@@ -42,7 +42,6 @@ from ..model import fusion, fusion_levels
 from ..model.arch import Arch, Level
 from ..model.cost import check_size
 from ..model.fusion import Schedule, subsets
-from ..model.mapspace import divisors
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.mapspace import Mapspace, mapspace_of
 from ..model.workload import Workload
@@ -776,15 +775,8 @@ class PlacedSearch(fused.TreeSearch):
         elif depth >= self.max_depth:
             out = None
         else:
-            span = tuple(range(x, y + 1))
-            sizes = self.sizes(S)
-            ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
-            full = self.workload.size
-            options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
-                       and (self.split or sizes[r] == full[r])
-                       and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
             out = None
-            for r, t in sorted(options, key=lambda o: sizes[o[0]] // o[1]):
+            for r, t in self.loop_options(seg, x, y, S, avoid):
                 out = self.keys.merge([out, self.ploop(seg, x, y, S, r, t, R, W, F, depth, out)])
         return self.store(key, out)
 
