@@ -181,27 +181,34 @@ def test_on_a_conv_the_solver_with_it_equals_the_milp_alone():
 def test_outer_parts_attain_the_traffic_they_are_asked_for():
     """Every listed outer part moves exactly the DRAM traffic asked for and fits (the
     one-buffer cost model re-costs it), and none is listed for a traffic below the least."""
-    from boundsolver.model.cost import Nest, evaluate
+    from boundsolver.model.cost import evaluate
 
     p = bs.gemm(4, 4, 8)
     for cap, dram in [(24, 192), (40, 160)]:
         found = outer_parts(p, cap, dram)
         for o in found.values():
-            levels, orders, storage, tile, done = [], [], [], dict(p.size), 0
-            for pos in sorted(set(o.at)):
-                seg = []
-                for d, f in o.loops[done:pos]:
-                    tile[d] //= f
-                    seg.append(d)
-                done = pos
-                levels.append(tuple(tile.items()))
-                orders.append(tuple(seg))
-                storage += [(T.name, len(levels)) for i, T in enumerate(p.tensors)
-                            if o.at[i] == pos]
-            cost = evaluate(p, Nest(tuple(levels), tuple(orders), tuple(storage)))
+            cost = evaluate(p, one_buffer_nest(p, o))
             assert cost.accesses == dram and cost.occupancy <= cap
     least = bs.solve_curve(p, [24], mapspace="per_tensor/perfect")["accesses"].iloc[0]
     assert outer_parts(p, 24, int(least) - 1) == {}
+
+
+def one_buffer_nest(p, o):
+    """An outer part built as a one-buffer nest, here and not by decompose (an independent
+    check): its loops applied up to each copy's position, one level per position."""
+    from boundsolver.model.cost import Nest
+
+    levels, orders, storage, tile, done = [], [], [], dict(p.size), 0
+    for pos in sorted(set(o.at)):
+        seg = []
+        for d, f in o.loops[done:pos]:
+            tile[d] //= f
+            seg.append(d)
+        done = pos
+        levels.append(tuple(tile.items()))
+        orders.append(tuple(seg))
+        storage += [(T.name, len(levels)) for i, T in enumerate(p.tensors) if o.at[i] == pos]
+    return Nest(tuple(levels), tuple(orders), tuple(storage))
 
 
 @pytest.mark.parametrize("kw", [dict(R=3, P=4, C=2, K=2), dict(R=3, P=6, C=2, K=4),
@@ -212,7 +219,7 @@ def test_outer_parts_of_convs_attain_their_traffic_and_fills(kw):
     outer part of a conv, built as a one-buffer nest and re-costed, moves the DRAM traffic
     asked for in the capacity, and its signature's fills are moved_at at its bottom (a copy
     there), for every tensor; none is listed below the least traffic."""
-    from boundsolver.model.cost import Nest, evaluate, moved_at
+    from boundsolver.model.cost import evaluate, moved_at
 
     p = bs.conv(**kw)
     whole = sum(p.tensor_size(T) for T in p.tensors)
@@ -222,23 +229,12 @@ def test_outer_parts_of_convs_attain_their_traffic_and_fills(kw):
         found = outer_parts(p, cap, least)
         assert found
         for o in found.values():
-            levels, orders, storage, tile, done = [], [], [], dict(p.size), 0
-            for pos in sorted(set(o.at)):
-                seg = []
-                for d, f in o.loops[done:pos]:
-                    tile[d] //= f
-                    seg.append(d)
-                done = pos
-                levels.append(tuple(tile.items()))
-                orders.append(tuple(seg))
-                storage += [(T.name, len(levels)) for i, T in enumerate(p.tensors)
-                            if o.at[i] == pos]
-            nest = Nest(tuple(levels), tuple(orders), tuple(storage))
+            nest = one_buffer_nest(p, o)
             cost = evaluate(p, nest)
             assert cost.accesses == least and cost.occupancy <= cap
-            assert dict(o.tile) == dict(levels[-1])
+            assert dict(o.tile) == dict(nest.levels[-1])
             for T, fills in zip(p.tensors, o.fills):
-                assert moved_at(p, T, nest, len(levels)) == fills, (o, T.name)
+                assert moved_at(p, T, nest, len(nest.levels)) == fills, (o, T.name)
 
 
 @pytest.mark.parametrize("kw", [dict(R=3, P=4, C=2, K=2), dict(R=3, P=6, C=2, K=4),

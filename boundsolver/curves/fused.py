@@ -626,15 +626,24 @@ class TreeSearch:
 
     # -- the pieces -----------------------------------------------------------------------------
 
-    def segment(self, i: int, j: int):
-        """A segment root: no loop; it may keep tensors that several of its Einsums read."""
+    def segment_root(self, i: int, j: int) -> tuple:
+        """What a segment root over Einsums ``i..j`` starts from: the tensors it moves, those it
+        may keep (read by several of its Einsums, or any with ``push_down`` off) and its
+        constant traffic (exported intermediates written and read back, less the outputs'
+        elided first reads)."""
         ctx = self.context(i, j)
         w = self.workload
-        S = self.full
         moved = self.moved_in((i, j), i, j, frozenset())
         cands = [T for T, (_, _, u, agree) in moved.items()
                  if agree and (len(u) > 1 or not self.push_down)] if j > i else []
         base = sum(2 * w.tensor_size(X) for X in ctx.exported) - sum(w.tensor_size(T) for T in ctx.written)
+        return moved, cands, base
+
+    def segment(self, i: int, j: int):
+        """A segment root: no loop; it may keep tensors that several of its Einsums read."""
+        w = self.workload
+        S = self.full
+        moved, cands, base = self.segment_root(i, j)
         parts = []
         for K in self.kept_sets(cands):
             const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)

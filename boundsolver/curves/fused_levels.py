@@ -674,13 +674,9 @@ class PlacedSearch(fused.TreeSearch):
 
     # -- the pieces ------------------------------------------------------------------------
     def segment(self, i: int, j: int):
-        ctx = self.context(i, j)
         w = self.workload
         S = self.full
-        moved = self.moved_in((i, j), i, j, frozenset())
-        cands = [T for T, (_, _, u, agree) in moved.items()
-                 if agree and (len(u) > 1 or not self.push_down)] if j > i else []
-        base = sum(2 * w.tensor_size(X) for X in ctx.exported) - sum(w.tensor_size(T) for T in ctx.written)
+        moved, cands, base = self.segment_root(i, j)
         sp = tuple(range(i, j + 1))
         parts = []
         for K in subsets(cands):
