@@ -817,8 +817,8 @@ class PlacementSolver(LevelSolver):
         from ..reference.decompose import Stage, applies
 
         p = self.problem
-        if (self.factors != "perfect" or all(a.is_plain for T in p.tensors for a in T.axes)
-                or self.swept is None):
+        if (not self.decompose or self.factors != "perfect" or self.swept is None
+                or all(a.is_plain for T in p.tensors for a in T.axes)):
             return False
         floor = self._one_buffer_floor({self.swept: capacity})
         if not any(pt.values["dram"] <= floor and pt.values[self.swept] <= capacity
