@@ -198,6 +198,34 @@ def test_stage_on_strided_two_d_convs_equals_the_enumerator(kw, l1, fan, mc, reg
     assert check_stage_against(conv, arch, per_tensor_points(conv, arch)) >= 1
 
 
+@pytest.mark.parametrize("kw", [dict(R=1, P=4, C=2, K=2, Wstride=2),
+                                dict(R=3, P=2, C=1, K=2, Wstride=2)])
+def test_the_cheap_bound_is_below_every_split_s_least(kw):
+    """``Stage._below`` (which skips splits) never exceeds the least a split's slice problem
+    attains under an outer part, with holes too (a tiled strided window moves fewer words than
+    its slice's footprint: the bound counts the elements it touches), at every outer part the
+    search lists for every staircase point of the enumerator."""
+    import numpy as np
+
+    conv = bs.conv(**kw)
+    arch = gpu_like(3, 2, False)
+    stage = Stage(conv, arch)
+    seen = 0
+    for _, cost, _ in per_tensor_points(conv, arch):
+        for o in outer_parts(conv, cost.occupancy[0], cost.dram).values():
+            F = np.array([o.fills], dtype=object)
+            for sp in stage._split_data(o.tile):
+                table = stage._slice(sp.sizes, sp.move, sp.tie)
+                got = [sp.g * value + sum(F[0, i] * sp.per[i] for i in range(len(flags))
+                                          if flags[i])
+                       for flags, (value, _, _) in table.items()]
+                if got:
+                    below = np.atleast_1d(stage._below(sp, F * sp.per))[0]
+                    assert below <= min(got), (o, sp.split, below, got)
+                    seen += 1
+    assert seen
+
+
 def check_stage_against(problem, arch, points) -> int:
     """:func:`check_stage`'s checks against given staircase points."""
     stage = Stage(problem, arch)
