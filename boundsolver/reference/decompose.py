@@ -22,9 +22,10 @@ traffic); :func:`fastnest.least_by_whole` solves the slice problem exactly; :fun
 takes the least and builds the whole mapping, re-costed by ``cost.evaluate_levels``.
 
 Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks or sliding
-windows with unit coefficients (never split: their fills by ``moved_at``'s rule in closed
-form, footprints by ``Tensor.footprint``; docs/hierarchy.md, "Sliding windows" and "The outer
-search with windows"), each rank at most once per tensor,
+windows, strided and dilated too (never split: their fills by ``moved_at``'s rule in closed
+form, footprints by ``Tensor.footprint``, a re-fetch moving at least the elements a window
+touches, :func:`touched`; docs/hierarchy.md, "Sliding windows", "Strided windows" and "The
+outer search with windows"), each rank at most once per tensor,
 perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
@@ -115,7 +116,8 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     placed copies' fills are fixed; an unplaced tensor's fills only grow as loops are added,
     and one that cannot be stored here (its tile does not fit what is left of ``capacity``,
     or the last loop is not of its ranks) will sit below a loop of its ranks still to come, so
-    every loop so far of other ranks re-fetches it.
+    every loop so far of other ranks re-fetches it, each time at least the elements it touches
+    (:func:`touched`: its size, less a strided window's holes).
 
     ``take`` (branch and bound, :meth:`Stage.least`): called with each new outer part, returns
     an upper bound on the traffic into level 2 worth reaching; a branch is pruned where
