@@ -28,8 +28,8 @@ import boundsolver as bs
 CONVS = [("conv2_x 1x1 C=64 K=256 P=Q=56", dict(R=1, S=1, P=56, Q=56, C=64, K=256)),
          ("conv2_x 3x3 C=K=64 P=Q=56", dict(R=3, S=3, P=56, Q=56, C=64, K=64))]
 CAPS = [2**16, 2**20, 2**23]
-# --extra: the other ResNet-50 shapes (unit stride; the stride-2 ones are refused by
-# decompose.applies, "a strided or dilated window", and the MILP answers alone as on main)
+# --extra: the other ResNet-50 shapes (and one stride-2 conv; benchmarks/strided_gpu.py
+# measures every stride-2 one through solve_curve's default route)
 EXTRA = [("conv3_x 3x3 C=K=128 P=Q=28", dict(R=3, S=3, P=28, Q=28, C=128, K=128)),
          ("conv3_x 1x1 C=128 K=512 P=Q=28", dict(R=1, S=1, P=28, Q=28, C=128, K=512)),
          ("conv4_x 3x3 C=K=256 P=Q=14", dict(R=3, S=3, P=14, Q=14, C=256, K=256)),

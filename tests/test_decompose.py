@@ -4,8 +4,8 @@ which reads neither fastnest nor the decomposition): at every point of the enume
 the decomposition's least traffic into the fanout level (given the enumerated DRAM traffic at
 that capacity) is the enumerated one, and where level 3 mirrors level 2 its value plus
 ``mirrored`` is the enumerated traffic into level 3; the whole per-tensor MILP solver with the
-decomposition switched on gives the enumerated staircase; convs (unit-coefficient windows)
-against levelnest / the enumerator; bypass and strided windows are refused (the MILP answers
+decomposition switched on gives the enumerated staircase; convs (windows, strided and dilated
+too) against levelnest / the enumerator; bypass refuses strided windows (the MILP answers
 alone)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import boundsolver as bs
 from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
-from boundsolver.reference.decompose import Stage, applies, outer_parts
+from boundsolver.reference.decompose import Stage, applies, outer_parts, touched
 from boundsolver.reference.fastnest import least_by_whole
 from boundsolver.reference.hierarchy import per_tensor_points
 from helpers import same_rows
@@ -110,10 +110,28 @@ def test_where_it_does_not_apply(arch, why):
 
 
 @pytest.mark.parametrize("kw", [dict(Wstride=2), dict(Wdilation=2), dict(Hstride=2)])
-def test_strided_or_dilated_windows_are_refused(kw):
-    assert applies(bs.conv(R=3, P=4, C=2, K=2), gpu_like(4, 2, True)) is None
+def test_strided_or_dilated_windows_apply(kw):
     conv = bs.conv(R=3, S=2 if "Hstride" in kw else 1, P=4, C=2, K=2, **kw)
-    assert "strided or dilated" in applies(conv, gpu_like(4, 2, True))
+    assert applies(conv, gpu_like(4, 2, True)) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 6)), min_size=1, max_size=3),
+       st.integers(1, 3))
+def test_touched_counts_the_distinct_indices(terms, n):
+    """``touched``: per axis the distinct values of ``sum c x`` (bit-set doubling) against a
+    set built by brute force; a plain axis of size n times the window."""
+    from itertools import product
+
+    from boundsolver.model.einsum import Axis, Tensor, Term
+
+    names = [f"r{k}" for k in range(len(terms))]
+    size = {d: m for d, (_, m) in zip(names, terms)} | {"z": n}
+    window = Axis(tuple(Term(d, c) for d, (c, _) in zip(names, terms)))
+    T = Tensor("I", (Axis((Term("z"),)), window))
+    values = {sum(c * x for (c, _), x in zip(terms, xs))
+              for xs in product(*(range(m) for _, m in terms))}
+    assert touched(T, size) == n * len(values)
 
 
 def conv_points(conv, arch, monkeypatch):
@@ -149,6 +167,65 @@ def test_stage_on_a_two_d_conv_equals_the_enumerators(monkeypatch, l1, fan, mc, 
     assert check_stage_against(conv, arch, conv_points(conv, arch, monkeypatch)) >= 1
 
 
+# (K, C, P, R, stride, dilation): overlapping (R > stride), holes (R < stride: 1x1 downsample
+# convs), and a dilated window
+STRIDED = [(2, 1, 2, 3, 2, 1), (2, 2, 4, 1, 2, 1), (1, 2, 2, 2, 1, 2), (1, 2, 2, 3, 2, 1),
+           (2, 1, 4, 1, 3, 1), (2, 2, 2, 3, 3, 1)]
+
+
+@settings(max_examples=8, deadline=None)  # (the enumerator: under a second a case)
+@given(st.sampled_from(STRIDED), st.sampled_from([2, 4]), st.integers(3, 7), st.booleans(),
+       st.sampled_from([None, 0, 3]))
+def test_stage_on_strided_one_d_convs_equals_the_enumerator(shape, fan, l1, mc, regs_more):
+    """Strided and dilated 1-D convs (window ``stride*p + dilation*r``): the stage (and level
+    3's) at every point of the depth-first enumerator's staircase (hierarchy.per_tensor_points,
+    which reads neither fastnest nor the decomposition), fanout 2 or 4, multicast or not."""
+    k, c, p_, r, stride, dil = shape
+    conv = bs.conv(R=r, P=p_, C=c, K=k, Wstride=stride, Wdilation=dil)
+    arch = gpu_like(l1, fan, mc, None if regs_more is None else l1 + regs_more)
+    assert applies(conv, arch) is None
+    assert check_stage_against(conv, arch, per_tensor_points(conv, arch)) >= 1
+
+
+@pytest.mark.parametrize("kw", [dict(R=3, S=3, P=2, Q=2, C=1, K=1),
+                                dict(R=1, S=1, P=2, Q=2, C=1, K=2),
+                                dict(R=3, S=1, P=2, Q=2, C=1, K=2)])
+@pytest.mark.parametrize("l1, fan, mc, regs", [(4, 2, True, None), (3, 4, False, 3)])
+def test_stage_on_strided_two_d_convs_equals_the_enumerator(kw, l1, fan, mc, regs):
+    """Stride 2 on both axes: a 3x3 (windows overlapping by one), a 1x1 downsample (holes)."""
+    conv = bs.conv(**kw, Wstride=2, Hstride=2)
+    arch = gpu_like(l1, fan, mc, regs)
+    assert check_stage_against(conv, arch, per_tensor_points(conv, arch)) >= 1
+
+
+@pytest.mark.parametrize("kw", [dict(R=1, P=4, C=2, K=2, Wstride=2),
+                                dict(R=3, P=2, C=1, K=2, Wstride=2)])
+def test_the_cheap_bound_is_below_every_split_s_least(kw):
+    """``Stage._below`` (which skips splits) never exceeds the least a split's slice problem
+    attains under an outer part, with holes too (a tiled strided window moves fewer words than
+    its slice's footprint: the bound counts the elements it touches), at every outer part the
+    search lists for every staircase point of the enumerator."""
+    import numpy as np
+
+    conv = bs.conv(**kw)
+    arch = gpu_like(3, 2, False)
+    stage = Stage(conv, arch)
+    seen = 0
+    for _, cost, _ in per_tensor_points(conv, arch):
+        for o in outer_parts(conv, cost.occupancy[0], cost.dram).values():
+            F = np.array([o.fills], dtype=object)
+            for sp in stage._split_data(o.tile):
+                table = stage._slice(sp.sizes, sp.move, sp.tie)
+                got = [sp.g * value + sum(F[0, i] * sp.per[i] for i in range(len(flags))
+                                          if flags[i])
+                       for flags, (value, _, _) in table.items()]
+                if got:
+                    below = np.atleast_1d(stage._below(sp, F * sp.per))[0]
+                    assert below <= min(got), (o, sp.split, below, got)
+                    seen += 1
+    assert seen
+
+
 def check_stage_against(problem, arch, points) -> int:
     """:func:`check_stage`'s checks against given staircase points."""
     stage = Stage(problem, arch)
@@ -176,6 +253,52 @@ def test_on_a_conv_the_solver_with_it_equals_the_milp_alone():
         keys.append([pt.cost.key for pt in found])
         assert hasattr(ls, "_stage") == on and (not on or ls._stage is not None)
     assert keys[0] == keys[1] and keys[0]
+
+
+@pytest.mark.parametrize("kw", [dict(R=3, P=2, C=1, K=1, Wstride=2),
+                                dict(R=1, P=4, C=2, K=1, Wstride=2)])
+def test_on_a_strided_conv_the_solver_with_it_equals_the_milp_alone(kw):
+    """Decomposition on == off on strided 1-D convs (every point of the MILP's staircase)."""
+    conv = bs.conv(**kw)
+    arch = gpu_like(3, 2, False, regs=3)
+    keys = []
+    for on in (True, False):
+        ls = joint.PlacementSolver(conv, arch)
+        ls.decompose = on
+        found, _ = joint.milp_points(ls)
+        keys.append([pt.cost.key for pt in found])
+    assert keys[0] == keys[1] and keys[0]
+
+
+def test_the_uniform_seed_waits_for_the_decomposition(monkeypatch):
+    """On a conv where the decomposition answers, no uniform seed is solved; where it
+    declines, the seed is solved then, and the answers are the same (seeds never prove)."""
+    conv = bs.conv(R=3, P=2, C=1, K=1, Wstride=2)
+    arch = gpu_like(3, 2, False, regs=3)
+    caps = [3, 5, 7, 10]
+    seeded, asked = [], []
+    uniform, least = joint.PlacementSolver._uniform, Stage.least
+
+    def counted(self, capacity):
+        seeded.append(capacity)
+        return uniform(self, capacity)
+
+    def answers(self, *args, **kw):
+        asked.append(args)
+        return least(self, *args, **kw)
+
+    monkeypatch.setattr(joint.PlacementSolver, "_uniform", counted)
+    monkeypatch.setattr(Stage, "least", answers)
+    keys = []
+    for declines in (False, True):
+        if declines:
+            monkeypatch.setattr(Stage, "least", lambda self, *a, **k: asked.append(a))
+        ls = joint.PlacementSolver(conv, arch)
+        keys.append([ls.joint(c, least_occupancy=False).cost.key for c in caps])
+        assert asked and len(seeded) == (len(asked) if declines else 0), (asked, seeded)
+        seeded.clear()
+        asked.clear()
+    assert keys[0] == keys[1]
 
 
 def test_outer_parts_attain_the_traffic_they_are_asked_for():
@@ -213,7 +336,12 @@ def one_buffer_nest(p, o):
 
 @pytest.mark.parametrize("kw", [dict(R=3, P=4, C=2, K=2), dict(R=3, P=6, C=2, K=4),
                                 dict(R=2, S=2, P=2, Q=2, C=1, K=2),
-                                dict(R=3, S=3, P=4, Q=4, C=2, K=2)])
+                                dict(R=3, S=3, P=4, Q=4, C=2, K=2),
+                                dict(R=3, P=4, C=2, K=2, Wstride=2),
+                                dict(R=1, P=4, C=2, K=2, Wstride=2),
+                                dict(R=2, P=4, C=2, K=2, Wdilation=2),
+                                dict(R=3, S=3, P=2, Q=4, C=2, K=2, Wstride=2, Hstride=2),
+                                dict(R=1, S=1, P=4, Q=2, C=2, K=4, Wstride=2, Hstride=3)])
 def test_outer_parts_of_convs_attain_their_traffic_and_fills(kw):
     """The outer search's closed form of a window's fills is ``cost.moved_at``: every listed
     outer part of a conv, built as a one-buffer nest and re-costed, moves the DRAM traffic

@@ -774,6 +774,9 @@ class PlacementSolver(LevelSolver):
         inner = self._stage.least(int(min(cap, 2**62)), int(limits["dram"]), floor,
                                   self._deadline)
         if inner is None:  # declined, out of time, or no mapping (the MILP will say so)
+            pending = self.__dict__.pop("_seed_pending", None)
+            if pending is not None:
+                self._uniform(pending)  # the MILP's seed, waited for (_seed_later)
             return -math.inf
         for mirror in (False, True) if self._stage.next_exact else (False,):
             nest, copies, cost = self._stage.verified(inner, mirror)
@@ -793,11 +796,37 @@ class PlacementSolver(LevelSolver):
         self.start_clock(deadline)
         deadline = self._deadline
         self._extend(capacity)
+        self._seed_pending = None
         if self.seed_uniform and not (
                 self.swept and self.decompose
                 and math.isfinite(self._bypassed(0, {self.swept: capacity}))):
-            self._uniform(capacity)
+            if self._seed_later(capacity):
+                self._seed_pending = capacity
+            else:
+                self._uniform(capacity)
         return super().joint(capacity, least_occupancy, deadline)
+
+    def _seed_later(self, capacity: float) -> bool:
+        """Whether the uniform seed waits until the fanout stage's decomposition declines
+        (:meth:`_decomposed` runs it then): on a problem with sliding windows (convs) where
+        the decomposition applies and the constructed DRAM candidate attains the backing
+        store's floor, every stage ends without a solve (the floor's candidate, the
+        decomposition's mapping, its mirror), in 0.1-4 s on ResNet-50's layers on ``a100``,
+        where the uniform MILP took 10-26 s per capacity only to supply candidates
+        (docs/hierarchy.md, "Strided windows"). Only a speed choice: seeds never prove."""
+        from ..reference.decompose import Stage, applies
+
+        p = self.problem
+        if (not self.decompose or self.factors != "perfect" or self.swept is None
+                or all(a.is_plain for T in p.tensors for a in T.axes)):
+            return False
+        floor = self._one_buffer_floor({self.swept: capacity})
+        if not any(pt.values["dram"] <= floor and pt.values[self.swept] <= capacity
+                   for pt in self.known):
+            return False
+        if not hasattr(self, "_stage"):
+            self._stage = Stage(p, self.arch) if applies(p, self.arch) is None else None
+        return self._stage is not None
 
     def _extend(self, capacity: float) -> None:
         """A candidate attaining the backing store's floor where it applies: the one-buffer

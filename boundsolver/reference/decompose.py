@@ -22,9 +22,10 @@ traffic); :func:`fastnest.least_by_whole` solves the slice problem exactly; :fun
 takes the least and builds the whole mapping, re-costed by ``cost.evaluate_levels``.
 
 Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks or sliding
-windows with unit coefficients (never split: their fills by ``moved_at``'s rule in closed
-form, footprints by ``Tensor.footprint``; docs/hierarchy.md, "Sliding windows" and "The outer
-search with windows"), each rank at most once per tensor,
+windows, strided and dilated too (never split: their fills by ``moved_at``'s rule in closed
+form, footprints by ``Tensor.footprint``, a re-fetch moving at least the elements a window
+touches, :func:`touched`; docs/hierarchy.md, "Sliding windows", "Strided windows" and "The
+outer search with windows"), each rank at most once per tensor,
 perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
@@ -74,8 +75,6 @@ def applies(problem: Einsum, arch: Arch) -> str | None:
     """None where :class:`Stage` is exact for ``problem`` on ``arch``, else why not."""
     if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
         return "a rank indexing two axes of one tensor"
-    if any(t.coef != 1 for T in problem.tensors for a in T.axes for t in a.terms):
-        return "a strided or dilated window"
     levels = arch.on_chip
     if len(levels) < 2:
         return "fewer than two on-chip levels"
@@ -117,7 +116,8 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     placed copies' fills are fixed; an unplaced tensor's fills only grow as loops are added,
     and one that cannot be stored here (its tile does not fit what is left of ``capacity``,
     or the last loop is not of its ranks) will sit below a loop of its ranks still to come, so
-    every loop so far of other ranks re-fetches it.
+    every loop so far of other ranks re-fetches it, each time at least the elements it touches
+    (:func:`touched`: its size, less a strided window's holes).
 
     ``take`` (branch and bound, :meth:`Stage.least`): called with each new outer part, returns
     an upper bound on the traffic into level 2 worth reaching; a branch is pruned where
@@ -131,6 +131,9 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     rel = [frozenset(d for d in T.ranks if d in N) for T in ts]
     whole = [problem.tensor_size(T) for T in ts]
     windowed = [i for i, T in enumerate(ts) if not all(a.is_plain for a in T.axes)]
+    # the words a copy moves at least per re-fetch: a plain tensor its size; a windowed one the
+    # elements its windows touch (a strided window's tiles skip its holes: docs/hierarchy.md)
+    base = [touched(T, size) if i in windowed else whole[i] for i, T in enumerate(ts)]
     out = ts.index(problem.output)
     weight = [2 if i == out else 1 for i in range(n)]
     z = whole[out]
@@ -154,12 +157,12 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
         """Tensor i's fills at a copy right below the loops so far (``cost.moved_at``)."""
         if i not in windowed:
             return cur[i]
-        return _window_fills_at(axes[i], size, tile, cur[i] // whole[i], inner[i])
+        return _window_fills_at(axes[i], size, tile, cur[i] // base[i], inner[i])
 
-    # cur[i]: tensor i's words times the loops of other ranks above its innermost loop of its
-    # own (its fills if stored here, a plain tensor); every[i]: times every loop of other ranks
-    # so far (a lower bound on its fills once a loop of its own follows, windows included:
-    # docs/hierarchy.md, "Sliding windows"); inner[i]: that innermost loop (rank, trips, trips
+    # cur[i]: base[i] times the loops of other ranks above its innermost loop of its own (its
+    # fills if stored here, a plain tensor); every[i]: times every loop of other ranks so far
+    # (a lower bound on its fills once a loop of its own follows, windows included:
+    # docs/hierarchy.md, "The outer search with windows" (iii)); inner[i]: that innermost loop (rank, trips, trips
     # of its rank above it), None before one
     def visit(loops: list, seg: frozenset, tile: dict, placed: dict, cost: int, occ: int,
               cur: tuple, every: tuple, inner: tuple):
@@ -222,7 +225,7 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
             # the child's least traffic before it is visited: an unplaced tensor lacking d is
             # re-fetched by it (every x f), one with d moves at least its size (a plain one
             # its every); growing in f, so the first f past ``dram`` ends the loop
-            fixed = cost - z + sum(weight[i] * (every[i] if i not in windowed else whole[i])
+            fixed = cost - z + sum(weight[i] * (every[i] if i not in windowed else base[i])
                                    for i in unplaced if r[i])
             spread = sum(weight[i] * every[i] for i in unplaced if not r[i])
             for f in steps[d][tile[d]]:
@@ -235,7 +238,7 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
                       cur2, every2, inner2)
 
     try:
-        visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole), (None,) * n)
+        visit([], frozenset(), dict(N), {}, 0, 0, tuple(base), tuple(base), (None,) * n)
     except _TooMany:
         return None
     return found
@@ -243,39 +246,72 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
 
 def _axes(tensor) -> tuple:
     """A tensor's axes for :func:`_window_fills_at`: ``(rank, None)`` plain, ``(None,
-    ranks)`` a sliding window (unit coefficients)."""
-    return tuple((a.terms[0].rank, None) if a.is_plain else (None, tuple(t.rank for t in a.terms))
-                 for a in tensor.axes)
+    ((rank, coef), ...))`` a sliding window (strides and dilations as coefficients)."""
+    return tuple((a.terms[0].rank, None) if a.is_plain
+                 else (None, tuple((t.rank, t.coef) for t in a.terms)) for a in tensor.axes)
 
 
 def _footprint(axes: tuple, tile: dict) -> int:
-    """``Tensor.footprint`` from :func:`_axes` (a rank absent from ``tile``: extent 1)."""
-    return math.prod(tile.get(r, 1) if r is not None else sum(tile.get(d, 1) - 1 for d in w) + 1
-                     for r, w in axes)
+    """``Tensor.footprint`` from :func:`_axes` (a rank absent from ``tile``: extent 1; a
+    window's extent is its bounding box, holes included, as the cost model holds it)."""
+    return math.prod(tile.get(r, 1) if r is not None
+                     else sum(c * (tile.get(d, 1) - 1) for d, c in w) + 1 for r, w in axes)
+
+
+def touched(tensor, size: dict) -> int:
+    """How many elements of ``tensor`` a problem of rank sizes ``size`` touches: per axis, the distinct values of
+    ``sum c_d x_d`` over ``0 <= x_d < N_d`` (a plain axis: N_d; a window with unit
+    coefficients: its extent; ``2*p + r`` with R < 2: fewer, its holes skipped), multiplied.
+    Every copy of the tensor moves at least this many words per re-fetch by the loops of
+    ranks it lacks (docs/hierarchy.md, "The outer search with windows" (iii)): its tiles'
+    bounding boxes, which ``cost.moved_at`` counts, cover every touched element."""
+    return math.prod(_distinct(tuple((t.rank, t.coef) for t in a.terms), size)
+                     for a in tensor.axes)
+
+
+def _distinct(terms: tuple, size: dict) -> int:
+    """The distinct values of ``sum c x_d`` over ``0 <= x_d < N_d`` (``terms``: (rank, c)), as
+    a bit set: per term the union of the set shifted by ``c x`` for ``x < N_d``, built by
+    doubling (``O(log N_d)`` shifts of integers of the extent's bits)."""
+    if len(terms) == 1 and terms[0][1] == 1:
+        return size[terms[0][0]]
+    reach = 1
+    for d, c in terms:
+        n, union, m = size[d], 0, 0  # union: the shifts 0 .. m - 1 applied
+        for bit in bin(n)[2:]:
+            union |= union << (c * m)
+            m *= 2
+            if bit == "1":
+                union |= reach << (c * m)
+                m += 1
+        reach = union
+    return reach.bit_count()
 
 
 def _window_fills_at(axes: tuple, size: dict, tile: dict, count: int, inner) -> int:
     """``cost.moved_at``'s fills of a tensor (``axes``: :func:`_axes`) at a copy right below an
     outer part's loops so far, each rank looped at most once per segment: ``count`` re-fetches
     by the loops of other ranks above its innermost loop of its own ``inner = (rank j, trips
-    f_j, trips of j's rank above it)`` (None: no such loop, the whole tensor once), ``tile``
-    the tiles there. Per axis as moved_at: a plain one its whole extent; a window its tiles'
-    count times ``ext = sum (u - 1) + 1`` over its ranks' tiles u, or, where j is one of its
-    ranks, the tiles of its other ranks times ``outer * (ext + (f_j - 1) u_j)`` (``outer``:
-    j's rank's trips above j's segment, which with one loop of a rank per segment are its
-    trips above j)."""
+    f_j, trips of j's rank above it)`` (None: no such loop, the whole tensor once, its
+    bounding box), ``tile`` the tiles there. Per axis as moved_at: a plain one its whole
+    extent; a window (coefficients c: stride, dilation) its tiles' count times ``ext = sum
+    c (u - 1) + 1`` over its ranks' tiles u, or, where j is one of its ranks, the tiles of its
+    other ranks times ``outer * (ext + (f_j - 1) min(c_j u_j, ext))`` (a step of j moves the
+    window by ``c_j u_j``: consecutive tiles overlap only where that is less than ``ext``;
+    ``outer``: j's rank's trips above j's segment, which with one loop of a rank per segment
+    are its trips above j)."""
     if inner is None:
-        return math.prod(size[r] if r is not None else sum(size[d] - 1 for d in w) + 1
-                         for r, w in axes)
+        return _footprint(axes, size)
     j, fj, outer = inner
     for r, w in axes:
         if r is not None:
             count *= size[r]
             continue
-        u = {d: tile.get(d, 1) for d in w}
-        ext = sum(v - 1 for v in u.values()) + 1
-        tiles = math.prod(size[d] // u[d] for d in w if d != j)
-        count *= tiles * (ext if j not in w else outer * (ext + (fj - 1) * min(u[j], ext)))
+        u = {d: tile.get(d, 1) for d, _ in w}
+        ext = sum(c * (u[d] - 1) for d, c in w) + 1
+        tiles = math.prod(size[d] // u[d] for d, _ in w if d != j)
+        cj = next((c for d, c in w if d == j), None)
+        count *= tiles * (ext if cj is None else outer * (ext + (fj - 1) * min(cj * u[j], ext)))
     return count
 
 
@@ -510,13 +546,16 @@ class Stage:
             g, h = math.gcd(*a), math.gcd(*b) or 1
             sizes = tuple((d, t[d] // s[d]) for d in ranks)
             words = [p.tensors[i].footprint(dict(sizes)) for i in range(n)]
+            # a tiled copy moves at least the slice's touched elements (a strided window's
+            # tiles skip its holes), a whole one takes its footprint
+            least = [touched(p.tensors[i], dict(sizes)) for i in range(n)]
             fits = [m for m in range(1 << n) if sum(words[i] for i in range(n) if m >> i & 1)
                     + sum(1 for i in range(n) if not m >> i & 1) <= self.capacity]
             out.append(_Split(tuple(sorted(split.items())), np.array(per, dtype=object),
                               np.array(extra, dtype=object), sizes,
                               tuple(x // g for x in a), tuple(x // h for x in b), g, h,
                               (r[z] - 1) * self._zsize,
-                              tuple(a[i] * words[i] for i in range(n)), tuple(fits)))
+                              tuple(a[i] * least[i] for i in range(n)), tuple(fits)))
         self._splits_of[tile] = out
         return out
 
