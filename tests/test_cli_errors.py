@@ -127,3 +127,22 @@ def test_proof_out_of_reach_speaks_command_line_options(monkeypatch, capsys):
     assert "ProofOutOfReach" in err and "274,687 words was not proven within 60 s" in err
     assert "--time-limit inf" in err and "--mapspace uniform/perfect" in err
     assert "solve_curve(" not in err and "math.inf" not in err
+
+
+def test_onnx_shape_errors_are_one_line_naming_the_dims_given(tmp_path, capsys):
+    """onnx reports one line per failing node; the error was several lines."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", 3])
+    z = helper.make_tensor_value_info("Z", TensorProto.FLOAT, ["batch", 6])
+    w1 = helper.make_tensor("W1", TensorProto.FLOAT, [4, 5], [0.0] * 20)  # 3 != 4: no product
+    w2 = helper.make_tensor("W2", TensorProto.FLOAT, [5, 6], [0.0] * 30)
+    graph = helper.make_graph([helper.make_node("MatMul", ["X", "W1"], ["Y"], name="first"),
+                               helper.make_node("MatMul", ["Y", "W2"], ["Z"], name="second")],
+                              "g", [x], [z], [w1, w2])
+    model = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), model)
+    err = _one_line_error(["network", str(model), "--dims", "batch=2", "-q"], capsys)
+    assert "OnnxError: ONNX check or shape inference failed with batch=2" in err
+    assert "node name: first" in err
