@@ -359,8 +359,13 @@ def method(args) -> str | None:
     if getattr(args, "enumerate", False):
         if args.method not in (None, "enumerate"):
             raise BoundsolverError(f"--enumerate and --method {args.method} disagree")
-        return "enumerate"
-    return args.method
+        chosen = "enumerate"
+    else:
+        chosen = args.method
+    if chosen == "enumerate" and args.solver is not None:
+        raise BoundsolverError(f"--solver {args.solver} does not apply to --method enumerate "
+                               "(no integer program is solved); leave one out")
+    return chosen
 
 
 def solve_kwargs(args, default_mapspace: str | None) -> dict:
@@ -536,6 +541,9 @@ def _curve(args, extra: list[str]) -> int:
     if args.plot:
         _plot(problems, frames, args.plot, args.unit or "words", arch.word_bits,
               floor=args.lower_bound and arch.is_single_buffer)
+        if args.lower_bound and not arch.is_single_buffer:
+            print(f"--lower-bound: the floor is drawn for one buffer only; on {arch.name} its "
+                  "lower_bound and gap columns are in the table (and --csv)", file=sys.stderr)
     return 0 if (table["status"] != "time_limit").all() else 1
 
 

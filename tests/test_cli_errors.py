@@ -146,3 +146,19 @@ def test_onnx_shape_errors_are_one_line_naming_the_dims_given(tmp_path, capsys):
     err = _one_line_error(["network", str(model), "--dims", "batch=2", "-q"], capsys)
     assert "OnnxError: ONNX check or shape inference failed with batch=2" in err
     assert "node name: first" in err
+
+
+@pytest.mark.parametrize("flags", [["--enumerate"], ["--method", "enumerate"]])
+def test_a_solver_with_enumeration_is_refused_not_ignored(flags, capsys):
+    err = _one_line_error(["curve", "gemm", "4", "4", "4", *flags, "--solver", "cbc", "-q"],
+                          capsys)
+    assert "--solver cbc does not apply to --method enumerate" in err
+
+
+def test_lower_bound_on_a_hierarchy_plot_says_where_the_floor_is(tmp_path, capsys):
+    """The plot drew no floor on a hierarchy and said nothing."""
+    png = tmp_path / "h.png"
+    argv = ["curve", "gemm", "2", "2", "2", "--arch", "three_level", "--level-size", "L1=4",
+            "--lower-bound", "--plot", str(png), "-q"]
+    assert main(argv) == 0 and png.stat().st_size > 0
+    assert "the floor is drawn for one buffer only" in capsys.readouterr().err
