@@ -162,3 +162,20 @@ def test_lower_bound_on_a_hierarchy_plot_says_where_the_floor_is(tmp_path, capsy
             "--lower-bound", "--plot", str(png), "-q"]
     assert main(argv) == 0 and png.stat().st_size > 0
     assert "the floor is drawn for one buffer only" in capsys.readouterr().err
+
+
+def test_a_cached_answer_does_not_hide_a_bad_solver_or_time_limit(tmp_path, capsys):
+    """With the curve in the cache, --solver gurobi exited 0 and time_limit=-1 returned."""
+    import boundsolver as bs
+    from boundsolver.curves.cache import Cache
+    from boundsolver.errors import SolverError
+
+    cache = ["--cache-dir", str(tmp_path), "-q"]
+    assert main(["curve", "gemm", "4", "4", "4", *cache]) == 0
+    assert (tmp_path / "results.sqlite").is_file()
+    err = _one_line_error(["curve", "gemm", "4", "4", "4", "--solver", "gurobi", *cache], capsys)
+    assert "unknown solver 'gurobi'" in err
+    store = Cache(tmp_path / "results.sqlite")
+    for bad in (-1, float("nan"), 0):
+        with pytest.raises(SolverError, match="time_limit must be a positive number"):
+            bs.solve_curves([bs.gemm(4, 4, 4)], None, cache=store, time_limit=bad)
