@@ -16,6 +16,7 @@ twice is refused, and output paths are checked before anything is solved.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import logging
 import math
@@ -532,8 +533,9 @@ def _curve(args, extra: list[str]) -> int:
         inside = None if arch.is_single_buffer else arch
         frames = [with_lower_bound(df, p, inside) for p, df in zip(problems, frames)]
     if not args.quiet:
-        for p, df in zip(problems, frames):
-            _report(p, df)
+        with _tables(args):
+            for p, df in zip(problems, frames):
+                _report(p, df)
     table = pd.concat([df.assign(problem=p.name or str(p)) for p, df in zip(problems, frames)],
                       ignore_index=True)
     if args.csv:
@@ -561,6 +563,13 @@ def _in_cli_words(err: ProofOutOfReach) -> ProofOutOfReach:
     text = str(err)
     return ProofOutOfReach(text.replace(_ASK, CLI_ASK) if _ASK in text else
                            f"{text} ({CLI_ASK})")
+
+
+def _tables(args):
+    """Where the readable tables go: stdout, or stderr when ``--csv -`` takes stdout (what is
+    piped into a file or pandas must be the CSV alone)."""
+    return contextlib.redirect_stdout(sys.stderr) if str(args.csv) == "-" else \
+        contextlib.nullcontext()
 
 
 def _solve(problem, caps, **kwargs) -> pd.DataFrame:
@@ -601,16 +610,7 @@ def _workloads(args, problems, caps, arch) -> int:
             frames = {f: with_lower_bound(df, w, inside) for f, df in frames.items()}
         for f, df in frames.items():
             if not args.quiet:
-                facts = [f"{len(df)} rows"] + [text.format(df.attrs[key]) for key, text in (
-                    ("seconds", "{:.2f} s"), ("algorithmic_minimum", "minimum {} words"))
-                    if key in df.attrs]
-                print(f"{w.name} {'fused' if f else 'unfused'} ({', '.join(facts)})")
-                shown_cols = [c for c in ("capacity", "occupancy", "accesses", "lower_bound",
-                                          "gap", "status", "segments") if c in df.columns]
-                print(df[shown_cols].to_string(index=False))
-                if f and df["status"].eq("optimal").any():
-                    print("loop tree of the least-traffic point:")
-                    print(df.loc[df["status"].eq("optimal"), "tree"].iloc[-1])
+                _print_workload(args, w, f, df)
             tables.append(df.assign(problem=w.name, fusion=f))
         plots.append((w, frames))
     table = pd.concat(tables, ignore_index=True)
@@ -619,6 +619,20 @@ def _workloads(args, problems, caps, arch) -> int:
     if args.plot:
         _plot_workloads(plots, args.plot, args.unit or "words")
     return 0
+
+
+def _print_workload(args, w, f: bool, df: pd.DataFrame) -> None:
+    """One workload's fused or unfused frontier, and the loop tree of its least-traffic point."""
+    facts = [f"{len(df)} rows"] + [text.format(df.attrs[key]) for key, text in (
+        ("seconds", "{:.2f} s"), ("algorithmic_minimum", "minimum {} words")) if key in df.attrs]
+    shown_cols = [c for c in ("capacity", "occupancy", "accesses", "lower_bound", "gap",
+                              "status", "segments") if c in df.columns]
+    with _tables(args):
+        print(f"{w.name} {'fused' if f else 'unfused'} ({', '.join(facts)})")
+        print(df[shown_cols].to_string(index=False))
+        if f and df["status"].eq("optimal").any():
+            print("loop tree of the least-traffic point:")
+            print(df.loc[df["status"].eq("optimal"), "tree"].iloc[-1])
 
 
 def _plot_workloads(plots, path: Path, unit: str) -> None:
@@ -685,7 +699,8 @@ def _network(args) -> int:
         curve[f"op_intensity_{name}"] = (df["op_intensity"].to_numpy() if "op_intensity" in df
                                          else np.nan)
     if not args.quiet:
-        _print_network(w, table, curve, box, at)
+        with _tables(args):
+            _print_network(w, table, curve, box, at)
     if args.csv:
         if str(args.csv) == "-":
             table.to_csv(sys.stdout, index=False)

@@ -179,3 +179,16 @@ def test_a_cached_answer_does_not_hide_a_bad_solver_or_time_limit(tmp_path, caps
     for bad in (-1, float("nan"), 0):
         with pytest.raises(SolverError, match="time_limit must be a positive number"):
             bs.solve_curves([bs.gemm(4, 4, 4)], None, cache=store, time_limit=bad)
+
+
+@pytest.mark.parametrize("argv", [["curve", "gemm", "4", "4", "2", "--no-cache"],
+                                  ["curve", "ffn", "--tokens", "2"]])
+def test_csv_to_stdout_is_csv_alone_with_the_table_on_stderr(argv, capsys):
+    """Without -q the readable table was printed into the same stdout as the CSV."""
+    import io
+
+    assert main([*argv, "--csv", "-"]) == 0
+    captured = capsys.readouterr()
+    table = pd.read_csv(io.StringIO(captured.out))
+    assert list(table.columns[:3]) == ["occupancy", "accesses", "status"]
+    assert table["accesses"].notna().all() and "occupancy" in captured.err
