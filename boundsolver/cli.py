@@ -847,9 +847,12 @@ def _number(v: float) -> str:
 
 def _time_limit_note(df: pd.DataFrame, cut: int) -> str:
     """Under the table, in words, what a ``time_limit`` row does and does not prove."""
-    what = (f"the columns before bound_of are proven, {', '.join(sorted(set(df['bound_of'].dropna())))}"
-            " (= incumbent) is the mapping's found" if "bound_of" in df.columns else
-            "incumbent is the best mapping's accesses found (if any)")
+    if "bound_of" in df.columns:
+        open_cols = ", ".join(sorted(set(df["bound_of"].dropna())))
+        what = (f"the columns before bound_of are proven, {open_cols} is the value of the "
+                "mapping found (incumbent)")
+    else:
+        what = "incumbent is the accesses of the best mapping found (if any)"
     return (f"{cut} of {len(df)} rows stopped at the time limit (status time_limit, not exact): "
             f"{what}, best_bound a proven lower bound on it; a larger --time-limit (or inf) "
             "may prove them (exit status 1)")

@@ -109,7 +109,7 @@ def test_a_time_limit_row_on_a_hierarchy_names_the_open_column(monkeypatch, caps
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "bound_of" in out and "1792000" in out and "1.792e+06" not in out
-    assert "accesses_L1 (= incumbent) is the mapping's found" in out
+    assert "accesses_L1 is the value of the mapping found (incumbent)" in out
 
 
 def test_proof_out_of_reach_speaks_command_line_options(monkeypatch, capsys):
