@@ -16,6 +16,7 @@ twice is refused, and output paths are checked before anything is solved.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import logging
 import math
@@ -29,7 +30,7 @@ import pandas as pd
 
 from .curves.joint import DEFAULT_MAPSPACE
 from .curves.methods import METHODS
-from .errors import BoundsolverError
+from .errors import BoundsolverError, ProofOutOfReach
 from .io.specs import call_workload, load_arch, load_problems
 from .model.einsum import Einsum, einsum, shown
 from .model.mapspace import FACTORS, PLACEMENTS, Mapspace, mapspace_of
@@ -62,6 +63,14 @@ class _Once(argparse._StoreAction):
         setattr(namespace, self.dest, values)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line like every other error (``--help`` shows the
+    usage); argparse's default prints the whole usage block before it."""
+
+    def error(self, message: str):
+        raise BoundsolverError(f"{message} (see {self.prog} --help)")
+
+
 def _subparser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
     p = sub.add_parser(name, **kwargs)
     p.register("action", None, _Once)
@@ -70,7 +79,7 @@ def _subparser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="boundsolver", description=(
+    top = _Parser(prog="boundsolver", description=(
         "Exact least backing-store traffic of a tensor algorithm for each buffer capacity "
         "(Orojenesis curves), by integer programming."))
     sub = top.add_subparsers(dest="command", required=True)
@@ -197,16 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args, extra = parser().parse_known_args(argv)
         _logging(getattr(args, "verbose", 0))
-        if args.command == "problems":
-            return _list_problems()
         if args.command != "curve" and extra:
             raise BoundsolverError(f"unknown options {' '.join(extra)}")
+        if args.command == "problems":
+            return _list_problems()
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "network":
             return _network(args)
         return _curve(args, extra)
     except BoundsolverError as err:
+        if isinstance(err, ProofOutOfReach):
+            err = _in_cli_words(err)
         print(f"boundsolver: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: say so, not a traceback from inside a solver
@@ -277,6 +288,8 @@ def keywords(tokens: list[str], what: str) -> dict[str, int]:
             i += 2
         else:
             raise BoundsolverError(f"{what} {tok} has no value")
+        if not key:
+            raise BoundsolverError(f"{what} needs NAME=VALUE, got {tok[2:]!r}")
         if key in out:
             raise BoundsolverError(f"{what} {key!r} given twice ({out[key]} and {value}); "
                                    "give each once")
@@ -347,8 +360,13 @@ def method(args) -> str | None:
     if getattr(args, "enumerate", False):
         if args.method not in (None, "enumerate"):
             raise BoundsolverError(f"--enumerate and --method {args.method} disagree")
-        return "enumerate"
-    return args.method
+        chosen = "enumerate"
+    else:
+        chosen = args.method
+    if chosen == "enumerate" and args.solver is not None:
+        raise BoundsolverError(f"--solver {args.solver} does not apply to --method enumerate "
+                               "(no integer program is solved); leave one out")
+    return chosen
 
 
 def solve_kwargs(args, default_mapspace: str | None) -> dict:
@@ -444,6 +462,9 @@ def problems_from(tokens: list[str], extra: list[str]) -> list[Einsum]:
                                    'B[k,n]" m=64 k=64 n=64')
         sizes = keywords([f"--{t}" if "=" in t else t for t in rest[1:]], "rank size")
         return [einsum(rest[0], **sizes)]
+    if kind.lower().endswith(".onnx"):
+        raise BoundsolverError(f"{shown(kind)} is an ONNX model: `boundsolver network {kind}` "
+                               "reads it (curve takes a problem or workload YAML)")
     _known_problem(kind, rest)
     if rest:
         raise BoundsolverError(f"unexpected arguments after {kind}: {' '.join(rest)} (a YAML "
@@ -456,6 +477,9 @@ def _known_problem(kind: str, rest: list[str]) -> None:
     from .errors import SpecError
     from .io.specs import find, named_files
 
+    if "/" in kind or os.sep in kind or kind.endswith((".yaml", ".yml")):
+        find(kind, "problems")  # a path: its own error (no such file, a folder) says more
+        return
     try:
         find(kind, "problems")
         return
@@ -509,8 +533,9 @@ def _curve(args, extra: list[str]) -> int:
         inside = None if arch.is_single_buffer else arch
         frames = [with_lower_bound(df, p, inside) for p, df in zip(problems, frames)]
     if not args.quiet:
-        for p, df in zip(problems, frames):
-            _report(p, df)
+        with _tables(args):
+            for p, df in zip(problems, frames):
+                _report(p, df)
     table = pd.concat([df.assign(problem=p.name or str(p)) for p, df in zip(problems, frames)],
                       ignore_index=True)
     if args.csv:
@@ -518,7 +543,33 @@ def _curve(args, extra: list[str]) -> int:
     if args.plot:
         _plot(problems, frames, args.plot, args.unit or "words", arch.word_bits,
               floor=args.lower_bound and arch.is_single_buffer)
+        if args.lower_bound and not arch.is_single_buffer:
+            print(f"--lower-bound: the floor is drawn for one buffer only; on {arch.name} its "
+                  "lower_bound and gap columns are in the table (and --csv)", file=sys.stderr)
     return 0 if (table["status"] != "time_limit").all() else 1
+
+
+CLI_ASK = ("Give capacities with -c or --range (a capacity not proven in time is a time_limit "
+           "row with a proven lower bound and the best mapping found; --time-limit S sets its "
+           "seconds), --time-limit inf to wait for every proof, or --mapspace uniform/perfect "
+           "for Timeloop's mapspace (uniform placement within each level)")
+
+
+def _in_cli_words(err: ProofOutOfReach) -> ProofOutOfReach:
+    """The library's advice names Python arguments (``time_limit=math.inf``); say it with the
+    options a command-line user types."""
+    from .curves.joint import _ASK
+
+    text = str(err)
+    return ProofOutOfReach(text.replace(_ASK, CLI_ASK) if _ASK in text else
+                           f"{text} ({CLI_ASK})")
+
+
+def _tables(args):
+    """Where the readable tables go: stdout, or stderr when ``--csv -`` takes stdout (what is
+    piped into a file or pandas must be the CSV alone)."""
+    return contextlib.redirect_stdout(sys.stderr) if str(args.csv) == "-" else \
+        contextlib.nullcontext()
 
 
 def _solve(problem, caps, **kwargs) -> pd.DataFrame:
@@ -559,16 +610,7 @@ def _workloads(args, problems, caps, arch) -> int:
             frames = {f: with_lower_bound(df, w, inside) for f, df in frames.items()}
         for f, df in frames.items():
             if not args.quiet:
-                facts = [f"{len(df)} rows"] + [text.format(df.attrs[key]) for key, text in (
-                    ("seconds", "{:.2f} s"), ("algorithmic_minimum", "minimum {} words"))
-                    if key in df.attrs]
-                print(f"{w.name} {'fused' if f else 'unfused'} ({', '.join(facts)})")
-                shown_cols = [c for c in ("capacity", "occupancy", "accesses", "lower_bound",
-                                          "gap", "status", "segments") if c in df.columns]
-                print(df[shown_cols].to_string(index=False))
-                if f and df["status"].eq("optimal").any():
-                    print("loop tree of the least-traffic point:")
-                    print(df.loc[df["status"].eq("optimal"), "tree"].iloc[-1])
+                _print_workload(args, w, f, df)
             tables.append(df.assign(problem=w.name, fusion=f))
         plots.append((w, frames))
     table = pd.concat(tables, ignore_index=True)
@@ -577,6 +619,20 @@ def _workloads(args, problems, caps, arch) -> int:
     if args.plot:
         _plot_workloads(plots, args.plot, args.unit or "words")
     return 0
+
+
+def _print_workload(args, w, f: bool, df: pd.DataFrame) -> None:
+    """One workload's fused or unfused frontier, and the loop tree of its least-traffic point."""
+    facts = [f"{len(df)} rows"] + [text.format(df.attrs[key]) for key, text in (
+        ("seconds", "{:.2f} s"), ("algorithmic_minimum", "minimum {} words")) if key in df.attrs]
+    shown_cols = [c for c in ("capacity", "occupancy", "accesses", "lower_bound", "gap",
+                              "status", "segments") if c in df.columns]
+    with _tables(args):
+        print(f"{w.name} {'fused' if f else 'unfused'} ({', '.join(facts)})")
+        print(df[shown_cols].to_string(index=False))
+        if f and df["status"].eq("optimal").any():
+            print("loop tree of the least-traffic point:")
+            print(df.loc[df["status"].eq("optimal"), "tree"].iloc[-1])
 
 
 def _plot_workloads(plots, path: Path, unit: str) -> None:
@@ -619,7 +675,8 @@ def _network(args) -> int:
     caps += [] if at in caps else [at]
     dims = keywords([f"--{d.strip()}" for d in args.dims.split(",") if d.strip()], "dimension")
     if not args.model.is_file():
-        raise BoundsolverError(f"no such file: {args.model}")
+        raise BoundsolverError(f"{args.model} is a folder; name an ONNX file" if
+                               args.model.is_dir() else f"no such file: {args.model}")
     opts = solve_kwargs(args, None)
     cache = cache_of(args)
     w = from_onnx(args.model, skip_unsupported=args.skip_unsupported, **dims)
@@ -642,7 +699,8 @@ def _network(args) -> int:
         curve[f"op_intensity_{name}"] = (df["op_intensity"].to_numpy() if "op_intensity" in df
                                          else np.nan)
     if not args.quiet:
-        _print_network(w, table, curve, box, at)
+        with _tables(args):
+            _print_network(w, table, curve, box, at)
     if args.csv:
         if str(args.csv) == "-":
             table.to_csv(sys.stdout, index=False)
@@ -767,15 +825,37 @@ def _report(problem: Einsum, df: pd.DataFrame) -> None:
     levels = [c for c in df.columns if c.startswith(("occupancy_", "accesses_"))]
     cols = [c for c in SHOWN if c in df.columns]
     cols = cols[:-2] + levels + cols[-2:] if levels else cols
-    if "bound_of" in df.columns and (df["status"] == "time_limit").any():
-        # a time-limited hierarchy row: which column is unproven, its bound, the incumbent's value
-        cols = cols[:-2] + ["bound_of", "best_bound"] + cols[-2:]
+    cut = int((df["status"] == "time_limit").sum())
+    if cut:  # which column is unproven (a hierarchy's), its proven bound, the incumbent's value
+        open_cols = [c for c in ("bound_of", "best_bound", "incumbent") if c in df.columns]
+        cols = cols[:-2] + open_cols + cols[-2:]
     secs = df.attrs["seconds"] if "seconds" in df.attrs else df["solve_seconds"].sum()
     title = f"{problem.name}: {problem}" if problem.name else str(problem)
     space = f", mapspace {df.attrs['mapspace']}" if len(df.attrs.get("levels", ())) > 2 else ""
     print(f"{title}  ({len(df)} rows, {secs:.2f} s{space})")
     with pd.option_context("display.max_colwidth", 60, "display.width", 200):
-        print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(df[cols].to_string(index=False, float_format=_number))
+    if cut:
+        print(_time_limit_note(df, cut))
+
+
+def _number(v: float) -> str:
+    """A float column's value: whole numbers in full (a bound such as best_bound must not be
+    rounded to four digits), others to four significant digits."""
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.4g}"
+
+
+def _time_limit_note(df: pd.DataFrame, cut: int) -> str:
+    """Under the table, in words, what a ``time_limit`` row does and does not prove."""
+    if "bound_of" in df.columns:
+        open_cols = ", ".join(sorted(set(df["bound_of"].dropna())))
+        what = (f"the columns before bound_of are proven, {open_cols} is the value of the "
+                "mapping found (incumbent)")
+    else:
+        what = "incumbent is the accesses of the best mapping found (if any)"
+    return (f"{cut} of {len(df)} rows stopped at the time limit (status time_limit, not exact): "
+            f"{what}, best_bound a proven lower bound on it; a larger --time-limit (or inf) "
+            "may prove them (exit status 1)")
 
 
 def _plot(problems, frames, path: Path, unit: str, word_bits: int, floor: bool = False) -> None:

@@ -9,10 +9,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 
 import pandas as pd
 
+from ..milp.solvers import solver_name
 from ..model.einsum import Einsum
 from ..model.mapspace import Mapspace, mapspace_of
 from .cache import Cache
 from .methods import DEFAULT, check_method
+from .points import check_time_limit
 
 
 def solve_one(problem: Einsum, capacities: list[int] | None, solver: str, method: str,
@@ -47,6 +49,8 @@ def solve_curves(problems: Sequence[Einsum], capacities: Sequence[float] | None 
     error is raised here.
     """
     method = check_method(method)
+    solver = solver_name(solver)  # before the cache: a hit must not hide a mistyped option
+    check_time_limit(time_limit)
     from .solve import _capacity  # the same checks as solve_curve's (NaN, 0.5, 2**70)
 
     caps = None if capacities is None else [_capacity(c) for c in capacities]

@@ -63,6 +63,13 @@ class Answer:
         return row
 
 
+def check_time_limit(time_limit: object) -> None:
+    """None or a positive number of seconds (``math.inf`` too); NaN, 0, -1, "5" refused."""
+    if time_limit is not None and (isinstance(time_limit, bool) or not (
+            isinstance(time_limit, numbers.Real) and time_limit > 0)):
+        raise SolverError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+
+
 class PointSolver(ClassSolver):
     """The MILPs of one problem, one per order class, answering the ε-constraint questions.
 
@@ -83,9 +90,7 @@ class PointSolver(ClassSolver):
         if not isinstance(problem, Einsum):
             raise EinsumError(f"expected an Einsum (bs.gemm, bs.conv, bs.einsum, ...), got "
                               f"{type(problem).__name__}")
-        if time_limit is not None and (isinstance(time_limit, bool) or not (
-                isinstance(time_limit, numbers.Real) and time_limit > 0)):
-            raise SolverError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+        check_time_limit(time_limit)
         start = time.perf_counter()
         check_size(problem)
         solver = solver_name(solver)

@@ -299,7 +299,7 @@ def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
     _check_supported(proto.graph, skip_unsupported, weights)
     from .onnx_fold import fold_shapes  # shape arithmetic evaluated: see its docstring
     origin = fold_shapes(onnx, proto, lambda g: _folded(g, weights))
-    proto = _infer(onnx, proto)
+    proto = _infer(onnx, proto, dims)
     graph = proto.graph
     shapes = _shapes(graph)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
@@ -397,13 +397,19 @@ def _fix_dims(proto, dims: dict[str, int]) -> None:
                         f"(its symbolic dimensions: {', '.join(sorted(found)) or 'none'})")
 
 
-def _infer(onnx, proto):
-    """Check the model and infer every shape, strictly: a shape mismatch is an error there."""
+def _infer(onnx, proto, dims: dict | None = None):
+    """Check the model and infer every shape, strictly: a shape mismatch is an error there.
+    onnx reports one line per failing node; the error joins them into one line, and names the
+    dims given, the usual cause (a sequence longer than the model was exported for)."""
     try:
         onnx.checker.check_model(proto)
         return onnx.shape_inference.infer_shapes(proto, strict_mode=True, data_prop=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
-        raise OnnxError(f"ONNX check or shape inference failed: {str(err).strip()}") from None
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        given = ", ".join(f"{k}={v}" for k, v in (dims or {}).items())
+        raise OnnxError("ONNX check or shape inference failed"
+                        + (f" with {given} (does the model take these sizes?)" if given else "")
+                        + f": {'; '.join(lines)}") from None
 
 
 def _shapes(graph) -> dict[str, tuple]:

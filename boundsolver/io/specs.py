@@ -61,6 +61,17 @@ def find(ref: str | Path, folder: str) -> Path:
                     f" here; packaged: {', '.join(files)}")
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's complaint on one line: where (line and column from 1) and what, without its
+    multi-line excerpt of the file."""
+    mark = getattr(err, "problem_mark", None)
+    what = [getattr(err, "context", None), getattr(err, "problem", None)]
+    what = ": ".join(str(w) for w in what if w)
+    text = (f"line {mark.line + 1}, column {mark.column + 1}: {what}" if mark and what
+            else " ".join(str(err).split()))
+    return text if len(text) <= 500 else f"{text[:480]}... ({len(text):,} characters)"
+
+
 _NOUN = {"arch": "architecture", "problems": "problem"}
 
 
@@ -100,7 +111,7 @@ def _read(path: Path, text: str | None = None) -> object:
                             f"{MAX_YAML_NODES:,} nodes; write the values out")
         return loader.construct_document(node)
     except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML ({shown(str(err), 500)})") from None
+        raise SpecError(f"{path}: not valid YAML ({_yaml_problem(err)})") from None
     finally:
         loader.dispose()
 
