@@ -118,6 +118,10 @@ class _Shape(NamedTuple):
     ranks: tuple
     names: dict
     dummies: int
+    # canonical_key's inputs and output, and the reduced problem's rank order where a tile cuts
+    # a rank of the Einsum and where none does (fusion.sub_problem orders ranks by first
+    # appearance when it cuts); None where the form is not shared (a window, ``renamed`` off)
+    form: tuple | None = None
 
 
 def canonical_form(red: Einsum) -> tuple | None:
@@ -136,25 +140,44 @@ def canonical_form(red: Einsum) -> tuple | None:
     :func:`fused_leaves.canonical`'s on one buffer, without building an arch per form)."""
     if not all(a.is_plain for T in red.tensors for a in T.axes):
         return None
+    key, names, rorder = canonical_key(tuple((T.name, T.ranks) for T in red.inputs),
+                                       (red.output.name, red.output.ranks), red.sizes)
+    return key, canonical_problem(key), *canonical_names(names, rorder)
+
+
+def canonical_key(inputs: tuple, output: tuple, sizes) -> tuple:
+    """:func:`canonical_form`'s key from what it depends on alone: the inputs and the output as
+    ``(name, ranks)`` (in the problem's order) and the sizes ``(rank, n)`` (in the problem's
+    order: ties between interchangeable ranks keep it); with the tensors' names in the
+    canonical order and the ranks in theirs. No Einsum is built (the search asks for a key
+    per leaf shape and tile, and traces only the new ones)."""
     best = None
-    for order in permutations(range(len(red.inputs))):
-        ts = [red.inputs[i] for i in order] + [red.output]
-        sets = [T.ranks for T in ts]
-        sig = {d: (n, tuple(d in s for s in sets)) for d, n in red.sizes}
+    for order in permutations(range(len(inputs))):
+        ts = [inputs[i] for i in order] + [output]
+        sets = [set(T[1]) for T in ts]
+        sig = {d: (n, tuple(d in s for s in sets)) for d, n in sizes}
         rorder = sorted(sig, key=sig.__getitem__)
         idx = {d: i for i, d in enumerate(rorder)}
         key = (tuple(tuple(sorted(idx[r] for r in s)) for s in sets),
                tuple(sig[d][0] for d in rorder))
         if best is None or key < best[0]:
-            best = (key, ts, rorder)
-    key, ts, rorder = best
+            best = (key, [T[0] for T in ts], rorder)
+    return best
+
+
+def canonical_problem(key: tuple) -> Einsum:
+    """The canonical problem of a key (tensors ``T0..`` and ``O``, ranks ``r0..``)."""
     axes, sizes = key
-    names = [f"T{k}" for k in range(len(ts) - 1)] + ["O"]
+    names = [f"T{k}" for k in range(len(axes) - 1)] + ["O"]
     tensors = [Tensor(n, tuple(Axis((Term(f"r{i}"),)) for i in ax)) for n, ax in zip(names, axes)]
-    problem = Einsum(tensors[-1], tuple(tensors[:-1]),
-                     tuple((f"r{i}", n) for i, n in enumerate(sizes)), "leaf")
-    return (key, problem, {f"r{i}": d for i, d in enumerate(rorder)},
-            {n: T.name for n, T in zip(names, ts)})
+    return Einsum(tensors[-1], tuple(tensors[:-1]),
+                  tuple((f"r{i}", n) for i, n in enumerate(sizes)), "leaf")
+
+
+def canonical_names(names: list, rorder: list) -> tuple[dict, dict]:
+    """The renamings of a canonical problem's ranks and tensors into the problem's."""
+    canon = [f"T{k}" for k in range(len(names) - 1)] + ["O"]
+    return {f"r{i}": d for i, d in enumerate(rorder)}, dict(zip(canon, names))
 
 
 @dataclass
@@ -185,12 +208,27 @@ class Curves:
         try:
             traced, ranks, tensors, occ, acc = self._keys[key]
         except KeyError:
-            red, _, _ = reduced(fusion.sub_problem(e, tiles), resident)
-            traced, ranks, tensors = self._traced(red)
+            if shape.form is None:
+                red, _, _ = reduced(fusion.sub_problem(e, tiles), resident)
+                traced, ranks, tensors = self._traced(red)
+            else:
+                traced, ranks, tensors = self._canonical(e, tiles, shape.form)
             occ = np.array(traced.occ, dtype=np.int64) - shape.dummies
             acc = np.array(traced.acc, dtype=np.int64) - shape.dummies
             self._keys[key] = traced, ranks, tensors, occ, acc
         return Curve(occ, acc, traced, e, tiles, shape.names, ranks, tensors)
+
+    def _canonical(self, e: Einsum, tiles: dict, form: tuple) -> tuple:
+        """:meth:`_traced` of the reduced problem of ``e`` under ``tiles`` without building it:
+        its canonical key from the shape's ``form`` and the tiles (the reduced problem has the
+        shape's tensors, and the tiles as its sizes in the order ``sub_problem`` gives them:
+        the same key and renamings as :func:`canonical_form` of it)."""
+        inputs, output, cut_order, whole_order = form
+        order = cut_order if any(tiles[r] != n for r, n in e.sizes) else whole_order
+        key, names, rorder = canonical_key(inputs, output, [(r, tiles[r]) for r in order])
+        if key not in self.traced:
+            self._timed(key, canonical_problem(key))
+        return (self.traced[key], *canonical_names(names, rorder))
 
     def _shape(self, e: Einsum, resident: frozenset) -> _Shape | None:
         """``e``'s reduced shape with ``resident`` (None: nothing streams), by identity of
@@ -202,9 +240,19 @@ class Curves:
         except KeyError:
             pass
         red, names, dummies = reduced(e, resident)
-        shape = None if red is None else _Shape(str(red), red.ranks, names, dummies)
+        shape = None if red is None else _Shape(str(red), red.ranks, names, dummies,
+                                                self._form(e, red))
         self._shapes[(id(e), resident)] = (e, shape)
         return shape
+
+    def _form(self, e: Einsum, red: Einsum) -> tuple | None:
+        """:attr:`_Shape.form` of ``e``'s reduced problem ``red`` (at ``e``'s sizes)."""
+        if not self.renamed or not all(a.is_plain for T in red.tensors for a in T.axes):
+            return None
+        used = set(red.ranks)
+        first = list(dict.fromkeys(r for T in e.tensors for r in T.ranks))
+        return (tuple((T.name, T.ranks) for T in red.inputs), (red.output.name, red.output.ranks),
+                tuple(r for r in first if r in used), tuple(r for r in e.ranks if r in used))
 
     def _traced(self, red: Einsum) -> tuple:
         """The staircase of ``red``, and the renamings of the traced problem's ranks and tensors
