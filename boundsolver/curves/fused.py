@@ -512,6 +512,9 @@ class TreeSearch:
     # Wall-clock seconds the search may take (None: no limit); past it, ``child`` raises
     # SolverError naming how far the search got (never a partial curve as if it were exact).
     time_limit: float | None = None
+    # Memo keys hold the segment's view of a node less its resident tensors (:meth:`view`); off
+    # only in the tests that check it changes no staircase.
+    local_keys: bool = True
     users: dict = field(default_factory=dict)   # lazy leaf -> memo keys that read it
 
     def __post_init__(self) -> None:
@@ -672,6 +675,34 @@ class TreeSearch:
             self._sig[key] = frozenset(T for T in ctx.moved if any(x <= i <= y for i in ctx.users[T]))
         return self._sig[key]
 
+    def view(self, seg, a: int, b: int, R: frozenset) -> frozenset:
+        """What the segment means to a node over Einsums ``a..b`` with ``R`` resident (``R`` cut
+        to their tensors), as its memo keys hold it: the :meth:`signature` less ``R`` (with
+        ``local_keys`` off, the whole signature). Nodes of different segments that agree on
+        this, the run, the tiles and ``R`` are one entry (a node of ``V K Q QK`` over ``K Q``
+        and one of ``K Q QK`` over the same, whether ``QK`` is written back or read by a
+        softmax in the segment: resident either way).
+
+        Why it is exact. Invariant: a segment intermediate that a node's Einsums use and that
+        is not resident for the node has all its users under the node (true at the root, which
+        holds them all; a child's resident set holds every intermediate crossing its edges,
+        :meth:`edge`, and a lifted body's only grows). Everything the search reads from the
+        segment about a node's tensors then depends on them only through the view: a resident
+        tensor costs the node nothing but a place in ``R``, and where the search asks of one
+        (:meth:`edge`: is it resident for a child) the answer is whether the child uses it;
+        of a tensor not in ``R``, whether it is moved (the view) or an intermediate (not in the
+        view), whether it is written back (moved and made by one of the Einsums: a moved
+        tensor made in the segment has its writer as its only user there), its users, ranks
+        and axes under the node (the Einsums' own), which intermediates lie wholly under a
+        child (:meth:`allowed`: by the invariant, those not resident and not moved) and which
+        are stored by the node (:meth:`_spans`: the same). So two such nodes run the same
+        search, over children that agree in the same way, and have the same staircase; what
+        differs between the segments (exported intermediates, the root's kept tensors) is
+        added at the segment root, outside the memo. The edge and traffic caches keep the
+        whole signature (the same answers, cached once more)."""
+        sig = self.signature(seg, a, b)
+        return sig - R if self.local_keys and R else sig
+
     # -- the pieces -----------------------------------------------------------------------------
 
     def segment_root(self, i: int, j: int) -> tuple:
@@ -713,7 +744,8 @@ class TreeSearch:
         # without splits no child could loop over the node's rank anyway: one memo entry
         same = None if K or (not self.split and self.share) else rank
         rank = rank if K else None
-        key = ("body", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank, depth)
+        Sp, Rp = self.project(a, b, S, R)
+        key = ("body", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth)
         if key in self.memo:
             return self.recall(key)
         self.enter()
@@ -778,8 +810,8 @@ class TreeSearch:
         that differ only in which level keeps such a tensor are one memo entry. Without
         ``split_ranks`` the node's loop rank is cut below it, so no child could loop over it
         whether or not the node keeps anything."""
-        key = ("lifted", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank,
-               depth)
+        Sp, Rp = self.project(a, b, S, R)
+        key = ("lifted", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth)
         if key in self.memo:
             return self.recall(key)
         self.enter()
@@ -841,7 +873,8 @@ class TreeSearch:
         return self._edge_pre[key]
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
-        key = ("child", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), depth, avoid)
+        Sp, Rp = self.project(x, y, S, R)
+        key = ("child", self.view(seg, x, y, Rp), x, y, Sp, Rp, depth, avoid)
         if key in self.memo:
             return self.recall(key)
         if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
