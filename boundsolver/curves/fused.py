@@ -388,7 +388,10 @@ def merge(parts: list) -> Stairs | None:
         return parts[0]
     if sum(len(p.occ) for p in parts) > LONG // 2:
         return _merge_np(parts)
-    pts = sorted((pt for p in parts for pt in zip(p.occ, p.acc, p.tag)), key=_occ_acc)
+    pts = []  # in parts' order, then a stable sort: ties keep it
+    for p in parts:
+        pts += zip(p.occ, p.acc, p.tag)
+    pts.sort(key=_occ_acc)
     occ, acc, tag = [pts[0][0]], [pts[0][1]], [pts[0][2]]
     for o, v, t in pts:
         if v < acc[-1]:  # never at an occupancy already kept: ties sort by accesses
@@ -753,6 +756,7 @@ class TreeSearch:
             return self.store(key, self.leaves(seg, a, b, S, R, K, rank))
         span = tuple(range(a, b + 1))
         keys = self.keys
+        table = self.edges(seg, a, b, R, K, rank)
         tail = {b + 1: keys.ZERO}
         for x in range(b, a - 1, -1):
             parts, recs = [], []
@@ -762,7 +766,7 @@ class TreeSearch:
                     break  # a run no loop may enclose stays so when it grows (network scale)
                 if rest is None:
                     continue
-                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
+                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank, table)
                 if y > x and self.share and not self.bridged(x, y, Rc):
                     continue  # split into sibling loops, it costs no more (bridged())
                 child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
@@ -781,8 +785,9 @@ class TreeSearch:
         sees) are one memo entry; it records the lazy leaves it read, as every entry does."""
         span = tuple(range(a, b + 1))
         steps = []  # (Einsum, shift, its resident tensors, the tiles its leaf depends on)
+        table = self.edges(seg, a, b, R, K, rank)
         for x in range(b, a - 1, -1):
-            stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+            stored, Rc = self.edge(seg, a, b, x, x, R, K, rank, table)
             Rx = Rc & self.run(x, x)[1]
             steps.append((x, self.held(stored, span, S), Rx,
                           tuple(S[k] for k in self.used(x, Rx))))
@@ -824,12 +829,27 @@ class TreeSearch:
             out = self.keys.raised(inner, g, self.record(("plus", inner, g, self.keys.ZERO)))
         return self.store(key, out)
 
-    def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
-        """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
-        tensors resident for that child."""
-        key = (self.signature(seg, a, b), a, b, x, y, R & self.run(a, b)[1], K, rank)
-        if key in self._edges:
+    def edges(self, seg, a, b, R, K, rank) -> dict:
+        """:meth:`edge`'s answers for the node over ``a..b``, by child ``(x, y)`` (a body asks
+        for every child of its run: the node's part of the key is built once)."""
+        key = (self.signature(seg, a, b), a, b, R & self.run(a, b)[1], K, rank)
+        try:
             return self._edges[key]
+        except KeyError:
+            out = self._edges[key] = {}
+            return out
+
+    def edge(self, seg, a, b, x, y, R, K, rank, table: dict | None = None
+             ) -> tuple[tuple[str, ...], frozenset]:
+        """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
+        tensors resident for that child (``table``: the node's :meth:`edges`, where the caller
+        has it)."""
+        if table is None:
+            table = self.edges(seg, a, b, R, K, rank)
+        try:
+            return table[(x, y)]
+        except KeyError:
+            pass
         spans, inner = self._spans(seg, a, b, R)
         # Intermediates whose writer and readers all lie under the node but not under this child
         # (the others are resident from above, or stored inside the child), live while it runs:
@@ -842,7 +862,7 @@ class TreeSearch:
         resident = frozenset(T for T, (lo, hi, pos, inter) in spans.items()
                              if lo <= y and hi >= x and pos[bisect_left(pos, x)] <= y
                              and (T in R or T in K or (inter and not (lo >= x and hi <= y))))
-        self._edges[key] = out = (tuple(stored), resident)
+        table[(x, y)] = out = (tuple(stored), resident)
         return out
 
     def _spans(self, seg, a: int, b: int, R: frozenset):
@@ -1083,8 +1103,9 @@ class TreeSearch:
         if leaves:
             node = rank if K else None  # as body() keys it
             occ = acc = 0
+            table = self.edges(seg, x, y, R, K, node)
             for e in span:
-                stored, Rc = self.edge(seg, x, y, e, e, R, K, node)
+                stored, Rc = self.edge(seg, x, y, e, e, R, K, node, table)
                 lo_occ, lo_acc = self.least(e, S, Rc)
                 occ = max(occ, self.held(stored, span, S) + lo_occ)
                 acc += lo_acc
