@@ -118,6 +118,10 @@ class _Shape(NamedTuple):
     ranks: tuple
     names: dict
     dummies: int
+    # canonical_key's inputs and output, and the reduced problem's rank order where a tile cuts
+    # a rank of the Einsum and where none does (fusion.sub_problem orders ranks by first
+    # appearance when it cuts); None where the form is not shared (a window, ``renamed`` off)
+    form: tuple | None = None
 
 
 def canonical_form(red: Einsum) -> tuple | None:
@@ -136,25 +140,44 @@ def canonical_form(red: Einsum) -> tuple | None:
     :func:`fused_leaves.canonical`'s on one buffer, without building an arch per form)."""
     if not all(a.is_plain for T in red.tensors for a in T.axes):
         return None
+    key, names, rorder = canonical_key(tuple((T.name, T.ranks) for T in red.inputs),
+                                       (red.output.name, red.output.ranks), red.sizes)
+    return key, canonical_problem(key), *canonical_names(names, rorder)
+
+
+def canonical_key(inputs: tuple, output: tuple, sizes) -> tuple:
+    """:func:`canonical_form`'s key from what it depends on alone: the inputs and the output as
+    ``(name, ranks)`` (in the problem's order) and the sizes ``(rank, n)`` (in the problem's
+    order: ties between interchangeable ranks keep it); with the tensors' names in the
+    canonical order and the ranks in theirs. No Einsum is built (the search asks for a key
+    per leaf shape and tile, and traces only the new ones)."""
     best = None
-    for order in permutations(range(len(red.inputs))):
-        ts = [red.inputs[i] for i in order] + [red.output]
-        sets = [T.ranks for T in ts]
-        sig = {d: (n, tuple(d in s for s in sets)) for d, n in red.sizes}
+    for order in permutations(range(len(inputs))):
+        ts = [inputs[i] for i in order] + [output]
+        sets = [set(T[1]) for T in ts]
+        sig = {d: (n, tuple(d in s for s in sets)) for d, n in sizes}
         rorder = sorted(sig, key=sig.__getitem__)
         idx = {d: i for i, d in enumerate(rorder)}
         key = (tuple(tuple(sorted(idx[r] for r in s)) for s in sets),
                tuple(sig[d][0] for d in rorder))
         if best is None or key < best[0]:
-            best = (key, ts, rorder)
-    key, ts, rorder = best
+            best = (key, [T[0] for T in ts], rorder)
+    return best
+
+
+def canonical_problem(key: tuple) -> Einsum:
+    """The canonical problem of a key (tensors ``T0..`` and ``O``, ranks ``r0..``)."""
     axes, sizes = key
-    names = [f"T{k}" for k in range(len(ts) - 1)] + ["O"]
+    names = [f"T{k}" for k in range(len(axes) - 1)] + ["O"]
     tensors = [Tensor(n, tuple(Axis((Term(f"r{i}"),)) for i in ax)) for n, ax in zip(names, axes)]
-    problem = Einsum(tensors[-1], tuple(tensors[:-1]),
-                     tuple((f"r{i}", n) for i, n in enumerate(sizes)), "leaf")
-    return (key, problem, {f"r{i}": d for i, d in enumerate(rorder)},
-            {n: T.name for n, T in zip(names, ts)})
+    return Einsum(tensors[-1], tuple(tensors[:-1]),
+                  tuple((f"r{i}", n) for i, n in enumerate(sizes)), "leaf")
+
+
+def canonical_names(names: list, rorder: list) -> tuple[dict, dict]:
+    """The renamings of a canonical problem's ranks and tensors into the problem's."""
+    canon = [f"T{k}" for k in range(len(names) - 1)] + ["O"]
+    return {f"r{i}": d for i, d in enumerate(rorder)}, dict(zip(canon, names))
 
 
 @dataclass
@@ -185,12 +208,27 @@ class Curves:
         try:
             traced, ranks, tensors, occ, acc = self._keys[key]
         except KeyError:
-            red, _, _ = reduced(fusion.sub_problem(e, tiles), resident)
-            traced, ranks, tensors = self._traced(red)
+            if shape.form is None:
+                red, _, _ = reduced(fusion.sub_problem(e, tiles), resident)
+                traced, ranks, tensors = self._traced(red)
+            else:
+                traced, ranks, tensors = self._canonical(e, tiles, shape.form)
             occ = np.array(traced.occ, dtype=np.int64) - shape.dummies
             acc = np.array(traced.acc, dtype=np.int64) - shape.dummies
             self._keys[key] = traced, ranks, tensors, occ, acc
         return Curve(occ, acc, traced, e, tiles, shape.names, ranks, tensors)
+
+    def _canonical(self, e: Einsum, tiles: dict, form: tuple) -> tuple:
+        """:meth:`_traced` of the reduced problem of ``e`` under ``tiles`` without building it:
+        its canonical key from the shape's ``form`` and the tiles (the reduced problem has the
+        shape's tensors, and the tiles as its sizes in the order ``sub_problem`` gives them:
+        the same key and renamings as :func:`canonical_form` of it)."""
+        inputs, output, cut_order, whole_order = form
+        order = cut_order if any(tiles[r] != n for r, n in e.sizes) else whole_order
+        key, names, rorder = canonical_key(inputs, output, [(r, tiles[r]) for r in order])
+        if key not in self.traced:
+            self._timed(key, canonical_problem(key))
+        return (self.traced[key], *canonical_names(names, rorder))
 
     def _shape(self, e: Einsum, resident: frozenset) -> _Shape | None:
         """``e``'s reduced shape with ``resident`` (None: nothing streams), by identity of
@@ -202,9 +240,19 @@ class Curves:
         except KeyError:
             pass
         red, names, dummies = reduced(e, resident)
-        shape = None if red is None else _Shape(str(red), red.ranks, names, dummies)
+        shape = None if red is None else _Shape(str(red), red.ranks, names, dummies,
+                                                self._form(e, red))
         self._shapes[(id(e), resident)] = (e, shape)
         return shape
+
+    def _form(self, e: Einsum, red: Einsum) -> tuple | None:
+        """:attr:`_Shape.form` of ``e``'s reduced problem ``red`` (at ``e``'s sizes)."""
+        if not self.renamed or not all(a.is_plain for T in red.tensors for a in T.axes):
+            return None
+        used = set(red.ranks)
+        first = list(dict.fromkeys(r for T in e.tensors for r in T.ranks))
+        return (tuple((T.name, T.ranks) for T in red.inputs), (red.output.name, red.output.ranks),
+                tuple(r for r in first if r in used), tuple(r for r in e.ranks if r in used))
 
     def _traced(self, red: Einsum) -> tuple:
         """The staircase of ``red``, and the renamings of the traced problem's ranks and tensors
@@ -340,7 +388,10 @@ def merge(parts: list) -> Stairs | None:
         return parts[0]
     if sum(len(p.occ) for p in parts) > LONG // 2:
         return _merge_np(parts)
-    pts = sorted((pt for p in parts for pt in zip(p.occ, p.acc, p.tag)), key=_occ_acc)
+    pts = []  # in parts' order, then a stable sort: ties keep it
+    for p in parts:
+        pts += zip(p.occ, p.acc, p.tag)
+    pts.sort(key=_occ_acc)
     occ, acc, tag = [pts[0][0]], [pts[0][1]], [pts[0][2]]
     for o, v, t in pts:
         if v < acc[-1]:  # never at an occupancy already kept: ties sort by accesses
@@ -464,6 +515,9 @@ class TreeSearch:
     # Wall-clock seconds the search may take (None: no limit); past it, ``child`` raises
     # SolverError naming how far the search got (never a partial curve as if it were exact).
     time_limit: float | None = None
+    # Memo keys hold the segment's view of a node less its resident tensors (:meth:`view`); off
+    # only in the tests that check it changes no staircase.
+    local_keys: bool = True
     users: dict = field(default_factory=dict)   # lazy leaf -> memo keys that read it
 
     def __post_init__(self) -> None:
@@ -624,6 +678,34 @@ class TreeSearch:
             self._sig[key] = frozenset(T for T in ctx.moved if any(x <= i <= y for i in ctx.users[T]))
         return self._sig[key]
 
+    def view(self, seg, a: int, b: int, R: frozenset) -> frozenset:
+        """What the segment means to a node over Einsums ``a..b`` with ``R`` resident (``R`` cut
+        to their tensors), as its memo keys hold it: the :meth:`signature` less ``R`` (with
+        ``local_keys`` off, the whole signature). Nodes of different segments that agree on
+        this, the run, the tiles and ``R`` are one entry (a node of ``V K Q QK`` over ``K Q``
+        and one of ``K Q QK`` over the same, whether ``QK`` is written back or read by a
+        softmax in the segment: resident either way).
+
+        Why it is exact. Invariant: a segment intermediate that a node's Einsums use and that
+        is not resident for the node has all its users under the node (true at the root, which
+        holds them all; a child's resident set holds every intermediate crossing its edges,
+        :meth:`edge`, and a lifted body's only grows). Everything the search reads from the
+        segment about a node's tensors then depends on them only through the view: a resident
+        tensor costs the node nothing but a place in ``R``, and where the search asks of one
+        (:meth:`edge`: is it resident for a child) the answer is whether the child uses it;
+        of a tensor not in ``R``, whether it is moved (the view) or an intermediate (not in the
+        view), whether it is written back (moved and made by one of the Einsums: a moved
+        tensor made in the segment has its writer as its only user there), its users, ranks
+        and axes under the node (the Einsums' own), which intermediates lie wholly under a
+        child (:meth:`allowed`: by the invariant, those not resident and not moved) and which
+        are stored by the node (:meth:`_spans`: the same). So two such nodes run the same
+        search, over children that agree in the same way, and have the same staircase; what
+        differs between the segments (exported intermediates, the root's kept tensors) is
+        added at the segment root, outside the memo. The edge and traffic caches keep the
+        whole signature (the same answers, cached once more)."""
+        sig = self.signature(seg, a, b)
+        return sig - R if self.local_keys and R else sig
+
     # -- the pieces -----------------------------------------------------------------------------
 
     def segment_root(self, i: int, j: int) -> tuple:
@@ -665,7 +747,8 @@ class TreeSearch:
         # without splits no child could loop over the node's rank anyway: one memo entry
         same = None if K or (not self.split and self.share) else rank
         rank = rank if K else None
-        key = ("body", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank, depth)
+        Sp, Rp = self.project(a, b, S, R)
+        key = ("body", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth)
         if key in self.memo:
             return self.recall(key)
         self.enter()
@@ -673,6 +756,7 @@ class TreeSearch:
             return self.store(key, self.leaves(seg, a, b, S, R, K, rank))
         span = tuple(range(a, b + 1))
         keys = self.keys
+        table = self.edges(seg, a, b, R, K, rank)
         tail = {b + 1: keys.ZERO}
         for x in range(b, a - 1, -1):
             parts, recs = [], []
@@ -682,7 +766,7 @@ class TreeSearch:
                     break  # a run no loop may enclose stays so when it grows (network scale)
                 if rest is None:
                     continue
-                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
+                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank, table)
                 if y > x and self.share and not self.bridged(x, y, Rc):
                     continue  # split into sibling loops, it costs no more (bridged())
                 child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
@@ -701,8 +785,9 @@ class TreeSearch:
         sees) are one memo entry; it records the lazy leaves it read, as every entry does."""
         span = tuple(range(a, b + 1))
         steps = []  # (Einsum, shift, its resident tensors, the tiles its leaf depends on)
+        table = self.edges(seg, a, b, R, K, rank)
         for x in range(b, a - 1, -1):
-            stored, Rc = self.edge(seg, a, b, x, x, R, K, rank)
+            stored, Rc = self.edge(seg, a, b, x, x, R, K, rank, table)
             Rx = Rc & self.run(x, x)[1]
             steps.append((x, self.held(stored, span, S), Rx,
                           tuple(S[k] for k in self.used(x, Rx))))
@@ -730,8 +815,8 @@ class TreeSearch:
         that differ only in which level keeps such a tensor are one memo entry. Without
         ``split_ranks`` the node's loop rank is cut below it, so no child could loop over it
         whether or not the node keeps anything."""
-        key = ("lifted", self.signature(seg, a, b), a, b, *self.project(a, b, S, R), K, rank,
-               depth)
+        Sp, Rp = self.project(a, b, S, R)
+        key = ("lifted", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth)
         if key in self.memo:
             return self.recall(key)
         self.enter()
@@ -744,12 +829,27 @@ class TreeSearch:
             out = self.keys.raised(inner, g, self.record(("plus", inner, g, self.keys.ZERO)))
         return self.store(key, out)
 
-    def edge(self, seg, a, b, x, y, R, K, rank) -> tuple[tuple[str, ...], frozenset]:
-        """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
-        tensors resident for that child."""
-        key = (self.signature(seg, a, b), a, b, x, y, R & self.run(a, b)[1], K, rank)
-        if key in self._edges:
+    def edges(self, seg, a, b, R, K, rank) -> dict:
+        """:meth:`edge`'s answers for the node over ``a..b``, by child ``(x, y)`` (a body asks
+        for every child of its run: the node's part of the key is built once)."""
+        key = (self.signature(seg, a, b), a, b, R & self.run(a, b)[1], K, rank)
+        try:
             return self._edges[key]
+        except KeyError:
+            out = self._edges[key] = {}
+            return out
+
+    def edge(self, seg, a, b, x, y, R, K, rank, table: dict | None = None
+             ) -> tuple[tuple[str, ...], frozenset]:
+        """What the node over ``a..b`` stores that is live while its child ``x..y`` runs, and the
+        tensors resident for that child (``table``: the node's :meth:`edges`, where the caller
+        has it)."""
+        if table is None:
+            table = self.edges(seg, a, b, R, K, rank)
+        try:
+            return table[(x, y)]
+        except KeyError:
+            pass
         spans, inner = self._spans(seg, a, b, R)
         # Intermediates whose writer and readers all lie under the node but not under this child
         # (the others are resident from above, or stored inside the child), live while it runs:
@@ -762,7 +862,7 @@ class TreeSearch:
         resident = frozenset(T for T, (lo, hi, pos, inter) in spans.items()
                              if lo <= y and hi >= x and pos[bisect_left(pos, x)] <= y
                              and (T in R or T in K or (inter and not (lo >= x and hi <= y))))
-        self._edges[key] = out = (tuple(stored), resident)
+        table[(x, y)] = out = (tuple(stored), resident)
         return out
 
     def _spans(self, seg, a: int, b: int, R: frozenset):
@@ -793,7 +893,8 @@ class TreeSearch:
         return self._edge_pre[key]
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
-        key = ("child", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), depth, avoid)
+        Sp, Rp = self.project(x, y, S, R)
+        key = ("child", self.view(seg, x, y, Rp), x, y, Sp, Rp, depth, avoid)
         if key in self.memo:
             return self.recall(key)
         if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
@@ -1002,8 +1103,9 @@ class TreeSearch:
         if leaves:
             node = rank if K else None  # as body() keys it
             occ = acc = 0
+            table = self.edges(seg, x, y, R, K, node)
             for e in span:
-                stored, Rc = self.edge(seg, x, y, e, e, R, K, node)
+                stored, Rc = self.edge(seg, x, y, e, e, R, K, node, table)
                 lo_occ, lo_acc = self.least(e, S, Rc)
                 occ = max(occ, self.held(stored, span, S) + lo_occ)
                 acc += lo_acc

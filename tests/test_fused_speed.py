@@ -1,0 +1,152 @@
+"""The fused search's shortcuts that change no curve (curves/fused.py; issue 23, speed).
+
+``Curves`` finds a leaf's trace by the canonical key of its reduced problem computed from the
+shape and the tiles alone (``canonical_key``), never building the sub-problem or the reduced
+problem: it must give the key and the renamings that :func:`canonical_form` gives the problem
+built the slow way (``fusion.sub_problem`` then ``fusion.reduced``), on random Einsums, tiles and
+resident sets, including the rank order ``sub_problem`` changes when it cuts a rank (ties
+between interchangeable ranks follow it)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import boundsolver as bs
+from boundsolver.curves import fused
+from boundsolver.model import fusion
+from boundsolver.model.einsum import Axis, Einsum, Tensor, Term
+from boundsolver.model.mapspace import divisors
+
+
+def tensor(name: str, ranks) -> Tensor:
+    return Tensor(name, tuple(Axis((Term(r),)) for r in ranks))
+
+
+@st.composite
+def leaves(draw, ranks=("a", "b", "c", "d")):
+    """An Einsum of plain axes (1-3 inputs, ranks in drawn orders, sizes with ties), tiles that
+    divide its sizes, and a resident subset of its tensors."""
+    size = {r: draw(st.sampled_from((1, 2, 4, 6))) for r in ranks}
+    n_in = draw(st.integers(1, 3))
+    ins = [tuple(draw(st.permutations(ranks)))[:draw(st.integers(0, len(ranks)))]
+           for _ in range(n_in)]
+    used = {r for t in ins for r in t}
+    if not used:
+        ins[0], used = (ranks[0],), {ranks[0]}
+    out = tuple(r for r in draw(st.permutations(ranks)) if r in used)[:draw(st.integers(0, 3))]
+    order = [r for r in draw(st.permutations(ranks)) if r in used]  # the Einsum's own order
+    e = Einsum(tensor("Y", out), tuple(tensor(f"X{i}", t) for i, t in enumerate(ins)),
+               tuple((r, size[r]) for r in order), "e")
+    tiles = {r: draw(st.sampled_from(divisors(n))) for r, n in e.sizes}
+    resident = frozenset(T.name for T in e.tensors if draw(st.booleans()))
+    return e, tiles, resident
+
+
+@settings(max_examples=400, deadline=None)
+@given(leaves())
+def test_the_key_without_the_problem_is_canonical_forms(case):
+    e, tiles, resident = case
+    red, _, _ = fusion.reduced(fusion.sub_problem(e, tiles), resident)
+    curves = fused.Curves(fused.workload_mapspace(None))
+    shape = curves._shape(e, resident)
+    if red is None:
+        assert shape is None
+        return
+    key, problem, ranks, tensors = fused.canonical_form(red)
+    c = curves.curve(e, tiles, resident)  # the fast path, as the search calls it
+    assert list(curves.traced) == [key] and c.traced is curves.traced[key]
+    assert (c.ranks, c.tensors) == (ranks, tensors)
+    inputs, output, cut, whole = shape.form
+    order = cut if any(tiles[r] != n for r, n in e.sizes) else whole
+    assert [r for r, _ in red.sizes] == list(order)  # the order ties follow is red's own
+    assert fused.canonical_problem(key) == problem
+
+
+# ------------------------------------------- memo entries shared between segments (TreeSearch.view)
+
+CHAINS = {
+    # GPT-3's attention head at small sizes: V, K, Q read I; QK's, V's and AV's readers lie in
+    # some segments and not in others, so nodes of many segments agree on their run
+    "attention": ["V[m,e] += I[m,d] * WV[e,d]", "K[m,e] += I[m,d] * WK[e,d]",
+                  "Q[m,e] += I[m,d] * WQ[e,d]", "S[m,p] += Q[m,e] * K[p,e]", "P[m,p] = S[m,p]",
+                  "A[m,e] += P[m,p] * V[p,e]"],
+    # Y is read by the next Einsum and by the last: written back by some segments, not others
+    "residual": ["Y[m,d] += X[m,e] * A[e,d]", "Z[m,d] += Y[m,d] * X[m,d]",
+                 "O[m,d] += Z[m,d] * B[d,d2]", "U[m,d] += O[m,d] * Y[m,d]"],
+    "ffn_bias": ["Y[m,c] += X[m,d] * A[d,c]", "U[m,c] += Y[m,c] * b[c]",
+                 "Z[m,j] += U[m,c] * B[c,j]", "O[m,j] += Z[m,j] * C[j]"],
+}
+
+
+def ranks_of(texts) -> list:
+    import re
+    return sorted({r for t in texts for g in re.findall(r"\[([^\]]*)\]", t) for r in g.split(",")})
+
+
+@st.composite
+def chains(draw):
+    name = draw(st.sampled_from(sorted(CHAINS)))
+    size = {r: draw(st.sampled_from((1, 2, 4))) for r in ranks_of(CHAINS[name])}
+    size |= {"m": draw(st.sampled_from((2, 4)))}
+    if "p" in size:
+        size["p"] = size["m"]
+    if name == "residual":
+        size["e"] = size["d"]
+    return bs.workload(CHAINS[name], name=name, **size)
+
+
+def search(w, local: bool, depth: int, split: bool, mapspace: str):
+    s = fused.TreeSearch(w, fused.Curves(fused.workload_mapspace(mapspace)), depth, split,
+                         local_keys=local)
+    return s, s.solve(True)
+
+
+def pairs(st_) -> list:
+    return None if st_ is None else list(zip(st_.occ, st_.acc))
+
+
+@settings(max_examples=40, deadline=None)
+@given(chains(), st.sampled_from([1, 2, 3]), st.booleans(),
+       st.sampled_from(["per_tensor/perfect", "uniform/perfect"]))
+def test_local_keys_change_no_staircase(w, depth, split, mapspace):
+    """Every body, lifted body and child the search with whole signatures computes has the
+    staircase of the entry that stands for it under the view (the segment's signature less
+    the resident tensors): entry by entry, not only the workload's curve; and every breakpoint's
+    tree re-costs in integers. (With split ranks a body that keeps nothing is one entry for
+    every loop rank above it, made under the first: its entries depend on the order they are
+    made in, with whole signatures too, so there only the curves are compared.)"""
+    on, front = search(w, True, depth, split, mapspace)
+    off, whole = search(w, False, depth, split, mapspace)
+    assert pairs(front) == pairs(whole)
+    for key, value in off.memo.items():  # with split ranks a body's entry is the first made
+        if key[0] in ("body", "lifted", "child") and not split:  # (child loops it avoids)
+            R = key[5]  # (kind, view, a, b, tiles, resident, ...)
+            assert pairs(on.memo[(key[0], key[1] - R, *key[2:])]) == pairs(value)
+    sol = fused.Solution(w, front.frozen(), on)
+    for occ, acc in pairs(front):
+        cost = bs.model.fusion.evaluate(w, sol.schedule(occ))
+        assert (cost.occupancy, cost.accesses) == (occ, acc)
+
+
+def test_local_keys_share_entries_between_segments():
+    """On the attention chain nodes of different segments are one entry: fewer bodies and
+    children, the same curve."""
+    w = bs.workload(CHAINS["attention"], m=4, p=4, d=2, e=2)
+    on, front = search(w, True, 2, False, "per_tensor/perfect")
+    off, whole = search(w, False, 2, False, "per_tensor/perfect")
+    assert pairs(front) == pairs(whole)
+    for kind in ("body", "child"):
+        assert sum(k[0] == kind for k in on.memo) < sum(k[0] == kind for k in off.memo)
+
+
+def test_a_key_without_the_resident_set_changes_the_curve(monkeypatch):
+    """The entry-by-entry check can fail: keys that hold the view but forget the resident set
+    itself (a tensor resident from above taken for one the node must move) give another curve."""
+    w = bs.workload(CHAINS["ffn_bias"], m=4, d=2, c=2, j=2)
+    _, exact = search(w, False, 2, False, "per_tensor/perfect")
+    real = fused.TreeSearch.project
+    monkeypatch.setattr(fused.TreeSearch, "project",
+                        lambda self, a, b, S, R: (real(self, a, b, S, R)[0], frozenset()))
+    _, weak = search(w, True, 2, False, "per_tensor/perfect")
+    assert pairs(weak) != pairs(exact)
