@@ -113,14 +113,14 @@ def test_local_keys_change_no_staircase(w, depth, split, mapspace):
     """Every body, lifted body and child the search with whole signatures computes has the
     staircase of the entry that stands for it under the view (the segment's signature less
     the resident tensors): entry by entry, not only the workload's curve; and every breakpoint's
-    tree re-costs in integers. (With split ranks a body that keeps nothing is one entry for
-    every loop rank above it, made under the first: its entries depend on the order they are
-    made in, with whole signatures too, so there only the curves are compared.)"""
+    tree re-costs in integers. With split ranks too: a body that keeps nothing has the rank its
+    whole-run child avoids in its key (before, one entry stood for every loop rank above it,
+    made under the first, so entries depended on the order they were made in)."""
     on, front = search(w, True, depth, split, mapspace)
     off, whole = search(w, False, depth, split, mapspace)
     assert pairs(front) == pairs(whole)
-    for key, value in off.memo.items():  # with split ranks a body's entry is the first made
-        if key[0] in ("body", "lifted", "child") and not split:  # (child loops it avoids)
+    for key, value in off.memo.items():
+        if key[0] in ("body", "lifted", "child"):
             R = key[5]  # (kind, view, a, b, tiles, resident, ...)
             assert pairs(on.memo[(key[0], key[1] - R, *key[2:])]) == pairs(value)
     sol = fused.Solution(w, front.frozen(), on)

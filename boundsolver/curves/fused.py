@@ -748,7 +748,10 @@ class TreeSearch:
         same = None if K or (not self.split and self.share) else rank
         rank = rank if K else None
         Sp, Rp = self.project(a, b, S, R)
-        key = ("body", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth)
+        # ``same`` (the parent's rank the whole-run child avoids) shapes the value, so it is in
+        # the key wherever it is set (with ``split_ranks`` and nothing kept)
+        key = ("body", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth,
+               *(() if same is None or rank is not None else (same,)))
         if key in self.memo:
             return self.recall(key)
         self.enter()
