@@ -1122,7 +1122,8 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     (:func:`per_tensor_points`) or by placement.py's MILP (:class:`PlacementSolver`); "auto"
     takes the vectorised enumerator (levelnest.py) where it applies (plain and sliding axes,
     fanout with perfect factors, bounded work), else enumerates where that takes at most
-    ``AUTO_PER_TENSOR`` search nodes (a few seconds), else solves the MILP."""
+    ``AUTO_PER_TENSOR`` search nodes (a few seconds; not tried where
+    :func:`per_tensor_nodes_floor` already exceeds them), else solves the MILP."""
     method = check_method(method)
     placement = DEFAULT_MAPSPACE.placement if placement is None else placement
     auto = method == "auto"  # the route chosen here: the default limit guards it
