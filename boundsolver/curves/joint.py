@@ -31,7 +31,7 @@ from ..model.cost import (
     op_intensity,
 )
 from ..model.einsum import Einsum, einsum
-from ..model.mapspace import Mapspace, looping_ranks, mapspace_of
+from ..model.mapspace import Mapspace, divisors, looping_ranks, mapspace_of
 from ..model.results import Status, level_row
 from ..reference.hierarchy import (
     LIMIT,
@@ -1055,6 +1055,40 @@ DEFAULT_TIME_LIMIT = 60.0
 DEFAULT_WALK_LIMIT = 600.0  # seconds for a whole frontier walk under the default limit
 
 
+def per_tensor_nodes_floor(problem: Einsum, arch: Arch) -> int:
+    """A lower bound on the search nodes :func:`per_tensor_points` visits, in microseconds, so
+    that "auto" takes the MILP at once where the enumerator would only spend its
+    :data:`AUTO_PER_TENSOR` nodes (9-25 s) before refusing (ResNet-50's strided 3x3 convs on
+    ``a100``/``h100``: floors of 0.8-9.5 million). Past the budget the route is the same as
+    after that refusal, so no result changes; 0 where it does not apply (no fanout).
+
+    It counts the nodes at the first boundary, all visited (no staircase point exists yet to
+    prune them): with fanout the search takes every order of the looping ranks (rule 4 is
+    dropped), so each first tile with k looping ranks (``divisors``: with imperfect factors a
+    rank's first tiles are more) gives k! nodes per set of copies stored there; counted are the
+    non-empty sets whose copies all sit at levels above the first fanout with no fixed
+    capacity (never cut). The polynomial prod_d (1 + (D_d - 1) x) sums the tiles by k."""
+    fanned = [lv for lv, f in enumerate(arch.fanouts, start=1) if f > 1]
+    levels = arch.on_chip
+    if not fanned or any(not any(levels[lv - 1].keeps_tensor(problem, T)
+                                 for T in problem.tensors) for lv in fanned):
+        return 0  # no fanout (orders deduplicated), or the enumerator's own refusal
+    stored = 1
+    for T in problem.tensors:
+        keeps = [lv for lv, level in enumerate(levels, start=1) if level.keeps_tensor(problem, T)]
+        free = 0
+        while (free < len(keeps) and keeps[free] < fanned[0]
+               and levels[keeps[free] - 1].capacity is None):
+            free += 1
+        stored *= free + 1
+    live = {d for T in problem.tensors for d in T.ranks}
+    by_k = [1]  # first tiles by their number of looping ranks
+    for d in problem.ranks:
+        k = len(divisors(problem.size[d])) - 1 if d in live else 0
+        by_k = [a + k * b for a, b in zip(by_k + [0], [0] + by_k)]
+    return (stored - 1) * sum(n * math.factorial(k) for k, n in enumerate(by_k))
+
+
 def hierarchy_mapspace(mapspace: Mapspace | str | None) -> Mapspace:
     """The mapspace a hierarchy's bound ranges over: the one named, else
     :data:`DEFAULT_MAPSPACE` (per-tensor placement)."""
@@ -1088,7 +1122,8 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
     (:func:`per_tensor_points`) or by placement.py's MILP (:class:`PlacementSolver`); "auto"
     takes the vectorised enumerator (levelnest.py) where it applies (plain and sliding axes,
     fanout with perfect factors, bounded work), else enumerates where that takes at most
-    ``AUTO_PER_TENSOR`` search nodes (a few seconds), else solves the MILP."""
+    ``AUTO_PER_TENSOR`` search nodes (a few seconds; not tried where
+    :func:`per_tensor_nodes_floor` already exceeds them), else solves the MILP."""
     method = check_method(method)
     placement = DEFAULT_MAPSPACE.placement if placement is None else placement
     auto = method == "auto"  # the route chosen here: the default limit guards it
@@ -1118,12 +1153,15 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
             if time_limit is not None:
                 method = "milp"
         if method == "auto":
-            try:
-                began = time.perf_counter()
-                points = per_tensor_points(problem, arch,
-                                           AUTO_PER_TENSOR if limit is None else limit,
-                                           imperfect)
-            except EnumerationTooLarge:
+            budget = AUTO_PER_TENSOR if limit is None else limit
+            points = None  # the MILP where the enumerator surely refuses, or refused
+            if per_tensor_nodes_floor(problem, arch) <= budget:
+                try:
+                    began = time.perf_counter()
+                    points = per_tensor_points(problem, arch, budget, imperfect)
+                except EnumerationTooLarge:
+                    pass
+            if points is None:
                 method = "milp"
             else:
                 df = frame(problem, arch, points, capacities, time.perf_counter() - began)
