@@ -153,9 +153,11 @@ fourth tensor, where the depth-first enumerator is faster) or ``LARGE_WINDOW_PLA
 larger one (a ResNet conv on three levels visits 30,242); fanout with imperfect factors; more
 than ``PLAN_LIMIT`` classes (four on-chip levels keeping every tensor past tiny sizes,
 ``a100``/``h100``'s three); more than ``PLAN_WORK_LIMIT`` raw table rows before dominance
-(checked while the classes are built: ResNet-50's conv2_x 3x3 at P = Q = 56, 3·10¹¹; the
-reductions leave about 1/60 of them, so the limit is far above what is costed); more than ``limit`` (``WORK_LIMIT``) row combinations of the
-reduced tables, counted as the classes are costed; values that could overflow int64.
+(checked while the classes are built, each class's whole orbit counted: ResNet-50's conv2_x
+3x3 at P = Q = 56 has 3·10¹¹, conv3_x's 1.2·10¹¹, both answered now; the reductions and the
+kept combinations leave about 1/15,000 of them to cost); more than ``limit``
+(``WORK_LIMIT``) row combinations of the reduced tables (those of kept combinations where the
+outer test runs), counted as the classes are costed; values that could overflow int64.
 """
 
 from __future__ import annotations
