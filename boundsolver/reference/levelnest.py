@@ -879,7 +879,7 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
                 for part, tab, specs in zip(frame.parts, tabs, cls.specs)]
         rows = combos = allow = None
         if outer is not None:  # first on whole tables: a class it drops costs no _pareto
-            got = outer.rows(mats, [np.arange(len(m)) for m in mats], stairs, factors)
+            got = outer.rows(mats, [np.arange(len(m)) for m in mats], stairs, factors, False)
             if got is None:
                 kept.append(None)
                 continue
@@ -1119,12 +1119,12 @@ class _Outer:
         return gs[starts], low
 
     def rows(self, mats: list[np.ndarray], rows: list[np.ndarray], stairs: _Staircase,
-             memo: dict) -> tuple[list[np.ndarray], _Combos | None] | None:
-        """Each unit's rows that some surviving combination uses, and the surviving
-        combinations themselves (:class:`_Combos`; None past ``COMBO_LIMIT`` of them) (None: no
-        combination survives, the class is skipped). Projections are memoised per matrix, and
-        the walk's verdict per content of the bounds present: the staircase only falls, so a
-        verdict reached earlier keeps every combination a later one would."""
+             memo: dict, combos: bool = True) -> tuple[list[np.ndarray], _Combos | None] | None:
+        """Each unit's rows that some surviving combination uses, and with ``combos`` the
+        surviving combinations themselves (:class:`_Combos`; None past ``COMBO_LIMIT`` of them)
+        (None: no combination survives, the class is skipped). Projections are memoised per
+        matrix, and the walk's verdict per content of the bounds present: the staircase only
+        falls, so a verdict reached earlier keeps every combination a later one would."""
         bounds, invs, present = [], [], []
         for m, r in zip(mats, rows):
             key = ("outer", id(m))
@@ -1141,17 +1141,19 @@ class _Outer:
             bounds.append(low)
             invs.append(inv)
             present.append(at)
-        key = ("walk",) + tuple(p.tobytes() for p in bounds)
+        combos = combos and COMBO_LIMIT > 0
+        key = ("walk", combos) + tuple(p.tobytes() for p in bounds)
         if key not in memo:
             outer = [p[:, self.cols] for p in bounds]
             floors = _floors(outer, self.start[:, self.cols])
             used = [np.zeros(len(p), bool) for p in bounds]
-            found: list | None = [] if COMBO_LIMIT else None
+            found: list | None = [] if combos else None
             self._walk(outer, bounds, floors[1:], floors[0], np.zeros((1, 0), np.int64),
                        stairs, used, found)
-            if found is not None:
+            if found is not None:  # kept in the memo: the narrowest type of the positions
                 found = np.concatenate(found) if found else np.zeros((0, len(bounds)), np.int64)
-                found = found if len(found) <= COMBO_LIMIT else None
+                small = np.int16 if max(len(p) for p in bounds) < 2**15 else np.int32
+                found = found.astype(small) if len(found) <= COMBO_LIMIT else None
             memo[key] = None if not all(u.any() for u in used) else (used, found)
         if memo[key] is None:
             return None
