@@ -488,3 +488,148 @@ def test_level_floors_are_the_one_buffer_traffic_at_the_inner_capacity(problem, 
     spread = fanout(4, 2, 2)
     assert not levelnest._level_floors(problem, spread, levelnest._frame(problem, spread, False),
                                        False).any()
+
+
+# ------------------------------------------------------------------ class dominance, kept combinations
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, 2), st.integers(-3, 3)), min_size=3, max_size=3),
+                min_size=1, max_size=12))
+def test_order_vectors_order_exactly_the_class_dominance(rows):
+    """``_order_vectors``: vector b at most vector a componentwise iff, term by term, b's entry
+    is kind 0 (the constant 1) or of a's kind with a value at most a's (the definition
+    ``_undominated`` reads), pair by pair in Python."""
+    import numpy as np
+
+    e = np.array(rows, np.int64)
+    vec = levelnest._order_vectors(e[..., 0], e[..., 1])
+
+    def below(b, a):
+        return all(kb == 0 or (kb == ka and vb <= va) for (kb, vb), (ka, va) in zip(rows[b], rows[a]))
+
+    for a in range(len(rows)):
+        for b in range(len(rows)):
+            assert bool((vec[b] <= vec[a]).all()) == below(b, a), (rows[b], rows[a])
+
+
+def test_undominated_classes_are_exactly_the_definitions(monkeypatch):
+    """``_undominated`` on every class of a small 1-D conv, a GEMM and a GEMM under fanout: a
+    class goes iff another with the same free tiles is at most it in every term (the entries'
+    definition, pair by pair, broadcast in numpy), one of each group of equal classes kept."""
+    import numpy as np
+
+    keep = levelnest._undominated
+    for problem, arch in [(bs.conv(R=2, P=2, C=1, K=1), three(6)), (bs.gemm(2, 2, 2), three(4)),
+                          (bs.gemm(2, 2, 2), fanout(4, 2, 2))]:
+        frame = levelnest._frame(problem, arch, False)
+        monkeypatch.setattr(levelnest, "_undominated", lambda classes: classes)
+        every = list(levelnest._plan.__wrapped__(frame, levelnest.LARGE_WINDOW_PLAN_LIMIT,
+                                                 levelnest.PLAN_WORK_LIMIT))
+        monkeypatch.setattr(levelnest, "_undominated", keep)
+        ids: dict = {}
+        e = np.array([c.entries(ids) for c in every], np.int64)
+        kind, value = e[..., 0], e[..., 1]
+        free = np.array([hash(c.free) for c in every])
+        below = ((kind[:, None] == 0) | ((kind[:, None] == kind[None, :])
+                                         & (value[:, None] <= value[None, :]))).all(axis=2)
+        below &= free[:, None] == free[None, :]  # below[b, a]: class b at most class a
+        np.fill_diagonal(below, False)
+        # a goes for b at most it and not equal, or for an equal one (one of each kept)
+        strict = below & ~below.T
+        equal_first = below & below.T & (np.arange(len(every))[:, None] < np.arange(len(every)))
+        beaten = (strict | equal_first).any(axis=0)
+        kept = {id(c) for c in keep(every)}
+        assert [id(c) not in kept for c in every] == beaten.tolist()
+        assert beaten.any()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=2, max_size=3), st.data())
+def test_search_confined_to_kept_combinations_costs_exactly_them(sizes, data):
+    """``_Combos.prefixes`` with ``_search``: the row combinations the search costs (every one
+    passing here) are exactly those whose projections form a kept combination, brute force,
+    and ``prefixes`` counts them; rows of a projection no kept combination uses are left out."""
+    import itertools
+
+    import numpy as np
+
+    projs = [data.draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)) for n in sizes]
+    kept = data.draw(st.lists(st.tuples(*(st.integers(0, 2) for _ in sizes)), min_size=1,
+                              max_size=8, unique=True))
+    combos = levelnest._Combos(tuple(np.array(p, np.int64) for p in projs),
+                               np.array(kept, np.int64).reshape(len(kept), len(sizes)))
+    got = combos.prefixes([np.arange(n) for n in sizes])
+    want = {rows for rows in itertools.product(*(range(n) for n in sizes))
+            if tuple(p[r] for p, r in zip(projs, rows)) in set(kept)}
+    if got is None:  # some unit keeps no row: no combination at all
+        assert not want
+        return
+    rows, allow, count = got
+    assert count == len(want)
+    for u, (p, r) in enumerate(zip(projs, rows)):  # left out: the rows of unused projections
+        assert r.tolist() == [i for i in range(len(p)) if any(p[i] == k[u] for k in kept)]
+    mats = [np.ones((len(r), 1), np.int64) for r in rows]
+    seen = []
+
+    class Stairs:
+        def merge(self, x, keys, tag):
+            seen.extend(tag[:, 1].tolist())
+
+    def alive(p, final):
+        return np.ones(len(p), bool), np.zeros(len(p), np.int64), np.zeros((len(p), 1), np.int64)
+
+    levelnest._search(mats, levelnest._floors(mats, np.ones((1, 1), np.int64)),
+                      np.zeros(1, np.int64), alive, Stairs(), 0, allow=allow)
+    costed = {tuple(int(r[j]) for r, j in zip(rows, np.unravel_index(f, [len(r) for r in rows])))
+              for f in seen}
+    assert len(seen) == len(costed) and costed == want
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.sampled_from([(bs.gemm(4, 2, 3), "three", 6), (bs.gemm(2, 3, 4), "three", 8),
+                        (bs.gemm(2, 2, 2), "four", 3), (bs.conv(R=2, P=2, C=1, K=1), "three", 6),
+                        (bs.gemm(2, 2, 2), "fanout", 4), (bs.gemm(2, 2, 2), "unicast", 4)]),
+       st.sampled_from(KEEPS))
+def test_kept_combinations_change_no_point(case, keeps_l1):
+    """The search confined to the outer test's kept combinations (``COMBO_LIMIT`` > 0) against
+    the search over every row product (``COMBO_LIMIT = 0``) and the depth-first enumerator, on
+    GEMMs and convs, 3 and 4 levels, L1 bypass, fanout with and without multicast (no outer
+    test there: the same search)."""
+    problem, kind, l1 = case
+    arch = {"three": lambda: three(l1, keeps_l1=keeps_l1),
+            "four": lambda: four(8, l1, keeps_l1=keeps_l1),
+            "fanout": lambda: fanout(l1, 2, 2, keeps_l1=keeps_l1),
+            "unicast": lambda: fanout(l1, 2, 2, None, False, False, keeps_l1=keeps_l1)}[kind]()
+    assume(covered(problem, arch))
+    was = levelnest.WINDOW_PLAN_LIMIT
+    levelnest.WINDOW_PLAN_LIMIT = levelnest.LARGE_WINDOW_PLAN_LIMIT
+    try:
+        on = same_as_reference(problem, arch)
+        levelnest.COMBO_LIMIT, limit = 0, levelnest.COMBO_LIMIT
+        try:
+            off = levelnest.frontier(problem, arch)
+        finally:
+            levelnest.COMBO_LIMIT = limit
+    finally:
+        levelnest.WINDOW_PLAN_LIMIT = was
+    assert stairs(on, arch) == stairs(off, arch)
+
+
+def test_kept_combinations_confine_the_search_and_change_no_point(monkeypatch):
+    """On a GEMM 4x2x6 (three levels, L1 = 6) the kept combinations leave fewer row
+    combinations to cost than the product of the units' kept rows (so the on = off checks
+    above exercise the rule), and the staircase is the depth-first enumerator's."""
+    import math
+
+    counts = []
+    prefixes = levelnest._Combos.prefixes
+
+    def count(self, rows):
+        got = prefixes(self, rows)
+        if got is not None:
+            counts.append((got[2], math.prod(len(r) for r in got[0])))
+        return got
+
+    monkeypatch.setattr(levelnest._Combos, "prefixes", count)
+    same_as_reference(bs.gemm(4, 2, 6), three(6))
+    assert counts and sum(c for c, _ in counts) < sum(p for _, p in counts)
