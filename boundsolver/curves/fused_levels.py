@@ -427,15 +427,20 @@ class LeafCurves:
 
     @staticmethod
     def _settle(lz: "Lazy", capacity: int) -> int | None:
-        """The capacity whose solve settles the samples that answer ``capacity``: from the
-        sample covering it, down through loose samples each followed, just below its
-        occupancy, by a sample (of the same key: one of another key would have settled it);
-        the occupancy less one of the last if it is loose, else None (settled)."""
+        """The capacity whose solve settles the samples that answer ``capacity``, or None if
+        they are settled: from the sample covering it, down through loose samples each followed,
+        just below its occupancy, by a loose sample of the same key; the occupancy less one of
+        the last loose one with no sample just below it. A loose sample with a sample of another
+        key just below it (made earlier, so not compared when it came) is settled on the way."""
         s = next((o, c) for o, c, _ in lz.samples if o <= capacity <= c)
         while s in lz.loose:
             below = next(((o, c) for o, c, _ in lz.samples if o <= s[0] - 1 <= c), None)
             if below is None:
                 return s[0] - 1
+            if below not in lz.loose or lz.loose[below] != lz.loose[s]:
+                if below in lz.loose:
+                    del lz.loose[s]  # another key just below: s is where its key starts
+                return None  # (a settled sample below: its own rule bounds what lies below)
             s = below
         return None
 
