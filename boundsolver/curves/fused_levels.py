@@ -358,8 +358,8 @@ class LeafCurves:
         """Make the leaf exact at outer occupancy ``capacity``: the whole staircase where it is
         enumerated, else joint solves walking down from the next known breakpoint above (or the
         whole streamed tiles, past which nothing changes) until a sample covers ``capacity``,
-        exact from that point's occupancy up to ``capacity``. False if nothing was learnt (it
-        was known already).
+        exact from that point's occupancy up to ``capacity``, and settled. False if nothing was
+        learnt (it was known and settled already).
 
         Every solve asks for *any* point of the least key (``least_occupancy=False``): the
         stage that minimises the occupancy among the points of that key cost more than the
@@ -370,8 +370,9 @@ class LeafCurves:
         occupancy" means. The walk's next solve is that solve, so only the sample that ends a
         walk costs one more (:meth:`_settle`); a loose sample's key bounds the capacities below
         it without the step up that a settled one gives (:func:`_estimate`)."""
-        if lz.full is not None or capacity <= lz.dead or any(
-                o <= capacity <= c for o, c, _ in lz.samples):
+        if lz.full is not None or capacity <= lz.dead:
+            return False
+        if any(o <= capacity <= c for o, c, _ in lz.samples) and self._settle(lz, capacity) is None:
             return False
         began = time.perf_counter()
         try:
