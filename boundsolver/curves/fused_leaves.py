@@ -137,7 +137,8 @@ def _form(sub: Einsum, arch: Arch, order: tuple[int, ...], plain: bool):
 
 class LeafStore:
     """The lazy leaves' exact samples (``(occupancy, capacity, mapping)``, the largest capacity
-    found infeasible) in a results cache (:class:`cache.Cache`), one entry per canonical leaf,
+    found infeasible, the samples not yet settled as of least occupancy with their keys) in a
+    results cache (:class:`cache.Cache`), one entry per canonical leaf,
     keyed by its text, the outer arch, the mapspace, the method and the solver (and, through
     the cache's key, the model revision). A loaded sample is re-costed on the canonical leaf and
     dropped (the whole entry with it) unless it reproduces its occupancy and fits every level."""
@@ -158,6 +159,8 @@ class LeafStore:
         try:
             samples = [(int(o), int(c), _mapping(m)) for o, c, m in data["samples"]]
             dead = int(data["dead"])
+            loose = {(int(o), int(c)): tuple(int(v) for v in k)
+                     for o, c, k in data.get("loose", [])}
         except (KeyError, TypeError, ValueError):
             return 0
         if not all(_checks(lz.canon, o, m) for o, _, m in samples):
@@ -165,11 +168,13 @@ class LeafStore:
             return 0
         lz.samples[:0] = samples
         lz.dead = max(lz.dead, dead)
+        lz.loose.update(loose)
         return len(samples)
 
     def save(self, lz) -> None:
         self.cache.put_data(lz.sub, self._ask(lz), {
-            "samples": [[o, c, _plain(m)] for o, c, m in lz.samples], "dead": lz.dead})
+            "samples": [[o, c, _plain(m)] for o, c, m in lz.samples], "dead": lz.dead,
+            "loose": [[o, c, list(k)] for (o, c), k in lz.loose.items()]})
 
 
 def _plain(m: LevelMapping) -> dict:

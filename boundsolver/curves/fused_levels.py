@@ -315,7 +315,8 @@ class LeafCurves:
         occ, keys = self._totals(e, sub, res, n, r, [m for _, _, m in samples], placed)
         lb_occ, lb_key = lz.bound
         lb_key = lb_key(n, e.tensor_size(e.output))
-        return _estimate(lb_occ, lb_key, samples, occ, keys, lz.dead, lz.key) + (False,)
+        return _estimate(lb_occ, lb_key, samples, occ, keys, lz.dead, lz.key,
+                         frozenset(lz.loose)) + (False,)
 
     def _bound(self, e, sub, res, n: int, r: int, larch: Arch):
         """A lower bound on the leaf's staircase, per invocation (occupancy) and as a function
@@ -355,11 +356,23 @@ class LeafCurves:
 
     def refine(self, lz: "Lazy", capacity: int) -> bool:
         """Make the leaf exact at outer occupancy ``capacity``: the whole staircase where it is
-        enumerated, else one joint solve (least key with the outer level at most ``capacity``,
-        of least occupancy), exact from that point's occupancy up to ``capacity``. False if
-        nothing was learnt (it was known already)."""
-        if lz.full is not None or capacity <= lz.dead or any(
-                o <= capacity <= c for o, c, _ in lz.samples):
+        enumerated, else joint solves walking down from the next known breakpoint above (or the
+        whole streamed tiles, past which nothing changes) until a sample covers ``capacity``,
+        exact from that point's occupancy up to ``capacity``, and settled. False if nothing was
+        learnt (it was known and settled already).
+
+        Every solve asks for *any* point of the least key (``least_occupancy=False``): the
+        stage that minimises the occupancy among the points of that key cost more than the
+        rest of a solve on a100 attention's leaves (189 class MILPs against 102 for a 5-solve
+        walk). A sample is *loose* (``Lazy.loose``) until the solve just below its occupancy
+        ``o`` settles it: the least key at capacity ``o - 1`` differs from its key (or nothing
+        fits there), so no point of its key has occupancy below ``o``, which is what "of least
+        occupancy" means. The walk's next solve is that solve, so only the sample that ends a
+        walk costs one more (:meth:`_settle`); a loose sample's key bounds the capacities below
+        it without the step up that a settled one gives (:func:`_estimate`)."""
+        if lz.full is not None or capacity <= lz.dead:
+            return False
+        if any(o <= capacity <= c for o, c, _ in lz.samples) and self._settle(lz, capacity) is None:
             return False
         began = time.perf_counter()
         try:
@@ -369,36 +382,68 @@ class LeafCurves:
             if lz.solver is None:
                 lz.solver = self._solver(lz.canon)
             top = sum(lz.sub.tensor_size(T) for T in lz.sub.tensors if T.name not in lz.res)
-            settle = None  # a sample at the top, not yet known to be of least occupancy
-            while settle is not None or not any(o <= capacity <= c for o, c, _ in lz.samples):
-                # walk down from the next known breakpoint above (or the whole streamed
-                # tiles, past which nothing changes): each solve finds a breakpoint, so a leaf
-                # costs at most its eager walk, and never creeps up one word at a time
-                above = [o for o, _, _ in lz.samples if o > capacity]
-                at = min(max(capacity, min(above) - 1 if above else top), top)
-                if settle is not None:
-                    at, settle = settle - 1, None
-                # at the top, any point of the least key, not one of least occupancy (on a100
-                # that stage took 61 s of a 63 s solve); the solve just below it settles it
-                # (docs/fusion.md, "Lazy leaves")
-                least = at < top
-                point = lz.solver.joint(at, least_occupancy=least)
-                self.solves += 1
-                if point is None:
-                    lz.dead = max(lz.dead, at)
+            while True:
+                if any(o <= capacity <= c for o, c, _ in lz.samples):
+                    at = self._settle(lz, capacity)
+                    if at is None:
+                        break
+                else:
+                    # each solve finds a breakpoint, so a leaf costs at most its eager walk,
+                    # and never creeps up one word at a time
+                    above = [o for o, _, _ in lz.samples if o > capacity]
+                    at = min(max(capacity, min(above) - 1 if above else top), top)
+                if not self._solve_at(lz, at, top):
                     break
-                self._check_resident(lz.sub, lz.canon.arch, [point.cost])
-                names = tuple(lv.name for lv in lz.solver.arch.on_chip)
-                m = LevelMapping(point.nest, point.copies, names)
-                o = int(point.values[lz.solver.swept])
-                lz.samples.append((o, EVER if at >= top else at, m))
-                if not least and o > 0:
-                    settle = o
             if self.store is not None:
                 self.store.save(lz)
             return True
         finally:
             self.seconds += time.perf_counter() - began
+
+    def _solve_at(self, lz: "Lazy", at: int, top: int) -> bool:
+        """One joint solve of the leaf at capacity ``at`` (any point of the least key), kept as
+        a loose sample; every loose sample whose occupancy less one it covers with another key
+        is settled, and every one at or just above a capacity found infeasible. False when
+        nothing fits at ``at``."""
+        point = lz.solver.joint(at, least_occupancy=False)
+        self.solves += 1
+        if point is None:
+            lz.dead = max(lz.dead, at)
+            for o, c in [s for s in lz.loose if s[0] - 1 <= lz.dead]:
+                del lz.loose[(o, c)]
+            return False
+        self._check_resident(lz.sub, lz.canon.arch, [point.cost])
+        names = tuple(lv.name for lv in lz.solver.arch.on_chip)
+        m = LevelMapping(point.nest, point.copies, names)
+        o = int(point.values[lz.solver.swept])
+        c = EVER if at >= top else at
+        key = tuple(int(v) for v in point.cost.key)
+        for s, k in list(lz.loose.items()):
+            if o <= s[0] - 1 <= c and k != key:
+                del lz.loose[s]
+        lz.samples.append((o, c, m))
+        if o > 0:
+            lz.loose[(o, c)] = key
+        return True
+
+    @staticmethod
+    def _settle(lz: "Lazy", capacity: int) -> int | None:
+        """The capacity whose solve settles the samples that answer ``capacity``, or None if
+        they are settled: from the sample covering it, down through loose samples each followed,
+        just below its occupancy, by a loose sample of the same key; the occupancy less one of
+        the last loose one with no sample just below it. A loose sample with a sample of another
+        key just below it (made earlier, so not compared when it came) is settled on the way."""
+        s = next((o, c) for o, c, _ in lz.samples if o <= capacity <= c)
+        while s in lz.loose:
+            below = next(((o, c) for o, c, _ in lz.samples if o <= s[0] - 1 <= c), None)
+            if below is None:
+                return s[0] - 1
+            if below not in lz.loose or lz.loose[below] != lz.loose[s]:
+                if below in lz.loose:
+                    del lz.loose[s]  # another key just below: s is where its key starts
+                return None  # (a settled sample below: its own rule bounds what lies below)
+            s = below
+        return None
 
     def _enumerated(self, canon: Canon) -> bool:
         """Whether :meth:`_trace` enumerates this leaf (cheap: no solver)."""
@@ -487,6 +532,7 @@ class Lazy:
     dead: int = -1
     full: list | None = None
     solver: object = None
+    loose: dict = field(default_factory=dict)  # (occupancy, capacity) -> key: not yet settled
 
     @property
     def sub(self):
@@ -504,13 +550,16 @@ def _lex_max(a: tuple | None, b: tuple | None) -> tuple | None:
 
 
 def _estimate(lb_occ: np.ndarray, lb_key: np.ndarray, samples: list, occ: list,
-              keys: np.ndarray, dead: int, state_key) -> tuple[Stairs, list]:
+              keys: np.ndarray, dead: int, state_key, loose: frozenset = frozenset()
+              ) -> tuple[Stairs, list]:
     """The leaf's staircase as known: at outer occupancy ``o`` the key is exact (a sample's)
     where a sample covers ``o`` (its occupancy <= o <= its capacity), else a lower bound:
     the larger of the bound staircase's and, for each sample whose capacity is at least ``o``,
     its key (the staircase falls) or, below the sample's occupancy, the next key above its key
     (the sample is of least occupancy among the points attaining the least key at its
-    capacity, so every point below it is lexicographically worse). Infeasible at or below
+    capacity, so every point below it is lexicographically worse), or its key itself for a
+    sample in ``loose`` (``(occupancy, capacity)``: not known to be of least occupancy; the
+    staircase falls, so no capacity below has a smaller key). Infeasible at or below
     ``dead``. Raises when a bound lies above an exact point (a wrong bound)."""
     cands = {int(o) for o in lb_occ} | {int(o) for o in occ}
     cands |= {c + 1 for _, c, _ in samples if c < EVER}
@@ -522,7 +571,7 @@ def _estimate(lb_occ: np.ndarray, lb_key: np.ndarray, samples: list, occ: list,
             continue
         lb = tuple(int(v) for v in lb_key[i])
         est, exact = lb, None
-        for j, (_, c, _) in enumerate(samples):
+        for j, (o_j, c, _) in enumerate(samples):
             k = tuple(int(v) for v in keys[j])
             if occ[j] <= o <= c:
                 if k < lb or (exact is not None and exact[1] != k):
@@ -531,7 +580,8 @@ def _estimate(lb_occ: np.ndarray, lb_key: np.ndarray, samples: list, occ: list,
                                       f"exact point; the lazy leaf curve would be wrong")
                 exact = (j, k)
             elif c >= o:
-                est = _lex_max(est, k if o >= occ[j] else k[:-1] + (k[-1] + 1,))
+                step = o < occ[j] and (o_j, c) not in loose
+                est = _lex_max(est, k[:-1] + (k[-1] + 1,) if step else k)
         if exact is not None:
             info.append(("map", samples[exact[0]][2]))
             est = exact[1]
