@@ -87,7 +87,7 @@ def test_dram_column_is_the_default_and_no_column_rises(case):
 def test_the_front_off_gives_the_same_curve_with_more_work():
     """``front=False`` (what a non-tight lazy arch gets): the same frontier, more loop nodes."""
     case = "attention, L1 = 6"
-    on, off = _search(case), None
+    on = _search(case)
     texts, sizes, a = CASES[case]
     w = bs.workload(texts, **sizes)
     from boundsolver.curves.fused_levels import LeafCurves
