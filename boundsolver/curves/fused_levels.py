@@ -72,8 +72,18 @@ class Stairs:
 
 
 def _rank(key: np.ndarray) -> np.ndarray:
-    """Each row's rank in lexicographic order (equal rows, equal ranks)."""
-    return np.unique(key, axis=0, return_inverse=True)[1].reshape(-1)
+    """Each row's rank in lexicographic order (equal rows, equal ranks): a lexsort of the
+    columns, first column most significant (several times faster than ``np.unique`` over
+    rows, which views each row as one structured value)."""
+    order = np.lexsort(key.T[::-1])
+    ranked = key[order]
+    step = np.ones(len(key), np.int64)
+    step[0] = 0
+    if len(key) > 1:
+        step[1:] = np.any(ranked[1:] != ranked[:-1], axis=1)
+    out = np.empty(len(key), np.int64)
+    out[order] = np.cumsum(step)
+    return out
 
 
 def stairs(occ, key, tag) -> Stairs:
@@ -173,6 +183,7 @@ class LeafCurves:
     loaded: int = 0
 
     def __post_init__(self) -> None:
+        self.tight_check = False  # PlacedSearch's DRAM front relies on tight lazy bounds
         self.one_buffer = fused.Curves(self.mapspace, self.method, self.solver)
         self._canons: dict = {}
         self._floors: dict = {}
@@ -289,7 +300,8 @@ class LeafCurves:
         canon = self.canon(sub, res, r > 1, placed, free)
         if canon.key not in self.lazy:
             larch = leaf_arch(self.arch, sub, res, r > 1, placed, free)
-            lz = Lazy(canon.key, canon, r > 1, self._bound(e, sub, res, n, r, larch))
+            lz = Lazy(canon.key, canon, r > 1, self._bound(e, sub, res, n, r, larch),
+                      tight=leaf_tight(larch, sub))
             if self.store is not None:
                 self.loaded += self.store.load(lz)
             self.lazy[canon.key] = lz
@@ -307,14 +319,21 @@ class LeafCurves:
         renaming, so totals are computed here."""
         e, sub, res, n, r = self._leaf(workload, x, tiles, R)
         lz = self.state(workload, x, tiles, R, placed, free)
+        lb_occ, lb_key = lz.bound
+        lb_key = lb_key(n, e.tensor_size(e.output))
         if lz.full is not None:
             st, maps = self.curve(workload, x, tiles, R, placed, free)
+            if self.tight_check and lz.tight:
+                _check_tight(lz.key, lb_occ, lb_key[:, 0], [(st.occ, st.key[:, 0], None)])
             return st, [("map", m) for m in maps], True
         canon = self.canon(sub, res, r > 1, placed, free)
         samples = [(o, c, canon.to_original(m)) for o, c, m in lz.samples]
         occ, keys = self._totals(e, sub, res, n, r, [m for _, _, m in samples], placed)
-        lb_occ, lb_key = lz.bound
-        lb_key = lb_key(n, e.tensor_size(e.output))
+        if self.tight_check and lz.tight and samples:  # loose samples too: at o <= c the
+            # least DRAM at o is the sample's (it fits at o, and least DRAM falls with capacity)
+            _check_tight(lz.key, lb_occ, lb_key[:, 0],
+                         [(np.array([o]), keys[j:j + 1, 0], c)
+                          for j, (o, (_, c, _)) in enumerate(zip(occ, samples))])
         return _estimate(lb_occ, lb_key, samples, occ, keys, lz.dead, lz.key,
                          frozenset(lz.loose)) + (False,)
 
@@ -533,6 +552,7 @@ class Lazy:
     full: list | None = None
     solver: object = None
     loose: dict = field(default_factory=dict)  # (occupancy, capacity) -> key: not yet settled
+    tight: bool = False  # leaf_tight: its lower bound is exact in DRAM
 
     @property
     def sub(self):
@@ -541,6 +561,48 @@ class Lazy:
     @property
     def res(self) -> frozenset:
         return self.canon.resident
+
+
+def leaf_tight(larch: Arch, sub) -> bool:
+    """Whether each inner level of a leaf arch below its outer level holds a word of every
+    tensor of ``sub`` it keeps: then every outer-level tiling (with the loops above it) of the
+    leaf is a nest of it, its inner levels at tiles of one element, so the leaf's least DRAM at
+    each outer occupancy is the one-buffer curve of its streamed tensors, which its lazy lower
+    bound (:meth:`LeafCurves._bound`) has as its DRAM column: the bound is exact in DRAM
+    (PlacedSearch, Theorem 2)."""
+    inner = larch.on_chip[fusion_levels.tree_levels(larch) + 1:]
+    return all(lv.capacity is None or lv.capacity >= sum(
+        1 for T in sub.tensors if lv.keeps_tensor(sub, T)) for lv in inner)
+
+
+def dram_tight(workload: Workload, arch: Arch) -> bool:
+    """:func:`leaf_tight` for every leaf of ``workload`` without placements (their leaf arch's
+    inner levels are ``arch``'s, and a leaf has its Einsum's tensors)."""
+    return all(lv.capacity is None or lv.capacity >= sum(
+        1 for T in e.tensors if lv.keeps_tensor(e, T))
+        for e in workload.einsums for lv in arch.on_chip[1:])
+
+
+def _check_tight(key, lb_occ: np.ndarray, lb_dram: np.ndarray, exact: list) -> None:
+    """Every exact part ``(occupancies, DRAM, capacity)`` of a :func:`leaf_tight` leaf has the
+    lower bound's DRAM and feasibility at each of its occupancies (and, a sample, at its
+    capacity; a whole staircase, at the bound's breakpoints too): SolverError otherwise, since
+    PlacedSearch's DRAM front would then rest on a wrong column."""
+    def at(occ, col, o):
+        i = int(np.searchsorted(occ, o, side="right")) - 1
+        return None if i < 0 else int(col[i])
+    for occ, dram, cap in exact:
+        points = set(occ.tolist())
+        if cap is None:
+            points |= {int(o) for o in lb_occ}
+        elif cap < EVER:
+            points.add(int(cap))
+        for o in points:
+            got = at(occ, dram, o) if cap is None else int(dram[0])
+            if got != at(lb_occ, lb_dram, o):
+                raise SolverError(f"leaf {key}: its exact DRAM {got} at outer occupancy {o} is "
+                                  f"not its lower bound's {at(lb_occ, lb_dram, o)}; the "
+                                  f"inner-placement search's DRAM front assumed they agree")
 
 
 def _lex_max(a: tuple | None, b: tuple | None) -> tuple | None:
@@ -652,6 +714,7 @@ def _tree_whole_points(sub, larch: Arch) -> list:
 # ------------------------------------------------------------------ tree tiles in inner levels
 
 
+@dataclass
 class PlacedSearch(fused.TreeSearch):
     """:class:`fused.TreeSearch` over trees whose stored tensors may also live in an inner level
     (``Node.at``; docs/fusion.md, "Tree tiles in inner levels"). What it adds, all exact:
@@ -676,7 +739,44 @@ class PlacedSearch(fused.TreeSearch):
 
     The lifting rule and leaf-only bodies by content (docs/fusion.md, "States that are one
     state") are not used here; the node's loop-rank flag is dropped as in the base search.
+
+    *The DRAM front* (:meth:`on_front`, :meth:`off_front`; docs/fusion.md, "Tree tiles in
+    inner levels"). ``base``, the search without placements over the same leaves, gives each
+    state's least DRAM at every outer occupancy; a placed state keeps only the points that
+    attain it, and a kept set whose default body cannot attain it anywhere is not tried.
+
+    *Theorem 1 (placements never change the DRAM column)*, where :func:`dram_tight` holds
+    (each inner level holds a word of each tensor it keeps for each Einsum). A placement changes
+    no node's DRAM constant and no outer shift (the outer level stays inclusive), and a placed
+    leaf's outer-level tiles with the loops above them, every inner level at tiles of one
+    element, are a nest of the same leaf unplaced (it fits: the condition) with the same outer
+    occupancy and DRAM words. So every placed tree has an unplaced twin of the same outer
+    occupancy and DRAM, and placed DRAM is never below the default's, at every state; "no
+    placement" is among the options, so at ``W = ()``, ``F`` whole, the DRAM columns are equal.
+    (Without the condition it can fail: a tensor placed in a deeper level has no copy in a
+    small one above it, so a placed leaf may fit where no unplaced one does. There the filter
+    is off and the search is as before.)
+
+    *Theorem 2 (only the DRAM front is needed).* Let ``T*`` be a lexicographically least
+    placed tree at capacity ``c``; its DRAM is the default's least at ``c`` (Theorem 1). Every
+    subtree ``t`` of ``T*`` (a leaf, a loop child, a node's body, a segment) attains, at its own
+    outer occupancy ``o``, the least DRAM of the unplaced trees of its state: else the unplaced
+    twin of ``T*`` with ``t`` replaced by such a tree at occupancy ``<= o`` and less DRAM is a
+    default tree at capacity ``c`` (occupancy is monotone in each part, DRAM additive) with less
+    DRAM than the least. So dropping every point of a placed state's staircase whose DRAM is
+    above the default state's at its occupancy keeps, by induction over the tree, a point at or
+    below every subtree of ``T*`` (a point composed from such points has DRAM at most the
+    default's at the subtree's occupancy, hence at its own smaller one: it is kept). With lazy
+    leaves the placed points are lower bounds, and the induction holds with "at or below ``T*``'s
+    exact subtree": the filter needs the default's DRAM column *exact*, which it is eagerly, and
+    lazily too under the same condition: every leaf's lower bound is then exact in DRAM (its DRAM
+    column is the one-buffer curve of the streamed tensors, attained by the unit-tile extension
+    above; :func:`_check_tight` re-checks it on every leaf made exact). A kept set ``K`` is skipped when the
+    default loop with ``K`` (its DRAM, a lower bound on every placement of ``K``: Theorem 1) is
+    above the default state's DRAM at each of its breakpoints, so at every occupancy.
     """
+
+    front: bool | None = None  # the DRAM-front filter (None: wherever it is exact)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -686,6 +786,71 @@ class PlacedSearch(fused.TreeSearch):
         self.k = len(arch.on_chip)
         self._levels: dict = {}
         self._build_at: list = []
+        # the default search over the same leaves: each state's exact DRAM column (Theorem 2)
+        self.base = fused.TreeSearch(self.workload, self.curves, self.max_depth, self.split,
+                                     share=self.share, lazy=self.lazy)
+        if self.front is None:
+            self.front = dram_tight(self.workload, arch)
+        self.curves.tight_check = self.front and self.lazy
+        self._segments: dict = {}
+        self._rooms: dict = {}
+        self.dropped = 0     # points off the DRAM front
+        self.off = 0         # kept sets skipped: their default loop never reaches the front
+
+    # -- the DRAM front (Theorem 2) ------------------------------------------------------------
+    def on_front(self, st, ds):
+        """``st`` (a placed state's staircase) without the points whose DRAM is above ``ds``'s
+        (the default state's) at their occupancy. A point below it, or where ``ds`` has none,
+        contradicts Theorem 1: SolverError, never a silent curve."""
+        if st is None or not self.front:
+            return st
+        i = np.full(len(st.occ), -1) if ds is None else ds.at(st.occ)
+        least = np.where(i >= 0, ds.key[np.maximum(i, 0), 0] if ds is not None else 0, -1)
+        if np.any((i < 0) | (st.key[:, 0] < least)):
+            raise SolverError(f"a placed staircase lies below the default search's DRAM "
+                              f"column ({st.key[:, 0].tolist()} at {st.occ.tolist()}); "
+                              f"placements never lower DRAM")
+        keep = st.key[:, 0] == least
+        if keep.all():
+            return st
+        self.dropped += int((~keep).sum())
+        if not keep.any():
+            return None
+        return Stairs(st.occ[keep], st.key[keep], st.tag[keep])
+
+    def off_front(self, lb, const: int, ds) -> bool:
+        """Whether the default option ``const + lb`` (a lower bound in DRAM on each placement of
+        the option) is above ``ds``'s DRAM at each of its breakpoints: then at every occupancy
+        (``ds`` never rises), and no placement of it attains the front."""
+        if not self.front:
+            return False
+        if lb is None:
+            return True  # no default tree of the option: no placed one (Theorem 1)
+        i = ds.at(lb.occ)
+        return bool(np.all((i < 0) | (const + lb.key[:, 0] > ds.key[np.maximum(i, 0), 0])))
+
+    def room(self, x: int, y: int, S: tuple, F: tuple) -> tuple:
+        """``F`` with each level's room that cannot bind under Einsums ``x..y`` (tiles ``S``)
+        restored to the level's capacity, so that states differing only there are one state.
+        Exact: at any time each tensor has at most one copy in a level (a tree tile placed there
+        has no leaf copy at or above it; a tensor is stored by one node), of at most its tile
+        under ``S``, so a subtree never holds more than the sum ``U`` of its tensors' tiles in
+        any level (per instance, too); where ``F[l] >= U`` the room, and the capacity (at
+        least ``F[l]``), never bind, and the subtree's mapspace and costs are the same."""
+        if F == self.caps:
+            return F
+        key = (x, y, S, F)
+        if key not in self._rooms:
+            span = tuple(range(x, y + 1))
+            need = sum(self.fp(T, span, S) for T in self.run(x, y)[1])
+            self._rooms[key] = tuple(c if f is not None and f >= need else f
+                                     for f, c in zip(F, self.caps))
+        return self._rooms[key]
+
+    def default_segment(self, i: int, j: int):
+        if (i, j) not in self._segments:
+            self._segments[(i, j)] = self.base.segment(i, j)
+        return self._segments[(i, j)]
 
     # -- options ---------------------------------------------------------------------------
     def levels(self, T: str, span: tuple) -> tuple[int, ...]:
@@ -728,10 +893,15 @@ class PlacedSearch(fused.TreeSearch):
         S = self.full
         moved, cands, base = self.segment_root(i, j)
         sp = tuple(range(i, j + 1))
+        ds = self.default_segment(i, j) if self.front else None
         parts = []
         for K in subsets(cands):
             const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
             tiles = {T: w.tensor_size(T) for T in K}
+            if self.front and self.off_front(
+                    self.base.body((i, j), i, j, S, frozenset(), K, None, 0), const, ds):
+                self.off += 1
+                continue
             for KA in self.assign(K, sp, S, self.caps):
                 body = self.body((i, j), i, j, S, frozenset(), K, None, 0, (), self.caps, KA)
                 if body is None:
@@ -739,13 +909,13 @@ class PlacedSearch(fused.TreeSearch):
                 vec = self._inner_const(K, KA, tiles, 1, None, 1, moved)
                 vec[0] += const
                 parts.append(shifted(body, vec, 1, self.record(("proot", K, KA, body, (i, j)))))
-        return self.keys.merge(parts)
+        return self.on_front(self.keys.merge(parts), ds)
 
     def body(self, seg, a, b, S, R, K, rank, depth, W=(), F=None, KA=()):
         """Einsums ``a..b`` as the children of one node (``K`` kept, placed as ``KA``; ``R``
         resident from above, placed as ``W``; room ``F``), every placement of the
         intermediates the node may store."""
-        F = self.caps if F is None else F
+        F = self.room(a, b, S, self.caps if F is None else F)
         same = None if K or (not self.split and self.share) else rank
         rank = rank if K else None
         idx, names = self.run(a, b)
@@ -765,7 +935,10 @@ class PlacedSearch(fused.TreeSearch):
                 continue
             parts.append(st.retagged(np.full(len(st.occ), len(recs))))
             recs.append(("placed", IA, st))
-        return self.store(key, self.keep(self.keys.merge(parts), recs))
+        out = self.keep(self.keys.merge(parts), recs)
+        if self.front:
+            out = self.on_front(out, self.base.body(seg, a, b, S, R, K, rank, depth))
+        return self.store(key, out)
 
     def children(self, seg, a, b, S, R, K, rank, same, depth, W, F, KA, IA, ctx):
         """The one-dimensional DP over where each child ends (:meth:`fused.TreeSearch.body`),
@@ -811,11 +984,13 @@ class PlacedSearch(fused.TreeSearch):
         return tail[a]
 
     def pchild(self, seg, x, y, S, R, W, F, depth, avoid):
+        F = self.room(x, y, S, F)
         key = ("pchild", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), W, F,
                depth, avoid)
         if key in self.memo:
             return self.recall(key)
         self.enter()
+        ds = self.base.child(seg, x, y, S, R, depth, avoid) if self.front else None
         if x == y:
             out = self.pleaf(x, S, R, W, F)
         elif depth >= self.max_depth:
@@ -823,11 +998,15 @@ class PlacedSearch(fused.TreeSearch):
         else:
             out = None
             for r, t in self.loop_options(seg, x, y, S, avoid):
-                out = self.keys.merge([out, self.ploop(seg, x, y, S, r, t, R, W, F, depth, out)])
-        return self.store(key, out)
+                out = self.keys.merge([out, self.ploop(seg, x, y, S, r, t, R, W, F, depth, out,
+                                                       ds)])
+        return self.store(key, self.on_front(out, ds))
 
-    def ploop(self, seg, x, y, S, r, t, R, W, F, depth, best):
-        """:meth:`fused.TreeSearch.loop` with every placement of each kept set."""
+    def ploop(self, seg, x, y, S, r, t, R, W, F, depth, best, ds=None):
+        """:meth:`fused.TreeSearch.loop` with every placement of each kept set. An option
+        ``(K, KA)`` is skipped when ``best`` (the options seen for the same child, this loop's
+        included) is at or below its lower bounds at each breakpoint of its default loop's
+        DRAM column (:meth:`floors`; with the DRAM front off, at its cheap bound alone)."""
         sp = tuple(range(x, y + 1))
         n = self.sizes(S)[r] // t
         unit = self.runs(S)
@@ -837,38 +1016,81 @@ class PlacedSearch(fused.TreeSearch):
                  if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
         streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
         floor = sum(streamed.values())
-        # the deepest inner level receives every tensor it keeps for all its users here at
-        # least once per iteration (per node invocation, if kept here unindexed): placed there
-        # its DRAM words count, placed above or nowhere its leaves fill it, and nothing lies
-        # deeper; the other inner levels get 0 (a tensor placed deeper bypasses them)
-        deep = [(T, self.fp(T, sp, below), ranks) for T, (_, ranks, _, agree) in moved.items()
-                if agree and self.k - 1 in self.levels(T, sp)]
         parts, recs = [], []
         for K in subsets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
             const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
-            if best is not None:  # outer occupancy and DRAM bounds; the deepest level's
-                occ = max(sum(v for T, v in tiles.items()
-                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
-                          for e in sp) if K else 0
-                acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
-                last = unit * sum(v * (1 if T in K and r not in ranks else n)
-                                  for T, v, ranks in deep)
-                if self.keys.covers(best, occ, acc, (0,) * (self.k - 2) + (last,)):
-                    self.skipped += 1
-                    continue
+            lb = self.base.body(seg, x, y, below, R, K, r, depth + 1) if self.front else None
+            if self.front and self.off_front(lb, unit * const, ds):
+                self.off += 1
+                continue
+            # outer occupancy (kept tiles live at once) and DRAM (everything else moved once)
+            occ = max(sum(v for T, v in tiles.items()
+                          if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+                      for e in sp) if K else 0
+            acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
+            points = [(occ, acc)] if lb is None else [
+                (max(occ, o), max(acc, unit * const + d))
+                for o, d in zip(lb.occ.tolist(), lb.key[:, 0].tolist())]
             for KA in self.assign(K, sp, below, F):
+                vec = self._inner_const(K, KA, tiles, n, r, unit, moved)
+                if best is not None:
+                    inner = tuple(self.floors(seg, x, y, below, R, K, W, KA, unit * n, moved)
+                                  + vec[1:])
+                    if all(self.keys.covers(best, o, a, inner) for o, a in points):
+                        self.skipped += 1
+                        continue
                 body = self.body(seg, x, y, below, R, K, r, depth + 1, W, F, KA)
                 if body is None:
                     continue
                 self.nodes += 1
-                vec = self._inner_const(K, KA, tiles, n, r, unit, moved)
                 vec[0] += unit * const
-                parts.append(shifted(body, vec, 1, len(recs)))
+                part = shifted(body, vec, 1, len(recs))
+                parts.append(part)
                 recs.append(("ploop", r, t, K, KA, body, seg))
+                best = part if best is None else self.keys.merge([best, part])
         return self.keep(self.keys.merge(parts), recs)
 
+    def floors(self, seg, x, y, S, R, K, W, KA, runs: int, moved: dict) -> np.ndarray:
+        """Lower bounds on the traffic into each inner level of a loop node's body over Einsums
+        ``x..y`` (``runs`` invocations, tiles ``S``; ``R`` resident from above, ``W`` placed;
+        ``K`` kept by the node, ``KA`` placed), besides the node's own placement constant:
+
+        * a tensor fixed for the whole body (resident from above, or kept here) that a level
+          ``l`` keeps for a leaf and that is placed above ``l`` or nowhere is filled into
+          ``l`` at every invocation of that leaf, its whole tile under ``S`` over the leaf's
+          invocations under one body invocation (inner levels start empty at each leaf
+          invocation, and deeper loops only add invocations of smaller tiles): no deeper node
+          can store it again, so nothing spares it;
+        * the deepest inner level receives every moved tensor not kept here that it keeps for
+          all its users at least once per body invocation (placed there by a deeper node, its
+          DRAM words; placed above or nowhere, its leaves fill it; nothing lies deeper);
+        * anything else may be placed deeper by a deeper node, bypassing ``l``: 0.
+
+        (Intermediates are never moved, so none is counted in the second rule.)"""
+        where = dict(W) | dict(KA)
+        fixed = (R & self.run(x, y)[1]) | frozenset(K)
+        out = np.zeros(self.k, np.int64)
+        for i in range(x, y + 1):
+            e = self.workload.einsums[i]
+            for T in e.tensors:
+                if T.name not in fixed:
+                    continue
+                p = where.get(T.name, 0)
+                words = None
+                for l in range(p + 1, self.k):
+                    if self.inner[l - 1].keeps_tensor(e, T):
+                        if words is None:
+                            words = runs * self.fp(T.name, (i,), S)
+                        out[l] += words
+        sp = tuple(range(x, y + 1))
+        out[self.k - 1] += runs * sum(
+            self.fp(T, sp, S) for T, (_, _, _, agree) in moved.items()
+            if T not in K and agree and self.k - 1 in self.levels(T, sp))
+        return out[1:]
+
     def pleaf(self, x: int, S: tuple, R: frozenset, W: tuple, F: tuple):
+        F = self.room(x, x, S, F)
         R = R & self.run(x, x)[1]
         tiles = tuple(S[q] for q in self.used(x, R))
         W = tuple(p for p in W if p[0] in R)
@@ -882,6 +1104,8 @@ class PlacedSearch(fused.TreeSearch):
                                        None if F == self.caps else F)
         if lazy is not None:
             self._stack[-1].add(lazy)
+        if self.front and (W or F != self.caps):
+            out = self.on_front(out, self.base.leaf(x, S, R))
         return self.store(key, out)
 
     # -- rebuilding ------------------------------------------------------------------------

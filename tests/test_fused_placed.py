@@ -1,0 +1,268 @@
+"""The inner-placement search's pruning (fused_levels.PlacedSearch, its docstring's Theorems 1
+and 2; docs/fusion.md, "Tree tiles in inner levels"): the DRAM front of the default search, kept
+sets off it, rooms that cannot bind, inner floors on every level. Each rule against the brute
+force with placements (reference/treeref_levels.py, which shares only the cost model), and each
+rule made too strong (monkeypatched) caught by the same comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import boundsolver as bs
+from boundsolver.curves import fused_levels
+from boundsolver.curves.fused_levels import PlacedSearch, _check_tight, dram_tight, leaf_tight
+from boundsolver.errors import SolverError
+from boundsolver.model.arch import Arch, Level
+from boundsolver.reference.treeref_levels import enumerate_workload
+
+FFN = ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"]
+ATTENTION = ["S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"]
+
+
+def arch(*inner: Level) -> Arch:
+    return Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True), *inner))
+
+
+CASES = {
+    # three levels, L1 smaller than the tiles: rooms bind, placements compete
+    "attention, L1 = 6": (ATTENTION, dict(m=2, p=2, e=2, f=2), arch(Level("L1", 6))),
+    # four levels, unicast fanout on both
+    "FFN, four levels": (FFN, dict(m=2, d=2, c=2, j=2),
+                         arch(Level("L1", 8, instances=2, multicast=False),
+                              Level("L0", 3, instances=2, multicast=False))),
+    # a level that bypasses outputs
+    "attention, bypass": (ATTENTION, dict(m=2, p=2, e=2, f=2),
+                          arch(Level("L1", 4, keeps=("inputs",)))),
+}
+_REF: dict = {}
+
+
+def _reference(case: str) -> list:
+    if case not in _REF:
+        texts, sizes, a = CASES[case]
+        w = bs.workload(texts, **sizes)
+        _REF[case] = [(o, k) for o, k, _ in enumerate_workload(w, a, True, max_depth=2,
+                                                              inner_storage=True)]
+    return _REF[case]
+
+
+def _search(case: str, **options):
+    texts, sizes, a = CASES[case]
+    w = bs.workload(texts, **sizes)
+    return fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
+                                       inner_storage=True, **options)
+
+
+def _points(sol) -> list:
+    return list(zip(sol.frontier.occ.tolist(), map(tuple, sol.frontier.key.tolist())))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("lazy", [False, True])
+def test_the_pruned_search_equals_the_brute_force(case, lazy):
+    """Every rule on (the front is on: eager, and lazy on these tight archs), the brute force's
+    frontier; and the rules prune (the front skips kept sets, the floors skip placements)."""
+    sol = _search(case, lazy=lazy)
+    assert sol.search.front
+    assert _points(sol) == _reference(case)
+    assert sol.search.off + sol.search.skipped > 0
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dram_column_is_the_default_and_no_column_rises(case):
+    """Theorem 1 at the workload: the DRAM column is the default search's at every capacity,
+    and the key is never above it."""
+    texts, sizes, a = CASES[case]
+    w = bs.workload(texts, **sizes)
+    new = _search(case)
+    old = fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2)
+    for c in sorted(set(new.frontier.occ.tolist()) | set(old.frontier.occ.tolist())):
+        k_new, k_old = new.key(c), old.key(c)
+        assert k_new[0] == k_old[0] and k_new <= k_old
+
+
+def test_the_front_off_gives_the_same_curve_with_more_work():
+    """``front=False`` (what a non-tight lazy arch gets): the same frontier, more loop nodes."""
+    case = "attention, L1 = 6"
+    on = _search(case)
+    texts, sizes, a = CASES[case]
+    w = bs.workload(texts, **sizes)
+    from boundsolver.curves.fused_levels import LeafCurves
+    from boundsolver.model.mapspace import mapspace_of
+
+    curves = LeafCurves(a, mapspace_of("uniform/perfect"))
+    off = PlacedSearch(w, curves, 2, lazy=True, front=False)
+    front = off.solve(True)
+    assert list(zip(front.occ.tolist(), map(tuple, front.key.tolist()))) == _points(on)
+    assert off.off == 0 and off.dropped == 0 and off.nodes > on.search.nodes
+
+
+# ------------------------------------------------- each rule made too strong is caught
+
+def _breaks(monkeypatch, case: str, name: str, wrong) -> bool:
+    """Whether the search with ``PlacedSearch.<name>`` replaced by ``wrong`` (given the
+    original) differs from the brute force (or raises)."""
+    right = getattr(PlacedSearch, name)
+    monkeypatch.setattr(PlacedSearch, name, lambda self, *a: wrong(self, right, *a))
+    try:
+        got = _points(_search(case, lazy=False))
+    except bs.BoundsolverError:  # SolverError (a front check) or no schedule at all
+        return True
+    finally:
+        monkeypatch.undo()
+    return got != _reference(case)
+
+
+def test_floors_are_below_every_body_and_tight(monkeypatch):
+    """Every body the search builds (eager: exact) has, at each point, at least
+    :meth:`PlacedSearch.floors` in each inner level, and on each case the first inner level's
+    floor is attained by some body: one word more would cut a real tree."""
+    right = PlacedSearch.body
+    seen: list = []
+
+    def body(self, seg, a, b, S, R, K, rank, depth, W=(), F=None, KA=()):
+        out = right(self, seg, a, b, S, R, K, rank, depth, W, F, KA)
+        if out is not None:
+            lo = self.floors(seg, a, b, S, R, K, W, KA, self.runs(S),
+                             self.moved_in(seg, a, b, R))
+            seen.append((lo, out.key[:, 1:].min(axis=0)))
+        return out
+    monkeypatch.setattr(PlacedSearch, "body", body)
+    for case in CASES:
+        seen.clear()
+        _search(case, lazy=False)
+        assert seen and all((lo <= least).all() for lo, least in seen)
+        assert any(lo[0] == least[0] > 0 for lo, least in seen), case
+
+
+def test_kept_sets_skipped_off_the_front_are_off_it(monkeypatch):
+    """Each kept set :meth:`PlacedSearch.off_front` skips has its default loop's DRAM above
+    the default state's at every occupancy where either is feasible (checked here against the
+    state's staircase), and the frontier is the brute force's."""
+    right = PlacedSearch.off_front
+    checked = []
+
+    def off_front(self, lb, const, ds):
+        out = right(self, lb, const, ds)
+        if out and lb is not None:
+            checked.append((lb, const, ds))
+        return out
+    monkeypatch.setattr(PlacedSearch, "off_front", off_front)
+    sol = _search("attention, L1 = 6", lazy=False)
+    assert checked
+    for lb, const, ds in checked:
+        caps = sorted(set(lb.occ.tolist()) | set(ds.occ.tolist()))
+        for c in caps:
+            i, j = int(lb.at(c)), int(ds.at(c))
+            assert i < 0 or const + lb.key[i, 0] > ds.key[j, 0]
+    assert _points(sol) == _reference("attention, L1 = 6")
+
+
+def test_a_restored_room_changes_no_leaf(monkeypatch):
+    """Wherever :meth:`PlacedSearch.room` restores a level's capacity for a leaf, the leaf
+    with the room as it was has the same staircase (occupancies and keys)."""
+    right = PlacedSearch.room
+    restored = []
+
+    def room(self, x, y, S, F):
+        out = right(self, x, y, S, F)
+        if out != F and x == y:
+            restored.append((x, S, F, out))
+        return out
+    monkeypatch.setattr(PlacedSearch, "room", room)
+    search = _search("attention, L1 = 6", lazy=False).search
+    assert restored
+    monkeypatch.setattr(PlacedSearch, "room", lambda self, x, y, S, F: F)
+    for x, S, F, G in restored[:30]:
+        a, b = search.pleaf(x, S, frozenset(), (), F), search.pleaf(x, S, frozenset(), (), G)
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.occ.tolist() == b.occ.tolist() and a.key.tolist() == b.key.tolist()
+
+
+def test_a_front_that_drops_points_on_it_is_caught(monkeypatch):
+    """Keeping only a staircase's first point where the default attains them all loses
+    trees."""
+    def strict(self, right, st, ds):
+        out = right(self, st, ds)
+        if out is None or len(out.occ) < 2:
+            return out
+        return fused_levels.Stairs(out.occ[:1], out.key[:1], out.tag[:1])
+    assert any(_breaks(monkeypatch, c, "on_front", strict) for c in CASES)
+
+
+# ------------------------------------------------------------- tight leaves (Theorem 2, lazy)
+
+def test_tightness_needs_a_word_per_kept_tensor():
+    w = bs.workload(FFN, m=2, d=2, c=2, j=2)
+    assert dram_tight(w, arch(Level("L1", 3)))
+    assert not dram_tight(w, arch(Level("L1", 2)))  # Y += X * A keeps three tensors
+    assert dram_tight(w, arch(Level("L1", 2, keeps=("inputs",))))
+    sub = w.einsums[0]
+    assert leaf_tight(arch(Level("L1", 3)), sub) and not leaf_tight(arch(Level("L1", 2)), sub)
+    # where it fails the search runs without the front: here no unplaced leaf fits L1 (three
+    # tensors, two words), but one with a tensor placed in L0 (no copy above it) does, so
+    # Theorem 1 is false and the placed curve exists where the default one does not
+    a = arch(Level("L1", 2), Level("L0", 8))
+    ref = [(o, k) for o, k, _ in enumerate_workload(w, a, True, max_depth=2,
+                                                   inner_storage=True)]
+    assert ref
+    with pytest.raises(bs.BoundsolverError, match="no schedule"):
+        fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2)
+    for lazy in (False, True):
+        sol = fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
+                                          inner_storage=True, lazy=lazy)
+        assert not sol.search.front and _points(sol) == ref
+
+
+def test_a_leaf_whose_exact_dram_is_not_its_bound_is_refused():
+    occ, dram = np.array([1, 4]), np.array([10, 6])
+    _check_tight("k", occ, dram, [(np.array([1, 4]), np.array([10, 6]), None)])
+    _check_tight("k", occ, dram, [(np.array([4]), np.array([6]), 7)])
+    with pytest.raises(SolverError, match="lower bound"):
+        _check_tight("k", occ, dram, [(np.array([1, 4]), np.array([10, 7]), None)])
+    with pytest.raises(SolverError, match="lower bound"):  # feasible later than the bound
+        _check_tight("k", occ, dram, [(np.array([2, 4]), np.array([10, 6]), None)])
+    with pytest.raises(SolverError, match="lower bound"):  # a sample past a bound's step
+        _check_tight("k", occ, dram, [(np.array([1]), np.array([10]), 5)])
+
+
+# ------------------------------------------------------------------- random hierarchies
+
+@st.composite
+def _hierarchies(draw):
+    texts = draw(st.sampled_from([FFN, ATTENTION]))
+    ranks = sorted({r for t in texts for r in t if r.islower() and r.isalpha()})
+    sizes = {r: draw(st.sampled_from([1, 2])) for r in ranks} | {"m": 2}
+    keeps = draw(st.sampled_from([{}, {"keeps": ("inputs",)}]))
+    inner = [Level("L1", draw(st.integers(3, 8)), instances=draw(st.sampled_from([1, 2])),
+                   multicast=False, **keeps)]
+    if draw(st.booleans()):
+        inner.append(Level("L0", draw(st.integers(1, 4)),
+                           instances=inner[0].instances * draw(st.sampled_from([1, 2])),
+                           multicast=draw(st.booleans())))
+    return bs.workload(texts, **sizes), arch(*inner)
+
+
+@settings(max_examples=5, deadline=None)
+@given(_hierarchies())
+def test_random_hierarchies_pruned_equal_the_brute_force(case):
+    """Three and four levels, bypass, fanout, FFN and attention: the pruned search (eager and
+    lazy) is the brute force's frontier, its DRAM column the default search's."""
+    w, a = case
+    try:
+        ref = [(o, k) for o, k, _ in enumerate_workload(w, a, True, max_depth=2,
+                                                       inner_storage=True)]
+    except bs.BoundsolverError as error:
+        ref = str(error)
+    for lazy in (False, True):
+        try:
+            got = _points(fused_levels.solve_workload(w, a, True, "uniform/perfect",
+                                                      max_depth=2, inner_storage=True,
+                                                      lazy=lazy))
+        except bs.BoundsolverError as error:
+            got = [] if "no schedule" in str(error) else str(error)
+        assert got == ref
