@@ -15,7 +15,7 @@ import math
 import time
 from functools import cached_property
 from bisect import bisect_left, bisect_right
-from itertools import permutations
+from itertools import accumulate, permutations
 from operator import itemgetter
 from typing import NamedTuple
 from dataclasses import dataclass, field
@@ -469,6 +469,9 @@ class TreeSearch:
     # that check it changes no curve.
     repeats: bool = True
     reused: int = 0  # segments answered by renaming an equal one's staircase
+    # Memo entries and records no later segment reads are dropped (:meth:`forget`); off only
+    # in the tests that check it changes no curve.
+    forgetting: bool = True
 
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
@@ -499,6 +502,7 @@ class TreeSearch:
         self.solved = 0  # segments solved so far (reported by a time limit)
         self._twins = twin_classes(self.workload)
         self._forms: dict = {}  # a segment's canonical form -> (first, its staircase, renamings)
+        self._swept = 0  # memo entries left by the last sweep (:meth:`forget`)
         self.full = tuple(self.workload.size[r] for r in self.ranks)
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
@@ -1156,15 +1160,63 @@ class TreeSearch:
         n = len(workload.einsums)
         longest = n if fusion_on else 1
         rest: dict = {n: keys.ZERO}
+        ends = [connected_runs(workload, i, min(n, i + longest)) for i in range(n)]
+        reach = list(accumulate((e[-1] for e in ends), max, initial=-1))  # reach[i]: of i' < i
         for i in range(n - 1, -1, -1):
             parts = []
-            for j in connected_runs(workload, i, min(n, i + longest)):
+            for j in ends[i]:
                 first, after = self.segment_once(i, j), rest[j + 1]
                 if first is None or after is None:
                     continue
                 parts.append(keys.plus_shifted(first, 0, after, self.record(("cut", first, after))))
             rest[i] = keys.merge(parts)
+            if i:
+                self.forget(reach[i], rest)
         return rest[0]
+
+    # Memo entries past which a sweep runs (:meth:`forget`); tests lower it to sweep every step.
+    SWEEP = 200_000
+
+    def forget(self, last: int, rest: dict) -> None:
+        """Drop what no segment still to be solved can read: every segment left starts before
+        the one just finished and ends at ``last`` or before, so a memo entry (or an edge) over
+        a run ending after ``last`` is never read again, nor ``rest`` past ``last + 1``; then the
+        provenance records that nothing kept reaches (:meth:`collect`). A sweep runs once the
+        memo has doubled since the last one (linear time in all). Exact: what is dropped is
+        never asked for again, and a record a kept staircase reaches is kept. One buffer, eager
+        leaves only (lazy leaves invalidate memo entries by their own bookkeeping)."""
+        if not (self.forgetting and isinstance(self.curves, Curves)) or self.lazy:
+            return
+        for k in [k for k in rest if k > last + 1 and k != len(self.workload.einsums)]:
+            del rest[k]
+        if len(self.memo) < max(self.SWEEP, 2 * self._swept):
+            return
+        self.memo = {k: v for k, v in self.memo.items() if _run_end(k) <= last}
+        self._edges = {k: v for k, v in self._edges.items() if k[2] <= last}
+        self.collect([*self.memo.values(), *rest.values(), *(f[1] for f in self._forms.values())])
+        self._swept = len(self.memo)
+
+    def collect(self, roots: list) -> None:
+        """Free the provenance records that no staircase in ``roots`` reaches through its tags
+        and the staircases its records hold (their slots stay, as None, so tags keep their
+        meaning)."""
+        live = bytearray(len(self.prov))
+        live[0] = 1  # ZERO's tag
+        seen: set = set()
+        stack = [st for st in roots if st is not None]
+        while stack:
+            st = stack.pop()
+            if id(st) in seen:
+                continue
+            seen.add(id(st))
+            for t in st.tag:
+                if not live[t]:
+                    live[t] = 1
+                    stack.extend(x for x in self.prov[t] if isinstance(x, Stairs))
+        prov = self.prov
+        for k, alive in enumerate(live):
+            if not alive:
+                prov[k] = None
 
     def solve(self, fusion_on: bool, capacities: list[int] | None = None):
         """The workload's staircase, exact at ``capacities`` (None: every breakpoint). With lazy
@@ -1292,6 +1344,18 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,
                     len(curves.traced), curves.seconds)
+
+
+def _run_end(key: tuple) -> int:
+    """The last Einsum of the run a memo entry covers (-1: a kind this does not know, kept)."""
+    kind = key[0]
+    if kind in ("body", "lifted", "child"):
+        return key[3]
+    if kind == "leaves":
+        return key[1][0]  # steps run from the body's last Einsum down
+    if kind == "leaf":
+        return key[1]
+    return -1
 
 
 def segment_form(workload: Workload, i: int, j: int) -> tuple:
