@@ -502,7 +502,7 @@ class TreeSearch:
         self.solved = 0  # segments solved so far (reported by a time limit)
         self._twins = twin_classes(self.workload)
         self._forms: dict = {}  # a segment's canonical form -> (first, its staircase, renamings)
-        self._swept = 0  # memo entries left by the last sweep (:meth:`forget`)
+        self._swept = 1 << 60  # the reach of the last sweep (:meth:`forget`)
         self.full = tuple(self.workload.size[r] for r in self.ranks)
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
@@ -1181,20 +1181,21 @@ class TreeSearch:
         """Drop what no segment still to be solved can read: every segment left starts before
         the one just finished and ends at ``last`` or before, so a memo entry (or an edge) over
         a run ending after ``last`` is never read again, nor ``rest`` past ``last + 1``; then the
-        provenance records that nothing kept reaches (:meth:`collect`). A sweep runs once the
-        memo has doubled since the last one (linear time in all). Exact: what is dropped is
-        never asked for again, and a record a kept staircase reaches is kept. One buffer, eager
+        provenance records that nothing kept reaches (:meth:`collect`). A sweep runs where the
+        reach has dropped since the last one (at the border of a connected region; within one,
+        every start reaches its end and nothing dies) and the memo holds ``SWEEP`` entries.
+        Exact: what is dropped is never asked for again, and a record a kept staircase reaches is kept. One buffer, eager
         leaves only (lazy leaves invalidate memo entries by their own bookkeeping)."""
         if not (self.forgetting and isinstance(self.curves, Curves)) or self.lazy:
             return
         for k in [k for k in rest if k > last + 1 and k != len(self.workload.einsums)]:
             del rest[k]
-        if len(self.memo) < max(self.SWEEP, 2 * self._swept):
-            return
+        if last >= self._swept or len(self.memo) < self.SWEEP:
+            return  # nothing new is past reach (runs reach as far as at the last sweep)
         self.memo = {k: v for k, v in self.memo.items() if _run_end(k) <= last}
         self._edges = {k: v for k, v in self._edges.items() if k[2] <= last}
         self.collect([*self.memo.values(), *rest.values(), *(f[1] for f in self._forms.values())])
-        self._swept = len(self.memo)
+        self._swept = last
 
     def collect(self, roots: list) -> None:
         """Free the provenance records that no staircase in ``roots`` reaches through its tags
