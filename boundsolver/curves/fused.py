@@ -1184,8 +1184,9 @@ class TreeSearch:
         provenance records that nothing kept reaches (:meth:`collect`). A sweep runs where the
         reach has dropped since the last one (at the border of a connected region; within one,
         every start reaches its end and nothing dies) and the memo holds ``SWEEP`` entries.
-        Exact: what is dropped is never asked for again, and a record a kept staircase reaches is kept. One buffer, eager
-        leaves only (lazy leaves invalidate memo entries by their own bookkeeping)."""
+        Exact: what is dropped is never asked for again, and a record a kept staircase reaches
+        is kept. One buffer, eager leaves only (lazy leaves invalidate memo entries by their own
+        bookkeeping)."""
         if not (self.forgetting and isinstance(self.curves, Curves)) or self.lazy:
             return
         for k in [k for k in rest if k > last + 1 and k != len(self.workload.einsums)]:
