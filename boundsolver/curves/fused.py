@@ -1121,7 +1121,7 @@ class TreeSearch:
         ways. So the two segments' exact staircases are equal, and the tree behind a point of
         one, renamed, is a tree behind the same point of the other. On one buffer only (a
         hierarchy's leaves carry level mappings that this renaming does not cover)."""
-        if not (self.repeats and isinstance(self.curves, Curves)):
+        if not (self.repeats and self.keys is SCALAR):
             return self.segment(i, j)
         key, ranks, tensors = segment_form(self.workload, i, j)
         if key not in self._forms:
@@ -1187,7 +1187,7 @@ class TreeSearch:
         Exact: what is dropped is never asked for again, and a record a kept staircase reaches
         is kept. One buffer, eager leaves only (lazy leaves invalidate memo entries by their own
         bookkeeping)."""
-        if not (self.forgetting and isinstance(self.curves, Curves)) or self.lazy:
+        if not (self.forgetting and self.keys is SCALAR) or self.lazy:
             return
         for k in [k for k in rest if k > last + 1 and k != len(self.workload.einsums)]:
             del rest[k]
