@@ -70,7 +70,7 @@ def finish(proc: subprocess.Popen, limit: int) -> dict:
         proc.communicate()
         return {"wall_s": f">{limit}"}
     if proc.returncode:
-        return {"error": err.strip().splitlines()[-1][:120]}
+        return {"error": (err.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:120]}
     return json.loads(out.strip().splitlines()[-1])
 
 

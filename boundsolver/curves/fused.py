@@ -15,7 +15,7 @@ import math
 import time
 from functools import cached_property
 from bisect import bisect_left, bisect_right
-from itertools import permutations
+from itertools import accumulate, permutations
 from operator import itemgetter
 from typing import NamedTuple
 from dataclasses import dataclass, field
@@ -519,6 +519,13 @@ class TreeSearch:
     # only in the tests that check it changes no staircase.
     local_keys: bool = True
     users: dict = field(default_factory=dict)   # lazy leaf -> memo keys that read it
+    # Segments equal up to renaming solved once (:meth:`segment_once`); off only in the tests
+    # that check it changes no curve.
+    repeats: bool = True
+    reused: int = 0  # segments answered by renaming an equal one's staircase
+    # Memo entries and records no later segment reads are dropped (:meth:`forget`); off only
+    # in the tests that check it changes no curve.
+    forgetting: bool = True
 
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
@@ -548,6 +555,8 @@ class TreeSearch:
         self._began = time.perf_counter()
         self.solved = 0  # segments solved so far (reported by a time limit)
         self._twins = twin_classes(self.workload)
+        self._forms: dict = {}  # a segment's canonical form -> (first, its staircase, renamings)
+        self._swept = 1 << 60  # the reach of the last sweep (:meth:`forget`)
         self.full = tuple(self.workload.size[r] for r in self.ranks)
         # With per-tensor inner mappings a leaf can hold any of its tensors whole, so a tensor one
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
@@ -1196,7 +1205,53 @@ class TreeSearch:
         if kind == "cut":
             _, left, right = rec
             return self.build(left, capacity, S) + self.build(right, capacity, S)
+        if kind == "renamed":
+            _, st, offset, ranks, tensors = rec
+            return [self.renamed(node, offset, ranks, tensors)
+                    for node in self.build(st, capacity, S)]
         raise AssertionError(kind)
+
+    def segment_once(self, i: int, j: int):
+        """The staircase of segment ``i..j``, solved only if no segment equal to it up to the
+        names of its tensors and ranks (:func:`segment_form`) was solved before; else that
+        segment's staircase, each point's tree renamed (docs/fusion.md, 'Repeated blocks').
+
+        Why it is exact: a segment's trees and their costs depend on its Einsums (which tensor
+        each reads and writes, through which axes, the ranks' sizes), on which of its tensors
+        are written back (its outputs, and intermediates read after it or stored) and on the
+        tensors' sizes, and on nothing else of the workload; names enter only as labels. Equal
+        forms state all of these equal under the renaming of one segment's tensors and ranks
+        onto the other's, which maps every loop tree of one (loop ranks, kept tensors, each
+        leaf's mapping) onto a loop tree of the other of the same occupancy and traffic, both
+        ways. So the two segments' exact staircases are equal, and the tree behind a point of
+        one, renamed, is a tree behind the same point of the other. On one buffer only (a
+        hierarchy's leaves carry level mappings that this renaming does not cover)."""
+        if not (self.repeats and self.keys is SCALAR):
+            return self.segment(i, j)
+        key, ranks, tensors = segment_form(self.workload, i, j)
+        if key not in self._forms:
+            self._forms[key] = (i, self.segment(i, j), ranks, tensors)
+            return self._forms[key][1]
+        first, st, ranks0, tensors0 = self._forms[key]
+        self.solved += 1
+        self.reused += 1
+        if st is None:
+            return None
+        tag = self.record(("renamed", st, i - first, {ranks0[c]: ranks[c] for c in ranks},
+                           {tensors0[c]: tensors[c] for c in tensors}))
+        return st.retagged([tag] * len(st.occ))
+
+    def renamed(self, node, offset: int, ranks: dict, tensors: dict):
+        """A tree of one segment as the tree of an equal segment ``offset`` Einsums later,
+        renamed by ``ranks`` and ``tensors`` (:meth:`segment_once`)."""
+        if isinstance(node, fusion.Leaf):
+            w = self.workload
+            name = w.einsums[w.names.index(node.einsum) + offset].name
+            return fusion.Leaf(name, _renamed(node.mapping, ranks, tensors))
+        return fusion.Node(None if node.rank is None else ranks[node.rank], node.tile,
+                           tuple(tensors[T] for T in node.keep),
+                           tuple(self.renamed(c, offset, ranks, tensors) for c in node.children),
+                           tuple((tensors[T], at) for T, at in node.at))
 
 
     # -- the workload ------------------------------------------------------------------------
@@ -1210,15 +1265,65 @@ class TreeSearch:
         n = len(workload.einsums)
         longest = n if fusion_on else 1
         rest: dict = {n: keys.ZERO}
+        ends = [connected_runs(workload, i, min(n, i + longest)) for i in range(n)]
+        reach = list(accumulate((e[-1] for e in ends), max, initial=-1))  # reach[i]: of i' < i
         for i in range(n - 1, -1, -1):
             parts = []
-            for j in connected_runs(workload, i, min(n, i + longest)):
-                first, after = self.segment(i, j), rest[j + 1]
+            for j in ends[i]:
+                first, after = self.segment_once(i, j), rest[j + 1]
                 if first is None or after is None:
                     continue
                 parts.append(keys.plus_shifted(first, 0, after, self.record(("cut", first, after))))
             rest[i] = keys.merge(parts)
+            if i:
+                self.forget(reach[i], rest)
         return rest[0]
+
+    # Memo entries past which a sweep runs (:meth:`forget`); tests lower it to sweep every step.
+    SWEEP = 200_000
+
+    def forget(self, last: int, rest: dict) -> None:
+        """Drop what no segment still to be solved can read: every segment left starts before
+        the one just finished and ends at ``last`` or before, so a memo entry (or an edge) over
+        a run ending after ``last`` is never read again, nor ``rest`` past ``last + 1``; then the
+        provenance records that nothing kept reaches (:meth:`collect`). A sweep runs where the
+        reach has dropped since the last one (at the border of a connected region; within one,
+        every start reaches its end and nothing dies) and the memo holds ``SWEEP`` entries.
+        Exact: what is dropped is never asked for again, and a record a kept staircase reaches
+        is kept. One buffer, eager leaves only (lazy leaves invalidate memo entries by their own
+        bookkeeping)."""
+        if not (self.forgetting and self.keys is SCALAR) or self.lazy:
+            return
+        for k in [k for k in rest if k > last + 1 and k != len(self.workload.einsums)]:
+            del rest[k]
+        if last >= self._swept or len(self.memo) < self.SWEEP:
+            return  # nothing new is past reach (runs reach as far as at the last sweep)
+        self.memo = {k: v for k, v in self.memo.items() if _run_end(k) <= last}
+        self._edges = {k: v for k, v in self._edges.items() if k[2] <= last}
+        self.collect([*self.memo.values(), *rest.values(), *(f[1] for f in self._forms.values())])
+        self._swept = last
+
+    def collect(self, roots: list) -> None:
+        """Free the provenance records that no staircase in ``roots`` reaches through its tags
+        and the staircases its records hold (their slots stay, as None, so tags keep their
+        meaning)."""
+        live = bytearray(len(self.prov))
+        live[0] = 1  # ZERO's tag
+        seen: set = set()
+        stack = [st for st in roots if st is not None]
+        while stack:
+            st = stack.pop()
+            if id(st) in seen:
+                continue
+            seen.add(id(st))
+            for t in st.tag:
+                if not live[t]:
+                    live[t] = 1
+                    stack.extend(x for x in self.prov[t] if isinstance(x, Stairs))
+        prov = self.prov
+        for k, alive in enumerate(live):
+            if not alive:
+                prov[k] = None
 
     def solve(self, fusion_on: bool, capacities: list[int] | None = None):
         """The workload's staircase, exact at ``capacities`` (None: every breakpoint). With lazy
@@ -1346,6 +1451,45 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,
                     len(curves.traced), curves.seconds)
+
+
+def _run_end(key: tuple) -> int:
+    """The last Einsum of the run a memo entry covers (-1: a kind this does not know, kept)."""
+    kind = key[0]
+    if kind in ("body", "lifted", "child"):
+        return key[3]
+    if kind == "leaves":
+        return key[1][0]  # steps run from the body's last Einsum down
+    if kind == "leaf":
+        return key[1]
+    return -1
+
+
+def segment_form(workload: Workload, i: int, j: int) -> tuple:
+    """Segment ``i..j`` up to the names of its tensors and ranks: ``(key, ranks, tensors)``,
+    the key its Einsums' text with every tensor and rank renamed in order of first appearance
+    (``T0..``, ``r0..``; axes, coefficients and sizes kept), each tensor's size and whether it
+    is written back past the segment (read after it, or stored), and the renamings from the
+    canonical names to the segment's. Equal keys: the renamings compose into a map of one
+    segment onto the other that keeps everything its trees cost (:meth:`TreeSearch.
+    segment_once`)."""
+    ctx = fusion.Context(workload, workload.names[i:j + 1])
+    ranks: dict[str, str] = {}
+    tensors: dict[str, str] = {}
+    parts = []
+    for e in workload.einsums[i:j + 1]:
+        text = []
+        for T in e.tensors:
+            name = tensors.setdefault(T.name, f"T{len(tensors)}")
+            text.append((name, tuple(tuple((ranks.setdefault(t.rank, f"r{len(ranks)}"), t.coef)
+                                           for t in a.terms) for a in T.axes)))
+        for r, _ in e.sizes:  # a rank no tensor uses (a reduction over nothing) still counts
+            ranks.setdefault(r, f"r{len(ranks)}")
+        parts.append((tuple(text), tuple(sorted((ranks[r], n) for r, n in e.sizes))))
+    flags = tuple(sorted((c, workload.tensor_size(T), T in ctx.exported, T in workload.stored)
+                         for T, c in tensors.items()))
+    return ((tuple(parts), flags), {c: r for r, c in ranks.items()},
+            {c: T for T, c in tensors.items()})
 
 
 def connected_runs(workload: Workload, i: int, end: int) -> list[int]:
