@@ -153,7 +153,9 @@ def test_the_cli_frontier_names_what_to_do(milp_only, capsys):
             "three_level", "--level-size", "L1=6"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "ProofOutOfReach" in err and "mapspace='uniform/perfect'" in err
+    # in the command line's words: its options, not the Python API's arguments
+    assert "ProofOutOfReach" in err and "--mapspace uniform/perfect" in err
+    assert "--time-limit inf" in err and "time_limit=" not in err
     assert main([*argv, "-q", "--csv", "-", "-c", "8", "64"]) in (0, 1)  # rows, never a crash
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("capacity") and len(out) == 3
