@@ -7,6 +7,7 @@ import math
 from hypothesis import strategies as st
 
 import boundsolver as bs
+from boundsolver.model.arch import Arch, Level
 
 SIZES = st.sampled_from([1, 2, 3, 4, 6, 8])
 SMALL = st.sampled_from([1, 2, 3, 4])
@@ -75,3 +76,30 @@ def general_einsums(draw, max_macs: int = 1500):
 
 
 einsums = st.one_of(gemms(), bmms(), gbmms(), convs(), general_einsums())
+
+
+FFN_CHAIN = ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"]
+ATTENTION_CHAIN = ["S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"]
+
+
+def fused_arch(*inner: Level) -> Arch:
+    """DRAM, a swept L2 and the given inner levels (the fused tests' hierarchies)."""
+    return Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True), *inner))
+
+
+@st.composite
+def tiny_fused_hierarchies(draw, min_l1: int = 2, multicast: bool = False):
+    """An FFN or attention chain with ranks of 1 or 2 (m = 2) on three or four levels: L1 of
+    ``min_l1``..8 words, maybe keeping inputs only, fanout 1 or 2; maybe registers below it
+    (fanout up to twice L1's, multicast drawn where ``multicast``)."""
+    texts = draw(st.sampled_from([FFN_CHAIN, ATTENTION_CHAIN]))
+    ranks = sorted({r for t in texts for r in t if r.islower() and r.isalpha()})
+    sizes = {r: draw(st.sampled_from([1, 2])) for r in ranks} | {"m": 2}
+    keeps = draw(st.sampled_from([{}, {"keeps": ("inputs",)}]))
+    inner = [Level("L1", draw(st.integers(min_l1, 8)), instances=draw(st.sampled_from([1, 2])),
+                   multicast=False, **keeps)]
+    if draw(st.booleans()):
+        inner.append(Level("L0", draw(st.integers(1, 4)),
+                           instances=inner[0].instances * draw(st.sampled_from([1, 2])),
+                           multicast=draw(st.booleans()) if multicast else False))
+    return bs.workload(texts, **sizes), fused_arch(*inner)

@@ -243,30 +243,30 @@ def check_stage_against(problem, arch, points) -> int:
 def test_on_a_conv_the_solver_with_it_equals_the_milp_alone():
     """Decomposition on == off (the placement MILP alone) on a conv with registers, and the
     decomposition did answer some fanout stage."""
-    conv = bs.conv(R=2, P=2, C=1, K=2)
-    arch = gpu_like(3, 2, False)
-    keys = []
+    keys, solvers = on_and_off(bs.conv(R=2, P=2, C=1, K=2), gpu_like(3, 2, False))
+    assert [hasattr(ls, "_stage") for ls in solvers] == [True, False]
+    assert solvers[0]._stage is not None
+    assert keys[0] == keys[1] and keys[0]
+
+
+def on_and_off(problem, arch):
+    """Every point's key of the per-tensor MILP's staircase with the decomposition on, then
+    off, and the two solvers."""
+    keys, solvers = [], []
     for on in (True, False):
-        ls = joint.PlacementSolver(conv, arch)
+        ls = joint.PlacementSolver(problem, arch)
         ls.decompose = on
         found, _ = joint.milp_points(ls)
         keys.append([pt.cost.key for pt in found])
-        assert hasattr(ls, "_stage") == on and (not on or ls._stage is not None)
-    assert keys[0] == keys[1] and keys[0]
+        solvers.append(ls)
+    return keys, solvers
 
 
 @pytest.mark.parametrize("kw", [dict(R=3, P=2, C=1, K=1, Wstride=2),
                                 dict(R=1, P=4, C=2, K=1, Wstride=2)])
 def test_on_a_strided_conv_the_solver_with_it_equals_the_milp_alone(kw):
     """Decomposition on == off on strided 1-D convs (every point of the MILP's staircase)."""
-    conv = bs.conv(**kw)
-    arch = gpu_like(3, 2, False, regs=3)
-    keys = []
-    for on in (True, False):
-        ls = joint.PlacementSolver(conv, arch)
-        ls.decompose = on
-        found, _ = joint.milp_points(ls)
-        keys.append([pt.cost.key for pt in found])
+    keys, _ = on_and_off(bs.conv(**kw), gpu_like(3, 2, False, regs=3))
     assert keys[0] == keys[1] and keys[0]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import boundsolver as bs
 from boundsolver.curves import fused_levels
@@ -17,6 +16,7 @@ from boundsolver.curves.fused_levels import PlacedSearch, _check_tight, dram_tig
 from boundsolver.errors import SolverError
 from boundsolver.model.arch import Arch, Level
 from boundsolver.reference.treeref_levels import enumerate_workload
+from strategies import tiny_fused_hierarchies
 
 FFN = ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"]
 ATTENTION = ["S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"]
@@ -232,23 +232,8 @@ def test_a_leaf_whose_exact_dram_is_not_its_bound_is_refused():
 
 # ------------------------------------------------------------------- random hierarchies
 
-@st.composite
-def _hierarchies(draw):
-    texts = draw(st.sampled_from([FFN, ATTENTION]))
-    ranks = sorted({r for t in texts for r in t if r.islower() and r.isalpha()})
-    sizes = {r: draw(st.sampled_from([1, 2])) for r in ranks} | {"m": 2}
-    keeps = draw(st.sampled_from([{}, {"keeps": ("inputs",)}]))
-    inner = [Level("L1", draw(st.integers(3, 8)), instances=draw(st.sampled_from([1, 2])),
-                   multicast=False, **keeps)]
-    if draw(st.booleans()):
-        inner.append(Level("L0", draw(st.integers(1, 4)),
-                           instances=inner[0].instances * draw(st.sampled_from([1, 2])),
-                           multicast=draw(st.booleans())))
-    return bs.workload(texts, **sizes), arch(*inner)
-
-
 @settings(max_examples=5, deadline=None)
-@given(_hierarchies())
+@given(tiny_fused_hierarchies(min_l1=3, multicast=True))
 def test_random_hierarchies_pruned_equal_the_brute_force(case):
     """Three and four levels, bypass, fanout, FFN and attention: the pruned search (eager and
     lazy) is the brute force's frontier, its DRAM column the default search's."""

@@ -11,7 +11,6 @@ from itertools import product
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import boundsolver as bs
 from boundsolver.curves import fused, fused_levels
@@ -24,6 +23,7 @@ from boundsolver.model.fusion_levels import LevelMapping, invocations, leaf_arch
 from boundsolver.reference.hierarchy import nests
 from boundsolver.reference.treeref import segment_trees
 from boundsolver.reference.treeref_levels import _leaf_contexts, _placements, enumerate_workload
+from strategies import tiny_fused_hierarchies
 
 FFN = ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"]
 ATTENTION = ["S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"]
@@ -389,21 +389,6 @@ def test_the_search_equals_the_brute_force_with_inner_storage(case):
     assert front.attrs["inner_storage"]
 
 
-@st.composite
-def _tiny_cases(draw):
-    texts = draw(st.sampled_from([FFN, ATTENTION]))
-    ranks = sorted({r for t in texts for r in t if r.islower() and r.isalpha()})
-    sizes = {r: draw(st.sampled_from([1, 2])) for r in ranks} | {"m": 2}
-    keeps = draw(st.sampled_from([{}, {"keeps": ("inputs",)}]))
-    inner = [Level("L1", draw(st.integers(2, 8)), instances=draw(st.sampled_from([1, 2])),
-                   multicast=False, **keeps)]
-    if draw(st.booleans()):
-        inner.append(Level("L0", draw(st.integers(1, 4)),
-                           instances=inner[0].instances * draw(st.sampled_from([1, 2])),
-                           multicast=False))
-    return bs.workload(texts, **sizes), arch(*inner)
-
-
 def _solve(w, a, **options):
     try:
         return _points(fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
@@ -413,7 +398,7 @@ def _solve(w, a, **options):
 
 
 @settings(max_examples=4, deadline=None)
-@given(_tiny_cases())
+@given(tiny_fused_hierarchies(min_l1=2))
 def test_the_search_equals_the_brute_force_on_random_hierarchies(case):
     """Three and four levels, bypass, fanout: eager and lazy leaves, the brute force's frontier."""
     w, a = case
