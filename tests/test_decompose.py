@@ -518,14 +518,15 @@ def test_where_bypass_does_not_apply(arch, why):
     assert why in bypass_applies(bs.gemm(2, 2, 2), arch)
 
 
-def test_bypass_refuses_strided_windows_and_windowed_weights():
-    """A conv's input window is covered (level 1 keeps it); a stride, or a window in the
-    bypassing tensor, is refused."""
+def test_bypass_takes_strided_windows_and_refuses_windowed_weights():
+    """A conv's input window is covered (level 1 keeps it), strided and dilated too; a window
+    in the bypassing tensor is refused."""
     from boundsolver.reference.decompose import bypass_applies
 
     arch = simba_like(4, 4, 4, 2, 2)
     assert bypass_applies(bs.conv(R=3, P=4, C=2, K=2), arch) is None
-    assert "strided" in bypass_applies(bs.conv(R=3, P=4, C=2, K=2, Wstride=2), arch)
+    assert bypass_applies(bs.conv(R=3, P=4, C=2, K=2, Wstride=2), arch) is None
+    assert bypass_applies(bs.conv(R=2, P=4, C=2, K=2, Wdilation=2), arch) is None
     levels = list(arch.levels)
     levels[1] = Level("GB", sweep=True, keeps=("weight", "output"))  # the input bypasses
     swapped = Arch("mini", 8, tuple(levels))
@@ -580,3 +581,44 @@ def test_bypass_on_a_two_d_conv_equals_levelnest(monkeypatch):
     points = levelnest.frontier(conv, arch)
     assert points is not None
     assert check_bypass_against(conv, arch, points) >= 1
+
+
+@settings(max_examples=10, deadline=None)  # (the enumerator: well under a second a case)
+@given(st.sampled_from(STRIDED),
+       st.tuples(st.integers(1, 6), st.integers(1, 4), st.integers(1, 4)))
+def test_bypass_on_strided_one_d_convs_equals_the_enumerator(shape, caps):
+    """Strided and dilated 1-D convs (``stride*p + dilation*r`` in the input, which the
+    global buffer keeps: overlapping windows, holes, a dilation) on scaled-down simbas
+    against the depth-first enumerator (hierarchy.per_tensor_points, which reads no
+    decomposition): the least (DRAM, level 1) traffic, floors below, built mappings re-costed."""
+    k, c, p_, r, stride, dil = shape
+    conv = bs.conv(R=r, P=p_, C=c, K=k, Wstride=stride, Wdilation=dil)
+    arch = simba_like(*caps, 2, 2)
+    assert check_bypass(conv, arch) >= 1
+
+
+@pytest.mark.parametrize("kw", [dict(R=3, S=3, P=2, Q=2, C=1, K=1),
+                                dict(R=1, S=1, P=2, Q=2, C=1, K=2),
+                                dict(R=3, S=1, P=2, Q=2, C=1, K=2),
+                                dict(R=1, S=1, P=4, Q=2, C=2, K=2)])
+@pytest.mark.parametrize("caps", [(4, 4, 4), (2, 1, 2), (9, 2, 2)])
+def test_bypass_on_strided_two_d_convs_equals_the_enumerators(monkeypatch, kw, caps):
+    """Stride 2 on both axes (a 3x3 overlapping by one, 1x1 downsamples with holes, a 3x1):
+    against levelnest (it has a point the depth-first enumerator misses on the 3x1, with
+    windows under fanout), else the depth-first enumerator."""
+    conv = bs.conv(**kw, Wstride=2, Hstride=2)
+    arch = simba_like(*caps, 2, 2)
+    from boundsolver.reference import levelnest
+
+    monkeypatch.setattr(levelnest, "WINDOW_PLAN_LIMIT", 10**6)
+    assert check_bypass_against(conv, arch, conv_points(conv, arch, monkeypatch)) >= 1
+
+
+def test_bypass_counts_a_strided_windows_holes():
+    """A 1x1 stride-2 input (holes): tiled, it moves fewer words than its bounding box, and
+    the least (DRAM, level 1) traffic and the floors must see that (a Bypass that takes the
+    bounding box as the least a re-fetch moves, or drops the stride, fails here)."""
+    conv = bs.conv(R=1, P=4, C=2, K=2, Wstride=2)
+    assert touched(conv.tensors[0], conv.size) < conv.tensor_size(conv.tensors[0])
+    for caps in [(1, 1, 1), (3, 2, 2), (6, 4, 4), (2, 1, 2)]:
+        assert check_bypass(conv, simba_like(*caps, 2, 2)) >= 1

@@ -657,7 +657,7 @@ def bypass_applies(problem: Einsum, arch: Arch) -> str | None:
     *group*) each keeping at most one tensor at a fixed capacity, every tensor kept by exactly
     one of them; every deeper level holding a word of each tensor it keeps. Sliding windows
     only in tensors level 1 keeps (a conv's input), none in B or in what the level below the
-    group keeps, and with unit coefficients (no stride or dilation)."""
+    group keeps (strided and dilated ones too: docs/hierarchy.md, "Strided windows")."""
     if any(len(set(T.ranks)) != len(T.ranks) for T in problem.tensors):
         return "a rank indexing two axes of one tensor"
     levels, fan = arch.on_chip, arch.fanouts
@@ -676,8 +676,6 @@ def bypass_applies(problem: Einsum, arch: Arch) -> str | None:
         plain |= _kept(problem, levels[group[-1]])
     if any(not a.is_plain for T in problem.tensors if T.name in plain for a in T.axes):
         return "a sliding-window axis in the bypassing tensor or the level below the group"
-    if any(t.coef != 1 for T in problem.tensors for a in T.axes for t in a.terms):
-        return "a strided or dilated window"
     held: dict[str, int] = {}
     for lv in group:
         kept = _kept(problem, levels[lv - 1])
@@ -753,6 +751,10 @@ class Bypass:
         self._z = ts.index(problem.output)
         self._solved: dict = {}
         self._windowed = [not all(a.is_plain for a in T.axes) for T in ts]
+        # windows with a stride or dilation: tiling one can move fewer words than its
+        # bounding box (holes), so their fills need not grow inwards (docs/hierarchy.md,
+        # "Strided windows" (d)); their bounds count the elements they touch instead
+        self._strided = [any(t.coef != 1 for a in T.axes for t in a.terms) for T in ts]
         self._windowed_ranks = {t.rank for T in ts for a in T.axes if not a.is_plain
                                 for t in a.terms}
         # the level right below the group, where it keeps one tensor (simba's registers)
@@ -776,12 +778,14 @@ class Bypass:
     def _tiled(self, i: int, tile: dict, fills: int) -> int:
         """A lower bound on the fills of tensor ``i``'s copy below an inner loop j of its
         ranks, with ``tile`` the outer part's innermost tile (``fills``: its fills at the
-        outer part's bottom, which fills only exceed inwards). Every loop of the outer part is
-        above j, so every one of another rank re-fetches it; a plain axis moves its whole
-        extent; a sliding one (unit coefficients) moves ``(sum of (u - 1)) + 1`` words per
-        tile for its ranks' tiles ``u`` at j's segment top (j's own axis: ``moved_at``'s
-        ``outer * (ext + (f - 1) u_j)`` is that), at most the outer part's innermost tile,
-        times their count, which only grows as the tiles shrink."""
+        outer part's bottom, which fills only exceed inwards, but for a strided window). Every
+        loop of the outer part is above j, so every one of another rank re-fetches it; a plain
+        axis moves its whole extent; a sliding one moves, per tile of its ranks at the outer
+        part's bottom (``u``), at least the elements its window touches there (the inner
+        tiles' bounding boxes, which ``moved_at`` counts, cover them; :func:`touched`'s
+        count, ``(sum of c (u - 1)) + 1`` with unit coefficients), times their count. A
+        strided window's fills at the bottom are no bound (tiling it can skip its holes:
+        docs/hierarchy.md, "Strided windows" (d))."""
         p = self.problem
         size = p.size
         words = 1
@@ -789,10 +793,11 @@ class Bypass:
             if a.is_plain:
                 words *= size[a.terms[0].rank]
             else:
-                words *= (sum(t.coef * (tile[t.rank] - 1) for t in a.terms) + 1) * math.prod(
+                terms = tuple((t.rank, t.coef) for t in a.terms)
+                words *= _distinct(terms, tile) * math.prod(
                     size[t.rank] // tile[t.rank] for t in a.terms)
-        return max(fills, words * math.prod(
-            size[d] // tile[d] for d in p.ranks if d not in self._rel[i]))
+        words *= math.prod(size[d] // tile[d] for d in p.ranks if d not in self._rel[i])
+        return words if self._strided[i] else max(fills, words)
 
     def _cost(self, i: int, fills: int) -> int:
         return self._weight(i) * fills - (self.problem.tensor_size(self.problem.output)
@@ -868,7 +873,10 @@ class Bypass:
                 floors, whole, ok = [], [], True
                 for k, (_, i, _) in enumerate(self.slots):
                     w = fit[k]
-                    value = self._cost(i, o.fills[i] if w else self._tiled(i, tile, o.fills[i]))
+                    tiled = self._tiled(i, tile, o.fills[i])
+                    # (whole: its fills at the bottom, or, a strided window, a tiled copy's
+                    # least where that is below them)
+                    value = self._cost(i, min(o.fills[i], tiled) if w else tiled)
                     if i == self.b and value != bcost:
                         ok = False
                     floors.append(value)
@@ -900,6 +908,8 @@ class Bypass:
         state = {"best": upper, "found": {}, "nodes": 0}
 
         windowed = [i for i in range(n) if self._windowed[i]]
+        strided = self._strided
+        base = [touched(T, size) if strided[i] else whole[i] for i, T in enumerate(ts)]
 
         def foot(i, tile):
             return ts[i].footprint(tile | {d: 1 for d in size if d not in N})
@@ -910,15 +920,19 @@ class Bypass:
             if nodes > node_limit or (deadline is not None and not nodes % 4096
                                       and time.perf_counter() > deadline):
                 raise _TooMany
-            if windowed:  # their fills here by the cost model; no cheaper bound below
+            if windowed:  # their fills here by the cost model; with unit coefficients no
+                # cheaper bound below; a strided window's bound stays its touched elements
+                # times every loop of other ranks so far (tiling can skip its holes:
+                # docs/hierarchy.md, "Strided windows" (d))
                 here_fills = self._window_fills(loops, placed, windowed)
                 cur = tuple(here_fills.get(i, c) for i, c in enumerate(cur))
-                every = tuple(here_fills.get(i, e) for i, e in enumerate(every))
+                every = tuple(e if strided[i] else here_fills.get(i, e)
+                              for i, e in enumerate(every))
             unplaced = [i for i in placeable if i not in placed]
             last = loops[-1][0] if loops else None
             here = [i for i in unplaced if (last is None or last in rel[i] or windowed)
                     and foot(i, tile) <= capacity - occ]
-            low1 = cost + sum(weight[i] * (cur[i] if i in here else every[i])
+            low1 = cost + sum(weight[i] * (min(cur[i], every[i]) if i in here else every[i])
                               for i in unplaced) - za
             low0 = low1 + weight[b] * cur[b] - zb
             best = state["best"]
@@ -955,7 +969,7 @@ class Bypass:
                           occ, cur2, every2)
 
         try:
-            visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(whole))
+            visit([], frozenset(), dict(N), {}, 0, 0, tuple(whole), tuple(base))
         except _TooMany:
             return None
         self.nodes = state["nodes"]
