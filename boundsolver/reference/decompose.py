@@ -36,8 +36,9 @@ every copy below the split is either *whole* (filled as a copy at the outer part
 slice fitting its level) or *tiled* (every outer loop of the ranks it lacks re-fetches it), so
 the backing store's and level 1's least traffic are exact (B at its least under each outer
 part, a mapping built to attain it), and the group's levels and the level below them get
-floors, met by built mappings where the stages end without a solve. Sliding windows (unit
-coefficients) may sit in level 1's tensors: a conv's input, on ``simba``.
+floors, met by built mappings where the stages end without a solve. Sliding windows, strided
+and dilated too, may sit in level 1's tensors: a conv's input, on ``simba`` (docs/hierarchy.md,
+"Strided windows in the bypass").
 """
 
 from __future__ import annotations
