@@ -635,3 +635,23 @@ def test_bypass_counts_a_strided_windows_holes(kw, caps):
     points = levelnest.frontier(conv, arch)
     assert points is not None
     assert check_bypass_against(conv, arch, points) >= 1
+
+
+@pytest.mark.parametrize("kw, caps", [(dict(R=2, P=4, C=1, K=4, Wstride=3), (2, 2, 2)),
+                                      (dict(R=3, P=4, C=2, K=2, Wstride=2), (6, 4, 4))])
+def test_bypass_group_floors_on_strided_convs_are_tight(kw, caps):
+    """The group levels' floors (:meth:`Bypass.ideal`) equal levelnest's traffic at every
+    point of these strided convs' staircases: a tiled window's least counts the elements its
+    tiles touch with the stride in them (dropping the coefficient there, which gives the
+    unit-stride extent, weakens the floors below the staircase and fails here)."""
+    from boundsolver.reference import levelnest
+    from boundsolver.reference.decompose import Bypass
+
+    conv = bs.conv(**kw)
+    arch = simba_like(*caps, 2, 2)
+    points = levelnest.frontier(conv, arch)
+    assert points is not None
+    bp = Bypass(conv, arch)
+    n = 2 + len(bp.group)
+    for _, cost, _ in points:
+        assert bp.ideal(bp.least(cost.occupancy[0]))[:n] == cost.key[:n], cost
