@@ -198,3 +198,26 @@ def test_a_time_limit_on_a_workload_sums_proven_stages_and_bounds():
         assert c["best_bound"] <= e[c["bound_of"]]
         if not pd.isna(c["incumbent"]):
             assert e[c["bound_of"]] <= c["incumbent"] == c[c["bound_of"]]
+
+
+@pytest.mark.parametrize("kw, l1", [(dict(R=1, P=4, C=4, K=1, Wstride=2), 3),
+                                    (dict(R=1, P=4, C=2, K=2, Wstride=2), 4),
+                                    (dict(R=2, P=3, C=2, K=1, Wstride=3), 3)])
+def test_the_enumerator_sees_a_strided_windows_holes(kw, l1):
+    """A copy of an input with holes (1x1 stride 2; R = 2 at stride 3) moves fewer words than
+    its extent when its loops step over the holes, so the enumerator's cut may not take |T| as
+    the least a copy moves: its staircase equals levelnest's (another search), and at full size
+    DRAM is the compulsory touched input + |W| + |O| (K=1, C=4, P=4: 4 x 4 + 4 + 4 = 24). With
+    |T| the first case lost DRAM 28 at L2 occupancy 4 (it reported 32 at 5)."""
+    from boundsolver.reference import levelnest
+    from boundsolver.reference.hierarchy import per_tensor_points
+
+    conv = bs.conv(**kw)
+    arch = bs.load_arch("three_level", L1=l1)
+    x = arch.swept_index
+    ours = [(c.occupancy[x], c.key) for _, c, _ in per_tensor_points(conv, arch)]
+    theirs = levelnest.frontier(conv, arch)
+    assert theirs is not None
+    assert ours == [(c.occupancy[x], c.key) for _, c, _ in theirs]
+    if kw["C"] == 4:
+        assert (4, (28, 28, 52)) in ours and ours[-1][1][0] == 24

@@ -33,6 +33,7 @@ from ..model.mapspace import (  # noqa: F401 - joint.py reads PLACEMENTS from he
     tile_sizes,
     windowed_ranks,
 )
+from .decompose import touched
 
 LIMIT = 300_000  # nests evaluated in Python: about half a minute
 PER_TENSOR_LIMIT = 3_000_000  # per-tensor search nodes (see per_tensor_points): about a minute
@@ -358,18 +359,25 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
             i -= 1
         xs[i:j], keys[i:j] = [x], [key]
 
+    # The least a copy of each tensor moves: every element its windows touch, once
+    # (decompose.touched; |T| but for a strided window's holes, which tiled fills skip: a 1x1
+    # stride-2 input of extent 2P - 1 moves P words per channel when its copy loops over p.
+    # |T| here once cut nests below the staircase, e.g. DRAM 28 at occupancy 4 for a 1x1
+    # stride-2 conv, K=1, C=4, P=4, on three_level with L1 = 3.)
+    least = [touched(T, size) for T in tensors]
+
     def hopeless(placed: tuple[int, ...], dram: int) -> bool:
         """No completion can enter the staircase: lower bounds on its occupancy of the swept
-        level (a word per copy still to place) and its key (a copy is filled at least once with
-        the whole tensor, its traffic at least |T|) are already matched."""
+        level (a word per copy still to place) and its key (a copy is filled at least once
+        with every element of the tensor its windows touch) are already matched."""
         if not xs:
             return False
         x, lo, extra = occ[swept] if swept is not None else 0, list(acc), dram
         for t, n in enumerate(placed):
             for lv in keeps[t][n:]:
-                lo[lv - 1] += total[t]
+                lo[lv - 1] += least[t]
                 x += lv - 1 == swept
-            extra += total[t] if n == 0 else 0
+            extra += least[t] if n == 0 else 0
         i = bisect_right(xs, x)
         return bool(i) and keys[i - 1] <= (extra, *lo)
 
