@@ -590,8 +590,8 @@ def test_bypass_on_strided_one_d_convs_equals_the_enumerators(shape, caps):
     """Strided and dilated 1-D convs (``stride*p + dilation*r`` in the input, which the
     global buffer keeps: overlapping windows, holes, a dilation) on scaled-down simbas
     against levelnest, else the depth-first enumerator (:func:`conv_points`; neither reads
-    the decomposition; per_tensor_points alone misses points here, e.g. K=1, C=4, P=4, R=1,
-    stride 2 at a global buffer of 3 words: DRAM 28, not its 32): the least (DRAM, level 1)
+    the decomposition; before its cut counted touched elements, per_tensor_points missed points
+    here, e.g. K=1, C=4, P=4, R=1, stride 2 at a global buffer of 3 words: DRAM 28, not 32): the least (DRAM, level 1)
     traffic, floors below, built mappings re-costed."""
     k, c, p_, r, stride, dil = shape
     conv = bs.conv(R=r, P=p_, C=c, K=k, Wstride=stride, Wdilation=dil)
@@ -608,8 +608,7 @@ def test_bypass_on_strided_one_d_convs_equals_the_enumerators(shape, caps):
 @pytest.mark.parametrize("caps", [(4, 4, 4), (2, 1, 2), (9, 2, 2)])
 def test_bypass_on_strided_two_d_convs_equals_the_enumerators(monkeypatch, kw, caps):
     """Stride 2 on both axes (a 3x3 overlapping by one, 1x1 downsamples with holes, a 3x1):
-    against levelnest (it has a point the depth-first enumerator misses on the 3x1, with
-    windows under fanout), else the depth-first enumerator."""
+    against levelnest, else the depth-first enumerator."""
     conv = bs.conv(**kw, Wstride=2, Hstride=2)
     arch = simba_like(*caps, 2, 2)
     from boundsolver.reference import levelnest
