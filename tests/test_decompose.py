@@ -654,3 +654,21 @@ def test_bypass_group_floors_on_strided_convs_are_tight(kw, caps):
     n = 2 + len(bp.group)
     for _, cost, _ in points:
         assert bp.ideal(bp.least(cost.occupancy[0]))[:n] == cost.key[:n], cost
+
+
+@pytest.mark.parametrize("kw", [dict(R=1, P=4, C=4, K=1, Wstride=2),
+                                dict(R=2, P=3, C=2, K=1, Wstride=3)])
+@pytest.mark.parametrize("which", ["simba", "gpu unicast", "gpu multicast"])
+def test_the_depth_first_enumerator_sees_holes_under_fanout(kw, which):
+    """Strided windows with holes under fanout: the depth-first enumerator (whose cut counts
+    touched elements, not |T|) and levelnest, two searches, give one staircase."""
+    from boundsolver.reference import levelnest
+
+    conv = bs.conv(**kw)
+    arch = {"simba": simba_like(3, 2, 2, 2, 2), "gpu unicast": gpu_like(3, 2, False),
+            "gpu multicast": gpu_like(4, 2, True)}[which]
+    x = arch.swept_index
+    theirs = levelnest.frontier(conv, arch)
+    assert theirs is not None
+    assert [(c.occupancy[x], c.key) for _, c, _ in per_tensor_points(conv, arch)] == \
+        [(c.occupancy[x], c.key) for _, c, _ in theirs]
