@@ -7,8 +7,10 @@ point as ``optimal`` where its MILP runs out of time."""
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
+
 import pytest
 from helpers import KEEPS, covered, fanout, four, points, three
 from hypothesis import assume, given, settings
@@ -141,9 +143,16 @@ def test_the_default_route_never_reports_an_unproven_point(milp_only, problem, a
             assert int(g["incumbent"]) >= int(e[g["bound_of"]])
         assert g["best_bound"] <= int(e[g["bound_of"]])
     assert "time_limit" in statuses  # the limit did cut: the check above was exercised
-    with pytest.raises(bs.ProofOutOfReach, match="was not proven within 0.01 s.*"
-                                                 "mapspace='uniform/perfect'"):
-        bs.pareto_frontier(problem, arch=arch)
+    # The frontier walk either stops with ProofOutOfReach or, where every point it needs was
+    # proven within 0.01 s (a quiet machine, floors met without a solve), is the enumerated one.
+    try:
+        front = bs.pareto_frontier(problem, arch=arch)
+    except bs.ProofOutOfReach as e:
+        assert re.search("was not proven within 0.01 s.*mapspace='uniform/perfect'", str(e),
+                         re.S), str(e)
+    else:
+        assert [[int(r[c]) for c in cols] for _, r in front.iterrows()] == \
+            [[int(r[c]) for c in cols] for _, r in ref.iterrows()]
 
 
 def test_the_cli_frontier_names_what_to_do(milp_only, capsys):
