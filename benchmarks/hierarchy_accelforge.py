@@ -41,6 +41,7 @@ from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
 
 DATA = Path(__file__).parent / "data"
+CONV_PARAMS = ("C", "K", "P", "Q", "R", "S", "STRIDE")  # the conv files' Jinja sizes
 
 
 CASES = [((16, 16, 16), 64), ((4, 4, 4), 8), ((8, 4, 4), 8)]  # (M, K, K), L1 words
@@ -69,7 +70,7 @@ def af_case(path: Path) -> tuple[bs.Einsum, int, str]:
     meta = path.with_suffix(".json")
     if meta.exists():
         info = json.loads(meta.read_text())
-        params = {k: v for k, v in info["params"].items() if k in "CKPQRS" and len(k) == 1}
+        params = {k: v for k, v in info["params"].items() if k in CONV_PARAMS}
         if info["workload"] != "gemm":  # conv, conv1d: data/accelforge_{workload}.yaml
             p = bs.load_problem(DATA / f"accelforge_{info['workload']}.yaml", **params)
             label = info["workload"] + " " + " ".join(f"{k}={v}" for k, v in sorted(params.items()))

@@ -1,12 +1,14 @@
 """Benchmark: every AccelForge data file against the per-tensor joint bound, on DRAM and the whole key.
 
-    python benchmarks/placement_accelforge_key.py [--limit 20] [--sizes N] [--files F ...]
+    python benchmarks/placement_accelforge_key.py [--limit 20|default] [--sizes N] [--files F ...]
                                                   [--out benchmarks/results/placement_accelforge_key.csv]
 
 For every AccelForge data file in benchmarks/data (three-level and spatial, multicast and unicast,
 GEMMs and the conv1d; problem and L1 from hierarchy_accelforge.af_case, ``_unicast``: no
 multicast) the per-tensor joint bound (``mapspace="per_tensor/perfect"``, the MILP, ``--limit``
-seconds per capacity) is solved at each distinct L2 size of the file's points (``--sizes N``: at
+seconds per capacity; ``--limit default``: ``solve_curve``'s own default, "auto" with no limit, the
+enumerators where their work is small, else the MILP with ``joint.DEFAULT_TIME_LIMIT`` per
+capacity) is solved at each distinct L2 size of the file's points (``--sizes N``: at
 most N of them, evenly spread by rank, and only the points at those sizes are counted). Each point
 is then below / tied / above the bound's row at its L2 size, on DRAM and on the whole
 lexicographic key (DRAM, traffic into L2, traffic into L1; AccelForge's traffic into L2 is its DRAM
@@ -111,7 +113,7 @@ def show_bug(path: Path, p, af_row: pd.Series, theirs: tuple, row: pd.Series, wh
     print(f"    our bound's mapping: {row.get('mapping')}")
 
 
-def file_row(path: Path, limit: float, nsizes: int | None, factors: str = "perfect") -> dict:
+def file_row(path: Path, limit: float | None, nsizes: int | None, factors: str = "perfect") -> dict:
     p, l1, label = af_case(path)
     af = pd.read_csv(path)
     every = sorted(set(int(x) for x in af["l2_words"]))
@@ -124,7 +126,7 @@ def file_row(path: Path, limit: float, nsizes: int | None, factors: str = "perfe
     rows = {int(r["capacity"]): r for _, r in df.iterrows()}
     out = {"file": path.stem.removeprefix("accelforge_"), "problem": label, "L1": l1,
            "points": len(af), "l2_sizes": len(sizes), "file_l2_sizes": len(every),
-           "limit_s": limit,
+           "limit_s": "default" if limit is None else limit, "method": df.attrs.get("method"),
            "limited_sizes": int((df["status"] == "time_limit").sum())}
     counts = {f"{k}_{s}": 0 for k in ("dram", "key") for s in ("below", "tied", "above",
                                                                "unproven")}
@@ -138,9 +140,20 @@ def file_row(path: Path, limit: float, nsizes: int | None, factors: str = "perfe
     return out | counts | {"seconds": round(seconds, 1)}
 
 
+def seconds(text: str) -> float | None:
+    """``--limit``: positive seconds, or ``default`` (None: solve_curve's default method)."""
+    if text == "default":
+        return None
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--limit must be positive seconds or 'default', got {text}")
+    return value
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--limit", type=float, default=20.0, help="MILP seconds per L2 size")
+    ap.add_argument("--limit", type=seconds, default=20.0,
+                    help="MILP seconds per L2 size, or 'default' (solve_curve's own choice)")
     ap.add_argument("--sizes", type=int, default=None,
                     help="at most this many L2 sizes per file (evenly spread); default all")
     ap.add_argument("--files", type=Path, nargs="+", help="names in benchmarks/data, or paths")
