@@ -117,8 +117,11 @@ def test_no_strided_conv_point_below_the_default_joint_bound(name):
     (``solve_curve`` on the arch AccelForge mapped: per-tensor placement, "auto", every row
     proven) at a spread of the points' L2 sizes is never beaten by an AccelForge mapping, on
     DRAM nor on the whole key (DRAM, into L2 = DRAM, every tensor kept in L2; into L1 = L2's
-    actions less DRAM's); and some mapping attains it on the whole key, so the two tools'
-    counts meet (a key shifted by a wrong reading of the file would miss every row)."""
+    actions less DRAM's). Some mapping attains it on DRAM, and on the three-level arch on the
+    whole key, so the two tools' counts meet (a key shifted by a wrong reading of the file would
+    miss every row). On 4 PEs none attains the whole key: AccelForge refills an L1 copy on every
+    iteration of a loop above it that the tensor ignores (spatial_accelforge.af_rule), so our
+    count of its best nests into L1 is below its own."""
     csv = DATA / name.replace(".json", ".csv")
     info = json.loads((DATA / name).read_text())
     p, af = problem(csv), pd.read_csv(csv)
@@ -135,4 +138,5 @@ def test_no_strided_conv_point_below_the_default_joint_bound(name):
     theirs = [(int(c), (int(d), int(d), int(x)), m)
               for c, d, x, m in zip(af["l2_words"], af["dram_words"], into_l1, af["mapping"])]
     assert not [(c, t, key[c], m) for c, t, m in theirs if t[0] < key[c][0] or t < key[c]]
-    assert any(t == key[c] for c, t, _ in theirs)
+    assert any(t[0] == key[c][0] for c, t, _ in theirs)
+    assert "_spatial_" in name or any(t == key[c] for c, t, _ in theirs)
