@@ -2,9 +2,11 @@
 boundsolver): the workloads they map, in our names, and one Pareto mapping as a CSV row.
 
 A workload is ``gemm`` (AccelForge's example ``matmuls``: ``T1[m,n1] += T0[m,n0] * W0[n0,n1]``,
-printed as our ``Z[m,n] += A[m,k] * B[k,n]``), ``conv`` or ``conv1d`` (``data/accelforge_conv.yaml``,
-``accelforge_conv1d.yaml``, written in our names, so boundsolver loads the same file:
-``bs.load_problem(path, C=8, ...)``; the 2-D conv is too slow for AccelForge here, see its file).
+printed as our ``Z[m,n] += A[m,k] * B[k,n]``), ``conv``, ``conv1d`` or ``conv1x1``
+(``data/accelforge_conv.yaml``, ``accelforge_conv1d.yaml`` (``STRIDE``: strided, AccelForge's
+``p * 2 + r``), ``accelforge_conv1x1.yaml`` (2-D, 1x1, stride 2), written in our names, so
+boundsolver loads the same file: ``bs.load_problem(path, C=8, ...)``; the 2-D 3x3 conv is too slow
+for AccelForge here, see its file).
 Mapping text: ``A@L2`` a storage node (MainMemory's are left out), ``m:2`` a temporal loop leaving tile 2,
 ``S-n:1`` a spatial loop over the PEs leaving tile 1 per PE.
 
@@ -44,9 +46,9 @@ def workload(args) -> tuple[str, dict, dict, dict, str]:
 
 
 def add_cli(ap) -> None:
-    ap.add_argument("--workload", choices=("gemm", "conv", "conv1d"), default="gemm")
+    ap.add_argument("--workload", choices=("gemm", "conv", "conv1d", "conv1x1"), default="gemm")
     ap.add_argument("--param", action="append", default=[],
-                    help="NAME=VALUE for the conv's Jinja variables (data/accelforge_{conv,conv1d}.yaml)")
+                    help="NAME=VALUE for the conv's Jinja variables (data/accelforge_{conv,conv1d,conv1x1}.yaml)")
 
 
 def nest_text(mapping, tensor: dict, rank: dict) -> str:
