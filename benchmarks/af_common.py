@@ -48,7 +48,8 @@ def workload(args) -> tuple[str, dict, dict, dict, str]:
 def add_cli(ap) -> None:
     ap.add_argument("--workload", choices=("gemm", "conv", "conv1d", "conv1x1"), default="gemm")
     ap.add_argument("--param", action="append", default=[],
-                    help="NAME=VALUE for the conv's Jinja variables (data/accelforge_{conv,conv1d,conv1x1}.yaml)")
+                    help="NAME=VALUE for the conv's Jinja variables "
+                         "(data/accelforge_{conv,conv1d,conv1x1}.yaml)")
 
 
 def nest_text(mapping, tensor: dict, rank: dict) -> str:
