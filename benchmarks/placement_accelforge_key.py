@@ -18,6 +18,7 @@ then with ``best_bound`` on ``bound_of``, and above the incumbent it is above; w
 open is counted as ``unproven``. A point strictly below a proven bound is a bug (no AccelForge
 mapping may beat an exact lower bound over a mapspace containing it): it is printed with its
 mapping, our recost of it (spatial_accelforge.recost) and our bound's mapping, and counted.
+``--recost`` adds, per file, the recost of every mapping (``recost_columns``).
 """
 
 from __future__ import annotations
@@ -113,9 +114,22 @@ def show_bug(path: Path, p, af_row: pd.Series, theirs: tuple, row: pd.Series, wh
     print(f"    our bound's mapping: {row.get('mapping')}")
 
 
-def file_row(path: Path, limit: float | None, nsizes: int | None, factors: str = "perfect") -> dict:
+def recost_columns(path: Path, p) -> dict:
+    """Every mapping of the file rebuilt as our Nest and costed per tensor by our rule and by
+    AccelForge's as read from its model (spatial_accelforge.load): how many our rule counts as
+    AccelForge does, above it (a bug in our count: none expected), and where AccelForge's
+    rule reproduces its numbers; and how many occupancies (L2, L1) differ from AccelForge's."""
+    from spatial_accelforge import load
+    cols = load(path, p, "_unicast" not in path.name)[2]
+    return {"recost_eq_af": cols["ours_eq_af"], "recost_above_af": cols["ours_gt_af"],
+            "af_rule_eq_af": cols["af_rule_eq_af"], "occupancy_differs": cols["occupancy_differs"]}
+
+
+def file_row(path: Path, limit: float | None, nsizes: int | None, factors: str = "perfect",
+             recost: bool = False) -> dict:
     p, l1, label = af_case(path)
     af = pd.read_csv(path)
+    extra = recost_columns(path, p) if recost else {}
     every = sorted(set(int(x) for x in af["l2_words"]))
     sizes = spread(every, nsizes)
     af = af[af["l2_words"].isin(sizes)].reset_index(drop=True)
@@ -137,7 +151,7 @@ def file_row(path: Path, limit: float | None, nsizes: int | None, factors: str =
             counts[f"{name}_{s}"] += 1
             if s == "below":
                 show_bug(path, p, a, theirs, row, name)
-    return out | counts | {"seconds": round(seconds, 1)}
+    return out | counts | {"seconds": round(seconds, 1)} | extra
 
 
 def seconds(text: str) -> float | None:
@@ -160,6 +174,8 @@ def main() -> None:
     ap.add_argument("--factors", choices=["perfect", "imperfect"], default="perfect",
                     help="the bound's factors (imperfect: for AccelForge runs with imperfect "
                          "temporal loops, af_three_level.py --imperfect)")
+    ap.add_argument("--recost", action="store_true",
+                    help="also rebuild every mapping as our Nest and count it by both rules")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" /
                     "placement_accelforge_key.csv")
     args = ap.parse_args()
@@ -168,7 +184,7 @@ def main() -> None:
     paths = [f if f.exists() else DATA / f for f in args.files] if args.files else data_files()
     rows = []
     for path in paths:
-        rows.append(file_row(path, args.limit, args.sizes, args.factors))
+        rows.append(file_row(path, args.limit, args.sizes, args.factors, args.recost))
         print("  ", " ".join(f"{k}={v}" for k, v in rows[-1].items()), flush=True)
         pd.DataFrame(rows).to_csv(args.out, index=False)  # so far, should a run be cut short
     report(rows, args.out)
