@@ -119,9 +119,10 @@ def test_no_strided_conv_point_below_the_default_joint_bound(name):
     DRAM nor on the whole key (DRAM, into L2 = DRAM, every tensor kept in L2; into L1 = L2's
     actions less DRAM's). Some mapping attains it on DRAM, and on the three-level arch on the
     whole key, so the two tools' counts meet (a key shifted by a wrong reading of the file would
-    miss every row). On 4 PEs none attains the whole key: AccelForge refills an L1 copy on every
-    iteration of a loop above it that the tensor ignores (spatial_accelforge.af_rule), so our
-    count of its best nests into L1 is below its own."""
+    miss every row). On 4 PEs the whole key is not asserted (none of the 1x1 files' mappings
+    attains it): AccelForge refills an L1 copy on every iteration of a loop above it that the
+    tensor ignores (spatial_accelforge.af_rule), so our count of its best nests into L1 is below
+    its own."""
     csv = DATA / name.replace(".json", ".csv")
     info = json.loads((DATA / name).read_text())
     p, af = problem(csv), pd.read_csv(csv)
