@@ -112,8 +112,9 @@ STRIDED = [n for n in FILES if "_STRIDE" in n]
 
 @pytest.mark.parametrize("name", STRIDED)
 def test_no_strided_conv_point_below_the_default_joint_bound(name):
-    """Issue 20 on strided 1-D convs (data/accelforge_conv1d.yaml with STRIDE=2: 1x1, holes in
-    the input, and 3-tap), three-level and 4 PEs with and without multicast: our default bound
+    """Issue 20 on strided convs (data/accelforge_conv1d.yaml with STRIDE=2, 1x1 and 3-tap: a
+    3-tap window split to one tap reads an input tile with holes; accelforge_conv1x1.yaml, 2-D
+    1x1 stride 2), three-level and 4 PEs with and without multicast: our default bound
     (``solve_curve`` on the arch AccelForge mapped: per-tensor placement, "auto", every row
     proven) at a spread of the points' L2 sizes is never beaten by an AccelForge mapping, on
     DRAM nor on the whole key (DRAM, into L2 = DRAM, every tensor kept in L2; into L1 = L2's
