@@ -14,7 +14,7 @@ are also compared on the whole lexicographic key (DRAM, then L2 <-> L1). GEMM 16
 ``--per-tensor-limit 400000000`` (55 minutes) for the per-tensor joint bound.
 
 ``--files`` (names in benchmarks/data, or paths; GEMMs of any size and the convs of
-data/accelforge_conv.yaml and accelforge_conv1d.yaml, rebuilt from the .json beside each file,
+data/accelforge_conv*.yaml (conv1d with STRIDE, conv1x1), rebuilt from the .json beside each file,
 else from its name) compares each file's points with the curves that run at any size, both by the
 MILP at the distinct L2 sizes of its points: the uniform-per-level joint bound (DRAM, and the
 whole key) and the one-buffer per-tensor curve on DRAM, which no AccelForge point may beat (L1

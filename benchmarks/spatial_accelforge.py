@@ -28,7 +28,7 @@ AccelForge's Pareto mappings come from ``benchmarks/af_spatial.py`` (its venv:
   (L2 keeps every tensor, so its copies alone fix the DRAM traffic); where the above is too large.
 
 ``--files`` (names in benchmarks/data, or paths; GEMMs of any size and the convs of
-data/accelforge_conv.yaml and accelforge_conv1d.yaml, rebuilt from the .json beside each file,
+data/accelforge_conv*.yaml (conv1d with STRIDE, conv1x1), rebuilt from the .json beside each file,
 else from its name; ``_unicast`` in the name: no multicast) does the recost, the uniform bound and
 the one-buffer per-tensor curve for those files, both curves by the MILP at the distinct L2 sizes
 of the points (any size), and no per-tensor enumeration; points below the one-buffer per-tensor
