@@ -1043,7 +1043,8 @@ class Bypass:
         return tuple(key)
 
     def built(self, solved: Solved, limit: int = 64, budget: int = 4096) -> list:
-        """Mappings of the ``limit`` candidates of least floors, each re-costed in integers
+        """Mappings of up to ``limit`` candidates whose floors may meet :meth:`ideal`'s key
+        (:meth:`_may_meet`), then the ``limit`` of least floors, each re-costed in integers
         (nest, copies, cost): :meth:`mapping` (checked by :meth:`verified`) and the
         :meth:`chain` nests in every order of the ranks that loop below the split, those that
         keep the least (DRAM, level 1) traffic (a chain's B copy need not be its least); then,
@@ -1068,7 +1069,11 @@ class Bypass:
             return sigma, [d for d in self.problem.ranks if sigma[d] > 1]
 
         tried = 0
-        for cand in solved.candidates[:limit]:
+        # candidates that may meet the ideal key first (their nests are the ones that can
+        # end every stage; on conv3_x 3x3 at 512 KB the one splitting C sat past the budget)
+        meet = [c for c in solved.candidates if self._may_meet(c, ideal)][:limit]
+        first = {id(c) for c in meet}
+        for cand in meet + [c for c in solved.candidates[:limit] if id(c) not in first]:
             out.append(self.verified(solved, cand))
             if out[-1][2].key[:len(ideal)] == ideal:
                 return out
