@@ -734,3 +734,19 @@ def test_the_paired_floor_stays_below_the_enumerator(monkeypatch):
     monkeypatch.setattr(Bypass, "_paired", spy)
     assert check_bypass(bs.gemm(4, 4, 8), simba_like(4, 32, 4, 2, 2)) >= 1
     assert 2 in seen
+
+
+@pytest.mark.parametrize("occupancy", [4, 32, 64])
+def test_built_tries_the_candidates_that_may_meet_the_ideal_first(occupancy):
+    """With one candidate and one chain a pass (``limit=1, budget=0``), :meth:`Bypass.built`
+    attains the ideal key (every stage at its floor, so exact) on GEMM 4x4x4 on a scaled-down
+    simba at these global-buffer sizes: the candidate it takes first is one whose floors may
+    meet it. Taking the candidates in floor order alone (as before; conv3_x 3x3 at 512 KB on
+    ``simba`` then missed the register floor within the full budget) misses it at all three."""
+    from boundsolver.reference.decompose import Bypass
+
+    bp = Bypass(bs.gemm(4, 4, 4), simba_like(2, 16, 4, 2, 2))
+    solved = bp.least(occupancy)
+    ideal = bp.ideal(solved)
+    built = bp.built(solved, limit=1, budget=0)
+    assert min(c.key for _, _, c in built)[:len(ideal)] == ideal
