@@ -84,8 +84,9 @@ def _open(curve: pd.DataFrame) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
-    ap.add_argument("--only", nargs="+", choices=list(LAYERS), help="these layers")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
+    which.add_argument("--only", nargs="+", choices=list(LAYERS), help="these layers")
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "simba_sweep.csv")
     args = ap.parse_args()
