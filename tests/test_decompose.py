@@ -676,3 +676,77 @@ def test_the_depth_first_enumerator_sees_holes_under_fanout(kw, which):
     assert theirs is not None
     assert [(c.occupancy[x], c.key) for _, c, _ in per_tensor_points(conv, arch)] == \
         [(c.occupancy[x], c.key) for _, c, _ in theirs]
+
+
+# ------------------------------------------------ the paired register floor (Bypass._paired)
+
+def _conv3_x_candidate(split: dict, whole=(False, False, False)):
+    """ResNet-50's conv3_x 3x3 stride 2 on ``simba`` with an empty outer part (the global
+    buffer holding everything) and level 2's ``split``: a Candidate as ``Bypass.least``
+    builds them, and its slice per PE."""
+    from boundsolver.reference.decompose import Bypass, Candidate, Outer
+
+    p = bs.conv(R=3, S=3, P=28, Q=28, C=128, K=128, Hstride=2, Wstride=2)
+    bp = Bypass(p, bs.load_arch("simba"))
+    floors = (415872, 147456, 100352)  # I, W, O each once (the 512 KB row's stage values)
+    tile = tuple((d, p.size[d]) for d in p.ranks)
+    cand = Candidate(Outer((), (0, -1, 0), tile, (0, 0, 0)), tuple(split.items()), floors,
+                     whole)
+    sigma = {d: p.size[d] // split.get(d, 1) for d in p.ranks}
+    return bp, cand, dict(zip((2, 3, 4), floors)), sigma
+
+
+def test_the_paired_floor_on_conv3_x_counts_both_ways():
+    """The factor by hand (docs/hierarchy.md, *Paired*; X: the input, c = 8,192; Y: the
+    outputs, c = 1,024; U: P, Q of 28 each, sigma_U = 784). Split C by 16 (sigma_C 8, sigma_K
+    128): way (2), the input holding C 8 and R, S 3 at stride 2, 8 (2p + 1)(2q + 1) <= 8,192,
+    so p q <= 196 over divisors of 28 (28 x 7, 14 x 14): 4 trips; way (1), the outputs
+    holding K 128, 128 p q <= 1,024: p q <= 8: 98 trips; min 4. Split K by 16 (sigma_K 8,
+    sigma_C 128): (1) 8 p q <= 1,024, p q <= 112 (4 x 28): 7 trips; (2) 128 (2p + 1)(2q + 1)
+    <= 8,192 has p q at most 8 (2 x 4: 5 x 9 = 45): 98 trips; min 7. Dropping either way
+    gives 98 in one of them; a copy that fits whole, or a stage not at its floor, gives no
+    factor."""
+    bp, cand, limits, sigma = _conv3_x_candidate({"c": 16})
+    assert bp._paired(cand, limits, sigma) == 4
+    bp, cand, limits, sigma = _conv3_x_candidate({"k": 16})
+    assert bp._paired(cand, limits, sigma) == 7
+    bp, cand, limits, sigma = _conv3_x_candidate({"c": 16}, whole=(True, False, False))
+    assert bp._paired(cand, limits, sigma) == 1
+    bp, cand, limits, sigma = _conv3_x_candidate({"c": 16})
+    assert bp._paired(cand, limits | {4: 100353}, sigma) == 1
+
+
+def test_the_paired_floor_stays_below_the_enumerator(monkeypatch):
+    """GEMM 4x4x8 on a scaled-down simba (input buffer 4 words, accumulation buffer 4): the
+    paired factor is 2 on candidates at the staircase's stage values (the input holding K 4
+    in its 4 words leaves one M per tile: 2 trips above the registers' innermost loop; the
+    outputs cannot hold N 8), and every floor stays at most the per-tensor enumerator's
+    traffic (:func:`check_bypass`)."""
+    from boundsolver.reference.decompose import Bypass
+
+    seen = []
+    paired = Bypass._paired
+
+    def spy(self, *args):
+        seen.append(paired(self, *args))
+        return seen[-1]
+
+    monkeypatch.setattr(Bypass, "_paired", spy)
+    assert check_bypass(bs.gemm(4, 4, 8), simba_like(4, 32, 4, 2, 2)) >= 1
+    assert 2 in seen
+
+
+@pytest.mark.parametrize("occupancy", [4, 32, 64])
+def test_built_tries_the_candidates_that_may_meet_the_ideal_first(occupancy):
+    """With one candidate and one chain a pass (``limit=1, budget=0``), :meth:`Bypass.built`
+    attains the ideal key (every stage at its floor, so exact) on GEMM 4x4x4 on a scaled-down
+    simba at these global-buffer sizes: the candidate it takes first is one whose floors may
+    meet it. Taking the candidates in floor order alone (as before; conv3_x 3x3 at 512 KB on
+    ``simba`` then missed the register floor within the full budget) misses it at all three."""
+    from boundsolver.reference.decompose import Bypass
+
+    bp = Bypass(bs.gemm(4, 4, 4), simba_like(2, 16, 4, 2, 2))
+    solved = bp.least(occupancy)
+    ideal = bp.ideal(solved)
+    built = bp.built(solved, limit=1, budget=0)
+    assert min(c.key for _, _, c in built)[:len(ideal)] == ideal

@@ -1043,7 +1043,8 @@ class Bypass:
         return tuple(key)
 
     def built(self, solved: Solved, limit: int = 64, budget: int = 4096) -> list:
-        """Mappings of the ``limit`` candidates of least floors, each re-costed in integers
+        """Mappings of up to ``limit`` candidates whose floors may meet :meth:`ideal`'s key
+        (:meth:`_may_meet`), then the ``limit`` of least floors, each re-costed in integers
         (nest, copies, cost): :meth:`mapping` (checked by :meth:`verified`) and the
         :meth:`chain` nests in every order of the ranks that loop below the split, those that
         keep the least (DRAM, level 1) traffic (a chain's B copy need not be its least); then,
@@ -1068,7 +1069,11 @@ class Bypass:
             return sigma, [d for d in self.problem.ranks if sigma[d] > 1]
 
         tried = 0
-        for cand in solved.candidates[:limit]:
+        # candidates that may meet the ideal key first (their nests are the ones that can
+        # end every stage; on conv3_x 3x3 at 512 KB the one splitting C sat past the budget)
+        meet = [c for c in solved.candidates if self._may_meet(c, ideal)][:limit]
+        first = {id(c) for c in meet}
+        for cand in meet + [c for c in solved.candidates[:limit] if id(c) not in first]:
             out.append(self.verified(solved, cand))
             if out[-1][2].key[:len(ideal)] == ideal:
                 return out
@@ -1224,8 +1229,83 @@ class Bypass:
             if self._lanes_fit(lv, sigma, self._rel[r] - self._rel[x], cap):
                 continue
             factor = max(factor, -(-math.prod(sigma[d] for d in lacks) // cx))
+        factor = max(factor, self._paired(cand, limits, sigma))
         fills = max(o.fills[r], factor * self._tiled(r, tile, 0))
         return min(whole, above * self._cost(r, fills))
+
+    def _paired(self, cand: Candidate, limits: dict, sigma: dict) -> int:
+        """A factor on the deep tensor R's tiled floor from two group tensors X and Y at their
+        floors together (docs/hierarchy.md, "Bypass at level 1", *Paired*): the least, over
+        the two ways X's and Y's copies can sit, of the loops over U (the ranks R lacks) that
+        must lie above R's innermost loop of its own ranks above its copy, l (1: none known).
+
+        Where it applies: X and Y distinct group tensors other than R, both tiled (slices too
+        large to be whole) and at their floors (``limits``), Y plain; every rank of U (those
+        with a slice above 1, as all rank sets here) in both; every rank of R that X lacks (A)
+        in Y; no rank of R in both X and Y. G: the ranks X holds and Y lacks.
+
+        Proof. At its floor a tensor T has, among the loops below the outer part above its
+        copy, no loop of a rank it lacks above a loop of its own ranks (that loop of f > 1
+        trips would re-fetch T's tiles f times: plain, as ``_coupled``; a window, each pass
+        of the loop moving at least the elements the computations below it touch, so f times
+        the touched count the floor is, :meth:`_tiled`). Call it (F_T).
+        (1) Some loop g of a rank of G lies above X's copy. By (F_X) every loop of A above
+        X's copy lies below g. By (F_Y) every loop of Y's ranks above Y's copy lies above any
+        G loop above Y's copy (G: ranks Y lacks); A is in Y. If Y's copy is above X's, its A
+        loops are above X's copy, so below g, and g lies above Y's copy (then they are above
+        g) or between the copies (then they are above g too): none. If Y's copy is below
+        X's, g is above Y's copy, so its A loops lie above g, yet those above X's copy lie
+        below g and those between the copies below g too: none. So Y's tile holds its whole
+        slice of A, sigma_A, and its tile over U, u, has footprint(sigma_A, u) <= c_Y: the
+        loops over U above Y's copy have at least sigma_U / u trips. They lie above l: if l
+        is below Y's copy, trivially; else l is a loop of R above Y's copy, not of A (none
+        there), so of a rank Y lacks (R meets Y only in A), and (F_Y) puts every loop of Y's
+        ranks above Y's copy, U's among them, above it.
+        (2) No loop of G lies above X's copy: X's tile holds sigma_G, its tile over U, u, has
+        footprint(sigma_G, u) <= c_X, and the loops over U above X's copy have at least
+        sigma_U / u trips. They lie above l: if l is above X's copy it is a loop of R there,
+        not of G (none), and R meets X only in G (no rank of R in both), so of A, which (F_X)
+        puts below every loop of X's ranks above X's copy.
+        Each loop over U above l re-fetches R (R lacks it), so R's tiled fills are at least
+        the smaller factor times its least (:meth:`_tiled`), as ``_coupled``'s. Footprints
+        are the tensors' own (``Tensor.footprint``, monotone in every extent) with every
+        other rank at 1; a way in which no tile fits cannot occur (no factor from it)."""
+        lv, r, cap = self.deep
+        moving = {d for d in self.problem.ranks if sigma[d] > 1}
+        rel = [s & moving for s in self._rel]
+        u = moving - rel[r]
+        best = 1
+        for kx, (lx, x, cx) in enumerate(self.slots):
+            for ky, (ly, y, cy) in enumerate(self.slots):
+                if (len({x, y, r}) < 3 or self._windowed[y] or cand.whole[kx]
+                        or cand.whole[ky] or limits.get(lx) != cand.floors[kx]
+                        or limits.get(ly) != cand.floors[ky] or not u <= rel[x] & rel[y]):
+                    continue
+                a, g = rel[r] - rel[x], rel[x] - rel[y]
+                if not a <= rel[y] or rel[r] & rel[x] & rel[y]:
+                    continue
+                ways = [self._trips_over(x, {d: sigma[d] for d in g}, u, sigma, cx)]
+                if g:
+                    ways.append(self._trips_over(y, {d: sigma[d] for d in a}, u, sigma, cy))
+                least = min(ways)
+                if math.isfinite(least):
+                    best = max(best, least)
+        return best
+
+    def _trips_over(self, i: int, fixed: dict, u: set, sigma: dict, cap: int) -> float:
+        """The least trips of loops over ``u`` above tensor ``i``'s copy when its tile holds
+        ``fixed`` and must fit ``cap`` words: min over tiles of ``u`` dividing ``sigma`` whose
+        footprint (every other rank at 1) fits of sigma_u / tile_u; inf where none fits."""
+        from itertools import product
+
+        ranks = sorted(u)
+        total = math.prod(sigma[d] for d in ranks)
+        best = math.inf
+        for tile in product(*(divisors(sigma[d]) for d in ranks)):
+            ext = {d: 1 for d in self.problem.ranks} | fixed | dict(zip(ranks, tile))
+            if self.problem.tensors[i].footprint(ext) <= cap:
+                best = min(best, total // math.prod(tile))
+        return best
 
     def _lanes_fit(self, lv: int, sigma: dict, ranks, cap: int) -> bool:
         """Whether some split level ``lv`` allows of ``sigma`` leaves at most ``cap`` words of
