@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from bisect import bisect_right
+from itertools import combinations, product
 from dataclasses import dataclass
 
 import pandas as pd
@@ -1055,14 +1057,28 @@ DEFAULT_TIME_LIMIT = 60.0
 DEFAULT_WALK_LIMIT = 600.0  # seconds for a whole frontier walk under the default limit
 
 
-def per_tensor_nodes_floor(problem: Einsum, arch: Arch) -> int:
+def per_tensor_nodes_floor(problem: Einsum, arch: Arch, imperfect: bool = False,
+                           enough: int | None = None) -> int:
     """A lower bound on the search nodes :func:`per_tensor_points` visits, in microseconds, so
     that "auto" takes the MILP at once where the enumerator would only spend its
-    :data:`AUTO_PER_TENSOR` nodes (9-25 s) before refusing (ResNet-50's strided 3x3 convs on
-    ``a100``/``h100``: floors of 0.8-9.5 million). Past the budget the route is the same as
-    after that refusal, so no result changes; 0 where it does not apply (no fanout).
+    :data:`AUTO_PER_TENSOR` nodes (6-25 s) before refusing (ResNet-50's strided convs on
+    ``a100``/``h100``: the 3x3 ones by the first boundary alone, floors of 0.8-9.5 million;
+    the 1x1 downsamples of conv4_x/conv5_x, 0.17 and 0.10 million there, by the second). Past
+    the budget the route is the same as after that refusal, so no result changes; 0 where it
+    does not apply (no fanout). ``enough``: stop counting once the floor is past it.
 
-    It counts the nodes at the first boundary, all visited (no staircase point exists yet to
+    The first boundary's nodes (:func:`_first_boundary_nodes`) plus, with perfect factors,
+    those of the second boundary below first-boundary nodes that no cut can prune
+    (:func:`_second_boundary_nodes`)."""
+    first = _first_boundary_nodes(problem, arch)
+    if not first or imperfect or (enough is not None and first > enough):
+        return first
+    return first + _second_boundary_nodes(problem, arch, None if enough is None
+                                          else enough - first)
+
+
+def _first_boundary_nodes(problem: Einsum, arch: Arch) -> int:
+    """The nodes at the first boundary, all visited (no staircase point exists yet to
     prune them): with fanout the search takes every order of the looping ranks (rule 4 is
     dropped), so each first tile with k looping ranks (``divisors``: with imperfect factors a
     rank's first tiles are more) gives k! nodes per set of copies stored there; counted are the
@@ -1087,6 +1103,106 @@ def per_tensor_nodes_floor(problem: Einsum, arch: Arch) -> int:
         k = len(divisors(problem.size[d])) - 1 if d in live else 0
         by_k = [a + k * b for a, b in zip(by_k + [0], [0] + by_k)]
     return (stored - 1) * sum(n * math.factorial(k) for k, n in enumerate(by_k))
+
+
+def _second_boundary_nodes(problem: Einsum, arch: Arch, enough: int | None = None) -> int:
+    """Nodes at the second boundary that :func:`per_tensor_points` surely visits (perfect
+    factors), on a hierarchy whose first on-chip level is the swept one, one instance
+    without fanout and without a fixed capacity, keeping every tensor, with the first fanout
+    right below it (``a100``, ``h100``); 0 elsewhere.
+
+    A first-boundary node stores a non-empty set H of the tensors' first-level copies under a
+    tile t and an order. Where some copy is left (U, the other tensors, non-empty), the
+    search goes on at the second boundary unless ``hopeless`` cuts it there, comparing with
+    the staircase so far: its occupancy of the first level at least x = sum_{T in H}
+    |T(t)| + |U| (a word per copy left) and its key at least (D, ...), D the backing store's
+    traffic to H's copies plus ``touched`` for each tensor in U. Every leaf at occupancy
+    x' <= x moves at least the one-buffer per-tensor staircase's least traffic at x from the
+    backing store (its first-level copies are such a mapping: the argument of
+    ``PlacementSolver._one_buffer_floor``), so where an upper bound on D over the orders is
+    below that, no staircase point cuts the node (its key is lexicographically larger).
+    Upper bounds on a copy's fills: its tensor times the trips of the looping ranks it lacks
+    (plain axes), else its footprint times every looping rank's trips; the output's traffic
+    is 2m - |Z|.
+
+    Below such a node the second boundary has no cut: the tile s divides t, ranks S looping
+    (s_d < t_d, S non-empty, each used by a tensor with a copy left), with |S|! orders and a
+    non-empty set of the copies left in U whose tensor has a rank in S (rule 2; the first level has no capacity to cut, and no
+    fanout is placed before every first-level copy is). Summed over tiles s by the sets S:
+    prod_{d in S} (D(t_d) - 1) |S|! (2^{#U meeting S} - 1)."""
+    from ..reference.decompose import touched
+    from ..reference.fastnest import staircase
+
+    levels = arch.on_chip
+    fanned = [lv for lv, f in enumerate(arch.fanouts, start=1) if f > 1]
+    tensors = problem.tensors
+    first = levels[0]
+    if (not fanned or fanned[0] != 2 or arch.swept_index != 0 or first.capacity is not None
+            or first.instances != 1 or arch.fanouts[0] != 1
+            or not all(first.keeps_tensor(problem, T) for T in tensors)):
+        return 0
+    try:
+        stair = staircase(problem, "per_tensor/perfect")
+    except BoundsolverError as err:  # a floor only saves a futile attempt: never fail for it
+        log.debug("no second-boundary floor for %s: %s", problem, err)
+        return 0
+    if stair is None:
+        return 0
+    occs, accs = [int(v) for v in stair.occ], [int(v) for v in stair.acc]
+    size = dict(problem.size)
+    ranks = [d for d in problem.ranks if any(d in T.ranks for T in tensors)]
+    n = len(tensors)
+    least = [touched(T, size) for T in tensors]
+    whole = [problem.tensor_size(T) for T in tensors]
+    uses = [frozenset(T.ranks) for T in tensors]
+    plain = [all(a.is_plain for a in T.axes) for T in tensors]
+    out = next(i for i, T in enumerate(tensors) if T is problem.output)
+    more = [any(lv.keeps_tensor(problem, T) for lv in levels[1:]) for T in tensors]
+    below: dict[tuple, int] = {}
+
+    def second(counts: tuple[int, ...], left: frozenset) -> int:
+        """Second-boundary nodes below one first-boundary node (tile divisor counts)."""
+        key = (counts, left)
+        if key not in below:
+            total = 0
+            for k in range(1, len(ranks) + 1):
+                for S in combinations(range(len(ranks)), k):
+                    ways = math.prod(counts[i] - 1 for i in S)
+                    if ways:
+                        met = sum(1 for t in left if uses[t] & {ranks[i] for i in S})
+                        total += ways * math.factorial(k) * (2 ** met - 1)
+            below[key] = total
+        return below[key]
+
+    found = 0
+    for combo in product(*(divisors(size[d]) for d in ranks)):
+        tile = dict(zip(ranks, combo))
+        trips = {d: size[d] // tile[d] for d in ranks}
+        looping = [d for d in ranks if trips[d] > 1]
+        foot = [T.footprint(tile) for T in tensors]
+        fills = []
+        for t in range(n):
+            if plain[t]:
+                m = whole[t] * math.prod(trips[d] for d in looping if d not in uses[t]) \
+                    if any(d in uses[t] for d in looping) else whole[t]
+            else:
+                m = foot[t] * math.prod(trips.values())
+            fills.append(2 * m - whole[t] if t == out else m)
+        orders = math.factorial(len(looping))
+        ndiv = [len(divisors(tile[d])) for d in ranks]
+        for held in range(1, 2 ** n - 1):  # H non-empty, U non-empty
+            x = sum(foot[t] if held >> t & 1 else 1 for t in range(n))
+            dram = sum(fills[t] if held >> t & 1 else least[t] for t in range(n))
+            i = bisect_right(occs, x)
+            if i and accs[i - 1] <= dram:
+                continue  # a staircase point might cut it
+            left = frozenset(t for t in range(n) if not held >> t & 1)
+            live = set().union(*(uses[t] for t in range(n) if t in left or more[t]))
+            counts = tuple(c if d in live else 1 for c, d in zip(ndiv, ranks))
+            found += orders * second(counts, left)
+            if enough is not None and found > enough:
+                return found
+    return found
 
 
 def hierarchy_mapspace(mapspace: Mapspace | str | None) -> Mapspace:
@@ -1155,7 +1271,7 @@ def solve(problem: Einsum, arch: Arch, capacities: list[int] | None = None,
         if method == "auto":
             budget = AUTO_PER_TENSOR if limit is None else limit
             points = None  # the MILP where the enumerator surely refuses, or refused
-            if per_tensor_nodes_floor(problem, arch) <= budget:
+            if per_tensor_nodes_floor(problem, arch, imperfect, budget) <= budget:
                 try:
                     began = time.perf_counter()
                     points = per_tensor_points(problem, arch, budget, imperfect)
