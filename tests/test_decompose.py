@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import boundsolver as bs
 from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
-from boundsolver.reference.decompose import Stage, applies, outer_parts, touched
+from boundsolver.model.lower import touched_in as touched
+from boundsolver.reference.decompose import Stage, applies, outer_parts
 from boundsolver.reference.fastnest import least_by_whole
 from boundsolver.reference.hierarchy import fits, per_tensor_points
 from helpers import same_rows
