@@ -1020,18 +1020,27 @@ class Bypass:
         keep the least (DRAM, level 1) traffic (a chain's B copy need not be its least); then,
         for candidates whose floors are :meth:`ideal`'s, chains with a first cut over a rank
         the deep tensor lacks (the coupled floor's shape); at most ``budget`` nests a pass,
-        and none after one attains :meth:`ideal` (nothing is below it)."""
+        and none after one attains :meth:`ideal` (nothing is below it). Only mappings within
+        every fixed capacity are kept (a chain's or a stationary copy may overflow a level below
+        the group; such a one, however low its key, is no mapping of the arch and ends nothing)."""
         from itertools import permutations
 
         out = []
         mc = self.arch.multicast
         ideal = self.ideal(solved)
 
+        def admit(built) -> bool:
+            """Keeps ``built`` (nest, copies, cost) if it fits; whether it attains the ideal."""
+            if not all(lv.capacity is None or occ <= lv.capacity
+                       for lv, occ in zip(self.arch.on_chip, built[2].occupancy)):
+                return False
+            out.append(built)
+            return built[2].key[:len(ideal)] == ideal
+
         def keep(nest, copies) -> bool:
             cost = evaluate_levels(self.problem, nest, copies, multicast=mc)
             if (cost.dram, cost.accesses[0]) == (solved.dram, solved.first):
-                out.append((nest, copies, cost))
-                return cost.key[:len(ideal)] == ideal
+                return admit((nest, copies, cost))
             return False
 
         def moving(cand) -> tuple[dict, list]:
@@ -1040,8 +1049,7 @@ class Bypass:
 
         tried = 0
         for cand in solved.candidates[:limit]:
-            out.append(self.verified(solved, cand))
-            if out[-1][2].key[:len(ideal)] == ideal:
+            if admit(self.verified(solved, cand)):
                 return out
             for perm in permutations(moving(cand)[1]):
                 tried += 1
