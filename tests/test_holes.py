@@ -160,3 +160,20 @@ def test_hierarchy_routes_on_drawn_convs_with_holes(stride, P, C, K, arch):
     assert touched(p, p.tensors[0]) < p.tensor_size(p.tensors[0])
     with pytest.MonkeyPatch.context() as mp:
         check_hierarchy(p, archs()[arch], mp, methods=("milp",))
+
+
+@pytest.mark.parametrize("kw", [HOLES["1x1 stride 2"], dict(R=1, P=4, C=2, K=2, Wstride=3)])
+def test_the_instance_floor_is_below_every_mapping(kw, monkeypatch):
+    """``PlacementSolver.instance_floor`` (per split, the slice's one-buffer curve times the
+    instances) is at most the traffic into L1 of every staircase point. It ranks splits by
+    the least a slice moves and stops at the first whose least reaches the best so far: ranked
+    by the slices' sizes, it stopped before the split (none) whose slice moves 18 words in 3
+    (GPU-like, L1 = 3 unicast: the staircase moves 18 into L1) and gave 20."""
+    from boundsolver.curves import joint
+
+    p, arch = bs.conv(**kw), gpu_like(3, 2, False)
+    ref = reference(p, arch, monkeypatch)
+    assert ref
+    floor = joint.PlacementSolver(p, arch).instance_floor(2, 3)
+    assert floor <= min(k[2] for _, k in ref)
+    assert floor > sum(touched(p, T) for T in p.tensors)  # a floor that says something
