@@ -201,7 +201,14 @@ class LevelSolver(ClassSolver):
         value ``limits[accesses:<b-1>]``: where both
         levels keep the same tensors, every copy at ``b`` moves at least as much as the copy at
         ``b - 1`` it is filled from (fills only grow inwards, and so does the repetition across
-        instances: nest.replicas), so the traffic into ``b`` is at least that into ``b - 1``."""
+        instances: nest.replicas), so the traffic into ``b`` is at least that into ``b - 1``.
+
+        With a strided window's holes fills need not grow inwards (a finer tile skips holes: a
+        1x1 stride-2 input moves 2P - P/u in tiles of u). Where ``b`` has the instances of
+        ``b - 1`` the bound still holds at the least value: were the traffic into ``b`` below,
+        moving level ``b - 1``'s copies to level ``b``'s boundaries (tiles no larger, the same
+        loops above, no fanout crossed) would move less into ``b - 1`` without changing the
+        levels above. Across a fanout that move is not a mapping, so with holes: no floor."""
         names = [lv.name for lv in self.arch.on_chip]
         if b == 0:
             return self._one_buffer_floor(limits)
@@ -211,6 +218,10 @@ class LevelSolver(ClassSolver):
             return -math.inf
         stored = self.stored
         if any((b in s) != (b - 1 in s) for s in stored):
+            return -math.inf
+        p, levels = self.problem, self.arch.on_chip
+        if levels[b - 1].instances != levels[b - 2].instances and any(
+                touched(p, T) < p.tensor_size(T) for i, T in enumerate(p.tensors) if b in stored[i]):
             return -math.inf
         return limits[f"accesses:{names[b - 2]}"]
 
