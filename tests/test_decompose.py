@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 import boundsolver as bs
 from boundsolver.curves import joint
 from boundsolver.model.arch import Arch, Level
-from boundsolver.reference.decompose import Stage, applies, outer_parts, touched
+from boundsolver.model.lower import touched_in as touched
+from boundsolver.reference.decompose import Stage, applies, outer_parts
 from boundsolver.reference.fastnest import least_by_whole
 from boundsolver.reference.hierarchy import fits, per_tensor_points
 from helpers import same_rows
@@ -536,10 +537,9 @@ def test_bypass_takes_strided_windows_and_refuses_windowed_weights():
 
 def check_bypass_against(problem, arch, points) -> int:
     """:func:`check_bypass`'s checks against given staircase points (levelnest's, for convs).
-    A built mapping may overflow a level below the group (``built`` does not check them; the
-    joint solver admits only those within every limit, ``_bypass_points``): those that fit
-    never beat the staircase. (GEMM 4x4x4 on simba_like(2, 4, 1, 2, 4): a built mapping two
-    words over AB's one had RF traffic 16 against the staircase's 32.)"""
+    Every built mapping fits every fixed level and none beats the staircase (``built`` drops
+    those that overflow a level below the group: on GEMM 4x4x4 on simba_like(2, 4, 1, 2, 4) it
+    once returned one two words over AB's one, with RF traffic 16 against the staircase's 32)."""
     from boundsolver.reference.decompose import Bypass
 
     bp = Bypass(problem, arch)
@@ -554,7 +554,7 @@ def check_bypass_against(problem, arch, points) -> int:
         built = bp.built(solved)
         assert built and all(c.key[:2] == cost.key[:2] and c.occupancy[0] <= cost.occupancy[0]
                              for _, _, c in built)
-        assert all(c.key >= cost.key for _, _, c in built if fits(c, arch))
+        assert all(fits(c, arch) and c.key >= cost.key for _, _, c in built)
     return len(points)
 
 
@@ -750,3 +750,18 @@ def test_built_tries_the_candidates_that_may_meet_the_ideal_first(occupancy):
     ideal = bp.ideal(solved)
     built = bp.built(solved, limit=1, budget=0)
     assert min(c.key for _, _, c in built)[:len(ideal)] == ideal
+
+
+def test_bypass_builds_only_mappings_that_fit():
+    """GEMM 4x4x4 on simba_like(2, 4, 1, 2, 4) (AB holds one word): ``built`` once returned a
+    mapping two words over AB, RF traffic 16 against the staircase's 32; every built mapping
+    fits every fixed level now, and at least one is built at every staircase point."""
+    from boundsolver.reference.decompose import Bypass
+
+    p, arch = bs.gemm(4, 4, 4), simba_like(2, 4, 1, 2, 4)
+    bp = Bypass(p, arch)
+    points = per_tensor_points(p, arch)
+    assert points
+    for _, cost, _ in points:
+        built = bp.built(bp.least(cost.occupancy[0]))
+        assert built and all(fits(c, arch) for _, _, c in built), cost

@@ -33,6 +33,7 @@ from ..model.cost import (
     op_intensity,
 )
 from ..model.einsum import Einsum, einsum
+from ..model.lower import touched
 from ..model.mapspace import Mapspace, divisors, looping_ranks, mapspace_of
 from ..model.results import Status, level_row
 from ..reference.hierarchy import (
@@ -164,9 +165,12 @@ class LevelSolver(ClassSolver):
 
     def floor(self, b: int, limits: dict) -> float:
         """The best of :meth:`monotone_floor`, for a level of fixed capacity
-        :meth:`instance_floor`, and every word of each tensor the level keeps entering it once
-        (``b = 0``: the algorithmic minimum), which tiny levels such as registers often attain."""
-        once = sum(self.problem.tensor_size(T) for i, T in enumerate(self.problem.tensors)
+        :meth:`instance_floor`, and every touched word of each tensor the level keeps entering
+        it once (``b = 0``: the algorithmic minimum), which tiny levels such as registers often
+        attain. Touched, not ``tensor_size``: a copy of a strided window with holes may skip them
+        (a 1x1 stride-2 conv on three_level, L1 = 4: L1 traffic 14, where the sizes' 20 as a
+        floor ended the stage at a known point of 20; tests/test_holes.py)."""
+        once = sum(touched(self.problem, T) for i, T in enumerate(self.problem.tensors)
                    if b == 0 or b in self.stored[i])
         best = max(once, self.monotone_floor(b, limits), self.key_floor(b, limits))
         if b >= 1:
@@ -199,7 +203,14 @@ class LevelSolver(ClassSolver):
         value ``limits[accesses:<b-1>]``: where both
         levels keep the same tensors, every copy at ``b`` moves at least as much as the copy at
         ``b - 1`` it is filled from (fills only grow inwards, and so does the repetition across
-        instances: nest.replicas), so the traffic into ``b`` is at least that into ``b - 1``."""
+        instances: nest.replicas), so the traffic into ``b`` is at least that into ``b - 1``.
+
+        With a strided window's holes fills need not grow inwards (a finer tile skips holes: a
+        1x1 stride-2 input moves 2P - P/u in tiles of u). Where ``b`` has the instances of
+        ``b - 1`` the bound still holds at the least value: were the traffic into ``b`` below,
+        moving level ``b - 1``'s copies to level ``b``'s boundaries (tiles no larger, the same
+        loops above, no fanout crossed) would move less into ``b - 1`` without changing the
+        levels above. Across a fanout that move is not a mapping, so with holes: no floor."""
         names = [lv.name for lv in self.arch.on_chip]
         if b == 0:
             return self._one_buffer_floor(limits)
@@ -209,6 +220,10 @@ class LevelSolver(ClassSolver):
             return -math.inf
         stored = self.stored
         if any((b in s) != (b - 1 in s) for s in stored):
+            return -math.inf
+        p, levels = self.problem, self.arch.on_chip
+        if levels[b - 1].instances != levels[b - 2].instances and any(
+                touched(p, T) < p.tensor_size(T) for i, T in enumerate(p.tensors) if b in stored[i]):
             return -math.inf
         return limits[f"accesses:{names[b - 2]}"]
 
@@ -249,11 +264,11 @@ class LevelSolver(ClassSolver):
             return -math.inf
         out_ranks = set(self.problem.output.ranks)
         ranked = []
-        for split in splits:  # no slice moves less than its tensors once: order by that
+        for split in splits:  # no slice moves less than its touched words once: order by that
             sub = self.problem.with_sizes(**{d: n // split.get(d, 1)
                                              for d, n in self.problem.sizes})
             n = math.prod(split.values())
-            ranked.append((n * sum(sub.tensor_size(T) for T in sub.tensors), n, split, sub))
+            ranked.append((n * sum(touched(sub, T) for T in sub.tensors), n, split, sub))
         ranked.sort(key=lambda e: e[0])
         best = math.inf
         try:

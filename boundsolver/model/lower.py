@@ -59,22 +59,43 @@ _COVER_STEP = 2.0 ** 0.5
 
 def distinct_values(axis: Axis, size: dict[str, int]) -> int:
     """How many distinct values ``axis`` takes over the iteration box (holes excluded)."""
-    if len(axis.terms) == 1:
-        return size[axis.terms[0].rank]
-    reach = np.ones(1, dtype=bool)
-    for term in axis.terms:
-        n, c = size[term.rank], term.coef
-        new = np.zeros(len(reach) + c * (n - 1), dtype=bool)
-        for i in range(n):
-            new[c * i:c * i + len(reach)] |= reach
-        reach = new
-    return int(reach.sum())
+    return distinct_sums(tuple((t.rank, t.coef) for t in axis.terms), size)
+
+
+def distinct_sums(terms: tuple[tuple[str, int], ...], size: dict[str, int]) -> int:
+    """The distinct values of ``sum c x_d`` over ``0 <= x_d < N_d`` (``terms``: (rank d, c >= 0)),
+    as a bit set: per term the union of the set shifted by ``c x`` for ``x < N_d``, built by
+    doubling (``O(log N_d)`` shifts of integers of the extent's bits). One rank: ``N_d``; unit
+    coefficients: the extent; ``2 p + r`` with R < 2: fewer, the holes skipped."""
+    if len(terms) == 1:
+        return size[terms[0][0]]
+    reach = 1
+    for d, c in terms:
+        n, union, m = size[d], 0, 0  # union: the shifts 0 .. m - 1 applied
+        for bit in bin(n)[2:]:
+            union |= union << (c * m)
+            m *= 2
+            if bit == "1":
+                union |= reach << (c * m)
+                m += 1
+        reach = union
+    return reach.bit_count()
+
+
+def touched_in(tensor: Tensor, size: dict[str, int]) -> int:
+    """Words of ``tensor`` some iteration really reads or updates when the ranks have sizes
+    ``size`` (a slice's too). Its axes use disjoint ranks, so the touched set is the product of
+    the axes' value sets. It is the least words any copy of ``tensor`` moves per re-fetch: the
+    cost model moves tiles' bounding boxes, which cover every touched element; a strided
+    window's holes (a 1x1 stride-2 input: P of its 2P - 1 rows) need not move, so its size
+    ``Einsum.tensor_size`` (holes included) is no such floor (docs/hierarchy.md, "Strided
+    windows")."""
+    return math.prod(distinct_values(a, size) for a in tensor.axes)
 
 
 def touched(problem: Einsum, tensor: Tensor) -> int:
-    """Words of ``tensor`` some iteration really reads or updates. Its axes use disjoint ranks, so
-    the touched set is the product of the axes' value sets."""
-    return math.prod(distinct_values(a, problem.size) for a in tensor.axes)
+    """:func:`touched_in` at the problem's rank sizes."""
+    return touched_in(tensor, problem.size)
 
 
 def compulsory(problem: Einsum) -> int:

@@ -24,8 +24,8 @@ takes the least and builds the whole mapping, re-costed by ``cost.evaluate_level
 Scope (else :func:`applies` names why not and the MILP answers alone): plain ranks or sliding
 windows, strided and dilated too (never split: their fills by ``moved_at``'s rule in closed
 form, footprints by ``Tensor.footprint``, a re-fetch moving at least the elements a window
-touches, :func:`touched`; docs/hierarchy.md, "Sliding windows", "Strided windows" and "The
-outer search with windows"), each rank at most once per tensor,
+touches, ``lower.touched_in``; docs/hierarchy.md, "Sliding windows", "Strided windows" and
+"The outer search with windows"), each rank at most once per tensor,
 perfect factors; level 1 one instance keeping
 every tensor; level 2 a fanout keeping every tensor; no further fanout below it, and every
 deeper level holds one word of each tensor it keeps.
@@ -53,6 +53,7 @@ from ..errors import SolverError
 from ..model.arch import Arch
 from ..model.cost import Copies, Nest, evaluate_levels, moved_at
 from ..model.einsum import Einsum
+from ..model.lower import distinct_sums, touched_in
 from ..model.mapspace import divisors
 from .fastnest import least_by_whole
 
@@ -118,7 +119,7 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     and one that cannot be stored here (its tile does not fit what is left of ``capacity``,
     or the last loop is not of its ranks) will sit below a loop of its ranks still to come, so
     every loop so far of other ranks re-fetches it, each time at least the elements it touches
-    (:func:`touched`: its size, less a strided window's holes).
+    (``lower.touched_in``: its size, less a strided window's holes).
 
     ``take`` (branch and bound, :meth:`Stage.least`): called with each new outer part, returns
     an upper bound on the traffic into level 2 worth reaching; a branch is pruned where
@@ -134,7 +135,7 @@ def outer_parts(problem: Einsum, capacity: int, dram: int, node_limit: int = NOD
     windowed = [i for i, T in enumerate(ts) if not all(a.is_plain for a in T.axes)]
     # the words a copy moves at least per re-fetch: a plain tensor its size; a windowed one the
     # elements its windows touch (a strided window's tiles skip its holes: docs/hierarchy.md)
-    base = [touched(T, size) if i in windowed else whole[i] for i, T in enumerate(ts)]
+    base = [touched_in(T, size) if i in windowed else whole[i] for i, T in enumerate(ts)]
     out = ts.index(problem.output)
     weight = [2 if i == out else 1 for i in range(n)]
     z = whole[out]
@@ -257,36 +258,6 @@ def _footprint(axes: tuple, tile: dict) -> int:
     window's extent is its bounding box, holes included, as the cost model holds it)."""
     return math.prod(tile.get(r, 1) if r is not None
                      else sum(c * (tile.get(d, 1) - 1) for d, c in w) + 1 for r, w in axes)
-
-
-def touched(tensor, size: dict) -> int:
-    """How many elements of ``tensor`` a problem of rank sizes ``size`` touches: per axis, the distinct values of
-    ``sum c_d x_d`` over ``0 <= x_d < N_d`` (a plain axis: N_d; a window with unit
-    coefficients: its extent; ``2*p + r`` with R < 2: fewer, its holes skipped), multiplied.
-    Every copy of the tensor moves at least this many words per re-fetch by the loops of
-    ranks it lacks (docs/hierarchy.md, "The outer search with windows" (iii)): its tiles'
-    bounding boxes, which ``cost.moved_at`` counts, cover every touched element."""
-    return math.prod(_distinct(tuple((t.rank, t.coef) for t in a.terms), size)
-                     for a in tensor.axes)
-
-
-def _distinct(terms: tuple, size: dict) -> int:
-    """The distinct values of ``sum c x_d`` over ``0 <= x_d < N_d`` (``terms``: (rank, c)), as
-    a bit set: per term the union of the set shifted by ``c x`` for ``x < N_d``, built by
-    doubling (``O(log N_d)`` shifts of integers of the extent's bits)."""
-    if len(terms) == 1 and terms[0][1] == 1:
-        return size[terms[0][0]]
-    reach = 1
-    for d, c in terms:
-        n, union, m = size[d], 0, 0  # union: the shifts 0 .. m - 1 applied
-        for bit in bin(n)[2:]:
-            union |= union << (c * m)
-            m *= 2
-            if bit == "1":
-                union |= reach << (c * m)
-                m += 1
-        reach = union
-    return reach.bit_count()
 
 
 def _window_fills_at(axes: tuple, size: dict, tile: dict, count: int, inner) -> int:
@@ -549,7 +520,7 @@ class Stage:
             words = [p.tensors[i].footprint(dict(sizes)) for i in range(n)]
             # a tiled copy moves at least the slice's touched elements (a strided window's
             # tiles skip its holes), a whole one takes its footprint
-            least = [touched(p.tensors[i], dict(sizes)) for i in range(n)]
+            least = [touched_in(p.tensors[i], dict(sizes)) for i in range(n)]
             fits = [m for m in range(1 << n) if sum(words[i] for i in range(n) if m >> i & 1)
                     + sum(1 for i in range(n) if not m >> i & 1) <= self.capacity]
             out.append(_Split(tuple(sorted(split.items())), np.array(per, dtype=object),
@@ -783,7 +754,7 @@ class Bypass:
         loop of the outer part is above j, so every one of another rank re-fetches it; a plain
         axis moves its whole extent; a sliding one moves, per tile of its ranks at the outer
         part's bottom (``u``), at least the elements its window touches there (the inner
-        tiles' bounding boxes, which ``moved_at`` counts, cover them; :func:`touched`'s
+        tiles' bounding boxes, which ``moved_at`` counts, cover them; ``lower.touched_in``'s
         count, ``(sum of c (u - 1)) + 1`` with unit coefficients), times their count. A
         strided window's fills at the bottom are no bound (tiling it can skip its holes:
         docs/hierarchy.md, "Strided windows" (d))."""
@@ -795,7 +766,7 @@ class Bypass:
                 words *= size[a.terms[0].rank]
             else:
                 terms = tuple((t.rank, t.coef) for t in a.terms)
-                words *= _distinct(terms, tile) * math.prod(
+                words *= distinct_sums(terms, tile) * math.prod(
                     size[t.rank] // tile[t.rank] for t in a.terms)
         words *= math.prod(size[d] // tile[d] for d in p.ranks if d not in self._rel[i])
         return words if self._strided[i] else max(fills, words)
@@ -910,7 +881,7 @@ class Bypass:
 
         windowed = [i for i in range(n) if self._windowed[i]]
         strided = self._strided
-        base = [touched(T, size) if strided[i] else whole[i] for i, T in enumerate(ts)]
+        base = [touched_in(T, size) if strided[i] else whole[i] for i, T in enumerate(ts)]
 
         def foot(i, tile):
             return ts[i].footprint(tile | {d: 1 for d in size if d not in N})
@@ -1050,18 +1021,27 @@ class Bypass:
         keep the least (DRAM, level 1) traffic (a chain's B copy need not be its least); then,
         for candidates whose floors are :meth:`ideal`'s, chains with a first cut over a rank
         the deep tensor lacks (the coupled floor's shape); at most ``budget`` nests a pass,
-        and none after one attains :meth:`ideal` (nothing is below it)."""
+        and none after one attains :meth:`ideal` (nothing is below it). Only mappings within
+        every fixed capacity are kept (a chain's or a stationary copy may overflow a level below
+        the group; such a one, however low its key, is no mapping of the arch and ends nothing)."""
         from itertools import permutations
 
         out = []
         mc = self.arch.multicast
         ideal = self.ideal(solved)
 
+        def admit(built) -> bool:
+            """Keeps ``built`` (nest, copies, cost) if it fits; whether it attains the ideal."""
+            if not all(lv.capacity is None or occ <= lv.capacity
+                       for lv, occ in zip(self.arch.on_chip, built[2].occupancy)):
+                return False
+            out.append(built)
+            return built[2].key[:len(ideal)] == ideal
+
         def keep(nest, copies) -> bool:
             cost = evaluate_levels(self.problem, nest, copies, multicast=mc)
             if (cost.dram, cost.accesses[0]) == (solved.dram, solved.first):
-                out.append((nest, copies, cost))
-                return cost.key[:len(ideal)] == ideal
+                return admit((nest, copies, cost))
             return False
 
         def moving(cand) -> tuple[dict, list]:
@@ -1074,8 +1054,7 @@ class Bypass:
         meet = [c for c in solved.candidates if self._may_meet(c, ideal)][:limit]
         first = {id(c) for c in meet}
         for cand in meet + [c for c in solved.candidates[:limit] if id(c) not in first]:
-            out.append(self.verified(solved, cand))
-            if out[-1][2].key[:len(ideal)] == ideal:
+            if admit(self.verified(solved, cand)):
                 return out
             for perm in permutations(moving(cand)[1]):
                 tried += 1

@@ -27,13 +27,13 @@ from ..errors import EnumerationTooLarge
 from ..model.arch import Arch, ArchError
 from ..model.cost import Copies, LevelCost, Nest, check_level_tiles, evaluate_levels, moved_at
 from ..model.einsum import Einsum
+from ..model.lower import touched_in
 from ..model.mapspace import (  # noqa: F401 - joint.py reads PLACEMENTS from here
     PLACEMENTS,
     divisors,
     tile_sizes,
     windowed_ranks,
 )
-from .decompose import touched
 
 LIMIT = 300_000  # nests evaluated in Python: about half a minute
 PER_TENSOR_LIMIT = 3_000_000  # per-tensor search nodes (see per_tensor_points): about a minute
@@ -360,11 +360,11 @@ def per_tensor_points(problem: Einsum, arch: Arch, limit: int = PER_TENSOR_LIMIT
         xs[i:j], keys[i:j] = [x], [key]
 
     # The least a copy of each tensor moves: every element its windows touch, once
-    # (decompose.touched; |T| but for a strided window's holes, which tiled fills skip: a 1x1
+    # (lower.touched_in; |T| but for a strided window's holes, which tiled fills skip: a 1x1
     # stride-2 input of extent 2P - 1 moves P words per channel when its copy loops over p.
     # |T| here once cut nests below the staircase, e.g. DRAM 28 at occupancy 4 for a 1x1
     # stride-2 conv, K=1, C=4, P=4, on three_level with L1 = 3.)
-    least = [touched(T, size) for T in tensors]
+    least = [touched_in(T, size) for T in tensors]
 
     def hopeless(placed: tuple[int, ...], dram: int) -> bool:
         """No completion can enter the staircase: lower bounds on its occupancy of the swept
