@@ -177,7 +177,8 @@ def test_a_restored_room_changes_no_leaf(monkeypatch):
     assert restored
     monkeypatch.setattr(PlacedSearch, "room", lambda self, x, y, S, F: F)
     for x, S, F, G in restored[:30]:
-        a, b = search.pleaf(x, S, frozenset(), (), F), search.pleaf(x, S, frozenset(), (), G)
+        a, b = (search.leaf(x, S, frozenset(), None, (), F),
+                search.leaf(x, S, frozenset(), None, (), G))
         assert (a is None) == (b is None)
         if a is not None:
             assert a.occ.tolist() == b.occ.tolist() and a.key.tolist() == b.key.tolist()
