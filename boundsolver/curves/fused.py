@@ -797,8 +797,8 @@ class TreeSearch:
         key = ("body", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth,
                *(() if same is None or rank is not None else (same,)))
         if self.placing:
-            F = self.room(a, b, S, F)
             W = tuple(sorted(p for p in W if p[0] in Rp))
+            F = self.room(a, b, S, F, W)
             key += (W, F, KA)
         if key in self.memo:
             return self.recall(key)
@@ -976,7 +976,7 @@ class TreeSearch:
         Sp, Rp = self.project(x, y, S, R)
         key = ("child", self.view(seg, x, y, Rp), x, y, Sp, Rp, depth, avoid)
         if self.placing:
-            F = self.room(x, y, S, F)
+            F = self.room(x, y, S, F, W)
             key += (W, F)
         if key in self.memo:
             return self.recall(key)
@@ -1111,8 +1111,8 @@ class TreeSearch:
         key = ("leaf", x, R, tiles)
         placed = ()
         if self.placing:
-            F = self.room(x, x, S, F)
             W = tuple(p for p in W if p[0] in R)
+            F = self.room(x, x, S, F, W)
             key += (W, F)
             placed = self.leaf_placement(W, F)
         if key in self.memo:

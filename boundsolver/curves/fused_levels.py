@@ -41,7 +41,7 @@ from ..errors import ArchError, BoundsolverError, EnumerationTooLarge, SolverErr
 from ..model import fusion, fusion_levels
 from ..model.arch import Arch, Level
 from ..model.cost import check_size
-from ..model.fusion import Schedule, subsets
+from ..model.fusion import Schedule
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.mapspace import Mapspace, mapspace_of
 from ..model.workload import Workload
@@ -104,6 +104,8 @@ def plus_shifted(a: Stairs, shift: int, b: Stairs, tag: int) -> Stairs:
     """``a`` (occupancy raised by ``shift``) then ``b``: keys add at every capacity. A sum of two
     lexicographically falling staircases falls, so its breakpoints are where it changes."""
     a_occ = a.occ + shift
+    if len(b.occ) == 1 and b.occ[0] == 0 and a_occ[0] >= 0 and not b.key.any():
+        return Stairs(a_occ, a.key, np.full(len(a_occ), tag))  # b is ZERO (a last child)
     caps = np.union1d(a_occ, b.occ)
     caps = caps[caps >= max(a_occ[0], b.occ[0])]
     key = a.key[np.searchsorted(a_occ, caps, side="right") - 1] + b.key[b.at(caps)]
@@ -195,6 +197,8 @@ class LeafCurves:
         self.one_buffer = fused.Curves(self.mapspace, self.method, self.solver)
         self._canons: dict = {}
         self._floors: dict = {}
+        self._leaves: dict = {}
+        self._texts: dict = {}
         self.keys = Lex(len(self.arch.on_chip))  # DRAM, then every inner level
 
     # -- the leaves of a TreeSearch on the hierarchy (fused.TreeSearch's docstring) ------------
@@ -260,7 +264,9 @@ class LeafCurves:
         """The leaf's canonical form (its own names where ``canonical`` is off); its leaf arch
         carries the tree levels of ``placed`` and the room ``free`` (the canonical key is the
         arch's full text, so leaves with other placements or room never share one)."""
-        key = (str(sub), sub.sizes, res, revisited, placed, free)
+        known = self._texts.get(id(sub))  # the leaf's text, as _leaf made it
+        text = known[1] if known is not None and known[0] is sub else str(sub)
+        key = (text, sub.sizes, res, revisited, placed, free)
         if key not in self._canons:
             larch = leaf_arch(self.arch, sub, res, revisited, placed, free)
             form = (canonical if self.canonical else identity)(sub, larch, res)
@@ -279,11 +285,16 @@ class LeafCurves:
         return stairs(occ, keys, np.arange(len(occ))), maps
 
     def _leaf(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
+        """Einsum ``x``, its sub-problem under ``tiles``, its resident tensors, invocations and
+        revisits (cached: a leaf's staircase, state and canonical form all ask)."""
         e = workload.einsums[x]
-        sub = fusion.sub_problem(e, tiles)
-        res = frozenset(T.name for T in sub.tensors if T.name in R)
-        n, r = invocations(workload, e, tiles)
-        return e, sub, res, n, r
+        key = (id(workload), x, tuple(tiles[r] for r in e.size), R)
+        if key not in self._leaves:
+            sub = fusion.sub_problem(e, tiles)
+            res = frozenset(T.name for T in sub.tensors if T.name in R)
+            self._leaves[key] = (e, sub, res, *invocations(workload, e, tiles))
+            self._texts[id(sub)] = (sub, str(sub))
+        return self._leaves[key]
 
     def _totals(self, e, sub, res, n: int, r: int, maps: list, placed: tuple = ()
                 ) -> tuple[list, np.ndarray]:
@@ -845,23 +856,42 @@ class PlacedSearch(fused.TreeSearch):
         i = ds.at(lb.occ)
         return bool(np.all((i < 0) | (const + lb.key[:, 0] > ds.key[np.maximum(i, 0), 0])))
 
-    def room(self, x: int, y: int, S: tuple, F: tuple) -> tuple:
-        """``F`` with each level's room that cannot bind under Einsums ``x..y`` (tiles ``S``)
-        restored to the level's capacity, so that states differing only there are one state.
-        Exact: at any time each tensor has at most one copy in a level (a tree tile placed there
-        has no leaf copy at or above it; a tensor is stored by one node), of at most its tile
-        under ``S``, so a subtree never holds more than the sum ``U`` of its tensors' tiles in
-        any level (per instance, too); where ``F[l] >= U`` the room, and the capacity (at
-        least ``F[l]``), never bind, and the subtree's mapspace and costs are the same."""
+    def room(self, x: int, y: int, S: tuple, F: tuple, W: tuple = ()) -> tuple:
+        """``F`` with each level's room that cannot bind under Einsums ``x..y`` (tiles ``S``;
+        ``W``: the resident tensors' levels) restored to the level's capacity, so that states
+        differing only there are one state. Exact: at any time each tensor has at most one
+        copy in a level (a tree tile placed there has no leaf copy at or above it; a tensor is
+        stored by one node), of at most its tile under ``S``; a level ``l`` holds a copy of
+        ``T`` only if it keeps ``T`` for one of the Einsums (a leaf's copy; a node places a
+        tensor only where every user keeps it), and none of a resident tensor placed at ``l``
+        or deeper (the tree holds it, its room already taken out of ``F``; no node below
+        stores it again, and leaves keep no copy at or above its level). So a subtree never
+        holds more than the sum ``U_l`` of the other tensors' tiles in level ``l`` (per
+        instance, too); where ``F[l] >= U_l`` the room, and the capacity (at least ``F[l]``),
+        never bind, and the subtree's mapspace and costs are the same."""
         if F == self.caps:
             return F
-        key = (x, y, S, F)
+        key = (x, y, S, F, W)
         if key not in self._rooms:
             span = tuple(range(x, y + 1))
-            need = sum(self.fp(T, span, S) for T in self.run(x, y)[1])
-            self._rooms[key] = tuple(c if f is not None and f >= need else f
-                                     for f, c in zip(F, self.caps))
+            deep = dict(W)
+            need = [sum(self.fp(T, span, S) for T in self.run(x, y)[1]
+                        if deep.get(T, 0) < l and l in self.holds(T, span))
+                    for l in range(1, self.k)]
+            self._rooms[key] = tuple(c if f is not None and f >= u else f
+                                     for f, c, u in zip(F, self.caps, need))
         return self._rooms[key]
+
+    def holds(self, T: str, span: tuple) -> frozenset:
+        """The inner levels (indices into ``on_chip``) that keep ``T`` for some Einsum of
+        ``span`` that uses it: the only ones that may ever hold a copy of it there."""
+        key = ("holds", T, span)
+        if key not in self._levels:
+            es = [self.workload.einsums[i] for i in span]
+            self._levels[key] = frozenset(
+                l for l, lv in enumerate(self.inner, 1)
+                if any(lv.keeps_tensor(e, t) for e in es for t in e.tensors if t.name == T))
+        return self._levels[key]
 
     def default_segment(self, i: int, j: int):
         if (i, j) not in self._segments:
