@@ -163,22 +163,23 @@ def test_kept_sets_skipped_off_the_front_are_off_it(monkeypatch):
 
 def test_a_restored_room_changes_no_leaf(monkeypatch):
     """Wherever :meth:`PlacedSearch.room` restores a level's capacity for a leaf, the leaf
-    with the room as it was has the same staircase (occupancies and keys)."""
+    with the room as it was has the same staircase (occupancies and keys); its placed resident
+    tensors (``W``, resident here) shape what the level may hold."""
     right = PlacedSearch.room
     restored = []
 
     def room(self, x, y, S, F, W=()):
         out = right(self, x, y, S, F, W)
-        if out != F and x == y and not W:
-            restored.append((x, S, F, out))
+        if out != F and x == y:
+            restored.append((x, S, F, W, out))
         return out
     monkeypatch.setattr(PlacedSearch, "room", room)
     search = _search("attention, L1 = 6", lazy=False).search
     assert restored
     monkeypatch.setattr(PlacedSearch, "room", lambda self, x, y, S, F, W=(): F)
-    for x, S, F, G in restored[:30]:
-        a, b = (search.leaf(x, S, frozenset(), None, (), F),
-                search.leaf(x, S, frozenset(), None, (), G))
+    for x, S, F, W, G in restored[:40]:
+        R = frozenset(T for T, _ in W)
+        a, b = search.leaf(x, S, R, None, W, F), search.leaf(x, S, R, None, W, G)
         assert (a is None) == (b is None)
         if a is not None:
             assert a.occ.tolist() == b.occ.tolist() and a.key.tolist() == b.key.tolist()
