@@ -764,7 +764,8 @@ class TreeSearch:
                 continue
             tiles = {T: w.tensor_size(T) for T in K} if self.placing else None
             for KA in self.assign(K, sp, S, F):
-                body = self.body((i, j), i, j, S, frozenset(), K, None, 0, (), F, KA)
+                body = self.body((i, j), i, j, S, frozenset(), K, None, 0,
+                                 *(((), F, KA) if self.placing else ()))
                 if body is None:
                     continue
                 rec = ("root", K, body) + ((KA, (i, j)) if self.placing else ())
@@ -841,13 +842,14 @@ class TreeSearch:
                 stored, Rc = self.edge(seg, a, b, x, y, R, K, rank, table)
                 if y > x and self.share and not self.bridged(x, y, Rc):
                     continue  # split into sibling loops, it costs no more (bridged())
-                Wc, room, vec = (), F, None
+                placed, vec = (), None
                 if where is not None:
                     Wc, room, vec = self.placed_edge(seg, span, S, x, y, stored, Rc, where, F, IA)
                     if room is None:
                         continue
+                    placed = (Wc, room)
                 child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None,
-                                   Wc, room)
+                                   *placed)
                 if child is None:
                     continue
                 shift = self.held(stored, span, S)
@@ -984,15 +986,16 @@ class TreeSearch:
             self.out_of_time()
         self.enter()
         ds = self.base.child(seg, x, y, S, R, depth, avoid) if self.front else None
+        placed = (W, F) if self.placing else ()  # without placements, the calls as they were
         if x == y:
-            out = self.leaf(x, S, R, None, W, F)
+            out = self.leaf(x, S, R, *((None, *placed) if placed else ()))
         elif depth >= self.max_depth:
             out = None
         else:
             out = None
             for r, t in self.loop_options(seg, x, y, S, avoid):
-                out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out, W, F,
-                                                      ds)])
+                out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out,
+                                                      *((*placed, ds) if placed else ()))])
         return self.store(key, self.on_front(out, ds))
 
     def loop_options(self, seg, x: int, y: int, S: tuple, avoid: str | None) -> list:
@@ -1197,7 +1200,8 @@ class TreeSearch:
                     if all(covers(best, o, a, lo) for o, a in points):
                         self.skipped += 1
                         continue
-                body = self.body(seg, x, y, below, R, K, r, depth + 1, W, F, KA)
+                body = self.body(seg, x, y, below, R, K, r, depth + 1,
+                                 *((W, F, KA) if placing else ()))
                 if body is None:
                     continue
                 self.nodes += 1
