@@ -199,6 +199,7 @@ class LeafCurves:
         self._floors: dict = {}
         self._leaves: dict = {}
         self._texts: dict = {}
+        self._one: dict = {}
         self.keys = Lex(len(self.arch.on_chip))  # DRAM, then every inner level
 
     # -- the leaves of a TreeSearch on the hierarchy (fused.TreeSearch's docstring) ------------
@@ -264,9 +265,7 @@ class LeafCurves:
         """The leaf's canonical form (its own names where ``canonical`` is off); its leaf arch
         carries the tree levels of ``placed`` and the room ``free`` (the canonical key is the
         arch's full text, so leaves with other placements or room never share one)."""
-        known = self._texts.get(id(sub))  # the leaf's text, as _leaf made it
-        text = known[1] if known is not None and known[0] is sub else str(sub)
-        key = (text, sub.sizes, res, revisited, placed, free)
+        key = (self._text(sub), sub.sizes, res, revisited, placed, free)
         if key not in self._canons:
             larch = leaf_arch(self.arch, sub, res, revisited, placed, free)
             form = (canonical if self.canonical else identity)(sub, larch, res)
@@ -386,11 +385,21 @@ class LeafCurves:
 
     def _one_buffer_curve(self, sub, res: frozenset):
         """The one-buffer curve of the leaf's streamed tensors, traced for its canonical form
-        on one buffer (renamed sub-problems have the same curve)."""
-        if self.canonical:
-            form = canonical(sub, Arch("one", 8, (Level("DRAM"), Level("L", sweep=True))), res)
-            sub, res = form.problem, form.resident
-        return self.one_buffer.curve(sub, sub.size, res)
+        on one buffer (renamed sub-problems have the same curve); cached by the sub-problem,
+        which leaves with other placements or rooms share."""
+        key = (self._text(sub), sub.sizes, res)
+        if key not in self._one:
+            if self.canonical:
+                form = canonical(sub, Arch("one", 8, (Level("DRAM"), Level("L", sweep=True))),
+                                 res)
+                sub, res = form.problem, form.resident
+            self._one[key] = self.one_buffer.curve(sub, sub.size, res)
+        return self._one[key]
+
+    def _text(self, sub) -> str:
+        """``str(sub)``, as :meth:`_leaf` kept it where it made ``sub``."""
+        known = self._texts.get(id(sub))
+        return known[1] if known is not None and known[0] is sub else str(sub)
 
     def refine(self, lz: "Lazy", capacity: int) -> bool:
         """Make the leaf exact at outer occupancy ``capacity``: the whole staircase where it is
