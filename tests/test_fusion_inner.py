@@ -10,7 +10,6 @@ import random
 from itertools import product
 
 import pytest
-from hypothesis import given, settings
 
 import boundsolver as bs
 from boundsolver.curves import fused, fused_levels
@@ -23,7 +22,6 @@ from boundsolver.model.fusion_levels import LevelMapping, invocations, leaf_arch
 from boundsolver.reference.hierarchy import nests
 from boundsolver.reference.treeref import segment_trees
 from boundsolver.reference.treeref_levels import _leaf_contexts, _placements, enumerate_workload
-from strategies import tiny_fused_hierarchies
 
 FFN = ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"]
 ATTENTION = ["S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"]
@@ -389,26 +387,7 @@ def test_the_search_equals_the_brute_force_with_inner_storage(case):
     assert front.attrs["inner_storage"]
 
 
-def _solve(w, a, **options):
-    try:
-        return _points(fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
-                                                   **options))
-    except bs.BoundsolverError as error:  # nothing fits: the brute force's empty frontier
-        return [] if "no schedule" in str(error) else str(error)
-
-
-@settings(max_examples=4, deadline=None)
-@given(tiny_fused_hierarchies(min_l1=2))
-def test_the_search_equals_the_brute_force_on_random_hierarchies(case):
-    """Three and four levels, bypass, fanout: eager and lazy leaves, the brute force's frontier."""
-    w, a = case
-    try:
-        ref = [(o, k) for o, k, _ in enumerate_workload(w, a, True, max_depth=2,
-                                                       inner_storage=True)]
-    except bs.BoundsolverError as error:
-        ref = str(error)
-    assert _solve(w, a, inner_storage=True, lazy=False) == ref
-    assert _solve(w, a, inner_storage=True) == ref
+# (random hierarchies: tests/test_fused_placed.py, the pruned search against the brute force)
 
 
 def test_the_search_finds_flash_attention_2():

@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right
 from itertools import accumulate, permutations
 from operator import itemgetter
 from typing import NamedTuple
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -581,6 +581,23 @@ class TreeSearch:
                 ids[t] = self.record(recs[t])
         return st.retagged([ids[t] for t in tags])
 
+    # -- inner placements: none here, the trivial case (fused_levels.PlacedSearch has them) ---
+    placing = False  # whether stored tensors may live in inner levels
+    front = False    # whether the DRAM front of a companion default search (``base``) filters
+    caps = None      # each inner level's capacity: the room a segment root starts with
+
+    def assign(self, tensors, span: tuple, S: tuple, F) -> list[tuple]:
+        """Every placement of ``tensors`` stored at a node: only "no inner placement"."""
+        return [()]
+
+    def placed_const(self, const, K: tuple, KA: tuple, tiles, n: int, r, unit: int, moved):
+        """A node's constant with its placed kept tensors' inner traffic: ``const`` itself."""
+        return const
+
+    def on_front(self, st, ds):
+        """``st`` filtered by the DRAM front ``ds``: unfiltered."""
+        return st
+
     # -- the memo, and the lazy leaves each entry read ---------------------------------------
 
     def recall(self, key):
@@ -731,44 +748,88 @@ class TreeSearch:
         return moved, cands, base
 
     def segment(self, i: int, j: int):
-        """A segment root: no loop; it may keep tensors that several of its Einsums read."""
+        """A segment root: no loop; it may keep tensors that several of its Einsums read, each
+        where :meth:`assign` allows (the outer level only, without inner placements)."""
         w = self.workload
-        S = self.full
+        S, F = self.full, self.caps
         moved, cands, base = self.segment_root(i, j)
+        sp = tuple(range(i, j + 1))
+        ds = self.default_segment(i, j) if self.front else None
         parts = []
         for K in self.kept_sets(cands):
             const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
-            body = self.body((i, j), i, j, S, frozenset(), K, None, 0)
-            if body is None:
+            if self.front and self.off_front(
+                    self.base.body((i, j), i, j, S, frozenset(), K, None, 0), const, ds):
+                self.off += 1
                 continue
-            parts.append(self.keys.shifted(body, const, 1, self.record(("root", K, body))))
+            tiles = {T: w.tensor_size(T) for T in K} if self.placing else None
+            for KA in self.assign(K, sp, S, F):
+                body = self.body((i, j), i, j, S, frozenset(), K, None, 0,
+                                 *(((), F, KA) if self.placing else ()))
+                if body is None:
+                    continue
+                rec = ("root", K, body) + ((KA, (i, j)) if self.placing else ())
+                parts.append(self.keys.shifted(
+                    body, self.placed_const(const, K, KA, tiles, 1, None, 1, moved), 1,
+                    self.record(rec)))
         self.solved += 1
-        return self.keys.merge(parts)
+        return self.on_front(self.keys.merge(parts), ds)
 
-    def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int):
+    def body(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, depth: int,
+             W: tuple = (), F: tuple | None = None, KA: tuple = ()):
+        """Einsums ``a..b`` as the children of one node that keeps ``K`` and loops over ``rank``
+        (``R`` resident from above). ``W``, ``F``, ``KA``: the inner placements of the resident
+        tensors and of ``K``, and each inner level's room (:class:`fused_levels.PlacedSearch`;
+        without placements none, the trivial case); with them every placement of the
+        intermediates the node stores is tried (:meth:`children`)."""
         # The node's own loop only matters to the tensors it keeps; and a node that keeps nothing
         # gains nothing from a child looping over the same rank across all of its run (the two
         # loops are one loop with the inner tile).
-        if K and rank is not None and not self.split and self.share:
+        if K and rank is not None and not self.split and self.share and not self.placing:
             G = tuple(T for T in K if not self._kept(seg, a, b, T, rank)[3])
             if G:
                 return self.lifted(seg, a, b, S, R, K, rank, depth, G)
         # without splits no child could loop over the node's rank anyway: one memo entry
         same = None if K or (not self.split and self.share) else rank
-        rank = rank if K else None
+        rank, loop = (rank if K else None), rank
         Sp, Rp = self.project(a, b, S, R)
         # ``same`` (the parent's rank the whole-run child avoids) shapes the value, so it is in
         # the key wherever it is set (with ``split_ranks`` and nothing kept)
         key = ("body", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth,
                *(() if same is None or rank is not None else (same,)))
+        if self.placing:
+            W = tuple(sorted(p for p in W if p[0] in Rp))
+            F = self.room(a, b, S, F, W)
+            key += (W, F, KA)
         if key in self.memo:
             return self.recall(key)
         self.enter()
-        if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
-            return self.store(key, self.leaves(seg, a, b, S, R, K, rank))
+        if not self.placing:
+            if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
+                return self.store(key, self.leaves(seg, a, b, S, R, K, rank))
+            return self.store(key, self.children(seg, a, b, S, R, K, rank, same, depth))
+        parts, recs = [], []
+        for IA in self.assign([X for X, _, _ in self._spans(seg, a, b, R)[1]],
+                              tuple(range(a, b + 1)), S, F):
+            st = self.children(seg, a, b, S, R, K, rank, same, depth, W, F, KA, IA)
+            if st is not None:
+                parts.append(st.retagged(np.full(len(st.occ), len(recs))))
+                recs.append(("placed", IA, st))
+        out = self.keep(self.keys.merge(parts), recs)
+        if self.front:
+            out = self.on_front(out, self.base.body(seg, a, b, S, R, K, loop, depth))
+        return self.store(key, out)
+
+    def children(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, same,
+                 depth: int, W: tuple = (), F: tuple | None = None, KA: tuple = (),
+                 IA: tuple = ()):
+        """The body's dynamic program over where each child ends; with placements each child
+        is given the placements and room the node leaves it (:meth:`placed_edge`, ``IA``: the
+        node's intermediates' levels)."""
         span = tuple(range(a, b + 1))
         keys = self.keys
         table = self.edges(seg, a, b, R, K, rank)
+        where = dict(W) | dict(KA) | dict(IA) if self.placing else None
         tail = {b + 1: keys.ZERO}
         for x in range(b, a - 1, -1):
             parts, recs = [], []
@@ -781,14 +842,22 @@ class TreeSearch:
                 stored, Rc = self.edge(seg, a, b, x, y, R, K, rank, table)
                 if y > x and self.share and not self.bridged(x, y, Rc):
                     continue  # split into sibling loops, it costs no more (bridged())
-                child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None)
+                placed, vec = (), None
+                if where is not None:
+                    Wc, room, vec = self.placed_edge(seg, span, S, x, y, stored, Rc, where, F, IA)
+                    if room is None:
+                        continue
+                    placed = (Wc, room)
+                child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None,
+                                   *placed)
                 if child is None:
                     continue
                 shift = self.held(stored, span, S)
-                parts.append(keys.plus_shifted(child, shift, rest, len(recs)))
+                st = keys.plus_shifted(child, shift, rest, len(recs))
+                parts.append(st if vec is None else keys.added(st, vec))
                 recs.append(("plus", child, shift, rest))
             tail[x] = self.keep(keys.merge(parts), recs)
-        return self.store(key, tail[a])
+        return tail[a]
 
     def leaves(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank):
         """A body with no loop below: its leaves one by one, each raised by what the node stores
@@ -904,23 +973,30 @@ class TreeSearch:
             self._edge_pre[key] = (min(used), max(used), None, indexed)
         return self._edge_pre[key]
 
-    def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None):
+    def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None,
+              W: tuple = (), F: tuple | None = None):
         Sp, Rp = self.project(x, y, S, R)
         key = ("child", self.view(seg, x, y, Rp), x, y, Sp, Rp, depth, avoid)
+        if self.placing:
+            F = self.room(x, y, S, F, W)
+            key += (W, F)
         if key in self.memo:
             return self.recall(key)
         if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
             self.out_of_time()
         self.enter()
+        ds = self.base.child(seg, x, y, S, R, depth, avoid) if self.front else None
+        placed = (W, F) if self.placing else ()  # without placements, the calls as they were
         if x == y:
-            out = self.leaf(x, S, R)
+            out = self.leaf(x, S, R, *((None, *placed) if placed else ()))
         elif depth >= self.max_depth:
             out = None
         else:
             out = None
             for r, t in self.loop_options(seg, x, y, S, avoid):
-                out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out)])
-        return self.store(key, out)
+                out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out,
+                                                      *((*placed, ds) if placed else ()))])
+        return self.store(key, self.on_front(out, ds))
 
     def loop_options(self, seg, x: int, y: int, S: tuple, avoid: str | None) -> list:
         """The loops a node over Einsums ``x..y`` with tiles ``S`` may take: (rank, tile) for
@@ -1026,20 +1102,30 @@ class TreeSearch:
                                                      self.workload.size)
         return self._allowed[key]
 
-    def leaf(self, x: int, S: tuple, R: frozenset, tiles: tuple | None = None):
+    def leaf(self, x: int, S: tuple, R: frozenset, tiles: tuple | None = None,
+             W: tuple = (), F: tuple | None = None):
         """Einsum ``x``'s curve under the tiles ``S`` with ``R`` resident (``curves.stairs``),
         keyed by what it depends on (:meth:`used`: ``tiles``, where the caller has them, with
-        ``R`` already cut to the Einsum's tensors); None where no nest of it fits."""
+        ``R`` already cut to the Einsum's tensors); None where no nest of it fits. With
+        placements, ``W`` and ``F`` (:meth:`body`) shape its leaf arch."""
         if tiles is None:
             R = R & self.run(x, x)[1]
             tiles = tuple(S[k] for k in self.used(x, R))
         key = ("leaf", x, R, tiles)
+        placed = ()
+        if self.placing:
+            W = tuple(p for p in W if p[0] in R)
+            F = self.room(x, x, S, F, W)
+            key += (W, F)
+            placed = self.leaf_placement(W, F)
         if key in self.memo:
             return self.recall(key)
         self.enter()
-        out, lazy = self.curves.stairs(self, x, self.sizes(S), R)
+        out, lazy = self.curves.stairs(self, x, self.sizes(S), R, *placed)
         if lazy is not None:  # a lazy leaf not yet exact: the entry depends on it
             self._stack[-1].add(lazy)
+        if self.front and (W or F != self.caps):
+            out = self.on_front(out, self.base.leaf(x, S, R))
         return self.store(key, out)
 
     def used(self, x: int, R: frozenset) -> tuple[int, ...]:
@@ -1053,13 +1139,20 @@ class TreeSearch:
             self._used[(x, R)] = tuple(sorted({self.position[r] for r in ranks}))
         return self._used[(x, R)]
 
-    def loop(self, seg, x, y, S, r, t, R, depth, best):
+    def loop(self, seg, x, y, S, r, t, R, depth, best, W: tuple = (), F: tuple | None = None,
+             ds=None):
         """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
         tensors its loop does not index (they stay across iterations) or that several of its
         Einsums use. Per invocation its key is ``const + n * body``; in totals (``unit``
         invocations of the node) ``unit * const + body``. An option is skipped when the best
         seen so far is at or below its lower bounds (lexicographically on hierarchies: every key
-        the option can reach is componentwise above them, so lexicographically too)."""
+        the option can reach is componentwise above them, so lexicographically too).
+
+        With placements (``W``, ``F``: :meth:`body`; ``ds``: the default child's staircase,
+        the DRAM front) every placement of each kept set is tried, a kept set off the front is
+        not (:class:`fused_levels.PlacedSearch`, Theorem 2), and a placement is skipped where
+        ``best`` (the options seen for the same child, this loop's included) is at or below its
+        bounds at each breakpoint of its default loop's DRAM column (:meth:`floors`)."""
         sp = tuple(range(x, y + 1))
         n = self.sizes(S)[r] // t
         unit, scale = (self.runs(S), 1) if self.totals else (1, n)
@@ -1069,17 +1162,23 @@ class TreeSearch:
                  if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
         streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
         floor = sum(streamed.values())
-        inner = self.curves.floor(self, x, y, below) if best is not None else ()
+        placing = self.placing
+        inner = self.curves.floor(self, x, y, below) if best is not None and not placing else ()
         covers, word_floor = self.keys.covers, self.curves.word_floor
         parts, recs = [], []
         for K in self.kept_sets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
             const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
-            if best is not None:  # lower bounds: kept tiles live at once; everything else moved once
-                occ = max(sum(v for T, v in tiles.items()
+            lb = self.base.body(seg, x, y, below, R, K, r, depth + 1) if self.front else None
+            if self.front and self.off_front(lb, unit * const, ds):
+                self.off += 1
+                continue
+            if best is not None or placing:  # lower bounds: kept tiles live at once;
+                occ = max(sum(v for T, v in tiles.items()  # everything else moved once
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
                 acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
+            if best is not None and not placing:
                 if covers(best, occ, acc, inner):  # the cheap bound is enough: no floor
                     self.skipped += 1
                     continue
@@ -1090,12 +1189,27 @@ class TreeSearch:
                               inner):
                         self.skipped += 1
                         continue
-            body = self.body(seg, x, y, below, R, K, r, depth + 1)
-            if body is None:
-                continue
-            self.nodes += 1
-            parts.append(self.keys.shifted(body, unit * const, scale, len(recs)))
-            recs.append(("loop", r, t, K, body))
+            if placing:  # the option's (occupancy, DRAM) bounds, along its default DRAM column
+                points = [(occ, acc)] if lb is None else [
+                    (max(occ, o), max(acc, unit * const + d))
+                    for o, d in zip(lb.occ.tolist(), lb.key[:, 0].tolist())]
+            for KA in self.assign(K, sp, below, F):
+                c = self.placed_const(unit * const, K, KA, tiles, n, r, unit, moved)
+                if placing and best is not None:
+                    lo = tuple(self.floors(seg, x, y, below, R, K, W, KA, unit * n, moved) + c[1:])
+                    if all(covers(best, o, a, lo) for o, a in points):
+                        self.skipped += 1
+                        continue
+                body = self.body(seg, x, y, below, R, K, r, depth + 1,
+                                 *((W, F, KA) if placing else ()))
+                if body is None:
+                    continue
+                self.nodes += 1
+                part = self.keys.shifted(body, c, scale, len(recs))
+                parts.append(part)
+                recs.append(("loop", r, t, K, body) + ((KA, seg) if placing else ()))
+                if placing:
+                    best = part if best is None else self.keys.merge([best, part])
         return self.keep(self.keys.merge(parts), recs)
 
     def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
@@ -1197,11 +1311,14 @@ class TreeSearch:
         if kind == "end":
             return []
         if kind == "loop":
-            _, r, t, K, body = rec
-            return [fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity, self.cut(S, r, t))))]
+            _, r, t, K, body, *at = rec
+            return [self.node(r, t, K, body, capacity, self.cut(S, r, t), at)]
         if kind == "root":
-            _, K, body = rec
-            return [fusion.Node(None, 0, tuple(K), tuple(self.build(body, capacity, S)))]
+            _, K, body, *at = rec
+            return [self.node(None, 0, K, body, capacity, S, at)]
+        if kind == "placed":  # the intermediates' levels, for the node being rebuilt
+            self._build_at[-1].extend(rec[1])
+            return self.build(rec[2], capacity, S)
         if kind == "cut":
             _, left, right = rec
             return self.build(left, capacity, S) + self.build(right, capacity, S)
@@ -1210,6 +1327,21 @@ class TreeSearch:
             return [self.renamed(node, offset, ranks, tensors)
                     for node in self.build(st, capacity, S)]
         raise AssertionError(kind)
+
+    def node(self, r, t: int, K: tuple, body, capacity: int, S: tuple, at: list) -> fusion.Node:
+        """A loop node (or a segment root, ``r`` None) and its children rebuilt; ``at`` (with
+        placements) holds its kept tensors' levels and its segment, and the levels of the
+        intermediates it stores come from the ``placed`` records under it."""
+        if not at:
+            return fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity, S)))
+        KA, seg = at
+        self._build_at.append([])
+        node = fusion.Node(r, t, tuple(K), tuple(self.build(body, capacity, S)))
+        ia = self._build_at.pop()
+        names = [lv.name for lv in self.curves.arch.on_chip]
+        here = set(fusion.stored_here(self.context(*seg), node, frozenset()))
+        return replace(node, at=tuple([(T, names[l]) for T, l in KA]
+                                      + [(X, names[l]) for X, l in ia if X in here]))
 
     def segment_once(self, i: int, j: int):
         """The staircase of segment ``i..j``, solved only if no segment equal to it up to the

@@ -41,7 +41,7 @@ from ..errors import ArchError, BoundsolverError, EnumerationTooLarge, SolverErr
 from ..model import fusion, fusion_levels
 from ..model.arch import Arch, Level
 from ..model.cost import check_size
-from ..model.fusion import Schedule, subsets
+from ..model.fusion import Schedule
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
 from ..model.mapspace import Mapspace, mapspace_of
 from ..model.workload import Workload
@@ -104,6 +104,8 @@ def plus_shifted(a: Stairs, shift: int, b: Stairs, tag: int) -> Stairs:
     """``a`` (occupancy raised by ``shift``) then ``b``: keys add at every capacity. A sum of two
     lexicographically falling staircases falls, so its breakpoints are where it changes."""
     a_occ = a.occ + shift
+    if len(b.occ) == 1 and b.occ[0] == 0 and a_occ[0] >= 0 and not b.key.any():
+        return Stairs(a_occ, a.key, np.full(len(a_occ), tag))  # b is ZERO (a last child)
     caps = np.union1d(a_occ, b.occ)
     caps = caps[caps >= max(a_occ[0], b.occ[0])]
     key = a.key[np.searchsorted(a_occ, caps, side="right") - 1] + b.key[b.at(caps)]
@@ -139,11 +141,19 @@ class Lex:
     plus_shifted = staticmethod(plus_shifted)
     merge = staticmethod(merge)
 
-    def shifted(self, st: Stairs, const: int, scale: int, tag) -> Stairs:
-        """``const`` on DRAM plus ``scale * st``, every point tagged ``tag``."""
+    def shifted(self, st: Stairs, const, scale: int, tag) -> Stairs:
+        """``const`` (on DRAM; or a whole key vector) plus ``scale * st``, every point tagged
+        ``tag``."""
+        if np.ndim(const):
+            return shifted(st, const, scale, tag)
         vec = np.zeros(self.k, np.int64)
         vec[0] = const
         return shifted(st, vec, scale, tag)
+
+    @staticmethod
+    def added(st: Stairs, vec: np.ndarray) -> Stairs:
+        """``st`` with the key vector ``vec`` added to every point (its order kept)."""
+        return Stairs(st.occ, st.key + vec, st.tag)
 
     @staticmethod
     def raised(st: Stairs, g: int, tag) -> Stairs:
@@ -187,6 +197,9 @@ class LeafCurves:
         self.one_buffer = fused.Curves(self.mapspace, self.method, self.solver)
         self._canons: dict = {}
         self._floors: dict = {}
+        self._leaves: dict = {}
+        self._texts: dict = {}
+        self._one: dict = {}
         self.keys = Lex(len(self.arch.on_chip))  # DRAM, then every inner level
 
     # -- the leaves of a TreeSearch on the hierarchy (fused.TreeSearch's docstring) ------------
@@ -252,7 +265,7 @@ class LeafCurves:
         """The leaf's canonical form (its own names where ``canonical`` is off); its leaf arch
         carries the tree levels of ``placed`` and the room ``free`` (the canonical key is the
         arch's full text, so leaves with other placements or room never share one)."""
-        key = (str(sub), sub.sizes, res, revisited, placed, free)
+        key = (self._text(sub), sub.sizes, res, revisited, placed, free)
         if key not in self._canons:
             larch = leaf_arch(self.arch, sub, res, revisited, placed, free)
             form = (canonical if self.canonical else identity)(sub, larch, res)
@@ -271,11 +284,16 @@ class LeafCurves:
         return stairs(occ, keys, np.arange(len(occ))), maps
 
     def _leaf(self, workload: Workload, x: int, tiles: dict[str, int], R: frozenset):
+        """Einsum ``x``, its sub-problem under ``tiles``, its resident tensors, invocations and
+        revisits (cached: a leaf's staircase, state and canonical form all ask)."""
         e = workload.einsums[x]
-        sub = fusion.sub_problem(e, tiles)
-        res = frozenset(T.name for T in sub.tensors if T.name in R)
-        n, r = invocations(workload, e, tiles)
-        return e, sub, res, n, r
+        key = (id(workload), x, tuple(tiles[r] for r in e.size), R)
+        if key not in self._leaves:
+            sub = fusion.sub_problem(e, tiles)
+            res = frozenset(T.name for T in sub.tensors if T.name in R)
+            self._leaves[key] = (e, sub, res, *invocations(workload, e, tiles))
+            self._texts[id(sub)] = (sub, str(sub))
+        return self._leaves[key]
 
     def _totals(self, e, sub, res, n: int, r: int, maps: list, placed: tuple = ()
                 ) -> tuple[list, np.ndarray]:
@@ -367,11 +385,21 @@ class LeafCurves:
 
     def _one_buffer_curve(self, sub, res: frozenset):
         """The one-buffer curve of the leaf's streamed tensors, traced for its canonical form
-        on one buffer (renamed sub-problems have the same curve)."""
-        if self.canonical:
-            form = canonical(sub, Arch("one", 8, (Level("DRAM"), Level("L", sweep=True))), res)
-            sub, res = form.problem, form.resident
-        return self.one_buffer.curve(sub, sub.size, res)
+        on one buffer (renamed sub-problems have the same curve); cached by the sub-problem,
+        which leaves with other placements or rooms share."""
+        key = (self._text(sub), sub.sizes, res)
+        if key not in self._one:
+            if self.canonical:
+                form = canonical(sub, Arch("one", 8, (Level("DRAM"), Level("L", sweep=True))),
+                                 res)
+                sub, res = form.problem, form.resident
+            self._one[key] = self.one_buffer.curve(sub, sub.size, res)
+        return self._one[key]
+
+    def _text(self, sub) -> str:
+        """``str(sub)``, as :meth:`_leaf` kept it where it made ``sub``."""
+        known = self._texts.get(id(sub))
+        return known[1] if known is not None and known[0] is sub else str(sub)
 
     def refine(self, lz: "Lazy", capacity: int) -> bool:
         """Make the leaf exact at outer occupancy ``capacity``: the whole staircase where it is
@@ -717,7 +745,11 @@ def _tree_whole_points(sub, larch: Arch) -> list:
 @dataclass
 class PlacedSearch(fused.TreeSearch):
     """:class:`fused.TreeSearch` over trees whose stored tensors may also live in an inner level
-    (``Node.at``; docs/fusion.md, "Tree tiles in inner levels"). What it adds, all exact:
+    (``Node.at``; docs/fusion.md, "Tree tiles in inner levels"). The search is the base one:
+    its methods take the placements as parameters (``W``, ``F``, ``KA``; none is the trivial
+    case) and ask this class's hooks (:meth:`assign`, :meth:`placed_const`,
+    :meth:`placed_edge`, :meth:`room`, :meth:`floors`, :meth:`on_front`, :meth:`off_front`)
+    for what placements add, all exact:
 
     * *the option*: wherever a node keeps a set ``K`` (:meth:`loop`, :meth:`segment`) every
       assignment of a level to each of its tensors, and wherever a node's body stores
@@ -738,7 +770,10 @@ class PlacedSearch(fused.TreeSearch):
       fill it), on the others 0 (a tensor placed deeper moves nothing into them).
 
     The lifting rule and leaf-only bodies by content (docs/fusion.md, "States that are one
-    state") are not used here; the node's loop-rank flag is dropped as in the base search.
+    state") are not used here; the node's loop-rank flag is dropped as in the base search, and
+    a child over a run that is not bridged is not tried (:meth:`fused.TreeSearch.bridged`: the
+    split siblings keep the same placements, and store a subset of what the merged node does in
+    every level, so they leave each child at least its room).
 
     *The DRAM front* (:meth:`on_front`, :meth:`off_front`; docs/fusion.md, "Tree tiles in
     inner levels"). ``base``, the search without placements over the same leaves, gives each
@@ -777,6 +812,7 @@ class PlacedSearch(fused.TreeSearch):
     """
 
     front: bool | None = None  # the DRAM-front filter (None: wherever it is exact)
+    placing = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -829,23 +865,42 @@ class PlacedSearch(fused.TreeSearch):
         i = ds.at(lb.occ)
         return bool(np.all((i < 0) | (const + lb.key[:, 0] > ds.key[np.maximum(i, 0), 0])))
 
-    def room(self, x: int, y: int, S: tuple, F: tuple) -> tuple:
-        """``F`` with each level's room that cannot bind under Einsums ``x..y`` (tiles ``S``)
-        restored to the level's capacity, so that states differing only there are one state.
-        Exact: at any time each tensor has at most one copy in a level (a tree tile placed there
-        has no leaf copy at or above it; a tensor is stored by one node), of at most its tile
-        under ``S``, so a subtree never holds more than the sum ``U`` of its tensors' tiles in
-        any level (per instance, too); where ``F[l] >= U`` the room, and the capacity (at
-        least ``F[l]``), never bind, and the subtree's mapspace and costs are the same."""
+    def room(self, x: int, y: int, S: tuple, F: tuple, W: tuple = ()) -> tuple:
+        """``F`` with each level's room that cannot bind under Einsums ``x..y`` (tiles ``S``;
+        ``W``: the resident tensors' levels) restored to the level's capacity, so that states
+        differing only there are one state. Exact: at any time each tensor has at most one
+        copy in a level (a tree tile placed there has no leaf copy at or above it; a tensor is
+        stored by one node), of at most its tile under ``S``; a level ``l`` holds a copy of
+        ``T`` only if it keeps ``T`` for one of the Einsums (a leaf's copy; a node places a
+        tensor only where every user keeps it), and none of a resident tensor placed at ``l``
+        or deeper (the tree holds it, its room already taken out of ``F``; no node below
+        stores it again, and leaves keep no copy at or above its level). So a subtree never
+        holds more than the sum ``U_l`` of the other tensors' tiles in level ``l`` (per
+        instance, too); where ``F[l] >= U_l`` the room, and the capacity (at least ``F[l]``),
+        never bind, and the subtree's mapspace and costs are the same."""
         if F == self.caps:
             return F
-        key = (x, y, S, F)
+        key = (x, y, S, F, W)
         if key not in self._rooms:
             span = tuple(range(x, y + 1))
-            need = sum(self.fp(T, span, S) for T in self.run(x, y)[1])
-            self._rooms[key] = tuple(c if f is not None and f >= need else f
-                                     for f, c in zip(F, self.caps))
+            deep = dict(W)
+            need = [sum(self.fp(T, span, S) for T in self.run(x, y)[1]
+                        if deep.get(T, 0) < l and l in self.holds(T, span))
+                    for l in range(1, self.k)]
+            self._rooms[key] = tuple(c if f is not None and f >= u else f
+                                     for f, c, u in zip(F, self.caps, need))
         return self._rooms[key]
+
+    def holds(self, T: str, span: tuple) -> frozenset:
+        """The inner levels (indices into ``on_chip``) that keep ``T`` for some Einsum of
+        ``span`` that uses it: the only ones that may ever hold a copy of it there."""
+        key = ("holds", T, span)
+        if key not in self._levels:
+            es = [self.workload.einsums[i] for i in span]
+            self._levels[key] = frozenset(
+                l for l, lv in enumerate(self.inner, 1)
+                if any(lv.keeps_tensor(e, t) for e in es for t in e.tensors if t.name == T))
+        return self._levels[key]
 
     def default_segment(self, i: int, j: int):
         if (i, j) not in self._segments:
@@ -875,10 +930,12 @@ class PlacedSearch(fused.TreeSearch):
             out = [a + ((T, l),) for a in out for l in opts] + out
         return [tuple(sorted(a)) for a in out]
 
-    def _inner_const(self, K: tuple, KA: tuple, tiles: dict, n: int, r, unit: int,
+    def placed_const(self, const: int, K: tuple, KA: tuple, tiles: dict, n: int, r, unit: int,
                      moved: dict) -> np.ndarray:
-        """The words a node's placed kept tensors move into their inner levels (as into L2)."""
+        """The node's key constant: ``const`` on DRAM, and the words its placed kept tensors
+        move into their inner levels (as into L2)."""
         vec = np.zeros(self.k, np.int64)
+        vec[0] = const
         w = self.workload
         for T, l in KA:
             wt, ranks = moved[T][0], moved[T][1]
@@ -887,169 +944,36 @@ class PlacedSearch(fused.TreeSearch):
                 vec[l] -= w.tensor_size(T)
         return vec
 
-    # -- the pieces ------------------------------------------------------------------------
-    def segment(self, i: int, j: int):
-        w = self.workload
-        S = self.full
-        moved, cands, base = self.segment_root(i, j)
-        sp = tuple(range(i, j + 1))
-        ds = self.default_segment(i, j) if self.front else None
-        parts = []
-        for K in subsets(cands):
-            const = base + sum(moved[T][0] * w.tensor_size(T) for T in K)
-            tiles = {T: w.tensor_size(T) for T in K}
-            if self.front and self.off_front(
-                    self.base.body((i, j), i, j, S, frozenset(), K, None, 0), const, ds):
-                self.off += 1
-                continue
-            for KA in self.assign(K, sp, S, self.caps):
-                body = self.body((i, j), i, j, S, frozenset(), K, None, 0, (), self.caps, KA)
-                if body is None:
-                    continue
-                vec = self._inner_const(K, KA, tiles, 1, None, 1, moved)
-                vec[0] += const
-                parts.append(shifted(body, vec, 1, self.record(("proot", K, KA, body, (i, j)))))
-        return self.on_front(self.keys.merge(parts), ds)
-
-    def body(self, seg, a, b, S, R, K, rank, depth, W=(), F=None, KA=()):
-        """Einsums ``a..b`` as the children of one node (``K`` kept, placed as ``KA``; ``R``
-        resident from above, placed as ``W``; room ``F``), every placement of the
-        intermediates the node may store."""
-        F = self.room(a, b, S, self.caps if F is None else F)
-        same = None if K or (not self.split and self.share) else rank
-        rank = rank if K else None
-        idx, names = self.run(a, b)
-        Wp = tuple(sorted(p for p in W if p[0] in names))
-        key = ("pbody", self.signature(seg, a, b), a, b, tuple(S[q] for q in idx), R & names,
-               Wp, F, K, KA, rank, same, depth)
-        if key in self.memo:
-            return self.recall(key)
-        self.enter()
-        _, inner = self._spans(seg, a, b, R)
-        span = tuple(range(a, b + 1))
+    def placed_edge(self, seg, span: tuple, S: tuple, x: int, y: int, stored: tuple,
+                    Rc: frozenset, where: dict, F: tuple, IA: tuple):
+        """What a node over ``span`` (its tensors' levels ``where``; ``IA``: its intermediates')
+        leaves its child ``x..y``: the placements of the child's resident tensors, each inner
+        level's room less the node's placed tiles live while it runs (None: less than nothing
+        left), and the words the child moves into inner levels on the node's behalf (an
+        exported intermediate placed here is written back once, by its writer; None: none)."""
+        room = list(F)
+        vec = None
         ctx = self.context(*seg)
-        parts, recs = [], []
-        for IA in self.assign([X for X, _, _ in inner], span, S, F):
-            st = self.children(seg, a, b, S, R, K, rank, same, depth, Wp, F, KA, IA, ctx)
-            if st is None:
+        for T in stored:
+            l = where.get(T, 0)
+            if not l:
                 continue
-            parts.append(st.retagged(np.full(len(st.occ), len(recs))))
-            recs.append(("placed", IA, st))
-        out = self.keep(self.keys.merge(parts), recs)
-        if self.front:
-            out = self.on_front(out, self.base.body(seg, a, b, S, R, K, rank, depth))
-        return self.store(key, out)
+            if room[l - 1] is not None:
+                room[l - 1] -= self.fp(T, span, S)
+                if room[l - 1] < 0:
+                    return None, None, None
+            if T in ctx.exported and x <= ctx.users[T][0] <= y and (T, l) in IA:
+                if vec is None:
+                    vec = np.zeros(self.k, np.int64)
+                vec[l] += self.workload.tensor_size(T)
+        Wc = tuple(sorted((T, where[T]) for T in Rc if where.get(T, 0)))
+        return Wc, tuple(room), vec
 
-    def children(self, seg, a, b, S, R, K, rank, same, depth, W, F, KA, IA, ctx):
-        """The one-dimensional DP over where each child ends (:meth:`fused.TreeSearch.body`),
-        each child given the placements and room the node leaves it."""
-        span = tuple(range(a, b + 1))
-        where = dict(W) | dict(KA) | dict(IA)
-        placed_here = dict(IA)
-        keys = self.keys
-        tail = {b + 1: keys.ZERO}
-        for x in range(b, a - 1, -1):
-            parts, recs = [], []
-            for y in range(x, b + 1):
-                rest = tail[y + 1]
-                if y > x and (depth >= self.max_depth or not self.enclosable(seg, x, y, S)):
-                    break
-                if rest is None:
-                    continue
-                stored, Rc = self.edge(seg, a, b, x, y, R, K, rank)
-                room = list(F)
-                vec = np.zeros(self.k, np.int64)
-                for T in stored:
-                    l = where.get(T, 0)
-                    if not l:
-                        continue
-                    if room[l - 1] is not None:
-                        room[l - 1] -= self.fp(T, span, S)
-                    if T in placed_here and T in ctx.exported and x <= ctx.users[T][0] <= y:
-                        vec[l] += self.workload.tensor_size(T)  # written back once
-                if any(v is not None and v < 0 for v in room):
-                    continue
-                Wc = tuple(sorted((T, where[T]) for T in Rc if where.get(T, 0)))
-                child = self.pchild(seg, x, y, S, Rc, Wc, tuple(room), depth,
-                                    same if (x, y) == (a, b) else None)
-                if child is None:
-                    continue
-                shift = self.held(stored, span, S)
-                st = keys.plus_shifted(child, shift, rest, len(recs))
-                if vec.any():
-                    st = Stairs(st.occ, st.key + vec, st.tag)
-                parts.append(st)
-                recs.append(("plus", child, shift, rest))
-            tail[x] = self.keep(keys.merge(parts), recs)
-        return tail[a]
-
-    def pchild(self, seg, x, y, S, R, W, F, depth, avoid):
-        F = self.room(x, y, S, F)
-        key = ("pchild", self.signature(seg, x, y), x, y, *self.project(x, y, S, R), W, F,
-               depth, avoid)
-        if key in self.memo:
-            return self.recall(key)
-        self.enter()
-        ds = self.base.child(seg, x, y, S, R, depth, avoid) if self.front else None
-        if x == y:
-            out = self.pleaf(x, S, R, W, F)
-        elif depth >= self.max_depth:
-            out = None
-        else:
-            out = None
-            for r, t in self.loop_options(seg, x, y, S, avoid):
-                out = self.keys.merge([out, self.ploop(seg, x, y, S, r, t, R, W, F, depth, out,
-                                                       ds)])
-        return self.store(key, self.on_front(out, ds))
-
-    def ploop(self, seg, x, y, S, r, t, R, W, F, depth, best, ds=None):
-        """:meth:`fused.TreeSearch.loop` with every placement of each kept set. An option
-        ``(K, KA)`` is skipped when ``best`` (the options seen for the same child, this loop's
-        included) is at or below its lower bounds at each breakpoint of its default loop's
-        DRAM column (:meth:`floors`; with the DRAM front off, at its cheap bound alone)."""
-        sp = tuple(range(x, y + 1))
-        n = self.sizes(S)[r] // t
-        unit = self.runs(S)
-        below = self.cut(S, r, t)
-        moved = self.moved_in(seg, x, y, R)
-        cands = [T for T, (w, ranks, live, agree) in moved.items()
-                 if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
-        streamed = {T: w * self.fp(T, sp, below) for T, (w, _, _, _) in moved.items()}
-        floor = sum(streamed.values())
-        parts, recs = [], []
-        for K in subsets(cands):
-            tiles = {T: self.fp(T, sp, below) for T in K}
-            const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
-            lb = self.base.body(seg, x, y, below, R, K, r, depth + 1) if self.front else None
-            if self.front and self.off_front(lb, unit * const, ds):
-                self.off += 1
-                continue
-            # outer occupancy (kept tiles live at once) and DRAM (everything else moved once)
-            occ = max(sum(v for T, v in tiles.items()
-                          if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
-                      for e in sp) if K else 0
-            acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
-            points = [(occ, acc)] if lb is None else [
-                (max(occ, o), max(acc, unit * const + d))
-                for o, d in zip(lb.occ.tolist(), lb.key[:, 0].tolist())]
-            for KA in self.assign(K, sp, below, F):
-                vec = self._inner_const(K, KA, tiles, n, r, unit, moved)
-                if best is not None:
-                    inner = tuple(self.floors(seg, x, y, below, R, K, W, KA, unit * n, moved)
-                                  + vec[1:])
-                    if all(self.keys.covers(best, o, a, inner) for o, a in points):
-                        self.skipped += 1
-                        continue
-                body = self.body(seg, x, y, below, R, K, r, depth + 1, W, F, KA)
-                if body is None:
-                    continue
-                self.nodes += 1
-                vec[0] += unit * const
-                part = shifted(body, vec, 1, len(recs))
-                parts.append(part)
-                recs.append(("ploop", r, t, K, KA, body, seg))
-                best = part if best is None else self.keys.merge([best, part])
-        return self.keep(self.keys.merge(parts), recs)
+    def leaf_placement(self, W: tuple, F: tuple) -> tuple:
+        """``curves.stairs``'s ``placed`` (level names) and ``free`` (None: every level's
+        whole room) for a leaf with placements ``W`` and room ``F``."""
+        names = [lv.name for lv in self.curves.arch.on_chip]
+        return tuple((T, names[l]) for T, l in W), None if F == self.caps else F
 
     def floors(self, seg, x, y, S, R, K, W, KA, runs: int, moved: dict) -> np.ndarray:
         """Lower bounds on the traffic into each inner level of a loop node's body over Einsums
@@ -1088,54 +1012,6 @@ class PlacedSearch(fused.TreeSearch):
             self.fp(T, sp, S) for T, (_, _, _, agree) in moved.items()
             if T not in K and agree and self.k - 1 in self.levels(T, sp))
         return out[1:]
-
-    def pleaf(self, x: int, S: tuple, R: frozenset, W: tuple, F: tuple):
-        F = self.room(x, x, S, F)
-        R = R & self.run(x, x)[1]
-        tiles = tuple(S[q] for q in self.used(x, R))
-        W = tuple(p for p in W if p[0] in R)
-        key = ("pleaf", x, R, W, F, tiles)
-        if key in self.memo:
-            return self.recall(key)
-        self.enter()
-        names = [lv.name for lv in self.curves.arch.on_chip]
-        placed = tuple((T, names[l]) for T, l in W)
-        out, lazy = self.curves.stairs(self, x, self.sizes(S), R, placed,
-                                       None if F == self.caps else F)
-        if lazy is not None:
-            self._stack[-1].add(lazy)
-        if self.front and (W or F != self.caps):
-            out = self.on_front(out, self.base.leaf(x, S, R))
-        return self.store(key, out)
-
-    # -- rebuilding ------------------------------------------------------------------------
-    def build(self, st, capacity: int, S: tuple | None = None) -> list:
-        if S is None:
-            S = self.full
-        i = int(st.at(capacity))
-        if i < 0:
-            raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
-        rec = self.prov[int(st.tag[i])]
-        kind = rec[0]
-        if kind == "placed":
-            self._build_at[-1].extend(rec[1])
-            return self.build(rec[2], capacity, S)
-        if kind in ("ploop", "proot"):
-            if kind == "ploop":
-                _, r, t, K, KA, body, seg = rec
-                below = self.cut(S, r, t)
-            else:
-                _, K, KA, body, seg = rec
-                r, t, below = None, 0, S
-            self._build_at.append([])
-            kids = tuple(self.build(body, capacity, below))
-            ia = self._build_at.pop()
-            node = fusion.Node(r, t, tuple(K), kids)
-            names = [lv.name for lv in self.curves.arch.on_chip]
-            here = set(fusion.stored_here(self.context(*seg), node, frozenset()))
-            at = [(T, names[l]) for T, l in KA] + [(X, names[l]) for X, l in ia if X in here]
-            return [replace(node, at=tuple(at))]
-        return super().build(st, capacity, S)
 
 
 # ------------------------------------------------------------------------------------ workloads
