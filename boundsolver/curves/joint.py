@@ -279,9 +279,9 @@ class LevelSolver(ClassSolver):
         ranks = [d for d, n in p.sizes if n > 1]
         divs = [divisors(p.size[d]) for d in ranks]
         tilings = math.prod(len(v) for v in divs)
+        # a copy moves at most 2 |T| x prod(trips of the ranks T lacks) <= 2 prod(sizes)
         if tilings * math.factorial(len(ranks)) > self.OUTER_LIMIT or (
-                max(p.tensor_size(T) for T in p.tensors) * 2 * math.prod(
-                    p.size[d] for d in ranks) >= 2**62):
+                2 * len(p.tensors) * math.prod(p.size[d] for d in ranks) >= 2**62):
             return None
         tiles = np.array(list(itertools.product(*divs)), dtype=np.int64).reshape(-1, len(ranks))
         trips = np.array([p.size[d] for d in ranks], dtype=np.int64) // tiles
