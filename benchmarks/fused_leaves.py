@@ -35,6 +35,7 @@ CHILD = """
 import json, os, sys, time
 import boundsolver as bs
 from boundsolver.curves import fused_levels
+print("boundsolver from", bs.__file__, file=sys.stderr)
 arch_name, tokens, caps = json.loads(sys.argv[1])
 w = bs.load_problem("attention", tokens=tokens)
 t, c = time.perf_counter(), time.process_time()
@@ -43,14 +44,27 @@ keep = [k for k in df.columns if k == "capacity" or k.startswith(("occupancy", "
 print(json.dumps({"wall": time.perf_counter() - t, "cpu": time.process_time() - c,
                   "solves": int(df.attrs["leaf_solves"]), "rounds": int(df.attrs["rounds"]),
                   "trace": df.attrs["trace_seconds"], "load": os.getloadavg()[0],
-                  "rows": df[keep].astype(str).to_dict("records")}))
+                  "rows": df[keep].astype(str).to_dict("records"), "package": bs.__file__}))
 """
 
 
 def start(tree: Path, arch: str, tokens: int, caps: list[int]) -> subprocess.Popen:
+    """A child running the search of the package in ``tree``. It runs in ``tree`` with only
+    ``tree`` on PYTHONPATH: ``python -c`` puts its working folder first on ``sys.path``, so a
+    child started from another checkout imported that checkout's package, whatever PYTHONPATH
+    said (the old column then timed the new code)."""
     env = dict(os.environ, PYTHONPATH=str(tree))
     return subprocess.Popen([sys.executable, "-c", CHILD, json.dumps([arch, tokens, caps])],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=tree)
+
+
+def check_package(got: dict, tree: Path) -> None:
+    """Refuse a child's answer unless it imported ``tree``'s own package (not the installed
+    one, nor the checkout the script was started from)."""
+    where = Path(got["package"]).resolve()
+    if not where.is_relative_to((tree / "boundsolver").resolve()):
+        raise SystemExit(f"a child meant to run {tree} imported boundsolver from {where}")
 
 
 def finish(proc: subprocess.Popen, budget: float) -> dict | None:
@@ -76,6 +90,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "fused_leaves.csv")
     args = ap.parse_args()
+    args.old_tree = args.old_tree.resolve()
     if not (args.old_tree / "boundsolver").is_dir():
         ap.error("--old-tree must be a folder holding a boundsolver package")
     new_tree = Path(__file__).resolve().parent.parent
@@ -90,6 +105,10 @@ def main() -> None:
                      "new": start(new_tree, arch, n, caps)}
             got = {k: finish(p, args.budget - (time.perf_counter() - began))
                    for k, p in procs.items()}
+            for k, tree in (("old", args.old_tree), ("new", new_tree)):
+                if got[k]:
+                    check_package(got[k], tree)
+                    print(f"{k}: boundsolver from {got[k]['package']}", flush=True)
             same = inner = None
             if got["old"] and got["new"]:
                 # the objective (every level's traffic) and the outer occupancy must agree; the

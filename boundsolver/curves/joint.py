@@ -173,6 +173,8 @@ class LevelSolver(ClassSolver):
         once = sum(touched(self.problem, T) for i, T in enumerate(self.problem.tensors)
                    if b == 0 or b in self.stored[i])
         best = max(once, self.monotone_floor(b, limits), self.key_floor(b, limits))
+        for a in range(1, b):
+            best = max(best, self.outer_floor(a, b, limits))
         if b >= 1:
             lv = self.arch.on_chip[b - 1]
             cap = lv.capacity if lv.capacity is not None else limits.get(f"occupancy:{lv.name}")
@@ -226,6 +228,121 @@ class LevelSolver(ClassSolver):
                 touched(p, T) < p.tensor_size(T) for i, T in enumerate(p.tensors) if b in stored[i]):
             return -math.inf
         return limits[f"accesses:{names[b - 2]}"]
+
+    def outer_floor(self, a: int, b: int, limits: dict) -> float:
+        """A lower bound on the traffic into level ``b`` from the loops above an outer level
+        ``a < b`` of one instance (no fanout at or above it), whose occupancy and traffic the
+        limits bound (uniform placement, perfect factors, plain ranks; -inf elsewhere).
+
+        Put a *hypothetical* copy of every tensor level ``b`` keeps at boundary ``a``: with
+        ``j`` T's innermost iterating relevant loop above ``a``, it is filled
+        ``F(T) = |T| x prod(trips of T's irrelevant loops above j)`` times (milp/levels.py's
+        ``F``; an output moves ``2F - |T|``: written back on each fill, read back on all but
+        the first). (1) T's real copy at ``b`` moves at least that: its ``j`` is at or below
+        this one, and counts only grow inwards (levels.py: ``F(T, g)`` does not depend on the
+        copy's boundary and grows with ``g``); replication across instances only adds. So
+        the traffic into ``b`` is at least the sum of the hypothetical copies'. (2) Those copies
+        cost at least those of a one-buffer (Orojenesis) mapping with the same tiles: merging
+        two segments into one loop per rank (the inner segment's iterating ranks innermost in
+        its order, the others outside them in the outer segment's order) keeps every tensor's
+        ``j`` on the same rank and drops only irrelevant loops above it, so no copy fills more
+        (by induction, any number of segments). (3) Level ``a``'s own copies are the
+        hypothetical copies of the tensors it keeps: their tiles occupy at most ``a``'s
+        capacity (its limit) and their traffic is the traffic into ``a`` (at most its limit),
+        and by (2) the one-buffer mapping's are no larger. Hence the least, over one-buffer
+        mappings of the problem whose tensors kept at ``a`` occupy at most ``a``'s capacity
+        and move at most its limit, of what the tensors kept at ``b`` move, is a floor.
+
+        This is what makes the stage of an inner level dear on a fused leaf (fused_levels.py):
+        tensors resident in the tree level skip the outer level, whose small tiles force loops
+        above every inner copy of them; counting each of their words once left the SMEM stage
+        of a100 attention's leaves 20,480 words below optima of 36,864 to 266,240, so every
+        class was solved to prove each value (:meth:`_outer_table`: the mappings, once)."""
+        if (self.placement != "uniform" or self.factors != "perfect"
+                or any(f != 1 for f in self.arch.fanouts[:a])):
+            return -math.inf
+        lv = self.arch.on_chip[a - 1]
+        cap = lv.capacity if lv.capacity is not None else limits.get(f"occupancy:{lv.name}")
+        if cap is None or not math.isfinite(cap):
+            return -math.inf
+        table = self._outer_table(a, b)
+        if table is None:
+            return -math.inf
+        occ, moved, inner = table
+        ok = occ <= cap
+        limit = limits.get(f"accesses:{lv.name}")
+        if limit is not None and math.isfinite(limit):
+            ok &= moved <= limit
+        return int(inner[ok].min()) if ok.any() else -math.inf
+
+    OUTER_LIMIT = 400_000  # one-buffer mappings (tilings x orders) :meth:`_outer_table` lists
+
+    def _outer_table(self, a: int, b: int):
+        """Every one-buffer mapping of the problem (perfect tiles, every order of its looping
+        ranks): the occupancy and traffic of the tensors level ``a`` keeps, and the traffic of
+        those level ``b`` keeps, as int64 arrays (None: too many mappings, a sliding window, or
+        a value past int64). Listed once per pair of levels."""
+        import itertools
+
+        import numpy as np
+
+        key = ("outer", a, b)
+        if key in self._floors:
+            return self._floors[key]
+        self._floors[key] = None
+        p = self.problem
+        if not all(ax.is_plain for T in p.tensors for ax in T.axes):
+            return None
+        ranks = [d for d, n in p.sizes if n > 1]
+        divs = [divisors(p.size[d]) for d in ranks]
+        tilings = math.prod(len(v) for v in divs)
+        # a copy moves at most 2 |T| x prod(trips of the ranks T lacks) <= 2 prod(sizes)
+        if tilings * math.factorial(len(ranks)) > self.OUTER_LIMIT or (
+                2 * len(p.tensors) * math.prod(p.size[d] for d in ranks) >= 2**62):
+            return None
+        tiles = np.array(list(itertools.product(*divs)), dtype=np.int64).reshape(-1, len(ranks))
+        trips = np.array([p.size[d] for d in ranks], dtype=np.int64) // tiles
+        at_a = [a in s for s in self.stored]
+        at_b = [b in s for s in self.stored]
+        occ = np.zeros(len(tiles), np.int64)
+        for T, keep in zip(p.tensors, at_a):
+            if keep:
+                occ += np.prod(tiles[:, [ranks.index(d) for d in T.ranks if d in ranks]],
+                               axis=1, dtype=np.int64)
+        out = p.output.name
+        parts = ([], [], [])
+        for order in itertools.permutations(range(len(ranks))):
+            moved, inner = np.zeros(len(tiles), np.int64), np.zeros(len(tiles), np.int64)
+            for T, ka, kb in zip(p.tensors, at_a, at_b):
+                if not (ka or kb):
+                    continue
+                fills = self._fills(T, ranks, order, trips) * p.tensor_size(T)
+                cost = 2 * fills - p.tensor_size(T) if T.name == out else fills
+                if ka:
+                    moved += cost
+                if kb:
+                    inner += cost
+            parts[0].append(occ)
+            parts[1].append(moved)
+            parts[2].append(inner)
+        self._floors[key] = tuple(np.concatenate(x) for x in parts)
+        return self._floors[key]
+
+    @staticmethod
+    def _fills(T, ranks: list, order: tuple, trips):
+        """Per tiling, how many times a one-buffer copy of ``T`` is filled under loops in
+        ``order`` (outermost first): the product of the trips of T's irrelevant loops above its
+        innermost iterating relevant loop (1 if none iterates)."""
+        import numpy as np
+
+        above = np.ones(len(trips), np.int64)
+        fills = np.ones(len(trips), np.int64)
+        for i in order:
+            if ranks[i] in T.ranks:
+                fills = np.where(trips[:, i] > 1, above, fills)
+            else:
+                above = above * trips[:, i]
+        return fills
 
     def instance_floor(self, b: int, capacity: float) -> float:
         """A lower bound on the traffic into level ``b`` that holds at any limits: per instance.
