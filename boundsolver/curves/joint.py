@@ -164,8 +164,8 @@ class LevelSolver(ClassSolver):
         return list(out.values())
 
     def floor(self, b: int, limits: dict) -> float:
-        """The best of :meth:`monotone_floor`, for a level of fixed capacity
-        :meth:`instance_floor`, and every touched word of each tensor the level keeps entering
+        """The best of :meth:`monotone_floor`, :meth:`key_floor`, :meth:`outer_floor` from each
+        outer level, for a level of fixed capacity :meth:`instance_floor`, and every touched word of each tensor the level keeps entering
         it once (``b = 0``: the algorithmic minimum), which tiny levels such as registers often
         attain. Touched, not ``tensor_size``: a copy of a strided window with holes may skip them
         (a 1x1 stride-2 conv on three_level, L1 = 4: L1 traffic 14, where the sizes' 20 as a
