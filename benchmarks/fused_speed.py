@@ -7,7 +7,8 @@ load), and whether the two curves are the same breakpoint by breakpoint. GPT-3 a
     python benchmarks/fused_speed.py --baseline /tmp/old --cases gpt3:2048 bert_layer:10
 
 Cases: ``gpt3:TOKENS`` (the GPT-3 6.7B layer), or an ONNX model of benchmarks/onnx_models.py
-with ``:N`` for its first N Einsums (``bert_layer:12``; ``:0`` for all). ``--limit`` seconds per
+with ``:N`` for its first N Einsums (``bert_layer:12``; ``:0`` for all) or ``:A-B`` for Einsums
+``A..B-1`` (``resnet50:143-177``, ResNet-50's last stage: a connected region of its own). ``--limit`` seconds per
 solve. The machine's load (``uptime``) is printed before and after: the machine is shared, so
 compare the CPU seconds of the two columns, not the walls across runs.
 Writes benchmarks/results/fused_speed.csv.
@@ -40,8 +41,9 @@ else:
     from onnx_models import load
     w = bs.from_onnx(load(name))
     if n:
-        made = {{e.output.name for e in w.einsums[:n]}}
-        w = Workload(w.einsums[:n], w.name, w.word_bits, tuple(s for s in w.stored if s in made))
+        lo, hi = n if isinstance(n, list) else (0, n)
+        made = {{e.output.name for e in w.einsums[lo:hi]}}
+        w = Workload(w.einsums[lo:hi], w.name, w.word_bits, tuple(s for s in w.stored if s in made))
 t, c = time.perf_counter(), time.process_time()
 sol = solve_workload(w, True)
 print(json.dumps({{"package": bs.__file__, "einsums": len(w.einsums), "wall_s": time.perf_counter() - t,
@@ -58,8 +60,16 @@ def start(case: str, package: Path) -> subprocess.Popen:
     # package is put first explicitly, and each row says which package it imported.
     env = os.environ | {"PYTHONPATH": str(package)}
     return subprocess.Popen([sys.executable, "-c", CHILD.format(here=str(HERE)),
-                             json.dumps([name, int(n or 0)]), str(package)],
+                             json.dumps([name, _span(n)]), str(package)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _span(n: str):
+    """``N`` (the first N Einsums, 0: all) or ``A-B`` (Einsums A..B-1) as the child reads it."""
+    if "-" in n:
+        lo, hi = n.split("-")
+        return [int(lo), int(hi)]
+    return int(n or 0)
 
 
 def finish(proc: subprocess.Popen, limit: int) -> dict:
@@ -86,6 +96,7 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", default=["gpt3:2048", "bert_layer:10"])
     ap.add_argument("--baseline", help="a folder holding the baseline's boundsolver package")
     ap.add_argument("--limit", type=int, default=900, help="seconds per solve")
+    ap.add_argument("--csv", default="fused_speed.csv", help="file name under benchmarks/results")
     args = ap.parse_args()
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     rows = []
@@ -110,7 +121,7 @@ def main() -> None:
         rows.append(row)
         print(row, flush=True)
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
-    report(rows, HERE / "results" / "fused_speed.csv")
+    report(rows, HERE / "results" / args.csv)
 
 
 if __name__ == "__main__":
