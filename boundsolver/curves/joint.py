@@ -1262,7 +1262,7 @@ def _second_boundary_nodes(problem: Einsum, arch: Arch, enough: int | None = Non
     non-empty set of the copies left in U whose tensor has a rank in S (rule 2; the first level has no capacity to cut, and no
     fanout is placed before every first-level copy is). Summed over tiles s by the sets S:
     prod_{d in S} (D(t_d) - 1) |S|! (2^{#U meeting S} - 1)."""
-    from ..reference.decompose import touched
+    from ..model.lower import touched_in
     from ..reference.fastnest import staircase
 
     levels = arch.on_chip
@@ -1284,7 +1284,7 @@ def _second_boundary_nodes(problem: Einsum, arch: Arch, enough: int | None = Non
     size = dict(problem.size)
     ranks = [d for d in problem.ranks if any(d in T.ranks for T in tensors)]
     n = len(tensors)
-    least = [touched(T, size) for T in tensors]
+    least = [touched_in(T, size) for T in tensors]
     whole = [problem.tensor_size(T) for T in tensors]
     uses = [frozenset(T.ranks) for T in tensors]
     plain = [all(a.is_plain for a in T.axes) for T in tensors]
