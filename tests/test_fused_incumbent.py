@@ -93,3 +93,53 @@ def test_a_bar_that_takes_the_rest_at_its_most_changes_the_curve(monkeypatch):
     monkeypatch.setattr(fused.TreeSearch, "segment_beaten", most)
     _, weak = solve(w, 2, "per_tensor/perfect", incumbent=True)
     assert weak != exact
+
+
+# ------------------------------------------------ leaves that differ by ranks of size 1 share a trace
+
+def drop_units(e):
+    """``e`` without its ranks of size 1 (built by hand, not by fused.without_unit_ranks)."""
+    from boundsolver.model.einsum import Einsum, Tensor
+    keep = [(r, n) for r, n in e.sizes if n > 1] or list(e.sizes)
+    names = {r for r, _ in keep}
+    cut = lambda T: Tensor(T.name, tuple(a for a in T.axes if a.terms[0].rank in names))  # noqa
+    return Einsum(cut(e.output), tuple(cut(T) for T in e.inputs), tuple(keep), e.name)
+
+
+@settings(max_examples=200, deadline=None)
+@given(__import__("test_fused_speed").leaves(), st.sampled_from(["per_tensor/perfect",
+                                                                 "uniform/perfect"]))
+def test_a_leaf_with_unit_ranks_has_the_trace_without_them(case, mapspace):
+    """The fast path's trace of a leaf is the staircase of its reduced problem itself, traced
+    on its own (with its ranks of size 1); its key is the canonical form of the reduced
+    problem without them; and each point's mapping, expanded, re-costs on the sub-problem."""
+    from boundsolver.model import fusion
+    from boundsolver.model.cost import evaluate
+    e, tiles, resident = case
+    sub = fusion.sub_problem(e, tiles)
+    red, _, _ = fusion.reduced(sub, resident)
+    if red is None:
+        return
+    ms = fused.workload_mapspace(mapspace)
+    curves = fused.Curves(ms)
+    c = curves.curve(e, tiles, resident)
+    own = fused.Curves(ms, renamed=False, unit_ranks=False)._trace(red)
+    dummies = curves._shape(e, resident).dummies
+    assert c.occ.tolist() == [o - dummies for o in own.occ]
+    assert c.acc.tolist() == [a - dummies for a in own.acc]
+    assert list(curves.traced) == [fused.canonical_form(drop_units(red))[0]]
+    for i in range(len(c.occ)):
+        cost = evaluate(sub, c.mapping(i))
+        assert cost.occupancy >= 0 and cost.accesses >= 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(chains(), st.sampled_from([1, 2]))
+def test_unit_ranks_left_out_change_no_curve(w, depth):
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(fused, "Curves", functools.partial(fused.Curves, unit_ranks=False))
+        off = fused.solve_workload(w, True, max_depth=depth)
+    on, curve = solve(w, depth, "per_tensor/perfect")
+    assert curve == list(zip(off.frontier.occ.tolist(), off.frontier.acc.tolist()))
+    assert on.traced <= off.traced
+    check_trees(w, on, curve)
