@@ -165,6 +165,23 @@ def canonical_key(inputs: tuple, output: tuple, sizes) -> tuple:
     return best
 
 
+def without_unit_ranks(inputs: tuple, output: tuple, sizes: list) -> tuple:
+    """:func:`canonical_key`'s inputs less the ranks of size 1 (a leaf whose tile of a rank is
+    1), unless every rank has size 1: so leaves that differ only by such ranks share a trace.
+
+    Why it is exact: a rank of size 1 has one tile and one iteration, so it multiplies every
+    footprint and every count of reloads by 1, and where its (one-iteration) loop stands in a
+    nest changes no cost; the problem without it has the same mappings, each with the same
+    occupancy and traffic, and so the same staircase. A traced mapping, renamed back, lacks the
+    rank: :func:`fusion.expand` gives it its size in the sub-problem, its tile, 1."""
+    if all(n > 1 for _, n in sizes) or all(n == 1 for _, n in sizes):
+        return inputs, output, sizes
+    unit = {r for r, n in sizes if n == 1}
+    drop = lambda ranks: tuple(r for r in ranks if r not in unit)  # noqa: E731
+    return (tuple((T, drop(ranks)) for T, ranks in inputs), (output[0], drop(output[1])),
+            [(r, n) for r, n in sizes if n > 1])
+
+
 def canonical_problem(key: tuple) -> Einsum:
     """The canonical problem of a key (tensors ``T0..`` and ``O``, ranks ``r0..``)."""
     axes, sizes = key
@@ -197,6 +214,9 @@ class Curves:
     traced: dict = field(default_factory=dict)  # the traced problems' staircases, by key
     seconds: float = 0.0
     renamed: bool = True
+    # Ranks of size 1 left out of the traced problem (:func:`without_unit_ranks`); off only in
+    # the tests that check it changes no curve.
+    unit_ranks: bool = True
     _shapes: dict = field(default_factory=dict)
     _keys: dict = field(default_factory=dict)  # reduced problem -> (staircase, renamings, occ, acc)
 
@@ -225,7 +245,10 @@ class Curves:
         the same key and renamings as :func:`canonical_form` of it)."""
         inputs, output, cut_order, whole_order = form
         order = cut_order if any(tiles[r] != n for r, n in e.sizes) else whole_order
-        key, names, rorder = canonical_key(inputs, output, [(r, tiles[r]) for r in order])
+        sizes = [(r, tiles[r]) for r in order]
+        if self.unit_ranks:
+            inputs, output, sizes = without_unit_ranks(inputs, output, sizes)
+        key, names, rorder = canonical_key(inputs, output, sizes)
         if key not in self.traced:
             self._timed(key, canonical_problem(key))
         return (self.traced[key], *canonical_names(names, rorder))
@@ -527,6 +550,11 @@ class TreeSearch:
     # in the tests that check it changes no curve.
     forgetting: bool = True
     lifts: int = 0  # bodies answered as a lifted body (:meth:`lifted`)
+    # Options of a segment's whole-run loop whose lower bounds the workload's curve from
+    # shorter first segments already beats are skipped (:meth:`segment_beaten`); off only in
+    # the tests that check it changes no curve.
+    incumbent: bool = True
+    beaten: int = 0  # loop options skipped by the incumbent
 
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
@@ -563,6 +591,11 @@ class TreeSearch:
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
         # with the Orojenesis inner mapspace every keep is tried.
         self.push_down = self.curves.mapspace.placement == "per_tensor"
+        self._bar = None    # (i, j, incumbent, least traffic after j) while segment i..j is barred
+        self._bar_const = 0  # the barred segment root's constant traffic for its kept set
+        self._bar_shift = 0  # what the barred root stores while its whole-run child runs
+        self._form_of: dict = {}   # (i, j) -> segment_form
+        self._repeated: dict = {}  # a segment form -> how many segments to solve have it
 
     def record(self, rec) -> int:
         self.prov.append(rec)
@@ -763,6 +796,7 @@ class TreeSearch:
                     self.base.body((i, j), i, j, S, frozenset(), K, None, 0), const, ds):
                 self.off += 1
                 continue
+            self._bar_const = const  # read by a barred segment's bar (_covered)
             tiles = {T: w.tensor_size(T) for T in K} if self.placing else None
             for KA in self.assign(K, sp, S, F):
                 body = self.body((i, j), i, j, S, frozenset(), K, None, 0,
@@ -802,6 +836,9 @@ class TreeSearch:
             W = tuple(sorted(p for p in W if p[0] in Rp))
             F = self.room(a, b, S, F, W)
             key += (W, F, KA)
+        barred = self._barred(a, b, depth)
+        if barred:
+            key += ("barred",)
         if key in self.memo:
             return self.recall(key)
         self.enter()
@@ -830,6 +867,7 @@ class TreeSearch:
         span = tuple(range(a, b + 1))
         keys = self.keys
         table = self.edges(seg, a, b, R, K, rank)
+        barred = self._barred(a, b, depth)  # the whole-run child reads the root's stored words
         where = dict(W) | dict(KA) | dict(IA) if self.placing else None
         tail = {b + 1: keys.ZERO}
         for x in range(b, a - 1, -1):
@@ -843,6 +881,8 @@ class TreeSearch:
                 stored, Rc = self.edge(seg, a, b, x, y, R, K, rank, table)
                 if y > x and self.share and not self.bridged(x, y, Rc):
                     continue  # split into sibling loops, it costs no more (bridged())
+                if barred and (x, y) == (a, b):
+                    self._bar_shift = self.held(stored, span, S)
                 placed, vec = (), None
                 if where is not None:
                     Wc, room, vec = self.placed_edge(seg, span, S, x, y, stored, Rc, where, F, IA)
@@ -982,6 +1022,8 @@ class TreeSearch:
         if self.placing:
             F = self.room(x, y, S, F, W)
             key += (W, F)
+        if self._barred(x, y, depth):
+            key += ("barred",)
         if key in self.memo:
             return self.recall(key)
         if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
@@ -1167,6 +1209,7 @@ class TreeSearch:
         placing = self.placing
         inner = self.curves.floor(self, x, y, below) if best is not None and not placing else ()
         covers, word_floor = self.keys.covers, self.curves.word_floor
+        barred = self._barred(x, y, depth)
         parts, recs = [], []
         for K in self.kept_sets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
@@ -1175,21 +1218,19 @@ class TreeSearch:
             if self.front and self.off_front(lb, unit * const, ds):
                 self.off += 1
                 continue
-            if best is not None or placing:  # lower bounds: kept tiles live at once;
+            if best is not None or placing or barred:  # lower bounds: kept tiles live at once;
                 occ = max(sum(v for T, v in tiles.items()  # everything else moved once
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
                           for e in sp) if K else 0
                 acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
-            if best is not None and not placing:
-                if covers(best, occ, acc, inner):  # the cheap bound is enough: no floor
-                    self.skipped += 1
+            if (best is not None or barred) and not placing:
+                if self._covered(best, occ, acc, inner, barred):  # the cheap bound: no floor
                     continue
                 if word_floor:
                     lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r,
                                                 depth + 1 >= self.max_depth)
-                    if covers(best, max(occ, lo_occ), max(acc, unit * (const + n * lo_acc)),
-                              inner):
-                        self.skipped += 1
+                    if self._covered(best, max(occ, lo_occ),
+                                     max(acc, unit * (const + n * lo_acc)), inner, barred):
                         continue
             if placing:  # the option's (occupancy, DRAM) bounds, along its default DRAM column
                 points = [(occ, acc)] if lb is None else [
@@ -1213,6 +1254,76 @@ class TreeSearch:
                 if placing:
                     best = part if best is None else self.keys.merge([best, part])
         return self.keep(self.keys.merge(parts), recs)
+
+    def _covered(self, best, occ: int, acc: int, inner: tuple, barred: bool) -> bool:
+        """Whether a loop option whose lower bounds are ``occ`` and ``acc`` is skipped: the
+        options seen for the same child cover them, or (``barred``: the option belongs to the
+        whole-run loop of a barred segment) the workload's curve from shorter first segments
+        does (:meth:`segment_beaten`). Counted in ``skipped``, the latter in ``beaten`` too."""
+        if best is not None and self.keys.covers(best, occ, acc, inner):
+            self.skipped += 1
+            return True
+        if barred:
+            _, _, inc, after = self._bar
+            k = bisect_right(inc.occ, occ + self._bar_shift) - 1
+            if k >= 0 and inc.acc[k] <= acc + self._bar_const + after:
+                self.skipped += 1
+                self.beaten += 1
+                return True
+        return False
+
+    def form(self, i: int, j: int) -> tuple:
+        """:func:`segment_form` of segment ``i..j``, computed once."""
+        try:
+            return self._form_of[(i, j)]
+        except KeyError:
+            out = self._form_of[(i, j)] = segment_form(self.workload, i, j)
+            return out
+
+    def count_forms(self, ends: list) -> None:
+        """How many of the segments to be solved share each form (:meth:`segment_beaten` bars
+        only a segment no other one equals, so that equal segments still share one exact
+        staircase, :meth:`segment_once`)."""
+        self._repeated = {}
+        if self.repeats and self.incumbent and self.keys is SCALAR:
+            for i, js in enumerate(ends):
+                for j in js:
+                    key = self.form(i, j)[0]
+                    self._repeated[key] = self._repeated.get(key, 0) + 1
+
+    def _barred(self, a: int, b: int, depth: int) -> bool:
+        """Whether a node over ``a..b`` at ``depth`` is the root body or the whole-run child of
+        the segment being solved under a bar (:meth:`segment_beaten`): its memo entries are
+        keyed apart, since what it holds is exact only where the bar allows."""
+        bar = self._bar
+        return bar is not None and depth == 0 and a == bar[0] and b == bar[1]
+
+    def segment_beaten(self, i: int, j: int, incumbent, after):
+        """Segment ``i..j``'s staircase as :meth:`segment_once` gives it, less points that cannot
+        reach the workload's curve: ``incumbent`` is the staircase of the cuts of ``i..`` with
+        a shorter first segment, ``after`` the best cut of ``j+1..``. Every point of the
+        segment enters the workload's curve only as ``plus_shifted(segment, 0, after)``: at an
+        occupancy no less than its own and with traffic no less than its own plus the least
+        traffic of ``after`` (its last point). A loop option of the segment's whole-run child
+        (the loop node over all of ``i..j`` under the root) has lower bounds ``(o, a)`` on
+        every point of its staircase (:meth:`loop`); through the root that keeps ``K``, a point
+        becomes one of the segment at occupancy ``o`` plus what the root stores beside the
+        child and traffic ``a`` plus the root's constant. Where ``incumbent`` is at or below
+        that at that occupancy, every point the option could give is matched or beaten by a
+        point already in the workload's curve (earlier in its merge, so ties keep that one),
+        and the option is skipped: the workload's curve is the same breakpoint by breakpoint.
+        The segment's own staircase is not (so it is neither memoised under the shared keys
+        nor handed to equal segments: :meth:`_barred`); one buffer, eager leaves only."""
+        if (incumbent is None or after is None or not self.incumbent or self.lazy
+                or self.keys is not SCALAR):
+            return self.segment_once(i, j)
+        if self.repeats and self._repeated.get(self.form(i, j)[0], 0) > 1:
+            return self.segment_once(i, j)  # solved exactly once, for every equal segment
+        self._bar = (i, j, incumbent, after.acc[-1])
+        try:
+            return self.segment(i, j)
+        finally:
+            self._bar = None
 
     def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
               ) -> tuple[int, int]:
@@ -1362,7 +1473,7 @@ class TreeSearch:
         hierarchy's leaves carry level mappings that this renaming does not cover)."""
         if not (self.repeats and self.keys is SCALAR):
             return self.segment(i, j)
-        key, ranks, tensors = segment_form(self.workload, i, j)
+        key, ranks, tensors = self.form(i, j)
         if key not in self._forms:
             self._forms[key] = (i, self.segment(i, j), ranks, tensors)
             return self._forms[key][1]
@@ -1401,13 +1512,16 @@ class TreeSearch:
         rest: dict = {n: keys.ZERO}
         ends = [connected_runs(workload, i, min(n, i + longest)) for i in range(n)]
         reach = list(accumulate((e[-1] for e in ends), max, initial=-1))  # reach[i]: of i' < i
+        self.count_forms(ends)
         for i in range(n - 1, -1, -1):
-            parts = []
+            parts, incumbent = [], None
             for j in ends[i]:
-                first, after = self.segment_once(i, j), rest[j + 1]
+                after = rest[j + 1]
+                first = self.segment_beaten(i, j, incumbent, after)
                 if first is None or after is None:
                     continue
                 parts.append(keys.plus_shifted(first, 0, after, self.record(("cut", first, after))))
+                incumbent = keys.merge([incumbent, parts[-1]])
             rest[i] = keys.merge(parts)
             if i:
                 self.forget(reach[i], rest)
