@@ -10,7 +10,7 @@ from helpers import lookup, points
 
 import boundsolver as bs
 from boundsolver.cli import parser
-from boundsolver.curves import batch, fused, joint, methods, points as one_buffer
+from boundsolver.curves import fused, joint, methods, points as one_buffer
 from boundsolver.model.arch import Arch, Level
 from boundsolver.report import network
 
