@@ -26,10 +26,9 @@ import pickle
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from common import report
+from common import report, run_fresh
 
 import boundsolver as bs
 
@@ -100,22 +99,13 @@ def load() -> float:
 
 def run(checkout: Path, einsum, arch: str, caps: list[int], limit: float) -> dict:
     """One solve_curve in a fresh process from an empty folder (only ``checkout`` on the path,
-    a cold cache of its own)."""
-    with tempfile.TemporaryDirectory() as empty:
-        path = Path(empty) / "einsum.pickle"
+    a cold cache of its own; ``common.run_fresh``)."""
+    def prepare(folder: Path) -> list:
+        path = folder / "einsum.pickle"
         path.write_bytes(pickle.dumps(einsum))
-        env = dict(os.environ, PYTHONPATH=str(checkout.resolve()),
-                   BOUNDSOLVER_CACHE_DIR=str(Path(empty) / "cache"))
-        try:
-            out = subprocess.run([sys.executable, "-c", _RUN, json.dumps([str(path), arch, caps])],
-                                 cwd=empty, env=env, capture_output=True, text=True,
-                                 timeout=limit)
-        except subprocess.TimeoutExpired:
-            return {"s": limit, "status": ["killed"], "keys": None}
-    if out.returncode:
-        return {"s": None, "status": ["failed: " + out.stderr.strip().splitlines()[-1]],
-                "keys": None}
-    return json.loads(out.stdout)
+        return [str(path), arch, caps]
+
+    return run_fresh(checkout, _RUN, None, limit, prepare)
 
 
 def summary(res: dict) -> tuple[str, float | None]:

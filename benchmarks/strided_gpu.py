@@ -20,11 +20,9 @@ import argparse
 import json
 import os
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-from common import report
+from common import report, run_fresh
 
 # (label, conv sizes): the first 3x3 of conv3_x..conv5_x (stride on the 3x3, torchvision's
 # ResNet-50 v1.5) and each stage's 1x1 stride-2 downsample
@@ -57,19 +55,8 @@ def load() -> float:
 
 def run(checkout: Path, args: list, limit: float) -> dict:
     """One solve_curve in a fresh process from an empty folder (only ``checkout`` on the path,
-    a cold cache of its own)."""
-    with tempfile.TemporaryDirectory() as empty:
-        env = dict(os.environ, PYTHONPATH=str(checkout.resolve()),
-                   BOUNDSOLVER_CACHE_DIR=str(Path(empty) / "cache"))
-        try:
-            out = subprocess.run([sys.executable, "-c", _RUN, json.dumps(args)], cwd=empty,
-                                 env=env, capture_output=True, text=True, timeout=limit)
-        except subprocess.TimeoutExpired:
-            return {"s": limit, "status": ["killed"], "keys": None}
-    if out.returncode:
-        return {"s": None, "status": ["failed: " + out.stderr.strip().splitlines()[-1]],
-                "keys": None}
-    return json.loads(out.stdout)
+    a cold cache of its own; ``common.run_fresh``)."""
+    return run_fresh(checkout, _RUN, args, limit)
 
 
 def main() -> None:
