@@ -1704,7 +1704,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
 def _run_end(key: tuple) -> int:
     """The last Einsum of the run a memo entry covers (-1: a kind this does not know, kept)."""
     kind = key[0]
-    if kind in ("body", "lifted", "child"):
+    if kind in ("body", "child"):  # lifted staircases are not memoised (TreeSearch.lifted)
         return key[3]
     if kind == "leaves":
         return key[1][0]  # steps run from the body's last Einsum down

@@ -13,7 +13,7 @@ import logging
 import math
 import time
 from bisect import bisect_right
-from itertools import combinations, product
+from itertools import combinations, permutations, product
 from dataclasses import dataclass
 
 import pandas as pd
@@ -165,9 +165,9 @@ class LevelSolver(ClassSolver):
 
     def floor(self, b: int, limits: dict) -> float:
         """The best of :meth:`monotone_floor`, :meth:`key_floor`, :meth:`outer_floor` from each
-        outer level, for a level of fixed capacity :meth:`instance_floor`, and every touched word of each tensor the level keeps entering
-        it once (``b = 0``: the algorithmic minimum), which tiny levels such as registers often
-        attain. Touched, not ``tensor_size``: a copy of a strided window with holes may skip them
+        outer level, for a level of fixed capacity :meth:`instance_floor`, and every touched
+        word of each tensor the level keeps entering it once (``b = 0``: the algorithmic
+        minimum), which tiny levels such as registers often attain. Touched, not ``tensor_size``: a copy of a strided window with holes may skip them
         (a 1x1 stride-2 conv on three_level, L1 = 4: L1 traffic 14, where the sizes' 20 as a
         floor ended the stage at a known point of 20; tests/test_holes.py)."""
         once = sum(touched(self.problem, T) for i, T in enumerate(self.problem.tensors)
@@ -282,8 +282,6 @@ class LevelSolver(ClassSolver):
         ranks): the occupancy and traffic of the tensors level ``a`` keeps, and the traffic of
         those level ``b`` keeps, as int64 arrays (None: too many mappings, a sliding window, or
         a value past int64). Listed once per pair of levels."""
-        import itertools
-
         import numpy as np
 
         key = ("outer", a, b)
@@ -300,7 +298,7 @@ class LevelSolver(ClassSolver):
         if tilings * math.factorial(len(ranks)) > self.OUTER_LIMIT or (
                 2 * len(p.tensors) * math.prod(p.size[d] for d in ranks) >= 2**62):
             return None
-        tiles = np.array(list(itertools.product(*divs)), dtype=np.int64).reshape(-1, len(ranks))
+        tiles = np.array(list(product(*divs)), dtype=np.int64).reshape(-1, len(ranks))
         trips = np.array([p.size[d] for d in ranks], dtype=np.int64) // tiles
         at_a = [a in s for s in self.stored]
         at_b = [b in s for s in self.stored]
@@ -311,7 +309,7 @@ class LevelSolver(ClassSolver):
                                axis=1, dtype=np.int64)
         out = p.output.name
         parts = ([], [], [])
-        for order in itertools.permutations(range(len(ranks))):
+        for order in permutations(range(len(ranks))):
             moved, inner = np.zeros(len(tiles), np.int64), np.zeros(len(tiles), np.int64)
             for T, ka, kb in zip(p.tensors, at_a, at_b):
                 if not (ka or kb):
