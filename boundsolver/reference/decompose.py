@@ -1066,7 +1066,7 @@ class Bypass:
                 break
         tried = 0
         r = self.deep[1] if self.deep is not None else None
-        for cand in [c for c in solved.candidates if self._may_meet(c, ideal)][:limit]:
+        for cand in meet:  # the coupled floor's chains, for the same candidates
             sigma, loops = moving(cand)
             # the coupled floor's shape: a cut over a rank R lacks, R's ranks, the others
             mine = [d for d in loops if d in self._rel[r]]
