@@ -9,8 +9,11 @@ asserted here."""
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import lookup, points
@@ -142,3 +145,95 @@ def test_no_strided_conv_point_below_the_default_joint_bound(name):
     assert not [(c, t, key[c], m) for c, t, m in theirs if t[0] < key[c][0] or t < key[c]]
     assert any(t[0] == key[c][0] for c, t, _ in theirs)
     assert "_spatial_" in name or any(t == key[c] for c, t, _ in theirs)
+
+
+# ------------------------------------------- GPT-3 6.7B at 8192 tokens: AccelForge's four points
+# benchmarks/data/accelforge_gpt3_T8192_fused_mappings.json (benchmarks/af_gpt3_mappings.py): each
+# Pareto row's nests, "[Glob:T]" a GlobalBuffer storage node, "[Main:T]" a MainMemory one, "m:2048"
+# a loop leaving tile 2048, outermost first. Index maps as AccelForge's gpt3_6.7B.yaml (K and V read
+# through p in QK and AV).
+GPT3 = ["V[m,h,e] += I[m,d] * WV[h,e,d]", "K[m,h,e] += I[m,d] * WK[h,e,d]",
+        "Q[m,h,e] += I[m,d] * WQ[h,e,d]", "QK[m,p,h] += Q[m,h,e] * K[p,h,e]",
+        "QK_softmax[m,p,h] = QK[m,p,h]", "AV[m,h,f] += QK_softmax[m,p,h] * V[p,h,f]",
+        "Z[m,g] += AV[m,h,f] * WZ[h,f,g]", "FFA[m,c] += Z[m,g] * WFFA[g,c]",
+        "FFB[m,j] += FFA[m,c] * WFFB[c,j]"]
+GPT3_INDEX = {t[:t.index("[")]: {n: i.split(",") for n, i in re.findall(r"(\w+)\[([\w,]+)\]", t)}
+              for t in GPT3}
+GPT3_SIZE = dict(m=8192, p=8192, h=32, e=128, f=128, d=4096, g=4096, j=4096, c=16384)
+# The four points issue 23 names, each with the step that binds AccelForge's own mapping there:
+# the tensors live in the GlobalBuffer at that step, as (Einsum whose nest places it, tensor).
+FOUR = {
+    16_779_264: [("FFA", "Z"), ("FFA", "FFA"), ("FFA", "WFFA"), ("FFB", "FFB")],  # FFB accumulates across c
+    16_781_312: [("FFB", "FFB"), ("FFB", "FFA"), ("FFB", "WFFB")],  # FFA via DRAM: Z is dead by then
+    33_558_528: [("V", "I"), ("V", "WV"), ("V", "V")],
+    36_176_129: [("V", "I"), ("QK", "K"), ("AV", "V"), ("Q", "WQ"), ("QK", "Q"), ("AV", "AV"),
+                 ("QK_softmax", "QK"), ("QK_softmax", "QK_softmax")]}
+
+
+def nest_tiles(einsum: str, nest: str, size: dict) -> dict[str, int]:
+    """Words of each tensor's GlobalBuffer tile in one Einsum's nest: the product, over the ranks
+    indexing it there, of the tile the loops above its storage node leave (whole if none)."""
+    tile, out = dict(size), {}
+    for tok in nest.split():
+        if tok.startswith("[Glob:"):
+            for t in tok[6:-1].split(","):
+                if t in GPT3_INDEX[einsum]:
+                    out[t] = math.prod(tile[r] for r in GPT3_INDEX[einsum][t])
+        elif not tok.startswith("["):
+            rank, t = tok.split(":")
+            tile[rank] = int(t)
+    return out
+
+
+def non_causal(nests: dict[str, str], size: dict) -> list[tuple[str, str, str]]:
+    """(tensor, writer, reader) for every intermediate passed through MainMemory where a partial
+    loop both nests open with (so, at most, a loop they share) indexes the tensor differently in
+    writer and reader: then one iteration reads elements a later iteration writes. Counting every
+    common leading loop as shared over-approximates sharing, so an empty list proves causality."""
+    loops = {e: [t for t in n.split() if not t.startswith("[")] for e, n in nests.items()}
+    found = []
+    for w in GPT3_INDEX:
+        for r in GPT3_INDEX:
+            t = w
+            if w not in nests or t not in GPT3_INDEX[r] or r == w or f"[Main:{t}]" not in nests.get(r, ""):
+                continue
+            for a, b in zip(loops[w], loops[r]):
+                rank, tile = a.split(":")
+                if a != b:
+                    break
+                axis = [i for i, x in enumerate(GPT3_INDEX[w][t]) if x == rank]
+                if int(tile) < size[rank] and axis and GPT3_INDEX[r][t][axis[0]] != rank:
+                    found.append((t, w, r))
+                    break
+    return found
+
+
+def test_accelforge_8192_four_points_are_its_float32_occupancy():
+    """Issue 23: the four AccelForge points one word below our fused curve at 8192 tokens are
+    causal mappings whose true occupancy, counted in integers from their own nests, is one word
+    more than AccelForge reports: its GlobalBuffer usage is a float32 fraction of a 1e15-bit
+    buffer, which cannot tell 16,779,264 words from 16,779,265 (its spacing there is 2 words)."""
+    rows = json.loads((DATA / "accelforge_gpt3_T8192_fused_mappings.json").read_text())
+    curve = pd.read_csv(DATA / "accelforge_gpt3_T8192_fused.csv")
+    assert [(r["buffer_words"], r["dram_words"]) for r in rows] == \
+        list(zip(curve.buffer_words, curve.dram_words))
+    by_words = {r["buffer_words"]: r for r in rows}
+    for words, live in FOUR.items():
+        row = by_words[words]
+        assert sum(row["dram"].values()) == row["dram_words"]
+        assert non_causal(row["nests"], GPT3_SIZE) == []
+        tiles = {e: nest_tiles(e, n, GPT3_SIZE) for e, n in row["nests"].items() if e in GPT3_INDEX}
+        true = sum(tiles[e][t] for e, t in live)
+        assert true == words + 1
+        assert round(float(np.float32(true * 8 / 1e15)) * 1e15 / 8) == words
+
+
+def test_non_causal_detects_the_small_layers_point():
+    """The check above can fail: AccelForge's (72, 4608) at the small size (docs/fusion.md) writes K
+    under the loop over m that QK, reading K through p, shares."""
+    small = dict(m=16, p=16, h=2, e=4, f=4, d=8, g=8, j=8, c=32)
+    nests = {"K": "[Main:WK] [Main:K] m:4 [Glob:I] e:1 h:1 [Glob:K] d:1 [Glob:WK] m:1",
+             "QK": "[Main:K] m:4 [Glob:Q] h:1 p:1 [Glob:QK] e:1 [Glob:K] m:1"}
+    assert non_causal(nests, small) == [("K", "K", "QK")]
+    nests["QK"] = "[Main:K] h:1 m:1 [Glob:Q] p:1 [Glob:QK] e:1 [Glob:K]"  # its causal next point
+    assert non_causal(nests, small) == []
