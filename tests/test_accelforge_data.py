@@ -212,7 +212,7 @@ def test_accelforge_8192_four_points_are_its_float32_occupancy():
     """Issue 23: the four AccelForge points one word below our fused curve at 8192 tokens are
     causal mappings whose true occupancy, counted in integers from their own nests, is one word
     more than AccelForge reports: its GlobalBuffer usage is a float32 fraction of a 1e15-bit
-    buffer, which cannot tell 16,779,264 words from 16,779,265 (its spacing there is 2 words)."""
+    buffer, which cannot tell 16,779,264 words from 16,779,265 (its spacing there is 1.8 words)."""
     rows = json.loads((DATA / "accelforge_gpt3_T8192_fused_mappings.json").read_text())
     curve = pd.read_csv(DATA / "accelforge_gpt3_T8192_fused.csv")
     assert [(r["buffer_words"], r["dram_words"]) for r in rows] == \
