@@ -765,9 +765,11 @@ class PlacedSearch(fused.TreeSearch):
       less the node's placed tiles live while it runs (a child with less than nothing left is
       infeasible), a leaf its leaf arch with ``W``'s tree levels and room ``F``;
     * *floors*: the loop skip keeps its DRAM and outer-occupancy bounds (placement changes
-      neither); on the deepest inner level every tensor it keeps for all its users under the
-      option enters at least once per iteration (placed there, its DRAM words; else its leaves
-      fill it), on the others 0 (a tensor placed deeper moves nothing into them).
+      neither) and adds one per inner level (:meth:`floors`: fixed tensors' leaf copies, the
+      deepest level's moved tensors, and under a leaf-only body every leaf copy), checked at
+      the default option's breakpoints on the DRAM front only (:meth:`reaching`);
+    * *room*: a child left less room in a level than one word per leaf copy it must hold
+      there is infeasible and not tried (:meth:`need`, :meth:`fits`).
 
     The lifting rule and leaf-only bodies by content (docs/fusion.md, "States that are one
     state") are not used here; the node's loop-rank flag is dropped as in the base search, and
