@@ -1196,7 +1196,8 @@ class TreeSearch:
         the DRAM front) every placement of each kept set is tried, a kept set off the front is
         not (:class:`fused_levels.PlacedSearch`, Theorem 2), and a placement is skipped where
         ``best`` (the options seen for the same child, this loop's included) is at or below its
-        bounds at each breakpoint of its default loop's DRAM column (:meth:`floors`)."""
+        bounds (:meth:`floors`) at each breakpoint of its default loop's DRAM column that
+        reaches the front (:meth:`reaching`; none: the kept set is off it)."""
         sp = tuple(range(x, y + 1))
         n = self.sizes(S)[r] // t
         unit, scale = (self.runs(S), 1) if self.totals else (1, n)
