@@ -1055,6 +1055,14 @@ class PlacedSearch(fused.TreeSearch):
         (placed at ``q``, the leaves copy it into levels below ``q``; placed nowhere, into
         all). A leaf's copy of its output also reads the partial sums back all but the first
         time over the run, with uniform placement (the lazy bound's rule, docs/fusion.md)."""
+        key = ("floors", self.signature(seg, x, y), x, y, S, R & self.run(x, y)[1], K, W, KA,
+               runs, leaves, F)  # (``moved`` is fixed by the signature, the run and R)
+        if key not in self._levels:
+            self._levels[key] = self._floors(x, y, S, R, K, W, KA, runs, moved, leaves, F)
+        return self._levels[key]
+
+    def _floors(self, x, y, S, R, K, W, KA, runs: int, moved: dict, leaves: bool,
+                F: tuple | None) -> np.ndarray:
         where = dict(W) | dict(KA)
         fixed = (R & self.run(x, y)[1]) | frozenset(K)
         out = np.zeros(self.k, np.int64)
