@@ -12,8 +12,9 @@ placement, ``max_depth=2`` for the small cases (their whole frontier); ``a100_40
 packaged attention at 4096 tokens on ``a100`` at ``--capacities`` L2 capacities spread
 geometrically over the two-level fused curve. Prints seconds, breakpoints, loop nodes and the
 machine load; checks that the placed searches agree with each other key for key and with the
-default search in DRAM (never above it in any column). Writes
-benchmarks/results/fusion_placed.csv.
+default search in DRAM (never above it in any column). Seconds are wall-clock and CPU
+(``time.process_time`` of the search, in its process). Writes
+benchmarks/results/fusion_placed.csv (``--csv``: elsewhere).
 """
 
 from __future__ import annotations
@@ -52,15 +53,15 @@ if n:
     two = fused.solve_workload(w, True, "uniform/perfect")
     lo, hi = int(two.frontier.occ[0]), int(two.frontier.occ[-1])
     caps = sorted(set(np.geomspace(lo, hi, n + 2).astype(int).tolist()[1:-1]))
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 sol = fused_levels.solve_workload(w, arch, True, "uniform/perfect",
                                   max_depth=3 if n else 2, capacities=caps,
                                   inner_storage=inner)
-seconds = time.perf_counter() - t
+seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
 if caps is None:
     caps = sol.frontier.occ.tolist()
 keys = [[int(v) for v in sol.frontier.key[sol.frontier.at(c)]] for c in caps]
-print(json.dumps({"seconds": seconds, "caps": [int(c) for c in caps], "keys": keys,
+print(json.dumps({"seconds": seconds, "cpu": cpu, "caps": [int(c) for c in caps], "keys": keys,
                   "points": [[int(o), [int(v) for v in k]] for o, k in
                              zip(sol.frontier.occ, sol.frontier.key)],
                   "nodes": sol.search.nodes, "solves": sol.search.curves.solves}))
@@ -79,9 +80,10 @@ def _run(case: str, inner: bool, path: str | None, n: int, budget: int) -> dict:
             capture_output=True, text=True, check=True, timeout=budget, env=env)
         out = json.loads(proc.stdout.strip().splitlines()[-1])
     except subprocess.TimeoutExpired:
-        out = {"seconds": None, "caps": [], "keys": [], "points": [], "nodes": None}
+        out = {"seconds": None, "cpu": None, "caps": [], "keys": [], "points": [], "nodes": None}
     out["load"] = round(os.getloadavg()[0], 1)
-    print(f"{case}: inner_storage={inner}{' (old)' if path else ''}: {out['seconds']} s "
+    print(f"{case}: inner_storage={inner}{' (old)' if path else ''}: {out['seconds']} s, "
+          f"CPU {out['cpu']} s "
           f"(wall {time.perf_counter() - began:.0f} s), load {out['load']}", flush=True)
     return out
 
@@ -106,6 +108,11 @@ def run(case: str, old: str | None, n: int, budget: int) -> dict:
                 s_default=default["seconds"],
                 s_placed_before=before["seconds"] if before else None,
                 s_placed_after=new["seconds"],
+                cpu_default=default["cpu"],
+                cpu_placed_before=before["cpu"] if before else None,
+                cpu_placed_after=new["cpu"],
+                cpu_ratio_after_to_default=(new["cpu"] / default["cpu"]
+                                            if new["cpu"] and default["cpu"] else None),
                 nodes_before=before["nodes"] if before else None, nodes_after=new["nodes"],
                 ratio_after_to_default=(new["seconds"] / default["seconds"]
                                         if new["seconds"] and default["seconds"] else None),
@@ -119,9 +126,10 @@ def main() -> None:
     ap.add_argument("--old", default=None, help="a checkout of the package before the pruning")
     ap.add_argument("--budget", type=int, default=900, help="seconds per search run")
     ap.add_argument("--capacities", type=int, default=2, help="L2 capacities of a100_4096")
+    ap.add_argument("--csv", default=str(Path(__file__).parent / "results" / "fusion_placed.csv"))
     args = ap.parse_args()
     rows = [run(c, args.old, args.capacities, args.budget) for c in args.cases]
-    report(rows, Path(__file__).parent / "results" / "fusion_placed.csv")
+    report(rows, Path(args.csv))
 
 
 if __name__ == "__main__":

@@ -119,7 +119,9 @@ def _breaks(monkeypatch, case: str, name: str, wrong) -> bool:
 def test_floors_are_below_every_body_and_tight(monkeypatch):
     """Every body the search builds (eager: exact) has, at each point, at least
     :meth:`PlacedSearch.floors` in each inner level, and on each case the first inner level's
-    floor is attained by some body: one word more would cut a real tree."""
+    floor is attained by some body: one word more would cut a real tree (with leaf-only
+    bodies, as the loop asks: every leaf's copies, partial sums read back, the intermediates'
+    placements the body's room allows)."""
     right = PlacedSearch.body
     seen: list = []
 
@@ -127,7 +129,7 @@ def test_floors_are_below_every_body_and_tight(monkeypatch):
         out = right(self, seg, a, b, S, R, K, rank, depth, W, F, KA)
         if out is not None:
             lo = self.floors(seg, a, b, S, R, K, W, KA, self.runs(S),
-                             self.moved_in(seg, a, b, R))
+                             self.moved_in(seg, a, b, R), depth >= self.max_depth, F)
             seen.append((lo, out.key[:, 1:].min(axis=0)))
         return out
     monkeypatch.setattr(PlacedSearch, "body", body)
@@ -139,26 +141,37 @@ def test_floors_are_below_every_body_and_tight(monkeypatch):
 
 
 def test_kept_sets_skipped_off_the_front_are_off_it(monkeypatch):
-    """Each kept set :meth:`PlacedSearch.off_front` skips has its default loop's DRAM above
-    the default state's at every occupancy where either is feasible (checked here against the
-    state's staircase), and the frontier is the brute force's."""
-    right = PlacedSearch.off_front
+    """Each breakpoint of a default option that :meth:`PlacedSearch.reaching` leaves out (all
+    of them: the kept set is skipped) has DRAM above the default state's at its occupancy, each
+    one it keeps has the state's DRAM there (checked here against the state's staircase), and
+    the frontier is the brute force's."""
+    right = PlacedSearch.reaching
     checked = []
 
-    def off_front(self, lb, const, ds):
+    def reaching(self, lb, const, ds):
         out = right(self, lb, const, ds)
-        if out and lb is not None:
-            checked.append((lb, const, ds))
+        if lb is not None:
+            checked.append((lb, const, ds, out))
         return out
-    monkeypatch.setattr(PlacedSearch, "off_front", off_front)
+    monkeypatch.setattr(PlacedSearch, "reaching", reaching)
     sol = _search("attention, L1 = 6", lazy=False)
-    assert checked
-    for lb, const, ds in checked:
-        caps = sorted(set(lb.occ.tolist()) | set(ds.occ.tolist()))
-        for c in caps:
-            i, j = int(lb.at(c)), int(ds.at(c))
-            assert i < 0 or const + lb.key[i, 0] > ds.key[j, 0]
+    assert any(not out for *_, out in checked) and any(
+        0 < len(out) < len(lb.occ) for lb, _, _, out in checked)
+    for lb, const, ds, out in checked:
+        for o, d in zip(lb.occ.tolist(), lb.key[:, 0].tolist()):
+            j = int(ds.at(o))
+            assert ((o, const + d) in out) == (j >= 0 and const + d == ds.key[j, 0])
+            assert j < 0 or const + d >= ds.key[j, 0]  # Theorem 1
     assert _points(sol) == _reference("attention, L1 = 6")
+
+
+def test_a_front_that_drops_reaching_points_is_caught(monkeypatch):
+    """:meth:`PlacedSearch.reaching` made too strong (its first breakpoint on the front left
+    out, as if off it: a kept set with one such point is skipped, and the floor skip checks
+    too few points) loses trees."""
+    def rest(self, right, lb, const, ds):
+        return right(self, lb, const, ds)[1:]
+    assert any(_breaks(monkeypatch, c, "reaching", rest) for c in CASES)
 
 
 def test_a_restored_room_changes_no_leaf(monkeypatch):
@@ -183,6 +196,31 @@ def test_a_restored_room_changes_no_leaf(monkeypatch):
         assert (a is None) == (b is None)
         if a is not None:
             assert a.occ.tolist() == b.occ.tolist() and a.key.tolist() == b.key.tolist()
+
+
+def test_a_leaf_refused_for_room_has_no_staircase(monkeypatch):
+    """Wherever :meth:`PlacedSearch.fits` refuses a leaf child (less room than
+    :meth:`PlacedSearch.need`), the leaf given that room anyway has no staircase; and a need one
+    word higher in every level loses trees."""
+    right = PlacedSearch.fits
+    refused = []
+
+    def fits(self, x, y, R, W, room):
+        out = right(self, x, y, R, W, room)
+        if not out and x == y:
+            refused.append((x, R, W, tuple(room)))
+        return out
+    monkeypatch.setattr(PlacedSearch, "fits", fits)
+    search = _search("attention, L1 = 6", lazy=False).search
+    assert refused
+    monkeypatch.setattr(PlacedSearch, "fits", lambda self, *a: True)
+    for x, R, W, room in refused[:60]:  # (need is one word per copy: no tile matters)
+        assert search.leaf(x, search.full, R, None, W, room) is None
+    monkeypatch.undo()
+
+    def more(self, right, x, y, R, W):
+        return tuple(u + 1 for u in right(self, x, y, R, W))
+    assert any(_breaks(monkeypatch, c, "need", more) for c in CASES)
 
 
 def test_a_front_that_drops_points_on_it_is_caught(monkeypatch):

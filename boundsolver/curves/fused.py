@@ -1196,7 +1196,8 @@ class TreeSearch:
         the DRAM front) every placement of each kept set is tried, a kept set off the front is
         not (:class:`fused_levels.PlacedSearch`, Theorem 2), and a placement is skipped where
         ``best`` (the options seen for the same child, this loop's included) is at or below its
-        bounds at each breakpoint of its default loop's DRAM column (:meth:`floors`)."""
+        bounds (:meth:`floors`) at each breakpoint of its default loop's DRAM column that
+        reaches the front (:meth:`reaching`; none: the kept set is off it)."""
         sp = tuple(range(x, y + 1))
         n = self.sizes(S)[r] // t
         unit, scale = (self.runs(S), 1) if self.totals else (1, n)
@@ -1214,10 +1215,13 @@ class TreeSearch:
         for K in self.kept_sets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
             const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
-            lb = self.base.body(seg, x, y, below, R, K, r, depth + 1) if self.front else None
-            if self.front and self.off_front(lb, unit * const, ds):
-                self.off += 1
-                continue
+            reach = None  # the default option's breakpoints on the DRAM front (PlacedSearch)
+            if self.front:
+                reach = self.reaching(self.base.body(seg, x, y, below, R, K, r, depth + 1),
+                                      unit * const, ds)
+                if not reach:
+                    self.off += 1
+                    continue
             if best is not None or placing or barred:  # lower bounds: kept tiles live at once;
                 occ = max(sum(v for T, v in tiles.items()  # everything else moved once
                               if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
@@ -1232,14 +1236,15 @@ class TreeSearch:
                     if self._covered(best, max(occ, lo_occ),
                                      max(acc, unit * (const + n * lo_acc)), inner, barred):
                         continue
-            if placing:  # the option's (occupancy, DRAM) bounds, along its default DRAM column
-                points = [(occ, acc)] if lb is None else [
-                    (max(occ, o), max(acc, unit * const + d))
-                    for o, d in zip(lb.occ.tolist(), lb.key[:, 0].tolist())]
+            if placing:  # the option's (occupancy, DRAM) bounds, along its default DRAM
+                # column where it reaches the front (the rest is dropped anyway: reaching)
+                points = [(occ, acc)] if reach is None else [
+                    (max(occ, o), max(acc, d)) for o, d in reach]
             for KA in self.assign(K, sp, below, F):
                 c = self.placed_const(unit * const, K, KA, tiles, n, r, unit, moved)
                 if placing and best is not None:
-                    lo = tuple(self.floors(seg, x, y, below, R, K, W, KA, unit * n, moved) + c[1:])
+                    lo = tuple(self.floors(seg, x, y, below, R, K, W, KA, unit * n, moved,
+                                           depth + 1 >= self.max_depth, F) + c[1:])
                     if all(covers(best, o, a, lo) for o, a in points):
                         self.skipped += 1
                         continue

@@ -765,9 +765,11 @@ class PlacedSearch(fused.TreeSearch):
       less the node's placed tiles live while it runs (a child with less than nothing left is
       infeasible), a leaf its leaf arch with ``W``'s tree levels and room ``F``;
     * *floors*: the loop skip keeps its DRAM and outer-occupancy bounds (placement changes
-      neither); on the deepest inner level every tensor it keeps for all its users under the
-      option enters at least once per iteration (placed there, its DRAM words; else its leaves
-      fill it), on the others 0 (a tensor placed deeper moves nothing into them).
+      neither) and adds one per inner level (:meth:`floors`: fixed tensors' leaf copies, the
+      deepest level's moved tensors, and under a leaf-only body every leaf copy), checked at
+      the default option's breakpoints on the DRAM front only (:meth:`reaching`);
+    * *room*: a child left less room in a level than one word per leaf copy it must hold
+      there is infeasible and not tried (:meth:`need`, :meth:`fits`).
 
     The lifting rule and leaf-only bodies by content (docs/fusion.md, "States that are one
     state") are not used here; the node's loop-rank flag is dropped as in the base search, and
@@ -858,12 +860,23 @@ class PlacedSearch(fused.TreeSearch):
         """Whether the default option ``const + lb`` (a lower bound in DRAM on each placement of
         the option) is above ``ds``'s DRAM at each of its breakpoints: then at every occupancy
         (``ds`` never rises), and no placement of it attains the front."""
-        if not self.front:
-            return False
+        return self.front and not self.reaching(lb, const, ds)
+
+    def reaching(self, lb, const: int, ds) -> list[tuple[int, int]]:
+        """The breakpoints ``(occupancy, DRAM)`` of the default option ``const + lb`` whose DRAM
+        is the default state's ``ds`` at their occupancy: the only ones behind which a placed
+        point of the option can be kept (:meth:`on_front`). A placed point of the option at
+        occupancy ``p`` has DRAM at least ``const + lb`` at ``p`` (Theorem 1), the value of the
+        last breakpoint ``(o, d)`` at or below ``p``; if ``d`` is above ``ds`` at ``o``, it is
+        above ``ds`` at ``p`` too (``ds`` never rises), and the point is dropped. So the loop
+        skip (:meth:`fused.TreeSearch.loop`) need only cover these; none: the option is off the
+        front (:meth:`off_front`)."""
         if lb is None:
-            return True  # no default tree of the option: no placed one (Theorem 1)
+            return []  # no default tree of the option: no placed one (Theorem 1)
         i = ds.at(lb.occ)
-        return bool(np.all((i < 0) | (const + lb.key[:, 0] > ds.key[np.maximum(i, 0), 0])))
+        dram = const + lb.key[:, 0]
+        on = (i >= 0) & (dram <= ds.key[np.maximum(i, 0), 0])
+        return list(zip(lb.occ[on].tolist(), dram[on].tolist()))
 
     def room(self, x: int, y: int, S: tuple, F: tuple, W: tuple = ()) -> tuple:
         """``F`` with each level's room that cannot bind under Einsums ``x..y`` (tiles ``S``;
@@ -967,7 +980,42 @@ class PlacedSearch(fused.TreeSearch):
                     vec = np.zeros(self.k, np.int64)
                 vec[l] += self.workload.tensor_size(T)
         Wc = tuple(sorted((T, where[T]) for T in Rc if where.get(T, 0)))
+        if not self.fits(x, y, Rc, Wc, room):
+            return None, None, None
         return Wc, tuple(room), vec
+
+    def fits(self, x: int, y: int, R: frozenset, W: tuple, room) -> bool:
+        """Whether ``room`` is at least :meth:`need` in every inner level (else no tree of
+        the child fits)."""
+        return all(f is None or f >= u for f, u in zip(room, self.need(x, y, R, W)))
+
+    def need(self, x: int, y: int, R: frozenset, W: tuple) -> tuple[int, ...]:
+        """Per inner level, words that every tree over Einsums ``x..y`` (``R`` resident from
+        above, placed as ``W``) takes of the room its ancestors leave it, while some leaf
+        runs: a child left less is infeasible (:meth:`placed_edge`). With uniform placement a
+        leaf holds a copy of at least one word (per instance) of each tensor a level ``l``
+        keeps for it at ``l``, except a tensor the tree holds at ``l`` or deeper (no copy at or
+        above it, :func:`fusion_levels.leaf_arch`); a resident tensor is held where ``W``
+        says (at ``l``: its tile is out of the room already); any other may be stored by a
+        deeper node, placed at ``l`` (its tile, at least a word, out of the room while the
+        leaf runs) or deeper (nothing at ``l``), only in a level keeping it for the leaf. So
+        leaf ``i`` takes at least one word at ``l`` per tensor ``l`` keeps for it that is
+        neither resident and held at ``l`` or deeper, nor non-resident with a deeper level
+        keeping it for ``i``. With per-tensor placement (a leaf may skip a level): nothing."""
+        key = ("need", x, y, R & self.run(x, y)[1], W)
+        if key not in self._levels:
+            out = [0] * (self.k - 1)
+            if self.curves.mapspace.placement != "per_tensor":
+                held = dict(W)
+                for i in range(x, y + 1):
+                    e = self.workload.einsums[i]
+                    for l, lv in enumerate(self.inner, 1):
+                        out[l - 1] = max(out[l - 1], sum(
+                            1 for T in e.tensors if lv.keeps_tensor(e, T)
+                            and not (held.get(T.name, 0) >= l if T.name in R
+                                     else any(m > l for m in self.levels(T.name, (i,))))))
+            self._levels[key] = tuple(out)
+        return self._levels[key]
 
     def leaf_placement(self, W: tuple, F: tuple) -> tuple:
         """``curves.stairs``'s ``placed`` (level names) and ``free`` (None: every level's
@@ -975,7 +1023,8 @@ class PlacedSearch(fused.TreeSearch):
         names = [lv.name for lv in self.curves.arch.on_chip]
         return tuple((T, names[l]) for T, l in W), None if F == self.caps else F
 
-    def floors(self, seg, x, y, S, R, K, W, KA, runs: int, moved: dict) -> np.ndarray:
+    def floors(self, seg, x, y, S, R, K, W, KA, runs: int, moved: dict,
+               leaves: bool = False, F: tuple | None = None) -> np.ndarray:
         """Lower bounds on the traffic into each inner level of a loop node's body over Einsums
         ``x..y`` (``runs`` invocations, tiles ``S``; ``R`` resident from above, ``W`` placed;
         ``K`` kept by the node, ``KA`` placed), besides the node's own placement constant:
@@ -988,29 +1037,69 @@ class PlacedSearch(fused.TreeSearch):
           can store it again, so nothing spares it;
         * the deepest inner level receives every moved tensor not kept here that it keeps for
           all its users at least once per body invocation (placed there by a deeper node, its
-          DRAM words; placed above or nowhere, its leaves fill it; nothing lies deeper);
+          DRAM words; placed above or nowhere, its leaves fill it; nothing lies deeper); one
+          that is written, with uniform placement, twice less its size (placed there, its DRAM
+          words are its writes, at least one per word of its tile per body invocation, and as
+          many read-backs less ``|T|``; else each leaf copy there writes its partial sums back
+          as often and reads them back all but the first time over the run);
         * anything else may be placed deeper by a deeper node, bypassing ``l``: 0.
 
-        (Intermediates are never moved, so none is counted in the second rule.)"""
+        (Intermediates are never moved, so none is counted in the second rule.)
+
+        ``leaves``: the body's children are its leaves (it is at ``max_depth``), so no deeper
+        node stores anything and the first rule holds for every tensor of each leaf: a moved
+        tensor not kept here is streamed by the leaves, which copy it into every level keeping
+        it; an intermediate the node stores may be placed in a level ``q`` of
+        :meth:`levels` with room ``F`` for its tile (the body's choice, :meth:`assign` on the
+        body's room; ``F`` None: any), so only levels below the deepest such ``q`` count it
+        (placed at ``q``, the leaves copy it into levels below ``q``; placed nowhere, into
+        all). A leaf's copy of its output also reads the partial sums back all but the first
+        time over the run, with uniform placement (the lazy bound's rule, docs/fusion.md)."""
+        key = ("floors", self.signature(seg, x, y), x, y, S, R & self.run(x, y)[1], K, W, KA,
+               runs, leaves, F)  # (``moved`` is fixed by the signature, the run and R)
+        if key not in self._levels:
+            self._levels[key] = self._floors(x, y, S, R, K, W, KA, runs, moved, leaves, F)
+        return self._levels[key]
+
+    def _floors(self, x, y, S, R, K, W, KA, runs: int, moved: dict, leaves: bool,
+                F: tuple | None) -> np.ndarray:
         where = dict(W) | dict(KA)
         fixed = (R & self.run(x, y)[1]) | frozenset(K)
         out = np.zeros(self.k, np.int64)
+        sp = tuple(range(x, y + 1))
+        uniform = self.curves.mapspace.placement != "per_tensor"
+        room = None  # the body's room, where an intermediate's options ask for it
         for i in range(x, y + 1):
             e = self.workload.einsums[i]
             for T in e.tensors:
-                if T.name not in fixed:
+                if T.name in fixed:
+                    p = where.get(T.name, 0)
+                elif not leaves:
                     continue
-                p = where.get(T.name, 0)
+                elif T.name in moved:
+                    p = 0
+                else:  # an intermediate this node stores, placed by the body
+                    if room is None:
+                        room = F if F is None else self.room(
+                            x, y, S, F, tuple(sorted(a for a in W if a[0] in R)))
+                    p = max((q for q in self.levels(T.name, sp) if room is None
+                             or room[q - 1] is None or self.fp(T.name, sp, S) <= room[q - 1]),
+                            default=0)
                 words = None
                 for l in range(p + 1, self.k):
                     if self.inner[l - 1].keeps_tensor(e, T):
                         if words is None:
                             words = runs * self.fp(T.name, (i,), S)
+                            if T.name == e.output.name and uniform:  # partial sums read back
+                                words += words - self.workload.tensor_size(T.name)
                         out[l] += words
-        sp = tuple(range(x, y + 1))
-        out[self.k - 1] += runs * sum(
-            self.fp(T, sp, S) for T, (_, _, _, agree) in moved.items()
-            if T not in K and agree and self.k - 1 in self.levels(T, sp))
+        if not leaves:  # (with leaves, the first rule counts these per leaf already)
+            for T, (wt, _, _, agree) in moved.items():
+                if T not in K and agree and self.k - 1 in self.levels(T, sp):
+                    words = runs * self.fp(T, sp, S)
+                    if wt == 2 and uniform:
+                        words += words - self.workload.tensor_size(T)
+                    out[self.k - 1] += words
         return out[1:]
 
 
