@@ -555,6 +555,10 @@ class TreeSearch:
     # the tests that check it changes no curve.
     incumbent: bool = True
     beaten: int = 0  # loop options skipped by the incumbent
+    # Whether shared loops take imperfect tiles (:meth:`peeled`); None: as the leaves' mapspace
+    # (``*/imperfect``). False with imperfect leaves is the mapspace before imperfect shared
+    # tiles (benchmarks/fused_imperfect.py compares the two).
+    shared_imperfect: bool | None = None
 
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
@@ -593,7 +597,8 @@ class TreeSearch:
         self.push_down = self.curves.mapspace.placement == "per_tensor"
         # ``*/imperfect``: shared loops take imperfect tiles too, the partial last iteration
         # peeled (:meth:`peeled`); one buffer only (hierarchies refuse imperfect workloads).
-        self.imperfect = self.curves.mapspace.factors == "imperfect"
+        self.imperfect = (self.curves.mapspace.factors == "imperfect"
+                          if self.shared_imperfect is None else self.shared_imperfect)
         if self.imperfect and (self.totals or self.placing or self.keys is not SCALAR):
             raise BoundsolverError("imperfect shared tiles are searched on one buffer only")
         self._bar = None    # (i, j, incumbent, least traffic after j) while segment i..j is barred
@@ -1744,10 +1749,13 @@ class Solution:
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
-                   split_ranks: bool = False, time_limit: float | None = None) -> Solution:
+                   split_ranks: bool = False, time_limit: float | None = None,
+                   shared_imperfect: bool | None = None) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments. ``time_limit``
-    (wall-clock seconds, fused only): past it, SolverError says how far the search got."""
+    (wall-clock seconds, fused only): past it, SolverError says how far the search got.
+    ``shared_imperfect``: whether shared loops take imperfect tiles (None: with ``*/imperfect``
+    leaves; False with them gives the mapspace before imperfect shared tiles)."""
     method = check_method(method)
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
             time_limit, (int, float)) or not time_limit > 0):
@@ -1761,7 +1769,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
-                        time_limit=time_limit)
+                        time_limit=time_limit, shared_imperfect=shared_imperfect)
     front = search.solve(fusion_on)
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,
