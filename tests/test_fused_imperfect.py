@@ -279,3 +279,16 @@ def test_imperfect_shared_tiles_lower_the_curve():
     caps = sorted({o for o, _ in new + old + perfect})
     assert all(value(new, c) <= value(old, c) <= value(perfect, c) for c in caps)
     assert any(value(new, c) < value(old, c) for c in caps)
+
+
+@pytest.mark.parametrize("texts,sizes", [(FFN, dict(m=7, d=5, c=11, j=3)),
+                                         (ATTENTION, dict(m=7, p=7, e=5, f=5))])
+def test_skipping_on_bounds_changes_no_curve(texts, sizes, monkeypatch):
+    """An option is skipped where the options seen cover its lower bounds (TreeSearch.peeled,
+    as loop): with no option ever skipped the curve is the same, breakpoint by breakpoint, on
+    sizes too large for the brute force (a bound that counts the partial iteration as a full
+    one, which is no bound, changes the FFN's)."""
+    w = bs.workload(texts, **sizes)
+    pruned = points(fused.solve_workload(w, True, "per_tensor/imperfect", max_depth=2))
+    monkeypatch.setattr(fused.TreeSearch, "_covered", lambda self, *args: False)
+    assert points(fused.solve_workload(w, True, "per_tensor/imperfect", max_depth=2)) == pruned
