@@ -292,3 +292,18 @@ def test_skipping_on_bounds_changes_no_curve(texts, sizes, monkeypatch):
     pruned = points(fused.solve_workload(w, True, "per_tensor/imperfect", max_depth=2))
     monkeypatch.setattr(fused.TreeSearch, "_covered", lambda self, *args: False)
     assert points(fused.solve_workload(w, True, "per_tensor/imperfect", max_depth=2)) == pruned
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_state_sharing_rules_change_no_curve(split):
+    """The exact state-sharing rules (lifting kept tensors, closed ranks, leaf-only bodies by
+    content, repeated segments, forgetting, the incumbent: docs/fusion.md, 'Solving') hold with
+    peeled loops too: with all of them off the curve is the same, breakpoint by breakpoint."""
+    w = bs.workload(CHAINS["softmax"][0], m=5, d=3, c=7, j=2)
+    on = fused.TreeSearch(w, fused.Curves(mapspace_of("per_tensor/imperfect")), 2, split)
+    off = fused.TreeSearch(w, fused.Curves(mapspace_of("per_tensor/imperfect")), 2, split,
+                           share=False, local_keys=False, repeats=False, forgetting=False,
+                           incumbent=False)
+    a, b = on.solve(True), off.solve(True)
+    assert (a.occ, a.acc) == (b.occ, b.acc)
+    assert (on.lifts > 0) != split and not off.lifts  # lifting is for unsplit ranks
