@@ -295,10 +295,12 @@ def test_skipping_on_bounds_changes_no_curve(texts, sizes, monkeypatch):
 
 
 @pytest.mark.parametrize("split", [False, True])
-def test_state_sharing_rules_change_no_curve(split):
+def test_state_sharing_rules_change_no_curve(split, monkeypatch):
     """The exact state-sharing rules (lifting kept tensors, closed ranks, leaf-only bodies by
-    content, repeated segments, forgetting, the incumbent: docs/fusion.md, 'Solving') hold with
-    peeled loops too: with all of them off the curve is the same, breakpoint by breakpoint."""
+    content, repeated segments, forgetting (here at every step), the incumbent: docs/fusion.md,
+    'Solving') hold with peeled loops too: with all of them off the curve is the same,
+    breakpoint by breakpoint."""
+    monkeypatch.setattr(fused.TreeSearch, "SWEEP", 0)
     w = bs.workload(CHAINS["softmax"][0], m=5, d=3, c=7, j=2)
     on = fused.TreeSearch(w, fused.Curves(mapspace_of("per_tensor/imperfect")), 2, split)
     off = fused.TreeSearch(w, fused.Curves(mapspace_of("per_tensor/imperfect")), 2, split,
