@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from functools import cached_property
+from functools import cached_property, partial
 from bisect import bisect_left, bisect_right
 from itertools import accumulate, permutations
 from operator import itemgetter
@@ -27,7 +27,7 @@ from ..model import fusion
 from ..model.cost import Mapping, Nest, check_size
 from ..model.einsum import Axis, Einsum, Tensor, Term
 from ..model.fusion import Schedule, expand, reduced, subsets, whole_mapping
-from ..model.mapspace import Mapspace, divisors, mapspace_of
+from ..model.mapspace import Mapspace, divisors, mapspace_of, tile_sizes
 from ..model.workload import Workload
 from ..reference.fastnest import staircase
 from .fused_leaves import rename_nest
@@ -555,6 +555,10 @@ class TreeSearch:
     # the tests that check it changes no curve.
     incumbent: bool = True
     beaten: int = 0  # loop options skipped by the incumbent
+    # Whether shared loops take imperfect tiles (:meth:`peeled`); None: as the leaves' mapspace
+    # (``*/imperfect``). False with imperfect leaves is the mapspace before imperfect shared
+    # tiles (benchmarks/fused_imperfect.py compares the two).
+    shared_imperfect: bool | None = None
 
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
@@ -591,6 +595,12 @@ class TreeSearch:
         # child alone uses is better kept in that child (same tile and traffic, shorter life);
         # with the Orojenesis inner mapspace every keep is tried.
         self.push_down = self.curves.mapspace.placement == "per_tensor"
+        # ``*/imperfect``: shared loops take imperfect tiles too, the partial last iteration
+        # peeled (:meth:`peeled`); one buffer only (hierarchies refuse imperfect workloads).
+        self.imperfect = (self.curves.mapspace.factors == "imperfect"
+                          if self.shared_imperfect is None else self.shared_imperfect)
+        if self.imperfect and (self.totals or self.placing or self.keys is not SCALAR):
+            raise BoundsolverError("imperfect shared tiles are searched on one buffer only")
         self._bar = None    # (i, j, incumbent, least traffic after j) while segment i..j is barred
         self._bar_const = 0  # the barred segment root's constant traffic for its kept set
         self._bar_shift = 0  # what the barred root stores while its whole-run child runs
@@ -1037,7 +1047,11 @@ class TreeSearch:
             out = None
         else:
             out = None
+            sizes = self.sizes(S)
             for r, t in self.loop_options(seg, x, y, S, avoid):
+                if sizes[r] % t:  # an imperfect tile (one buffer: never with placements)
+                    out = self.keys.merge([out, self.peeled(seg, x, y, S, r, t, R, depth, out)])
+                    continue
                 out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out,
                                                       *((*placed, ds) if placed else ()))])
         return self.store(key, self.on_front(out, ds))
@@ -1045,17 +1059,19 @@ class TreeSearch:
     def loop_options(self, seg, x: int, y: int, S: tuple, avoid: str | None) -> list:
         """The loops a node over Einsums ``x..y`` with tiles ``S`` may take: (rank, tile) for
         every rank of the span with more than one tile left, but ``avoid`` (the parent's rank),
-        split only where allowed, each tile a proper divisor. Fewest iterations first: their
-        curves reach low traffic early, so the lower bounds of the many-iteration options
-        after them are matched sooner."""
+        split only where allowed, each tile a proper divisor (``*/imperfect``: each of
+        ``tile_sizes``, the smallest tile for each number of iterations, as single Einsums
+        take them). Fewest iterations first: their curves reach low traffic early, so the
+        lower bounds of the many-iteration options after them are matched sooner."""
         span = tuple(range(x, y + 1))
         sizes = self.sizes(S)
         ranks = sorted({r for i in span for r in self.workload.einsums[i].size})
         full = self.workload.size
+        tiles = partial(tile_sizes, imperfect=True) if self.imperfect else divisors
         options = [(r, t) for r in ranks if sizes[r] > 1 and r != avoid
                    and (self.split or sizes[r] == full[r])
-                   and self.allowed(seg, span, r) for t in divisors(sizes[r])[:-1]]
-        return sorted(options, key=lambda o: sizes[o[0]] // o[1])
+                   and self.allowed(seg, span, r) for t in tiles(sizes[r])[:-1]]
+        return sorted(options, key=lambda o: -(-sizes[o[0]] // o[1]))
 
     def kept_sets(self, cands: list[str]) -> list[tuple]:
         """The kept sets a node tries out of its candidates ``cands``: every subset, except that
@@ -1260,6 +1276,56 @@ class TreeSearch:
                     best = part if best is None else self.keys.merge([best, part])
         return self.keep(self.keys.merge(parts), recs)
 
+    def peeled(self, seg, x, y, S, r, t, R, depth, best):
+        """A loop node over ``r`` in an imperfect tile ``t`` (``*/imperfect``, one buffer):
+        ``full = N // t`` iterations of a body under tile ``t``, then one partial iteration of
+        the remainder ``N % t``, which runs its own body (fusion.Node.rest) under the same kept
+        set. Its curve is ``const + full * body(t) ⊕ body(N % t)``: the two phases run one
+        after the other, each with the whole buffer (what the node and its ancestors store
+        beside them is in each body's shifts and the parent's), so occupancy is the larger of
+        the two and traffic the sum, and each phase's children are chosen independently, so
+        the minimum is taken per phase, exactly. A kept tensor moves its tile per full
+        iteration and its partial tile once if the loop indexes it, else its tile once. An
+        option is skipped as in :meth:`loop`, on bounds that add the two phases' floors."""
+        sp = tuple(range(x, y + 1))
+        full, part = divmod(self.sizes(S)[r], t)
+        below, last = self.cut(S, r, t), self.cut(S, r, part)
+        moved = self.moved_in(seg, x, y, R)
+        cands = [T for T, (w, ranks, live, agree) in moved.items()
+                 if agree and (r not in ranks or len(live) > 1 or not self.push_down)]
+        streamed = {T: w * (full * self.fp(T, sp, below) + self.fp(T, sp, last))
+                    for T, (w, _, _, _) in moved.items()}
+        floor = sum(streamed.values())
+        barred = self._barred(x, y, depth)
+        leaves = depth + 1 >= self.max_depth
+        parts, recs = [], []
+        for K in self.kept_sets(cands):
+            tiles = {T: self.fp(T, sp, below) for T in K}
+            const = sum(moved[T][0] * (full * tiles[T] + self.fp(T, sp, last)
+                                       if r in moved[T][1] else tiles[T]) for T in K)
+            if best is not None or barred:  # as loop(): kept tiles at once, the rest once each
+                occ = max(sum(v for T, v in tiles.items()
+                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+                          for e in sp) if K else 0
+                acc = const + floor - sum(streamed[T] for T in K)
+                if self._covered(best, occ, acc, (), barred):
+                    continue
+                lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, leaves)
+                lp_occ, lp_acc = self.floor(seg, x, y, last, R, K, r, leaves)
+                if self._covered(best, max(occ, lo_occ, lp_occ),
+                                 max(acc, const + full * lo_acc + lp_acc), (), barred):
+                    continue
+            body = self.body(seg, x, y, below, R, K, r, depth + 1)
+            tail = None if body is None else self.body(seg, x, y, last, R, K, r, depth + 1)
+            if tail is None:
+                continue
+            self.nodes += 1
+            k = len(recs)
+            parts.append(self.keys.plus_shifted(self.keys.shifted(body, const, full, k), 0,
+                                                tail, k))
+            recs.append(("peeled", r, t, K, body, tail))
+        return self.keep(self.keys.merge(parts), recs)
+
     def _covered(self, best, occ: int, acc: int, inner: tuple, barred: bool) -> bool:
         """Whether a loop option whose lower bounds are ``occ`` and ``acc`` is skipped: the
         options seen for the same child cover them, or (``barred``: the option belongs to the
@@ -1431,6 +1497,11 @@ class TreeSearch:
         if kind == "loop":
             _, r, t, K, body, *at = rec
             return [self.node(r, t, K, body, capacity, self.cut(S, r, t), at)]
+        if kind == "peeled":  # an imperfect tile: both phases at the capacity (their sum)
+            _, r, t, K, body, tail = rec
+            node = self.node(r, t, K, body, capacity, self.cut(S, r, t), [])
+            last = self.cut(S, r, S[self.position[r]] % t)
+            return [replace(node, rest=tuple(self.build(tail, capacity, last)))]
         if kind == "root":
             _, K, body, *at = rec
             return [self.node(None, 0, K, body, capacity, S, at)]
@@ -1501,7 +1572,8 @@ class TreeSearch:
         return fusion.Node(None if node.rank is None else ranks[node.rank], node.tile,
                            tuple(tensors[T] for T in node.keep),
                            tuple(self.renamed(c, offset, ranks, tensors) for c in node.children),
-                           tuple((tensors[T], at) for T, at in node.at))
+                           tuple((tensors[T], at) for T, at in node.at),
+                           tuple(self.renamed(c, offset, ranks, tensors) for c in node.rest))
 
 
     # -- the workload ------------------------------------------------------------------------
@@ -1682,10 +1754,13 @@ class Solution:
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
-                   split_ranks: bool = False, time_limit: float | None = None) -> Solution:
+                   split_ranks: bool = False, time_limit: float | None = None,
+                   shared_imperfect: bool | None = None) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments. ``time_limit``
-    (wall-clock seconds, fused only): past it, SolverError says how far the search got."""
+    (wall-clock seconds, fused only): past it, SolverError says how far the search got.
+    ``shared_imperfect``: whether shared loops take imperfect tiles (None: with ``*/imperfect``
+    leaves; False with them gives the mapspace before imperfect shared tiles)."""
     method = check_method(method)
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
             time_limit, (int, float)) or not time_limit > 0):
@@ -1699,7 +1774,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
-                        time_limit=time_limit)
+                        time_limit=time_limit, shared_imperfect=shared_imperfect)
     front = search.solve(fusion_on)
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,

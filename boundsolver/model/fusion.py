@@ -55,6 +55,11 @@ class Node:
     keep: tuple[str, ...] = ()
     children: tuple[Node | Leaf, ...] = ()
     at: tuple[tuple[str, str], ...] = ()
+    # An imperfect shared tile (``tile`` does not divide the rank's size there, ``*/imperfect``
+    # mapspaces only): the loop runs ``size // tile`` full iterations of ``children`` and then
+    # one partial iteration, the remainder ``size % tile``, of ``rest`` (the loop peeled: its
+    # own children over the same Einsums, under the same kept set). Empty for perfect tiles.
+    rest: tuple[Node | Leaf, ...] = ()
 
     def einsums(self) -> tuple[str, ...]:
         return tuple(n for c in self.children for n in (c.einsums() if isinstance(c, Node)
@@ -217,9 +222,11 @@ def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str
 
 # -------------------------------------------------------------------------------------- checking
 
-def check_schedule(workload: Workload, schedule: Schedule, levels: tuple[str, ...] = ()) -> None:
+def check_schedule(workload: Workload, schedule: Schedule, levels: tuple[str, ...] = (),
+                   imperfect: bool = False) -> None:
     """Refuse a malformed schedule; ``levels``: the inner levels a stored tensor may live in
-    (``Node.at``; none on one buffer)."""
+    (``Node.at``; none on one buffer); ``imperfect``: whether a loop's tile may leave a partial
+    last iteration (``*/imperfect`` mapspaces, one buffer)."""
     flat = [n for s in schedule.segments for n in s.einsums()]
     if tuple(flat) != workload.names:
         raise EinsumError(f"a schedule must cover the workload's Einsums once, in order "
@@ -228,7 +235,7 @@ def check_schedule(workload: Workload, schedule: Schedule, levels: tuple[str, ..
         if not isinstance(s, Node) or s.rank is not None:
             raise EinsumError("every segment of a schedule is a root Node (rank=None)")
         ctx = Context(workload, s.einsums())
-        _check(workload, ctx, s, workload.size, frozenset(), levels)
+        _check(workload, ctx, s, workload.size, frozenset(), levels, imperfect)
 
 
 def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
@@ -236,23 +243,39 @@ def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
     return tuple(ctx.index[n] for n in names)
 
 
+def _check_tile(node: Node, sizes: dict[str, int], where: str, imperfect: bool) -> None:
+    """A loop's tile divides its rank's size there (or, ``imperfect``, is below it, and the
+    partial last iteration has its own children over the same Einsums); only then ``rest``."""
+    n, t = sizes[node.rank], node.tile
+    if not isinstance(t, int) or t < 1 or t >= n or (n % t and not imperfect):
+        raise EinsumError(f"{where}: tile {t!r} must be a proper divisor of {n}" + (
+            f" (imperfect factors: from 1 to {n - 1})" if not imperfect else f", or from 1 to {n - 1}"))
+    if n % t and Node(children=node.rest).einsums() != node.einsums():
+        raise EinsumError(f"{where}: tile {t} leaves a partial last iteration of {n % t}; its "
+                          f"children (rest) must run the same Einsums, "
+                          f"{', '.join(node.einsums())}")
+    if node.rest and not n % t:
+        raise EinsumError(f"{where}: tile {t} divides {n}, so it has no partial iteration to run "
+                          "rest")
+
+
 def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
-           resident: frozenset[str], levels: tuple[str, ...] = ()) -> None:
+           resident: frozenset[str], levels: tuple[str, ...] = (), imperfect: bool = False) -> None:
     span = _span(ctx, node)
     where = f"the loop over {node.rank!r}" if node.rank else "a segment root"
     if not node.children:
         raise EinsumError(f"{where} has no children")
     if node.rank is not None:
-        r, t = node.rank, node.tile
+        r = node.rank
         if r not in sizes:
             raise EinsumError(f"{where}: no rank {r!r} in the workload")
-        if not isinstance(t, int) or t < 1 or t >= sizes[r] or sizes[r] % t:
-            raise EinsumError(f"{where}: tile {t!r} must be a proper divisor of {sizes[r]}")
+        _check_tile(node, sizes, where, imperfect)
         if not loop_allowed(workload, ctx, span, r, sizes):
             raise EinsumError(f"{where} cannot enclose {', '.join(workload.names[i] for i in span)}: "
                               "every Einsum under it needs the rank on plain axes, and every "
                               "intermediate written and read under it must be aligned on it")
-        sizes = sizes | {r: t}
+    elif node.rest:
+        raise EinsumError("a segment root has no loop, so no partial iteration (rest)")
     for T in node.keep:
         if T not in ctx.moved:
             raise EinsumError(f"only tensors the segment moves to or from the backing store can be "
@@ -266,13 +289,15 @@ def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
             raise EinsumError(f"{T} is read through different axes under {where}; it cannot be kept")
     _check_at(ctx, node, resident, levels, where)
     resident = resident | frozenset(node.keep)
-    for c in node.children:
-        if isinstance(c, Node):
-            if c.rank is None:
-                raise EinsumError("only a segment's root has no loop")
-            _check(workload, ctx, c, sizes, resident, levels)
-        elif not isinstance(c, Leaf) or c.einsum not in ctx.index:
-            raise EinsumError(f"a loop tree holds Nodes and Leaves of its segment's Einsums, got {c!r}")
+    for below, kids, _ in phases(node, sizes):
+        for c in kids:
+            if isinstance(c, Node):
+                if c.rank is None:
+                    raise EinsumError("only a segment's root has no loop")
+                _check(workload, ctx, c, below, resident, levels, imperfect)
+            elif not isinstance(c, Leaf) or c.einsum not in ctx.index:
+                raise EinsumError(f"a loop tree holds Nodes and Leaves of its segment's Einsums, "
+                                  f"got {c!r}")
 
 
 def _check_at(ctx: Context, node: Node, resident: frozenset[str], levels: tuple[str, ...],
@@ -334,27 +359,55 @@ def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[C
     return cost, {T.name: T.footprint(mapping.tile) for T in sub.tensors}
 
 
+def phases(node: Node, sizes: dict[str, int]) -> list[tuple[dict[str, int], tuple, int]]:
+    """(the sizes below, the children, how many iterations) of each phase of a node: a root's
+    one pass; a loop's full iterations, and after them, where its tile does not divide the rank
+    (an imperfect shared tile), the one partial iteration of the remainder, running ``rest``."""
+    if node.rank is None:
+        return [(sizes, node.children, 1)]
+    full, part = divmod(sizes[node.rank], node.tile)
+    out = [(sizes | {node.rank: node.tile}, node.children, full)]
+    if part:
+        out.append((sizes | {node.rank: part}, node.rest, 1))
+    return out
+
+
 def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
                    resident: frozenset[str], imperfect: bool) -> tuple[int, dict[str, int]]:
-    """(peak occupancy, words moved per tensor) of one invocation of ``node``."""
+    """(peak occupancy, words moved per tensor) of one invocation of ``node``: the most over its
+    phases (:func:`phases`), and their sum, except that a tile its loop does not step through
+    stays across every iteration, the partial one too, and moves once."""
     if node.at:
         raise EinsumError("one buffer has no inner levels to place tensors in (Node.at): cost "
                           "the schedule on a hierarchy (fusion_levels.evaluate)")
-    n = 1
-    if node.rank is not None:
-        n = sizes[node.rank] // node.tile
-        sizes = sizes | {node.rank: node.tile}
+    peak = 0
+    moved: dict[str, int] = {}
+    for k, (below, kids, n) in enumerate(phases(node, sizes)):
+        phase = Node(node.rank, node.tile, node.keep, kids)
+        occ = _evaluate_phase(workload, ctx, phase, below, n, resident, imperfect, k == 0, moved)
+        peak = max(peak, occ)
+    return peak, moved
+
+
+def _evaluate_phase(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int], n: int,
+                    resident: frozenset[str], imperfect: bool, first: bool,
+                    moved: dict[str, int]) -> int:
+    """The peak occupancy of ``n`` iterations of ``node`` under ``sizes``, adding the words they
+    move to ``moved`` (a stored tile the loop does not step through only in the ``first``
+    phase: it stays)."""
     here = [*node.keep, *stored_here(ctx, node, resident)]
     spans = [_span(ctx, c) for c in node.children]
     shift = [0] * len(spans)
-    moved: dict[str, int] = {}
     node_span = tuple(sorted(i for sp in spans for i in sp))
     for T in here:
         tile = ctx.tensor(T, node_span).footprint(sizes)
         for k, sp in enumerate(spans):
             shift[k] += tile * live_during(ctx, node.rank, T, node_span, sp)
         if T in ctx.moved or T in ctx.exported:
-            moved[T] = tile * (n if indexes(ctx, node.rank, T, node_span) else 1)
+            if indexes(ctx, node.rank, T, node_span):
+                moved[T] = moved.get(T, 0) + tile * n
+            elif first:
+                moved[T] = moved.get(T, 0) + tile
     inside = resident | frozenset(here)
     peak = 0
     for c, s in zip(node.children, shift):
@@ -370,7 +423,7 @@ def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str
         peak = max(peak, s + occ)
         for x, v in m.items():
             moved[x] = moved.get(x, 0) + n * v
-    return peak, moved
+    return peak
 
 
 def evaluate_segment(workload: Workload, root: Node, imperfect: bool = False
@@ -392,7 +445,7 @@ def evaluate(workload: Workload, schedule: Schedule, check: bool = True,
     """Occupancy and accesses of a fused mapping: segments run one after another, each with the
     whole buffer, so occupancy is the largest of theirs and traffic their sum."""
     if check:
-        check_schedule(workload, schedule)
+        check_schedule(workload, schedule, imperfect=imperfect)
     reads: dict[str, int] = {}
     writes: dict[str, int] = {}
     per = []
@@ -417,10 +470,9 @@ def leaves(workload: Workload, schedule: Schedule) -> list[tuple[str, Einsum, Ma
         if isinstance(node, Leaf):
             out.append((node.einsum, sub_problem(workload[node.einsum], sizes), node.mapping))
             return
-        if node.rank is not None:
-            sizes = sizes | {node.rank: node.tile}
-        for c in node.children:
-            walk(c, sizes)
+        for below, kids, _ in phases(node, sizes):
+            for c in kids:
+                walk(c, below)
 
     for s in schedule.segments:
         walk(s, workload.size)
@@ -432,42 +484,52 @@ def _describe(workload: Workload, node: Node | Leaf, sizes: dict[str, int]) -> s
         sub = sub_problem(workload[node.einsum], sizes)
         return f"{node.einsum}: {node.mapping.describe(sub)}"
     head = []
+    parts = phases(node, sizes)
     if node.rank is not None:
-        head.append(f"for {node.rank} in [0,{sizes[node.rank] // node.tile})")
-        sizes = sizes | {node.rank: node.tile}
+        head.append(f"for {node.rank} in [0,{-(-sizes[node.rank] // node.tile)})")
     at = dict(node.at)
     if node.keep:
         head.append("keep " + ",".join(T + (f"@{at[T]}" if T in at else "") for T in node.keep))
     if any(T not in node.keep for T in at):
         head.append("at " + ",".join(f"{T}@{lv}" for T, lv in node.at if T not in node.keep))
-    body = "; ".join(_describe(workload, c, sizes) for c in node.children)
+    below, kids, _ = parts[0]
+    body = "; ".join(_describe(workload, c, below) for c in kids)
+    for below, kids, _ in parts[1:]:  # an imperfect tile's partial last iteration
+        body += (f" | last {node.rank}:{below[node.rank]} | "
+                 + "; ".join(_describe(workload, c, below) for c in kids))
     return "{" + " ".join(head) + (" | " if head else "") + body + "}"
 
 
 def _tree(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
           resident: frozenset[str], depth: int, lines: list[str]) -> None:
     pad = "  " * depth
+    parts = phases(node, sizes)
     if node.rank is not None:
-        lines.append(f"{pad}for {node.rank} in [0,{sizes[node.rank] // node.tile}):  "
-                     f"({node.rank} tile {node.tile})")
-        sizes = sizes | {node.rank: node.tile}
+        n, t = sizes[node.rank], node.tile
+        last = f", last {n % t}" if n % t else ""
+        lines.append(f"{pad}for {node.rank} in [0,{-(-n // t)}):  ({node.rank} tile {t}{last})")
         depth += 1
         pad = "  " * depth
-    here = [*node.keep, *stored_here(ctx, node, resident)]
-    for T in here:
-        tensor = ctx.tensor(T, _span(ctx, node))
-        what = "kept" if T in node.keep else "intermediate"
-        if T in dict(node.at):
-            what += f" in {dict(node.at)[T]}"
-        shown = ",".join(f"{r}:{sizes[r]}" for r in tensor.ranks)
-        lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(sizes)} words")
-    inside = resident | frozenset(here)
-    for c in node.children:
-        if isinstance(c, Node):
-            _tree(workload, ctx, c, sizes, inside, depth, lines)
-        else:
-            sub = sub_problem(workload[c.einsum], sizes)
-            lines.append(f"{pad}{c.einsum}: {c.mapping.describe(sub)}")
+    for k, (below, kids, _) in enumerate(parts):
+        if k:
+            lines.append(f"{pad[:-2]}last {node.rank} iteration ({node.rank} tile "
+                         f"{below[node.rank]}):")
+        phase = Node(node.rank, node.tile, node.keep, kids, node.at)
+        here = [*node.keep, *stored_here(ctx, phase, resident)]
+        for T in here:
+            tensor = ctx.tensor(T, _span(ctx, phase))
+            what = "kept" if T in node.keep else "intermediate"
+            if T in dict(node.at):
+                what += f" in {dict(node.at)[T]}"
+            shown = ",".join(f"{r}:{below[r]}" for r in tensor.ranks)
+            lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(below)} words")
+        inside = resident | frozenset(here)
+        for c in kids:
+            if isinstance(c, Node):
+                _tree(workload, ctx, c, below, inside, depth, lines)
+            else:
+                sub = sub_problem(workload[c.einsum], below)
+                lines.append(f"{pad}{c.einsum}: {c.mapping.describe(sub)}")
 
 
 def reduced(sub: Einsum, resident: frozenset[str]) -> tuple[Einsum | None, dict[str, str], int]:

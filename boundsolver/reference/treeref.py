@@ -16,7 +16,7 @@ from ..errors import EnumerationTooLarge
 from ..model import fusion
 from ..model.cost import Mapping
 from ..model.fusion import subsets
-from ..model.mapspace import Mapspace, divisors, mapspace_of
+from ..model.mapspace import Mapspace, divisors, mapspace_of, tile_sizes
 from ..model.results import staircase
 from ..model.workload import Workload
 
@@ -49,8 +49,10 @@ def _inner_mappings(sub, mapspace: Mapspace, resident: frozenset):
 
 
 def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict, resident: frozenset,
-           depth: int, max_depth: int, rank: str | None, split: bool = True):
-    """Every sequence of children for Einsums ``a..b`` under a node looping over ``rank``."""
+           depth: int, max_depth: int, rank: str | None, split: bool = True, imperfect: bool = False):
+    """Every sequence of children for Einsums ``a..b`` under a node looping over ``rank``
+    (``imperfect``: a loop's tile may be any of ``tile_sizes``, and a tile that leaves a partial
+    last iteration runs every sequence of children in it)."""
     if a > b:
         yield ()
         return
@@ -65,10 +67,11 @@ def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict,
                     continue
                 if not split and sizes[r] < workload.size[r]:
                     continue
-                for t in divisors(sizes[r])[:-1]:
+                for t in tile_sizes(sizes[r], imperfect)[:-1]:
                     firsts.append(("loop", r, t))
         for first in firsts:
-            for rest in _trees(workload, ctx, y + 1, b, sizes, resident, depth, max_depth, rank, split):
+            for rest in _trees(workload, ctx, y + 1, b, sizes, resident, depth, max_depth, rank,
+                               split, imperfect):
                 if first[0] == "leaf":
                     yield (fusion.Leaf(workload.names[a], None), *rest)
                     continue
@@ -77,42 +80,54 @@ def _trees(workload: Workload, ctx: fusion.Context, a: int, b: int, sizes: dict,
                 cands = [T for T in sorted(ctx.moved) if T not in resident
                          and any(i in span for i in ctx.users[T])
                          and ctx.axes_agree(T, tuple(i for i in ctx.users[T] if i in span))]
-                below = sizes | {r: t}
+                part = sizes[r] % t
                 for K in subsets(cands):
-                    for kids in _trees(workload, ctx, a, y, below, resident | frozenset(K), depth + 1,
-                                       max_depth, r, split):
-                        yield (fusion.Node(r, t, K, kids), *rest)
+                    inside = resident | frozenset(K)
+
+                    def kids(tile):
+                        return _trees(workload, ctx, a, y, sizes | {r: tile}, inside, depth + 1,
+                                      max_depth, r, split, imperfect)
+                    lasts = list(kids(part)) if part else [()]
+                    for body in kids(t):
+                        for last in lasts:
+                            yield (fusion.Node(r, t, K, body, rest=last), *rest)
 
 
-def segment_trees(workload: Workload, names: tuple[str, ...], max_depth: int = 3, split: bool = False):
+def segment_trees(workload: Workload, names: tuple[str, ...], max_depth: int = 3, split: bool = False,
+                  imperfect: bool = False):
     """Every loop tree of one segment, leaves without their mappings (``split``: a rank may loop
-    at several depths of one path)."""
+    at several depths of one path; ``imperfect``: imperfect shared tiles, each partial last
+    iteration with its own children)."""
     ctx = fusion.Context(workload, names)
     i = workload.names.index(names[0])
     j = i + len(names) - 1
     # One Einsum alone is unfused: its own mapping decides where its tensors live.
     cands = [T for T in sorted(ctx.moved) if ctx.axes_agree(T, ctx.users[T])] if j > i else []
     for K in subsets(cands):
-        for kids in _trees(workload, ctx, i, j, workload.size, frozenset(K), 0, max_depth, None, split):
+        for kids in _trees(workload, ctx, i, j, workload.size, frozenset(K), 0, max_depth, None,
+                           split, imperfect):
             yield fusion.Node(None, 0, K, kids)
 
 
-def _with_mappings(node, choices: dict):
+def _with_mappings(node, choices):
+    """``node`` with its leaves' mappings taken from the iterator ``choices``, in the order
+    :func:`_leaf_sizes` lists the leaves."""
     if isinstance(node, fusion.Leaf):
-        return fusion.Leaf(node.einsum, choices[node.einsum])
-    return fusion.Node(node.rank, node.tile, node.keep, tuple(_with_mappings(c, choices)
-                                                              for c in node.children))
+        return fusion.Leaf(node.einsum, next(choices))
+    kids = tuple(_with_mappings(c, choices) for c in node.children)
+    return fusion.Node(node.rank, node.tile, node.keep, kids,
+                       rest=tuple(_with_mappings(c, choices) for c in node.rest))
 
 
-def _leaf_sizes(workload: Workload, node, sizes: dict, kept: frozenset, out: dict) -> dict:
-    """Each leaf's tiles and the tensors kept above it."""
+def _leaf_sizes(workload: Workload, node, sizes: dict, kept: frozenset, out: list) -> list:
+    """Each leaf's (Einsum, tiles, tensors kept above it), in tree order (a partial last
+    iteration's leaves after the full iterations')."""
     if isinstance(node, fusion.Leaf):
-        out[node.einsum] = (sizes, kept)
+        out.append((node.einsum, sizes, kept))
         return out
-    if node.rank is not None:
-        sizes = sizes | {node.rank: node.tile}
-    for c in node.children:
-        _leaf_sizes(workload, c, sizes, kept | frozenset(node.keep), out)
+    for below, kids, _ in fusion.phases(node, sizes):
+        for c in kids:
+            _leaf_sizes(workload, c, below, kept | frozenset(node.keep), out)
     return out
 
 
@@ -171,13 +186,17 @@ def work_counter(what: str, limit: int):
 
 
 def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None, max_depth: int = 3,
-                       limit: int = 2_000_000, prune: bool = True, split_ranks: bool = False) -> list:
+                       limit: int = 2_000_000, prune: bool = True, split_ranks: bool = False,
+                       shared_imperfect: bool | None = None) -> list:
     """Every breakpoint of a workload's fused (or unfused) staircase by brute force over schedules.
     Returns a list of (occupancy, accesses, Schedule). With ``prune`` (sound: a schedule's cost
     never decreases when one part's occupancy or traffic grows) each segment keeps only its
-    Pareto-optimal schedules before segments are combined."""
+    Pareto-optimal schedules before segments are combined. ``shared_imperfect``: whether the
+    tree's loops take imperfect tiles too (default: as the mapspace's leaves do; False gives
+    imperfect leaves under perfect shared tiles, the mapspace before imperfect shared tiles)."""
     ms = mapspace_of(mapspace)
     imperfect = ms.factors == "imperfect"
+    shared_imperfect = imperfect if shared_imperfect is None else shared_imperfect
     names = workload.names
     count = work_counter(f"the schedules of {workload.name or workload}", limit)
 
@@ -193,17 +212,15 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
     def segment_points(seg: tuple[str, ...]) -> list:
         points = []
         ctx = fusion.Context(workload, seg)
-        for tree in segment_trees(workload, seg, max_depth, split_ranks):
-            where = _leaf_sizes(workload, tree, workload.size, frozenset(), {})
+        for tree in segment_trees(workload, seg, max_depth, split_ranks, shared_imperfect):
             options = []
-            for e in seg:
-                sizes, kept = where[e]
+            for e, sizes, kept in _leaf_sizes(workload, tree, workload.size, frozenset(), []):
                 sub = fusion.sub_problem(workload[e], sizes)
                 mappings = inner(sub, kept | ctx.intermediates)
                 options.append(_leaf_options(ctx, sub, mappings, kept, imperfect, prune))
             count(math.prod(len(o) for o in options))
             for combo in product(*options):
-                root = _with_mappings(tree, dict(zip(seg, combo)))
+                root = _with_mappings(tree, iter(combo))
                 occ, reads, writes = fusion.evaluate_segment(workload, root, imperfect)
                 points.append((occ, sum(reads.values()) + sum(writes.values()), root))
         return _pareto(points) if prune else points
