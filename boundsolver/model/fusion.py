@@ -55,10 +55,17 @@ class Node:
     keep: tuple[str, ...] = ()
     children: tuple[Node | Leaf, ...] = ()
     at: tuple[tuple[str, str], ...] = ()
+    via: tuple[tuple[str, str], ...] = ()
 
     def einsums(self) -> tuple[str, ...]:
         return tuple(n for c in self.children for n in (c.einsums() if isinstance(c, Node)
                                                         else (c.einsum,)))
+
+    def binds(self, einsum: str) -> str | None:
+        """The rank of ``einsum`` this loop steps through: ``rank``, or the one ``via`` names
+        (rank translation through intermediates, docs/fusion.md: a loop over ``QK``'s key rank
+        ``p`` that also runs ``K[m,e]``'s producer steps through the producer's ``m``)."""
+        return dict(self.via).get(einsum, self.rank)
 
 
 @dataclass(frozen=True)
@@ -73,14 +80,16 @@ class Schedule:
 
     def describe(self, workload: Workload) -> str:
         """One line, e.g. ``{keep I; for h/1 {V: ...; K: ...; for m/64 {Q: ...}}} ;; {Z: ...}``."""
-        return " ;; ".join(_describe(workload, s, workload.size) for s in self.segments)
+        return " ;; ".join(_describe(workload, s, root_sizes(workload, s.einsums()))
+                           for s in self.segments)
 
     def tree(self, workload: Workload) -> str:
         """The loop tree, one node or Einsum per line, with every tensor's storage point."""
         lines: list[str] = []
         for k, s in enumerate(self.segments):
             lines.append(f"segment {k}: {'+'.join(s.einsums())}")
-            _tree(workload, Context(workload, s.einsums()), s, workload.size, frozenset(), 1, lines)
+            _tree(workload, Context(workload, s.einsums()), s, root_sizes(workload, s.einsums()),
+                  frozenset(), 1, lines)
         return "\n".join(lines)
 
 
@@ -171,13 +180,45 @@ class Context:
         return len({self.workload.einsums[i].tensor(name).axes for i in where}) == 1
 
 
-def indexing(workload: Workload, name: str, span: tuple[int, ...]) -> Tensor:
-    """``name`` as the Einsums at positions ``span`` index it: its writer if among them, else the
-    first of them that reads it."""
+def indexer(workload: Workload, name: str, span: tuple[int, ...]) -> int:
+    """The position of the Einsum through which ``name`` is seen under ``span``: its writer if
+    among them, else the first of them that reads it."""
     i = workload.producer.get(name)
     if i not in span:
         i = next(k for k in span if any(T.name == name for T in workload.einsums[k].inputs))
-    return workload.einsums[i].tensor(name)
+    return i
+
+
+def indexing(workload: Workload, name: str, span: tuple[int, ...]) -> Tensor:
+    """``name`` as the Einsums at positions ``span`` index it (:func:`indexer`)."""
+    return workload.einsums[indexer(workload, name, span)].tensor(name)
+
+
+Sizes = dict[str, dict[str, int]]
+"""Each Einsum's rank sizes below some node (by Einsum name). Without translated loops every
+Einsum sees one dict; a translated loop cuts a differently named rank in some of them."""
+
+
+def root_sizes(workload: Workload, names: tuple[str, ...]) -> Sizes:
+    return {n: workload.size for n in names}
+
+
+def cut(node: Node, span: tuple[str, ...], sizes: Sizes) -> tuple[int, Sizes]:
+    """(iterations, the sizes below) of one invocation of ``node`` over the Einsums ``span``."""
+    if node.rank is None:
+        return 1, sizes
+    e = span[0]
+    n = sizes[e][node.binds(e)] // node.tile
+    below = dict(sizes)
+    for e in span:
+        below[e] = sizes[e] | {node.binds(e): node.tile}
+    return n, below
+
+
+def tile_of(ctx: Context, T: str, span: tuple[int, ...], sizes: Sizes) -> int:
+    """The words of ``T``'s tile at a node over Einsums ``span`` (seen through :func:`indexer`)."""
+    i = indexer(ctx.workload, T, span)
+    return ctx.workload.einsums[i].tensor(T).footprint(sizes[ctx.workload.names[i]])
 
 
 def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
@@ -186,32 +227,45 @@ def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
     return e.with_sizes(**(e.size | cut)) if cut else e
 
 
-def aligned(workload: Workload, ctx: Context, X: str, r: str) -> bool:
+def aligned(workload: Workload, ctx: Context, X: str, r: str,
+            via: tuple[tuple[str, str], ...] = ()) -> bool:
     """A loop over ``r`` may enclose the writer and readers of intermediate ``X`` only if one
-    iteration writes exactly the tile its readers read then: ``r`` indexes the same plain axis of
-    ``X`` in the writer and in every reader."""
-    w = workload
-    out = w.einsums[w.producer[X]].output
-    if r not in out.ranks:
+    iteration writes exactly the tile its readers read then: the rank the loop steps through in
+    the writer (``r``, or the one ``via`` names) indexes a plain axis of ``X``, and the rank it
+    steps through in every reader indexes that same axis, plainly. Untranslated, both are ``r``."""
+    w, bind = workload, dict(via)
+    i = w.producer[X]
+    out, rw = w.einsums[i].output, bind.get(w.names[i], r)
+    if rw not in out.ranks:
         return False
-    k = next(i for i, a in enumerate(out.axes) if r in a.ranks)
-    return all(w.einsums[i].tensor(X).axes[k] == out.axes[k] for i in ctx.users[X])
+    k = next(i for i, a in enumerate(out.axes) if rw in a.ranks)
+    for i in ctx.users[X]:
+        rr, ax = bind.get(w.names[i], r), w.einsums[i].tensor(X).axes[k]
+        if not (ax == out.axes[k] if rr == rw else
+                out.axes[k].is_plain and ax.is_plain and ax.ranks == (rr,)):
+            return False
+    return True
 
 
 def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str,
-                 sizes: dict[str, int]) -> bool:
-    """A loop over ``r`` may enclose the Einsums at positions ``span`` when each of them has ``r``
-    (no recomputation), ``r`` indexes plain axes only, and every intermediate whose writer and
-    readers all lie under the loop is aligned on ``r``."""
-    if sizes[r] < 2:
+                 sizes: dict[str, int] | Sizes, via: tuple[tuple[str, str], ...] = ()) -> bool:
+    """A loop over ``r`` may enclose the Einsums at positions ``span`` when each of them has the
+    rank the loop steps through (``r``, or the one ``via`` names for it: no recomputation), all of
+    one size, on plain axes only, and every intermediate whose writer and readers all lie under
+    the loop is aligned on it. ``sizes``: one dict, or each Einsum's (:data:`Sizes`)."""
+    bind = dict(via)
+    es = [(workload.names[i], workload.einsums[i]) for i in span]
+    if not all(bind.get(n, r) in e.size for n, e in es):
         return False
-    es = [workload.einsums[i] for i in span]
-    if not all(r in e.size for e in es):
+    per = isinstance(next(iter(sizes.values())), dict)
+    extent = {(sizes[n] if per else sizes)[bind.get(n, r)] for n, _ in es}
+    if len(extent) > 1 or min(extent) < 2:
         return False
-    if not all(T.axis_of(r).is_plain for e in es for T in e.tensors if r in T.ranks):
+    if not all(T.axis_of(bind.get(n, r)).is_plain for n, e in es for T in e.tensors
+               if bind.get(n, r) in T.ranks):
         return False
     inside = set(span)
-    return all(aligned(workload, ctx, X, r) for X in ctx.intermediates
+    return all(aligned(workload, ctx, X, r, via) for X in ctx.intermediates
                if set(ctx.users[X]) <= inside)
 
 
@@ -228,7 +282,12 @@ def check_schedule(workload: Workload, schedule: Schedule, levels: tuple[str, ..
         if not isinstance(s, Node) or s.rank is not None:
             raise EinsumError("every segment of a schedule is a root Node (rank=None)")
         ctx = Context(workload, s.einsums())
-        _check(workload, ctx, s, workload.size, frozenset(), levels)
+        _check(workload, ctx, s, root_sizes(workload, s.einsums()), frozenset(), levels)
+
+
+def translated(node: Node | Leaf) -> bool:
+    """Whether a loop tree has a translated loop (``Node.via``)."""
+    return isinstance(node, Node) and (bool(node.via) or any(map(translated, node.children)))
 
 
 def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
@@ -236,23 +295,47 @@ def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
     return tuple(ctx.index[n] for n in names)
 
 
-def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
-           resident: frozenset[str], levels: tuple[str, ...] = ()) -> None:
+def keep_agrees(workload: Workload, T: str, users: tuple[int, ...], path: tuple[Node, ...]) -> bool:
+    """Whether the Einsums at ``users`` read one tile of ``T`` at the last node of ``path`` (root
+    first), so that it can be kept there: they index it through the same axes, and every loop on
+    the path steps through the same axes of it in each of them. Untranslated loops step through
+    one rank in all, so only the first condition can fail; a translated loop may step through
+    ``X[m,d]`` in ``K``'s producer and not in ``Q``'s."""
+    if len({workload.einsums[i].tensor(T).axes for i in users}) > 1:
+        return False
+    for node in path:
+        if node.via and len({tuple(k for k, a in enumerate(workload.einsums[i].tensor(T).axes)
+                                   if node.binds(workload.names[i]) in a.ranks)
+                             for i in users}) > 1:
+            return False
+    return True
+
+
+def _check(workload: Workload, ctx: Context, node: Node, sizes: Sizes,
+           resident: frozenset[str], levels: tuple[str, ...] = (), path: tuple[Node, ...] = ()
+           ) -> None:
+    path = (*path, node)
     span = _span(ctx, node)
     where = f"the loop over {node.rank!r}" if node.rank else "a segment root"
     if not node.children:
         raise EinsumError(f"{where} has no children")
+    if node.via and (node.rank is None or not {e for e, _ in node.via} <= set(node.einsums())
+                     or len(dict(node.via)) < len(node.via)):
+        raise EinsumError(f"{where}: via names each Einsum under a loop at most once, {node.via}")
     if node.rank is not None:
         r, t = node.rank, node.tile
-        if r not in sizes:
+        if r not in workload.size:
             raise EinsumError(f"{where}: no rank {r!r} in the workload")
-        if not isinstance(t, int) or t < 1 or t >= sizes[r] or sizes[r] % t:
-            raise EinsumError(f"{where}: tile {t!r} must be a proper divisor of {sizes[r]}")
-        if not loop_allowed(workload, ctx, span, r, sizes):
+        e = workload.names[span[0]]
+        size = sizes[e].get(node.binds(e))
+        if size is not None and (not isinstance(t, int) or t < 1 or t >= size or size % t):
+            raise EinsumError(f"{where}: tile {t!r} must be a proper divisor of {size}")
+        if not loop_allowed(workload, ctx, span, r, sizes, node.via):
             raise EinsumError(f"{where} cannot enclose {', '.join(workload.names[i] for i in span)}: "
-                              "every Einsum under it needs the rank on plain axes, and every "
-                              "intermediate written and read under it must be aligned on it")
-        sizes = sizes | {r: t}
+                              "every Einsum under it needs the rank (or the one via names) on plain "
+                              "axes, of one size, and every intermediate written and read under it "
+                              "must be aligned on it")
+        _, sizes = cut(node, node.einsums(), sizes)
     for T in node.keep:
         if T not in ctx.moved:
             raise EinsumError(f"only tensors the segment moves to or from the backing store can be "
@@ -262,15 +345,16 @@ def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
         inside = tuple(i for i in ctx.users[T] if i in span)
         if not inside:
             raise EinsumError(f"{where} keeps {T}, which no Einsum under it uses")
-        if not ctx.axes_agree(T, inside):
-            raise EinsumError(f"{T} is read through different axes under {where}; it cannot be kept")
+        if not keep_agrees(workload, T, inside, path):
+            raise EinsumError(f"{T} is read through different axes or tiles under {where}; it "
+                              "cannot be kept")
     _check_at(ctx, node, resident, levels, where)
     resident = resident | frozenset(node.keep)
     for c in node.children:
         if isinstance(c, Node):
             if c.rank is None:
                 raise EinsumError("only a segment's root has no loop")
-            _check(workload, ctx, c, sizes, resident, levels)
+            _check(workload, ctx, c, sizes, resident, levels, path)
         elif not isinstance(c, Leaf) or c.einsum not in ctx.index:
             raise EinsumError(f"a loop tree holds Nodes and Leaves of its segment's Einsums, got {c!r}")
 
@@ -307,21 +391,26 @@ def stored_here(ctx: Context, node: Node, resident: frozenset[str]) -> list[str]
                   and not any(set(ctx.users[X]) <= k for k in kids))
 
 
-def live_during(ctx: Context, rank: str | None, T: str, node: tuple[int, ...], child: tuple[int, ...]
-                ) -> bool:
+def live_during(ctx: Context, rank: str | None, T: str, node: tuple[int, ...], child: tuple[int, ...],
+                via: tuple[tuple[str, str], ...] = ()) -> bool:
     """Whether a tensor stored at a node (looping over ``rank``, enclosing Einsums ``node``) is live
     while its child enclosing Einsums ``child`` runs: from the child that first uses it to the one
     that last uses it; throughout when the loop does not index it (the tile then stays across
     iterations)."""
-    if rank is not None and rank not in ctx.tensor(T, node).ranks:
+    if not indexes(ctx, rank, T, node, via):
         return True
     used = [i for i in ctx.users[T] if i in node]
     return min(child) <= max(used) and max(child) >= min(used)
 
 
-def indexes(ctx: Context, rank: str | None, T: str, node: tuple[int, ...]) -> bool:
-    """Whether a node's loop steps through ``T`` (a root's single pass does)."""
-    return rank is None or rank in ctx.tensor(T, node).ranks
+def indexes(ctx: Context, rank: str | None, T: str, node: tuple[int, ...],
+            via: tuple[tuple[str, str], ...] = ()) -> bool:
+    """Whether a node's loop steps through ``T`` (a root's single pass does): the rank it steps
+    through in the Einsum that ``T`` is seen through (:func:`indexer`) indexes ``T``."""
+    if rank is None:
+        return True
+    i = indexer(ctx.workload, T, node)
+    return dict(via).get(ctx.workload.names[i], rank) in ctx.workload.einsums[i].tensor(T).ranks
 
 
 def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[Cost, dict[str, int]]:
@@ -334,34 +423,31 @@ def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[C
     return cost, {T.name: T.footprint(mapping.tile) for T in sub.tensors}
 
 
-def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: Sizes,
                    resident: frozenset[str], imperfect: bool) -> tuple[int, dict[str, int]]:
     """(peak occupancy, words moved per tensor) of one invocation of ``node``."""
     if node.at:
         raise EinsumError("one buffer has no inner levels to place tensors in (Node.at): cost "
                           "the schedule on a hierarchy (fusion_levels.evaluate)")
-    n = 1
-    if node.rank is not None:
-        n = sizes[node.rank] // node.tile
-        sizes = sizes | {node.rank: node.tile}
+    n, sizes = cut(node, node.einsums(), sizes)
     here = [*node.keep, *stored_here(ctx, node, resident)]
     spans = [_span(ctx, c) for c in node.children]
     shift = [0] * len(spans)
     moved: dict[str, int] = {}
     node_span = tuple(sorted(i for sp in spans for i in sp))
     for T in here:
-        tile = ctx.tensor(T, node_span).footprint(sizes)
+        tile = tile_of(ctx, T, node_span, sizes)
         for k, sp in enumerate(spans):
-            shift[k] += tile * live_during(ctx, node.rank, T, node_span, sp)
+            shift[k] += tile * live_during(ctx, node.rank, T, node_span, sp, node.via)
         if T in ctx.moved or T in ctx.exported:
-            moved[T] = tile * (n if indexes(ctx, node.rank, T, node_span) else 1)
+            moved[T] = tile * (n if indexes(ctx, node.rank, T, node_span, node.via) else 1)
     inside = resident | frozenset(here)
     peak = 0
     for c, s in zip(node.children, shift):
         if isinstance(c, Node):
             occ, m = _evaluate_node(workload, ctx, c, sizes, inside, imperfect)
         else:
-            sub = sub_problem(workload[c.einsum], sizes)
+            sub = sub_problem(workload[c.einsum], sizes[c.einsum])
             cost, tiles = inner_cost(sub, c.mapping, imperfect)
             res = {T.name for T in sub.tensors if T.name in inside or T.name in ctx.intermediates}
             occ = sum(v for x, v in tiles.items() if x not in res)
@@ -377,7 +463,8 @@ def evaluate_segment(workload: Workload, root: Node, imperfect: bool = False
                      ) -> tuple[int, dict[str, int], dict[str, int]]:
     """(occupancy, reads, writes) of one segment."""
     ctx = Context(workload, root.einsums())
-    occ, moved = _evaluate_node(workload, ctx, root, workload.size, frozenset(), imperfect)
+    occ, moved = _evaluate_node(workload, ctx, root, root_sizes(workload, root.einsums()),
+                                frozenset(), imperfect)
     reads = {T: v for T, v in moved.items() if T not in ctx.written}
     writes = {T: v for T, v in moved.items() if T in ctx.written}
     for T, v in writes.items():
@@ -413,28 +500,33 @@ def leaves(workload: Workload, schedule: Schedule) -> list[tuple[str, Einsum, Ma
     """Every Einsum of a schedule with the sub-problem it runs and its mapping, in order."""
     out: list = []
 
-    def walk(node: Node | Leaf, sizes: dict[str, int]) -> None:
+    def walk(node: Node | Leaf, sizes: Sizes) -> None:
         if isinstance(node, Leaf):
-            out.append((node.einsum, sub_problem(workload[node.einsum], sizes), node.mapping))
+            out.append((node.einsum, sub_problem(workload[node.einsum], sizes[node.einsum]),
+                        node.mapping))
             return
-        if node.rank is not None:
-            sizes = sizes | {node.rank: node.tile}
+        _, sizes = cut(node, node.einsums(), sizes)
         for c in node.children:
             walk(c, sizes)
 
     for s in schedule.segments:
-        walk(s, workload.size)
+        walk(s, root_sizes(workload, s.einsums()))
     return out
 
 
-def _describe(workload: Workload, node: Node | Leaf, sizes: dict[str, int]) -> str:
+def _loop_text(node: Node, n: int) -> str:
+    via = "".join(f" {e}.{r}" for e, r in node.via)
+    return f"for {node.rank} in [0,{n})" + (f" (via{via})" if via else "")
+
+
+def _describe(workload: Workload, node: Node | Leaf, sizes: Sizes) -> str:
     if isinstance(node, Leaf):
-        sub = sub_problem(workload[node.einsum], sizes)
+        sub = sub_problem(workload[node.einsum], sizes[node.einsum])
         return f"{node.einsum}: {node.mapping.describe(sub)}"
     head = []
     if node.rank is not None:
-        head.append(f"for {node.rank} in [0,{sizes[node.rank] // node.tile})")
-        sizes = sizes | {node.rank: node.tile}
+        n, sizes = cut(node, node.einsums(), sizes)
+        head.append(_loop_text(node, n))
     at = dict(node.at)
     if node.keep:
         head.append("keep " + ",".join(T + (f"@{at[T]}" if T in at else "") for T in node.keep))
@@ -444,29 +536,29 @@ def _describe(workload: Workload, node: Node | Leaf, sizes: dict[str, int]) -> s
     return "{" + " ".join(head) + (" | " if head else "") + body + "}"
 
 
-def _tree(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+def _tree(workload: Workload, ctx: Context, node: Node, sizes: Sizes,
           resident: frozenset[str], depth: int, lines: list[str]) -> None:
     pad = "  " * depth
     if node.rank is not None:
-        lines.append(f"{pad}for {node.rank} in [0,{sizes[node.rank] // node.tile}):  "
-                     f"({node.rank} tile {node.tile})")
-        sizes = sizes | {node.rank: node.tile}
+        n, sizes = cut(node, node.einsums(), sizes)
+        lines.append(f"{pad}{_loop_text(node, n)}:  ({node.rank} tile {node.tile})")
         depth += 1
         pad = "  " * depth
     here = [*node.keep, *stored_here(ctx, node, resident)]
     for T in here:
-        tensor = ctx.tensor(T, _span(ctx, node))
+        i = indexer(workload, T, _span(ctx, node))
+        tensor, seen = workload.einsums[i].tensor(T), sizes[workload.names[i]]
         what = "kept" if T in node.keep else "intermediate"
         if T in dict(node.at):
             what += f" in {dict(node.at)[T]}"
-        shown = ",".join(f"{r}:{sizes[r]}" for r in tensor.ranks)
-        lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(sizes)} words")
+        shown = ",".join(f"{r}:{seen[r]}" for r in tensor.ranks)
+        lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(seen)} words")
     inside = resident | frozenset(here)
     for c in node.children:
         if isinstance(c, Node):
             _tree(workload, ctx, c, sizes, inside, depth, lines)
         else:
-            sub = sub_problem(workload[c.einsum], sizes)
+            sub = sub_problem(workload[c.einsum], sizes[c.einsum])
             lines.append(f"{pad}{c.einsum}: {c.mapping.describe(sub)}")
 
 
