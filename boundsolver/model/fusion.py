@@ -48,7 +48,11 @@ class Node:
     tensors it keeps (stored here, read from or written to the backing store), and its children,
     run in order in every iteration. ``at`` (hierarchies only, :mod:`fusion_levels`): tensors
     stored here (kept or intermediate) that live in an inner level, ``(tensor, level name)``;
-    the others live in the outer level (the one buffer of a two-level machine)."""
+    the others live in the outer level (the one buffer of a two-level machine). ``via``: a
+    *translated* loop, ``(einsum, rank)`` for each Einsum under it whose rank the loop steps
+    through is not ``rank`` but one an intermediate identifies with it (``K[m,e]`` written and
+    read as ``K[p,e]``: a loop over ``p`` steps through the producer's ``m``); costed on one
+    buffer only, and searched by the brute force only (docs/fusion.md, 'Translated loops')."""
 
     rank: str | None = None
     tile: int = 0
