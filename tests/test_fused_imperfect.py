@@ -205,7 +205,7 @@ def test_simulation_equals_the_evaluator_on_random_imperfect_trees(case):
     for _ in range(25):
         tree = rng.choice(trees)
         choice = []
-        for e, sz, kept in _leaf_sizes(w, tree, w.size, frozenset(), []):
+        for e, sz, kept in _leaf_sizes(w, tree, fusion.root_sizes(w, w.names), frozenset(), []):
             sub = fusion.sub_problem(w[e], sz)
             choice.append(rng.choice(list(_inner_mappings(sub, uniform, kept | ctx.intermediates))))
         schedule = Schedule((_with_mappings(tree, iter(choice)),))

@@ -1573,7 +1573,7 @@ class TreeSearch:
                            tuple(tensors[T] for T in node.keep),
                            tuple(self.renamed(c, offset, ranks, tensors) for c in node.children),
                            tuple((tensors[T], at) for T, at in node.at),
-                           tuple(self.renamed(c, offset, ranks, tensors) for c in node.rest))
+                           rest=tuple(self.renamed(c, offset, ranks, tensors) for c in node.rest))
 
 
     # -- the workload ------------------------------------------------------------------------

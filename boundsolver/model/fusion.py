@@ -48,13 +48,18 @@ class Node:
     tensors it keeps (stored here, read from or written to the backing store), and its children,
     run in order in every iteration. ``at`` (hierarchies only, :mod:`fusion_levels`): tensors
     stored here (kept or intermediate) that live in an inner level, ``(tensor, level name)``;
-    the others live in the outer level (the one buffer of a two-level machine)."""
+    the others live in the outer level (the one buffer of a two-level machine). ``via``: a
+    *translated* loop, ``(einsum, rank)`` for each Einsum under it whose rank the loop steps
+    through is not ``rank`` but one an intermediate identifies with it (``K[m,e]`` written and
+    read as ``K[p,e]``: a loop over ``p`` steps through the producer's ``m``); costed on one
+    buffer only, and searched by the brute force only (docs/fusion.md, 'Translated loops')."""
 
     rank: str | None = None
     tile: int = 0
     keep: tuple[str, ...] = ()
     children: tuple[Node | Leaf, ...] = ()
     at: tuple[tuple[str, str], ...] = ()
+    via: tuple[tuple[str, str], ...] = ()
     # An imperfect shared tile (``tile`` does not divide the rank's size there, ``*/imperfect``
     # mapspaces only): the loop runs ``size // tile`` full iterations of ``children`` and then
     # one partial iteration, the remainder ``size % tile``, of ``rest`` (the loop peeled: its
@@ -64,6 +69,12 @@ class Node:
     def einsums(self) -> tuple[str, ...]:
         return tuple(n for c in self.children for n in (c.einsums() if isinstance(c, Node)
                                                         else (c.einsum,)))
+
+    def binds(self, einsum: str) -> str | None:
+        """The rank of ``einsum`` this loop steps through: ``rank``, or the one ``via`` names
+        (rank translation through intermediates, docs/fusion.md: a loop over ``QK``'s key rank
+        ``p`` that also runs ``K[m,e]``'s producer steps through the producer's ``m``)."""
+        return dict(self.via).get(einsum, self.rank)
 
 
 @dataclass(frozen=True)
@@ -78,14 +89,16 @@ class Schedule:
 
     def describe(self, workload: Workload) -> str:
         """One line, e.g. ``{keep I; for h/1 {V: ...; K: ...; for m/64 {Q: ...}}} ;; {Z: ...}``."""
-        return " ;; ".join(_describe(workload, s, workload.size) for s in self.segments)
+        return " ;; ".join(_describe(workload, s, root_sizes(workload, s.einsums()))
+                           for s in self.segments)
 
     def tree(self, workload: Workload) -> str:
         """The loop tree, one node or Einsum per line, with every tensor's storage point."""
         lines: list[str] = []
         for k, s in enumerate(self.segments):
             lines.append(f"segment {k}: {'+'.join(s.einsums())}")
-            _tree(workload, Context(workload, s.einsums()), s, workload.size, frozenset(), 1, lines)
+            _tree(workload, Context(workload, s.einsums()), s, root_sizes(workload, s.einsums()),
+                  frozenset(), 1, lines)
         return "\n".join(lines)
 
 
@@ -176,13 +189,41 @@ class Context:
         return len({self.workload.einsums[i].tensor(name).axes for i in where}) == 1
 
 
-def indexing(workload: Workload, name: str, span: tuple[int, ...]) -> Tensor:
-    """``name`` as the Einsums at positions ``span`` index it: its writer if among them, else the
-    first of them that reads it."""
+def indexer(workload: Workload, name: str, span: tuple[int, ...]) -> int:
+    """The position of the Einsum through which ``name`` is seen under ``span``: its writer if
+    among them, else the first of them that reads it."""
     i = workload.producer.get(name)
     if i not in span:
         i = next(k for k in span if any(T.name == name for T in workload.einsums[k].inputs))
-    return workload.einsums[i].tensor(name)
+    return i
+
+
+def indexing(workload: Workload, name: str, span: tuple[int, ...]) -> Tensor:
+    """``name`` as the Einsums at positions ``span`` index it (:func:`indexer`)."""
+    return workload.einsums[indexer(workload, name, span)].tensor(name)
+
+
+Sizes = dict[str, dict[str, int]]
+"""Each Einsum's rank sizes below some node (by Einsum name). Without translated loops every
+Einsum sees one dict; a translated loop cuts a differently named rank in some of them."""
+
+
+def root_sizes(workload: Workload, names: tuple[str, ...]) -> Sizes:
+    return {n: workload.size for n in names}
+
+
+def cut(node: Node, span: tuple[str, ...], sizes: Sizes) -> tuple[int, Sizes]:
+    """(full iterations, the sizes below them) of one invocation of ``node`` over the Einsums
+    ``span`` (an imperfect tile's partial last iteration: :func:`phases`)."""
+    if node.rank is None:
+        return 1, sizes
+    return sizes[span[0]][node.binds(span[0])] // node.tile, _bound(node, span, sizes, node.tile)
+
+
+def tile_of(ctx: Context, T: str, span: tuple[int, ...], sizes: Sizes) -> int:
+    """The words of ``T``'s tile at a node over Einsums ``span`` (seen through :func:`indexer`)."""
+    i = indexer(ctx.workload, T, span)
+    return ctx.workload.einsums[i].tensor(T).footprint(sizes[ctx.workload.names[i]])
 
 
 def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
@@ -191,32 +232,45 @@ def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
     return e.with_sizes(**(e.size | cut)) if cut else e
 
 
-def aligned(workload: Workload, ctx: Context, X: str, r: str) -> bool:
+def aligned(workload: Workload, ctx: Context, X: str, r: str,
+            via: tuple[tuple[str, str], ...] = ()) -> bool:
     """A loop over ``r`` may enclose the writer and readers of intermediate ``X`` only if one
-    iteration writes exactly the tile its readers read then: ``r`` indexes the same plain axis of
-    ``X`` in the writer and in every reader."""
-    w = workload
-    out = w.einsums[w.producer[X]].output
-    if r not in out.ranks:
+    iteration writes exactly the tile its readers read then: the rank the loop steps through in
+    the writer (``r``, or the one ``via`` names) indexes a plain axis of ``X``, and the rank it
+    steps through in every reader indexes that same axis, plainly. Untranslated, both are ``r``."""
+    w, bind = workload, dict(via)
+    i = w.producer[X]
+    out, rw = w.einsums[i].output, bind.get(w.names[i], r)
+    if rw not in out.ranks:
         return False
-    k = next(i for i, a in enumerate(out.axes) if r in a.ranks)
-    return all(w.einsums[i].tensor(X).axes[k] == out.axes[k] for i in ctx.users[X])
+    k = next(i for i, a in enumerate(out.axes) if rw in a.ranks)
+    for i in ctx.users[X]:
+        rr, ax = bind.get(w.names[i], r), w.einsums[i].tensor(X).axes[k]
+        if not (ax == out.axes[k] if rr == rw else
+                out.axes[k].is_plain and ax.is_plain and ax.ranks == (rr,)):
+            return False
+    return True
 
 
 def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str,
-                 sizes: dict[str, int]) -> bool:
-    """A loop over ``r`` may enclose the Einsums at positions ``span`` when each of them has ``r``
-    (no recomputation), ``r`` indexes plain axes only, and every intermediate whose writer and
-    readers all lie under the loop is aligned on ``r``."""
-    if sizes[r] < 2:
+                 sizes: dict[str, int] | Sizes, via: tuple[tuple[str, str], ...] = ()) -> bool:
+    """A loop over ``r`` may enclose the Einsums at positions ``span`` when each of them has the
+    rank the loop steps through (``r``, or the one ``via`` names for it: no recomputation), all of
+    one size, on plain axes only, and every intermediate whose writer and readers all lie under
+    the loop is aligned on it. ``sizes``: one dict, or each Einsum's (:data:`Sizes`)."""
+    bind = dict(via)
+    es = [(workload.names[i], workload.einsums[i]) for i in span]
+    if not all(bind.get(n, r) in e.size for n, e in es):
         return False
-    es = [workload.einsums[i] for i in span]
-    if not all(r in e.size for e in es):
+    per = isinstance(next(iter(sizes.values())), dict)
+    extent = {(sizes[n] if per else sizes)[bind.get(n, r)] for n, _ in es}
+    if len(extent) > 1 or min(extent) < 2:
         return False
-    if not all(T.axis_of(r).is_plain for e in es for T in e.tensors if r in T.ranks):
+    if not all(T.axis_of(bind.get(n, r)).is_plain for n, e in es for T in e.tensors
+               if bind.get(n, r) in T.ranks):
         return False
     inside = set(span)
-    return all(aligned(workload, ctx, X, r) for X in ctx.intermediates
+    return all(aligned(workload, ctx, X, r, via) for X in ctx.intermediates
                if set(ctx.users[X]) <= inside)
 
 
@@ -235,7 +289,13 @@ def check_schedule(workload: Workload, schedule: Schedule, levels: tuple[str, ..
         if not isinstance(s, Node) or s.rank is not None:
             raise EinsumError("every segment of a schedule is a root Node (rank=None)")
         ctx = Context(workload, s.einsums())
-        _check(workload, ctx, s, workload.size, frozenset(), levels, imperfect)
+        _check(workload, ctx, s, root_sizes(workload, s.einsums()), frozenset(), levels, imperfect)
+
+
+def translated(node: Node | Leaf) -> bool:
+    """Whether a loop tree has a translated loop (``Node.via``)."""
+    return isinstance(node, Node) and (bool(node.via) or any(map(translated, node.children))
+                                       or any(map(translated, node.rest)))
 
 
 def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
@@ -243,13 +303,17 @@ def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
     return tuple(ctx.index[n] for n in names)
 
 
-def _check_tile(node: Node, sizes: dict[str, int], where: str, imperfect: bool) -> None:
-    """A loop's tile divides its rank's size there (or, ``imperfect``, is below it, and the
-    partial last iteration has its own children over the same Einsums); only then ``rest``."""
-    n, t = sizes[node.rank], node.tile
+def _check_tile(node: Node, n: int, where: str, imperfect: bool) -> None:
+    """A loop's tile divides ``n``, the size there of the rank it steps through (or, ``imperfect``,
+    is below it, and the partial last iteration has its own children over the same Einsums); only
+    then ``rest``. A translated loop (``via``) with an imperfect tile is not modelled: refused."""
+    t = node.tile
     if not isinstance(t, int) or t < 1 or t >= n or (n % t and not imperfect):
         raise EinsumError(f"{where}: tile {t!r} must be a proper divisor of {n}" + (
             f" (imperfect factors: from 1 to {n - 1})" if not imperfect else f", or from 1 to {n - 1}"))
+    if n % t and node.via:
+        raise EinsumError(f"{where}: a translated loop (via) with an imperfect tile ({t} of {n}) "
+                          "is not modelled")
     if n % t and Node(children=node.rest).einsums() != node.einsums():
         raise EinsumError(f"{where}: tile {t} leaves a partial last iteration of {n % t}; its "
                           f"children (rest) must run the same Einsums, "
@@ -259,21 +323,46 @@ def _check_tile(node: Node, sizes: dict[str, int], where: str, imperfect: bool) 
                           "rest")
 
 
-def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
-           resident: frozenset[str], levels: tuple[str, ...] = (), imperfect: bool = False) -> None:
+def keep_agrees(workload: Workload, T: str, users: tuple[int, ...], path: tuple[Node, ...]) -> bool:
+    """Whether the Einsums at ``users`` read one tile of ``T`` at the last node of ``path`` (root
+    first), so that it can be kept there: they index it through the same axes, and every loop on
+    the path steps through the same axes of it in each of them. Untranslated loops step through
+    one rank in all, so only the first condition can fail; a translated loop may step through
+    ``X[m,d]`` in ``K``'s producer and not in ``Q``'s."""
+    if len({workload.einsums[i].tensor(T).axes for i in users}) > 1:
+        return False
+    for node in path:
+        if node.via and len({tuple(k for k, a in enumerate(workload.einsums[i].tensor(T).axes)
+                                   if node.binds(workload.names[i]) in a.ranks)
+                             for i in users}) > 1:
+            return False
+    return True
+
+
+def _check(workload: Workload, ctx: Context, node: Node, sizes: Sizes,
+           resident: frozenset[str], levels: tuple[str, ...] = (), imperfect: bool = False,
+           path: tuple[Node, ...] = ()) -> None:
+    path = (*path, node)
     span = _span(ctx, node)
     where = f"the loop over {node.rank!r}" if node.rank else "a segment root"
     if not node.children:
         raise EinsumError(f"{where} has no children")
+    if node.via and (node.rank is None or not {e for e, _ in node.via} <= set(node.einsums())
+                     or len(dict(node.via)) < len(node.via)):
+        raise EinsumError(f"{where}: via names each Einsum under a loop at most once, {node.via}")
     if node.rank is not None:
         r = node.rank
-        if r not in sizes:
+        if r not in workload.size:
             raise EinsumError(f"{where}: no rank {r!r} in the workload")
-        _check_tile(node, sizes, where, imperfect)
-        if not loop_allowed(workload, ctx, span, r, sizes):
+        e = workload.names[span[0]]
+        size = sizes[e].get(node.binds(e))
+        if size is not None:
+            _check_tile(node, size, where, imperfect)
+        if not loop_allowed(workload, ctx, span, r, sizes, node.via):
             raise EinsumError(f"{where} cannot enclose {', '.join(workload.names[i] for i in span)}: "
-                              "every Einsum under it needs the rank on plain axes, and every "
-                              "intermediate written and read under it must be aligned on it")
+                              "every Einsum under it needs the rank (or the one via names) on plain "
+                              "axes, of one size, and every intermediate written and read under it "
+                              "must be aligned on it")
     elif node.rest:
         raise EinsumError("a segment root has no loop, so no partial iteration (rest)")
     for T in node.keep:
@@ -285,8 +374,9 @@ def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
         inside = tuple(i for i in ctx.users[T] if i in span)
         if not inside:
             raise EinsumError(f"{where} keeps {T}, which no Einsum under it uses")
-        if not ctx.axes_agree(T, inside):
-            raise EinsumError(f"{T} is read through different axes under {where}; it cannot be kept")
+        if not keep_agrees(workload, T, inside, path):
+            raise EinsumError(f"{T} is read through different axes or tiles under {where}; it "
+                              "cannot be kept")
     _check_at(ctx, node, resident, levels, where)
     resident = resident | frozenset(node.keep)
     for below, kids, _ in phases(node, sizes):
@@ -294,7 +384,7 @@ def _check(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
             if isinstance(c, Node):
                 if c.rank is None:
                     raise EinsumError("only a segment's root has no loop")
-                _check(workload, ctx, c, below, resident, levels, imperfect)
+                _check(workload, ctx, c, below, resident, levels, imperfect, path)
             elif not isinstance(c, Leaf) or c.einsum not in ctx.index:
                 raise EinsumError(f"a loop tree holds Nodes and Leaves of its segment's Einsums, "
                                   f"got {c!r}")
@@ -332,21 +422,26 @@ def stored_here(ctx: Context, node: Node, resident: frozenset[str]) -> list[str]
                   and not any(set(ctx.users[X]) <= k for k in kids))
 
 
-def live_during(ctx: Context, rank: str | None, T: str, node: tuple[int, ...], child: tuple[int, ...]
-                ) -> bool:
+def live_during(ctx: Context, rank: str | None, T: str, node: tuple[int, ...], child: tuple[int, ...],
+                via: tuple[tuple[str, str], ...] = ()) -> bool:
     """Whether a tensor stored at a node (looping over ``rank``, enclosing Einsums ``node``) is live
     while its child enclosing Einsums ``child`` runs: from the child that first uses it to the one
     that last uses it; throughout when the loop does not index it (the tile then stays across
     iterations)."""
-    if rank is not None and rank not in ctx.tensor(T, node).ranks:
+    if not indexes(ctx, rank, T, node, via):
         return True
     used = [i for i in ctx.users[T] if i in node]
     return min(child) <= max(used) and max(child) >= min(used)
 
 
-def indexes(ctx: Context, rank: str | None, T: str, node: tuple[int, ...]) -> bool:
-    """Whether a node's loop steps through ``T`` (a root's single pass does)."""
-    return rank is None or rank in ctx.tensor(T, node).ranks
+def indexes(ctx: Context, rank: str | None, T: str, node: tuple[int, ...],
+            via: tuple[tuple[str, str], ...] = ()) -> bool:
+    """Whether a node's loop steps through ``T`` (a root's single pass does): the rank it steps
+    through in the Einsum that ``T`` is seen through (:func:`indexer`) indexes ``T``."""
+    if rank is None:
+        return True
+    i = indexer(ctx.workload, T, node)
+    return dict(via).get(ctx.workload.names[i], rank) in ctx.workload.einsums[i].tensor(T).ranks
 
 
 def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[Cost, dict[str, int]]:
@@ -359,20 +454,38 @@ def inner_cost(sub: Einsum, mapping: Mapping | Nest, imperfect: bool) -> tuple[C
     return cost, {T.name: T.footprint(mapping.tile) for T in sub.tensors}
 
 
-def phases(node: Node, sizes: dict[str, int]) -> list[tuple[dict[str, int], tuple, int]]:
+def phases(node: Node, sizes: Sizes) -> list[tuple[Sizes, tuple, int]]:
     """(the sizes below, the children, how many iterations) of each phase of a node: a root's
     one pass; a loop's full iterations, and after them, where its tile does not divide the rank
-    (an imperfect shared tile), the one partial iteration of the remainder, running ``rest``."""
+    (an imperfect shared tile), the one partial iteration of the remainder, running ``rest``.
+    Each Einsum under the loop has the rank the loop steps through in it (``node.binds``) cut to
+    the tile, then to the remainder; :func:`loop_allowed` makes that rank one size in all."""
     if node.rank is None:
         return [(sizes, node.children, 1)]
-    full, part = divmod(sizes[node.rank], node.tile)
-    out = [(sizes | {node.rank: node.tile}, node.children, full)]
+    span = node.einsums()
+    full, part = divmod(extent(node, sizes), node.tile)
+    out = [(_bound(node, span, sizes, node.tile), node.children, full)]
     if part:
-        out.append((sizes | {node.rank: part}, node.rest, 1))
+        out.append((_bound(node, span, sizes, part), node.rest, 1))
     return out
 
 
-def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+def extent(node: Node, sizes: Sizes) -> int:
+    """The size, in ``sizes``, of the rank a loop steps through (as its first Einsum binds it;
+    :func:`loop_allowed` makes it one size in all)."""
+    e = node.einsums()[0]
+    return sizes[e][node.binds(e)]
+
+
+def _bound(node: Node, span: tuple[str, ...], sizes: Sizes, t: int) -> Sizes:
+    """``sizes`` with the rank ``node`` steps through in each Einsum of ``span`` set to ``t``."""
+    below = dict(sizes)
+    for e in span:
+        below[e] = sizes[e] | {node.binds(e): t}
+    return below
+
+
+def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: Sizes,
                    resident: frozenset[str], imperfect: bool) -> tuple[int, dict[str, int]]:
     """(peak occupancy, words moved per tensor) of one invocation of ``node``: the most over its
     phases (:func:`phases`), and their sum, except that a tile its loop does not step through
@@ -383,13 +496,13 @@ def _evaluate_node(workload: Workload, ctx: Context, node: Node, sizes: dict[str
     peak = 0
     moved: dict[str, int] = {}
     for k, (below, kids, n) in enumerate(phases(node, sizes)):
-        phase = Node(node.rank, node.tile, node.keep, kids)
+        phase = Node(node.rank, node.tile, node.keep, kids, (), node.via)
         occ = _evaluate_phase(workload, ctx, phase, below, n, resident, imperfect, k == 0, moved)
         peak = max(peak, occ)
     return peak, moved
 
 
-def _evaluate_phase(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int], n: int,
+def _evaluate_phase(workload: Workload, ctx: Context, node: Node, sizes: Sizes, n: int,
                     resident: frozenset[str], imperfect: bool, first: bool,
                     moved: dict[str, int]) -> int:
     """The peak occupancy of ``n`` iterations of ``node`` under ``sizes``, adding the words they
@@ -400,11 +513,11 @@ def _evaluate_phase(workload: Workload, ctx: Context, node: Node, sizes: dict[st
     shift = [0] * len(spans)
     node_span = tuple(sorted(i for sp in spans for i in sp))
     for T in here:
-        tile = ctx.tensor(T, node_span).footprint(sizes)
+        tile = tile_of(ctx, T, node_span, sizes)
         for k, sp in enumerate(spans):
-            shift[k] += tile * live_during(ctx, node.rank, T, node_span, sp)
+            shift[k] += tile * live_during(ctx, node.rank, T, node_span, sp, node.via)
         if T in ctx.moved or T in ctx.exported:
-            if indexes(ctx, node.rank, T, node_span):
+            if indexes(ctx, node.rank, T, node_span, node.via):
                 moved[T] = moved.get(T, 0) + tile * n
             elif first:
                 moved[T] = moved.get(T, 0) + tile
@@ -414,7 +527,7 @@ def _evaluate_phase(workload: Workload, ctx: Context, node: Node, sizes: dict[st
         if isinstance(c, Node):
             occ, m = _evaluate_node(workload, ctx, c, sizes, inside, imperfect)
         else:
-            sub = sub_problem(workload[c.einsum], sizes)
+            sub = sub_problem(workload[c.einsum], sizes[c.einsum])
             cost, tiles = inner_cost(sub, c.mapping, imperfect)
             res = {T.name for T in sub.tensors if T.name in inside or T.name in ctx.intermediates}
             occ = sum(v for x, v in tiles.items() if x not in res)
@@ -430,7 +543,8 @@ def evaluate_segment(workload: Workload, root: Node, imperfect: bool = False
                      ) -> tuple[int, dict[str, int], dict[str, int]]:
     """(occupancy, reads, writes) of one segment."""
     ctx = Context(workload, root.einsums())
-    occ, moved = _evaluate_node(workload, ctx, root, workload.size, frozenset(), imperfect)
+    occ, moved = _evaluate_node(workload, ctx, root, root_sizes(workload, root.einsums()),
+                                frozenset(), imperfect)
     reads = {T: v for T, v in moved.items() if T not in ctx.written}
     writes = {T: v for T, v in moved.items() if T in ctx.written}
     for T, v in writes.items():
@@ -466,27 +580,33 @@ def leaves(workload: Workload, schedule: Schedule) -> list[tuple[str, Einsum, Ma
     """Every Einsum of a schedule with the sub-problem it runs and its mapping, in order."""
     out: list = []
 
-    def walk(node: Node | Leaf, sizes: dict[str, int]) -> None:
+    def walk(node: Node | Leaf, sizes: Sizes) -> None:
         if isinstance(node, Leaf):
-            out.append((node.einsum, sub_problem(workload[node.einsum], sizes), node.mapping))
+            out.append((node.einsum, sub_problem(workload[node.einsum], sizes[node.einsum]),
+                        node.mapping))
             return
         for below, kids, _ in phases(node, sizes):
             for c in kids:
                 walk(c, below)
 
     for s in schedule.segments:
-        walk(s, workload.size)
+        walk(s, root_sizes(workload, s.einsums()))
     return out
 
 
-def _describe(workload: Workload, node: Node | Leaf, sizes: dict[str, int]) -> str:
+def _loop_text(node: Node, n: int) -> str:
+    via = "".join(f" {e}.{r}" for e, r in node.via)
+    return f"for {node.rank} in [0,{n})" + (f" (via{via})" if via else "")
+
+
+def _describe(workload: Workload, node: Node | Leaf, sizes: Sizes) -> str:
     if isinstance(node, Leaf):
-        sub = sub_problem(workload[node.einsum], sizes)
+        sub = sub_problem(workload[node.einsum], sizes[node.einsum])
         return f"{node.einsum}: {node.mapping.describe(sub)}"
     head = []
     parts = phases(node, sizes)
     if node.rank is not None:
-        head.append(f"for {node.rank} in [0,{-(-sizes[node.rank] // node.tile)})")
+        head.append(_loop_text(node, -(-extent(node, sizes) // node.tile)))
     at = dict(node.at)
     if node.keep:
         head.append("keep " + ",".join(T + (f"@{at[T]}" if T in at else "") for T in node.keep))
@@ -495,40 +615,41 @@ def _describe(workload: Workload, node: Node | Leaf, sizes: dict[str, int]) -> s
     below, kids, _ = parts[0]
     body = "; ".join(_describe(workload, c, below) for c in kids)
     for below, kids, _ in parts[1:]:  # an imperfect tile's partial last iteration
-        body += (f" | last {node.rank}:{below[node.rank]} | "
+        body += (f" | last {node.rank}:{extent(node, below)} | "
                  + "; ".join(_describe(workload, c, below) for c in kids))
     return "{" + " ".join(head) + (" | " if head else "") + body + "}"
 
 
-def _tree(workload: Workload, ctx: Context, node: Node, sizes: dict[str, int],
+def _tree(workload: Workload, ctx: Context, node: Node, sizes: Sizes,
           resident: frozenset[str], depth: int, lines: list[str]) -> None:
     pad = "  " * depth
     parts = phases(node, sizes)
     if node.rank is not None:
-        n, t = sizes[node.rank], node.tile
+        n, t = extent(node, sizes), node.tile
         last = f", last {n % t}" if n % t else ""
-        lines.append(f"{pad}for {node.rank} in [0,{-(-n // t)}):  ({node.rank} tile {t}{last})")
+        lines.append(f"{pad}{_loop_text(node, -(-n // t))}:  ({node.rank} tile {t}{last})")
         depth += 1
         pad = "  " * depth
     for k, (below, kids, _) in enumerate(parts):
         if k:
             lines.append(f"{pad[:-2]}last {node.rank} iteration ({node.rank} tile "
-                         f"{below[node.rank]}):")
-        phase = Node(node.rank, node.tile, node.keep, kids, node.at)
+                         f"{extent(node, below)}):")
+        phase = Node(node.rank, node.tile, node.keep, kids, node.at, node.via)
         here = [*node.keep, *stored_here(ctx, phase, resident)]
         for T in here:
-            tensor = ctx.tensor(T, _span(ctx, phase))
+            i = indexer(workload, T, _span(ctx, phase))
+            tensor, seen = workload.einsums[i].tensor(T), below[workload.names[i]]
             what = "kept" if T in node.keep else "intermediate"
             if T in dict(node.at):
                 what += f" in {dict(node.at)[T]}"
-            shown = ",".join(f"{r}:{below[r]}" for r in tensor.ranks)
-            lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(below)} words")
+            shown = ",".join(f"{r}:{seen[r]}" for r in tensor.ranks)
+            lines.append(f"{pad}[{T}{{{shown}}}] {what}, {tensor.footprint(seen)} words")
         inside = resident | frozenset(here)
         for c in kids:
             if isinstance(c, Node):
                 _tree(workload, ctx, c, below, inside, depth, lines)
             else:
-                sub = sub_problem(workload[c.einsum], below)
+                sub = sub_problem(workload[c.einsum], below[c.einsum])
                 lines.append(f"{pad}{c.einsum}: {c.mapping.describe(sub)}")
 
 

@@ -391,6 +391,9 @@ def evaluate(workload: Workload, schedule: Schedule, arch: Arch, check: bool = T
     """Every level's occupancy and traffic of a fused schedule on ``arch``: segments run one after
     another, each with every level to itself, so occupancies are the largest of theirs and
     traffic adds up; the outer level keeps every tensor, so its traffic is DRAM's."""
+    if any(fusion.translated(s) for s in schedule.segments):
+        raise EinsumError("translated loops (Node.via) are costed on one buffer only "
+                          "(fusion.evaluate)")
     if check:
         check_arch(workload, arch)
         fusion.check_schedule(workload, schedule, tuple(lv.name for lv in arch.on_chip[1:]))

@@ -1,0 +1,344 @@
+"""Rank translation through intermediates (docs/fusion.md, 'Translated loops', issue 23).
+
+A loop may step through differently named ranks of the Einsums under it when an intermediate
+identifies them: in ``K[m,e] += I[m,d]*W[e,d]; S[m,p] += Q[m,e]*K[p,e]`` a loop over ``S``'s key
+rank ``p`` also runs ``K``'s producer for that key (its ``m``), so ``K`` is never stored whole.
+``Node.via`` names such bindings. Checked here: a translated tree counted by hand; every
+translated tree the brute force finds costs what the same tree costs, untranslated, on the
+workload with each Einsum's bound ranks renamed (the evaluator's path without ``via``); no
+translated schedule beats the exhaustive pebbling search (any schedule); an element-by-element
+simulation of the brute force's translated trees moves what the evaluator counts; the rules that refuse
+translated loops and keeps that would read different tiles."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pebbling import least_traffic
+
+import boundsolver as bs
+from boundsolver.errors import EinsumError
+from boundsolver.model import fusion
+from boundsolver.model.cost import Mapping, Nest
+from boundsolver.model.fusion import Leaf, Node, Schedule
+from boundsolver.reference.treeref import enumerate_workload, rank_classes
+
+K_BY_P = ["K[m,e] += I[m,d] * W[e,d]", "S[m,p] += Q[m,e] * K[p,e]"]
+UNIFORM = "uniform/perfect"
+
+
+def test_translated_loop_counted_by_hand():
+    """m = p = 4, e = d = 2. ``for p (tile 1, via K.m) {K; S}``: iteration p makes row p of K
+    (2 words, stored at the loop) and then column p of S.
+    K's leaf (sub-problem m:1, e:2, d:2), for d: for e: one word of each tile: I[p,d] is read once
+    per d (the e loop is inside, I has no e): 2 words per p, 8 in all; W[e,d] once per (d,e): 4 per
+    p, 16 in all. S's leaf (m:4, e:2, p:1), for m: for e: Q[m,e] is read once per (m,e): 8 per p,
+    32 in all; S[m,p] accumulates over the inner e and is written once per m: 4 per p, 16 in all
+    (each written once: no read-back). Total 8 + 16 + 32 + 16 = 72. Occupancy: K's row (2) while
+    K runs with one word each of I and W (4), and while S runs with one of Q and S (4): 4.
+    Untranslated, K is either stored whole (8 words) or written out and read back (16 more)."""
+    w = bs.workload(K_BY_P, m=4, p=4, e=2, d=2)
+    k = Mapping((("m", 1), ("e", 1), ("d", 1)), ("d", "e"))
+    s = Mapping((("m", 1), ("e", 1), ("p", 1)), ("m", "e"))
+    tree = Node(None, 0, (), (Node("p", 1, (), (Leaf("K", k), Leaf("S", s)), (), (("K", "m"),)),))
+    cost = fusion.evaluate(w, Schedule((tree,)))
+    assert (cost.occupancy, cost.accesses) == (4, 72)
+    assert dict(cost.reads) == {"I": 8, "W": 16, "Q": 32} and dict(cost.writes) == {"S": 16}
+    # The same tree untranslated, on the workload whose producer names its rank p: the same cost.
+    w2 = bs.workload(["K[p,e] += I[p,d] * W[e,d]", K_BY_P[1]], m=4, p=4, e=2, d=2)
+    k2 = Mapping((("p", 1), ("e", 1), ("d", 1)), ("d", "e"))
+    tree2 = Node(None, 0, (), (Node("p", 1, (), (Leaf("K", k2), Leaf("S", s))),))
+    assert fusion.evaluate(w2, Schedule((tree2,))) == cost
+    # Untranslated the loop over p cannot run K's producer; it is refused.
+    with pytest.raises(EinsumError, match="cannot enclose"):
+        fusion.check_schedule(w, Schedule((Node(None, 0, (), (Node("p", 1, (), tree.children[0]
+                                                                     .children),)),)))
+    assert "via K.m" in Schedule((tree,)).describe(w)
+
+
+def test_refused_translations():
+    w = bs.workload(K_BY_P, m=4, p=4, e=2, d=2)
+    leaf_k, leaf_s = Leaf("K", Mapping((), ())), Leaf("S", Mapping((), ()))
+
+    def tree(*node):
+        return Schedule((Node(None, 0, (), node),))
+    # K's m stepped with S's m: S reads K through p, so K is not aligned.
+    with pytest.raises(EinsumError, match="cannot enclose"):
+        fusion.check_schedule(w, tree(Node("m", 2, (), (leaf_k, leaf_s), (), ())))
+    # stepping K's e with S's p (one size here): S reads K's m-axis through p, not its e-axis
+    w4 = bs.workload(K_BY_P, m=4, p=4, e=4, d=2)
+    with pytest.raises(EinsumError, match="cannot enclose"):
+        fusion.check_schedule(w4, tree(Node("p", 2, (), (leaf_k, leaf_s), (), (("K", "e"),))))
+    fusion.check_schedule(w4, tree(Node("p", 2, (), (leaf_k, leaf_s), (), (("K", "m"),))))
+    # via names an Einsum not under the loop
+    with pytest.raises(EinsumError, match="via"):
+        fusion.check_schedule(w, tree(leaf_k, Node("p", 2, (), (leaf_s,), (), (("K", "m"),))))
+    # K's m stepped by a loop over p that also steps S's m: S then reads K[p,...] whole
+    with pytest.raises(EinsumError, match="cannot enclose"):
+        fusion.check_schedule(w, tree(Node("m", 2, (), (leaf_k, leaf_s), (), (("S", "m"),))))
+
+
+def test_a_keep_read_through_different_loop_axes_is_refused():
+    """``I`` is read as ``I[m,e]`` by both Einsums, but the translated loop steps through its
+    ``m`` in the first and through ``p`` (not in ``I``) in the second: the second reads all of
+    ``I`` in every iteration, so ``I`` cannot be kept there as one row per iteration."""
+    w = bs.workload(["K[m,e] += I[m,e] * A[e]", "S[m,p] += I[m,e] * K[p,e]"], m=2, p=2, e=2)
+    ms = fusion.Leaf("K", Mapping((), ())), fusion.Leaf("S", Mapping((), ()))
+    loop = Node("p", 1, ("I",), ms, (), (("K", "m"),))
+    with pytest.raises(EinsumError, match="cannot be kept"):
+        fusion.check_schedule(w, Schedule((Node(None, 0, (), (loop,)),)))
+    fusion.check_schedule(w, Schedule((Node(None, 0, ("I",), (Node("p", 1, (), ms, (), loop.via),)),)))
+    assert not any(fusion.translated(s) and "I" in _keeps_below_loops(s)
+                   for _, _, sch in enumerate_workload(w, True, UNIFORM, max_depth=1, translate=True)
+                   for s in sch.segments)
+
+
+def _keeps_below_loops(node) -> set:
+    return {T for c in node.children if isinstance(c, Node)
+            for T in (*c.keep, *_keeps_below_loops(c))}
+
+
+def test_rank_classes():
+    w = bs.workload(["K[m,e] += I[m,d] * W[e,d]", "V[m,f] += I[m,d] * U[f,d]",
+                     "S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"],
+                    m=2, p=2, e=2, d=2, f=2)
+    assert sorted(map(sorted, rank_classes(w))) == [["d"], ["e"], ["f"], ["m", "p"]]
+
+
+def renamed_untranslated(w: bs.Workload, schedule: Schedule) -> tuple[bs.Workload, Schedule]:
+    """The workload with each Einsum's ranks renamed to the names of the loops stepping through
+    them (the rest to fresh names), and the schedule without ``via``: untranslated, costed by
+    the evaluator's path that never reads ``via``."""
+    sigma: dict[str, dict[str, str]] = {e: {} for e in w.names}
+
+    def walk(node, above):
+        if isinstance(node, Leaf):
+            for loop in above:
+                q = loop.binds(node.einsum)
+                assert q not in sigma[node.einsum]
+                sigma[node.einsum][q] = loop.rank
+            return
+        for c in node.children:
+            walk(c, above + ((node,) if node.rank is not None else ()))
+    for s in schedule.segments:
+        walk(s, ())
+    texts, sizes = [], {}
+    for e in w.einsums:
+        sg = sigma[e.name]
+        taken = set(sg.values())
+        assert len(taken) == len(sg)
+        for r in e.ranks:  # unbound ranks: their own name if free, else a fresh one
+            if r not in sg:
+                sg[r] = r if r not in taken else f"{r}_{e.name.lower()}"
+                taken.add(sg[r])
+        for r in e.ranks:
+            sizes[sg[r]] = e.size[r]
+
+        def t(T):
+            return f"{T.name}[{','.join(sg[a.ranks[0]] for a in T.axes)}]"
+        texts.append(f"{t(e.output)} += " + " * ".join(t(T) for T in e.inputs))
+
+    w2 = bs.workload(texts, name=w.name, **sizes)
+
+    def strip(node):
+        if isinstance(node, Leaf):
+            sg, m = sigma[node.einsum], node.mapping
+            assert isinstance(m, (Mapping, Nest))
+            if isinstance(m, Mapping):
+                return Leaf(node.einsum, Mapping(tuple((sg[r], t) for r, t in m.tiles),
+                                                 tuple(sg[r] for r in m.order)))
+            return Leaf(node.einsum, Nest(tuple(tuple((sg[r], t) for r, t in lv) for lv in m.levels),
+                                          tuple(tuple(sg[r] for r in o) for o in m.orders),
+                                          m.storage))
+        return Node(node.rank, node.tile, node.keep, tuple(map(strip, node.children)))
+    return w2, Schedule(tuple(map(strip, schedule.segments)))
+
+
+@st.composite
+def producer_chains(draw):
+    """K's producer and a reader through another rank name, with or without a reader of S;
+    small sizes, m = p (one shape of K)."""
+    m, e, d = (draw(st.sampled_from(v)) for v in ([2, 4], [1, 2], [1, 2]))
+    if draw(st.booleans()):
+        return bs.workload(K_BY_P, m=m, p=m, e=e, d=d)
+    return bs.workload([*K_BY_P, "Z[m,f] += S[m,p] * V[p,f]"], m=2, p=2, e=1, d=d, f=1)
+
+
+@settings(max_examples=5, deadline=None)
+@given(producer_chains())
+def test_translated_breakpoints_cost_the_same_renamed(w):
+    """Every breakpoint of the brute force with translation: its tree, re-costed untranslated on
+    the renamed workload, costs the same; and translation only adds trees (never a higher curve)."""
+    plain = enumerate_workload(w, True, UNIFORM, max_depth=2)
+    more = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True)
+    for occ, acc, sch in more:
+        w2, s2 = renamed_untranslated(w, sch)
+        again, renamed = fusion.evaluate(w, sch), fusion.evaluate(w2, s2, check=False)
+        assert (again.occupancy, again.accesses) == (occ, acc)
+        assert (renamed.occupancy, renamed.accesses) == (occ, acc)
+    for occ, acc, _ in plain:
+        assert min(a for o, a, _ in more if o <= occ) <= acc
+
+
+def test_no_translated_schedule_beats_pebbling():
+    """The exhaustive pebbling search (tests/pebbling.py: any schedule, no recomputation) is a
+    floor for every translated breakpoint; and translation lowers this chain's curve."""
+    w = bs.workload(K_BY_P, m=2, p=2, e=1, d=1)
+    more = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True)
+    plain = enumerate_workload(w, True, UNIFORM, max_depth=2)
+    for occ, acc, _ in more:
+        best = least_traffic(w, occ)
+        assert best is not None and best <= acc
+    lower = [(o, a) for o, a, s in more if min(x for y, x, _ in plain if y <= o) > a]
+    assert lower and all(any(map(fusion.translated, s.segments)) for o, a, s in more
+                         if (o, a) in lower)
+
+
+def test_the_hierarchy_refuses_translated_loops():
+    """Translated loops are costed on one buffer only; a hierarchy refuses rather than miscount."""
+    from helpers import three
+
+    from boundsolver.model import fusion_levels
+    w = bs.workload(K_BY_P, m=2, p=2, e=1, d=2)
+    loop = Node("p", 1, (), (Leaf("K", Mapping((), ())), Leaf("S", Mapping((), ()))), (),
+                (("K", "m"),))
+    with pytest.raises(EinsumError, match="one buffer"):
+        fusion_levels.evaluate(w, Schedule((Node(None, 0, (), (loop,)),)), three(8))
+
+
+# ------------------------------------------------------------- element-level re-costing
+
+def simulate(w: bs.Workload, root: Node) -> dict[str, int]:
+    """Words each tensor moves, by running a one-segment tree element by element, written from
+    docs/fusion.md's rules without the package's evaluator: every loop binds, in each Einsum
+    under it, the rank it steps (``Node.binds``) to a concrete range; a kept tensor is loaded
+    (its whole box of elements, as its users index it) at every iteration of its node; a leaf
+    (an Orojenesis ``Mapping``) loads a streamed input's box whenever the box its loops select
+    changes, and flushes an output's box when it changes and at the end; an element loaded that
+    was written before counts as a read-back. Intermediates cost nothing."""
+    ctx = fusion.Context(w, root.einsums())
+    moved: dict[str, int] = {}
+    written: set = set()
+
+    def add(T, n):
+        moved[T] = moved.get(T, 0) + n
+
+    def box(e, T, ranges):
+        """The elements of ``T`` that Einsum ``e`` touches with its ranks in ``ranges``."""
+        t = w[e].tensor(T)
+        return frozenset(itertools.product(*(ranges[a.ranks[0]] for a in t.axes)))
+
+    def hold(held, T, elems):
+        """Make ``elems`` the held box of ``T``: an output flushes the box it replaces; a new box
+        is loaded (an output's elements only where written before: first-read elision)."""
+        if held.get(T) == elems:
+            return
+        if T in ctx.written and T in held:
+            add(T, len(held[T]))
+            written.update(held[T])
+        if T not in ctx.written:
+            add(T, len(elems))
+        add(T + "@back", len(elems & written) if T in ctx.written else 0)
+        held[T] = elems
+
+    def flush(held):
+        for T, elems in held.items():
+            if T in ctx.written:
+                add(T, len(elems))
+                written.update(elems)
+
+    def run(node, ranges, resident):
+        if isinstance(node, Leaf):
+            leaf(node.einsum, node.mapping, ranges[node.einsum], resident)
+            return
+        names = node.einsums()
+        if node.rank is None:
+            steps = [ranges]
+        else:
+            size = len(ranges[names[0]][node.binds(names[0])])
+            steps = []
+            for k in range(size // node.tile):
+                cut = dict(ranges)
+                for e in names:
+                    r = node.binds(e)
+                    cut[e] = ranges[e] | {r: ranges[e][r][k * node.tile:(k + 1) * node.tile]}
+                steps.append(cut)
+        held: dict[str, frozenset] = {}  # the kept boxes of this invocation
+        for sub in steps:
+            for T in node.keep:
+                users = [e for e in names if T in {x.name for x in w[e].tensors}]
+                hold(held, T, box(users[0], T, sub[users[0]]))
+            for c in node.children:
+                run(c, sub, resident | set(node.keep))
+        flush(held)
+
+    def leaf(e, m, ranges, resident):
+        tile = m.tile
+        loops = [r for r in m.order if len(ranges[r]) // tile[r] > 1]
+        held: dict[str, frozenset] = {}
+        for idx in itertools.product(*(range(len(ranges[r]) // tile[r]) for r in loops)):
+            cur = {r: ranges[r] for r in ranges}
+            for r, k in zip(loops, idx):
+                cur[r] = ranges[r][k * tile[r]:(k + 1) * tile[r]]
+            for t in w[e].tensors:
+                if t.name not in resident and t.name not in ctx.intermediates:
+                    hold(held, t.name, box(e, t.name, cur))
+        flush(held)
+
+    start = {e: {r: tuple(range(n)) for r, n in w[e].sizes} for e in root.einsums()}
+    run(root, start, frozenset())
+    return moved
+
+
+def test_translated_trees_re_costed_element_by_element():
+    """Every breakpoint's tree of the brute force with translation on two small chains: the
+    words moved, simulated element by element, add up to the accesses the evaluator gives."""
+    for texts, size in [(K_BY_P, dict(m=4, p=4, e=2, d=2)),
+                        ([*K_BY_P, "Z[m,f] += S[m,p] * V[p,f]"], dict(m=2, p=2, e=1, d=1, f=1))]:
+        w = bs.workload(texts, **size)
+        found = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True)
+        assert any(fusion.translated(s) for _, _, sch in found for s in sch.segments)
+        for occ, acc, sch in found:
+            assert sum(sum(simulate(w, s).values()) for s in sch.segments) == acc
+
+
+def _imperfect_over_translated(k_rank: str, via: tuple) -> Schedule:
+    """``for e (tile 2 of 3) {for p (tile 1, via) {K; S}} | last e:1 | the same``."""
+    k = Mapping(((k_rank, 1), ("e", 1), ("d", 1)), ("d", "e"))
+    s = Mapping((("m", 1), ("e", 1), ("p", 1)), ("m", "e"))
+    inner = Node("p", 1, (), (Leaf("K", k), Leaf("S", s)), (), via)
+    return Schedule((Node(None, 0, (), (Node("e", 2, (), (inner,), rest=(inner,)),)),))
+
+
+def test_translated_loop_under_an_imperfect_shared_tile():
+    """An imperfect loop over ``e`` (3 = 2 + 1) above a translated loop: each phase cuts, in each
+    Einsum, the rank the loop steps through there. By hand (m = p = 2, e = 3, d = 2): per phase
+    (e tile t = 2, then 1) and per p: K's leaf reads I[p,d] once per d (2) and W t·2 words; S's
+    leaf reads Q 2·t words and writes S[:,p] once per m (2). I 2·2·2 = 8, W (4 + 2)·2 = 12, Q
+    (4 + 2)·2 = 12, S written 2·2·2 = 8 (4 of them read back: its e is split). 44 in all, at
+    occupancy 4 (K's row of 2 and a word of each of the running leaf's two streamed tiles); and
+    the same as the tree untranslated on the workload whose producer names its rank p."""
+    w = bs.workload(K_BY_P, m=2, p=2, e=3, d=2)
+    cost = fusion.evaluate(w, _imperfect_over_translated("m", (("K", "m"),)), imperfect=True)
+    assert (cost.occupancy, cost.accesses) == (4, 44)
+    assert dict(cost.reads) == {"I": 8, "W": 12, "Q": 12, "S": 4} and dict(cost.writes) == {"S": 8}
+    w2 = bs.workload(["K[p,e] += I[p,d] * W[e,d]", K_BY_P[1]], m=2, p=2, e=3, d=2)
+    assert fusion.evaluate(w2, _imperfect_over_translated("p", ()), imperfect=True) == cost
+    assert "last e iteration" in _imperfect_over_translated("m", (("K", "m"),)).tree(w)
+
+
+def test_a_translated_loop_with_a_partial_iteration_is_refused():
+    """``via`` with ``rest`` on one node is not modelled (fusion._check_tile), and the brute
+    force does not search translated loops with imperfect shared tiles."""
+    w = bs.workload(K_BY_P, m=3, p=3, e=2, d=2)
+    leaves = (Leaf("K", Mapping((), ())), Leaf("S", Mapping((), ())))
+    loop = Node("p", 2, (), leaves, (), (("K", "m"),), rest=leaves)
+    with pytest.raises(EinsumError, match="translated loop .via. with an imperfect tile"):
+        fusion.check_schedule(w, Schedule((Node(None, 0, (), (loop,)),)), imperfect=True)
+    with pytest.raises(EinsumError, match="proper divisor"):
+        fusion.check_schedule(w, Schedule((Node(None, 0, (), (loop,)),)))
+    with pytest.raises(EinsumError, match="not searched together"):
+        enumerate_workload(w, True, "uniform/imperfect", max_depth=1, translate=True)
