@@ -730,9 +730,10 @@ class TreeSearch:
             return out
 
     def held(self, stored: tuple[str, ...], span: tuple[int, ...], S: tuple) -> int:
-        """The words of the tiles ``stored`` (as ``span`` indexes them) under the tiles ``S``:
-        a child's shift, asked for by many parents with the same tiles."""
-        key = (stored, span, S)
+        """The words of the tiles ``stored`` (as ``span``, a run of consecutive Einsums, indexes
+        them) under the tiles ``S``: a child's shift, asked for by many parents with the same
+        tiles (keyed by the run's ends: a long span's tuple is slow to hash)."""
+        key = (stored, span[0], span[-1], S)
         try:
             return self._held[key]
         except KeyError:
@@ -984,7 +985,7 @@ class TreeSearch:
             return table[(x, y)]
         except KeyError:
             pass
-        spans, inner = self._spans(seg, a, b, R)
+        _, inner, near = self._spans(seg, a, b, R)
         # Intermediates whose writer and readers all lie under the node but not under this child
         # (the others are resident from above, or stored inside the child), live while it runs:
         # users are positions, so "all under the child" is lo >= x and hi <= y (fusion.live_during).
@@ -993,7 +994,7 @@ class TreeSearch:
             lo, hi, _, indexed = self._kept(seg, a, b, T, rank)
             if not indexed or (lo <= y and hi >= x):
                 stored.append(T)
-        resident = frozenset(T for T, (lo, hi, pos, inter) in spans.items()
+        resident = frozenset(T for T, (lo, hi, pos, inter) in near
                              if lo <= y and hi >= x and pos[bisect_left(pos, x)] <= y
                              and (T in R or T in K or (inter and not (lo >= x and hi <= y))))
         table[(x, y)] = out = (tuple(stored), resident)
@@ -1001,7 +1002,9 @@ class TreeSearch:
 
     def _spans(self, seg, a: int, b: int, R: frozenset):
         """Per tensor of the segment: (first user, last user, users, whether an intermediate);
-        and the intermediates not in ``R`` whose users all lie in ``a..b``, in name order."""
+        the intermediates not in ``R`` whose users all lie in ``a..b``, in name order; and the
+        first part's items of the tensors some Einsum of ``a..b`` uses (the only ones that can
+        be resident for a child of the node: :meth:`edge` asks for a user inside the child)."""
         key = (seg, a, b, R)
         if key not in self._edge_pre:
             ctx = self.context(*seg)
@@ -1011,7 +1014,9 @@ class TreeSearch:
             spans = self._edge_pre[seg]
             inner = [(X, spans[X][0], spans[X][1]) for X in sorted(ctx.intermediates)
                      if X not in R and spans[X][0] >= a and spans[X][1] <= b]
-            self._edge_pre[key] = (spans, inner)
+            near = [(T, v) for T, v in spans.items()
+                    if v[2][bisect_left(v[2], a)] <= b]
+            self._edge_pre[key] = (spans, inner, near)
         return self._edge_pre[key]
 
     def _kept(self, seg, a: int, b: int, T: str, rank):
