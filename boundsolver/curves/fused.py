@@ -11,8 +11,10 @@ is the best cut into segments. Every reported point's tree is rebuilt and re-cos
 
 from __future__ import annotations
 
+import gc
 import math
 import time
+from contextlib import contextmanager
 from functools import cached_property, partial
 from bisect import bisect_left, bisect_right
 from itertools import accumulate, permutations
@@ -585,6 +587,8 @@ class TreeSearch:
         self._used: dict = {}
         self._invocations: dict = {}
         self._bridged: dict = {}
+        self._kept_sets: dict = {}  # a node's candidates -> its kept sets (kept_sets)
+        self._proj: dict = {}  # (a, b) -> (the tiles a run keeps, its tensors): project
         self._began = time.perf_counter()
         self.solved = 0  # segments solved so far (reported by a time limit)
         self._twins = twin_classes(self.workload)
@@ -700,8 +704,15 @@ class TreeSearch:
         return self._runs[(a, b)]
 
     def project(self, a: int, b: int, S: tuple, R: frozenset) -> tuple[tuple, frozenset]:
-        idx, names = self.run(a, b)
-        return tuple(S[k] for k in idx), R & names
+        """The tiles and resident tensors a subtree over Einsums ``a..b`` depends on
+        (:meth:`run`), by one getter per run: asked for by every memo lookup."""
+        try:
+            get, names = self._proj[(a, b)]
+        except KeyError:
+            idx, names = self.run(a, b)
+            get = itemgetter(*idx) if len(idx) > 1 else (lambda S, idx=idx: tuple(S[k] for k in idx))
+            self._proj[(a, b)] = get, names
+        return get(S), R & names
 
     def sizes(self, S: tuple) -> dict:
         if S not in self._dicts:
@@ -729,9 +740,10 @@ class TreeSearch:
             return out
 
     def held(self, stored: tuple[str, ...], span: tuple[int, ...], S: tuple) -> int:
-        """The words of the tiles ``stored`` (as ``span`` indexes them) under the tiles ``S``:
-        a child's shift, asked for by many parents with the same tiles."""
-        key = (stored, span, S)
+        """The words of the tiles ``stored`` (as ``span``, a run of consecutive Einsums, indexes
+        them) under the tiles ``S``: a child's shift, asked for by many parents with the same
+        tiles (keyed by the run's ends: a long span's tuple is slow to hash)."""
+        key = (stored, span[0], span[-1], S)
         try:
             return self._held[key]
         except KeyError:
@@ -983,7 +995,7 @@ class TreeSearch:
             return table[(x, y)]
         except KeyError:
             pass
-        spans, inner = self._spans(seg, a, b, R)
+        _, inner, near = self._spans(seg, a, b, R)
         # Intermediates whose writer and readers all lie under the node but not under this child
         # (the others are resident from above, or stored inside the child), live while it runs:
         # users are positions, so "all under the child" is lo >= x and hi <= y (fusion.live_during).
@@ -992,7 +1004,7 @@ class TreeSearch:
             lo, hi, _, indexed = self._kept(seg, a, b, T, rank)
             if not indexed or (lo <= y and hi >= x):
                 stored.append(T)
-        resident = frozenset(T for T, (lo, hi, pos, inter) in spans.items()
+        resident = frozenset(T for T, (lo, hi, pos, inter) in near
                              if lo <= y and hi >= x and pos[bisect_left(pos, x)] <= y
                              and (T in R or T in K or (inter and not (lo >= x and hi <= y))))
         table[(x, y)] = out = (tuple(stored), resident)
@@ -1000,7 +1012,9 @@ class TreeSearch:
 
     def _spans(self, seg, a: int, b: int, R: frozenset):
         """Per tensor of the segment: (first user, last user, users, whether an intermediate);
-        and the intermediates not in ``R`` whose users all lie in ``a..b``, in name order."""
+        the intermediates not in ``R`` whose users all lie in ``a..b``, in name order; and the
+        first part's items of the tensors some Einsum of ``a..b`` uses (the only ones that can
+        be resident for a child of the node: :meth:`edge` asks for a user inside the child)."""
         key = (seg, a, b, R)
         if key not in self._edge_pre:
             ctx = self.context(*seg)
@@ -1010,7 +1024,9 @@ class TreeSearch:
             spans = self._edge_pre[seg]
             inner = [(X, spans[X][0], spans[X][1]) for X in sorted(ctx.intermediates)
                      if X not in R and spans[X][0] >= a and spans[X][1] <= b]
-            self._edge_pre[key] = (spans, inner)
+            near = [(T, v) for T, v in spans.items()
+                    if v[2][bisect_left(v[2], a)] <= b]
+            self._edge_pre[key] = (spans, inner, near)
         return self._edge_pre[key]
 
     def _kept(self, seg, a: int, b: int, T: str, rank):
@@ -1085,6 +1101,15 @@ class TreeSearch:
         them onto the first ``k``."""
         if not self.share or len(cands) < 2:
             return subsets(cands)
+        key = tuple(cands)
+        try:
+            return self._kept_sets[key]
+        except KeyError:
+            out = self._kept_sets[key] = self._twin_subsets(cands)
+            return out
+
+    def _twin_subsets(self, cands: list[str]) -> list[tuple]:
+        """:meth:`kept_sets` of ``cands`` (at least two), made once per candidate list."""
         before = {}  # each twin among cands -> its twins earlier in cands
         for k, T in enumerate(cands):
             c = self._twins.get(T)
@@ -1227,10 +1252,15 @@ class TreeSearch:
         inner = self.curves.floor(self, x, y, below) if best is not None and not placing else ()
         covers, word_floor = self.keys.covers, self.curves.word_floor
         barred = self._barred(x, y, depth)
+        bounded = best is not None or placing or barred
+        # per candidate, once for all its kept sets: its tile, its traffic as kept, the first
+        # and last Einsum its tile is live for, and whether it is lifted (body(): the loop does
+        # not index it); the kept sets' sums of these are what each option costs to set up
+        terms = {T: self._kept_term(seg, x, y, sp, below, r, n, moved, T) for T in cands}
+        lifting = not self.split and self.share and not placing
         parts, recs = [], []
         for K in self.kept_sets(cands):
-            tiles = {T: self.fp(T, sp, below) for T in K}
-            const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
+            const = sum([terms[T][1] for T in K])
             reach = None  # the default option's breakpoints on the DRAM front (PlacedSearch)
             if self.front:
                 reach = self.reaching(self.base.body(seg, x, y, below, R, K, r, depth + 1),
@@ -1238,11 +1268,9 @@ class TreeSearch:
                 if not reach:
                     self.off += 1
                     continue
-            if best is not None or placing or barred:  # lower bounds: kept tiles live at once;
-                occ = max(sum(v for T, v in tiles.items()  # everything else moved once
-                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
-                          for e in sp) if K else 0
-                acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
+            if bounded:  # lower bounds: kept tiles live at once; everything else moved once
+                occ = _most_live([terms[T] for T in K])
+                acc = unit * (const + n * (floor - sum([streamed[T] for T in K])))
             if (best is not None or barred) and not placing:
                 if self._covered(best, occ, acc, inner, barred):  # the cheap bound: no floor
                     continue
@@ -1256,6 +1284,8 @@ class TreeSearch:
                 # column where it reaches the front (the rest is dropped anyway: reaching)
                 points = [(occ, acc)] if reach is None else [
                     (max(occ, o), max(acc, d)) for o, d in reach]
+            tiles = {T: terms[T][0] for T in K} if placing else None
+            G = tuple([T for T in K if terms[T][4]]) if lifting else ()
             for KA in self.assign(K, sp, below, F):
                 c = self.placed_const(unit * const, K, KA, tiles, n, r, unit, moved)
                 if placing and best is not None:
@@ -1264,8 +1294,11 @@ class TreeSearch:
                     if all(covers(best, o, a, lo) for o, a in points):
                         self.skipped += 1
                         continue
-                body = self.body(seg, x, y, below, R, K, r, depth + 1,
-                                 *((W, F, KA) if placing else ()))
+                if G:  # what body() would do: its lifted form, asked for directly
+                    body = self.lifted(seg, x, y, below, R, K, r, depth + 1, G)
+                else:
+                    body = self.body(seg, x, y, below, R, K, r, depth + 1,
+                                     *((W, F, KA) if placing else ()))
                 if body is None:
                     continue
                 self.nodes += 1
@@ -1325,6 +1358,19 @@ class TreeSearch:
                                                 tail, k))
             recs.append(("peeled", r, t, K, body, tail))
         return self.keep(self.keys.merge(parts), recs)
+
+    def _kept_term(self, seg, x: int, y: int, sp: tuple, S: tuple, r: str, n: int, moved: dict,
+                   T: str) -> tuple:
+        """What keeping ``T`` adds to a loop node over ``x..y`` (rank ``r``, ``n`` iterations,
+        tiles ``S`` below it): its tile; its traffic (moved once per iteration where the loop
+        indexes it, else once); the first and last of the Einsums its tile is live for (all of
+        them where the loop does not index it: the tile stays across iterations); and whether
+        :meth:`body` lifts it (:meth:`_kept`: the loop does not index it)."""
+        w, ranks, users, _ = moved[T]
+        tile = self.fp(T, sp, S)
+        indexed = r in ranks
+        lo, hi = (users[0], users[-1]) if indexed else (x, y)
+        return tile, w * tile * (n if indexed else 1), lo, hi, not self._kept(seg, x, y, T, r)[3]
 
     def _covered(self, best, occ: int, acc: int, inner: tuple, barred: bool) -> bool:
         """Whether a loop option whose lower bounds are ``occ`` and ``acc`` is skipped: the
@@ -1658,7 +1704,8 @@ class TreeSearch:
         dropped, and the search repeats until those trees use exact leaves only: then their keys
         are real trees' and lower bounds, so optimal (docs/fusion.md, 'Lazy leaves')."""
         while True:
-            front = self.whole(fusion_on)
+            with _no_cyclic_gc():
+                front = self.whole(fusion_on)
             if not self.lazy or front is None:
                 return front
             self.pending = set()
@@ -1676,6 +1723,30 @@ class TreeSearch:
                 raise SolverError(f"the lazy leaves of {self.workload.name or 'the workload'} "
                                   f"learnt nothing in a round: a leaf's bound excludes its exact "
                                   f"point")
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """Python's cyclic garbage collector paused (and restored after, as it was). The search
+    makes millions of tuples, lists and staircases that live until a region is forgotten, and
+    almost no reference cycles (refcounting frees everything else): every collection of the
+    oldest generation walks that whole heap for nothing, about a quarter of the search's time
+    on ResNet-50's last bottleneck. No value depends on it."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _most_live(terms: list) -> int:
+    """The most words of kept tiles live at once (:meth:`TreeSearch._kept_term`'s tile, first
+    and last Einsum): the most at some tile's first Einsum, since every tile live at an Einsum
+    ``e`` is live at the latest first Einsum among them (it starts no later and ends at ``e``
+    or after); 0 for none."""
+    return max([sum([t[0] for t in terms if t[2] <= s[2] <= t[3]]) for s in terms], default=0)
 
 
 def bridged(einsums, R: frozenset) -> bool:
