@@ -152,7 +152,13 @@ def canonical_key(inputs: tuple, output: tuple, sizes) -> tuple:
     canonical order and the ranks in theirs. No Einsum is built (the search asks for a key
     per leaf shape and tile, and traces only the new ones)."""
     best = None
+    seen = set()  # orders of inputs that use the same ranks give the same key: the first kept
+    kinds = [frozenset(T[1]) for T in inputs]
     for order in permutations(range(len(inputs))):
+        kind = tuple([kinds[i] for i in order])
+        if kind in seen:
+            continue
+        seen.add(kind)
         ts = [inputs[i] for i in order] + [output]
         sets = [set(T[1]) for T in ts]
         sig = {d: (n, tuple(d in s for s in sets)) for d, n in sizes}
