@@ -115,3 +115,24 @@ def test_a_mirror_without_its_symmetry_changes_the_curve(monkeypatch):
     monkeypatch.setattr(fused, "mirror_on", lambda einsums, sigma: sigma or None)
     _, wrong = solve(w, 2, True)
     assert wrong != off
+
+
+def test_trees_need_renaming_back(monkeypatch):
+    """A mirror record rebuilt without renaming its image's ranks back gives a tree that is
+    not one of the state's (its loops tile ranks the state has already cut): refused, so the
+    re-costing in the tests above checks the renaming."""
+    build = fused.TreeSearch.build
+
+    def unrenamed(self, st, capacity, S=None):
+        rec = self.prov[int(st.tag[int(st.at(capacity))])]
+        if rec[0] == "mirror":
+            return unrenamed(self, rec[1], capacity, rec[2])
+        return build(self, st, capacity, S)
+
+    w = conv(8, 8, 3, 3)
+    sol, curve = solve(w, 2, True)
+    monkeypatch.setattr(fused.TreeSearch, "build", unrenamed)
+    with pytest.raises(bs.errors.BoundsolverError):
+        for occ, acc in curve:
+            cost = bs.model.fusion.evaluate(w, sol.schedule(occ))
+            assert (cost.occupancy, cost.accesses) == (occ, acc)
