@@ -154,7 +154,13 @@ def canonical_key(inputs: tuple, output: tuple, sizes) -> tuple:
     canonical order and the ranks in theirs. No Einsum is built (the search asks for a key
     per leaf shape and tile, and traces only the new ones)."""
     best = None
+    seen = set()  # orders of inputs that use the same ranks give the same key: the first kept
+    kinds = [frozenset(T[1]) for T in inputs]
     for order in permutations(range(len(inputs))):
+        kind = tuple([kinds[i] for i in order])
+        if kind in seen:
+            continue
+        seen.add(kind)
         ts = [inputs[i] for i in order] + [output]
         sets = [set(T[1]) for T in ts]
         sig = {d: (n, tuple(d in s for s in sets)) for d, n in sizes}
@@ -562,6 +568,11 @@ class TreeSearch:
     # tiles (benchmarks/fused_imperfect.py compares the two).
     shared_imperfect: bool | None = None
 
+    # States equal up to a rank symmetry of their segment (a square image's rows and columns)
+    # share one entry (:meth:`mirrored`); off only in the tests that check it changes no curve.
+    mirrors: bool = True
+    mirrored_states: int = 0  # body and child states answered by their mirror image
+
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
         self.totals = self.curves.totals
@@ -610,6 +621,8 @@ class TreeSearch:
         self._bar_shift = 0  # what the barred root stores while its whole-run child runs
         self._form_of: dict = {}   # (i, j) -> segment_form
         self._repeated: dict = {}  # a segment form -> how many segments to solve have it
+        self._sigma = rank_mirror(self.workload)  # candidate rank involution (rank_mirror)
+        self._mirror: dict = {}    # segment -> (positions permuted, renaming) or None
 
     def record(self, rec) -> int:
         self.prov.append(rec)
@@ -863,6 +876,11 @@ class TreeSearch:
             key += ("barred",)
         if key in self.memo:
             return self.recall(key)
+        mirror = self.mirror_of(seg, Sp, a, b) if not barred else None
+        if mirror is not None:
+            pos, sigma = mirror
+            return self.mirrored(key, sigma, _permuted(S, pos), self.body(
+                seg, a, b, _permuted(S, pos), R, K, sigma.get(loop, loop), depth))
         self.enter()
         if not self.placing:
             if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
@@ -1048,10 +1066,16 @@ class TreeSearch:
         if self.placing:
             F = self.room(x, y, S, F, W)
             key += (W, F)
-        if self._barred(x, y, depth):
+        barred = self._barred(x, y, depth)
+        if barred:
             key += ("barred",)
         if key in self.memo:
             return self.recall(key)
+        mirror = self.mirror_of(seg, Sp, x, y) if not barred else None
+        if mirror is not None:
+            pos, sigma = mirror
+            return self.mirrored(key, sigma, _permuted(S, pos), self.child(
+                seg, x, y, _permuted(S, pos), R, depth, sigma.get(avoid, avoid)))
         if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
             self.out_of_time()
         self.enter()
@@ -1071,6 +1095,60 @@ class TreeSearch:
                 out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out,
                                                       *((*placed, ds) if placed else ()))])
         return self.store(key, self.on_front(out, ds))
+
+    def mirror_of(self, seg, Sp: tuple, a: int, b: int):
+        """``(positions, renaming)`` where the state of a node over ``a..b`` with projected
+        tiles ``Sp`` is answered by its mirror image (:meth:`mirrored`): the segment has a rank
+        symmetry that moves the run's tiles and the image's tiles come first; else None."""
+        if not self.mirrors or self.placing or self.lazy or self.keys is not SCALAR:
+            return None
+        key = (seg, a, b)
+        try:
+            m = self._mirror[key]
+        except KeyError:
+            m = self._mirror[key] = self._run_mirror(seg, a, b)
+        if m is None:
+            return None
+        q, pos, sigma = m
+        return (pos, sigma) if tuple([Sp[k] for k in q]) < Sp else None
+
+    def _run_mirror(self, seg, a: int, b: int):
+        """The segment's rank symmetry as it acts on the run ``a..b``'s projected tiles: the
+        permutation of their positions, of all positions, and the renaming (None: none moves
+        a tile of the run)."""
+        if seg not in self._mirror:
+            i, j = seg
+            sigma = mirror_on(self.workload.einsums[i:j + 1], self._sigma)
+            self._mirror[seg] = None if sigma is None else (
+                tuple(self.position[sigma.get(r, r)] for r in self.ranks), sigma)
+        whole = self._mirror[seg]
+        if whole is None:
+            return None
+        pos, sigma = whole
+        idx = self.run(a, b)[0]
+        q = tuple(idx.index(pos[k]) for k in idx)
+        return None if q == tuple(range(len(idx))) else (q, pos, sigma)
+
+    def mirrored(self, key, sigma: dict, image_S: tuple, st):
+        """The staircase of a state whose mirror image (tiles ``image_S``) has ``st``: equal,
+        point for point, each point's tree the image's renamed by ``sigma``; memoised under the
+        state's own ``key``.
+
+        Why it is exact: ``sigma`` (:func:`mirror_on`) maps every Einsum of the segment onto
+        itself, each tensor's axes permuted the same way wherever it is used. Renaming the ranks
+        of a tree by ``sigma`` (loop ranks, each leaf's tiles and loop order) then maps the trees
+        of a node with tiles ``S`` onto those of the node with tiles ``sigma(S)`` (ranks and
+        tiles swapped together), with the same resident and kept tensors: every footprint is a
+        product over a tensor's axes and every loop's iterations a ratio of one rank's size and
+        tile, both unchanged, and what may loop where (:func:`fusion.loop_allowed`) is a fact
+        about the segment's structure, which ``sigma`` keeps. So the two staircases are equal,
+        and a tree of the image renamed back is a tree of the state at the same point."""
+        self.mirrored_states += 1
+        if st is not None:
+            tag = self.record(("mirror", st, image_S, sigma))
+            st = st.retagged([tag] * len(st.occ))
+        self.memo[key] = st
+        return st
 
     def loop_options(self, seg, x: int, y: int, S: tuple, avoid: str | None) -> list:
         """The loops a node over Einsums ``x..y`` with tiles ``S`` may take: (rank, tile) for
@@ -1561,6 +1639,10 @@ class TreeSearch:
             _, st, offset, ranks, tensors = rec
             return [self.renamed(node, offset, ranks, tensors)
                     for node in self.build(st, capacity, S)]
+        if kind == "mirror":  # the image's tree (under its tiles), its ranks renamed back
+            _, st, image_S, sigma = rec
+            return [self.renamed(node, 0, _Names(sigma), _Names())
+                    for node in self.build(st, capacity, image_S)]
         raise AssertionError(kind)
 
     def node(self, r, t: int, K: tuple, body, capacity: int, S: tuple, at: list) -> fusion.Node:
@@ -1747,6 +1829,95 @@ def _most_live(terms: list) -> int:
     ``e`` is live at the latest first Einsum among them (it starts no later and ends at ``e``
     or after); 0 for none."""
     return max([sum([t[0] for t in terms if t[2] <= s[2] <= t[3]]) for s in terms], default=0)
+
+# ---------------------------------------------------------------------------- rank symmetries
+
+class _Names(dict):
+    """A renaming that leaves every name it does not list as it is."""
+
+    def __missing__(self, name):
+        return name
+
+
+def _permuted(S: tuple, pos: tuple) -> tuple:
+    """Tiles ``S`` moved by a rank symmetry: rank ``k`` takes the tile of rank ``pos[k]``."""
+    return tuple([S[k] for k in pos])
+
+
+def _axes(T: Tensor, sigma: dict) -> list[tuple]:
+    """``T``'s axes, each as its sorted terms, the ranks renamed by ``sigma``."""
+    return [tuple(sorted((sigma.get(t.rank, t.rank), t.coef) for t in a.terms)) for a in T.axes]
+
+
+def is_symmetry(einsums, sigma: dict) -> bool:
+    """Whether the rank renaming ``sigma`` (an involution) maps each of ``einsums`` onto
+    itself: every rank to a rank of the Einsum of the same size, and each tensor's renamed
+    axes onto its own axes by one permutation, the same in every Einsum that uses the tensor
+    (so a tensor keeps its shape and its footprint under any tiles renamed alike)."""
+    perms: dict = {}
+    for e in einsums:
+        size = e.size
+        if any(size.get(sigma.get(r, r)) != n for r, n in e.sizes):
+            return False
+        for T in e.tensors:
+            axes = _axes(T, {})
+            where = {ax: k for k, ax in enumerate(axes)}
+            if len(where) < len(axes):
+                return False  # two equal axes: the permutation is not unique
+            perm = tuple(where.get(ax, -1) for ax in _axes(T, sigma))
+            if -1 in perm or perms.setdefault(T.name, perm) != perm:
+                return False
+    return True
+
+
+def _symmetries(e: Einsum, limit: int = 256) -> list[dict]:
+    """The rank involutions of ``e`` made of swaps of equal-sized ranks that are symmetries of
+    ``e`` (:func:`is_symmetry`), trying at most ``limit`` (an Einsum with many equal sizes is
+    left without)."""
+    ranks = e.ranks
+    pairs = [(r, q) for k, r in enumerate(ranks) for q in ranks[k + 1:] if e.size[r] == e.size[q]]
+    out, tried = [], 0
+
+    def grow(start: int, sigma: dict) -> None:
+        nonlocal tried
+        for k in range(start, len(pairs)):
+            r, q = pairs[k]
+            if r in sigma or q in sigma or tried >= limit:
+                continue
+            tried += 1
+            grown = sigma | {r: q, q: r}
+            if is_symmetry([e], grown):
+                out.append(grown)
+            grow(k + 1, grown)
+
+    grow(0, {})
+    return out
+
+
+def rank_mirror(workload: Workload) -> dict:
+    """A candidate rank symmetry of the workload: swaps of ranks found in its Einsums' own
+    symmetries (:func:`_symmetries`: a square image's rows and columns, with a square
+    kernel's), those found in the most Einsums first, each rank in one swap at most (an
+    elementwise Einsum over equal sizes swaps any two of its ranks). It is only a candidate:
+    each segment keeps the swaps inside it only where they are a symmetry of all its Einsums
+    (:func:`mirror_on`)."""
+    votes: dict = {}
+    for e in workload.einsums:
+        for pair in {(r, q) for sigma in _symmetries(e) for r, q in sigma.items() if r < q}:
+            votes[pair] = votes.get(pair, 0) + 1
+    out: dict = {}
+    for r, q in sorted(votes, key=lambda pair: (-votes[pair], pair)):
+        if r not in out and q not in out:
+            out |= {r: q, q: r}
+    return out
+
+
+def mirror_on(einsums, sigma: dict) -> dict | None:
+    """``sigma``'s swaps between ranks of ``einsums``, where they are a symmetry of every one
+    of them (:func:`is_symmetry`); None where there are none or they are not."""
+    ranks = {r for e in einsums for r in e.size}
+    own = {r: q for r, q in sigma.items() if r in ranks and q in ranks}
+    return own if own and is_symmetry(einsums, own) else None
 
 
 def bridged(einsums, R: frozenset) -> bool:
