@@ -150,3 +150,50 @@ def test_a_key_without_the_resident_set_changes_the_curve(monkeypatch):
                         lambda self, a, b, S, R: (real(self, a, b, S, R)[0], frozenset()))
     _, weak = search(w, True, 2, False, "per_tensor/perfect")
     assert pairs(weak) != pairs(exact)
+
+
+# ------------------------------------------ a loop option's set-up (TreeSearch.loop, _kept_term)
+
+@st.composite
+def live_tiles(draw):
+    """Kept tiles of a loop node over Einsums 0..n-1 as _kept_term gives them (tile, traffic,
+    first and last Einsum it is live for, lifted), each live for an interval of them."""
+    n = draw(st.integers(1, 8))
+    out = []
+    for _ in range(draw(st.integers(0, 6))):
+        lo = draw(st.integers(0, n - 1))
+        out.append((draw(st.integers(1, 50)), 0, lo, draw(st.integers(lo, n - 1)), False))
+    return n, out
+
+
+@settings(max_examples=300, deadline=None)
+@given(live_tiles())
+def test_most_live_is_the_most_at_any_einsum(case):
+    """``_most_live`` (the most at some tile's first Einsum) is the most words live at any of
+    the node's Einsums, summed Einsum by Einsum as loop() did before."""
+    n, terms = case
+    direct = max(sum(t[0] for t in terms if t[2] <= e <= t[3]) for e in range(n)) if terms else 0
+    assert fused._most_live(terms) == direct
+
+
+def test_most_live_counts_only_overlapping_tiles():
+    """Two tiles live over disjoint Einsums are never live at once (the bound is not the sum)."""
+    assert fused._most_live([(5, 0, 0, 1, False), (7, 0, 2, 3, False)]) == 7
+    assert fused._most_live([(5, 0, 0, 2, False), (7, 0, 2, 3, False)]) == 12
+
+
+def test_the_search_pauses_the_cyclic_gc(monkeypatch):
+    """The collector is off while the search runs and restored after (no value depends on it)."""
+    import gc
+
+    seen = []
+    whole = fused.TreeSearch.whole
+
+    def spy(self, fusion_on):
+        seen.append(gc.isenabled())
+        return whole(self, fusion_on)
+
+    monkeypatch.setattr(fused.TreeSearch, "whole", spy)
+    assert gc.isenabled()
+    fused.solve_workload(bs.workload(["Y[m,c] += X[m,d] * A[d,c]"], m=2, c=2, d=2), True)
+    assert seen == [False] and gc.isenabled()

@@ -11,8 +11,10 @@ is the best cut into segments. Every reported point's tree is rebuilt and re-cos
 
 from __future__ import annotations
 
+import gc
 import math
 import time
+from contextlib import contextmanager
 from functools import cached_property, partial
 from bisect import bisect_left, bisect_right
 from itertools import accumulate, permutations
@@ -152,7 +154,13 @@ def canonical_key(inputs: tuple, output: tuple, sizes) -> tuple:
     canonical order and the ranks in theirs. No Einsum is built (the search asks for a key
     per leaf shape and tile, and traces only the new ones)."""
     best = None
+    seen = set()  # orders of inputs that use the same ranks give the same key: the first kept
+    kinds = [frozenset(T[1]) for T in inputs]
     for order in permutations(range(len(inputs))):
+        kind = tuple([kinds[i] for i in order])
+        if kind in seen:
+            continue
+        seen.add(kind)
         ts = [inputs[i] for i in order] + [output]
         sets = [set(T[1]) for T in ts]
         sig = {d: (n, tuple(d in s for s in sets)) for d, n in sizes}
@@ -560,6 +568,11 @@ class TreeSearch:
     # tiles (benchmarks/fused_imperfect.py compares the two).
     shared_imperfect: bool | None = None
 
+    # States equal up to a rank symmetry of their segment (a square image's rows and columns)
+    # share one entry (:meth:`mirrored`); off only in the tests that check it changes no curve.
+    mirrors: bool = True
+    mirrored_states: int = 0  # body and child states answered by their mirror image
+
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
         self.totals = self.curves.totals
@@ -585,6 +598,8 @@ class TreeSearch:
         self._used: dict = {}
         self._invocations: dict = {}
         self._bridged: dict = {}
+        self._kept_sets: dict = {}  # a node's candidates -> its kept sets (kept_sets)
+        self._proj: dict = {}  # (a, b) -> (the tiles a run keeps, its tensors): project
         self._began = time.perf_counter()
         self.solved = 0  # segments solved so far (reported by a time limit)
         self._twins = twin_classes(self.workload)
@@ -606,6 +621,8 @@ class TreeSearch:
         self._bar_shift = 0  # what the barred root stores while its whole-run child runs
         self._form_of: dict = {}   # (i, j) -> segment_form
         self._repeated: dict = {}  # a segment form -> how many segments to solve have it
+        self._sigma = rank_mirror(self.workload)  # candidate rank involution (rank_mirror)
+        self._mirror: dict = {}    # segment -> (positions permuted, renaming) or None
 
     def record(self, rec) -> int:
         self.prov.append(rec)
@@ -700,8 +717,15 @@ class TreeSearch:
         return self._runs[(a, b)]
 
     def project(self, a: int, b: int, S: tuple, R: frozenset) -> tuple[tuple, frozenset]:
-        idx, names = self.run(a, b)
-        return tuple(S[k] for k in idx), R & names
+        """The tiles and resident tensors a subtree over Einsums ``a..b`` depends on
+        (:meth:`run`), by one getter per run: asked for by every memo lookup."""
+        try:
+            get, names = self._proj[(a, b)]
+        except KeyError:
+            idx, names = self.run(a, b)
+            get = itemgetter(*idx) if len(idx) > 1 else (lambda S, idx=idx: tuple(S[k] for k in idx))
+            self._proj[(a, b)] = get, names
+        return get(S), R & names
 
     def sizes(self, S: tuple) -> dict:
         if S not in self._dicts:
@@ -729,9 +753,10 @@ class TreeSearch:
             return out
 
     def held(self, stored: tuple[str, ...], span: tuple[int, ...], S: tuple) -> int:
-        """The words of the tiles ``stored`` (as ``span`` indexes them) under the tiles ``S``:
-        a child's shift, asked for by many parents with the same tiles."""
-        key = (stored, span, S)
+        """The words of the tiles ``stored`` (as ``span``, a run of consecutive Einsums, indexes
+        them) under the tiles ``S``: a child's shift, asked for by many parents with the same
+        tiles (keyed by the run's ends: a long span's tuple is slow to hash)."""
+        key = (stored, span[0], span[-1], S)
         try:
             return self._held[key]
         except KeyError:
@@ -851,6 +876,11 @@ class TreeSearch:
             key += ("barred",)
         if key in self.memo:
             return self.recall(key)
+        mirror = self.mirror_of(seg, Sp, a, b) if not barred else None
+        if mirror is not None:
+            pos, sigma = mirror
+            return self.mirrored(key, sigma, _permuted(S, pos), self.body(
+                seg, a, b, _permuted(S, pos), R, K, sigma.get(loop, loop), depth))
         self.enter()
         if not self.placing:
             if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
@@ -983,7 +1013,7 @@ class TreeSearch:
             return table[(x, y)]
         except KeyError:
             pass
-        spans, inner = self._spans(seg, a, b, R)
+        _, inner, near = self._spans(seg, a, b, R)
         # Intermediates whose writer and readers all lie under the node but not under this child
         # (the others are resident from above, or stored inside the child), live while it runs:
         # users are positions, so "all under the child" is lo >= x and hi <= y (fusion.live_during).
@@ -992,7 +1022,7 @@ class TreeSearch:
             lo, hi, _, indexed = self._kept(seg, a, b, T, rank)
             if not indexed or (lo <= y and hi >= x):
                 stored.append(T)
-        resident = frozenset(T for T, (lo, hi, pos, inter) in spans.items()
+        resident = frozenset(T for T, (lo, hi, pos, inter) in near
                              if lo <= y and hi >= x and pos[bisect_left(pos, x)] <= y
                              and (T in R or T in K or (inter and not (lo >= x and hi <= y))))
         table[(x, y)] = out = (tuple(stored), resident)
@@ -1000,7 +1030,9 @@ class TreeSearch:
 
     def _spans(self, seg, a: int, b: int, R: frozenset):
         """Per tensor of the segment: (first user, last user, users, whether an intermediate);
-        and the intermediates not in ``R`` whose users all lie in ``a..b``, in name order."""
+        the intermediates not in ``R`` whose users all lie in ``a..b``, in name order; and the
+        first part's items of the tensors some Einsum of ``a..b`` uses (the only ones that can
+        be resident for a child of the node: :meth:`edge` asks for a user inside the child)."""
         key = (seg, a, b, R)
         if key not in self._edge_pre:
             ctx = self.context(*seg)
@@ -1010,7 +1042,9 @@ class TreeSearch:
             spans = self._edge_pre[seg]
             inner = [(X, spans[X][0], spans[X][1]) for X in sorted(ctx.intermediates)
                      if X not in R and spans[X][0] >= a and spans[X][1] <= b]
-            self._edge_pre[key] = (spans, inner)
+            near = [(T, v) for T, v in spans.items()
+                    if v[2][bisect_left(v[2], a)] <= b]
+            self._edge_pre[key] = (spans, inner, near)
         return self._edge_pre[key]
 
     def _kept(self, seg, a: int, b: int, T: str, rank):
@@ -1032,10 +1066,16 @@ class TreeSearch:
         if self.placing:
             F = self.room(x, y, S, F, W)
             key += (W, F)
-        if self._barred(x, y, depth):
+        barred = self._barred(x, y, depth)
+        if barred:
             key += ("barred",)
         if key in self.memo:
             return self.recall(key)
+        mirror = self.mirror_of(seg, Sp, x, y) if not barred else None
+        if mirror is not None:
+            pos, sigma = mirror
+            return self.mirrored(key, sigma, _permuted(S, pos), self.child(
+                seg, x, y, _permuted(S, pos), R, depth, sigma.get(avoid, avoid)))
         if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
             self.out_of_time()
         self.enter()
@@ -1055,6 +1095,60 @@ class TreeSearch:
                 out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out,
                                                       *((*placed, ds) if placed else ()))])
         return self.store(key, self.on_front(out, ds))
+
+    def mirror_of(self, seg, Sp: tuple, a: int, b: int):
+        """``(positions, renaming)`` where the state of a node over ``a..b`` with projected
+        tiles ``Sp`` is answered by its mirror image (:meth:`mirrored`): the segment has a rank
+        symmetry that moves the run's tiles and the image's tiles come first; else None."""
+        if not self.mirrors or self.placing or self.lazy or self.keys is not SCALAR:
+            return None
+        key = (seg, a, b)
+        try:
+            m = self._mirror[key]
+        except KeyError:
+            m = self._mirror[key] = self._run_mirror(seg, a, b)
+        if m is None:
+            return None
+        q, pos, sigma = m
+        return (pos, sigma) if tuple([Sp[k] for k in q]) < Sp else None
+
+    def _run_mirror(self, seg, a: int, b: int):
+        """The segment's rank symmetry as it acts on the run ``a..b``'s projected tiles: the
+        permutation of their positions, of all positions, and the renaming (None: none moves
+        a tile of the run)."""
+        if seg not in self._mirror:
+            i, j = seg
+            sigma = mirror_on(self.workload.einsums[i:j + 1], self._sigma)
+            self._mirror[seg] = None if sigma is None else (
+                tuple(self.position[sigma.get(r, r)] for r in self.ranks), sigma)
+        whole = self._mirror[seg]
+        if whole is None:
+            return None
+        pos, sigma = whole
+        idx = self.run(a, b)[0]
+        q = tuple(idx.index(pos[k]) for k in idx)
+        return None if q == tuple(range(len(idx))) else (q, pos, sigma)
+
+    def mirrored(self, key, sigma: dict, image_S: tuple, st):
+        """The staircase of a state whose mirror image (tiles ``image_S``) has ``st``: equal,
+        point for point, each point's tree the image's renamed by ``sigma``; memoised under the
+        state's own ``key``.
+
+        Why it is exact: ``sigma`` (:func:`mirror_on`) maps every Einsum of the segment onto
+        itself, each tensor's axes permuted the same way wherever it is used. Renaming the ranks
+        of a tree by ``sigma`` (loop ranks, each leaf's tiles and loop order) then maps the trees
+        of a node with tiles ``S`` onto those of the node with tiles ``sigma(S)`` (ranks and
+        tiles swapped together), with the same resident and kept tensors: every footprint is a
+        product over a tensor's axes and every loop's iterations a ratio of one rank's size and
+        tile, both unchanged, and what may loop where (:func:`fusion.loop_allowed`) is a fact
+        about the segment's structure, which ``sigma`` keeps. So the two staircases are equal,
+        and a tree of the image renamed back is a tree of the state at the same point."""
+        self.mirrored_states += 1
+        if st is not None:
+            tag = self.record(("mirror", st, image_S, sigma))
+            st = st.retagged([tag] * len(st.occ))
+        self.memo[key] = st
+        return st
 
     def loop_options(self, seg, x: int, y: int, S: tuple, avoid: str | None) -> list:
         """The loops a node over Einsums ``x..y`` with tiles ``S`` may take: (rank, tile) for
@@ -1085,6 +1179,15 @@ class TreeSearch:
         them onto the first ``k``."""
         if not self.share or len(cands) < 2:
             return subsets(cands)
+        key = tuple(cands)
+        try:
+            return self._kept_sets[key]
+        except KeyError:
+            out = self._kept_sets[key] = self._twin_subsets(cands)
+            return out
+
+    def _twin_subsets(self, cands: list[str]) -> list[tuple]:
+        """:meth:`kept_sets` of ``cands`` (at least two), made once per candidate list."""
         before = {}  # each twin among cands -> its twins earlier in cands
         for k, T in enumerate(cands):
             c = self._twins.get(T)
@@ -1227,10 +1330,15 @@ class TreeSearch:
         inner = self.curves.floor(self, x, y, below) if best is not None and not placing else ()
         covers, word_floor = self.keys.covers, self.curves.word_floor
         barred = self._barred(x, y, depth)
+        bounded = best is not None or placing or barred
+        # per candidate, once for all its kept sets: its tile, its traffic as kept, the first
+        # and last Einsum its tile is live for, and whether it is lifted (body(): the loop does
+        # not index it); the kept sets' sums of these are what each option costs to set up
+        terms = {T: self._kept_term(seg, x, y, sp, below, r, n, moved, T) for T in cands}
+        lifting = not self.split and self.share and not placing
         parts, recs = [], []
         for K in self.kept_sets(cands):
-            tiles = {T: self.fp(T, sp, below) for T in K}
-            const = sum(moved[T][0] * tiles[T] * (n if r in moved[T][1] else 1) for T in K)
+            const = sum([terms[T][1] for T in K])
             reach = None  # the default option's breakpoints on the DRAM front (PlacedSearch)
             if self.front:
                 reach = self.reaching(self.base.body(seg, x, y, below, R, K, r, depth + 1),
@@ -1238,11 +1346,9 @@ class TreeSearch:
                 if not reach:
                     self.off += 1
                     continue
-            if best is not None or placing or barred:  # lower bounds: kept tiles live at once;
-                occ = max(sum(v for T, v in tiles.items()  # everything else moved once
-                              if r not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
-                          for e in sp) if K else 0
-                acc = unit * (const + n * (floor - sum(streamed[T] for T in K)))
+            if bounded:  # lower bounds: kept tiles live at once; everything else moved once
+                occ = _most_live([terms[T] for T in K])
+                acc = unit * (const + n * (floor - sum([streamed[T] for T in K])))
             if (best is not None or barred) and not placing:
                 if self._covered(best, occ, acc, inner, barred):  # the cheap bound: no floor
                     continue
@@ -1256,6 +1362,8 @@ class TreeSearch:
                 # column where it reaches the front (the rest is dropped anyway: reaching)
                 points = [(occ, acc)] if reach is None else [
                     (max(occ, o), max(acc, d)) for o, d in reach]
+            tiles = {T: terms[T][0] for T in K} if placing else None
+            G = tuple([T for T in K if terms[T][4]]) if lifting else ()
             for KA in self.assign(K, sp, below, F):
                 c = self.placed_const(unit * const, K, KA, tiles, n, r, unit, moved)
                 if placing and best is not None:
@@ -1264,8 +1372,11 @@ class TreeSearch:
                     if all(covers(best, o, a, lo) for o, a in points):
                         self.skipped += 1
                         continue
-                body = self.body(seg, x, y, below, R, K, r, depth + 1,
-                                 *((W, F, KA) if placing else ()))
+                if G:  # what body() would do: its lifted form, asked for directly
+                    body = self.lifted(seg, x, y, below, R, K, r, depth + 1, G)
+                else:
+                    body = self.body(seg, x, y, below, R, K, r, depth + 1,
+                                     *((W, F, KA) if placing else ()))
                 if body is None:
                     continue
                 self.nodes += 1
@@ -1325,6 +1436,19 @@ class TreeSearch:
                                                 tail, k))
             recs.append(("peeled", r, t, K, body, tail))
         return self.keep(self.keys.merge(parts), recs)
+
+    def _kept_term(self, seg, x: int, y: int, sp: tuple, S: tuple, r: str, n: int, moved: dict,
+                   T: str) -> tuple:
+        """What keeping ``T`` adds to a loop node over ``x..y`` (rank ``r``, ``n`` iterations,
+        tiles ``S`` below it): its tile; its traffic (moved once per iteration where the loop
+        indexes it, else once); the first and last of the Einsums its tile is live for (all of
+        them where the loop does not index it: the tile stays across iterations); and whether
+        :meth:`body` lifts it (:meth:`_kept`: the loop does not index it)."""
+        w, ranks, users, _ = moved[T]
+        tile = self.fp(T, sp, S)
+        indexed = r in ranks
+        lo, hi = (users[0], users[-1]) if indexed else (x, y)
+        return tile, w * tile * (n if indexed else 1), lo, hi, not self._kept(seg, x, y, T, r)[3]
 
     def _covered(self, best, occ: int, acc: int, inner: tuple, barred: bool) -> bool:
         """Whether a loop option whose lower bounds are ``occ`` and ``acc`` is skipped: the
@@ -1515,6 +1639,10 @@ class TreeSearch:
             _, st, offset, ranks, tensors = rec
             return [self.renamed(node, offset, ranks, tensors)
                     for node in self.build(st, capacity, S)]
+        if kind == "mirror":  # the image's tree (under its tiles), its ranks renamed back
+            _, st, image_S, sigma = rec
+            return [self.renamed(node, 0, _Names(sigma), _Names())
+                    for node in self.build(st, capacity, image_S)]
         raise AssertionError(kind)
 
     def node(self, r, t: int, K: tuple, body, capacity: int, S: tuple, at: list) -> fusion.Node:
@@ -1658,7 +1786,8 @@ class TreeSearch:
         dropped, and the search repeats until those trees use exact leaves only: then their keys
         are real trees' and lower bounds, so optimal (docs/fusion.md, 'Lazy leaves')."""
         while True:
-            front = self.whole(fusion_on)
+            with _no_cyclic_gc():
+                front = self.whole(fusion_on)
             if not self.lazy or front is None:
                 return front
             self.pending = set()
@@ -1676,6 +1805,119 @@ class TreeSearch:
                 raise SolverError(f"the lazy leaves of {self.workload.name or 'the workload'} "
                                   f"learnt nothing in a round: a leaf's bound excludes its exact "
                                   f"point")
+
+
+@contextmanager
+def _no_cyclic_gc():
+    """Python's cyclic garbage collector paused (and restored after, as it was). The search
+    makes millions of tuples, lists and staircases that live until a region is forgotten, and
+    almost no reference cycles (refcounting frees everything else): every collection of the
+    oldest generation walks that whole heap for nothing, about a quarter of the search's time
+    on ResNet-50's last bottleneck. No value depends on it."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _most_live(terms: list) -> int:
+    """The most words of kept tiles live at once (:meth:`TreeSearch._kept_term`'s tile, first
+    and last Einsum): the most at some tile's first Einsum, since every tile live at an Einsum
+    ``e`` is live at the latest first Einsum among them (it starts no later and ends at ``e``
+    or after); 0 for none."""
+    return max([sum([t[0] for t in terms if t[2] <= s[2] <= t[3]]) for s in terms], default=0)
+
+# ---------------------------------------------------------------------------- rank symmetries
+
+class _Names(dict):
+    """A renaming that leaves every name it does not list as it is."""
+
+    def __missing__(self, name):
+        return name
+
+
+def _permuted(S: tuple, pos: tuple) -> tuple:
+    """Tiles ``S`` moved by a rank symmetry: rank ``k`` takes the tile of rank ``pos[k]``."""
+    return tuple([S[k] for k in pos])
+
+
+def _axes(T: Tensor, sigma: dict) -> list[tuple]:
+    """``T``'s axes, each as its sorted terms, the ranks renamed by ``sigma``."""
+    return [tuple(sorted((sigma.get(t.rank, t.rank), t.coef) for t in a.terms)) for a in T.axes]
+
+
+def is_symmetry(einsums, sigma: dict) -> bool:
+    """Whether the rank renaming ``sigma`` (an involution) maps each of ``einsums`` onto
+    itself: every rank to a rank of the Einsum of the same size, and each tensor's renamed
+    axes onto its own axes by one permutation, the same in every Einsum that uses the tensor
+    (so a tensor keeps its shape and its footprint under any tiles renamed alike)."""
+    perms: dict = {}
+    for e in einsums:
+        size = e.size
+        if any(size.get(sigma.get(r, r)) != n for r, n in e.sizes):
+            return False
+        for T in e.tensors:
+            axes = _axes(T, {})
+            where = {ax: k for k, ax in enumerate(axes)}
+            if len(where) < len(axes):
+                return False  # two equal axes: the permutation is not unique
+            perm = tuple(where.get(ax, -1) for ax in _axes(T, sigma))
+            if -1 in perm or perms.setdefault(T.name, perm) != perm:
+                return False
+    return True
+
+
+def _symmetries(e: Einsum, limit: int = 256) -> list[dict]:
+    """The rank involutions of ``e`` made of swaps of equal-sized ranks that are symmetries of
+    ``e`` (:func:`is_symmetry`), trying at most ``limit`` (an Einsum with many equal sizes is
+    left without)."""
+    ranks = e.ranks
+    pairs = [(r, q) for k, r in enumerate(ranks) for q in ranks[k + 1:] if e.size[r] == e.size[q]]
+    out, tried = [], 0
+
+    def grow(start: int, sigma: dict) -> None:
+        nonlocal tried
+        for k in range(start, len(pairs)):
+            r, q = pairs[k]
+            if r in sigma or q in sigma or tried >= limit:
+                continue
+            tried += 1
+            grown = sigma | {r: q, q: r}
+            if is_symmetry([e], grown):
+                out.append(grown)
+            grow(k + 1, grown)
+
+    grow(0, {})
+    return out
+
+
+def rank_mirror(workload: Workload) -> dict:
+    """A candidate rank symmetry of the workload: swaps of ranks found in its Einsums' own
+    symmetries (:func:`_symmetries`: a square image's rows and columns, with a square
+    kernel's), those found in the most Einsums first, each rank in one swap at most (an
+    elementwise Einsum over equal sizes swaps any two of its ranks). It is only a candidate:
+    each segment keeps the swaps inside it only where they are a symmetry of all its Einsums
+    (:func:`mirror_on`)."""
+    votes: dict = {}
+    for e in workload.einsums:
+        for pair in {(r, q) for sigma in _symmetries(e) for r, q in sigma.items() if r < q}:
+            votes[pair] = votes.get(pair, 0) + 1
+    out: dict = {}
+    for r, q in sorted(votes, key=lambda pair: (-votes[pair], pair)):
+        if r not in out and q not in out:
+            out |= {r: q, q: r}
+    return out
+
+
+def mirror_on(einsums, sigma: dict) -> dict | None:
+    """``sigma``'s swaps between ranks of ``einsums``, where they are a symmetry of every one
+    of them (:func:`is_symmetry`); None where there are none or they are not."""
+    ranks = {r for e in einsums for r in e.size}
+    own = {r: q for r, q in sigma.items() if r in ranks and q in ranks}
+    return own if own and is_symmetry(einsums, own) else None
 
 
 def bridged(einsums, R: frozenset) -> bool:
