@@ -1119,8 +1119,9 @@ class TreeSearch:
     def enclosable(self, seg, x: int, y: int, S: tuple) -> bool:
         """Whether any loop may enclose Einsums ``x..y`` under the tiles ``S``: a rank the run
         allows, still over 1, and (unless ranks split) not yet looped over above. A loop allowed
-        over a run is allowed over each run inside it (every Einsum has its rank, and the
-        intermediates inside the shorter run are inside the longer one), so a run that no loop
+        over a run is allowed over each run inside it (every Einsum has its rank, and an
+        intermediate written and read inside the shorter run is so inside the longer one, with at
+        least the same readers to align), so a run that no loop
         may enclose stays so when it grows, and the search over longer children stops there."""
         key = (seg, x, y, self.open_ranks(S) if self.share else frozenset(self.ranks))
         if key not in self._loopable:

@@ -186,23 +186,30 @@ def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
     return e.with_sizes(**(e.size | cut)) if cut else e
 
 
-def aligned(workload: Workload, ctx: Context, X: str, r: str) -> bool:
-    """A loop over ``r`` may enclose the writer and readers of intermediate ``X`` only if one
-    iteration writes exactly the tile its readers read then: ``r`` indexes the same plain axis of
-    ``X`` in the writer and in every reader."""
+def aligned(workload: Workload, ctx: Context, X: str, r: str,
+            under: tuple[int, ...] | set[int] | None = None) -> bool:
+    """A loop over ``r`` may enclose the writer of intermediate ``X`` and readers of it (those at
+    positions ``under``; all of them when None) only if one iteration writes exactly the tile
+    those readers read then: ``r`` indexes the same plain axis of ``X`` in the writer and in each
+    of them."""
     w = workload
     out = w.einsums[w.producer[X]].output
     if r not in out.ranks:
         return False
     k = next(i for i, a in enumerate(out.axes) if r in a.ranks)
-    return all(w.einsums[i].tensor(X).axes[k] == out.axes[k] for i in ctx.users[X])
+    return all(w.einsums[i].tensor(X).axes[k] == out.axes[k] for i in ctx.users[X]
+               if under is None or i in under)
 
 
 def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str,
                  sizes: dict[str, int]) -> bool:
     """A loop over ``r`` may enclose the Einsums at positions ``span`` when each of them has ``r``
-    (no recomputation), ``r`` indexes plain axes only, and every intermediate whose writer and
-    readers all lie under the loop is aligned on ``r``."""
+    (no recomputation), ``r`` indexes plain axes only, and every intermediate written under the
+    loop and read under it too is aligned on ``r`` between its writer and the readers under it.
+    A reader outside the loop may index it otherwise (the writer has finished by then), but one
+    inside must not: in the first iteration it would read a tile not yet written (a loop over
+    ``m`` enclosing ``K[m,e]``'s writer and ``S[m,p] += Q[m,e]*K[p,e]`` is refused even when a
+    third reader outside it stores ``K`` whole above the loop)."""
     if sizes[r] < 2:
         return False
     es = [workload.einsums[i] for i in span]
@@ -211,8 +218,8 @@ def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str
     if not all(T.axis_of(r).is_plain for e in es for T in e.tensors if r in T.ranks):
         return False
     inside = set(span)
-    return all(aligned(workload, ctx, X, r) for X in ctx.intermediates
-               if set(ctx.users[X]) <= inside)
+    return all(aligned(workload, ctx, X, r, inside) for X in ctx.intermediates
+               if workload.producer[X] in inside and len(inside.intersection(ctx.users[X])) > 1)
 
 
 # -------------------------------------------------------------------------------------- checking
