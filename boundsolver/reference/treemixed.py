@@ -21,59 +21,27 @@ Small workloads only.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from itertools import product
 
 from ..model import fusion
-from ..model.einsum import Einsum, Tensor
 from ..model.fusion import subsets
 from ..model.mapspace import mapspace_of
 from ..model.workload import Workload
 from . import treeref
-
-SUFFIX = "__dram"
-
-
-def spilled(workload: Workload, names: tuple[str, ...], S: frozenset[str]) -> Workload:
-    """``workload`` with each reader among ``names`` of an intermediate in ``S`` reading
-    ``X__dram`` instead: ``X`` is then written to the backing store and read back from it."""
-    if not S:
-        return workload
-    seg = set(names)
-
-    def rename(e: Einsum) -> Einsum:
-        if e.name not in seg:
-            return e
-        ins = tuple(Tensor(T.name + SUFFIX, T.axes) if T.name in S else T for T in e.inputs)
-        return Einsum(e.output, ins, e.sizes, e.name)
-
-    return Workload(tuple(rename(e) for e in workload.einsums), workload.name, workload.word_bits,
-                    workload.stored)
-
-
-def causal(workload: Workload, ctx: fusion.Context, node, sizes: dict[str, int]) -> bool:
-    """Whether every loop of the tree obeys the original workload's loop rule (``ctx`` its
-    segment's context there): renaming a spilled intermediate must not free a loop from it."""
-    if isinstance(node, fusion.Leaf):
-        return True
-    if node.rank is not None:
-        span = tuple(ctx.index[n] for n in node.einsums())
-        if not fusion.loop_allowed(workload, ctx, span, node.rank, sizes):
-            return False
-        sizes = sizes | {node.rank: node.tile}
-    return all(causal(workload, ctx, c, sizes) for c in node.children)
 
 
 def segment_points(workload: Workload, seg: tuple[str, ...], S: frozenset[str], ms, max_depth: int,
                    split: bool, prune: bool, count, inner) -> list:
     """Every (occupancy, accesses, root) of segment ``seg`` with the intermediates ``S`` through
     the backing store (Pareto-pruned with ``prune``), costed on the renamed workload."""
-    w = spilled(workload, seg, S)
+    w = fusion.spilled(workload, seg, S)
     ctx = fusion.Context(w, seg)
     orig = fusion.Context(workload, seg)
     imperfect = ms.factors == "imperfect"
     points = []
     for tree in treeref.segment_trees(w, seg, max_depth, split):
-        if not causal(workload, orig, tree, workload.size):
+        if fusion.loops_causal(workload, orig, tree, workload.size):
             continue
         where = treeref._leaf_sizes(w, tree, w.size, frozenset(), {})
         options = []
@@ -84,8 +52,8 @@ def segment_points(workload: Workload, seg: tuple[str, ...], S: frozenset[str], 
                                                  kept, imperfect, prune))
         count(math.prod(len(o) for o in options))
         for combo in product(*options):
-            root = treeref._with_mappings(tree, dict(zip(seg, combo)))
-            occ, reads, writes = fusion.evaluate_segment(w, root, imperfect)
+            root = replace(treeref._with_mappings(tree, dict(zip(seg, combo))), dram=tuple(sorted(S)))
+            occ, reads, writes = fusion.evaluate_segment(workload, root, imperfect)
             points.append((occ, sum(reads.values()) + sum(writes.values()), root))
     return treeref._pareto(points) if prune else points
 
@@ -95,7 +63,8 @@ def enumerate_workload(workload: Workload, mapspace=None, max_depth: int = 2,
                        spill: bool = True) -> list:
     """Every breakpoint of the fused staircase when each segment may also send any set of its
     intermediates through the backing store (``spill=False``: none, :func:`treeref.enumerate_workload`'s
-    mapspace). Returns (occupancy, accesses, ((root, spilled set), ...) per segment)."""
+    mapspace). Returns (occupancy, accesses, Schedule), each re-costed by :func:`fusion.evaluate`
+    (which checks every root's loops against the original loop rule)."""
     ms = mapspace_of(mapspace)
     count = treeref.work_counter(f"the mixed schedules of {workload.name or workload}", limit)
     cache: dict = {}
@@ -109,7 +78,7 @@ def enumerate_workload(workload: Workload, mapspace=None, max_depth: int = 2,
 
     def points(seg: tuple[str, ...]) -> list:
         mids = sorted(fusion.Context(workload, seg).intermediates) if spill else []
-        out = [(o, a, (root, frozenset(S))) for S in subsets(mids)
+        out = [(o, a, root) for S in subsets(mids)
                for o, a, root in segment_points(workload, seg, frozenset(S), ms, max_depth,
                                                 split_ranks, prune, count, inner)]
         return treeref._pareto(out) if prune else out
@@ -124,5 +93,10 @@ def enumerate_workload(workload: Workload, mapspace=None, max_depth: int = 2,
         count(math.prod(len(p) for p in parts))
         for combo in product(*parts):
             out.append((max(o for o, _, _ in combo), sum(a for _, a, _ in combo),
-                        tuple(s for _, _, s in combo)))
-    return treeref._pareto(out)
+                        fusion.Schedule(tuple(root for _, _, root in combo))))
+    out = treeref._pareto(out)
+    imperfect = ms.factors == "imperfect"
+    for o, a, schedule in out:
+        cost = fusion.evaluate(workload, schedule, imperfect=imperfect)
+        assert (cost.occupancy, cost.accesses) == (o, a), (o, a, cost)
+    return out
