@@ -842,8 +842,11 @@ class PlacementSolver(LevelSolver):
         if not hasattr(self, "_relaxed_points"):
             self._relaxed_points = None
             arch, k = self.arch, len(self.arch.on_chip)
+            # (no rank of size > 1: levelnest.frontier fails with an IndexError there, and a
+            # single nest needs no floor)
             if (self.relax and self.factors == "perfect" and self.swept is not None and k >= 2
-                    and arch.swept_index < k - 1 and arch.fanouts[-1] == 1):
+                    and arch.swept_index < k - 1 and arch.fanouts[-1] == 1
+                    and any(n > 1 for _, n in self.problem.sizes)):
                 small = Arch(arch.name, arch.word_bits, arch.levels[:-1])
                 try:
                     found = levelnest.frontier(self.problem, small)
