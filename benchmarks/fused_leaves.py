@@ -127,8 +127,8 @@ def main() -> None:
                          for r in got[k]["rows"]] for k in ("old", "new"))
                 same = a == b
                 inner = sum(x != y for x, y in zip(got["old"]["rows"], got["new"]["rows"]))
-                rows += [{"tokens": n, "arch": arch, "mapspace": args.mapspace, "version": k} | r
-                         for k in ("old", "new") for r in got[k]["rows"]]
+            rows += [{"tokens": n, "arch": arch, "mapspace": args.mapspace, "version": k} | r
+                     for k, g in got.items() if g for r in g["rows"]]
             for k, g in got.items():
                 row = {"tokens": n, "arch": arch, "mapspace": args.mapspace,
                        "capacities": len(caps), "version": k}
