@@ -826,7 +826,8 @@ class PlacementSolver(LevelSolver):
         """The exact per-tensor staircase (levelnest.py) of this problem on the arch without
         its innermost level, as ``(swept occupancy, key, nest, copies)`` in increasing
         occupancy; None where it does not apply (imperfect factors, no swept level, the
-        swept level innermost, a fanout at the innermost level) or levelnest declines.
+        swept level innermost, a fanout at the innermost level, the decomposition answers:
+        :meth:`_decomposable`) or levelnest declines.
         Computed once (on a100 attention's leaves with a tree level: 0.2 s, where their SMEM
         stage took a MILP of seconds per capacity).
 
@@ -846,7 +847,8 @@ class PlacementSolver(LevelSolver):
             # single nest needs no floor)
             if (self.relax and self.factors == "perfect" and self.swept is not None and k >= 2
                     and arch.swept_index < k - 1 and arch.fanouts[-1] == 1
-                    and any(n > 1 for _, n in self.problem.sizes)):
+                    and any(n > 1 for _, n in self.problem.sizes)
+                    and not self._decomposable()):
                 small = Arch(arch.name, arch.word_bits, arch.levels[:-1])
                 try:
                     found = levelnest.frontier(self.problem, small)
@@ -858,6 +860,16 @@ class PlacementSolver(LevelSolver):
                         (int(named_values(small, c)[self.swept]), tuple(int(v) for v in c.key),
                          nest, copies) for nest, c, copies in found]
         return self._relaxed_points
+
+    def _decomposable(self) -> bool:
+        """Whether reference/decompose.py's :class:`Stage` or :class:`Bypass` answers this
+        problem's fanout stage: the relaxed staircase is then not listed (those routes were
+        tuned on GPU convs and simba, and an enumeration more would only cost there)."""
+        from ..reference.decompose import applies, bypass_applies
+
+        return self.decompose and self.factors == "perfect" and (
+            applies(self.problem, self.arch) is None
+            or bypass_applies(self.problem, self.arch) is None)
 
     def _relaxed_at(self, capacity: float) -> tuple | None:
         """The point of the relaxed staircase at ``capacity`` (the least key among those
