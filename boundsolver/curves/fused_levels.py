@@ -537,8 +537,11 @@ class LeafCurves:
         from .joint import LevelSolver, PlacementSolver
 
         check_size(canon.problem)
-        kind = PlacementSolver if self.mapspace.placement == "per_tensor" else LevelSolver
-        return kind(canon.problem, canon.arch, self.solver)
+        if self.mapspace.placement != "per_tensor":
+            return LevelSolver(canon.problem, canon.arch, self.solver)
+        solver = PlacementSolver(canon.problem, canon.arch, self.solver)
+        solver.relax = True  # floors from the leaf arch without its registers (joint.py)
+        return solver
 
     def _check_resident(self, sub, larch: Arch, costs: list) -> None:
         """Every point fills each tree level exactly once (its capacity: the resident tiles

@@ -820,14 +820,19 @@ class PlacementSolver(LevelSolver):
             best = max(best, self.__dict__.get("_next_floor", {}).get(key, -math.inf))
         return best
 
-    relax = True  # floors and candidates from the arch without its innermost level
+    # Floors and seeds from the arch without its innermost level (:meth:`_relaxed`). Off by
+    # default: fused_levels.LeafCurves turns it on for its leaves (a100 attention at 4096
+    # tokens: 56 CPU s with it on every leaf; unfinished at 130 with it only where the
+    # decompositions do not apply); joint.solve's routes (the decompositions tuned on GPU
+    # convs and simba) stay as they were, unmeasured with it.
+    relax = False
 
     def _relaxed(self) -> list | None:
         """The exact per-tensor staircase (levelnest.py) of this problem on the arch without
         its innermost level, as ``(swept occupancy, key, nest, copies)`` in increasing
         occupancy; None where it does not apply (imperfect factors, no swept level, the
-        swept level innermost, a fanout at the innermost level, the decomposition answers:
-        :meth:`_decomposable`) or levelnest declines.
+        swept level innermost, a fanout at the innermost level, :attr:`relax` off) or
+        levelnest declines.
         Computed once (on a100 attention's leaves with a tree level: 0.2 s, where their SMEM
         stage took a MILP of seconds per capacity).
 
@@ -837,8 +842,8 @@ class PlacementSolver(LevelSolver):
         the fanouts above ``k`` unchanged: ``k`` has none of its own), and every outer copy's
         tile, loops above it and source (its tensor's nearest outer copy) are unchanged, so
         the backing store's traffic and every level's above ``k`` occupancy and traffic are
-        unchanged or lower (tests/test_joint_relaxed.py checks it on every enumerated nest);
-        the swept level's occupancy is the same. So the least key over the smaller arch at a
+        unchanged or lower (tests/test_joint_relaxed.py checks it on every enumerated
+        staircase nest); the swept level's occupancy is the same. So the least key over the smaller arch at a
         capacity is lexicographically at most this problem's prefix at that capacity."""
         if not hasattr(self, "_relaxed_points"):
             self._relaxed_points = None
@@ -847,8 +852,7 @@ class PlacementSolver(LevelSolver):
             # single nest needs no floor)
             if (self.relax and self.factors == "perfect" and self.swept is not None and k >= 2
                     and arch.swept_index < k - 1 and arch.fanouts[-1] == 1
-                    and any(n > 1 for _, n in self.problem.sizes)
-                    and not self._decomposable()):
+                    and any(n > 1 for _, n in self.problem.sizes)):
                 small = Arch(arch.name, arch.word_bits, arch.levels[:-1])
                 try:
                     found = levelnest.frontier(self.problem, small)
@@ -860,16 +864,6 @@ class PlacementSolver(LevelSolver):
                         (int(named_values(small, c)[self.swept]), tuple(int(v) for v in c.key),
                          nest, copies) for nest, c, copies in found]
         return self._relaxed_points
-
-    def _decomposable(self) -> bool:
-        """Whether reference/decompose.py's :class:`Stage` or :class:`Bypass` answers this
-        problem's fanout stage: the relaxed staircase is then not listed (those routes were
-        tuned on GPU convs and simba, and an enumeration more would only cost there)."""
-        from ..reference.decompose import applies, bypass_applies
-
-        return self.decompose and self.factors == "perfect" and (
-            applies(self.problem, self.arch) is None
-            or bypass_applies(self.problem, self.arch) is None)
 
     def _relaxed_at(self, capacity: float) -> tuple | None:
         """The point of the relaxed staircase at ``capacity`` (the least key among those
