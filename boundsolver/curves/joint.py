@@ -843,8 +843,8 @@ class PlacementSolver(LevelSolver):
         tile, loops above it and source (its tensor's nearest outer copy) are unchanged, so
         the backing store's traffic and every level's above ``k`` occupancy and traffic are
         unchanged or lower (tests/test_joint_relaxed.py checks it on every enumerated
-        staircase nest); the swept level's occupancy is the same. So the least key over the smaller arch at a
-        capacity is lexicographically at most this problem's prefix at that capacity."""
+        staircase nest); the swept level's occupancy is the same. So the least key over the
+        smaller arch at a capacity is lexicographically at most this problem's prefix there."""
         if not hasattr(self, "_relaxed_points"):
             self._relaxed_points = None
             arch, k = self.arch, len(self.arch.on_chip)
