@@ -364,6 +364,24 @@ def test_lazy_leaves_with_the_milp_equal_the_enumerated_eager_search():
     assert lazy.search.curves.solves > 0  # the MILP route was taken
 
 
+def test_per_tensor_leaves_the_enumerators_decline_are_walked_lazily_by_the_milp():
+    """Per-tensor leaves ("auto") that levelnest.py and the depth-first enumerator decline
+    (made to here) are sampled lazily by ``PlacementSolver.joint``, not traced whole by its
+    walk, and the frontier is the eager search's with every leaf enumerated whole. Fails if
+    such leaves count as enumerated again (then no lazy solve is made) or are solved in
+    another mapspace (uniform leaves lie above per-tensor ones here)."""
+    w = bs.workload(FFN, m=2, d=2, c=4, j=2)
+    a = arch(Level("L1", 4))
+    eager = fused_levels.solve_workload(w, a, True, "per_tensor/perfect", method="enumerate",
+                                        max_depth=2, lazy=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fused_levels.levelnest, "frontier", lambda *args, **kw: None)
+        mp.setattr(joint, "AUTO_PER_TENSOR", 0)
+        lazy = fused_levels.solve_workload(w, a, True, "per_tensor/perfect", max_depth=2)
+    assert points(lazy) == points(eager)
+    assert lazy.search.curves.solves > 0 and not lazy.search.curves.traced
+
+
 # ------------------------------------------------------- canonical leaves and the leaf store
 
 def _renamed(texts: list[str], ranks: dict, tensors: dict) -> list[str]:

@@ -633,3 +633,13 @@ def test_kept_combinations_confine_the_search_and_change_no_point(monkeypatch):
     monkeypatch.setattr(levelnest._Combos, "prefixes", count)
     same_as_reference(bs.gemm(4, 2, 6), three(6))
     assert counts and sum(c for c, _ in counts) < sum(p for _, p in counts)
+
+
+def test_a_problem_with_nothing_to_tile_is_declined_and_answered_elsewhere():
+    """GEMM 1x1x1 has no rank to tile: levelnest has no units to combine (it raised IndexError
+    from its walk) and declines; the default route answers from another method. Counted by
+    hand: one word each of A and B read, one of Z written; `three_level`'s L2 keeps all three."""
+    p = bs.gemm(1, 1, 1)
+    assert levelnest.frontier(p, bs.load_arch("three_level")) is None
+    row = bs.pareto_frontier(p, arch=bs.load_arch("three_level")).iloc[0]
+    assert (row["occupancy"], row["accesses"], row["status"]) == (3, 3, "optimal")

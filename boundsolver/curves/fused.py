@@ -573,6 +573,14 @@ class TreeSearch:
     mirrors: bool = True
     mirrored_states: int = 0  # body and child states answered by their mirror image
 
+    # Each segment also tries every set of its intermediates through the backing store
+    # (docs/fusion.md, "An intermediate through DRAM inside a segment"; :meth:`segment`), each
+    # solved by a search over the renamed workload (:meth:`spilled`). Off by default.
+    spill: bool = False
+    # The workload whose loop rule the loops obey (None: ``workload``): a spilled search's is
+    # the original, since renaming a spilled intermediate must not free a loop from it.
+    rule: Workload | None = None
+
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
         self.totals = self.curves.totals
@@ -616,6 +624,9 @@ class TreeSearch:
                           if self.shared_imperfect is None else self.shared_imperfect)
         if self.imperfect and (self.totals or self.placing or self.keys is not SCALAR):
             raise BoundsolverError("imperfect shared tiles are searched on one buffer only")
+        if self.imperfect and self.spill:
+            raise BoundsolverError("intermediates through the backing store inside a segment "
+                                   "(spill) are searched with perfect shared tiles only")
         self._bar = None    # (i, j, incumbent, least traffic after j) while segment i..j is barred
         self._bar_const = 0  # the barred segment root's constant traffic for its kept set
         self._bar_shift = 0  # what the barred root stores while its whole-run child runs
@@ -623,6 +634,8 @@ class TreeSearch:
         self._repeated: dict = {}  # a segment form -> how many segments to solve have it
         self._sigma = rank_mirror(self.workload)  # candidate rank involution (rank_mirror)
         self._mirror: dict = {}    # segment -> (positions permuted, renaming) or None
+        self._spilled: dict = {}   # a set of spilled intermediates -> its search
+        self._rule_ctx: dict = {}  # (i, j) -> the rule workload's context of segment i..j
 
     def record(self, rec) -> int:
         self.prov.append(rec)
@@ -817,6 +830,45 @@ class TreeSearch:
         return moved, cands, base
 
     def segment(self, i: int, j: int):
+        """Segment ``i..j``'s staircase: its loop trees (:meth:`trees`) and, with ``spill``, those
+        with any nonempty set ``S`` of its intermediates through the backing store, each the
+        same segment of the workload in which its readers of ``S`` read ``X__dram``
+        (:func:`fusion.spilled`), solved under the original loop rule by that workload's search.
+
+        Why it is exact: the renamed segment's trees are this segment's trees with ``S`` spilled
+        (the same nodes, leaves and kept sets, ``X`` kept over its writer and ``X__dram`` over
+        its readers), and :func:`fusion.evaluate_segment` costs a root with ``dram = S`` as the
+        renamed segment; the loop rule is the original's, so the trees are the same set. One
+        search per ``S`` serves every segment holding ``S``'s writers and readers: renaming
+        every reader of ``S`` in the workload changes no other segment's costs (a reader in a
+        later segment reads ``X`` from the backing store either way). A spilled set with an
+        intermediate not of this segment is never asked for here."""
+        st = self.trees(i, j)
+        mids = sorted(self.context(i, j).intermediates) if self.spill else []
+        if not mids:
+            return st
+        parts = [st]
+        for S in fusion.subsets(mids)[1:]:
+            sub = self.spilled(S)
+            got = sub.trees(i, j)
+            if got is not None:
+                parts.append(self.keys.shifted(got, 0, 1, self.record(("spilled", S, got))))
+        return self.keys.merge(parts)
+
+    def spilled(self, S: tuple[str, ...]) -> "TreeSearch":
+        """The search over the workload with the intermediates ``S`` read back from the backing
+        store (every reader of ``X`` in ``S`` reads ``X__dram``), under this one's loop rule,
+        sharing its leaf curves."""
+        if S not in self._spilled:
+            w = self.workload
+            self._spilled[S] = TreeSearch(
+                fusion.spilled(w, w.names, S), self.curves, self.max_depth, self.split,
+                share=self.share, local_keys=self.local_keys, repeats=False, forgetting=False,
+                incumbent=False, rule=w, mirrors=False)  # a mirror of the renamed
+            # workload need not be one of the rule's (X and X__dram may permute apart)
+        return self._spilled[S]
+
+    def trees(self, i: int, j: int):
         """A segment root: no loop; it may keep tensors that several of its Einsums read, each
         where :meth:`assign` allows (the outer level only, without inner placements)."""
         w = self.workload
@@ -1238,8 +1290,9 @@ class TreeSearch:
     def enclosable(self, seg, x: int, y: int, S: tuple) -> bool:
         """Whether any loop may enclose Einsums ``x..y`` under the tiles ``S``: a rank the run
         allows, still over 1, and (unless ranks split) not yet looped over above. A loop allowed
-        over a run is allowed over each run inside it (every Einsum has its rank, and the
-        intermediates inside the shorter run are inside the longer one), so a run that no loop
+        over a run is allowed over each run inside it (every Einsum has its rank, and an
+        intermediate written and read inside the shorter run is so inside the longer one, with at
+        least the same readers to align), so a run that no loop
         may enclose stays so when it grows, and the search over longer children stops there."""
         key = (seg, x, y, self.open_ranks(S) if self.share else frozenset(self.ranks))
         if key not in self._loopable:
@@ -1261,8 +1314,14 @@ class TreeSearch:
         never loops)."""
         key = (seg, span, r)
         if key not in self._allowed:
-            self._allowed[key] = fusion.loop_allowed(self.workload, self.context(*seg), span, r,
-                                                     self.workload.size)
+            if self.rule is None:
+                w, ctx = self.workload, self.context(*seg)
+            else:
+                w = self.rule
+                if seg not in self._rule_ctx:
+                    self._rule_ctx[seg] = fusion.Context(w, w.names[seg[0]:seg[1] + 1])
+                ctx = self._rule_ctx[seg]
+            self._allowed[key] = fusion.loop_allowed(w, ctx, span, r, self.workload.size)
         return self._allowed[key]
 
     def leaf(self, x: int, S: tuple, R: frozenset, tiles: tuple | None = None,
@@ -1635,6 +1694,9 @@ class TreeSearch:
         if kind == "cut":
             _, left, right = rec
             return self.build(left, capacity, S) + self.build(right, capacity, S)
+        if kind == "spilled":
+            _, spilled, st = rec
+            return [replace(root, dram=spilled) for root in self.spilled(spilled).build(st, capacity)]
         if kind == "renamed":
             _, st, offset, ranks, tensors = rec
             return [self.renamed(node, offset, ranks, tensors)
@@ -1675,7 +1737,7 @@ class TreeSearch:
         ways. So the two segments' exact staircases are equal, and the tree behind a point of
         one, renamed, is a tree behind the same point of the other. On one buffer only (a
         hierarchy's leaves carry level mappings that this renaming does not cover)."""
-        if not (self.repeats and self.keys is SCALAR):
+        if not (self.repeats and self.keys is SCALAR) or self.spill:
             return self.segment(i, j)
         key, ranks, tensors = self.form(i, j)
         if key not in self._forms:
@@ -1997,12 +2059,15 @@ class Solution:
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, time_limit: float | None = None,
-                   shared_imperfect: bool | None = None) -> Solution:
+                   shared_imperfect: bool | None = None, spill: bool = False) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments. ``time_limit``
     (wall-clock seconds, fused only): past it, SolverError says how far the search got.
     ``shared_imperfect``: whether shared loops take imperfect tiles (None: with ``*/imperfect``
-    leaves; False with them gives the mapspace before imperfect shared tiles)."""
+    leaves; False with them gives the mapspace before imperfect shared tiles). ``spill``: a
+    segment may also send any set of its intermediates through the backing store
+    (docs/fusion.md, "An intermediate through DRAM inside a segment"; exponential in the
+    number of a segment's intermediates)."""
     method = check_method(method)
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
             time_limit, (int, float)) or not time_limit > 0):
@@ -2016,7 +2081,8 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
-                        time_limit=time_limit, shared_imperfect=shared_imperfect)
+                        time_limit=time_limit, shared_imperfect=shared_imperfect,
+                        spill=spill and fusion_on)
     front = search.solve(fusion_on)
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,

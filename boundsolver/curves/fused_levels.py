@@ -200,6 +200,7 @@ class LeafCurves:
         self._leaves: dict = {}
         self._texts: dict = {}
         self._one: dict = {}
+        self._enums: dict = {}  # per-tensor leaves: canonical key -> enumerated points or None
         self.keys = Lex(len(self.arch.on_chip))  # DRAM, then every inner level
 
     # -- the leaves of a TreeSearch on the hierarchy (fused.TreeSearch's docstring) ------------
@@ -493,21 +494,54 @@ class LeafCurves:
         return None
 
     def _enumerated(self, canon: Canon) -> bool:
-        """Whether :meth:`_trace` enumerates this leaf (cheap: no solver)."""
+        """Whether :meth:`_trace` enumerates this leaf. Per-tensor placement's enumerators
+        say so only by trying (:meth:`_per_tensor_enumerated`, kept): a leaf they decline is
+        walked lazily by the MILP like a uniform one (before, every such leaf was traced whole,
+        its least-occupancy stage included, at every breakpoint)."""
         if self.method == "milp":
             return False
         if self.method == "enumerate":
             return True
         if self.mapspace.placement == "per_tensor":
-            return True  # _trace tries enumeration first, whose size is known only by trying
+            return self._per_tensor_enumerated(canon) is not None
         return work(canon.problem, _below_tree(canon.arch), LIMIT) <= LIMIT
+
+    def _per_tensor_enumerated(self, canon: Canon) -> list | None:
+        """The per-tensor staircase of the canonical leaf by enumeration (``method`` "auto":
+        levelnest.py where it applies, else the depth-first enumerator within
+        ``AUTO_PER_TENSOR`` nodes, not tried where :func:`joint.per_tensor_nodes_floor`
+        already exceeds them, as in ``joint.solve``; "enumerate": the depth-first enumerator
+        without that budget), or None where it declines; tried once per canonical leaf."""
+        from .joint import AUTO_PER_TENSOR, per_tensor_nodes_floor
+
+        if canon.key not in self._enums:
+            sub, larch = canon.problem, canon.arch
+            check_size(sub)
+            points = None
+            if self.method == "auto":
+                found = levelnest.frontier(sub, larch)
+                points = None if found is None else list(found)
+            if points is None and self.method != "milp":
+                limit = AUTO_PER_TENSOR if self.method == "auto" else 10**9
+                if self.method != "auto" or per_tensor_nodes_floor(sub, larch, False,
+                                                                    limit) <= limit:
+                    try:
+                        points = list(per_tensor_points(sub, larch, limit))
+                    except EnumerationTooLarge:
+                        if self.method == "enumerate":
+                            raise
+            self._enums[canon.key] = points
+        return self._enums[canon.key]
 
     def _solver(self, canon: Canon):
         from .joint import LevelSolver, PlacementSolver
 
         check_size(canon.problem)
-        kind = PlacementSolver if self.mapspace.placement == "per_tensor" else LevelSolver
-        return kind(canon.problem, canon.arch, self.solver)
+        if self.mapspace.placement != "per_tensor":
+            return LevelSolver(canon.problem, canon.arch, self.solver)
+        solver = PlacementSolver(canon.problem, canon.arch, self.solver)
+        solver.relax = True  # floors from the leaf arch without its registers (joint.py)
+        return solver
 
     def _check_resident(self, sub, larch: Arch, costs: list) -> None:
         """Every point fills each tree level exactly once (its capacity: the resident tiles
@@ -528,23 +562,15 @@ class LeafCurves:
     def _trace(self, canon: Canon) -> list[LevelMapping]:
         """The joint staircase of the leaf on its arch (joint.solve's routing: enumeration where
         small, else the MILP), each point checked to hold its resident tiles whole."""
-        from .joint import AUTO_PER_TENSOR, LevelSolver, PlacementSolver
+        from .joint import LevelSolver, PlacementSolver
 
         sub, larch = canon.problem, canon.arch
         names = tuple(lv.name for lv in larch.on_chip)
         check_size(sub)
         points = None
         if self.mapspace.placement == "per_tensor":
-            if self.method == "auto":  # the vectorised enumerator where it applies (levelnest.py)
-                found = levelnest.frontier(sub, larch)
-                points = None if found is None else list(found)
-            if self.method != "milp" and points is None:
-                try:
-                    limit = AUTO_PER_TENSOR if self.method == "auto" else 10**9
-                    points = [(nest, c, cp) for nest, c, cp in per_tensor_points(sub, larch, limit)]
-                except EnumerationTooLarge:
-                    if self.method == "enumerate":
-                        raise
+            if self.method != "milp":
+                points = self._per_tensor_enumerated(canon)
             if points is None:
                 points = [(p.nest, p.cost, p.copies)
                           for p in PlacementSolver(sub, larch, self.solver).walk()]

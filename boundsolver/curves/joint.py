@@ -805,10 +805,11 @@ class PlacementSolver(LevelSolver):
     decompose = True  # the fanout level's stage by decomposition where it applies
 
     def floor(self, b: int, limits: dict) -> float:
-        """As :meth:`LevelSolver.floor`; for the stage of level 2 where level 2 is a fanout
-        (reference/decompose.py applies), its exact least value (:meth:`_decomposed`), and
-        for level 3's stage, where ``Stage.next_exact`` holds, its exact value too."""
-        best = super().floor(b, limits)
+        """As :meth:`LevelSolver.floor`, with the stages above the innermost level taken from
+        the arch without it (:meth:`_relaxed_floor`); for the stage of level 2 where level 2 is
+        a fanout (reference/decompose.py applies), its exact least value (:meth:`_decomposed`),
+        and for level 3's stage, where ``Stage.next_exact`` holds, its exact value too."""
+        best = max(super().floor(b, limits), self._relaxed_floor(b, limits))
         if self.decompose:
             best = max(best, self._bypassed(b, limits))
         if b == 2 and self.decompose:
@@ -818,6 +819,100 @@ class PlacementSolver(LevelSolver):
             key = (limits.get("dram"), limits.get(second), limits.get(self.swept))
             best = max(best, self.__dict__.get("_next_floor", {}).get(key, -math.inf))
         return best
+
+    # Floors and seeds from the arch without its innermost level (:meth:`_relaxed`). Off by
+    # default: fused_levels.LeafCurves turns it on for its leaves (a100 attention at 4096
+    # tokens: 56 CPU s with it on every leaf; unfinished at 130 with it only where the
+    # decompositions do not apply); joint.solve's routes (the decompositions tuned on GPU
+    # convs and simba) stay as they were, unmeasured with it.
+    relax = False
+
+    def _relaxed(self) -> list | None:
+        """The exact per-tensor staircase (levelnest.py) of this problem on the arch without
+        its innermost level, as ``(swept occupancy, key, nest, copies)`` in increasing
+        occupancy; None where it does not apply (imperfect factors, no swept level, the
+        swept level innermost, a fanout at the innermost level, :attr:`relax` off) or
+        levelnest declines.
+        Computed once (on a100 attention's leaves with a tree level: 0.2 s, where their SMEM
+        stage took a MILP of seconds per capacity).
+
+        Why its key bounds this problem's (:meth:`_relaxed_floor`): drop every copy at the
+        innermost level ``k`` from a nest of this arch. What remains is a nest of the arch
+        without ``k`` (every copy at its boundary, each tensor's copies still ordered inwards,
+        the fanouts above ``k`` unchanged: ``k`` has none of its own), and every outer copy's
+        tile, loops above it and source (its tensor's nearest outer copy) are unchanged, so
+        the backing store's traffic and every level's above ``k`` occupancy and traffic are
+        unchanged or lower (tests/test_joint_relaxed.py checks it on every enumerated
+        staircase nest); the swept level's occupancy is the same. So the least key over the
+        smaller arch at a capacity is lexicographically at most this problem's prefix there."""
+        if not hasattr(self, "_relaxed_points"):
+            self._relaxed_points = None
+            arch, k = self.arch, len(self.arch.on_chip)
+            # (no rank of size > 1: levelnest.frontier fails with an IndexError there, and a
+            # single nest needs no floor)
+            if (self.relax and self.factors == "perfect" and self.swept is not None and k >= 2
+                    and arch.swept_index < k - 1 and arch.fanouts[-1] == 1
+                    and any(n > 1 for _, n in self.problem.sizes)):
+                small = Arch(arch.name, arch.word_bits, arch.levels[:-1])
+                try:
+                    found = levelnest.frontier(self.problem, small)
+                except BoundsolverError as err:  # a floor only saves solves: never fail for it
+                    log.debug("no relaxed staircase for %s: %s", self.problem, err)
+                    found = None
+                if found:
+                    self._relaxed_points = [
+                        (int(named_values(small, c)[self.swept]), tuple(int(v) for v in c.key),
+                         nest, copies) for nest, c, copies in found]
+        return self._relaxed_points
+
+    def _relaxed_at(self, capacity: float) -> tuple | None:
+        """The point of the relaxed staircase at ``capacity`` (the least key among those
+        that fit it), or None (none fits, or no relaxed staircase)."""
+        points = self._relaxed()
+        fit = [pt for pt in points or () if pt[0] <= capacity]
+        return fit[-1] if fit else None
+
+    def _relaxed_floor(self, b: int, limits: dict) -> float:
+        """Stage ``b``'s floor (``b`` above the innermost level) from the relaxed staircase's
+        key ``K`` at the swept limit (:meth:`_relaxed`): a mapping meeting the earlier stages'
+        limits, where those sit at ``K``'s values, drops to a mapping of the smaller arch whose
+        values there are at most ``K``'s, hence equal (one below would put it lexicographically
+        below ``K``, the least), so its own value at ``b`` is at least ``K[b]``. -inf
+        elsewhere."""
+        if b >= len(self.key) - 1 or self.swept not in limits:
+            return -math.inf
+        at = self._relaxed_at(limits[self.swept])
+        if at is None:
+            return -math.inf
+        key = at[1]
+        if any(limits.get(name) != key[i] for i, name in enumerate(self.key[:b])):
+            return -math.inf
+        return key[b]
+
+    def _relaxed_candidate(self, capacity: float) -> bool:
+        """The relaxed staircase's point at ``capacity`` with the innermost level's copies
+        mirroring the level above (same boundaries: it then moves what that level receives,
+        :meth:`monotone_floor`), a known point if it fits every level once re-costed; only
+        where the innermost level keeps what the level above keeps. Whether one was added."""
+        at = self._relaxed_at(capacity)
+        k = len(self.arch.on_chip)
+        if at is None or any((k in s) != (k - 1 in s) for s in self.stored):
+            return False
+        _, _, nest, copies = at
+        rows = [(name, bd, lv) for (name, bd), lv in zip(nest.storage, copies.level)]
+        rows += [(name, bd, k) for name, bd, lv in rows if lv == k - 1]
+        order = [T.name for T in self.problem.tensors]
+        rows.sort(key=lambda r: (order.index(r[0]), r[2]))
+        names = tuple(lv.name for lv in self.arch.on_chip)
+        fan = None if copies.fanout_at is None else (*copies.fanout_at, 0)
+        full = Nest(nest.levels, nest.orders, tuple((n, bd) for n, bd, _ in rows), nest.spatial)
+        where = Copies(tuple(lv for _, _, lv in rows), names, fan)
+        cost = evaluate_levels(self.problem, full, where, multicast=self.arch.multicast)
+        values = named_values(self.arch, cost)
+        if not all(values[n] <= v for n, v in (self.fixed | {self.swept: capacity}).items()):
+            return False
+        self.known.append(LevelPoint(full, cost, values, 0, where))
+        return True
 
     def _bypassed(self, b: int, limits: dict) -> float:
         """Where one tensor bypasses level 1 (``simba``; reference/decompose.py's
@@ -929,7 +1024,12 @@ class PlacementSolver(LevelSolver):
         deadline = self._deadline
         self._extend(capacity)
         self._seed_pending = None
-        if self.seed_uniform and not (
+        # the relaxed point (:meth:`_relaxed_candidate`) is a better seed than the uniform one
+        # (it attains every floor :meth:`_relaxed_floor` gives): seeds never prove, so
+        # skipping the uniform solve changes no answer
+        if self.swept and self._relaxed_candidate(capacity):
+            pass
+        elif self.seed_uniform and not (
                 self.swept and self.decompose
                 and math.isfinite(self._bypassed(0, {self.swept: capacity}))):
             if self._seed_later(capacity):

@@ -52,7 +52,9 @@ class Node:
     *translated* loop, ``(einsum, rank)`` for each Einsum under it whose rank the loop steps
     through is not ``rank`` but one an intermediate identifies with it (``K[m,e]`` written and
     read as ``K[p,e]``: a loop over ``p`` steps through the producer's ``m``); costed on one
-    buffer only, and searched by the brute force only (docs/fusion.md, 'Translated loops')."""
+    buffer only, and searched by the brute force only (docs/fusion.md, 'Translated loops').
+    ``dram`` (a segment's root only, one buffer only): intermediates of the segment that go
+    through the backing store instead of staying on chip (:func:`segment_workload`)."""
 
     rank: str | None = None
     tile: int = 0
@@ -65,6 +67,9 @@ class Node:
     # one partial iteration, the remainder ``size % tile``, of ``rest`` (the loop peeled: its
     # own children over the same Einsums, under the same kept set). Empty for perfect tiles.
     rest: tuple[Node | Leaf, ...] = ()
+    # Intermediates of a segment sent through the backing store (a segment root only;
+    # docs/fusion.md, "An intermediate through DRAM inside a segment").
+    dram: tuple[str, ...] = ()
 
     def einsums(self) -> tuple[str, ...]:
         return tuple(n for c in self.children for n in (c.einsums() if isinstance(c, Node)
@@ -89,16 +94,19 @@ class Schedule:
 
     def describe(self, workload: Workload) -> str:
         """One line, e.g. ``{keep I; for h/1 {V: ...; K: ...; for m/64 {Q: ...}}} ;; {Z: ...}``."""
-        return " ;; ".join(_describe(workload, s, root_sizes(workload, s.einsums()))
+        return " ;; ".join(("dram " + ",".join(s.dram) + " " if s.dram else "")
+                           + _describe(segment_workload(workload, s), s,
+                                       root_sizes(workload, s.einsums()))
                            for s in self.segments)
 
     def tree(self, workload: Workload) -> str:
         """The loop tree, one node or Einsum per line, with every tensor's storage point."""
         lines: list[str] = []
         for k, s in enumerate(self.segments):
-            lines.append(f"segment {k}: {'+'.join(s.einsums())}")
-            _tree(workload, Context(workload, s.einsums()), s, root_sizes(workload, s.einsums()),
-                  frozenset(), 1, lines)
+            w = segment_workload(workload, s)
+            lines.append(f"segment {k}: {'+'.join(s.einsums())}"
+                         + (f" ({', '.join(s.dram)} through the backing store)" if s.dram else ""))
+            _tree(w, Context(w, s.einsums()), s, root_sizes(w, s.einsums()), frozenset(), 1, lines)
         return "\n".join(lines)
 
 
@@ -232,12 +240,66 @@ def sub_problem(e: Einsum, tiles: dict[str, int]) -> Einsum:
     return e.with_sizes(**(e.size | cut)) if cut else e
 
 
+DRAM = "__dram"  # the copy of a spilled intermediate its readers read back (segment_workload)
+
+
+def spilled(workload: Workload, names: tuple[str, ...], S: frozenset[str] | tuple[str, ...]
+            ) -> Workload:
+    """``workload`` with each reader among ``names`` of an intermediate in ``S`` reading
+    ``X__dram`` (same axes) instead of ``X``: then ``X`` is an output of its writer, written to
+    the backing store (``W`` words, ``W - |X|`` read back, model.md's elision), and ``X__dram``
+    an input its readers read, streamed or kept like any other. Every cost rule then applies
+    unchanged; only the loop rule must stay the original workload's (:func:`loops_causal`)."""
+    if not S:
+        return workload
+    seg = set(names)
+
+    def rename(e: Einsum) -> Einsum:
+        if e.name not in seg:
+            return e
+        ins = tuple(Tensor(T.name + DRAM, T.axes) if T.name in S else T for T in e.inputs)
+        return Einsum(e.output, ins, e.sizes, e.name)
+
+    return Workload(tuple(rename(e) for e in workload.einsums), workload.name, workload.word_bits,
+                    workload.stored)
+
+
+def segment_workload(workload: Workload, root: Node) -> Workload:
+    """The workload a segment is costed on: its ``dram`` intermediates through the backing store
+    (docs/fusion.md, "An intermediate through DRAM inside a segment")."""
+    return spilled(workload, root.einsums(), root.dram) if root.dram else workload
+
+
+def loops_causal(workload: Workload, ctx: Context, node: Node | Leaf,
+                 sizes: dict[str, int] | Sizes) -> str:
+    """The first loop of a tree that breaks ``workload``'s loop rule (``ctx``: the segment's
+    context there), as a message; "" when none does. A segment whose ``dram`` intermediates are
+    renamed must still obey the original rule: a loop over a spilled intermediate's writer and a
+    reader that is not aligned on it would read, in its first iteration, a tile not yet written.
+    Every phase of an imperfect shared tile is checked (``rest`` too). ``sizes``: one dict (the
+    workload's) or each Einsum's."""
+    if isinstance(node, Leaf):
+        return ""
+    if not isinstance(next(iter(sizes.values())), dict):
+        sizes = {n: sizes for n in node.einsums()}
+    if node.rank is not None:
+        span = _span(ctx, node)
+        if not loop_allowed(workload, ctx, span, node.rank, sizes, node.via):
+            return (f"the loop over {node.rank!r} cannot enclose "
+                    f"{', '.join(workload.names[i] for i in span)}: an intermediate written and "
+                    "read under it (through the backing store or not) must be aligned on it")
+    return next((m for below, kids, _ in phases(node, sizes) for c in kids
+                 if (m := loops_causal(workload, ctx, c, below))), "")
+
+
 def aligned(workload: Workload, ctx: Context, X: str, r: str,
-            via: tuple[tuple[str, str], ...] = ()) -> bool:
-    """A loop over ``r`` may enclose the writer and readers of intermediate ``X`` only if one
-    iteration writes exactly the tile its readers read then: the rank the loop steps through in
-    the writer (``r``, or the one ``via`` names) indexes a plain axis of ``X``, and the rank it
-    steps through in every reader indexes that same axis, plainly. Untranslated, both are ``r``."""
+            via: tuple[tuple[str, str], ...] = (),
+            under: tuple[int, ...] | set[int] | None = None) -> bool:
+    """A loop over ``r`` may enclose the writer of intermediate ``X`` and readers of it (those at
+    positions ``under``; all of them when None) only if one iteration writes exactly the tile
+    those readers read then: the rank the loop steps through in the writer (``r``, or the one
+    ``via`` names) indexes a plain axis of ``X``, and the rank it steps through in each of those
+    readers indexes that same axis, plainly. Untranslated, both are ``r``."""
     w, bind = workload, dict(via)
     i = w.producer[X]
     out, rw = w.einsums[i].output, bind.get(w.names[i], r)
@@ -245,6 +307,8 @@ def aligned(workload: Workload, ctx: Context, X: str, r: str,
         return False
     k = next(i for i, a in enumerate(out.axes) if rw in a.ranks)
     for i in ctx.users[X]:
+        if under is not None and i not in under:
+            continue
         rr, ax = bind.get(w.names[i], r), w.einsums[i].tensor(X).axes[k]
         if not (ax == out.axes[k] if rr == rw else
                 out.axes[k].is_plain and ax.is_plain and ax.ranks == (rr,)):
@@ -256,8 +320,13 @@ def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str
                  sizes: dict[str, int] | Sizes, via: tuple[tuple[str, str], ...] = ()) -> bool:
     """A loop over ``r`` may enclose the Einsums at positions ``span`` when each of them has the
     rank the loop steps through (``r``, or the one ``via`` names for it: no recomputation), all of
-    one size, on plain axes only, and every intermediate whose writer and readers all lie under
-    the loop is aligned on it. ``sizes``: one dict, or each Einsum's (:data:`Sizes`)."""
+    one size, on plain axes only, and every intermediate written under the loop and read under it
+    too is aligned on it between its writer and the readers under it. A reader outside the loop
+    may index it otherwise (the writer has finished by then), but one inside must not: in the
+    first iteration it would read a tile not yet written (a loop over ``m`` enclosing
+    ``K[m,e]``'s writer and ``S[m,p] += Q[m,e]*K[p,e]`` is refused even when a third reader
+    outside it stores ``K`` whole above the loop). ``sizes``: one dict, or each Einsum's
+    (:data:`Sizes`)."""
     bind = dict(via)
     es = [(workload.names[i], workload.einsums[i]) for i in span]
     if not all(bind.get(n, r) in e.size for n, e in es):
@@ -270,8 +339,8 @@ def loop_allowed(workload: Workload, ctx: Context, span: tuple[int, ...], r: str
                if bind.get(n, r) in T.ranks):
         return False
     inside = set(span)
-    return all(aligned(workload, ctx, X, r, via) for X in ctx.intermediates
-               if set(ctx.users[X]) <= inside)
+    return all(aligned(workload, ctx, X, r, via, inside) for X in ctx.intermediates
+               if workload.producer[X] in inside and len(inside.intersection(ctx.users[X])) > 1)
 
 
 # -------------------------------------------------------------------------------------- checking
@@ -289,13 +358,41 @@ def check_schedule(workload: Workload, schedule: Schedule, levels: tuple[str, ..
         if not isinstance(s, Node) or s.rank is not None:
             raise EinsumError("every segment of a schedule is a root Node (rank=None)")
         ctx = Context(workload, s.einsums())
-        _check(workload, ctx, s, root_sizes(workload, s.einsums()), frozenset(), levels, imperfect)
+        if s.dram:
+            _check_dram(workload, ctx, s, levels)
+            w = segment_workload(workload, s)
+            _check(w, Context(w, s.einsums()), s, root_sizes(w, s.einsums()), frozenset(), levels,
+                   imperfect)
+        else:
+            _check(workload, ctx, s, root_sizes(workload, s.einsums()), frozenset(), levels,
+                   imperfect)
 
 
 def translated(node: Node | Leaf) -> bool:
     """Whether a loop tree has a translated loop (``Node.via``)."""
     return isinstance(node, Node) and (bool(node.via) or any(map(translated, node.children))
                                        or any(map(translated, node.rest)))
+
+
+def _check_dram(workload: Workload, ctx: Context, root: Node, levels: tuple[str, ...]) -> None:
+    """A root's ``dram`` names intermediates of its segment, once each, on one buffer, and its
+    loops obey the original workload's loop rule (every phase of an imperfect tile too). Not with
+    translated loops: intermediates through the backing store under a loop that steps through
+    differently named ranks are not modelled."""
+    if levels:
+        raise EinsumError("intermediates through the backing store inside a segment (Node.dram) "
+                          "are modelled on one buffer only")
+    if translated(root):
+        raise EinsumError("intermediates through the backing store inside a segment (Node.dram) "
+                          "are not modelled with translated loops (Node.via)")
+    bad = [X for X in root.dram if X not in ctx.intermediates]
+    if bad or len(set(root.dram)) < len(root.dram):
+        raise EinsumError(f"a segment root's dram lists intermediates of its segment, once each "
+                          f"({', '.join(sorted(ctx.intermediates)) or 'none'}); got "
+                          f"{', '.join(root.dram)}")
+    msg = loops_causal(workload, ctx, root, root_sizes(workload, root.einsums()))
+    if msg:
+        raise EinsumError(msg)
 
 
 def _span(ctx: Context, node: Node | Leaf) -> tuple[int, ...]:
@@ -384,6 +481,9 @@ def _check(workload: Workload, ctx: Context, node: Node, sizes: Sizes,
             if isinstance(c, Node):
                 if c.rank is None:
                     raise EinsumError("only a segment's root has no loop")
+                if c.dram:
+                    raise EinsumError("only a segment's root lists intermediates through the "
+                                      "backing store (dram)")
                 _check(workload, ctx, c, below, resident, levels, imperfect, path)
             elif not isinstance(c, Leaf) or c.einsum not in ctx.index:
                 raise EinsumError(f"a loop tree holds Nodes and Leaves of its segment's Einsums, "
@@ -541,7 +641,9 @@ def _evaluate_phase(workload: Workload, ctx: Context, node: Node, sizes: Sizes, 
 
 def evaluate_segment(workload: Workload, root: Node, imperfect: bool = False
                      ) -> tuple[int, dict[str, int], dict[str, int]]:
-    """(occupancy, reads, writes) of one segment."""
+    """(occupancy, reads, writes) of one segment (its ``dram`` intermediates through the backing
+    store: written by their writer, read back by their readers as ``X__dram``)."""
+    workload = segment_workload(workload, root)
     ctx = Context(workload, root.einsums())
     occ, moved = _evaluate_node(workload, ctx, root, root_sizes(workload, root.einsums()),
                                 frozenset(), imperfect)
@@ -577,20 +679,21 @@ def evaluate(workload: Workload, schedule: Schedule, check: bool = True,
 # ----------------------------------------------------------------------------------- description
 
 def leaves(workload: Workload, schedule: Schedule) -> list[tuple[str, Einsum, Mapping | Nest]]:
-    """Every Einsum of a schedule with the sub-problem it runs and its mapping, in order."""
+    """Every Einsum of a schedule with the sub-problem it runs and its mapping, in order (a
+    segment's ``dram`` readers read ``X__dram``, as their mappings name it)."""
     out: list = []
 
-    def walk(node: Node | Leaf, sizes: Sizes) -> None:
+    def walk(w: Workload, node: Node | Leaf, sizes: Sizes) -> None:
         if isinstance(node, Leaf):
-            out.append((node.einsum, sub_problem(workload[node.einsum], sizes[node.einsum]),
+            out.append((node.einsum, sub_problem(w[node.einsum], sizes[node.einsum]),
                         node.mapping))
             return
         for below, kids, _ in phases(node, sizes):
             for c in kids:
-                walk(c, below)
+                walk(w, c, below)
 
     for s in schedule.segments:
-        walk(s, root_sizes(workload, s.einsums()))
+        walk(segment_workload(workload, s), s, root_sizes(workload, s.einsums()))
     return out
 
 

@@ -822,6 +822,8 @@ def frontier(problem: Einsum, arch: Arch, imperfect: bool = False, limit: int = 
     each point's nest re-costed by ``evaluate_levels``; None where this path does not apply
     (a sliding output, too many classes with windows, fanout with imperfect factors, over
     ``limit`` combinations or PLAN_LIMIT classes, int64 overflow)."""
+    if all(n == 1 for n in problem.size.values()):
+        return None  # nothing to tile: no units to combine (the other routes answer it)
     frame = _frame(problem, arch, imperfect)
     if frame is None or problem.output is not problem.tensors[-1]:
         return None
