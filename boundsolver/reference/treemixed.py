@@ -43,16 +43,14 @@ def segment_points(workload: Workload, seg: tuple[str, ...], S: frozenset[str], 
     for tree in treeref.segment_trees(w, seg, max_depth, split):
         if fusion.loops_causal(workload, orig, tree, workload.size):
             continue
-        where = treeref._leaf_sizes(w, tree, w.size, frozenset(), {})
-        options = []
-        for e in seg:
-            sizes, kept = where[e]
+        options = []  # per leaf, in tree order (treeref._leaf_sizes, treeref._with_mappings)
+        for e, sizes, kept in treeref._leaf_sizes(w, tree, w.size, frozenset(), []):
             sub = fusion.sub_problem(w[e], sizes)
             options.append(treeref._leaf_options(ctx, sub, inner(sub, kept | ctx.intermediates),
                                                  kept, imperfect, prune))
         count(math.prod(len(o) for o in options))
         for combo in product(*options):
-            root = replace(treeref._with_mappings(tree, dict(zip(seg, combo))), dram=tuple(sorted(S)))
+            root = replace(treeref._with_mappings(tree, iter(combo)), dram=tuple(sorted(S)))
             occ, reads, writes = fusion.evaluate_segment(workload, root, imperfect)
             points.append((occ, sum(reads.values()) + sum(writes.values()), root))
     return treeref._pareto(points) if prune else points
