@@ -43,7 +43,7 @@ def segment_points(workload: Workload, seg: tuple[str, ...], S: frozenset[str], 
     for tree in treeref.segment_trees(w, seg, max_depth, split):
         if fusion.loops_causal(workload, orig, tree, workload.size):
             continue
-        options = []
+        options = []  # per leaf, in tree order (treeref._leaf_sizes, treeref._with_mappings)
         for e, sizes, kept in treeref._leaf_sizes(w, tree, fusion.root_sizes(w, seg), frozenset(),
                                                   []):
             sub = fusion.sub_problem(w[e], sizes)
