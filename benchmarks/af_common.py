@@ -1,5 +1,6 @@
-"""What af_three_level.py and af_spatial.py share (run in AccelForge's venv, never imported by
-boundsolver): the workloads they map, in our names, and one Pareto mapping as a CSV row.
+"""What the AccelForge scripts share (run in AccelForge's venv, never imported by boundsolver):
+for af_three_level.py and af_spatial.py the workloads they map, in our names, and one Pareto
+mapping as a CSV row; for af_gpt3_small.py and af_gpt3_mappings.py a fused mapping's text (`nest`).
 
 A workload is ``gemm`` (AccelForge's example ``matmuls``: ``T1[m,n1] += T0[m,n0] * W0[n0,n1]``,
 printed as our ``Z[m,n] += A[m,k] * B[k,n]``), ``conv``, ``conv1d`` or ``conv1x1``
@@ -25,6 +26,20 @@ import accelforge as af
 
 DATA = Path(__file__).resolve().with_name("data")
 GEMM_NAMES = ({"T0": "A", "W0": "B", "T1": "Z"}, {"m": "m", "n0": "k", "n1": "n"})
+
+
+def nest(m) -> str:
+    """A fused mapping's nodes in one line (af_gpt3_small.py, af_gpt3_mappings.py): ``[Glob:K,V]``
+    a storage node (the component's first four letters and its tensors), ``m:4`` a loop and the
+    tile it leaves."""
+    parts = []
+    for n in m.nodes:
+        kind = type(n).__name__
+        if kind == "Storage":
+            parts.append(f"[{n.component[:4]}:{','.join(map(str, n.tensors))}]")
+        elif kind in ("Temporal", "Spatial"):
+            parts.append(f"{n.rank_variable}:{n.tile_shape}")
+    return " ".join(parts)
 
 
 def workload(args) -> tuple[str, dict, dict, dict, str]:

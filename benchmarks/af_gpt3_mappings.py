@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import accelforge as af
+from af_common import nest
 
 tokens, out = int(sys.argv[1]), Path(sys.argv[2]).resolve()
 out.mkdir(parents=True, exist_ok=True)
@@ -31,17 +32,6 @@ size = spec.arch.find("GlobalBuffer").size
 usage = res.resource_usage()["GlobalBuffer"]
 energy = list(res.data["Total<SEP>energy"])  # 1 per DRAM bit read or written
 order = sorted(range(len(energy)), key=lambda i: usage[i])
-
-
-def nest(m) -> str:
-    parts = []
-    for n in m.nodes:
-        kind = type(n).__name__
-        if kind == "Storage":
-            parts.append(f"[{n.component[:4]}:{','.join(map(str, n.tensors))}]")
-        elif kind in ("Temporal", "Spatial"):
-            parts.append(f"{n.rank_variable}:{n.tile_shape}")
-    return " ".join(parts)
 
 
 acts = [c for c in res.data.columns if "<SEP>action<SEP>MainMemory<SEP>" in c]
