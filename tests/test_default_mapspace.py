@@ -117,10 +117,10 @@ def milp_only(monkeypatch):
     monkeypatch.setattr(joint, "DEFAULT_TIME_LIMIT", 0.01)
 
 
-@pytest.mark.parametrize("problem,arch", [(bs.conv(R=3, P=4, C=2, K=2), three(6)),
-                                          (bs.gemm(4, 4, 2), fanout(4, 1, 2))],
+@pytest.mark.parametrize("problem,arch,must_cut", [(bs.conv(R=3, P=4, C=2, K=2), three(6), True),
+                                                   (bs.gemm(4, 4, 2), fanout(4, 1, 2), False)],
                          ids=["conv", "fanout"])
-def test_the_default_route_never_reports_an_unproven_point(milp_only, problem, arch):
+def test_the_default_route_never_reports_an_unproven_point(milp_only, problem, arch, must_cut):
     """Every row the default route gives at a capacity is either ``optimal`` and equal to the
     enumerated per-tensor bound on the whole key, or ``time_limit`` with the columns before
     ``bound_of`` exact, ``best_bound`` at most the true value, and the incumbent at least it."""
@@ -142,7 +142,10 @@ def test_the_default_route_never_reports_an_unproven_point(milp_only, problem, a
             assert [int(g[c]) for c in cols[:open_]] == [int(e[c]) for c in cols[:open_]]
             assert int(g["incumbent"]) >= int(e[g["bound_of"]])
         assert g["best_bound"] <= int(e[g["bound_of"]])
-    assert "time_limit" in statuses  # the limit did cut: the check above was exercised
+    # The limit did cut, so the check above was exercised: always on the conv; the fanout GEMM's
+    # points may all be proven within 0.01 s (floors met without a solve: a fresh-clone CI run
+    # on a quiet machine did), and then every row was checked equal to the enumerated bound.
+    assert "time_limit" in statuses or not must_cut
     # The frontier walk either stops with ProofOutOfReach or, where every point it needs was
     # proven within 0.01 s (a quiet machine, floors met without a solve), is the enumerated one.
     try:
