@@ -82,17 +82,9 @@ def enumerate_workload(workload: Workload, mapspace=None, max_depth: int = 2,
                                                 split_ranks, prune, count, inner)]
         return treeref._pareto(out) if prune else out
 
-    segments: dict = {}
-    out = []
-    for runs in treeref.cuts_into_runs(workload.names, True):
-        for r in runs:
-            if r not in segments:
-                segments[r] = points(r)
-        parts = [segments[r] for r in runs]
-        count(math.prod(len(p) for p in parts))
-        for combo in product(*parts):
-            out.append((max(o for o, _, _ in combo), sum(a for _, a, _ in combo),
-                        fusion.Schedule(tuple(root for _, _, root in combo))))
+    out = [(max(o for o, _, _ in combo), sum(a for _, a, _ in combo),
+            fusion.Schedule(tuple(root for _, _, root in combo)))
+           for combo in treeref.combinations(workload.names, True, points, count)]
     out = treeref._pareto(out)
     imperfect = ms.factors == "imperfect"
     for o, a, schedule in out:

@@ -204,10 +204,11 @@ def cuts_into_runs(names: tuple[str, ...], fusion_on: bool):
             yield runs
 
 
-def schedules(names: tuple[str, ...], fusion_on: bool, segment_points, count):
-    """Every schedule of every cut into runs: one of each run's ``segment_points(run)`` (points
-    ``(occupancy, cost, root)``) per run. Each run is searched once (setdefault would search it
-    again for every cut that contains it); ``count`` is charged each cut's combinations."""
+def combinations(names: tuple[str, ...], fusion_on: bool, segment_points, count):
+    """Every cut into runs with one of each run's ``segment_points(run)`` (points
+    ``(occupancy, cost, root)``) per run, as a tuple of those points. Each run is searched once
+    (setdefault would search it again for every cut that contains it); ``count`` is charged
+    each cut's combinations."""
     segments: dict = {}
     for runs in cuts_into_runs(names, fusion_on):
         for r in runs:
@@ -215,8 +216,13 @@ def schedules(names: tuple[str, ...], fusion_on: bool, segment_points, count):
                 segments[r] = segment_points(r)
         parts = [segments[r] for r in runs]
         count(math.prod(len(p) for p in parts))
-        for combo in product(*parts):
-            yield fusion.Schedule(tuple(root for _, _, root in combo))
+        yield from product(*parts)
+
+
+def schedules(names: tuple[str, ...], fusion_on: bool, segment_points, count):
+    """Every schedule of every cut into runs (:func:`combinations`)."""
+    for combo in combinations(names, fusion_on, segment_points, count):
+        yield fusion.Schedule(tuple(root for _, _, root in combo))
 
 
 def work_counter(what: str, limit: int):
