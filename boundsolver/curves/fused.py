@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import cached_property, partial
 from bisect import bisect_left, bisect_right
@@ -2033,24 +2035,30 @@ def workload_mapspace(mapspace: Mapspace | str | None) -> Mapspace:
 
 @dataclass
 class Solution:
-    """The frontier of a workload and how to rebuild the schedule behind each breakpoint."""
+    """The frontier of a workload and how to rebuild the schedule behind each breakpoint: by
+    ``search`` (one process), or, with the workload's connected regions solved apart
+    (:func:`solve_regions`), by the regions' ``parts``, each holding its own breakpoints' trees."""
 
     workload: Workload
     frontier: Staircase
-    search: TreeSearch
+    search: TreeSearch | None
     seconds: float = 0.0
     traced: int = 0  # distinct per-Einsum curves traced
     trace_seconds: float = 0.0
+    parts: tuple = ()  # Region results, in the workload's order, where regions were solved apart
 
     @property
     def structures(self) -> int:
-        return self.search.nodes
+        return self.search.nodes if self.search is not None else sum(p.nodes for p in self.parts)
 
     def schedule(self, capacity: int) -> Schedule:
         i = int(self.frontier.at(capacity))
         if i < 0:
             raise BoundsolverError(f"capacity {capacity} is below the least occupancy")
-        return Schedule(tuple(self.search.build(self.frontier, int(self.frontier.occ[i]))))
+        c = int(self.frontier.occ[i])
+        if self.parts:  # each region's tree at the capacity (solve_regions: why it is exact)
+            return Schedule(tuple(root for part in self.parts for root in part.roots(c)))
+        return Schedule(tuple(self.search.build(self.frontier, c)))
 
     def value(self, capacity: int) -> int:
         return int(self.frontier.acc[self.frontier.at(capacity)])
@@ -2059,7 +2067,8 @@ class Solution:
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, time_limit: float | None = None,
-                   shared_imperfect: bool | None = None, spill: bool = False) -> Solution:
+                   shared_imperfect: bool | None = None, spill: bool = False,
+                   workers: int | None = None) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments. ``time_limit``
     (wall-clock seconds, fused only): past it, SolverError says how far the search got.
@@ -2067,7 +2076,9 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     leaves; False with them gives the mapspace before imperfect shared tiles). ``spill``: a
     segment may also send any set of its intermediates through the backing store
     (docs/fusion.md, "An intermediate through DRAM inside a segment"; exponential in the
-    number of a segment's intermediates)."""
+    number of a segment's intermediates). ``workers`` (fused only): at most this many processes
+    solve the workload's connected regions apart (:func:`solve_regions`; 1: one process);
+    None picks (:func:`default_workers`). The curve is the same either way."""
     method = check_method(method)
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
             time_limit, (int, float)) or not time_limit > 0):
@@ -2076,8 +2087,15 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
                                f"got {max_depth!r}")
+    check_workers(workers, fusion_on)
     for e in workload.einsums:  # before any factorising, naming the Einsum (not "reduced")
         check_size(e)
+    spans = regions(workload) if fusion_on else []
+    n = default_workers(workload, spans) if workers is None else min(workers, len(spans))
+    if n > 1:
+        opts = dict(mapspace=mapspace, method=method, solver=solver, max_depth=max_depth,
+                    split_ranks=split_ranks, shared_imperfect=shared_imperfect, spill=spill)
+        return solve_regions(workload, spans, n, time_limit, opts)
     began = time.perf_counter()
     curves = Curves(workload_mapspace(mapspace), method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
@@ -2087,6 +2105,157 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,
                     len(curves.traced), curves.seconds)
+
+
+# ------------------------------------------------------------------------- regions, in parallel
+
+def check_workers(workers, fusion_on: bool) -> None:
+    """``workers`` is None or a positive integer, and only for a fused search (an unfused one
+    solves each Einsum alone, in seconds: there is nothing to spread)."""
+    if workers is None:
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise BoundsolverError(f"workers (processes solving a workload's connected regions) must "
+                               f"be an integer >= 1, got {workers!r}")
+    if not fusion_on and workers != 1:
+        raise BoundsolverError("workers applies to a fused search (fusion=True): an unfused "
+                               "workload solves each Einsum alone, in one process")
+
+
+def regions(workload: Workload) -> list[tuple[int, int]]:
+    """The workload's connected regions, ``(first, last)`` Einsums: maximal runs in which every
+    cut is bridged by a tensor used on both sides of it. Their borders are the cuts no tensor of
+    the workload bridges (``connected_runs`` from a region's first Einsum: its last run ends
+    at the region's last Einsum, since a tensor bridging a cut inside the region and used past
+    its end would bridge the border too)."""
+    n, out, a = len(workload.einsums), [], 0
+    while a < n:
+        b = connected_runs(workload, a, n)[-1]
+        out.append((a, b))
+        a = b + 1
+    return out
+
+
+def region_workload(workload: Workload, first: int, last: int) -> Workload:
+    """Einsums ``first..last`` (a connected region) as a workload of their own: the same
+    tensors, sizes and stored tensors (every tensor of a region is used in it alone)."""
+    made = {e.output.name for e in workload.einsums[first:last + 1]}
+    return Workload(workload.einsums[first:last + 1],
+                    f"{workload.name or 'workload'} (Einsums {first}..{last})",
+                    workload.word_bits, tuple(T for T in workload.stored if T in made))
+
+
+# A fused search over fewer Einsums than this per region is left in one process by default:
+# a worker's start, and the leaf curves each process traces for itself, cost more than the
+# search (benchmarks/fused_speed.py: ResNet-18's regions, 2-16 Einsums, take ~1 s each).
+PARALLEL_EINSUMS = 24
+
+
+def default_workers(workload: Workload, spans: list) -> int:
+    """How many processes solve ``workload``'s regions by default: one per region with at least
+    :data:`PARALLEL_EINSUMS` Einsums, at most the CPUs this process may use; 1 (no pool)
+    unless that makes two or more."""
+    big = sum(1 for a, b in spans if b - a + 1 >= PARALLEL_EINSUMS)
+    return min(big, _cpus()) if big > 1 else 1
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Region:
+    """One connected region's result from its worker: its staircase and, for each breakpoint,
+    the segments (loop-tree roots) behind it, so that the parent rebuilds a schedule without the
+    worker's search (its memo and provenance never leave the worker)."""
+
+    first: int
+    last: int
+    frontier: Staircase | None
+    trees: tuple  # trees[k]: the roots behind breakpoint k
+    nodes: int = 0
+    traced: frozenset = frozenset()  # the keys of the leaf curves it traced
+    trace_seconds: float = 0.0
+
+    def roots(self, capacity: int) -> tuple:
+        """The region's segments at ``capacity``: those of its breakpoint answering it."""
+        return self.trees[int(self.frontier.at(capacity))]
+
+
+def solve_region(workload: Workload, first: int, last: int, deadline: float | None,
+                 opts: dict) -> Region:
+    """Region ``first..last`` of ``workload`` solved as a workload of its own in one process
+    (a pool worker), within what is left of the wall-clock ``deadline`` (``time.time()``)."""
+    limit = None if deadline is None else deadline - time.time()
+    if limit is not None and limit <= 0:
+        raise SolverError(f"{workload.name or 'the workload'}'s Einsums {first}..{last} were not "
+                          f"started before the time limit")
+    sol = solve_workload(region_workload(workload, first, last), True, time_limit=limit,
+                         workers=1, **opts)
+    front = sol.frontier
+    trees = () if front is None else tuple(sol.schedule(int(o)).segments for o in front.occ)
+    return Region(first, last, front, trees, sol.structures, frozenset(sol.search.curves.traced),
+                  sol.trace_seconds)
+
+
+def solve_regions(workload: Workload, spans: list, workers: int, time_limit: float | None,
+                  opts: dict) -> Solution:
+    """The fused frontier with each connected region (:func:`regions`) solved by
+    :func:`solve_region` in a pool of ``workers`` processes, the largest regions first, and
+    the regions' staircases added up (:func:`plus_shifted`, no shift).
+
+    Why it is exact. No segment crosses a region's border (:func:`connected_runs`), so the
+    suffix DP of :meth:`TreeSearch.whole` over Einsums ``a..`` of a region ``a..b`` is the
+    region's own DP (its cuts ending at ``b``, ``rest[b + 1]`` as the empty run) plus
+    ``rest[b + 1]``: ``plus_shifted`` adds value functions (the occupancy of a cut is its
+    segments' most, its traffic their sum), merging takes their minimum, and ``+`` distributes
+    over ``min``; a staircase is the unique list of the points where its value function drops,
+    so equal functions are equal staircases, breakpoint by breakpoint. A region's segments cost
+    the same in the region alone (:func:`region_workload`) as in the workload: a segment's
+    trees and costs depend on its Einsums, the tensors' sizes, and which of its tensors are
+    written back (read after it, or ``stored``), and every tensor of a region is used in that
+    region only (else it bridges the border), so the region's own workload reads and stores
+    them alike; the region's search (its incumbent bar, forgetting, repeats) is exact for its
+    own curve. A region of one Einsum is its unfused staircase. The tree behind the whole
+    curve's point at capacity ``c`` is each region's tree at ``c``, one after another: their
+    occupancies are at most ``c`` and their traffics add to the curve's value (``_row``
+    re-costs it in integers). What differs from one process: a leaf shape or segment that two
+    regions share is traced or solved in each (only the curve is promised equal, not which of
+    two equal trees a tie picks), and each worker holds its own memo (peak memory: the sum of
+    the regions running at once). ``time_limit`` is one wall-clock deadline for all: a region
+    starting later has what is left; past it SolverError, and the pool is stopped."""
+    from .batch import _ignore_interrupts, _stop
+
+    began = time.perf_counter()
+    deadline = None if time_limit is None else time.time() + time_limit
+    order = sorted(range(len(spans)), key=lambda k: spans[k][0] - spans[k][1])  # largest first
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
+    try:
+        futures = [pool.submit(solve_region, workload, *spans[k], deadline, opts) for k in order]
+        parts = sorted((f.result() for f in futures), key=lambda r: r.first)
+    except BaseException as err:
+        _stop(pool)
+        if isinstance(err, SolverError) and time_limit is not None:
+            raise SolverError(f"the fused frontier of {workload.name or 'the workload'} did not "
+                              f"finish in its time limit of {time_limit:g} s, solved region by "
+                              f"region in {workers} processes ({err}): no curve is reported"
+                              ) from err
+        raise
+    pool.shutdown()
+    front = ZERO
+    for part in parts:
+        if part.frontier is None:
+            front = None
+            break
+        f = part.frontier
+        front = plus_shifted(front, 0, Stairs(f.occ.tolist(), f.acc.tolist(), f.tag.tolist()), 0)
+    traced = frozenset().union(*(p.traced for p in parts))
+    return Solution(workload, None if front is None else front.frozen(), None,
+                    time.perf_counter() - began, len(traced),
+                    sum(p.trace_seconds for p in parts), tuple(parts))
 
 
 def _run_end(key: tuple) -> int:
@@ -2206,11 +2375,12 @@ def _frame(workload: Workload, sol: Solution, rows: list[dict], fusion_on: bool,
 
 def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = "highs",
                       mapspace: Mapspace | str | None = None, method: str = DEFAULT,
-                      max_depth: int = 3, time_limit: float | None = None):
+                      max_depth: int = 3, time_limit: float | None = None,
+                      workers: int | None = None):
     """Every breakpoint of the workload's fused (or unfused) staircase, with its schedule."""
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
-                         time_limit=time_limit)
+                         time_limit=time_limit, workers=workers)
     imperfect = ms.factors == "imperfect"
     rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
     return _frame(workload, sol, rows, fusion_on, ms, capacity=False)
@@ -2218,11 +2388,12 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
 
 def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = True,
                    solver: str = "highs", mapspace: Mapspace | str | None = None,
-                   method: str = DEFAULT, max_depth: int = 3, time_limit: float | None = None):
+                   method: str = DEFAULT, max_depth: int = 3, time_limit: float | None = None,
+                   workers: int | None = None):
     """Least accesses at each capacity; ``infeasible`` below the least occupancy."""
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
-                         time_limit=time_limit)
+                         time_limit=time_limit, workers=workers)
     imperfect = ms.factors == "imperfect"
     rows = []
     for c in capacities:
