@@ -150,3 +150,19 @@ def test_a_time_limit_stops_every_region_with_an_error():
                                              r"solved region by region in 2 processes"):
         fused.solve_workload(_three_regions(), True, workers=2, time_limit=1e-9)
     assert not multiprocessing.active_children()
+
+
+def test_the_public_api_takes_workers_where_it_applies():
+    """``pareto_frontier``/``solve_curve`` pass ``workers`` to the fused search (the same rows
+    as one process) and refuse it where no fused search on one buffer runs."""
+    w = _three_regions()
+    caps = [40, 100, 400]
+    one = bs.solve_curve(w, caps, workers=1)
+    two = bs.solve_curve(w, caps, workers=2)
+    assert two["accesses"].tolist() == one["accesses"].tolist()
+    bad = ((lambda: bs.pareto_frontier(bs.gemm(2, 2, 2), workers=2), "a single Einsum"),
+           (lambda: bs.pareto_frontier(w, fusion=False, workers=2), "fusion=False"),
+           (lambda: bs.solve_curve(w, caps, arch="simba", workers=2), "a workload on simba"))
+    for call, where in bad:
+        with pytest.raises(bs.BoundsolverError, match=f"workers .* not to {where}"):
+            call()

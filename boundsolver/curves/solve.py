@@ -46,7 +46,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
                 solver: str = "highs", time_limit: float | None = None, progress: bool = False,
                 fusion: bool | None = None, max_depth: int | None = None,
                 arch=None, lower_bound: bool = False,
-                inner_storage: bool = False) -> pd.DataFrame:
+                inner_storage: bool = False, workers: int | None = None) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
     ``lower_bound=True`` adds the any-schedule floor at each row's capacity and ``gap`` =
@@ -83,7 +83,10 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     outer, swept level, each leaf a joint nest on the inner levels (per-tensor placement by
     default, as every hierarchy; docs/fusion.md, "On hierarchies"); ``inner_storage=True`` also
     lets the tree's stored tensors live in inner levels across leaf invocations (docs/fusion.md,
-    "Tree tiles in inner levels"; slower, refused elsewhere).
+    "Tree tiles in inner levels"; slower, refused elsewhere). ``workers`` (fused workloads on
+    one buffer): at most this many processes solve the workload's connected regions apart
+    (docs/fusion.md, "Regions in parallel"; 1: one process; None, the default: a pool only
+    where two or more regions are large); the curve is the same either way.
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
@@ -96,7 +99,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
         raise BoundsolverError(f"capacities must be a sequence of numbers, got {capacities!r}")
     caps = [_capacity(c) for c in capacities]
     arch = _arch(arch)
-    method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
+    method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth,
+                      workers)
     if arch is not None and arch.swept is None:
         raise BoundsolverError(
             f"{arch.name} has no swept level (every capacity is fixed), so capacities "
@@ -109,7 +113,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
                         **({} if time_limit is None else {"time_limit": time_limit}))
     elif isinstance(problem, Workload):
         out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
-                             _depth(max_depth), time_limit=time_limit)
+                             _depth(max_depth), time_limit=time_limit, workers=workers)
     else:
         out = curve(problem, caps, solver, time_limit, progress, mapspace, method)
     return _floored(out, problem, arch, lower_bound)
@@ -120,7 +124,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
                     time_limit: float | None = None, progress: bool = False,
                     fusion: bool | None = None, max_depth: int | None = None,
                     arch=None, lower_bound: bool = False,
-                    inner_storage: bool = False) -> pd.DataFrame:
+                    inner_storage: bool = False, workers: int | None = None) -> pd.DataFrame:
     """Every breakpoint of the staircase, in increasing occupancy (options as in
     :func:`solve_curve`, all keyword-only; ``lower_bound=True``: the floor at each breakpoint's
     occupancy and the gap).
@@ -141,7 +145,8 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     ``time_limit`` rows with proven bounds.
     """
     arch = _arch(arch)
-    method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth)
+    method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth,
+                      workers)
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage)
     if hierarchy is not None:
         if time_limit is not None and time_limit != math.inf:
@@ -154,7 +159,8 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
                         problem, arch, lower_bound)
     if isinstance(problem, Workload):
         front = workload_frontier(problem, fusion is not False, solver, mapspace, method,
-                                  _depth(max_depth), time_limit=time_limit)
+                                  _depth(max_depth), time_limit=time_limit,
+                                  workers=workers)
     else:
         front = frontier(problem, solver, time_limit, progress, mapspace, method)
     return _floored(_clipped(front, arch), problem, arch, lower_bound)
@@ -180,7 +186,8 @@ def _depth(max_depth: int | None) -> int:
     return DEFAULT_DEPTH if max_depth is None else max_depth
 
 
-def _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth) -> str:
+def _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth,
+             workers=None) -> str:
     """The checked method; refuses every option that does not apply to ``problem`` on ``arch``
     (an option quietly dropped would answer a question the caller did not ask)."""
     if not isinstance(problem, (Einsum, Workload)):
@@ -199,6 +206,12 @@ def _options(problem, arch, method, solver, time_limit, progress, fusion, max_de
                       "unfused")
         raise BoundsolverError(f"max_depth (loops nested in a fused loop tree) applies to fused "
                                f"workloads, not to {where}")
+    if workers is not None and (not workload or fusion is False or levels):
+        where = ("a single Einsum" if not workload else "fusion=False" if fusion is False
+                 else f"a workload on {levels}")
+        raise BoundsolverError(f"workers (processes solving a fused workload's connected "
+                               f"regions) applies to fused workloads on one buffer, not to "
+                               f"{where}")
     if time_limit is not None:
         if workload and levels and fusion:
             raise BoundsolverError("time_limit is not supported for fused workloads on a "
