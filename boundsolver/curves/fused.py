@@ -2145,10 +2145,12 @@ def region_workload(workload: Workload, first: int, last: int) -> Workload:
                     workload.word_bits, tuple(T for T in workload.stored if T in made))
 
 
-# A fused search over fewer Einsums than this per region is left in one process by default:
-# a worker's start, and the leaf curves each process traces for itself, cost more than the
-# search (benchmarks/fused_speed.py: ResNet-18's regions, 2-16 Einsums, take ~1 s each).
-PARALLEL_EINSUMS = 24
+# Regions of fewer Einsums than this are not worth a worker of their own by default: they solve
+# in well under a second, less than the leaf curves a worker traces again for itself. A pool
+# starts in about 0.2 s (fork); ResNet-18's four regions of 13-16 Einsums in two workers take
+# its whole frontier (solve and every row re-costed) from 22.6 to 19.3 CPU s (each region's
+# trees are built once per region breakpoint, not once per workload breakpoint).
+PARALLEL_EINSUMS = 12
 
 
 def default_workers(workload: Workload, spans: list) -> int:
