@@ -136,6 +136,9 @@ def test_workers_is_checked_and_defaults_to_one_process_on_small_workloads(monke
     monkeypatch.setattr(fused, "PARALLEL_EINSUMS", 2)
     monkeypatch.setattr(fused, "_cpus", lambda: 2)
     assert fused.default_workers(w, spans) == 2
+    with pytest.MonkeyPatch.context() as mp:  # a daemon (a multiprocessing.Pool's worker)
+        mp.setattr(multiprocessing.current_process(), "daemon", True)
+        assert fused.default_workers(w, spans) == 1
     monkeypatch.setattr(fused, "_cpus", lambda: 1)
     assert fused.default_workers(w, spans) == 1
     one = bs.workload(["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"], m=4, d=2,

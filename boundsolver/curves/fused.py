@@ -2156,9 +2156,14 @@ PARALLEL_EINSUMS = 12
 def default_workers(workload: Workload, spans: list) -> int:
     """How many processes solve ``workload``'s regions by default: one per region with at least
     :data:`PARALLEL_EINSUMS` Einsums, at most the CPUs this process may use; 1 (no pool)
-    unless that makes two or more."""
+    unless that makes two or more, or where this process is a daemon (a multiprocessing pool's
+    worker, which may not start processes)."""
+    import multiprocessing
+
     big = sum(1 for a, b in spans if b - a + 1 >= PARALLEL_EINSUMS)
-    return min(big, _cpus()) if big > 1 else 1
+    if big < 2 or multiprocessing.current_process().daemon:
+        return 1
+    return min(big, _cpus())
 
 
 def _cpus() -> int:
