@@ -129,6 +129,10 @@ def parser() -> argparse.ArgumentParser:
                    help="also the fused network curve (slow on big networks)")
     n.add_argument("--time-limit", help="with --fusion: wall-clock seconds for the fused "
                                         "search; past them it stops with an error (no curve)")
+    n.add_argument("--workers", help="with --fusion: at most this many processes solving the "
+                                     "network's connected regions (default: one per region of "
+                                     "12 Einsums or more, up to the CPUs; 1: one process; "
+                                     "docs/fusion.md, 'Regions in parallel')")
     _solve_options(n, "per_tensor/perfect")
     _cache_options(n, "every layer")
     _output_options(n, "write the per-layer table as CSV, and the network curve to "
@@ -662,8 +666,12 @@ def _network(args) -> int:
 
     check_outputs(args, extra_csv=bool(args.csv) and str(args.csv) != "-")
     if not args.fusion:
-        _refuse(args, ["time_limit"], "without --fusion (the per-layer table always solves)")
+        _refuse(args, ["time_limit", "workers"], "without --fusion (the per-layer table "
+                                                 "always solves, in one process)")
     limit = {} if args.time_limit is None else {"time_limit": seconds(args.time_limit)}
+    if args.workers is not None:
+        limit["workers"] = integer(args.workers, "--workers: a whole number of processes, 1 "
+                                                 "or more")
     box = _machine(args)
     if args.html is not None:  # before any solve: the path, and bokeh installed
         from .report.html import bokeh_or_error, check_path

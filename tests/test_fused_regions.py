@@ -169,3 +169,13 @@ def test_the_public_api_takes_workers_where_it_applies():
     for call, where in bad:
         with pytest.raises(bs.BoundsolverError, match=f"workers .* not to {where}"):
             call()
+
+
+def test_the_cli_takes_workers_with_fusion_only(capsys, tmp_path):
+    from boundsolver.cli import main
+
+    model = str(tmp_path / "none.onnx")  # refused before the model is read
+    assert main(["network", model, "--workers", "2", "-q"]) == 2
+    assert "--workers does not apply without --fusion" in capsys.readouterr().err
+    assert main(["network", model, "--fusion", "--workers", "0", "-q"]) == 2
+    assert "--workers: a whole number of processes" in capsys.readouterr().err
