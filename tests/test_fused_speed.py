@@ -9,6 +9,7 @@ between interchangeable ranks follow it)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -197,3 +198,66 @@ def test_the_search_pauses_the_cyclic_gc(monkeypatch):
     assert gc.isenabled()
     fused.solve_workload(bs.workload(["Y[m,c] += X[m,d] * A[d,c]"], m=2, c=2, d=2), True)
     assert seen == [False] and gc.isenabled()
+
+
+# ------------------------------------------- the word-per-tensor floor, per kept set (floor_table)
+
+def floor_by_einsum(s, seg, x, y, S, R, K, rank):
+    """``TreeSearch.floor`` below the leaves as it was summed before ``floor_table``: per Einsum,
+    the kept tiles live there plus its least occupancy with the kept, shared and intermediate
+    tensors resident; traffic each shared tensor's one move plus each Einsum's least traffic."""
+    span = tuple(range(x, y + 1))
+    moved = s.moved_in(seg, x, y, R)
+    shared = [T for T, (_, _, users, _) in moved.items() if T not in K and len(users) > 1]
+    acc = sum(moved[T][0] * s.fp(T, span, S) for T in shared)
+    common = R | frozenset(K) | frozenset(shared) | s.context(*seg).intermediates
+    occ = 0
+    for e in span:
+        lo_occ, lo_acc = s.least(e, S, common)
+        held = sum(s.fp(T, span, S) for T in K
+                   if rank not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+        occ, acc = max(occ, held + lo_occ), acc + lo_acc
+    return occ, acc
+
+
+def floors_checked(w, depth: int, monkeypatch) -> int:
+    """Solve ``w`` with every floor below the leaves checked against :func:`floor_by_einsum`
+    (for the kept set asked for and every other kept set of the same node's candidates);
+    returns how many were checked."""
+    real = fused.TreeSearch.floor
+    seen = [0]
+
+    def spy(self, seg, x, y, S, R, K, rank, leaves, table=None):
+        got = real(self, seg, x, y, S, R, K, rank, leaves, table)
+        if not leaves:
+            seen[0] += 1
+            assert got == floor_by_einsum(self, seg, x, y, S, R, K, rank)
+            cands = [T for T, (_, _, _, agree) in self.moved_in(seg, x, y, R).items() if agree]
+            for other in fused.subsets(cands)[:16]:
+                assert (real(self, seg, x, y, S, R, other, rank, False, table)
+                        == floor_by_einsum(self, seg, x, y, S, R, other, rank))
+        return got
+
+    monkeypatch.setattr(fused.TreeSearch, "floor", spy)
+    fused.solve_workload(w, True, max_depth=depth)
+    return seen[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(chains(), st.sampled_from([2, 3]))
+def test_floor_table_is_the_floor_summed_by_einsum(w, depth):
+    """Every kept set's floor read off :meth:`floor_table` (the empty set's bound plus a column
+    per kept tensor) is the bound summed Einsum by Einsum, on random attention, residual and
+    FFN chains (shared inputs, outputs, intermediates read twice)."""
+    with pytest.MonkeyPatch.context() as m:
+        floors_checked(w, depth, m)
+
+
+def test_floor_table_on_a_conv_block(monkeypatch):
+    """The same on a bottleneck in small (a windowed conv, a folded norm's twin vectors, 1x1
+    convs, a residual product), where kept sets hold single-user vectors and weights: the floor
+    is checked, and for many kept sets."""
+    w = bs.workload(["A[c,q,p] += I[e,q+s,p+r] * W0[c,e,s,r]", "B[c,q,p] += A[c,q,p] * g[c] * h[c]",
+                     "C[d,q,p] += B[c,q,p] * W1[d,c]", "D[d,q,p] += C[d,q,p] * I2[d,q,p] * g2[d]"],
+                    c=2, e=2, q=4, p=4, s=3, r=3, d=2)
+    assert floors_checked(w, 3, monkeypatch) > 20

@@ -1395,6 +1395,7 @@ class TreeSearch:
         # not index it); the kept sets' sums of these are what each option costs to set up
         terms = {T: self._kept_term(seg, x, y, sp, below, r, n, moved, T) for T in cands}
         lifting = not self.split and self.share and not placing
+        table = None  # floor_table, made when a kept set first needs floor()
         parts, recs = [], []
         for K in self.kept_sets(cands):
             const = sum([terms[T][1] for T in K])
@@ -1412,8 +1413,10 @@ class TreeSearch:
                 if self._covered(best, occ, acc, inner, barred):  # the cheap bound: no floor
                     continue
                 if word_floor:
+                    if table is None and depth + 1 < self.max_depth:  # once for all kept sets
+                        table = self.floor_table(seg, x, y, below, R, r)
                     lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r,
-                                                depth + 1 >= self.max_depth)
+                                                depth + 1 >= self.max_depth, table)
                     if self._covered(best, max(occ, lo_occ),
                                      max(acc, unit * (const + n * lo_acc)), inner, barred):
                         continue
@@ -1468,6 +1471,7 @@ class TreeSearch:
         floor = sum(streamed.values())
         barred = self._barred(x, y, depth)
         leaves = depth + 1 >= self.max_depth
+        tables = None
         parts, recs = [], []
         for K in self.kept_sets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
@@ -1480,8 +1484,12 @@ class TreeSearch:
                 acc = const + floor - sum(streamed[T] for T in K)
                 if self._covered(best, occ, acc, (), barred):
                     continue
-                lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, leaves)
-                lp_occ, lp_acc = self.floor(seg, x, y, last, R, K, r, leaves)
+                if tables is None:  # floor_table's, once for all kept sets
+                    tables = ((None, None) if leaves else (
+                        self.floor_table(seg, x, y, below, R, r),
+                        self.floor_table(seg, x, y, last, R, r)))
+                lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, leaves, tables[0])
+                lp_occ, lp_acc = self.floor(seg, x, y, last, R, K, r, leaves, tables[1])
                 if self._covered(best, max(occ, lo_occ, lp_occ),
                                  max(acc, const + full * lo_acc + lp_acc), (), barred):
                     continue
@@ -1579,8 +1587,8 @@ class TreeSearch:
         finally:
             self._bar = None
 
-    def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
-              ) -> tuple[int, int]:
+    def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool,
+              table: tuple | None = None) -> tuple[int, int]:
         """Lower bounds on the occupancy and traffic of a body over Einsums ``x..y`` (tiles
         ``S``, ``R`` resident above, ``K`` kept by its node, which loops over ``rank``), from each
         Einsum's least occupancy (a word per tensor it buffers) and least traffic (each tensor
@@ -1591,31 +1599,71 @@ class TreeSearch:
         Otherwise deeper loops may keep tensors for several leaves at once, and may store an
         intermediate in a smaller tile than this node would: so only the node's kept tiles are
         counted live, a tensor several of the Einsums use counts as resident for each of them,
-        and it moves, at least once, on its own."""
+        and it moves, at least once, on its own; that bound is read off :meth:`floor_table`
+        (``table``, where the caller has it for the node's kept sets)."""
         span = tuple(range(x, y + 1))
         if leaves:
             node = rank if K else None  # as body() keys it
             occ = acc = 0
-            table = self.edges(seg, x, y, R, K, node)
+            edges = self.edges(seg, x, y, R, K, node)
             for e in span:
-                stored, Rc = self.edge(seg, x, y, e, e, R, K, node, table)
+                stored, Rc = self.edge(seg, x, y, e, e, R, K, node, edges)
                 lo_occ, lo_acc = self.least(e, S, Rc)
                 occ = max(occ, self.held(stored, span, S) + lo_occ)
                 acc += lo_acc
             return occ, acc
+        if table is None:
+            table = self.floor_table(seg, x, y, S, R, rank)
+        base_occ, base_acc, per = table
+        terms = [per[T] for T in K]
+        occ = max(map(sum, zip(base_occ, *[t[0] for t in terms])))
+        return occ, base_acc - sum([t[1] for t in terms])
+
+    def floor_table(self, seg, x: int, y: int, S: tuple, R: frozenset, rank) -> tuple:
+        """:meth:`floor`'s bound below the leaves, for every kept set of a node at once:
+        ``(occ, acc, per)``, the bound's per-Einsum occupancy and its traffic with nothing kept,
+        and per tensor ``T`` the node may keep, what keeping it adds to each Einsum's
+        occupancy and to the traffic.
+
+        Why it is the same bound. With ``K`` kept, the bound is, per Einsum ``e``, the kept tiles
+        live at ``e`` plus :meth:`least` of ``e`` with ``common = R | K | shared(K) |
+        intermediates`` resident, where ``shared(K)`` is the moved tensors several of the
+        Einsums use, less ``K``; and its traffic is each tensor of ``shared(K)`` moved once,
+        plus each Einsum's least traffic. :meth:`least` is a sum over the Einsum's tensors not
+        in ``common`` (a word each, and each tile moved once, an output's twice). A tensor
+        several Einsums use is in ``common`` whether or not it is kept, so keeping it only takes
+        its one move out of the traffic; a moved tensor one Einsum ``e`` uses is in ``common``
+        only when kept, so keeping it takes its word out of ``e``'s occupancy and its tile out
+        of ``e``'s traffic (what :meth:`least` of ``e`` sheds with ``T`` resident too). Both
+        are sums over ``K``, added here to the bound with ``K`` empty; the kept tiles live at
+        ``e`` are a sum over ``K`` too (each tile at the Einsums it is live for, as
+        :meth:`loop` counts them). So :meth:`floor` adds, per kept tensor, its column to the
+        empty set's, and gets the same two numbers as summing Einsum by Einsum
+        (tests/test_fused_speed.py checks it against that sum)."""
+        span = tuple(range(x, y + 1))
         ctx = self.context(*seg)
         moved = self.moved_in(seg, x, y, R)
-        shared = [T for T, (_, _, users, _) in moved.items() if T not in K and len(users) > 1]
+        shared = [T for T, (_, _, users, _) in moved.items() if len(users) > 1]
+        common = R | frozenset(shared) | ctx.intermediates
         acc = sum(moved[T][0] * self.fp(T, span, S) for T in shared)
-        common = R | frozenset(K) | frozenset(shared) | ctx.intermediates
-        occ = 0
+        occ, least = [], []
         for e in span:
             lo_occ, lo_acc = self.least(e, S, common)
-            held = sum(self.fp(T, span, S) for T in K
-                       if rank not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
-            occ = max(occ, held + lo_occ)
-            acc += lo_acc
-        return occ, acc
+            occ.append(lo_occ)
+            least.append(lo_acc)
+        acc += sum(least)
+        per = {}
+        for T, (w, ranks, users, _) in moved.items():
+            tile = self.fp(T, span, S)
+            live = [tile if rank not in ranks or users[0] <= e <= users[-1] else 0 for e in span]
+            if len(users) > 1:  # resident for least() already: only its own move goes
+                per[T] = (live, w * tile)
+                continue
+            e = users[0] - x  # what its one Einsum's least() sheds with it resident too
+            lo_occ, lo_acc = self.least(users[0], S, common | {T})
+            live[e] -= occ[e] - lo_occ
+            per[T] = (live, least[e] - lo_acc)
+        return occ, acc, per
 
     def least(self, x: int, S: tuple, R: frozenset) -> tuple[int, int]:
         """Einsum ``x``'s least occupancy and least traffic under tiles ``S`` with ``R``
