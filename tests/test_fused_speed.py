@@ -202,16 +202,25 @@ def test_the_search_pauses_the_cyclic_gc(monkeypatch):
 
 # ------------------------------------------- the word-per-tensor floor, per kept set (floor_table)
 
-def floor_by_einsum(s, seg, x, y, S, R, K, rank):
-    """``TreeSearch.floor`` below the leaves as it was summed before ``floor_table``: per Einsum,
-    the kept tiles live there plus its least occupancy with the kept, shared and intermediate
-    tensors resident; traffic each shared tensor's one move plus each Einsum's least traffic."""
+def floor_by_einsum(s, seg, x, y, S, R, K, rank, leaves):
+    """``TreeSearch.floor`` as it was summed before ``floor_table``, Einsum by Einsum. With
+    ``leaves``: each leaf's least occupancy beside what the node stores while it runs
+    (``edge``), with what is resident for it; below the leaves: the kept tiles live at each
+    Einsum plus its least occupancy with the kept, shared and intermediate tensors resident,
+    traffic each shared tensor's one move plus each Einsum's least traffic."""
     span = tuple(range(x, y + 1))
+    occ = acc = 0
+    if leaves:
+        node = rank if K else None
+        for e in span:
+            stored, Rc = s.edge(seg, x, y, e, e, R, K, node)
+            lo_occ, lo_acc = s.least(e, S, Rc)
+            occ, acc = max(occ, s.held(stored, span, S) + lo_occ), acc + lo_acc
+        return occ, acc
     moved = s.moved_in(seg, x, y, R)
     shared = [T for T, (_, _, users, _) in moved.items() if T not in K and len(users) > 1]
     acc = sum(moved[T][0] * s.fp(T, span, S) for T in shared)
     common = R | frozenset(K) | frozenset(shared) | s.context(*seg).intermediates
-    occ = 0
     for e in span:
         lo_occ, lo_acc = s.least(e, S, common)
         held = sum(s.fp(T, span, S) for T in K
@@ -221,7 +230,7 @@ def floor_by_einsum(s, seg, x, y, S, R, K, rank):
 
 
 def floors_checked(w, depth: int, monkeypatch) -> int:
-    """Solve ``w`` with every floor below the leaves checked against :func:`floor_by_einsum`
+    """Solve ``w`` with every floor (leaves or not) checked against :func:`floor_by_einsum`
     (for the kept set asked for and every other kept set of the same node's candidates);
     returns how many were checked."""
     real = fused.TreeSearch.floor
@@ -229,13 +238,12 @@ def floors_checked(w, depth: int, monkeypatch) -> int:
 
     def spy(self, seg, x, y, S, R, K, rank, leaves, table=None):
         got = real(self, seg, x, y, S, R, K, rank, leaves, table)
-        if not leaves:
-            seen[0] += 1
-            assert got == floor_by_einsum(self, seg, x, y, S, R, K, rank)
-            cands = [T for T, (_, _, _, agree) in self.moved_in(seg, x, y, R).items() if agree]
-            for other in fused.subsets(cands)[:16]:
-                assert (real(self, seg, x, y, S, R, other, rank, False, table)
-                        == floor_by_einsum(self, seg, x, y, S, R, other, rank))
+        seen[0] += 1
+        assert got == floor_by_einsum(self, seg, x, y, S, R, K, rank, leaves)
+        cands = [T for T, (_, _, _, agree) in self.moved_in(seg, x, y, R).items() if agree]
+        for other in fused.subsets(cands)[:16]:
+            assert (real(self, seg, x, y, S, R, other, rank, leaves, table)
+                    == floor_by_einsum(self, seg, x, y, S, R, other, rank, leaves))
         return got
 
     monkeypatch.setattr(fused.TreeSearch, "floor", spy)
@@ -247,8 +255,8 @@ def floors_checked(w, depth: int, monkeypatch) -> int:
 @given(chains(), st.sampled_from([2, 3]))
 def test_floor_table_is_the_floor_summed_by_einsum(w, depth):
     """Every kept set's floor read off :meth:`floor_table` (the empty set's bound plus a column
-    per kept tensor) is the bound summed Einsum by Einsum, on random attention, residual and
-    FFN chains (shared inputs, outputs, intermediates read twice)."""
+    per kept tensor) is the bound summed Einsum by Einsum, over leaves and below them, on random
+    attention, residual and FFN chains (shared inputs, outputs, intermediates read twice)."""
     with pytest.MonkeyPatch.context() as m:
         floors_checked(w, depth, m)
 

@@ -1413,8 +1413,9 @@ class TreeSearch:
                 if self._covered(best, occ, acc, inner, barred):  # the cheap bound: no floor
                     continue
                 if word_floor:
-                    if table is None and depth + 1 < self.max_depth:  # once for all kept sets
-                        table = self.floor_table(seg, x, y, below, R, r)
+                    if table is None:  # once for all kept sets
+                        table = self.floor_table(seg, x, y, below, R, r,
+                                                 depth + 1 >= self.max_depth)
                     lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r,
                                                 depth + 1 >= self.max_depth, table)
                     if self._covered(best, max(occ, lo_occ),
@@ -1485,9 +1486,8 @@ class TreeSearch:
                 if self._covered(best, occ, acc, (), barred):
                     continue
                 if tables is None:  # floor_table's, once for all kept sets
-                    tables = ((None, None) if leaves else (
-                        self.floor_table(seg, x, y, below, R, r),
-                        self.floor_table(seg, x, y, last, R, r)))
+                    tables = (self.floor_table(seg, x, y, below, R, r, leaves),
+                              self.floor_table(seg, x, y, last, R, r, leaves))
                 lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, leaves, tables[0])
                 lp_occ, lp_acc = self.floor(seg, x, y, last, R, K, r, leaves, tables[1])
                 if self._covered(best, max(occ, lo_occ, lp_occ),
@@ -1599,70 +1599,77 @@ class TreeSearch:
         Otherwise deeper loops may keep tensors for several leaves at once, and may store an
         intermediate in a smaller tile than this node would: so only the node's kept tiles are
         counted live, a tensor several of the Einsums use counts as resident for each of them,
-        and it moves, at least once, on its own; that bound is read off :meth:`floor_table`
-        (``table``, where the caller has it for the node's kept sets)."""
-        span = tuple(range(x, y + 1))
-        if leaves:
-            node = rank if K else None  # as body() keys it
-            occ = acc = 0
-            edges = self.edges(seg, x, y, R, K, node)
-            for e in span:
-                stored, Rc = self.edge(seg, x, y, e, e, R, K, node, edges)
-                lo_occ, lo_acc = self.least(e, S, Rc)
-                occ = max(occ, self.held(stored, span, S) + lo_occ)
-                acc += lo_acc
-            return occ, acc
+        and it moves, at least once, on its own. Both are read off :meth:`floor_table`
+        (``table``, where the caller has it for all the node's kept sets): the bound with
+        nothing kept, plus a column per kept tensor."""
         if table is None:
-            table = self.floor_table(seg, x, y, S, R, rank)
+            table = self.floor_table(seg, x, y, S, R, rank, leaves)
         base_occ, base_acc, per = table
         terms = [per[T] for T in K]
         occ = max(map(sum, zip(base_occ, *[t[0] for t in terms])))
         return occ, base_acc - sum([t[1] for t in terms])
 
-    def floor_table(self, seg, x: int, y: int, S: tuple, R: frozenset, rank) -> tuple:
-        """:meth:`floor`'s bound below the leaves, for every kept set of a node at once:
-        ``(occ, acc, per)``, the bound's per-Einsum occupancy and its traffic with nothing kept,
-        and per tensor ``T`` the node may keep, what keeping it adds to each Einsum's
-        occupancy and to the traffic.
+    def floor_table(self, seg, x: int, y: int, S: tuple, R: frozenset, rank, leaves: bool
+                    ) -> tuple:
+        """:meth:`floor`'s bounds for every kept set of a node at once: ``(occ, acc, per)``, the
+        bound's per-Einsum occupancy and its traffic with nothing kept, and per tensor ``T``
+        the node may keep (each moved one), what keeping it adds to each Einsum's occupancy
+        and to the traffic.
 
-        Why it is the same bound. With ``K`` kept, the bound is, per Einsum ``e``, the kept tiles
-        live at ``e`` plus :meth:`least` of ``e`` with ``common = R | K | shared(K) |
-        intermediates`` resident, where ``shared(K)`` is the moved tensors several of the
-        Einsums use, less ``K``; and its traffic is each tensor of ``shared(K)`` moved once,
-        plus each Einsum's least traffic. :meth:`least` is a sum over the Einsum's tensors not
-        in ``common`` (a word each, and each tile moved once, an output's twice). A tensor
-        several Einsums use is in ``common`` whether or not it is kept, so keeping it only takes
-        its one move out of the traffic; a moved tensor one Einsum ``e`` uses is in ``common``
-        only when kept, so keeping it takes its word out of ``e``'s occupancy and its tile out
-        of ``e``'s traffic (what :meth:`least` of ``e`` sheds with ``T`` resident too). Both
-        are sums over ``K``, added here to the bound with ``K`` empty; the kept tiles live at
-        ``e`` are a sum over ``K`` too (each tile at the Einsums it is live for, as
-        :meth:`loop` counts them). So :meth:`floor` adds, per kept tensor, its column to the
+        Why it is the same bound. With ``K`` kept, the bound is, per Einsum ``e``, the words
+        stored at ``e`` plus :meth:`least` of ``e`` with a set ``common(K)`` resident, and its
+        traffic each Einsum's least traffic plus, below the leaves, one move of each tensor
+        of ``shared(K)``. With ``leaves``, what the node stores while the leaf ``e`` runs and
+        what is resident for it are :meth:`edge`'s: the intermediates live across ``e`` and
+        the kept tiles live at ``e``; ``R``'s tensors, the kept ones and the intermediates
+        crossing the leaf that ``e`` uses. Below the leaves, the kept tiles live at ``e``, and
+        ``common(K) = R | K | shared(K) | intermediates`` with ``shared(K)`` the moved tensors
+        several of the Einsums use, less ``K``. :meth:`least` is a sum over the Einsum's
+        tensors not resident (a word each, and each tile moved once, an output's twice). A
+        moved tensor is not in ``R`` nor an intermediate, so keeping ``T`` adds ``T``'s tile at
+        each Einsum it is live at (``edge``'s rule with ``leaves``, ``loop``'s below, the two
+        the same), and makes ``T`` resident for the Einsums that use it, which takes out of
+        their :meth:`least` what ``T`` adds there (below the leaves a tensor several Einsums
+        use is resident already, so keeping it only takes its one move out of the traffic).
+        Each is a sum over ``K``. So :meth:`floor` adds, per kept tensor, its column to the
         empty set's, and gets the same two numbers as summing Einsum by Einsum
         (tests/test_fused_speed.py checks it against that sum)."""
         span = tuple(range(x, y + 1))
-        ctx = self.context(*seg)
         moved = self.moved_in(seg, x, y, R)
-        shared = [T for T, (_, _, users, _) in moved.items() if len(users) > 1]
-        common = R | frozenset(shared) | ctx.intermediates
-        acc = sum(moved[T][0] * self.fp(T, span, S) for T in shared)
+        if leaves:
+            edges = self.edges(seg, x, y, R, (), None)
+            held, resident = [], []
+            for e in span:
+                stored, Rc = self.edge(seg, x, y, e, e, R, (), None, edges)
+                held.append(self.held(stored, span, S))
+                resident.append(Rc)
+            acc = 0
+        else:
+            ctx = self.context(*seg)
+            shared = [T for T, (_, _, users, _) in moved.items() if len(users) > 1]
+            common = R | frozenset(shared) | ctx.intermediates
+            held, resident = [0] * len(span), [common] * len(span)
+            acc = sum(moved[T][0] * self.fp(T, span, S) for T in shared)
         occ, least = [], []
         for e in span:
-            lo_occ, lo_acc = self.least(e, S, common)
-            occ.append(lo_occ)
+            lo_occ, lo_acc = self.least(e, S, resident[e - x])
+            occ.append(held[e - x] + lo_occ)
             least.append(lo_acc)
         acc += sum(least)
         per = {}
         for T, (w, ranks, users, _) in moved.items():
+            lo, hi, _, indexed = self._kept(seg, x, y, T, rank)
             tile = self.fp(T, span, S)
-            live = [tile if rank not in ranks or users[0] <= e <= users[-1] else 0 for e in span]
-            if len(users) > 1:  # resident for least() already: only its own move goes
-                per[T] = (live, w * tile)
+            col = [tile if not indexed or lo <= e <= hi else 0 for e in span]
+            if not leaves and len(users) > 1:
+                per[T] = (col, w * tile)
                 continue
-            e = users[0] - x  # what its one Einsum's least() sheds with it resident too
-            lo_occ, lo_acc = self.least(users[0], S, common | {T})
-            live[e] -= occ[e] - lo_occ
-            per[T] = (live, least[e] - lo_acc)
+            saved = 0
+            for e in users:  # what each user's least() sheds with T resident too
+                lo_occ, lo_acc = self.least(e, S, resident[e - x] | {T})
+                col[e - x] -= occ[e - x] - held[e - x] - lo_occ
+                saved += least[e - x] - lo_acc
+            per[T] = (col, saved)
         return occ, acc, per
 
     def least(self, x: int, S: tuple, R: frozenset) -> tuple[int, int]:
