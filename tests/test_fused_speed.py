@@ -240,7 +240,7 @@ def floors_checked(w, depth: int, monkeypatch) -> int:
         got = real(self, seg, x, y, S, R, K, rank, leaves, table)
         seen[0] += 1
         assert got == floor_by_einsum(self, seg, x, y, S, R, K, rank, leaves)
-        cands = [T for T, (_, _, _, agree) in self.moved_in(seg, x, y, R).items() if agree]
+        cands = list(table[2]) if table is not None else list(K)  # the table's columns
         for other in fused.subsets(cands)[:16]:
             assert (real(self, seg, x, y, S, R, other, rank, leaves, table)
                     == floor_by_einsum(self, seg, x, y, S, R, other, rank, leaves))

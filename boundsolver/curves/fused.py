@@ -1415,7 +1415,7 @@ class TreeSearch:
                 if word_floor:
                     if table is None:  # once for all kept sets
                         table = self.floor_table(seg, x, y, below, R, r,
-                                                 depth + 1 >= self.max_depth)
+                                                 depth + 1 >= self.max_depth, cands)
                     lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r,
                                                 depth + 1 >= self.max_depth, table)
                     if self._covered(best, max(occ, lo_occ),
@@ -1486,8 +1486,8 @@ class TreeSearch:
                 if self._covered(best, occ, acc, (), barred):
                     continue
                 if tables is None:  # floor_table's, once for all kept sets
-                    tables = (self.floor_table(seg, x, y, below, R, r, leaves),
-                              self.floor_table(seg, x, y, last, R, r, leaves))
+                    tables = (self.floor_table(seg, x, y, below, R, r, leaves, cands),
+                              self.floor_table(seg, x, y, last, R, r, leaves, cands))
                 lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, leaves, tables[0])
                 lp_occ, lp_acc = self.floor(seg, x, y, last, R, K, r, leaves, tables[1])
                 if self._covered(best, max(occ, lo_occ, lp_occ),
@@ -1603,18 +1603,18 @@ class TreeSearch:
         (``table``, where the caller has it for all the node's kept sets): the bound with
         nothing kept, plus a column per kept tensor."""
         if table is None:
-            table = self.floor_table(seg, x, y, S, R, rank, leaves)
+            table = self.floor_table(seg, x, y, S, R, rank, leaves, K)
         base_occ, base_acc, per = table
         terms = [per[T] for T in K]
         occ = max(map(sum, zip(base_occ, *[t[0] for t in terms])))
         return occ, base_acc - sum([t[1] for t in terms])
 
-    def floor_table(self, seg, x: int, y: int, S: tuple, R: frozenset, rank, leaves: bool
-                    ) -> tuple:
+    def floor_table(self, seg, x: int, y: int, S: tuple, R: frozenset, rank, leaves: bool,
+                    cands) -> tuple:
         """:meth:`floor`'s bounds for every kept set of a node at once: ``(occ, acc, per)``, the
         bound's per-Einsum occupancy and its traffic with nothing kept, and per tensor ``T``
-        the node may keep (each moved one), what keeping it adds to each Einsum's occupancy
-        and to the traffic.
+        the node may keep (``cands``, moved tensors), what keeping it adds to each Einsum's
+        occupancy and to the traffic.
 
         Why it is the same bound. With ``K`` kept, the bound is, per Einsum ``e``, the words
         stored at ``e`` plus :meth:`least` of ``e`` with a set ``common(K)`` resident, and its
@@ -1657,7 +1657,8 @@ class TreeSearch:
             least.append(lo_acc)
         acc += sum(least)
         per = {}
-        for T, (w, ranks, users, _) in moved.items():
+        for T in cands:
+            w, _, users, _ = moved[T]
             lo, hi, _, indexed = self._kept(seg, x, y, T, rank)
             tile = self.fp(T, span, S)
             col = [tile if not indexed or lo <= e <= hi else 0 for e in span]
