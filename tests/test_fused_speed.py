@@ -9,6 +9,7 @@ between interchangeable ranks follow it)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -197,3 +198,78 @@ def test_the_search_pauses_the_cyclic_gc(monkeypatch):
     assert gc.isenabled()
     fused.solve_workload(bs.workload(["Y[m,c] += X[m,d] * A[d,c]"], m=2, c=2, d=2), True)
     assert seen == [False] and gc.isenabled()
+
+
+# ------------------------------------------- the word-per-tensor floor, per kept set (floor_table)
+
+def floor_by_einsum(s, seg, x, y, S, R, K, rank, leaves):
+    """``TreeSearch.floor`` as it was summed before ``floor_table``, Einsum by Einsum. With
+    ``leaves``: each leaf's least occupancy beside what the node stores while it runs
+    (``edge``), with what is resident for it; below the leaves: the kept tiles live at each
+    Einsum plus its least occupancy with the kept, shared and intermediate tensors resident,
+    traffic each shared tensor's one move plus each Einsum's least traffic."""
+    span = tuple(range(x, y + 1))
+    occ = acc = 0
+    if leaves:
+        node = rank if K else None
+        for e in span:
+            stored, Rc = s.edge(seg, x, y, e, e, R, K, node)
+            lo_occ, lo_acc = s.least(e, S, Rc)
+            occ, acc = max(occ, s.held(stored, span, S) + lo_occ), acc + lo_acc
+        return occ, acc
+    moved = s.moved_in(seg, x, y, R)
+    shared = [T for T, (_, _, users, _) in moved.items() if T not in K and len(users) > 1]
+    acc = sum(moved[T][0] * s.fp(T, span, S) for T in shared)
+    common = R | frozenset(K) | frozenset(shared) | s.context(*seg).intermediates
+    for e in span:
+        lo_occ, lo_acc = s.least(e, S, common)
+        held = sum(s.fp(T, span, S) for T in K
+                   if rank not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
+        occ, acc = max(occ, held + lo_occ), acc + lo_acc
+    return occ, acc
+
+
+def floors_checked(w, depth: int, monkeypatch) -> int:
+    """Solve ``w`` with every floor (leaves or not) checked against :func:`floor_by_einsum`
+    (for the kept set asked for and every other kept set of the same node's candidates);
+    returns how many were checked."""
+    real = fused.TreeSearch.floor
+    seen = [0]
+
+    def spy(self, seg, x, y, S, R, K, rank, leaves, table=None):
+        got = real(self, seg, x, y, S, R, K, rank, leaves, table)
+        seen[0] += 1
+        assert got == floor_by_einsum(self, seg, x, y, S, R, K, rank, leaves)
+        cands = list(table[2]) if table is not None else list(K)  # the table's columns
+        for other in fused.subsets(cands)[:16]:
+            assert (real(self, seg, x, y, S, R, other, rank, leaves, table)
+                    == floor_by_einsum(self, seg, x, y, S, R, other, rank, leaves))
+        return got
+
+    monkeypatch.setattr(fused.TreeSearch, "floor", spy)
+    fused.solve_workload(w, True, max_depth=depth)
+    return seen[0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(chains(), st.sampled_from([2, 3]))
+def test_floor_table_is_the_floor_summed_by_einsum(w, depth):
+    """Every kept set's floor read off :meth:`floor_table` (the empty set's bound plus a column
+    per kept tensor) is the bound summed Einsum by Einsum, over leaves and below them, on random
+    attention, residual and FFN chains (shared inputs, outputs, intermediates read twice)."""
+    with pytest.MonkeyPatch.context() as m:
+        floors_checked(w, depth, m)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.sampled_from((2, 4)), st.sampled_from((1, 3)), st.sampled_from((1, 2)),
+       st.sampled_from((2, 3)))
+def test_floor_table_on_conv_blocks(q, s, c, depth):
+    """The same on bottlenecks in small (a windowed conv, a folded norm's twin vectors, 1x1
+    convs, a residual product), where kept sets hold single-user vectors and weights: the floor
+    is checked, and for many kept sets."""
+    w = bs.workload(["A[c,q,p] += I[e,q+s,p+r] * W0[c,e,s,r]", "B[c,q,p] += A[c,q,p] * g[c] * h[c]",
+                     "C[d,q,p] += B[c,q,p] * W1[d,c]", "D[d,q,p] += C[d,q,p] * I2[d,q,p] * g2[d]"],
+                    c=c, e=2, q=q, p=q, s=s, r=s, d=2)
+    with pytest.MonkeyPatch.context() as m:
+        assert floors_checked(w, depth, m) > 10

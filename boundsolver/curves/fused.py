@@ -1397,6 +1397,7 @@ class TreeSearch:
         # not index it); the kept sets' sums of these are what each option costs to set up
         terms = {T: self._kept_term(seg, x, y, sp, below, r, n, moved, T) for T in cands}
         lifting = not self.split and self.share and not placing
+        table = None  # floor_table, made when a kept set first needs floor()
         parts, recs = [], []
         for K in self.kept_sets(cands):
             const = sum([terms[T][1] for T in K])
@@ -1414,8 +1415,11 @@ class TreeSearch:
                 if self._covered(best, occ, acc, inner, barred):  # the cheap bound: no floor
                     continue
                 if word_floor:
+                    if table is None:  # once for all kept sets
+                        table = self.floor_table(seg, x, y, below, R, r,
+                                                 depth + 1 >= self.max_depth, cands)
                     lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r,
-                                                depth + 1 >= self.max_depth)
+                                                depth + 1 >= self.max_depth, table)
                     if self._covered(best, max(occ, lo_occ),
                                      max(acc, unit * (const + n * lo_acc)), inner, barred):
                         continue
@@ -1470,6 +1474,7 @@ class TreeSearch:
         floor = sum(streamed.values())
         barred = self._barred(x, y, depth)
         leaves = depth + 1 >= self.max_depth
+        tables = None
         parts, recs = [], []
         for K in self.kept_sets(cands):
             tiles = {T: self.fp(T, sp, below) for T in K}
@@ -1482,8 +1487,11 @@ class TreeSearch:
                 acc = const + floor - sum(streamed[T] for T in K)
                 if self._covered(best, occ, acc, (), barred):
                     continue
-                lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, leaves)
-                lp_occ, lp_acc = self.floor(seg, x, y, last, R, K, r, leaves)
+                if tables is None:  # floor_table's, once for all kept sets
+                    tables = (self.floor_table(seg, x, y, below, R, r, leaves, cands),
+                              self.floor_table(seg, x, y, last, R, r, leaves, cands))
+                lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, leaves, tables[0])
+                lp_occ, lp_acc = self.floor(seg, x, y, last, R, K, r, leaves, tables[1])
                 if self._covered(best, max(occ, lo_occ, lp_occ),
                                  max(acc, const + full * lo_acc + lp_acc), (), barred):
                     continue
@@ -1581,8 +1589,8 @@ class TreeSearch:
         finally:
             self._bar = None
 
-    def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool
-              ) -> tuple[int, int]:
+    def floor(self, seg, x: int, y: int, S: tuple, R: frozenset, K: tuple, rank, leaves: bool,
+              table: tuple | None = None) -> tuple[int, int]:
         """Lower bounds on the occupancy and traffic of a body over Einsums ``x..y`` (tiles
         ``S``, ``R`` resident above, ``K`` kept by its node, which loops over ``rank``), from each
         Einsum's least occupancy (a word per tensor it buffers) and least traffic (each tensor
@@ -1593,31 +1601,79 @@ class TreeSearch:
         Otherwise deeper loops may keep tensors for several leaves at once, and may store an
         intermediate in a smaller tile than this node would: so only the node's kept tiles are
         counted live, a tensor several of the Einsums use counts as resident for each of them,
-        and it moves, at least once, on its own."""
+        and it moves, at least once, on its own. Both are read off :meth:`floor_table`
+        (``table``, where the caller has it for all the node's kept sets): the bound with
+        nothing kept, plus a column per kept tensor."""
+        if table is None:
+            table = self.floor_table(seg, x, y, S, R, rank, leaves, K)
+        base_occ, base_acc, per = table
+        terms = [per[T] for T in K]
+        occ = max(map(sum, zip(base_occ, *[t[0] for t in terms])))
+        return occ, base_acc - sum([t[1] for t in terms])
+
+    def floor_table(self, seg, x: int, y: int, S: tuple, R: frozenset, rank, leaves: bool,
+                    cands) -> tuple:
+        """:meth:`floor`'s bounds for every kept set of a node at once: ``(occ, acc, per)``, the
+        bound's per-Einsum occupancy and its traffic with nothing kept, and per tensor ``T``
+        the node may keep (``cands``, moved tensors), what keeping it adds to each Einsum's
+        occupancy and to the traffic.
+
+        Why it is the same bound. With ``K`` kept, the bound is, per Einsum ``e``, the words
+        stored at ``e`` plus :meth:`least` of ``e`` with a set ``common(K)`` resident, and its
+        traffic each Einsum's least traffic plus, below the leaves, one move of each tensor
+        of ``shared(K)``. With ``leaves``, what the node stores while the leaf ``e`` runs and
+        what is resident for it are :meth:`edge`'s: the intermediates live across ``e`` and
+        the kept tiles live at ``e``; ``R``'s tensors, the kept ones and the intermediates
+        crossing the leaf that ``e`` uses. Below the leaves, the kept tiles live at ``e``, and
+        ``common(K) = R | K | shared(K) | intermediates`` with ``shared(K)`` the moved tensors
+        several of the Einsums use, less ``K``. :meth:`least` is a sum over the Einsum's
+        tensors not resident (a word each, and each tile moved once, an output's twice). A
+        moved tensor is not in ``R`` nor an intermediate, so keeping ``T`` adds ``T``'s tile at
+        each Einsum it is live at (``edge``'s rule with ``leaves``, ``loop``'s below, the two
+        the same), and makes ``T`` resident for the Einsums that use it, which takes out of
+        their :meth:`least` what ``T`` adds there (below the leaves a tensor several Einsums
+        use is resident already, so keeping it only takes its one move out of the traffic).
+        Each is a sum over ``K``. So :meth:`floor` adds, per kept tensor, its column to the
+        empty set's, and gets the same two numbers as summing Einsum by Einsum
+        (tests/test_fused_speed.py checks it against that sum)."""
         span = tuple(range(x, y + 1))
-        if leaves:
-            node = rank if K else None  # as body() keys it
-            occ = acc = 0
-            table = self.edges(seg, x, y, R, K, node)
-            for e in span:
-                stored, Rc = self.edge(seg, x, y, e, e, R, K, node, table)
-                lo_occ, lo_acc = self.least(e, S, Rc)
-                occ = max(occ, self.held(stored, span, S) + lo_occ)
-                acc += lo_acc
-            return occ, acc
-        ctx = self.context(*seg)
         moved = self.moved_in(seg, x, y, R)
-        shared = [T for T, (_, _, users, _) in moved.items() if T not in K and len(users) > 1]
-        acc = sum(moved[T][0] * self.fp(T, span, S) for T in shared)
-        common = R | frozenset(K) | frozenset(shared) | ctx.intermediates
-        occ = 0
+        if leaves:
+            edges = self.edges(seg, x, y, R, (), None)
+            held, resident = [], []
+            for e in span:
+                stored, Rc = self.edge(seg, x, y, e, e, R, (), None, edges)
+                held.append(self.held(stored, span, S))
+                resident.append(Rc)
+            acc = 0
+        else:
+            ctx = self.context(*seg)
+            shared = [T for T, (_, _, users, _) in moved.items() if len(users) > 1]
+            common = R | frozenset(shared) | ctx.intermediates
+            held, resident = [0] * len(span), [common] * len(span)
+            acc = sum(moved[T][0] * self.fp(T, span, S) for T in shared)
+        occ, least = [], []
         for e in span:
-            lo_occ, lo_acc = self.least(e, S, common)
-            held = sum(self.fp(T, span, S) for T in K
-                       if rank not in moved[T][1] or moved[T][2][0] <= e <= moved[T][2][-1])
-            occ = max(occ, held + lo_occ)
-            acc += lo_acc
-        return occ, acc
+            lo_occ, lo_acc = self.least(e, S, resident[e - x])
+            occ.append(held[e - x] + lo_occ)
+            least.append(lo_acc)
+        acc += sum(least)
+        per = {}
+        for T in cands:
+            w, _, users, _ = moved[T]
+            lo, hi, _, indexed = self._kept(seg, x, y, T, rank)
+            tile = self.fp(T, span, S)
+            col = [tile if not indexed or lo <= e <= hi else 0 for e in span]
+            if not leaves and len(users) > 1:
+                per[T] = (col, w * tile)
+                continue
+            saved = 0
+            for e in users:  # what each user's least() sheds with T resident too
+                lo_occ, lo_acc = self.least(e, S, resident[e - x] | {T})
+                col[e - x] -= occ[e - x] - held[e - x] - lo_occ
+                saved += least[e - x] - lo_acc
+            per[T] = (col, saved)
+        return occ, acc, per
 
     def least(self, x: int, S: tuple, R: frozenset) -> tuple[int, int]:
         """Einsum ``x``'s least occupancy and least traffic under tiles ``S`` with ``R``
