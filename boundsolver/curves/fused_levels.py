@@ -991,44 +991,57 @@ class PlacedSearch(fused.TreeSearch):
     def settled(self, x: int, y: int, S: tuple, F: tuple, W: tuple) -> frozenset:
         """The inner levels ``l`` (indices into ``on_chip``) where placing a tensor stored at a
         node over Einsums ``x..y`` (tiles ``S``, room ``F``, resident placements ``W``)
-        dominates keeping it in the outer level only or in any level above ``l``: ``l`` and
-        every inner level above it have one instance, and ``F[l]`` is at least :meth:`use`
-        (the room can never bind in ``l``, whatever the subtree places there).
+        dominates keeping it in the outer level only or in any level above ``l``: with uniform
+        placement, where ``F[l]`` is at least :meth:`use` (the room can never bind in ``l``,
+        whatever the subtree places there) and, if a level down to ``l`` has fanout, so is
+        every level's room from the first such level down.
 
         *Dominance.* Take a tree ``t0`` where the node stores ``T`` in the outer level only or
         in a level ``q < l`` (``l`` keeps ``T`` for every user: :meth:`levels`), and ``t1`` the
-        same tree with ``T`` in ``l``, each leaf's nest the same with the copies of ``T`` at or
-        above ``l`` dropped (``q``'s tree copy, if any, too). Outer level: inclusive, the same
-        tiles and DRAM words. Levels below ``l``: the same copies of ``T`` under the same loops,
-        filled (written back) as often, from the tree copy instead of ``l``'s. Levels above
-        ``l``: ``t1`` holds and moves no word of ``T`` there (``t0`` at least nothing). Level
-        ``l``: ``t1`` moves into ``l`` the node's DRAM words of ``T`` (a kept tensor: its tile
-        per iteration of the node where the loop indexes it, else per invocation; an output
-        its writes and as many read-backs less ``|T|``), an intermediate nothing, or ``|X|``
-        written back once if exported; in ``t0`` every element of each such tile enters ``l``
-        at least once per node iteration (every leaf using ``T`` keeps a copy in ``l``, and the
-        leaves under an iteration touch the whole tile), an output's copies write back at least
-        as many words and read back all but the first time over the run, and an exported
-        intermediate's writer copy writes back every word: at least as much. Every other
-        tensor's copies and traffic are unchanged (copies of different tensors interact only
-        through capacity). Capacity: ``l`` never binds in either tree (``use`` counts ``T``'s
-        tile and every copy the subtree may hold there at once; a deeper node's tiles are no
-        larger), the levels above ``l`` hold less in ``t1``; and the leaf arch changes only in
-        what it keeps: with one instance down to ``l`` the one-instance rule
-        (:func:`fusion_levels.leaf_arch`) changes no level, and the output's revisit
-        restriction on fanout, set down to the last level holding a copy that feeds another,
-        reaches no deeper in ``t1`` (its copies are a suffix of ``t0``'s). So ``t1``'s key is
-        at most ``t0``'s at every component, at the same outer occupancy, and ``t1`` is among
-        the options: so every option of ``T`` above the deepest such ``l`` of its own options
-        is dropped (the others' options kept: the argument holds whatever they are)."""
+        same tree with ``T`` in ``l``, each nest of a leaf using ``T`` the same with the copies
+        of ``T`` at or above ``l`` dropped (``q``'s tree copy, if any, too) and its fanout at
+        the levels down to ``l`` dropped (the one-instance rule, :func:`fusion_levels.leaf_arch`:
+        those levels get one instance; the deeper ones keep their fanout relative to ``l``).
+        Nests hold global tiles (:class:`cost.Nest`): the temporal loops and every copy's
+        fills are the same, and a fanout only multiplies a copy's traffic by its replicas
+        (:func:`cost.replicas`, a product of fanout factors, each at least 1, that fewer
+        fanouts never raise) and divides its instance tiles. Outer level and DRAM: the outer
+        copy is inclusive and has no fanout above it: the same tiles and words. Levels below
+        ``l``: the same copies of ``T``, filled as often (from the tree copy instead of
+        ``l``'s), replicated no more. Levels above ``l``: ``t1`` holds and moves no word of
+        ``T`` there. Level ``l``: ``t1`` moves into ``l`` the node's DRAM words of ``T`` (a
+        kept tensor: its tile per iteration of the node where the loop indexes it, else per
+        invocation; an output its writes and as many read-backs less ``|T|``), an
+        intermediate nothing, or ``|X|`` written back once if exported; in ``t0`` every
+        element of each such tile enters ``l`` at least once per node iteration (with uniform
+        placement every leaf using ``T`` keeps a copy in ``l``, and the leaves under an
+        iteration touch the whole tile), an output's copies write back at least as many words
+        and read back all but the first time over the run, and an exported intermediate's
+        writer copy writes back every word: at least as much. Every other tensor's copies are
+        the same, replicated no more. Capacity: ``l`` never binds in either tree (``use``
+        counts ``T``'s tile and every copy the subtree may hold there at once, in each
+        instance; a deeper node's tiles are no larger), nor does any level whose instance
+        tiles grow when fanout is dropped (the condition), and the levels above ``l`` hold
+        less in ``t1``; the output's revisit restriction on fanout, set down to the last level
+        holding a copy that feeds another, reaches no deeper in ``t1`` (its copies are a
+        suffix of ``t0``'s). So ``t1``'s key is at most ``t0``'s at every component, at the
+        same outer occupancy, and ``t1`` is among the options: every option of ``T`` above the
+        deepest such ``l`` of its own options is dropped (the other tensors' options are kept:
+        the argument holds whatever they are). With per-tensor placement a leaf may bypass
+        ``l``, so ``t0`` may move less into it: no level is settled."""
         key = ("settled", x, y, S, F, W)
         if key not in self._rooms:
-            single = 0  # the inner levels down to which every level has one instance
-            while single < self.k - 1 and self.inner[single].instances == 1:
-                single += 1
-            use = self.use(x, y, S, W)
-            self._rooms[key] = frozenset(l for l in range(1, single + 1)
-                                         if F[l - 1] is None or F[l - 1] >= use[l - 1])
+            out = frozenset()
+            if self.curves.mapspace.placement != "per_tensor":
+                use = self.use(x, y, S, W)
+                loose = [f is None or f >= u for f, u in zip(F, use)]
+                single = 0  # the inner levels down to which every level has one instance
+                while single < self.k - 1 and self.inner[single].instances == 1:
+                    single += 1
+                fanned = all(loose[single:])  # every level from the first with fanout down
+                out = frozenset(l for l in range(1, self.k)
+                                if loose[l - 1] and (l <= single or fanned))
+            self._rooms[key] = out
         return self._rooms[key]
 
     def placed_const(self, const: int, K: tuple, KA: tuple, tiles: dict, n: int, r, unit: int,
