@@ -796,6 +796,10 @@ class PlacedSearch(fused.TreeSearch):
       the default option's breakpoints on the DRAM front only (:meth:`reaching`);
     * *room*: a child left less room in a level than one word per leaf copy it must hold
       there is infeasible and not tried (:meth:`need`, :meth:`fits`).
+    * *dominance*: a tensor's placements in the outer level only or above a level where the
+      room cannot bind (and, below fanout, no level's room can) are not tried: the deeper
+      placement is at least as good in every component (:meth:`settled`; ``dominance=False``
+      tries them all).
 
     The lifting rule and leaf-only bodies by content (docs/fusion.md, "States that are one
     state") are not used here; the node's loop-rank flag is dropped as in the base search, and
