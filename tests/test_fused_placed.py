@@ -292,3 +292,70 @@ def test_random_hierarchies_pruned_equal_the_brute_force(case):
         except bs.BoundsolverError as error:
             got = [] if "no schedule" in str(error) else str(error)
         assert got == ref
+
+
+# ------------------------------------------- placements dominated by a deeper one (settled)
+
+def _ffn_l1_5(**options):
+    """FFN with ``d = j = 1`` on L1 of 5 words, one instance: a body's intermediate ``Y`` (2
+    words) may be placed in L1 where the room cannot bind there, and some rooms do bind."""
+    w = bs.workload(FFN, m=2, d=1, c=2, j=1)
+    return w, arch(Level("L1", 5))
+
+
+def test_dominated_placements_are_not_tried_and_change_nothing(monkeypatch):
+    """:meth:`PlacedSearch.settled`: the search drops placements (``dominated``), and its
+    frontier is the brute force's (eager and lazy) and the search's without the rule
+    (``dominance=False``, which tries every placement). Made too strong, the rule is caught:
+    without its room condition (every level settled wherever a tensor fits) the frontier
+    loses its breakpoints past capacity 4."""
+    w, a = _ffn_l1_5()
+    ref = [(o, k) for o, k, _ in enumerate_workload(w, a, True, max_depth=2, inner_storage=True)]
+    for lazy in (True, False):  # (the eager search's node count is compared below)
+        sol = fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
+                                          inner_storage=True, lazy=lazy)
+        assert sol.search.dominated > 0 and _points(sol) == ref
+    from boundsolver.curves.fused_levels import LeafCurves
+    from boundsolver.model.mapspace import mapspace_of
+
+    off = PlacedSearch(w, LeafCurves(a, mapspace_of("uniform/perfect")), 2, lazy=False,
+                       dominance=False)
+    front = off.solve(True)
+    assert list(zip(front.occ.tolist(), map(tuple, front.key.tolist()))) == ref
+    assert off.dominated == 0 and len(off.memo) > len(sol.search.memo)
+    monkeypatch.setattr(PlacedSearch, "settled",
+                        lambda self, *args: frozenset(range(1, self.k)))  # no room condition
+    wrong = fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
+                                        inner_storage=True, lazy=False)
+    assert _points(wrong) != ref
+
+
+def test_no_placement_is_settled_with_per_tensor_leaves():
+    """With per-tensor placement a leaf may bypass a level, so the dominance argument (every
+    leaf using a tensor keeps a copy in the level) fails: the rule is off there."""
+    w, a = _ffn_l1_5()
+    sol = fused_levels.solve_workload(w, a, True, "per_tensor/perfect", max_depth=2,
+                                      inner_storage=True, lazy=False)
+    assert sol.search.dominated == 0
+
+
+@settings(max_examples=5, deadline=None)
+@given(tiny_fused_hierarchies(min_l1=2, multicast=True))
+def test_random_hierarchies_dominance_on_equals_off(case):
+    """Random three- and four-level hierarchies (bypass, unicast and multicast fanout): the
+    search with dominated placements dropped equals the search trying every placement."""
+    from boundsolver.curves.fused_levels import LeafCurves
+    from boundsolver.model.mapspace import mapspace_of
+
+    w, a = case
+    got = []
+    for dominance in (True, False):
+        search = PlacedSearch(w, LeafCurves(a, mapspace_of("uniform/perfect")), 2, lazy=False,
+                              dominance=dominance)
+        try:
+            front = search.solve(True)
+        except bs.BoundsolverError as error:
+            front = str(error)
+        got.append(None if front is None or isinstance(front, str) else
+                   list(zip(front.occ.tolist(), map(tuple, front.key.tolist()))))
+    assert got[0] == got[1]

@@ -667,7 +667,7 @@ class TreeSearch:
     front = False    # whether the DRAM front of a companion default search (``base``) filters
     caps = None      # each inner level's capacity: the room a segment root starts with
 
-    def assign(self, tensors, span: tuple, S: tuple, F) -> list[tuple]:
+    def assign(self, tensors, span: tuple, S: tuple, F, W: tuple = ()) -> list[tuple]:
         """Every placement of ``tensors`` stored at a node: only "no inner placement"."""
         return [()]
 
@@ -947,7 +947,7 @@ class TreeSearch:
             return self.store(key, self.children(seg, a, b, S, R, K, rank, same, depth))
         parts, recs = [], []
         for IA in self.assign([X for X, _, _ in self._spans(seg, a, b, R)[1]],
-                              tuple(range(a, b + 1)), S, F):
+                              tuple(range(a, b + 1)), S, F, W):
             st = self.children(seg, a, b, S, R, K, rank, same, depth, W, F, KA, IA)
             if st is not None:
                 parts.append(st.retagged(np.full(len(st.occ), len(recs))))
@@ -1434,7 +1434,7 @@ class TreeSearch:
                     (max(occ, o), max(acc, d)) for o, d in reach]
             tiles = {T: terms[T][0] for T in K} if placing else None
             G = tuple([T for T in K if terms[T][4]]) if lifting else ()
-            for KA in self.assign(K, sp, below, F):
+            for KA in self.assign(K, sp, below, F, W):
                 c = self.placed_const(unit * const, K, KA, tiles, n, r, unit, moved)
                 if placing and best is not None:
                     lo = tuple(self.floors(seg, x, y, below, R, K, W, KA, unit * n, moved,

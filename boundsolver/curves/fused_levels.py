@@ -796,6 +796,10 @@ class PlacedSearch(fused.TreeSearch):
       the default option's breakpoints on the DRAM front only (:meth:`reaching`);
     * *room*: a child left less room in a level than one word per leaf copy it must hold
       there is infeasible and not tried (:meth:`need`, :meth:`fits`).
+    * *dominance*: a tensor's placements in the outer level only or above a level where the
+      room cannot bind (and, below fanout, no level's room can) are not tried: the deeper
+      placement is at least as good in every component (:meth:`settled`; ``dominance=False``
+      tries them all).
 
     The lifting rule and leaf-only bodies by content (docs/fusion.md, "States that are one
     state") are not used here; the node's loop-rank flag is dropped as in the base search, and
@@ -840,6 +844,7 @@ class PlacedSearch(fused.TreeSearch):
     """
 
     front: bool | None = None  # the DRAM-front filter (None: wherever it is exact)
+    dominance: bool = True  # placements dominated by a deeper one are not tried (settled)
     placing = True
 
     def __post_init__(self) -> None:
@@ -860,6 +865,7 @@ class PlacedSearch(fused.TreeSearch):
         self._rooms: dict = {}
         self.dropped = 0     # points off the DRAM front
         self.off = 0         # kept sets skipped: their default loop never reaches the front
+        self.dominated = 0   # placements not tried: a deeper one dominates them (settled)
 
     # -- the DRAM front (Theorem 2) ------------------------------------------------------------
     def on_front(self, st, ds):
@@ -921,13 +927,23 @@ class PlacedSearch(fused.TreeSearch):
             return F
         key = (x, y, S, F, W)
         if key not in self._rooms:
+            self._rooms[key] = tuple(c if f is not None and f >= u else f
+                                     for f, c, u in zip(F, self.caps, self.use(x, y, S, W)))
+        return self._rooms[key]
+
+    def use(self, x: int, y: int, S: tuple, W: tuple) -> tuple[int, ...]:
+        """Per inner level ``l``, the most words a subtree over Einsums ``x..y`` (tiles ``S``,
+        resident tensors placed as ``W``) ever holds in ``l`` beside its ancestors' placed
+        tiles: the sum of the tiles of its tensors that may have a copy there (:meth:`room`'s
+        argument: at most one copy per tensor, no larger than its tile; none of a resident
+        tensor placed at ``l`` or deeper)."""
+        key = ("use", x, y, S, W)
+        if key not in self._rooms:
             span = tuple(range(x, y + 1))
             deep = dict(W)
-            need = [sum(self.fp(T, span, S) for T in self.run(x, y)[1]
-                        if deep.get(T, 0) < l and l in self.holds(T, span))
-                    for l in range(1, self.k)]
-            self._rooms[key] = tuple(c if f is not None and f >= u else f
-                                     for f, c, u in zip(F, self.caps, need))
+            self._rooms[key] = tuple(sum(self.fp(T, span, S) for T in self.run(x, y)[1]
+                                         if deep.get(T, 0) < l and l in self.holds(T, span))
+                                     for l in range(1, self.k))
         return self._rooms[key]
 
     def holds(self, T: str, span: tuple) -> frozenset:
@@ -958,16 +974,79 @@ class PlacedSearch(fused.TreeSearch):
                                       if all(lv.keeps_tensor(e, e.tensor(T)) for e in users))
         return self._levels[key]
 
-    def assign(self, tensors, span: tuple, S: tuple, F: tuple) -> list[tuple]:
-        """Every placement of ``tensors`` (stored at a node over ``span``, tiles ``S``): per
-        tensor the outer level only or an inner level with room ``F`` for its tile; each as the
-        sorted ``((tensor, level index), ...)`` of the inner ones."""
+    def assign(self, tensors, span: tuple, S: tuple, F: tuple, W: tuple = ()) -> list[tuple]:
+        """Every placement of ``tensors`` (stored at a node over ``span``, tiles ``S``, the
+        resident tensors placed as ``W``) that is not dominated (:meth:`settled`): per tensor
+        the outer level only or an inner level with room ``F`` for its tile; each as the sorted
+        ``((tensor, level index), ...)`` of the inner ones."""
         out = [()]
+        free = self.settled(span[0], span[-1], S, F, W) if self.dominance else ()
         for T in tensors:
             tile = self.fp(T, span, S)
             opts = [l for l in self.levels(T, span) if F[l - 1] is None or tile <= F[l - 1]]
-            out = [a + ((T, l),) for a in out for l in opts] + out
+            deepest = max((l for l in opts if l in free), default=0)
+            if deepest:  # the outer level only, or a level above ``deepest``: dominated
+                self.dominated += len(out) * (1 + sum(1 for l in opts if l < deepest))
+                out = [a + ((T, l),) for a in out for l in opts if l >= deepest]
+            else:
+                out = [a + ((T, l),) for a in out for l in opts] + out
         return [tuple(sorted(a)) for a in out]
+
+    def settled(self, x: int, y: int, S: tuple, F: tuple, W: tuple) -> frozenset:
+        """The inner levels ``l`` (indices into ``on_chip``) where placing a tensor stored at a
+        node over Einsums ``x..y`` (tiles ``S``, room ``F``, resident placements ``W``)
+        dominates keeping it in the outer level only or in any level above ``l``: with uniform
+        placement, where ``F[l]`` is at least :meth:`use` (the room can never bind in ``l``,
+        whatever the subtree places there) and, if a level down to ``l`` has fanout, so is
+        every level's room from the first such level down.
+
+        *Dominance.* Take a tree ``t0`` where the node stores ``T`` in the outer level only or
+        in a level ``q < l`` (``l`` keeps ``T`` for every user: :meth:`levels`), and ``t1`` the
+        same tree with ``T`` in ``l``, each nest of a leaf using ``T`` the same with the copies
+        of ``T`` at or above ``l`` dropped (``q``'s tree copy, if any, too) and its fanout at
+        the levels down to ``l`` dropped (the one-instance rule, :func:`fusion_levels.leaf_arch`:
+        those levels get one instance; the deeper ones keep their fanout relative to ``l``).
+        Nests hold global tiles (:class:`cost.Nest`): the temporal loops and every copy's
+        fills are the same, and a fanout only multiplies a copy's traffic by its replicas
+        (:func:`cost.replicas`, a product of fanout factors, each at least 1, that fewer
+        fanouts never raise) and divides its instance tiles. Outer level and DRAM: the outer
+        copy is inclusive and has no fanout above it: the same tiles and words. Levels below
+        ``l``: the same copies of ``T``, filled as often (from the tree copy instead of
+        ``l``'s), replicated no more. Levels above ``l``: ``t1`` holds and moves no word of
+        ``T`` there. Level ``l``: ``t1`` moves into ``l`` the node's DRAM words of ``T`` (a
+        kept tensor: its tile per iteration of the node where the loop indexes it, else per
+        invocation; an output its writes and as many read-backs less ``|T|``), an
+        intermediate nothing, or ``|X|`` written back once if exported; in ``t0`` every
+        element of each such tile enters ``l`` at least once per node iteration (with uniform
+        placement every leaf using ``T`` keeps a copy in ``l``, and the leaves under an
+        iteration touch the whole tile), an output's copies write back at least as many words
+        and read back all but the first time over the run, and an exported intermediate's
+        writer copy writes back every word: at least as much. Every other tensor's copies are
+        the same, replicated no more. Capacity: ``l`` never binds in either tree (``use``
+        counts ``T``'s tile and every copy the subtree may hold there at once, in each
+        instance; a deeper node's tiles are no larger), nor does any level whose instance
+        tiles grow when fanout is dropped (the condition), and the levels above ``l`` hold
+        less in ``t1``; the output's revisit restriction on fanout, set down to the last level
+        holding a copy that feeds another, reaches no deeper in ``t1`` (its copies are a
+        suffix of ``t0``'s). So ``t1``'s key is at most ``t0``'s at every component, at the
+        same outer occupancy, and ``t1`` is among the options: every option of ``T`` above the
+        deepest such ``l`` of its own options is dropped (the other tensors' options are kept:
+        the argument holds whatever they are). With per-tensor placement a leaf may bypass
+        ``l``, so ``t0`` may move less into it: no level is settled."""
+        key = ("settled", x, y, S, F, W)
+        if key not in self._rooms:
+            out = frozenset()
+            if self.curves.mapspace.placement != "per_tensor":
+                use = self.use(x, y, S, W)
+                loose = [f is None or f >= u for f, u in zip(F, use)]
+                single = 0  # the inner levels down to which every level has one instance
+                while single < self.k - 1 and self.inner[single].instances == 1:
+                    single += 1
+                fanned = all(loose[single:])  # every level from the first with fanout down
+                out = frozenset(l for l in range(1, self.k)
+                                if loose[l - 1] and (l <= single or fanned))
+            self._rooms[key] = out
+        return self._rooms[key]
 
     def placed_const(self, const: int, K: tuple, KA: tuple, tiles: dict, n: int, r, unit: int,
                      moved: dict) -> np.ndarray:
