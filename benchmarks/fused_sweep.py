@@ -1,7 +1,7 @@
 """A hostile, seeded sweep of the fused solver against the independent brute forces (issues 22/23).
 
-    python benchmarks/fused_sweep.py [--seconds 600] [--seed 0] [--case-seconds 120] [--csv PATH]
-                                     [--families a,b] [--limit 300000]
+    python benchmarks/fused_sweep.py [--seconds 600] [--seed 0] [--case-seconds 45] [--csv PATH]
+                                     [--families a,b] [--limit 40000]
 
 Each case is a random small workload from one *family* (GEMM chains, attention with K/V
 producers, residual and branching graphs, strided and haloed convs, repeated twin blocks,
@@ -34,14 +34,12 @@ table of families x cases x mismatches. Run it at low priority (``nice -n 10``).
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import re
 import signal
 import sys
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -275,9 +273,10 @@ def rename(texts: list[str], sizes: dict, rng: random.Random):
 
 
 def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: dict) -> list:
-    bad = []
+    bad = out["_bad"] = []  # what a timeout keeps
     imperfect = ms.endswith("imperfect")
     t0 = time.process_time()
+    out["phase"] = "solver"
     sol = fused.solve_workload(w, True, ms, max_depth=depth, split_ranks=split, spill=spill)
     pts = curve(sol)
     out["solver_s"] = round(time.process_time() - t0, 2)
@@ -296,6 +295,7 @@ def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: 
             s_occ, s_acc = max(o for o, _ in sims), sum(a for _, a in sims)
             if s_acc != acc or s_occ > occ:
                 bad.append(f"sim at {occ}: {(s_occ, s_acc)} vs {(occ, acc)}")
+    out["phase"] = "checks"
     un = curve(fused.solve_workload(w, False, ms))
     for c in sorted({o for o, _ in pts + un}):
         a, b = value(pts, c), value(un, c)
@@ -314,6 +314,7 @@ def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: 
     if other != pts:
         bad.append(f"rename: {other} vs {pts} ({rt})")
     t0 = time.process_time()
+    out["phase"] = "brute"
     try:
         if spill:
             ref = treemixed.enumerate_workload(w, ms, max_depth=depth, limit=limit,
@@ -349,8 +350,9 @@ def hierarchy(rng):
 
 
 def check_hierarchy(w, arch, inner_storage, lazy, limit, out: dict) -> list:
-    bad = []
+    bad = out["_bad"] = []
     t0 = time.process_time()
+    out["phase"] = "solver"
     try:
         sol = fused_levels.solve_workload(w, arch, True, "uniform/perfect", max_depth=2,
                                           lazy=lazy, inner_storage=inner_storage)
@@ -367,6 +369,7 @@ def check_hierarchy(w, arch, inner_storage, lazy, limit, out: dict) -> list:
         if (c.occupancy[0], (c.dram, *c.accesses[1:])) != (occ, key):
             bad.append(f"recost: {(occ, key)} -> {(c.occupancy[0], (c.dram, *c.accesses[1:]))}")
     t0 = time.process_time()
+    out["phase"] = "brute"
     try:
         ref = [(o, tuple(k)) for o, k, _ in treeref_levels.enumerate_workload(
             w, arch, True, max_depth=2, limit=limit, inner_storage=inner_storage)]
@@ -387,15 +390,24 @@ def draw_case(seed: int, k: int, families: list[str]):
                          lazy=rng.random() < 0.5), rng
     texts, sizes = FAMILIES[fam](rng)
     ms = rng.choice(MAPSPACES)
-    depth = rng.choice((1, 1, 2, 2, 3))
+    depth = rng.choice((1, 1, 1, 2, 2, 3))
     split = rng.random() < 0.25
     spill = rng.random() < 0.2 and ms.endswith("/perfect") and len(texts) > 1
     return fam, dict(texts=texts, sizes=sizes, ms=ms, depth=depth, split=split, spill=spill), rng
 
 
 def run_case(seed, k, families, limit, case_seconds) -> dict:
+    """Case ``k`` of ``seed``, drawn and checked: its CSV row."""
     fam, case, rng = draw_case(seed, k, families)
-    row = {"seed": seed, "case": k, "family": fam, "sizes": " ".join(f"{r}={n}" for r, n in
+    return {"seed": seed, "case": k} | check_case(fam, case, rng, limit, case_seconds)
+
+
+def check_case(fam: str, case: dict, rng: random.Random, limit: int, case_seconds: float) -> dict:
+    """Every check of one case (:func:`draw_case`'s dict; ``rng`` draws the renaming): a row
+    whose ``mismatch`` lists what failed, ``error`` a crash, ``timeout`` a case past
+    ``case_seconds`` of CPU (the checks done by then kept), ``skipped`` a brute force past
+    ``limit`` evaluations."""
+    row = {"family": fam, "sizes": " ".join(f"{r}={n}" for r, n in
                                                                      case["sizes"].items()),
            "texts": " ; ".join(case["texts"]), "skipped": 0, "timeout": 0, "error": "",
            "mismatch": ""}
@@ -407,8 +419,8 @@ def run_case(seed, k, families, limit, case_seconds) -> dict:
     else:
         row["options"] = (f"{case['ms']} depth={case['depth']} split={case['split']} "
                           f"spill={case['spill']}")
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(case_seconds)
+    signal.signal(signal.SIGPROF, _alarm)
+    signal.setitimer(signal.ITIMER_PROF, case_seconds)  # CPU seconds: the load does not count
     t0 = time.process_time()
     try:
         w = bs.workload(case["texts"], **case["sizes"])
@@ -420,12 +432,16 @@ def run_case(seed, k, families, limit, case_seconds) -> dict:
         row["mismatch"] = " | ".join(bad)
     except Timeout:
         row["timeout"] = 1
+        row["mismatch"] = " | ".join(row.get("_bad", []))
     except Exception as error:  # noqa: BLE001 -- a crash is a finding, reported with the case
         row["error"] = f"{type(error).__name__}: {error}"[:400]
         row["trace"] = traceback.format_exc()[-1500:]
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_PROF, 0)
     row["cpu_s"] = round(time.process_time() - t0, 2)
+    row.pop("_bad", None)
+    if not row["timeout"]:
+        row["phase"] = ""
     return row
 
 
@@ -448,11 +464,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--start", type=int, default=0, help="first case number")
     ap.add_argument("--only", type=int, default=None, help="run case K of the seed alone")
-    ap.add_argument("--case-seconds", type=int, default=120, help="wall limit per case")
-    ap.add_argument("--limit", type=int, default=300_000, help="brute-force evaluations")
+    ap.add_argument("--case-seconds", type=float, default=45, help="CPU limit per case")
+    ap.add_argument("--limit", type=int, default=40_000, help="brute-force evaluations")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks/results/fused_sweep.csv")
+    ap.add_argument("--summarise", type=Path, nargs="*", default=None,
+                    help="print the table of these CSVs (runs already made) and stop")
     args = ap.parse_args()
+    if args.summarise:
+        df = pd.concat([pd.read_csv(p, keep_default_na=False) for p in args.summarise])
+        print(table(df.to_dict("records")).to_string(index=False))
+        return
     families = args.families.split(",")
     rows = []
     start = time.process_time()
@@ -462,13 +484,13 @@ def main() -> None:
         rows.append(row)
         flag = row["mismatch"] or row["error"]
         print(f"[{k}] {row['family']:12s} {row['options']:55s} {row['sizes']:28s} "
-              f"{row['cpu_s']:7.2f}s{' TIMEOUT' if row['timeout'] else ''}"
+              f"{row['cpu_s']:7.2f}s{' TIMEOUT in ' + row['phase'] if row['timeout'] else ''}"
               f"{' SKIP' if row['skipped'] else ''}{' !! ' + flag if flag else ''}", flush=True)
         k += 1
         if args.only is not None or time.process_time() - start > args.seconds:
             break
-        if len(rows) % 20 == 0:
-            pd.DataFrame(rows).to_csv(args.csv, index=False)
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(rows).to_csv(args.csv, index=False)  # after every case: a killed run keeps it
     args.csv.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(args.csv, index=False)
     print()
