@@ -12,7 +12,8 @@ with a random mapspace (``uniform``/``per_tensor``, ``perfect``/``imperfect``), 
 
 * ``curve``: the solver's curve equals the brute force's breakpoint by breakpoint, where the
   brute force covers exactly that mapspace (``treeref.enumerate_workload``; ``spill``:
-  ``treemixed.enumerate_workload``, perfect tiles only; hierarchies:
+  ``treemixed.enumerate_workload``, perfect tiles only, so a spill case on ``*/imperfect`` is
+  ``skipped``; hierarchies:
   ``treeref_levels.enumerate_workload``, uniform leaves, with and without ``inner_storage``).
   A brute force past ``--limit`` evaluations skips the comparison (``skipped``).
 * ``recost``: every solver breakpoint's rebuilt schedule re-costs to its point in integers
@@ -26,6 +27,8 @@ with a random mapspace (``uniform``/``per_tensor``, ``perfect``/``imperfect``), 
 * ``single``: a one-Einsum workload's curve (fused and unfused) is its single-Einsum staircase
   (``bs.pareto_frontier`` of the Einsum; Orojenesis also against tests/helpers.py's brute force).
 * ``rename``: renaming every rank and tensor (a random bijection) leaves the curve unchanged.
+* ``monotone``: the curve is at or below that of the mapspace with one option taken away (no
+  ``spill``, no ``split_ranks``, one loop level less, or perfect tiles for ``*/imperfect``).
 
 Writes one CSV row per case (benchmarks/results/fused_sweep.csv or ``--csv``) and prints the
 table of families x cases x mismatches. Run it at low priority (``nice -n 10``).
@@ -272,6 +275,20 @@ def rename(texts: list[str], sizes: dict, rng: random.Random):
     return out, {sub[r]: n for r, n in sizes.items()}
 
 
+def weaker_options(ms: str, depth: int, split: bool, spill: bool):
+    """The case's options with one choice taken away (its mapspace a subset of the case's), or
+    None: no spill, no split ranks, one loop level less, or perfect shared tiles."""
+    if spill:
+        return ms, depth, split, False
+    if split:
+        return ms, depth, False, False
+    if depth > 1:
+        return ms, depth - 1, False, False
+    if ms.endswith("imperfect"):
+        return ms.replace("imperfect", "perfect"), depth, False, False
+    return None
+
+
 def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: dict) -> list:
     bad = out["_bad"] = []  # what a timeout keeps
     imperfect = ms.endswith("imperfect")
@@ -308,6 +325,14 @@ def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: 
             bad.append(f"single: fused {pts} unfused {un} einsum {ref}")
         if ms == "uniform/perfect" and ref != brute_frontier(w.einsums[0]):
             bad.append(f"single: einsum {ref} brute {brute_frontier(w.einsums[0])}")
+    weaker = weaker_options(ms, depth, split, spill)
+    if weaker is not None:  # the mapspace with one option less: never below
+        lower = curve(fused.solve_workload(w, True, weaker[0], max_depth=weaker[1],
+                                           split_ranks=weaker[2], spill=weaker[3]))
+        for c in sorted({o for o, _ in pts + lower}):
+            a, b = value(pts, c), value(lower, c)
+            if b is not None and (a is None or a > b):
+                bad.append(f"monotone: {weaker} gives {b} < {a} at {c}")
     rt, rs = rename(texts, sizes, rng)
     other = curve(fused.solve_workload(bs.workload(rt, **rs), True, ms, max_depth=depth,
                                        split_ranks=split, spill=spill))
@@ -316,6 +341,8 @@ def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: 
     t0 = time.process_time()
     out["phase"] = "brute"
     try:
+        if spill and imperfect:
+            raise EnumerationTooLarge("treemixed covers perfect shared tiles only")
         if spill:
             ref = treemixed.enumerate_workload(w, ms, max_depth=depth, limit=limit,
                                                split_ranks=split)
@@ -392,7 +419,7 @@ def draw_case(seed: int, k: int, families: list[str]):
     ms = rng.choice(MAPSPACES)
     depth = rng.choice((1, 1, 1, 2, 2, 3))
     split = rng.random() < 0.25
-    spill = rng.random() < 0.2 and ms.endswith("/perfect") and len(texts) > 1
+    spill = rng.random() < 0.2 and len(texts) > 1  # the brute force: perfect tiles only
     return fam, dict(texts=texts, sizes=sizes, ms=ms, depth=depth, split=split, spill=spill), rng
 
 
