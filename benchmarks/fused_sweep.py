@@ -1,7 +1,7 @@
 """A hostile, seeded sweep of the fused solver against the independent brute forces (issues 22/23).
 
     python benchmarks/fused_sweep.py [--seconds 600] [--seed 0] [--case-seconds 45] [--csv PATH]
-                                     [--families a,b] [--limit 40000]
+                                     [--families a,b] [--limit 40000] [--big]
 
 Each case is a random small workload from one *family* (GEMM chains, attention with K/V
 producers, residual and branching graphs, strided and haloed convs, repeated twin blocks,
@@ -64,8 +64,11 @@ MAPSPACES = ("uniform/perfect", "per_tensor/perfect", "uniform/imperfect", "per_
 
 # ------------------------------------------------------------------------------------ families
 
+BIG = [False]  # --big: every size pool's sizes doubled (the brute forces mostly skip)
+
+
 def size(rng: random.Random, pool=(1, 2, 2, 3, 4)) -> int:
-    return rng.choice(pool)
+    return rng.choice(pool) * (2 if BIG[0] else 1)
 
 
 PRIMES = (1, 2, 3, 5, 7)
@@ -493,6 +496,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=40_000, help="brute-force evaluations")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--csv", type=Path, default=ROOT / "benchmarks/results/fused_sweep.csv")
+    ap.add_argument("--big", action="store_true",
+                    help="double the sizes drawn by size() (solver-side checks at scale)")
     ap.add_argument("--summarise", type=Path, nargs="*", default=None,
                     help="print the table of these CSVs (runs already made) and stop")
     args = ap.parse_args()
@@ -501,6 +506,7 @@ def main() -> None:
         print(table(df.to_dict("records")).to_string(index=False))
         return
     families = args.families.split(",")
+    BIG[0] = args.big
     rows = []
     start = time.process_time()
     k = args.start if args.only is None else args.only
