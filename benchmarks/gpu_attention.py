@@ -2,7 +2,7 @@
 attention on ``a100`` and ``h100`` as hierarchies, fused against unfused, against FlashAttention.
 
     python benchmarks/gpu_attention.py [--tokens 4096 16384] [--archs a100 h100] [--budget 900]
-        [--mapspace per_tensor/perfect] [--out CSV]
+        [--mapspace per_tensor/perfect] [--cache] [--out CSV]
 
 Attention as GPT-3 6.7B has it (32 heads, d = 128; the packaged ``attention`` problem), the
 hierarchy DRAM -> L2 (swept) -> shared memory (per SM) -> registers. For each sequence length and
@@ -39,13 +39,14 @@ CHILD = """
 import json, sys, time
 import boundsolver as bs
 from boundsolver.curves import fused_levels
-arch_name, tokens, caps, mapspace = json.loads(sys.argv[1])
+arch_name, tokens, caps, mapspace, cache = json.loads(sys.argv[1])
 w = bs.load_problem("attention", tokens=tokens)
 arch = bs.load_arch(arch_name)
 out = {}
 for fused in (True, False):  # the fused bound first: the one the budget is for
     t, cpu = time.perf_counter(), time.process_time()
-    df = fused_levels.workload_curve(w, arch, caps, fusion_on=fused, mapspace=mapspace)
+    df = fused_levels.workload_curve(w, arch, caps, fusion_on=fused, mapspace=mapspace,
+                                     cache=cache or None)
     keep = [c for c in df.columns if c == "capacity" or c == "tree" or c == "segments"
             or c.startswith(("occupancy", "accesses"))]
     out["fused" if fused else "unfused"] = {
@@ -56,11 +57,13 @@ for fused in (True, False):  # the fused bound first: the one the budget is for
 """
 
 
-def run(arch: str, tokens: int, caps: list[int], budget: int, mapspace: str) -> dict:
+def run(arch: str, tokens: int, caps: list[int], budget: int, mapspace: str,
+        cache: bool = False) -> dict:
     """Both bounds, or what finished when the budget ran out (the fused one runs first)."""
     began = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps([arch, tokens, caps, mapspace])],
+        spec = json.dumps([arch, tokens, caps, mapspace, cache])
+        proc = subprocess.run([sys.executable, "-c", CHILD, spec],
                               capture_output=True, text=True, timeout=budget, env=os.environ)
         lines, err = proc.stdout.strip().splitlines(), proc.stderr
         if proc.returncode:
@@ -80,6 +83,9 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=900, help="seconds per (tokens, arch)")
     ap.add_argument("--mapspace", default="per_tensor/perfect",
                     help="leaves' mapspace, the default one unless given (both curves use it)")
+    ap.add_argument("--cache", action="store_true",
+                    help="keep solved leaves' samples on disk (BOUNDSOLVER_CACHE_DIR), so a run "
+                         "stopped by its budget is resumed by the next one")
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "gpu_attention.csv")
     args = ap.parse_args()
@@ -93,7 +99,7 @@ def main() -> None:
         two_s, two_cpu = time.perf_counter() - began, time.process_time() - cpu
         for arch in args.archs:
             caps = [SMALL_L2, L2_WORDS[arch]]
-            got = run(arch, n, caps, args.budget, args.mapspace)
+            got = run(arch, n, caps, args.budget, args.mapspace, args.cache)
             flash = fa2(n, D)
             for i, cap in enumerate(caps):
                 row = {"tokens": n, "arch": arch, "l2_words": cap, "load": os.getloadavg()[0],
