@@ -87,7 +87,8 @@ def main() -> None:
                     help="only 1 MiB of L2 (the real size's search meets larger leaves)")
     ap.add_argument("--cache", action="store_true",
                     help="keep solved leaves' samples on disk (BOUNDSOLVER_CACHE_DIR), so a run "
-                         "stopped by its budget is resumed by the next one")
+                         "stopped by its budget is resumed by the next one (MILP walks' samples "
+                         "only: enumerated leaves are enumerated again)")
     ap.add_argument("--out", type=Path,
                     default=Path(__file__).parent / "results" / "gpu_attention.csv")
     args = ap.parse_args()
