@@ -543,3 +543,27 @@ def test_a_leaf_refined_once_at_its_top_is_a_lower_bound_everywhere():
                         if i >= 0 and info[int(known.tag[i])][0] == "map":
                             assert tuple(known.key[i].tolist()) == truth
     assert loose > 0
+
+def test_dram_column_is_the_two_level_curve_when_inner_levels_hold_three_words():
+    """docs/fusion.md, "On the hierarchy (the GPU worked example)": the fused hierarchy bound's
+    DRAM column equals the two-level fused curve at the same outer capacity whenever every inner
+    level holds three words per instance. Not below: every hierarchy tree is a two-level tree
+    with the same DRAM traffic (test_joint_fused_between_two_level_fused_and_unfused). Not
+    above: a two-level tree runs on the hierarchy with its L2 tiles and every leaf's inner tiles
+    of one element (one word for each of its three tensors in each inner level), which moves
+    the same DRAM traffic. Here the inner levels are as tight as that allows (3 words, SMEM
+    without multicast over per-SM registers, as on a100; at 2 words no tree fits), and the
+    unfused hierarchy bound is never below the fused one, its DRAM column included."""
+    w = bs.workload(ATTENTION, m=4, p=4, e=2, f=2)
+    a = arch(Level("SMEM", 3, instances=2, multicast=False), Level("RF", 3, instances=2))
+    sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2)
+    two = fused.solve_workload(w, True, UNIFORM, max_depth=2)
+    caps = sorted(set(sol.frontier.occ.tolist()) | set(two.frontier.occ.tolist()))
+    assert int(sol.frontier.occ[0]) == int(two.frontier.occ[0])  # the same least occupancy
+    assert [key_at(sol, c)[0] for c in caps] == [two.value(c) for c in caps]
+    assert len(set(key_at(sol, c)[1] for c in caps)) > 1  # the inner levels do bind
+    unfused = fused_levels.solve_workload(w, a, False, UNIFORM, max_depth=2)
+    assert any(key_at(unfused, c) is not None for c in caps)
+    for c in caps:
+        if key_at(unfused, c) is not None:
+            assert key_at(sol, c) <= key_at(unfused, c)
