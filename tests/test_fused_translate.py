@@ -342,3 +342,135 @@ def test_a_translated_loop_with_a_partial_iteration_is_refused():
         fusion.check_schedule(w, Schedule((Node(None, 0, (), (loop,)),)))
     with pytest.raises(EinsumError, match="not searched together"):
         enumerate_workload(w, True, "uniform/imperfect", max_depth=1, translate=True)
+
+
+# ------------------------------------------------ the solver's translated loops (TreeSearch)
+
+def one_name_renamings(w: bs.Workload, names: tuple[str, ...]) -> list[dict]:
+    """Every renaming of the Einsums ``names`` (a segment) that the solver's mapspace allows,
+    written here from docs/fusion.md's statement: each rank to a name of its class (the names
+    the segment's intermediates' plain axes identify, writer to reader) of the same size,
+    injective within its Einsum, the identity included; and none that reads a moved tensor
+    through equal axes in two Einsums that read it through different ones."""
+    ctx = fusion.Context(w, names)
+    cls = {r: {r} for n in names for r in w[n].ranks}
+    for X in ctx.intermediates:
+        out = w.einsums[w.producer[X]].output
+        for i in ctx.users[X]:
+            for a, b in zip(out.axes, w.einsums[i].tensor(X).axes):
+                if a.is_plain and b.is_plain:
+                    merged = cls[a.ranks[0]] | cls[b.ranks[0]]
+                    for r in merged:
+                        cls[r] = merged
+    per = []
+    for n in names:
+        e = w[n]
+        picks = [m for m in itertools.product(*(sorted(q for q in cls[r] if w.size[q] == e.size[r])
+                                                for r in e.ranks)) if len(set(m)) == len(m)]
+        per.append([dict(zip(e.ranks, m)) for m in picks])
+    out = []
+    for combo in itertools.product(*per):
+        rho = dict(zip(names, combo))
+        new = {n: {T.name: tuple(tuple(rho[n][t.rank] for t in a.terms) for a in T.axes)
+                   for T in w[n].tensors} for n in names}
+        if all(new[u][T] != new[v][T] or w[u].tensor(T).axes == w[v].tensor(T).axes
+               for T in ctx.moved for u, v in itertools.combinations(
+                   [n for n in names if T in new[n]], 2)):
+            out.append(rho)
+    return out
+
+
+def renamed_text(w: bs.Workload, rho: dict) -> bs.Workload:
+    texts, sizes = [], {}
+    for e in w.einsums:
+        m = rho.get(e.name, {r: r for r in e.ranks})
+        t = [f"{T.name}[{','.join('+'.join(m[x] for x in a.ranks) for a in T.axes)}]"
+             for T in (e.output, *e.inputs)]
+        texts.append(f"{t[0]} += " + " * ".join(t[1:]))
+        sizes |= {m[r]: n for r, n in e.sizes}
+    return bs.workload(texts, name=w.name, **sizes)
+
+
+def in_one_name_mapspace(w: bs.Workload):
+    """The predicate on a segment's trees (treeref's, translated or not) that keeps those of the
+    solver's mapspace: some allowed renaming makes every loop step one name in all its Einsums
+    and makes the tree, without via, a valid untranslated tree of the renamed workload."""
+    cache: dict = {}
+
+    def keep(root: Node) -> bool:
+        names = root.einsums()
+        if names not in cache:
+            cache[names] = [(rho, renamed_text(w, rho)) for rho in one_name_renamings(w, names)]
+        for rho, w2 in cache[names]:
+            def plain(node):
+                if isinstance(node, Leaf):
+                    return node
+                kids = tuple(map(plain, node.children))
+                if node.rank is None:
+                    return Node(None, 0, node.keep, kids)
+                bound = {rho[e][node.binds(e)] for e in node.einsums()}
+                if len(bound) > 1:
+                    raise ValueError
+                return Node(bound.pop(), node.tile, node.keep, kids)
+            try:
+                tree = plain(root)
+                whole = w2.names.index(names[0]), w2.names.index(names[-1])
+                fusion.check_schedule(fusion.Workload(w2.einsums[whole[0]:whole[1] + 1]),
+                                      Schedule((tree,)))
+                return True
+            except (ValueError, EinsumError):
+                continue
+        return False
+    return keep
+
+
+@st.composite
+def small_chains(draw):
+    """Chains with an intermediate read through another rank name (K's producer and QK, with
+    Q's producer, V's producer and AV, or an input read by both), sizes 1 to 4."""
+    m = draw(st.sampled_from([2, 4]))
+    e, d = (draw(st.sampled_from([1, 2])) for _ in range(2))
+    kind = draw(st.sampled_from(["kp", "qk", "kv", "shared", "ffn"]))
+    if kind == "kp":
+        return bs.workload(K_BY_P, m=m, p=m, e=e, d=d)
+    if kind == "qk":
+        return bs.workload(["Q[m,e] += I[m,d] * U[e,d]", *K_BY_P[:1],
+                            "S[m,p] += Q[m,e] * K[p,e]"], m=2, p=2, e=e, d=d)
+    if kind == "kv":
+        return bs.workload([*K_BY_P, "Z[m,f] += S[m,p] * V[p,f]"], m=2, p=2, e=1, d=d, f=e)
+    if kind == "shared":
+        return bs.workload(["K[m,e] += I[m,e] * A[e]", "S[m,p] += I[m,e] * K[p,e]"],
+                           m=m, p=m, e=e)
+    return bs.workload(["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"],
+                       m=m, d=d, c=e, j=2)
+
+
+def solver_points(w, **kw):
+    from boundsolver.curves.fused import solve_workload
+    sol = solve_workload(w, True, UNIFORM, max_depth=2, **kw)
+    out = []
+    for o, a in zip(sol.frontier.occ, sol.frontier.acc):
+        sch = sol.schedule(int(o))
+        cost = fusion.evaluate(w, sch)  # the re-cost in integers, with via
+        assert (cost.occupancy, cost.accesses) == (int(o), int(a))
+        out.append((int(o), int(a), sch))
+    return out
+
+
+@settings(max_examples=12, deadline=None)
+@given(small_chains())
+def test_solver_translate_equals_brute_force_over_its_mapspace(w):
+    """``solve_workload(translate=True)``: every breakpoint re-costs to its value through
+    ``fusion.evaluate`` with ``via``, and the staircase is the brute force's (translate=True)
+    restricted to the stated mapspace (:func:`in_one_name_mapspace`), breakpoint by
+    breakpoint; it is never above the untranslated solver's, nor below the full brute force."""
+    got = [(o, a) for o, a, _ in solver_points(w, translate=True)]
+    want = [(o, a) for o, a, _ in enumerate_workload(w, True, UNIFORM, max_depth=2,
+                                                      translate=True,
+                                                      trees=in_one_name_mapspace(w))]
+    assert got == sorted(want)
+    full = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True)
+    plain = [(o, a) for o, a, _ in solver_points(w)]
+    for o, a in got:
+        assert min(x for y, x in plain if y <= o) >= a
+        assert min(x for y, x, _ in full if y <= o) <= a
