@@ -348,28 +348,36 @@ def test_a_translated_loop_with_a_partial_iteration_is_refused():
 
 def one_name_renamings(w: bs.Workload, names: tuple[str, ...]) -> list[dict]:
     """Every renaming of the Einsums ``names`` (a segment) that the solver's mapspace allows,
-    written here from docs/fusion.md's statement: each rank to a name of its class (the names
-    the segment's intermediates' plain axes identify, writer to reader) of the same size,
-    injective within its Einsum, the identity included; and none that reads a moved tensor
-    through equal axes in two Einsums that read it through different ones."""
+    written here from docs/fusion.md's statement: link the writer's rank on each plain axis of
+    an intermediate to the rank a reader in the segment indexes it with, plainly; name each
+    linked group by its rank in the segment's last Einsum that has one; an Einsum is either as
+    it is or, where its ranks' group names are distinct, renamed to them (any set of such
+    Einsums; the identity included); none that reads a moved tensor through equal axes in two
+    Einsums that read it through different ones."""
     ctx = fusion.Context(w, names)
-    cls = {r: {r} for n in names for r in w[n].ranks}
+    group = {(n, r): {(n, r)} for n in names for r in w[n].ranks}
     for X in ctx.intermediates:
-        out = w.einsums[w.producer[X]].output
+        writer = w.names[w.producer[X]]
         for i in ctx.users[X]:
-            for a, b in zip(out.axes, w.einsums[i].tensor(X).axes):
+            reader = w.names[i]
+            if reader == writer:
+                continue
+            for a, b in zip(w[writer].output.axes, w[reader].tensor(X).axes):
                 if a.is_plain and b.is_plain:
-                    merged = cls[a.ranks[0]] | cls[b.ranks[0]]
-                    for r in merged:
-                        cls[r] = merged
-    per = []
+                    merged = group[(writer, a.ranks[0])] | group[(reader, b.ranks[0])]
+                    for x in merged:
+                        group[x] = merged
+    label = {}
+    for n in names:  # the last Einsum's rank names the group
+        for r in w[n].ranks:
+            label[frozenset(group[(n, r)])] = r
+    options = []
     for n in names:
-        e = w[n]
-        picks = [m for m in itertools.product(*(sorted(q for q in cls[r] if w.size[q] == e.size[r])
-                                                for r in e.ranks)) if len(set(m)) == len(m)]
-        per.append([dict(zip(e.ranks, m)) for m in picks])
+        m = {r: label[frozenset(group[(n, r)])] for r in w[n].ranks}
+        ident = {r: r for r in w[n].ranks}
+        options.append([ident] + ([m] if m != ident and len(set(m.values())) == len(m) else []))
     out = []
-    for combo in itertools.product(*per):
+    for combo in itertools.product(*options):
         rho = dict(zip(names, combo))
         new = {n: {T.name: tuple(tuple(rho[n][t.rank] for t in a.terms) for a in T.axes)
                    for T in w[n].tensors} for n in names}

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from functools import cached_property, partial
 from bisect import bisect_left, bisect_right
-from itertools import accumulate, combinations, permutations, product
+from itertools import accumulate, combinations, permutations
 from operator import itemgetter
 from typing import NamedTuple
 from dataclasses import dataclass, field, replace
@@ -2209,36 +2209,33 @@ def segment_form(workload: Workload, i: int, j: int) -> tuple:
 
 def translations(workload: Workload, i: int, j: int) -> list[tuple]:
     """The renamings of segment ``i..j``'s Einsums' ranks whose untranslated trees are its
-    translated trees (docs/fusion.md, 'Translated loops'), the identity left out, one per
-    renamed segment up to a renaming of all its ranks (:func:`segment_form`): each
+    translated trees (docs/fusion.md, 'Translated loops'), the identity left out: each
     ``((einsum, ((rank, new name), ...)), ...)`` for :func:`fusion.renamed_ranks`.
 
-    A rank may take another name of its *class* (the names the segment's intermediates'
-    plain axes identify between their writer and a reader inside it) of the same size,
-    injectively within its Einsum; only Einsum-ranks whose class has several names have a
-    choice. A renaming is dropped where it reads a moved tensor through equal axes in two
-    Einsums that read it through different ones: the renamed workload could keep it there, and
-    the original refuses that keep (:func:`fusion.keep_agrees`), so such a tree has no
-    original to stand for."""
+    The segment's intermediates link ranks: a writer's rank on a plain axis of an intermediate
+    and the rank a reader in the segment indexes that axis with, plainly. Each *link
+    component* is named by its rank in the last Einsum of the segment that has one (the
+    reader's name: ``K``'s producer's ``m`` is ``QK``'s key ``p``). An Einsum whose ranks
+    differ from their components' names, and take distinct ones, may be *matched*: renamed to
+    them. The renamings are every nonempty set of matchable Einsums matched, the others left
+    as they are; one is dropped where it would read a moved tensor through equal axes in two
+    Einsums that read it through different ones (the renamed workload could keep it there,
+    where the original refuses the keep, :func:`fusion.keep_agrees`), and where it equals
+    another, or the identity, up to a renaming of all the segment's ranks
+    (:func:`segment_form`). A component's ranks are one size (an intermediate's axes have one
+    extent), so every renamed workload is a workload."""
     es = workload.einsums[i:j + 1]
     ctx = fusion.Context(workload, workload.names[i:j + 1])
-    cls = _segment_classes(workload, ctx, es)
-    size = workload.size
-    per = []
-    for e in es:
-        free = [r for r in e.ranks if len(cls[r]) > 1]
-        opts = []
-        for pick in product(*(sorted(n for n in cls[r] if size[n] == size[r]) for r in free)):
-            m = dict(zip(free, pick))
-            if len({m.get(r, r) for r in e.ranks}) == len(e.ranks):
-                opts.append(tuple((r, n) for r, n in m.items() if r != n))
-        per.append(opts)
+    comp = _link_components(workload, ctx, i, j)
+    name = {comp[(k, r)]: r for k in range(i, j + 1) for r in workload.einsums[k].ranks}
+    matched = []
+    for k, e in enumerate(es, i):
+        m = {r: name[comp[(k, r)]] for r in e.ranks}
+        if any(m[r] != r for r in m) and len(set(m.values())) == len(m):
+            matched.append((e.name, tuple((r, n) for r, n in m.items() if n != r)))
     seen = {segment_form(workload, i, j)[0]}
     out = []
-    for combo in product(*per):
-        sigma = tuple((e.name, m) for e, m in zip(es, combo) if m)
-        if not sigma:
-            continue
+    for sigma in subsets(matched)[1:]:
         w2 = fusion.renamed_ranks(workload, sigma)
         key = segment_form(w2, i, j)[0]
         if key in seen or not _reads_faithfully(workload, w2, ctx):
@@ -2248,25 +2245,22 @@ def translations(workload: Workload, i: int, j: int) -> list[tuple]:
     return out
 
 
-def _segment_classes(workload: Workload, ctx: fusion.Context, es) -> dict[str, frozenset]:
-    """Each rank of the Einsums ``es`` (a segment, ``ctx``) with its class: the names that the
-    segment's intermediates' plain axes identify between their writer and readers there."""
-    parent = {r: r for e in es for r in e.ranks}
+def _link_components(workload: Workload, ctx: fusion.Context, i: int, j: int) -> dict:
+    """Each ``(Einsum position, rank)`` of segment ``i..j`` (``ctx``) with its link component
+    (:func:`translations`), as a representative ``(position, rank)``."""
+    parent = {(k, r): (k, r) for k in range(i, j + 1) for r in workload.einsums[k].ranks}
 
-    def root(r: str) -> str:
-        while parent[r] != r:
-            r = parent[r]
-        return r
+    def root(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
     for X in ctx.intermediates:
         w = workload.producer[X]
         for k in ctx.users[X]:
             for a, b in zip(workload.einsums[w].output.axes, workload.einsums[k].tensor(X).axes):
-                if a.is_plain and b.is_plain:
-                    parent[root(a.ranks[0])] = root(b.ranks[0])
-    groups: dict[str, set] = {}
-    for r in parent:
-        groups.setdefault(root(r), set()).add(r)
-    return {r: frozenset(groups[root(r)]) for r in parent}
+                if k != w and a.is_plain and b.is_plain:
+                    parent[root((w, a.ranks[0]))] = root((k, b.ranks[0]))
+    return {x: root(x) for x in parent}
 
 
 def _reads_faithfully(workload: Workload, renamed: Workload, ctx: fusion.Context) -> bool:
