@@ -2136,7 +2136,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, time_limit: float | None = None,
                    shared_imperfect: bool | None = None, spill: bool = False,
-                   translate: bool = False) -> Solution:
+                   translate: bool | None = None) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments. ``time_limit``
     (wall-clock seconds, fused only): past it, SolverError says how far the search got.
@@ -2145,8 +2145,9 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     segment may also send any set of its intermediates through the backing store
     (docs/fusion.md, "An intermediate through DRAM inside a segment"; exponential in the
     number of a segment's intermediates). ``translate``: each segment also tries its translated
-    loops (docs/fusion.md, 'Translated loops'; :func:`translations`); one buffer, perfect
-    shared tiles, without ``spill``."""
+    loops (docs/fusion.md, 'Translated loops'; :func:`translations`); modelled with perfect
+    shared tiles and without ``spill`` only: None (the default) searches them there and not
+    otherwise, True refuses the rest, False never searches them."""
     method = check_method(method)
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
             time_limit, (int, float)) or not time_limit > 0):
@@ -2158,7 +2159,10 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     for e in workload.einsums:  # before any factorising, naming the Einsum (not "reduced")
         check_size(e)
     began = time.perf_counter()
-    curves = Curves(workload_mapspace(mapspace), method, solver)
+    ms = workload_mapspace(mapspace)
+    if translate is None:
+        translate = not spill and not (ms.factors == "imperfect" and shared_imperfect is not False)
+    curves = Curves(ms, method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
                         time_limit=time_limit, shared_imperfect=shared_imperfect,
                         spill=spill and fusion_on, translate=translate and fusion_on)
