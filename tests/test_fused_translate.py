@@ -539,3 +539,20 @@ def test_search_rules_change_no_translated_curve(monkeypatch):
         assert curve(**rules)[1] == want, rules
     plain = fused.solve_workload(w, True, UNIFORM, max_depth=1, translate=False)
     assert any(plain.value(o) > a for o, a in want)
+
+
+def test_translated_loops_are_searched_only_where_modelled():
+    """The default searches translated loops with perfect shared tiles and without spill only
+    (the model refuses via with rest or dram); asking for them elsewhere is refused, not
+    dropped; a hierarchy's search never has them (fusion_levels.evaluate refuses via)."""
+    from boundsolver.curves import fused
+    from boundsolver.errors import BoundsolverError
+    w = bs.workload(K_BY_P, m=4, p=4, e=2, d=2)
+    for kw in (dict(mapspace="uniform/imperfect"), dict(spill=True)):
+        with pytest.raises(BoundsolverError, match="translated loops"):
+            fused.solve_workload(w, True, max_depth=1, translate=True, **kw)
+        sol = fused.solve_workload(w, True, max_depth=1, **kw)
+        assert not sol.search._translated
+    sol = fused.solve_workload(w, True, "uniform/imperfect", max_depth=1, shared_imperfect=False)
+    assert sol.search._translated
+    assert not fused.TreeSearch(w, fused.Curves(fused.WORKLOAD_MAPSPACE)).translate

@@ -917,7 +917,9 @@ class TreeSearch:
             self._translated[sigma] = TreeSearch(
                 fusion.renamed_ranks(self.workload, sigma), self.curves, self.max_depth,
                 self.split, share=self.share, local_keys=self.local_keys, repeats=False,
-                forgetting=False, incumbent=self.incumbent, mirrors=self.mirrors)
+                forgetting=False, incumbent=self.incumbent, mirrors=self.mirrors,
+                time_limit=self.time_limit)
+            self._translated[sigma]._began = self._began  # one clock for the whole search
         return self._translated[sigma]
 
     def untranslated(self, node, sigma: tuple):
