@@ -432,6 +432,11 @@ def in_one_name_mapspace(w: bs.Workload):
     return keep
 
 
+# I read by K's producer as I[m,e] and by S as I[p,e]: renaming K's m to p makes the two read
+# it through equal axes, where the model (keep_agrees) refuses to keep it over both.
+TRANSPOSED = ["K[m,e] += I[m,e] * A[e]", "S[m,p] += I[p,e] * K[p,e] * Q[m,e]"]
+
+
 @st.composite
 def small_chains(draw):
     """Chains with an intermediate read through another rank name (K's producer and QK, with
@@ -446,10 +451,11 @@ def small_chains(draw):
                             "S[m,p] += Q[m,e] * K[p,e]"], m=2, p=2, e=1, d=d)
     if kind == "kv":
         return bs.workload([*K_BY_P, "Z[m,f] += S[m,p] * V[p,f]"], m=2, p=2, e=1, d=d, f=e)
-    if kind in ("shared", "transposed"):  # I read by both, as I[m,e] or I[p,e] by S
-        row = "m" if kind == "shared" else "p"
-        return bs.workload(["K[m,e] += I[m,e] * A[e]", f"S[m,p] += I[{row},e] * K[p,e]"],
+    if kind == "shared":  # I read by both as I[m,e]
+        return bs.workload(["K[m,e] += I[m,e] * A[e]", "S[m,p] += I[m,e] * K[p,e]"],
                            m=m, p=m, e=e)
+    if kind == "transposed":
+        return bs.workload(TRANSPOSED, m=m, p=m, e=e)
     return bs.workload(["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"],
                        m=m, d=d, c=e, j=2)
 
@@ -556,3 +562,17 @@ def test_translated_loops_are_searched_only_where_modelled():
     sol = fused.solve_workload(w, True, "uniform/imperfect", max_depth=1, shared_imperfect=False)
     assert sol.search._translated
     assert not fused.TreeSearch(w, fused.Curves(fused.WORKLOAD_MAPSPACE)).translate
+
+
+def test_a_renaming_that_would_keep_what_the_model_refuses_is_dropped():
+    """``TRANSPOSED``: the renaming that matches ``K``'s ``m`` to ``S``'s ``p`` makes ``I[p,e]``
+    one tile for both, so its search would keep ``I`` over both under the key loop, a keep the
+    model refuses (different axes in the workload): the renaming is dropped (without that, the
+    re-cost of a breakpoint's tree is refused), and the solver is the restricted brute force."""
+    from boundsolver.curves.fused import translations
+    w = bs.workload(TRANSPOSED, m=2, p=2, e=2)
+    assert translations(w, 0, 1) == []
+    got = [(o, a) for o, a, _ in solver_points(w)]
+    want = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True,
+                              trees=in_one_name_mapspace(w))
+    assert got == sorted((o, a) for o, a, _ in want)
