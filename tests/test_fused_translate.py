@@ -350,10 +350,11 @@ def one_name_renamings(w: bs.Workload, names: tuple[str, ...]) -> list[dict]:
     """Every renaming of the Einsums ``names`` (a segment) that the solver's mapspace allows,
     written here from docs/fusion.md's statement: link the writer's rank on each plain axis of
     an intermediate to the rank a reader in the segment indexes it with, plainly; name each
-    linked group by its rank in the segment's last Einsum that has one; an Einsum is either as
-    it is or, where its ranks' group names are distinct, renamed to them (any set of such
-    Einsums; the identity included); none that reads a moved tensor through equal axes in two
-    Einsums that read it through different ones."""
+    linked group by its rank in the segment's last Einsum that has one; an Einsum whose ranks'
+    group names differ from its own and are distinct may be renamed to them, together with
+    every such Einsum an intermediate joins it to (any set of such blocks; the identity
+    included); none that reads a moved tensor through equal axes in two Einsums that read it
+    through different ones."""
     ctx = fusion.Context(w, names)
     group = {(n, r): {(n, r)} for n in names for r in w[n].ranks}
     for X in ctx.intermediates:
@@ -371,14 +372,24 @@ def one_name_renamings(w: bs.Workload, names: tuple[str, ...]) -> list[dict]:
     for n in names:  # the last Einsum's rank names the group
         for r in w[n].ranks:
             label[frozenset(group[(n, r)])] = r
-    options = []
+    matched = {}
     for n in names:
         m = {r: label[frozenset(group[(n, r)])] for r in w[n].ranks}
-        ident = {r: r for r in w[n].ranks}
-        options.append([ident] + ([m] if m != ident and len(set(m.values())) == len(m) else []))
+        if any(m[r] != r for r in m) and len(set(m.values())) == len(m):
+            matched[n] = m
+    block = {n: {n} for n in matched}  # matched Einsums joined by an intermediate
+    for X in ctx.intermediates:
+        writer = w.names[w.producer[X]]
+        for i in ctx.users[X]:
+            if writer in matched and w.names[i] in matched:
+                joined = block[writer] | block[w.names[i]]
+                for n in joined:
+                    block[n] = joined
+    blocks = {frozenset(b) for b in block.values()}
     out = []
-    for combo in itertools.product(*options):
-        rho = dict(zip(names, combo))
+    for chosen in itertools.product([False, True], repeat=len(blocks)):
+        on = set().union(*(b for b, c in zip(blocks, chosen) if c))
+        rho = {n: matched[n] if n in on else {r: r for r in w[n].ranks} for n in names}
         new = {n: {T.name: tuple(tuple(rho[n][t.rank] for t in a.terms) for a in T.axes)
                    for T in w[n].tensors} for n in names}
         if all(new[u][T] != new[v][T] or w[u].tensor(T).axes == w[v].tensor(T).axes

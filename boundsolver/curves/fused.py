@@ -2223,8 +2223,11 @@ def translations(workload: Workload, i: int, j: int) -> list[tuple]:
     component* is named by its rank in the last Einsum of the segment that has one (the
     reader's name: ``K``'s producer's ``m`` is ``QK``'s key ``p``). An Einsum whose ranks
     differ from their components' names, and take distinct ones, may be *matched*: renamed to
-    them. The renamings are every nonempty set of matchable Einsums matched, the others left
-    as they are; one is dropped where it would read a moved tensor through equal axes in two
+    them. Matchable Einsums that an intermediate passes between (writer and reader) form one
+    *block*, matched together (renaming one alone would break the alignment they already
+    have: a rotary chain ``k_proj -> mul -> k_rope -> qk`` is one block, not 2^3 choices). The
+    renamings are every nonempty set of blocks matched, the others left as they are; one is
+    dropped where it would read a moved tensor through equal axes in two
     Einsums that read it through different ones (the renamed workload could keep it there,
     where the original refuses the keep, :func:`fusion.keep_agrees`), and where it equals
     another, or the identity, up to a renaming of all the segment's ranks
@@ -2234,14 +2237,17 @@ def translations(workload: Workload, i: int, j: int) -> list[tuple]:
     ctx = fusion.Context(workload, workload.names[i:j + 1])
     comp = _link_components(workload, ctx, i, j)
     name = {comp[(k, r)]: r for k in range(i, j + 1) for r in workload.einsums[k].ranks}
-    matched = []
+    matched = {}
     for k, e in enumerate(es, i):
         m = {r: name[comp[(k, r)]] for r in e.ranks}
         if any(m[r] != r for r in m) and len(set(m.values())) == len(m):
-            matched.append((e.name, tuple((r, n) for r, n in m.items() if n != r)))
+            matched[k] = (e.name, tuple((r, n) for r, n in m.items() if n != r))
+    if not matched:
+        return []
     seen = {segment_form(workload, i, j)[0]}
     out = []
-    for sigma in subsets(matched)[1:]:
+    for blocks in subsets(_blocks(workload, ctx, sorted(matched)))[1:]:
+        sigma = tuple(matched[k] for k in sorted(k for b in blocks for k in b))
         w2 = fusion.renamed_ranks(workload, sigma)
         key = segment_form(w2, i, j)[0]
         if key in seen or not _reads_faithfully(workload, w2, ctx):
@@ -2249,6 +2255,26 @@ def translations(workload: Workload, i: int, j: int) -> list[tuple]:
         seen.add(key)
         out.append(sigma)
     return out
+
+
+def _blocks(workload: Workload, ctx: fusion.Context, ks: list[int]) -> list[tuple[int, ...]]:
+    """The Einsums at positions ``ks`` grouped into blocks: joined where an intermediate of the
+    segment (``ctx``) passes from one to another (:func:`translations`)."""
+    parent = {k: k for k in ks}
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+    for X in ctx.intermediates:
+        w = workload.producer[X]
+        for k in ctx.users[X]:
+            if w in parent and k in parent:
+                parent[root(w)] = root(k)
+    groups: dict[int, list[int]] = {}
+    for k in ks:
+        groups.setdefault(root(k), []).append(k)
+    return [tuple(g) for g in groups.values()]
 
 
 def _link_components(workload: Workload, ctx: fusion.Context, i: int, j: int) -> dict:
