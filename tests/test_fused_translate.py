@@ -508,7 +508,7 @@ def test_what_the_one_name_mapspace_leaves_out():
     through different axes is never kept); the solver is the restricted brute force there,
     and no lower than the full one anywhere."""
     w = bs.workload(["K[m,e] += I[m,e] * A[e]", "S[m,p] += I[m,e] * K[p,e]"], m=2, p=2, e=2)
-    got = [(o, a) for o, a, _ in solver_points(w)]
+    got = [(o, a) for o, a, _ in solver_points(w, translate=True)]
     full = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True)
     restricted = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True,
                                     trees=in_one_name_mapspace(w))
@@ -542,7 +542,7 @@ def test_search_rules_change_no_translated_curve(monkeypatch):
         with monkeypatch.context() as m:
             m.setattr(fused, "TreeSearch", functools.partial(fused.TreeSearch, **kw))
             m.setattr(fused.TreeSearch.func, "SWEEP", 0)
-            sol = fused.solve_workload(w, True, UNIFORM, max_depth=1)
+            sol = fused.solve_workload(w, True, UNIFORM, max_depth=1, translate=True)
         pts = list(zip(sol.frontier.occ.tolist(), sol.frontier.acc.tolist()))
         for o, a in pts:
             cost = fusion.evaluate(w, sol.schedule(o))
@@ -559,19 +559,21 @@ def test_search_rules_change_no_translated_curve(monkeypatch):
 
 
 def test_translated_loops_are_searched_only_where_modelled():
-    """The default searches translated loops with perfect shared tiles and without spill only
-    (the model refuses via with rest or dram); asking for them elsewhere is refused, not
-    dropped; a hierarchy's search never has them (fusion_levels.evaluate refuses via)."""
+    """``translate=None`` searches translated loops with perfect shared tiles and without
+    spill only (the model refuses via with rest or dram); ``True`` elsewhere is refused, not
+    dropped; the default is off; a hierarchy's search never has them (fusion_levels.evaluate refuses via)."""
     from boundsolver.curves import fused
     from boundsolver.errors import BoundsolverError
     w = bs.workload(K_BY_P, m=4, p=4, e=2, d=2)
     for kw in (dict(mapspace="uniform/imperfect"), dict(spill=True)):
         with pytest.raises(BoundsolverError, match="translated loops"):
             fused.solve_workload(w, True, max_depth=1, translate=True, **kw)
-        sol = fused.solve_workload(w, True, max_depth=1, **kw)
+        sol = fused.solve_workload(w, True, max_depth=1, translate=None, **kw)
         assert not sol.search._translated
-    sol = fused.solve_workload(w, True, "uniform/imperfect", max_depth=1, shared_imperfect=False)
+    sol = fused.solve_workload(w, True, "uniform/imperfect", max_depth=1, shared_imperfect=False,
+                               translate=None)
     assert sol.search._translated
+    assert not fused.solve_workload(w, True, max_depth=1).search._translated  # opt-in
     assert not fused.TreeSearch(w, fused.Curves(fused.WORKLOAD_MAPSPACE)).translate
 
 
@@ -583,7 +585,7 @@ def test_a_renaming_that_would_keep_what_the_model_refuses_is_dropped():
     from boundsolver.curves.fused import translations
     w = bs.workload(TRANSPOSED, m=2, p=2, e=2)
     assert translations(w, 0, 1) == []
-    got = [(o, a) for o, a, _ in solver_points(w)]
+    got = [(o, a) for o, a, _ in solver_points(w, translate=True)]
     want = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True,
                               trees=in_one_name_mapspace(w))
     assert got == sorted((o, a) for o, a, _ in want)

@@ -2138,7 +2138,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, time_limit: float | None = None,
                    shared_imperfect: bool | None = None, spill: bool = False,
-                   translate: bool | None = None) -> Solution:
+                   translate: bool | None = False) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments. ``time_limit``
     (wall-clock seconds, fused only): past it, SolverError says how far the search got.
@@ -2148,8 +2148,9 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     (docs/fusion.md, "An intermediate through DRAM inside a segment"; exponential in the
     number of a segment's intermediates). ``translate``: each segment also tries its translated
     loops (docs/fusion.md, 'Translated loops'; :func:`translations`); modelled with perfect
-    shared tiles and without ``spill`` only: None (the default) searches them there and not
-    otherwise, True refuses the rest, False never searches them."""
+    shared tiles and without ``spill`` only: True searches them (refusing the rest), None
+    searches them where modelled and not otherwise, False (the default: they cost LLaMA's
+    block 2.8x CPU and 3.3x memory, docs/fusion.md) never."""
     method = check_method(method)
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
             time_limit, (int, float)) or not time_limit > 0):
