@@ -156,6 +156,22 @@ def saved_curve(case: str) -> list | None:
     return [[int(v) for v in line.split(",")] for line in lines]
 
 
+def _value(curve: list, cap: int):
+    return min((a for o, a in curve if o <= cap), default=None)
+
+
+def _change(old: list, new: list) -> dict:
+    """The largest ratio old / new of least traffic over the capacities where either curve
+    has a breakpoint, where it is, and how many of those capacities differ."""
+    caps = sorted({o for o, _ in old + new})
+    pairs = [(c, _value(old, c), _value(new, c)) for c in caps]
+    diff = [(c, a, b) for c, a, b in pairs if a != b]
+    c, a, b = max(diff, key=lambda x: (x[1] or 0) / (x[2] or 1))
+    return {"capacities_changed": len(diff), "max_ratio": round((a or 0) / (b or 1), 4),
+            "max_ratio_at": f"{c}: {a} -> {b}", "new_above_old": any(
+                x is not None and y is not None and y > x for _, x, y in pairs)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", default=["gpt3:2048", "bert_layer:10"])
@@ -186,8 +202,10 @@ def main() -> None:
             curve = [list(p) for p in zip(new["occ"], new["acc"])]
             row["breakpoints"] = len(curve)
             if "occ" in runs.get("old", {}):
-                row["same_as_old"] = curve == [list(p) for p in zip(runs["old"]["occ"],
-                                                                    runs["old"]["acc"])]
+                old = [list(p) for p in zip(runs["old"]["occ"], runs["old"]["acc"])]
+                row["same_as_old"] = curve == old
+                if curve != old:  # where the new curve is lower (or higher), by how much
+                    row |= _change(old, curve)
             if saved_curve(case) is not None:
                 row["same_as_saved"] = curve == saved_curve(case)
         rows.append(row)

@@ -342,3 +342,250 @@ def test_a_translated_loop_with_a_partial_iteration_is_refused():
         fusion.check_schedule(w, Schedule((Node(None, 0, (), (loop,)),)))
     with pytest.raises(EinsumError, match="not searched together"):
         enumerate_workload(w, True, "uniform/imperfect", max_depth=1, translate=True)
+
+
+# ------------------------------------------------ the solver's translated loops (TreeSearch)
+
+def one_name_renamings(w: bs.Workload, names: tuple[str, ...]) -> list[dict]:
+    """Every renaming of the Einsums ``names`` (a segment) that the solver's mapspace allows,
+    written here from docs/fusion.md's statement: link the writer's rank on each plain axis of
+    an intermediate to the rank a reader in the segment indexes it with, plainly; name each
+    linked group by its rank in the segment's last Einsum that has one; an Einsum whose ranks'
+    group names differ from its own and are distinct may be renamed to them, together with
+    every such Einsum an intermediate joins it to (any set of such blocks; the identity
+    included); none that reads a moved tensor through equal axes in two Einsums that read it
+    through different ones."""
+    ctx = fusion.Context(w, names)
+    group = {(n, r): {(n, r)} for n in names for r in w[n].ranks}
+    for X in ctx.intermediates:
+        writer = w.names[w.producer[X]]
+        for i in ctx.users[X]:
+            reader = w.names[i]
+            if reader == writer:
+                continue
+            for a, b in zip(w[writer].output.axes, w[reader].tensor(X).axes):
+                if a.is_plain and b.is_plain:
+                    merged = group[(writer, a.ranks[0])] | group[(reader, b.ranks[0])]
+                    for x in merged:
+                        group[x] = merged
+    label = {}
+    for n in names:  # the last Einsum's rank names the group
+        for r in w[n].ranks:
+            label[frozenset(group[(n, r)])] = r
+    matched = {}
+    for n in names:
+        m = {r: label[frozenset(group[(n, r)])] for r in w[n].ranks}
+        if any(m[r] != r for r in m) and len(set(m.values())) == len(m):
+            matched[n] = m
+    block = {n: {n} for n in matched}  # matched Einsums joined by an intermediate
+    for X in ctx.intermediates:
+        writer = w.names[w.producer[X]]
+        for i in ctx.users[X]:
+            if writer in matched and w.names[i] in matched:
+                joined = block[writer] | block[w.names[i]]
+                for n in joined:
+                    block[n] = joined
+    blocks = {frozenset(b) for b in block.values()}
+    out = []
+    for chosen in itertools.product([False, True], repeat=len(blocks)):
+        on = set().union(*(b for b, c in zip(blocks, chosen) if c))
+        rho = {n: matched[n] if n in on else {r: r for r in w[n].ranks} for n in names}
+        new = {n: {T.name: tuple(tuple(rho[n][t.rank] for t in a.terms) for a in T.axes)
+                   for T in w[n].tensors} for n in names}
+        if all(new[u][T] != new[v][T] or w[u].tensor(T).axes == w[v].tensor(T).axes
+               for T in ctx.moved for u, v in itertools.combinations(
+                   [n for n in names if T in new[n]], 2)):
+            out.append(rho)
+    return out
+
+
+def renamed_text(w: bs.Workload, rho: dict) -> bs.Workload:
+    texts, sizes = [], {}
+    for e in w.einsums:
+        m = rho.get(e.name, {r: r for r in e.ranks})
+        t = [f"{T.name}[{','.join('+'.join(m[x] for x in a.ranks) for a in T.axes)}]"
+             for T in (e.output, *e.inputs)]
+        texts.append(f"{t[0]} += " + " * ".join(t[1:]))
+        sizes |= {m[r]: n for r, n in e.sizes}
+    return bs.workload(texts, name=w.name, **sizes)
+
+
+def in_one_name_mapspace(w: bs.Workload):
+    """The predicate on a segment's trees (treeref's, translated or not) that keeps those of the
+    solver's mapspace: some allowed renaming makes every loop step one name in all its Einsums
+    and makes the tree, without via, a valid untranslated tree of the renamed workload."""
+    cache: dict = {}
+
+    def keep(root: Node) -> bool:
+        names = root.einsums()
+        if names not in cache:
+            cache[names] = [(rho, renamed_text(w, rho)) for rho in one_name_renamings(w, names)]
+        for rho, w2 in cache[names]:
+            def plain(node):
+                if isinstance(node, Leaf):
+                    return node
+                kids = tuple(map(plain, node.children))
+                if node.rank is None:
+                    return Node(None, 0, node.keep, kids)
+                bound = {rho[e][node.binds(e)] for e in node.einsums()}
+                if len(bound) > 1:
+                    raise ValueError
+                return Node(bound.pop(), node.tile, node.keep, kids)
+            try:
+                tree = plain(root)
+                whole = w2.names.index(names[0]), w2.names.index(names[-1])
+                fusion.check_schedule(fusion.Workload(w2.einsums[whole[0]:whole[1] + 1]),
+                                      Schedule((tree,)))
+                return True
+            except (ValueError, EinsumError):
+                continue
+        return False
+    return keep
+
+
+# I read by K's producer as I[m,e] and by S as I[p,e]: renaming K's m to p makes the two read
+# it through equal axes, where the model (keep_agrees) refuses to keep it over both.
+TRANSPOSED = ["K[m,e] += I[m,e] * A[e]", "S[m,p] += I[p,e] * K[p,e] * Q[m,e]"]
+
+
+@st.composite
+def small_chains(draw):
+    """Chains with an intermediate read through another rank name (K's producer and QK, with
+    Q's producer, V's producer and AV, or an input read by both), sizes 1 to 4."""
+    m = draw(st.sampled_from([2, 4]))
+    e, d = (draw(st.sampled_from([1, 2])) for _ in range(2))
+    kind = draw(st.sampled_from(["kp", "qk", "kv", "shared", "transposed", "ffn"]))
+    if kind == "kp":
+        return bs.workload(K_BY_P, m=m, p=m, e=e, d=d)
+    if kind == "qk":
+        return bs.workload(["Q[m,e] += I[m,d] * U[e,d]", *K_BY_P[:1],
+                            "S[m,p] += Q[m,e] * K[p,e]"], m=2, p=2, e=1, d=d)
+    if kind == "kv":
+        return bs.workload([*K_BY_P, "Z[m,f] += S[m,p] * V[p,f]"], m=2, p=2, e=1, d=d, f=e)
+    if kind == "shared":  # I read by both as I[m,e]
+        return bs.workload(["K[m,e] += I[m,e] * A[e]", "S[m,p] += I[m,e] * K[p,e]"],
+                           m=m, p=m, e=e)
+    if kind == "transposed":
+        return bs.workload(TRANSPOSED, m=m, p=m, e=e)
+    return bs.workload(["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"],
+                       m=m, d=d, c=e, j=2)
+
+
+def solver_points(w, **kw):
+    from boundsolver.curves.fused import solve_workload
+    sol = solve_workload(w, True, UNIFORM, max_depth=2, **kw)
+    out = []
+    for o, a in zip(sol.frontier.occ, sol.frontier.acc):
+        sch = sol.schedule(int(o))
+        cost = fusion.evaluate(w, sch)  # the re-cost in integers, with via
+        assert (cost.occupancy, cost.accesses) == (int(o), int(a))
+        out.append((int(o), int(a), sch))
+    return out
+
+
+@settings(max_examples=8, deadline=None)
+@given(small_chains())
+def test_solver_translate_equals_brute_force_over_its_mapspace(w):
+    """``solve_workload(translate=True)``: every breakpoint re-costs to its value through
+    ``fusion.evaluate`` with ``via``, and the staircase is the brute force's (translate=True)
+    restricted to the stated mapspace (:func:`in_one_name_mapspace`), breakpoint by
+    breakpoint; it is never above the untranslated solver's."""
+    got = [(o, a) for o, a, _ in solver_points(w, translate=True)]
+    want = [(o, a) for o, a, _ in enumerate_workload(w, True, UNIFORM, max_depth=2,
+                                                      translate=True,
+                                                      trees=in_one_name_mapspace(w))]
+    assert got == sorted(want)
+    plain = [(o, a) for o, a, _ in solver_points(w, translate=False)]
+    for o, a in got:
+        assert min(x for y, x in plain if y <= o) >= a
+
+
+def test_what_the_one_name_mapspace_leaves_out():
+    """``I[m,e]`` read by ``K``'s producer and by ``S`` (m = p = 2, e = 2): a translated tree
+    that keeps ``I`` whole at the root and steps ``K``'s ``m`` as ``S``'s ``p`` below it is a
+    tree of the model (the full brute force finds it: 12 words at 7) but not of the solver's
+    mapspace (the renamed producer reads ``I[p,e]``, ``S`` reads ``I[m,e]``, and a tensor read
+    through different axes is never kept); the solver is the restricted brute force there,
+    and no lower than the full one anywhere."""
+    w = bs.workload(["K[m,e] += I[m,e] * A[e]", "S[m,p] += I[m,e] * K[p,e]"], m=2, p=2, e=2)
+    got = [(o, a) for o, a, _ in solver_points(w, translate=True)]
+    full = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True)
+    restricted = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True,
+                                    trees=in_one_name_mapspace(w))
+    assert got == sorted((o, a) for o, a, _ in restricted)
+    assert all(min(x for y, x, _ in full if y <= o) <= a for o, a in got)
+    assert min(a for o, a, _ in full if o <= 7) == 12 < min(a for o, a in got if o <= 7)
+
+
+ATTN_BLOCK = ["K{k}[m,e] += X{k}[m,e] * W{k}[e]", "S{k}[m,p] += Q{k}[m,e] * K{k}[p,e]",
+              "X{n}[m,e] += S{k}[m,p] * V{k}[p,e]"]
+
+
+def attn_blocks(copies: int, m: int, e: int) -> bs.Workload:
+    """Copies of a block whose key producer is read through another name (K{k}[p,e]): equal
+    segments (solved once, renamed) that hold translated loops."""
+    return bs.workload([t.format(k=k, n=k + 1) for k in range(copies) for t in ATTN_BLOCK],
+                       name="attn_blocks", m=m, p=m, e=e)
+
+
+def test_search_rules_change_no_translated_curve(monkeypatch):
+    """Each exact rule of the search (equal segments renamed, forgetting swept at every step,
+    mirrors, the incumbent, local memo keys, shared states) off gives the same translated curve
+    as all on, and every breakpoint's tree (translated ones renamed from an equal segment
+    among them) re-costs with via; translation lowers this workload's curve."""
+    import functools
+
+    from boundsolver.curves import fused
+    w = attn_blocks(2, 2, 2)
+
+    def curve(**kw):
+        with monkeypatch.context() as m:
+            m.setattr(fused, "TreeSearch", functools.partial(fused.TreeSearch, **kw))
+            m.setattr(fused.TreeSearch.func, "SWEEP", 0)
+            sol = fused.solve_workload(w, True, UNIFORM, max_depth=1, translate=True)
+        pts = list(zip(sol.frontier.occ.tolist(), sol.frontier.acc.tolist()))
+        for o, a in pts:
+            cost = fusion.evaluate(w, sol.schedule(o))
+            assert (cost.occupancy, cost.accesses) == (o, a)
+        return sol, pts
+    on, want = curve()
+    assert on.search.reused > 0
+    assert any(fusion.translated(s) for o, _ in want for s in on.schedule(o).segments)
+    for rules in [dict(repeats=False, forgetting=False), dict(mirrors=False),
+                  dict(incumbent=False), dict(local_keys=False), dict(share=False)]:
+        assert curve(**rules)[1] == want, rules
+    plain = fused.solve_workload(w, True, UNIFORM, max_depth=1, translate=False)
+    assert any(plain.value(o) > a for o, a in want)
+
+
+def test_translated_loops_are_searched_only_where_modelled():
+    """``translate=None`` searches translated loops with perfect shared tiles and without
+    spill only (the model refuses via with rest or dram); ``True`` elsewhere is refused, not
+    dropped; the default is off; a hierarchy's search never has them (fusion_levels.evaluate refuses via)."""
+    from boundsolver.curves import fused
+    from boundsolver.errors import BoundsolverError
+    w = bs.workload(K_BY_P, m=4, p=4, e=2, d=2)
+    for kw in (dict(mapspace="uniform/imperfect"), dict(spill=True)):
+        with pytest.raises(BoundsolverError, match="translated loops"):
+            fused.solve_workload(w, True, max_depth=1, translate=True, **kw)
+        sol = fused.solve_workload(w, True, max_depth=1, translate=None, **kw)
+        assert not sol.search._translated
+    sol = fused.solve_workload(w, True, "uniform/imperfect", max_depth=1, shared_imperfect=False,
+                               translate=None)
+    assert sol.search._translated
+    assert not fused.solve_workload(w, True, max_depth=1).search._translated  # opt-in
+    assert not fused.TreeSearch(w, fused.Curves(fused.WORKLOAD_MAPSPACE)).translate
+
+
+def test_a_renaming_that_would_keep_what_the_model_refuses_is_dropped():
+    """``TRANSPOSED``: the renaming that matches ``K``'s ``m`` to ``S``'s ``p`` makes ``I[p,e]``
+    one tile for both, so its search would keep ``I`` over both under the key loop, a keep the
+    model refuses (different axes in the workload): the renaming is dropped (without that, the
+    re-cost of a breakpoint's tree is refused), and the solver is the restricted brute force."""
+    from boundsolver.curves.fused import translations
+    w = bs.workload(TRANSPOSED, m=2, p=2, e=2)
+    assert translations(w, 0, 1) == []
+    got = [(o, a) for o, a, _ in solver_points(w, translate=True)]
+    want = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True,
+                              trees=in_one_name_mapspace(w))
+    assert got == sorted((o, a) for o, a, _ in want)

@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import cached_property, partial
 from bisect import bisect_left, bisect_right
-from itertools import accumulate, permutations
+from itertools import accumulate, combinations, permutations
 from operator import itemgetter
 from typing import NamedTuple
 from dataclasses import dataclass, field, replace
@@ -587,6 +587,11 @@ class TreeSearch:
     # ResNet-50's first bottleneck the check skipped 1,212 of 301k options at 27% of the CPU
     # time (docs/fusion.md, 'Solving': per-option work). Skipping or not changes no point.
     option_floor: bool = False
+    # Each segment also tries its translated loops (docs/fusion.md, 'Translated loops'): the
+    # untranslated trees of the workload with the segment's Einsums' ranks renamed
+    # (:func:`translations`), each solved by that workload's search (:meth:`translated`) and
+    # rebuilt with ``via`` (:meth:`untranslated`). One buffer, perfect shared tiles, no spill.
+    translate: bool = False
 
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
@@ -642,6 +647,12 @@ class TreeSearch:
         self._sigma = rank_mirror(self.workload)  # candidate rank involution (rank_mirror)
         self._mirror: dict = {}    # segment -> (positions permuted, renaming) or None
         self._spilled: dict = {}   # a set of spilled intermediates -> its search
+        self._translated: dict = {}  # a renaming of some Einsums' ranks -> its search
+        if self.translate and (self.keys is not SCALAR or self.placing or self.totals
+                               or self.imperfect or self.spill):
+            raise BoundsolverError("translated loops are searched on one buffer, with perfect "
+                                   "shared tiles and without spill (fusion.evaluate refuses via "
+                                   "with rest or dram, and hierarchies refuse via)")
         self._rule_ctx: dict = {}  # (i, j) -> the rule workload's context of segment i..j
 
     def record(self, rec) -> int:
@@ -851,6 +862,8 @@ class TreeSearch:
         later segment reads ``X`` from the backing store either way). A spilled set with an
         intermediate not of this segment is never asked for here."""
         st = self.trees(i, j)
+        if self.translate:
+            return self.with_translations(i, j, st)
         mids = sorted(self.context(i, j).intermediates) if self.spill else []
         if not mids:
             return st
@@ -874,6 +887,61 @@ class TreeSearch:
                 incumbent=False, rule=w, mirrors=False)  # a mirror of the renamed
             # workload need not be one of the rule's (X and X__dram may permute apart)
         return self._spilled[S]
+
+    def with_translations(self, i: int, j: int, st):
+        """Segment ``i..j``'s staircase ``st`` merged with those of its renamings
+        (:func:`translations`), each the untranslated trees of the renamed workload's segment.
+
+        Why it is exact over the translated trees in which each Einsum's rank is stepped under
+        one name along its whole path (the mapspace, docs/fusion.md): such a tree is, with each
+        loop's ``via`` dropped and each Einsum's ranks renamed to the names its loops step them
+        under, an untranslated tree of the renamed workload, of the same cost (the evaluator
+        cuts in each Einsum the rank a loop binds there, and nothing else of it depends on
+        names); and back, every tree of a renamed workload whose moved tensors are read through
+        equal axes only where the original reads them so (:func:`translations` keeps only such
+        renamings) is a translated tree of the original, the same cost. A segment's trees and
+        costs depend on its Einsums alone (the later ones only through which tensors they
+        read), so one search per renaming serves every segment holding its Einsums. A barred
+        segment (:meth:`segment_beaten`) bars its renamings' root options too: the bar is a
+        property of the workload's curve, not of the tree's names."""
+        parts = [st]
+        for sigma in translations(self.workload, i, j):
+            sub = self.translated(sigma)
+            sub._bar = self._bar
+            try:
+                got = sub.trees(i, j)
+            finally:
+                sub._bar = None
+            if got is not None:  # the sub-search's staircase boxed: its tags are not ours
+                parts.append(self.keys.shifted(got, 0, 1, self.record(("translated", sigma,
+                                                                       (got,)))))
+        return self.keys.merge(parts)
+
+    def translated(self, sigma: tuple) -> "TreeSearch":
+        """The search over the workload with ranks renamed by ``sigma``, sharing the leaf curves
+        (its own memo: renamed states never meet this search's keys)."""
+        if sigma not in self._translated:
+            self._translated[sigma] = TreeSearch(
+                fusion.renamed_ranks(self.workload, sigma), self.curves, self.max_depth,
+                self.split, share=self.share, local_keys=self.local_keys, repeats=False,
+                forgetting=False, incumbent=self.incumbent, mirrors=self.mirrors,
+                time_limit=self.time_limit)
+            self._translated[sigma]._began = self._began  # one clock for the whole search
+        return self._translated[sigma]
+
+    def untranslated(self, node, sigma: tuple):
+        """A tree of the renamed workload (``sigma``) as the translated tree of this one: each
+        leaf's mapping in its Einsum's own names, and each loop over ``r`` with ``via`` naming
+        the Einsums under it whose rank renamed to ``r`` was another."""
+        back = {e: _Names({n: r for r, n in m}) for e, m in sigma}
+        if isinstance(node, fusion.Leaf):
+            return fusion.Leaf(node.einsum, _renamed(node.mapping, back.get(node.einsum, _Names()),
+                                                     _Names()))
+        via = () if node.rank is None else tuple(
+            (e, back[e][node.rank]) for e in node.einsums()
+            if e in back and back[e][node.rank] != node.rank)
+        return replace(node, children=tuple(self.untranslated(c, sigma) for c in node.children),
+                       via=via)
 
     def trees(self, i: int, j: int):
         """A segment root: no loop; it may keep tensors that several of its Einsums read, each
@@ -1760,6 +1828,10 @@ class TreeSearch:
         if kind == "spilled":
             _, spilled, st = rec
             return [replace(root, dram=spilled) for root in self.spilled(spilled).build(st, capacity)]
+        if kind == "translated":
+            _, sigma, (st,) = rec
+            return [self.untranslated(root, sigma)
+                    for root in self.translated(sigma).build(st, capacity)]
         if kind == "renamed":
             _, st, offset, ranks, tensors = rec
             return [self.renamed(node, offset, ranks, tensors)
@@ -1826,7 +1898,13 @@ class TreeSearch:
                            tuple(tensors[T] for T in node.keep),
                            tuple(self.renamed(c, offset, ranks, tensors) for c in node.children),
                            tuple((tensors[T], at) for T, at in node.at),
+                           tuple((self._shifted_name(e, offset), ranks[r]) for e, r in node.via),
                            rest=tuple(self.renamed(c, offset, ranks, tensors) for c in node.rest))
+
+    def _shifted_name(self, einsum: str, offset: int) -> str:
+        """The Einsum ``offset`` places after ``einsum`` in the workload."""
+        w = self.workload
+        return w.names[w.names.index(einsum) + offset]
 
 
     # -- the workload ------------------------------------------------------------------------
@@ -2129,7 +2207,8 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, time_limit: float | None = None,
                    shared_imperfect: bool | None = None, spill: bool = False,
-                   workers: int | None = None) -> Solution:
+                   workers: int | None = None, translate: bool | None = False
+                   ) -> Solution:
     """The exact frontier: every run of Einsums is solved as a segment (a loop tree), shortest
     first, and combined with the best cuts of the same run into segments. ``time_limit``
     (wall-clock seconds, fused only): past it, SolverError says how far the search got.
@@ -2139,7 +2218,12 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     (docs/fusion.md, "An intermediate through DRAM inside a segment"; exponential in the
     number of a segment's intermediates). ``workers`` (fused only): at most this many processes
     solve the workload's connected regions apart (:func:`solve_regions`; 1: one process);
-    None picks (:func:`default_workers`). The curve is the same either way."""
+    None picks (:func:`default_workers`). The curve is the same either way. ``translate``:
+    each segment also tries its translated loops (docs/fusion.md, 'Translated loops';
+    :func:`translations`); modelled with perfect shared tiles and without ``spill`` only:
+    True searches them (refusing the rest), None searches them where modelled and not
+    otherwise, False (the default: they cost LLaMA's block 2.8x CPU and 3.3x memory,
+    docs/fusion.md) never."""
     method = check_method(method)
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
             time_limit, (int, float)) or not time_limit > 0):
@@ -2155,13 +2239,17 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     n = default_workers(workload, spans) if workers is None else min(workers, len(spans))
     if n > 1:
         opts = dict(mapspace=mapspace, method=method, solver=solver, max_depth=max_depth,
-                    split_ranks=split_ranks, shared_imperfect=shared_imperfect, spill=spill)
+                    split_ranks=split_ranks, shared_imperfect=shared_imperfect, spill=spill,
+                    translate=translate)
         return solve_regions(workload, spans, n, time_limit, opts)
     began = time.perf_counter()
-    curves = Curves(workload_mapspace(mapspace), method, solver)
+    ms = workload_mapspace(mapspace)
+    if translate is None:
+        translate = not spill and not (ms.factors == "imperfect" and shared_imperfect is not False)
+    curves = Curves(ms, method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
                         time_limit=time_limit, shared_imperfect=shared_imperfect,
-                        spill=spill and fusion_on)
+                        spill=spill and fusion_on, translate=translate and fusion_on)
     front = search.solve(fusion_on)
     front = None if front is None else front.frozen()
     return Solution(workload, front, search, time.perf_counter() - began,
@@ -2363,6 +2451,100 @@ def segment_form(workload: Workload, i: int, j: int) -> tuple:
                          for T, c in tensors.items()))
     return ((tuple(parts), flags), {c: r for r, c in ranks.items()},
             {c: T for T, c in tensors.items()})
+
+
+def translations(workload: Workload, i: int, j: int) -> list[tuple]:
+    """The renamings of segment ``i..j``'s Einsums' ranks whose untranslated trees are its
+    translated trees (docs/fusion.md, 'Translated loops'), the identity left out: each
+    ``((einsum, ((rank, new name), ...)), ...)`` for :func:`fusion.renamed_ranks`.
+
+    The segment's intermediates link ranks: a writer's rank on a plain axis of an intermediate
+    and the rank a reader in the segment indexes that axis with, plainly. Each *link
+    component* is named by its rank in the last Einsum of the segment that has one (the
+    reader's name: ``K``'s producer's ``m`` is ``QK``'s key ``p``). An Einsum whose ranks
+    differ from their components' names, and take distinct ones, may be *matched*: renamed to
+    them. Matchable Einsums that an intermediate passes between (writer and reader) form one
+    *block*, matched together (renaming one alone would break the alignment they already
+    have: a rotary chain ``k_proj -> mul -> k_rope -> qk`` is one block, not 2^3 choices). The
+    renamings are every nonempty set of blocks matched, the others left as they are; one is
+    dropped where it would read a moved tensor through equal axes in two
+    Einsums that read it through different ones (the renamed workload could keep it there,
+    where the original refuses the keep, :func:`fusion.keep_agrees`), and where it equals
+    another, or the identity, up to a renaming of all the segment's ranks
+    (:func:`segment_form`). A component's ranks are one size (an intermediate's axes have one
+    extent), so every renamed workload is a workload."""
+    es = workload.einsums[i:j + 1]
+    ctx = fusion.Context(workload, workload.names[i:j + 1])
+    comp = _link_components(workload, ctx, i, j)
+    name = {comp[(k, r)]: r for k in range(i, j + 1) for r in workload.einsums[k].ranks}
+    matched = {}
+    for k, e in enumerate(es, i):
+        m = {r: name[comp[(k, r)]] for r in e.ranks}
+        if any(m[r] != r for r in m) and len(set(m.values())) == len(m):
+            matched[k] = (e.name, tuple((r, n) for r, n in m.items() if n != r))
+    if not matched:
+        return []
+    seen = {segment_form(workload, i, j)[0]}
+    out = []
+    for blocks in subsets(_blocks(workload, ctx, sorted(matched)))[1:]:
+        sigma = tuple(matched[k] for k in sorted(k for b in blocks for k in b))
+        w2 = fusion.renamed_ranks(workload, sigma)
+        key = segment_form(w2, i, j)[0]
+        if key in seen or not _reads_faithfully(workload, w2, ctx):
+            continue
+        seen.add(key)
+        out.append(sigma)
+    return out
+
+
+def _blocks(workload: Workload, ctx: fusion.Context, ks: list[int]) -> list[tuple[int, ...]]:
+    """The Einsums at positions ``ks`` grouped into blocks: joined where an intermediate of the
+    segment (``ctx``) passes from one to another (:func:`translations`)."""
+    parent = {k: k for k in ks}
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+    for X in ctx.intermediates:
+        w = workload.producer[X]
+        for k in ctx.users[X]:
+            if w in parent and k in parent:
+                parent[root(w)] = root(k)
+    groups: dict[int, list[int]] = {}
+    for k in ks:
+        groups.setdefault(root(k), []).append(k)
+    return [tuple(g) for g in groups.values()]
+
+
+def _link_components(workload: Workload, ctx: fusion.Context, i: int, j: int) -> dict:
+    """Each ``(Einsum position, rank)`` of segment ``i..j`` (``ctx``) with its link component
+    (:func:`translations`), as a representative ``(position, rank)``."""
+    parent = {(k, r): (k, r) for k in range(i, j + 1) for r in workload.einsums[k].ranks}
+
+    def root(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+    for X in ctx.intermediates:
+        w = workload.producer[X]
+        for k in ctx.users[X]:
+            for a, b in zip(workload.einsums[w].output.axes, workload.einsums[k].tensor(X).axes):
+                if k != w and a.is_plain and b.is_plain:
+                    parent[root((w, a.ranks[0]))] = root((k, b.ranks[0]))
+    return {x: root(x) for x in parent}
+
+
+def _reads_faithfully(workload: Workload, renamed: Workload, ctx: fusion.Context) -> bool:
+    """Whether every two of the segment's Einsums that read a moved tensor through equal axes in
+    ``renamed`` read it through equal axes in ``workload`` too (:func:`translations`)."""
+    for T in ctx.moved:
+        users = ctx.users[T]
+        for u, v in combinations(users, 2):
+            if (renamed.einsums[u].tensor(T).axes == renamed.einsums[v].tensor(T).axes
+                    and workload.einsums[u].tensor(T).axes != workload.einsums[v].tensor(T).axes):
+                return False
+    return True
 
 
 def connected_runs(workload: Workload, i: int, end: int) -> list[int]:

@@ -264,6 +264,28 @@ def spilled(workload: Workload, names: tuple[str, ...], S: frozenset[str] | tupl
                     workload.stored)
 
 
+def renamed_ranks(workload: Workload, sigma: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+                  ) -> Workload:
+    """``workload`` with the ranks of some Einsums renamed: ``sigma`` holds ``(einsum, ((rank,
+    new name), ...))``, injective within each Einsum (tensor names, sizes and every other
+    Einsum as they are). A translated tree whose loops each step through one name per Einsum
+    is an untranslated tree of such a workload (docs/fusion.md, 'Translated loops')."""
+    ren = dict(sigma)
+
+    def axis(a, m):
+        return type(a)(tuple(type(t)(m.get(t.rank, t.rank), t.coef) for t in a.terms))
+
+    def rename(e: Einsum) -> Einsum:
+        m = dict(ren.get(e.name, ()))
+        if not m:
+            return e
+        T = [Tensor(X.name, tuple(axis(a, m) for a in X.axes)) for X in (e.output, *e.inputs)]
+        return Einsum(T[0], tuple(T[1:]), tuple((m.get(r, r), n) for r, n in e.sizes), e.name)
+
+    return Workload(tuple(rename(e) for e in workload.einsums), workload.name, workload.word_bits,
+                    workload.stored)
+
+
 def segment_workload(workload: Workload, root: Node) -> Workload:
     """The workload a segment is costed on: its ``dram`` intermediates through the backing store
     (docs/fusion.md, "An intermediate through DRAM inside a segment")."""

@@ -240,7 +240,8 @@ def work_counter(what: str, limit: int):
 
 def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None, max_depth: int = 3,
                        limit: int = 2_000_000, prune: bool = True, split_ranks: bool = False,
-                       shared_imperfect: bool | None = None, translate: bool = False) -> list:
+                       shared_imperfect: bool | None = None, translate: bool = False,
+                       trees=None) -> list:
     """Every breakpoint of a workload's fused (or unfused) staircase by brute force over schedules.
     Returns a list of (occupancy, accesses, Schedule). With ``prune`` (sound: a schedule's cost
     never decreases when one part's occupancy or traffic grows) each segment keeps only its
@@ -249,7 +250,9 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
     imperfect leaves under perfect shared tiles, the mapspace before imperfect shared tiles).
     ``translate``: loops may also step through differently named ranks that intermediates
     identify (:func:`loop_choices`); not with imperfect shared tiles (pass
-    ``shared_imperfect=False`` on an imperfect mapspace): the two are not searched together."""
+    ``shared_imperfect=False`` on an imperfect mapspace): the two are not searched together.
+    ``trees``: a predicate on a segment's loop trees (leaves without mappings) that keeps only
+    some of them (a mapspace narrower than ``translate``'s; None: all)."""
     ms = mapspace_of(mapspace)
     imperfect = ms.factors == "imperfect"
     shared_imperfect = imperfect if shared_imperfect is None else shared_imperfect
@@ -272,6 +275,8 @@ def enumerate_workload(workload: Workload, fusion_on: bool = True, mapspace=None
         points = []
         ctx = fusion.Context(workload, seg)
         for tree in segment_trees(workload, seg, max_depth, split_ranks, shared_imperfect, translate):
+            if trees is not None and not trees(tree):
+                continue
             options = []
             for e, sizes, kept in _leaf_sizes(workload, tree, fusion.root_sizes(workload, seg),
                                               frozenset(), []):
