@@ -106,6 +106,9 @@ def parser() -> argparse.ArgumentParser:
                         "(docs/fusion.md); without it, the unfused one")
     p.add_argument("--max-depth", help="with --fusion: loops nested in a fused loop tree "
                                        "(default 3; docs/fusion.md)")
+    p.add_argument("--no-translate", action="store_true",
+                   help="with --fusion on one buffer: leave translated loops out of the fused "
+                        "search (a higher or equal curve, cheaper; docs/fusion.md)")
     _cache_options(p, "single Einsums on one buffer")
     p.add_argument("--verbose", "-v", action="count", default=0,
                    help="log what the solvers do (-v: retries and cuts, -vv: every solve)")
@@ -133,6 +136,9 @@ def parser() -> argparse.ArgumentParser:
                                      "network's connected regions (default: one per region of "
                                      "12 Einsums or more, up to the CPUs; 1: one process; "
                                      "docs/fusion.md, 'Regions in parallel')")
+    n.add_argument("--no-translate", action="store_true",
+                   help="with --fusion: leave translated loops out of the fused search (a "
+                        "higher or equal curve, cheaper; docs/fusion.md)")
     _solve_options(n, "per_tensor/perfect")
     _cache_options(n, "every layer")
     _output_options(n, "write the per-layer table as CSV, and the network curve to "
@@ -512,6 +518,9 @@ def _curve(args, extra: list[str]) -> int:
         args.time_limit = seconds(args.time_limit)
     if args.max_depth is not None and not args.fusion:
         raise BoundsolverError("--max-depth applies to --fusion (the depth of fused loop trees)")
+    if args.no_translate and not args.fusion:
+        raise BoundsolverError("--no-translate applies to --fusion (translated loops are searched "
+                               "in fused loop trees)")
     if any(isinstance(p, Workload) for p in problems):
         return _workloads(args, problems, caps, arch)
     if args.fusion:
@@ -604,6 +613,7 @@ def _workloads(args, problems, caps, arch) -> int:
     for w in problems:
         runs = [True, False] if args.fusion else [False]
         depth = {} if args.max_depth is None else {"max_depth": _depth(args.max_depth)}
+        depth |= {"translate": False} if args.no_translate else {}
         limit = {} if args.time_limit is None else {"time_limit": args.time_limit}
         frames = {f: _solve(w, caps, fusion=f, **opts, **(depth | limit if f else {}))
                   for f in runs}
@@ -666,9 +676,10 @@ def _network(args) -> int:
 
     check_outputs(args, extra_csv=bool(args.csv) and str(args.csv) != "-")
     if not args.fusion:
-        _refuse(args, ["time_limit", "workers"], "without --fusion (the per-layer table "
-                                                 "always solves, in one process)")
+        _refuse(args, ["time_limit", "workers", "no_translate"], "without --fusion (the "
+                "per-layer table always solves, in one process, unfused)")
     limit = {} if args.time_limit is None else {"time_limit": seconds(args.time_limit)}
+    limit |= {"translate": False} if args.no_translate else {}
     if args.workers is not None:
         limit["workers"] = integer(args.workers, "--workers: a whole number of processes, 1 "
                                                  "or more")

@@ -2248,8 +2248,14 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
         return solve_regions(workload, spans, n, time_limit, opts)
     began = time.perf_counter()
     ms = workload_mapspace(mapspace)
-    if translate is None:
-        translate = not spill and not (ms.factors == "imperfect" and shared_imperfect is not False)
+    modelled = not spill and not (ms.factors == "imperfect" and shared_imperfect is not False)
+    if translate and fusion_on and not modelled:
+        why = ("spill=True" if spill else f"{ms}'s imperfect shared tiles (shared_imperfect="
+               "False or a perfect mapspace gives perfect ones)")
+        raise BoundsolverError(f"translate=True: translated loops are modelled with perfect shared "
+                               f"tiles and without spill, not with {why}; translate=None "
+                               f"searches them where modelled")
+    translate = modelled if translate is None else translate
     curves = Curves(ms, method, solver)
     search = TreeSearch(workload, curves, max_depth if fusion_on else 0, split_ranks,
                         time_limit=time_limit, shared_imperfect=shared_imperfect,

@@ -45,6 +45,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
                 mapspace: Mapspace | str | None = None, method: str = DEFAULT,
                 solver: str = "highs", time_limit: float | None = None, progress: bool = False,
                 fusion: bool | None = None, max_depth: int | None = None,
+                translate: bool | None = None,
                 arch=None, lower_bound: bool = False,
                 inner_storage: bool = False, workers: int | None = None) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
@@ -86,7 +87,11 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     "Tree tiles in inner levels"; slower, refused elsewhere). ``workers`` (fused workloads on
     one buffer): at most this many processes solve the workload's connected regions apart
     (docs/fusion.md, "Regions in parallel"; 1: one process; None, the default: a pool only
-    where two or more regions are large); the curve is the same either way.
+    where two or more regions are large); the curve is the same either way. ``translate``
+    (fused workloads on one buffer): None, the default, also searches translated loops where
+    they are modelled (perfect shared tiles: docs/fusion.md, "Translated loops"); False the
+    mapspace without them (a higher or equal curve, cheaper); True them, refusing a mapspace
+    where they are not modelled.
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
@@ -101,6 +106,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     arch = _arch(arch)
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth,
                       workers)
+    _check_translate(problem, arch, fusion, translate)
     if arch is not None and arch.swept is None:
         raise BoundsolverError(
             f"{arch.name} has no swept level (every capacity is fixed), so capacities "
@@ -113,7 +119,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
                         **({} if time_limit is None else {"time_limit": time_limit}))
     elif isinstance(problem, Workload):
         out = workload_curve(problem, caps, fusion is not False, solver, mapspace, method,
-                             _depth(max_depth), time_limit=time_limit, workers=workers)
+                             _depth(max_depth), time_limit=time_limit, workers=workers,
+                             translate=translate)
     else:
         out = curve(problem, caps, solver, time_limit, progress, mapspace, method)
     return _floored(out, problem, arch, lower_bound)
@@ -123,6 +130,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
                     method: str = DEFAULT, solver: str = "highs",
                     time_limit: float | None = None, progress: bool = False,
                     fusion: bool | None = None, max_depth: int | None = None,
+                    translate: bool | None = None,
                     arch=None, lower_bound: bool = False,
                     inner_storage: bool = False, workers: int | None = None) -> pd.DataFrame:
     """Every breakpoint of the staircase, in increasing occupancy (options as in
@@ -147,6 +155,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     arch = _arch(arch)
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth,
                       workers)
+    _check_translate(problem, arch, fusion, translate)
     hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage)
     if hierarchy is not None:
         if time_limit is not None and time_limit != math.inf:
@@ -160,7 +169,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     if isinstance(problem, Workload):
         front = workload_frontier(problem, fusion is not False, solver, mapspace, method,
                                   _depth(max_depth), time_limit=time_limit,
-                                  workers=workers)
+                                  workers=workers, translate=translate)
     else:
         front = frontier(problem, solver, time_limit, progress, mapspace, method)
     return _floored(_clipped(front, arch), problem, arch, lower_bound)
@@ -249,6 +258,24 @@ def _arch(arch):
     from ..model.arch import Arch
 
     return arch if isinstance(arch, Arch) or arch is None else load_arch(arch)
+
+
+def _check_translate(problem, arch, fusion, translate) -> None:
+    """``translate`` is None, True or False, and given only where translated loops are searched:
+    a fused workload on one buffer (hierarchies never model them: fusion_levels refuses
+    ``via``). True on a mapspace where they are not modelled is refused by the search."""
+    if translate is None:
+        return
+    if not isinstance(translate, bool):
+        raise BoundsolverError(f"translate (translated loops in fused trees) must be True, False "
+                               f"or None (where modelled), got {translate!r}")
+    levels = arch is not None and not arch.is_single_buffer
+    if not isinstance(problem, Workload) or fusion is False or levels:
+        where = ("a single Einsum" if not isinstance(problem, Workload) else "fusion=False"
+                 if fusion is False else f"a workload on {arch.name} (hierarchies do not model "
+                                         "translated loops)")
+        raise BoundsolverError(f"translate (translated loops in fused trees) applies to fused "
+                               f"workloads on one buffer, not to {where}")
 
 
 def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None,
