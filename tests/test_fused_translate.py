@@ -486,11 +486,12 @@ def solver_points(w, **kw):
 @settings(max_examples=8, deadline=None)
 @given(small_chains())
 def test_solver_translate_equals_brute_force_over_its_mapspace(w):
-    """``solve_workload(translate=True)``: every breakpoint re-costs to its value through
-    ``fusion.evaluate`` with ``via``, and the staircase is the brute force's (translate=True)
-    restricted to the stated mapspace (:func:`in_one_name_mapspace`), breakpoint by
-    breakpoint; it is never above the untranslated solver's."""
-    got = [(o, a) for o, a, _ in solver_points(w, translate=True)]
+    """``solve_workload`` by default (``translate=None``: translated loops where modelled, here
+    perfect shared tiles): every breakpoint re-costs to its value through ``fusion.evaluate``
+    with ``via``, and the staircase is the brute force's (translate=True) restricted to the
+    stated mapspace (:func:`in_one_name_mapspace`), breakpoint by breakpoint; it is never
+    above the untranslated solver's (``translate=False``)."""
+    got = [(o, a) for o, a, _ in solver_points(w)]
     want = [(o, a) for o, a, _ in enumerate_workload(w, True, UNIFORM, max_depth=2,
                                                       translate=True,
                                                       trees=in_one_name_mapspace(w))]
@@ -561,7 +562,8 @@ def test_search_rules_change_no_translated_curve(monkeypatch):
 def test_translated_loops_are_searched_only_where_modelled():
     """``translate=None`` searches translated loops with perfect shared tiles and without
     spill only (the model refuses via with rest or dram); ``True`` elsewhere is refused, not
-    dropped; the default is off; a hierarchy's search never has them (fusion_levels.evaluate refuses via)."""
+    dropped; the default (None) searches them where modelled, the curve translate=True gives;
+    a hierarchy's search never has them (fusion_levels.evaluate refuses via)."""
     from boundsolver.curves import fused
     from boundsolver.errors import BoundsolverError
     w = bs.workload(K_BY_P, m=4, p=4, e=2, d=2)
@@ -573,7 +575,14 @@ def test_translated_loops_are_searched_only_where_modelled():
     sol = fused.solve_workload(w, True, "uniform/imperfect", max_depth=1, shared_imperfect=False,
                                translate=None)
     assert sol.search._translated
-    assert not fused.solve_workload(w, True, max_depth=1).search._translated  # opt-in
+    default = fused.solve_workload(w, True, max_depth=1)
+    assert default.search._translated  # on by default where modelled
+    on = fused.solve_workload(w, True, max_depth=1, translate=True)
+    off = fused.solve_workload(w, True, max_depth=1, translate=False)
+    assert not off.search._translated
+    assert default.frontier.acc.tolist() == on.frontier.acc.tolist()
+    assert default.frontier.occ.tolist() == on.frontier.occ.tolist()
+    assert any(off.value(o) > default.value(o) for o in default.frontier.occ.tolist())
     assert not fused.TreeSearch(w, fused.Curves(fused.WORKLOAD_MAPSPACE)).translate
 
 
@@ -589,3 +598,41 @@ def test_a_renaming_that_would_keep_what_the_model_refuses_is_dropped():
     want = enumerate_workload(w, True, UNIFORM, max_depth=2, translate=True,
                               trees=in_one_name_mapspace(w))
     assert got == sorted((o, a) for o, a, _ in want)
+
+
+def test_translate_option_through_the_api_and_cli(tmp_path, capsys):
+    """``translate`` on the public API: the default curve (None) is the translated one, below
+    ``translate=False`` somewhere on ``K_BY_P``; every row re-costed (``_row``) and a translated
+    tree printed with ``via``; a non-bool, a single Einsum, ``fusion=False`` and a hierarchy
+    refused; ``--no-translate`` gives the untranslated curve and is refused without --fusion."""
+    from boundsolver.cli import main
+    from boundsolver.errors import BoundsolverError
+    w = bs.workload(K_BY_P, name="kp", m=8, p=8, e=4, d=4)
+    on, off = bs.pareto_frontier(w), bs.pareto_frontier(w, translate=False)
+    assert on.equals(bs.pareto_frontier(w, translate=True))
+    at = bs.solve_curve(w, list(on.occupancy), translate=False)
+    assert all(a <= b for a, b in zip(on.accesses, at.accesses))
+    assert any(a < b for a, b in zip(on.accesses, at.accesses))
+    assert any("(via K.m)" in t for t in on.tree) and not any("via" in t for t in off.tree)
+    for bad, kw in [("must be True, False or None", dict(translate=1)),
+                    ("not to fusion=False", dict(translate=False, fusion=False)),
+                    ("hierarchies do not model", dict(translate=False, fusion=True,
+                                                      arch="three_level"))]:
+        with pytest.raises(BoundsolverError, match=bad):
+            bs.solve_curve(w, [64], **kw)
+    with pytest.raises(BoundsolverError, match="single Einsum"):
+        bs.pareto_frontier(bs.gemm(4, 4, 4), translate=True)
+    path = tmp_path / "kp.yaml"
+    path.write_text("name: kp\nsizes: {m: 8, p: 8, e: 4, d: 4}\nworkload:\n"
+                    + "".join(f"  - {e}\n" for e in K_BY_P))
+    cap = int(on.occupancy[len(on) // 2])
+    want = {False: int(at.accesses[len(on) // 2]), True: int(on.accesses[len(on) // 2])}
+    for flag in (True, False):
+        csv = tmp_path / f"{flag}.csv"
+        assert main(["curve", str(path), "--fusion", "--capacities", str(cap), "--csv", str(csv),
+                     *(["--no-translate"] if not flag else [])]) == 0
+        import pandas as pd
+        got = pd.read_csv(csv)
+        assert want[flag] in set(got.accesses), (flag, got)
+    assert main(["curve", str(path), "--no-translate"]) != 0
+    assert "--no-translate applies to --fusion" in capsys.readouterr().err
