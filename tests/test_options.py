@@ -32,6 +32,9 @@ def test_one_list_of_methods_and_one_default():
                fused.workload_curve, fused.workload_frontier, network.network_table,
                network.network_curves):
         assert inspect.signature(fn).parameters["method"].default == "auto", fn.__name__
+    for fn in (bs.solve_curve, bs.pareto_frontier, fused.solve_workload, fused.workload_curve,
+               fused.workload_frontier):  # translated loops where modelled (docs/fusion.md)
+        assert inspect.signature(fn).parameters["translate"].default is None, fn.__name__
     # joint.solve's None is the default too
     assert methods.check_method(inspect.signature(joint.solve).parameters["method"].default) == "auto"
     cli = parser()
