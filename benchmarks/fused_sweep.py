@@ -15,6 +15,9 @@ with a random mapspace (``uniform``/``per_tensor``, ``perfect``/``imperfect``), 
   ``treemixed.enumerate_workload``, perfect tiles only, as the solver; hierarchies:
   ``treeref_levels.enumerate_workload``, uniform leaves, with and without ``inner_storage``).
   A brute force past ``--limit`` evaluations skips the comparison (``skipped``).
+  One-buffer cases solve with ``translate=False`` (these brute forces search untranslated
+  trees); the default's translated loops are held to ``treeref``'s translated brute force in
+  tests/test_fused_translate.py.
 * ``recost``: every solver breakpoint's rebuilt schedule re-costs to its point in integers
   (``fusion.evaluate`` / ``fusion_levels.evaluate``).
 * ``causal``: every segment of every breakpoint's tree, run element by element
@@ -296,7 +299,8 @@ def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: 
     imperfect = ms.endswith("imperfect")
     t0 = time.process_time()
     out["phase"] = "solver"
-    sol = fused.solve_workload(w, True, ms, max_depth=depth, split_ranks=split, spill=spill)
+    sol = fused.solve_workload(w, True, ms, max_depth=depth, split_ranks=split, spill=spill,
+                               translate=False)  # the brute forces' mapspace (UNTRANSLATED)
     pts = curve(sol)
     out["solver_s"] = round(time.process_time() - t0, 2)
     out["breakpoints"] = len(pts)
@@ -330,14 +334,15 @@ def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: 
     weaker = weaker_options(ms, depth, split, spill)
     if weaker is not None:  # the mapspace with one option less: never below
         lower = curve(fused.solve_workload(w, True, weaker[0], max_depth=weaker[1],
-                                           split_ranks=weaker[2], spill=weaker[3]))
+                                           split_ranks=weaker[2], spill=weaker[3],
+                                           translate=False))
         for c in sorted({o for o, _ in pts + lower}):
             a, b = value(pts, c), value(lower, c)
             if b is not None and (a is None or a > b):
                 bad.append(f"monotone: {weaker} gives {b} < {a} at {c}")
     rt, rs = rename(texts, sizes, rng)
     other = curve(fused.solve_workload(bs.workload(rt, **rs), True, ms, max_depth=depth,
-                                       split_ranks=split, spill=spill))
+                                       split_ranks=split, spill=spill, translate=False))
     if other != pts:
         bad.append(f"rename: {other} vs {pts} ({rt})")
     t0 = time.process_time()
