@@ -60,7 +60,8 @@ def value(pts, capacity: int):
 
 def solve(w, mapspace, shared, depth):
     began = time.process_time()
-    sol = fused.solve_workload(w, True, mapspace, max_depth=depth, shared_imperfect=shared)
+    sol = fused.solve_workload(w, True, mapspace, max_depth=depth, shared_imperfect=shared,
+                               translate=False)  # imperfect tiles alone (and the brute force's)
     return sol, time.process_time() - began
 
 
