@@ -60,7 +60,7 @@ from boundsolver.model.arch import Arch, Level  # noqa: E402
 from boundsolver.reference import treemixed, treeref, treeref_levels  # noqa: E402
 from helpers import brute_frontier  # noqa: E402
 from test_fused_imperfect import _Sim  # noqa: E402
-from test_fusion_mixed import _element, _points  # noqa: E402
+from test_fusion_mixed import simulate  # noqa: E402
 
 MAPSPACES = ("uniform/perfect", "per_tensor/perfect", "uniform/imperfect", "per_tensor/imperfect")
 
@@ -220,49 +220,10 @@ def value(points, capacity: int):
 
 
 def causal_errors(w: bs.Workload, root) -> list[str]:
-    """tests/test_fusion_mixed.py's element-by-element run of one segment, with each loop's
-    partial last iteration clipped at its range and run with ``Node.rest``: the reads of an
-    intermediate element before its last partial sum is written."""
-    from collections import Counter
-    names = set(root.einsums())
-    need: dict = {}
-    for e in w.einsums:
-        if e.name in names:
-            need[e.output.name] = Counter(_element(e.output, p) for p in
-                                          _points(e, {r: range(n) for r, n in e.sizes}))
-    done = {X: Counter() for X in need}
-    bad: list[str] = []
-
-    def walk(node, box):
-        if isinstance(node, fusion.Leaf):
-            e = w[node.einsum]
-            pts = list(_points(e, box))
-            for T in e.inputs:
-                if T.name in need:
-                    for p in pts:
-                        el = _element(T, p)
-                        if done[T.name][el] < need[T.name][el]:
-                            bad.append(f"{e.name} reads {T.name}{list(el)} unfinished")
-                            return
-            for p in pts:
-                done[e.output.name][_element(e.output, p)] += 1
-            return
-        if node.rank is None:
-            for c in node.children:
-                walk(c, box)
-            return
-        rng = box[node.rank]
-        for lo in range(rng.start, rng.stop, node.tile):
-            hi = min(lo + node.tile, rng.stop)
-            kids = node.children if hi - lo == node.tile else node.rest
-            for c in kids:
-                walk(c, box | {node.rank: range(lo, hi)})
-
-    walk(root, {r: range(n) for r, n in w.size.items()})
-    for X in need:  # every intermediate element finished by the end
-        if done[X] != need[X]:
-            bad.append(f"{X} not finished")
-    return bad
+    """tests/test_fusion_mixed.py's element-by-element run of one segment (partial last
+    iterations run ``Node.rest``): the reads of an intermediate element before its last partial
+    sum is written, and intermediates left unfinished."""
+    return simulate(w, root)
 
 
 def rename(texts: list[str], sizes: dict, rng: random.Random):

@@ -38,8 +38,9 @@ def _element(T, point: dict[str, int]) -> tuple[int, ...]:
 
 
 def simulate(workload: bs.Workload, root: Node) -> list[str]:
-    """Run one segment's tree in order; the reads of an intermediate element before its last
-    partial sum is written (a message each)."""
+    """Run one segment's tree in order (a loop's partial last iteration, clipped at its range,
+    runs ``Node.rest``); the reads of an intermediate element before its last partial sum is
+    written, and the intermediates left unfinished (a message each)."""
     names = set(root.einsums())
     need: dict[str, Counter] = {}  # partial sums each element of each intermediate takes
     for e in workload.einsums:
@@ -68,11 +69,15 @@ def simulate(workload: bs.Workload, root: Node) -> list[str]:
                 walk(c, box)
             return
         rng = box[node.rank]
-        for lo in range(rng.start, rng.stop, node.tile):
-            for c in node.children:
-                walk(c, box | {node.rank: range(lo, lo + node.tile)})
+        for lo in range(rng.start, rng.stop, node.tile):  # a partial last iteration runs `rest`
+            hi = min(lo + node.tile, rng.stop)
+            for c in node.children if hi - lo == node.tile else node.rest:
+                walk(c, box | {node.rank: range(lo, hi)})
 
     walk(root, {r: range(n) for r, n in workload.size.items()})
+    for X in need:  # and every intermediate element finished by the end
+        if done[X] != need[X]:
+            bad.append(f"{X} not finished")
     return bad
 
 

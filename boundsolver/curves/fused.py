@@ -2510,38 +2510,39 @@ def translations(workload: Workload, i: int, j: int) -> list[tuple]:
 def _blocks(workload: Workload, ctx: fusion.Context, ks: list[int]) -> list[tuple[int, ...]]:
     """The Einsums at positions ``ks`` grouped into blocks: joined where an intermediate of the
     segment (``ctx``) passes from one to another (:func:`translations`)."""
-    parent = {k: k for k in ks}
-
-    def root(k: int) -> int:
-        while parent[k] != k:
-            k = parent[k]
-        return k
-    for X in ctx.intermediates:
-        w = workload.producer[X]
-        for k in ctx.users[X]:
-            if w in parent and k in parent:
-                parent[root(w)] = root(k)
+    inside = set(ks)
+    root = _components(ks, [(workload.producer[X], k) for X in ctx.intermediates
+                            for k in ctx.users[X] if workload.producer[X] in inside and k in inside])
     groups: dict[int, list[int]] = {}
     for k in ks:
-        groups.setdefault(root(k), []).append(k)
+        groups.setdefault(root[k], []).append(k)
     return [tuple(g) for g in groups.values()]
 
 
 def _link_components(workload: Workload, ctx: fusion.Context, i: int, j: int) -> dict:
     """Each ``(Einsum position, rank)`` of segment ``i..j`` (``ctx``) with its link component
     (:func:`translations`), as a representative ``(position, rank)``."""
-    parent = {(k, r): (k, r) for k in range(i, j + 1) for r in workload.einsums[k].ranks}
-
-    def root(x):
-        while parent[x] != x:
-            x = parent[x]
-        return x
+    links = []
     for X in ctx.intermediates:
         w = workload.producer[X]
         for k in ctx.users[X]:
             for a, b in zip(workload.einsums[w].output.axes, workload.einsums[k].tensor(X).axes):
                 if k != w and a.is_plain and b.is_plain:
-                    parent[root((w, a.ranks[0]))] = root((k, b.ranks[0]))
+                    links.append(((w, a.ranks[0]), (k, b.ranks[0])))
+    return _components([(k, r) for k in range(i, j + 1) for r in workload.einsums[k].ranks], links)
+
+
+def _components(items: list, links: list) -> dict:
+    """Each item with a representative of its connected component under ``links`` (pairs of
+    items): a union-find, for :func:`_blocks` and :func:`_link_components`."""
+    parent = {x: x for x in items}
+
+    def root(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+    for a, b in links:
+        parent[root(a)] = root(b)
     return {x: root(x) for x in parent}
 
 
