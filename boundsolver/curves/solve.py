@@ -86,9 +86,10 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     default: on wherever the arch has a level inside the swept one; docs/fusion.md, "Tree tiles
     in inner levels"). ``inner_storage=False`` keeps the older, smaller mapspace (tree tensors
     in the swept level only); ``inner_storage=True`` is refused where it does not apply.
-    ``workers`` (fused workloads on one buffer): at most this many processes solve the workload's connected regions apart
-    (docs/fusion.md, "Regions in parallel"; 1: one process; None, the default: a pool only
-    where two or more regions are large); the curve is the same either way.
+    ``workers`` (fused workloads on one buffer): at most this many processes solve the
+    workload's connected regions apart (docs/fusion.md, "Regions in parallel"; 1: one process;
+    None, the default: a pool only where two or more regions are large); the curve is the same
+    either way.
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
