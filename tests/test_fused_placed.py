@@ -73,12 +73,13 @@ def test_the_pruned_search_equals_the_brute_force(case, lazy):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dram_column_is_the_default_and_no_column_rises(case):
-    """Theorem 1 at the workload: the DRAM column is the default search's at every capacity,
-    and the key is never above it."""
+    """Theorem 1 at the workload: the DRAM column is the search's without inner placements
+    (``inner_storage=False``) at every capacity, and the key is never above it."""
     texts, sizes, a = CASES[case]
     w = bs.workload(texts, **sizes)
     new = _search(case)
-    old = fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2)
+    old = fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
+                                      inner_storage=False)
     for c in sorted(set(new.frontier.occ.tolist()) | set(old.frontier.occ.tolist())):
         k_new, k_old = new.key(c), old.key(c)
         assert k_new[0] == k_old[0] and k_new <= k_old
@@ -245,13 +246,14 @@ def test_tightness_needs_a_word_per_kept_tensor():
     assert leaf_tight(arch(Level("L1", 3)), sub) and not leaf_tight(arch(Level("L1", 2)), sub)
     # where it fails the search runs without the front: here no unplaced leaf fits L1 (three
     # tensors, two words), but one with a tensor placed in L0 (no copy above it) does, so
-    # Theorem 1 is false and the placed curve exists where the default one does not
+    # Theorem 1 is false and the placed curve exists where the old mapspace's does not
     a = arch(Level("L1", 2), Level("L0", 8))
     ref = [(o, k) for o, k, _ in enumerate_workload(w, a, True, max_depth=2,
                                                    inner_storage=True)]
     assert ref
     with pytest.raises(bs.BoundsolverError, match="no schedule"):
-        fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2)
+        fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
+                                    inner_storage=False)
     for lazy in (False, True):
         sol = fused_levels.solve_workload(w, a, True, "uniform/perfect", max_depth=2,
                                           inner_storage=True, lazy=lazy)

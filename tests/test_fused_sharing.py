@@ -88,7 +88,10 @@ def hier_solve(w, a, share: bool, depth: int, mapspace: str, lazy: bool, monkeyp
 
     with monkeypatch.context() as m:
         m.setattr(fused, "TreeSearch", functools.partial(fused.TreeSearch, share=share))
-        sol = fused_levels.solve_workload(w, a, True, mapspace, max_depth=depth, lazy=lazy)
+        # inner_storage=False: the patched fused.TreeSearch (PlacedSearch, the default's, is
+        # its own class)
+        sol = fused_levels.solve_workload(w, a, True, mapspace, max_depth=depth, lazy=lazy,
+                                          inner_storage=False)
     return sol, list(zip(sol.frontier.occ.tolist(), map(tuple, sol.frontier.key.tolist())))
 
 

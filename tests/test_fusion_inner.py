@@ -398,7 +398,7 @@ def test_the_search_finds_flash_attention_2():
     w = bs.workload(ATTENTION, m=4, p=4, e=2, f=2)
     a = bs.load_arch("three_level", L1=16)
     new = fused_levels.solve_workload(w, a, True, max_depth=2, inner_storage=True)
-    old = fused_levels.solve_workload(w, a, True, max_depth=2)
+    old = fused_levels.solve_workload(w, a, True, max_depth=2, inner_storage=False)
     assert _key(new, 16) == (48, 48) and _key(old, 16) == (48, 80)
     flash = fusion_levels.evaluate(w, _flash(w, arch(Level("SMEM", 16)), True),
                                    arch(Level("SMEM", 16)))
@@ -408,6 +408,23 @@ def test_the_search_finds_flash_attention_2():
         assert _key(new, c)[0] == _key(old, c)[0] and _key(new, c) <= _key(old, c)
     row = bs.solve_curve(w, [16], fusion=True, arch=a, max_depth=2, inner_storage=True).iloc[0]
     assert (row["accesses"], row["accesses_L1"]) == (48, 48) and "L2 and L1" in row["tree"]
+
+
+def test_inner_storage_is_the_default_on_hierarchies():
+    """The default (None) searches inner placements wherever the arch has an inner level: the
+    attainable (48, 48) at 16 words (the test above) is the default curve's, through every
+    entry; ``inner_storage=False`` keeps the older mapspace's (48, 80)."""
+    w = bs.workload(ATTENTION, m=4, p=4, e=2, f=2)
+    a = bs.load_arch("three_level", L1=16)
+    assert _key(fused_levels.solve_workload(w, a, True, max_depth=2), 16) == (48, 48)
+    for entry in (bs.solve_curve, lambda *x, **o: bs.pareto_frontier(x[0], **o)):
+        df = entry(w, [16], fusion=True, arch=a, max_depth=2)
+        assert df.attrs["inner_storage"]
+        row = df[df["occupancy"] <= 16].iloc[-1]
+        assert (row["accesses"], row["accesses_L1"]) == (48, 48)
+    off = bs.solve_curve(w, [16], fusion=True, arch=a, max_depth=2, inner_storage=False)
+    assert not off.attrs["inner_storage"]
+    assert (off["accesses"].iloc[0], off["accesses_L1"].iloc[0]) == (48, 80)
 
 
 def test_unconstrained_inner_levels_give_todays_curve():
@@ -431,6 +448,11 @@ def test_inner_storage_refusals():
     for options in ({}, {"arch": arch(Level("L1", 8)), "fusion": False}):
         with pytest.raises(bs.BoundsolverError, match="inner_storage places"):
             bs.pareto_frontier(w, inner_storage=True, **options)
+    # the default applies where it can and is never refused; False is the old mapspace
+    sol = fused_levels.solve_workload(w, arch(), max_depth=1)
+    assert not isinstance(sol.search, fused_levels.PlacedSearch)
+    for value in (None, False):
+        assert len(bs.pareto_frontier(w, inner_storage=value, max_depth=1)) > 0
 
 
 def test_a_tensor_placed_in_a_middle_level_keeps_its_copies_below_it():

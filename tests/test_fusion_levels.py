@@ -117,10 +117,13 @@ CASES = {
 def test_dp_equals_brute_force(case):
     texts, sizes, a = CASES[case]
     w = bs.workload(texts, **sizes)
+    # the mapspace without inner placements (inner_storage=False; the default's own brute
+    # force is tests/test_fused_placed.py's)
     ref = enumerate_workload(w, a, True, max_depth=2)
-    sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2)
+    sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, inner_storage=False)
     assert points(sol) == [(o, k) for o, k, _ in ref]
-    front = fused_levels.workload_frontier(w, a, mapspace=UNIFORM, max_depth=2)  # re-costed
+    front = fused_levels.workload_frontier(w, a, mapspace=UNIFORM, max_depth=2,
+                                           inner_storage=False)  # re-costed
     for (_, row), (occ, key) in zip(front.iterrows(), points(sol)):
         schedule = sol.schedule(occ)
         # DRAM and the outer level's occupancy, as the two-level model costs the same tree
@@ -325,13 +328,13 @@ def test_a_walk_topped_by_any_point_of_the_least_key_changes_nothing(case, data)
 def test_loop_skipping_by_floors_changes_nothing(case):
     """The loop options skipped by their DRAM and inner-level floors (TreeSearch.loop) never
     held a better key: the search without skipping gives the same frontier."""
-    w, a = case
-    pruned = _solve(w, a, lazy=False)
+    w, a = case  # inner_storage=False: the patch below fits TreeSearch's own call of loop
+    pruned = _solve(w, a, lazy=False, inner_storage=False)
     loop = fused.TreeSearch.loop
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fused.TreeSearch, "loop",
                    lambda self, *args: loop(self, *args[:-1], None))
-        assert _solve(w, a, lazy=False) == pruned
+        assert _solve(w, a, lazy=False, inner_storage=False) == pruned
 
 
 def test_a_wrong_leaf_bound_is_caught():
@@ -348,7 +351,7 @@ def test_a_wrong_leaf_bound_is_caught():
         mp.setattr(fused_levels.LeafCurves, "_enumerated", lambda *_: False)
         mp.setattr(fused_levels.LeafCurves, "_solver", _sampled)
         with pytest.raises(SolverError, match="lies below a bound"):
-            fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2)
+            fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, inner_storage=False)
 
 
 def test_lazy_leaves_with_the_milp_equal_the_enumerated_eager_search():

@@ -1233,7 +1233,7 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
                    solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, capacities: list[int] | None = None,
                    lazy: bool = True, cache=None, canonical: bool = True,
-                   inner_storage: bool = False) -> HierSolution:
+                   inner_storage: bool | None = None) -> HierSolution:
     """The exact lexicographic frontier over fused schedules on ``arch`` (or unfused ones:
     every Einsum alone, its own segment): every run of Einsums as a segment, combined with the
     best cuts of the same run. With ``capacities`` the frontier is exact at those capacities
@@ -1249,8 +1249,11 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     ``cache`` (lazy only): a :class:`cache.Cache`, or True for the default one, that keeps
     every lazy leaf's exact samples across runs; None or False: none.
     ``inner_storage``: the tree's stored tensors may also live in inner levels
-    (:class:`PlacedSearch`; docs/fusion.md, "Tree tiles in inner levels"); refused on an arch
-    with no inner level."""
+    (:class:`PlacedSearch`; docs/fusion.md, "Tree tiles in inner levels"). None (the default):
+    on wherever ``arch`` has a level inside the outer one, because a real mapping keeping a
+    tile there across leaf invocations (FlashAttention's running output) beats the curve
+    without them; True: on, refused on an arch with no inner level; False: the older, smaller
+    mapspace (every tree tensor in the outer level), cheaper on tiny cases."""
     method = check_method(method)
     fusion_levels.check_arch(workload, arch)
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
@@ -1261,18 +1264,25 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     began = time.perf_counter()
     curves = LeafCurves(arch, mapspace_of(mapspace), method, solver, canonical=canonical,
                         store=_store(cache, lazy, arch, mapspace_of(mapspace), method, solver))
-    if not isinstance(inner_storage, bool):
-        raise BoundsolverError(f"inner_storage must be True or False, got {inner_storage!r}")
-    if inner_storage and len(arch.on_chip) < 2:
-        raise BoundsolverError(f"inner_storage places tree tiles in inner levels; {arch.name} "
-                               f"has none below {arch.on_chip[0].name}")
-    kind = PlacedSearch if inner_storage else fused.TreeSearch
+    kind = PlacedSearch if _inner_storage(inner_storage, arch) else fused.TreeSearch
     search = kind(workload, curves, max_depth if fusion_on else 0, split_ranks, lazy=lazy)
     front = search.solve(fusion_on, capacities)
     if front is None:
         raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
                                f"levels of {arch.name}")
     return HierSolution(workload, arch, front, search, time.perf_counter() - began)
+
+
+def _inner_storage(inner_storage: bool | None, arch: Arch) -> bool:
+    """Whether the search places tree tensors in inner levels: None (the default) means
+    wherever ``arch`` has an inner level; True where it has none is refused, never ignored."""
+    if inner_storage is not None and not isinstance(inner_storage, bool):
+        raise BoundsolverError(f"inner_storage must be None, True or False, got {inner_storage!r}")
+    inner = len(arch.on_chip) >= 2
+    if inner_storage and not inner:
+        raise BoundsolverError(f"inner_storage places tree tiles in inner levels; {arch.name} "
+                               f"has none below {arch.on_chip[0].name}")
+    return inner if inner_storage is None else inner_storage
 
 
 def _store(cache, lazy: bool, arch: Arch, mapspace: Mapspace, method: str, solver: str):
@@ -1344,7 +1354,7 @@ def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd
 
 def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, solver="highs",
                       mapspace=None, method: str = DEFAULT, max_depth: int = 3,
-                      inner_storage: bool = False) -> pd.DataFrame:
+                      inner_storage: bool | None = None) -> pd.DataFrame:
     """Every breakpoint of the lexicographic staircase over the outer level's capacity."""
     sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
                          inner_storage=inner_storage)
@@ -1355,7 +1365,7 @@ def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, so
 def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion_on: bool = True,
                    solver="highs", mapspace=None, method: str = DEFAULT,
                    max_depth: int = 3, lazy: bool = True, cache=None,
-                   inner_storage: bool = False) -> pd.DataFrame:
+                   inner_storage: bool | None = None) -> pd.DataFrame:
     """The least key at each capacity of the outer level; ``infeasible`` below the least
     occupancy (``lazy``, ``cache``, ``inner_storage``: :func:`solve_workload`'s)."""
     sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
@@ -1369,7 +1379,7 @@ def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion
 
 def solve(workload: Workload, arch: Arch, capacities: list[int] | None = None,
           method: str = DEFAULT, solver: str = "highs", mapspace=None,
-          max_depth: int = 3, inner_storage: bool = False) -> pd.DataFrame:
+          max_depth: int = 3, inner_storage: bool | None = None) -> pd.DataFrame:
     """The fused frontier (``capacities=None``) or curve on ``arch`` (solve.py's entry)."""
     if capacities is None:
         return workload_frontier(workload, arch, True, solver, mapspace, method, max_depth,

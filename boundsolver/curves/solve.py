@@ -47,7 +47,7 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
                 fusion: bool | None = None, max_depth: int | None = None,
                 translate: bool | None = None,
                 arch=None, lower_bound: bool = False,
-                inner_storage: bool = False, workers: int | None = None) -> pd.DataFrame:
+                inner_storage: bool | None = None, workers: int | None = None) -> pd.DataFrame:
     """Least accesses at each capacity (words), one row per capacity in the given order.
 
     ``lower_bound=True`` adds the any-schedule floor at each row's capacity and ``gap`` =
@@ -82,16 +82,18 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     (``mapspace="uniform/perfect"``: the Orojenesis inner mapspace). On a hierarchy a workload
     runs unfused unless ``fusion=True``, which searches loop trees whose tensors live in the
     outer, swept level, each leaf a joint nest on the inner levels (per-tensor placement by
-    default, as every hierarchy; docs/fusion.md, "On hierarchies"); ``inner_storage=True`` also
-    lets the tree's stored tensors live in inner levels across leaf invocations (docs/fusion.md,
-    "Tree tiles in inner levels"; slower, refused elsewhere). ``workers`` (fused workloads on
-    one buffer): at most this many processes solve the workload's connected regions apart
-    (docs/fusion.md, "Regions in parallel"; 1: one process; None, the default: a pool only
-    where two or more regions are large); the curve is the same either way. ``translate``
-    (fused workloads on one buffer): None, the default, also searches translated loops where
-    they are modelled (perfect shared tiles: docs/fusion.md, "Translated loops"); False the
-    mapspace without them (a higher or equal curve, cheaper); True them, refusing a mapspace
-    where they are not modelled.
+    default, as every hierarchy; docs/fusion.md, "On hierarchies"), and the tree's stored
+    tensors may also live in inner levels across leaf invocations (``inner_storage``, None by
+    default: on wherever the arch has a level inside the swept one; docs/fusion.md, "Tree tiles
+    in inner levels"). ``inner_storage=False`` keeps the older, smaller mapspace (tree tensors
+    in the swept level only); ``inner_storage=True`` is refused where it does not apply.
+    ``workers`` (fused workloads on one buffer): at most this many processes solve the
+    workload's connected regions apart (docs/fusion.md, "Regions in parallel"; 1: one process;
+    None, the default: a pool only where two or more regions are large); the curve is the same
+    either way. ``translate`` (fused workloads on one buffer): None, the default, also searches
+    translated loops where they are modelled (perfect shared tiles: docs/fusion.md, "Translated
+    loops"); False the mapspace without them (a higher or equal curve, cheaper); True them,
+    refusing a mapspace where they are not modelled.
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
@@ -132,7 +134,7 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
                     fusion: bool | None = None, max_depth: int | None = None,
                     translate: bool | None = None,
                     arch=None, lower_bound: bool = False,
-                    inner_storage: bool = False, workers: int | None = None) -> pd.DataFrame:
+                    inner_storage: bool | None = None, workers: int | None = None) -> pd.DataFrame:
     """Every breakpoint of the staircase, in increasing occupancy (options as in
     :func:`solve_curve`, all keyword-only; ``lower_bound=True``: the floor at each breakpoint's
     occupancy and the gap).
@@ -279,7 +281,7 @@ def _check_translate(problem, arch, fusion, translate) -> None:
 
 
 def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None,
-               inner_storage=False):
+               inner_storage=None):
     """joint.solve with the mapspace's placement where ``arch`` has more than one buffer
     level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
     for bit. The mapspace defaults to ``joint.DEFAULT_MAPSPACE`` (:func:`joint.hierarchy_mapspace`):
@@ -291,8 +293,9 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None,
     loop trees whose tensors live in the outer, swept level (fused_levels.py, docs/fusion.md
     "On hierarchies"; other hierarchies are refused there, naming what is missing)."""
     arch = _arch(arch)
-    if inner_storage is not False and not (isinstance(problem, Workload) and fusion
-                                           and arch is not None and not arch.is_single_buffer):
+    if inner_storage is not None and inner_storage is not False and not (
+            isinstance(problem, Workload) and fusion and arch is not None
+            and not arch.is_single_buffer):
         raise BoundsolverError("inner_storage places a fused tree's tiles in inner levels: it "
                                "applies to a workload with fusion=True on an arch with levels "
                                "inside the swept one")
