@@ -282,6 +282,9 @@ def _small_cases(draw):
 
 
 def _solve(w, a, **options):
+    """The search's points, or its refusal. Without inner placements unless a test asks: this
+    file checks the leaves and the DP (placements: tests/test_fused_placed.py)."""
+    options.setdefault("inner_storage", False)
     try:
         return points(fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, **options))
     except bs.BoundsolverError as error:
@@ -300,7 +303,8 @@ def _lazy_equals_eager(case, data, solver) -> None:
         if isinstance(eager, str):
             return
         caps = data.draw(st.lists(st.integers(0, eager[-1][0] + 2), min_size=1, max_size=4))
-        sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, capacities=caps)
+        sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, capacities=caps,
+                                          inner_storage=False)
     full = SimpleNamespace(frontier=fused_levels.stairs(*zip(*[(o, k, 0) for o, k in eager])))
     for c in caps:
         assert key_at(sol, c) == key_at(full, c)
