@@ -2226,9 +2226,7 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
     holds them) searches them where modelled and not otherwise, False never (the mapspace
     before translated loops; cheaper: LLaMA's block 2.8x less CPU, docs/fusion.md)."""
     method = check_method(method)
-    if translate is not None and not isinstance(translate, bool):
-        raise BoundsolverError(f"translate (search translated loops) must be True, False or None "
-                               f"(where modelled), got {translate!r}")
+    check_translate(translate)
     if time_limit is not None and (isinstance(time_limit, bool) or not isinstance(
             time_limit, (int, float)) or not time_limit > 0):
         raise BoundsolverError(f"time_limit must be a positive number of seconds, got "
@@ -2267,6 +2265,13 @@ def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str
 
 
 # ------------------------------------------------------------------------- regions, in parallel
+
+def check_translate(translate) -> None:
+    """``translate`` is None (translated loops where modelled), True or False."""
+    if translate is not None and not isinstance(translate, bool):
+        raise BoundsolverError(f"translate (translated loops in fused trees) must be True, False "
+                               f"or None (where modelled), got {translate!r}")
+
 
 def check_workers(workers, fusion_on: bool) -> None:
     """``workers`` is None or a positive integer, and only for a fused search (an unfused one

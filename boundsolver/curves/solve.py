@@ -20,7 +20,7 @@ from ..milp.solvers import solver_name
 from ..model.einsum import Einsum
 from ..model.mapspace import Mapspace
 from ..model.workload import Workload
-from .fused import workload_curve, workload_frontier
+from .fused import check_translate, workload_curve, workload_frontier
 from .methods import AUTO_ENUMERATION, DEFAULT, METHODS, check_method, choose_method
 from .points import Answer, Point, PointSolver, curve, frontier, walk
 
@@ -266,11 +266,9 @@ def _check_translate(problem, arch, fusion, translate) -> None:
     """``translate`` is None, True or False, and given only where translated loops are searched:
     a fused workload on one buffer (hierarchies never model them: fusion_levels refuses
     ``via``). True on a mapspace where they are not modelled is refused by the search."""
+    check_translate(translate)
     if translate is None:
         return
-    if not isinstance(translate, bool):
-        raise BoundsolverError(f"translate (translated loops in fused trees) must be True, False "
-                               f"or None (where modelled), got {translate!r}")
     levels = arch is not None and not arch.is_single_buffer
     if not isinstance(problem, Workload) or fusion is False or levels:
         where = ("a single Einsum" if not isinstance(problem, Workload) else "fusion=False"
