@@ -306,22 +306,29 @@ def check_one_buffer(w, texts, sizes, ms, depth, split, spill, limit, rng, out: 
                                        split_ranks=split, spill=spill, translate=False))
     if other != pts:
         bad.append(f"rename: {other} vs {pts} ({rt})")
-    t0 = time.process_time()
-    out["phase"] = "brute"
-    try:
+    def brute():
         if spill:
             ref = treemixed.enumerate_workload(w, ms, max_depth=depth, limit=limit,
                                                split_ranks=split)
         else:
             ref = treeref.enumerate_workload(w, True, ms, max_depth=depth, limit=limit,
                                              split_ranks=split)
-        ref = [(o, a) for o, a, _ in ref]
-        out["brute_s"] = round(time.process_time() - t0, 2)
-        if ref != pts:
-            bad.append(f"curve: solver {pts} brute {ref}")
+        return [(o, a) for o, a, _ in ref]
+    return bad + against_brute_force(brute, pts, out)
+
+
+def against_brute_force(brute, pts: list, out: dict) -> list:
+    """The brute force's curve (``brute()``, timed into ``out``) against the solver's ``pts``:
+    a mismatch message, or none; a brute force over its budget is counted as skipped."""
+    t0 = time.process_time()
+    out["phase"] = "brute"
+    try:
+        ref = brute()
     except EnumerationTooLarge:
         out["skipped"] = 1
-    return bad
+        return []
+    out["brute_s"] = round(time.process_time() - t0, 2)
+    return [f"curve: solver {pts} brute {ref}"] if ref != pts else []
 
 
 HIER = [(["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"], "mdcj"),
@@ -361,17 +368,9 @@ def check_hierarchy(w, arch, inner_storage, lazy, limit, out: dict) -> list:
         c = fusion_levels.evaluate(w, sol.schedule(occ), arch)
         if (c.occupancy[0], (c.dram, *c.accesses[1:])) != (occ, key):
             bad.append(f"recost: {(occ, key)} -> {(c.occupancy[0], (c.dram, *c.accesses[1:]))}")
-    t0 = time.process_time()
-    out["phase"] = "brute"
-    try:
-        ref = [(o, tuple(k)) for o, k, _ in treeref_levels.enumerate_workload(
-            w, arch, True, max_depth=2, limit=limit, inner_storage=inner_storage)]
-        out["brute_s"] = round(time.process_time() - t0, 2)
-        if ref != pts:
-            bad.append(f"curve: solver {pts} brute {ref}")
-    except EnumerationTooLarge:
-        out["skipped"] = 1
-    return bad
+    return bad + against_brute_force(
+        lambda: [(o, tuple(k)) for o, k, _ in treeref_levels.enumerate_workload(
+            w, arch, True, max_depth=2, limit=limit, inner_storage=inner_storage)], pts, out)
 
 
 def draw_case(seed: int, k: int, families: list[str]):
