@@ -109,11 +109,20 @@ def _ignore_interrupts() -> None:
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Shut ``pool`` down without waiting for running work: its workers are terminated, so an
-    interrupted run returns at once and leaves no process behind."""
+    interrupted run returns at once and leaves no process behind.
+
+    Why the manager thread is joined first: it reaps the workers it sees die (``waitpid``) and
+    records their exit a moment later; a ``join``/``is_alive`` from this thread inside that
+    moment finds no child to wait for and reports the dead worker alive, and
+    ``multiprocessing.active_children()`` still lists it. Once the manager thread has ended,
+    every worker's exit is recorded."""
     workers = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for w in workers:
         w.terminate()
+    if manager is not None:
+        manager.join(timeout=10)
     for w in workers:
         w.join(timeout=5)
         if w.is_alive():
