@@ -592,9 +592,6 @@ class TreeSearch:
     # (:func:`translations`), each solved by that workload's search (:meth:`translated`) and
     # rebuilt with ``via`` (:meth:`untranslated`). One buffer, perfect shared tiles, no spill.
     translate: bool = False
-    # A loop node's whole-run child lifts no tensor its parent may keep (:meth:`lock`); off
-    # only in the tests that check it changes no curve.
-    chains: bool = True
 
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
@@ -997,9 +994,6 @@ class TreeSearch:
         # the key wherever it is set (with ``split_ranks`` and nothing kept)
         key = ("body", self.view(seg, a, b, Rp), a, b, Sp, Rp, K, rank, depth,
                *(() if same is None or rank is not None else (same,)))
-        lock = self.lock(seg, a, b, R, K, loop, depth)
-        if lock:  # what the whole-run child may not lift shapes the value
-            key += ("lock", lock)
         if self.placing:
             W = tuple(sorted(p for p in W if p[0] in Rp))
             F = self.room(a, b, S, F, W)
@@ -1018,8 +1012,7 @@ class TreeSearch:
         if not self.placing:
             if depth >= self.max_depth:  # no loop below: the children are the leaves, one by one
                 return self.store(key, self.leaves(seg, a, b, S, R, K, rank))
-            return self.store(key, self.children(seg, a, b, S, R, K, rank, same, depth,
-                                                 lock=lock))
+            return self.store(key, self.children(seg, a, b, S, R, K, rank, same, depth))
         parts, recs = [], []
         for IA in self.assign([X for X, _, _ in self._spans(seg, a, b, R)[1]],
                               tuple(range(a, b + 1)), S, F, W):
@@ -1034,7 +1027,7 @@ class TreeSearch:
 
     def children(self, seg, a: int, b: int, S: tuple, R: frozenset, K: tuple, rank, same,
                  depth: int, W: tuple = (), F: tuple | None = None, KA: tuple = (),
-                 IA: tuple = (), lock: frozenset = frozenset()):
+                 IA: tuple = ()):
         """The body's dynamic program over where each child ends; with placements each child
         is given the placements and room the node leaves it (:meth:`placed_edge`, ``IA``: the
         node's intermediates' levels)."""
@@ -1063,9 +1056,8 @@ class TreeSearch:
                     if room is None:
                         continue
                     placed = (Wc, room)
-                whole = (x, y) == (a, b)
-                child = self.child(seg, x, y, S, Rc, depth, same if whole else None, *placed,
-                                   lock=lock if whole else frozenset())
+                child = self.child(seg, x, y, S, Rc, depth, same if (x, y) == (a, b) else None,
+                                   *placed)
                 if child is None:
                     continue
                 shift = self.held(stored, span, S)
@@ -1126,41 +1118,6 @@ class TreeSearch:
             return None
         g = self.held(G, tuple(range(a, b + 1)), S)
         return self.keys.raised(inner, g, self.record(("plus", inner, g, self.keys.ZERO)))
-
-    def lock(self, seg, a: int, b: int, R: frozenset, K: tuple, loop, depth: int) -> frozenset:
-        """The tensors that the whole-run child of a loop node over Einsums ``a..b`` (rank
-        ``loop``; its body has ``R`` resident and keeps ``K``) may not lift: the node's own
-        candidates that it does not keep. The child is then a loop node over the same run
-        (rank ``r2``), and lifting ``T`` there (keeping it where ``r2`` does not index it) is
-        never better than the node keeping ``T`` itself:
-
-        * if ``loop`` does not index ``T`` either, the two tiles are the same
-          (``fp(T)`` under the node's tiles) and both live throughout the child, the child's
-          body sees ``T`` resident either way (the same body state), and the node moves it
-          once where the child moves it once per invocation, ``n > 1`` times: the same
-          occupancy, no less traffic (an output kept is written as often, and read back
-          ``written - |T|``);
-        * if ``loop`` indexes ``T`` and the node may keep it (several Einsums of the run use
-          it, or every keep is tried), the node's tile of ``T`` is the child's, live while its
-          one child runs, moved once per iteration of the node: ``n · fp(T)``, what the
-          child's ``n`` invocations move. The same cost: a tie.
-
-        So every tree whose whole-run child lifts a tensor of the lock has one at least as good
-        with the node keeping it (and the child not), tried by the node's options with that
-        kept set; that tree's own whole-run children obey their locks or are no better than
-        trees that do (induction on the number of such lifts, each move going one level up;
-        twins keep their classes, so the twin rule's renaming maps trees obeying the locks onto
-        trees obeying them; the bridged rule and the bounds only drop trees matched by others).
-        The curve of every loop node, hence every segment, is unchanged; only the whole-run
-        child's own staircase (keyed with its lock) is not the unlocked one. One buffer,
-        perfect shared tiles, no split ranks; empty where the child cannot loop."""
-        if (not self.chains or loop is None or b <= a or depth >= self.max_depth or self.split
-                or not self.share or self.placing or self.totals or self.lazy or self.imperfect
-                or self.keys is not SCALAR):
-            return frozenset()
-        return frozenset(T for T, (_, ranks, live, agree) in self.moved_in(seg, a, b, R).items()
-                         if T not in K and agree
-                         and (loop not in ranks or len(live) > 1 or not self.push_down))
 
     def edges(self, seg, a, b, R, K, rank) -> dict:
         """:meth:`edge`'s answers for the node over ``a..b``, by child ``(x, y)`` (a body asks
@@ -1230,13 +1187,9 @@ class TreeSearch:
         return self._edge_pre[key]
 
     def child(self, seg, x: int, y: int, S: tuple, R: frozenset, depth: int, avoid: str | None = None,
-              W: tuple = (), F: tuple | None = None, lock: frozenset = frozenset()):
-        """The best node over Einsums ``x..y``: their leaf, or a loop node over them (every
-        :meth:`loop_options` option); ``lock``: the tensors it may not lift (:meth:`lock`)."""
+              W: tuple = (), F: tuple | None = None):
         Sp, Rp = self.project(x, y, S, R)
         key = ("child", self.view(seg, x, y, Rp), x, y, Sp, Rp, depth, avoid)
-        if lock:
-            key += ("lock", lock)
         if self.placing:
             F = self.room(x, y, S, F, W)
             key += (W, F)
@@ -1249,7 +1202,7 @@ class TreeSearch:
         if mirror is not None:
             pos, sigma = mirror
             return self.mirrored(key, sigma, _permuted(S, pos), self.child(
-                seg, x, y, _permuted(S, pos), R, depth, sigma.get(avoid, avoid), lock=lock))
+                seg, x, y, _permuted(S, pos), R, depth, sigma.get(avoid, avoid)))
         if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
             self.out_of_time()
         self.enter()
@@ -1267,8 +1220,7 @@ class TreeSearch:
                     out = self.keys.merge([out, self.peeled(seg, x, y, S, r, t, R, depth, out)])
                     continue
                 out = self.keys.merge([out, self.loop(seg, x, y, S, r, t, R, depth, out,
-                                                      *((*placed, ds) if placed else ()),
-                                                      lock=lock)])
+                                                      *((*placed, ds) if placed else ()))])
         return self.store(key, self.on_front(out, ds))
 
     def mirror_of(self, seg, Sp: tuple, a: int, b: int):
@@ -1485,7 +1437,7 @@ class TreeSearch:
         return self._used[(x, R)]
 
     def loop(self, seg, x, y, S, r, t, R, depth, best, W: tuple = (), F: tuple | None = None,
-             ds=None, lock: frozenset = frozenset()):
+             ds=None):
         """A loop node over ``r`` in tiles of ``t`` enclosing Einsums ``x..y``; it may keep
         tensors its loop does not index (they stay across iterations) or that several of its
         Einsums use. Per invocation its key is ``const + n * body``; in totals (``unit``
@@ -1521,8 +1473,6 @@ class TreeSearch:
         table = None  # floor_table, made when a kept set first needs floor()
         parts, recs = [], []
         for K in self.kept_sets(cands):
-            if lock and any([terms[T][4] for T in K if T in lock]):
-                continue  # its parent keeping the lifted tensor is no worse (lock())
             const = sum([terms[T][1] for T in K])
             reach = None  # the default option's breakpoints on the DRAM front (PlacedSearch)
             if self.front:
