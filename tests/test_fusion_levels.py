@@ -22,6 +22,7 @@ from boundsolver.model.fusion_levels import LevelMapping
 from boundsolver.reference.treeref_levels import enumerate_workload
 
 UNIFORM = "uniform/perfect"
+PER_TENSOR = "per_tensor/perfect"
 FFN = ["Y[m,c] += X[m,d] * A[d,c]", "Z[m,j] += Y[m,c] * B[c,j]"]
 ATTENTION = ["S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"]
 
@@ -506,6 +507,86 @@ def test_leaf_samples_kept_on_disk_give_the_fresh_frontier(tmp_path):
                                         cache=cache)
     assert again.search.curves.loaded == 0 and points(again) == points(fresh)
     assert not rows[0].empty
+
+
+def _counting_enumerators(monkeypatch, declines: bool = False) -> list:
+    """The leaves (problem and arch texts) the per-tensor leaves' enumerators (levelnest.py's
+    frontier and the depth-first ``per_tensor_points``) are called on; ``declines``: both decline every leaf, as the
+    depth-first one does past its node budget."""
+    calls = []
+    frontier, points_of = fused_levels.levelnest.frontier, fused_levels.per_tensor_points
+
+    def counted_frontier(sub, larch, *a, **k):
+        calls.append((str(sub), repr(larch)))
+        return None if declines else frontier(sub, larch, *a, **k)
+
+    def counted_points(sub, larch, *a, **k):
+        calls.append((str(sub), repr(larch)))
+        if declines:
+            raise bs.errors.EnumerationTooLarge("declined (test)")
+        return points_of(sub, larch, *a, **k)
+
+    monkeypatch.setattr(fused_levels.levelnest, "frontier", counted_frontier)
+    monkeypatch.setattr(fused_levels, "per_tensor_points", counted_points)
+    return calls
+
+
+def test_enumerated_leaves_kept_on_disk_are_not_enumerated_again(tmp_path, monkeypatch):
+    """Per-tensor leaves are enumerated (levelnest.py, the depth-first enumerator): the store
+    keeps each enumerated staircase, so a second run with the cache enumerates no leaf and
+    gives the fresh frontier; a tampered staircase point (another occupancy) drops the entry
+    and the leaf is enumerated again."""
+    import sqlite3
+
+    w = bs.workload(ATTENTION, m=2, p=2, e=2, f=2)
+    a = arch(Level("L1", 8))
+    fresh = points(fused_levels.solve_workload(w, a, True, PER_TENSOR, max_depth=2))
+    cache = bs.Cache(tmp_path / "c.sqlite")
+    calls = _counting_enumerators(monkeypatch)
+    first = fused_levels.solve_workload(w, a, True, PER_TENSOR, max_depth=2, cache=cache)
+    assert calls and first.search.curves.loaded == 0 and points(first) == fresh
+    calls.clear()
+    again = fused_levels.solve_workload(w, a, True, PER_TENSOR, max_depth=2, cache=cache)
+    assert not calls and again.search.curves.loaded > 0 and points(again) == fresh
+    with sqlite3.connect(cache.path) as db:  # every stored staircase point one word more
+        for k, payload in db.execute("SELECT key, payload FROM results").fetchall():
+            data = json.loads(payload)
+            for p in data["data"]["full"] or []:
+                p[0] += 1
+            text = json.dumps(data)
+            db.execute("UPDATE results SET payload = ?, digest = ? WHERE key = ?",
+                       (text, hashlib.sha256(text.encode()).hexdigest(), k))
+    tampered = fused_levels.solve_workload(w, a, True, PER_TENSOR, max_depth=2, cache=cache)
+    assert calls and tampered.search.curves.loaded == 0 and points(tampered) == fresh
+
+
+def test_a_declined_leaf_kept_on_disk_goes_to_the_milp_at_once(tmp_path, monkeypatch):
+    """A leaf the enumerators declined (as past the node budget) is walked by the MILP, and the
+    store says so: refined again below every stored sample by a later run (working enumerators),
+    it goes to the MILP without trying an enumerator, and its known staircase there is the
+    enumerated one."""
+    w = bs.workload(ATTENTION, m=2, p=2, e=2, f=2)
+    a = arch(Level("L1", 8))
+    ms = bs.model.mapspace.mapspace_of(PER_TENSOR)
+    store = fused_levels._store(bs.Cache(tmp_path / "c.sqlite"), True, a, ms, "auto", "highs")
+    x, tiles, none = 0, dict(w.size), frozenset()
+    with pytest.MonkeyPatch.context() as mp:
+        declined = _counting_enumerators(mp, declines=True)
+        curves = fused_levels.LeafCurves(a, ms, store=store)
+        lz = curves.state(w, x, tiles, none)
+        top = sum(lz.sub.tensor_size(T) for T in lz.sub.tensors)
+        assert curves.refine(lz, top) and declined and lz.declined and curves.solves > 0
+    low = min(o for o, _, _ in lz.samples) - 1  # below every sample
+    assert low > lz.dead
+    calls = _counting_enumerators(monkeypatch)
+    again = fused_levels.LeafCurves(a, ms, store=store)
+    lz2 = again.state(w, x, tiles, none)
+    leaf = (str(lz2.sub), repr(lz2.canon.arch))  # (the MILP's floors enumerate others)
+    assert leaf in declined and lz2.declined and again.refine(lz2, low)
+    assert leaf not in calls and again.solves > 0 and lz2.full is None
+    st, _, _ = again.lazy_curve(w, x, tiles, none)
+    full, _ = fused_levels.LeafCurves(a, ms).curve(w, x, tiles, none)  # enumerated
+    assert leaf in calls and st.key[st.at(low)].tolist() == full.key[full.at(low)].tolist()
 
 
 def test_the_leaf_cache_is_refused_where_it_does_not_apply():

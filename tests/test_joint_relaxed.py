@@ -136,3 +136,14 @@ def test_joint_with_relaxed_floors_equals_the_enumerator():
         assert all(pt.values[n] <= v for n, v in ls.fixed.items())
         assert named_values(arch, evaluate_levels(problem, pt.nest, pt.copies,
                                                   multicast=arch.multicast)) == pt.values
+
+
+def test_a_leaf_whose_ranks_all_have_size_one():
+    """A leaf of one element per tensor (every rank of size 1: a tree tiling every rank to 1)
+    has the enumerator's staircase under the MILP too; its outer-floor table once failed to
+    build (a reshape of the one empty tiling), so the MILP raised on such leaves."""
+    p = bs.workload(["Z[m,f] += S[m,p] * V[p,f]"], m=1, p=1, f=1).einsums[0]
+    a = Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True), Level("L1", 8)))
+    solver = joint.PlacementSolver(p, a)
+    for _, cost, _ in per_tensor_points(p, a):
+        assert solver.joint(cost.occupancy[0], least_occupancy=False).cost.key == cost.key

@@ -137,11 +137,15 @@ def _form(sub: Einsum, arch: Arch, order: tuple[int, ...], plain: bool):
 
 class LeafStore:
     """The lazy leaves' exact samples (``(occupancy, capacity, mapping)``, the largest capacity
-    found infeasible, the samples not yet settled as of least occupancy with their keys) in a
-    results cache (:class:`cache.Cache`), one entry per canonical leaf,
-    keyed by its text, the outer arch, the mapspace, the method and the solver (and, through
-    the cache's key, the model revision). A loaded sample is re-costed on the canonical leaf and
-    dropped (the whole entry with it) unless it reproduces its occupancy and fits every level."""
+    found infeasible, the samples not yet settled as of least occupancy with their keys), the
+    whole staircase of a leaf its enumerators traced (``Lazy.full``, each point with its outer
+    occupancy), and whether the per-tensor enumerator declined the leaf (``Lazy.declined``: a
+    later run walks it by the MILP at once instead of spending the enumerator's node budget
+    again; the route only, both routes being exact) in a results cache (:class:`cache.Cache`),
+    one entry per canonical leaf, keyed by its text, the outer arch, the mapspace, the method and
+    the solver (and, through the cache's key, the model revision). A loaded sample or staircase
+    point is re-costed on the canonical leaf and dropped (the whole entry with it) unless it
+    reproduces its occupancy and fits every level."""
 
     def __init__(self, cache, arch: Arch, mapspace, method: str, solver: str):
         self.cache = cache
@@ -161,20 +165,30 @@ class LeafStore:
             dead = int(data["dead"])
             loose = {(int(o), int(c)): tuple(int(v) for v in k)
                      for o, c, k in data.get("loose", [])}
+            full = data.get("full")
+            full = None if full is None else [(int(o), _mapping(m)) for o, m in full]
+            declined = bool(data.get("declined", False))
         except (KeyError, TypeError, ValueError):
             return 0
-        if not all(_checks(lz.canon, o, m) for o, _, m in samples):
+        if not all(_checks(lz.canon, o, m) for o, _, m in samples) or (
+                full is not None and not all(_checks(lz.canon, o, m) for o, m in full)):
             self.cache.delete(lz.sub, self._ask(lz))
             return 0
         lz.samples[:0] = samples
         lz.dead = max(lz.dead, dead)
         lz.loose.update(loose)
-        return len(samples)
+        if full is not None and lz.full is None:
+            lz.full = [m for _, m in full]
+        lz.declined = lz.declined or declined
+        return len(samples) + len(full or ())
 
     def save(self, lz) -> None:
+        full = None if lz.full is None else [[_occupancy(lz.canon, m), _plain(m)]
+                                             for m in lz.full]
         self.cache.put_data(lz.sub, self._ask(lz), {
             "samples": [[o, c, _plain(m)] for o, c, m in lz.samples], "dead": lz.dead,
-            "loose": [[o, c, list(k)] for (o, c), k in lz.loose.items()]})
+            "loose": [[o, c, list(k)] for (o, c), k in lz.loose.items()],
+            "full": full, "declined": lz.declined})
 
 
 def _plain(m: LevelMapping) -> dict:
@@ -196,6 +210,14 @@ def _mapping(d: dict) -> LevelMapping:
     copies = None if cp is None else Copies(tuple(cp[0]), tuple(cp[1]),
                                             None if cp[2] is None else tuple(cp[2]))
     return LevelMapping(nest, copies, tuple(d["names"]))
+
+
+def _occupancy(canon: Canon, m: LevelMapping) -> int:
+    """The outer (swept) level's occupancy of a mapping of the canonical leaf."""
+    from ..model.cost import evaluate_levels
+
+    cost = evaluate_levels(canon.problem, m.nest, m.copies, multicast=canon.arch.multicast)
+    return int(cost.occupancy[canon.arch.swept_index])
 
 
 def _checks(canon: Canon, occupancy: int, m: LevelMapping) -> bool:

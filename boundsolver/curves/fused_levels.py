@@ -323,6 +323,10 @@ class LeafCurves:
                       tight=leaf_tight(larch, sub))
             if self.store is not None:
                 self.loaded += self.store.load(lz)
+                if lz.full is not None:  # a staircase an earlier run enumerated
+                    self.traced.setdefault(canon.key, lz.full)
+                if lz.declined:  # not enumerated again: walked by the MILP (refine)
+                    self._enums.setdefault(canon.key, None)
             self.lazy[canon.key] = lz
         lz = self.lazy[canon.key]
         if lz.full is None and canon.key in self.traced:
@@ -426,7 +430,10 @@ class LeafCurves:
         try:
             if self._enumerated(lz.canon):
                 lz.full = self.points(lz.canon)
+                if self.store is not None:
+                    self.store.save(lz)
                 return True
+            lz.declined = self._enums.get(lz.canon.key, ()) is None
             if lz.solver is None:
                 lz.solver = self._solver(lz.canon)
             top = sum(lz.sub.tensor_size(T) for T in lz.sub.tensors if T.name not in lz.res)
@@ -607,6 +614,7 @@ class Lazy:
     solver: object = None
     loose: dict = field(default_factory=dict)  # (occupancy, capacity) -> key: not yet settled
     tight: bool = False  # leaf_tight: its lower bound is exact in DRAM
+    declined: bool = False  # the per-tensor enumerator declined it (walked by the MILP)
 
     @property
     def sub(self):

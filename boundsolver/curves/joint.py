@@ -298,7 +298,9 @@ class LevelSolver(ClassSolver):
         if tilings * math.factorial(len(ranks)) > self.OUTER_LIMIT or (
                 2 * len(p.tensors) * math.prod(p.size[d] for d in ranks) >= 2**62):
             return None
-        tiles = np.array(list(product(*divs)), dtype=np.int64).reshape(-1, len(ranks))
+        # (reshaped by count: with every rank of size 1 the one tiling has no columns, which
+        # reshape(-1, 0) refused, failing the MILP on such a leaf)
+        tiles = np.array(list(product(*divs)), dtype=np.int64).reshape(tilings, len(ranks))
         trips = np.array([p.size[d] for d in ranks], dtype=np.int64) // tiles
         at_a = [a in s for s in self.stored]
         at_b = [b in s for s in self.stored]
