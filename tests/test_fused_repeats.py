@@ -190,10 +190,12 @@ def check_forgetting(w, monkeypatch, **opts):
 @settings(max_examples=6, deadline=None)
 @given(translated_chains())
 def test_forgetting_sweeps_the_translated_searches(w):
-    """Translated loops on (the default): each renaming's search is swept with the main one at
-    region borders (TreeSearch.sweep), changing no curve and no tree. Forgetting one segment
-    too early in the renamed searches solves nodes again; freeing their records without the
-    main search's boxed staircases as roots breaks a rebuilt tree."""
+    """Translated loops on (the default): each renaming's search is swept once no segment
+    left asks it (TreeSearch.retire) and with the main one at region borders (sweep), changing
+    no curve and no tree. Mutations caught: a renaming's memo dropped one start too early, or
+    past one Einsum short of the segments left (nodes solved again); its records freed without
+    the main search's boxed staircases as roots, or the records unboxed (a rebuilt tree breaks
+    or no record is freed)."""
     with pytest.MonkeyPatch.context() as mp:
         on = check_forgetting(w, mp, mapspace="uniform/perfect")
     assert on.search._translated and not on.search._spilled
@@ -240,7 +242,7 @@ def test_a_spilled_staircase_is_collected_by_its_own_search():
     """A spilled search's staircase, held by a spilled record, has tags into that search's
     provenance: the main search's collect must not read them as its own. Unboxed (before),
     collect followed them through the main provenance and kept records nothing reaches (here;
-    a tag past the main provenance's end raised IndexError, one at a freed slot TypeError).
+    a tag past the main provenance's end, or at a freed slot, would raise).
     Every breakpoint's tree is rebuilt after collecting, and re-costs."""
     w = spill_chain(2)
     s = fused.TreeSearch(w, fused.Curves(fused.WORKLOAD_MAPSPACE), 1, spill=True,
