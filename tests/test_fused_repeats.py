@@ -137,3 +137,121 @@ def test_forgetting_drops_runs_no_later_segment_reads(monkeypatch):
     assert max(fused._run_end(k) for k in full.search.memo) == 3
     assert any(p is None for p in kept.search.prov)
     assert not any(p is None for p in full.search.prov)
+
+
+# Blocks whose segments hold translated loops (K's producer read through another rank name,
+# fused.translations), copy k with its own tensors; copies share no tensor, so each is a
+# connected region of its own and the search sweeps at every border between them.
+TRANSLATED = {
+    "kp": ["K{k}[m,e] += I{k}[m,d] * W{k}[e,d]", "S{k}[m,p] += Q{k}[m,e] * K{k}[p,e]"],
+    "kv": ["K{k}[m,e] += I{k}[m,d] * W{k}[e,d]", "S{k}[m,p] += Q{k}[m,e] * K{k}[p,e]",
+           "Z{k}[m,e] += S{k}[m,p] * V{k}[p,e]"],
+    "qk": ["Q{k}[m,e] += J{k}[m,d] * U{k}[e,d]", "K{k}[m,e] += I{k}[m,d] * W{k}[e,d]",
+           "S{k}[m,p] += Q{k}[m,e] * K{k}[p,e]"],
+}
+
+
+@st.composite
+def translated_chains(draw):
+    kinds = draw(st.lists(st.sampled_from(sorted(TRANSLATED)), min_size=2, max_size=3))
+    texts = [t.format(k=k) for k, kind in enumerate(kinds) for t in TRANSLATED[kind]]
+    m, e, d = draw(st.sampled_from((2, 4))), draw(st.sampled_from((1, 2))), 2
+    return bs.workload(texts, name="+".join(kinds), m=m, p=m, e=e, d=d)
+
+
+def renamed_searches(sol) -> list:
+    return [*sol.search._translated.values(), *sol.search._spilled.values()]
+
+
+def check_forgetting(w, monkeypatch, **opts):
+    """The search with forgetting (a sweep at every region border) against the one without: the
+    same curve breakpoint by breakpoint, every breakpoint's tree rebuilt from the kept records
+    (those of the renamed searches included) and re-costed in integers, and the same loop
+    nodes solved in every search (a memo entry dropped that a later segment reads is solved
+    again: more nodes). The renamed searches were swept: records freed there too."""
+    def solve(forgetting: bool):
+        with monkeypatch.context() as mp:
+            mp.setattr(fused, "TreeSearch", functools.partial(fused.TreeSearch,
+                                                              forgetting=forgetting))
+            mp.setattr(fused.TreeSearch.func, "SWEEP", 0)
+            return fused.solve_workload(w, True, max_depth=1, **opts)
+    on, off = solve(True), solve(False)
+    curve = list(zip(on.frontier.occ.tolist(), on.frontier.acc.tolist()))
+    assert curve == list(zip(off.frontier.occ.tolist(), off.frontier.acc.tolist()))
+    check_trees(w, on, curve)
+    assert on.search.nodes == off.search.nodes
+    subs_on, subs_off = renamed_searches(on), renamed_searches(off)
+    assert subs_on and [s.nodes for s in subs_on] == [s.nodes for s in subs_off]
+    assert any(p is None for s in subs_on for p in s.prov)
+    assert not any(p is None for s in subs_off for p in s.prov)
+    return on
+
+
+@settings(max_examples=6, deadline=None)
+@given(translated_chains())
+def test_forgetting_sweeps_the_translated_searches(w):
+    """Translated loops on (the default): each renaming's search is swept once no segment
+    left asks it (TreeSearch.retire) and with the main one at region borders (sweep), changing
+    no curve and no tree. Mutations caught: a renaming's memo dropped one start too early, or
+    past one Einsum short of the segments left (nodes solved again); its records freed without
+    the main search's boxed staircases as roots, or the records unboxed (a rebuilt tree breaks
+    or no record is freed)."""
+    with pytest.MonkeyPatch.context() as mp:
+        on = check_forgetting(w, mp, mapspace="uniform/perfect")
+    assert on.search._translated and not on.search._spilled
+    last_region = fused.regions(w)[0][1]  # the search ends in the first region: all swept past it
+    for sub in renamed_searches(on):
+        assert all(fused._run_end(k) <= last_region for k in sub.memo)
+
+
+def spill_chain(copies: int) -> bs.Workload:
+    """Copies of a block with two intermediates, no tensor shared between copies (a region
+    each)."""
+    texts = [t.format(k=k) for k in range(copies) for t in (
+        "Y{k}[m,c] += X{k}[m,d] * A{k}[d,c]", "Z{k}[m,c] += Y{k}[m,c] * b{k}[c]",
+        "Q{k}[m,c] += Z{k}[m,c] * Y{k}[m,c]")]
+    return bs.workload(texts, name="spill_chain", m=4, d=2, c=2)
+
+
+def test_forgetting_sweeps_the_spilled_searches(monkeypatch):
+    """``spill=True``: each spilled set's search is swept with the main one at region borders,
+    its records kept from the main search's spilled records; the curve, the trees and the
+    nodes solved are the ones without forgetting."""
+    on = check_forgetting(spill_chain(3), monkeypatch, spill=True)
+    assert on.search._spilled and not on.search._translated
+
+
+def own_reach(search, roots) -> set:
+    """The provenance records ``roots`` reach through this search's own tags: a record's
+    staircases are followed, except a spilled or translated record's, whose tags index its
+    renamed search's provenance (what TreeSearch.collect must keep, and no more)."""
+    live, stack, seen = {0}, [st for st in roots if st is not None], set()
+    while stack:
+        st = stack.pop()
+        if id(st) not in seen:
+            seen.add(id(st))
+            for t in map(int, st.tag):
+                rec = search.prov[t]
+                if t not in live and rec[0] not in ("spilled", "translated"):
+                    stack.extend(x for x in rec if isinstance(x, fused.Stairs))
+                live.add(t)
+    return live
+
+
+def test_a_spilled_staircase_is_collected_by_its_own_search():
+    """A spilled search's staircase, held by a spilled record, has tags into that search's
+    provenance: the main search's collect must not read them as its own. Unboxed (before),
+    collect followed them through the main provenance and kept records nothing reaches (here;
+    a tag past the main provenance's end, or at a freed slot, would raise).
+    Every breakpoint's tree is rebuilt after collecting, and re-costs."""
+    w = spill_chain(2)
+    s = fused.TreeSearch(w, fused.Curves(fused.WORKLOAD_MAPSPACE), 1, spill=True,
+                         forgetting=False)
+    front = s.solve(True)
+    assert any(p[0] == "spilled" for p in s.prov)
+    want = own_reach(s, [front])
+    s.collect([front])
+    assert {t for t, p in enumerate(s.prov) if p is not None} == want
+    for occ, acc in zip(front.occ, front.acc):
+        cost = bs.model.fusion.evaluate(w, bs.model.fusion.Schedule(tuple(s.build(front, occ))))
+        assert (cost.occupancy, cost.accesses) == (occ, acc)

@@ -654,6 +654,10 @@ class TreeSearch:
                                    "shared tiles and without spill (fusion.evaluate refuses via "
                                    "with rest or dram, and hierarchies refuse via)")
         self._rule_ctx: dict = {}  # (i, j) -> the rule workload's context of segment i..j
+        self._translations_of: dict = {}  # (i, j) -> translations (:meth:`translations`)
+        self._boxed: dict = {}  # (kind, key) -> tags of records boxing that search's staircases
+        self._asks: dict | None = None  # a renaming -> {start: its furthest end} (count_asks)
+        self._reach: dict = {}  # a renaming -> how far the segments left asking it reach
 
     def record(self, rec) -> int:
         self.prov.append(rec)
@@ -872,7 +876,7 @@ class TreeSearch:
             sub = self.spilled(S)
             got = sub.trees(i, j)
             if got is not None:
-                parts.append(self.keys.shifted(got, 0, 1, self.record(("spilled", S, got))))
+                parts.append(self.keys.shifted(got, 0, 1, self.boxed("spilled", S, got)))
         return self.keys.merge(parts)
 
     def spilled(self, S: tuple[str, ...]) -> "TreeSearch":
@@ -905,17 +909,35 @@ class TreeSearch:
         segment (:meth:`segment_beaten`) bars its renamings' root options too: the bar is a
         property of the workload's curve, not of the tree's names."""
         parts = [st]
-        for sigma in translations(self.workload, i, j):
+        for sigma in self.translations(i, j):
             sub = self.translated(sigma)
             sub._bar = self._bar
             try:
                 got = sub.trees(i, j)
             finally:
                 sub._bar = None
-            if got is not None:  # the sub-search's staircase boxed: its tags are not ours
-                parts.append(self.keys.shifted(got, 0, 1, self.record(("translated", sigma,
-                                                                       (got,)))))
+            if got is not None:
+                parts.append(self.keys.shifted(got, 0, 1, self.boxed("translated", sigma, got)))
         return self.keys.merge(parts)
+
+    def translations(self, i: int, j: int) -> list[tuple]:
+        """:func:`translations` of segment ``i..j``, computed once (:meth:`count_asks` asks
+        for every segment before the search does)."""
+        try:
+            return self._translations_of[(i, j)]
+        except KeyError:
+            out = self._translations_of[(i, j)] = translations(self.workload, i, j)
+            return out
+
+    def boxed(self, kind: str, key, got) -> int:
+        """A record ``(kind, key, (got,))`` of a renamed search's staircase (``translated``:
+        ``key`` its renaming; ``spilled``: its spilled set), and its tag. Boxed, so that
+        :meth:`collect` does not read ``got``'s tags, which index that search's provenance, as
+        this one's; indexed by search, so that a sweep of that search keeps what they reach
+        (:meth:`sweep`)."""
+        tag = self.record((kind, key, (got,)))
+        self._boxed.setdefault((kind, key), []).append(tag)
+        return tag
 
     def translated(self, sigma: tuple) -> "TreeSearch":
         """The search over the workload with ranks renamed by ``sigma``, sharing the leaf curves
@@ -1826,7 +1848,7 @@ class TreeSearch:
             _, left, right = rec
             return self.build(left, capacity, S) + self.build(right, capacity, S)
         if kind == "spilled":
-            _, spilled, st = rec
+            _, spilled, (st,) = rec
             return [replace(root, dram=spilled) for root in self.spilled(spilled).build(st, capacity)]
         if kind == "translated":
             _, sigma, (st,) = rec
@@ -1921,6 +1943,7 @@ class TreeSearch:
         ends = [connected_runs(workload, i, min(n, i + longest)) for i in range(n)]
         reach = list(accumulate((e[-1] for e in ends), max, initial=-1))  # reach[i]: of i' < i
         self.count_forms(ends)
+        self.count_asks(ends)
         for i in range(n - 1, -1, -1):
             parts, incumbent = [], None
             for j in ends[i]:
@@ -1932,32 +1955,104 @@ class TreeSearch:
                 incumbent = keys.merge([incumbent, parts[-1]])
             rest[i] = keys.merge(parts)
             if i:
-                self.forget(reach[i], rest)
+                self.forget(reach[i], rest, i)
         return rest[0]
 
     # Memo entries past which a sweep runs (:meth:`forget`); tests lower it to sweep every step.
     SWEEP = 200_000
 
-    def forget(self, last: int, rest: dict) -> None:
+    def forget(self, last: int, rest: dict, start: int | None = None) -> None:
         """Drop what no segment still to be solved can read: every segment left starts before
-        the one just finished and ends at ``last`` or before, so a memo entry (or an edge) over
-        a run ending after ``last`` is never read again, nor ``rest`` past ``last + 1``; then the
-        provenance records that nothing kept reaches (:meth:`collect`). A sweep runs where the
-        reach has dropped since the last one (at the border of a connected region; within one,
-        every start reaches its end and nothing dies) and the memo holds ``SWEEP`` entries.
-        Exact: what is dropped is never asked for again, and a record a kept staircase reaches
-        is kept. One buffer, eager leaves only (lazy leaves invalidate memo entries by their own
+        the one just finished (``start``) and ends at ``last`` or before, so a memo entry (or an
+        edge) over a run ending after ``last`` is never read again, nor ``rest`` past
+        ``last + 1``; then the provenance records that nothing kept reaches (:meth:`collect`).
+        A sweep runs where the reach has dropped since the last one (at the border of a
+        connected region; within one, every start reaches its end and nothing dies) and the
+        memos hold ``SWEEP`` entries together; it sweeps the searches this one asks for a
+        segment's renamed trees too (:meth:`sweep`). A translated search is also swept past
+        the reach of the segments left that ask for it (:meth:`retire`): within one region,
+        most renamings are asked by the segments of one or a few starts. Exact: what is
+        dropped is never asked for again, and a record a kept staircase reaches is kept. One
+        buffer, eager leaves only (lazy leaves invalidate memo entries by their own
         bookkeeping)."""
         if not (self.forgetting and self.keys is SCALAR) or self.lazy:
             return
         for k in [k for k in rest if k > last + 1 and k != len(self.workload.einsums)]:
             del rest[k]
-        if last >= self._swept or len(self.memo) < self.SWEEP:
+        if start is not None:
+            self.retire(start)
+        if last >= self._swept or self.entries() < self.SWEEP:
             return  # nothing new is past reach (runs reach as far as at the last sweep)
+        self.sweep(last, list(rest.values()))
+
+    def entries(self) -> int:
+        """Memo entries held by this search and the renamed searches it asks (:meth:`forget`)."""
+        return len(self.memo) + sum(len(sub.memo) for _, _, sub in self.renamings())
+
+    def renamings(self):
+        """``(kind, key, search)`` for each search this one's records reach into: its
+        translated (:meth:`translated`) and spilled (:meth:`spilled`) searches."""
+        for kind, subs in (("translated", self._translated), ("spilled", self._spilled)):
+            for key, sub in subs.items():
+                yield kind, key, sub
+
+    def count_asks(self, ends: list) -> None:
+        """Which segments to be solved (``ends``, by start) ask each renaming's search for
+        their translated trees: per renaming, per start, the furthest end (:meth:`retire`).
+        More than are asked (a segment equal to one solved is renamed instead,
+        :meth:`segment_once`), never fewer."""
+        self._asks = None
+        if not (self.translate and self.forgetting and self.keys is SCALAR) or self.lazy:
+            return
+        asks: dict = {}
+        for i, js in enumerate(ends):
+            for j in js:
+                for sigma in self.translations(i, j):
+                    far = asks.setdefault(sigma, {})
+                    far[i] = max(far.get(i, -1), j)
+        self._asks = asks
+        self._reach = {sigma: max(far.values()) for sigma, far in asks.items()}
+
+    def retire(self, start: int) -> None:
+        """After the segments starting at ``start``: each translated search swept past the
+        furthest end of the segments still to be solved (starting before ``start``) that ask
+        for it, where that dropped; -1 where none does: its whole memo goes, and only the
+        records this one's boxed staircases reach stay, for rebuilding trees. Exact by
+        :meth:`forget`'s argument: a translated search is asked only by
+        :meth:`with_translations`, for a segment :meth:`count_asks` counted, and each memo
+        entry it reads covers a run inside that segment."""
+        if self._asks is None:
+            return
+        for sigma, sub in self._translated.items():
+            far = self._asks.get(sigma, {})
+            reach = max([j for i, j in far.items() if i < start], default=-1)
+            if reach < self._reach.get(sigma, 1 << 60):
+                self._reach[sigma] = reach
+                sub.sweep(reach, self.boxes("translated", sigma))
+
+    def boxes(self, kind: str, key) -> list:
+        """The staircases of ``kind``'s search ``key`` that this one's records not freed box
+        (:meth:`boxed`): the roots that search keeps besides its memo."""
+        tags = self._boxed.get((kind, key), [])
+        tags[:] = [t for t in tags if self.prov[t] is not None]
+        return [self.prov[t][2][0] for t in tags]
+
+    def sweep(self, last: int, roots: list) -> None:
+        """:meth:`forget`'s sweep past ``last``, keeping ``roots``, the memo and the equal
+        segments' staircases (:meth:`segment_once`); then each renamed search's, its roots
+        the staircases this one's surviving records box for it (:meth:`boxes`: their tags
+        index that search's provenance, never this one's). A renamed search is asked only
+        from :meth:`segment`, for the segment being solved, and every memo entry it makes
+        covers a run inside that segment, so :meth:`forget`'s argument holds for it unchanged
+        (a translated search only as far as its own reach, :meth:`retire`)."""
         self.memo = {k: v for k, v in self.memo.items() if _run_end(k) <= last}
         self._edges = {k: v for k, v in self._edges.items() if k[2] <= last}
-        self.collect([*self.memo.values(), *rest.values(), *(f[1] for f in self._forms.values())])
+        self.collect([*self.memo.values(), *roots, *(f[1] for f in self._forms.values())])
         self._swept = last
+        reach = self._reach if self._asks is not None else {}
+        for kind, key, sub in self.renamings():
+            far = min(last, reach.get(key, last)) if kind == "translated" else last
+            sub.sweep(far, self.boxes(kind, key))
 
     def collect(self, roots: list) -> None:
         """Free the provenance records that no staircase in ``roots`` reaches through its tags
