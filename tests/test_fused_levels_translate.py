@@ -93,3 +93,75 @@ def _two_level(w, schedule: Schedule) -> Schedule:
         return Node(node.rank, node.tile, node.keep, tuple(walk(c, below) for c in node.children),
                     (), node.via)
     return Schedule(tuple(walk(s, fusion.root_sizes(w, s.einsums())) for s in schedule.segments))
+
+
+# ---------------------------------------------------- the search against the brute force
+
+KV = ["K[m,e] += I[m,d] * W[e,d]", "S[m,p] += Q[m,e] * K[p,e]", "Z[m,f] += S[m,p] * V[p,f]"]
+CASES = {  # name: (Einsums, sizes, arch); all but the last with translated trees on its curve
+    "three levels": (K_BY_P, dict(m=2, p=2, e=1, d=2), arch(Level("L1", 4))),
+    "bypass": (K_BY_P, dict(m=2, p=2, e=2, d=1), arch(Level("L1", 3, keeps=("output", "input")))),
+    "fanout, unicast": (K_BY_P, dict(m=2, p=2, e=1, d=2),
+                        arch(Level("L1", 4, instances=2, multicast=False))),
+    "four levels, K V S": (KV, dict(m=2, p=2, e=1, d=1, f=1),
+                           arch(Level("L1", 6), Level("L0", 3, instances=2))),
+    # I read as I[m,e] by K's producer and as I[p,e] by S: renaming K's m to p would read it
+    # through equal axes (fused.translations drops that renaming: _reads_faithfully)
+    "I read transposed": (["K[m,e] += I[m,e] * A[e]", "S[p] += I[p,e] * K[p,e]"],
+                          dict(m=2, p=2, e=2), arch(Level("L1", 4))),
+}
+SLOW = {("four levels, K V S", True)}  # its brute force with placements: minutes
+_REF: dict = {}
+
+
+def _reference(case: str, inner_storage: bool, translate: bool = True) -> list:
+    """The brute force over translated trees restricted to the solver's stated mapspace
+    (test_fused_translate.py's predicate, written from docs/fusion.md's statement)."""
+    from test_fused_translate import in_one_name_mapspace
+
+    from boundsolver.reference.treeref_levels import enumerate_workload
+    key = (case, inner_storage, translate)
+    if key not in _REF:
+        texts, sizes, a = CASES[case]
+        w = bs.workload(texts, **sizes)
+        _REF[key] = enumerate_workload(w, a, True, max_depth=2, inner_storage=inner_storage,
+                                       translate=translate,
+                                       trees=in_one_name_mapspace(w) if translate else None)
+    return _REF[key]
+
+
+def _points(sol) -> list:
+    return list(zip(sol.frontier.occ.tolist(), map(tuple, sol.frontier.key.tolist())))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("inner_storage", [False, True])
+def test_the_search_equals_the_brute_force_over_translated_trees(case, inner_storage):
+    """The default (``translate=None``: on, every level may split any rank) is the brute
+    force over the translated trees of the stated mapspace, breakpoint by breakpoint, eager
+    and lazy, with and without tree tiles in inner levels; every breakpoint's tree rebuilt
+    with ``via`` and re-costed by ``fusion_levels.evaluate`` (``workload_frontier``'s rows);
+    translated trees lower the curve somewhere, and the curve is never above
+    ``translate=False`` (the brute force without translation)."""
+    if (case, inner_storage) in SLOW:
+        pytest.skip("the brute force takes minutes")
+    texts, sizes, a = CASES[case]
+    w = bs.workload(texts, **sizes)
+    ref = [(o, k) for o, k, _ in _reference(case, inner_storage)]
+    for lazy in (False, True):
+        sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, lazy=lazy,
+                                          inner_storage=inner_storage)
+        assert sol.search.translate and _points(sol) == ref, lazy
+    front = fused_levels.workload_frontier(w, a, mapspace=UNIFORM, max_depth=2,
+                                           inner_storage=inner_storage)
+    assert [(o, (d, *rest)) for o, d, rest in zip(
+        front.occupancy, front.accesses,
+        zip(*(front[f"accesses_{lv.name}"] for lv in a.on_chip[1:])))] == ref
+    lowers = case != "I read transposed"  # its one renaming is not searched
+    assert any("via" in t for t in front.tree) == lowers
+    plain = [(o, k) for o, k, _ in _reference(case, inner_storage, False)]
+    off = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2,
+                                      inner_storage=inner_storage, translate=False)
+    assert _points(off) == plain
+    assert all(min(x for y, x in plain if y <= o) >= k for o, k in ref)
+    assert any(min(x for y, x in plain if y <= o) > k for o, k in ref) == lowers
