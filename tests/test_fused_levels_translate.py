@@ -165,3 +165,67 @@ def test_the_search_equals_the_brute_force_over_translated_trees(case, inner_sto
     assert _points(off) == plain
     assert all(min(x for y, x in plain if y <= o) >= k for o, k in ref)
     assert any(min(x for y, x in plain if y <= o) > k for o, k in ref) == lowers
+
+
+# ------------------------------------------------------------ agreeing with one buffer
+
+@pytest.mark.parametrize("mapspace", [UNIFORM, "per_tensor/perfect"])
+def test_unconstrained_inner_levels_give_the_two_level_fused_curve(mapspace):
+    """With an inner level that never binds, the DRAM column at every capacity is the two-level
+    fused curve, translated loops on in both (the default): here 72 words at 4 where without
+    them the hierarchy gave more (120 with uniform leaves: docs/fusion.md's table), and the default
+    is below ``translate=False`` somewhere, never above."""
+    w = bs.workload(K_BY_P, m=4, p=4, e=2, d=2)
+    a = arch(Level("L1", 1000))
+    sol = fused_levels.solve_workload(w, a, True, mapspace)
+    off = fused_levels.solve_workload(w, a, True, mapspace, translate=False)
+    two = fused.solve_workload(w, True, mapspace)
+    caps = sorted(set(sol.frontier.occ.tolist()) | set(two.frontier.occ.tolist()))
+
+    def dram(s, c):
+        return int(s.frontier.key[s.frontier.at(c)][0])
+    assert [dram(sol, c) for c in caps] == [two.value(c) for c in caps]
+    assert all(dram(sol, c) <= dram(off, c) for c in caps)
+    assert dram(sol, 4) == 72 < dram(off, 4)  # the one-buffer brute force's (docs/fusion.md)
+    assert mapspace != UNIFORM or dram(off, 4) == 120
+
+
+def test_translate_on_hierarchies_through_the_api_and_cli(tmp_path):
+    """``translate`` passes through ``bs.pareto_frontier``/``bs.solve_curve`` and the CLI's
+    ``--no-translate`` on a hierarchy with ``fusion=True``: the default is the translated curve
+    (rows re-costed with ``via``), False the curve without them; True is refused on an arch
+    whose level names ``spatial_ranks`` (a renamed rank would lose its splits), where None
+    leaves them out."""
+    import pandas as pd
+
+    from boundsolver.cli import main
+    w = bs.workload(K_BY_P, name="kp", m=4, p=4, e=2, d=2)
+    a = arch(Level("L1", 8))
+    on = bs.pareto_frontier(w, arch=a, fusion=True, mapspace=UNIFORM, max_depth=2)
+    off = bs.pareto_frontier(w, arch=a, fusion=True, mapspace=UNIFORM, max_depth=2,
+                             translate=False)
+    assert on.attrs["translate"] and not off.attrs["translate"]
+    assert any("via K.m" in t for t in on.tree) and not any("via" in t for t in off.tree)
+    at = bs.solve_curve(w, list(on.occupancy), arch=a, fusion=True, mapspace=UNIFORM,
+                        max_depth=2, translate=False)
+    assert all(x <= y for x, y in zip(on.accesses, at.accesses))
+    assert any(x < y for x, y in zip(on.accesses, at.accesses))
+    named = arch(Level("L1", 8, instances=2, spatial_ranks=("m",)))
+    with pytest.raises(BoundsolverError, match="spatial_ranks"):
+        fused_levels.solve_workload(w, named, True, UNIFORM, max_depth=1, translate=True)
+    assert not fused_levels.solve_workload(w, named, True, UNIFORM, max_depth=1).search.translate
+    path = tmp_path / "kp.yaml"
+    path.write_text("name: kp\nsizes: {m: 4, p: 4, e: 2, d: 2}\nworkload:\n"
+                    + "".join(f"  - {e}\n" for e in K_BY_P))
+    cap = 4
+    want = {True: int(on.accesses[on.occupancy <= cap].min()),
+            False: int(off.accesses[off.occupancy <= cap].min())}
+    assert want[True] < want[False]
+    for flag in (True, False):
+        csv = tmp_path / f"{flag}.csv"
+        assert main(["curve", str(path), "--fusion", "--arch", "three_level", "--level-size",
+                     "L1=8", "--capacities", str(cap), "--csv", str(csv), "--mapspace",
+                     UNIFORM, "--max-depth", "2",
+                     *(["--no-translate"] if not flag else [])]) == 0
+        got = pd.read_csv(csv)
+        assert got[got.fusion].accesses.tolist() == [want[flag]], (flag, got)
