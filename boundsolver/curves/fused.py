@@ -592,7 +592,8 @@ class TreeSearch:
     # Each segment also tries its translated loops (docs/fusion.md, 'Translated loops'): the
     # untranslated trees of the workload with the segment's Einsums' ranks renamed
     # (:func:`translations`), each solved by that workload's search (:meth:`translated`) and
-    # rebuilt with ``via`` (:meth:`untranslated`). One buffer, perfect shared tiles, no spill.
+    # rebuilt with ``via`` (:meth:`untranslated`). Perfect shared tiles, no spill; on one
+    # buffer and on hierarchies (each renamed search of this one's kind, :meth:`like`).
     translate: bool = False
 
     def __post_init__(self) -> None:

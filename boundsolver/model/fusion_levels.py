@@ -29,6 +29,11 @@ occupancy is the largest over the leaves of their own copies plus the tree tiles
 and live then; a tree tile placed in an inner level adds its outer copy's DRAM words (an input's
 fills, an output's writes and read-backs) to that level's traffic. Traffic into the outer level
 equals DRAM's (it keeps every tensor).
+
+Translated loops (``Node.via``, docs/fusion.md "Translated loops") are costed as on one buffer:
+below a loop each Einsum sees its own sizes (:func:`fusion.cut` cuts the rank the loop binds in
+each), so a leaf's sub-problem and invocations, a stored tile and whether a loop steps through it
+are :mod:`fusion`'s; the inner levels follow from those as for any tree.
 """
 
 from __future__ import annotations
