@@ -10,6 +10,10 @@ curve, translations on both; never above ``translate=False``; the refusals."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import tiny_fused_hierarchies
+from test_fused_translate import in_one_name_mapspace
 
 import boundsolver as bs
 from boundsolver.curves import fused, fused_levels
@@ -19,6 +23,7 @@ from boundsolver.model.arch import Arch, Level
 from boundsolver.model.cost import Nest
 from boundsolver.model.fusion import Leaf, Node, Schedule
 from boundsolver.model.fusion_levels import LevelMapping
+from boundsolver.reference.treeref_levels import enumerate_workload
 
 K_BY_P = ["K[m,e] += I[m,d] * W[e,d]", "S[m,p] += Q[m,e] * K[p,e]"]
 UNIFORM = "uniform/perfect"
@@ -117,9 +122,6 @@ _REF: dict = {}
 def _reference(case: str, inner_storage: bool, translate: bool = True) -> list:
     """The brute force over translated trees restricted to the solver's stated mapspace
     (test_fused_translate.py's predicate, written from docs/fusion.md's statement)."""
-    from test_fused_translate import in_one_name_mapspace
-
-    from boundsolver.reference.treeref_levels import enumerate_workload
     key = (case, inner_storage, translate)
     if key not in _REF:
         texts, sizes, a = CASES[case]
@@ -229,3 +231,36 @@ def test_translate_on_hierarchies_through_the_api_and_cli(tmp_path):
                      *(["--no-translate"] if not flag else [])]) == 0
         got = pd.read_csv(csv)
         assert got[got.fusion].accesses.tolist() == [want[flag]], (flag, got)
+
+
+@st.composite
+def tiny_translated_hierarchies(draw):
+    """K's producer and QK (K read as ``K[p,e]``), ranks of 1 or 2 (m = p = 2), on
+    :func:`strategies.tiny_fused_hierarchies`' archs (three or four levels, bypass, fanout)."""
+    _, a = draw(tiny_fused_hierarchies(min_l1=3))
+    sizes = {r: draw(st.sampled_from([1, 2])) for r in "ed"}
+    return bs.workload(K_BY_P, m=2, p=2, **sizes), a
+
+
+@settings(max_examples=4, deadline=None)
+@given(tiny_translated_hierarchies())
+def test_random_hierarchies_translated_equal_the_brute_force(case):
+    """Random small hierarchies: the default search (eager and lazy) is the brute force over
+    the translated trees of the stated mapspace, and never above ``translate=False``."""
+    w, a = case
+    try:
+        ref = [(o, k) for o, k, _ in enumerate_workload(
+            w, a, True, max_depth=2, translate=True, trees=in_one_name_mapspace(w))]
+    except bs.BoundsolverError as error:
+        ref = str(error)
+    for lazy in (False, True):
+        try:
+            got = _points(fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2,
+                                                      inner_storage=False, lazy=lazy))
+        except bs.BoundsolverError as error:
+            got = [] if "no schedule" in str(error) else str(error)
+        assert got == ref
+    if isinstance(ref, list) and ref:
+        off = _points(fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2,
+                                                  inner_storage=False, translate=False))
+        assert all(min(x for y, x in off if y <= o) >= k for o, k in ref)
