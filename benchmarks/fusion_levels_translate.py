@@ -8,7 +8,8 @@ geometrically over the two-level fused curve's breakpoints, as benchmarks/fusion
 picks them), in fresh child processes one after another in one run: the lazy hierarchy search
 of ``--old-tree`` (before translated loops on hierarchies), this tree's default
 (``translate=None``: translated loops where modelled) and this tree's ``translate=False``.
-Per run: CPU seconds of the solve (time.process_time in the child, rows re-costed included),
+The old tree's and this tree's default run side by side (one load), then ``translate=False``
+where the default's rows have translated loops. Per run: CPU seconds of the solve (time.process_time in the child, rows re-costed included),
 peak MB (ru_maxrss) and the DRAM column; per case: whether ``translate=False`` gives the old
 rows, at how many capacities the default's DRAM is below the old one, the largest ratio, and
 whether the default's DRAM column equals the two-level fused curve (one buffer, translated
@@ -77,17 +78,28 @@ def capacities(w) -> tuple[list[int], list[int]]:
     return caps, [two.value(c) for c in caps]
 
 
-def child(tree: Path, arch, texts, sizes, caps, translate, budget: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    try:
-        proc = subprocess.run([sys.executable, "-c", CHILD,
-                               json.dumps([arch, texts, sizes, caps, translate])],
-                              capture_output=True, text=True, timeout=budget, env=env)
-    except subprocess.TimeoutExpired:
-        return {"cpu": f">{budget} s wall (unfinished)"}
-    if proc.returncode:
-        return {"cpu": "error: " + proc.stderr.strip().splitlines()[-1][:200]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def children(runs: list, arch, texts, sizes, caps, budget: int) -> dict:
+    """Each ``(label, tree, translate)`` of ``runs`` in its own child, all side by side (one
+    load for all: CPU seconds compare), each stopped past ``budget`` wall seconds."""
+    procs = {}
+    for label, tree, translate in runs:
+        env = dict(os.environ, PYTHONPATH=str(tree))
+        procs[label] = subprocess.Popen([sys.executable, "-c", CHILD,
+                                         json.dumps([arch, texts, sizes, caps, translate])],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=env)
+    out = {}
+    for label, proc in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=budget)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            out[label] = {"cpu": f">{budget} s wall (unfinished)"}
+            continue
+        out[label] = (json.loads(stdout.strip().splitlines()[-1]) if not proc.returncode
+                      else {"cpu": "error: " + stderr.strip().splitlines()[-1][:200]})
+    return out
 
 
 def main() -> None:
@@ -108,10 +120,12 @@ def main() -> None:
         w = (bs.load_problem(texts, **sizes) if isinstance(texts, str)
              else bs.workload(texts, name="chain", **sizes))
         caps, two = capacities(w)
-        runs = {label: child(tree, arch, texts, sizes, caps, tr, args.budget)
-                for label, tree, tr in (("old", args.old_tree, "old"), ("new", here, None),
-                                        ("new_off", here, False))}
-        old, new, off = runs["old"], runs["new"], runs["new_off"]
+        runs = children([("old", args.old_tree, "old"), ("new", here, None)], arch, texts, sizes,
+                        caps, args.budget)
+        if runs["new"].get("via"):  # else translate=False is the default's search
+            runs |= children([("new_off", here, False)], arch, texts, sizes, caps, args.budget)
+        old, new = runs["old"], runs["new"]
+        off = runs.get("new_off", {"cpu": "n/a", "keys": new.get("keys")})
         entry = {"case": name, "arch": arch, "capacities": len(caps),
                  "cpu_old": _round(old["cpu"]), "cpu_new": _round(new["cpu"]),
                  "cpu_new_off": _round(off["cpu"]), "mb_old": _round(old.get("mb")),
