@@ -44,6 +44,8 @@ CASES = {  # name: (arch, Einsums or a packaged problem, sizes)
     "k_by_p_a100_512": ("a100", [K_PROD, QK], dict(m=512, p=512, e=64, d=512)),
     "gpt3_qkv_attention_2048_a100": ("a100", GPT3, dict(m=2048, p=2048, h=32, e=128, f=128,
                                                         d=4096)),
+    "gpt3_qkv_attention_512_a100": ("a100", GPT3, dict(m=512, p=512, h=32, e=128, f=128,
+                                                       d=4096)),
 }
 
 CHILD = """
