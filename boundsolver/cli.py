@@ -107,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-depth", help="with --fusion: loops nested in a fused loop tree "
                                        "(default 3; docs/fusion.md)")
     p.add_argument("--no-translate", action="store_true",
-                   help="with --fusion on one buffer: leave translated loops out of the fused "
+                   help="with --fusion: leave translated loops out of the fused "
                         "search (a higher or equal curve, cheaper; docs/fusion.md)")
     _cache_options(p, "single Einsums on one buffer")
     p.add_argument("--verbose", "-v", action="count", default=0,

@@ -197,18 +197,6 @@ def test_no_translated_schedule_beats_pebbling():
                          if (o, a) in lower)
 
 
-def test_the_hierarchy_refuses_translated_loops():
-    """Translated loops are costed on one buffer only; a hierarchy refuses rather than miscount."""
-    from helpers import three
-
-    from boundsolver.model import fusion_levels
-    w = bs.workload(K_BY_P, m=2, p=2, e=1, d=2)
-    loop = Node("p", 1, (), (Leaf("K", Mapping((), ())), Leaf("S", Mapping((), ()))), (),
-                (("K", "m"),))
-    with pytest.raises(EinsumError, match="one buffer"):
-        fusion_levels.evaluate(w, Schedule((Node(None, 0, (), (loop,)),)), three(8))
-
-
 # ------------------------------------------------------------- element-level re-costing
 
 def simulate(w: bs.Workload, root: Node) -> dict[str, int]:
@@ -604,7 +592,8 @@ def test_translate_option_through_the_api_and_cli(tmp_path, capsys):
     """``translate`` on the public API: the default curve (None) is the translated one, below
     ``translate=False`` somewhere on ``K_BY_P``; every row re-costed (``_row``) and a translated
     tree printed with ``via``; a non-bool, a single Einsum, ``fusion=False`` and a hierarchy
-    refused; ``--no-translate`` gives the untranslated curve and is refused without --fusion."""
+    without ``fusion=True`` (unfused there) refused (on hierarchies:
+    tests/test_fused_levels_translate.py); ``--no-translate`` gives the untranslated curve and is refused without --fusion."""
     import pandas as pd
 
     from boundsolver.cli import main
@@ -618,8 +607,7 @@ def test_translate_option_through_the_api_and_cli(tmp_path, capsys):
     assert any("(via K.m)" in t for t in on.tree) and not any("via" in t for t in off.tree)
     for bad, kw in [("must be True, False or None", dict(translate=1)),
                     ("not to fusion=False", dict(translate=False, fusion=False)),
-                    ("hierarchies do not model", dict(translate=False, fusion=True,
-                                                      arch="three_level"))]:
+                    ("without fusion=True", dict(translate=False, arch="three_level"))]:
         with pytest.raises(BoundsolverError, match=bad):
             bs.solve_curve(w, [64], **kw)
     with pytest.raises(BoundsolverError, match="single Einsum"):

@@ -119,12 +119,14 @@ def test_dp_equals_brute_force(case):
     texts, sizes, a = CASES[case]
     w = bs.workload(texts, **sizes)
     # the mapspace without inner placements (inner_storage=False; the default's own brute
-    # force is tests/test_fused_placed.py's)
+    # force is tests/test_fused_placed.py's) and without translated loops (translate=False;
+    # with them: tests/test_fused_levels_translate.py)
     ref = enumerate_workload(w, a, True, max_depth=2)
-    sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, inner_storage=False)
+    sol = fused_levels.solve_workload(w, a, True, UNIFORM, max_depth=2, inner_storage=False,
+                                      translate=False)
     assert points(sol) == [(o, k) for o, k, _ in ref]
     front = fused_levels.workload_frontier(w, a, mapspace=UNIFORM, max_depth=2,
-                                           inner_storage=False)  # re-costed
+                                           inner_storage=False, translate=False)  # re-costed
     for (_, row), (occ, key) in zip(front.iterrows(), points(sol)):
         schedule = sol.schedule(occ)
         # DRAM and the outer level's occupancy, as the two-level model costs the same tree

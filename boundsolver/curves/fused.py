@@ -90,7 +90,9 @@ def _renamed(m: Mapping | Nest, ranks: dict, tensors: dict) -> Mapping | Nest:
     """A mapping of one problem as the same mapping of the problem under other names."""
     if isinstance(m, Mapping):
         return Mapping(tuple((ranks[d], v) for d, v in m.tiles), tuple(ranks[d] for d in m.order))
-    return rename_nest(m, ranks, tensors)
+    if isinstance(m, Nest):
+        return rename_nest(m, ranks, tensors)
+    return replace(m, nest=rename_nest(m.nest, ranks, tensors))  # a hierarchy's LevelMapping
 
 
 class _Traced(NamedTuple):
@@ -590,7 +592,8 @@ class TreeSearch:
     # Each segment also tries its translated loops (docs/fusion.md, 'Translated loops'): the
     # untranslated trees of the workload with the segment's Einsums' ranks renamed
     # (:func:`translations`), each solved by that workload's search (:meth:`translated`) and
-    # rebuilt with ``via`` (:meth:`untranslated`). One buffer, perfect shared tiles, no spill.
+    # rebuilt with ``via`` (:meth:`untranslated`). Perfect shared tiles, no spill; on one
+    # buffer and on hierarchies (each renamed search of this one's kind, :meth:`like`).
     translate: bool = False
 
     def __post_init__(self) -> None:
@@ -648,11 +651,9 @@ class TreeSearch:
         self._mirror: dict = {}    # segment -> (positions permuted, renaming) or None
         self._spilled: dict = {}   # a set of spilled intermediates -> its search
         self._translated: dict = {}  # a renaming of some Einsums' ranks -> its search
-        if self.translate and (self.keys is not SCALAR or self.placing or self.totals
-                               or self.imperfect or self.spill):
-            raise BoundsolverError("translated loops are searched on one buffer, with perfect "
-                                   "shared tiles and without spill (fusion.evaluate refuses via "
-                                   "with rest or dram, and hierarchies refuse via)")
+        if self.translate and (self.imperfect or self.spill):
+            raise BoundsolverError("translated loops are searched with perfect shared tiles and "
+                                   "without spill (fusion.evaluate refuses via with rest or dram)")
         self._rule_ctx: dict = {}  # (i, j) -> the rule workload's context of segment i..j
         self._translations_of: dict = {}  # (i, j) -> translations (:meth:`translations`)
         self._boxed: dict = {}  # (kind, key) -> tags of records boxing that search's staircases
@@ -723,10 +724,13 @@ class TreeSearch:
         return out
 
     def invalidate(self, state_key) -> None:
-        """Forget every memo entry made from the lazy leaf ``state_key``."""
+        """Forget every memo entry made from the lazy leaf ``state_key`` (the renamed
+        searches' too: they share the leaves)."""
         for k in self.users.pop(state_key, ()):
             self.memo.pop(k, None)
             self.deps.pop(k, None)
+        for sub in self._translated.values():
+            sub.invalidate(state_key)
 
     def runs(self, S: tuple) -> int:
         """Invocations of a node whose loops above leave tiles ``S``."""
@@ -943,13 +947,19 @@ class TreeSearch:
         """The search over the workload with ranks renamed by ``sigma``, sharing the leaf curves
         (its own memo: renamed states never meet this search's keys)."""
         if sigma not in self._translated:
-            self._translated[sigma] = TreeSearch(
-                fusion.renamed_ranks(self.workload, sigma), self.curves, self.max_depth,
-                self.split, share=self.share, local_keys=self.local_keys, repeats=False,
-                forgetting=False, incumbent=self.incumbent, mirrors=self.mirrors,
-                time_limit=self.time_limit)
+            self._translated[sigma] = self.like(fusion.renamed_ranks(self.workload, sigma))
             self._translated[sigma]._began = self._began  # one clock for the whole search
         return self._translated[sigma]
+
+    def like(self, workload: Workload) -> "TreeSearch":
+        """A search of this one's kind and rules over ``workload`` (a renaming of this one's
+        ranks), sharing the leaf curves; it neither forgets nor reuses equal segments (its
+        memo lives as long as the solve). A hierarchy's search (``fused_levels``) adds its own
+        (:meth:`fused_levels.PlacedSearch.like`)."""
+        return TreeSearch(workload, self.curves, self.max_depth, self.split, share=self.share,
+                          local_keys=self.local_keys, repeats=False, forgetting=False,
+                          incumbent=self.incumbent, mirrors=self.mirrors,
+                          time_limit=self.time_limit, lazy=self.lazy)
 
     def untranslated(self, node, sigma: tuple):
         """A tree of the renamed workload (``sigma``) as the translated tree of this one: each
@@ -1850,10 +1860,13 @@ class TreeSearch:
         if kind == "spilled":
             _, spilled, (st,) = rec
             return [replace(root, dram=spilled) for root in self.spilled(spilled).build(st, capacity)]
-        if kind == "translated":
+        if kind == "translated":  # the renamed search's lazy bounds are this one's to refine
             _, sigma, (st,) = rec
-            return [self.untranslated(root, sigma)
-                    for root in self.translated(sigma).build(st, capacity)]
+            sub = self.translated(sigma)
+            roots = sub.build(st, capacity)
+            self.pending |= sub.pending
+            sub.pending = set()
+            return [self.untranslated(root, sigma) for root in roots]
         if kind == "renamed":
             _, st, offset, ranks, tensors = rec
             return [self.renamed(node, offset, ranks, tensors)

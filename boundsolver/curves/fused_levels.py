@@ -247,8 +247,9 @@ class LeafCurves:
         loops leaving tiles ``S``: inner levels start empty at every leaf invocation, so each
         invocation moves every word of each tensor a level keeps into it at least once (an
         output: written back at least once); deeper loops only add invocations of smaller
-        tiles, never fewer words in all. (Cached here: one LeafCurves serves one search.)"""
-        key = ("floor", x, y, S)
+        tiles, never fewer words in all. (Cached here per workload: one LeafCurves serves a
+        search and its renamed searches, whose Einsums and tiles ``S`` mean other ranks.)"""
+        key = ("floor", id(search.workload), x, y, S)
         if key not in self._floors:
             inner = self.arch.on_chip[1:]
             runs, sizes = search.runs(S), search.sizes(S)
@@ -855,6 +856,15 @@ class PlacedSearch(fused.TreeSearch):
     dominance: bool = True  # placements dominated by a deeper one are not tried (settled)
     placing = True
 
+    def like(self, workload: Workload) -> "PlacedSearch":
+        """:meth:`fused.TreeSearch.like` with this search's placement rules (its own ``base``
+        over ``workload``: a renamed search's DRAM front is its own workload's)."""
+        return PlacedSearch(workload, self.curves, self.max_depth, self.split, share=self.share,
+                            local_keys=self.local_keys, repeats=False, forgetting=False,
+                            incumbent=self.incumbent, mirrors=self.mirrors,
+                            time_limit=self.time_limit, lazy=self.lazy, front=self.front,
+                            dominance=self.dominance)
+
     def __post_init__(self) -> None:
         super().__post_init__()
         arch = self.curves.arch
@@ -1241,7 +1251,8 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
                    solver: str = "highs", max_depth: int = 3,
                    split_ranks: bool = False, capacities: list[int] | None = None,
                    lazy: bool = True, cache=None, canonical: bool = True,
-                   inner_storage: bool | None = None) -> HierSolution:
+                   inner_storage: bool | None = None,
+                   translate: bool | None = None) -> HierSolution:
     """The exact lexicographic frontier over fused schedules on ``arch`` (or unfused ones:
     every Einsum alone, its own segment): every run of Einsums as a segment, combined with the
     best cuts of the same run. With ``capacities`` the frontier is exact at those capacities
@@ -1261,8 +1272,21 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     on wherever ``arch`` has a level inside the outer one, because a real mapping keeping a
     tile there across leaf invocations (FlashAttention's running output) beats the curve
     without them; True: on, refused on an arch with no inner level; False: the older, smaller
-    mapspace (every tree tensor in the outer level), cheaper on tiny cases."""
+    mapspace (every tree tensor in the outer level), cheaper on tiny cases.
+    ``translate``: each segment also tries its translated loops, as on one buffer
+    (:meth:`fused.TreeSearch.with_translations`; docs/fusion.md, "Translated loops"): None (the
+    default) wherever they are modelled (:func:`translations_modelled`), True there (refused
+    elsewhere), False the mapspace without them."""
     method = check_method(method)
+    fused.check_translate(translate)
+    modelled = translations_modelled(arch)
+    if translate and fusion_on and not modelled:
+        raise BoundsolverError(f"translate=True: translated loops are modelled on hierarchies "
+                               f"whose levels may split any rank across instances, not on "
+                               f"{arch.name} (a level names spatial_ranks, and a renamed rank "
+                               f"would lose or gain its splits); translate=None searches them "
+                               f"where modelled")
+    translate = bool(fusion_on and (modelled if translate is None else translate))
     fusion_levels.check_arch(workload, arch)
     if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 0:
         raise BoundsolverError(f"max_depth (loops nested in a fused tree) must be an integer >= 0, "
@@ -1273,12 +1297,22 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     curves = LeafCurves(arch, mapspace_of(mapspace), method, solver, canonical=canonical,
                         store=_store(cache, lazy, arch, mapspace_of(mapspace), method, solver))
     kind = PlacedSearch if _inner_storage(inner_storage, arch) else fused.TreeSearch
-    search = kind(workload, curves, max_depth if fusion_on else 0, split_ranks, lazy=lazy)
+    search = kind(workload, curves, max_depth if fusion_on else 0, split_ranks, lazy=lazy,
+                  translate=translate)
     front = search.solve(fusion_on, capacities)
     if front is None:
         raise BoundsolverError(f"no schedule of {workload.name or 'the workload'} fits the fixed "
                                f"levels of {arch.name}")
     return HierSolution(workload, arch, front, search, time.perf_counter() - began)
+
+
+def translations_modelled(arch: Arch) -> bool:
+    """Whether translated loops are modelled on ``arch``: a translated tree costs what the
+    renamed workload's untranslated tree does (:func:`fusion_levels.evaluate` cuts in each
+    Einsum the rank a loop binds there), and its leaves are their renamed leaves as long as no
+    level's mapspace depends on rank names: no level names ``spatial_ranks`` (a leaf arch's own
+    restriction, to output ranks where revisited, is the sub-problem's, renamed with it)."""
+    return all(lv.spatial_ranks is None for lv in arch.on_chip)
 
 
 def _inner_storage(inner_storage: bool | None, arch: Arch) -> bool:
@@ -1355,6 +1389,7 @@ def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd
                  "leaf_solves": sol.search.curves.solves, "rounds": sol.search.rounds,
                  "samples_loaded": sol.search.curves.loaded,
                  "inner_storage": isinstance(sol.search, PlacedSearch),
+                 "translate": sol.search.translate,
                  "objective": "lexicographic: backing-store traffic, then each level inwards; "
                               "fused loop trees in the outer level (docs/fusion.md)"}
     return df
@@ -1362,10 +1397,12 @@ def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd
 
 def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, solver="highs",
                       mapspace=None, method: str = DEFAULT, max_depth: int = 3,
-                      inner_storage: bool | None = None) -> pd.DataFrame:
-    """Every breakpoint of the lexicographic staircase over the outer level's capacity."""
+                      inner_storage: bool | None = None,
+                      translate: bool | None = None) -> pd.DataFrame:
+    """Every breakpoint of the lexicographic staircase over the outer level's capacity
+    (``inner_storage``, ``translate``: :func:`solve_workload`'s)."""
     sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
-                         inner_storage=inner_storage)
+                         inner_storage=inner_storage, translate=translate)
     rows = [_row(sol, int(o)) for o in sol.frontier.occ]
     return _frame(sol, rows, fusion_on, mapspace)
 
@@ -1373,12 +1410,13 @@ def workload_frontier(workload: Workload, arch: Arch, fusion_on: bool = True, so
 def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion_on: bool = True,
                    solver="highs", mapspace=None, method: str = DEFAULT,
                    max_depth: int = 3, lazy: bool = True, cache=None,
-                   inner_storage: bool | None = None) -> pd.DataFrame:
+                   inner_storage: bool | None = None,
+                   translate: bool | None = None) -> pd.DataFrame:
     """The least key at each capacity of the outer level; ``infeasible`` below the least
-    occupancy (``lazy``, ``cache``, ``inner_storage``: :func:`solve_workload`'s)."""
+    occupancy (``lazy``, ``cache``, ``inner_storage``, ``translate``: :func:`solve_workload`'s)."""
     sol = solve_workload(workload, arch, fusion_on, mapspace, method, solver, max_depth,
                          capacities=capacities, lazy=lazy, cache=cache,
-                         inner_storage=inner_storage)
+                         inner_storage=inner_storage, translate=translate)
     rows = [{"capacity": c} | (_row(sol, c) if sol.frontier.at(c) >= 0
                                else {"status": "infeasible"}) for c in capacities]
     df = _frame(sol, rows, fusion_on, mapspace)
@@ -1387,13 +1425,14 @@ def workload_curve(workload: Workload, arch: Arch, capacities: list[int], fusion
 
 def solve(workload: Workload, arch: Arch, capacities: list[int] | None = None,
           method: str = DEFAULT, solver: str = "highs", mapspace=None,
-          max_depth: int = 3, inner_storage: bool | None = None) -> pd.DataFrame:
+          max_depth: int = 3, inner_storage: bool | None = None,
+          translate: bool | None = None) -> pd.DataFrame:
     """The fused frontier (``capacities=None``) or curve on ``arch`` (solve.py's entry)."""
     if capacities is None:
         return workload_frontier(workload, arch, True, solver, mapspace, method, max_depth,
-                                 inner_storage)
+                                 inner_storage, translate)
     return workload_curve(workload, arch, capacities, True, solver, mapspace, method, max_depth,
-                          inner_storage=inner_storage)
+                          inner_storage=inner_storage, translate=translate)
 
 
 __all__ = ["solve", "HierSolution", "LeafCurves", "Stairs", "solve_workload",

@@ -90,10 +90,11 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
     ``workers`` (fused workloads on one buffer): at most this many processes solve the
     workload's connected regions apart (docs/fusion.md, "Regions in parallel"; 1: one process;
     None, the default: a pool only where two or more regions are large); the curve is the same
-    either way. ``translate`` (fused workloads on one buffer): None, the default, also searches
-    translated loops where they are modelled (perfect shared tiles: docs/fusion.md, "Translated
-    loops"); False the mapspace without them (a higher or equal curve, cheaper); True them,
-    refusing a mapspace where they are not modelled.
+    either way. ``translate`` (fused workloads, on one buffer or a hierarchy): None, the default,
+    also searches translated loops where they are modelled (perfect shared tiles; on a
+    hierarchy, no level naming ``spatial_ranks``: docs/fusion.md, "Translated loops"); False the
+    mapspace without them (a higher or equal curve, cheaper); True them, refusing a mapspace
+    where they are not modelled.
 
     Capacities are floored to whole words. A capacity below the smallest possible occupancy gives a
     row with status ``infeasible``; a solve cut by ``time_limit`` (seconds per capacity; a single
@@ -115,7 +116,8 @@ def solve_curve(problem: Einsum | Workload, capacities: Iterable[float], *,
             f"{caps[:3]}{'...' if len(caps) > 3 else ''} would sweep nothing: call "
             "pareto_frontier(..., arch=...) for its bound at the fixed capacities, or give one "
             "level 'capacity: sweep'")
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage,
+                           translate)
     if hierarchy is not None:
         out = hierarchy(problem, arch, caps, method=method, solver=solver,
                         **({} if time_limit is None else {"time_limit": time_limit}))
@@ -158,7 +160,8 @@ def pareto_frontier(problem: Einsum | Workload, *, mapspace: Mapspace | str | No
     method = _options(problem, arch, method, solver, time_limit, progress, fusion, max_depth,
                       workers)
     _check_translate(problem, arch, fusion, translate)
-    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage)
+    hierarchy = _hierarchy(problem, arch, method, mapspace, fusion, max_depth, inner_storage,
+                           translate)
     if hierarchy is not None:
         if time_limit is not None and time_limit != math.inf:
             raise BoundsolverError(f"time_limit applies to {arch.name}'s bound at given "
@@ -264,22 +267,23 @@ def _arch(arch):
 
 def _check_translate(problem, arch, fusion, translate) -> None:
     """``translate`` is None, True or False, and given only where translated loops are searched:
-    a fused workload on one buffer (hierarchies never model them: fusion_levels refuses
-    ``via``). True on a mapspace where they are not modelled is refused by the search."""
+    a fused workload, on one buffer or on a hierarchy (where fusion is ``fusion=True``; an
+    arch whose levels name ``spatial_ranks`` refuses True: fused_levels). True on a mapspace
+    where they are not modelled is refused by the search."""
     check_translate(translate)
     if translate is None:
         return
     levels = arch is not None and not arch.is_single_buffer
-    if not isinstance(problem, Workload) or fusion is False or levels:
+    if not isinstance(problem, Workload) or fusion is False or (levels and not fusion):
         where = ("a single Einsum" if not isinstance(problem, Workload) else "fusion=False"
-                 if fusion is False else f"a workload on {arch.name} (hierarchies do not model "
-                                         "translated loops)")
+                 if fusion is False else f"a workload on {arch.name} without fusion=True "
+                                         "(unfused there by default)")
         raise BoundsolverError(f"translate (translated loops in fused trees) applies to fused "
-                               f"workloads on one buffer, not to {where}")
+                               f"workloads, not to {where}")
 
 
 def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None,
-               inner_storage=None):
+               inner_storage=None, translate=None):
     """joint.solve with the mapspace's placement where ``arch`` has more than one buffer
     level (or bypass, or fanout); None for the paper's machine, whose curves are today's, bit
     for bit. The mapspace defaults to ``joint.DEFAULT_MAPSPACE`` (:func:`joint.hierarchy_mapspace`):
@@ -315,7 +319,7 @@ def _hierarchy(problem, arch, method, mapspace, fusion=None, max_depth=None,
             from . import fused_levels
 
             return partial(fused_levels.solve, mapspace=space, max_depth=_depth(max_depth),
-                           inner_storage=inner_storage)
+                           inner_storage=inner_storage, translate=translate)
         return partial(joint.solve_workload, placement=space.placement)
     # per_tensor: each copy at its own depth within its level (enumerated or the MILP);
     # imperfect: each rank's outermost split of any size (docs/hierarchy.md).

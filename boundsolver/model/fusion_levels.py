@@ -29,6 +29,11 @@ occupancy is the largest over the leaves of their own copies plus the tree tiles
 and live then; a tree tile placed in an inner level adds its outer copy's DRAM words (an input's
 fills, an output's writes and read-backs) to that level's traffic. Traffic into the outer level
 equals DRAM's (it keeps every tensor).
+
+Translated loops (``Node.via``, docs/fusion.md "Translated loops") are costed as on one buffer:
+below a loop each Einsum sees its own sizes (:func:`fusion.cut` cuts the rank the loop binds in
+each), so a leaf's sub-problem and invocations, a stored tile and whether a loop steps through it
+are :mod:`fusion`'s; the inner levels follow from those as for any tree.
 """
 
 from __future__ import annotations
@@ -254,17 +259,16 @@ class _Run:
     inner_occ: list
     via: dict
 
-    def walk(self, node: Node, sizes: dict[str, int], resident: frozenset[str],
+    def walk(self, node: Node, sizes: fusion.Sizes, resident: frozenset[str],
              where: dict[str, int], base: list[int], mult: int) -> int:
         """The peak outer-level occupancy of one invocation of ``node`` (invoked ``mult`` times
-        in all); traffic is added to the run's totals. ``where``: the on-chip level (0: outer)
-        of each tensor stored above; ``base``: the words of tree tiles live in each inner level
-        while ``node`` runs."""
+        in all); traffic is added to the run's totals. ``sizes``: each Einsum's rank sizes
+        below the loops above (a translated loop, ``Node.via``, cuts in each Einsum the rank it
+        binds there: :func:`fusion.cut`, as one buffer's evaluator does); ``where``: the on-chip
+        level (0: outer) of each tensor stored above; ``base``: the words of tree tiles live in
+        each inner level while ``node`` runs."""
         ctx = self.ctx
-        n = 1
-        if node.rank is not None:
-            n = sizes[node.rank] // node.tile
-            sizes = sizes | {node.rank: node.tile}
+        n, sizes = fusion.cut(node, node.einsums(), sizes)
         here = [*node.keep, *fusion.stored_here(ctx, node, resident)]
         names = [lv.name for lv in self.arch.on_chip]
         at = {T: names.index(lv) for T, lv in node.at}
@@ -273,15 +277,16 @@ class _Run:
         shift = [0] * len(spans)
         lifts = [list(base) for _ in spans]
         for T in here:
-            tile = ctx.tensor(T, node_span).footprint(sizes)
+            tile = fusion.tile_of(ctx, T, node_span, sizes)
             lvl = at.get(T, 0)
             for k, sp in enumerate(spans):
-                if fusion.live_during(ctx, node.rank, T, node_span, sp):
+                if fusion.live_during(ctx, node.rank, T, node_span, sp, node.via):
                     shift[k] += tile  # the outer level is inclusive: its copy stays
                     if lvl:
                         lifts[k][lvl - 1] += tile
             if T in ctx.moved or T in ctx.exported:
-                each = mult * tile * (n if fusion.indexes(ctx, node.rank, T, node_span) else 1)
+                each = mult * tile * (n if fusion.indexes(ctx, node.rank, T, node_span, node.via)
+                                      else 1)
                 self.moved[T] = self.moved.get(T, 0) + each
                 if lvl:  # its inner copy moves as often as its outer copy
                     self.via[T, lvl] = self.via.get((T, lvl), 0) + each
@@ -296,12 +301,13 @@ class _Run:
             peak = max(peak, s + occ)
         return peak
 
-    def leaf(self, leaf: Leaf, sizes: dict[str, int], inside: frozenset[str],
+    def leaf(self, leaf: Leaf, sizes: fusion.Sizes, inside: frozenset[str],
              where: dict[str, int], base: list[int], times: int) -> int:
         if not isinstance(leaf.mapping, LevelMapping):
             raise EinsumError(f"on a hierarchy every leaf runs a LevelMapping, {leaf.einsum} "
                               f"has {type(leaf.mapping).__name__}")
         e = self.workload[leaf.einsum]
+        sizes = sizes[leaf.einsum]  # its own ranks' tiles (a translated loop cut one of them)
         sub = fusion.sub_problem(e, sizes)
         res = frozenset(T.name for T in sub.tensors
                         if T.name in inside or T.name in self.ctx.intermediates)
@@ -342,7 +348,8 @@ def segment_cost(workload: Workload, root: Node, arch: Arch) -> SegmentCost:
     k = len(arch.on_chip)
     ctx = Context(workload, root.einsums())
     run = _Run(workload, arch, ctx, {}, [0] * (k - 1), [0] * (k - 1), {})
-    occ = run.walk(root, workload.size, frozenset(), {}, [0] * (k - 1), 1)
+    occ = run.walk(root, fusion.root_sizes(workload, root.einsums()), frozenset(), {},
+                   [0] * (k - 1), 1)
     reads = {T: v for T, v in run.moved.items() if T not in ctx.written}
     writes = {T: v for T, v in run.moved.items() if T in ctx.written}
     for T, v in writes.items():
@@ -391,9 +398,6 @@ def evaluate(workload: Workload, schedule: Schedule, arch: Arch, check: bool = T
     """Every level's occupancy and traffic of a fused schedule on ``arch``: segments run one after
     another, each with every level to itself, so occupancies are the largest of theirs and
     traffic adds up; the outer level keeps every tensor, so its traffic is DRAM's."""
-    if any(fusion.translated(s) for s in schedule.segments):
-        raise EinsumError("translated loops (Node.via) are costed on one buffer only "
-                          "(fusion.evaluate)")
     if check:
         check_arch(workload, arch)
         fusion.check_schedule(workload, schedule, tuple(lv.name for lv in arch.on_chip[1:]))

@@ -78,19 +78,22 @@ def _placements(workload: Workload, arch: Arch, ctx: fusion.Context, node, resid
             yield replace(node, children=tuple(children), at=at)
 
 
-def _leaf_contexts(workload: Workload, arch: Arch, ctx: fusion.Context, node, sizes: dict,
-                   resident: frozenset, where: dict, base: list, out: dict) -> dict:
+def _leaf_contexts(workload: Workload, arch: Arch, ctx: fusion.Context, node,
+                   sizes: fusion.Sizes, resident: frozenset, where: dict, base: list,
+                   out: dict) -> dict:
     """Per leaf: its tiles, the tensors resident for it, those placed in inner levels
-    ``((tensor, level), ...)`` and each inner level's capacity the tree leaves it (None: all)."""
+    ``((tensor, level), ...)`` and each inner level's capacity the tree leaves it (None: all).
+    ``sizes``: each Einsum's (a translated loop, ``Node.via``, cuts the rank it binds in each)."""
     if isinstance(node, fusion.Leaf):
         e = workload[node.einsum]
         placed = tuple((T.name, where[T.name]) for T in e.tensors if where.get(T.name))
         caps = [lv.capacity for lv in arch.on_chip[1:]]
         free = tuple(c - b for c, b in zip(caps, base)) if any(base) else None
-        out[node.einsum] = (sizes, frozenset(T.name for T in e.tensors if T.name in resident),
+        out[node.einsum] = (sizes[node.einsum],
+                            frozenset(T.name for T in e.tensors if T.name in resident),
                             placed, free)
         return out
-    n_sizes = sizes | ({node.rank: node.tile} if node.rank is not None else {})
+    _, n_sizes = fusion.cut(node, node.einsums(), sizes)
     here = [*node.keep, *fusion.stored_here(ctx, node, resident)]
     at = dict(node.at)
     names = [lv.name for lv in arch.on_chip]
@@ -98,8 +101,9 @@ def _leaf_contexts(workload: Workload, arch: Arch, ctx: fusion.Context, node, si
     for c in node.children:
         lift = list(base)
         for T in here:
-            if T in at and fusion.live_during(ctx, node.rank, T, span, fusion._span(ctx, c)):
-                lift[names.index(at[T]) - 1] += ctx.tensor(T, span).footprint(n_sizes)
+            if T in at and fusion.live_during(ctx, node.rank, T, span, fusion._span(ctx, c),
+                                              node.via):
+                lift[names.index(at[T]) - 1] += fusion.tile_of(ctx, T, span, n_sizes)
         _leaf_contexts(workload, arch, ctx, c, n_sizes, resident | frozenset(here),
                        where | {T: at.get(T) for T in here}, lift, out)
     return out
@@ -113,10 +117,15 @@ def _with_mappings(node, choices: dict):
 
 def enumerate_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
                        max_depth: int = 2, limit: int = 2_000_000,
-                       inner_storage: bool = False) -> list:
+                       inner_storage: bool = False, translate: bool = False,
+                       trees=None) -> list:
     """Every breakpoint of the lexicographic staircase (outer-level occupancy; DRAM, then each
     inner level) by brute force over schedules: a list of (occupancy, key, Schedule).
-    ``inner_storage``: the tree's stored tensors may also live in inner levels (``Node.at``)."""
+    ``inner_storage``: the tree's stored tensors may also live in inner levels (``Node.at``).
+    ``translate``: loops may also step through differently named ranks that intermediates
+    identify (``Node.via``: :func:`treeref.segment_trees`); ``trees``: a predicate on a
+    segment's loop trees (leaves without mappings, before placements) keeping only some (a
+    mapspace narrower than ``translate``'s; None: all)."""
     fusion_levels.check_arch(workload, arch)
     names = workload.names
     count = work_counter(f"the schedules of {workload.name or workload} on {arch.name}", limit)
@@ -143,11 +152,13 @@ def enumerate_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     def segment_points(seg: tuple[str, ...]) -> list:
         points = []
         ctx = fusion.Context(workload, seg)
-        trees = (placed for tree in segment_trees(workload, seg, max_depth)
-                 for placed in _placements(workload, arch, ctx, tree, frozenset(), inner_storage))
-        for tree in trees:
-            where = _leaf_contexts(workload, arch, ctx, tree, workload.size, frozenset(), {},
-                                   [0] * (len(arch.on_chip) - 1), {})
+        shapes = (tree for tree in segment_trees(workload, seg, max_depth, translate=translate)
+                  if trees is None or trees(tree))
+        placed_trees = (placed for tree in shapes for placed in _placements(
+            workload, arch, ctx, tree, frozenset(), inner_storage))
+        for tree in placed_trees:
+            where = _leaf_contexts(workload, arch, ctx, tree, fusion.root_sizes(workload, seg),
+                                   frozenset(), {}, [0] * (len(arch.on_chip) - 1), {})
             if any(free and min(free) < 0 for *_, free in where.values()):
                 continue  # the tree's tiles overfill an inner level
             opts = []
