@@ -261,7 +261,8 @@ def _random_schedule(w, a, rng, tries: int = 50):
     for _ in range(tries):
         tree = rng.choice(trees)
         placed = rng.choice(list(_placements(w, a, ctx, tree, frozenset(), True)))
-        where = _leaf_contexts(w, a, ctx, placed, w.size, frozenset(), {}, [0] * (len(a.on_chip) - 1), {})
+        where = _leaf_contexts(w, a, ctx, placed, fusion.root_sizes(w, seg), frozenset(), {},
+                               [0] * (len(a.on_chip) - 1), {})
         choice = {}
         for name in seg:
             sizes, res, inner, _ = where[name]
