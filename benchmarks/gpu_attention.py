@@ -35,7 +35,6 @@ from flash_attention import D, fa2
 import boundsolver as bs
 from boundsolver.curves import fused
 from boundsolver.model import fusion, fusion_levels
-from boundsolver.model.cost import Nest
 from boundsolver.model.fusion import Leaf, Node, Schedule
 from boundsolver.model.fusion_levels import LevelMapping, invocations, leaf_arch
 
@@ -64,14 +63,6 @@ for fused in (True, False):  # the fused bound first: the one the budget is for
 """
 
 
-def _whole(sub, larch) -> LevelMapping:
-    """Every level of the leaf arch holds every tile of the leaf whole (no loops)."""
-    k = len(larch.on_chip)
-    storage = tuple((T.name, b) for T in sub.tensors for b, lv in enumerate(larch.on_chip, 1)
-                    if lv.keeps_tensor(sub, T))
-    return LevelMapping(Nest((tuple(sub.sizes),) * k, ((),) * k, storage), None,
-                        tuple(lv.name for lv in larch.on_chip))
-
 
 def fa2_tree(w, arch, br: int = 128, bc: int = 64) -> Schedule:
     """FlashAttention-2's forward loop as a fused tree on the hierarchy: per head (its K and V
@@ -87,7 +78,7 @@ def fa2_tree(w, arch, br: int = 128, bc: int = 64) -> Schedule:
         res = frozenset(T.name for T in sub.tensors if T.name in {"Q", "K", "V", "AV", "QK"})
         inner = tuple((T.name, where[T.name]) for T in sub.tensors if T.name in where)
         _, r = invocations(w, e, tiles)
-        kids.append(Leaf(e.name, _whole(sub, leaf_arch(arch, sub, res, r > 1, inner))))
+        kids.append(Leaf(e.name, LevelMapping.whole(sub, leaf_arch(arch, sub, res, r > 1, inner))))
     keys = Node("p", bc, (), tuple(kids), at=(("QK", "RF"),))
     queries = Node("m", br, ("Q", "AV"), (keys,), at=(("Q", "SMEM"), ("AV", "RF")))
     return Schedule((Node(None, 0, (), (Node("h", 1, ("K", "V"), (queries,)),)),))

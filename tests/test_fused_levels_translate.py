@@ -33,14 +33,6 @@ def arch(*inner: Level, name: str = "t") -> Arch:
     return Arch(name, 8, (Level("DRAM"), Level("L2", sweep=True), *inner))
 
 
-def _whole(sub, larch) -> LevelMapping:
-    """Every level holds every tile whole (no loops), uniform placement."""
-    k = len(larch.on_chip)
-    storage = tuple((T.name, b) for T in sub.tensors for b, lv in enumerate(larch.on_chip, 1)
-                    if lv.keeps_tensor(sub, T))
-    return LevelMapping(Nest((tuple(sub.sizes),) * k, ((),) * k, storage), None,
-                        tuple(lv.name for lv in larch.on_chip))
-
 
 def _loop_tree(w, a, rank: str, via: tuple) -> Schedule:
     """``for <rank> (tile 1, via) {K; S}``, each leaf holding its tiles whole in every level."""
@@ -48,7 +40,7 @@ def _loop_tree(w, a, rank: str, via: tuple) -> Schedule:
     for e in w.einsums:
         bound = dict(via).get(e.name, rank)
         sub = fusion.sub_problem(e, w.size | {bound: 1})
-        leaves.append(Leaf(e.name, _whole(sub, fusion_levels.leaf_arch(
+        leaves.append(Leaf(e.name, LevelMapping.whole(sub, fusion_levels.leaf_arch(
             a, sub, frozenset({"K"}), False))))
     return Schedule((Node(None, 0, (), (Node(rank, 1, (), tuple(leaves), (), via),)),))
 

@@ -16,7 +16,7 @@ from boundsolver.curves import fused, fused_levels
 from boundsolver.errors import ArchError, EinsumError
 from boundsolver.model import fusion, fusion_levels
 from boundsolver.model.arch import Arch, Level
-from boundsolver.model.cost import Nest, evaluate_levels
+from boundsolver.model.cost import evaluate_levels
 from boundsolver.model.fusion import Leaf, Node, Schedule
 from boundsolver.model.fusion_levels import LevelMapping, invocations, leaf_arch
 from boundsolver.reference.hierarchy import nests
@@ -31,14 +31,6 @@ def arch(*inner: Level) -> Arch:
     return Arch("t", 8, (Level("DRAM"), Level("L2", sweep=True), *inner))
 
 
-def _whole(sub, larch) -> LevelMapping:
-    """Every level holds every tile whole (no loops), uniform placement."""
-    k = len(larch.on_chip)
-    storage = tuple((T.name, b) for T in sub.tensors for b, lv in enumerate(larch.on_chip, 1)
-                    if lv.keeps_tensor(sub, T))
-    return LevelMapping(Nest((tuple(sub.sizes),) * k, ((),) * k, storage), None,
-                        tuple(lv.name for lv in larch.on_chip))
-
 
 def _flash(w, a, placed: bool) -> Schedule:
     """FlashAttention-2's loop on ``w`` (m = p = 4): query blocks of 2 rows outer, keeping Q and
@@ -52,7 +44,7 @@ def _flash(w, a, placed: bool) -> Schedule:
         res = frozenset(T.name for T in sub.tensors if T.name in {"Q", "Z", "S"})
         inner = tuple((T.name, where[T.name]) for T in sub.tensors if T.name in where)
         _, r = invocations(w, e, sizes)
-        kids.append(Leaf(e.name, _whole(sub, leaf_arch(a, sub, res, r > 1, inner))))
+        kids.append(Leaf(e.name, LevelMapping.whole(sub, leaf_arch(a, sub, res, r > 1, inner))))
     key_loop = Node("p", 2, (), tuple(kids), at=(("S", "SMEM"),) if placed else ())
     query_loop = Node("m", 2, ("Q", "Z"), (key_loop,),
                       at=(("Q", "SMEM"), ("Z", "SMEM")) if placed else ())

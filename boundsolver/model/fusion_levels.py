@@ -65,6 +65,18 @@ class LevelMapping:
     def describe(self, sub: Einsum) -> str:
         return self.nest.describe(sub, self.copies or Copies.uniform(self.nest, self.names))
 
+    @classmethod
+    def whole(cls, sub: Einsum, larch: Arch) -> "LevelMapping":
+        """The leaf nest with no loops: every level of the leaf arch ``larch`` that keeps a
+        tensor of ``sub`` holds its tile whole (uniform placement). Hand-built trees (tests,
+        benchmarks' FlashAttention tree) use it where each leaf's tiles are set by the loops
+        above it."""
+        k = len(larch.on_chip)
+        storage = tuple((T.name, b) for T in sub.tensors
+                        for b, lv in enumerate(larch.on_chip, 1) if lv.keeps_tensor(sub, T))
+        return cls(Nest((tuple(sub.sizes),) * k, ((),) * k, storage), None,
+                   tuple(lv.name for lv in larch.on_chip))
+
 
 @dataclass(frozen=True)
 class HierCost:
