@@ -551,7 +551,7 @@ def test_translated_loops_are_searched_only_where_modelled():
     """``translate=None`` searches translated loops with perfect shared tiles and without
     spill only (the model refuses via with rest or dram); ``True`` elsewhere is refused, not
     dropped; the default (None) searches them where modelled, the curve translate=True gives;
-    a hierarchy's search never has them (fusion_levels.evaluate refuses via)."""
+    the renamed searches take the asking search's shared tiles."""
     from boundsolver.curves import fused
     from boundsolver.errors import BoundsolverError
     w = bs.workload(K_BY_P, m=4, p=4, e=2, d=2)
@@ -563,6 +563,9 @@ def test_translated_loops_are_searched_only_where_modelled():
     sol = fused.solve_workload(w, True, "uniform/imperfect", max_depth=1, shared_imperfect=False,
                                translate=None)
     assert sol.search._translated
+    # the renamed searches keep the perfect shared tiles of the search that asks them (with
+    # imperfect leaves they would otherwise take the leaves' factors: via with a partial tile)
+    assert not any(sub.imperfect for sub in sol.search._translated.values())
     default = fused.solve_workload(w, True, max_depth=1)
     assert default.search._translated  # on by default where modelled
     on = fused.solve_workload(w, True, max_depth=1, translate=True)

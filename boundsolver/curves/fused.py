@@ -954,12 +954,19 @@ class TreeSearch:
     def like(self, workload: Workload) -> "TreeSearch":
         """A search of this one's kind and rules over ``workload`` (a renaming of this one's
         ranks), sharing the leaf curves; it neither forgets nor reuses equal segments (its
-        memo lives as long as the solve). A hierarchy's search (``fused_levels``) adds its own
-        (:meth:`fused_levels.PlacedSearch.like`)."""
-        return TreeSearch(workload, self.curves, self.max_depth, self.split, share=self.share,
+        memo lives as long as the solve). Its shared tiles are this one's (perfect where this
+        one's are, whatever the leaves' factors), and a hierarchy's search (``fused_levels``)
+        adds its placement rules (:meth:`own_rules`)."""
+        return type(self)(workload, self.curves, self.max_depth, self.split, share=self.share,
                           local_keys=self.local_keys, repeats=False, forgetting=False,
                           incumbent=self.incumbent, mirrors=self.mirrors,
-                          time_limit=self.time_limit, lazy=self.lazy)
+                          time_limit=self.time_limit, lazy=self.lazy,
+                          shared_imperfect=self.imperfect, option_floor=self.option_floor,
+                          **self.own_rules())
+
+    def own_rules(self) -> dict:
+        """The rules a kind of search adds to this one's, for :meth:`like` (none here)."""
+        return {}
 
     def untranslated(self, node, sigma: tuple):
         """A tree of the renamed workload (``sigma``) as the translated tree of this one: each

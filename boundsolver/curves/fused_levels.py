@@ -856,14 +856,10 @@ class PlacedSearch(fused.TreeSearch):
     dominance: bool = True  # placements dominated by a deeper one are not tried (settled)
     placing = True
 
-    def like(self, workload: Workload) -> "PlacedSearch":
-        """:meth:`fused.TreeSearch.like` with this search's placement rules (its own ``base``
-        over ``workload``: a renamed search's DRAM front is its own workload's)."""
-        return PlacedSearch(workload, self.curves, self.max_depth, self.split, share=self.share,
-                            local_keys=self.local_keys, repeats=False, forgetting=False,
-                            incumbent=self.incumbent, mirrors=self.mirrors,
-                            time_limit=self.time_limit, lazy=self.lazy, front=self.front,
-                            dominance=self.dominance)
+    def own_rules(self) -> dict:
+        """:meth:`fused.TreeSearch.like` with this search's placement rules (a renamed search
+        has its own ``base`` over its workload: its DRAM front is its own workload's)."""
+        return {"front": self.front, "dominance": self.dominance}
 
     def __post_init__(self) -> None:
         super().__post_init__()
