@@ -78,6 +78,10 @@ def _subparser(sub, name: str, **kwargs) -> argparse.ArgumentParser:
     return p
 
 
+NO_TRANSLATE = ("with --fusion: leave translated loops out of the fused search (a higher or "
+                "equal curve, cheaper; docs/fusion.md)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = _Parser(prog="boundsolver", description=(
         "Exact least backing-store traffic of a tensor algorithm for each buffer capacity "
@@ -106,9 +110,7 @@ def parser() -> argparse.ArgumentParser:
                         "(docs/fusion.md); without it, the unfused one")
     p.add_argument("--max-depth", help="with --fusion: loops nested in a fused loop tree "
                                        "(default 3; docs/fusion.md)")
-    p.add_argument("--no-translate", action="store_true",
-                   help="with --fusion: leave translated loops out of the fused "
-                        "search (a higher or equal curve, cheaper; docs/fusion.md)")
+    p.add_argument("--no-translate", action="store_true", help=NO_TRANSLATE)
     _cache_options(p, "single Einsums on one buffer")
     p.add_argument("--verbose", "-v", action="count", default=0,
                    help="log what the solvers do (-v: retries and cuts, -vv: every solve)")
@@ -136,9 +138,7 @@ def parser() -> argparse.ArgumentParser:
                                      "network's connected regions (default: one per region of "
                                      "12 Einsums or more, up to the CPUs; 1: one process; "
                                      "docs/fusion.md, 'Regions in parallel')")
-    n.add_argument("--no-translate", action="store_true",
-                   help="with --fusion: leave translated loops out of the fused search (a "
-                        "higher or equal curve, cheaper; docs/fusion.md)")
+    n.add_argument("--no-translate", action="store_true", help=NO_TRANSLATE)
     _solve_options(n, "per_tensor/perfect")
     _cache_options(n, "every layer")
     _output_options(n, "write the per-layer table as CSV, and the network curve to "
