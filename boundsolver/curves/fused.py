@@ -2074,6 +2074,22 @@ class TreeSearch:
             far = min(last, reach.get(key, last)) if kind == "translated" else last
             sub.sweep(far, self.boxes(kind, key))
 
+    def release(self, roots: list) -> None:
+        """After the solve: the memo and the per-state tables dropped, and the provenance
+        records that no staircase in ``roots`` (the frontier whose trees are still to be
+        rebuilt) reaches freed, here and in the renamed searches (their roots the staircases
+        this one's records box). Why: the search pauses the cyclic collector (``_no_cyclic_gc``);
+        once it runs again, each collection of the oldest generation walks every object still
+        alive, and a solved search holds millions (ResNet-50's Einsums 30..35: 3.9 million, a
+        full collection 3.0 CPU s, and a caller's next 3 million small lists 5.3 s where 1.2 s
+        is usual). Rebuilding a tree (:meth:`build`) reads the records alone."""
+        self.memo, self.deps, self.users = {}, {}, {}
+        self._edges, self._edge_pre, self._moved, self._forms = {}, {}, {}, {}
+        self._least, self._least_pre, self._held, self._fp = {}, {}, {}, {}
+        self.collect(roots)
+        for kind, key, sub in self.renamings():
+            sub.release(self.boxes(kind, key))
+
     def collect(self, roots: list) -> None:
         """Free the provenance records that no staircase in ``roots`` reaches through its tags
         and the staircases its records hold (their slots stay, as None, so tags keep their
@@ -2482,6 +2498,7 @@ def solve_region(workload: Workload, first: int, last: int, deadline: float | No
     sol = solve_workload(region_workload(workload, first, last), True, time_limit=limit,
                          workers=1, **opts)
     front = sol.frontier
+    sol.search.release([front])
     trees = () if front is None else tuple(sol.schedule(int(o)).segments for o in front.occ)
     return Region(first, last, front, trees, sol.structures, frozenset(sol.search.curves.traced),
                   sol.trace_seconds)
@@ -2763,6 +2780,8 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
                          time_limit=time_limit, workers=workers, translate=translate)
+    if sol.search is not None:  # only the frontier's trees are rebuilt from here on
+        sol.search.release([sol.frontier])
     imperfect = ms.factors == "imperfect"
     rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
     return _frame(workload, sol, rows, fusion_on, ms, capacity=False)
@@ -2777,6 +2796,8 @@ def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = 
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
                          time_limit=time_limit, workers=workers, translate=translate)
+    if sol.search is not None:  # only the frontier's trees are rebuilt from here on
+        sol.search.release([sol.frontier])
     imperfect = ms.factors == "imperfect"
     rows = []
     for c in capacities:
