@@ -2082,7 +2082,11 @@ class TreeSearch:
         once it runs again, each collection of the oldest generation walks every object still
         alive, and a solved search holds millions (ResNet-50's Einsums 30..35: 3.9 million, a
         full collection 3.0 CPU s, and a caller's next 3 million small lists 5.3 s where 1.2 s
-        is usual). Rebuilding a tree (:meth:`build`) reads the records alone."""
+        is usual). Rebuilding a tree (:meth:`build`) reads the records alone. One buffer (as
+        :meth:`forget`: :meth:`collect` follows :class:`Stairs`; a hierarchy's are
+        ``fused_levels``'s); elsewhere nothing is dropped."""
+        if self.keys is not SCALAR:
+            return
         self.memo, self.deps, self.users = {}, {}, {}
         self._edges, self._edge_pre, self._moved, self._forms = {}, {}, {}, {}
         self._least, self._least_pre, self._held, self._fp = {}, {}, {}, {}
