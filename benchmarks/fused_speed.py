@@ -14,6 +14,8 @@ regions in N processes), each a column of its own, at the same time as the other
 the pool workers (RUSAGE_CHILDREN), peak MB is the most the process and its workers held
 together (sampled from /proc). The machine's load (``uptime``) is printed before and after: the
 machine is shared, so compare the CPU seconds of the two columns, not the walls across runs.
+``--rows`` times ``workload_frontier`` instead (what ``pareto_frontier`` runs: the
+solve, then every breakpoint's tree rebuilt and re-costed in integers).
 Writes benchmarks/results/fused_speed.csv.
 """
 
@@ -49,14 +51,22 @@ else:
         lo, hi = n if isinstance(n, list) else (0, n)
         made = {{e.output.name for e in w.einsums[lo:hi]}}
         w = Workload(w.einsums[lo:hi], w.name, w.word_bits, tuple(s for s in w.stored if s in made))
+opts = json.loads(sys.argv[3])
+rows = opts.pop("rows", False)
 t, c = time.perf_counter(), time.process_time()
-sol = solve_workload(w, True, **json.loads(sys.argv[3]))
+if rows:  # the frontier with every breakpoint's row rebuilt and re-costed, as users get it
+    from boundsolver.curves.fused import workload_frontier
+    df = workload_frontier(w, True, **opts)
+    occ, acc = df["occupancy"].astype(int).tolist(), df["accesses"].astype(int).tolist()
+else:
+    sol = solve_workload(w, True, **opts)
+    occ, acc = sol.frontier.occ.tolist(), sol.frontier.acc.tolist()
 kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # pool workers, reaped by the pool's shutdown
 print(json.dumps({{"package": bs.__file__, "einsums": len(w.einsums), "wall_s": time.perf_counter() - t,
                   "cpu_s": time.process_time() - c + kids.ru_utime + kids.ru_stime,
                   "child_cpu_s": kids.ru_utime + kids.ru_stime,
                   "self_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "occ": sol.frontier.occ.tolist(), "acc": sol.frontier.acc.tolist()}}))
+                  "occ": occ, "acc": acc}}))
 """
 
 
@@ -181,16 +191,21 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[],
                     help="also run this checkout with solve_workload(workers=N), each N as a "
                          "column new_wN (the plain 'new' column takes the default)")
+    ap.add_argument("--rows", action="store_true",
+                    help="time workload_frontier (every breakpoint's row rebuilt and re-costed) "
+                         "instead of solve_workload alone")
     args = ap.parse_args()
     print(subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(), flush=True)
     rows = []
     for case in args.cases:
         row = {"case": case}
         # old and new run at once, so that both see the same load from the rest of the machine
-        procs = {"new": start(case, HERE.parent)}
-        procs |= {f"new_w{k}": start(case, HERE.parent, {"workers": k}) for k in args.workers}
+        base = {"rows": True} if args.rows else {}
+        procs = {"new": start(case, HERE.parent, base)}
+        procs |= {f"new_w{k}": start(case, HERE.parent, base | {"workers": k})
+                  for k in args.workers}
         if args.baseline:
-            procs["old"] = start(case, Path(args.baseline))
+            procs["old"] = start(case, Path(args.baseline), base)
         runs = {tag: finish(p, args.limit) for tag, p in procs.items()}
         for tag, r in runs.items():
             row |= {f"{tag}_{k}": v for k, v in r.items() if k not in ("occ", "acc")}

@@ -49,6 +49,7 @@ from ..reference import levelnest
 from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
 from . import fused
 from .fused_leaves import Canon, LeafStore, canonical, identity
+from .joint import hierarchy_mapspace
 from .methods import DEFAULT, check_method
 
 # ------------------------------------------------------------------------ lexicographic staircases
@@ -1252,7 +1253,8 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     """The exact lexicographic frontier over fused schedules on ``arch`` (or unfused ones:
     every Einsum alone, its own segment): every run of Einsums as a segment, combined with the
     best cuts of the same run. With ``capacities`` the frontier is exact at those capacities
-    (elsewhere it may be a lower bound); without, at every breakpoint.
+    (elsewhere it may be a lower bound); without, at every breakpoint. ``mapspace`` None: the
+    hierarchy's default (:func:`joint.hierarchy_mapspace`, per-tensor), as ``bs.*`` use.
 
     ``lazy`` (docs/fusion.md, "Lazy leaves"): leaves start as lower bounds and are made exact
     only where the best trees at the capacities asked for use them, and the search is repeated
@@ -1290,8 +1292,9 @@ def solve_workload(workload: Workload, arch: Arch, fusion_on: bool = True,
     for e in workload.einsums:
         check_size(e)
     began = time.perf_counter()
-    curves = LeafCurves(arch, mapspace_of(mapspace), method, solver, canonical=canonical,
-                        store=_store(cache, lazy, arch, mapspace_of(mapspace), method, solver))
+    ms = hierarchy_mapspace(mapspace)
+    curves = LeafCurves(arch, ms, method, solver, canonical=canonical,
+                        store=_store(cache, lazy, arch, ms, method, solver))
     kind = PlacedSearch if _inner_storage(inner_storage, arch) else fused.TreeSearch
     search = kind(workload, curves, max_depth if fusion_on else 0, split_ranks, lazy=lazy,
                   translate=translate)
@@ -1379,7 +1382,7 @@ def _frame(sol: HierSolution, rows: list[dict], fusion_on: bool, mapspace) -> pd
     w, arch = sol.workload, sol.arch
     df.attrs |= {"problem": str(w), "name": w.name, "unit": "words", "arch": arch.name,
                  "levels": [lv.name for lv in arch.levels], "fusion": fusion_on,
-                 "mapspace": str(mapspace_of(mapspace)), "seconds": sol.seconds,
+                 "mapspace": str(hierarchy_mapspace(mapspace)), "seconds": sol.seconds,
                  "traced": len(sol.search.curves.traced),
                  "trace_seconds": sol.search.curves.seconds, "structures": sol.search.nodes,
                  "leaf_solves": sol.search.curves.solves, "rounds": sol.search.rounds,
