@@ -11,7 +11,6 @@ import gc
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import boundsolver as bs
 from boundsolver.curves import fused

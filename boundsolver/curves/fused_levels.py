@@ -43,7 +43,7 @@ from ..model.arch import Arch, Level
 from ..model.cost import check_size
 from ..model.fusion import Schedule
 from ..model.fusion_levels import LevelMapping, invocations, leaf_arch, leaf_traffic
-from ..model.mapspace import Mapspace, mapspace_of
+from ..model.mapspace import Mapspace
 from ..model.workload import Workload
 from ..reference import levelnest
 from ..reference.hierarchy import LIMIT, frontier_points, per_tensor_points, work
