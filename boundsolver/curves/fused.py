@@ -623,6 +623,10 @@ class TreeSearch:
         self._bridged: dict = {}
         self._kept_sets: dict = {}  # a node's candidates -> its kept sets (kept_sets)
         self._proj: dict = {}  # (a, b) -> (the tiles a run keeps, its tensors): project
+        # One object per distinct projected tile tuple, resident set and view, shared by every
+        # memo key holding it (:meth:`project`, :meth:`view`): ResNet-50's Einsums 30..36 made
+        # 728,605 such frozensets, 1,405 distinct, 263 MB of its 1.37 GB.
+        self._interned: dict = {}
         self._began = time.perf_counter()
         self.solved = 0  # segments solved so far (reported by a time limit)
         self._twins = twin_classes(self.workload)
@@ -764,7 +768,9 @@ class TreeSearch:
             idx, names = self.run(a, b)
             get = itemgetter(*idx) if len(idx) > 1 else (lambda S, idx=idx: tuple(S[k] for k in idx))
             self._proj[(a, b)] = get, names
-        return get(S), R & names
+        intern = self._interned
+        Sp, Rp = get(S), R & names
+        return intern.setdefault(Sp, Sp), intern.setdefault(Rp, Rp)
 
     def sizes(self, S: tuple) -> dict:
         if S not in self._dicts:
@@ -838,7 +844,10 @@ class TreeSearch:
         added at the segment root, outside the memo. The edge and traffic caches keep the
         whole signature (the same answers, cached once more)."""
         sig = self.signature(seg, a, b)
-        return sig - R if self.local_keys and R else sig
+        if not (self.local_keys and R):
+            return sig
+        out = sig - R
+        return self._interned.setdefault(out, out)
 
     # -- the pieces -----------------------------------------------------------------------------
 
@@ -1117,6 +1126,7 @@ class TreeSearch:
         for x in range(b, a - 1, -1):
             stored, Rc = self.edge(seg, a, b, x, x, R, K, rank, table)
             Rx = Rc & self.run(x, x)[1]
+            Rx = self._interned.setdefault(Rx, Rx)
             steps.append((x, self.held(stored, span, S), Rx,
                           tuple(S[k] for k in self.used(x, Rx))))
         if self.share:
@@ -1446,6 +1456,7 @@ class TreeSearch:
         placements, ``W`` and ``F`` (:meth:`body`) shape its leaf arch."""
         if tiles is None:
             R = R & self.run(x, x)[1]
+            R = self._interned.setdefault(R, R)
             tiles = tuple(S[k] for k in self.used(x, R))
         key = ("leaf", x, R, tiles)
         placed = ()
