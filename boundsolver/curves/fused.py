@@ -2348,6 +2348,12 @@ class Solution:
     def value(self, capacity: int) -> int:
         return int(self.frontier.acc[self.frontier.at(capacity)])
 
+    def release(self) -> None:
+        """Before the frontier's trees are rebuilt: the search lets go of all else
+        (:meth:`TreeSearch.release`; regions solved apart hold their trees already)."""
+        if self.search is not None:
+            self.search.release([self.frontier])
+
 
 def solve_workload(workload: Workload, fusion_on: bool, mapspace: Mapspace | str | None = None,
                    method: str = DEFAULT, solver: str = "highs", max_depth: int = 3,
@@ -2512,8 +2518,8 @@ def solve_region(workload: Workload, first: int, last: int, deadline: float | No
                           f"started before the time limit")
     sol = solve_workload(region_workload(workload, first, last), True, time_limit=limit,
                          workers=1, **opts)
+    sol.release()
     front = sol.frontier
-    sol.search.release([front])
     trees = () if front is None else tuple(sol.schedule(int(o)).segments for o in front.occ)
     return Region(first, last, front, trees, sol.structures, frozenset(sol.search.curves.traced),
                   sol.trace_seconds)
@@ -2795,8 +2801,7 @@ def workload_frontier(workload: Workload, fusion_on: bool = True, solver: str = 
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
                          time_limit=time_limit, workers=workers, translate=translate)
-    if sol.search is not None:  # only the frontier's trees are rebuilt from here on
-        sol.search.release([sol.frontier])
+    sol.release()  # only the frontier's trees are rebuilt from here on
     imperfect = ms.factors == "imperfect"
     rows = [_row(workload, sol, int(o), imperfect) for o in sol.frontier.occ]
     return _frame(workload, sol, rows, fusion_on, ms, capacity=False)
@@ -2811,8 +2816,7 @@ def workload_curve(workload: Workload, capacities: list[int], fusion_on: bool = 
     ms = workload_mapspace(mapspace)
     sol = solve_workload(workload, fusion_on, ms, method, solver, max_depth,
                          time_limit=time_limit, workers=workers, translate=translate)
-    if sol.search is not None:  # only the frontier's trees are rebuilt from here on
-        sol.search.release([sol.frontier])
+    sol.release()  # only the frontier's trees are rebuilt from here on
     imperfect = ms.factors == "imperfect"
     rows = []
     for c in capacities:
