@@ -14,12 +14,14 @@ from __future__ import annotations
 import gc
 import math
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from functools import cached_property, partial
 from bisect import bisect_left, bisect_right
-from itertools import accumulate, combinations, permutations
+from itertools import accumulate, chain, combinations, permutations
 from operator import itemgetter
 from typing import NamedTuple
 from dataclasses import dataclass, field, replace
@@ -459,8 +461,10 @@ def _plus_shifted_np(a: Stairs, shift: int, b: Stairs, tag: int) -> Stairs:
 
 def _merge_np(parts: list) -> Stairs:
     """:func:`merge` on long staircases (a stable sort: ties keep ``parts``' order)."""
-    occ, acc, tag = (np.concatenate([np.asarray(getattr(p, f), np.int64) for p in parts])
-                     for f in ("occ", "acc", "tag"))
+    # one array per field from the parts' lists chained (not an array per part: a loop node
+    # merges one part per kept set, a thousand on a ResNet bottleneck's row loop)
+    occ, acc, tag = (np.array(list(chain.from_iterable([getattr(p, f) for p in parts])),
+                              np.int64) for f in ("occ", "acc", "tag"))
     order = np.lexsort((acc, occ))
     occ, acc, tag = occ[order], acc[order], tag[order]
     best = np.minimum.accumulate(acc)
@@ -488,6 +492,13 @@ class Scalar:
     def raised(st: Stairs, g: int, tag: int) -> Stairs:
         """``st`` with every occupancy raised by ``g``, every point tagged ``tag``."""
         return Stairs([o + g for o in st.occ], st.acc, [tag] * len(st.occ))
+
+    @staticmethod
+    def lifted(st: Stairs, g: int, const: int, scale: int, tag: int) -> Stairs:
+        """``shifted(raised(st, g), const, scale)`` in one pass: a loop node's curve over a
+        lifted body (:meth:`TreeSearch.loop`)."""
+        return Stairs([o + g for o in st.occ], [const + scale * v for v in st.acc],
+                      [tag] * len(st.occ))
 
     @staticmethod
     def covers(best: Stairs, occ: int, acc: int, inner: tuple) -> bool:
@@ -595,6 +606,14 @@ class TreeSearch:
     # rebuilt with ``via`` (:meth:`untranslated`). Perfect shared tiles, no spill; on one
     # buffer and on hierarchies (each renamed search of this one's kind, :meth:`like`).
     translate: bool = False
+    # Stop with SolverError where the machine's available memory falls below its reserve
+    # (:meth:`check_memory`, once per ``memory_mask + 1`` child states asked for: reading
+    # /proc/meminfo takes about 20 us, a child state about 50).
+    memory_guard: bool = True
+    memory_mask = 1023
+    # Loop nodes with lifted kept sets take :meth:`_loop_lifting` (the same options, keys and
+    # curves, less work per kept set); off only in the tests that check it changes nothing.
+    kept_parts = True
 
     def __post_init__(self) -> None:
         self.keys = self.curves.keys
@@ -622,12 +641,15 @@ class TreeSearch:
         self._invocations: dict = {}
         self._bridged: dict = {}
         self._kept_sets: dict = {}  # a node's candidates -> its kept sets (kept_sets)
+        self._parts: dict = {}  # (candidates, which are lifted) -> _kept_parts
+        self._lift_views: dict = {}  # (resident set, lifted set, signature) -> (Rp, view)
         self._proj: dict = {}  # (a, b) -> (the tiles a run keeps, its tensors): project
         # One object per distinct projected tile tuple, resident set and view, shared by every
         # memo key holding it (:meth:`project`, :meth:`view`): ResNet-50's Einsums 30..36 made
         # 728,605 such frozensets, 1,405 distinct, 263 MB of its 1.37 GB.
         self._interned: dict = {}
         self._began = time.perf_counter()
+        self._asked = 0  # child states asked for (the memory guard looks every 1,024)
         self.solved = 0  # segments solved so far (reported by a time limit)
         self._twins = twin_classes(self.workload)
         self._forms: dict = {}  # a segment's canonical form -> (first, its staircase, renamings)
@@ -1254,6 +1276,9 @@ class TreeSearch:
                 seg, x, y, _permuted(S, pos), R, depth, sigma.get(avoid, avoid)))
         if self.time_limit is not None and time.perf_counter() - self._began > self.time_limit:
             self.out_of_time()
+        self._asked += 1
+        if not self._asked & self.memory_mask and self.memory_guard:
+            self.check_memory()
         self.enter()
         ds = self.base.child(seg, x, y, S, R, depth, avoid) if self.front else None
         placed = (W, F) if self.placing else ()  # without placements, the calls as they were
@@ -1384,6 +1409,23 @@ class TreeSearch:
             f"of {self.time_limit:g} s ({self.solved} of {total} segments solved, "
             f"{len(self.memo):,} states): no curve is reported, since a partial search proves "
             f"nothing; raise the limit, lower max_depth, or solve it unfused")
+
+    def check_memory(self) -> None:
+        """Stop, naming how far the search got, where the machine's available memory has fallen
+        below its reserve (:func:`memory_left`): a search that cannot finish in memory says so
+        instead of being killed by the kernel (one process) or breaking its pool (workers)."""
+        left = memory_left()
+        if left is None or left[0] >= left[2]:
+            return
+        available, total, reserve = left
+        w = self.workload
+        segments = sum(len(connected_runs(w, i, len(w.einsums))) for i in range(len(w.einsums)))
+        raise SolverError(
+            f"the fused frontier of {w.name or 'the workload'} stopped with {_gb(available)} of "
+            f"the machine's {_gb(total)} memory left (its reserve: {_gb(reserve)}), this process "
+            f"holding {_gb(_peak_rss())} at most ({self.solved} of {segments} segments solved, "
+            f"{len(self.memo):,} states): no curve is reported, since a partial search proves "
+            f"nothing; free memory, lower max_depth, or solve it unfused")
 
     def bridged(self, x: int, y: int, R: frozenset) -> bool:
         """Whether every cut inside Einsums ``x..y`` is bridged by a tensor used on both sides
@@ -1519,7 +1561,9 @@ class TreeSearch:
         # and last Einsum its tile is live for, and whether it is lifted (body(): the loop does
         # not index it); the kept sets' sums of these are what each option costs to set up
         terms = {T: self._kept_term(seg, x, y, sp, below, r, n, moved, T) for T in cands}
-        lifting = not self.split and self.share and not placing
+        if self.kept_parts and not self.split and self.share and not placing and not self.front:
+            return self._loop_lifting(seg, x, y, S, r, t, R, depth, best, sp, n, unit, scale,
+                                      below, cands, streamed, floor, inner, barred, terms)
         table = None  # floor_table, made when a kept set first needs floor()
         parts, recs = [], []
         for K in self.kept_sets(cands):
@@ -1551,7 +1595,6 @@ class TreeSearch:
                 points = [(occ, acc)] if reach is None else [
                     (max(occ, o), max(acc, d)) for o, d in reach]
             tiles = {T: terms[T][0] for T in K} if placing else None
-            G = tuple([T for T in K if terms[T][4]]) if lifting else ()
             for KA in self.assign(K, sp, below, F, W):
                 c = self.placed_const(unit * const, K, KA, tiles, n, r, unit, moved)
                 if placing and best is not None:
@@ -1560,11 +1603,8 @@ class TreeSearch:
                     if all(covers(best, o, a, lo) for o, a in points):
                         self.skipped += 1
                         continue
-                if G:  # what body() would do: its lifted form, asked for directly
-                    body = self.lifted(seg, x, y, below, R, K, r, depth + 1, G)
-                else:
-                    body = self.body(seg, x, y, below, R, K, r, depth + 1,
-                                     *((W, F, KA) if placing else ()))
+                body = self.body(seg, x, y, below, R, K, r, depth + 1,
+                                 *((W, F, KA) if placing else ()))
                 if body is None:
                     continue
                 self.nodes += 1
@@ -1574,6 +1614,102 @@ class TreeSearch:
                 if placing:
                     best = part if best is None else self.keys.merge([best, part])
         return self.keep(self.keys.merge(parts), recs)
+
+    def _loop_lifting(self, seg, x, y, S, r, t, R, depth, best, sp, n, unit, scale, below,
+                      cands, streamed, floor, inner, barred, terms):
+        """:meth:`loop` where its lifted kept tensors are lifted (no split ranks, no
+        placements): the same options, bounds, bodies and records, with what every kept set
+        shares worked out once. A kept set ``K`` is its lifted part ``G`` (tensors the loop
+        does not index: live over the whole run, so the most live at once is their tiles'
+        sum plus the most of the rest live at once, :func:`_most_live`) and the rest ``I``;
+        its body is the body with ``G`` resident (:meth:`lifted`), looked up under the key
+        :meth:`body` makes for it (its tiles, run and rank fixed by the loop; only the
+        resident set and its view vary), every point raised by ``G``'s tiles. Which of a
+        candidate list's kept sets are ``G`` and ``I`` depends only on which candidates the
+        loop indexes (:meth:`_kept_parts`, once per such pattern)."""
+        keys, memo, intern = self.keys, self.memo, self._interned
+        covers_bound = best is not None or barred
+        word_floor = self.curves.word_floor and (barred or self.option_floor)
+        leaves_below = depth + 1 >= self.max_depth
+        if (x, y) not in self._proj:
+            self.project(x, y, below, R)
+        get, names = self._proj[(x, y)]
+        Sp = get(below)
+        Sp = intern.setdefault(Sp, Sp)
+        R0 = R & names
+        sig = self.signature(seg, x, y)
+        local = self.local_keys
+        views = self._lift_views
+        info = [terms[T] for T in cands]
+        cost = [k[1] for k in info]
+        tile = [k[0] for k in info]
+        moved = [streamed[T] for T in cands]
+        table = None
+        parts, recs = [], []
+        for K, ids, G, I, Gs, rest in self._kept_parts(tuple(cands), tuple([k[4] for k in info])):
+            const = sum([cost[i] for i in ids])
+            g = sum([tile[i] for i in ids]) - sum([tile[i] for i in rest])
+            if covers_bound:  # loop()'s bounds: kept tiles live at once; the rest moved once
+                occ = g + _most_live([info[i] for i in rest]) if rest else g
+                acc = unit * (const + n * (floor - sum([moved[i] for i in ids])))
+                if self._covered(best, occ, acc, inner, barred):
+                    continue
+                if word_floor:
+                    if table is None:
+                        table = self.floor_table(seg, x, y, below, R, r, leaves_below, cands)
+                    lo_occ, lo_acc = self.floor(seg, x, y, below, R, K, r, leaves_below, table)
+                    if self._covered(best, max(occ, lo_occ),
+                                     max(acc, unit * (const + n * lo_acc)), inner, barred):
+                        continue
+            c = unit * const
+            if not G:
+                body = self.body(seg, x, y, below, R, K, r, depth + 1)
+                if body is None:
+                    continue
+                self.nodes += 1
+                parts.append(keys.shifted(body, c, scale, len(recs)))
+                recs.append(("loop", r, t, K, body))
+                continue
+            self.lifts += 1
+            # body()'s key for (R | G, I), as it makes it (no bar below the root body)
+            try:
+                Rp, view = views[(R0, Gs, sig)]
+            except KeyError:
+                Rp = R0 | Gs
+                Rp = intern.setdefault(Rp, Rp)
+                view = sig - Rp if local else sig
+                view = views[(R0, Gs, sig)] = Rp, intern.setdefault(view, view)
+                Rp, view = view
+            key = ("body", view, x, y, Sp, Rp, I, r if I else None, depth + 1)
+            if key in memo:
+                lifted = self.recall(key)
+            else:
+                lifted = self.body(seg, x, y, below, R | Gs, I, r, depth + 1)
+            if lifted is None:
+                continue
+            self.nodes += 1
+            parts.append(keys.lifted(lifted, g, c, scale, len(recs)))
+            recs.append(("lifted", r, t, K, lifted, g))
+        return self.keep(keys.merge(parts), recs)
+
+    def _kept_parts(self, cands: tuple, lifted: tuple) -> list:
+        """Per kept set of ``cands`` (:meth:`kept_sets`, in its order), where ``lifted`` flags
+        the candidates the loop does not index: ``(K, the positions of its tensors in
+        cands, G, I, G as a frozenset, the positions of I)``."""
+        key = (cands, lifted)
+        try:
+            return self._parts[key]
+        except KeyError:
+            pass
+        pos = {T: i for i, T in enumerate(cands)}
+        out = []
+        for K in self.kept_sets(list(cands)):
+            ids = tuple([pos[T] for T in K])
+            G = tuple([T for T in K if lifted[pos[T]]])
+            I = tuple([T for T in K if not lifted[pos[T]]])
+            out.append((K, ids, G, I, frozenset(G), tuple([pos[T] for T in I])))
+        self._parts[key] = out
+        return out
 
     def peeled(self, seg, x, y, S, r, t, R, depth, best):
         """A loop node over ``r`` in an imperfect tile ``t`` (``*/imperfect``, one buffer):
@@ -1861,6 +1997,9 @@ class TreeSearch:
         if kind == "loop":
             _, r, t, K, body, *at = rec
             return [self.node(r, t, K, body, capacity, self.cut(S, r, t), at)]
+        if kind == "lifted":  # a loop node whose body is ``inner`` raised by ``g`` (loop())
+            _, r, t, K, inner, g = rec
+            return [self.node(r, t, K, inner, capacity - g, self.cut(S, r, t), [])]
         if kind == "peeled":  # an imperfect tile: both phases at the capacity (their sum)
             _, r, t, K, body, tail = rec
             node = self.node(r, t, K, body, capacity, self.cut(S, r, t), [])
@@ -2170,6 +2309,40 @@ def _no_cyclic_gc():
     finally:
         if was:
             gc.enable()
+
+
+def memory_left() -> tuple[int, int, int] | None:
+    """The machine's available and total memory in bytes (Linux's ``/proc/meminfo``: what can
+    be allocated without swapping) and the reserve a fused search leaves it: a sixteenth of
+    the total, at least 256 MiB. None where the kernel does not say (no guard there)."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            info = f.read()
+    except OSError:
+        return None
+    fields = {}
+    for line in info.splitlines():
+        name, _, rest = line.partition(b":")
+        if name in (b"MemAvailable", b"MemTotal"):
+            fields[name] = int(rest.split()[0]) * 1024
+    if len(fields) < 2:
+        return None
+    total = fields[b"MemTotal"]
+    return fields[b"MemAvailable"], total, max(256 << 20, total // 16)
+
+
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _gb(n: int) -> str:
+    return f"{n / 2**30:.2f} GB"
 
 
 def _most_live(terms: list) -> int:
@@ -2567,6 +2740,12 @@ def solve_regions(workload: Workload, spans: list, workers: int, time_limit: flo
                               f"finish in its time limit of {time_limit:g} s, solved region by "
                               f"region in {workers} processes ({err}): no curve is reported"
                               ) from err
+        if isinstance(err, BrokenProcessPool):  # a worker killed (by the kernel: memory)
+            name = workload.name or "the workload"
+            raise SolverError(
+                f"a worker process solving the fused frontier of {name} was killed, most "
+                f"likely for memory (the regions running at once hold a memo each): no curve "
+                f"is reported; workers=1 solves the regions one after another") from err
         raise
     pool.shutdown()
     front = ZERO

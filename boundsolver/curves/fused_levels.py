@@ -160,6 +160,10 @@ class Lex:
     def raised(st: Stairs, g: int, tag) -> Stairs:
         return Stairs(st.occ + g, st.key, np.full(len(st.occ), tag))
 
+    def lifted(self, st: Stairs, g: int, const, scale: int, tag) -> Stairs:
+        """``shifted(raised(st, g), const, scale)`` (:meth:`fused.Scalar.lifted`)."""
+        return self.shifted(self.raised(st, g, tag), const, scale, tag)
+
     @staticmethod
     def covers(best: Stairs, occ: int, acc: int, inner: tuple) -> bool:
         """Whether ``best`` is lexicographically at or below ``(acc, *inner)`` at ``occ``."""
