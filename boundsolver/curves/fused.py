@@ -1403,13 +1403,8 @@ class TreeSearch:
                 if all(U in K for T in K if T in before for U in before[T])]
 
     def out_of_time(self):
-        w = self.workload
-        total = sum(len(connected_runs(w, i, len(w.einsums))) for i in range(len(w.einsums)))
-        raise SolverError(
-            f"the fused frontier of {w.name or 'the workload'} did not finish in its time limit "
-            f"of {self.time_limit:g} s ({self.solved} of {total} segments solved, "
-            f"{len(self.memo):,} states): no curve is reported, since a partial search proves "
-            f"nothing; raise the limit, lower max_depth, or solve it unfused")
+        self.stopped(f"did not finish in its time limit of {self.time_limit:g} s",
+                     "raise the limit, lower max_depth, or solve it unfused")
 
     def check_memory(self) -> None:
         """Stop, naming how far the search got, where the machine's available memory has fallen
@@ -1419,14 +1414,18 @@ class TreeSearch:
         if left is None or left[0] >= left[2]:
             return
         available, total, reserve = left
+        self.stopped(f"stopped with {_gb(available)} of the machine's {_gb(total)} memory left "
+                     f"(its reserve: {_gb(reserve)}), this process holding {_gb(_peak_rss())} "
+                     f"at most", "free memory, lower max_depth, or solve it unfused")
+
+    def stopped(self, why: str, advice: str):
+        """SolverError: the search stopped (``why``), how far it got, and no curve."""
         w = self.workload
-        segments = sum(len(connected_runs(w, i, len(w.einsums))) for i in range(len(w.einsums)))
+        total = sum(len(connected_runs(w, i, len(w.einsums))) for i in range(len(w.einsums)))
         raise SolverError(
-            f"the fused frontier of {w.name or 'the workload'} stopped with {_gb(available)} of "
-            f"the machine's {_gb(total)} memory left (its reserve: {_gb(reserve)}), this process "
-            f"holding {_gb(_peak_rss())} at most ({self.solved} of {segments} segments solved, "
-            f"{len(self.memo):,} states): no curve is reported, since a partial search proves "
-            f"nothing; free memory, lower max_depth, or solve it unfused")
+            f"the fused frontier of {w.name or 'the workload'} {why} ({self.solved} of {total} "
+            f"segments solved, {len(self.memo):,} states): no curve is reported, since a partial "
+            f"search proves nothing; {advice}")
 
     def bridged(self, x: int, y: int, R: frozenset) -> bool:
         """Whether every cut inside Einsums ``x..y`` is bridged by a tensor used on both sides
