@@ -1678,8 +1678,8 @@ class TreeSearch:
                 Rp = R0 | Gs
                 Rp = intern.setdefault(Rp, Rp)
                 view = sig - Rp if local else sig
-                view = views[(R0, Gs, sig)] = Rp, intern.setdefault(view, view)
-                Rp, view = view
+                view = intern.setdefault(view, view)
+                views[(R0, Gs, sig)] = Rp, view
             key = ("body", view, x, y, Sp, Rp, I, r if I else None, depth + 1)
             if key in memo:
                 lifted = self.recall(key)
@@ -2240,6 +2240,7 @@ class TreeSearch:
         self.memo, self.deps, self.users = {}, {}, {}
         self._edges, self._edge_pre, self._moved, self._forms = {}, {}, {}, {}
         self._least, self._least_pre, self._held, self._fp = {}, {}, {}, {}
+        self._parts, self._lift_views = {}, {}
         self.collect(roots)
         for kind, key, sub in self.renamings():
             sub.release(self.boxes(kind, key))
