@@ -610,7 +610,6 @@ class TreeSearch:
     # (:meth:`check_memory`, once per ``memory_mask + 1`` memo entries made: reading
     # /proc/meminfo takes about 20 us; ResNet-50's 56x56 stage makes some 4,000 entries a
     # second and grows by 20 MB).
-    memory_guard: bool = True
     memory_mask = 1023
     # Loop nodes with lifted kept sets take :meth:`_loop_lifting` (the same options, keys and
     # curves, less work per kept set); off only in the tests that check it changes nothing.
@@ -749,7 +748,7 @@ class TreeSearch:
                 if self._stack:
                     self._stack[-1] |= deps
         self._made += 1
-        if not self._made & self.memory_mask and self.memory_guard:
+        if not self._made & self.memory_mask:
             self.check_memory()
         return out
 
@@ -785,15 +784,21 @@ class TreeSearch:
                                   frozenset(T.name for e in es for T in e.tensors))
         return self._runs[(a, b)]
 
-    def project(self, a: int, b: int, S: tuple, R: frozenset) -> tuple[tuple, frozenset]:
-        """The tiles and resident tensors a subtree over Einsums ``a..b`` depends on
-        (:meth:`run`), by one getter per run: asked for by every memo lookup."""
+    def projector(self, a: int, b: int) -> tuple:
+        """(the getter of the tiles a run over Einsums ``a..b`` keeps, its tensors), made once
+        per run (:meth:`run`)."""
         try:
-            get, names = self._proj[(a, b)]
+            return self._proj[(a, b)]
         except KeyError:
             idx, names = self.run(a, b)
             get = itemgetter(*idx) if len(idx) > 1 else (lambda S, idx=idx: tuple(S[k] for k in idx))
-            self._proj[(a, b)] = get, names
+            out = self._proj[(a, b)] = get, names
+            return out
+
+    def project(self, a: int, b: int, S: tuple, R: frozenset) -> tuple[tuple, frozenset]:
+        """The tiles and resident tensors a subtree over Einsums ``a..b`` depends on
+        (:meth:`run`), by one getter per run: asked for by every memo lookup."""
+        get, names = self.projector(a, b)
         intern = self._interned
         Sp, Rp = get(S), R & names
         return intern.setdefault(Sp, Sp), intern.setdefault(Rp, Rp)
@@ -1631,9 +1636,7 @@ class TreeSearch:
         covers_bound = best is not None or barred
         word_floor = self.curves.word_floor and (barred or self.option_floor)
         leaves_below = depth + 1 >= self.max_depth
-        if (x, y) not in self._proj:
-            self.project(x, y, below, R)
-        get, names = self._proj[(x, y)]
+        get, names = self.projector(x, y)
         Sp = get(below)
         Sp = intern.setdefault(Sp, Sp)
         R0 = R & names
@@ -1646,9 +1649,10 @@ class TreeSearch:
         moved = [streamed[T] for T in cands]
         table = None
         parts, recs = [], []
-        for K, ids, G, I, Gs, rest in self._kept_parts(tuple(cands), tuple([k[4] for k in info])):
+        for K, ids, G, I, Gs, lift, rest in self._kept_parts(tuple(cands),
+                                                             tuple([k[4] for k in info])):
             const = sum([cost[i] for i in ids])
-            g = sum([tile[i] for i in ids]) - sum([tile[i] for i in rest])
+            g = sum([tile[i] for i in lift])
             if covers_bound:  # loop()'s bounds: kept tiles live at once; the rest moved once
                 occ = g + _most_live([info[i] for i in rest]) if rest else g
                 acc = unit * (const + n * (floor - sum([moved[i] for i in ids])))
@@ -1695,7 +1699,7 @@ class TreeSearch:
     def _kept_parts(self, cands: tuple, lifted: tuple) -> list:
         """Per kept set of ``cands`` (:meth:`kept_sets`, in its order), where ``lifted`` flags
         the candidates the loop does not index: ``(K, the positions of its tensors in
-        cands, G, I, G as a frozenset, the positions of I)``."""
+        cands, G, I, G as a frozenset, the positions of G, the positions of I)``."""
         key = (cands, lifted)
         try:
             return self._parts[key]
@@ -1707,7 +1711,8 @@ class TreeSearch:
             ids = tuple([pos[T] for T in K])
             G = tuple([T for T in K if lifted[pos[T]]])
             I = tuple([T for T in K if not lifted[pos[T]]])
-            out.append((K, ids, G, I, frozenset(G), tuple([pos[T] for T in I])))
+            out.append((K, ids, G, I, frozenset(G), tuple([pos[T] for T in G]),
+                        tuple([pos[T] for T in I])))
         self._parts[key] = out
         return out
 
