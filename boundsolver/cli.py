@@ -130,6 +130,10 @@ def parser() -> argparse.ArgumentParser:
                    help="fix symbolic dimensions, e.g. batch=1,seq=512")
     n.add_argument("--skip-unsupported", action="store_true",
                    help="leave unsupported nodes out (listed) instead of refusing the model")
+    n.add_argument("--keep-batchnorm", action="store_true",
+                   help="read each inference BatchNormalization's four parameter vectors as "
+                        "the graph writes them, instead of folding it into the Conv or Gemm "
+                        "before it (or into one scale and one shift) as compilers do")
     n.add_argument("--fusion", action="store_true",
                    help="also the fused network curve (slow on big networks)")
     n.add_argument("--time-limit", help="with --fusion: wall-clock seconds for the fused "
@@ -698,7 +702,8 @@ def _network(args) -> int:
                                args.model.is_dir() else f"no such file: {args.model}")
     opts = solve_kwargs(args, None)
     cache = cache_of(args)
-    w = from_onnx(args.model, skip_unsupported=args.skip_unsupported, **dims)
+    w = from_onnx(args.model, skip_unsupported=args.skip_unsupported,
+                  fold_batchnorm=not args.keep_batchnorm, **dims)
     table = network_table(w, caps, cache=cache, force_rerun=args.force_rerun,
                           progress=not args.quiet, **opts)
     if box is not None:

@@ -260,6 +260,7 @@ class _State:
     consumed: set[str] = field(default_factory=set)               # values a node or the graph reads
     parts: list[Part] = field(default_factory=list)
     origin: dict[str, str] = field(default_factory=dict)         # folded node -> its op type
+    bn_params: set[str] | None = None    # fold_batchnorm: the values no node computes, else None
 
 
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
@@ -281,14 +282,21 @@ def _clean(name: str, taken: set[str], fallback: str) -> str:
 # -------------------------------------------------------------------------------- entry point
 
 def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
-              word_bits: int | None = None, **dims: int) -> OnnxWorkload:
+              word_bits: int | None = None, fold_batchnorm: bool = True,
+              **dims: int) -> OnnxWorkload:
     """A workload from an ONNX model (a path, bytes or ``onnx.ModelProto``).
 
     ``dims`` fix symbolic dimensions by name (``batch=1, seq=128``). Unsupported nodes raise an
     :class:`OnnxError` listing every one by name and op type; with ``skip_unsupported=True`` they
     are left out (their outputs become inputs read from DRAM), warned about, and listed in
     ``skipped``. ``word_bits`` defaults to the first graph input's element width.
+    ``fold_batchnorm`` (default True): inference BatchNormalization is folded as compilers
+    fold it, into the Conv or Gemm before it (its weights and one bias vector), or else into
+    one scale and one shift per channel (docs/onnx.md, "BatchNormalization folded"); False
+    reads its four parameter vectors as the graph writes them.
     """
+    if not isinstance(fold_batchnorm, bool):
+        raise OnnxError(f"fold_batchnorm must be True or False, got {fold_batchnorm!r}")
     try:
         import onnx
     except ImportError as err:  # pragma: no cover - the extra is missing
@@ -302,8 +310,19 @@ def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
     proto = _infer(onnx, proto, dims)
     graph = proto.graph
     shapes = _shapes(graph)
+    constant = _folded(graph, weights)
+    computed = {o for j, n in enumerate(graph.node) if j not in constant for o in n.output if o}
+    st = _State(origin=origin, bn_params=None if not fold_batchnorm else
+                {i for i in shapes if i not in computed})
+    if fold_batchnorm:
+        from .onnx_fold import fold_batchnorm as fold_bn
+        for bn, layer in fold_bn(onnx, proto, shapes, computed):
+            st.skipped.append(Skipped(
+                _node_name(bn), "BatchNormalization", f"folded into {_node_name(layer)!r} "
+                f"({layer.op_type}): its scale, shift, mean and variance make that layer's "
+                "weights and bias at compile time"))
+        shapes = _shapes(graph)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
-    st = _State(origin=origin)
     st.consumed = {i for n in graph.node for i in n.input if i} | {o.name for o in graph.output}
     _read_constants(onnx, graph, st, weights)
     for value in [*graph.input, *graph.initializer]:
@@ -973,7 +992,10 @@ def _window_input(ctx: _Ctx, x: _Value, axes, spans, pads) -> tuple[_Operand, in
 
 def _elementwise(ctx: _Ctx) -> None:
     """Element-wise ops (numpy broadcasting) and inference BatchNormalization: one pass that
-    reads every input that is not a one-element constant and writes the output."""
+    reads every input that is not a one-element constant and writes the output. A
+    BatchNormalization left after :func:`~.onnx_fold.fold_batchnorm` whose four parameters are
+    parameters reads two vectors (``fold_batchnorm``): ``a = scale / sqrt(var + eps)`` and ``B -
+    mean*a``, computed at compile time, in the scale's and the shift's place."""
     node = ctx.node
     if node.op_type == "BatchNormalization":
         if len(node.output) > 1 and any(node.output[1:]):
@@ -981,7 +1003,9 @@ def _elementwise(ctx: _Ctx) -> None:
         x = ctx.value(0)
         idx = [(_ix(g, "d"),) for g in x.groups]
         inputs = [ctx.read(0, idx)]
-        inputs += [ctx.read(i, [idx[1]]) for i in range(1, len(node.input))
+        params = ctx.st.bn_params
+        folds = params is not None and all(v in params for v in node.input[1:5])
+        inputs += [ctx.read(i, [idx[1]]) for i in range(1, 3 if folds else len(node.input))
                    if ctx.has(i) and not ctx.scalar_constant(i)]
         ctx.write(idx, "pass", 0, inputs)
         return

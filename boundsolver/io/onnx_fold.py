@@ -125,3 +125,79 @@ def _evaluate(onnx, node, values, shapes, opset):
     if any(np.asarray(r).size > LARGEST for r in result):
         return None
     return [np.asarray(r) for r in result]
+
+
+# ------------------------------------------------------------------- BatchNormalization folded
+
+FOLDS_INTO = ("Conv", "Gemm")   # MAC layers whose weights and bias absorb a following BatchNorm
+
+
+def fold_batchnorm(onnx, proto, shapes, computed: set[str]) -> list[tuple[object, object]]:
+    """Fold, in place, every inference BatchNormalization that directly follows a Conv (or a
+    2-D Gemm) into that layer, as ONNX Runtime's basic graph optimizer and the TorchScript
+    exporter do: ``y = a*(W*x + c) + b'`` with ``a = scale / sqrt(var + eps)`` and ``b' = B -
+    mean*a`` is the layer with weights ``a*W`` and bias ``a*(c - mean) + B``, computed at
+    compile time, so the data moved at run time is the layer's input, its (rescaled) weights,
+    one bias vector and the output. The layer then writes the BatchNorm's output; the BatchNorm
+    node is removed.
+
+    Folded only where that is what a compiler can do: the layer's output is read by this
+    BatchNorm alone (and is not a graph output), its weights by this layer alone, and neither
+    the weights nor the BatchNorm's four parameters are ``computed`` by a node of the graph
+    (initializers, constants and graph inputs are parameters: weight-stripped graphs give their
+    weights as inputs). The new bias is a graph input ``<B>_folded`` of the BatchNorm's channel
+    count. Returns the (BatchNorm, layer) node pairs folded."""
+    graph = proto.graph
+    readers: dict[str, int] = {}
+    for node in graph.node:
+        for i in node.input:
+            readers[i] = readers.get(i, 0) + 1
+    outputs = {o.name for o in graph.output}
+    producer = {o: node for node in graph.node for o in node.output if o}
+    taken = {v for node in graph.node for v in [*node.input, *node.output]} | {
+        i.name for i in [*graph.input, *graph.initializer]}
+    dtype = {i.name: i.type.tensor_type.elem_type for i in graph.input}
+    dtype |= {t.name: t.data_type for t in graph.initializer}
+    folded, gone = [], set()
+    for bn in graph.node:
+        layer = _foldable(bn, producer, readers, outputs, shapes, computed)
+        if layer is None:
+            continue
+        name = bn.input[2] + "_folded"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        graph.input.append(onnx.helper.make_tensor_value_info(
+            name, dtype.get(bn.input[2], onnx.TensorProto.FLOAT), [shapes[bn.input[1]][0]]))
+        x, w = layer.input[0], layer.input[1]
+        del layer.input[:]
+        layer.input.extend([x, w, name])
+        layer.output[0] = bn.output[0]
+        folded.append((bn, layer))
+        gone.add(id(bn))
+    if folded:
+        kept = [node for node in graph.node if id(node) not in gone]
+        del graph.node[:]
+        graph.node.extend(kept)
+    return folded
+
+
+def _foldable(bn, producer, readers, outputs, shapes, computed):
+    """The Conv or Gemm node ``bn`` folds into (see :func:`fold_batchnorm`), or None."""
+    if bn.op_type != "BatchNormalization" or bn.domain not in ("", "ai.onnx"):
+        return None
+    if any(bn.output[1:]) or any(a.name == "training_mode" and a.i for a in bn.attribute):
+        return None                       # training mode: the importer refuses it
+    params = list(bn.input[1:5])
+    layer = producer.get(bn.input[0])
+    if (len(params) != 4 or not all(params) or layer is None or layer.op_type not in FOLDS_INTO
+            or layer.domain not in ("", "ai.onnx")):
+        return None
+    out, w = layer.output[0], layer.input[1]
+    if readers.get(out) != 1 or out in outputs or readers.get(w) != 1:
+        return None
+    if any(v in computed for v in [*params, w]) or len(shapes.get(params[0], ())) != 1:
+        return None
+    if layer.op_type == "Gemm" and len(shapes.get(out, ())) != 2:
+        return None                       # BatchNorm's channels are a 2-D Gemm's columns
+    return layer
