@@ -227,3 +227,21 @@ def test_cli_keep_batchnorm(tmp_path, capsys):
     assert main(["network", str(path), "-c", "4096", "--no-cache", "-q", "--keep-batchnorm",
                  "--csv", str(out)]) == 0
     assert any("bn_m" in e for e in pd.read_csv(out)["einsum"])
+
+
+def test_zoo_resnet50_reads_three_vectors_less_per_batchnorm_channel():
+    """Per layer, every tensor read or written once: folding takes three of each BatchNorm's four
+    vectors away. ResNet-50's BatchNorm channels, counted by hand: conv1 64; conv2_x 3·(64 + 64
+    + 256) + 256; conv3_x 4·(128 + 128 + 512) + 512; conv4_x 6·(256 + 256 + 1024) + 1024;
+    conv5_x 3·(512 + 512 + 2048) + 2048."""
+    from pathlib import Path
+
+    path = Path(onnx.__file__).parent / "backend/test/data/light/light_resnet50.onnx"
+    channels = (64 + 3 * (64 + 64 + 256) + 256 + 4 * (128 + 128 + 512) + 512
+                + 6 * (256 + 256 + 1024) + 1024 + 3 * (512 + 512 + 2048) + 2048)
+
+    def once(w):
+        return sum(e.tensor_size(t) for e in w.einsums for t in (*e.inputs, e.output))
+
+    kept, folded = bs.from_onnx(path, fold_batchnorm=False), bs.from_onnx(path)
+    assert once(kept) - once(folded) == 3 * channels == 79_680
