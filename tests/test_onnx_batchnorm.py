@@ -180,6 +180,8 @@ def test_the_fold_computes_the_same_function():
     want = ReferenceEvaluator(m).run(None, {"x": x})[0]
     vals = {t.name: numpy_helper.to_array(t).astype(np.float64) for t in m.graph.initializer}
     shapes = {t.name: tuple(t.dims) for t in m.graph.initializer}
+    shapes |= {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim)
+               for v in onnx.shape_inference.infer_shapes(m).graph.value_info}
     folded = fold_batchnorm(onnx, m, shapes, computed={"c", "n", "y"})
     assert [(b.name, lay.name) for b, lay in folded] == [("bn", "conv")]
     a = vals["bn_s"] / np.sqrt(vals["bn_v"] + 1e-5)

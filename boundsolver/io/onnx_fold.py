@@ -196,8 +196,11 @@ def _foldable(bn, producer, readers, outputs, shapes, computed):
     out, w = layer.output[0], layer.input[1]
     if readers.get(out) != 1 or out in outputs or readers.get(w) != 1:
         return None
-    if any(v in computed for v in [*params, w]) or len(shapes.get(params[0], ())) != 1:
+    if any(v in computed for v in [*params, w]):
         return None
     if layer.op_type == "Gemm" and len(shapes.get(out, ())) != 2:
         return None                       # BatchNorm's channels are a 2-D Gemm's columns
+    channels = shapes.get(out, (None, None))[1:2]
+    if not channels or any(shapes.get(v) != channels for v in params):
+        return None                       # one value per output channel, or not a plain fold
     return layer
