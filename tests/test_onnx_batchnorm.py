@@ -247,3 +247,15 @@ def test_zoo_resnet50_reads_three_vectors_less_per_batchnorm_channel():
 
     kept, folded = bs.from_onnx(path, fold_batchnorm=False), bs.from_onnx(path)
     assert once(kept) - once(folded) == 3 * channels == 79_680
+
+
+def test_a_bias_computed_at_run_time_keeps_the_batchnorm():
+    m = conv_bn(bias=True)
+    m.graph.node.insert(0, helper.make_node("Relu", ["cb_raw"], ["cb"], name="cbrelu"))
+    m.graph.input.append(io("cb_raw", [K]))
+    kept = [t for t in m.graph.initializer if t.name != "cb"]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(kept)
+    w = bs.from_onnx(m)
+    assert "bn" in w.names     # its parameters are parameters: two vectors, as elsewhere
+    assert sizes(w["bn"]) == {"c": K * H * H, "bn_s": K, "bn_b": K, "n": K * H * H}

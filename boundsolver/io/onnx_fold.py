@@ -143,7 +143,8 @@ def fold_batchnorm(onnx, proto, shapes, computed: set[str]) -> list[tuple[object
 
     Folded only where that is what a compiler can do: the layer's output is read by this
     BatchNorm alone (and is not a graph output), its weights by this layer alone, and neither
-    the weights nor the BatchNorm's four parameters are ``computed`` by a node of the graph
+    the weights, the layer's bias nor the BatchNorm's four parameters are ``computed`` by a node
+    of the graph
     (initializers, constants and graph inputs are parameters: weight-stripped graphs give their
     weights as inputs). The new bias is a graph input ``<B>_folded`` of the BatchNorm's channel
     count. Returns the (BatchNorm, layer) node pairs folded."""
@@ -196,8 +197,8 @@ def _foldable(bn, producer, readers, outputs, shapes, computed):
     out, w = layer.output[0], layer.input[1]
     if readers.get(out) != 1 or out in outputs or readers.get(w) != 1:
         return None
-    if any(v in computed for v in [*params, w]):
-        return None
+    if any(v in computed for v in [*params, w, *layer.input[2:3]]):
+        return None                       # a weight, bias or parameter computed at run time
     if layer.op_type == "Gemm" and len(shapes.get(out, ())) != 2:
         return None                       # BatchNorm's channels are a 2-D Gemm's columns
     channels = shapes.get(out, (None, None))[1:2]
