@@ -764,9 +764,25 @@ def _machine(args):
                    rate(args.peak, "--peak (MAC/s)"))
 
 
+def _print_skipped(skipped) -> None:
+    """Nodes left out one line each (each moves data the bound then reads from DRAM); folded
+    ones, hundreds in a weight-stripped graph, as counts per op type."""
+    from collections import Counter
+
+    for s in skipped:
+        if not s.reason.startswith("folded"):
+            print(f"skipped {s.node} ({s.op_type}): {s.reason}")
+    for kind, what in (("folded:", "computing only constants or shapes"),
+                       ("folded into", "into the Conv or Gemm before them (--keep-batchnorm "
+                                       "reads their four vectors)")):
+        ops = Counter(s.op_type for s in skipped if s.reason.startswith(kind))
+        if ops:
+            listed = ", ".join(f"{op} x{n}" for op, n in sorted(ops.items()))
+            print(f"folded {sum(ops.values())} node(s) {what}: {listed}")
+
+
 def _print_network(w, table: pd.DataFrame, curve: pd.DataFrame, box, at: int) -> None:
-    for s in w.skipped:
-        print(f"skipped {s.node} ({s.op_type}): {s.reason}")
+    _print_skipped(w.skipped)
     shown_cols = ["layer", "op_type", "shape", "macs", "algorithmic_minimum",
                   "max_effectual_buffer",
                   *[c for c in table.columns if c.startswith("accesses_at_")]]

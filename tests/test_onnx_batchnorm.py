@@ -226,6 +226,9 @@ def test_cli_keep_batchnorm(tmp_path, capsys):
     import pandas as pd
 
     assert not any("bn_m" in e for e in pd.read_csv(out)["einsum"])
+    assert main(["network", str(path), "-c", "4096", "--no-cache"]) == 0
+    assert ("folded 1 node(s) into the Conv or Gemm before them (--keep-batchnorm reads their "
+            "four vectors): BatchNormalization x1") in capsys.readouterr().out
     assert main(["network", str(path), "-c", "4096", "--no-cache", "-q", "--keep-batchnorm",
                  "--csv", str(out)]) == 0
     assert any("bn_m" in e for e in pd.read_csv(out)["einsum"])
