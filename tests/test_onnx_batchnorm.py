@@ -262,3 +262,34 @@ def test_a_bias_computed_at_run_time_keeps_the_batchnorm():
     w = bs.from_onnx(m)
     assert "bn" in w.names     # its parameters are parameters: two vectors, as elsewhere
     assert sizes(w["bn"]) == {"c": K * H * H, "bn_s": K, "bn_b": K, "n": K * H * H}
+
+
+def value_at(front, c):
+    """The least traffic of a staircase at capacity ``c`` (None below its least occupancy)."""
+    best = [a for o, a in zip(front.occupancy, front.accesses) if o <= c]
+    return min(best) if best else None
+
+
+@pytest.mark.parametrize("fusion", [False, True])
+def test_folding_only_lowers_the_curve(fusion):
+    """Every mapping of the four-vector graph has a folded twin that keeps the one bias vector
+    where the four were kept: no more occupancy, fewer words. So the folded curve is at or
+    below the four-vector one at every capacity, and strictly below where everything fits."""
+    rng = np.random.default_rng(6)
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", kernel_shape=[1, 1]),
+             bn("c1", "n1", "bn1", "bn1"),
+             helper.make_node("Relu", ["n1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", kernel_shape=[1, 1]),
+             bn("c2", "y", "bn2", "bn2")]
+    graph = helper.make_graph(nodes, "g", [io("x", [1, C, 2, 2])], [io("y", [1, C, 2, 2])],
+                              [arr("w1", rng.normal(size=(K, C, 1, 1))),
+                               arr("w2", rng.normal(size=(C, K, 1, 1))),
+                               *bn_params("bn1"), *bn_params("bn2", k=C, seed=7)])
+    m = helper.make_model(graph, opset_imports=OPSET)
+    folded = bs.pareto_frontier(bs.from_onnx(m), fusion=fusion)
+    kept = bs.pareto_frontier(bs.from_onnx(m, fold_batchnorm=False), fusion=fusion)
+    caps = sorted({*folded.occupancy.tolist(), *kept.occupancy.tolist()})
+    for c in caps:
+        low, high = value_at(folded, c), value_at(kept, c)
+        assert high is None or (low is not None and low <= high)
+    assert value_at(folded, caps[-1]) < value_at(kept, caps[-1])
