@@ -42,7 +42,7 @@ def bn(x, y, prefix="bn", name="bn"):
 
 
 def conv_bn(bias=False, relu=True, extra_reader=False):
-    """x -> Conv(3x3? no: 1x1, C->K) [+ bias] -> BatchNorm -> Relu -> y."""
+    """x -> 1x1 Conv (C -> K channels) [+ bias] -> BatchNorm -> Relu -> y."""
     rng = np.random.default_rng(1)
     ins = ["x", "w", "cb"] if bias else ["x", "w"]
     nodes = [helper.make_node("Conv", ins, ["c"], name="conv", kernel_shape=[1, 1]),
@@ -57,6 +57,18 @@ def conv_bn(bias=False, relu=True, extra_reader=False):
     inits += [arr("cb", rng.normal(size=K))] if bias else []
     graph = helper.make_graph(nodes, "g", [io("x", [1, C, H, H])], outs, inits)
     return helper.make_model(graph, opset_imports=OPSET)
+
+
+def computed_in_graph(m, value):
+    """``m`` with initializer ``value`` replaced by a Relu of a new graph input: a value a node
+    of the graph computes at run time, not a parameter."""
+    relu = helper.make_node("Relu", [f"{value}_raw"], [value], name=f"{value}_relu")
+    m.graph.node.insert(0, relu)
+    m.graph.input.append(io(f"{value}_raw", [K]))
+    kept = [t for t in m.graph.initializer if t.name != value]
+    del m.graph.initializer[:]
+    m.graph.initializer.extend(kept)
+    return m
 
 
 def sizes(einsum):
@@ -118,13 +130,7 @@ def test_not_folded_where_a_compiler_could_not():
     assert "bn" in w.names and not [s for s in w.skipped if s.op_type == "BatchNormalization"]
     assert sizes(w["bn"]) == {"c": K * H * H, "bn_s": K, "bn_b": K, "n": K * H * H}
     # a parameter computed in the graph (the variance through a Relu): four vectors, no fold
-    m = conv_bn()
-    m.graph.node.insert(0, helper.make_node("Relu", ["v_raw"], ["bn_v"], name="vrelu"))
-    m.graph.input.append(io("v_raw", [K]))
-    kept = [t for t in m.graph.initializer if t.name != "bn_v"]
-    del m.graph.initializer[:]
-    m.graph.initializer.extend(kept)
-    w = bs.from_onnx(m)
+    w = bs.from_onnx(computed_in_graph(conv_bn(), "bn_v"))
     assert "bn" in w.names and "bn_v" in sizes(w["bn"]) and len(sizes(w["bn"])) == 6
 
 
@@ -253,13 +259,7 @@ def test_zoo_resnet50_reads_three_vectors_less_per_batchnorm_channel():
 
 
 def test_a_bias_computed_at_run_time_keeps_the_batchnorm():
-    m = conv_bn(bias=True)
-    m.graph.node.insert(0, helper.make_node("Relu", ["cb_raw"], ["cb"], name="cbrelu"))
-    m.graph.input.append(io("cb_raw", [K]))
-    kept = [t for t in m.graph.initializer if t.name != "cb"]
-    del m.graph.initializer[:]
-    m.graph.initializer.extend(kept)
-    w = bs.from_onnx(m)
+    w = bs.from_onnx(computed_in_graph(conv_bn(bias=True), "cb"))
     assert "bn" in w.names     # its parameters are parameters: two vectors, as elsewhere
     assert sizes(w["bn"]) == {"c": K * H * H, "bn_s": K, "bn_b": K, "n": K * H * H}
 

@@ -260,7 +260,7 @@ class _State:
     consumed: set[str] = field(default_factory=set)               # values a node or the graph reads
     parts: list[Part] = field(default_factory=list)
     origin: dict[str, str] = field(default_factory=dict)         # folded node -> its op type
-    bn_params: set[str] | None = None    # fold_batchnorm: the values no node computes, else None
+    computed: set[str] | None = None     # fold_batchnorm: the values a node computes, else None
 
 
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
@@ -312,8 +312,7 @@ def from_onnx(model, *, skip_unsupported: bool = False, name: str = "",
     shapes = _shapes(graph)
     constant = _folded(graph, weights)
     computed = {o for j, n in enumerate(graph.node) if j not in constant for o in n.output if o}
-    st = _State(origin=origin, bn_params=None if not fold_batchnorm else
-                {i for i in shapes if i not in computed})
+    st = _State(origin=origin, computed=computed if fold_batchnorm else None)
     if fold_batchnorm:
         from .onnx_fold import fold_batchnorm as fold_bn
         for bn, layer in fold_bn(onnx, proto, shapes, computed):
@@ -1003,8 +1002,8 @@ def _elementwise(ctx: _Ctx) -> None:
         x = ctx.value(0)
         idx = [(_ix(g, "d"),) for g in x.groups]
         inputs = [ctx.read(0, idx)]
-        params = ctx.st.bn_params
-        folds = params is not None and all(v in params for v in node.input[1:5])
+        computed = ctx.st.computed
+        folds = computed is not None and not any(v in computed for v in node.input[1:5])
         inputs += [ctx.read(i, [idx[1]]) for i in range(1, 3 if folds else len(node.input))
                    if ctx.has(i) and not ctx.scalar_constant(i)]
         ctx.write(idx, "pass", 0, inputs)

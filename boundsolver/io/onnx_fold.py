@@ -144,9 +144,8 @@ def fold_batchnorm(onnx, proto, shapes, computed: set[str]) -> list[tuple[object
     Folded only where that is what a compiler can do: the layer's output is read by this
     BatchNorm alone (and is not a graph output), its weights by this layer alone, and neither
     the weights, the layer's bias nor the BatchNorm's four parameters are ``computed`` by a node
-    of the graph
-    (initializers, constants and graph inputs are parameters: weight-stripped graphs give their
-    weights as inputs). The new bias is a graph input ``<B>_folded`` of the BatchNorm's channel
+    of the graph (initializers, constants and graph inputs are parameters: weight-stripped
+    graphs give their weights as inputs). The new bias is a graph input ``<B>_folded`` of the BatchNorm's channel
     count. Returns the (BatchNorm, layer) node pairs folded."""
     graph = proto.graph
     readers: dict[str, int] = {}
